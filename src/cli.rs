@@ -1,0 +1,217 @@
+//! The command line (clap derive) and what each subcommand does: `serve` runs the daemon,
+//! `check` gives a verdict per clipping file, `render` prints one feed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use arc_swap::ArcSwap;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::clip::{self, Limits};
+use crate::config::Config;
+use crate::feed::{FeedKey, Format};
+use crate::ingest::{Ingest, is_editor_temp};
+use crate::item;
+use crate::site::Site;
+use crate::store::Store;
+
+/// Where `serve` and `render` look for the configuration when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "config/clipfeed.yaml";
+
+/// Turns a folder of news clipping files into RSS and Atom feeds per topic and per news site.
+#[derive(Debug, Parser)]
+#[command(name = "clipfeed", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: watch the clippings folders and serve the feeds over HTTP (the default).
+    Serve {
+        /// Configuration file [default: config/clipfeed.yaml].
+        #[arg(long, short, env = "CLIPFEED_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Parse clipping files and print a verdict for each; exits 1 if any is rejected.
+    Check {
+        /// Configuration file, for max_file_bytes, extensions and topic aliases [default: built-in defaults].
+        #[arg(long, short, env = "CLIPFEED_CONFIG")]
+        config: Option<PathBuf>,
+        /// Files, or folders to search recursively.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Also print the warnings of accepted files.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// Bring the store up to date with the clippings folders and print one feed to standard output.
+    Render {
+        /// Configuration file [default: config/clipfeed.yaml].
+        #[arg(long, short, env = "CLIPFEED_CONFIG")]
+        config: Option<PathBuf>,
+        /// The feed of this topic (slug).
+        #[arg(long, group = "feed")]
+        topic: Option<String>,
+        /// The feed of this provider (domain).
+        #[arg(long, group = "feed")]
+        provider: Option<String>,
+        /// The feed of all clippings.
+        #[arg(long, group = "feed")]
+        all: bool,
+        #[arg(long, value_enum, default_value = "rss")]
+        format: FormatArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Rss,
+    Atom,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Rss => Format::Rss,
+            FormatArg::Atom => Format::Atom,
+        }
+    }
+}
+
+fn load_config(path: Option<PathBuf>) -> Result<Config> {
+    let path = path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    if !path.exists() {
+        bail!("no configuration file at {} (pass --config FILE)", path.display());
+    }
+    Config::load(&path)
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command.unwrap_or(Command::Serve { config: None }) {
+        Command::Serve { config } => {
+            let cfg = load_config(config)?;
+            init_logging(&cfg.log);
+            crate::daemon::serve(cfg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config, paths, verbose } => {
+            init_logging("warn");
+            let cfg = match config {
+                Some(p) => Some(Config::load(&p)?),
+                None => None,
+            };
+            check(cfg.as_ref(), &paths, verbose)
+        }
+        Command::Render { config, topic, provider, all, format } => {
+            init_logging("warn");
+            let cfg = Arc::new(load_config(config)?);
+            let key = match (topic, provider, all) {
+                (Some(t), _, _) => FeedKey::Topic(t),
+                (_, Some(p), _) => FeedKey::Provider(p.to_ascii_lowercase()),
+                (_, _, true) => FeedKey::All,
+                _ => bail!("say which feed: --topic SLUG, --provider DOMAIN or --all"),
+            };
+            let site = Arc::new(ArcSwap::from_pointee(Site::empty()));
+            let store = Store::open(&cfg.store)?;
+            let mut ingest = Ingest::start(cfg.clone(), store, site.clone())?;
+            ingest.reconcile()?;
+            let site = site.load();
+            let Some(r) = site.feed(&key.path_stem(), format.into()) else {
+                bail!("no such feed: {}", key.path_stem());
+            };
+            let mut out = std::io::stdout().lock();
+            out.write_all(&r.body).context("cannot write to standard output")?;
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `clipfeed check`: one line per file, `ok` or `rejected`, and a summary.
+fn check(cfg: Option<&Config>, paths: &[PathBuf], verbose: bool) -> Result<ExitCode> {
+    let limits = Limits { max_file_bytes: cfg.map_or(Limits::default().max_file_bytes, |c| c.max_file_bytes) };
+    let topics = cfg.map(|c| c.topics.clone()).unwrap_or_default();
+    let extensions: Vec<String> =
+        cfg.map_or_else(|| vec!["md".into(), "markdown".into(), "txt".into()], |c| c.extensions.clone());
+    let wanted = |p: &Path| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        !name.starts_with('.')
+            && !is_editor_temp(name)
+            && p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| extensions.iter().any(|x| x.eq_ignore_ascii_case(e)))
+    };
+
+    // (file to read, path used as its identity when it has no URL)
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<(PathBuf, String)> = walkdir::WalkDir::new(p)
+                .follow_links(false)
+                .into_iter()
+                .filter_entry(|e| e.depth() == 0 || !e.file_name().to_str().is_some_and(|n| n.starts_with('.')))
+                .filter_map(|e| e.ok())
+                .filter(|e| !e.file_type().is_dir() && wanted(e.path()))
+                .map(|e| {
+                    let rel = e.path().strip_prefix(p).unwrap_or(e.path()).to_string_lossy().replace('\\', "/");
+                    (e.into_path(), rel)
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            let name =
+                p.file_name().map_or_else(|| p.to_string_lossy().into_owned(), |n| n.to_string_lossy().into_owned());
+            files.push((p.clone(), name));
+        }
+    }
+
+    let mut out = std::io::stdout().lock();
+    let (mut good, mut bad) = (0usize, 0usize);
+    for (path, rel) in &files {
+        let verdict = std::fs::read(path)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|bytes| clip::parse(&bytes, limits).map_err(|e| e.to_string()));
+        match verdict {
+            Ok(parsed) => {
+                good += 1;
+                let c = &parsed.clipping;
+                let slugs: Vec<String> = c.topics.iter().filter_map(|t| topics.slug_for(t)).collect();
+                let provider = c.provider.as_ref().and_then(|p| p.domain.as_deref()).unwrap_or("-");
+                writeln!(
+                    out,
+                    "ok        {}  id={} topics={} provider={}",
+                    path.display(),
+                    item::id_for(&item::key_for(c, rel)),
+                    if slugs.is_empty() { "-".to_string() } else { slugs.join(",") },
+                    provider
+                )?;
+                if verbose {
+                    for w in &parsed.warnings {
+                        writeln!(out, "          warning: {w}")?;
+                    }
+                }
+            }
+            Err(reason) => {
+                bad += 1;
+                writeln!(out, "rejected  {}: {reason}", path.display())?;
+            }
+        }
+    }
+    writeln!(out, "{} files: {good} ok, {bad} rejected", files.len())?;
+    Ok(if bad > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

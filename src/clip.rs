@@ -1,0 +1,737 @@
+//! Clipping files → [`Clipping`] records. Owns the file format: the front matter split, the YAML
+//! fields we read (and the types we accept for them), the plain-text fallback for files without
+//! front matter, Markdown → sanitised HTML, and the reasons a file is rejected.
+//!
+//! Pure: [`parse`] takes the file's bytes and returns a value. It never reads the filesystem,
+//! never looks at the clock and never knows the file's path; identity, first-seen dates and topic
+//! aliases are decided later, in `item`.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::text;
+
+/// Limits the parser enforces. The IO layer also checks the size before reading.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Files larger than this many bytes are rejected.
+    pub max_file_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_file_bytes: 1024 * 1024 }
+    }
+}
+
+/// One clipping as read from one file, normalised: every string is plain text free of characters
+/// XML forbids, every URL canonical http(s), `content_html` sanitised. Serialised into the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Clipping {
+    pub title: String,
+    /// Plain text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excerpt: Option<String>,
+    /// The clipping's own date; `None` when missing or unparseable (the first-seen time is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<DateTime<Utc>>,
+    /// Canonical article URL (`webUrl`, else `originalUrl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Provider>,
+    /// Topic display names as written (cleaned), in file order, without duplicates. Each one is
+    /// known to make a slug.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topics: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<Image>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<Related>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<i64>,
+    /// `type` in the file (`article`, `video`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The Markdown body as sanitised HTML.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_html: Option<String>,
+}
+
+/// The news site a clipping comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provider {
+    /// Display name; the domain when the file gives none.
+    pub name: String,
+    /// Lowercased host name, the provider's key. `None` when the file gives no usable domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<Image>,
+}
+
+/// An image reference. Only absolute http(s) URLs are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Image {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+}
+
+/// A related article listed by the clipping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Related {
+    pub title: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<DateTime<Utc>>,
+}
+
+/// A successful parse: the clipping and what was dropped on the way, one line each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    pub clipping: Clipping,
+    pub warnings: Vec<String>,
+}
+
+/// Why a file is not a clipping. The message is one line and names the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("file is {size} bytes, larger than max_file_bytes ({max})")]
+    TooLarge { size: u64, max: u64 },
+    #[error("not UTF-8 text (invalid byte sequence at byte {offset})")]
+    NotUtf8 { offset: usize },
+    #[error("binary data (NUL byte at byte {offset})")]
+    Binary { offset: usize },
+    #[error("empty file")]
+    Empty,
+    #[error("front matter opened with '---' on line 1 is never closed by a '---' line")]
+    Unterminated,
+    #[error("front matter: {0}")]
+    Yaml(String),
+    #[error("no title (front matter has no 'title', and the text has no heading or line of four words)")]
+    NoTitle,
+}
+
+/// Parses one clipping file.
+pub fn parse(bytes: &[u8], limits: Limits) -> Result<Parsed, Error> {
+    let size = bytes.len() as u64;
+    if size > limits.max_file_bytes {
+        return Err(Error::TooLarge { size, max: limits.max_file_bytes });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| Error::NotUtf8 { offset: e.valid_up_to() })?;
+    if let Some(offset) = text.find('\0') {
+        return Err(Error::Binary { offset });
+    }
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(Error::Empty);
+    }
+    let mut warnings = Vec::new();
+    let clipping = match split_front_matter(text)? {
+        Some((yaml, body)) => from_front_matter(yaml, body, &mut warnings)?,
+        None => from_plain_text(text)?,
+    };
+    Ok(Parsed { clipping, warnings })
+}
+
+/// Splits `---\n<yaml>\n---\n<body>`. `Ok(None)` when the text does not open with a `---` line.
+/// CRLF line endings are accepted; the closing line may also be YAML's `...`.
+pub fn split_front_matter(text: &str) -> Result<Option<(&str, &str)>, Error> {
+    let mut lines = LineIter { text, pos: 0 };
+    match lines.next() {
+        Some((_, line)) if line.trim_end() == "---" => {}
+        _ => return Ok(None),
+    }
+    let yaml_start = lines.pos;
+    for (start, line) in lines.by_ref() {
+        let t = line.trim_end();
+        if t == "---" || t == "..." {
+            let body_start = (start + line.len()).min(text.len());
+            let body = text[body_start..].trim_start_matches(['\r', '\n']);
+            return Ok(Some((&text[yaml_start..start], body)));
+        }
+    }
+    Err(Error::Unterminated)
+}
+
+/// Yields `(offset, line)` with the line's terminator (`\n` or `\r\n`) stripped; the offset of the
+/// next line is `pos`.
+struct LineIter<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for LineIter<'a> {
+    type Item = (usize, &'a str);
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.text.len() {
+            return None;
+        }
+        let start = self.pos;
+        let rest = &self.text[start..];
+        let (line, advance) = match rest.find('\n') {
+            Some(i) => (&rest[..i], i + 1),
+            None => (rest, rest.len()),
+        };
+        self.pos += advance;
+        Some((start, line.strip_suffix('\r').unwrap_or(line)))
+    }
+}
+
+/// The one place that knows which YAML library we use.
+fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> Result<T, String> {
+    let de = serde_yaml::Deserializer::from_str(yaml);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." || path.is_empty() { inner } else { format!("{path}: {inner}") }
+    })
+}
+
+/// Front matter as written. Unknown fields are ignored; known fields with the wrong shape are an
+/// error. Text fields accept any YAML scalar (`title: 1984` is a title).
+#[derive(Deserialize, Default)]
+struct RawFront {
+    title: Option<Scalar>,
+    excerpt: Option<Scalar>,
+    #[serde(rename = "publishedDateTime")]
+    published: Option<Scalar>,
+    #[serde(rename = "webUrl")]
+    web_url: Option<Scalar>,
+    #[serde(rename = "originalUrl")]
+    original_url: Option<Scalar>,
+    #[serde(rename = "type")]
+    kind: Option<Scalar>,
+    quality: Option<i64>,
+    provider: Option<RawProvider>,
+    topics: Option<Vec<Option<Scalar>>>,
+    images: Option<Vec<RawImage>>,
+    related: Option<Vec<RawRelated>>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawProvider {
+    name: Option<Scalar>,
+    domain: Option<Scalar>,
+    images: Option<Vec<RawImage>>,
+}
+
+#[derive(Deserialize)]
+struct RawImage {
+    url: Option<Scalar>,
+    width: Option<u32>,
+    height: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct RawRelated {
+    title: Option<Scalar>,
+    #[serde(rename = "webUrl")]
+    web_url: Option<Scalar>,
+    #[serde(rename = "publishedDateTime")]
+    published: Option<Scalar>,
+    provider: Option<RawProvider>,
+}
+
+/// A YAML scalar read as text: strings, numbers and booleans all count.
+struct Scalar(String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar(v))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar(String::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn nonempty(s: Option<Scalar>) -> Option<String> {
+    s.map(|Scalar(v)| v).filter(|v| !v.trim().is_empty())
+}
+
+fn from_front_matter(yaml: &str, body: &str, warnings: &mut Vec<String>) -> Result<Clipping, Error> {
+    // An empty front matter block, or one holding only comments, is a document with no fields.
+    let raw: RawFront = if yaml.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        RawFront::default()
+    } else {
+        from_yaml::<Option<RawFront>>(yaml).map_err(Error::Yaml)?.unwrap_or_default()
+    };
+
+    let body_md = body.trim();
+    let mut title = nonempty(raw.title).map(|t| text::plain_text(&t)).filter(|t| !t.is_empty());
+    let mut body_for_html = body_md.to_string();
+    if title.is_none() {
+        // Front matter without a title: the body's first heading can name it.
+        if let Some((heading, range)) = first_heading(body_md) {
+            title = Some(heading);
+            body_for_html = remove_range(body_md, range);
+        }
+    }
+    let title = title.ok_or(Error::NoTitle)?;
+
+    let published = match nonempty(raw.published) {
+        None => None,
+        Some(s) => match parse_date(&s) {
+            Some(d) => Some(d),
+            None => {
+                warnings.push(format!(
+                    "publishedDateTime {:?} is not a date; using the time the file was first seen",
+                    s.trim()
+                ));
+                None
+            }
+        },
+    };
+
+    let mut url = None;
+    for (field, value) in [("webUrl", raw.web_url), ("originalUrl", raw.original_url)] {
+        if let Some(v) = nonempty(value) {
+            match text::canonical_url(&v) {
+                Some(u) if url.is_none() => url = Some(u),
+                Some(_) => {}
+                None => {
+                    warnings.push(format!("{field} {:?} is not an absolute http(s) URL; ignored", clip_for_message(&v)))
+                }
+            }
+        }
+    }
+
+    let provider = raw.provider.and_then(|p| provider_from_raw(p, warnings));
+
+    let mut topics: Vec<String> = Vec::new();
+    for name in raw.topics.unwrap_or_default().into_iter().flatten() {
+        let name = text::plain_text(&name.0);
+        if name.is_empty() {
+            continue;
+        }
+        match text::slugify(&name) {
+            Ok(_) => {
+                if !topics.iter().any(|t| t == &name) {
+                    topics.push(name);
+                }
+            }
+            Err(why) => warnings.push(format!("topic {:?} dropped: it {why}", clip_for_message(&name))),
+        }
+    }
+
+    let images = images_from_raw(raw.images.unwrap_or_default(), "images", warnings);
+    let related = raw
+        .related
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|r| {
+            let title = nonempty(r.title).map(|t| text::plain_text(&t)).filter(|t| !t.is_empty())?;
+            let url = nonempty(r.web_url).and_then(|u| text::canonical_url(&u))?;
+            let provider =
+                r.provider.and_then(|p| nonempty(p.name)).map(|n| text::plain_text(&n)).filter(|n| !n.is_empty());
+            let published = nonempty(r.published).and_then(|d| parse_date(&d));
+            Some(Related { title, url, provider, published })
+        })
+        .collect();
+
+    let content_html = markdown_to_html(&body_for_html);
+    let excerpt = nonempty(raw.excerpt).map(|e| text::plain_text(&e)).filter(|e| !e.is_empty());
+
+    Ok(Clipping {
+        title,
+        excerpt,
+        published,
+        url,
+        provider,
+        topics,
+        images,
+        related,
+        quality: raw.quality,
+        kind: nonempty(raw.kind).map(|k| text::plain_text(&k)).filter(|k| !k.is_empty()),
+        content_html,
+    })
+}
+
+fn provider_from_raw(p: RawProvider, warnings: &mut Vec<String>) -> Option<Provider> {
+    let name = nonempty(p.name).map(|n| text::plain_text(&n)).filter(|n| !n.is_empty());
+    let domain = match nonempty(p.domain) {
+        None => None,
+        Some(d) => {
+            let norm = text::normalize_domain(&d);
+            if norm.is_none() {
+                warnings.push(format!(
+                    "provider domain {:?} is not a host name; no provider feed for it",
+                    clip_for_message(&d)
+                ));
+            }
+            norm
+        }
+    };
+    let images = images_from_raw(p.images.unwrap_or_default(), "provider.images", warnings);
+    let name = name.or_else(|| domain.clone())?;
+    Some(Provider { name, domain, images })
+}
+
+fn images_from_raw(raw: Vec<RawImage>, field: &str, warnings: &mut Vec<String>) -> Vec<Image> {
+    let mut out = Vec::new();
+    for img in raw {
+        let Some(u) = nonempty(img.url) else { continue };
+        // Entities such as `&#038;` occur in real files' image URLs.
+        let decoded = html_escape::decode_html_entities(u.trim()).into_owned();
+        match text::canonical_url(&decoded) {
+            Some(url) => out.push(Image { url, width: img.width, height: img.height }),
+            None => {
+                warnings.push(format!("{field}: {:?} is not an absolute http(s) URL; ignored", clip_for_message(&u)))
+            }
+        }
+    }
+    out
+}
+
+/// Shortens user text quoted in a message so one bad field cannot make a huge log line.
+fn clip_for_message(s: &str) -> String {
+    text::truncate_words(&text::squash_ws(&text::xml_clean(s)), 80)
+}
+
+/// Reads a date: RFC 3339 (offset or `Z`), a date-time without zone (taken as UTC, `T` or space
+/// separated, optional fraction), or a date alone (midnight UTC). RFC 2822 is accepted too.
+pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return Some(d.with_timezone(&Utc));
+    }
+    // RFC 3339 with a space instead of `T`, or a lowercase `t`/`z`.
+    let alt = s.replacen(' ', "T", 1).to_ascii_uppercase();
+    if let Ok(d) = DateTime::parse_from_rfc3339(&alt) {
+        return Some(d.with_timezone(&Utc));
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(&alt, fmt) {
+            return Some(Utc.from_utc_datetime(&n));
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Some(Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0)?));
+    }
+    if let Ok(d) = DateTime::parse_from_rfc2822(s) {
+        return Some(d.with_timezone(&Utc));
+    }
+    None
+}
+
+/// A file without front matter: the title is the first Markdown heading, else the first line of at
+/// least four words; the remaining text is the body.
+fn from_plain_text(text: &str) -> Result<Clipping, Error> {
+    let (title, body) = if let Some((heading, range)) = first_heading(text) {
+        (heading, remove_range(text, range))
+    } else {
+        let mut found = None;
+        for (start, line) in (LineIter { text, pos: 0 }) {
+            if line.split_whitespace().count() >= 4 {
+                let title = text::plain_text(line);
+                if !title.is_empty() {
+                    found = Some((title, start..start + line.len()));
+                    break;
+                }
+            }
+        }
+        let (title, range) = found.ok_or(Error::NoTitle)?;
+        (title, remove_range(text, range))
+    };
+    let body = body.trim();
+    let excerpt = first_paragraph(body).map(|p| text::truncate_words(&p, 300));
+    Ok(Clipping {
+        title,
+        excerpt,
+        published: None,
+        url: None,
+        provider: None,
+        topics: Vec::new(),
+        images: Vec::new(),
+        related: Vec::new(),
+        quality: None,
+        kind: None,
+        content_html: markdown_to_html(body),
+    })
+}
+
+/// Removes the lines covered by `range` (plus their line terminator) from `text`.
+fn remove_range(text: &str, range: std::ops::Range<usize>) -> String {
+    let end = text[range.end..].find('\n').map_or(text.len(), |i| range.end + i + 1);
+    let start = text[..range.start].rfind('\n').map_or(0, |i| i + 1);
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..start]);
+    out.push_str(&text[end..]);
+    out
+}
+
+fn markdown_options() -> pulldown_cmark::Options {
+    use pulldown_cmark::Options;
+    Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_FOOTNOTES
+}
+
+/// The text of the first Markdown heading and the source range it covers.
+fn first_heading(md: &str) -> Option<(String, std::ops::Range<usize>)> {
+    use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+    let mut in_heading: Option<(String, std::ops::Range<usize>)> = None;
+    for (event, range) in Parser::new_ext(md, markdown_options()).into_offset_iter() {
+        match (event, &mut in_heading) {
+            (Event::Start(Tag::Heading { .. }), None) => in_heading = Some((String::new(), range)),
+            (Event::Text(t) | Event::Code(t), Some((buf, _))) => buf.push_str(&t),
+            (Event::SoftBreak | Event::HardBreak, Some((buf, _))) => buf.push(' '),
+            (Event::End(TagEnd::Heading(_)), Some(_)) => {
+                let (buf, range) = in_heading.take()?;
+                let title = text::plain_text(&buf);
+                if !title.is_empty() {
+                    return Some((title, range));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The first paragraph (lines up to a blank line) of at least four words, as plain text.
+fn first_paragraph(md: &str) -> Option<String> {
+    let mut para = String::new();
+    for line in md.lines().chain(std::iter::once("")) {
+        if line.trim().is_empty() {
+            let text = text::plain_text(&para);
+            if text.split_whitespace().count() >= 4 {
+                return Some(text);
+            }
+            para.clear();
+        } else {
+            para.push_str(line);
+            para.push('\n');
+        }
+    }
+    None
+}
+
+/// Markdown → HTML → sanitised HTML (no scripts, event handlers, `javascript:` URLs or styles).
+/// `None` for an empty body.
+pub fn markdown_to_html(md: &str) -> Option<String> {
+    let md = text::xml_clean(md);
+    if md.trim().is_empty() {
+        return None;
+    }
+    let mut html = String::with_capacity(md.len() * 3 / 2);
+    pulldown_cmark::html::push_html(&mut html, pulldown_cmark::Parser::new_ext(&md, markdown_options()));
+    let clean = sanitizer().clean(&html).to_string();
+    let clean = text::xml_clean(&clean).trim().to_string();
+    (!clean.is_empty()).then_some(clean)
+}
+
+fn sanitizer() -> &'static ammonia::Builder<'static> {
+    static BUILDER: std::sync::OnceLock<ammonia::Builder<'static>> = std::sync::OnceLock::new();
+    BUILDER.get_or_init(|| {
+        let mut b = ammonia::Builder::default();
+        // Only absolute web and mail links survive; relative ones have no base in a feed reader.
+        b.url_schemes(["http", "https", "mailto"].into_iter().collect());
+        b.url_relative(ammonia::UrlRelative::Deny);
+        b
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(input: &str) -> Parsed {
+        parse(input.as_bytes(), Limits::default()).unwrap_or_else(|e| panic!("rejected: {e}"))
+    }
+
+    fn err(input: &[u8]) -> Error {
+        parse(input, Limits::default()).expect_err("should be rejected")
+    }
+
+    const BASIC: &str = "---\ntitle: \"Hello &amp; welcome\"\nexcerpt: \"An <b>excerpt</b>&nbsp;here\"\npublishedDateTime: 2020-06-11T11:59:00Z\nwebUrl: HTTPS://Example.COM/a#frag\nprovider:\n  name: Example\n  domain: Example.com\ntopics:\n  - AWS AI\n  - AI\n  - AI\nsecured: \"xyz\"\nunknown: [1, 2]\n---\n";
+
+    #[test]
+    fn front_matter_fields() {
+        let p = ok(BASIC);
+        let c = p.clipping;
+        assert_eq!(c.title, "Hello & welcome");
+        assert_eq!(c.excerpt.as_deref(), Some("An excerpt here"));
+        assert_eq!(c.published.unwrap().to_rfc3339(), "2020-06-11T11:59:00+00:00");
+        assert_eq!(c.url.as_deref(), Some("https://example.com/a"));
+        assert_eq!(c.provider.unwrap().domain.as_deref(), Some("example.com"));
+        assert_eq!(c.topics, vec!["AWS AI", "AI"]);
+        assert_eq!(c.content_html, None);
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn bom_and_crlf() {
+        let crlf = format!("\u{FEFF}{}", BASIC.replace('\n', "\r\n"));
+        assert_eq!(ok(&crlf).clipping, ok(BASIC).clipping);
+    }
+
+    #[test]
+    fn body_becomes_sanitised_html() {
+        let c = ok("---\ntitle: T\n---\n# Head\n\nSome *text* <script>alert(1)</script>\n<img src=x onerror=\"alert(1)\">\n[a](javascript:alert(1)) [b](https://ok.example/)\n").clipping;
+        let html = c.content_html.unwrap();
+        assert!(html.contains("<em>text</em>"), "{html}");
+        assert!(!html.contains("script"), "{html}");
+        assert!(!html.contains("onerror"), "{html}");
+        assert!(!html.contains("javascript"), "{html}");
+        assert!(html.contains("https://ok.example/"), "{html}");
+    }
+
+    #[test]
+    fn dates() {
+        let d = |s: &str| parse_date(s).map(|d| d.to_rfc3339());
+        assert_eq!(d("2020-06-11T11:59:00Z").as_deref(), Some("2020-06-11T11:59:00+00:00"));
+        assert_eq!(d("2020-06-11T11:59:00+02:00").as_deref(), Some("2020-06-11T09:59:00+00:00"));
+        assert_eq!(d("2020-06-11T11:59:00").as_deref(), Some("2020-06-11T11:59:00+00:00"));
+        assert_eq!(d("2020-06-11 11:59:00").as_deref(), Some("2020-06-11T11:59:00+00:00"));
+        assert_eq!(d("2020-06-11T11:59").as_deref(), Some("2020-06-11T11:59:00+00:00"));
+        assert_eq!(d("2020-06-11").as_deref(), Some("2020-06-11T00:00:00+00:00"));
+        assert_eq!(d("Thu, 11 Jun 2020 11:59:00 +0000").as_deref(), Some("2020-06-11T11:59:00+00:00"));
+        assert_eq!(d("yesterday"), None);
+        assert_eq!(d("2020-13-45"), None);
+    }
+
+    #[test]
+    fn bad_date_is_a_warning_not_a_rejection() {
+        let p = ok("---\ntitle: T\npublishedDateTime: soon\n---\n");
+        assert_eq!(p.clipping.published, None);
+        assert_eq!(p.warnings.len(), 1);
+    }
+
+    #[test]
+    fn scalar_titles_and_urls() {
+        assert_eq!(ok("---\ntitle: 1984\n---\n").clipping.title, "1984");
+        let p = ok("---\ntitle: T\nwebUrl: javascript:alert(1)\n---\n");
+        assert_eq!(p.clipping.url, None);
+        assert_eq!(p.warnings.len(), 1);
+        let p = ok("---\ntitle: T\noriginalUrl: https://youtube.example/v\n---\n");
+        assert_eq!(p.clipping.url.as_deref(), Some("https://youtube.example/v"));
+    }
+
+    #[test]
+    fn bad_topics_are_dropped_with_warnings() {
+        let p = ok("---\ntitle: T\ntopics: [\"../../etc\", \"!!!\", \"Good One\", null]\n---\n");
+        assert_eq!(p.clipping.topics, vec!["Good One"]);
+        assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn rejections() {
+        assert!(matches!(err(b""), Error::Empty));
+        assert!(matches!(err(b"  \n\n"), Error::Empty));
+        assert!(matches!(err(b"\xff\xfe"), Error::NotUtf8 { .. }));
+        assert!(matches!(err(b"---\ntitle: a\0b\n---\n"), Error::Binary { .. }));
+        assert!(matches!(err(b"---\ntitle: x\n"), Error::Unterminated));
+        assert!(matches!(err(b"---\ntitle: [unclosed\n---\n"), Error::Yaml(_)));
+        assert!(matches!(err(b"---\nexcerpt: no title here\n---\n"), Error::NoTitle));
+        assert!(matches!(err(b"short\nlines\nonly\n"), Error::NoTitle));
+        let e = err(b"---\ntitle: [a, b]\n---\n");
+        assert!(e.to_string().contains("title"), "{e}");
+        let e = err(b"---\ntitle: T\ntopics: AI\n---\n");
+        assert!(e.to_string().contains("topics"), "{e}");
+        let e = err(b"---\ntitle: T\nimages:\n  - url: x\n    width: big\n---\n");
+        assert!(e.to_string().contains("images[0].width"), "{e}");
+        let big = vec![b'a'; 2048];
+        assert!(matches!(parse(&big, Limits { max_file_bytes: 1024 }), Err(Error::TooLarge { size: 2048, max: 1024 })));
+    }
+
+    #[test]
+    fn yaml_bombs_are_rejected() {
+        let bomb = "---\na: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\ni: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\ntitle: T\n---\n";
+        // Either rejected or parsed without expanding: it must return quickly and not explode.
+        let _ = parse(bomb.as_bytes(), Limits::default());
+        // Deep nesting in an ignored field is skipped; in a known field it is a type error.
+        let deep = |field: &str| format!("---\ntitle: T\n{field}: {}{}\n---\n", "[".repeat(10_000), "]".repeat(10_000));
+        let _ = parse(deep("x").as_bytes(), Limits::default());
+        assert!(matches!(err(deep("topics").as_bytes()), Error::Yaml(_)));
+    }
+
+    #[test]
+    fn plain_text_without_front_matter() {
+        let crlf = "Label\r\n\r\nA title of several words\r\n\r\nFirst paragraph has enough words.\r\n";
+        assert_eq!(ok(crlf).clipping.excerpt.as_deref(), Some("First paragraph has enough words."));
+        let c = ok("Tech\n\nAmazon says it’s halting police use of facial recognition for 1 year\n\nAmazon’s relationships with law enforcement have long been criticized.\n\nMore text.\n").clipping;
+        assert_eq!(c.title, "Amazon says it’s halting police use of facial recognition for 1 year");
+        assert_eq!(
+            c.excerpt.as_deref(),
+            Some("Amazon’s relationships with law enforcement have long been criticized.")
+        );
+        let html = c.content_html.unwrap();
+        assert!(html.starts_with("<p>Tech</p>"), "{html}");
+        assert!(!html.contains("halting police"), "{html}");
+        assert_eq!(c.published, None);
+    }
+
+    #[test]
+    fn plain_text_heading_wins() {
+        let c = ok("Some intro line with many words here\n\n## The *Real* Title\n\nBody.\n").clipping;
+        assert_eq!(c.title, "The Real Title");
+        let c = ok("Setext Title\n============\n\nBody text goes here.\n").clipping;
+        assert_eq!(c.title, "Setext Title");
+        assert!(!c.content_html.unwrap().contains("Setext"));
+    }
+
+    #[test]
+    fn front_matter_without_title_uses_body_heading() {
+        let c = ok("---\nwebUrl: https://a.example/\n---\n# From Body\n\nText.\n").clipping;
+        assert_eq!(c.title, "From Body");
+        assert_eq!(c.content_html.as_deref(), Some("<p>Text.</p>"));
+    }
+
+    #[test]
+    fn xml_forbidden_characters_are_removed() {
+        let c = ok("---\ntitle: \"bell\\a and \\x0B tab\"\nexcerpt: \"x\\uFFFEy\"\n---\nbody \u{1} text\n").clipping;
+        assert_eq!(c.title, "bell and tab");
+        assert_eq!(c.excerpt.as_deref(), Some("xy"));
+        assert_eq!(c.content_html.as_deref(), Some("<p>body  text</p>"));
+    }
+
+    #[test]
+    fn images_and_related() {
+        let c = ok("---\ntitle: T\nimages:\n  - url: \"https://img.example/a.jpg?x=1&#038;y=2\"\n    width: 10\n    height: 20\n  - url: /relative.png\nprovider:\n  name: P\n  domain: p.example\n  images:\n    - url: /assets/p.jpg\nrelated:\n  - title: R\n    webUrl: https://r.example/\n    provider: {name: RP, domain: r.example}\n  - title: no url\n---\n").clipping;
+        assert_eq!(
+            c.images,
+            vec![Image { url: "https://img.example/a.jpg?x=1&y=2".into(), width: Some(10), height: Some(20) }]
+        );
+        assert_eq!(c.related.len(), 1);
+        assert_eq!(c.related[0].provider.as_deref(), Some("RP"));
+        assert!(c.provider.unwrap().images.is_empty());
+    }
+
+    #[test]
+    fn empty_front_matter_block() {
+        let c = ok("---\n---\n# Only a heading title here\n").clipping;
+        assert_eq!(c.title, "Only a heading title here");
+    }
+}

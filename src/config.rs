@@ -1,0 +1,408 @@
+//! The YAML configuration: [`RawConfig`] is the file as written (unknown keys are errors),
+//! [`Config`] the validated form the rest of the program uses (absolute paths, a parsed socket
+//! address and base URL, a topic table). [`Config::parse`] is pure; [`Config::load`] reads the file.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::text;
+
+/// The configuration file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default = "defaults::listen")]
+    pub listen: String,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default = "defaults::clippings")]
+    pub clippings: Vec<PathBuf>,
+    #[serde(default = "defaults::store")]
+    pub store: PathBuf,
+    #[serde(default = "defaults::title")]
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default = "defaults::items_per_feed")]
+    pub items_per_feed: u32,
+    #[serde(default = "defaults::max_file_bytes")]
+    pub max_file_bytes: u64,
+    #[serde(default = "defaults::extensions")]
+    pub extensions: Vec<String>,
+    #[serde(default)]
+    pub topics: Vec<RawTopic>,
+    #[serde(default)]
+    pub log: Option<String>,
+}
+
+/// One configured topic.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopic {
+    pub name: String,
+    #[serde(default)]
+    pub slug: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+mod defaults {
+    use std::path::PathBuf;
+    pub fn listen() -> String {
+        "127.0.0.1:8080".into()
+    }
+    pub fn clippings() -> Vec<PathBuf> {
+        vec![PathBuf::from("clippings")]
+    }
+    pub fn store() -> PathBuf {
+        PathBuf::from("clipfeed.db")
+    }
+    pub fn title() -> String {
+        "Clippings".into()
+    }
+    pub fn items_per_feed() -> u32 {
+        50
+    }
+    pub fn max_file_bytes() -> u64 {
+        1024 * 1024
+    }
+    pub fn extensions() -> Vec<String> {
+        vec!["md".into(), "markdown".into(), "txt".into()]
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Absolute http(s) URL ending in `/`; the only source of absolute URLs in our output.
+    pub base_url: url::Url,
+    /// Absolute, lexically normalised roots, in the order given, without duplicates.
+    pub clippings: Vec<PathBuf>,
+    pub store: PathBuf,
+    pub title: String,
+    pub description: String,
+    pub items_per_feed: usize,
+    pub max_file_bytes: u64,
+    /// Lowercase, without dots.
+    pub extensions: Vec<String>,
+    pub topics: Topics,
+    /// A tracing filter directive (`info`, `clipfeed=debug`); `RUST_LOG` wins when set.
+    pub log: String,
+}
+
+/// Configured topics and the name → slug table built from their names and aliases.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Topics {
+    pub list: Vec<TopicConfig>,
+    /// Lowercased name or alias → slug.
+    by_name: BTreeMap<String, String>,
+}
+
+/// A configured topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicConfig {
+    pub slug: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub aliases: Vec<String>,
+}
+
+impl Topics {
+    /// The slug a topic name maps to: a configured name or alias (case-insensitive, white space
+    /// collapsed), else the name's own slug. `None` when the name makes no slug.
+    pub fn slug_for(&self, name: &str) -> Option<String> {
+        let key = text::squash_ws(name).to_lowercase();
+        if let Some(slug) = self.by_name.get(&key) {
+            return Some(slug.clone());
+        }
+        let slug = text::slugify(name).ok()?;
+        // A name whose own slug is a configured topic's slug belongs to that topic.
+        Some(slug)
+    }
+
+    pub fn get(&self, slug: &str) -> Option<&TopicConfig> {
+        self.list.iter().find(|t| t.slug == slug)
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path`; relative paths in it are resolved against the
+    /// file's folder.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        let abs = std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))?;
+        let dir = abs.parent().unwrap_or(Path::new("/"));
+        Config::parse(&text, dir).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    /// Validates configuration text; relative paths are resolved against `base_dir`.
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Config> {
+        let raw: RawConfig = if text.trim().is_empty() {
+            serde_yaml::from_str("{}").expect("empty mapping")
+        } else {
+            let de = serde_yaml::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if path == "." { anyhow::anyhow!("{inner}") } else { anyhow::anyhow!("key '{path}': {inner}") }
+            })?
+        };
+        Config::from_raw(raw, base_dir)
+    }
+
+    fn from_raw(raw: RawConfig, base_dir: &Path) -> Result<Config> {
+        let listen: SocketAddr = raw
+            .listen
+            .parse()
+            .with_context(|| format!("key 'listen': {:?} is not an address like 127.0.0.1:8080", raw.listen))?;
+
+        let base_raw = raw.base_url.unwrap_or_else(|| {
+            let host = if listen.ip().is_unspecified() { "127.0.0.1".to_string() } else { listen.ip().to_string() };
+            let host = if listen.is_ipv6() && !listen.ip().is_unspecified() { format!("[{host}]") } else { host };
+            format!("http://{host}:{}/", listen.port())
+        });
+        let mut base_url = url::Url::parse(&base_raw)
+            .with_context(|| format!("key 'base_url': {base_raw:?} is not an absolute URL"))?;
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.host_str().is_none() {
+            bail!("key 'base_url': {base_raw:?} must be an http or https URL");
+        }
+        if base_url.query().is_some() || base_url.fragment().is_some() {
+            bail!("key 'base_url': {base_raw:?} must not have a query or fragment");
+        }
+        if !base_url.path().ends_with('/') {
+            let p = format!("{}/", base_url.path());
+            base_url.set_path(&p);
+        }
+
+        if raw.clippings.is_empty() {
+            bail!("key 'clippings': give at least one folder to watch");
+        }
+        let mut clippings: Vec<PathBuf> = Vec::new();
+        for p in &raw.clippings {
+            let abs = normalize(&base_dir.join(p));
+            if !clippings.contains(&abs) {
+                clippings.push(abs);
+            }
+        }
+        for (i, a) in clippings.iter().enumerate() {
+            for b in &clippings[i + 1..] {
+                if a.starts_with(b) || b.starts_with(a) {
+                    bail!(
+                        "key 'clippings': {} and {} overlap; give folders that do not contain each other",
+                        a.display(),
+                        b.display()
+                    );
+                }
+            }
+        }
+
+        if !(1..=10_000).contains(&raw.items_per_feed) {
+            bail!("key 'items_per_feed': {} is out of range (1 to 10000)", raw.items_per_feed);
+        }
+        if raw.max_file_bytes == 0 {
+            bail!("key 'max_file_bytes': must be at least 1");
+        }
+        let mut extensions = Vec::new();
+        for e in &raw.extensions {
+            let e = e.trim().trim_start_matches('.').to_ascii_lowercase();
+            if e.is_empty() || e.contains(['/', '\\', '.']) || e.contains(char::is_whitespace) {
+                bail!("key 'extensions': {e:?} is not a file extension");
+            }
+            if !extensions.contains(&e) {
+                extensions.push(e);
+            }
+        }
+        if extensions.is_empty() {
+            bail!("key 'extensions': give at least one extension");
+        }
+        let title = text::plain_text(&raw.title);
+        if title.is_empty() {
+            bail!("key 'title': must not be empty");
+        }
+        let description = raw
+            .description
+            .map(|d| text::plain_text(&d))
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| format!("{title}: news clippings by topic and by news site"));
+
+        let topics = build_topics(raw.topics)?;
+        let log = raw.log.unwrap_or_else(|| "info".into());
+        if tracing_subscriber::EnvFilter::try_new(&log).is_err() {
+            bail!("key 'log': {log:?} is not a log filter such as \"info\" or \"clipfeed=debug\"");
+        }
+
+        Ok(Config {
+            listen,
+            base_url,
+            clippings,
+            store: normalize(&base_dir.join(raw.store)),
+            title,
+            description,
+            items_per_feed: raw.items_per_feed as usize,
+            max_file_bytes: raw.max_file_bytes,
+            extensions,
+            topics,
+            log,
+        })
+    }
+
+    /// A configuration for tests: one root, an in-memory friendly store path, port 0.
+    pub fn for_test(root: &Path, store: &Path) -> Config {
+        let text = format!(
+            "listen: 127.0.0.1:0\nbase_url: http://feeds.test/\nclippings: [{:?}]\nstore: {:?}\n",
+            root.display().to_string(),
+            store.display().to_string()
+        );
+        Config::parse(&text, Path::new("/")).expect("test config")
+    }
+
+    /// Absolute URL of a path below the base URL (`path` has no leading slash).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// Whether a file name has one of the configured extensions.
+    pub fn wants_extension(&self, path: &Path) -> bool {
+        path.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| self.extensions.iter().any(|x| x.eq_ignore_ascii_case(e)))
+    }
+}
+
+fn build_topics(raw: Vec<RawTopic>) -> Result<Topics> {
+    let mut list: Vec<TopicConfig> = Vec::new();
+    let mut by_name = BTreeMap::new();
+    for (i, t) in raw.into_iter().enumerate() {
+        let name = text::plain_text(&t.name);
+        if name.is_empty() {
+            bail!("key 'topics[{i}].name': must not be empty");
+        }
+        let slug = match t.slug {
+            Some(s) => {
+                if !text::is_slug(&s) {
+                    bail!("key 'topics[{i}].slug': {s:?} is not a slug (lowercase letters, digits and single hyphens)");
+                }
+                s
+            }
+            None => text::slugify(&name).map_err(|e| anyhow::anyhow!("key 'topics[{i}].name': {name:?} {e}"))?,
+        };
+        if list.iter().any(|o| o.slug == slug) {
+            bail!("key 'topics[{i}].slug': {slug:?} is used by two topics");
+        }
+        let mut aliases = Vec::new();
+        for a in &t.aliases {
+            let a = text::plain_text(a);
+            if a.is_empty() {
+                bail!("key 'topics[{i}].aliases': an alias is empty");
+            }
+            aliases.push(a);
+        }
+        for n in std::iter::once(&name).chain(&aliases) {
+            let key = n.to_lowercase();
+            if let Some(other) = by_name.insert(key, slug.clone())
+                && other != slug
+            {
+                bail!("key 'topics[{i}]': the name or alias {n:?} also belongs to topic {other:?}");
+            }
+        }
+        let description = t.description.map(|d| text::plain_text(&d)).filter(|d| !d.is_empty());
+        list.push(TopicConfig { slug, name, description, aliases });
+    }
+    Ok(Topics { list, by_name })
+}
+
+/// Lexical normalisation: removes `.` and resolves `..` without touching the filesystem (roots may
+/// not exist yet, and symlinked roots must keep the path the user gave).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, Path::new("/etc/clipfeed"))
+    }
+
+    fn err(text: &str) -> String {
+        format!("{:#}", parse(text).expect_err("should fail"))
+    }
+
+    #[test]
+    fn defaults_and_paths() {
+        let c = parse("clippings: [../examples/clippings, /abs/dir]\nstore: ../data/c.db\n").unwrap();
+        assert_eq!(c.clippings, vec![PathBuf::from("/etc/examples/clippings"), PathBuf::from("/abs/dir")]);
+        assert_eq!(c.store, PathBuf::from("/etc/data/c.db"));
+        assert_eq!(c.base_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(c.items_per_feed, 50);
+        assert_eq!(c.max_file_bytes, 1 << 20);
+        assert_eq!(c.extensions, vec!["md", "markdown", "txt"]);
+        assert_eq!(parse("").unwrap().title, "Clippings");
+    }
+
+    #[test]
+    fn base_url_gets_a_trailing_slash() {
+        let c = parse("base_url: https://example.com/feeds\n").unwrap();
+        assert_eq!(c.base_url.as_str(), "https://example.com/feeds/");
+        assert_eq!(c.url("feed.rss"), "https://example.com/feeds/feed.rss");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert!(err("lsten: 1\n").contains("lsten"));
+        assert!(err("items_per_feed: 0\n").contains("items_per_feed"));
+        assert!(err("items_per_feed: 10001\n").contains("items_per_feed"));
+        assert!(err("items_per_feed: lots\n").contains("items_per_feed"));
+        assert!(err("listen: nowhere\n").contains("listen"));
+        assert!(err("base_url: ftp://x/\n").contains("base_url"));
+        assert!(err("base_url: not a url\n").contains("base_url"));
+        assert!(err("extensions: []\n").contains("extensions"));
+        assert!(err("clippings: []\n").contains("clippings"));
+        assert!(err("topics:\n  - name: A\n    colour: red\n").contains("colour"));
+        assert!(err("topics:\n  - name: A\n    slug: Bad Slug\n").contains("topics[0].slug"));
+        assert!(err("topics:\n  - name: A\n  - name: a\n").contains("topics[1]"));
+        assert!(err("clippings: [a, a/b]\n").contains("overlap"));
+        assert!(err("log: \"[[[\"\n").contains("log"));
+    }
+
+    #[test]
+    fn topic_aliases() {
+        let c =
+            parse("topics:\n  - name: AWS AI\n    aliases: [Amazon AI]\n  - name: Vision\n    slug: computer-vision\n")
+                .unwrap();
+        assert_eq!(c.topics.slug_for("amazon  ai").as_deref(), Some("aws-ai"));
+        assert_eq!(c.topics.slug_for("AWS AI").as_deref(), Some("aws-ai"));
+        assert_eq!(c.topics.slug_for("vision").as_deref(), Some("computer-vision"));
+        assert_eq!(c.topics.slug_for("Robots").as_deref(), Some("robots"));
+        assert_eq!(c.topics.slug_for("../x"), None);
+        assert_eq!(c.topics.get("aws-ai").unwrap().name, "AWS AI");
+    }
+
+    #[test]
+    fn extensions_are_normalised() {
+        let c = parse("extensions: [\".MD\", txt]\n").unwrap();
+        assert!(c.wants_extension(Path::new("a/b.md")));
+        assert!(c.wants_extension(Path::new("a/b.Md")));
+        assert!(!c.wants_extension(Path::new("a/b.markdown")));
+    }
+}

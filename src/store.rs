@@ -1,0 +1,653 @@
+//! The store: SQLite through rusqlite, in WAL mode. The only module that speaks SQL.
+//!
+//! It keeps, per source file, its stat (size, mtime) and last good parse; per item (keyed by URL
+//! or path), its id, first-seen and updated times and content; which topics and provider each item
+//! belongs to; known topics and providers; rejected files; and per feed the signature and time of
+//! its last content change. Everything a restart needs to produce byte-identical feeds.
+//!
+//! The interface is narrow and speaks in domain terms ([`Batch`] methods), so another backend
+//! (PostgreSQL, for several nodes) can implement the same calls. One writer owns the [`Store`];
+//! every change happens inside a [`Batch`], one transaction. [`Reader`] is a separate read-only
+//! connection for the odd page that is not pre-rendered.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::clip::Clipping;
+use crate::feed::FeedKey;
+use crate::item::{Item, ItemData};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta(
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+-- One row per clipping file seen under a root. item_key/record hold the last good parse and are
+-- kept when the file later turns bad, so its last good version keeps serving.
+CREATE TABLE IF NOT EXISTS files(
+    root TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    item_key TEXT,
+    record TEXT,
+    PRIMARY KEY(root, path)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS files_by_key ON files(item_key) WHERE item_key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS rejections(
+    root TEXT NOT NULL,
+    path TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY(root, path)
+) WITHOUT ROWID;
+-- One row per item key ever seen. deleted_at marks a tombstone: the item is gone from every feed,
+-- but its id and first-seen time come back if a file names the key again.
+CREATE TABLE IF NOT EXISTS items(
+    key TEXT PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    first_seen INTEGER NOT NULL,
+    published INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    deleted_at INTEGER,
+    hash TEXT NOT NULL,
+    provider TEXT,
+    topics TEXT NOT NULL,
+    record TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_live ON items(published DESC, id) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS items_by_provider ON items(provider, published DESC, id) WHERE deleted_at IS NULL;
+CREATE TABLE IF NOT EXISTS item_topics(
+    slug TEXT NOT NULL,
+    published INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY(slug, published, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS item_topics_ordered ON item_topics(slug, published DESC, id);
+CREATE TABLE IF NOT EXISTS topics(
+    slug TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS providers(
+    domain TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS feeds(
+    feed TEXT PRIMARY KEY,
+    signature TEXT NOT NULL,
+    changed_at INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// A file's identity: the root it was found under and its `/`-separated path relative to it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId {
+    pub root: String,
+    pub path: String,
+}
+
+/// What decides whether a file must be read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// A file as the store knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRow {
+    pub stat: FileStat,
+    /// Key of the item its last good parse names.
+    pub item_key: Option<String>,
+    /// Whether its current content is rejected.
+    pub rejected: bool,
+}
+
+/// What the store remembers of an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemState {
+    pub id: String,
+    pub first_seen: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub hash: String,
+    pub deleted: bool,
+    pub topics: Vec<String>,
+    pub provider: Option<String>,
+}
+
+/// A rejected file and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub file: FileId,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The writer's handle on the database.
+pub struct Store {
+    conn: Connection,
+}
+
+fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn from_ts(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(secs, 0).single().unwrap_or_default()
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`, in WAL mode.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create store folder {}", dir.display()))?;
+        }
+        let conn = Connection::open(path).with_context(|| format!("cannot open store {}", path.display()))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .with_context(|| format!("cannot set WAL mode on {}", path.display()))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            bail!("store {} refused WAL mode (got {mode})", path.display());
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Store::init(conn).with_context(|| format!("cannot initialise store {}", path.display()))
+    }
+
+    /// A store that lives in memory only (tests, `render` without a store).
+    pub fn open_in_memory() -> Result<Store> {
+        Store::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Store> {
+        configure(&conn)?;
+        conn.execute_batch(SCHEMA)?;
+        let version: Option<String> =
+            conn.query_row("SELECT value FROM meta WHERE key='schema'", [], |r| r.get(0)).optional()?;
+        match version.as_deref().map(str::parse::<i64>) {
+            None => {
+                conn.execute("INSERT INTO meta(key, value) VALUES('schema', ?1)", [SCHEMA_VERSION.to_string()])?;
+            }
+            Some(Ok(SCHEMA_VERSION)) => {}
+            Some(other) => bail!("store has schema version {other:?}; this clipfeed understands {SCHEMA_VERSION}"),
+        }
+        Ok(Store { conn })
+    }
+
+    /// Starts a batch: one transaction holding every change until [`Batch::commit`].
+    pub fn batch(&mut self) -> Result<Batch<'_>> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        Ok(Batch { tx })
+    }
+
+    /// Every known file with its stat, for the start-up reconcile.
+    pub fn file_index(&self) -> Result<HashMap<FileId, FileRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT f.root, f.path, f.size, f.mtime_ns, f.item_key, r.reason IS NOT NULL
+             FROM files f LEFT JOIN rejections r ON r.root = f.root AND r.path = f.path",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                FileId { root: r.get(0)?, path: r.get(1)? },
+                FileRow {
+                    stat: FileStat { size: r.get::<_, i64>(2)? as u64, mtime_ns: r.get(3)? },
+                    item_key: r.get(4)?,
+                    rejected: r.get(5)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// One transaction. Dropping it without [`Batch::commit`] rolls everything back.
+pub struct Batch<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+impl Batch<'_> {
+    pub fn commit(self) -> Result<()> {
+        self.tx.commit().context("cannot commit to the store")
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.tx.query_row("SELECT value FROM meta WHERE key=?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
+
+    pub fn file(&self, id: &FileId) -> Result<Option<FileRow>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT f.size, f.mtime_ns, f.item_key, EXISTS(SELECT 1 FROM rejections r WHERE r.root = f.root AND r.path = f.path)
+             FROM files f WHERE f.root=?1 AND f.path=?2",
+        )?;
+        Ok(stmt
+            .query_row([&id.root, &id.path], |r| {
+                Ok(FileRow {
+                    stat: FileStat { size: r.get::<_, i64>(0)? as u64, mtime_ns: r.get(1)? },
+                    item_key: r.get(2)?,
+                    rejected: r.get(3)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Paths of known files inside the folder `dir` (relative, no trailing slash) of `root`.
+    pub fn files_under(&self, root: &str, dir: &str) -> Result<Vec<String>> {
+        let mut stmt = if dir.is_empty() {
+            self.tx.prepare_cached("SELECT path FROM files WHERE root=?1 AND ?2 = ''")?
+        } else {
+            // Every path that starts with "dir/": the range ["dir/", "dir0"), as '0' follows '/'.
+            self.tx.prepare_cached("SELECT path FROM files WHERE root=?1 AND path >= ?2 || '/' AND path < ?2 || '0'")?
+        };
+        let rows = stmt.query_map([root, dir], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records a good parse of a file and clears any rejection.
+    pub fn put_file_ok(&self, id: &FileId, stat: FileStat, key: &str, clipping: &Clipping) -> Result<()> {
+        let record = serde_json::to_string(clipping)?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO files(root, path, size, mtime_ns, item_key, record) VALUES(?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(root, path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns,
+                   item_key=excluded.item_key, record=excluded.record",
+            )?
+            .execute(params![id.root, id.path, stat.size as i64, stat.mtime_ns, key, record])?;
+        self.tx.prepare_cached("DELETE FROM rejections WHERE root=?1 AND path=?2")?.execute([&id.root, &id.path])?;
+        Ok(())
+    }
+
+    /// Records that a file is bad. Its last good parse, if any, stays in force.
+    pub fn put_file_rejected(&self, id: &FileId, stat: FileStat, reason: &str, at: DateTime<Utc>) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO files(root, path, size, mtime_ns) VALUES(?1, ?2, ?3, ?4)
+                 ON CONFLICT(root, path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns",
+            )?
+            .execute(params![id.root, id.path, stat.size as i64, stat.mtime_ns])?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO rejections(root, path, reason, at) VALUES(?1, ?2, ?3, ?4)
+                 ON CONFLICT(root, path) DO UPDATE SET reason=excluded.reason,
+                   at=CASE WHEN rejections.reason = excluded.reason THEN rejections.at ELSE excluded.at END",
+            )?
+            .execute(params![id.root, id.path, reason, ts(at)])?;
+        Ok(())
+    }
+
+    /// Forgets a file; returns the key its last good parse named.
+    pub fn remove_file(&self, id: &FileId) -> Result<Option<String>> {
+        let key: Option<Option<String>> = self
+            .tx
+            .prepare_cached("DELETE FROM files WHERE root=?1 AND path=?2 RETURNING item_key")?
+            .query_row([&id.root, &id.path], |r| r.get(0))
+            .optional()?;
+        self.tx.prepare_cached("DELETE FROM rejections WHERE root=?1 AND path=?2")?.execute([&id.root, &id.path])?;
+        Ok(key.flatten())
+    }
+
+    /// The files whose last good parse names `key`, with their clippings, ordered by path.
+    pub fn sources(&self, key: &str) -> Result<Vec<(String, Clipping)>> {
+        let mut stmt =
+            self.tx.prepare_cached("SELECT path, record FROM files WHERE item_key=?1 ORDER BY path, root")?;
+        let rows = stmt.query_map([key], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (path, record) = row?;
+            let clip: Clipping = serde_json::from_str(&record).with_context(|| format!("corrupt record for {path}"))?;
+            out.push((path, clip));
+        }
+        Ok(out)
+    }
+
+    pub fn item_state(&self, key: &str) -> Result<Option<ItemState>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id, first_seen, updated, hash, deleted_at IS NOT NULL, topics, provider FROM items WHERE key=?1",
+        )?;
+        Ok(stmt
+            .query_row([key], |r| {
+                let topics: String = r.get(5)?;
+                Ok(ItemState {
+                    id: r.get(0)?,
+                    first_seen: from_ts(r.get(1)?),
+                    updated: from_ts(r.get(2)?),
+                    hash: r.get(3)?,
+                    deleted: r.get(4)?,
+                    topics: topics.split_whitespace().map(String::from).collect(),
+                    provider: r.get(6)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Writes a live item and its topic memberships.
+    pub fn put_item(&self, key: &str, item: &Item, first_seen: DateTime<Utc>, hash: &str) -> Result<()> {
+        let record = serde_json::to_string(&item.data)?;
+        let topics: Vec<&str> = item.data.topics.iter().map(|t| t.slug.as_str()).collect();
+        let published = ts(item.data.published);
+        self.tx
+            .prepare_cached(
+                "INSERT INTO items(key, id, first_seen, published, updated, deleted_at, hash, provider, topics, record)
+                 VALUES(?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(key) DO UPDATE SET first_seen=excluded.first_seen, published=excluded.published,
+                   updated=excluded.updated, deleted_at=NULL, hash=excluded.hash, provider=excluded.provider,
+                   topics=excluded.topics, record=excluded.record",
+            )?
+            .execute(params![
+                key,
+                item.id,
+                ts(first_seen),
+                published,
+                ts(item.updated),
+                hash,
+                item.data.provider_domain(),
+                topics.join(" "),
+                record
+            ])?;
+        self.tx.prepare_cached("DELETE FROM item_topics WHERE id=?1")?.execute([&item.id])?;
+        let mut ins =
+            self.tx.prepare_cached("INSERT OR IGNORE INTO item_topics(slug, published, id) VALUES(?1, ?2, ?3)")?;
+        for slug in topics {
+            ins.execute(params![slug, published, item.id])?;
+        }
+        Ok(())
+    }
+
+    /// Marks an item deleted: it leaves every feed, its row stays as a tombstone.
+    pub fn tombstone_item(&self, key: &str, at: DateTime<Utc>) -> Result<()> {
+        let id: Option<String> = self
+            .tx
+            .prepare_cached("UPDATE items SET deleted_at=?2 WHERE key=?1 AND deleted_at IS NULL RETURNING id")?
+            .query_row(params![key, ts(at)], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = id {
+            self.tx.prepare_cached("DELETE FROM item_topics WHERE id=?1")?.execute([id])?;
+        }
+        Ok(())
+    }
+
+    /// Records a topic's display name (creating the topic when new).
+    pub fn put_topic(&self, slug: &str, name: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT INTO topics(slug, name) VALUES(?1, ?2) ON CONFLICT(slug) DO UPDATE SET name=excluded.name WHERE name<>excluded.name")?
+            .execute([slug, name])?;
+        Ok(())
+    }
+
+    /// Records a provider's display name (creating the provider when new).
+    pub fn put_provider(&self, domain: &str, name: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT INTO providers(domain, name) VALUES(?1, ?2) ON CONFLICT(domain) DO UPDATE SET name=excluded.name WHERE name<>excluded.name")?
+            .execute([domain, name])?;
+        Ok(())
+    }
+
+    /// Every topic ever seen, by slug, with its name and number of live items.
+    pub fn topics(&self) -> Result<Vec<(String, String, u64)>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT t.slug, t.name, (SELECT COUNT(*) FROM item_topics it WHERE it.slug = t.slug) FROM topics t ORDER BY t.slug",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every provider ever seen, by domain, with its name and number of live items.
+    pub fn providers(&self) -> Result<Vec<(String, String, u64)>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT p.domain, p.name, (SELECT COUNT(*) FROM items i WHERE i.provider = p.domain AND i.deleted_at IS NULL)
+             FROM providers p ORDER BY p.domain",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Number of live items in a feed.
+    pub fn feed_count(&self, feed: &FeedKey) -> Result<u64> {
+        let n: i64 = match feed {
+            FeedKey::All => self
+                .tx
+                .prepare_cached("SELECT COUNT(*) FROM items WHERE deleted_at IS NULL")?
+                .query_row([], |r| r.get(0))?,
+            FeedKey::Topic(slug) => self
+                .tx
+                .prepare_cached("SELECT COUNT(*) FROM item_topics WHERE slug=?1")?
+                .query_row([slug], |r| r.get(0))?,
+            FeedKey::Provider(domain) => self
+                .tx
+                .prepare_cached("SELECT COUNT(*) FROM items WHERE provider=?1 AND deleted_at IS NULL")?
+                .query_row([domain], |r| r.get(0))?,
+        };
+        Ok(n as u64)
+    }
+
+    /// The newest `limit` live items of a feed: newest first, ties broken by id.
+    pub fn feed_items(&self, feed: &FeedKey, limit: usize) -> Result<Vec<Item>> {
+        let limit = limit as i64;
+        let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, i64, String)> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        };
+        let rows: Vec<(String, i64, String)> = match feed {
+            FeedKey::All => self
+                .tx
+                .prepare_cached(
+                    "SELECT id, updated, record FROM items WHERE deleted_at IS NULL ORDER BY published DESC, id LIMIT ?1",
+                )?
+                .query_map([limit], map)?
+                .collect::<rusqlite::Result<_>>()?,
+            FeedKey::Topic(slug) => self
+                .tx
+                .prepare_cached(
+                    "SELECT i.id, i.updated, i.record FROM item_topics t JOIN items i ON i.id = t.id
+                     WHERE t.slug=?1 ORDER BY t.published DESC, t.id LIMIT ?2",
+                )?
+                .query_map(params![slug, limit], map)?
+                .collect::<rusqlite::Result<_>>()?,
+            FeedKey::Provider(domain) => self
+                .tx
+                .prepare_cached(
+                    "SELECT id, updated, record FROM items WHERE provider=?1 AND deleted_at IS NULL
+                     ORDER BY published DESC, id LIMIT ?2",
+                )?
+                .query_map(params![domain, limit], map)?
+                .collect::<rusqlite::Result<_>>()?,
+        };
+        rows.into_iter()
+            .map(|(id, updated, record)| {
+                let data: ItemData = serde_json::from_str(&record).with_context(|| format!("corrupt item {id}"))?;
+                Ok(Item { id, updated: from_ts(updated), data })
+            })
+            .collect()
+    }
+
+    /// Signature and change time recorded for a feed.
+    pub fn feed_state(&self, feed: &FeedKey) -> Result<Option<(String, DateTime<Utc>)>> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT signature, changed_at FROM feeds WHERE feed=?1")?
+            .query_row([feed.path_stem()], |r| Ok((r.get(0)?, from_ts(r.get(1)?))))
+            .optional()?)
+    }
+
+    pub fn set_feed_state(&self, feed: &FeedKey, signature: &str, changed_at: DateTime<Utc>) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO feeds(feed, signature, changed_at) VALUES(?1, ?2, ?3)
+                 ON CONFLICT(feed) DO UPDATE SET signature=excluded.signature, changed_at=excluded.changed_at",
+            )?
+            .execute(params![feed.path_stem(), signature, ts(changed_at)])?;
+        Ok(())
+    }
+
+    pub fn rejections(&self) -> Result<Vec<Rejection>> {
+        let mut stmt = self.tx.prepare_cached("SELECT root, path, reason, at FROM rejections ORDER BY root, path")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Rejection {
+                file: FileId { root: r.get(0)?, path: r.get(1)? },
+                reason: r.get(2)?,
+                at: from_ts(r.get(3)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Keys of every live item (used when topic configuration changes and items are re-merged).
+    pub fn live_item_keys(&self) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached("SELECT key FROM items WHERE deleted_at IS NULL ORDER BY key")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every root that has files in the store.
+    pub fn roots(&self) -> Result<Vec<String>> {
+        let mut stmt =
+            self.tx.prepare_cached("SELECT DISTINCT root FROM files UNION SELECT DISTINCT root FROM rejections")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// A read-only connection for requests that are answered from the store (a clipping's page).
+pub struct Reader {
+    conn: std::sync::Mutex<Connection>,
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader> {
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .with_context(|| format!("cannot open store {} for reading", path.display()))?;
+        configure(&conn)?;
+        Ok(Reader { conn: std::sync::Mutex::new(conn) })
+    }
+
+    /// A live item by id.
+    pub fn item(&self, id: &str) -> Result<Option<Item>> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let row: Option<(String, i64, String)> = conn
+            .prepare_cached("SELECT id, updated, record FROM items WHERE id=?1 AND deleted_at IS NULL")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        row.map(|(id, updated, record)| {
+            let data: ItemData = serde_json::from_str(&record).with_context(|| format!("corrupt item {id}"))?;
+            Ok(Item { id, updated: from_ts(updated), data })
+        })
+        .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clip::{Limits, parse};
+    use crate::item::{TopicRef, id_for};
+
+    fn clip(title: &str) -> Clipping {
+        parse(format!("---\ntitle: {title}\n---\n").as_bytes(), Limits::default()).unwrap().clipping
+    }
+
+    fn fid(p: &str) -> FileId {
+        FileId { root: "/r".into(), path: p.into() }
+    }
+
+    fn item(key: &str, published: &str, topics: &[&str]) -> Item {
+        Item {
+            id: id_for(key),
+            updated: "2024-01-01T00:00:00Z".parse().unwrap(),
+            data: ItemData {
+                clip: clip(key),
+                topics: topics.iter().map(|s| TopicRef { slug: s.to_string(), name: s.to_string() }).collect(),
+                published: published.parse().unwrap(),
+                dated: true,
+            },
+        }
+    }
+
+    #[test]
+    fn files_keep_last_good_parse_when_rejected() {
+        let mut s = Store::open_in_memory().unwrap();
+        let b = s.batch().unwrap();
+        let st = FileStat { size: 1, mtime_ns: 2 };
+        b.put_file_ok(&fid("a.md"), st, "k", &clip("A")).unwrap();
+        b.put_file_rejected(&fid("a.md"), FileStat { size: 3, mtime_ns: 4 }, "bad", Utc::now()).unwrap();
+        let row = b.file(&fid("a.md")).unwrap().unwrap();
+        assert_eq!(row.stat, FileStat { size: 3, mtime_ns: 4 });
+        assert_eq!(row.item_key.as_deref(), Some("k"));
+        assert_eq!(b.sources("k").unwrap().len(), 1);
+        assert_eq!(b.rejections().unwrap().len(), 1);
+        b.put_file_ok(&fid("a.md"), st, "k", &clip("A2")).unwrap();
+        assert!(b.rejections().unwrap().is_empty());
+        assert_eq!(b.remove_file(&fid("a.md")).unwrap().as_deref(), Some("k"));
+        assert_eq!(b.remove_file(&fid("a.md")).unwrap(), None);
+        b.commit().unwrap();
+    }
+
+    #[test]
+    fn files_under_a_folder() {
+        let mut s = Store::open_in_memory().unwrap();
+        let b = s.batch().unwrap();
+        let st = FileStat { size: 1, mtime_ns: 2 };
+        for p in ["d/a.md", "d/e/b.md", "d.md", "d0.md", "dx/c.md"] {
+            b.put_file_ok(&fid(p), st, p, &clip("A")).unwrap();
+        }
+        let mut under = b.files_under("/r", "d").unwrap();
+        under.sort();
+        assert_eq!(under, ["d/a.md", "d/e/b.md"]);
+    }
+
+    #[test]
+    fn feed_queries_order_and_tombstones() {
+        let mut s = Store::open_in_memory().unwrap();
+        let b = s.batch().unwrap();
+        let t = Utc::now();
+        let a = item("a", "2024-01-02T00:00:00Z", &["ai"]);
+        let c = item("c", "2024-01-01T00:00:00Z", &["ai", "ml"]);
+        let d = item("d", "2024-01-01T00:00:00Z", &["ai"]);
+        for (k, it) in [("a", &a), ("c", &c), ("d", &d)] {
+            b.put_item(k, it, t, &it.data.hash()).unwrap();
+        }
+        let ids = |feed: &FeedKey, n| b.feed_items(feed, n).unwrap().into_iter().map(|i| i.id).collect::<Vec<_>>();
+        let mut tied = vec![c.id.clone(), d.id.clone()];
+        tied.sort();
+        let expect: Vec<String> = std::iter::once(a.id.clone()).chain(tied.clone()).collect();
+        assert_eq!(ids(&FeedKey::Topic("ai".into()), 10), expect);
+        assert_eq!(ids(&FeedKey::All, 10), expect);
+        assert_eq!(ids(&FeedKey::All, 2).len(), 2);
+        assert_eq!(b.feed_count(&FeedKey::Topic("ml".into())).unwrap(), 1);
+        b.tombstone_item("c", t).unwrap();
+        assert_eq!(b.feed_count(&FeedKey::Topic("ml".into())).unwrap(), 0);
+        assert_eq!(b.feed_count(&FeedKey::All).unwrap(), 2);
+        let st = b.item_state("c").unwrap().unwrap();
+        assert!(st.deleted);
+        assert_eq!(st.topics, ["ai", "ml"]);
+    }
+
+    #[test]
+    fn schema_version_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path).unwrap());
+        drop(Store::open(&path).unwrap());
+        Connection::open(&path).unwrap().execute("UPDATE meta SET value='99' WHERE key='schema'", []).unwrap();
+        let err = Store::open(&path).err().unwrap();
+        assert!(format!("{err:#}").contains("schema version"), "{err:#}");
+    }
+}

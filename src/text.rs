@@ -1,0 +1,295 @@
+//! Small text rules shared by the parser and the renderers: what a slug is, which characters XML
+//! 1.0 allows, how an HTML-ish string becomes plain text, how a provider domain is normalised.
+//!
+//! Everything here is a pure function over `&str`. None of it knows about clippings or feeds.
+
+use std::borrow::Cow;
+
+/// Longest slug we produce, in bytes. Longer names are cut at a word boundary.
+pub const MAX_SLUG_LEN: usize = 80;
+
+/// Whether XML 1.0 allows `c` in character data (the `Char` production of XML 1.0, 2.2).
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c,
+        '\u{9}' | '\u{A}' | '\u{D}'
+        | '\u{20}'..='\u{D7FF}'
+        | '\u{E000}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// Removes every character XML 1.0 forbids (C0 controls other than tab/LF/CR, U+FFFE, U+FFFF;
+/// surrogates cannot occur in a Rust string). Borrows when there is nothing to remove.
+pub fn xml_clean(s: &str) -> Cow<'_, str> {
+    if s.chars().all(is_xml_char) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.chars().filter(|&c| is_xml_char(c)).collect())
+    }
+}
+
+/// Collapses runs of white space (including newlines) to one space and trims the ends.
+pub fn squash_ws(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// Turns a string that may hold HTML tags and entities into one line of plain text: tags are
+/// dropped (with the contents of `script` and `style`), entities decoded, characters XML forbids
+/// removed, white space collapsed. Used for titles, excerpts and names, which we publish as text.
+pub fn plain_text(s: &str) -> String {
+    let cleaned = xml_clean(s);
+    let decoded: Cow<'_, str> = if cleaned.contains('<') {
+        // A real HTML parser decides what is a tag; a stray `<` that opens no tag stays text.
+        let text_only = ammonia::Builder::empty().clean(&cleaned).to_string();
+        Cow::Owned(html_escape::decode_html_entities(&text_only).into_owned())
+    } else if cleaned.contains('&') {
+        html_escape::decode_html_entities(&cleaned)
+    } else {
+        cleaned
+    };
+    // Decoding can produce characters XML forbids again (`&#1;`), so clean once more.
+    squash_ws(&xml_clean(&decoded))
+}
+
+/// Escapes text for use inside HTML element content or a double-quoted attribute.
+pub fn html_escape(s: &str) -> Cow<'_, str> {
+    if !s.contains(['&', '<', '>', '"', '\'']) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Why a name could not become a slug.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlugError {
+    /// The name holds `/`, `\`, `..`, or a control character: it looks like a path trick.
+    PathTrick,
+    /// Nothing of `[a-z0-9]` is left after transliteration.
+    Empty,
+}
+
+impl std::fmt::Display for SlugError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SlugError::PathTrick => f.write_str("looks like a path (contains '/', '\\', '..' or a control character)"),
+            SlugError::Empty => f.write_str("has no letters or digits to make a slug from"),
+        }
+    }
+}
+
+/// Maps a display name to a slug of `[a-z0-9-]`: non-ASCII letters are transliterated
+/// ("Données" → "donnees"), `+` and `&` are spelt out, every other run of non-alphanumerics
+/// becomes one hyphen. "AWS AI" → `aws-ai`, "Computer Vision" → `computer-vision`.
+pub fn slugify(name: &str) -> Result<String, SlugError> {
+    if name.contains(['/', '\\']) || name.contains("..") || name.chars().any(char::is_control) {
+        return Err(SlugError::PathTrick);
+    }
+    let ascii = deunicode::deunicode(name);
+    let mut slug = String::with_capacity(ascii.len());
+    // Whether a separator is owed before the next letter or digit.
+    let mut dash = false;
+    let word = |slug: &mut String, dash: &mut bool, w: &str| {
+        if *dash && !slug.is_empty() {
+            slug.push('-');
+        }
+        *dash = false;
+        slug.push_str(w);
+    };
+    for c in ascii.chars() {
+        match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' => {
+                word(&mut slug, &mut dash, c.to_ascii_lowercase().encode_utf8(&mut [0; 4]))
+            }
+            '+' | '&' => {
+                dash = true;
+                word(&mut slug, &mut dash, if c == '+' { "plus" } else { "and" });
+                dash = true;
+            }
+            // Apostrophes join rather than split: "Women's Health" → "womens-health".
+            '\'' | '\u{2019}' => {}
+            _ => dash = true,
+        }
+    }
+    if slug.len() > MAX_SLUG_LEN {
+        let cut = slug[..MAX_SLUG_LEN].rfind('-').unwrap_or(MAX_SLUG_LEN);
+        slug.truncate(cut);
+    }
+    let slug = slug.trim_matches('-').to_string();
+    if slug.is_empty() { Err(SlugError::Empty) } else { Ok(slug) }
+}
+
+/// Whether `s` is already a slug as [`slugify`] makes them (used to validate configured slugs).
+pub fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_SLUG_LEN
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}
+
+/// Normalises a provider domain: trimmed, lowercased, IDNA to ASCII, and checked to be a plain
+/// host name (labels of `[a-z0-9_-]`, no empty label, at most 253 bytes). `None` when it is not.
+pub fn normalize_domain(raw: &str) -> Option<String> {
+    let trimmed = raw.trim().trim_end_matches('.');
+    if trimmed.is_empty() || trimmed.len() > 253 {
+        return None;
+    }
+    let host = match url::Host::parse(trimmed).ok()? {
+        url::Host::Domain(d) => d,
+        // An address is a valid, if odd, provider key.
+        url::Host::Ipv4(a) => a.to_string(),
+        url::Host::Ipv6(_) => return None,
+    };
+    let ok = host.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    });
+    ok.then_some(host)
+}
+
+/// Canonical form of an article URL: absolute `http`/`https` only, host lowercased (and IDNA),
+/// default port and fragment dropped, path normalised by the WHATWG rules. `None` for anything
+/// else, including `javascript:`, `data:` and `file:` URLs.
+pub fn canonical_url(raw: &str) -> Option<String> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    let mut url = url::Url::parse(trimmed).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return None;
+    }
+    url.set_fragment(None);
+    // Credentials in a link leak secrets to every subscriber; drop them.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(url.to_string())
+}
+
+/// Cuts `s` to at most `max` characters at a word boundary, adding "…" when it cut.
+pub fn truncate_words(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let byte_end = s.char_indices().nth(max).map_or(s.len(), |(i, _)| i);
+    let head = &s[..byte_end];
+    let cut = head.rfind(' ').filter(|&i| i > byte_end / 2).unwrap_or(byte_end);
+    format!("{}…", head[..cut].trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn slug(name: &str, expect: &str) {
+        assert_eq!(slugify(name).as_deref(), Ok(expect), "slug of {name:?}");
+    }
+
+    #[test]
+    fn slugs() {
+        slug("AWS AI", "aws-ai");
+        slug("Computer Vision", "computer-vision");
+        slug("  Natural   Language Processing ", "natural-language-processing");
+        slug("Données Ouvertes", "donnees-ouvertes");
+        slug("C++", "c-plus-plus");
+        slug("R&D", "r-and-d");
+        slug("Women's Health", "womens-health");
+        slug("AI in Autos!", "ai-in-autos");
+        slug("Ünïcödé—Dash", "unicode-dash");
+        slug("東京", "dong-jing");
+        slug("--a--b--", "a-b");
+        assert_eq!(slugify("../etc/passwd"), Err(SlugError::PathTrick));
+        assert_eq!(slugify("a\\b"), Err(SlugError::PathTrick));
+        assert_eq!(slugify(".."), Err(SlugError::PathTrick));
+        assert_eq!(slugify("tab\there"), Err(SlugError::PathTrick));
+        assert_eq!(slugify("!!!"), Err(SlugError::Empty));
+        assert_eq!(slugify(""), Err(SlugError::Empty));
+        let long = "word ".repeat(40);
+        let s = slugify(&long).unwrap();
+        assert!(s.len() <= MAX_SLUG_LEN && is_slug(&s), "{s}");
+    }
+
+    #[test]
+    fn slug_validation() {
+        assert!(is_slug("aws-ai"));
+        assert!(!is_slug("AWS"));
+        assert!(!is_slug("-a"));
+        assert!(!is_slug("a--b"));
+        assert!(!is_slug(""));
+        assert!(!is_slug("a/b"));
+    }
+
+    #[test]
+    fn xml_chars() {
+        assert_eq!(xml_clean("a\u{0}b\u{B}c\u{FFFE}d\te\n"), "abcd\te\n");
+        assert!(matches!(xml_clean("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn plain_text_strips_markup() {
+        assert_eq!(plain_text("Tom &amp; Jerry"), "Tom & Jerry");
+        // A non-breaking space is white space too.
+        assert_eq!(plain_text("a&nbsp;b"), "a b");
+        assert_eq!(plain_text("<b>Big</b> news<script>alert(1)</script>"), "Big news");
+        assert_eq!(plain_text("x < y and y > z"), "x < y and y > z");
+        assert_eq!(plain_text("  two\n\nlines\u{1} "), "two lines");
+        assert!(plain_text("&#1;ctl&#x0B;").chars().all(is_xml_char));
+        assert_eq!(plain_text("<img src=x onerror=alert(1)>caption"), "caption");
+    }
+
+    #[test]
+    fn domains() {
+        assert_eq!(normalize_domain("TechCrunch.com").as_deref(), Some("techcrunch.com"));
+        assert_eq!(normalize_domain(" vice.com. ").as_deref(), Some("vice.com"));
+        assert_eq!(normalize_domain("münchen.de").as_deref(), Some("xn--mnchen-3ya.de"));
+        assert_eq!(normalize_domain("../etc"), None);
+        assert_eq!(normalize_domain("a/b"), None);
+        assert_eq!(normalize_domain("a..b"), None);
+        assert_eq!(normalize_domain(""), None);
+        assert_eq!(normalize_domain("<script>"), None);
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            canonical_url("HTTPS://WWW.Example.COM:443/a/../b?q=1#frag").as_deref(),
+            Some("https://www.example.com/b?q=1")
+        );
+        assert_eq!(
+            canonical_url("https://apnews.com/Wired Release/x").as_deref(),
+            Some("https://apnews.com/Wired%20Release/x")
+        );
+        assert_eq!(canonical_url("https://user:pw@example.com/").as_deref(), Some("https://example.com/"));
+        assert_eq!(canonical_url("javascript:alert(1)"), None);
+        assert_eq!(canonical_url("data:text/html,hi"), None);
+        assert_eq!(canonical_url("file:///etc/passwd"), None);
+        assert_eq!(canonical_url("/relative/path"), None);
+        assert_eq!(canonical_url("   "), None);
+    }
+
+    #[test]
+    fn truncation() {
+        assert_eq!(truncate_words("short", 10), "short");
+        assert_eq!(truncate_words("one two three four", 10), "one two…");
+    }
+}
