@@ -61,13 +61,14 @@ pub fn classify(event: &notify::Event) -> Vec<Signal> {
 
 /// Keeps the notify watcher and the coalescing thread alive; dropping it stops both.
 pub struct Watcher {
-    _watcher: notify::RecommendedWatcher,
+    watcher: Option<notify::RecommendedWatcher>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Drop for Watcher {
     fn drop(&mut self) {
         // Dropping the notify watcher closes the event channel, which ends the thread.
+        drop(self.watcher.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -96,7 +97,7 @@ pub fn spawn(roots: &[PathBuf], jobs: Sender<Job>) -> Result<Watcher> {
         .name("clipfeed-watch".into())
         .spawn(move || coalesce(rx, jobs))
         .context("cannot start the watcher thread")?;
-    Ok(Watcher { _watcher: watcher, thread: Some(thread) })
+    Ok(Watcher { watcher: Some(watcher), thread: Some(thread) })
 }
 
 /// The coalescing loop: gathers ready paths until the stream is quiet (or a batch is old), holds

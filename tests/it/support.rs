@@ -1,0 +1,258 @@
+//! Test support: start the real `clipfeed` binary on port 0 over a temp folder, talk HTTP to it,
+//! poll with deadlines, parse feeds with feed-rs (not our code), find the shared test data.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long any single wait in a test may take before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// `../shared` beside the repository, or `None` (with a notice) when it is absent.
+pub fn shared(sub: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared").join(sub);
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("NOTICE: {} is absent; skipping the part of this test that needs it", dir.display());
+        None
+    }
+}
+
+/// Whether CI demands every third-party validator (then a missing one fails instead of skipping).
+pub fn validators_required() -> bool {
+    std::env::var_os("CLIPFEED_REQUIRE_VALIDATORS").is_some_and(|v| v == "1")
+}
+
+/// Calls `f` until it returns `Some`, polling every 20 ms until `DEADLINE`.
+#[track_caller]
+pub fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {DEADLINE:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20)); // poll interval
+    }
+}
+
+/// A temp folder with a clippings root, a store path and a config file.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+}
+
+impl Site {
+    pub fn new() -> Site {
+        let site = Site { dir: tempfile::tempdir().expect("temp dir") };
+        std::fs::create_dir_all(site.root()).unwrap();
+        site.write_config("");
+        site
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("clippings")
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("clipfeed.yaml")
+    }
+
+    /// Writes the config: port 0, the temp root and store, a fixed base URL, plus `extra` keys.
+    pub fn write_config(&self, extra: &str) {
+        let text = format!(
+            "listen: 127.0.0.1:0\nbase_url: http://feeds.test/cf/\nclippings: [clippings]\nstore: data/clipfeed.db\ntitle: Test Clippings\n{extra}"
+        );
+        std::fs::write(self.config(), text).unwrap();
+    }
+
+    /// Writes a file under the root through a temp file and a rename, so the daemon never sees
+    /// it half-written.
+    pub fn put(&self, rel: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.root().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let tmp = self.dir.path().join(format!(".incoming-{}", rel.replace('/', "_")));
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        path
+    }
+}
+
+/// The real binary, running.
+pub struct Daemon {
+    child: Child,
+    pub base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    pub fn start(site: &Site) -> Daemon {
+        Daemon::start_config(&site.config())
+    }
+
+    pub fn start_config(config: &Path) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_clipfeed"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "clipfeed=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start clipfeed");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(i) = line.find("listening on http://") {
+                    let url = line[i + "listening on ".len()..].trim().to_string();
+                    let _ = tx.send(url);
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let base = match rx.recv_timeout(DEADLINE) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("clipfeed did not start listening; log:\n{}", log.lock().unwrap().join("\n"));
+            }
+        };
+        let d = Daemon { child, base, log };
+        d.wait_ready();
+        d
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path.trim_start_matches('/'))
+    }
+
+    /// Waits until the first reconcile is done.
+    pub fn wait_ready(&self) {
+        poll("the daemon to be ready", || {
+            let s = self.status();
+            (s["ready"] == true).then_some(())
+        });
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        let r = get(&self.url("/api/status"), &[]);
+        assert_eq!(r.status, 200);
+        serde_json::from_slice(&r.body).expect("status is JSON")
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// SIGTERM, then wait for the exit.
+    pub fn stop(mut self) -> ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "clipfeed did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20)); // poll interval
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP response.
+pub struct Reply {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("UTF-8 body")
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .new_agent()
+}
+
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = ureq::http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut res = agent().run(req.body(()).unwrap()).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = res.status().as_u16();
+    let headers = res
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = if method == "HEAD" { Vec::new() } else { res.body_mut().read_to_vec().unwrap() };
+    Reply { status, headers, body }
+}
+
+pub fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
+    request("GET", url, headers)
+}
+
+/// Fetches and parses a feed with feed-rs; panics unless it is a 200 that parses.
+#[track_caller]
+pub fn feed(url: &str) -> feed_rs::model::Feed {
+    let r = get(url, &[]);
+    assert_eq!(r.status, 200, "GET {url}");
+    feed_rs::parser::parse(&r.body[..]).unwrap_or_else(|e| panic!("feed-rs cannot parse {url}: {e}\n{}", r.text()))
+}
+
+/// The entry with this title, if any.
+pub fn entry_titled<'a>(f: &'a feed_rs::model::Feed, title: &str) -> Option<&'a feed_rs::model::Entry> {
+    f.entries.iter().find(|e| e.title.as_ref().is_some_and(|t| t.content == title))
+}
+
+pub fn titles(f: &feed_rs::model::Feed) -> Vec<String> {
+    f.entries.iter().filter_map(|e| e.title.as_ref().map(|t| t.content.clone())).collect()
+}
+
+/// A test-side slug of an ASCII topic name ("AWS AI" → "aws-ai"), independent of the daemon's.
+pub fn ascii_slug(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Runs a command and returns (status, stdout, stderr).
+pub fn run(cmd: &mut Command) -> (ExitStatus, String, String) {
+    let out = cmd.output().expect("run command");
+    (out.status, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Whether a program is on PATH.
+pub fn have(program: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {program}")).output().is_ok_and(|o| o.status.success())
+}
