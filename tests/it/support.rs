@@ -16,6 +16,8 @@ pub fn shared(sub: &str) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared").join(sub);
     if dir.is_dir() {
         Some(dir)
+    } else if std::env::var_os("CLIPFEED_REQUIRE_SHARED").is_some_and(|v| v == "1") {
+        panic!("{} is required (CLIPFEED_REQUIRE_SHARED=1) but absent", dir.display());
     } else {
         eprintln!("NOTICE: {} is absent; skipping the part of this test that needs it", dir.display());
         None
