@@ -100,3 +100,48 @@ fn pages_status_and_item_without_url() {
     assert_eq!(status["providers"], 1);
     assert!(status["rejected"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn files_with_the_same_url_are_one_item() {
+    let site = Site::new();
+    let one = "---\ntitle: Shared story\npublishedDateTime: 2024-05-01T00:00:00Z\nwebUrl: https://dup.example/story\ntopics: [Oceans]\n---\n";
+    let two = "---\ntitle: Shared story, later copy\npublishedDateTime: 2024-05-02T00:00:00Z\nwebUrl: https://DUP.example/story#again\ntopics: [Rivers]\n---\n";
+    site.put("one.md", one);
+    site.put("two.md", two);
+    let d = Daemon::start(&site);
+    let all = feed(&d.url("feed.atom"));
+    assert_eq!(titles(&all), ["Shared story"], "one item, titled from the earliest file");
+    let id = all.entries[0].id.clone();
+    for topic in ["oceans", "rivers"] {
+        let f = feed(&d.url(&format!("topics/{topic}.atom")));
+        assert_eq!(f.entries.len(), 1, "{topic}");
+        assert_eq!(f.entries[0].id, id, "{topic}");
+    }
+    // Removing one file keeps the item (now from the other file), with the same id.
+    std::fs::remove_file(site.root().join("one.md")).unwrap();
+    let f = poll("the item to come from the remaining file", || {
+        let f = feed(&d.url("feed.atom"));
+        (titles(&f) == ["Shared story, later copy"]).then_some(f)
+    });
+    assert_eq!(f.entries[0].id, id);
+    assert!(feed(&d.url("topics/oceans.atom")).entries.is_empty());
+    std::fs::remove_file(site.root().join("two.md")).unwrap();
+    poll("the item to go with its last file", || feed(&d.url("feed.atom")).entries.is_empty().then_some(()));
+}
+
+#[test]
+fn characters_xml_forbids_never_reach_a_feed() {
+    let site = Site::new();
+    site.put(
+        "ctl.md",
+        "---\ntitle: \"bell\\a vt\\v nul-ish\\x01 ffff\\uFFFF\"\nexcerpt: \"esc\\e here\"\nprovider:\n  name: \"Prov\\x02ider\"\n  domain: ctl.example\ntopics: [\"Top\\x03ic\"]\n---\nbody \u{1}\u{8} text\n",
+    );
+    let d = Daemon::start(&site);
+    for p in ["feed.rss", "feed.atom", "providers/ctl.example.rss", "/"] {
+        let body = get(&d.url(p), &[]).text();
+        let bad: Vec<char> = body.chars().filter(|&c| !clipfeed::text::is_xml_char(c)).collect();
+        assert!(bad.is_empty(), "{p} holds {bad:?}");
+    }
+    let f = feed(&d.url("feed.rss"));
+    assert_eq!(titles(&f), ["bell vt nul-ish ffff"]);
+}
