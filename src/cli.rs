@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::clip::{self, Limits};
 use crate::config::Config;
 use crate::feed::{FeedKey, Format};
-use crate::ingest::{Ingest, is_editor_temp};
+use crate::ingest::{Ingest, is_editor_temp, read_clipping};
 use crate::item;
 use crate::site::Site;
 use crate::store::Store;
@@ -183,9 +183,11 @@ fn check(cfg: Option<&Config>, paths: &[PathBuf], verbose: bool) -> Result<ExitC
     let mut out = std::io::stdout().lock();
     let (mut good, mut bad) = (0usize, 0usize);
     for (path, rel) in &files {
-        let verdict = std::fs::read(path)
-            .map_err(|e| format!("cannot read: {e}"))
-            .and_then(|bytes| clip::parse(&bytes, limits).map_err(|e| e.to_string()));
+        let verdict = match read_clipping(path, limits) {
+            Ok((_, Ok(bytes))) => clip::parse(&bytes, limits).map_err(|e| e.to_string()),
+            Ok((_, Err(too_large))) => Err(too_large.to_string()),
+            Err(e) => Err(format!("cannot read: {e}")),
+        };
         match verdict {
             Ok(parsed) => {
                 good += 1;

@@ -151,6 +151,15 @@ pub fn split_front_matter(text: &str) -> Result<Option<(&str, &str)>, Error> {
         _ => return Ok(None),
     }
     let yaml_start = lines.pos;
+    // A `---` line is also a Markdown thematic break. It opens front matter only when what follows
+    // looks like YAML: a `key:` line (or the closing line, for an empty block).
+    let first =
+        LineIter { text, pos: yaml_start }.map(|(_, l)| l.trim()).find(|l| !l.is_empty() && !l.starts_with('#'));
+    match first {
+        Some("---" | "...") => {}
+        Some(l) if looks_like_yaml_key(l) => {}
+        _ => return Ok(None),
+    }
     for (start, line) in lines.by_ref() {
         let t = line.trim_end();
         if t == "---" || t == "..." {
@@ -160,6 +169,23 @@ pub fn split_front_matter(text: &str) -> Result<Option<(&str, &str)>, Error> {
         }
     }
     Err(Error::Unterminated)
+}
+
+/// Whether a line starts a YAML mapping entry: `key:` or `key: value`, the key plain (no white
+/// space) or quoted.
+fn looks_like_yaml_key(line: &str) -> bool {
+    let rest = match line.chars().next() {
+        Some(q @ ('"' | '\'')) => match line[1..].find(q) {
+            Some(i) => &line[i + 2..],
+            None => return false,
+        },
+        Some('-' | '[' | '{' | '&' | '*' | '!' | '|' | '>' | '%' | '@' | '`') | None => return false,
+        Some(_) => match line.find(':') {
+            Some(i) if !line[..i].contains(char::is_whitespace) => &line[i..],
+            _ => return false,
+        },
+    };
+    rest.strip_prefix(':').is_some_and(|after| after.is_empty() || after.starts_with([' ', '\t']))
 }
 
 /// Yields `(offset, line)` with the line's terminator (`\n` or `\r\n`) stripped; the offset of the
@@ -422,9 +448,14 @@ fn clip_for_message(s: &str) -> String {
 }
 
 /// Reads a date: RFC 3339 (offset or `Z`), a date-time without zone (taken as UTC, `T` or space
-/// separated, optional fraction), or a date alone (midnight UTC). RFC 2822 is accepted too.
+/// separated, optional fraction), or a date alone (midnight UTC). RFC 2822 is accepted too. Years
+/// outside 1 to 9999 are refused: RFC 3339 and RFC 2822 cannot write them.
 pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
+    use chrono::Datelike;
+    parse_date_any(s.trim()).filter(|d| (1..=9999).contains(&d.year()))
+}
+
+fn parse_date_any(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(d.with_timezone(&Utc));
     }
@@ -727,6 +758,32 @@ mod tests {
         assert_eq!(c.related.len(), 1);
         assert_eq!(c.related[0].provider.as_deref(), Some("RP"));
         assert!(c.provider.unwrap().images.is_empty());
+    }
+
+    #[test]
+    fn a_leading_thematic_break_is_not_front_matter() {
+        let c = ok("---\n\nSome plain text after a thematic break here\n\nMore.\n").clipping;
+        assert_eq!(c.title, "Some plain text after a thematic break here");
+        let c = ok("---\nA line of prose, not YAML at all\n---\nBody.\n").clipping;
+        assert_eq!(c.title, "A line of prose, not YAML at all");
+        assert!(matches!(err(b"---\ntitle: forgot to close\nwebUrl: https://x.example/\n"), Error::Unterminated));
+        assert!(matches!(err(b"---\n\"title\": quoted key\n"), Error::Unterminated));
+        assert!(looks_like_yaml_key("title:"));
+        assert!(looks_like_yaml_key("'a b': 1"));
+        assert!(!looks_like_yaml_key("http://example.com"));
+        assert!(!looks_like_yaml_key("- item"));
+        assert!(!looks_like_yaml_key("two words: x"));
+    }
+
+    #[test]
+    fn dates_outside_rfc_years_are_refused() {
+        assert_eq!(parse_date("+10000-01-01"), None);
+        assert_eq!(parse_date("-0001-01-01"), None);
+        assert_eq!(parse_date("0000-01-01T00:00:00Z"), None);
+        assert!(parse_date("9999-12-31T23:59:59Z").is_some());
+        let p = ok("---\ntitle: T\npublishedDateTime: \"+10000-01-01\"\n---\n");
+        assert_eq!(p.clipping.published, None);
+        assert_eq!(p.warnings.len(), 1);
     }
 
     #[test]

@@ -135,7 +135,8 @@ fn html_headers(h: &mut HeaderMap) {
 }
 
 /// Whether the client's validators match: `If-None-Match` (weak comparison, `*`) when present,
-/// else `If-Modified-Since` at one-second precision (RFC 9110, 13.1.1 and 13.1.3).
+/// else `If-Modified-Since` at one-second precision (RFC 9110, 13.1.1 and 13.1.3). A date equal to
+/// `Last-Modified` counts only when the document did not change twice within that second.
 pub fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
     if let Some(inm) = headers.get(header::IF_NONE_MATCH) {
         let Ok(v) = inm.to_str() else { return false };
@@ -148,7 +149,7 @@ pub fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
     match ims {
         Some(ims) => {
             let ims = chrono::DateTime::<chrono::Utc>::from(ims);
-            r.last_modified <= ims
+            r.last_modified < ims || (r.last_modified == ims && !r.ambiguous)
         }
         None => false,
     }
@@ -196,8 +197,10 @@ mod tests {
             atom: Rendered::new(b"<feed/>".to_vec(), t, Format::Atom.content_type()),
         };
         let mut site = Site::empty();
+        let mut ambiguous = files.clone();
+        ambiguous.rss.ambiguous = true;
         site.feeds =
-            HashMap::from([("topics/ai".to_string(), Arc::new(files.clone())), ("feed".to_string(), Arc::new(files))]);
+            HashMap::from([("topics/ai".to_string(), Arc::new(files)), ("feed".to_string(), Arc::new(ambiguous))]);
         AppState { site: Arc::new(ArcSwap::from_pointee(site)), pages: None }
     }
 
@@ -247,6 +250,11 @@ mod tests {
         );
         assert_eq!(call("GET", "/topics/ai.atom", &[("if-modified-since", "garbage")]).await.0, StatusCode::OK);
         // If-None-Match wins over If-Modified-Since.
+        assert_eq!(
+            call("GET", "/feed.rss", &[("if-modified-since", "Wed, 01 May 2024 10:00:00 GMT")]).await.0,
+            StatusCode::OK,
+            "two versions within the second of Last-Modified: the date cannot tell them apart"
+        );
         assert_eq!(
             call(
                 "GET",

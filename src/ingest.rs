@@ -11,6 +11,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
@@ -24,7 +25,7 @@ use crate::feed::{self, FeedKey, FeedMeta, Format, Links};
 use crate::item::{self, Item, Source};
 use crate::pages::{self, Listing};
 use crate::site::{FeedFiles, Rendered, Site};
-use crate::store::{Batch, FileId, FileStat, Rejection, Store};
+use crate::store::{Batch, FeedState, FileId, FileStat, Rejection, Store};
 
 /// Work for the writer.
 #[derive(Debug)]
@@ -36,6 +37,10 @@ pub enum Job {
     /// Finish what is queued and stop.
     Shutdown,
 }
+
+/// Delays before a failed update is retried (as a rescan), doubling up to the maximum.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// How many file changes go into one transaction.
 const CHUNK: usize = 2000;
@@ -79,6 +84,11 @@ struct Core {
     ready: bool,
     /// Canonical forms of the roots, for deciding whether a symlink points inside one.
     canonical_roots: Vec<PathBuf>,
+    /// Symlinked clippings by the canonical path of their target: a change to the target is a
+    /// change to every link.
+    symlinks: HashMap<PathBuf, BTreeSet<PathBuf>>,
+    /// Feeds whose content changed but that are not rendered yet (kept across a failed update).
+    dirty: BTreeSet<FeedKey>,
 }
 
 /// The current time at the precision feeds and HTTP dates carry.
@@ -99,14 +109,17 @@ impl Ingest {
                 site,
                 ready: false,
                 canonical_roots,
+                symlinks: HashMap::new(),
+                dirty: BTreeSet::new(),
                 cfg,
             },
             store,
         };
         ingest.load_catalog()?;
-        let mut dirty: BTreeSet<FeedKey> = ingest.core.catalog.keys().cloned().collect();
-        dirty.extend(ingest.reapply_topic_config()?);
-        ingest.render(dirty)?;
+        let all: BTreeSet<FeedKey> = ingest.core.catalog.keys().cloned().collect();
+        ingest.core.dirty.extend(all);
+        ingest.reapply_topic_config()?;
+        ingest.render()?;
         Ok(ingest)
     }
 
@@ -128,13 +141,13 @@ impl Ingest {
     }
 
     /// When the configured topics changed since the store was written, every item is merged
-    /// again so names and aliases map to the right slugs. Returns the feeds that changed.
-    fn reapply_topic_config(&mut self) -> Result<BTreeSet<FeedKey>> {
+    /// again so names and aliases map to the right slugs.
+    fn reapply_topic_config(&mut self) -> Result<()> {
         let fingerprint = format!("{:?}", self.core.cfg.topics.list);
         let fingerprint = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(fingerprint.as_bytes()));
         let b = self.store.batch()?;
         if b.meta("topics")?.as_deref() == Some(fingerprint.as_str()) {
-            return Ok(BTreeSet::new());
+            return Ok(());
         }
         let keys = b.live_item_keys()?;
         let t = now();
@@ -144,16 +157,29 @@ impl Ingest {
         }
         b.set_meta("topics", &fingerprint)?;
         b.commit()?;
+        self.core.dirty.extend(dirty);
         if !keys.is_empty() {
             info!(items = keys.len(), "topic configuration changed; items re-mapped");
         }
-        Ok(dirty)
+        Ok(())
     }
 
     /// Runs jobs until [`Job::Shutdown`] or until every sender is gone. Queued jobs are merged:
-    /// one rescan covers every touched path, touched paths are de-duplicated.
+    /// one rescan covers every touched path, touched paths are de-duplicated. A job that fails
+    /// (the store is locked or full, say) is followed by a rescan after a growing delay, so
+    /// nothing it should have done is lost; a panic is contained the same way.
     pub fn run(mut self, jobs: Receiver<Job>) {
-        while let Ok(first) = jobs.recv() {
+        let mut retry: Option<(std::time::Instant, Duration)> = None;
+        loop {
+            let first = match retry {
+                None => jobs.recv().ok(),
+                Some((at, _)) => match jobs.recv_timeout(at.saturating_duration_since(std::time::Instant::now())) {
+                    Ok(job) => Some(job),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Some(Job::Rescan),
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+                },
+            };
+            let Some(first) = first else { break };
             let mut touched: Vec<PathBuf> = Vec::new();
             let mut rescan = false;
             let mut stop = false;
@@ -164,15 +190,23 @@ impl Ingest {
                     Job::Shutdown => stop = true,
                 }
             }
-            let result = if rescan {
-                self.reconcile()
-            } else if touched.is_empty() {
-                Ok(())
-            } else {
-                self.touched(touched)
-            };
-            if let Err(e) = result {
-                error!("update failed, feeds keep their last content: {e:#}");
+            if rescan || !touched.is_empty() {
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    if rescan { self.reconcile() } else { self.touched(touched) }
+                }));
+                let failure = match outcome {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(format!("{e:#}")),
+                    Err(panic) => Some(panic_message(&*panic)),
+                };
+                retry = match failure {
+                    None => None,
+                    Some(why) => {
+                        let delay = retry.map_or(RETRY_FIRST, |(_, d)| (d * 2).min(RETRY_MAX));
+                        error!(retry_in_s = delay.as_secs_f32(), "update failed, feeds keep their last content: {why}");
+                        Some((std::time::Instant::now() + delay, delay))
+                    }
+                };
             }
             if stop {
                 break;
@@ -192,6 +226,7 @@ impl Ingest {
         let mut seen: HashSet<FileId> = HashSet::new();
         let mut to_load: Vec<(FileId, PathBuf)> = Vec::new();
         let mut available: HashSet<String> = HashSet::new();
+        let mut links = HashMap::new();
         for root in &core.cfg.clippings {
             match std::fs::metadata(root) {
                 Ok(m) if m.is_dir() => {}
@@ -205,7 +240,7 @@ impl Ingest {
                 }
             }
             available.insert(root_key(root));
-            for (id, abs, stat) in core.walk(root)? {
+            for (id, abs, stat) in core.walk(root, &mut links)? {
                 let unchanged = known.get(&id).is_some_and(|row| row.stat == stat && !row.rejected);
                 if !unchanged {
                     to_load.push((id.clone(), abs));
@@ -221,9 +256,10 @@ impl Ingest {
             .collect();
         let (removed, parsed) = (changes.len(), to_load.len());
         changes.extend(core.load_all(to_load));
-        let dirty = self.apply(changes)?;
+        self.core.symlinks = links;
+        self.apply(changes)?;
         self.core.ready = true;
-        self.render(dirty)?;
+        self.render()?;
         let ms = started.elapsed().as_millis() as u64;
         info!(files = seen.len(), parsed, removed, ms, "clippings reconciled with the store");
         Ok(())
@@ -231,8 +267,12 @@ impl Ingest {
 
     /// Handles paths reported by the watcher: each is looked at afresh, whatever the event was.
     pub fn touched(&mut self, mut paths: Vec<PathBuf>) -> Result<()> {
+        // A symlinked clipping changes when its target does.
+        let linked: Vec<PathBuf> = paths.iter().flat_map(|p| self.core.links_to(p)).collect();
+        paths.extend(linked);
         paths.sort();
         paths.dedup();
+        let mut new_links = HashMap::new();
         let core = &self.core;
         let mut to_load: Vec<(FileId, PathBuf)> = Vec::new();
         let mut removed: BTreeSet<FileId> = BTreeSet::new();
@@ -260,7 +300,7 @@ impl Ingest {
                     }
                     Err(e) => warn!(path = %abs.display(), "cannot stat: {e}"),
                     Ok(m) if m.is_dir() => {
-                        let found = core.walk(abs)?;
+                        let found = core.walk(abs, &mut new_links)?;
                         let found_ids: HashSet<&FileId> = found.iter().map(|(id, _, _)| id).collect();
                         for path in b.files_under(&id.root, &id.path)? {
                             let fid = FileId { root: id.root.clone(), path };
@@ -270,8 +310,15 @@ impl Ingest {
                         }
                         to_load.extend(found.into_iter().map(|(id, abs, _)| (id, abs)));
                     }
-                    Ok(_) => {
-                        if core.is_candidate(Path::new(&id.path)) && core.symlink_ok(abs) {
+                    Ok(m) => {
+                        // Only regular files (or links to one inside a root): a FIFO or device
+                        // named like a clipping would block or never end.
+                        let target = if m.file_type().is_symlink() { core.symlink_target(abs) } else { None };
+                        let regular = m.is_file() || target.is_some();
+                        if regular && core.is_candidate(Path::new(&id.path)) {
+                            if let Some(t) = target {
+                                new_links.entry(t).or_insert_with(BTreeSet::new).insert(abs.clone());
+                            }
                             to_load.push((id, abs.clone()));
                         } else if b.file(&id)?.is_some() {
                             removed.insert(id);
@@ -285,14 +332,17 @@ impl Ingest {
         }
         let mut changes: Vec<Change> = removed.into_iter().map(Change::Removed).collect();
         changes.extend(core.load_all(to_load));
-        let dirty = self.apply(changes)?;
-        self.render(dirty)
+        for (target, set) in new_links {
+            self.core.symlinks.entry(target).or_default().extend(set);
+        }
+        self.apply(changes)?;
+        self.render()
     }
 
     /// Writes file changes to the store in chunked transactions and brings every affected item
-    /// up to date. Returns the feeds whose content may have changed.
-    fn apply(&mut self, changes: Vec<Change>) -> Result<BTreeSet<FeedKey>> {
-        let mut dirty = BTreeSet::new();
+    /// up to date. The feeds whose content may have changed are added to `core.dirty` as each
+    /// chunk commits.
+    fn apply(&mut self, changes: Vec<Change>) -> Result<()> {
         let t = now();
         let mut iter = changes.into_iter().peekable();
         while iter.peek().is_some() {
@@ -302,13 +352,26 @@ impl Ingest {
                 match change {
                     Change::Parsed { id, stat, result: Ok(parsed) } => {
                         let key = item::key_for(&parsed.clipping, &id.path);
+                        // A clipping without a URL is its path; the same path under two roots
+                        // would silently make two files one item.
+                        if parsed.clipping.url.is_none()
+                            && let Some(other) = b.files_with_key(&key)?.into_iter().find(|f| f.root != id.root)
+                        {
+                            let reason = format!(
+                                "{} under root {} has the same path and no webUrl either; give one of them a webUrl or another name",
+                                other.path, other.root
+                            );
+                            warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
+                            b.put_file_rejected(&id, stat, &reason, t)?;
+                            continue;
+                        }
                         if let Some(old) = b.file(&id)?.and_then(|r| r.item_key)
                             && old != key
                         {
                             keys.insert(old);
                         }
                         for w in &parsed.warnings {
-                            debug!(path = %id.path, "{w}");
+                            warn!(root = %id.root, path = %id.path, "{w}");
                         }
                         b.put_file_ok(&id, stat, &key, &parsed.clipping)?;
                         keys.insert(key);
@@ -325,23 +388,35 @@ impl Ingest {
                     }
                 }
             }
+            let mut dirty = BTreeSet::new();
             for key in &keys {
                 self.core.refresh_item(&b, key, t, &mut dirty)?;
             }
             b.commit()?;
+            self.core.dirty.extend(dirty);
         }
-        Ok(dirty)
+        Ok(())
     }
 
-    /// Renders the given feeds from the store, records their change times, and publishes.
-    fn render(&mut self, dirty: BTreeSet<FeedKey>) -> Result<()> {
+    /// Renders the feeds whose content changed, records their change times, and publishes. On
+    /// failure nothing is forgotten: the same feeds are rendered by the next successful call.
+    fn render(&mut self) -> Result<()> {
         let t = now();
         let b = self.store.batch()?;
+        let mut rendered = BTreeMap::new();
+        let dirty: Vec<FeedKey> = self.core.dirty.iter().cloned().collect();
         for key in dirty {
-            self.core.render_feed(&b, key, t)?;
+            let out = self.core.render_feed(&b, &key, t)?;
+            rendered.insert(key, out);
         }
         let rejections = b.rejections()?;
         b.commit()?;
+        self.core.dirty.clear();
+        for (key, (count, files)) in rendered {
+            let entry = self.core.catalog.entry(key).or_insert_with(Entry::new);
+            entry.count = count;
+            entry.files = Some(Arc::new(files));
+        }
         self.core.publish(&rejections);
         Ok(())
     }
@@ -373,21 +448,32 @@ impl Core {
             && self.cfg.wants_extension(rel)
     }
 
-    /// A symlink is followed only when it resolves to a file inside a root.
-    fn symlink_ok(&self, abs: &Path) -> bool {
-        match std::fs::symlink_metadata(abs) {
-            Ok(m) if m.file_type().is_symlink() => match abs.canonicalize() {
-                Ok(target) => target.is_file() && self.canonical_roots.iter().any(|r| target.starts_with(r)),
-                Err(_) => false,
-            },
-            Ok(_) => true,
-            Err(_) => false,
+    /// Where a symlink leads, when it is to be followed: to a regular file inside a root.
+    fn symlink_target(&self, abs: &Path) -> Option<PathBuf> {
+        let target = abs.canonicalize().ok()?;
+        let inside = self.canonical_roots.iter().any(|r| target.starts_with(r));
+        (inside && target.is_file()).then_some(target)
+    }
+
+    /// Symlinked clippings whose target is `abs` (which may no longer exist).
+    fn links_to(&self, abs: &Path) -> Vec<PathBuf> {
+        if self.symlinks.is_empty() {
+            return Vec::new();
         }
+        let canonical = abs.canonicalize().ok().or_else(|| {
+            let parent = abs.parent()?.canonicalize().ok()?;
+            Some(parent.join(abs.file_name()?))
+        });
+        canonical.and_then(|c| self.symlinks.get(&c)).map(|set| set.iter().cloned().collect()).unwrap_or_default()
     }
 
     /// Every clipping file below `dir` (inside a root) with its stat. Dot-folders are skipped;
-    /// symlinked folders are not followed.
-    fn walk(&self, dir: &Path) -> Result<Vec<(FileId, PathBuf, FileStat)>> {
+    /// symlinked folders are not followed; symlinked files that are followed are added to `links`.
+    fn walk(
+        &self,
+        dir: &Path,
+        links: &mut HashMap<PathBuf, BTreeSet<PathBuf>>,
+    ) -> Result<Vec<(FileId, PathBuf, FileStat)>> {
         let mut out = Vec::new();
         let walker = walkdir::WalkDir::new(dir)
             .follow_links(false)
@@ -407,8 +493,12 @@ impl Core {
             }
             let abs = entry.path();
             let Some(id) = self.locate(abs) else { continue };
-            if !self.is_candidate(Path::new(&id.path)) || (ft.is_symlink() && !self.symlink_ok(abs)) {
+            if !self.is_candidate(Path::new(&id.path)) {
                 continue;
+            }
+            if ft.is_symlink() {
+                let Some(target) = self.symlink_target(abs) else { continue };
+                links.entry(target).or_default().insert(abs.to_path_buf());
             }
             match std::fs::metadata(abs) {
                 Ok(m) if m.is_file() => out.push((id, abs.to_path_buf(), stat_of(&m))),
@@ -495,8 +585,9 @@ impl Core {
         }
     }
 
-    /// Renders one feed in every format. Its time moves to `t` only when what it shows changed.
-    fn render_feed(&mut self, b: &Batch<'_>, key: FeedKey, t: DateTime<Utc>) -> Result<()> {
+    /// Renders one feed in every format; returns its item count and files. Its time moves to `t`
+    /// only when what it shows changed.
+    fn render_feed(&mut self, b: &Batch<'_>, key: &FeedKey, t: DateTime<Utc>) -> Result<(u64, FeedFiles)> {
         let entry = self.catalog.entry(key.clone()).or_insert_with(Entry::new);
         if entry.name.is_empty() {
             entry.name = match &key {
@@ -506,12 +597,12 @@ impl Core {
             };
         }
         let name = entry.name.clone();
-        let count = b.feed_count(&key)?;
-        let items = b.feed_items(&key, self.cfg.items_per_feed)?;
-        let (title, description) = self.describe(&key, &name);
+        let count = b.feed_count(key)?;
+        let items = b.feed_items(key, self.cfg.items_per_feed)?;
+        let (title, description) = self.describe(key, &name);
         let mut meta = FeedMeta {
-            rss_url: self.links.feed(&key, Format::Rss),
-            atom_url: self.links.feed(&key, Format::Atom),
+            rss_url: self.links.feed(key, Format::Rss),
+            atom_url: self.links.feed(key, Format::Atom),
             html_url: self.links.base().to_string(),
             site_title: self.cfg.title.clone(),
             title,
@@ -520,21 +611,27 @@ impl Core {
             key: key.clone(),
         };
         let signature = signature(&meta, &items);
-        meta.updated = match b.feed_state(&key)? {
-            Some((sig, changed)) if sig == signature => changed,
-            Some((_, changed)) => changed.max(t),
+        let state = match b.feed_state(key)? {
+            Some(old) if old.signature == signature => old,
+            // Changed again within the second of the last change: same date, but flagged, so a
+            // client holding that date is not told the older version is current.
+            Some(old) => FeedState { signature, changed_at: old.changed_at.max(t), ambiguous: old.changed_at >= t },
             // A feed rendered for the first time: its content is as new as its newest item.
-            None => items.iter().map(|i| i.updated).max().unwrap_or(t),
+            None => FeedState {
+                signature,
+                changed_at: items.iter().map(|i| i.updated).max().unwrap_or(t),
+                ambiguous: false,
+            },
         };
-        b.set_feed_state(&key, &signature, meta.updated)?;
+        b.set_feed_state(key, &state)?;
+        meta.updated = state.changed_at;
         let render = |format: Format| {
-            Rendered::new(feed::render(format, &meta, &items, &self.links), meta.updated, format.content_type())
+            let mut r =
+                Rendered::new(feed::render(format, &meta, &items, &self.links), meta.updated, format.content_type());
+            r.ambiguous = state.ambiguous;
+            r
         };
-        let files = FeedFiles { rss: render(Format::Rss), atom: render(Format::Atom) };
-        let entry = self.catalog.get_mut(&key).expect("inserted above");
-        entry.count = count;
-        entry.files = Some(Arc::new(files));
-        Ok(())
+        Ok((count, FeedFiles { rss: render(Format::Rss), atom: render(Format::Atom) }))
     }
 
     /// Builds and swaps in a new site snapshot from the catalog.
@@ -624,25 +721,31 @@ pub fn is_editor_temp(name: &str) -> bool {
         || (name.starts_with('#') && name.ends_with('#'))
 }
 
-/// Reads one file (at most `max_file_bytes` + 1 bytes) and parses it.
+/// Reads a clipping file: regular files only (a FIFO or device is refused without blocking), at
+/// most `max_file_bytes`. The outer error is an IO failure; the inner one means "too large".
+pub fn read_clipping(abs: &Path, limits: Limits) -> std::io::Result<(FileStat, Result<Vec<u8>, clip::Error>)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(abs)?;
+    let meta = file.metadata()?;
+    let stat = stat_of(&meta);
+    if !meta.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if meta.len() > limits.max_file_bytes {
+        return Ok((stat, Err(clip::Error::TooLarge { size: meta.len(), max: limits.max_file_bytes })));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    file.take(limits.max_file_bytes + 1).read_to_end(&mut bytes)?;
+    Ok((stat, Ok(bytes)))
+}
+
+/// Reads one file and parses it.
 fn load(id: FileId, abs: &Path, limits: Limits) -> Change {
-    let result = (|| -> std::io::Result<(FileStat, Result<Box<clip::Parsed>, String>)> {
-        let file = std::fs::File::open(abs)?;
-        let meta = file.metadata()?;
-        let stat = stat_of(&meta);
-        if !meta.is_file() {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    match read_clipping(abs, limits) {
+        Ok((stat, bytes)) => {
+            let result = bytes.and_then(|b| clip::parse(&b, limits)).map(Box::new).map_err(|e| e.to_string());
+            Change::Parsed { id, stat, result }
         }
-        if meta.len() > limits.max_file_bytes {
-            let e = clip::Error::TooLarge { size: meta.len(), max: limits.max_file_bytes };
-            return Ok((stat, Err(e.to_string())));
-        }
-        let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
-        file.take(limits.max_file_bytes + 1).read_to_end(&mut bytes)?;
-        Ok((stat, clip::parse(&bytes, limits).map(Box::new).map_err(|e| e.to_string())))
-    })();
-    match result {
-        Ok((stat, result)) => Change::Parsed { id, stat, result },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Change::Removed(id),
         Err(e) => {
             let stat = std::fs::symlink_metadata(abs).map(|m| stat_of(&m)).unwrap_or(FileStat { size: 0, mtime_ns: 0 });
@@ -651,9 +754,69 @@ fn load(id: FileId, abs: &Path, limits: Limits) -> Change {
     }
 }
 
+/// The text of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let msg = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+    format!("internal error (panic): {}", msg.unwrap_or_else(|| "unknown".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ingest(dir: &Path) -> Ingest {
+        let root = dir.join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let cfg = Arc::new(Config::for_test(&root, &dir.join("store.db")));
+        let site = Arc::new(ArcSwap::from_pointee(Site::empty()));
+        let mut ingest = Ingest::start(cfg, Store::open(&dir.join("store.db")).unwrap(), site).unwrap();
+        ingest.reconcile().unwrap();
+        ingest
+    }
+
+    fn all_rss(ingest: &Ingest) -> Rendered {
+        ingest.core.site.load().feed("feed", Format::Rss).unwrap().clone()
+    }
+
+    #[test]
+    fn two_changes_in_one_second_make_the_date_ambiguous() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ingest = ingest(dir.path());
+        let path = dir.path().join("root/a.md");
+        for attempt in 0..10 {
+            std::fs::write(&path, format!("---\ntitle: Version {attempt}a\n---\n")).unwrap();
+            ingest.touched(vec![path.clone()]).unwrap();
+            let first = all_rss(&ingest);
+            std::fs::write(&path, format!("---\ntitle: Version {attempt}b\n---\n")).unwrap();
+            ingest.touched(vec![path.clone()]).unwrap();
+            let second = all_rss(&ingest);
+            assert_ne!(first.etag, second.etag);
+            assert!(second.last_modified >= first.last_modified);
+            if second.last_modified == first.last_modified {
+                assert!(second.ambiguous, "two versions share a Last-Modified");
+                return;
+            }
+            // The second boundary fell between the two writes; try again.
+        }
+        panic!("never managed two changes within one second");
+    }
+
+    #[test]
+    fn unchanged_content_keeps_the_etag() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ingest = ingest(dir.path());
+        let path = dir.path().join("root/a.md");
+        std::fs::write(&path, "---\ntitle: Stable\nsecured: one\n---\n").unwrap();
+        ingest.touched(vec![path.clone()]).unwrap();
+        let before = all_rss(&ingest);
+        // Touched, rewritten with a field that is never published, rescanned: no new version.
+        std::fs::write(&path, "---\ntitle: Stable\nsecured: two\n---\n").unwrap();
+        ingest.touched(vec![path.clone()]).unwrap();
+        ingest.reconcile().unwrap();
+        let after = all_rss(&ingest);
+        assert_eq!(before.etag, after.etag);
+        assert_eq!(before.last_modified, after.last_modified);
+    }
 
     #[test]
     fn editor_temporaries() {

@@ -18,6 +18,9 @@ pub struct Rendered {
     pub etag: String,
     /// Second precision.
     pub last_modified: DateTime<Utc>,
+    /// The document changed more than once within `last_modified`'s second, so a client holding
+    /// that date may have the older version: `If-Modified-Since` equal to it must not give 304.
+    pub ambiguous: bool,
     pub content_type: &'static str,
 }
 
@@ -28,6 +31,7 @@ impl Rendered {
             body: Bytes::from(body),
             etag: format!("\"{hash:032x}\""),
             last_modified: chrono::DateTime::from_timestamp(last_modified.timestamp(), 0).unwrap_or_default(),
+            ambiguous: false,
             content_type,
         }
     }

@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS item_topics(
     PRIMARY KEY(slug, published, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS item_topics_ordered ON item_topics(slug, published DESC, id);
+CREATE INDEX IF NOT EXISTS item_topics_by_id ON item_topics(id);
 CREATE TABLE IF NOT EXISTS topics(
     slug TEXT PRIMARY KEY,
     name TEXT NOT NULL
@@ -79,10 +80,13 @@ CREATE TABLE IF NOT EXISTS providers(
     domain TEXT PRIMARY KEY,
     name TEXT NOT NULL
 ) WITHOUT ROWID;
+-- changed_at has one-second precision, like HTTP dates; ambiguous says the feed changed more
+-- than once within that second, so If-Modified-Since cannot tell its versions apart.
 CREATE TABLE IF NOT EXISTS feeds(
     feed TEXT PRIMARY KEY,
     signature TEXT NOT NULL,
-    changed_at INTEGER NOT NULL
+    changed_at INTEGER NOT NULL,
+    ambiguous INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 ";
 
@@ -120,6 +124,17 @@ pub struct ItemState {
     pub deleted: bool,
     pub topics: Vec<String>,
     pub provider: Option<String>,
+}
+
+/// What the store remembers of a feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedState {
+    /// Hash of everything the feed shows except its time.
+    pub signature: String,
+    /// When that last changed.
+    pub changed_at: DateTime<Utc>,
+    /// It changed more than once within `changed_at`'s second.
+    pub ambiguous: bool,
 }
 
 /// A rejected file and why.
@@ -478,23 +493,33 @@ impl Batch<'_> {
             .collect()
     }
 
-    /// Signature and change time recorded for a feed.
-    pub fn feed_state(&self, feed: &FeedKey) -> Result<Option<(String, DateTime<Utc>)>> {
+    /// What is recorded for a feed.
+    pub fn feed_state(&self, feed: &FeedKey) -> Result<Option<FeedState>> {
         Ok(self
             .tx
-            .prepare_cached("SELECT signature, changed_at FROM feeds WHERE feed=?1")?
-            .query_row([feed.path_stem()], |r| Ok((r.get(0)?, from_ts(r.get(1)?))))
+            .prepare_cached("SELECT signature, changed_at, ambiguous FROM feeds WHERE feed=?1")?
+            .query_row([feed.path_stem()], |r| {
+                Ok(FeedState { signature: r.get(0)?, changed_at: from_ts(r.get(1)?), ambiguous: r.get(2)? })
+            })
             .optional()?)
     }
 
-    pub fn set_feed_state(&self, feed: &FeedKey, signature: &str, changed_at: DateTime<Utc>) -> Result<()> {
+    pub fn set_feed_state(&self, feed: &FeedKey, state: &FeedState) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT INTO feeds(feed, signature, changed_at) VALUES(?1, ?2, ?3)
-                 ON CONFLICT(feed) DO UPDATE SET signature=excluded.signature, changed_at=excluded.changed_at",
+                "INSERT INTO feeds(feed, signature, changed_at, ambiguous) VALUES(?1, ?2, ?3, ?4)
+                 ON CONFLICT(feed) DO UPDATE SET signature=excluded.signature, changed_at=excluded.changed_at,
+                   ambiguous=excluded.ambiguous",
             )?
-            .execute(params![feed.path_stem(), signature, ts(changed_at)])?;
+            .execute(params![feed.path_stem(), state.signature, ts(state.changed_at), state.ambiguous])?;
         Ok(())
+    }
+
+    /// Every file whose last good parse names `key`.
+    pub fn files_with_key(&self, key: &str) -> Result<Vec<FileId>> {
+        let mut stmt = self.tx.prepare_cached("SELECT root, path FROM files WHERE item_key=?1 ORDER BY root, path")?;
+        let rows = stmt.query_map([key], |r| Ok(FileId { root: r.get(0)?, path: r.get(1)? }))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn rejections(&self) -> Result<Vec<Rejection>> {

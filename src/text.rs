@@ -43,17 +43,30 @@ pub fn squash_ws(s: &str) -> String {
 /// dropped (with the contents of `script` and `style`), entities decoded, characters XML forbids
 /// removed, white space collapsed. Used for titles, excerpts and names, which we publish as text.
 pub fn plain_text(s: &str) -> String {
-    let cleaned = xml_clean(s);
-    let decoded: Cow<'_, str> = if cleaned.contains('<') {
+    let mut current = squash_ws(&xml_clean(s));
+    // Decoding can reveal new markup (`&lt;img onerror=…&gt;`); repeat until nothing changes, so
+    // the result never holds a tag, whatever a reader does with it.
+    for _ in 0..4 {
+        let next = plain_text_once(&current);
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    current
+}
+
+fn plain_text_once(s: &str) -> String {
+    let decoded: Cow<'_, str> = if s.contains('<') {
         // A real HTML parser decides what is a tag; a stray `<` that opens no tag stays text.
-        let text_only = ammonia::Builder::empty().clean(&cleaned).to_string();
+        let text_only = ammonia::Builder::empty().clean(s).to_string();
         Cow::Owned(html_escape::decode_html_entities(&text_only).into_owned())
-    } else if cleaned.contains('&') {
-        html_escape::decode_html_entities(&cleaned)
+    } else if s.contains('&') {
+        html_escape::decode_html_entities(s)
     } else {
-        cleaned
+        Cow::Borrowed(s)
     };
-    // Decoding can produce characters XML forbids again (`&#1;`), so clean once more.
+    // Decoding can produce characters XML forbids (`&#1;`), so clean again.
     squash_ws(&xml_clean(&decoded))
 }
 
@@ -255,6 +268,9 @@ mod tests {
         assert_eq!(plain_text("  two\n\nlines\u{1} "), "two lines");
         assert!(plain_text("&#1;ctl&#x0B;").chars().all(is_xml_char));
         assert_eq!(plain_text("<img src=x onerror=alert(1)>caption"), "caption");
+        assert_eq!(plain_text("&lt;img src=x onerror=alert(1)&gt;Hello"), "Hello");
+        assert_eq!(plain_text("&amp;lt;script&amp;gt;x"), "");
+        assert_eq!(plain_text("AT&amp;T"), "AT&T");
     }
 
     #[test]

@@ -59,101 +59,228 @@ pub fn classify(event: &notify::Event) -> Vec<Signal> {
     }
 }
 
+/// What the coalescing thread receives: notify's events, or the order to stop.
+enum Msg {
+    Event(notify::Result<notify::Event>),
+    Stop,
+}
+
 /// Keeps the notify watcher and the coalescing thread alive; dropping it stops both.
 pub struct Watcher {
-    watcher: Option<notify::RecommendedWatcher>,
+    tx: Sender<Msg>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        // Dropping the notify watcher closes the event channel, which ends the thread.
-        drop(self.watcher.take());
+        let _ = self.tx.send(Msg::Stop);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
-/// Starts watching `roots` recursively; jobs go to `jobs`. A root that does not exist is logged
-/// and skipped.
+/// Starts watching `roots` recursively; jobs go to `jobs`. A root that is missing, or that is
+/// deleted or replaced later, is watched again as soon as it (re)appears, and a rescan follows.
 pub fn spawn(roots: &[PathBuf], jobs: Sender<Job>) -> Result<Watcher> {
-    let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>();
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let events = tx.clone();
     let config = notify::Config::default().with_follow_symlinks(false);
-    let mut watcher = notify::RecommendedWatcher::new(tx, config).context("cannot start the file watcher")?;
-    for root in roots {
-        match watcher.watch(root, RecursiveMode::Recursive) {
-            Ok(()) => info!(root = %root.display(), "watching"),
-            Err(e) => match e.kind {
-                notify::ErrorKind::MaxFilesWatch => error!(
-                    root = %root.display(),
-                    "the system refused more inotify watches; raise fs.inotify.max_user_watches (sysctl) — changes under this root may be missed until a restart"
-                ),
-                _ => warn!(root = %root.display(), "cannot watch: {e}"),
-            },
-        }
-    }
+    let watcher = notify::RecommendedWatcher::new(
+        move |res: notify::Result<notify::Event>| {
+            let _ = events.send(Msg::Event(res));
+        },
+        config,
+    )
+    .context("cannot start the file watcher")?;
+    let mut roots = Roots {
+        watcher,
+        roots: roots
+            .iter()
+            .map(|p| RootState { path: p.clone(), identity: None, parent_watched: false, complaint: None })
+            .collect(),
+    };
+    roots.check();
     let thread = std::thread::Builder::new()
         .name("clipfeed-watch".into())
-        .spawn(move || coalesce(rx, jobs))
+        .spawn(move || coalesce(rx, jobs, Some(roots)))
         .context("cannot start the watcher thread")?;
-    Ok(Watcher { watcher: Some(watcher), thread: Some(thread) })
+    Ok(Watcher { tx, thread: Some(thread) })
+}
+
+/// How often roots that are missing (or whose parent is) are looked for.
+const ROOT_RETRY: Duration = Duration::from_secs(1);
+
+/// The roots and their watches.
+struct Roots {
+    watcher: notify::RecommendedWatcher,
+    roots: Vec<RootState>,
+}
+
+struct RootState {
+    path: PathBuf,
+    /// (device, inode) of the folder being watched; `None` while not watched.
+    identity: Option<(u64, u64)>,
+    /// Whether the parent folder is watched (non-recursively) to see the root come and go.
+    parent_watched: bool,
+    /// The last problem logged, so a missing root is not reported every second.
+    complaint: Option<String>,
+}
+
+impl Roots {
+    /// Whether an event path is the root itself or a folder above one.
+    fn concerns(&self, p: &std::path::Path) -> bool {
+        self.roots.iter().any(|r| r.path.starts_with(p))
+    }
+
+    /// Whether an event path matters at all: inside a root, or a root or one of its ancestors.
+    fn relevant(&self, p: &std::path::Path) -> bool {
+        self.roots.iter().any(|r| p.starts_with(&r.path) || r.path.starts_with(p))
+    }
+
+    fn needs_retry(&self) -> bool {
+        self.roots.iter().any(|r| r.identity.is_none() || !r.parent_watched)
+    }
+
+    /// Brings every root's watch in line with what is on disk: watches roots that appeared,
+    /// re-watches roots that were replaced (a new folder at the same path), drops the watch of
+    /// roots that went. Returns whether anything changed (the caller then asks for a rescan).
+    fn check(&mut self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let mut changed = false;
+        for r in &mut self.roots {
+            if !r.parent_watched
+                && let Some(parent) = r.path.parent().filter(|p| p.is_dir())
+            {
+                r.parent_watched = self.watcher.watch(parent, RecursiveMode::NonRecursive).is_ok();
+            }
+            let now = std::fs::metadata(&r.path).ok().filter(|m| m.is_dir()).map(|m| (m.dev(), m.ino()));
+            if now == r.identity {
+                continue;
+            }
+            if r.identity.is_some() {
+                // Gone or replaced: the old watch follows the old folder, wherever it went.
+                let _ = self.watcher.unwatch(&r.path);
+                r.identity = None;
+                changed = true;
+            }
+            let Some(id) = now else {
+                complain(r, "clippings root is missing; its clippings keep serving until it returns".into(), false);
+                continue;
+            };
+            match self.watcher.watch(&r.path, RecursiveMode::Recursive) {
+                Ok(()) => {
+                    info!(root = %r.path.display(), "watching");
+                    r.identity = Some(id);
+                    r.complaint = None;
+                    changed = true;
+                }
+                Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => {
+                    let _ = self.watcher.unwatch(&r.path);
+                    complain(
+                        r,
+                        "the system refused more inotify watches (fs.inotify.max_user_watches); raise it with sysctl — changes under this root are picked up only by rescans until then".into(),
+                        true,
+                    );
+                }
+                Err(e) => complain(r, format!("cannot watch: {e}"), false),
+            }
+        }
+        changed
+    }
+}
+
+fn complain(r: &mut RootState, msg: String, severe: bool) {
+    if r.complaint.as_deref() != Some(msg.as_str()) {
+        if severe {
+            error!(root = %r.path.display(), "{msg}");
+        } else {
+            warn!(root = %r.path.display(), "{msg}");
+        }
+        r.complaint = Some(msg);
+    }
 }
 
 /// The coalescing loop: gathers ready paths until the stream is quiet (or a batch is old), holds
-/// written paths until they settle, and sends jobs.
-fn coalesce(rx: mpsc::Receiver<notify::Result<notify::Event>>, jobs: Sender<Job>) {
+/// written paths until they settle, keeps the roots watched, and sends jobs.
+fn coalesce(rx: mpsc::Receiver<Msg>, jobs: Sender<Job>, mut roots: Option<Roots>) {
     let mut ready: BTreeSet<PathBuf> = BTreeSet::new();
     let mut pending: HashMap<PathBuf, Instant> = HashMap::new();
     let mut rescan = false;
     let mut batch_start: Option<Instant> = None;
+    let mut next_root_check = Instant::now() + ROOT_RETRY;
     loop {
         let now = Instant::now();
         let mut wait: Option<Duration> = None;
+        let mut until = |d: Duration| wait = Some(wait.map_or(d, |w: Duration| w.min(d)));
         if !ready.is_empty() || rescan {
             let age = batch_start.map_or(Duration::ZERO, |s| now - s);
-            wait = Some(QUIET.min(MAX_BATCH.saturating_sub(age)));
+            until(QUIET.min(MAX_BATCH.saturating_sub(age)));
         }
         if let Some(deadline) = pending.values().min() {
-            let until = deadline.saturating_duration_since(now);
-            wait = Some(wait.map_or(until, |w| w.min(until)));
+            until(deadline.saturating_duration_since(now));
+        }
+        if roots.as_ref().is_some_and(Roots::needs_retry) {
+            until(next_root_check.saturating_duration_since(now));
         }
         let received = match wait {
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             Some(w) => rx.recv_timeout(w),
         };
         let mut quiet = false;
+        let mut root_event = false;
         match received {
-            Ok(Ok(event)) => {
+            Ok(Msg::Event(Ok(event))) => {
                 for signal in classify(&event) {
                     let now = Instant::now();
+                    let path = match &signal {
+                        Signal::Ready(p) | Signal::Created(p) | Signal::Writing(p) => Some(p),
+                        Signal::Rescan => None,
+                    };
+                    if let (Some(r), Some(p)) = (&roots, path) {
+                        if !r.relevant(p) {
+                            continue;
+                        }
+                        root_event |= r.concerns(p);
+                    }
                     match signal {
                         Signal::Ready(p) => {
                             pending.remove(&p);
                             ready.insert(p);
                         }
+                        // A path being (re)written is read when it settles, even if an earlier
+                        // event (say, the remove of a remove-then-create save) made it ready.
                         Signal::Created(p) => {
+                            ready.remove(&p);
                             let d = pending.entry(p).or_insert(now + SETTLE_CREATED);
                             *d = (*d).max(now + SETTLE_CREATED);
                         }
                         Signal::Writing(p) => {
+                            ready.remove(&p);
                             pending.insert(p, now + SETTLE_WRITING);
                         }
                         Signal::Rescan => rescan = true,
                     }
                 }
             }
-            Ok(Err(e)) => {
+            Ok(Msg::Event(Err(e))) => {
                 warn!("file watcher error, rescanning: {e}");
                 rescan = true;
+                root_event = true;
             }
             Err(RecvTimeoutError::Timeout) => quiet = true,
-            Err(RecvTimeoutError::Disconnected) => {
+            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
                 flush(&jobs, &mut ready, &mut rescan);
                 return;
             }
         }
         let now = Instant::now();
+        if let Some(r) = roots.as_mut()
+            && (root_event || (r.needs_retry() && now >= next_root_check))
+        {
+            rescan |= r.check();
+            next_root_check = now + ROOT_RETRY;
+        }
         pending.retain(|p, deadline| {
             if *deadline <= now {
                 ready.insert(p.clone());
@@ -231,22 +358,35 @@ mod tests {
     fn coalescing_batches_and_settles() {
         let (tx, rx) = mpsc::channel();
         let (jobs_tx, jobs_rx) = mpsc::channel();
-        let t = std::thread::spawn(move || coalesce(rx, jobs_tx));
-        tx.send(Ok(ev(EventKind::Modify(ModifyKind::Data(DataChange::Any)), &["/r/w.md"]))).unwrap();
-        tx.send(Ok(ev(EventKind::Remove(RemoveKind::File), &["/r/a.md"]))).unwrap();
-        tx.send(Ok(ev(EventKind::Remove(RemoveKind::File), &["/r/a.md"]))).unwrap();
-        tx.send(Ok(ev(EventKind::Remove(RemoveKind::File), &["/r/b.md"]))).unwrap();
+        let t = std::thread::spawn(move || coalesce(rx, jobs_tx, None));
+        let tx = move |e: notify::Result<notify::Event>| tx.send(Msg::Event(e)).map_err(|_| ());
+        tx(Ok(ev(EventKind::Modify(ModifyKind::Data(DataChange::Any)), &["/r/w.md"]))).unwrap();
+        tx(Ok(ev(EventKind::Remove(RemoveKind::File), &["/r/a.md"]))).unwrap();
+        tx(Ok(ev(EventKind::Remove(RemoveKind::File), &["/r/a.md"]))).unwrap();
+        tx(Ok(ev(EventKind::Remove(RemoveKind::File), &["/r/b.md"]))).unwrap();
         match jobs_rx.recv_timeout(Duration::from_secs(5)).unwrap() {
             Job::Touched(paths) => assert_eq!(paths, [PathBuf::from("/r/a.md"), PathBuf::from("/r/b.md")]),
             other => panic!("{other:?}"),
         }
         // The written file is held until it is closed.
-        tx.send(Ok(ev(EventKind::Access(AccessKind::Close(AccessMode::Write)), &["/r/w.md"]))).unwrap();
+        tx(Ok(ev(EventKind::Access(AccessKind::Close(AccessMode::Write)), &["/r/w.md"]))).unwrap();
         match jobs_rx.recv_timeout(Duration::from_secs(5)).unwrap() {
             Job::Touched(paths) => assert_eq!(paths, [PathBuf::from("/r/w.md")]),
             other => panic!("{other:?}"),
         }
-        tx.send(Ok(notify::Event::new(EventKind::Other).set_flag(Flag::Rescan))).unwrap();
+        // Remove-then-create (an editor's save): the new file is held until its writer closes it,
+        // even though the remove alone would have made the path ready.
+        tx(Ok(ev(EventKind::Remove(RemoveKind::File), &["/r/v.md"]))).unwrap();
+        tx(Ok(ev(EventKind::Create(CreateKind::File), &["/r/v.md"]))).unwrap();
+        tx(Ok(ev(EventKind::Modify(ModifyKind::Data(DataChange::Any)), &["/r/v.md"]))).unwrap();
+        // Bounded wait for something that must not happen: well past QUIET, well before SETTLE_WRITING.
+        assert!(jobs_rx.recv_timeout(Duration::from_millis(300)).is_err(), "a file being written was handed on");
+        tx(Ok(ev(EventKind::Access(AccessKind::Close(AccessMode::Write)), &["/r/v.md"]))).unwrap();
+        match jobs_rx.recv_timeout(Duration::from_secs(5)).unwrap() {
+            Job::Touched(paths) => assert_eq!(paths, [PathBuf::from("/r/v.md")]),
+            other => panic!("{other:?}"),
+        }
+        tx(Ok(notify::Event::new(EventKind::Other).set_flag(Flag::Rescan))).unwrap();
         assert!(matches!(jobs_rx.recv_timeout(Duration::from_secs(5)).unwrap(), Job::Rescan));
         drop(tx);
         t.join().unwrap();

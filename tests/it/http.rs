@@ -145,3 +145,23 @@ fn characters_xml_forbids_never_reach_a_feed() {
     let f = feed(&d.url("feed.rss"));
     assert_eq!(titles(&f), ["bell vt nul-ish ffff"]);
 }
+
+#[test]
+fn escaped_markup_in_text_fields_never_becomes_markup() {
+    let site = Site::new();
+    site.put(
+        "x.md",
+        "---\ntitle: \"&lt;img src=x onerror=alert(1)&gt;Hello\"\nexcerpt: \"&amp;lt;script&amp;gt;alert(2)&amp;lt;/script&amp;gt;Fine\"\nprovider:\n  name: \"&lt;b onmouseover=alert(3)&gt;Prov&lt;/b&gt;\"\n  domain: prov.example\ntopics: [\"&lt;i&gt;Topic&lt;/i&gt;\"]\n---\n",
+    );
+    let d = Daemon::start(&site);
+    for p in ["feed.rss", "feed.atom", "topics/topic.rss", "providers/prov.example.atom", "/"] {
+        let r = get(&d.url(p), &[]);
+        assert_eq!(r.status, 200, "{p}");
+        let text = r.text().to_ascii_lowercase();
+        for bad in ["onerror", "onmouseover", "alert(", "&lt;img", "&lt;script", "&lt;b "] {
+            assert!(!text.contains(bad), "{p} contains {bad}:\n{text}");
+        }
+    }
+    let f = feed(&d.url("feed.rss"));
+    assert_eq!(titles(&f), ["Hello"]);
+}

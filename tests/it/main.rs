@@ -3,6 +3,7 @@
 
 mod cli;
 mod corpus;
+mod files;
 mod http;
 mod seeds;
 mod support;

@@ -1,0 +1,116 @@
+//! Odd things on disk: dates no feed format can write, FIFOs, roots that are moved away and
+//! recreated, the same path under two roots, symlinked clippings.
+
+use std::process::Command;
+
+use crate::support::*;
+
+fn clipping(title: &str, extra: &str) -> String {
+    format!("---\ntitle: \"{title}\"\n{extra}---\n")
+}
+
+fn has_title(d: &Daemon, title: &str) -> bool {
+    entry_titled(&feed(&d.url("feed.atom")), title).is_some()
+}
+
+#[test]
+fn an_unwritable_date_falls_back_and_the_daemon_goes_on() {
+    let site = Site::new();
+    let d = Daemon::start(&site);
+    site.put("far.md", clipping("Far future", "publishedDateTime: \"+10000-01-01\"\nwebUrl: https://far.example/x\n"));
+    site.put("old.md", clipping("Before year one", "publishedDateTime: \"-0001-01-01\"\n"));
+    poll("both clippings", || (has_title(&d, "Far future") && has_title(&d, "Before year one")).then_some(()));
+    site.put("later.md", clipping("Written afterwards", ""));
+    poll("a later clipping", || has_title(&d, "Written afterwards").then_some(()));
+    let status = d.stop();
+    assert!(status.success(), "{status:?}");
+    // And it starts again over the same store.
+    let d = Daemon::start(&site);
+    assert!(has_title(&d, "Far future"));
+}
+
+#[test]
+fn a_fifo_named_like_a_clipping_blocks_nothing() {
+    let site = Site::new();
+    let d = Daemon::start(&site);
+    let fifo = site.root().join("pipe.md");
+    let (status, _, err) = run(Command::new("mkfifo").arg(&fifo));
+    assert!(status.success(), "mkfifo: {err}");
+    site.put("after.md", clipping("After the pipe", ""));
+    poll("the clipping written after the FIFO", || has_title(&d, "After the pipe").then_some(()));
+    let (status, out, _) = run(Command::new(env!("CARGO_BIN_EXE_clipfeed")).arg("check").arg(&fifo));
+    assert_eq!(status.code(), Some(1));
+    assert!(out.contains("not a regular file"), "{out}");
+    assert!(d.stop().success());
+}
+
+#[test]
+fn a_root_moved_away_and_recreated_is_watched_again() {
+    let site = Site::new();
+    site.put("first.md", clipping("First root content", "webUrl: https://first.example/1\n"));
+    let d = Daemon::start(&site);
+    assert!(has_title(&d, "First root content"));
+    let old = site.dir.path().join("clippings.old");
+    std::fs::rename(site.root(), &old).unwrap();
+    std::fs::create_dir(site.root()).unwrap();
+    site.put("second.md", clipping("Second root content", "webUrl: https://second.example/2\n"));
+    poll("the recreated root's clipping", || has_title(&d, "Second root content").then_some(()));
+    poll("the moved-away clipping to leave", || (!has_title(&d, "First root content")).then_some(()));
+    // Edits in the moved-away folder are not mistaken for edits in the root.
+    std::fs::write(old.join("first.md"), clipping("Edited in the old folder", "")).unwrap();
+    site.put("third.md", clipping("Third, a barrier", ""));
+    poll("the barrier", || has_title(&d, "Third, a barrier").then_some(()));
+    assert!(!has_title(&d, "Edited in the old folder"));
+    assert_eq!(d.status()["clippings"], 2);
+}
+
+#[test]
+fn a_root_missing_at_start_is_picked_up_when_it_appears() {
+    let site = Site::new();
+    std::fs::remove_dir(site.root()).unwrap();
+    let d = Daemon::start(&site);
+    assert_eq!(d.status()["clippings"], 0);
+    std::fs::create_dir(site.root()).unwrap();
+    site.put("late.md", clipping("Arrived with its root", ""));
+    poll("the late root's clipping", || has_title(&d, "Arrived with its root").then_some(()));
+}
+
+#[test]
+fn the_same_path_without_url_under_two_roots_is_reported() {
+    let site = Site::new();
+    std::fs::create_dir_all(site.dir.path().join("a")).unwrap();
+    std::fs::create_dir_all(site.dir.path().join("b")).unwrap();
+    std::fs::write(site.dir.path().join("a/note.md"), clipping("Note from A", "")).unwrap();
+    std::fs::write(site.dir.path().join("b/note.md"), clipping("Note from B", "")).unwrap();
+    std::fs::write(site.config(), "listen: 127.0.0.1:0\nclippings: [a, b]\nstore: data/c.db\n").unwrap();
+    let d = Daemon::start(&site);
+    let f = feed(&d.url("feed.atom"));
+    assert_eq!(titles(&f), ["Note from A"], "the first root's file is served");
+    let status = d.status();
+    let rejected = status["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{status}");
+    assert_eq!(rejected[0]["path"], "note.md");
+    assert!(rejected[0]["root"].as_str().unwrap().ends_with("/b"));
+    assert!(rejected[0]["reason"].as_str().unwrap().contains("same path"), "{status}");
+}
+
+#[test]
+fn a_symlinked_clipping_follows_its_target() {
+    let site = Site::new();
+    std::fs::create_dir_all(site.root().join("store")).unwrap();
+    let target = site.root().join("store/target.txt-draft");
+    std::fs::write(&target, clipping("Linked v1", "webUrl: https://linked.example/a\n")).unwrap();
+    std::os::unix::fs::symlink(&target, site.root().join("link.md")).unwrap();
+    // A link that leaves the root is not followed.
+    let outside = site.dir.path().join("outside.md");
+    std::fs::write(&outside, clipping("Outside the root", "")).unwrap();
+    std::os::unix::fs::symlink(&outside, site.root().join("escape.md")).unwrap();
+    let d = Daemon::start(&site);
+    assert_eq!(titles(&feed(&d.url("feed.atom"))), ["Linked v1"]);
+
+    std::fs::write(site.dir.path().join("v2"), clipping("Linked v2", "webUrl: https://linked.example/a\n")).unwrap();
+    std::fs::rename(site.dir.path().join("v2"), &target).unwrap();
+    poll("the link to show its target's new content", || has_title(&d, "Linked v2").then_some(()));
+    std::fs::remove_file(&target).unwrap();
+    poll("the link to go with its target", || feed(&d.url("feed.atom")).entries.is_empty().then_some(()));
+}
