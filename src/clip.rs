@@ -53,6 +53,9 @@ pub struct Clipping {
     pub related: Vec<Related>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<i64>,
+    /// `published: false` in the file (topics can be configured to leave such clippings out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unpublished: bool,
     /// `type` in the file (`article`, `video`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
@@ -229,7 +232,7 @@ struct RawFront {
     title: Option<Scalar>,
     excerpt: Option<Scalar>,
     #[serde(rename = "publishedDateTime")]
-    published: Option<Scalar>,
+    published_at: Option<Scalar>,
     #[serde(rename = "webUrl")]
     web_url: Option<Scalar>,
     #[serde(rename = "originalUrl")]
@@ -237,6 +240,7 @@ struct RawFront {
     #[serde(rename = "type")]
     kind: Option<Scalar>,
     quality: Option<i64>,
+    published: Option<bool>,
     provider: Option<RawProvider>,
     topics: Option<Vec<Option<Scalar>>>,
     images: Option<Vec<RawImage>>,
@@ -328,7 +332,7 @@ fn from_front_matter(yaml: &str, body: &str, warnings: &mut Vec<String>) -> Resu
     }
     let title = title.ok_or(Error::NoTitle)?;
 
-    let published = match nonempty(raw.published) {
+    let published = match nonempty(raw.published_at) {
         None => None,
         Some(s) => match parse_date(&s) {
             Some(d) => Some(d),
@@ -401,6 +405,7 @@ fn from_front_matter(yaml: &str, body: &str, warnings: &mut Vec<String>) -> Resu
         images,
         related,
         quality: raw.quality,
+        unpublished: raw.published == Some(false),
         kind: nonempty(raw.kind).map(|k| text::plain_text(&k)).filter(|k| !k.is_empty()),
         content_html,
     })
@@ -509,6 +514,7 @@ fn from_plain_text(text: &str) -> Result<Clipping, Error> {
         images: Vec::new(),
         related: Vec::new(),
         quality: None,
+        unpublished: false,
         kind: None,
         content_html: markdown_to_html(body),
     })
@@ -658,6 +664,14 @@ mod tests {
         let p = ok("---\ntitle: T\npublishedDateTime: soon\n---\n");
         assert_eq!(p.clipping.published, None);
         assert_eq!(p.warnings.len(), 1);
+    }
+
+    #[test]
+    fn published_flag() {
+        assert!(ok("---\ntitle: T\npublished: false\n---\n").clipping.unpublished);
+        assert!(!ok("---\ntitle: T\npublished: true\n---\n").clipping.unpublished);
+        assert!(!ok("---\ntitle: T\n---\n").clipping.unpublished);
+        assert!(err(b"---\ntitle: T\npublished: [x]\n---\n").to_string().contains("published"));
     }
 
     #[test]

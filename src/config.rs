@@ -37,6 +37,10 @@ pub struct RawConfig {
     pub topics: Vec<RawTopic>,
     #[serde(default)]
     pub log: Option<String>,
+    #[serde(default = "defaults::cache_max_age")]
+    pub cache_max_age: u32,
+    #[serde(default = "defaults::tombstone_days")]
+    pub tombstone_days: u32,
 }
 
 /// One configured topic.
@@ -50,6 +54,14 @@ pub struct RawTopic {
     pub description: Option<String>,
     #[serde(default)]
     pub aliases: Vec<String>,
+    #[serde(default)]
+    pub items_per_feed: Option<u32>,
+    #[serde(default)]
+    pub min_quality: Option<i64>,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    #[serde(default)]
+    pub hide_unpublished: bool,
 }
 
 mod defaults {
@@ -75,6 +87,12 @@ mod defaults {
     pub fn extensions() -> Vec<String> {
         vec!["md".into(), "markdown".into(), "txt".into()]
     }
+    pub fn cache_max_age() -> u32 {
+        60
+    }
+    pub fn tombstone_days() -> u32 {
+        30
+    }
 }
 
 /// The validated configuration.
@@ -95,6 +113,10 @@ pub struct Config {
     pub topics: Topics,
     /// A tracing filter directive (`info`, `clipfeed=debug`); `RUST_LOG` wins when set.
     pub log: String,
+    /// `Cache-Control: max-age` of feeds and pages, in seconds.
+    pub cache_max_age: u32,
+    /// How long a deleted clipping's Atom tombstone stays in its feeds, in days.
+    pub tombstone_days: u32,
 }
 
 /// Configured topics and the name → slug table built from their names and aliases.
@@ -112,6 +134,28 @@ pub struct TopicConfig {
     pub name: String,
     pub description: Option<String>,
     pub aliases: Vec<String>,
+    /// Overrides the global `items_per_feed` for this topic's feed.
+    pub items_per_feed: Option<usize>,
+    /// Clippings below this quality (or without one) are left out of the topic.
+    pub min_quality: Option<i64>,
+    /// Phrases, normalised by [`text::words`]: a clipping whose title or excerpt contains one
+    /// joins the topic even when its front matter does not name it.
+    pub keywords: Vec<String>,
+    /// Leave out clippings marked `published: false`.
+    pub hide_unpublished: bool,
+}
+
+impl TopicConfig {
+    /// Whether a clipping with this quality and publication flag may be in the topic.
+    pub fn admits(&self, quality: Option<i64>, unpublished: bool) -> bool {
+        let quality_ok = self.min_quality.is_none_or(|min| quality.is_some_and(|q| q >= min));
+        quality_ok && !(self.hide_unpublished && unpublished)
+    }
+
+    /// Whether normalised text (see [`text::words`]) contains one of the keywords.
+    pub fn keyword_in(&self, words: &str) -> bool {
+        self.keywords.iter().any(|k| words.contains(k.as_str()))
+    }
 }
 
 impl Topics {
@@ -129,6 +173,11 @@ impl Topics {
 
     pub fn get(&self, slug: &str) -> Option<&TopicConfig> {
         self.list.iter().find(|t| t.slug == slug)
+    }
+
+    /// Whether any topic has keywords (so clippings' text must be matched at all).
+    pub fn has_keywords(&self) -> bool {
+        self.list.iter().any(|t| !t.keywords.is_empty())
     }
 }
 
@@ -234,6 +283,9 @@ impl Config {
             .unwrap_or_else(|| format!("{title}: news clippings by topic and by news site"));
 
         let topics = build_topics(raw.topics)?;
+        if raw.tombstone_days > 3650 {
+            bail!("key 'tombstone_days': {} is out of range (0 to 3650)", raw.tombstone_days);
+        }
         let log = raw.log.unwrap_or_else(|| "info".into());
         if tracing_subscriber::EnvFilter::try_new(&log).is_err() {
             bail!("key 'log': {log:?} is not a log filter such as \"info\" or \"clipfeed=debug\"");
@@ -251,6 +303,8 @@ impl Config {
             extensions,
             topics,
             log,
+            cache_max_age: raw.cache_max_age,
+            tombstone_days: raw.tombstone_days,
         })
     }
 
@@ -314,7 +368,29 @@ fn build_topics(raw: Vec<RawTopic>) -> Result<Topics> {
             }
         }
         let description = t.description.map(|d| text::plain_text(&d)).filter(|d| !d.is_empty());
-        list.push(TopicConfig { slug, name, description, aliases });
+        if let Some(n) = t.items_per_feed
+            && !(1..=10_000).contains(&n)
+        {
+            bail!("key 'topics[{i}].items_per_feed': {n} is out of range (1 to 10000)");
+        }
+        let mut keywords = Vec::new();
+        for k in &t.keywords {
+            let w = text::words(k);
+            if w.trim().is_empty() {
+                bail!("key 'topics[{i}].keywords': {k:?} has no letters or digits");
+            }
+            keywords.push(w);
+        }
+        list.push(TopicConfig {
+            slug,
+            name,
+            description,
+            aliases,
+            items_per_feed: t.items_per_feed.map(|n| n as usize),
+            min_quality: t.min_quality,
+            keywords,
+            hide_unpublished: t.hide_unpublished,
+        });
     }
     Ok(Topics { list, by_name })
 }
@@ -396,6 +472,25 @@ mod tests {
         assert_eq!(c.topics.slug_for("Robots").as_deref(), Some("robots"));
         assert_eq!(c.topics.slug_for("../x"), None);
         assert_eq!(c.topics.get("aws-ai").unwrap().name, "AWS AI");
+    }
+
+    #[test]
+    fn per_topic_settings() {
+        let c = parse("topics:\n  - name: Robots\n    items_per_feed: 5\n    min_quality: 10\n    keywords: [\"Humanoid\", \"robot arm\"]\n    hide_unpublished: true\n").unwrap();
+        let t = c.topics.get("robots").unwrap();
+        assert_eq!(t.items_per_feed, Some(5));
+        assert!(t.admits(Some(10), false));
+        assert!(!t.admits(Some(9), false));
+        assert!(!t.admits(None, false), "no quality is below any threshold");
+        assert!(!t.admits(Some(50), true));
+        assert!(t.keyword_in(&text::words("A new Robot-Arm, built cheaply")));
+        assert!(t.keyword_in(&text::words("Humanoids? No: a humanoid")));
+        assert!(!t.keyword_in(&text::words("Humanoids only")));
+        assert!(c.topics.has_keywords());
+        assert!(err("topics:\n  - name: A\n    items_per_feed: 0\n").contains("topics[0].items_per_feed"));
+        assert!(err("topics:\n  - name: A\n    keywords: [\"!!\"]\n").contains("topics[0].keywords"));
+        assert!(err("tombstone_days: 99999\n").contains("tombstone_days"));
+        assert_eq!(parse("").unwrap().cache_max_age, 60);
     }
 
     #[test]

@@ -13,27 +13,15 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::feed::Links;
-use crate::http::{self, AppState, PageSource};
+use crate::http::{self, AppState, Dynamic};
 use crate::ingest::{Ingest, Job};
 use crate::site::Site;
 use crate::store::{Reader, Store};
-use crate::{pages, watch};
+use crate::views::Views;
+use crate::watch;
 
 /// How long in-flight requests may take to finish after a stop signal.
 const GRACE: Duration = Duration::from_secs(10);
-
-/// Serves clipping pages from the store.
-struct StorePages {
-    reader: Reader,
-    links: Links,
-    title: String,
-}
-
-impl PageSource for StorePages {
-    fn clipping_page(&self, id: &str) -> Result<Option<String>> {
-        Ok(self.reader.item(id)?.map(|item| pages::clipping(&self.title, &self.links, &item)))
-    }
-}
 
 /// Runs the daemon until a stop signal.
 pub fn serve(cfg: Config) -> Result<()> {
@@ -70,12 +58,9 @@ async fn serve_async(cfg: Config) -> Result<()> {
         .spawn(move || ingest.run(jobs_rx))
         .context("cannot start the writer thread")?;
 
-    let pages: Arc<dyn PageSource> = Arc::new(StorePages {
-        reader: Reader::open(&cfg.store)?,
-        links: Links::new(&cfg.base_url),
-        title: cfg.title.clone(),
-    });
-    let app = http::router(AppState { site, pages: Some(pages) });
+    let views: Arc<dyn Dynamic> =
+        Arc::new(Views::new(Reader::open(&cfg.store)?, Links::new(&cfg.base_url), cfg.title.clone()));
+    let app = http::router(AppState { site, dynamic: Some(views), max_age: cfg.cache_max_age });
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {

@@ -1,14 +1,19 @@
-//! Feed documents: RSS 2.0 (through the `rss` crate) and Atom 1.0 (through `atom_syndication`).
-//! The only module that builds XML. Takes the feed's description and its items, already chosen and
-//! ordered by the store, and returns bytes.
+//! Feed documents: RSS 2.0 (through the `rss` crate), Atom 1.0 (through `atom_syndication`), JSON
+//! Feed 1.1 (through serde_json), and the OPML list of every feed. The only module that writes
+//! XML or feed JSON. It takes a [`Doc`] (the feed's description, which page of it, and its items,
+//! already chosen and ordered by the store) and returns bytes.
 //!
 //! Pure and deterministic: the same inputs give the same bytes, so ETags are stable. The feed's
 //! time is given by the caller (the time its content last changed), never read from the clock.
+//! Every absolute URL comes from [`Links`], that is, from `base_url`; ids never do.
 
-use std::collections::BTreeMap;
+mod atom;
+mod json;
+mod rss;
 
 use chrono::{DateTime, Utc};
 
+use crate::clip::Image;
 use crate::item::{self, Item};
 use crate::text;
 
@@ -31,6 +36,16 @@ impl FeedKey {
         }
     }
 
+    /// The key of a path stem made by [`FeedKey::path_stem`].
+    pub fn from_stem(stem: &str) -> Option<FeedKey> {
+        match stem.split_once('/') {
+            None if stem == "feed" => Some(FeedKey::All),
+            Some(("topics", slug)) if text::is_slug(slug) => Some(FeedKey::Topic(slug.into())),
+            Some(("providers", d)) if !d.is_empty() && !d.contains('/') => Some(FeedKey::Provider(d.into())),
+            _ => None,
+        }
+    }
+
     /// The feed's Atom id: a v5 UUID URN of its path, independent of `base_url`.
     pub fn urn(&self) -> String {
         item::urn(&item::id_for(&format!("feed:{}", self.path_stem())))
@@ -38,56 +53,79 @@ impl FeedKey {
 }
 
 /// Feed formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Format {
     Rss,
     Atom,
+    Json,
 }
 
 impl Format {
-    pub const ALL: [Format; 2] = [Format::Rss, Format::Atom];
+    pub const ALL: [Format; 3] = [Format::Rss, Format::Atom, Format::Json];
 
     pub fn extension(self) -> &'static str {
         match self {
             Format::Rss => "rss",
             Format::Atom => "atom",
+            Format::Json => "json",
         }
     }
 
     pub fn from_extension(ext: &str) -> Option<Format> {
-        match ext {
-            "rss" => Some(Format::Rss),
-            "atom" => Some(Format::Atom),
-            _ => None,
-        }
+        Format::ALL.into_iter().find(|f| f.extension() == ext)
     }
 
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Rss => "application/rss+xml; charset=utf-8",
             Format::Atom => "application/atom+xml; charset=utf-8",
+            Format::Json => "application/feed+json; charset=utf-8",
         }
+    }
+
+    /// The media type alone, for `type` attributes.
+    pub fn media_type(self) -> &'static str {
+        self.content_type().split(';').next().unwrap_or("")
     }
 }
 
-/// Everything about a feed that is not its items.
+/// Everything about a feed that is not its items or its page.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedMeta {
     pub key: FeedKey,
     pub title: String,
     pub description: String,
-    /// Name of the site, the feed-level Atom author.
+    /// Name of the site, the feed-level author.
     pub site_title: String,
-    /// The HTML page for the feed.
-    pub html_url: String,
-    /// Absolute URL of the feed in each format (`rel="self"`).
-    pub rss_url: String,
-    pub atom_url: String,
-    /// When the feed's content last changed.
+    /// When the document's content last changed.
     pub updated: DateTime<Utc>,
+    /// The provider's logo, on provider feeds.
+    pub icon: Option<Image>,
 }
 
-/// How the renderer makes absolute URLs: all of them start with `base_url`.
+/// Which document of a feed: the subscription document, one archive page (RFC 5005), or a view
+/// narrowed by query filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Page {
+    /// The subscription document; links to the newest archive page when there is one.
+    Current { newest_archive: Option<u64> },
+    /// Archive page `index` (0 is the oldest) of `count` pages.
+    Archive { index: u64, count: u64 },
+    /// The feed filtered by a query string (kept, normalised, for the self link).
+    Filtered { query: String },
+}
+
+/// One document to render.
+#[derive(Debug, Clone, Copy)]
+pub struct Doc<'a> {
+    pub meta: &'a FeedMeta,
+    pub page: &'a Page,
+    pub items: &'a [Item],
+    /// Items that left the feed recently, for RFC 6721 tombstones: (id, when).
+    pub tombstones: &'a [(String, DateTime<Utc>)],
+}
+
+/// How absolute URLs are made: all of them start with `base_url`.
 #[derive(Debug, Clone)]
 pub struct Links {
     base: String,
@@ -106,6 +144,28 @@ impl Links {
         format!("{}{}.{}", self.base, key.path_stem(), format.extension())
     }
 
+    /// Path of an archive page below the base URL.
+    pub fn archive_path(key: &FeedKey, index: u64, format: Format) -> String {
+        format!("{}/archive/{index}.{}", key.path_stem(), format.extension())
+    }
+
+    pub fn archive(&self, key: &FeedKey, index: u64, format: Format) -> String {
+        format!("{}{}", self.base, Links::archive_path(key, index, format))
+    }
+
+    pub fn opml(&self) -> String {
+        format!("{}feeds.opml", self.base)
+    }
+
+    /// The URL of the document itself (`rel="self"`).
+    pub fn self_url(&self, doc: &Doc<'_>, format: Format) -> String {
+        match doc.page {
+            Page::Current { .. } => self.feed(&doc.meta.key, format),
+            Page::Archive { index, .. } => self.archive(&doc.meta.key, *index, format),
+            Page::Filtered { query } => format!("{}?{query}", self.feed(&doc.meta.key, format)),
+        }
+    }
+
     /// The page of a clipping on this site (the link of items without a URL of their own).
     pub fn clipping_page(&self, id: &str) -> String {
         format!("{}clippings/{id}", self.base)
@@ -117,11 +177,28 @@ impl Links {
     }
 }
 
-/// Renders one feed in one format.
-pub fn render(format: Format, meta: &FeedMeta, items: &[Item], links: &Links) -> Vec<u8> {
+/// The stylesheet browsers use to show XML feeds as a page, relative to the document so it
+/// resolves to this server whatever host name or path prefix the browser used.
+fn stylesheet_href(doc: &Doc<'_>) -> String {
+    let depth =
+        doc.meta.key.path_stem().matches('/').count() + if matches!(doc.page, Page::Archive { .. }) { 2 } else { 0 };
+    format!("{}feed.xsl", "../".repeat(depth))
+}
+
+/// The XML declaration and stylesheet instruction every XML feed starts with.
+fn xml_prolog(doc: &Doc<'_>) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<?xml-stylesheet type=\"text/xsl\" href=\"{}\"?>\n",
+        stylesheet_href(doc)
+    )
+}
+
+/// Renders one document in one format.
+pub fn render(format: Format, doc: &Doc<'_>, links: &Links) -> Vec<u8> {
     match format {
-        Format::Rss => rss(meta, items, links),
-        Format::Atom => atom(meta, items, links),
+        Format::Rss => rss::render(doc, links),
+        Format::Atom => atom::render(doc, links),
+        Format::Json => json::render(doc, links),
     }
 }
 
@@ -145,180 +222,153 @@ fn text_as_html(s: &str) -> String {
     out
 }
 
-const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
-
-/// RSS 2.0 with `atom:link rel="self"`, `content:encoded` for the body and `dc:creator` for the
-/// provider name.
-pub fn rss(meta: &FeedMeta, items: &[Item], links: &Links) -> Vec<u8> {
-    use rss::extension::atom::{AtomExtension, Link as AtomLink};
-    use rss::extension::dublincore::DublinCoreExtension;
-    use rss::{Category, Channel, Guid, Source};
-
-    let rss_items: Vec<rss::Item> = items
-        .iter()
-        .map(|it| {
-            let d = &it.data;
-            let provider = d.clip.provider.as_ref();
-            rss::Item {
-                title: Some(x(&d.clip.title)),
-                link: Some(x(&links.item_link(it))),
-                description: d.clip.excerpt.as_deref().map(|e| x(&text_as_html(e))),
-                content: d.clip.content_html.as_deref().map(x),
-                pub_date: Some(d.published.to_rfc2822()),
-                guid: Some(Guid { value: item::urn(&it.id), permalink: false }),
-                categories: d.topics.iter().map(|t| Category { name: x(&t.name), domain: None }).collect(),
-                source: provider.and_then(|p| {
-                    let domain = p.domain.as_ref()?;
-                    Some(Source {
-                        url: links.feed(&FeedKey::Provider(domain.clone()), Format::Rss),
-                        title: Some(x(&p.name)),
-                    })
-                }),
-                dublin_core_ext: provider
-                    .map(|p| DublinCoreExtension { creators: vec![x(&p.name)], ..Default::default() }),
-                ..Default::default()
-            }
-        })
-        .collect();
-
-    let channel = Channel {
-        title: x(&meta.title),
-        link: x(&meta.html_url),
-        description: x(&meta.description),
-        last_build_date: Some(meta.updated.to_rfc2822()),
-        generator: Some("clipfeed".into()),
-        docs: Some("https://www.rssboard.org/rss-specification".into()),
-        atom_ext: Some(AtomExtension {
-            links: vec![AtomLink {
-                href: x(&meta.rss_url),
-                rel: "self".into(),
-                mime_type: Some("application/rss+xml".into()),
-                ..Default::default()
-            }],
-        }),
-        items: rss_items,
-        namespaces: BTreeMap::new(),
-        ..Default::default()
-    };
-    let mut out = Vec::with_capacity(4096 + items.len() * 2048);
-    let out_ref = &mut out;
-    channel.pretty_write_to(out_ref, b' ', 2).expect("writing RSS to memory cannot fail");
-    out.push(b'\n');
-    out
+/// The item's full content as HTML: the sanitised body, then a short list of related articles.
+/// `None` when there is neither.
+fn content_html(item: &Item) -> Option<String> {
+    let clip = &item.data.clip;
+    if clip.related.is_empty() {
+        return clip.content_html.clone();
+    }
+    let mut html = clip.content_html.clone().unwrap_or_default();
+    if !html.is_empty() {
+        html.push('\n');
+    }
+    html.push_str("<h3>Related</h3>\n<ul>\n");
+    for r in &clip.related {
+        let esc = |s: &str| text::html_escape(s).into_owned();
+        html.push_str(&format!("<li><a href=\"{}\">{}</a>", esc(&r.url), esc(&r.title)));
+        if let Some(p) = &r.provider {
+            html.push_str(&format!(" ({})", esc(p)));
+        }
+        html.push_str("</li>\n");
+    }
+    html.push_str("</ul>");
+    Some(html)
 }
 
-/// Atom 1.0 (RFC 4287). Every entry has id, title, updated, published, an alternate link, a
-/// summary when there is an excerpt and content when there is a body; the provider is the author.
-pub fn atom(meta: &FeedMeta, items: &[Item], links: &Links) -> Vec<u8> {
-    use atom_syndication::{Category, Content, Entry, Feed, Generator, Link, Person, Text, WriteConfig};
+/// The media type of an image, from its URL's extension. Image URLs without a known extension
+/// (common: `…/social`, `…/photo?w=800`) are said to be JPEG, the format of most news photos, so
+/// readers show them rather than offer a download.
+pub fn image_mime(url: &str) -> &'static str {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).filter(|e| !e.contains('/'));
+    match ext.as_deref() {
+        Some("png") => "image/png",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        Some("svg") => "image/svg+xml",
+        Some("avif") => "image/avif",
+        Some("bmp") => "image/bmp",
+        Some("ico") => "image/x-icon",
+        _ => "image/jpeg",
+    }
+}
 
-    let entries: Vec<Entry> = items
-        .iter()
-        .map(|it| {
-            let d = &it.data;
-            Entry {
-                id: item::urn(&it.id),
-                title: Text::plain(x(&d.clip.title)),
-                updated: it.updated.fixed_offset(),
-                published: Some(d.published.fixed_offset()),
-                links: vec![Link {
-                    href: x(&links.item_link(it)),
-                    rel: "alternate".into(),
-                    mime_type: Some("text/html".into()),
-                    ..Default::default()
-                }],
-                summary: d.clip.excerpt.as_deref().map(|e| Text::plain(x(e))),
-                content: d.clip.content_html.as_deref().map(|html| Content {
-                    value: Some(x(html)),
-                    content_type: Some("html".into()),
-                    ..Default::default()
-                }),
-                categories: d
-                    .topics
-                    .iter()
-                    .map(|t| Category { term: t.slug.clone(), scheme: None, label: Some(x(&t.name)) })
-                    .collect(),
-                authors: d
-                    .clip
-                    .provider
-                    .as_ref()
-                    .map(|p| Person {
-                        name: x(&p.name),
-                        uri: p.domain.as_ref().map(|dom| format!("https://{dom}/")),
-                        ..Default::default()
-                    })
-                    .into_iter()
-                    .collect(),
-                ..Default::default()
-            }
-        })
-        .collect();
+/// The item's picture: its first image.
+fn picture(item: &Item) -> Option<&Image> {
+    item.data.clip.images.first()
+}
 
-    let feed = Feed {
-        id: meta.key.urn(),
-        title: Text::plain(x(&meta.title)),
-        subtitle: Some(Text::plain(x(&meta.description))),
-        updated: meta.updated.fixed_offset(),
-        authors: vec![Person { name: x(&meta.site_title), ..Default::default() }],
-        generator: Some(Generator { value: "clipfeed".into(), uri: None, version: None }),
-        links: vec![
-            Link {
-                href: x(&meta.atom_url),
-                rel: "self".into(),
-                mime_type: Some("application/atom+xml".into()),
-                ..Default::default()
-            },
-            Link {
-                href: x(&meta.html_url),
-                rel: "alternate".into(),
-                mime_type: Some("text/html".into()),
-                ..Default::default()
-            },
-        ],
-        entries,
-        ..Default::default()
+/// A listed feed, for OPML.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outline {
+    pub key: FeedKey,
+    pub title: String,
+}
+
+/// OPML 2.0: the all-clippings feed, then one group of topics and one of providers, each outline
+/// `type="rss"` with `xmlUrl` (the RSS feed) and `htmlUrl`.
+pub fn opml(
+    site_title: &str,
+    updated: DateTime<Utc>,
+    topics: &[Outline],
+    providers: &[Outline],
+    links: &Links,
+) -> Vec<u8> {
+    use quick_xml::Writer;
+    use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+
+    let mut w = Writer::new_with_indent(Vec::with_capacity(4096 + 300 * (topics.len() + providers.len())), b' ', 2);
+    let outline = |w: &mut Writer<Vec<u8>>, o: &Outline| {
+        let mut e = BytesStart::new("outline");
+        let title = x(&o.title);
+        e.push_attribute(("type", "rss"));
+        e.push_attribute(("text", title.as_str()));
+        e.push_attribute(("title", title.as_str()));
+        e.push_attribute(("xmlUrl", links.feed(&o.key, Format::Rss).as_str()));
+        e.push_attribute(("htmlUrl", links.base()));
+        w.write_event(Event::Empty(e))
     };
-    let mut out = Vec::with_capacity(4096 + items.len() * 2048);
-    out.extend_from_slice(XML_DECL.as_bytes());
-    let cfg = WriteConfig { write_document_declaration: false, indent_size: Some(2) };
-    let out_ref = &mut out;
-    feed.write_with_config(out_ref, cfg).expect("writing Atom to memory cannot fail");
+    let mut write = || -> std::io::Result<()> {
+        w.write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)))?;
+        let mut root = BytesStart::new("opml");
+        root.push_attribute(("version", "2.0"));
+        w.write_event(Event::Start(root))?;
+        w.write_event(Event::Start(BytesStart::new("head")))?;
+        for (name, value) in [
+            ("title", format!("{}: all feeds", x(site_title))),
+            ("dateModified", updated.to_rfc2822()),
+            ("docs", "http://opml.org/spec2.opml".to_string()),
+        ] {
+            w.write_event(Event::Start(BytesStart::new(name)))?;
+            w.write_event(Event::Text(BytesText::new(&value)))?;
+            w.write_event(Event::End(BytesEnd::new(name)))?;
+        }
+        w.write_event(Event::End(BytesEnd::new("head")))?;
+        w.write_event(Event::Start(BytesStart::new("body")))?;
+        outline(&mut w, &Outline { key: FeedKey::All, title: format!("{site_title}: all clippings") })?;
+        for (group, list) in [("Topics", topics), ("News sites", providers)] {
+            if list.is_empty() {
+                continue;
+            }
+            let mut g = BytesStart::new("outline");
+            g.push_attribute(("text", group));
+            g.push_attribute(("title", group));
+            w.write_event(Event::Start(g))?;
+            for o in list {
+                outline(&mut w, o)?;
+            }
+            w.write_event(Event::End(BytesEnd::new("outline")))?;
+        }
+        w.write_event(Event::End(BytesEnd::new("body")))?;
+        w.write_event(Event::End(BytesEnd::new("opml")))?;
+        Ok(())
+    };
+    write().expect("writing OPML to memory cannot fail");
+    let mut out = w.into_inner();
     out.push(b'\n');
     out
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::clip::{Limits, parse};
     use crate::item::{ItemData, TopicRef};
 
-    fn links() -> Links {
+    pub fn links() -> Links {
         Links::new(&url::Url::parse("http://feeds.test/base/").unwrap())
     }
 
-    fn meta(key: FeedKey) -> FeedMeta {
-        let l = links();
+    pub fn meta(key: FeedKey) -> FeedMeta {
         FeedMeta {
             title: "Clippings: AI".into(),
             description: "About AI".into(),
             site_title: "Clippings".into(),
-            html_url: l.base().into(),
-            rss_url: l.feed(&key, Format::Rss),
-            atom_url: l.feed(&key, Format::Atom),
             updated: "2024-05-01T10:00:00Z".parse().unwrap(),
+            icon: None,
             key,
         }
     }
 
-    fn item(front: &str, body: &str) -> Item {
+    pub fn item(front: &str, body: &str) -> Item {
         let clip = parse(format!("---\n{front}\n---\n{body}").as_bytes(), Limits::default()).unwrap().clipping;
         let key = crate::item::key_for(&clip, "x.md");
         Item {
             id: crate::item::id_for(&key),
             updated: "2024-05-01T10:00:00Z".parse().unwrap(),
             data: ItemData {
-                published: clip.published.unwrap(),
+                published: clip.published.unwrap_or("2024-01-01T00:00:00Z".parse().unwrap()),
                 dated: true,
                 topics: vec![TopicRef { slug: "ai".into(), name: "AI".into() }],
                 clip,
@@ -326,78 +376,92 @@ mod tests {
         }
     }
 
-    fn hostile() -> Item {
+    pub fn hostile() -> Item {
         item(
-            "title: \"<script>alert(1)</script>A & B ]]> \\x01\"\nexcerpt: \"x &lt;b&gt; ]]> y\"\npublishedDateTime: 2024-01-02T03:04:05Z\nwebUrl: https://a.example/?q=1&r=2\nprovider: {name: \"P<&>\", domain: p.example}",
+            "title: \"<script>alert(1)</script>A & B ]]> \\x01\"\nexcerpt: \"x &lt;b&gt; ]]> y\"\npublishedDateTime: 2024-01-02T03:04:05Z\nwebUrl: https://a.example/?q=1&r=2\nprovider: {name: \"P<&>\", domain: p.example}\nimages:\n  - url: https://img.example/photo.PNG?w=1\n    width: 640\n    height: 480\nrelated:\n  - title: \"Other <take>\"\n    webUrl: https://other.example/story\n    provider: {name: Other}",
             "Body ]]> <b onclick=x>bold</b>\n",
         )
     }
 
-    #[test]
-    fn rss_round_trips_through_feed_rs() {
-        let bytes = rss(&meta(FeedKey::Topic("ai".into())), &[hostile()], &links());
-        let s = String::from_utf8(bytes.clone()).unwrap();
-        assert!(s.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>"), "{s}");
-        assert!(!s.contains("onclick"), "{s}");
-        assert!(s.contains("isPermaLink=\"false\""), "{s}");
-        let f = feed_rs::parser::parse(&bytes[..]).expect("feed-rs parses RSS");
-        let e = &f.entries[0];
-        assert_eq!(e.title.as_ref().unwrap().content, "A & B ]]>");
-        assert_eq!(e.links[0].href, "https://a.example/?q=1&r=2");
-        assert_eq!(e.published.unwrap().to_rfc3339(), "2024-01-02T03:04:05+00:00");
-        assert_eq!(e.categories[0].term, "AI");
-        assert!(e.id.starts_with("urn:uuid:"));
-        let summary = &e.summary.as_ref().unwrap().content;
-        assert_eq!(summary, "x ]]&gt; y");
-        let content = e.content.as_ref().unwrap().body.as_ref().unwrap();
-        assert!(content.contains("<b>bold</b>") && content.contains("]]&gt;"), "{content}");
-        assert!(s.contains("<atom:link href=\"http://feeds.test/base/topics/ai.rss\" rel=\"self\""), "{s}");
-        assert!(
-            s.contains("<source url=\"http://feeds.test/base/providers/p.example.rss\">P&lt;&amp;&gt;</source>"),
-            "{s}"
-        );
+    pub fn doc<'a>(meta: &'a FeedMeta, page: &'a Page, items: &'a [Item]) -> Doc<'a> {
+        Doc { meta, page, items, tombstones: &[] }
     }
 
     #[test]
-    fn atom_round_trips_through_feed_rs() {
-        let bytes = atom(&meta(FeedKey::Topic("ai".into())), &[hostile()], &links());
-        let f = feed_rs::parser::parse(&bytes[..]).expect("feed-rs parses Atom");
-        assert_eq!(f.id, FeedKey::Topic("ai".into()).urn());
-        assert_eq!(f.updated.unwrap().to_rfc3339(), "2024-05-01T10:00:00+00:00");
-        let e = &f.entries[0];
-        assert_eq!(e.title.as_ref().unwrap().content, "A & B ]]>");
-        assert_eq!(e.summary.as_ref().unwrap().content, "x ]]> y");
-        assert_eq!(e.authors[0].name.as_deref(), Some("P<&>"));
-        assert_eq!(e.authors[0].uri.as_deref(), Some("https://p.example/"));
-        assert_eq!(e.categories[0].term, "ai");
-        assert_eq!(e.categories[0].label.as_deref(), Some("AI"));
-        let s = String::from_utf8(bytes).unwrap();
-        assert!(s.contains("rel=\"self\""), "{s}");
-        assert!(!s.contains("onclick"), "{s}");
+    fn every_format_is_deterministic_and_parses() {
+        let items = [hostile(), item("title: Other\npublishedDateTime: 2024-01-01", "")];
+        let m = meta(FeedKey::All);
+        for page in [
+            Page::Current { newest_archive: Some(3) },
+            Page::Archive { index: 1, count: 4 },
+            Page::Filtered { query: "q=x&limit=2".into() },
+        ] {
+            for format in Format::ALL {
+                let d = doc(&m, &page, &items);
+                let bytes = render(format, &d, &links());
+                assert_eq!(bytes, render(format, &d, &links()), "{format:?} {page:?}");
+                let f = feed_rs::parser::parse(&bytes[..]).unwrap_or_else(|e| panic!("{format:?} {page:?}: {e}"));
+                assert_eq!(f.entries.len(), 2);
+            }
+        }
     }
 
     #[test]
     fn empty_feeds_are_valid() {
+        let m = meta(FeedKey::All);
         for format in Format::ALL {
-            let bytes = render(format, &meta(FeedKey::All), &[], &links());
+            let bytes = render(format, &doc(&m, &Page::Current { newest_archive: None }, &[]), &links());
             let f = feed_rs::parser::parse(&bytes[..]).expect("parses");
             assert!(f.entries.is_empty());
         }
     }
 
     #[test]
-    fn rendering_is_deterministic() {
-        let items = [hostile(), item("title: Other\npublishedDateTime: 2024-01-01", "")];
-        for format in Format::ALL {
-            let m = meta(FeedKey::All);
-            assert_eq!(render(format, &m, &items, &links()), render(format, &m, &items, &links()));
+    fn stems_and_keys() {
+        for key in [FeedKey::All, FeedKey::Topic("ai".into()), FeedKey::Provider("vice.com".into())] {
+            assert_eq!(FeedKey::from_stem(&key.path_stem()), Some(key));
         }
+        assert_eq!(FeedKey::from_stem("topics/Bad Slug"), None);
+        assert_eq!(FeedKey::from_stem("nope/x"), None);
+        assert_eq!(FeedKey::from_stem("providers/a/b"), None);
+        assert_ne!(FeedKey::All.urn(), FeedKey::Topic("ai".into()).urn());
     }
 
     #[test]
-    fn feed_ids_do_not_depend_on_base_url() {
-        assert_eq!(FeedKey::All.urn(), FeedKey::All.urn());
-        assert_ne!(FeedKey::All.urn(), FeedKey::Topic("ai".into()).urn());
-        assert_eq!(FeedKey::Provider("vice.com".into()).path_stem(), "providers/vice.com");
+    fn stylesheet_is_relative() {
+        let m = meta(FeedKey::Topic("ai".into()));
+        let cur = Page::Current { newest_archive: None };
+        assert_eq!(stylesheet_href(&doc(&m, &cur, &[])), "../feed.xsl");
+        let arch = Page::Archive { index: 0, count: 1 };
+        assert_eq!(stylesheet_href(&doc(&m, &arch, &[])), "../../../feed.xsl");
+        let all = meta(FeedKey::All);
+        assert_eq!(stylesheet_href(&doc(&all, &cur, &[])), "feed.xsl");
+    }
+
+    #[test]
+    fn image_types() {
+        assert_eq!(image_mime("https://a/b.PNG?x=1"), "image/png");
+        assert_eq!(image_mime("https://a/b.webp"), "image/webp");
+        assert_eq!(image_mime("https://a.example/social"), "image/jpeg");
+        assert_eq!(image_mime("https://a.example/dir.v2/photo"), "image/jpeg");
+    }
+
+    #[test]
+    fn related_articles_become_content() {
+        let html = content_html(&hostile()).unwrap();
+        assert!(html.contains("<h3>Related</h3>"));
+        assert!(html.contains("<a href=\"https://other.example/story\">Other</a> (Other)"), "{html}");
+    }
+
+    #[test]
+    fn opml_lists_every_feed() {
+        let t = [Outline { key: FeedKey::Topic("ai".into()), title: "A & I".into() }];
+        let p = [Outline { key: FeedKey::Provider("vice.com".into()), title: "VICE".into() }];
+        let bytes = opml("Site", "2024-05-01T10:00:00Z".parse().unwrap(), &t, &p, &links());
+        let s = String::from_utf8(bytes).unwrap();
+        assert!(s.contains("<opml version=\"2.0\">"), "{s}");
+        assert!(s.contains("xmlUrl=\"http://feeds.test/base/topics/ai.rss\""), "{s}");
+        assert!(s.contains("text=\"A &amp; I\""), "{s}");
+        assert!(s.contains("<outline text=\"News sites\""), "{s}");
     }
 }

@@ -1,6 +1,8 @@
-//! HTTP: the routes, conditional requests, and response headers. The only module that knows HTTP
-//! (and the only one that imports axum). Handlers look up pre-rendered bytes in the current
-//! [`Site`] snapshot and answer; nothing is parsed, queried or rendered per feed request.
+//! HTTP: the routes, query filters, content negotiation, conditional requests and response
+//! headers. The only module that knows HTTP (and the only one that imports axum). Subscription
+//! feeds, the index and the OPML list are looked up in the current [`Site`] snapshot: nothing is
+//! parsed, queried or rendered for them. Archive pages and filtered views come from [`Dynamic`]
+//! (rendered once, then cached).
 //!
 //! `router` is what tests drive with `tower::ServiceExt::oneshot`, without a socket.
 
@@ -9,62 +11,129 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{Response, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::feed::Format;
-use crate::site::{Rendered, Site};
+use crate::filter::Filter;
+use crate::site::{Encoding, FeedEntry, Rendered, Site};
 
-/// Produces the HTML page of one clipping by id; `Ok(None)` when there is no such clipping.
-pub trait PageSource: Send + Sync {
+/// What is rendered on request: archive pages, filtered views, clipping pages.
+pub trait Dynamic: Send + Sync {
+    /// Archive page `index` of a feed; `Ok(None)` when there is no such page.
+    fn archive(&self, feed: &FeedEntry, index: u64, format: Format) -> anyhow::Result<Option<Arc<Rendered>>>;
+    /// The feed narrowed by a filter.
+    fn filtered(&self, feed: &FeedEntry, filter: &Filter, format: Format) -> anyhow::Result<Arc<Rendered>>;
+    /// The HTML page of one clipping; `Ok(None)` when there is no such clipping.
     fn clipping_page(&self, id: &str) -> anyhow::Result<Option<String>>;
+}
+
+impl Dynamic for crate::views::Views {
+    fn archive(&self, feed: &FeedEntry, index: u64, format: Format) -> anyhow::Result<Option<Arc<Rendered>>> {
+        crate::views::Views::archive(self, feed, index, format)
+    }
+    fn filtered(&self, feed: &FeedEntry, filter: &Filter, format: Format) -> anyhow::Result<Arc<Rendered>> {
+        crate::views::Views::filtered(self, feed, filter, format)
+    }
+    fn clipping_page(&self, id: &str) -> anyhow::Result<Option<String>> {
+        crate::views::Views::clipping_page(self, id)
+    }
 }
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub site: Arc<ArcSwap<Site>>,
-    pub pages: Option<Arc<dyn PageSource>>,
+    pub dynamic: Option<Arc<dyn Dynamic>>,
+    /// `Cache-Control: max-age` for everything but full archive pages.
+    pub max_age: u32,
 }
+
+/// The stylesheet that shows RSS and Atom feeds as a page in browsers.
+const FEED_XSL: &str = include_str!("../assets/feed.xsl");
 
 /// Every route clipfeed serves.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
-        .route("/feed.rss", get(|s: State<AppState>, h: HeaderMap| async move { feed(s, h, "feed", Format::Rss) }))
-        .route("/feed.atom", get(|s: State<AppState>, h: HeaderMap| async move { feed(s, h, "feed", Format::Atom) }))
+        .route("/feeds.opml", get(opml))
+        .route("/feed.xsl", get(stylesheet))
         .route(
-            "/topics/{file}",
-            get(|s: State<AppState>, h: HeaderMap, Path(file): Path<String>| async move {
-                feed_file(s, h, "topics", &file)
+            "/feed.rss",
+            get(|s: State<AppState>, h: HeaderMap, q: RawQuery| async move { feed(s, h, q, "feed", "rss").await }),
+        )
+        .route(
+            "/feed.atom",
+            get(|s: State<AppState>, h: HeaderMap, q: RawQuery| async move { feed(s, h, q, "feed", "atom").await }),
+        )
+        .route(
+            "/feed.json",
+            get(|s: State<AppState>, h: HeaderMap, q: RawQuery| async move { feed(s, h, q, "feed", "json").await }),
+        )
+        .route(
+            "/feed/archive/{file}",
+            get(|s: State<AppState>, h: HeaderMap, q: RawQuery, Path(file): Path<String>| async move {
+                archive(s, h, q, "feed".into(), file).await
             }),
         )
         .route(
-            "/providers/{file}",
-            get(|s: State<AppState>, h: HeaderMap, Path(file): Path<String>| async move {
-                feed_file(s, h, "providers", &file)
-            }),
+            "/{dir}/{file}",
+            get(
+                |s: State<AppState>, h: HeaderMap, q: RawQuery, Path((dir, file)): Path<(String, String)>| async move {
+                    match dir.as_str() {
+                        "topics" | "providers" => match file.rsplit_once('.') {
+                            Some((name, ext)) if valid_name(name) => feed(s, h, q, &format!("{dir}/{name}"), ext).await,
+                            _ => not_found(),
+                        },
+                        "clippings" => clipping(s, h, file).await,
+                        _ => not_found(),
+                    }
+                },
+            ),
         )
-        .route("/clippings/{id}", get(clipping))
+        .route(
+            "/{dir}/{name}/archive/{file}",
+            get(
+                |s: State<AppState>,
+                 h: HeaderMap,
+                 q: RawQuery,
+                 Path((dir, name, file)): Path<(String, String, String)>| async move {
+                    if matches!(dir.as_str(), "topics" | "providers") && valid_name(&name) {
+                        archive(s, h, q, format!("{dir}/{name}"), file).await
+                    } else {
+                        not_found()
+                    }
+                },
+            ),
+        )
         .route("/healthz", get(healthz))
         .route("/api/status", get(status))
         .fallback(|| async { not_found() })
         .with_state(state)
 }
 
-fn not_found() -> Response<Body> {
-    plain(StatusCode::NOT_FOUND, "not found\n")
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != ".."
 }
 
-fn plain(status: StatusCode, msg: &'static str) -> Response<Body> {
+fn not_found() -> Response<Body> {
+    plain(StatusCode::NOT_FOUND, "not found\n".into())
+}
+
+fn plain(status: StatusCode, msg: String) -> Response<Body> {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], msg).into_response()
 }
 
+fn internal(e: impl std::fmt::Display) -> Response<Body> {
+    tracing::error!("request failed: {e:#}");
+    plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".into())
+}
+
 async fn healthz() -> Response<Body> {
-    plain(StatusCode::OK, "ok\n")
+    plain(StatusCode::OK, "ok\n".into())
 }
 
 async fn status(State(state): State<AppState>) -> Response<Body> {
@@ -78,49 +147,105 @@ async fn status(State(state): State<AppState>) -> Response<Body> {
 
 async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
     let site = state.site.load();
-    let mut res = respond(&headers, &site.index);
+    let mut res = respond(&headers, &site.index, &cache_control(state.max_age));
     html_headers(res.headers_mut());
     res
 }
 
-fn feed_file(state: State<AppState>, headers: HeaderMap, dir: &str, file: &str) -> Response<Body> {
-    let Some((name, ext)) = file.rsplit_once('.') else { return not_found() };
+async fn opml(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
+    let site = state.site.load();
+    respond(&headers, &site.opml, &cache_control(state.max_age))
+}
+
+async fn stylesheet(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
+    static XSL: std::sync::OnceLock<Rendered> = std::sync::OnceLock::new();
+    let xsl = XSL.get_or_init(|| {
+        Rendered::new(FEED_XSL.as_bytes().to_vec(), chrono::DateTime::UNIX_EPOCH, "text/xsl; charset=utf-8")
+    });
+    let mut res = respond(&headers, xsl, &cache_control(state.max_age));
+    res.headers_mut().remove(header::LAST_MODIFIED);
+    res
+}
+
+fn cache_control(max_age: u32) -> String {
+    format!("public, max-age={max_age}")
+}
+
+/// A subscription feed, or a filtered view of it when the URL has a query.
+async fn feed(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    stem: &str,
+    ext: &str,
+) -> Response<Body> {
     let Some(format) = Format::from_extension(ext) else { return not_found() };
-    if name.is_empty() || name.contains(['/', '\\']) {
+    let site = state.site.load();
+    let Some(entry) = site.feeds.get(stem).cloned() else { return not_found() };
+    let query = query.unwrap_or_default();
+    let filter = match Filter::parse(&query, &entry.key, chrono::Utc::now()) {
+        Ok(f) => f,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, format!("{e}\n")),
+    };
+    let cc = cache_control(state.max_age);
+    if filter.is_empty() {
+        return respond(&headers, entry.current(format), &cc);
+    }
+    let Some(dynamic) = state.dynamic.clone() else { return not_found() };
+    match tokio::task::spawn_blocking(move || dynamic.filtered(&entry, &filter, format)).await {
+        Ok(Ok(doc)) => respond(&headers, &doc, &cc),
+        Ok(Err(e)) => internal(e),
+        Err(e) => internal(e),
+    }
+}
+
+/// An archive page (`{n}.{ext}`) of a feed.
+async fn archive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    stem: String,
+    file: String,
+) -> Response<Body> {
+    let Some((num, ext)) = file.rsplit_once('.') else { return not_found() };
+    let (Some(format), Ok(index)) = (Format::from_extension(ext), num.parse::<u64>()) else { return not_found() };
+    if num != index.to_string() {
         return not_found();
     }
-    feed(state, headers, &format!("{dir}/{name}"), format)
-}
-
-fn feed(State(state): State<AppState>, headers: HeaderMap, stem: &str, format: Format) -> Response<Body> {
+    if query.is_some_and(|q| !q.is_empty()) {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "query filters apply to subscription feeds, not to archive pages\n".into(),
+        );
+    }
     let site = state.site.load();
-    match site.feed(stem, format) {
-        Some(r) => respond(&headers, r),
-        None => not_found(),
+    let (Some(entry), Some(dynamic)) = (site.feeds.get(&stem).cloned(), state.dynamic.clone()) else {
+        return not_found();
+    };
+    match tokio::task::spawn_blocking(move || dynamic.archive(&entry, index, format)).await {
+        // A full archive page only changes if one of its clippings is edited or deleted, and then
+        // the change also shows at the head of the feed (RFC 5005: newer documents win).
+        Ok(Ok(Some(doc))) => respond(&headers, &doc, "public, max-age=31536000, immutable"),
+        Ok(Ok(None)) => not_found(),
+        Ok(Err(e)) => internal(e),
+        Err(e) => internal(e),
     }
 }
 
-async fn clipping(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response<Body> {
+async fn clipping(State(state): State<AppState>, headers: HeaderMap, id: String) -> Response<Body> {
     let valid = id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
-    let Some(pages) = state.pages.clone().filter(|_| valid) else { return not_found() };
-    let result = tokio::task::spawn_blocking(move || pages.clipping_page(&id)).await;
-    match result {
+    let Some(dynamic) = state.dynamic.clone().filter(|_| valid) else { return not_found() };
+    match tokio::task::spawn_blocking(move || dynamic.clipping_page(&id)).await {
         Ok(Ok(Some(html))) => {
             let rendered = Rendered::new(html.into_bytes(), chrono::DateTime::UNIX_EPOCH, "text/html; charset=utf-8");
-            let mut res = respond(&headers, &rendered);
+            let mut res = respond(&headers, &rendered, &cache_control(state.max_age));
             res.headers_mut().remove(header::LAST_MODIFIED);
             html_headers(res.headers_mut());
             res
         }
         Ok(Ok(None)) => not_found(),
-        Ok(Err(e)) => {
-            tracing::error!("clipping page failed: {e:#}");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
-        }
-        Err(e) => {
-            tracing::error!("clipping page task failed: {e}");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
-        }
+        Ok(Err(e)) => internal(e),
+        Err(e) => internal(e),
     }
 }
 
@@ -129,79 +254,145 @@ async fn clipping(State(state): State<AppState>, headers: HeaderMap, Path(id): P
 fn html_headers(h: &mut HeaderMap) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
+        ),
     );
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
 }
 
-/// Whether the client's validators match: `If-None-Match` (weak comparison, `*`) when present,
-/// else `If-Modified-Since` at one-second precision (RFC 9110, 13.1.1 and 13.1.3). A date equal to
+/// The coding to send: brotli, then gzip, when the client accepts them (q > 0) and the document
+/// is worth compressing; identity otherwise.
+pub fn negotiate(headers: &HeaderMap, r: &Rendered) -> Encoding {
+    if !r.compressible() {
+        return Encoding::Identity;
+    }
+    let Some(accept) = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else {
+        return Encoding::Identity;
+    };
+    let (mut br, mut gzip, mut star) = (None::<f32>, None::<f32>, None::<f32>);
+    for part in accept.split(',') {
+        let mut bits = part.split(';');
+        let coding = bits.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = bits
+            .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+            .find_map(|v| v.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match coding.as_str() {
+            "br" => br = Some(q),
+            "gzip" | "x-gzip" => gzip = Some(q),
+            "*" => star = Some(q),
+            _ => {}
+        }
+    }
+    let br = br.or(star).unwrap_or(0.0);
+    let gzip = gzip.or(star).unwrap_or(0.0);
+    if br > 0.0 && br >= gzip {
+        Encoding::Brotli
+    } else if gzip > 0.0 {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    }
+}
+
+/// Whether the client's copy is current: `If-None-Match` (weak comparison, `*`) when present, else
+/// `If-Modified-Since` at one-second precision (RFC 9110, 13.1.1 and 13.1.3). A date equal to
 /// `Last-Modified` counts only when the document did not change twice within that second.
 pub fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
     if let Some(inm) = headers.get(header::IF_NONE_MATCH) {
         let Ok(v) = inm.to_str() else { return false };
-        return v.split(',').map(str::trim).any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == r.etag);
+        return v.split(',').map(str::trim).any(|tag| tag == "*" || r.matches_tag(tag));
     }
     let ims = headers
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|s| httpdate::parse_http_date(s).ok());
-    match ims {
-        Some(ims) => {
-            let ims = chrono::DateTime::<chrono::Utc>::from(ims);
-            r.last_modified < ims || (r.last_modified == ims && !r.ambiguous)
-        }
-        None => false,
-    }
+        .and_then(|s| httpdate::parse_http_date(s).ok())
+        .map(chrono::DateTime::<chrono::Utc>::from);
+    ims.is_some_and(|ims| r.last_modified < ims || (r.last_modified == ims && !r.ambiguous))
 }
 
-/// A 200 with the bytes, or a 304 when the client's copy is current. Both carry the validators.
-fn respond(headers: &HeaderMap, r: &Rendered) -> Response<Body> {
+/// A 200 with the bytes in the negotiated coding, or a 304 when the client's copy is current.
+/// Both carry the validators, `Cache-Control` and `Vary`.
+fn respond(headers: &HeaderMap, r: &Rendered, cache_control: &str) -> Response<Body> {
+    let enc = negotiate(headers, r);
     let fresh = not_modified(headers, r);
     let mut res = if fresh {
         let mut res = Response::new(Body::empty());
         *res.status_mut() = StatusCode::NOT_MODIFIED;
         res
     } else {
-        Response::new(Body::from(r.body.clone()))
+        Response::new(Body::from(r.body_in(enc).clone()))
     };
     let h = res.headers_mut();
     if !fresh {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(r.content_type));
+        if let Some(coding) = enc.header() {
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+        }
     }
-    if let Ok(v) = HeaderValue::from_str(&r.etag) {
+    if r.compressible() {
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&r.etag(enc)) {
         h.insert(header::ETAG, v);
     }
     let lm = httpdate::fmt_http_date(std::time::SystemTime::from(r.last_modified));
     if let Ok(v) = HeaderValue::from_str(&lm) {
         h.insert(header::LAST_MODIFIED, v);
     }
-    // Caches may keep a copy but must ask (cheaply, with the validators) before using it.
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(cache_control) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
     res
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::site::FeedFiles;
+    use crate::feed::{FeedKey, FeedMeta};
     use axum::http::Request;
     use http_body_util::BodyExt;
     use std::collections::HashMap;
     use tower::ServiceExt;
 
-    fn state() -> AppState {
+    fn entry(key: FeedKey, ambiguous: bool) -> FeedEntry {
         let t: chrono::DateTime<chrono::Utc> = "2024-05-01T10:00:00Z".parse().unwrap();
-        let files = FeedFiles {
-            rss: Rendered::new(b"<rss/>".to_vec(), t, Format::Rss.content_type()),
-            atom: Rendered::new(b"<feed/>".to_vec(), t, Format::Atom.content_type()),
+        let doc = |body: &str, f: Format| {
+            let mut r = Rendered::new(body.as_bytes().to_vec(), t, f.content_type());
+            r.ambiguous = ambiguous;
+            r
         };
+        let long = format!("<rss>{}</rss>", "<item>words</item>".repeat(100));
+        FeedEntry {
+            meta: FeedMeta {
+                key: key.clone(),
+                title: "t".into(),
+                description: "d".into(),
+                site_title: "s".into(),
+                updated: t,
+                icon: None,
+            },
+            key,
+            rss: doc(&long, Format::Rss),
+            atom: doc("<feed/>", Format::Atom),
+            json: doc("{}", Format::Json),
+            items_per_feed: 50,
+            page_size: 25,
+            archive_pages: 0,
+            generation: 0,
+            history_at: t,
+            history_ambiguous: false,
+        }
+    }
+
+    fn state() -> AppState {
         let mut site = Site::empty();
-        let mut ambiguous = files.clone();
-        ambiguous.rss.ambiguous = true;
-        site.feeds =
-            HashMap::from([("topics/ai".to_string(), Arc::new(files)), ("feed".to_string(), Arc::new(ambiguous))]);
-        AppState { site: Arc::new(ArcSwap::from_pointee(site)), pages: None }
+        site.feeds = HashMap::from([
+            ("topics/ai".to_string(), Arc::new(entry(FeedKey::Topic("ai".into()), false))),
+            ("feed".to_string(), Arc::new(entry(FeedKey::All, true))),
+        ]);
+        AppState { site: Arc::new(ArcSwap::from_pointee(site)), dynamic: None, max_age: 60 }
     }
 
     async fn call(method: &str, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, Vec<u8>) {
@@ -218,14 +409,18 @@ mod tests {
 
     #[tokio::test]
     async fn feeds_and_content_types() {
-        let (s, h, b) = call("GET", "/topics/ai.rss", &[]).await;
-        assert_eq!(s, StatusCode::OK);
-        assert_eq!(h[header::CONTENT_TYPE], "application/rss+xml; charset=utf-8");
-        assert_eq!(b, b"<rss/>");
-        assert_eq!(h[header::LAST_MODIFIED], "Wed, 01 May 2024 10:00:00 GMT");
-        let (s, h, _) = call("GET", "/feed.atom", &[]).await;
+        let (s, h, b) = call("GET", "/topics/ai.atom", &[]).await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(h[header::CONTENT_TYPE], "application/atom+xml; charset=utf-8");
+        assert_eq!(b, b"<feed/>");
+        assert_eq!(h[header::LAST_MODIFIED], "Wed, 01 May 2024 10:00:00 GMT");
+        assert_eq!(h[header::CACHE_CONTROL], "public, max-age=60");
+        let (s, h, _) = call("GET", "/feed.json", &[]).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(h[header::CONTENT_TYPE], "application/feed+json; charset=utf-8");
+        let (s, h, _) = call("GET", "/feed.xsl", &[]).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(h[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/xsl"));
     }
 
     #[tokio::test]
@@ -240,54 +435,90 @@ mod tests {
         let weak = format!("\"x\", W/{etag}");
         assert_eq!(call("GET", "/topics/ai.atom", &[("if-none-match", &weak)]).await.0, StatusCode::NOT_MODIFIED);
         assert_eq!(call("GET", "/topics/ai.atom", &[("if-none-match", "\"other\"")]).await.0, StatusCode::OK);
-        assert_eq!(
-            call("GET", "/topics/ai.atom", &[("if-modified-since", "Wed, 01 May 2024 10:00:00 GMT")]).await.0,
-            StatusCode::NOT_MODIFIED
-        );
+        let lm = "Wed, 01 May 2024 10:00:00 GMT";
+        assert_eq!(call("GET", "/topics/ai.atom", &[("if-modified-since", lm)]).await.0, StatusCode::NOT_MODIFIED);
         assert_eq!(
             call("GET", "/topics/ai.atom", &[("if-modified-since", "Wed, 01 May 2024 09:59:59 GMT")]).await.0,
             StatusCode::OK
         );
         assert_eq!(call("GET", "/topics/ai.atom", &[("if-modified-since", "garbage")]).await.0, StatusCode::OK);
-        // If-None-Match wins over If-Modified-Since.
         assert_eq!(
-            call("GET", "/feed.rss", &[("if-modified-since", "Wed, 01 May 2024 10:00:00 GMT")]).await.0,
+            call("GET", "/feed.rss", &[("if-modified-since", lm)]).await.0,
             StatusCode::OK,
             "two versions within the second of Last-Modified: the date cannot tell them apart"
         );
+        // If-None-Match wins over If-Modified-Since.
         assert_eq!(
-            call(
-                "GET",
-                "/topics/ai.atom",
-                &[("if-none-match", "\"other\""), ("if-modified-since", "Wed, 01 May 2024 10:00:00 GMT")]
-            )
-            .await
-            .0,
+            call("GET", "/topics/ai.atom", &[("if-none-match", "\"other\""), ("if-modified-since", lm)]).await.0,
             StatusCode::OK
         );
     }
 
     #[tokio::test]
-    async fn methods_and_unknowns() {
-        let (s, h, b) = call("HEAD", "/topics/ai.rss", &[]).await;
+    async fn compression_is_negotiated() {
+        let (_, plain_h, plain_b) = call("GET", "/topics/ai.rss", &[]).await;
+        assert!(plain_h.get(header::CONTENT_ENCODING).is_none());
+        assert_eq!(plain_h[header::VARY], "Accept-Encoding");
+        for (accept, coding) in [
+            ("gzip, deflate, br", Some("br")),
+            ("gzip", Some("gzip")),
+            ("br;q=0.5, gzip;q=0.8", Some("gzip")),
+            ("br;q=0, gzip;q=0", None),
+            ("*", Some("br")),
+            ("identity", None),
+            ("deflate", None),
+        ] {
+            let (s, h, b) = call("GET", "/topics/ai.rss", &[("accept-encoding", accept)]).await;
+            assert_eq!(s, StatusCode::OK, "{accept}");
+            assert_eq!(h.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap()), coding, "{accept}");
+            assert_eq!(h[header::VARY], "Accept-Encoding");
+            if coding.is_some() {
+                assert!(b.len() < plain_b.len());
+                assert_ne!(h[header::ETAG], plain_h[header::ETAG], "each coding is its own representation");
+                let (s, _, _) = call(
+                    "GET",
+                    "/topics/ai.rss",
+                    &[("accept-encoding", accept), ("if-none-match", h[header::ETAG].to_str().unwrap())],
+                )
+                .await;
+                assert_eq!(s, StatusCode::NOT_MODIFIED);
+            }
+        }
+        // Tiny documents are not compressed.
+        let (_, h, _) = call("GET", "/topics/ai.atom", &[("accept-encoding", "br")]).await;
+        assert!(h.get(header::CONTENT_ENCODING).is_none());
+    }
+
+    #[tokio::test]
+    async fn methods_unknowns_and_bad_filters() {
+        let (s, h, b) = call("HEAD", "/topics/ai.atom", &[]).await;
         assert_eq!(s, StatusCode::OK);
         assert!(b.is_empty());
-        assert_eq!(h[header::CONTENT_LENGTH], "6");
+        assert_eq!(h[header::CONTENT_LENGTH], "7");
         let (s, h, _) = call("POST", "/topics/ai.rss", &[]).await;
         assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
         assert!(h.contains_key(header::ALLOW));
         assert_eq!(call("DELETE", "/feed.rss", &[]).await.0, StatusCode::METHOD_NOT_ALLOWED);
         for uri in [
             "/topics/nope.rss",
-            "/topics/ai.json",
+            "/topics/ai.xml",
             "/topics/ai",
             "/providers/x.rss",
             "/nope",
             "/topics/.rss",
             "/clippings/1",
+            "/other/ai.rss",
+            "/topics/ai/archive/0.rss",
+            "/feed/archive/0.rss",
         ] {
             assert_eq!(call("GET", uri, &[]).await.0, StatusCode::NOT_FOUND, "{uri}");
         }
+        let (s, _, b) = call("GET", "/topics/ai.rss?limit=0", &[]).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(String::from_utf8(b).unwrap().contains("'limit'"));
+        let (s, _, b) = call("GET", "/topics/ai.rss?topic=x", &[]).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(String::from_utf8(b).unwrap().contains("'topic'"));
         assert_eq!(call("GET", "/healthz", &[]).await.0, StatusCode::OK);
         let (s, h, _) = call("GET", "/api/status", &[]).await;
         assert_eq!(s, StatusCode::OK);

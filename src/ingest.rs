@@ -21,10 +21,10 @@ use tracing::{debug, error, info, warn};
 
 use crate::clip::{self, Limits};
 use crate::config::Config;
-use crate::feed::{self, FeedKey, FeedMeta, Format, Links};
+use crate::feed::{self, Doc, FeedKey, FeedMeta, Format, Links, Outline, Page};
 use crate::item::{self, Item, Source};
 use crate::pages::{self, Listing};
-use crate::site::{FeedFiles, Rendered, Site};
+use crate::site::{FeedEntry, Rendered, Site};
 use crate::store::{Batch, FeedState, FileId, FileStat, Rejection, Store};
 
 /// Work for the writer.
@@ -41,6 +41,9 @@ pub enum Job {
 /// Delays before a failed update is retried (as a rescan), doubling up to the maximum.
 const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// How often tombstones older than `tombstone_days` are dropped.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// How many file changes go into one transaction.
 const CHUNK: usize = 2000;
@@ -59,12 +62,12 @@ enum Change {
 struct Entry {
     name: String,
     count: u64,
-    files: Option<Arc<FeedFiles>>,
+    feed: Option<Arc<FeedEntry>>,
 }
 
 impl Entry {
     fn new() -> Entry {
-        Entry { name: String::new(), count: 0, files: None }
+        Entry { name: String::new(), count: 0, feed: None }
     }
 }
 
@@ -87,8 +90,22 @@ struct Core {
     /// Symlinked clippings by the canonical path of their target: a change to the target is a
     /// change to every link.
     symlinks: HashMap<PathBuf, BTreeSet<PathBuf>>,
-    /// Feeds whose content changed but that are not rendered yet (kept across a failed update).
+    /// Feeds to render (kept across a failed update).
     dirty: BTreeSet<FeedKey>,
+    /// Feeds in which an item entered, changed or left since the last render.
+    history: BTreeSet<FeedKey>,
+    /// Per feed, bumped at each history change: the generation of cached views.
+    generations: HashMap<FeedKey, u64>,
+}
+
+/// How an item changed: which feeds it was in, which it is in now, whether its content changed.
+#[derive(Debug)]
+struct Delta {
+    id: String,
+    published: DateTime<Utc>,
+    before: BTreeSet<FeedKey>,
+    after: BTreeSet<FeedKey>,
+    changed: bool,
 }
 
 /// The current time at the precision feeds and HTTP dates carry.
@@ -111,6 +128,8 @@ impl Ingest {
                 canonical_roots,
                 symlinks: HashMap::new(),
                 dirty: BTreeSet::new(),
+                history: BTreeSet::new(),
+                generations: HashMap::new(),
                 cfg,
             },
             store,
@@ -119,23 +138,34 @@ impl Ingest {
         let all: BTreeSet<FeedKey> = ingest.core.catalog.keys().cloned().collect();
         ingest.core.dirty.extend(all);
         ingest.reapply_topic_config()?;
+        ingest.purge_tombstones()?;
         ingest.render()?;
         Ok(ingest)
+    }
+
+    /// Drops tombstones older than `tombstone_days` and marks their feeds for rendering.
+    fn purge_tombstones(&mut self) -> Result<()> {
+        let cutoff = now() - chrono::Duration::days(i64::from(self.core.cfg.tombstone_days));
+        let b = self.store.batch()?;
+        let feeds = b.purge_tombstones(cutoff)?;
+        b.commit()?;
+        self.core.dirty.extend(feeds.iter().filter_map(|stem| FeedKey::from_stem(stem)));
+        Ok(())
     }
 
     fn load_catalog(&mut self) -> Result<()> {
         let b = self.store.batch()?;
         let core = &mut self.core;
-        let all = Entry { name: core.cfg.title.clone(), count: b.feed_count(&FeedKey::All)?, files: None };
+        let all = Entry { name: core.cfg.title.clone(), count: b.feed_count(&FeedKey::All)?, feed: None };
         core.catalog.insert(FeedKey::All, all);
         for (slug, name, count) in b.topics()? {
-            core.catalog.insert(FeedKey::Topic(slug), Entry { name, count, files: None });
+            core.catalog.insert(FeedKey::Topic(slug), Entry { name, count, feed: None });
         }
         for t in &core.cfg.topics.list {
             core.catalog.entry(FeedKey::Topic(t.slug.clone())).or_insert_with(Entry::new).name = t.name.clone();
         }
         for (domain, name, count) in b.providers()? {
-            core.catalog.insert(FeedKey::Provider(domain), Entry { name, count, files: None });
+            core.catalog.insert(FeedKey::Provider(domain), Entry { name, count, feed: None });
         }
         Ok(())
     }
@@ -151,13 +181,13 @@ impl Ingest {
         }
         let keys = b.live_item_keys()?;
         let t = now();
-        let mut dirty = BTreeSet::new();
+        let mut deltas = Vec::new();
         for key in &keys {
-            self.core.refresh_item(&b, key, t, &mut dirty)?;
+            deltas.extend(self.core.refresh_item(&b, key, t)?);
         }
+        self.core.log_deltas(&b, deltas, t)?;
         b.set_meta("topics", &fingerprint)?;
         b.commit()?;
-        self.core.dirty.extend(dirty);
         if !keys.is_empty() {
             info!(items = keys.len(), "topic configuration changed; items re-mapped");
         }
@@ -169,15 +199,25 @@ impl Ingest {
     /// (the store is locked or full, say) is followed by a rescan after a growing delay, so
     /// nothing it should have done is lost; a panic is contained the same way.
     pub fn run(mut self, jobs: Receiver<Job>) {
-        let mut retry: Option<(std::time::Instant, Duration)> = None;
+        use std::sync::mpsc::RecvTimeoutError;
+        use std::time::Instant;
+        let mut retry: Option<(Instant, Duration)> = None;
+        let mut next_purge = Instant::now() + PURGE_EVERY;
         loop {
-            let first = match retry {
-                None => jobs.recv().ok(),
-                Some((at, _)) => match jobs.recv_timeout(at.saturating_duration_since(std::time::Instant::now())) {
-                    Ok(job) => Some(job),
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Some(Job::Rescan),
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
-                },
+            let wake = retry.map_or(next_purge, |(at, _)| at.min(next_purge));
+            let first = match jobs.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+                Ok(job) => Some(job),
+                Err(RecvTimeoutError::Timeout) if retry.is_some_and(|(at, _)| at <= Instant::now()) => {
+                    Some(Job::Rescan)
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    next_purge = Instant::now() + PURGE_EVERY;
+                    if let Err(e) = self.purge_tombstones().and_then(|()| self.render()) {
+                        error!("dropping old tombstones failed: {e:#}");
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => None,
             };
             let Some(first) = first else { break };
             let mut touched: Vec<PathBuf> = Vec::new();
@@ -342,8 +382,18 @@ impl Ingest {
     /// Writes file changes to the store in chunked transactions and brings every affected item
     /// up to date. The feeds whose content may have changed are added to `core.dirty` as each
     /// chunk commits.
-    fn apply(&mut self, changes: Vec<Change>) -> Result<()> {
+    fn apply(&mut self, mut changes: Vec<Change>) -> Result<()> {
         let t = now();
+        // Removals first, then clippings oldest first: a large batch (a cold start, a folder moved
+        // in) fills the feed logs, and so the archive pages, in date order.
+        let order = |c: &Change| match c {
+            Change::Removed(id) => (0, None, id.clone()),
+            Change::Parsed { id, result: Ok(p), .. } => {
+                (1, Some(p.clipping.published.unwrap_or(DateTime::<Utc>::MAX_UTC)), id.clone())
+            }
+            Change::Parsed { id, .. } => (2, None, id.clone()),
+        };
+        changes.sort_by_cached_key(order);
         let mut iter = changes.into_iter().peekable();
         while iter.peek().is_some() {
             let b = self.store.batch()?;
@@ -388,12 +438,18 @@ impl Ingest {
                     }
                 }
             }
-            let mut dirty = BTreeSet::new();
+            let mut deltas = Vec::new();
             for key in &keys {
-                self.core.refresh_item(&b, key, t, &mut dirty)?;
+                deltas.extend(self.core.refresh_item(&b, key, t)?);
             }
-            b.commit()?;
-            self.core.dirty.extend(dirty);
+            // The feeds are marked only once the chunk is safely committed.
+            let (dirty, history) = (self.core.dirty.clone(), self.core.history.clone());
+            self.core.log_deltas(&b, deltas, t)?;
+            if let Err(e) = b.commit() {
+                self.core.dirty = dirty;
+                self.core.history = history;
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -412,10 +468,11 @@ impl Ingest {
         let rejections = b.rejections()?;
         b.commit()?;
         self.core.dirty.clear();
-        for (key, (count, files)) in rendered {
+        self.core.history.clear();
+        for (key, (count, feed)) in rendered {
             let entry = self.core.catalog.entry(key).or_insert_with(Entry::new);
             entry.count = count;
-            entry.files = Some(Arc::new(files));
+            entry.feed = Some(Arc::new(feed));
         }
         self.core.publish(&rejections);
         Ok(())
@@ -517,46 +574,36 @@ impl Core {
     }
 
     /// Recomputes the item for `key` from its files. Writes it when its content changed, or
-    /// tombstones it when no file names it any more; adds the feeds it was or is in to `dirty`.
-    fn refresh_item(
-        &mut self,
-        b: &Batch<'_>,
-        key: &str,
-        t: DateTime<Utc>,
-        dirty: &mut BTreeSet<FeedKey>,
-    ) -> Result<()> {
+    /// tombstones it when no file names it any more. Returns what changed, for the feed logs.
+    fn refresh_item(&mut self, b: &Batch<'_>, key: &str, t: DateTime<Utc>) -> Result<Option<Delta>> {
         let sources = b.sources(key)?;
         let state = b.item_state(key)?;
         let live = state.as_ref().filter(|s| !s.deleted);
-        let mark_old = |dirty: &mut BTreeSet<FeedKey>| {
-            if let Some(st) = live {
-                dirty.insert(FeedKey::All);
-                dirty.extend(st.topics.iter().map(|s| FeedKey::Topic(s.clone())));
-                dirty.extend(st.provider.iter().map(|p| FeedKey::Provider(p.clone())));
-            }
-        };
+        let before: BTreeSet<FeedKey> = live.map(|st| st.feeds()).unwrap_or_default();
+        let id = item::id_for(key);
         if sources.is_empty() {
-            mark_old(dirty);
+            if live.is_none() {
+                return Ok(None);
+            }
             b.tombstone_item(key, t)?;
-            return Ok(());
+            return Ok(Some(Delta { id, published: t, before, after: BTreeSet::new(), changed: true }));
         }
         let first_seen = state.as_ref().map_or(t, |s| s.first_seen);
         let refs: Vec<Source<'_>> = sources.iter().map(|(p, c)| Source { rel_path: p, clipping: c }).collect();
         let data = item::merge(&refs, first_seen, &self.cfg.topics).context("merging the files of an item")?;
         let hash = data.hash();
         if live.is_some_and(|s| s.hash == hash) {
-            return Ok(());
+            return Ok(None);
         }
-        mark_old(dirty);
         let updated = live.map_or(t, |s| s.updated.max(t));
-        let it = Item { id: item::id_for(key), updated, data };
+        let it = Item { id: id.clone(), updated, data };
         b.put_item(key, &it, first_seen, &hash)?;
-        dirty.insert(FeedKey::All);
+        let mut after = BTreeSet::from([FeedKey::All]);
         for topic in &it.data.topics {
             b.put_topic(&topic.slug, &topic.name)?;
             let key = FeedKey::Topic(topic.slug.clone());
             self.catalog.entry(key.clone()).or_insert_with(Entry::new).name = topic.name.clone();
-            dirty.insert(key);
+            after.insert(key);
         }
         if let Some(p) = &it.data.clip.provider
             && let Some(domain) = &p.domain
@@ -564,7 +611,32 @@ impl Core {
             b.put_provider(domain, &p.name)?;
             let key = FeedKey::Provider(domain.clone());
             self.catalog.entry(key.clone()).or_insert_with(Entry::new).name = p.name.clone();
-            dirty.insert(key);
+            after.insert(key);
+        }
+        Ok(Some(Delta { id, published: it.data.published, before, after, changed: true }))
+    }
+
+    /// Writes item changes into the feed logs: a changed item gets a new slot in every feed it is
+    /// in (so the change reaches subscribers), closes its slot in feeds it left (with a
+    /// tombstone). New slots are given in date order, so a batch of old clippings lands in the
+    /// archive oldest first. Marks the feeds for rendering and their history as changed.
+    fn log_deltas(&mut self, b: &Batch<'_>, mut deltas: Vec<Delta>, t: DateTime<Utc>) -> Result<()> {
+        deltas.sort_by(|x, y| x.published.cmp(&y.published).then_with(|| x.id.cmp(&y.id)));
+        for d in &deltas {
+            for f in d.before.difference(&d.after) {
+                b.log_leave(f, &d.id, t)?;
+            }
+        }
+        for d in &deltas {
+            for f in &d.after {
+                if d.changed || !d.before.contains(f) {
+                    b.log_enter(f, &d.id, t)?;
+                }
+            }
+            for f in d.before.union(&d.after) {
+                self.dirty.insert(f.clone());
+                self.history.insert(f.clone());
+            }
         }
         Ok(())
     }
@@ -585,9 +657,21 @@ impl Core {
         }
     }
 
-    /// Renders one feed in every format; returns its item count and files. Its time moves to `t`
-    /// only when what it shows changed.
-    fn render_feed(&mut self, b: &Batch<'_>, key: &FeedKey, t: DateTime<Utc>) -> Result<(u64, FeedFiles)> {
+    /// Items per feed, and slots per archive page, for a feed. Pages are half a feed, so the
+    /// subscription document (the last full page and the open one) never holds more than
+    /// `items_per_feed` items.
+    fn sizes(&self, key: &FeedKey) -> (usize, u64) {
+        let n = match key {
+            FeedKey::Topic(slug) => self.cfg.topics.get(slug).and_then(|t| t.items_per_feed),
+            _ => None,
+        }
+        .unwrap_or(self.cfg.items_per_feed);
+        (n, n.div_ceil(2) as u64)
+    }
+
+    /// Renders one feed's subscription document in every format. Its time moves to `t` only
+    /// when what it shows changed; its history time when anything in it changed.
+    fn render_feed(&mut self, b: &Batch<'_>, key: &FeedKey, t: DateTime<Utc>) -> Result<(u64, FeedEntry)> {
         let entry = self.catalog.entry(key.clone()).or_insert_with(Entry::new);
         if entry.name.is_empty() {
             entry.name = match &key {
@@ -598,40 +682,72 @@ impl Core {
         }
         let name = entry.name.clone();
         let count = b.feed_count(key)?;
-        let items = b.feed_items(key, self.cfg.items_per_feed)?;
+        let (items_per_feed, page_size) = self.sizes(key);
+        let len = b.log_len(key)?;
+        // Archive pages are the full pages before the last full one; the subscription document
+        // holds that one and the open page after it.
+        let archive_pages = (len / page_size).saturating_sub(1);
+        let items = b.slot_items(key, archive_pages * page_size, len)?;
+        let tombstones = b.tombstones(key, DateTime::UNIX_EPOCH)?;
         let (title, description) = self.describe(key, &name);
-        let mut meta = FeedMeta {
-            rss_url: self.links.feed(key, Format::Rss),
-            atom_url: self.links.feed(key, Format::Atom),
-            html_url: self.links.base().to_string(),
-            site_title: self.cfg.title.clone(),
-            title,
-            description,
-            updated: t,
-            key: key.clone(),
+        let icon = match key {
+            FeedKey::Provider(_) => items.iter().find_map(|i| i.data.clip.provider.as_ref()?.images.first().cloned()),
+            _ => None,
         };
-        let signature = signature(&meta, &items);
+        let mut meta =
+            FeedMeta { site_title: self.cfg.title.clone(), title, description, updated: t, key: key.clone(), icon };
+        let page = Page::Current { newest_archive: archive_pages.checked_sub(1) };
+        let signature = signature(&meta, &page, &items, &tombstones, self.links.base());
+        let history_changed = self.history.contains(key);
         let state = match b.feed_state(key)? {
-            Some(old) if old.signature == signature => old,
-            // Changed again within the second of the last change: same date, but flagged, so a
-            // client holding that date is not told the older version is current.
-            Some(old) => FeedState { signature, changed_at: old.changed_at.max(t), ambiguous: old.changed_at >= t },
+            Some(old) => {
+                let (changed_at, ambiguous) = if old.signature == signature {
+                    (old.changed_at, old.ambiguous)
+                } else {
+                    // Changed again within the second of the last change: same date, but flagged,
+                    // so a client holding that date is not told the older version is current.
+                    (old.changed_at.max(t), old.changed_at >= t)
+                };
+                let (history_at, history_ambiguous) = if history_changed {
+                    (old.history_at.max(t), old.history_at >= t)
+                } else {
+                    (old.history_at, old.history_ambiguous)
+                };
+                FeedState { signature, changed_at, ambiguous, history_at, history_ambiguous }
+            }
             // A feed rendered for the first time: its content is as new as its newest item.
-            None => FeedState {
-                signature,
-                changed_at: items.iter().map(|i| i.updated).max().unwrap_or(t),
-                ambiguous: false,
-            },
+            None => {
+                let at = items.iter().map(|i| i.updated).max().unwrap_or(t);
+                FeedState { signature, changed_at: at, ambiguous: false, history_at: at, history_ambiguous: false }
+            }
         };
         b.set_feed_state(key, &state)?;
         meta.updated = state.changed_at;
+        let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &tombstones };
         let render = |format: Format| {
-            let mut r =
-                Rendered::new(feed::render(format, &meta, &items, &self.links), meta.updated, format.content_type());
+            let mut r = Rendered::new(feed::render(format, &doc, &self.links), meta.updated, format.content_type());
             r.ambiguous = state.ambiguous;
             r
         };
-        Ok((count, FeedFiles { rss: render(Format::Rss), atom: render(Format::Atom) }))
+        let (rss, atom, json) = (render(Format::Rss), render(Format::Atom), render(Format::Json));
+        let generation = self.generations.entry(key.clone()).or_insert(0);
+        if history_changed {
+            *generation += 1;
+        }
+        let entry = FeedEntry {
+            key: key.clone(),
+            rss,
+            atom,
+            json,
+            items_per_feed,
+            page_size,
+            archive_pages,
+            generation: *generation,
+            history_at: state.history_at,
+            history_ambiguous: state.history_ambiguous,
+            meta,
+        };
+        Ok((count, entry))
     }
 
     /// Builds and swaps in a new site snapshot from the catalog.
@@ -641,9 +757,9 @@ impl Core {
         let mut providers = Vec::new();
         let mut newest = DateTime::UNIX_EPOCH;
         for (key, entry) in &self.catalog {
-            let Some(files) = &entry.files else { continue };
-            newest = newest.max(files.rss.last_modified);
-            feeds.insert(key.path_stem(), files.clone());
+            let Some(feed) = &entry.feed else { continue };
+            newest = newest.max(feed.rss.last_modified);
+            feeds.insert(key.path_stem(), feed.clone());
             let listing = Listing { key: key.clone(), name: entry.name.clone(), count: entry.count };
             match key {
                 FeedKey::All => {}
@@ -660,6 +776,14 @@ impl Core {
         providers.sort_by(by_name);
         let total = self.catalog.get(&FeedKey::All).map_or(0, |e| e.count);
         let index = pages::index(&self.cfg.title, &self.cfg.description, &self.links, total, &topics, &providers);
+        let outline = |l: &Listing| Outline { key: l.key.clone(), title: l.name.clone() };
+        let opml = feed::opml(
+            &self.cfg.title,
+            newest,
+            &topics.iter().map(outline).collect::<Vec<_>>(),
+            &providers.iter().map(outline).collect::<Vec<_>>(),
+            &self.links,
+        );
         let status = serde_json::json!({
             "ready": self.ready,
             "clippings": total,
@@ -677,6 +801,7 @@ impl Core {
         let site = Site {
             feeds,
             index: Arc::new(Rendered::new(index.into_bytes(), newest, "text/html; charset=utf-8")),
+            opml: Arc::new(Rendered::new(opml, newest, "text/x-opml; charset=utf-8")),
             status: bytes::Bytes::from(serde_json::to_vec_pretty(&status).expect("status serialises")),
             ready: self.ready,
         };
@@ -684,10 +809,17 @@ impl Core {
     }
 }
 
-/// A hash over everything a feed shows except its own time.
-fn signature(meta: &FeedMeta, items: &[Item]) -> String {
+/// A hash over everything a subscription document shows except its own time.
+fn signature(
+    meta: &FeedMeta,
+    page: &Page,
+    items: &[Item],
+    tombstones: &[(String, DateTime<Utc>)],
+    base: &str,
+) -> String {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
-    for s in [&meta.title, &meta.description, &meta.site_title, &meta.html_url, &meta.rss_url, &meta.atom_url] {
+    let icon = meta.icon.as_ref().map(|i| format!("{i:?}")).unwrap_or_default();
+    for s in [&meta.title, &meta.description, &meta.site_title, base, &icon, &format!("{page:?}")] {
         h.update(s.as_bytes());
         h.update(&[0]);
     }
@@ -695,6 +827,10 @@ fn signature(meta: &FeedMeta, items: &[Item]) -> String {
         h.update(it.id.as_bytes());
         h.update(&it.updated.timestamp().to_le_bytes());
         h.update(it.data.hash().as_bytes());
+    }
+    for (id, at) in tombstones {
+        h.update(id.as_bytes());
+        h.update(&at.timestamp().to_le_bytes());
     }
     format!("{:032x}", h.digest128())
 }
@@ -790,7 +926,7 @@ mod tests {
             std::fs::write(&path, format!("---\ntitle: Version {attempt}b\n---\n")).unwrap();
             ingest.touched(vec![path.clone()]).unwrap();
             let second = all_rss(&ingest);
-            assert_ne!(first.etag, second.etag);
+            assert_ne!(first.hash, second.hash);
             assert!(second.last_modified >= first.last_modified);
             if second.last_modified == first.last_modified {
                 assert!(second.ambiguous, "two versions share a Last-Modified");
@@ -814,7 +950,7 @@ mod tests {
         ingest.touched(vec![path.clone()]).unwrap();
         ingest.reconcile().unwrap();
         let after = all_rss(&ingest);
-        assert_eq!(before.etag, after.etag);
+        assert_eq!(before.hash, after.hash);
         assert_eq!(before.last_modified, after.last_modified);
     }
 

@@ -104,14 +104,31 @@ pub fn merge(sources: &[Source<'_>], first_seen: DateTime<Utc>, topics: &Topics)
             }
         }
     }
+    let c = primary.clipping;
     let mut refs: Vec<TopicRef> = Vec::new();
-    for name in &names {
-        let Some(slug) = topics.slug_for(name) else { continue };
+    let mut add = |slug: String, name: &str| {
         if refs.iter().any(|r| r.slug == slug) {
-            continue;
+            return;
         }
-        let name = topics.get(&slug).map_or_else(|| name.clone(), |t| t.name.clone());
-        refs.push(TopicRef { slug, name });
+        match topics.get(&slug) {
+            // A configured topic may leave out low-quality or unpublished clippings.
+            Some(t) if !t.admits(c.quality, c.unpublished) => {}
+            Some(t) => refs.push(TopicRef { slug, name: t.name.clone() }),
+            None => refs.push(TopicRef { slug, name: name.to_string() }),
+        }
+    };
+    for name in &names {
+        if let Some(slug) = topics.slug_for(name) {
+            add(slug, name);
+        }
+    }
+    if topics.has_keywords() {
+        let text = crate::text::words(&format!("{} {}", c.title, c.excerpt.as_deref().unwrap_or("")));
+        for t in &topics.list {
+            if t.keyword_in(&text) {
+                add(t.slug.clone(), &t.name);
+            }
+        }
     }
     let mut clip = primary.clipping.clone();
     clip.topics = names;
@@ -182,6 +199,29 @@ mod tests {
         .unwrap();
         assert_eq!(item, again);
         assert_eq!(item.hash(), again.hash());
+    }
+
+    #[test]
+    fn topic_keywords_and_filters() {
+        let topics = crate::config::Config::parse(
+            "topics:\n  - name: Robots\n    keywords: [humanoid]\n  - name: Vetted\n    min_quality: 50\n  - name: Public\n    hide_unpublished: true\n",
+            Path::new("/"),
+        )
+        .unwrap()
+        .topics;
+        let slugs = |yaml: &str| {
+            let c = clip(yaml);
+            let item = merge(&[Source { rel_path: "a.md", clipping: &c }], t0(), &topics).unwrap();
+            item.topics.into_iter().map(|t| t.slug).collect::<Vec<_>>()
+        };
+        assert_eq!(slugs("title: A humanoid walks\ntopics: [Other]"), ["other", "robots"]);
+        assert_eq!(slugs("title: T\nexcerpt: The HUMANOID era"), ["robots"]);
+        assert_eq!(slugs("title: Humanoids everywhere"), Vec::<String>::new());
+        assert_eq!(slugs("title: T\nquality: 60\ntopics: [Vetted]"), ["vetted"]);
+        assert_eq!(slugs("title: T\nquality: 40\ntopics: [Vetted]"), Vec::<String>::new());
+        assert_eq!(slugs("title: T\ntopics: [Vetted]"), Vec::<String>::new());
+        assert_eq!(slugs("title: T\npublished: false\ntopics: [Public, Other]"), ["other"]);
+        assert_eq!(slugs("title: T\npublished: true\ntopics: [Public]"), ["public"]);
     }
 
     #[test]

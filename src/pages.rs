@@ -16,7 +16,7 @@ pub struct Listing {
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}\
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem}table{border-collapse:collapse;width:100%}\
 td,th{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd}td.n{text-align:right}\
-a{color:#0645ad}.meta{color:#555}code{font-size:.9em}";
+a{color:#0645ad}.meta{color:#555}code{font-size:.85em}code.url{user-select:all;word-break:break-all}";
 
 fn head(out: &mut String, title: &str) {
     out.push_str("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -25,9 +25,10 @@ fn head(out: &mut String, title: &str) {
 }
 
 fn alternate(out: &mut String, links: &Links, key: &FeedKey, title: &str) {
-    for (format, mime) in [(Format::Rss, "application/rss+xml"), (Format::Atom, "application/atom+xml")] {
+    for format in Format::ALL {
         out.push_str(&format!(
-            "<link rel=\"alternate\" type=\"{mime}\" title=\"{} ({})\" href=\"{}\">\n",
+            "<link rel=\"alternate\" type=\"{}\" title=\"{} ({})\" href=\"{}\">\n",
+            format.media_type(),
             esc(title),
             format.extension().to_uppercase(),
             esc(&links.feed(key, format))
@@ -35,19 +36,30 @@ fn alternate(out: &mut String, links: &Links, key: &FeedKey, title: &str) {
     }
 }
 
+/// Subscribe links in every format.
+fn feed_links(links: &Links, key: &FeedKey) -> String {
+    Format::ALL
+        .map(|f| {
+            let url = links.feed(key, f);
+            format!("<a href=\"{}\" type=\"{}\">{}</a>", esc(&url), f.media_type(), f.extension().to_uppercase())
+        })
+        .join(" · ")
+}
+
 fn feed_row(out: &mut String, links: &Links, l: &Listing) {
     let anchor = l.key.path_stem().replace('/', "-");
     out.push_str(&format!(
-        "<tr id=\"{}\"><td>{}</td><td class=\"n\">{}</td><td><a href=\"{}\">RSS</a> · <a href=\"{}\">Atom</a></td></tr>\n",
+        "<tr id=\"{}\"><td>{}</td><td class=\"n\">{}</td><td>{}</td><td><code class=\"url\">{}</code></td></tr>\n",
         esc(&anchor),
         esc(&l.name),
         l.count,
+        feed_links(links, &l.key),
         esc(&links.feed(&l.key, Format::Rss)),
-        esc(&links.feed(&l.key, Format::Atom)),
     ));
 }
 
-/// The home page: every topic and provider feed with its item count, and autodiscovery links.
+/// The home page: every topic and provider feed with its item count, subscribe links in every
+/// format, the address to copy, the OPML list, and autodiscovery links.
 pub fn index(
     site_title: &str,
     description: &str,
@@ -56,7 +68,7 @@ pub fn index(
     topics: &[Listing],
     providers: &[Listing],
 ) -> String {
-    let mut out = String::with_capacity(4096 + (topics.len() + providers.len()) * 400);
+    let mut out = String::with_capacity(4096 + (topics.len() + providers.len()) * 900);
     head(&mut out, site_title);
     alternate(&mut out, links, &FeedKey::All, &format!("{site_title}: all clippings"));
     for l in topics.iter().chain(providers) {
@@ -65,9 +77,15 @@ pub fn index(
     out.push_str("</head>\n<body>\n");
     out.push_str(&format!("<h1>{}</h1>\n<p>{}</p>\n", esc(site_title), esc(description)));
     out.push_str(&format!(
-        "<p>All {total} clippings: <a href=\"{}\">RSS</a> · <a href=\"{}\">Atom</a></p>\n",
+        "<p>All {total} clippings: {} <code class=\"url\">{}</code></p>\n",
+        feed_links(links, &FeedKey::All),
         esc(&links.feed(&FeedKey::All, Format::Rss)),
-        esc(&links.feed(&FeedKey::All, Format::Atom)),
+    ));
+    out.push_str(&format!(
+        "<p>Every feed at once, for your reader's import: <a href=\"{0}\" type=\"text/x-opml\">feeds.opml</a> \
+         <code class=\"url\">{0}</code>. To subscribe to one feed, copy its address into your feed reader; \
+         open a feed to preview it.</p>\n",
+        esc(&links.opml()),
     ));
     for (heading, list) in [("Topics", topics), ("News sites", providers)] {
         out.push_str(&format!("<h2>{heading}</h2>\n"));
@@ -75,9 +93,8 @@ pub fn index(
             out.push_str("<p class=\"meta\">None yet.</p>\n");
             continue;
         }
-        out.push_str(
-            "<table>\n<thead><tr><th>Name</th><th class=\"n\">Clippings</th><th>Feeds</th></tr></thead>\n<tbody>\n",
-        );
+        out.push_str("<table>\n<thead><tr><th>Name</th><th class=\"n\">Clippings</th><th>Feeds</th>");
+        out.push_str("<th>Address</th></tr></thead>\n<tbody>\n");
         for l in list {
             feed_row(&mut out, links, l);
         }

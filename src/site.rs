@@ -1,54 +1,141 @@
 //! The published site: an immutable snapshot of every rendered feed and page, swapped in whole by
 //! the writer after each change and read by the HTTP layer without locks. Holding bytes, ETags and
 //! times, it is what makes serving a lookup: no SQL, parsing or rendering per request.
+//!
+//! Compressed forms (gzip, brotli) are made once per document, the first time a client asks for
+//! them, and kept beside the original.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use crate::feed::Format;
+use crate::feed::{FeedKey, FeedMeta, Format};
+
+/// Bodies smaller than this are never compressed: the saving would not pay for the headers.
+const MIN_COMPRESS: usize = 512;
+
+/// A content coding we can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
+    Brotli,
+}
+
+impl Encoding {
+    /// The `Content-Encoding` value, `None` for identity.
+    pub fn header(self) -> Option<&'static str> {
+        match self {
+            Encoding::Identity => None,
+            Encoding::Gzip => Some("gzip"),
+            Encoding::Brotli => Some("br"),
+        }
+    }
+}
 
 /// A rendered document with what HTTP needs to serve it.
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub body: Bytes,
-    /// Strong entity tag, quoted: a hash of the body.
-    pub etag: String,
+    /// Hash of the body, hex. The strong entity tag of each coding is derived from it.
+    pub hash: String,
     /// Second precision.
     pub last_modified: DateTime<Utc>,
     /// The document changed more than once within `last_modified`'s second, so a client holding
     /// that date may have the older version: `If-Modified-Since` equal to it must not give 304.
     pub ambiguous: bool,
     pub content_type: &'static str,
+    gzip: OnceLock<Bytes>,
+    brotli: OnceLock<Bytes>,
 }
 
 impl Rendered {
     pub fn new(body: Vec<u8>, last_modified: DateTime<Utc>, content_type: &'static str) -> Rendered {
-        let hash = xxhash_rust::xxh3::xxh3_128(&body);
+        let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body));
         Rendered {
             body: Bytes::from(body),
-            etag: format!("\"{hash:032x}\""),
-            last_modified: chrono::DateTime::from_timestamp(last_modified.timestamp(), 0).unwrap_or_default(),
+            hash,
+            last_modified: DateTime::from_timestamp(last_modified.timestamp(), 0).unwrap_or_default(),
             ambiguous: false,
             content_type,
+            gzip: OnceLock::new(),
+            brotli: OnceLock::new(),
+        }
+    }
+
+    /// Whether compressing this document is worth it.
+    pub fn compressible(&self) -> bool {
+        self.body.len() >= MIN_COMPRESS
+    }
+
+    /// The strong entity tag of the document in a coding (each coding is its own representation).
+    pub fn etag(&self, enc: Encoding) -> String {
+        match enc.header() {
+            None => format!("\"{}\"", self.hash),
+            Some(c) => format!("\"{}-{c}\"", self.hash),
+        }
+    }
+
+    /// Whether a tag from `If-None-Match` names this document in any coding (weak comparison).
+    pub fn matches_tag(&self, tag: &str) -> bool {
+        let tag = tag.strip_prefix("W/").unwrap_or(tag);
+        let Some(inner) = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')) else { return false };
+        let base = inner.strip_suffix("-gzip").or_else(|| inner.strip_suffix("-br")).unwrap_or(inner);
+        base == self.hash
+    }
+
+    /// The body in a coding, compressed the first time it is asked for.
+    pub fn body_in(&self, enc: Encoding) -> &Bytes {
+        match enc {
+            Encoding::Identity => &self.body,
+            Encoding::Gzip => self.gzip.get_or_init(|| {
+                let mut z =
+                    flate2::write::GzEncoder::new(Vec::with_capacity(self.body.len() / 3), flate2::Compression::best());
+                z.write_all(&self.body).expect("compressing to memory");
+                Bytes::from(z.finish().expect("compressing to memory"))
+            }),
+            Encoding::Brotli => self.brotli.get_or_init(|| {
+                let mut out = Vec::with_capacity(self.body.len() / 3);
+                let params = brotli::enc::BrotliEncoderParams { quality: 9, lgwin: 22, ..Default::default() };
+                brotli::BrotliCompress(&mut &self.body[..], &mut out, &params).expect("compressing to memory");
+                Bytes::from(out)
+            }),
         }
     }
 }
 
-/// One feed in every format.
+/// One feed: its subscription document in every format, and what is needed to render its archive
+/// pages and filtered views on demand.
 #[derive(Debug, Clone)]
-pub struct FeedFiles {
+pub struct FeedEntry {
+    pub key: FeedKey,
+    pub meta: FeedMeta,
     pub rss: Rendered,
     pub atom: Rendered,
+    pub json: Rendered,
+    /// Items per feed; filtered views default to it.
+    pub items_per_feed: usize,
+    /// Slots per archive page.
+    pub page_size: u64,
+    /// Number of archive pages (0 is the oldest).
+    pub archive_pages: u64,
+    /// Bumped whenever anything in the feed's whole history changes; cached views of an older
+    /// generation are stale.
+    pub generation: u64,
+    /// When anything in the feed's history last changed: the `Last-Modified` of filtered views.
+    pub history_at: DateTime<Utc>,
+    pub history_ambiguous: bool,
 }
 
-impl FeedFiles {
-    pub fn get(&self, format: Format) -> &Rendered {
+impl FeedEntry {
+    pub fn current(&self, format: Format) -> &Rendered {
         match format {
             Format::Rss => &self.rss,
             Format::Atom => &self.atom,
+            Format::Json => &self.json,
         }
     }
 }
@@ -57,8 +144,9 @@ impl FeedFiles {
 #[derive(Debug, Clone)]
 pub struct Site {
     /// By URL path stem: `feed`, `topics/ai`, `providers/vice.com`.
-    pub feeds: HashMap<String, Arc<FeedFiles>>,
+    pub feeds: HashMap<String, Arc<FeedEntry>>,
     pub index: Arc<Rendered>,
+    pub opml: Arc<Rendered>,
     /// `/api/status` as JSON.
     pub status: Bytes,
     /// Store opened and first reconcile finished.
@@ -68,19 +156,51 @@ pub struct Site {
 impl Site {
     /// What is served before anything is rendered.
     pub fn empty() -> Site {
+        let page = |body: &[u8], ct| Arc::new(Rendered::new(body.to_vec(), DateTime::UNIX_EPOCH, ct));
         Site {
             feeds: HashMap::new(),
-            index: Arc::new(Rendered::new(
-                b"<!doctype html><title>clipfeed</title><p>Starting.</p>".to_vec(),
-                DateTime::UNIX_EPOCH,
-                "text/html; charset=utf-8",
-            )),
+            index: page(b"<!doctype html><title>clipfeed</title><p>Starting.</p>", "text/html; charset=utf-8"),
+            opml: page(
+                b"<?xml version=\"1.0\"?><opml version=\"2.0\"><head><title>Starting</title></head><body/></opml>",
+                "text/x-opml; charset=utf-8",
+            ),
             status: Bytes::from_static(b"{\"ready\":false}"),
             ready: false,
         }
     }
 
     pub fn feed(&self, stem: &str, format: Format) -> Option<&Rendered> {
-        self.feeds.get(stem).map(|f| f.get(format))
+        self.feeds.get(stem).map(|f| f.current(format))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codings_round_trip_and_tags_differ() {
+        let body = "<feed>".to_string() + &"<entry>same words again</entry>".repeat(100) + "</feed>";
+        let r = Rendered::new(body.clone().into_bytes(), DateTime::UNIX_EPOCH, "text/xml");
+        assert!(r.compressible());
+        let gz = r.body_in(Encoding::Gzip).clone();
+        assert!(gz.len() < body.len() / 4);
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out).unwrap();
+        assert_eq!(out, body);
+        let br = r.body_in(Encoding::Brotli).clone();
+        let mut out = Vec::new();
+        brotli::BrotliDecompress(&mut &br[..], &mut out).unwrap();
+        assert_eq!(out, body.as_bytes());
+        // Same bytes the second time: computed once.
+        assert!(std::ptr::eq(r.body_in(Encoding::Gzip), r.body_in(Encoding::Gzip)));
+        let tags: Vec<String> = [Encoding::Identity, Encoding::Gzip, Encoding::Brotli].map(|e| r.etag(e)).to_vec();
+        assert_eq!(tags.iter().collect::<std::collections::HashSet<_>>().len(), 3);
+        for t in &tags {
+            assert!(r.matches_tag(t));
+            assert!(r.matches_tag(&format!("W/{t}")));
+        }
+        assert!(!r.matches_tag("\"other\""));
+        assert!(!r.matches_tag("unquoted"));
     }
 }

@@ -22,7 +22,11 @@ use crate::clip::Clipping;
 use crate::feed::FeedKey;
 use crate::item::{Item, ItemData};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// Every table, so an older store can be dropped and rebuilt from the clippings.
+const TABLES: [&str; 10] =
+    ["meta", "files", "rejections", "items", "item_topics", "topics", "providers", "feeds", "feed_log", "tombstones"];
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta(
@@ -60,6 +64,8 @@ CREATE TABLE IF NOT EXISTS items(
     hash TEXT NOT NULL,
     provider TEXT,
     topics TEXT NOT NULL,
+    quality INTEGER,
+    words TEXT NOT NULL DEFAULT '',
     record TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS items_live ON items(published DESC, id) WHERE deleted_at IS NULL;
@@ -86,7 +92,28 @@ CREATE TABLE IF NOT EXISTS feeds(
     feed TEXT PRIMARY KEY,
     signature TEXT NOT NULL,
     changed_at INTEGER NOT NULL,
-    ambiguous INTEGER NOT NULL DEFAULT 0
+    ambiguous INTEGER NOT NULL DEFAULT 0,
+    history_at INTEGER NOT NULL DEFAULT 0,
+    history_ambiguous INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+-- Each feed's membership log, append-only: an item gets a slot when it enters the feed or its
+-- content changes; the slot closes (left_at) when it leaves or gets a newer slot. Archive pages
+-- are fixed ranges of positions, so they never shift.
+CREATE TABLE IF NOT EXISTS feed_log(
+    feed TEXT NOT NULL,
+    pos INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    entered_at INTEGER NOT NULL,
+    left_at INTEGER,
+    PRIMARY KEY(feed, pos)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS feed_log_open ON feed_log(feed, id) WHERE left_at IS NULL;
+-- Items that left a feed, for RFC 6721 tombstones.
+CREATE TABLE IF NOT EXISTS tombstones(
+    feed TEXT NOT NULL,
+    id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY(feed, id)
 ) WITHOUT ROWID;
 ";
 
@@ -135,6 +162,20 @@ pub struct FeedState {
     pub changed_at: DateTime<Utc>,
     /// It changed more than once within `changed_at`'s second.
     pub ambiguous: bool,
+    /// When any item in the feed's whole history last entered, changed or left.
+    pub history_at: DateTime<Utc>,
+    /// `history_at` was reached twice within its second.
+    pub history_ambiguous: bool,
+}
+
+impl ItemState {
+    /// The feeds a live item with this state is in.
+    pub fn feeds(&self) -> std::collections::BTreeSet<FeedKey> {
+        let mut out = std::collections::BTreeSet::from([FeedKey::All]);
+        out.extend(self.topics.iter().map(|s| FeedKey::Topic(s.clone())));
+        out.extend(self.provider.iter().map(|p| FeedKey::Provider(p.clone())));
+        out
+    }
 }
 
 /// A rejected file and why.
@@ -188,16 +229,33 @@ impl Store {
 
     fn init(conn: Connection) -> Result<Store> {
         configure(&conn)?;
-        conn.execute_batch(SCHEMA)?;
-        let version: Option<String> =
-            conn.query_row("SELECT value FROM meta WHERE key='schema'", [], |r| r.get(0)).optional()?;
+        let has_meta: bool =
+            conn.query_row("SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name='meta')", [], |r| r.get(0))?;
+        let version: Option<String> = if has_meta {
+            conn.query_row("SELECT value FROM meta WHERE key='schema'", [], |r| r.get(0)).optional()?
+        } else {
+            None
+        };
         match version.as_deref().map(str::parse::<i64>) {
-            None => {
-                conn.execute("INSERT INTO meta(key, value) VALUES('schema', ?1)", [SCHEMA_VERSION.to_string()])?;
+            None | Some(Ok(SCHEMA_VERSION)) => {}
+            Some(Ok(v)) if v < SCHEMA_VERSION => {
+                // The store is a cache of the clippings plus first-seen times: rebuilding it keeps
+                // every id (they come from URLs and paths) and loses only those times.
+                tracing::warn!(
+                    from = v,
+                    to = SCHEMA_VERSION,
+                    "store written by an older clipfeed; rebuilding it from the clippings"
+                );
+                for t in TABLES {
+                    conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}"))?;
+                }
             }
-            Some(Ok(SCHEMA_VERSION)) => {}
-            Some(other) => bail!("store has schema version {other:?}; this clipfeed understands {SCHEMA_VERSION}"),
+            Some(other) => bail!(
+                "store has schema version {other:?}; this clipfeed understands {SCHEMA_VERSION} (use a newer clipfeed, or delete the store)"
+            ),
         }
+        conn.execute_batch(SCHEMA)?;
+        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?1)", [SCHEMA_VERSION.to_string()])?;
         Ok(Store { conn })
     }
 
@@ -359,13 +417,15 @@ impl Batch<'_> {
         let record = serde_json::to_string(&item.data)?;
         let topics: Vec<&str> = item.data.topics.iter().map(|t| t.slug.as_str()).collect();
         let published = ts(item.data.published);
+        let clip = &item.data.clip;
+        let words = crate::text::words(&format!("{} {}", clip.title, clip.excerpt.as_deref().unwrap_or("")));
         self.tx
             .prepare_cached(
-                "INSERT INTO items(key, id, first_seen, published, updated, deleted_at, hash, provider, topics, record)
-                 VALUES(?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9)
+                "INSERT INTO items(key, id, first_seen, published, updated, deleted_at, hash, provider, topics, quality, words, record)
+                 VALUES(?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT(key) DO UPDATE SET first_seen=excluded.first_seen, published=excluded.published,
                    updated=excluded.updated, deleted_at=NULL, hash=excluded.hash, provider=excluded.provider,
-                   topics=excluded.topics, record=excluded.record",
+                   topics=excluded.topics, quality=excluded.quality, words=excluded.words, record=excluded.record",
             )?
             .execute(params![
                 key,
@@ -376,6 +436,8 @@ impl Batch<'_> {
                 hash,
                 item.data.provider_domain(),
                 topics.join(" "),
+                clip.quality,
+                words,
                 record
             ])?;
         self.tx.prepare_cached("DELETE FROM item_topics WHERE id=?1")?.execute([&item.id])?;
@@ -497,9 +559,17 @@ impl Batch<'_> {
     pub fn feed_state(&self, feed: &FeedKey) -> Result<Option<FeedState>> {
         Ok(self
             .tx
-            .prepare_cached("SELECT signature, changed_at, ambiguous FROM feeds WHERE feed=?1")?
+            .prepare_cached(
+                "SELECT signature, changed_at, ambiguous, history_at, history_ambiguous FROM feeds WHERE feed=?1",
+            )?
             .query_row([feed.path_stem()], |r| {
-                Ok(FeedState { signature: r.get(0)?, changed_at: from_ts(r.get(1)?), ambiguous: r.get(2)? })
+                Ok(FeedState {
+                    signature: r.get(0)?,
+                    changed_at: from_ts(r.get(1)?),
+                    ambiguous: r.get(2)?,
+                    history_at: from_ts(r.get(3)?),
+                    history_ambiguous: r.get(4)?,
+                })
             })
             .optional()?)
     }
@@ -507,12 +577,85 @@ impl Batch<'_> {
     pub fn set_feed_state(&self, feed: &FeedKey, state: &FeedState) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT INTO feeds(feed, signature, changed_at, ambiguous) VALUES(?1, ?2, ?3, ?4)
+                "INSERT INTO feeds(feed, signature, changed_at, ambiguous, history_at, history_ambiguous)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT(feed) DO UPDATE SET signature=excluded.signature, changed_at=excluded.changed_at,
-                   ambiguous=excluded.ambiguous",
+                   ambiguous=excluded.ambiguous, history_at=excluded.history_at,
+                   history_ambiguous=excluded.history_ambiguous",
             )?
-            .execute(params![feed.path_stem(), state.signature, ts(state.changed_at), state.ambiguous])?;
+            .execute(params![
+                feed.path_stem(),
+                state.signature,
+                ts(state.changed_at),
+                state.ambiguous,
+                ts(state.history_at),
+                state.history_ambiguous
+            ])?;
         Ok(())
+    }
+
+    /// Gives an item a new slot at the end of a feed's log (closing its open slot there, if any)
+    /// and clears its tombstone in that feed.
+    pub fn log_enter(&self, feed: &FeedKey, id: &str, at: DateTime<Utc>) -> Result<()> {
+        let stem = feed.path_stem();
+        self.tx
+            .prepare_cached("UPDATE feed_log SET left_at=?3 WHERE feed=?1 AND id=?2 AND left_at IS NULL")?
+            .execute(params![stem, id, ts(at)])?;
+        let pos: i64 = self
+            .tx
+            .prepare_cached("SELECT COALESCE(MAX(pos) + 1, 0) FROM feed_log WHERE feed=?1")?
+            .query_row([&stem], |r| r.get(0))?;
+        self.tx
+            .prepare_cached("INSERT INTO feed_log(feed, pos, id, entered_at) VALUES(?1, ?2, ?3, ?4)")?
+            .execute(params![stem, pos, id, ts(at)])?;
+        self.tx.prepare_cached("DELETE FROM tombstones WHERE feed=?1 AND id=?2")?.execute([&stem, id])?;
+        Ok(())
+    }
+
+    /// Closes an item's slot in a feed and records a tombstone for it.
+    pub fn log_leave(&self, feed: &FeedKey, id: &str, at: DateTime<Utc>) -> Result<()> {
+        let stem = feed.path_stem();
+        self.tx
+            .prepare_cached("UPDATE feed_log SET left_at=?3 WHERE feed=?1 AND id=?2 AND left_at IS NULL")?
+            .execute(params![stem, id, ts(at)])?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO tombstones(feed, id, at) VALUES(?1, ?2, ?3) ON CONFLICT(feed, id) DO UPDATE SET at=excluded.at",
+            )?
+            .execute(params![stem, id, ts(at)])?;
+        Ok(())
+    }
+
+    /// Number of slots in a feed's log.
+    pub fn log_len(&self, feed: &FeedKey) -> Result<u64> {
+        let n: i64 = self
+            .tx
+            .prepare_cached("SELECT COALESCE(MAX(pos) + 1, 0) FROM feed_log WHERE feed=?1")?
+            .query_row([feed.path_stem()], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// The items in open slots `from..to` of a feed's log, newest first (ties by id).
+    pub fn slot_items(&self, feed: &FeedKey, from: u64, to: u64) -> Result<Vec<Item>> {
+        slot_items(&self.tx, feed, from, to)
+    }
+
+    /// Tombstones of a feed recorded at or after `since`, newest first.
+    pub fn tombstones(&self, feed: &FeedKey, since: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>> {
+        let mut stmt =
+            self.tx.prepare_cached("SELECT id, at FROM tombstones WHERE feed=?1 AND at>=?2 ORDER BY at DESC, id")?;
+        let rows = stmt.query_map(params![feed.path_stem(), ts(since)], |r| Ok((r.get(0)?, from_ts(r.get(1)?))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Drops tombstones recorded before `before`; returns the feeds that held any.
+    pub fn purge_tombstones(&self, before: DateTime<Utc>) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached("DELETE FROM tombstones WHERE at<?1 RETURNING feed")?;
+        let rows = stmt.query_map([ts(before)], |r| r.get(0))?;
+        let mut feeds: Vec<String> = rows.collect::<rusqlite::Result<_>>()?;
+        feeds.sort();
+        feeds.dedup();
+        Ok(feeds)
     }
 
     /// Every file whose last good parse names `key`.
@@ -550,6 +693,28 @@ impl Batch<'_> {
     }
 }
 
+fn row_item(id: String, updated: i64, record: &str) -> Result<Item> {
+    let data: ItemData = serde_json::from_str(record).with_context(|| format!("corrupt item {id}"))?;
+    Ok(Item { id, updated: from_ts(updated), data })
+}
+
+fn slot_items(conn: &Connection, feed: &FeedKey, from: u64, to: u64) -> Result<Vec<Item>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT i.id, i.updated, i.record FROM feed_log l JOIN items i ON i.id = l.id
+         WHERE l.feed=?1 AND l.pos>=?2 AND l.pos<?3 AND l.left_at IS NULL AND i.deleted_at IS NULL
+         ORDER BY i.published DESC, i.id",
+    )?;
+    let rows = stmt.query_map(params![feed.path_stem(), from as i64, to as i64], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, updated, record) = row?;
+        out.push(row_item(id, updated, &record)?);
+    }
+    Ok(out)
+}
+
 /// A read-only connection for requests that are answered from the store (a clipping's page).
 pub struct Reader {
     conn: std::sync::Mutex<Connection>,
@@ -564,9 +729,74 @@ impl Reader {
         Ok(Reader { conn: std::sync::Mutex::new(conn) })
     }
 
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The items in open slots `from..to` of a feed's log (an archive page), newest first.
+    pub fn slot_items(&self, feed: &FeedKey, from: u64, to: u64) -> Result<Vec<Item>> {
+        slot_items(&self.conn(), feed, from, to)
+    }
+
+    /// The last time a slot in `from..to` of a feed's log was opened or closed.
+    pub fn slots_changed_at(&self, feed: &FeedKey, from: u64, to: u64) -> Result<Option<DateTime<Utc>>> {
+        let t: Option<i64> = self
+            .conn()
+            .prepare_cached(
+                "SELECT MAX(MAX(entered_at, COALESCE(left_at, 0))) FROM feed_log WHERE feed=?1 AND pos>=?2 AND pos<?3",
+            )?
+            .query_row(params![feed.path_stem(), from as i64, to as i64], |r| r.get(0))?;
+        Ok(t.map(from_ts))
+    }
+
+    /// The newest `limit` items of a feed's whole history that pass `filter`, newest first.
+    pub fn filtered(&self, feed: &FeedKey, filter: &crate::filter::Filter, limit: usize) -> Result<Vec<Item>> {
+        use rusqlite::types::Value;
+        let (mut sql, mut args): (String, Vec<Value>) = match feed {
+            FeedKey::All => ("FROM items i WHERE i.deleted_at IS NULL".into(), vec![]),
+            FeedKey::Topic(slug) => (
+                "FROM item_topics t JOIN items i ON i.id = t.id WHERE t.slug = ?".into(),
+                vec![Value::Text(slug.clone())],
+            ),
+            FeedKey::Provider(d) => {
+                ("FROM items i WHERE i.provider = ? AND i.deleted_at IS NULL".into(), vec![Value::Text(d.clone())])
+            }
+        };
+        if let Some(since) = filter.since {
+            sql.push_str(" AND i.published >= ?");
+            args.push(Value::Integer(ts(since)));
+        }
+        if let Some(q) = filter.min_quality {
+            sql.push_str(" AND i.quality >= ?");
+            args.push(Value::Integer(q));
+        }
+        if let Some(p) = &filter.provider {
+            sql.push_str(" AND i.provider = ?");
+            args.push(Value::Text(p.clone()));
+        }
+        if let Some(t) = &filter.topic {
+            sql.push_str(" AND EXISTS(SELECT 1 FROM item_topics x WHERE x.id = i.id AND x.slug = ?)");
+            args.push(Value::Text(t.clone()));
+        }
+        let sql = format!("SELECT i.id, i.updated, i.record, i.words {sql} ORDER BY i.published DESC, i.id");
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+        let mut out = Vec::new();
+        while out.len() < limit
+            && let Some(row) = rows.next()?
+        {
+            let words: String = row.get(3)?;
+            if filter.matches_words(&words) {
+                out.push(row_item(row.get(0)?, row.get(1)?, &row.get::<_, String>(2)?)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// A live item by id.
     pub fn item(&self, id: &str) -> Result<Option<Item>> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = self.conn();
         let row: Option<(String, i64, String)> = conn
             .prepare_cached("SELECT id, updated, record FROM items WHERE id=?1 AND deleted_at IS NULL")?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))

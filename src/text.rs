@@ -198,6 +198,28 @@ pub fn canonical_url(raw: &str) -> Option<String> {
     Some(url.to_string())
 }
 
+/// Text normalised for word matching: lowercase runs of letters and digits, each surrounded by
+/// single spaces (" a robot arm "). A phrase matches when its own `words` form is a substring,
+/// which respects word boundaries.
+pub fn words(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(' ');
+    let mut in_word = false;
+    for c in s.chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+            in_word = true;
+        } else if in_word {
+            out.push(' ');
+            in_word = false;
+        }
+    }
+    if in_word {
+        out.push(' ');
+    }
+    out
+}
+
 /// Cuts `s` to at most `max` characters at a word boundary, adding "…" when it cut.
 pub fn truncate_words(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -301,6 +323,16 @@ mod tests {
         assert_eq!(canonical_url("file:///etc/passwd"), None);
         assert_eq!(canonical_url("/relative/path"), None);
         assert_eq!(canonical_url("   "), None);
+    }
+
+    #[test]
+    fn word_normalisation() {
+        assert_eq!(words("Hello, World!"), " hello world ");
+        assert_eq!(words("Robot-Arm"), " robot arm ");
+        assert_eq!(words("ÉCOLE"), " école ");
+        assert_eq!(words(""), " ");
+        assert!(words("the AI lab").contains(&words("ai")));
+        assert!(!words("said").contains(&words("ai")));
     }
 
     #[test]

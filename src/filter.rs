@@ -1,0 +1,272 @@
+//! Query filters on feed URLs (`?limit=10&q=robot&since=7d`): parsing and validation of the query
+//! string into a [`Filter`], and the word matching it does. Pure; the store applies the filter.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::feed::FeedKey;
+use crate::text;
+
+/// The largest `limit` a filtered feed accepts.
+pub const MAX_LIMIT: usize = 500;
+
+/// A validated filter. Every field narrows the feed's whole history, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Filter {
+    /// At most this many items (1..=500); the feed's `items_per_feed` when absent.
+    pub limit: Option<usize>,
+    /// Items with at least this quality; items without a quality do not pass.
+    pub min_quality: Option<i64>,
+    /// Items published at or after this time (an RFC 3339 time, or now minus a duration).
+    pub since: Option<DateTime<Utc>>,
+    /// Words or phrases (normalised by [`text::words`]) that must all appear in title or excerpt.
+    pub q: Vec<String>,
+    /// Words or phrases none of which may appear.
+    pub exclude: Vec<String>,
+    /// Only items of this provider (on topic feeds and the all-feed).
+    pub provider: Option<String>,
+    /// Only items in this topic (on provider feeds and the all-feed).
+    pub topic: Option<String>,
+}
+
+/// A query parameter that cannot be used, with a message for the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("query parameter '{param}': {message}")]
+pub struct FilterError {
+    pub param: String,
+    pub message: String,
+}
+
+fn bad(param: &str, message: impl Into<String>) -> FilterError {
+    FilterError { param: param.to_string(), message: message.into() }
+}
+
+impl Filter {
+    /// Whether the filter changes anything (an empty query string gives the plain feed).
+    pub fn is_empty(&self) -> bool {
+        *self == Filter::default()
+    }
+
+    /// Parses a query string for a feed. Unknown parameters, repeated single-valued ones and bad
+    /// values are errors naming the parameter. `now` resolves durations such as `since=7d` (to
+    /// the minute, so equal queries within a minute share a cache entry).
+    pub fn parse(query: &str, feed: &FeedKey, now: DateTime<Utc>) -> Result<Filter, FilterError> {
+        let mut f = Filter::default();
+        let mut seen: Vec<String> = Vec::new();
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            let (k, v) = (k.as_ref(), v.trim());
+            let single = !matches!(k, "q" | "exclude");
+            if single && seen.iter().any(|s| s == k) {
+                return Err(bad(k, "given more than once"));
+            }
+            seen.push(k.to_string());
+            match k {
+                "limit" => {
+                    let n: usize = v.parse().map_err(|_| bad(k, format!("{v:?} is not a whole number")))?;
+                    if !(1..=MAX_LIMIT).contains(&n) {
+                        return Err(bad(k, format!("{n} is out of range (1 to {MAX_LIMIT})")));
+                    }
+                    f.limit = Some(n);
+                }
+                "min_quality" => {
+                    f.min_quality = Some(v.parse().map_err(|_| bad(k, format!("{v:?} is not a whole number")))?);
+                }
+                "since" => f.since = Some(parse_since(v, now).map_err(|m| bad(k, m))?),
+                "q" | "exclude" => {
+                    let phrases = phrases(v);
+                    if phrases.is_empty() && !v.is_empty() {
+                        return Err(bad(k, format!("{v:?} has no letters or digits")));
+                    }
+                    if k == "q" { f.q.extend(phrases) } else { f.exclude.extend(phrases) }
+                }
+                "provider" => {
+                    if matches!(feed, FeedKey::Provider(_)) {
+                        return Err(bad(k, "applies to topic feeds and the all-clippings feed, not to provider feeds"));
+                    }
+                    let d = text::normalize_domain(v).ok_or_else(|| bad(k, format!("{v:?} is not a domain")))?;
+                    f.provider = Some(d);
+                }
+                "topic" => {
+                    if matches!(feed, FeedKey::Topic(_)) {
+                        return Err(bad(k, "applies to provider feeds and the all-clippings feed, not to topic feeds"));
+                    }
+                    if !text::is_slug(v) {
+                        return Err(bad(k, format!("{v:?} is not a topic slug (like computer-vision)")));
+                    }
+                    f.topic = Some(v.to_string());
+                }
+                _ => {
+                    return Err(bad(
+                        k,
+                        "unknown; the filters are limit, min_quality, since, q, exclude, provider (topic and all feeds) and topic (provider and all feeds)",
+                    ));
+                }
+            }
+        }
+        f.q.sort();
+        f.q.dedup();
+        f.exclude.sort();
+        f.exclude.dedup();
+        Ok(f)
+    }
+
+    /// Whether an item's normalised title-and-excerpt text (see [`text::words`]) passes `q` and
+    /// `exclude`.
+    pub fn matches_words(&self, words: &str) -> bool {
+        self.q.iter().all(|p| words.contains(p.as_str())) && !self.exclude.iter().any(|p| words.contains(p.as_str()))
+    }
+
+    /// The filter as a canonical query string (for self links): parameters in a fixed order,
+    /// phrases comma-separated, `since` as an RFC 3339 time.
+    pub fn to_query(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(n) = self.limit {
+            q.append_pair("limit", &n.to_string());
+        }
+        if let Some(m) = self.min_quality {
+            q.append_pair("min_quality", &m.to_string());
+        }
+        if let Some(s) = self.since {
+            q.append_pair("since", &s.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        }
+        let join = |v: &[String]| v.iter().map(|p| p.trim()).collect::<Vec<_>>().join(",");
+        if !self.q.is_empty() {
+            q.append_pair("q", &join(&self.q));
+        }
+        if !self.exclude.is_empty() {
+            q.append_pair("exclude", &join(&self.exclude));
+        }
+        if let Some(p) = &self.provider {
+            q.append_pair("provider", p);
+        }
+        if let Some(t) = &self.topic {
+            q.append_pair("topic", t);
+        }
+        q.finish()
+    }
+
+    /// A canonical text form, for cache keys.
+    pub fn cache_key(&self) -> String {
+        format!(
+            "l={:?};m={:?};s={:?};q={:?};x={:?};p={:?};t={:?}",
+            self.limit,
+            self.min_quality,
+            self.since.map(|d| d.timestamp()),
+            self.q,
+            self.exclude,
+            self.provider,
+            self.topic
+        )
+    }
+}
+
+/// Comma-separated phrases, or space-separated words when there is no comma; normalised.
+fn phrases(v: &str) -> Vec<String> {
+    let parts: Vec<&str> = if v.contains(',') { v.split(',').collect() } else { v.split_whitespace().collect() };
+    parts.into_iter().map(text::words).filter(|w| !w.trim().is_empty()).collect()
+}
+
+/// `since`: an RFC 3339 time or date, or a duration back from now (`30m`, `12h`, `7d`, `2w`).
+fn parse_since(v: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    if let Some(d) = crate::clip::parse_date(v) {
+        return Ok(d);
+    }
+    let (num, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
+    let n: i64 = num.parse().map_err(|_| format!("{v:?} is neither an RFC 3339 time nor a duration like 7d"))?;
+    let minutes = match unit {
+        "m" => n,
+        "h" => n.saturating_mul(60),
+        "d" => n.saturating_mul(60 * 24),
+        "w" => n.saturating_mul(60 * 24 * 7),
+        _ => return Err(format!("{v:?}: a duration needs a unit: m, h, d or w (as in 7d)")),
+    };
+    if minutes > 60 * 24 * 366 * 100 {
+        return Err(format!("{v:?} reaches back more than a century"));
+    }
+    let minute_now = DateTime::from_timestamp(now.timestamp() / 60 * 60, 0).unwrap_or(now);
+    Ok(minute_now - Duration::minutes(minutes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-22T10:30:45Z".parse().unwrap()
+    }
+
+    fn parse(q: &str) -> Result<Filter, FilterError> {
+        Filter::parse(q, &FeedKey::Topic("ai".into()), now())
+    }
+
+    #[track_caller]
+    fn bad_param(q: &str, feed: FeedKey) -> String {
+        let e = Filter::parse(q, &feed, now()).expect_err(q);
+        assert!(e.to_string().contains(&format!("'{}'", e.param)));
+        e.param
+    }
+
+    #[test]
+    fn good_filters() {
+        assert!(parse("").unwrap().is_empty());
+        let f = parse("limit=10&min_quality=40&q=robot+arm&exclude=crypto,web3&provider=Vice.com").unwrap();
+        assert_eq!(f.limit, Some(10));
+        assert_eq!(f.min_quality, Some(40));
+        assert_eq!(f.q, [" arm ", " robot "]);
+        assert_eq!(f.exclude, [" crypto ", " web3 "]);
+        assert_eq!(f.provider.as_deref(), Some("vice.com"));
+        let f = parse("q=machine learning,deep&q=x").unwrap();
+        assert_eq!(f.q, [" deep ", " machine learning ", " x "]);
+        assert!(parse("q=").unwrap().is_empty());
+        let f = Filter::parse("topic=computer-vision", &FeedKey::Provider("vice.com".into()), now()).unwrap();
+        assert_eq!(f.topic.as_deref(), Some("computer-vision"));
+    }
+
+    #[test]
+    fn since_forms() {
+        let s = |v: &str| parse(&format!("since={v}")).unwrap().since.unwrap().to_rfc3339();
+        assert_eq!(s("2026-01-02T03:04:05Z"), "2026-01-02T03:04:05+00:00");
+        assert_eq!(s("2026-01-02"), "2026-01-02T00:00:00+00:00");
+        assert_eq!(s("7d"), "2026-11-15T10:30:00+00:00");
+        assert_eq!(s("12h"), "2026-11-21T22:30:00+00:00");
+        assert_eq!(s("30m"), "2026-11-22T10:00:00+00:00");
+        assert_eq!(s("2w"), "2026-11-08T10:30:00+00:00");
+    }
+
+    #[test]
+    fn bad_filters_name_the_parameter() {
+        let t = || FeedKey::Topic("ai".into());
+        assert_eq!(bad_param("limit=0", t()), "limit");
+        assert_eq!(bad_param("limit=501", t()), "limit");
+        assert_eq!(bad_param("limit=ten", t()), "limit");
+        assert_eq!(bad_param("limit=5&limit=6", t()), "limit");
+        assert_eq!(bad_param("min_quality=high", t()), "min_quality");
+        assert_eq!(bad_param("since=yesterday", t()), "since");
+        assert_eq!(bad_param("since=7y", t()), "since");
+        assert_eq!(bad_param("since=99999999999d", t()), "since");
+        assert_eq!(bad_param("q=%21%21%21", t()), "q");
+        assert_eq!(bad_param("provider=a/b", t()), "provider");
+        assert_eq!(bad_param("topic=ai", t()), "topic");
+        assert_eq!(bad_param("provider=vice.com", FeedKey::Provider("x.com".into())), "provider");
+        assert_eq!(bad_param("topic=Not A Slug", FeedKey::All), "topic");
+        assert_eq!(bad_param("colour=red", t()), "colour");
+    }
+
+    #[test]
+    fn canonical_query_round_trips() {
+        let f = parse("exclude=web3&q=machine learning,deep&limit=5&since=2026-01-01&provider=vice.com").unwrap();
+        let q = f.to_query();
+        assert_eq!(
+            q,
+            "limit=5&since=2026-01-01T00%3A00%3A00Z&q=deep%2Cmachine+learning&exclude=web3&provider=vice.com"
+        );
+        assert_eq!(parse(&q).unwrap(), f);
+    }
+
+    #[test]
+    fn word_matching() {
+        let f = parse("q=robot&exclude=toy").unwrap();
+        assert!(f.matches_words(&text::words("A robot that folds laundry")));
+        assert!(!f.matches_words(&text::words("Robotics news")));
+        assert!(!f.matches_words(&text::words("A toy robot")));
+    }
+}

@@ -1,0 +1,174 @@
+//! Documents rendered on demand rather than on write: archive pages (RFC 5005), feeds narrowed by
+//! query filters, and the page of one clipping. They are read from the store through a read-only
+//! connection, rendered by `feed`/`pages`, and kept in a bounded cache. An entry is valid for one
+//! generation of its feed: any change in the feed's history makes it stale.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+
+use crate::feed::{self, Doc, Format, Links, Page};
+use crate::filter::Filter;
+use crate::pages;
+use crate::site::{FeedEntry, Rendered};
+use crate::store::Reader;
+
+/// Cache bounds: entries, and bytes of bodies (compressed forms, made on demand, count double).
+const CACHE_ENTRIES: usize = 1024;
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    stem: String,
+    format: Format,
+    /// `archive:N` or the filter's canonical form.
+    view: String,
+    generation: u64,
+}
+
+struct Cached {
+    doc: Arc<Rendered>,
+    last_used: u64,
+}
+
+/// A small LRU cache.
+#[derive(Default)]
+struct Cache {
+    map: HashMap<CacheKey, Cached>,
+    bytes: usize,
+    clock: u64,
+}
+
+impl Cache {
+    fn get(&mut self, key: &CacheKey) -> Option<Arc<Rendered>> {
+        self.clock += 1;
+        let clock = self.clock;
+        self.map.get_mut(key).map(|c| {
+            c.last_used = clock;
+            c.doc.clone()
+        })
+    }
+
+    fn insert(&mut self, key: CacheKey, doc: Arc<Rendered>) {
+        let size = doc.body.len() * 2;
+        if size > CACHE_BYTES / 4 {
+            return;
+        }
+        while !self.map.is_empty() && (self.map.len() >= CACHE_ENTRIES || self.bytes + size > CACHE_BYTES) {
+            let oldest = self.map.iter().min_by_key(|(_, c)| c.last_used).map(|(k, _)| k.clone()).expect("non-empty");
+            if let Some(c) = self.map.remove(&oldest) {
+                self.bytes -= c.doc.body.len() * 2;
+            }
+        }
+        self.clock += 1;
+        self.bytes += size;
+        if let Some(old) = self.map.insert(key, Cached { doc, last_used: self.clock }) {
+            self.bytes -= old.doc.body.len() * 2;
+        }
+    }
+}
+
+/// Renders archive pages, filtered feeds and clipping pages from the store.
+pub struct Views {
+    reader: Reader,
+    links: Links,
+    site_title: String,
+    cache: Mutex<Cache>,
+}
+
+impl Views {
+    pub fn new(reader: Reader, links: Links, site_title: String) -> Views {
+        Views { reader, links, site_title, cache: Mutex::new(Cache::default()) }
+    }
+
+    fn cached(&self, key: CacheKey, make: impl FnOnce() -> Result<Option<Rendered>>) -> Result<Option<Arc<Rendered>>> {
+        if let Some(doc) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(Some(doc));
+        }
+        let Some(doc) = make()? else { return Ok(None) };
+        let doc = Arc::new(doc);
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, doc.clone());
+        Ok(Some(doc))
+    }
+
+    /// Archive page `index` of a feed; `None` when there is no such page.
+    pub fn archive(&self, feed: &FeedEntry, index: u64, format: Format) -> Result<Option<Arc<Rendered>>> {
+        if index >= feed.archive_pages {
+            return Ok(None);
+        }
+        let key = CacheKey {
+            stem: feed.key.path_stem(),
+            format,
+            view: format!("archive:{index}"),
+            generation: feed.generation,
+        };
+        self.cached(key, || {
+            let (from, to) = (index * feed.page_size, (index + 1) * feed.page_size);
+            let items = self.reader.slot_items(&feed.key, from, to)?;
+            let slots = self.reader.slots_changed_at(&feed.key, from, to)?.unwrap_or(DateTime::UNIX_EPOCH);
+            let updated = items.iter().map(|i| i.updated).fold(slots, DateTime::max);
+            let meta = feed::FeedMeta { updated, ..feed.meta.clone() };
+            let page = Page::Archive { index, count: feed.archive_pages };
+            let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &[] };
+            Ok(Some(Rendered::new(feed::render(format, &doc, &self.links), updated, format.content_type())))
+        })
+    }
+
+    /// A feed narrowed by a filter, over its whole history.
+    pub fn filtered(&self, feed: &FeedEntry, filter: &Filter, format: Format) -> Result<Arc<Rendered>> {
+        let key =
+            CacheKey { stem: feed.key.path_stem(), format, view: filter.cache_key(), generation: feed.generation };
+        let doc = self.cached(key, || {
+            let limit = filter.limit.unwrap_or(feed.items_per_feed);
+            let items = self.reader.filtered(&feed.key, filter, limit)?;
+            let updated: DateTime<Utc> = feed.history_at;
+            let meta = feed::FeedMeta { updated, ..feed.meta.clone() };
+            let page = Page::Filtered { query: filter.to_query() };
+            let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &[] };
+            let mut r = Rendered::new(feed::render(format, &doc, &self.links), updated, format.content_type());
+            r.ambiguous = feed.history_ambiguous;
+            Ok(Some(r))
+        })?;
+        Ok(doc.expect("filtered views always render"))
+    }
+
+    /// The HTML page of a live clipping.
+    pub fn clipping_page(&self, id: &str) -> Result<Option<String>> {
+        Ok(self.reader.item(id)?.map(|item| pages::clipping(&self.site_title, &self.links, &item)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(n: usize) -> Arc<Rendered> {
+        Arc::new(Rendered::new(vec![b'x'; n], DateTime::UNIX_EPOCH, "text/plain"))
+    }
+
+    fn key(i: usize) -> CacheKey {
+        CacheKey { stem: "feed".into(), format: Format::Rss, view: format!("v{i}"), generation: 0 }
+    }
+
+    #[test]
+    fn cache_is_bounded_and_keeps_recent_entries() {
+        let mut c = Cache::default();
+        for i in 0..CACHE_ENTRIES + 10 {
+            c.insert(key(i), doc(10));
+            // Keep the first entry hot.
+            assert!(c.get(&key(0)).is_some(), "{i}");
+        }
+        assert!(c.map.len() <= CACHE_ENTRIES);
+        assert!(c.get(&key(1)).is_none(), "cold entries are evicted first");
+        let big = CACHE_BYTES / 16;
+        for i in 0..20 {
+            c.insert(key(10_000 + i), doc(big));
+        }
+        assert!(c.bytes <= CACHE_BYTES, "{}", c.bytes);
+        let before = c.map.len();
+        c.insert(key(99_999), doc(CACHE_BYTES));
+        assert_eq!(c.map.len(), before, "a document too large to cache is not cached");
+    }
+}
