@@ -189,14 +189,39 @@ async fn feed(
     };
     let cc = cache_control(state.max_age);
     if filter.is_empty() {
-        return respond(&headers, entry.current(format), &cc);
+        return for_browsers(&headers, format, respond(&headers, entry.current(format), &cc));
     }
     let Some(dynamic) = state.dynamic.clone() else { return not_found() };
     match tokio::task::spawn_blocking(move || dynamic.filtered(&entry, &filter, format)).await {
-        Ok(Ok(doc)) => respond(&headers, &doc, &cc),
+        Ok(Ok(doc)) => for_browsers(&headers, format, respond(&headers, &doc, &cc)),
         Ok(Err(e)) => internal(e),
         Err(e) => internal(e),
     }
+}
+
+/// Browsers show `application/rss+xml` and `application/atom+xml` as plain text, but apply the
+/// feed's stylesheet to XML: a request that asks for HTML (a browser's navigation) gets the same
+/// bytes as `application/xml`. Feed readers do not ask for HTML and keep the feed types.
+fn for_browsers(headers: &HeaderMap, format: Format, mut res: Response<Body>) -> Response<Body> {
+    if format == Format::Json {
+        return res;
+    }
+    let h = res.headers_mut();
+    h.append(header::VARY, HeaderValue::from_static("Accept"));
+    let wants_html = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| {
+        v.split(',').any(|m| {
+            let mut parts = m.split(';');
+            let ty = parts.next().unwrap_or("").trim();
+            let refused = parts.any(
+                |p| matches!(p.trim().strip_prefix("q="), Some(q) if q.trim().parse::<f32>().is_ok_and(|q| q == 0.0)),
+            );
+            ty.eq_ignore_ascii_case("text/html") && !refused
+        })
+    });
+    if wants_html && h.contains_key(header::CONTENT_TYPE) {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
+    }
+    res
 }
 
 /// An archive page (`{n}.{ext}`) of a feed.
@@ -225,7 +250,9 @@ async fn archive(
     match tokio::task::spawn_blocking(move || dynamic.archive(&entry, index, format)).await {
         // A full archive page only changes if one of its clippings is edited or deleted, and then
         // the change also shows at the head of the feed (RFC 5005: newer documents win).
-        Ok(Ok(Some(doc))) => respond(&headers, &doc, "public, max-age=31536000, immutable"),
+        Ok(Ok(Some(doc))) => {
+            for_browsers(&headers, format, respond(&headers, &doc, "public, max-age=31536000, immutable"))
+        }
         Ok(Ok(None)) => not_found(),
         Ok(Err(e)) => internal(e),
         Err(e) => internal(e),
@@ -484,6 +511,16 @@ mod tests {
                 assert_eq!(s, StatusCode::NOT_MODIFIED);
             }
         }
+        // Browsers get XML they can style; readers keep the feed type.
+        let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+        let (_, h, _) = call("GET", "/topics/ai.rss", &[("accept", browser)]).await;
+        assert_eq!(h[header::CONTENT_TYPE], "application/xml; charset=utf-8");
+        assert!(h.get_all(header::VARY).iter().any(|v| v == "Accept"));
+        let reader = "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.8";
+        let (_, h, _) = call("GET", "/topics/ai.rss", &[("accept", reader)]).await;
+        assert_eq!(h[header::CONTENT_TYPE], "application/rss+xml; charset=utf-8");
+        let (_, h, _) = call("GET", "/topics/ai.rss", &[("accept", "text/html;q=0, */*")]).await;
+        assert_eq!(h[header::CONTENT_TYPE], "application/rss+xml; charset=utf-8");
         // Tiny documents are not compressed.
         let (_, h, _) = call("GET", "/topics/ai.atom", &[("accept-encoding", "br")]).await;
         assert!(h.get(header::CONTENT_ENCODING).is_none());
