@@ -1,8 +1,10 @@
 //! The one integration test binary: every test here runs the real `clipfeed` binary (or its
 //! library through `router()`) and checks the output with parsers we did not write.
 
+mod browser;
 mod cli;
 mod corpus;
+mod feeds;
 mod files;
 mod http;
 mod seeds;

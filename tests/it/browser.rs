@@ -1,0 +1,1 @@
+//! Browser view: the index and styled feeds in headless Chromium.
