@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""Runs the shared feedparser checker (tools/validate/feedparser_check.py) over many saved feeds
-in one Python process. Usage: feedparser_many.py CHECKER FILE... ; exit 1 if any feed fails."""
+"""Runs one of the shared checkers (tools/validate/*_check.py, which expose main(argv)) over many
+saved documents in one Python process. Usage: check_many.py CHECKER FILE...
+Prints each failure with the checker's output, then "N files checked with NAME, M failed"; exits 1
+if any failed."""
 import contextlib
 import importlib.util
 import io
+import os
 import sys
 
 
@@ -11,18 +14,19 @@ def main(argv):
     if len(argv) < 3:
         sys.stderr.write(__doc__)
         return 2
-    spec = importlib.util.spec_from_file_location("feedparser_check", argv[1])
+    name = os.path.basename(argv[1])
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), argv[1])
     checker = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(checker)
     failed = 0
     for path in argv[2:]:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            rc = checker.main(["feedparser_check.py", path])
+            rc = checker.main([name, path])
         if rc != 0:
             failed += 1
             print("FAIL %s\n%s" % (path, out.getvalue()))
-    print("%d feeds checked with feedparser, %d failed" % (len(argv) - 2, failed))
+    print("%d files checked with %s, %d failed" % (len(argv) - 2, name, failed))
     return 1 if failed else 0
 
 
