@@ -192,7 +192,11 @@ fn check(cfg: Option<&Config>, paths: &[PathBuf], verbose: bool) -> Result<ExitC
             Ok(parsed) => {
                 good += 1;
                 let c = &parsed.clipping;
-                let slugs: Vec<String> = c.topics.iter().filter_map(|t| topics.slug_for(t)).collect();
+                // The topics the item would be in: names, aliases, keywords and topic filters applied.
+                let source = item::Source { rel_path: rel, clipping: c };
+                let merged = item::merge(&[source], chrono::Utc::now(), &topics);
+                let slugs: Vec<String> =
+                    merged.map(|m| m.topics.into_iter().map(|t| t.slug).collect()).unwrap_or_default();
                 let provider = c.provider.as_ref().and_then(|p| p.domain.as_deref()).unwrap_or("-");
                 writeln!(
                     out,
