@@ -15,7 +15,7 @@ pub struct Listing {
 
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}\
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem}table{border-collapse:collapse;width:100%}\
-td,th{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd}td.n{text-align:right}\
+td,th{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd}td.n{text-align:right}td.f{white-space:nowrap}\
 a{color:#0645ad}.meta{color:#555}code{font-size:.85em}code.url{user-select:all;word-break:break-all}";
 
 fn head(out: &mut String, title: &str) {
@@ -49,7 +49,7 @@ fn feed_links(links: &Links, key: &FeedKey) -> String {
 fn feed_row(out: &mut String, links: &Links, l: &Listing) {
     let anchor = l.key.path_stem().replace('/', "-");
     out.push_str(&format!(
-        "<tr id=\"{}\"><td>{}</td><td class=\"n\">{}</td><td>{}</td><td><code class=\"url\">{}</code></td></tr>\n",
+        "<tr id=\"{}\"><td>{}</td><td class=\"n\">{}</td><td class=\"f\">{}</td><td><code class=\"url\">{}</code></td></tr>\n",
         esc(&anchor),
         esc(&l.name),
         l.count,
