@@ -107,10 +107,11 @@ pub struct FeedMeta {
 /// narrowed by query filters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Page {
-    /// The subscription document; links to the newest archive page when there is one.
-    Current { newest_archive: Option<u64> },
-    /// Archive page `index` (0 is the oldest) of `count` pages.
-    Archive { index: u64, count: u64 },
+    /// The subscription document; links to the newest archive page (of `page_size` slots) when
+    /// there is one.
+    Current { newest_archive: Option<u64>, page_size: u64 },
+    /// Archive page `index` (0 is the oldest) of `count` pages of `page_size` slots.
+    Archive { index: u64, count: u64, page_size: u64 },
     /// The feed filtered by a query string (kept, normalised, for the self link).
     Filtered { query: String },
 }
@@ -144,13 +145,15 @@ impl Links {
         format!("{}{}.{}", self.base, key.path_stem(), format.extension())
     }
 
-    /// Path of an archive page below the base URL.
-    pub fn archive_path(key: &FeedKey, index: u64, format: Format) -> String {
-        format!("{}/archive/{index}.{}", key.path_stem(), format.extension())
+    /// Path of an archive page below the base URL: `{stem}/archive/{page_size}-{index}.{ext}`.
+    /// The page size is part of the name, so a page's URL always means the same slots of the
+    /// feed's log, even after `items_per_feed` changes.
+    pub fn archive_path(key: &FeedKey, page_size: u64, index: u64, format: Format) -> String {
+        format!("{}/archive/{page_size}-{index}.{}", key.path_stem(), format.extension())
     }
 
-    pub fn archive(&self, key: &FeedKey, index: u64, format: Format) -> String {
-        format!("{}{}", self.base, Links::archive_path(key, index, format))
+    pub fn archive(&self, key: &FeedKey, page_size: u64, index: u64, format: Format) -> String {
+        format!("{}{}", self.base, Links::archive_path(key, page_size, index, format))
     }
 
     pub fn opml(&self) -> String {
@@ -161,7 +164,7 @@ impl Links {
     pub fn self_url(&self, doc: &Doc<'_>, format: Format) -> String {
         match doc.page {
             Page::Current { .. } => self.feed(&doc.meta.key, format),
-            Page::Archive { index, .. } => self.archive(&doc.meta.key, *index, format),
+            Page::Archive { index, page_size, .. } => self.archive(&doc.meta.key, *page_size, *index, format),
             Page::Filtered { query } => format!("{}?{query}", self.feed(&doc.meta.key, format)),
         }
     }
@@ -392,8 +395,8 @@ pub(crate) mod tests {
         let items = [hostile(), item("title: Other\npublishedDateTime: 2024-01-01", "")];
         let m = meta(FeedKey::All);
         for page in [
-            Page::Current { newest_archive: Some(3) },
-            Page::Archive { index: 1, count: 4 },
+            Page::Current { newest_archive: Some(3), page_size: 5 },
+            Page::Archive { index: 1, count: 4, page_size: 5 },
             Page::Filtered { query: "q=x&limit=2".into() },
         ] {
             for format in Format::ALL {
@@ -410,7 +413,7 @@ pub(crate) mod tests {
     fn empty_feeds_are_valid() {
         let m = meta(FeedKey::All);
         for format in Format::ALL {
-            let bytes = render(format, &doc(&m, &Page::Current { newest_archive: None }, &[]), &links());
+            let bytes = render(format, &doc(&m, &Page::Current { newest_archive: None, page_size: 5 }, &[]), &links());
             let f = feed_rs::parser::parse(&bytes[..]).expect("parses");
             assert!(f.entries.is_empty());
         }
@@ -430,9 +433,9 @@ pub(crate) mod tests {
     #[test]
     fn stylesheet_is_relative() {
         let m = meta(FeedKey::Topic("ai".into()));
-        let cur = Page::Current { newest_archive: None };
+        let cur = Page::Current { newest_archive: None, page_size: 5 };
         assert_eq!(stylesheet_href(&doc(&m, &cur, &[])), "../feed.xsl");
-        let arch = Page::Archive { index: 0, count: 1 };
+        let arch = Page::Archive { index: 0, count: 1, page_size: 5 };
         assert_eq!(stylesheet_href(&doc(&m, &arch, &[])), "../../../feed.xsl");
         let all = meta(FeedKey::All);
         assert_eq!(stylesheet_href(&doc(&all, &cur, &[])), "feed.xsl");

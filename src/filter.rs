@@ -18,6 +18,8 @@ pub struct Filter {
     pub min_quality: Option<i64>,
     /// Items published at or after this time (an RFC 3339 time, or now minus a duration).
     pub since: Option<DateTime<Utc>>,
+    /// `since` was a duration: the window moves with the clock.
+    pub since_relative: bool,
     /// Words or phrases (normalised by [`text::words`]) that must all appear in title or excerpt.
     pub q: Vec<String>,
     /// Words or phrases none of which may appear.
@@ -70,7 +72,10 @@ impl Filter {
                 "min_quality" => {
                     f.min_quality = Some(v.parse().map_err(|_| bad(k, format!("{v:?} is not a whole number")))?);
                 }
-                "since" => f.since = Some(parse_since(v, now).map_err(|m| bad(k, m))?),
+                "since" => {
+                    f.since = Some(parse_since(v, now).map_err(|m| bad(k, m))?);
+                    f.since_relative = crate::clip::parse_date(v).is_none();
+                }
                 "q" | "exclude" => {
                     let phrases = phrases(v);
                     if phrases.is_empty() && !v.is_empty() {
@@ -219,6 +224,13 @@ mod tests {
         assert!(parse("q=").unwrap().is_empty());
         let f = Filter::parse("topic=computer-vision", &FeedKey::Provider("vice.com".into()), now()).unwrap();
         assert_eq!(f.topic.as_deref(), Some("computer-vision"));
+    }
+
+    #[test]
+    fn relative_windows_are_marked() {
+        assert!(parse("since=7d").unwrap().since_relative);
+        assert!(!parse("since=2026-01-01").unwrap().since_relative);
+        assert!(!parse("limit=3").unwrap().since_relative);
     }
 
     #[test]

@@ -24,7 +24,13 @@ use crate::site::{Encoding, FeedEntry, Rendered, Site};
 /// What is rendered on request: archive pages, filtered views, clipping pages.
 pub trait Dynamic: Send + Sync {
     /// Archive page `index` of a feed; `Ok(None)` when there is no such page.
-    fn archive(&self, feed: &FeedEntry, index: u64, format: Format) -> anyhow::Result<Option<Arc<Rendered>>>;
+    fn archive(
+        &self,
+        feed: &FeedEntry,
+        page_size: u64,
+        index: u64,
+        format: Format,
+    ) -> anyhow::Result<Option<Arc<Rendered>>>;
     /// The feed narrowed by a filter.
     fn filtered(&self, feed: &FeedEntry, filter: &Filter, format: Format) -> anyhow::Result<Arc<Rendered>>;
     /// The HTML page of one clipping; `Ok(None)` when there is no such clipping.
@@ -32,8 +38,14 @@ pub trait Dynamic: Send + Sync {
 }
 
 impl Dynamic for crate::views::Views {
-    fn archive(&self, feed: &FeedEntry, index: u64, format: Format) -> anyhow::Result<Option<Arc<Rendered>>> {
-        crate::views::Views::archive(self, feed, index, format)
+    fn archive(
+        &self,
+        feed: &FeedEntry,
+        page_size: u64,
+        index: u64,
+        format: Format,
+    ) -> anyhow::Result<Option<Arc<Rendered>>> {
+        crate::views::Views::archive(self, feed, page_size, index, format)
     }
     fn filtered(&self, feed: &FeedEntry, filter: &Filter, format: Format) -> anyhow::Result<Arc<Rendered>> {
         crate::views::Views::filtered(self, feed, filter, format)
@@ -224,7 +236,7 @@ fn for_browsers(headers: &HeaderMap, format: Format, mut res: Response<Body>) ->
     res
 }
 
-/// An archive page (`{n}.{ext}`) of a feed.
+/// An archive page (`{page_size}-{index}.{ext}`) of a feed.
 async fn archive(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -232,9 +244,15 @@ async fn archive(
     stem: String,
     file: String,
 ) -> Response<Body> {
-    let Some((num, ext)) = file.rsplit_once('.') else { return not_found() };
-    let (Some(format), Ok(index)) = (Format::from_extension(ext), num.parse::<u64>()) else { return not_found() };
-    if num != index.to_string() {
+    let Some((name, ext)) = file.rsplit_once('.') else { return not_found() };
+    let Some((size, num)) = name.split_once('-') else { return not_found() };
+    let (Some(format), Ok(page_size), Ok(index)) =
+        (Format::from_extension(ext), size.parse::<u64>(), num.parse::<u64>())
+    else {
+        return not_found();
+    };
+    // One name per page: no leading zeros or signs.
+    if size != page_size.to_string() || num != index.to_string() {
         return not_found();
     }
     if query.is_some_and(|q| !q.is_empty()) {
@@ -247,7 +265,7 @@ async fn archive(
     let (Some(entry), Some(dynamic)) = (site.feeds.get(&stem).cloned(), state.dynamic.clone()) else {
         return not_found();
     };
-    match tokio::task::spawn_blocking(move || dynamic.archive(&entry, index, format)).await {
+    match tokio::task::spawn_blocking(move || dynamic.archive(&entry, page_size, index, format)).await {
         // A full archive page only changes if one of its clippings is edited or deleted, and then
         // the change also shows at the head of the feed (RFC 5005: newer documents win).
         Ok(Ok(Some(doc))) => {
@@ -336,7 +354,7 @@ pub fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|s| httpdate::parse_http_date(s).ok())
         .map(chrono::DateTime::<chrono::Utc>::from);
-    ims.is_some_and(|ims| r.last_modified < ims || (r.last_modified == ims && !r.ambiguous))
+    r.dated && ims.is_some_and(|ims| r.last_modified < ims || (r.last_modified == ims && !r.ambiguous))
 }
 
 /// A 200 with the bytes in the negotiated coding, or a 304 when the client's copy is current.
@@ -364,9 +382,11 @@ fn respond(headers: &HeaderMap, r: &Rendered, cache_control: &str) -> Response<B
     if let Ok(v) = HeaderValue::from_str(&r.etag(enc)) {
         h.insert(header::ETAG, v);
     }
-    let lm = httpdate::fmt_http_date(std::time::SystemTime::from(r.last_modified));
-    if let Ok(v) = HeaderValue::from_str(&lm) {
-        h.insert(header::LAST_MODIFIED, v);
+    if r.dated {
+        let lm = httpdate::fmt_http_date(std::time::SystemTime::from(r.last_modified));
+        if let Ok(v) = HeaderValue::from_str(&lm) {
+            h.insert(header::LAST_MODIFIED, v);
+        }
     }
     if let Ok(v) = HeaderValue::from_str(cache_control) {
         h.insert(header::CACHE_CONTROL, v);
@@ -407,6 +427,7 @@ mod tests {
             items_per_feed: 50,
             page_size: 25,
             archive_pages: 0,
+            retired_pages: Default::default(),
             generation: 0,
             history_at: t,
             history_ambiguous: false,
@@ -545,7 +566,8 @@ mod tests {
             "/topics/.rss",
             "/clippings/1",
             "/other/ai.rss",
-            "/topics/ai/archive/0.rss",
+            "/topics/ai/archive/25-0.rss",
+            "/feed/archive/25-00.rss",
             "/feed/archive/0.rss",
         ] {
             assert_eq!(call("GET", uri, &[]).await.0, StatusCode::NOT_FOUND, "{uri}");

@@ -696,7 +696,7 @@ impl Core {
         };
         let mut meta =
             FeedMeta { site_title: self.cfg.title.clone(), title, description, updated: t, key: key.clone(), icon };
-        let page = Page::Current { newest_archive: archive_pages.checked_sub(1) };
+        let page = Page::Current { newest_archive: archive_pages.checked_sub(1), page_size };
         let signature = signature(&meta, &page, &items, &tombstones, self.links.base());
         let history_changed = self.history.contains(key);
         let state = match b.feed_state(key)? {
@@ -713,12 +713,37 @@ impl Core {
                 } else {
                     (old.history_at, old.history_ambiguous)
                 };
-                FeedState { signature, changed_at, ambiguous, history_at, history_ambiguous }
+                // A new page size (items_per_feed changed) retires the old one with the pages it
+                // had, so links to them keep their content.
+                let mut retired = old.retired;
+                if old.page_size != page_size && old.page_size > 0 && old.archive_pages > 0 {
+                    retired.insert(old.page_size, old.archive_pages);
+                }
+                retired.remove(&page_size);
+                FeedState {
+                    signature,
+                    changed_at,
+                    ambiguous,
+                    history_at,
+                    history_ambiguous,
+                    page_size,
+                    archive_pages,
+                    retired,
+                }
             }
             // A feed rendered for the first time: its content is as new as its newest item.
             None => {
                 let at = items.iter().map(|i| i.updated).max().unwrap_or(t);
-                FeedState { signature, changed_at: at, ambiguous: false, history_at: at, history_ambiguous: false }
+                FeedState {
+                    signature,
+                    changed_at: at,
+                    ambiguous: false,
+                    history_at: at,
+                    history_ambiguous: false,
+                    page_size,
+                    archive_pages,
+                    retired: Default::default(),
+                }
             }
         };
         b.set_feed_state(key, &state)?;
@@ -742,6 +767,7 @@ impl Core {
             items_per_feed,
             page_size,
             archive_pages,
+            retired_pages: state.retired.clone(),
             generation: *generation,
             history_at: state.history_at,
             history_ambiguous: state.history_ambiguous,

@@ -123,7 +123,7 @@ pub fn merge(sources: &[Source<'_>], first_seen: DateTime<Utc>, topics: &Topics)
         }
     }
     if topics.has_keywords() {
-        let text = crate::text::words(&format!("{} {}", c.title, c.excerpt.as_deref().unwrap_or("")));
+        let text = crate::text::words_of(&[&c.title, c.excerpt.as_deref().unwrap_or("")]);
         for t in &topics.list {
             if t.keyword_in(&text) {
                 add(t.slug.clone(), &t.name);

@@ -47,6 +47,9 @@ pub struct Rendered {
     /// The document changed more than once within `last_modified`'s second, so a client holding
     /// that date may have the older version: `If-Modified-Since` equal to it must not give 304.
     pub ambiguous: bool,
+    /// Whether `last_modified` means anything. Views whose content moves with the clock (a
+    /// `since=7d` window) have no date; they are revalidated by entity tag only.
+    pub dated: bool,
     pub content_type: &'static str,
     gzip: OnceLock<Bytes>,
     brotli: OnceLock<Bytes>,
@@ -60,6 +63,7 @@ impl Rendered {
             hash,
             last_modified: DateTime::from_timestamp(last_modified.timestamp(), 0).unwrap_or_default(),
             ambiguous: false,
+            dated: true,
             content_type,
             gzip: OnceLock::new(),
             brotli: OnceLock::new(),
@@ -122,6 +126,8 @@ pub struct FeedEntry {
     pub page_size: u64,
     /// Number of archive pages (0 is the oldest).
     pub archive_pages: u64,
+    /// Earlier page sizes with their number of archive pages, still served.
+    pub retired_pages: std::collections::BTreeMap<u64, u64>,
     /// Bumped whenever anything in the feed's whole history changes; cached views of an older
     /// generation are stale.
     pub generation: u64,

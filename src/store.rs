@@ -22,7 +22,7 @@ use crate::clip::Clipping;
 use crate::feed::FeedKey;
 use crate::item::{Item, ItemData};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Every table, so an older store can be dropped and rebuilt from the clippings.
 const TABLES: [&str; 10] =
@@ -94,7 +94,10 @@ CREATE TABLE IF NOT EXISTS feeds(
     changed_at INTEGER NOT NULL,
     ambiguous INTEGER NOT NULL DEFAULT 0,
     history_at INTEGER NOT NULL DEFAULT 0,
-    history_ambiguous INTEGER NOT NULL DEFAULT 0
+    history_ambiguous INTEGER NOT NULL DEFAULT 0,
+    page_size INTEGER NOT NULL DEFAULT 0,
+    archive_pages INTEGER NOT NULL DEFAULT 0,
+    retired TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 -- Each feed's membership log, append-only: an item gets a slot when it enters the feed or its
 -- content changes; the slot closes (left_at) when it leaves or gets a newer slot. Archive pages
@@ -166,6 +169,25 @@ pub struct FeedState {
     pub history_at: DateTime<Utc>,
     /// `history_at` was reached twice within its second.
     pub history_ambiguous: bool,
+    /// Slots per archive page, and how many archive pages were published with it.
+    pub page_size: u64,
+    pub archive_pages: u64,
+    /// Page sizes the feed used before, with the number of archive pages it had under each:
+    /// those pages stay reachable, unchanged, after `items_per_feed` changes.
+    pub retired: std::collections::BTreeMap<u64, u64>,
+}
+
+fn retired_to_text(r: &std::collections::BTreeMap<u64, u64>) -> String {
+    r.iter().map(|(size, pages)| format!("{size}:{pages}")).collect::<Vec<_>>().join(",")
+}
+
+fn retired_from_text(s: &str) -> std::collections::BTreeMap<u64, u64> {
+    s.split(',')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once(':')?;
+            Some((k.parse().ok()?, v.parse().ok()?))
+        })
+        .collect()
 }
 
 impl ItemState {
@@ -418,7 +440,7 @@ impl Batch<'_> {
         let topics: Vec<&str> = item.data.topics.iter().map(|t| t.slug.as_str()).collect();
         let published = ts(item.data.published);
         let clip = &item.data.clip;
-        let words = crate::text::words(&format!("{} {}", clip.title, clip.excerpt.as_deref().unwrap_or("")));
+        let words = crate::text::words_of(&[&clip.title, clip.excerpt.as_deref().unwrap_or("")]);
         self.tx
             .prepare_cached(
                 "INSERT INTO items(key, id, first_seen, published, updated, deleted_at, hash, provider, topics, quality, words, record)
@@ -560,7 +582,8 @@ impl Batch<'_> {
         Ok(self
             .tx
             .prepare_cached(
-                "SELECT signature, changed_at, ambiguous, history_at, history_ambiguous FROM feeds WHERE feed=?1",
+                "SELECT signature, changed_at, ambiguous, history_at, history_ambiguous, page_size, archive_pages, retired
+                 FROM feeds WHERE feed=?1",
             )?
             .query_row([feed.path_stem()], |r| {
                 Ok(FeedState {
@@ -569,6 +592,9 @@ impl Batch<'_> {
                     ambiguous: r.get(2)?,
                     history_at: from_ts(r.get(3)?),
                     history_ambiguous: r.get(4)?,
+                    page_size: r.get::<_, i64>(5)? as u64,
+                    archive_pages: r.get::<_, i64>(6)? as u64,
+                    retired: retired_from_text(&r.get::<_, String>(7)?),
                 })
             })
             .optional()?)
@@ -577,11 +603,13 @@ impl Batch<'_> {
     pub fn set_feed_state(&self, feed: &FeedKey, state: &FeedState) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT INTO feeds(feed, signature, changed_at, ambiguous, history_at, history_ambiguous)
-                 VALUES(?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO feeds(feed, signature, changed_at, ambiguous, history_at, history_ambiguous, page_size,
+                   archive_pages, retired)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT(feed) DO UPDATE SET signature=excluded.signature, changed_at=excluded.changed_at,
                    ambiguous=excluded.ambiguous, history_at=excluded.history_at,
-                   history_ambiguous=excluded.history_ambiguous",
+                   history_ambiguous=excluded.history_ambiguous, page_size=excluded.page_size,
+                   archive_pages=excluded.archive_pages, retired=excluded.retired",
             )?
             .execute(params![
                 feed.path_stem(),
@@ -589,7 +617,10 @@ impl Batch<'_> {
                 ts(state.changed_at),
                 state.ambiguous,
                 ts(state.history_at),
-                state.history_ambiguous
+                state.history_ambiguous,
+                state.page_size as i64,
+                state.archive_pages as i64,
+                retired_to_text(&state.retired)
             ])?;
         Ok(())
     }

@@ -220,6 +220,12 @@ pub fn words(s: &str) -> String {
     out
 }
 
+/// [`words`] of several fields, kept apart: a phrase matches within one field, never across the
+/// end of one and the start of the next.
+pub fn words_of(fields: &[&str]) -> String {
+    fields.iter().map(|f| words(f)).collect()
+}
+
 /// Cuts `s` to at most `max` characters at a word boundary, adding "…" when it cut.
 pub fn truncate_words(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -333,6 +339,9 @@ mod tests {
         assert_eq!(words(""), " ");
         assert!(words("the AI lab").contains(&words("ai")));
         assert!(!words("said").contains(&words("ai")));
+        let both = words_of(&["A better machine", "Learning from data"]);
+        assert!(both.contains(&words("machine")) && both.contains(&words("learning")));
+        assert!(!both.contains(&words("machine learning")), "{both:?}");
     }
 
     #[test]

@@ -93,24 +93,37 @@ impl Views {
         Ok(Some(doc))
     }
 
-    /// Archive page `index` of a feed; `None` when there is no such page.
-    pub fn archive(&self, feed: &FeedEntry, index: u64, format: Format) -> Result<Option<Arc<Rendered>>> {
-        if index >= feed.archive_pages {
+    /// Archive page `index` of `page_size` slots of a feed; `None` when there is no such page. The
+    /// current page size gives the pages the feed links to. A page size the feed had before (its
+    /// `items_per_feed` changed) still serves its full pages, so old links keep their content.
+    pub fn archive(
+        &self,
+        feed: &FeedEntry,
+        page_size: u64,
+        index: u64,
+        format: Format,
+    ) -> Result<Option<Arc<Rendered>>> {
+        let count = if page_size == feed.page_size {
+            feed.archive_pages
+        } else {
+            feed.retired_pages.get(&page_size).copied().unwrap_or(0)
+        };
+        if index >= count {
             return Ok(None);
         }
         let key = CacheKey {
             stem: feed.key.path_stem(),
             format,
-            view: format!("archive:{index}"),
+            view: format!("archive:{page_size}-{index}"),
             generation: feed.generation,
         };
         self.cached(key, || {
-            let (from, to) = (index * feed.page_size, (index + 1) * feed.page_size);
+            let (from, to) = (index * page_size, (index + 1) * page_size);
             let items = self.reader.slot_items(&feed.key, from, to)?;
             let slots = self.reader.slots_changed_at(&feed.key, from, to)?.unwrap_or(DateTime::UNIX_EPOCH);
             let updated = items.iter().map(|i| i.updated).fold(slots, DateTime::max);
             let meta = feed::FeedMeta { updated, ..feed.meta.clone() };
-            let page = Page::Archive { index, count: feed.archive_pages };
+            let page = Page::Archive { index, count, page_size };
             let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &[] };
             Ok(Some(Rendered::new(feed::render(format, &doc, &self.links), updated, format.content_type())))
         })
@@ -129,6 +142,8 @@ impl Views {
             let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &[] };
             let mut r = Rendered::new(feed::render(format, &doc, &self.links), updated, format.content_type());
             r.ambiguous = feed.history_ambiguous;
+            // A window relative to now moves by itself: no date can say when it last changed.
+            r.dated = !filter.since_relative;
             Ok(Some(r))
         })?;
         Ok(doc.expect("filtered views always render"))

@@ -74,9 +74,9 @@ pub fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
     // atom_syndication does not do; they are written here and spliced in.
     let mut before_entries = String::new();
     match doc.page {
-        Page::Current { newest_archive } => {
+        Page::Current { newest_archive, page_size } => {
             if let Some(n) = newest_archive {
-                feed_links.push(link("prev-archive", links.archive(key, *n, Format::Atom), atom_type));
+                feed_links.push(link("prev-archive", links.archive(key, *page_size, *n, Format::Atom), atom_type));
             }
             if !doc.tombstones.is_empty() {
                 namespaces.insert("at".to_string(), TOMBSTONE_NS.to_string());
@@ -89,13 +89,21 @@ pub fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
                 }
             }
         }
-        Page::Archive { index, count } => {
+        Page::Archive { index, count, page_size } => {
             feed_links.push(link("current", links.feed(key, Format::Atom), atom_type));
             if *index > 0 {
-                feed_links.push(link("prev-archive", links.archive(key, index - 1, Format::Atom), atom_type));
+                feed_links.push(link(
+                    "prev-archive",
+                    links.archive(key, *page_size, index - 1, Format::Atom),
+                    atom_type,
+                ));
             }
             if index + 1 < *count {
-                feed_links.push(link("next-archive", links.archive(key, index + 1, Format::Atom), atom_type));
+                feed_links.push(link(
+                    "next-archive",
+                    links.archive(key, *page_size, index + 1, Format::Atom),
+                    atom_type,
+                ));
             }
             namespaces.insert("fh".to_string(), HISTORY_NS.to_string());
             before_entries.push_str("\n  <fh:archive/>");
@@ -146,7 +154,7 @@ mod tests {
     fn atom_round_trips_through_feed_rs() {
         let m = meta(FeedKey::Topic("ai".into()));
         let items = [hostile()];
-        let page = Page::Current { newest_archive: None };
+        let page = Page::Current { newest_archive: None, page_size: 5 };
         let bytes = render(Format::Atom, &doc(&m, &page, &items), &links());
         let f = feed_rs::parser::parse(&bytes[..]).expect("feed-rs parses Atom");
         assert_eq!(f.id, FeedKey::Topic("ai".into()).urn());
@@ -170,7 +178,7 @@ mod tests {
         let m = meta(FeedKey::All);
         let items = [hostile()];
         let stones = [("0000-id".to_string(), "2024-05-02T00:00:00Z".parse().unwrap())];
-        let page = Page::Current { newest_archive: Some(0) };
+        let page = Page::Current { newest_archive: Some(0), page_size: 5 };
         let d = Doc { meta: &m, page: &page, items: &items, tombstones: &stones };
         let s = String::from_utf8(render(Format::Atom, &d, &links())).unwrap();
         let stone =
@@ -178,7 +186,7 @@ mod tests {
         assert!(stone < s.find("<entry>").unwrap(), "{s}");
         assert!(s.contains("xmlns:at=\"http://purl.org/atompub/tombstones/1.0\""), "{s}");
         assert!(s.contains("rel=\"prev-archive\""), "{s}");
-        let page = Page::Archive { index: 0, count: 1 };
+        let page = Page::Archive { index: 0, count: 1, page_size: 5 };
         let s = String::from_utf8(render(Format::Atom, &doc(&m, &page, &[]), &links())).unwrap();
         assert!(s.contains("<fh:archive/>\n</feed>"), "{s}");
         assert!(!s.contains("prev-archive") && !s.contains("next-archive"), "{s}");

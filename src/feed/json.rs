@@ -57,8 +57,12 @@ struct JsonItem<'a> {
 pub fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
     let meta = doc.meta;
     let next_url = match doc.page {
-        Page::Current { newest_archive: Some(n) } => Some(links.archive(&meta.key, *n, Format::Json)),
-        Page::Archive { index, .. } if *index > 0 => Some(links.archive(&meta.key, index - 1, Format::Json)),
+        Page::Current { newest_archive: Some(n), page_size } => {
+            Some(links.archive(&meta.key, *page_size, *n, Format::Json))
+        }
+        Page::Archive { index, page_size, .. } if *index > 0 => {
+            Some(links.archive(&meta.key, *page_size, index - 1, Format::Json))
+        }
         _ => None,
     };
     let items = doc
@@ -114,12 +118,12 @@ mod tests {
     fn json_feed_fields() {
         let m = meta(FeedKey::Topic("ai".into()));
         let items = [hostile(), item("title: Bare\nexcerpt: Just an excerpt", "")];
-        let page = Page::Current { newest_archive: Some(4) };
+        let page = Page::Current { newest_archive: Some(4), page_size: 5 };
         let bytes = render(Format::Json, &doc(&m, &page, &items), &links());
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(v["version"], "https://jsonfeed.org/version/1.1");
         assert_eq!(v["feed_url"], "http://feeds.test/base/topics/ai.json");
-        assert_eq!(v["next_url"], "http://feeds.test/base/topics/ai/archive/4.json");
+        assert_eq!(v["next_url"], "http://feeds.test/base/topics/ai/archive/5-4.json");
         let a = &v["items"][0];
         assert!(a["id"].as_str().unwrap().starts_with("urn:uuid:"));
         assert_eq!(a["external_url"], "https://a.example/?q=1&r=2");

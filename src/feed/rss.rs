@@ -75,23 +75,23 @@ pub fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
     let mut extensions = BTreeMap::new();
     let mut namespaces = BTreeMap::new();
     match doc.page {
-        Page::Current { newest_archive: Some(n) } => {
-            atom_links.push(atom_link("prev-archive", links.archive(key, *n, Format::Rss)))
+        Page::Current { newest_archive: Some(n), page_size } => {
+            atom_links.push(atom_link("prev-archive", links.archive(key, *page_size, *n, Format::Rss)))
         }
-        Page::Archive { index, count } => {
+        Page::Archive { index, count, page_size } => {
             atom_links.push(atom_link("current", links.feed(key, Format::Rss)));
             if *index > 0 {
-                atom_links.push(atom_link("prev-archive", links.archive(key, index - 1, Format::Rss)));
+                atom_links.push(atom_link("prev-archive", links.archive(key, *page_size, index - 1, Format::Rss)));
             }
             if index + 1 < *count {
-                atom_links.push(atom_link("next-archive", links.archive(key, index + 1, Format::Rss)));
+                atom_links.push(atom_link("next-archive", links.archive(key, *page_size, index + 1, Format::Rss)));
             }
             namespaces.insert("fh".to_string(), HISTORY_NS.to_string());
             // An empty value keeps the pretty printer from putting white space inside.
             let mark = Extension { value: Some(String::new()), ..element("fh:archive", &[]) };
             extensions.insert("fh".to_string(), BTreeMap::from([("archive".to_string(), vec![mark])]));
         }
-        Page::Current { newest_archive: None } | Page::Filtered { .. } => {}
+        Page::Current { newest_archive: None, .. } | Page::Filtered { .. } => {}
     }
     let items: Vec<rss::Item> = doc.items.iter().map(|it| rss_item(it, links)).collect();
     if items.iter().any(|i| !i.extensions.is_empty()) {
@@ -142,7 +142,7 @@ mod tests {
     fn rss_round_trips_through_feed_rs() {
         let m = meta(FeedKey::Topic("ai".into()));
         let items = [hostile()];
-        let page = Page::Current { newest_archive: Some(2) };
+        let page = Page::Current { newest_archive: Some(2), page_size: 5 };
         let bytes = render(Format::Rss, &doc(&m, &page, &items), &links());
         let s = String::from_utf8(bytes.clone()).unwrap();
         assert!(s.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<?xml-stylesheet type=\"text/xsl\" href=\"../feed.xsl\"?>\n<rss"), "{s}");
@@ -176,12 +176,12 @@ mod tests {
     #[test]
     fn archive_pages_link_both_ways() {
         let m = meta(FeedKey::Topic("ai".into()));
-        let page = Page::Archive { index: 1, count: 3 };
+        let page = Page::Archive { index: 1, count: 3, page_size: 5 };
         let s = String::from_utf8(render(Format::Rss, &doc(&m, &page, &[]), &links())).unwrap();
         assert!(s.contains("<fh:archive></fh:archive>"), "{s}");
-        assert!(s.contains("href=\"http://feeds.test/base/topics/ai/archive/0.rss\" rel=\"prev-archive\""), "{s}");
-        assert!(s.contains("href=\"http://feeds.test/base/topics/ai/archive/2.rss\" rel=\"next-archive\""), "{s}");
+        assert!(s.contains("href=\"http://feeds.test/base/topics/ai/archive/5-0.rss\" rel=\"prev-archive\""), "{s}");
+        assert!(s.contains("href=\"http://feeds.test/base/topics/ai/archive/5-2.rss\" rel=\"next-archive\""), "{s}");
         assert!(s.contains("href=\"http://feeds.test/base/topics/ai.rss\" rel=\"current\""), "{s}");
-        assert!(s.contains("href=\"http://feeds.test/base/topics/ai/archive/1.rss\" rel=\"self\""), "{s}");
+        assert!(s.contains("href=\"http://feeds.test/base/topics/ai/archive/5-1.rss\" rel=\"self\""), "{s}");
     }
 }

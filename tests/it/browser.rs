@@ -406,7 +406,8 @@ fn archive_pages_are_styled_and_linked_both_ways() {
     let (_site, d) = started();
     for ext in ["rss", "atom"] {
         let current = d.url(&format!("topics/robotics.{ext}"));
-        let archive = d.url(&format!("topics/robotics/archive/0.{ext}"));
+        // One item per feed: archive pages of one clipping, named {size}-{index}.
+        let archive = d.url(&format!("topics/robotics/archive/1-0.{ext}"));
         let dom = chromium.dom(&current);
         let older: Vec<_> = tags(&dom, "a").into_iter().filter(|t| attr(t, "rel").as_deref() == Some("prev")).collect();
         assert!(!older.is_empty(), "{current}: no link to older clippings:\n{dom}");
