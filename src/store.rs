@@ -625,12 +625,17 @@ impl Batch<'_> {
         Ok(())
     }
 
+    // The UPDATEs name their index: without statistics SQLite prefers the primary key's range
+    // over the whole feed, which made every slot change cost a scan of the feed's log.
+
     /// Gives an item a new slot at the end of a feed's log (closing its open slot there, if any)
     /// and clears its tombstone in that feed.
     pub fn log_enter(&self, feed: &FeedKey, id: &str, at: DateTime<Utc>) -> Result<()> {
         let stem = feed.path_stem();
         self.tx
-            .prepare_cached("UPDATE feed_log SET left_at=?3 WHERE feed=?1 AND id=?2 AND left_at IS NULL")?
+            .prepare_cached(
+                "UPDATE feed_log INDEXED BY feed_log_open SET left_at=?3 WHERE feed=?1 AND id=?2 AND left_at IS NULL",
+            )?
             .execute(params![stem, id, ts(at)])?;
         let pos: i64 = self
             .tx
@@ -647,7 +652,9 @@ impl Batch<'_> {
     pub fn log_leave(&self, feed: &FeedKey, id: &str, at: DateTime<Utc>) -> Result<()> {
         let stem = feed.path_stem();
         self.tx
-            .prepare_cached("UPDATE feed_log SET left_at=?3 WHERE feed=?1 AND id=?2 AND left_at IS NULL")?
+            .prepare_cached(
+                "UPDATE feed_log INDEXED BY feed_log_open SET left_at=?3 WHERE feed=?1 AND id=?2 AND left_at IS NULL",
+            )?
             .execute(params![stem, id, ts(at)])?;
         self.tx
             .prepare_cached(
