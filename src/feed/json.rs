@@ -1,4 +1,4 @@
-//! JSON Feed 1.1 (https://jsonfeed.org/version/1.1). An item's `url` is its page on this site and
+//! JSON Feed 1.1 (<https://jsonfeed.org/version/1.1>). An item's `url` is its page on this site and
 //! `external_url` the article it clips, as the spec suggests for link blogs; `next_url` pages
 //! back through the archive.
 
