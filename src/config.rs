@@ -101,6 +101,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Absolute http(s) URL ending in `/`; the only source of absolute URLs in our output.
     pub base_url: url::Url,
+    /// Whether `base_url` was given; when not, it is derived from the address actually bound.
+    pub base_url_given: bool,
     /// Absolute, lexically normalised roots, in the order given, without duplicates.
     pub clippings: Vec<PathBuf>,
     pub store: PathBuf,
@@ -213,6 +215,7 @@ impl Config {
             .parse()
             .with_context(|| format!("key 'listen': {:?} is not an address like 127.0.0.1:8080", raw.listen))?;
 
+        let base_url_given = raw.base_url.is_some();
         let base_raw = raw.base_url.unwrap_or_else(|| {
             let host = if listen.ip().is_unspecified() { "127.0.0.1".to_string() } else { listen.ip().to_string() };
             let host = if listen.is_ipv6() && !listen.ip().is_unspecified() { format!("[{host}]") } else { host };
@@ -294,6 +297,7 @@ impl Config {
         Ok(Config {
             listen,
             base_url,
+            base_url_given,
             clippings,
             store: normalize(&base_dir.join(raw.store)),
             title,
@@ -316,6 +320,19 @@ impl Config {
             store.display().to_string()
         );
         Config::parse(&text, Path::new("/")).expect("test config")
+    }
+
+    /// Fills in the base URL from the address actually bound, when none was configured (so
+    /// `listen: 127.0.0.1:0` gives links with the chosen port).
+    pub fn bound_to(&mut self, addr: SocketAddr) {
+        if self.base_url_given {
+            return;
+        }
+        let ip = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+        let host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{ip}]") } else { ip };
+        if let Ok(u) = url::Url::parse(&format!("http://{host}:{}/", addr.port())) {
+            self.base_url = u;
+        }
     }
 
     /// Absolute URL of a path below the base URL (`path` has no leading slash).
@@ -434,6 +451,19 @@ mod tests {
         assert_eq!(c.max_file_bytes, 1 << 20);
         assert_eq!(c.extensions, vec!["md", "markdown", "txt"]);
         assert_eq!(parse("").unwrap().title, "Clippings");
+    }
+
+    #[test]
+    fn default_base_url_follows_the_bound_port() {
+        let mut c = parse("listen: 127.0.0.1:0\n").unwrap();
+        c.bound_to("127.0.0.1:43557".parse().unwrap());
+        assert_eq!(c.base_url.as_str(), "http://127.0.0.1:43557/");
+        let mut c = parse("listen: 0.0.0.0:0\n").unwrap();
+        c.bound_to("0.0.0.0:8081".parse().unwrap());
+        assert_eq!(c.base_url.as_str(), "http://127.0.0.1:8081/");
+        let mut c = parse("listen: 127.0.0.1:0\nbase_url: https://feeds.example/\n").unwrap();
+        c.bound_to("127.0.0.1:43557".parse().unwrap());
+        assert_eq!(c.base_url.as_str(), "https://feeds.example/");
     }
 
     #[test]

@@ -33,20 +33,22 @@ pub fn serve(cfg: Config) -> Result<()> {
     runtime.block_on(serve_async(cfg))
 }
 
-async fn serve_async(cfg: Config) -> Result<()> {
-    let cfg = Arc::new(cfg);
+async fn serve_async(mut cfg: Config) -> Result<()> {
     info!(version = env!("CARGO_PKG_VERSION"), store = %cfg.store.display(), "starting");
     let store = Store::open(&cfg.store)?;
+    // Bound before anything is rendered: without a configured base URL, links use the port
+    // actually chosen. Connections wait in the backlog until the first feeds are published.
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (key 'listen')", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    cfg.bound_to(addr);
+    let cfg = Arc::new(cfg);
     let site = Arc::new(ArcSwap::from_pointee(Site::empty()));
     let ingest = {
         let (cfg, site) = (cfg.clone(), site.clone());
         tokio::task::spawn_blocking(move || Ingest::start(cfg, store, site)).await??
     };
-
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (key 'listen')", cfg.listen))?;
-    let addr = listener.local_addr()?;
     info!("listening on http://{addr}/");
 
     let (jobs, jobs_rx) = mpsc::channel();

@@ -110,8 +110,9 @@ pub enum Page {
     /// The subscription document; links to the newest archive page (of `page_size` slots) when
     /// there is one.
     Current { newest_archive: Option<u64>, page_size: u64 },
-    /// Archive page `index` (0 is the oldest) of `count` pages of `page_size` slots.
-    Archive { index: u64, count: u64, page_size: u64 },
+    /// Archive page `index` (0 is the oldest) of `page_size` slots; `has_next` when a newer full
+    /// page follows it.
+    Archive { index: u64, page_size: u64, has_next: bool },
     /// The feed filtered by a query string (kept, normalised, for the self link).
     Filtered { query: String },
 }
@@ -396,7 +397,7 @@ pub(crate) mod tests {
         let m = meta(FeedKey::All);
         for page in [
             Page::Current { newest_archive: Some(3), page_size: 5 },
-            Page::Archive { index: 1, count: 4, page_size: 5 },
+            Page::Archive { index: 1, page_size: 5, has_next: true },
             Page::Filtered { query: "q=x&limit=2".into() },
         ] {
             for format in Format::ALL {
@@ -435,7 +436,7 @@ pub(crate) mod tests {
         let m = meta(FeedKey::Topic("ai".into()));
         let cur = Page::Current { newest_archive: None, page_size: 5 };
         assert_eq!(stylesheet_href(&doc(&m, &cur, &[])), "../feed.xsl");
-        let arch = Page::Archive { index: 0, count: 1, page_size: 5 };
+        let arch = Page::Archive { index: 0, page_size: 5, has_next: false };
         assert_eq!(stylesheet_href(&doc(&m, &arch, &[])), "../../../feed.xsl");
         let all = meta(FeedKey::All);
         assert_eq!(stylesheet_href(&doc(&all, &cur, &[])), "feed.xsl");

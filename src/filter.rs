@@ -8,6 +8,10 @@ use crate::text;
 
 /// The largest `limit` a filtered feed accepts.
 pub const MAX_LIMIT: usize = 500;
+/// At most this many words or phrases in `q` and `exclude` together, each at most this long:
+/// every one is matched against every clipping the filter reaches.
+pub const MAX_PHRASES: usize = 20;
+pub const MAX_PHRASE: usize = 100;
 
 /// A validated filter. Every field narrows the feed's whole history, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -18,8 +22,8 @@ pub struct Filter {
     pub min_quality: Option<i64>,
     /// Items published at or after this time (an RFC 3339 time, or now minus a duration).
     pub since: Option<DateTime<Utc>>,
-    /// `since` was a duration: the window moves with the clock.
-    pub since_relative: bool,
+    /// `since` as given when it was a duration (`7d`): the window moves with the clock.
+    pub since_relative: Option<String>,
     /// Words or phrases (normalised by [`text::words`]) that must all appear in title or excerpt.
     pub q: Vec<String>,
     /// Words or phrases none of which may appear.
@@ -73,15 +77,31 @@ impl Filter {
                     f.min_quality = Some(v.parse().map_err(|_| bad(k, format!("{v:?} is not a whole number")))?);
                 }
                 "since" => {
+                    // A '+' in a time zone offset arrives as a space when the client did not
+                    // encode it as %2B.
+                    let v = &plus_offset(v);
                     f.since = Some(parse_since(v, now).map_err(|m| bad(k, m))?);
-                    f.since_relative = crate::clip::parse_date(v).is_none();
+                    f.since_relative = crate::clip::parse_date(v).is_none().then(|| v.to_string());
                 }
                 "q" | "exclude" => {
                     let phrases = phrases(v);
                     if phrases.is_empty() && !v.is_empty() {
                         return Err(bad(k, format!("{v:?} has no letters or digits")));
                     }
-                    if k == "q" { f.q.extend(phrases) } else { f.exclude.extend(phrases) }
+                    if let Some(long) = phrases.iter().find(|p| p.chars().count() > MAX_PHRASE) {
+                        return Err(bad(k, format!("{:?} is longer than {MAX_PHRASE} characters", long.trim())));
+                    }
+                    if k == "q" {
+                        f.q.extend(phrases)
+                    } else {
+                        f.exclude.extend(phrases)
+                    }
+                    if f.q.len() + f.exclude.len() > MAX_PHRASES {
+                        return Err(bad(
+                            k,
+                            format!("more than {MAX_PHRASES} words or phrases in q and exclude together"),
+                        ));
+                    }
                 }
                 "provider" => {
                     if matches!(feed, FeedKey::Provider(_)) {
@@ -130,8 +150,14 @@ impl Filter {
         if let Some(m) = self.min_quality {
             q.append_pair("min_quality", &m.to_string());
         }
-        if let Some(s) = self.since {
-            q.append_pair("since", &s.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        match (&self.since_relative, self.since) {
+            (Some(raw), _) => {
+                q.append_pair("since", raw);
+            }
+            (None, Some(s)) => {
+                q.append_pair("since", &s.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            }
+            (None, None) => {}
         }
         let join = |v: &[String]| v.iter().map(|p| p.trim()).collect::<Vec<_>>().join(",");
         if !self.q.is_empty() {
@@ -152,10 +178,11 @@ impl Filter {
     /// A canonical text form, for cache keys.
     pub fn cache_key(&self) -> String {
         format!(
-            "l={:?};m={:?};s={:?};q={:?};x={:?};p={:?};t={:?}",
+            "l={:?};m={:?};s={:?};r={:?};q={:?};x={:?};p={:?};t={:?}",
             self.limit,
             self.min_quality,
             self.since.map(|d| d.timestamp()),
+            self.since_relative,
             self.q,
             self.exclude,
             self.provider,
@@ -168,6 +195,16 @@ impl Filter {
 fn phrases(v: &str) -> Vec<String> {
     let parts: Vec<&str> = if v.contains(',') { v.split(',').collect() } else { v.split_whitespace().collect() };
     parts.into_iter().map(text::words).filter(|w| !w.trim().is_empty()).collect()
+}
+
+/// `2024-01-03T00:00:00 02:00` (a `+` decoded as a space) → `2024-01-03T00:00:00+02:00`.
+fn plus_offset(v: &str) -> std::borrow::Cow<'_, str> {
+    match v.rsplit_once(' ') {
+        Some((time, zone)) if time.contains('T') && zone.len() == 5 && zone.as_bytes()[2] == b':' => {
+            std::borrow::Cow::Owned(format!("{time}+{zone}"))
+        }
+        _ => std::borrow::Cow::Borrowed(v),
+    }
 }
 
 /// `since`: an RFC 3339 time or date, or a duration back from now (`30m`, `12h`, `7d`, `2w`).
@@ -228,9 +265,18 @@ mod tests {
 
     #[test]
     fn relative_windows_are_marked() {
-        assert!(parse("since=7d").unwrap().since_relative);
-        assert!(!parse("since=2026-01-01").unwrap().since_relative);
-        assert!(!parse("limit=3").unwrap().since_relative);
+        let f = parse("since=7d").unwrap();
+        assert_eq!(f.since_relative.as_deref(), Some("7d"));
+        assert_eq!(f.to_query(), "since=7d", "the self link keeps the moving window");
+        assert!(parse("since=2026-01-01").unwrap().since_relative.is_none());
+        assert!(parse("limit=3").unwrap().since_relative.is_none());
+        // The same instant, asked for as a window and as a date, are different views.
+        let fixed = parse(&format!("since={}", f.since.unwrap().to_rfc3339())).unwrap();
+        assert_eq!(fixed.since, f.since);
+        assert_ne!(fixed.cache_key(), f.cache_key());
+        // An unencoded '+' in an offset.
+        let f = parse("since=2024-01-03T00:00:00+02:00").unwrap();
+        assert_eq!(f.since.unwrap().to_rfc3339(), "2024-01-02T22:00:00+00:00");
     }
 
     #[test]
@@ -261,6 +307,9 @@ mod tests {
         assert_eq!(bad_param("provider=vice.com", FeedKey::Provider("x.com".into())), "provider");
         assert_eq!(bad_param("topic=Not A Slug", FeedKey::All), "topic");
         assert_eq!(bad_param("colour=red", t()), "colour");
+        let many = (0..21).map(|i| format!("w{i}")).collect::<Vec<_>>().join("+");
+        assert_eq!(bad_param(&format!("q={many}"), t()), "q");
+        assert_eq!(bad_param(&format!("exclude={}", "x".repeat(101)), t()), "exclude");
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub struct AppState {
     pub max_age: u32,
 }
 
+/// `Cache-Control` of archive pages.
+const ARCHIVE_CACHE: &str = "public, max-age=604800";
+
 /// The stylesheet that shows RSS and Atom feeds as a page in browsers.
 const FEED_XSL: &str = include_str!("../assets/feed.xsl");
 
@@ -266,11 +269,11 @@ async fn archive(
         return not_found();
     };
     match tokio::task::spawn_blocking(move || dynamic.archive(&entry, page_size, index, format)).await {
-        // A full archive page only changes if one of its clippings is edited or deleted, and then
-        // the change also shows at the head of the feed (RFC 5005: newer documents win).
-        Ok(Ok(Some(doc))) => {
-            for_browsers(&headers, format, respond(&headers, &doc, "public, max-age=31536000, immutable"))
-        }
+        // A full archive page changes only if one of its clippings is edited or deleted (the
+        // change also shows at the head of the feed, where RFC 5005 makes it win) or the feed's
+        // title or address changes. A week of caching keeps a deleted clipping from outliving
+        // its tombstone (30 days by default) in caches.
+        Ok(Ok(Some(doc))) => for_browsers(&headers, format, respond(&headers, &doc, ARCHIVE_CACHE)),
         Ok(Ok(None)) => not_found(),
         Ok(Err(e)) => internal(e),
         Err(e) => internal(e),
@@ -357,6 +360,18 @@ pub fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
     r.dated && ims.is_some_and(|ims| r.last_modified < ims || (r.last_modified == ims && !r.ambiguous))
 }
 
+/// The body in a coding. The first request for a coding compresses the document (milliseconds
+/// for a large one); that runs off the async workers, so other requests are not held up.
+fn encoded(r: &Rendered, enc: Encoding) -> bytes::Bytes {
+    if !r.has_coding(enc)
+        && let Ok(handle) = tokio::runtime::Handle::try_current()
+        && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+    {
+        return tokio::task::block_in_place(|| r.body_in(enc).clone());
+    }
+    r.body_in(enc).clone()
+}
+
 /// A 200 with the bytes in the negotiated coding, or a 304 when the client's copy is current.
 /// Both carry the validators, `Cache-Control` and `Vary`.
 fn respond(headers: &HeaderMap, r: &Rendered, cache_control: &str) -> Response<Body> {
@@ -367,7 +382,7 @@ fn respond(headers: &HeaderMap, r: &Rendered, cache_control: &str) -> Response<B
         *res.status_mut() = StatusCode::NOT_MODIFIED;
         res
     } else {
-        Response::new(Body::from(r.body_in(enc).clone()))
+        Response::new(Body::from(encoded(r, enc)))
     };
     let h = res.headers_mut();
     if !fresh {
@@ -427,6 +442,9 @@ mod tests {
             items_per_feed: 50,
             page_size: 25,
             archive_pages: 0,
+            window_start: 0,
+            log_len: 0,
+            meta_at: t,
             retired_pages: Default::default(),
             generation: 0,
             history_at: t,

@@ -595,9 +595,17 @@ impl Core {
         if live.is_some_and(|s| s.hash == hash) {
             return Ok(None);
         }
-        let updated = live.map_or(t, |s| s.updated.max(t));
+        // Only a change subscribers can see makes the item updated; a change to, say, its
+        // quality alone is stored (filters use it) without touching its time or its slots.
+        let shown = data.shown_hash();
+        let edited = live.is_none_or(|s| s.shown != shown);
+        let updated = match live {
+            Some(s) if !edited => s.updated,
+            Some(s) => s.updated.max(t),
+            None => t,
+        };
         let it = Item { id: id.clone(), updated, data };
-        b.put_item(key, &it, first_seen, &hash)?;
+        b.put_item(key, &it, first_seen, &hash, &shown)?;
         let mut after = BTreeSet::from([FeedKey::All]);
         for topic in &it.data.topics {
             b.put_topic(&topic.slug, &topic.name)?;
@@ -613,13 +621,15 @@ impl Core {
             self.catalog.entry(key.clone()).or_insert_with(Entry::new).name = p.name.clone();
             after.insert(key);
         }
-        Ok(Some(Delta { id, published: it.data.published, before, after, changed: true }))
+        Ok(Some(Delta { id, published: it.data.published, before, after, changed: edited }))
     }
 
-    /// Writes item changes into the feed logs: a changed item gets a new slot in every feed it is
-    /// in (so the change reaches subscribers), closes its slot in feeds it left (with a
-    /// tombstone). New slots are given in date order, so a batch of old clippings lands in the
-    /// archive oldest first. Marks the feeds for rendering and their history as changed.
+    /// Writes item changes into the feed logs. An item entering a feed gets a slot at its end;
+    /// an item leaving closes its slot (with a tombstone). An edited item keeps its slot while
+    /// that is in the subscription document, and otherwise gets a new one at the end, so the
+    /// edit reaches subscribers. New slots are given in date order, so a batch of old clippings
+    /// lands in the archive oldest first. Marks the feeds for rendering and their history as
+    /// changed.
     fn log_deltas(&mut self, b: &Batch<'_>, mut deltas: Vec<Delta>, t: DateTime<Utc>) -> Result<()> {
         deltas.sort_by(|x, y| x.published.cmp(&y.published).then_with(|| x.id.cmp(&y.id)));
         for d in &deltas {
@@ -629,7 +639,15 @@ impl Core {
         }
         for d in &deltas {
             for f in &d.after {
-                if d.changed || !d.before.contains(f) {
+                let enter = if !d.before.contains(f) {
+                    true
+                } else if d.changed {
+                    let window = self.catalog.get(f).and_then(|e| e.feed.as_ref()).map_or(0, |e| e.window_start);
+                    b.open_slot(f, &d.id)?.is_none_or(|pos| pos < window)
+                } else {
+                    false
+                };
+                if enter {
                     b.log_enter(f, &d.id, t)?;
                 }
             }
@@ -685,9 +703,16 @@ impl Core {
         let (items_per_feed, page_size) = self.sizes(key);
         let len = b.log_len(key)?;
         // Archive pages are the full pages before the last full one; the subscription document
-        // holds that one and the open page after it.
-        let archive_pages = (len / page_size).saturating_sub(1);
-        let items = b.slot_items(key, archive_pages * page_size, len)?;
+        // holds that one and the open page after it. When closed slots (deletions, clippings that
+        // left) leave it fewer than a page of items, it reaches back a page at a time.
+        let mut archive_pages = (len / page_size).saturating_sub(1);
+        let mut open = b.open_slots(key, archive_pages * page_size, len)?;
+        while open < page_size && archive_pages > 0 {
+            archive_pages -= 1;
+            open += b.open_slots(key, archive_pages * page_size, (archive_pages + 1) * page_size)?;
+        }
+        let window_start = archive_pages * page_size;
+        let items = b.slot_items(key, window_start, len)?;
         let tombstones = b.tombstones(key, DateTime::UNIX_EPOCH)?;
         let (title, description) = self.describe(key, &name);
         let icon = match key {
@@ -698,6 +723,10 @@ impl Core {
             FeedMeta { site_title: self.cfg.title.clone(), title, description, updated: t, key: key.clone(), icon };
         let page = Page::Current { newest_archive: archive_pages.checked_sub(1), page_size };
         let signature = signature(&meta, &page, &items, &tombstones, self.links.base());
+        let meta_hash = {
+            let m = format!("{}\0{}\0{}\0{}", meta.title, meta.description, meta.site_title, self.links.base());
+            format!("{:032x}", xxhash_rust::xxh3::xxh3_128(m.as_bytes()))
+        };
         let history_changed = self.history.contains(key);
         let state = match b.feed_state(key)? {
             Some(old) => {
@@ -716,10 +745,17 @@ impl Core {
                 // A new page size (items_per_feed changed) retires the old one with the pages it
                 // had, so links to them keep their content.
                 let mut retired = old.retired;
-                if old.page_size != page_size && old.page_size > 0 && old.archive_pages > 0 {
-                    retired.insert(old.page_size, old.archive_pages);
+                if old.page_size != page_size && old.page_size > 0 && old.full_pages > 0 {
+                    retired.insert(old.page_size, old.full_pages);
                 }
                 retired.remove(&page_size);
+                // Strictly later, even within the same second: archive pages date themselves by it.
+                // Title and address changes are rare, so this never runs ahead of the clock.
+                let meta_at = if old.meta == meta_hash {
+                    old.meta_at
+                } else {
+                    (old.meta_at + chrono::Duration::seconds(1)).max(t)
+                };
                 FeedState {
                     signature,
                     changed_at,
@@ -727,8 +763,10 @@ impl Core {
                     history_at,
                     history_ambiguous,
                     page_size,
-                    archive_pages,
+                    full_pages: len / page_size,
                     retired,
+                    meta: meta_hash,
+                    meta_at,
                 }
             }
             // A feed rendered for the first time: its content is as new as its newest item.
@@ -741,8 +779,10 @@ impl Core {
                     history_at: at,
                     history_ambiguous: false,
                     page_size,
-                    archive_pages,
+                    full_pages: len / page_size,
                     retired: Default::default(),
+                    meta: meta_hash,
+                    meta_at: at,
                 }
             }
         };
@@ -767,6 +807,9 @@ impl Core {
             items_per_feed,
             page_size,
             archive_pages,
+            window_start,
+            log_len: len,
+            meta_at: state.meta_at,
             retired_pages: state.retired.clone(),
             generation: *generation,
             history_at: state.history_at,

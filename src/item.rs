@@ -60,9 +60,29 @@ impl ItemData {
         self.clip.provider.as_ref().and_then(|p| p.domain.as_deref())
     }
 
-    /// A 128-bit content hash (hex) over everything a feed shows of the item.
+    /// A 128-bit hash (hex) of everything stored of the item.
     pub fn hash(&self) -> String {
         let json = serde_json::to_vec(self).expect("item data serialises");
+        format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&json))
+    }
+
+    /// A 128-bit hash (hex) of what feeds show of the item. Fields used only for choosing (its
+    /// quality, `published: false`, topic names as written, its type) are left out: a change to
+    /// them alone is not an edit subscribers see.
+    pub fn shown_hash(&self) -> String {
+        let c = &self.clip;
+        let shown = (
+            &c.title,
+            &c.excerpt,
+            &c.url,
+            &c.provider,
+            &c.images,
+            &c.related,
+            &c.content_html,
+            &self.topics,
+            self.published,
+        );
+        let json = serde_json::to_vec(&shown).expect("item data serialises");
         format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&json))
     }
 }
@@ -199,6 +219,13 @@ mod tests {
         .unwrap();
         assert_eq!(item, again);
         assert_eq!(item.hash(), again.hash());
+        // Quality is stored, not shown: it changes the hash but not what subscribers see.
+        let mut rated = item.clone();
+        rated.clip.quality = Some(99);
+        assert_ne!(rated.hash(), item.hash());
+        assert_eq!(rated.shown_hash(), item.shown_hash());
+        rated.clip.title.push('!');
+        assert_ne!(rated.shown_hash(), item.shown_hash());
     }
 
     #[test]

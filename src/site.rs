@@ -91,6 +91,15 @@ impl Rendered {
         base == self.hash
     }
 
+    /// Whether the body in this coding is ready (identity always is).
+    pub fn has_coding(&self, enc: Encoding) -> bool {
+        match enc {
+            Encoding::Identity => true,
+            Encoding::Gzip => self.gzip.get().is_some(),
+            Encoding::Brotli => self.brotli.get().is_some(),
+        }
+    }
+
     /// The body in a coding, compressed the first time it is asked for.
     pub fn body_in(&self, enc: Encoding) -> &Bytes {
         match enc {
@@ -124,8 +133,14 @@ pub struct FeedEntry {
     pub items_per_feed: usize,
     /// Slots per archive page.
     pub page_size: u64,
-    /// Number of archive pages (0 is the oldest).
+    /// Number of archive pages linked from the subscription document (0 is the oldest).
     pub archive_pages: u64,
+    /// First slot of the subscription document.
+    pub window_start: u64,
+    /// Number of slots in the feed's log: pages below it that are full can be served.
+    pub log_len: u64,
+    /// When the feed's title, description or links last changed.
+    pub meta_at: DateTime<Utc>,
     /// Earlier page sizes with their number of archive pages, still served.
     pub retired_pages: std::collections::BTreeMap<u64, u64>,
     /// Bumped whenever anything in the feed's whole history changes; cached views of an older

@@ -22,7 +22,7 @@ use crate::clip::Clipping;
 use crate::feed::FeedKey;
 use crate::item::{Item, ItemData};
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Every table, so an older store can be dropped and rebuilt from the clippings.
 const TABLES: [&str; 10] =
@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS items(
     updated INTEGER NOT NULL,
     deleted_at INTEGER,
     hash TEXT NOT NULL,
+    shown TEXT NOT NULL DEFAULT '',
     provider TEXT,
     topics TEXT NOT NULL,
     quality INTEGER,
@@ -96,8 +97,10 @@ CREATE TABLE IF NOT EXISTS feeds(
     history_at INTEGER NOT NULL DEFAULT 0,
     history_ambiguous INTEGER NOT NULL DEFAULT 0,
     page_size INTEGER NOT NULL DEFAULT 0,
-    archive_pages INTEGER NOT NULL DEFAULT 0,
-    retired TEXT NOT NULL DEFAULT ''
+    full_pages INTEGER NOT NULL DEFAULT 0,
+    retired TEXT NOT NULL DEFAULT '',
+    meta TEXT NOT NULL DEFAULT '',
+    meta_at INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 -- Each feed's membership log, append-only: an item gets a slot when it enters the feed or its
 -- content changes; the slot closes (left_at) when it leaves or gets a newer slot. Archive pages
@@ -150,7 +153,10 @@ pub struct ItemState {
     pub id: String,
     pub first_seen: DateTime<Utc>,
     pub updated: DateTime<Utc>,
+    /// Hash of everything stored of the item.
     pub hash: String,
+    /// Hash of what feeds show of it: when only this changes does the item count as edited.
+    pub shown: String,
     pub deleted: bool,
     pub topics: Vec<String>,
     pub provider: Option<String>,
@@ -169,12 +175,16 @@ pub struct FeedState {
     pub history_at: DateTime<Utc>,
     /// `history_at` was reached twice within its second.
     pub history_ambiguous: bool,
-    /// Slots per archive page, and how many archive pages were published with it.
+    /// Slots per archive page, and how many full pages the log had at the last render.
     pub page_size: u64,
-    pub archive_pages: u64,
-    /// Page sizes the feed used before, with the number of archive pages it had under each:
-    /// those pages stay reachable, unchanged, after `items_per_feed` changes.
+    pub full_pages: u64,
+    /// Page sizes the feed used before, with the number of full pages it had under each: those
+    /// pages stay reachable, unchanged, after `items_per_feed` changes.
     pub retired: std::collections::BTreeMap<u64, u64>,
+    /// Hash of the feed's title, description and links, and when it last changed: archive
+    /// pages and filtered views show them too.
+    pub meta: String,
+    pub meta_at: DateTime<Utc>,
 }
 
 fn retired_to_text(r: &std::collections::BTreeMap<u64, u64>) -> String {
@@ -416,7 +426,7 @@ impl Batch<'_> {
 
     pub fn item_state(&self, key: &str) -> Result<Option<ItemState>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT id, first_seen, updated, hash, deleted_at IS NOT NULL, topics, provider FROM items WHERE key=?1",
+            "SELECT id, first_seen, updated, hash, deleted_at IS NOT NULL, topics, provider, shown FROM items WHERE key=?1",
         )?;
         Ok(stmt
             .query_row([key], |r| {
@@ -426,6 +436,7 @@ impl Batch<'_> {
                     first_seen: from_ts(r.get(1)?),
                     updated: from_ts(r.get(2)?),
                     hash: r.get(3)?,
+                    shown: r.get(7)?,
                     deleted: r.get(4)?,
                     topics: topics.split_whitespace().map(String::from).collect(),
                     provider: r.get(6)?,
@@ -435,7 +446,7 @@ impl Batch<'_> {
     }
 
     /// Writes a live item and its topic memberships.
-    pub fn put_item(&self, key: &str, item: &Item, first_seen: DateTime<Utc>, hash: &str) -> Result<()> {
+    pub fn put_item(&self, key: &str, item: &Item, first_seen: DateTime<Utc>, hash: &str, shown: &str) -> Result<()> {
         let record = serde_json::to_string(&item.data)?;
         let topics: Vec<&str> = item.data.topics.iter().map(|t| t.slug.as_str()).collect();
         let published = ts(item.data.published);
@@ -443,11 +454,12 @@ impl Batch<'_> {
         let words = crate::text::words_of(&[&clip.title, clip.excerpt.as_deref().unwrap_or("")]);
         self.tx
             .prepare_cached(
-                "INSERT INTO items(key, id, first_seen, published, updated, deleted_at, hash, provider, topics, quality, words, record)
-                 VALUES(?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, ?11)
+                "INSERT INTO items(key, id, first_seen, published, updated, deleted_at, hash, provider, topics, quality, words, record, shown)
+                 VALUES(?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT(key) DO UPDATE SET first_seen=excluded.first_seen, published=excluded.published,
                    updated=excluded.updated, deleted_at=NULL, hash=excluded.hash, provider=excluded.provider,
-                   topics=excluded.topics, quality=excluded.quality, words=excluded.words, record=excluded.record",
+                   topics=excluded.topics, quality=excluded.quality, words=excluded.words, record=excluded.record,
+                   shown=excluded.shown",
             )?
             .execute(params![
                 key,
@@ -460,7 +472,8 @@ impl Batch<'_> {
                 topics.join(" "),
                 clip.quality,
                 words,
-                record
+                record,
+                shown
             ])?;
         self.tx.prepare_cached("DELETE FROM item_topics WHERE id=?1")?.execute([&item.id])?;
         let mut ins =
@@ -582,7 +595,8 @@ impl Batch<'_> {
         Ok(self
             .tx
             .prepare_cached(
-                "SELECT signature, changed_at, ambiguous, history_at, history_ambiguous, page_size, archive_pages, retired
+                "SELECT signature, changed_at, ambiguous, history_at, history_ambiguous, page_size, full_pages, retired,
+                   meta, meta_at
                  FROM feeds WHERE feed=?1",
             )?
             .query_row([feed.path_stem()], |r| {
@@ -593,8 +607,10 @@ impl Batch<'_> {
                     history_at: from_ts(r.get(3)?),
                     history_ambiguous: r.get(4)?,
                     page_size: r.get::<_, i64>(5)? as u64,
-                    archive_pages: r.get::<_, i64>(6)? as u64,
+                    full_pages: r.get::<_, i64>(6)? as u64,
                     retired: retired_from_text(&r.get::<_, String>(7)?),
+                    meta: r.get(8)?,
+                    meta_at: from_ts(r.get(9)?),
                 })
             })
             .optional()?)
@@ -604,12 +620,13 @@ impl Batch<'_> {
         self.tx
             .prepare_cached(
                 "INSERT INTO feeds(feed, signature, changed_at, ambiguous, history_at, history_ambiguous, page_size,
-                   archive_pages, retired)
-                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                   full_pages, retired, meta, meta_at)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT(feed) DO UPDATE SET signature=excluded.signature, changed_at=excluded.changed_at,
                    ambiguous=excluded.ambiguous, history_at=excluded.history_at,
                    history_ambiguous=excluded.history_ambiguous, page_size=excluded.page_size,
-                   archive_pages=excluded.archive_pages, retired=excluded.retired",
+                   full_pages=excluded.full_pages, retired=excluded.retired, meta=excluded.meta,
+                   meta_at=excluded.meta_at",
             )?
             .execute(params![
                 feed.path_stem(),
@@ -619,8 +636,10 @@ impl Batch<'_> {
                 ts(state.history_at),
                 state.history_ambiguous,
                 state.page_size as i64,
-                state.archive_pages as i64,
-                retired_to_text(&state.retired)
+                state.full_pages as i64,
+                retired_to_text(&state.retired),
+                state.meta,
+                ts(state.meta_at)
             ])?;
         Ok(())
     }
@@ -662,6 +681,27 @@ impl Batch<'_> {
             )?
             .execute(params![stem, id, ts(at)])?;
         Ok(())
+    }
+
+    /// The position of an item's open slot in a feed's log.
+    pub fn open_slot(&self, feed: &FeedKey, id: &str) -> Result<Option<u64>> {
+        let pos: Option<i64> = self
+            .tx
+            .prepare_cached(
+                "SELECT pos FROM feed_log INDEXED BY feed_log_open WHERE feed=?1 AND id=?2 AND left_at IS NULL",
+            )?
+            .query_row(params![feed.path_stem(), id], |r| r.get(0))
+            .optional()?;
+        Ok(pos.map(|p| p as u64))
+    }
+
+    /// How many slots in `from..to` of a feed's log are open.
+    pub fn open_slots(&self, feed: &FeedKey, from: u64, to: u64) -> Result<u64> {
+        let n: i64 = self
+            .tx
+            .prepare_cached("SELECT COUNT(*) FROM feed_log WHERE feed=?1 AND pos>=?2 AND pos<?3 AND left_at IS NULL")?
+            .query_row(params![feed.path_stem(), from as i64, to as i64], |r| r.get(0))?;
+        Ok(n as u64)
     }
 
     /// Number of slots in a feed's log.
@@ -755,20 +795,35 @@ fn slot_items(conn: &Connection, feed: &FeedKey, from: u64, to: u64) -> Result<V
 
 /// A read-only connection for requests that are answered from the store (a clipping's page).
 pub struct Reader {
-    conn: std::sync::Mutex<Connection>,
+    conns: Vec<std::sync::Mutex<Connection>>,
+    next: std::sync::atomic::AtomicUsize,
 }
+
+/// Read connections: a slow filtered view does not hold up archive pages on another.
+const READERS: usize = 3;
 
 impl Reader {
     pub fn open(path: &Path) -> Result<Reader> {
-        let conn =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                .with_context(|| format!("cannot open store {} for reading", path.display()))?;
-        configure(&conn)?;
-        Ok(Reader { conn: std::sync::Mutex::new(conn) })
+        let mut conns = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let conn =
+                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                    .with_context(|| format!("cannot open store {} for reading", path.display()))?;
+            configure(&conn)?;
+            conns.push(std::sync::Mutex::new(conn));
+        }
+        Ok(Reader { conns, next: std::sync::atomic::AtomicUsize::new(0) })
     }
 
+    /// A free connection if there is one, else the next in turn.
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        for c in &self.conns {
+            if let Ok(guard) = c.try_lock() {
+                return guard;
+            }
+        }
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.conns.len();
+        self.conns[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The items in open slots `from..to` of a feed's log (an archive page), newest first.
@@ -816,7 +871,13 @@ impl Reader {
             sql.push_str(" AND EXISTS(SELECT 1 FROM item_topics x WHERE x.id = i.id AND x.slug = ?)");
             args.push(Value::Text(t.clone()));
         }
-        let sql = format!("SELECT i.id, i.updated, i.record, i.words {sql} ORDER BY i.published DESC, i.id");
+        // Topic feeds read the membership index in feed order; the others the items indexes.
+        let order = if matches!(feed, FeedKey::Topic(_)) { "t.published DESC, t.id" } else { "i.published DESC, i.id" };
+        let mut sql = format!("SELECT i.id, i.updated, i.record, i.words {sql} ORDER BY {order}");
+        if filter.q.is_empty() && filter.exclude.is_empty() {
+            sql.push_str(" LIMIT ?");
+            args.push(Value::Integer(limit as i64));
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
@@ -915,7 +976,7 @@ mod tests {
         let c = item("c", "2024-01-01T00:00:00Z", &["ai", "ml"]);
         let d = item("d", "2024-01-01T00:00:00Z", &["ai"]);
         for (k, it) in [("a", &a), ("c", &c), ("d", &d)] {
-            b.put_item(k, it, t, &it.data.hash()).unwrap();
+            b.put_item(k, it, t, &it.data.hash(), &it.data.shown_hash()).unwrap();
         }
         let ids = |feed: &FeedKey, n| b.feed_items(feed, n).unwrap().into_iter().map(|i| i.id).collect::<Vec<_>>();
         let mut tied = vec![c.id.clone(), d.id.clone()];

@@ -93,9 +93,11 @@ impl Views {
         Ok(Some(doc))
     }
 
-    /// Archive page `index` of `page_size` slots of a feed; `None` when there is no such page. The
-    /// current page size gives the pages the feed links to. A page size the feed had before (its
-    /// `items_per_feed` changed) still serves its full pages, so old links keep their content.
+    /// Archive page `index` of `page_size` slots of a feed; `None` when there is no such page.
+    /// Every full page of the log can be served: the current page size gives the pages the feed
+    /// links to, and a page size the feed had before (its `items_per_feed` changed) still serves
+    /// the pages it had, so old links keep their content. A page links to the next one when that
+    /// is full, which never changes once it is true.
     pub fn archive(
         &self,
         feed: &FeedEntry,
@@ -103,14 +105,15 @@ impl Views {
         index: u64,
         format: Format,
     ) -> Result<Option<Arc<Rendered>>> {
-        let count = if page_size == feed.page_size {
-            feed.archive_pages
+        let full = if page_size == feed.page_size {
+            feed.log_len / page_size
         } else {
             feed.retired_pages.get(&page_size).copied().unwrap_or(0)
         };
-        if index >= count {
+        if index >= full {
             return Ok(None);
         }
+        let has_next = index + 1 < full;
         let key = CacheKey {
             stem: feed.key.path_stem(),
             format,
@@ -121,9 +124,11 @@ impl Views {
             let (from, to) = (index * page_size, (index + 1) * page_size);
             let items = self.reader.slot_items(&feed.key, from, to)?;
             let slots = self.reader.slots_changed_at(&feed.key, from, to)?.unwrap_or(DateTime::UNIX_EPOCH);
-            let updated = items.iter().map(|i| i.updated).fold(slots, DateTime::max);
-            let meta = feed::FeedMeta { updated, ..feed.meta.clone() };
-            let page = Page::Archive { index, count, page_size };
+            // Everything the page shows: its slots, its items, the feed's title and links.
+            let updated = items.iter().map(|i| i.updated).fold(slots.max(feed.meta_at), DateTime::max);
+            // No logo: it comes from the newest clippings, which are not on this page.
+            let meta = feed::FeedMeta { updated, icon: None, ..feed.meta.clone() };
+            let page = Page::Archive { index, page_size, has_next };
             let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &[] };
             Ok(Some(Rendered::new(feed::render(format, &doc, &self.links), updated, format.content_type())))
         })
@@ -136,14 +141,14 @@ impl Views {
         let doc = self.cached(key, || {
             let limit = filter.limit.unwrap_or(feed.items_per_feed);
             let items = self.reader.filtered(&feed.key, filter, limit)?;
-            let updated: DateTime<Utc> = feed.history_at;
+            let updated: DateTime<Utc> = feed.history_at.max(feed.meta_at);
             let meta = feed::FeedMeta { updated, ..feed.meta.clone() };
             let page = Page::Filtered { query: filter.to_query() };
             let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &[] };
             let mut r = Rendered::new(feed::render(format, &doc, &self.links), updated, format.content_type());
             r.ambiguous = feed.history_ambiguous;
             // A window relative to now moves by itself: no date can say when it last changed.
-            r.dated = !filter.since_relative;
+            r.dated = filter.since_relative.is_none();
             Ok(Some(r))
         })?;
         Ok(doc.expect("filtered views always render"))

@@ -23,7 +23,8 @@ const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
 const HISTORY_NS: &str = "http://purl.org/syndication/history/1.0";
 const TOMBSTONE_NS: &str = "http://purl.org/atompub/tombstones/1.0";
 const MEDIA_NS: &str = "http://search.yahoo.com/mrss/";
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// `Cache-Control` of archive pages: a week, less than the default tombstone period.
+const ARCHIVE_CACHE: &str = "public, max-age=604800";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -203,7 +204,16 @@ fn walk(d: &Daemon, stem: &str, ext: &str) -> Vec<Page> {
         assert_eq!(r.status, 200, "GET {url}");
         let f = parse(&url, &r.body);
         let is_archive = !pages.is_empty();
-        let newer = pages.last().filter(|p| p.url != current).map(|p| p.url.clone());
+        // The newest archive page links to the full page after it, the oldest page of the
+        // subscription document (a link that never has to change); older pages to the page met
+        // before them in the walk.
+        let newer = match pages.last().filter(|p| p.url != current) {
+            Some(p) => Some(p.url.clone()),
+            None => url.rsplit_once('-').and_then(|(head, tail)| {
+                let (n, ext) = tail.split_once('.')?;
+                Some(format!("{head}-{}.{ext}", n.parse::<u64>().ok()? + 1))
+            }),
+        };
         let older = if ext == "json" {
             let v: Value = serde_json::from_slice(&r.body).unwrap();
             assert_eq!(v["feed_url"], url.as_str(), "feed_url of {url}");
@@ -219,7 +229,7 @@ fn walk(d: &Daemon, stem: &str, ext: &str) -> Vec<Page> {
             link(&f, "prev-archive")
         };
         if is_archive {
-            assert_eq!(r.header("cache-control"), Some(IMMUTABLE), "{url}");
+            assert_eq!(r.header("cache-control"), Some(ARCHIVE_CACHE), "{url}");
         }
         let entries = f.entries.iter().map(|e| (e.id.clone(), e.title.as_ref().unwrap().content.clone())).collect();
         pages.push(Page { url, entries });
@@ -507,7 +517,9 @@ fn archive_pages_hold_every_item_exactly_once() {
     assert_eq!(archives, 6);
     assert_eq!(get(&d.url(&format!("feed/archive/2-{}.rss", archives - 1)), &[]).status, 200);
     for path in [
-        format!("feed/archive/2-{archives}.rss"),
+        // Every full page of the log can be fetched (the one after the newest archive page is
+        // the oldest page of the subscription document); the page after the last full one cannot.
+        format!("feed/archive/2-{}.rss", archives + 1),
         "feed/archive/0.rss".into(),
         "feed/archive/2-00.rss".into(),
         "feed/archive/02-0.rss".into(),
@@ -517,7 +529,7 @@ fn archive_pages_hold_every_item_exactly_once() {
         "feed/archive/3-0.rss".into(),
         "topics/paging/archive/2-99.json".into(),
         "topics/nope/archive/2-0.rss".into(),
-        "providers/pager.example/archive/2-3.atom".into(),
+        "providers/pager.example/archive/2-4.atom".into(),
     ] {
         assert_eq!(get(&d.url(&path), &[]).status, 404, "{path}");
     }
@@ -786,7 +798,7 @@ fn conditional_requests_answer_304_for_both_validators() {
     let etag = r.header("etag").unwrap();
     assert_eq!(get(&d.url("feed.atom"), &[("If-None-Match", etag)]).status, 304);
     // Archive pages are cacheable forever, subscription documents and views for max-age.
-    assert_eq!(get(&d.url("topics/cond/archive/2-0.rss"), &[]).header("cache-control"), Some(IMMUTABLE));
+    assert_eq!(get(&d.url("topics/cond/archive/2-0.rss"), &[]).header("cache-control"), Some(ARCHIVE_CACHE));
     assert_eq!(get(&d.url("topics/cond.rss?limit=2"), &[]).header("cache-control"), Some("public, max-age=60"));
 }
 
@@ -1112,7 +1124,7 @@ fn walk_through_cache(d: &Daemon, stem: &str, cache: &mut BTreeMap<String, Vec<u
             None => {
                 let r = get(&local(d, &url), &[]);
                 assert_eq!(r.status, 200, "{url}");
-                if r.header("cache-control") == Some(IMMUTABLE) {
+                if r.header("cache-control") == Some(ARCHIVE_CACHE) {
                     cache.insert(url.clone(), r.body.clone());
                 }
                 r.body
@@ -1188,4 +1200,121 @@ fn relative_since_views_revalidate_by_entity_tag_only() {
     let fixed = get(&d.url("topics/aging.atom?since=2024-01-01"), &[]);
     assert!(fixed.header("last-modified").is_some());
     assert_eq!(titles(&parse(&url, &fixed.body)), ["Aging item", "Old item"]);
+}
+
+/// Saving one clipping over and over (an editor's repeated saves) must not push every other
+/// clipping out of the subscription document, and deleting the newest clippings must not leave it
+/// empty while older ones exist: readers without archive support see only that document.
+#[test]
+fn the_subscription_document_keeps_its_size_through_edits_and_deletions() {
+    let site = Site::new();
+    site.write_config("items_per_feed: 6\n");
+    for n in 1..=9 {
+        site.put(
+            &format!("s{n}.md"),
+            clip(&format!("s{n}"), &format!("Steady {n}"), &format!("2024-05-0{n}T00:00:00Z"), ""),
+        );
+    }
+    let d = Daemon::start(&site);
+    let before = titles_at(&d, "feed.atom");
+    assert!((3..=6).contains(&before.len()), "{before:?}");
+
+    // Twenty saves of the newest clipping, each with another title.
+    for v in 1..=20 {
+        site.put("s9.md", clip("s9", &format!("Steady 9, take {v}"), "2024-05-09T00:00:00Z", ""));
+        poll("the edit to show", || (titles_at(&d, "feed.atom")[0] == format!("Steady 9, take {v}")).then_some(()));
+    }
+    let after = titles_at(&d, "feed.atom");
+    assert_eq!(after.len(), before.len(), "edits in place: {before:?} -> {after:?}");
+
+    // Delete the newest clippings: the document reaches back into older pages.
+    for n in [9, 8, 7, 6, 5] {
+        std::fs::remove_file(site.root().join(format!("s{n}.md"))).unwrap();
+    }
+    poll("the deletions", || (!titles_at(&d, "feed.atom").iter().any(|t| t.starts_with("Steady 5"))).then_some(()));
+    let left = titles_at(&d, "feed.atom");
+    // Four clippings are left and pages hold three: the document holds at least a page's worth.
+    assert!(left.len() >= 3, "only {left:?} left in the subscription document");
+    // And the archive chain still holds every remaining clipping exactly once.
+    for ext in FORMATS {
+        let all = walked(&walk(&d, "feed", ext));
+        let titles: Vec<&str> = all.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(titles, ["Steady 4", "Steady 3", "Steady 2", "Steady 1"], "{ext}");
+    }
+}
+
+/// A change to a field feeds do not show (quality) is stored for filters but is not an edit:
+/// the item keeps its `updated` time and its place.
+#[test]
+fn a_change_to_an_unshown_field_is_not_an_edit() {
+    let site = Site::new();
+    site.write_config("items_per_feed: 4\n");
+    for n in 1..=6 {
+        site.put(
+            &format!("q{n}.md"),
+            clip(&format!("q{n}"), &format!("Rated {n}"), &format!("2024-06-0{n}T00:00:00Z"), "quality: 10\n"),
+        );
+    }
+    let d = Daemon::start(&site);
+    let before = feed(&d.url("feed.atom"));
+    let old = entry_titled(&before, "Rated 1").is_none();
+    assert!(old, "Rated 1 starts in the archive");
+    let etag = get(&d.url("feed.atom"), &[]).header("etag").unwrap().to_string();
+    site.put("q1.md", clip("q1", "Rated 1", "2024-06-01T00:00:00Z", "quality: 90\n"));
+    poll("the new quality to count in filters", || {
+        (titles_at(&d, "feed.atom?min_quality=50") == ["Rated 1"]).then_some(())
+    });
+    assert_eq!(
+        get(&d.url("feed.atom"), &[]).header("etag"),
+        Some(etag.as_str()),
+        "the subscription document did not change"
+    );
+    let arch = walked(&walk(&d, "feed", "atom"));
+    assert_eq!(arch.last().map(|(_, t)| t.as_str()), Some("Rated 1"), "still the oldest in the archive");
+}
+
+/// An archive page's `Last-Modified` moves whenever its bytes do (here: the feed's description
+/// changes), and the link to the next page does not appear or vanish as clippings arrive.
+#[test]
+fn archive_pages_change_only_with_their_date() {
+    let site = Site::new();
+    site.write_config("items_per_feed: 2\n");
+    for n in 1..=5 {
+        site.put(
+            &format!("a{n}.md"),
+            clip(&format!("a{n}"), &format!("Aged {n}"), &format!("2024-07-0{n}T00:00:00Z"), ""),
+        );
+    }
+    let d = Daemon::start(&site);
+    let url = d.url("feed/archive/1-1.atom");
+    let first = get(&url, &[]);
+    assert_eq!(first.status, 200);
+    // More clippings arrive: the page is untouched.
+    site.put("a6.md", clip("a6", "Aged 6", "2024-07-06T00:00:00Z", ""));
+    site.put("a7.md", clip("a7", "Aged 7", "2024-07-07T00:00:00Z", ""));
+    poll("the new clippings", || (titles_at(&d, "feed.atom")[0] == "Aged 7").then_some(()));
+    let second = get(&url, &[]);
+    assert_eq!(second.body, first.body, "new arrivals change no archive page");
+    // A new description (a restart with another config) changes the page, and its date.
+    d.stop();
+    site.write_config("items_per_feed: 2\ndescription: Another description\n");
+    let d = Daemon::start(&site);
+    let url = d.url("feed/archive/1-1.atom");
+    let third = get(&url, &[]);
+    assert_ne!(third.header("etag"), first.header("etag"));
+    let lm = first.header("last-modified").unwrap();
+    assert_ne!(third.header("last-modified"), Some(lm), "the bytes changed, so must the date");
+    assert_eq!(get(&url, &[("If-Modified-Since", lm)]).status, 200);
+}
+
+/// With `listen` on port 0 and no `base_url`, links use the port actually chosen.
+#[test]
+fn the_default_base_url_uses_the_bound_port() {
+    let site = Site::new();
+    std::fs::write(site.config(), "listen: 127.0.0.1:0\nclippings: [clippings]\nstore: data/c.db\n").unwrap();
+    site.put("p.md", clip("p", "Ported", "2024-08-01T00:00:00Z", ""));
+    let d = Daemon::start(&site);
+    let f = feed(&d.url("feed.atom"));
+    let self_link = link(&f, "self").unwrap();
+    assert_eq!(self_link, d.url("feed.atom"), "self link on the bound address");
 }
