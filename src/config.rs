@@ -41,6 +41,23 @@ pub struct RawConfig {
     pub cache_max_age: u32,
     #[serde(default = "defaults::tombstone_days")]
     pub tombstone_days: u32,
+    #[serde(default)]
+    pub watch: WatchMode,
+    #[serde(default = "defaults::poll_interval")]
+    pub poll_interval: u32,
+}
+
+/// How changes under the roots are noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchMode {
+    /// inotify; a root the system refuses to watch (the watch limit) is scanned every
+    /// `poll_interval` instead.
+    #[default]
+    Auto,
+    /// Scan every root every `poll_interval` (for file systems without change events, such as
+    /// some network mounts).
+    Poll,
 }
 
 /// One configured topic.
@@ -93,6 +110,9 @@ mod defaults {
     pub fn tombstone_days() -> u32 {
         30
     }
+    pub fn poll_interval() -> u32 {
+        5
+    }
 }
 
 /// The validated configuration.
@@ -119,6 +139,9 @@ pub struct Config {
     pub cache_max_age: u32,
     /// How long a deleted clipping's Atom tombstone stays in its feeds, in days.
     pub tombstone_days: u32,
+    pub watch: WatchMode,
+    /// Seconds between scans of roots that are polled.
+    pub poll_interval: std::time::Duration,
 }
 
 /// Configured topics and the name → slug table built from their names and aliases.
@@ -286,6 +309,9 @@ impl Config {
             .unwrap_or_else(|| format!("{title}: news clippings by topic and by news site"));
 
         let topics = build_topics(raw.topics)?;
+        if !(1..=3600).contains(&raw.poll_interval) {
+            bail!("key 'poll_interval': {} is out of range (1 to 3600 seconds)", raw.poll_interval);
+        }
         if raw.tombstone_days > 3650 {
             bail!("key 'tombstone_days': {} is out of range (0 to 3650)", raw.tombstone_days);
         }
@@ -309,6 +335,8 @@ impl Config {
             log,
             cache_max_age: raw.cache_max_age,
             tombstone_days: raw.tombstone_days,
+            watch: raw.watch,
+            poll_interval: std::time::Duration::from_secs(u64::from(raw.poll_interval)),
         })
     }
 
@@ -520,6 +548,10 @@ mod tests {
         assert!(err("topics:\n  - name: A\n    items_per_feed: 0\n").contains("topics[0].items_per_feed"));
         assert!(err("topics:\n  - name: A\n    keywords: [\"!!\"]\n").contains("topics[0].keywords"));
         assert!(err("tombstone_days: 99999\n").contains("tombstone_days"));
+        assert!(err("watch: sometimes\n").contains("watch"));
+        assert!(err("poll_interval: 0\n").contains("poll_interval"));
+        let c = parse("watch: poll\npoll_interval: 2\n").unwrap();
+        assert_eq!((c.watch, c.poll_interval.as_secs()), (WatchMode::Poll, 2));
         assert_eq!(parse("").unwrap().cache_max_age, 60);
     }
 

@@ -52,9 +52,21 @@ async fn serve_async(mut cfg: Config) -> Result<()> {
     info!("listening on http://{addr}/");
 
     let (jobs, jobs_rx) = mpsc::channel();
-    let watcher = watch::spawn(&cfg.clippings, jobs.clone())?;
+    let watcher = watch::spawn(&cfg.clippings, cfg.watch, cfg.poll_interval, jobs.clone())?;
     // The first job is the start-up reconcile; events that arrive meanwhile queue behind it.
     jobs.send(Job::Rescan).expect("writer channel open");
+    // SIGUSR1 asks for the same comparison of every root with the store.
+    let rescan = jobs.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut usr1) = signal(SignalKind::user_defined1()) else { return };
+        while usr1.recv().await.is_some() {
+            info!("SIGUSR1: rescanning every root");
+            if rescan.send(Job::Rescan).is_err() {
+                break;
+            }
+        }
+    });
     let writer = std::thread::Builder::new()
         .name("clipfeed-writer".into())
         .spawn(move || ingest.run(jobs_rx))

@@ -38,6 +38,10 @@ pub enum Job {
     Shutdown,
 }
 
+/// A file modified less than this long ago that does not parse is looked at again after this
+/// long before it is rejected: it may still be being written.
+const RECENT: Duration = Duration::from_secs(2);
+
 /// Delays before a failed update is retried (as a rescan), doubling up to the maximum.
 const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(60);
@@ -92,6 +96,11 @@ struct Core {
     symlinks: HashMap<PathBuf, BTreeSet<PathBuf>>,
     /// Feeds to render (kept across a failed update).
     dirty: BTreeSet<FeedKey>,
+    /// Files rejected while they were still being written, to look at again (when, path).
+    recheck: Vec<(std::time::Instant, PathBuf)>,
+    /// Feed documents rendered and reconciles run since start, for `/api/status`.
+    renders: u64,
+    rescans: u64,
     /// Feeds in which an item entered, changed or left since the last render.
     history: BTreeSet<FeedKey>,
     /// Per feed, bumped at each history change: the generation of cached views.
@@ -128,6 +137,9 @@ impl Ingest {
                 canonical_roots,
                 symlinks: HashMap::new(),
                 dirty: BTreeSet::new(),
+                recheck: Vec::new(),
+                renders: 0,
+                rescans: 0,
                 history: BTreeSet::new(),
                 generations: HashMap::new(),
                 cfg,
@@ -204,30 +216,38 @@ impl Ingest {
         let mut retry: Option<(Instant, Duration)> = None;
         let mut next_purge = Instant::now() + PURGE_EVERY;
         loop {
-            let wake = retry.map_or(next_purge, |(at, _)| at.min(next_purge));
-            let first = match jobs.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-                Ok(job) => Some(job),
-                Err(RecvTimeoutError::Timeout) if retry.is_some_and(|(at, _)| at <= Instant::now()) => {
-                    Some(Job::Rescan)
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    next_purge = Instant::now() + PURGE_EVERY;
-                    if let Err(e) = self.purge_tombstones().and_then(|()| self.render()) {
-                        error!("dropping old tombstones failed: {e:#}");
-                    }
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => None,
-            };
-            let Some(first) = first else { break };
+            let recheck_at = self.core.recheck.iter().map(|(at, _)| *at).min();
+            let wake = [Some(next_purge), retry.map(|(at, _)| at), recheck_at].into_iter().flatten().min();
+            let wait = wake.map_or(PURGE_EVERY, |w| w.saturating_duration_since(Instant::now()));
             let mut touched: Vec<PathBuf> = Vec::new();
             let mut rescan = false;
             let mut stop = false;
-            for job in std::iter::once(first).chain(jobs.try_iter()) {
-                match job {
-                    Job::Touched(paths) => touched.extend(paths),
-                    Job::Rescan => rescan = true,
-                    Job::Shutdown => stop = true,
+            match jobs.recv_timeout(wait) {
+                Ok(first) => {
+                    for job in std::iter::once(first).chain(jobs.try_iter()) {
+                        match job {
+                            Job::Touched(paths) => touched.extend(paths),
+                            Job::Rescan => rescan = true,
+                            Job::Shutdown => stop = true,
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            let now = Instant::now();
+            if retry.is_some_and(|(at, _)| at <= now) {
+                rescan = true;
+            }
+            // Files that were rejected while still being written are looked at again.
+            let (due, later): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut self.core.recheck).into_iter().partition(|(at, _)| *at <= now);
+            self.core.recheck = later;
+            touched.extend(due.into_iter().map(|(_, p)| p));
+            if now >= next_purge {
+                next_purge = now + PURGE_EVERY;
+                if let Err(e) = self.purge_tombstones().and_then(|()| self.render()) {
+                    error!("dropping old tombstones failed: {e:#}");
                 }
             }
             if rescan || !touched.is_empty() {
@@ -244,7 +264,7 @@ impl Ingest {
                     Some(why) => {
                         let delay = retry.map_or(RETRY_FIRST, |(_, d)| (d * 2).min(RETRY_MAX));
                         error!(retry_in_s = delay.as_secs_f32(), "update failed, feeds keep their last content: {why}");
-                        Some((std::time::Instant::now() + delay, delay))
+                        Some((Instant::now() + delay, delay))
                     }
                 };
             }
@@ -261,6 +281,7 @@ impl Ingest {
     /// configured are removed.
     pub fn reconcile(&mut self) -> Result<()> {
         let started = std::time::Instant::now();
+        self.core.rescans += 1;
         let known = self.store.file_index()?;
         let core = &self.core;
         let mut seen: HashSet<FileId> = HashSet::new();
@@ -427,6 +448,16 @@ impl Ingest {
                         keys.insert(key);
                     }
                     Change::Parsed { id, stat, result: Err(reason) } => {
+                        // A file modified a moment ago may still be being written (a writer that
+                        // appends in several opens): it gets RECENT to finish before a rejection
+                        // is recorded, and its last good version keeps serving meanwhile.
+                        let age_ns = t.timestamp_nanos_opt().unwrap_or(i64::MAX).saturating_sub(stat.mtime_ns);
+                        if age_ns < RECENT.as_nanos() as i64 {
+                            debug!(path = %id.path, %reason, "not yet a clipping; looking again shortly");
+                            let abs = Path::new(&id.root).join(&id.path);
+                            self.core.recheck.push((std::time::Instant::now() + RECENT, abs));
+                            continue;
+                        }
                         warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
                         b.put_file_rejected(&id, stat, &reason, t)?;
                     }
@@ -787,6 +818,7 @@ impl Core {
             }
         };
         b.set_feed_state(key, &state)?;
+        self.renders += 1;
         meta.updated = state.changed_at;
         let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &tombstones };
         let render = |format: Format| {
@@ -859,6 +891,8 @@ impl Core {
             "topics": topics.len(),
             "providers": providers.len(),
             "feeds": feeds.len(),
+            "renders": self.renders,
+            "rescans": self.rescans,
             "rejected_total": rejections.len(),
             "rejected": rejections.iter().take(STATUS_REJECTIONS).map(|r| serde_json::json!({
                 "root": r.file.root,

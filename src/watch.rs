@@ -19,6 +19,7 @@ use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher as _};
 use tracing::{error, info, warn};
 
+use crate::config::WatchMode;
 use crate::ingest::Job;
 
 /// How long the event stream must be quiet before a batch of ready paths is handed on.
@@ -82,7 +83,7 @@ impl Drop for Watcher {
 
 /// Starts watching `roots` recursively; jobs go to `jobs`. A root that is missing, or that is
 /// deleted or replaced later, is watched again as soon as it (re)appears, and a rescan follows.
-pub fn spawn(roots: &[PathBuf], jobs: Sender<Job>) -> Result<Watcher> {
+pub fn spawn(roots: &[PathBuf], mode: WatchMode, poll_interval: Duration, jobs: Sender<Job>) -> Result<Watcher> {
     let (tx, rx) = mpsc::channel::<Msg>();
     let events = tx.clone();
     let config = notify::Config::default().with_follow_symlinks(false);
@@ -95,9 +96,18 @@ pub fn spawn(roots: &[PathBuf], jobs: Sender<Job>) -> Result<Watcher> {
     .context("cannot start the file watcher")?;
     let mut roots = Roots {
         watcher,
+        mode,
+        poll_interval,
+        next_poll: Instant::now() + poll_interval,
         roots: roots
             .iter()
-            .map(|p| RootState { path: p.clone(), identity: None, parent_watched: false, complaint: None })
+            .map(|p| RootState {
+                path: p.clone(),
+                identity: None,
+                parent_watched: false,
+                polled: false,
+                complaint: None,
+            })
             .collect(),
     };
     roots.check();
@@ -114,6 +124,9 @@ const ROOT_RETRY: Duration = Duration::from_secs(1);
 /// The roots and their watches.
 struct Roots {
     watcher: notify::RecommendedWatcher,
+    mode: WatchMode,
+    poll_interval: Duration,
+    next_poll: Instant,
     roots: Vec<RootState>,
 }
 
@@ -123,6 +136,9 @@ struct RootState {
     identity: Option<(u64, u64)>,
     /// Whether the parent folder is watched (non-recursively) to see the root come and go.
     parent_watched: bool,
+    /// Scanned every `poll_interval` instead of (or as well as) watched: `watch: poll`, or the
+    /// system refused a watch. Until a restart.
+    polled: bool,
     /// The last problem logged, so a missing root is not reported every second.
     complaint: Option<String>,
 }
@@ -139,7 +155,25 @@ impl Roots {
     }
 
     fn needs_retry(&self) -> bool {
-        self.roots.iter().any(|r| r.identity.is_none() || !r.parent_watched)
+        self.roots.iter().any(|r| !r.polled && (r.identity.is_none() || !r.parent_watched))
+    }
+
+    /// Whether any root is scanned on a timer.
+    fn polling(&self) -> bool {
+        self.roots.iter().any(|r| r.polled)
+    }
+
+    /// The system refused a watch somewhere below a root (notify reports it as an event, when a
+    /// new folder could not be watched): every watched root may now miss changes, so all are
+    /// scanned on the timer as well.
+    fn watch_limit_reached(&mut self) {
+        let secs = self.poll_interval.as_secs();
+        for r in &mut self.roots {
+            if !r.polled {
+                r.polled = true;
+                complain(r, watch_limit_message(secs), true);
+            }
+        }
     }
 
     /// Brings every root's watch in line with what is on disk: watches roots that appeared,
@@ -148,7 +182,16 @@ impl Roots {
     fn check(&mut self) -> bool {
         use std::os::unix::fs::MetadataExt;
         let mut changed = false;
+        let secs = self.poll_interval.as_secs();
         for r in &mut self.roots {
+            if r.polled {
+                continue;
+            }
+            if self.mode == WatchMode::Poll {
+                r.polled = true;
+                info!(root = %r.path.display(), seconds = secs, "scanning for changes on a timer (watch: poll)");
+                continue;
+            }
             if !r.parent_watched
                 && let Some(parent) = r.path.parent().filter(|p| p.is_dir())
             {
@@ -177,17 +220,25 @@ impl Roots {
                 }
                 Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => {
                     let _ = self.watcher.unwatch(&r.path);
-                    complain(
-                        r,
-                        "the system refused more inotify watches (fs.inotify.max_user_watches); raise it with sysctl — changes under this root are picked up only by rescans until then".into(),
-                        true,
-                    );
+                    r.polled = true;
+                    complain(r, watch_limit_message(secs), true);
+                    changed = true;
                 }
                 Err(e) => complain(r, format!("cannot watch: {e}"), false),
             }
         }
         changed
     }
+}
+
+/// The one error logged when the system refuses a watch: which limit, how to raise it, and what
+/// clipfeed does meanwhile.
+pub fn watch_limit_message(poll_secs: u64) -> String {
+    format!(
+        "the system refused more inotify watches: the limit fs.inotify.max_user_watches is reached. \
+         Raise it (sysctl -w fs.inotify.max_user_watches=524288, and a file in /etc/sysctl.d/ to keep it) \
+         and restart clipfeed; until then this root is scanned for changes every {poll_secs} s"
+    )
 }
 
 fn complain(r: &mut RootState, msg: String, severe: bool) {
@@ -222,6 +273,9 @@ fn coalesce(rx: mpsc::Receiver<Msg>, jobs: Sender<Job>, mut roots: Option<Roots>
         }
         if roots.as_ref().is_some_and(Roots::needs_retry) {
             until(next_root_check.saturating_duration_since(now));
+        }
+        if let Some(r) = roots.as_ref().filter(|r| r.polling()) {
+            until(r.next_poll.saturating_duration_since(now));
         }
         let received = match wait {
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -259,12 +313,21 @@ fn coalesce(rx: mpsc::Receiver<Msg>, jobs: Sender<Job>, mut roots: Option<Roots>
                             ready.remove(&p);
                             pending.insert(p, now + SETTLE_WRITING);
                         }
-                        Signal::Rescan => rescan = true,
+                        Signal::Rescan => {
+                            warn!("the file event queue overflowed: events were lost; rescanning every root");
+                            rescan = true;
+                        }
                     }
                 }
             }
             Ok(Msg::Event(Err(e))) => {
-                warn!("file watcher error, rescanning: {e}");
+                if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
+                    if let Some(r) = roots.as_mut() {
+                        r.watch_limit_reached();
+                    }
+                } else {
+                    warn!("file watcher error, rescanning: {e}");
+                }
                 rescan = true;
                 root_event = true;
             }
@@ -280,6 +343,10 @@ fn coalesce(rx: mpsc::Receiver<Msg>, jobs: Sender<Job>, mut roots: Option<Roots>
         {
             rescan |= r.check();
             next_root_check = now + ROOT_RETRY;
+        }
+        if let Some(r) = roots.as_mut().filter(|r| r.polling() && now >= r.next_poll) {
+            rescan = true;
+            r.next_poll = now + r.poll_interval;
         }
         pending.retain(|p, deadline| {
             if *deadline <= now {
@@ -352,6 +419,14 @@ mod tests {
         );
         assert_eq!(classify(&ev(EventKind::Remove(RemoveKind::File), &["/r/a.md"])), [Signal::Ready(p())]);
         assert_eq!(classify(&notify::Event::new(EventKind::Other).set_flag(Flag::Rescan)), [Signal::Rescan]);
+    }
+
+    #[test]
+    fn the_watch_limit_message_says_what_to_do() {
+        let m = watch_limit_message(5);
+        assert!(m.contains("fs.inotify.max_user_watches"), "{m}");
+        assert!(m.contains("sysctl"), "{m}");
+        assert!(m.contains("every 5 s"), "{m}");
     }
 
     #[test]

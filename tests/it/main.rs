@@ -9,3 +9,4 @@ mod files;
 mod http;
 mod seeds;
 mod support;
+mod watch;

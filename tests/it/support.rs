@@ -154,6 +154,18 @@ impl Daemon {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, sig: i32) {
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// A number from `/api/status` (such as `renders` or `rescans`).
+    pub fn counter(&self, name: &str) -> u64 {
+        self.status()[name].as_u64().unwrap_or_else(|| panic!("status has no counter {name}"))
+    }
+
     /// SIGTERM, then wait for the exit.
     pub fn stop(mut self) -> ExitStatus {
         unsafe {
