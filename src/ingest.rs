@@ -168,16 +168,20 @@ impl Ingest {
     fn load_catalog(&mut self) -> Result<()> {
         let b = self.store.batch()?;
         let core = &mut self.core;
-        let all = Entry { name: core.cfg.title.clone(), count: b.feed_count(&FeedKey::All)?, feed: None };
+        let counts = b.live_counts()?;
+        let count = |key: &FeedKey| counts.get(&key.path_stem()).copied().unwrap_or(0);
+        let all = Entry { name: core.cfg.title.clone(), count: count(&FeedKey::All), feed: None };
         core.catalog.insert(FeedKey::All, all);
-        for (slug, name, count) in b.topics()? {
-            core.catalog.insert(FeedKey::Topic(slug), Entry { name, count, feed: None });
+        for (slug, name) in b.topics()? {
+            let key = FeedKey::Topic(slug);
+            core.catalog.insert(key.clone(), Entry { name, count: count(&key), feed: None });
         }
         for t in &core.cfg.topics.list {
             core.catalog.entry(FeedKey::Topic(t.slug.clone())).or_insert_with(Entry::new).name = t.name.clone();
         }
-        for (domain, name, count) in b.providers()? {
-            core.catalog.insert(FeedKey::Provider(domain), Entry { name, count, feed: None });
+        for (domain, name) in b.providers()? {
+            let key = FeedKey::Provider(domain);
+            core.catalog.insert(key.clone(), Entry { name, count: count(&key), feed: None });
         }
         Ok(())
     }
@@ -328,6 +332,7 @@ impl Ingest {
 
     /// Handles paths reported by the watcher: each is looked at afresh, whatever the event was.
     pub fn touched(&mut self, mut paths: Vec<PathBuf>) -> Result<()> {
+        let started = std::time::Instant::now();
         // A symlinked clipping changes when its target does.
         let linked: Vec<PathBuf> = paths.iter().flat_map(|p| self.core.links_to(p)).collect();
         paths.extend(linked);
@@ -396,8 +401,18 @@ impl Ingest {
         for (target, set) in new_links {
             self.core.symlinks.entry(target).or_default().extend(set);
         }
+        let loaded = started.elapsed();
         self.apply(changes)?;
-        self.render()
+        let applied = started.elapsed();
+        self.render()?;
+        debug!(
+            paths = paths.len(),
+            load_ms = loaded.as_secs_f64() * 1e3,
+            apply_ms = (applied - loaded).as_secs_f64() * 1e3,
+            render_ms = (started.elapsed() - applied).as_secs_f64() * 1e3,
+            "paths handled"
+        );
+        Ok(())
     }
 
     /// Writes file changes to the store in chunked transactions and brings every affected item
@@ -479,6 +494,14 @@ impl Ingest {
             if let Err(e) = b.commit() {
                 self.core.dirty = dirty;
                 self.core.history = history;
+                // The counts moved with the changes that were just rolled back.
+                if let Ok(b) = self.store.batch()
+                    && let Ok(counts) = b.live_counts()
+                {
+                    for (key, entry) in &mut self.core.catalog {
+                        entry.count = counts.get(&key.path_stem()).copied().unwrap_or(0);
+                    }
+                }
                 return Err(e);
             }
         }
@@ -488,6 +511,7 @@ impl Ingest {
     /// Renders the feeds whose content changed, records their change times, and publishes. On
     /// failure nothing is forgotten: the same feeds are rendered by the next successful call.
     fn render(&mut self) -> Result<()> {
+        let t0 = std::time::Instant::now();
         let t = now();
         let b = self.store.batch()?;
         let mut rendered = BTreeMap::new();
@@ -496,16 +520,26 @@ impl Ingest {
             let out = self.core.render_feed(&b, &key, t)?;
             rendered.insert(key, out);
         }
+        let feeds_done = std::time::Instant::now();
         let rejections = b.rejections()?;
         b.commit()?;
+        let committed = std::time::Instant::now();
         self.core.dirty.clear();
         self.core.history.clear();
+        let rendered_count = rendered.len();
         for (key, (count, feed)) in rendered {
             let entry = self.core.catalog.entry(key).or_insert_with(Entry::new);
             entry.count = count;
             entry.feed = Some(Arc::new(feed));
         }
         self.core.publish(&rejections);
+        debug!(
+            feeds = rendered_count,
+            feeds_ms = (feeds_done - t0).as_secs_f64() * 1e3,
+            commit_ms = (committed - feeds_done).as_secs_f64() * 1e3,
+            publish_ms = committed.elapsed().as_secs_f64() * 1e3,
+            "rendered"
+        );
         Ok(())
     }
 }
@@ -666,6 +700,11 @@ impl Core {
         for d in &deltas {
             for f in d.before.difference(&d.after) {
                 b.log_leave(f, &d.id, t)?;
+                let e = self.catalog.entry(f.clone()).or_insert_with(Entry::new);
+                e.count = e.count.saturating_sub(1);
+            }
+            for f in d.after.difference(&d.before) {
+                self.catalog.entry(f.clone()).or_insert_with(Entry::new).count += 1;
             }
         }
         for d in &deltas {
@@ -730,7 +769,7 @@ impl Core {
             };
         }
         let name = entry.name.clone();
-        let count = b.feed_count(key)?;
+        let count = entry.count;
         let (items_per_feed, page_size) = self.sizes(key);
         let len = b.log_len(key)?;
         // Archive pages are the full pages before the last full one; the subscription document

@@ -513,42 +513,27 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// Every topic ever seen, by slug, with its name and number of live items.
-    pub fn topics(&self) -> Result<Vec<(String, String, u64)>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT t.slug, t.name, (SELECT COUNT(*) FROM item_topics it WHERE it.slug = t.slug) FROM topics t ORDER BY t.slug",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))?;
+    /// Every topic ever seen: (slug, name).
+    pub fn topics(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.tx.prepare_cached("SELECT slug, name FROM topics ORDER BY slug")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Every provider ever seen, by domain, with its name and number of live items.
-    pub fn providers(&self) -> Result<Vec<(String, String, u64)>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT p.domain, p.name, (SELECT COUNT(*) FROM items i WHERE i.provider = p.domain AND i.deleted_at IS NULL)
-             FROM providers p ORDER BY p.domain",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))?;
+    /// Every provider ever seen: (domain, name).
+    pub fn providers(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.tx.prepare_cached("SELECT domain, name FROM providers ORDER BY domain")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Number of live items in a feed.
-    pub fn feed_count(&self, feed: &FeedKey) -> Result<u64> {
-        let n: i64 = match feed {
-            FeedKey::All => self
-                .tx
-                .prepare_cached("SELECT COUNT(*) FROM items WHERE deleted_at IS NULL")?
-                .query_row([], |r| r.get(0))?,
-            FeedKey::Topic(slug) => self
-                .tx
-                .prepare_cached("SELECT COUNT(*) FROM item_topics WHERE slug=?1")?
-                .query_row([slug], |r| r.get(0))?,
-            FeedKey::Provider(domain) => self
-                .tx
-                .prepare_cached("SELECT COUNT(*) FROM items WHERE provider=?1 AND deleted_at IS NULL")?
-                .query_row([domain], |r| r.get(0))?,
-        };
-        Ok(n as u64)
+    /// The number of live items of every feed, by path stem: the open slots of its log. One
+    /// pass over the logs, for start-up; the writer keeps the counts up to date from there.
+    pub fn live_counts(&self) -> Result<HashMap<String, u64>> {
+        let mut stmt =
+            self.tx.prepare_cached("SELECT feed, COUNT(*) FROM feed_log WHERE left_at IS NULL GROUP BY feed")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The newest `limit` live items of a feed: newest first, ties broken by id.
@@ -985,10 +970,10 @@ mod tests {
         assert_eq!(ids(&FeedKey::Topic("ai".into()), 10), expect);
         assert_eq!(ids(&FeedKey::All, 10), expect);
         assert_eq!(ids(&FeedKey::All, 2).len(), 2);
-        assert_eq!(b.feed_count(&FeedKey::Topic("ml".into())).unwrap(), 1);
+        assert_eq!(ids(&FeedKey::Topic("ml".into()), 10).len(), 1);
         b.tombstone_item("c", t).unwrap();
-        assert_eq!(b.feed_count(&FeedKey::Topic("ml".into())).unwrap(), 0);
-        assert_eq!(b.feed_count(&FeedKey::All).unwrap(), 2);
+        assert!(ids(&FeedKey::Topic("ml".into()), 10).is_empty());
+        assert_eq!(ids(&FeedKey::All, 10).len(), 2);
         let st = b.item_state("c").unwrap().unwrap();
         assert!(st.deleted);
         assert_eq!(st.topics, ["ai", "ml"]);
