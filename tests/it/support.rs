@@ -98,7 +98,22 @@ impl Daemon {
     }
 
     pub fn start_config(config: &Path) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_clipfeed"))
+        Daemon::start_wrapped(&[], config)
+    }
+
+    /// Starts the daemon through a wrapper command (which must `exec` it, keeping the PID), such
+    /// as `unshare` with a shell that sets a limit first. The binary and its arguments follow
+    /// `wrapper`.
+    pub fn start_wrapped(wrapper: &[&str], config: &Path) -> Daemon {
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_clipfeed"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_clipfeed")),
+        };
+        let mut child = cmd
             .args(["serve", "--config"])
             .arg(config)
             .env("RUST_LOG", "clipfeed=debug")

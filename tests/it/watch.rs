@@ -448,3 +448,35 @@ fn an_event_queue_overflow_ends_in_a_rescan() {
     }
     assert!(d.log().contains("event queue overflowed"), "the overflow was noticed and logged");
 }
+
+/// The real watch limit: in a user namespace of its own, the daemon may hold only a few inotify
+/// watches (`/proc/sys/user/max_inotify_watches`, per namespace, so nothing else on the machine is
+/// affected). It says which limit was hit and how to raise it, then scans the root on a timer.
+#[test]
+fn the_watch_limit_falls_back_to_scanning() {
+    let probe =
+        Command::new("unshare").args(["-Ur", "sh", "-c", "echo 3 > /proc/sys/user/max_inotify_watches"]).status();
+    if !probe.is_ok_and(|s| s.success()) {
+        assert!(!validators_required(), "unshare -Ur is needed to set a per-namespace watch limit");
+        eprintln!("NOTICE: cannot create a user namespace with its own inotify limit; skipping");
+        return;
+    }
+    let site = Site::new();
+    site.write_config("poll_interval: 1\n");
+    for n in 0..6 {
+        site.put(&format!("folder{n}/c{n}.md"), clip(&format!("c{n}"), &format!("Deep {n}"), ""));
+    }
+    let limited = ["unshare", "-Ur", "sh", "-c", "echo 3 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\""];
+    let d = Daemon::start_wrapped(&limited, &site.config());
+    assert_eq!(d.status()["clippings"], 6);
+    let log = d.log();
+    assert!(log.contains("fs.inotify.max_user_watches") && log.contains("sysctl"), "one clear error:\n{log}");
+    assert_eq!(log.matches("refused more inotify watches").count(), 1, "logged once:\n{log}");
+    // Changes deep in the tree, which no watch covers, arrive by the timed scans.
+    site.put("folder5/later.md", clip("later", "Found by a scan", ""));
+    std::fs::remove_file(site.root().join("folder0/c0.md")).unwrap();
+    poll("the scan to find the changes", || {
+        let t = all_titles(&d);
+        (t.contains(&"Found by a scan".to_string()) && !t.contains(&"Deep 0".to_string())).then_some(())
+    });
+}
