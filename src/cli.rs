@@ -49,6 +49,14 @@ pub enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// List the tokens of private feeds (creating missing ones), or give one feed a new token.
+    Token {
+        /// Configuration file [default: config/clipfeed.yaml].
+        #[arg(long, short, env = "CLIPFEED_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Bring the store up to date with the clippings folders and print one feed to standard output.
     Render {
         /// Configuration file [default: config/clipfeed.yaml].
@@ -65,6 +73,17 @@ pub enum Command {
         all: bool,
         #[arg(long, value_enum, default_value = "rss")]
         format: FormatArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Print every private feed with its token and subscription URL.
+    List,
+    /// Replace a private feed's token (the old one stops working within seconds).
+    Rotate {
+        /// The feed, as in its URL: topics/SLUG or providers/DOMAIN.
+        feed: String,
     },
 }
 
@@ -91,33 +110,69 @@ fn load_config(path: Option<PathBuf>) -> Result<Config> {
     Config::load(&path)
 }
 
-fn init_logging(default: &str) {
+/// Logs to standard error (the journal, under systemd), filtered by `RUST_LOG` when set, else by
+/// `default`. Returns what changes the filter later (a reload with another `log`); with
+/// `RUST_LOG` set, the environment keeps winning.
+fn init_logging(default: &str) -> crate::daemon::LogFilter {
+    use tracing_subscriber::prelude::*;
+    let from_env = std::env::var_os("RUST_LOG").is_some();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let _ = tracing_subscriber::registry().with(filter).with(fmt).try_init();
+    Box::new(move |directive: &str| {
+        if from_env {
+            return;
+        }
+        if let Ok(f) = tracing_subscriber::EnvFilter::try_new(directive) {
+            let _ = handle.reload(f);
+        }
+    })
 }
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command.unwrap_or(Command::Serve { config: None }) {
         Command::Serve { config } => {
-            let cfg = load_config(config)?;
-            init_logging(&cfg.log);
-            crate::daemon::serve(cfg)?;
+            let path = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+            let cfg = load_config(Some(path.clone()))?;
+            let log_filter = init_logging(&cfg.log);
+            crate::daemon::serve(cfg, path, log_filter)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config, paths, verbose } => {
-            init_logging("warn");
+            let _ = init_logging("warn");
             let cfg = match config {
                 Some(p) => Some(Config::load(&p)?),
                 None => None,
             };
             check(cfg.as_ref(), &paths, verbose)
         }
+        Command::Token { config, action } => {
+            let _ = init_logging("warn");
+            let cfg = load_config(config)?;
+            let mut store = Store::open(&cfg.store)?;
+            let rotate = match &action {
+                TokenAction::List => None,
+                TokenAction::Rotate { feed } => Some(feed.trim_matches('/').trim_end_matches(".rss").to_string()),
+            };
+            let tokens = crate::ingest::feed_tokens(&mut store, &cfg, rotate.as_deref())?;
+            let mut out = std::io::stdout().lock();
+            if tokens.is_empty() {
+                writeln!(out, "no private feeds (mark topics or providers `private: true` in the configuration)")?;
+            }
+            for (stem, token) in &tokens {
+                if rotate.as_deref().is_none_or(|r| r == stem) {
+                    writeln!(out, "{stem}\t{token}\t{}{stem}.rss?token={token}", cfg.base_url)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Render { config, topic, provider, all, format } => {
-            init_logging("warn");
+            let _ = init_logging("warn");
             let cfg = Arc::new(load_config(config)?);
             let key = match (topic, provider, all) {
                 (Some(t), _, _) => FeedKey::Topic(t),
@@ -127,7 +182,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             };
             let site = Arc::new(ArcSwap::from_pointee(Site::empty()));
             let store = Store::open(&cfg.store)?;
-            let mut ingest = Ingest::start(cfg.clone(), store, site.clone())?;
+            let metrics = Arc::new(crate::metrics::Metrics::default());
+            let beat = crate::systemd::Heartbeat::new("writer");
+            let mut ingest = Ingest::start(cfg.clone(), store, site.clone(), metrics, beat)?;
             ingest.reconcile()?;
             let site = site.load();
             let Some(r) = site.feed(&key.path_stem(), format.into()) else {

@@ -45,6 +45,35 @@ pub struct RawConfig {
     pub watch: WatchMode,
     #[serde(default = "defaults::poll_interval")]
     pub poll_interval: u32,
+    #[serde(default)]
+    pub providers: Vec<RawProvider>,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+}
+
+/// A configured provider (news site).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub domain: String,
+    #[serde(default)]
+    pub private: bool,
+}
+
+/// Who may read `/metrics`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    #[serde(default = "defaults::metrics_allow")]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        RawMetrics { allow: defaults::metrics_allow(), token: None }
+    }
 }
 
 /// How changes under the roots are noticed.
@@ -79,6 +108,8 @@ pub struct RawTopic {
     pub keywords: Vec<String>,
     #[serde(default)]
     pub hide_unpublished: bool,
+    #[serde(default)]
+    pub private: bool,
 }
 
 mod defaults {
@@ -113,6 +144,9 @@ mod defaults {
     pub fn poll_interval() -> u32 {
         5
     }
+    pub fn metrics_allow() -> Vec<String> {
+        vec!["127.0.0.0/8".into(), "::1/128".into()]
+    }
 }
 
 /// The validated configuration.
@@ -142,6 +176,50 @@ pub struct Config {
     pub watch: WatchMode,
     /// Seconds between scans of roots that are polled.
     pub poll_interval: std::time::Duration,
+    /// Providers whose feeds are private, by domain.
+    pub private_providers: std::collections::BTreeSet<String>,
+    /// Networks allowed to read `/metrics`, and the bearer token it may also require.
+    pub metrics_allow: Vec<Network>,
+    pub metrics_token: Option<String>,
+}
+
+/// An IP network, `address/prefix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl Network {
+    pub fn parse(s: &str) -> Option<Network> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a.trim().parse::<std::net::IpAddr>().ok()?, Some(p.trim().parse::<u8>().ok()?)),
+            None => (s.trim().parse().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Network { addr, prefix })
+    }
+
+    /// Whether `ip` is in the network. An IPv4 address seen as IPv4-mapped IPv6 counts as IPv4.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Configured topics and the name → slug table built from their names and aliases.
@@ -168,6 +246,8 @@ pub struct TopicConfig {
     pub keywords: Vec<String>,
     /// Leave out clippings marked `published: false`.
     pub hide_unpublished: bool,
+    /// The topic's feeds need a token, and its clippings stay out of public feeds.
+    pub private: bool,
 }
 
 impl TopicConfig {
@@ -309,6 +389,25 @@ impl Config {
             .unwrap_or_else(|| format!("{title}: news clippings by topic and by news site"));
 
         let topics = build_topics(raw.topics)?;
+        let mut private_providers = std::collections::BTreeSet::new();
+        for (i, p) in raw.providers.iter().enumerate() {
+            let Some(domain) = text::normalize_domain(&p.domain) else {
+                bail!("key 'providers[{i}].domain': {:?} is not a domain", p.domain);
+            };
+            if p.private {
+                private_providers.insert(domain);
+            }
+        }
+        let mut metrics_allow = Vec::new();
+        for (i, n) in raw.metrics.allow.iter().enumerate() {
+            let net = Network::parse(n)
+                .with_context(|| format!("key 'metrics.allow[{i}]': {n:?} is not a network like 127.0.0.0/8"))?;
+            metrics_allow.push(net);
+        }
+        let metrics_token = match raw.metrics.token {
+            Some(t) if t.trim().len() < 16 => bail!("key 'metrics.token': use at least 16 characters"),
+            other => other.map(|t| t.trim().to_string()),
+        };
         if !(1..=3600).contains(&raw.poll_interval) {
             bail!("key 'poll_interval': {} is out of range (1 to 3600 seconds)", raw.poll_interval);
         }
@@ -337,6 +436,9 @@ impl Config {
             tombstone_days: raw.tombstone_days,
             watch: raw.watch,
             poll_interval: std::time::Duration::from_secs(u64::from(raw.poll_interval)),
+            private_providers,
+            metrics_allow,
+            metrics_token,
         })
     }
 
@@ -435,6 +537,7 @@ fn build_topics(raw: Vec<RawTopic>) -> Result<Topics> {
             min_quality: t.min_quality,
             keywords,
             hide_unpublished: t.hide_unpublished,
+            private: t.private,
         });
     }
     Ok(Topics { list, by_name })
@@ -553,6 +656,29 @@ mod tests {
         let c = parse("watch: poll\npoll_interval: 2\n").unwrap();
         assert_eq!((c.watch, c.poll_interval.as_secs()), (WatchMode::Poll, 2));
         assert_eq!(parse("").unwrap().cache_max_age, 60);
+    }
+
+    #[test]
+    fn private_feeds_and_metrics_access() {
+        let c = parse(
+            "topics:\n  - name: Internal\n    private: true\nproviders:\n  - domain: Secret.Example\n    private: true\nmetrics:\n  allow: [10.0.0.0/8, \"::1\"]\n  token: a-long-enough-token\n",
+        )
+        .unwrap();
+        assert!(c.topics.get("internal").unwrap().private);
+        assert!(c.private_providers.contains("secret.example"));
+        assert!(c.metrics_allow[0].contains("10.1.2.3".parse().unwrap()));
+        assert!(!c.metrics_allow[0].contains("11.1.2.3".parse().unwrap()));
+        assert!(c.metrics_allow[1].contains("::1".parse().unwrap()));
+        assert_eq!(c.metrics_token.as_deref(), Some("a-long-enough-token"));
+        let d = parse("").unwrap();
+        assert!(d.metrics_allow.iter().any(|n| n.contains("127.0.0.1".parse().unwrap())));
+        assert!(d.metrics_allow.iter().any(|n| n.contains("::ffff:127.0.0.1".parse().unwrap())), "mapped IPv4");
+        assert!(!d.metrics_allow.iter().any(|n| n.contains("192.168.1.1".parse().unwrap())));
+        assert!(err("metrics:\n  allow: [nonsense]\n").contains("metrics.allow[0]"));
+        assert!(err("metrics:\n  token: short\n").contains("metrics.token"));
+        assert!(err("providers:\n  - domain: \"a/b\"\n").contains("providers[0].domain"));
+        assert!(Network::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(Network::parse("10.0.0.0/33").is_none());
     }
 
     #[test]

@@ -17,8 +17,10 @@ use axum::http::{Response, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+use crate::config::Config;
 use crate::feed::Format;
 use crate::filter::Filter;
+use crate::metrics::Metrics;
 use crate::site::{Encoding, FeedEntry, Rendered, Site};
 
 /// What is rendered on request: archive pages, filtered views, clipping pages.
@@ -60,8 +62,15 @@ impl Dynamic for crate::views::Views {
 pub struct AppState {
     pub site: Arc<ArcSwap<Site>>,
     pub dynamic: Option<Arc<dyn Dynamic>>,
-    /// `Cache-Control: max-age` for everything but full archive pages.
-    pub max_age: u32,
+    /// The configuration in force (replaced on SIGHUP): cache lifetime, metrics access.
+    pub config: Arc<ArcSwap<Config>>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    fn max_age(&self) -> u32 {
+        self.config.load().cache_max_age
+    }
 }
 
 /// `Cache-Control` of archive pages.
@@ -125,9 +134,121 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/api/status", get(status))
         .fallback(|| async { not_found() })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count_request))
         .with_state(state)
+}
+
+/// The class of a route, for request metrics.
+fn route_class(path: &str, query: Option<&str>) -> &'static str {
+    match path {
+        "/" => "index",
+        "/feeds.opml" => "opml",
+        "/feed.xsl" => "stylesheet",
+        "/healthz" | "/readyz" => "health",
+        "/api/status" => "status",
+        "/metrics" => "metrics",
+        p if p.starts_with("/clippings/") => "page",
+        p if p.contains("/archive/") => "archive",
+        p if p.ends_with(".rss") || p.ends_with(".atom") || p.ends_with(".json") => {
+            if query.is_some_and(|q| !q.is_empty()) { "filtered" } else { "feed" }
+        }
+        _ => "other",
+    }
+}
+
+/// Counts every response by route class and status, with its body size.
+async fn count_request(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response<Body> {
+    let route = route_class(req.uri().path(), req.uri().query());
+    let head = req.method() == axum::http::Method::HEAD;
+    let res = next.run(req).await;
+    let bytes = if head { 0 } else { http_body::Body::size_hint(res.body()).exact().unwrap_or(0) };
+    state.metrics.request(route, res.status().as_u16(), bytes);
+    res
+}
+
+/// Ready once the store is open and the first comparison of the roots with it is done.
+async fn readyz(State(state): State<AppState>) -> Response<Body> {
+    if state.site.load().ready {
+        plain(StatusCode::OK, "ready\n".into())
+    } else {
+        plain(StatusCode::SERVICE_UNAVAILABLE, "starting\n".into())
+    }
+}
+
+/// Prometheus metrics, for the configured networks only, and with the configured bearer token.
+async fn metrics(State(state): State<AppState>, req: axum::extract::Request) -> Response<Body> {
+    let cfg = state.config.load();
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    if !peer.is_some_and(|ip| cfg.metrics_allow.iter().any(|n| n.contains(ip))) {
+        return plain(StatusCode::FORBIDDEN, "metrics are not served to this address\n".into());
+    }
+    if let Some(token) = &cfg.metrics_token
+        && !bearer(req.headers()).is_some_and(|given| same(given.as_bytes(), token.as_bytes()))
+    {
+        let mut res = plain(StatusCode::UNAUTHORIZED, "a bearer token is required\n".into());
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"clipfeed\""));
+        return res;
+    }
+    let mut res = Response::new(Body::from(state.metrics.render()));
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// The token of an `Authorization: Bearer` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+/// Compares secrets in time that depends only on their lengths.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// Splits `token=` off a query string: (the token, the rest).
+fn take_token(query: &str) -> (Option<String>, String) {
+    let mut token = None;
+    let mut rest = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if k == "token" {
+            token = Some(v.into_owned());
+        } else {
+            rest.append_pair(&k, &v);
+        }
+    }
+    (token, rest.finish())
+}
+
+/// For a private feed: the token from `?token=` or `Authorization: Bearer` must match. `None`
+/// when the request may go on; else the 401 to send. Tokens are never logged.
+fn refused(site: &Site, stem: &str, headers: &HeaderMap, token: Option<&str>) -> Option<Response<Body>> {
+    let expected = site.private.get(stem)?;
+    let given = token.or_else(|| bearer(headers));
+    if given.is_some_and(|g| same(g.as_bytes(), expected.as_bytes())) {
+        return None;
+    }
+    let mut res = plain(
+        StatusCode::UNAUTHORIZED,
+        "this feed is private: add ?token=… or an Authorization: Bearer header\n".into(),
+    );
+    res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"clipfeed\""));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Some(res)
 }
 
 fn valid_name(name: &str) -> bool {
@@ -162,14 +283,14 @@ async fn status(State(state): State<AppState>) -> Response<Body> {
 
 async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
     let site = state.site.load();
-    let mut res = respond(&headers, &site.index, &cache_control(state.max_age));
+    let mut res = respond(&headers, &site.index, &cache_control(state.max_age()));
     html_headers(res.headers_mut());
     res
 }
 
 async fn opml(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
     let site = state.site.load();
-    respond(&headers, &site.opml, &cache_control(state.max_age))
+    respond(&headers, &site.opml, &cache_control(state.max_age()))
 }
 
 async fn stylesheet(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
@@ -177,7 +298,7 @@ async fn stylesheet(State(state): State<AppState>, headers: HeaderMap) -> Respon
     let xsl = XSL.get_or_init(|| {
         Rendered::new(FEED_XSL.as_bytes().to_vec(), chrono::DateTime::UNIX_EPOCH, "text/xsl; charset=utf-8")
     });
-    let mut res = respond(&headers, xsl, &cache_control(state.max_age));
+    let mut res = respond(&headers, xsl, &cache_control(state.max_age()));
     res.headers_mut().remove(header::LAST_MODIFIED);
     res
 }
@@ -197,12 +318,17 @@ async fn feed(
     let Some(format) = Format::from_extension(ext) else { return not_found() };
     let site = state.site.load();
     let Some(entry) = site.feeds.get(stem).cloned() else { return not_found() };
-    let query = query.unwrap_or_default();
+    let (token, query) = take_token(&query.unwrap_or_default());
+    if let Some(res) = refused(&site, stem, &headers, token.as_deref()) {
+        return res;
+    }
+    let private = site.private.contains_key(stem);
     let filter = match Filter::parse(&query, &entry.key, chrono::Utc::now()) {
         Ok(f) => f,
         Err(e) => return plain(StatusCode::BAD_REQUEST, format!("{e}\n")),
     };
-    let cc = cache_control(state.max_age);
+    // A private feed must not sit in shared caches.
+    let cc = if private { "private, no-cache".to_string() } else { cache_control(state.max_age()) };
     if filter.is_empty() {
         return for_browsers(&headers, format, respond(&headers, entry.current(format), &cc));
     }
@@ -258,13 +384,18 @@ async fn archive(
     if size != page_size.to_string() || num != index.to_string() {
         return not_found();
     }
-    if query.is_some_and(|q| !q.is_empty()) {
+    let (token, query) = take_token(&query.unwrap_or_default());
+    let site = state.site.load();
+    if let Some(res) = refused(&site, &stem, &headers, token.as_deref()) {
+        return res;
+    }
+    if !query.is_empty() {
         return plain(
             StatusCode::BAD_REQUEST,
             "query filters apply to subscription feeds, not to archive pages\n".into(),
         );
     }
-    let site = state.site.load();
+    let cc = if site.private.contains_key(&stem) { "private, no-cache" } else { ARCHIVE_CACHE };
     let (Some(entry), Some(dynamic)) = (site.feeds.get(&stem).cloned(), state.dynamic.clone()) else {
         return not_found();
     };
@@ -273,7 +404,7 @@ async fn archive(
         // change also shows at the head of the feed, where RFC 5005 makes it win) or the feed's
         // title or address changes. A week of caching keeps a deleted clipping from outliving
         // its tombstone (30 days by default) in caches.
-        Ok(Ok(Some(doc))) => for_browsers(&headers, format, respond(&headers, &doc, ARCHIVE_CACHE)),
+        Ok(Ok(Some(doc))) => for_browsers(&headers, format, respond(&headers, &doc, cc)),
         Ok(Ok(None)) => not_found(),
         Ok(Err(e)) => internal(e),
         Err(e) => internal(e),
@@ -286,7 +417,7 @@ async fn clipping(State(state): State<AppState>, headers: HeaderMap, id: String)
     match tokio::task::spawn_blocking(move || dynamic.clipping_page(&id)).await {
         Ok(Ok(Some(html))) => {
             let rendered = Rendered::new(html.into_bytes(), chrono::DateTime::UNIX_EPOCH, "text/html; charset=utf-8");
-            let mut res = respond(&headers, &rendered, &cache_control(state.max_age));
+            let mut res = respond(&headers, &rendered, &cache_control(state.max_age()));
             res.headers_mut().remove(header::LAST_MODIFIED);
             html_headers(res.headers_mut());
             res
@@ -458,7 +589,13 @@ mod tests {
             ("topics/ai".to_string(), Arc::new(entry(FeedKey::Topic("ai".into()), false))),
             ("feed".to_string(), Arc::new(entry(FeedKey::All, true))),
         ]);
-        AppState { site: Arc::new(ArcSwap::from_pointee(site)), dynamic: None, max_age: 60 }
+        let config = Config::for_test(std::path::Path::new("/nonexistent"), std::path::Path::new("/nonexistent.db"));
+        AppState {
+            site: Arc::new(ArcSwap::from_pointee(site)),
+            dynamic: None,
+            config: Arc::new(ArcSwap::from_pointee(config)),
+            metrics: Arc::new(Metrics::default()),
+        }
     }
 
     async fn call(method: &str, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, Vec<u8>) {

@@ -23,17 +23,22 @@ use crate::clip::{self, Limits};
 use crate::config::Config;
 use crate::feed::{self, Doc, FeedKey, FeedMeta, Format, Links, Outline, Page};
 use crate::item::{self, Item, Source};
+use crate::metrics::Metrics;
 use crate::pages::{self, Listing};
 use crate::site::{FeedEntry, Rendered, Site};
 use crate::store::{Batch, FeedState, FileId, FileStat, Rejection, Store};
+use crate::systemd::{BEAT_EVERY, Heartbeat};
 
 /// Work for the writer.
 #[derive(Debug)]
 pub enum Job {
-    /// These absolute paths (files or folders) may have changed, appeared or gone.
-    Touched(Vec<PathBuf>),
+    /// These absolute paths (files or folders) may have changed, appeared or gone; the first
+    /// event about them came at `since`.
+    Touched { paths: Vec<PathBuf>, since: std::time::Instant },
     /// Compare every root with the store, as at start-up (after a watcher overflow or error).
     Rescan,
+    /// Apply a new configuration (SIGHUP), then say so on `done`.
+    Reload(Arc<Config>, std::sync::mpsc::Sender<()>),
     /// Finish what is queued and stop.
     Shutdown,
 }
@@ -45,6 +50,52 @@ const RECENT: Duration = Duration::from_secs(2);
 /// Delays before a failed update is retried (as a rescan), doubling up to the maximum.
 const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// How often feed tokens are read again from the store (`clipfeed token rotate` writes them).
+const TOKENS_EVERY: Duration = Duration::from_secs(3);
+
+/// Every private feed the configuration names.
+pub fn private_feeds(cfg: &Config) -> Vec<FeedKey> {
+    let topics = cfg.topics.list.iter().filter(|t| t.private).map(|t| FeedKey::Topic(t.slug.clone()));
+    let providers = cfg.private_providers.iter().map(|d| FeedKey::Provider(d.clone()));
+    topics.chain(providers).collect()
+}
+
+/// The token of every private feed, by path stem, sorted; a feed without one gets one. With
+/// `rotate` (a path stem such as `topics/internal`), that feed gets a new token.
+pub fn feed_tokens(store: &mut Store, cfg: &Config, rotate: Option<&str>) -> Result<Vec<(String, String)>> {
+    let private: BTreeSet<String> = private_feeds(cfg).iter().map(FeedKey::path_stem).collect();
+    if let Some(stem) = rotate
+        && !private.contains(stem)
+    {
+        anyhow::bail!(
+            "{stem} is not a private feed (private: {})",
+            private.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let b = store.batch()?;
+    let mut tokens = b.tokens()?;
+    for stem in &private {
+        if !tokens.contains_key(stem) || rotate == Some(stem.as_str()) {
+            let token = new_token()?;
+            b.set_token(stem, &token)?;
+            tokens.insert(stem.clone(), token);
+        }
+    }
+    b.commit()?;
+    let mut out: Vec<(String, String)> = tokens.into_iter().filter(|(stem, _)| private.contains(stem)).collect();
+    out.sort();
+    Ok(out)
+}
+
+/// A new random token: 32 bytes from the kernel's generator, as hex.
+pub fn new_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom for a token")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
 
 /// How often tombstones older than `tombstone_days` are dropped.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
@@ -101,6 +152,12 @@ struct Core {
     /// Feed documents rendered and reconciles run since start, for `/api/status`.
     renders: u64,
     rescans: u64,
+    metrics: Arc<Metrics>,
+    heartbeat: Heartbeat,
+    /// The rejections last read from the store, for republishing without a store round trip.
+    rejections: Vec<Rejection>,
+    /// The token of each private feed, by path stem.
+    tokens: HashMap<String, String>,
     /// Feeds in which an item entered, changed or left since the last render.
     history: BTreeSet<FeedKey>,
     /// Per feed, bumped at each history change: the generation of cached views.
@@ -125,7 +182,13 @@ fn now() -> DateTime<Utc> {
 impl Ingest {
     /// Opens the writer over `store` and publishes every feed the store already holds, so a
     /// restart serves its previous content before the first reconcile finishes.
-    pub fn start(cfg: Arc<Config>, store: Store, site: Arc<ArcSwap<Site>>) -> Result<Ingest> {
+    pub fn start(
+        cfg: Arc<Config>,
+        store: Store,
+        site: Arc<ArcSwap<Site>>,
+        metrics: Arc<Metrics>,
+        heartbeat: Heartbeat,
+    ) -> Result<Ingest> {
         let canonical_roots = cfg.clippings.iter().map(|r| r.canonicalize().unwrap_or_else(|_| r.clone())).collect();
         let mut ingest = Ingest {
             core: Core {
@@ -140,6 +203,10 @@ impl Ingest {
                 recheck: Vec::new(),
                 renders: 0,
                 rescans: 0,
+                metrics,
+                heartbeat,
+                rejections: Vec::new(),
+                tokens: HashMap::new(),
                 history: BTreeSet::new(),
                 generations: HashMap::new(),
                 cfg,
@@ -151,8 +218,47 @@ impl Ingest {
         ingest.core.dirty.extend(all);
         ingest.reapply_topic_config()?;
         ingest.purge_tombstones()?;
+        ingest.ensure_tokens()?;
         ingest.render()?;
         Ok(ingest)
+    }
+
+    /// Applies a new configuration (SIGHUP): topics, aliases, keywords, private feeds, limits,
+    /// titles and links. The caller has kept the settings that need a restart. Returns whether
+    /// the roots must be scanned again (the extensions or size limit changed what is a clipping).
+    fn reload(&mut self, cfg: Arc<Config>) -> Result<bool> {
+        let old = self.core.cfg.clone();
+        let rescan = old.extensions != cfg.extensions || old.max_file_bytes != cfg.max_file_bytes;
+        self.core.links = Links::new(&cfg.base_url);
+        self.core.limits = Limits { max_file_bytes: cfg.max_file_bytes };
+        self.core.cfg = cfg;
+        let core = &mut self.core;
+        for t in &core.cfg.topics.list {
+            core.catalog.entry(FeedKey::Topic(t.slug.clone())).or_insert_with(Entry::new).name = t.name.clone();
+        }
+        if let Some(all) = core.catalog.get_mut(&FeedKey::All) {
+            all.name = core.cfg.title.clone();
+        }
+        self.reapply_topic_config()?;
+        self.ensure_tokens()?;
+        let all: BTreeSet<FeedKey> = self.core.catalog.keys().cloned().collect();
+        self.core.dirty.extend(all);
+        self.render()?;
+        Metrics::add(&self.core.metrics.reloads, 1);
+        Ok(rescan)
+    }
+
+    /// Gives every private feed a token (kept in the store), and loads them.
+    fn ensure_tokens(&mut self) -> Result<()> {
+        self.core.tokens = feed_tokens(&mut self.store, &self.core.cfg, None)?.into_iter().collect();
+        Ok(())
+    }
+
+    /// Reads the tokens again (`clipfeed token rotate` writes them); whether any changed.
+    fn refresh_tokens(&mut self) -> Result<bool> {
+        let before = self.core.tokens.clone();
+        self.ensure_tokens()?;
+        Ok(self.core.tokens != before)
     }
 
     /// Drops tombstones older than `tombstone_days` and marks their feeds for rendering.
@@ -189,7 +295,7 @@ impl Ingest {
     /// When the configured topics changed since the store was written, every item is merged
     /// again so names and aliases map to the right slugs.
     fn reapply_topic_config(&mut self) -> Result<()> {
-        let fingerprint = format!("{:?}", self.core.cfg.topics.list);
+        let fingerprint = format!("{:?} {:?}", self.core.cfg.topics.list, self.core.cfg.private_providers);
         let fingerprint = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(fingerprint.as_bytes()));
         let b = self.store.batch()?;
         if b.meta("topics")?.as_deref() == Some(fingerprint.as_str()) {
@@ -219,18 +325,28 @@ impl Ingest {
         use std::time::Instant;
         let mut retry: Option<(Instant, Duration)> = None;
         let mut next_purge = Instant::now() + PURGE_EVERY;
+        let mut next_tokens = Instant::now() + TOKENS_EVERY;
         loop {
+            self.core.heartbeat.beat();
             let recheck_at = self.core.recheck.iter().map(|(at, _)| *at).min();
-            let wake = [Some(next_purge), retry.map(|(at, _)| at), recheck_at].into_iter().flatten().min();
-            let wait = wake.map_or(PURGE_EVERY, |w| w.saturating_duration_since(Instant::now()));
+            let wake =
+                [Some(next_purge), Some(next_tokens), retry.map(|(at, _)| at), recheck_at].into_iter().flatten().min();
+            // Wake at least every BEAT_EVERY, so the watchdog knows the writer is alive.
+            let wait = wake.map_or(BEAT_EVERY, |w| w.saturating_duration_since(Instant::now()).min(BEAT_EVERY));
             let mut touched: Vec<PathBuf> = Vec::new();
+            let mut since: Option<Instant> = None;
+            let mut reloads = Vec::new();
             let mut rescan = false;
             let mut stop = false;
             match jobs.recv_timeout(wait) {
                 Ok(first) => {
                     for job in std::iter::once(first).chain(jobs.try_iter()) {
                         match job {
-                            Job::Touched(paths) => touched.extend(paths),
+                            Job::Touched { paths, since: t } => {
+                                touched.extend(paths);
+                                since = Some(since.map_or(t, |s: Instant| s.min(t)));
+                            }
+                            Job::Reload(cfg, done) => reloads.push((cfg, done)),
                             Job::Rescan => rescan = true,
                             Job::Shutdown => stop = true,
                         }
@@ -238,6 +354,13 @@ impl Ingest {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+            for (cfg, done) in reloads {
+                match self.reload(cfg) {
+                    Ok(needs_rescan) => rescan |= needs_rescan,
+                    Err(e) => error!("applying the new configuration failed: {e:#}"),
+                }
+                let _ = done.send(());
             }
             let now = Instant::now();
             if retry.is_some_and(|(at, _)| at <= now) {
@@ -254,15 +377,31 @@ impl Ingest {
                     error!("dropping old tombstones failed: {e:#}");
                 }
             }
+            if now >= next_tokens {
+                next_tokens = now + TOKENS_EVERY;
+                // `clipfeed token rotate` writes the store; the new token takes over here.
+                match self.refresh_tokens() {
+                    Ok(true) => self.core.publish(&self.core.rejections.clone()),
+                    Ok(false) => {}
+                    Err(e) => error!("reading feed tokens failed: {e:#}"),
+                }
+            }
             if rescan || !touched.is_empty() {
+                let started = Instant::now();
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     if rescan { self.reconcile() } else { self.touched(touched) }
                 }));
+                self.core.metrics.ingest_seconds.observe(started.elapsed());
                 let failure = match outcome {
                     Ok(Ok(())) => None,
                     Ok(Err(e)) => Some(format!("{e:#}")),
                     Err(panic) => Some(panic_message(&*panic)),
                 };
+                if failure.is_none()
+                    && let Some(since) = since
+                {
+                    self.core.metrics.watch_to_publish_seconds.observe(since.elapsed());
+                }
                 retry = match failure {
                     None => None,
                     Some(why) => {
@@ -286,6 +425,7 @@ impl Ingest {
     pub fn reconcile(&mut self) -> Result<()> {
         let started = std::time::Instant::now();
         self.core.rescans += 1;
+        Metrics::add(&self.core.metrics.rescans, 1);
         let known = self.store.file_index()?;
         let core = &self.core;
         let mut seen: HashSet<FileId> = HashSet::new();
@@ -523,6 +663,7 @@ impl Ingest {
         let feeds_done = std::time::Instant::now();
         let rejections = b.rejections()?;
         b.commit()?;
+        self.core.rejections = rejections.clone();
         let committed = std::time::Instant::now();
         self.core.dirty.clear();
         self.core.history.clear();
@@ -545,6 +686,15 @@ impl Ingest {
 }
 
 impl Core {
+    /// Whether a feed needs a token (and keeps its clippings out of public feeds).
+    fn is_private(&self, key: &FeedKey) -> bool {
+        match key {
+            FeedKey::All => false,
+            FeedKey::Topic(slug) => self.cfg.topics.get(slug).is_some_and(|t| t.private),
+            FeedKey::Provider(domain) => self.cfg.private_providers.contains(domain),
+        }
+    }
+
     /// The file's id under the root containing `abs`; `None` outside every root, for a root
     /// itself, or for a name that is not UTF-8.
     fn locate(&self, abs: &Path) -> Option<FileId> {
@@ -644,8 +794,9 @@ impl Core {
         let sources = b.sources(key)?;
         let state = b.item_state(key)?;
         let live = state.as_ref().filter(|s| !s.deleted);
-        let before: BTreeSet<FeedKey> = live.map(|st| st.feeds()).unwrap_or_default();
         let id = item::id_for(key);
+        // The feeds the item is in are the feeds where it has an open slot.
+        let before: BTreeSet<FeedKey> = b.open_feeds(&id)?.iter().filter_map(|s| FeedKey::from_stem(s)).collect();
         if sources.is_empty() {
             if live.is_none() {
                 return Ok(None);
@@ -685,6 +836,10 @@ impl Core {
             let key = FeedKey::Provider(domain.clone());
             self.catalog.entry(key.clone()).or_insert_with(Entry::new).name = p.name.clone();
             after.insert(key);
+        }
+        // A clipping in a private feed stays out of every public one.
+        if after.iter().any(|f| self.is_private(f)) {
+            after.retain(|f| self.is_private(f));
         }
         Ok(Some(Delta { id, published: it.data.published, before, after, changed: edited }))
     }
@@ -760,6 +915,7 @@ impl Core {
     /// Renders one feed's subscription document in every format. Its time moves to `t` only
     /// when what it shows changed; its history time when anything in it changed.
     fn render_feed(&mut self, b: &Batch<'_>, key: &FeedKey, t: DateTime<Utc>) -> Result<(u64, FeedEntry)> {
+        let started = std::time::Instant::now();
         let entry = self.catalog.entry(key.clone()).or_insert_with(Entry::new);
         if entry.name.is_empty() {
             entry.name = match &key {
@@ -858,6 +1014,7 @@ impl Core {
         };
         b.set_feed_state(key, &state)?;
         self.renders += 1;
+        Metrics::add(&self.metrics.renders, 1);
         meta.updated = state.changed_at;
         let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &tombstones };
         let render = |format: Format| {
@@ -866,6 +1023,7 @@ impl Core {
             r
         };
         let (rss, atom, json) = (render(Format::Rss), render(Format::Atom), render(Format::Json));
+        self.metrics.render_seconds.observe(started.elapsed());
         let generation = self.generations.entry(key.clone()).or_insert(0);
         if history_changed {
             *generation += 1;
@@ -900,6 +1058,9 @@ impl Core {
             let Some(feed) = &entry.feed else { continue };
             newest = newest.max(feed.rss.last_modified);
             feeds.insert(key.path_stem(), feed.clone());
+            if self.is_private(key) {
+                continue;
+            }
             let listing = Listing { key: key.clone(), name: entry.name.clone(), count: entry.count };
             match key {
                 FeedKey::All => {}
@@ -946,7 +1107,12 @@ impl Core {
             opml: Arc::new(Rendered::new(opml, newest, "text/x-opml; charset=utf-8")),
             status: bytes::Bytes::from(serde_json::to_vec_pretty(&status).expect("status serialises")),
             ready: self.ready,
+            private: self.tokens.clone(),
         };
+        Metrics::set(&self.metrics.clippings_live, total);
+        Metrics::set(&self.metrics.files_rejected_now, rejections.len() as u64);
+        Metrics::set(&self.metrics.files_pending, self.recheck.len() as u64);
+        Metrics::set(&self.metrics.feeds, site.feeds.len() as u64);
         self.site.store(Arc::new(site));
     }
 }
@@ -1047,7 +1213,9 @@ mod tests {
         std::fs::create_dir_all(&root).unwrap();
         let cfg = Arc::new(Config::for_test(&root, &dir.join("store.db")));
         let site = Arc::new(ArcSwap::from_pointee(Site::empty()));
-        let mut ingest = Ingest::start(cfg, Store::open(&dir.join("store.db")).unwrap(), site).unwrap();
+        let store = Store::open(&dir.join("store.db")).unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let mut ingest = Ingest::start(cfg, store, site, metrics, Heartbeat::new("writer")).unwrap();
         ingest.reconcile().unwrap();
         ingest
     }

@@ -1,6 +1,6 @@
-//! clipfeed: a daemon that turns a folder of news clipping files into RSS and Atom feeds, one per
-//! topic and one per news site, served over HTTP. See ARCHITECTURE.md for the data flow and the
-//! invariants; each module's header says what it owns.
+//! clipfeed: a daemon that turns a folder of news clipping files into RSS, Atom and JSON feeds,
+//! one per topic and one per news site, served over HTTP. See ARCHITECTURE.md for the data flow
+//! and the invariants; each module's header says what it owns.
 
 pub mod cli;
 pub mod clip;
@@ -11,9 +11,11 @@ pub mod filter;
 pub mod http;
 pub mod ingest;
 pub mod item;
+pub mod metrics;
 pub mod pages;
 pub mod site;
 pub mod store;
+pub mod systemd;
 pub mod text;
 pub mod views;
 pub mod watch;

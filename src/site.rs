@@ -172,6 +172,8 @@ pub struct Site {
     pub status: Bytes,
     /// Store opened and first reconcile finished.
     pub ready: bool,
+    /// Private feeds by path stem, with the token each needs.
+    pub private: HashMap<String, String>,
 }
 
 impl Site {
@@ -187,6 +189,7 @@ impl Site {
             ),
             status: Bytes::from_static(b"{\"ready\":false}"),
             ready: false,
+            private: HashMap::new(),
         }
     }
 

@@ -22,11 +22,22 @@ use crate::clip::Clipping;
 use crate::feed::FeedKey;
 use crate::item::{Item, ItemData};
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Every table, so an older store can be dropped and rebuilt from the clippings.
-const TABLES: [&str; 10] =
-    ["meta", "files", "rejections", "items", "item_topics", "topics", "providers", "feeds", "feed_log", "tombstones"];
+const TABLES: [&str; 11] = [
+    "meta",
+    "files",
+    "rejections",
+    "items",
+    "item_topics",
+    "topics",
+    "providers",
+    "feeds",
+    "feed_log",
+    "tombstones",
+    "tokens",
+];
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta(
@@ -114,6 +125,13 @@ CREATE TABLE IF NOT EXISTS feed_log(
     PRIMARY KEY(feed, pos)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS feed_log_open ON feed_log(feed, id) WHERE left_at IS NULL;
+CREATE INDEX IF NOT EXISTS feed_log_open_by_id ON feed_log(id) WHERE left_at IS NULL;
+-- The token each private feed needs.
+CREATE TABLE IF NOT EXISTS tokens(
+    feed TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    created INTEGER NOT NULL
+) WITHOUT ROWID;
 -- Items that left a feed, for RFC 6721 tombstones.
 CREATE TABLE IF NOT EXISTS tombstones(
     feed TEXT NOT NULL,
@@ -198,16 +216,6 @@ fn retired_from_text(s: &str) -> std::collections::BTreeMap<u64, u64> {
             Some((k.parse().ok()?, v.parse().ok()?))
         })
         .collect()
-}
-
-impl ItemState {
-    /// The feeds a live item with this state is in.
-    pub fn feeds(&self) -> std::collections::BTreeSet<FeedKey> {
-        let mut out = std::collections::BTreeSet::from([FeedKey::All]);
-        out.extend(self.topics.iter().map(|s| FeedKey::Topic(s.clone())));
-        out.extend(self.provider.iter().map(|p| FeedKey::Provider(p.clone())));
-        out
-    }
 }
 
 /// A rejected file and why.
@@ -678,6 +686,33 @@ impl Batch<'_> {
             .query_row(params![feed.path_stem(), id], |r| r.get(0))
             .optional()?;
         Ok(pos.map(|p| p as u64))
+    }
+
+    /// The feeds (path stems) in which an item has an open slot: the feeds it is in.
+    pub fn open_feeds(&self, id: &str) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT feed FROM feed_log INDEXED BY feed_log_open_by_id WHERE id=?1 AND left_at IS NULL",
+        )?;
+        let rows = stmt.query_map([id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every private feed's token, by path stem.
+    pub fn tokens(&self) -> Result<HashMap<String, String>> {
+        let mut stmt = self.tx.prepare_cached("SELECT feed, token FROM tokens")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Sets (or replaces) a feed's token.
+    pub fn set_token(&self, feed: &str, token: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO tokens(feed, token, created) VALUES(?1, ?2, ?3)
+                 ON CONFLICT(feed) DO UPDATE SET token=excluded.token, created=excluded.created",
+            )?
+            .execute(params![feed, token, Utc::now().timestamp()])?;
+        Ok(())
     }
 
     /// How many slots in `from..to` of a feed's log are open.

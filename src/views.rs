@@ -7,8 +7,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
+use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
+use crate::config::Config;
 use crate::feed::{self, Doc, Format, Links, Page};
 use crate::filter::Filter;
 use crate::pages;
@@ -73,14 +75,18 @@ impl Cache {
 /// Renders archive pages, filtered feeds and clipping pages from the store.
 pub struct Views {
     reader: Reader,
-    links: Links,
-    site_title: String,
+    /// The configuration in force (its base URL, title and private feeds).
+    config: Arc<ArcSwap<Config>>,
     cache: Mutex<Cache>,
 }
 
 impl Views {
-    pub fn new(reader: Reader, links: Links, site_title: String) -> Views {
-        Views { reader, links, site_title, cache: Mutex::new(Cache::default()) }
+    pub fn new(reader: Reader, config: Arc<ArcSwap<Config>>) -> Views {
+        Views { reader, config, cache: Mutex::new(Cache::default()) }
+    }
+
+    fn links(&self) -> Links {
+        Links::new(&self.config.load().base_url)
     }
 
     fn cached(&self, key: CacheKey, make: impl FnOnce() -> Result<Option<Rendered>>) -> Result<Option<Arc<Rendered>>> {
@@ -130,7 +136,7 @@ impl Views {
             let meta = feed::FeedMeta { updated, icon: None, ..feed.meta.clone() };
             let page = Page::Archive { index, page_size, has_next };
             let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &[] };
-            Ok(Some(Rendered::new(feed::render(format, &doc, &self.links), updated, format.content_type())))
+            Ok(Some(Rendered::new(feed::render(format, &doc, &self.links()), updated, format.content_type())))
         })
     }
 
@@ -145,7 +151,7 @@ impl Views {
             let meta = feed::FeedMeta { updated, ..feed.meta.clone() };
             let page = Page::Filtered { query: filter.to_query() };
             let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &[] };
-            let mut r = Rendered::new(feed::render(format, &doc, &self.links), updated, format.content_type());
+            let mut r = Rendered::new(feed::render(format, &doc, &self.links()), updated, format.content_type());
             r.ambiguous = feed.history_ambiguous;
             // A window relative to now moves by itself: no date can say when it last changed.
             r.dated = filter.since_relative.is_none();
@@ -154,9 +160,15 @@ impl Views {
         Ok(doc.expect("filtered views always render"))
     }
 
-    /// The HTML page of a live clipping.
+    /// The HTML page of a live clipping. Clippings in private feeds have no public page.
     pub fn clipping_page(&self, id: &str) -> Result<Option<String>> {
-        Ok(self.reader.item(id)?.map(|item| pages::clipping(&self.site_title, &self.links, &item)))
+        let cfg = self.config.load();
+        let private = |item: &crate::item::Item| {
+            item.data.topics.iter().any(|t| cfg.topics.get(&t.slug).is_some_and(|c| c.private))
+                || item.data.provider_domain().is_some_and(|d| cfg.private_providers.contains(d))
+        };
+        let links = self.links();
+        Ok(self.reader.item(id)?.filter(|i| !private(i)).map(|item| pages::clipping(&cfg.title, &links, &item)))
     }
 }
 

@@ -21,6 +21,7 @@ use tracing::{error, info, warn};
 
 use crate::config::WatchMode;
 use crate::ingest::Job;
+use crate::systemd::{BEAT_EVERY, Heartbeat};
 
 /// How long the event stream must be quiet before a batch of ready paths is handed on.
 const QUIET: Duration = Duration::from_millis(3);
@@ -83,7 +84,13 @@ impl Drop for Watcher {
 
 /// Starts watching `roots` recursively; jobs go to `jobs`. A root that is missing, or that is
 /// deleted or replaced later, is watched again as soon as it (re)appears, and a rescan follows.
-pub fn spawn(roots: &[PathBuf], mode: WatchMode, poll_interval: Duration, jobs: Sender<Job>) -> Result<Watcher> {
+pub fn spawn(
+    roots: &[PathBuf],
+    mode: WatchMode,
+    poll_interval: Duration,
+    jobs: Sender<Job>,
+    heartbeat: Heartbeat,
+) -> Result<Watcher> {
     let (tx, rx) = mpsc::channel::<Msg>();
     let events = tx.clone();
     let config = notify::Config::default().with_follow_symlinks(false);
@@ -113,7 +120,7 @@ pub fn spawn(roots: &[PathBuf], mode: WatchMode, poll_interval: Duration, jobs: 
     roots.check();
     let thread = std::thread::Builder::new()
         .name("clipfeed-watch".into())
-        .spawn(move || coalesce(rx, jobs, Some(roots)))
+        .spawn(move || coalesce(rx, jobs, Some(roots), Some(heartbeat)))
         .context("cannot start the watcher thread")?;
     Ok(Watcher { tx, thread: Some(thread) })
 }
@@ -254,7 +261,7 @@ fn complain(r: &mut RootState, msg: String, severe: bool) {
 
 /// The coalescing loop: gathers ready paths until the stream is quiet (or a batch is old), holds
 /// written paths until they settle, keeps the roots watched, and sends jobs.
-fn coalesce(rx: mpsc::Receiver<Msg>, jobs: Sender<Job>, mut roots: Option<Roots>) {
+fn coalesce(rx: mpsc::Receiver<Msg>, jobs: Sender<Job>, mut roots: Option<Roots>, heartbeat: Option<Heartbeat>) {
     let mut ready: BTreeSet<PathBuf> = BTreeSet::new();
     let mut pending: HashMap<PathBuf, Instant> = HashMap::new();
     let mut rescan = false;
@@ -276,6 +283,11 @@ fn coalesce(rx: mpsc::Receiver<Msg>, jobs: Sender<Job>, mut roots: Option<Roots>
         }
         if let Some(r) = roots.as_ref().filter(|r| r.polling()) {
             until(r.next_poll.saturating_duration_since(now));
+        }
+        // Wake at least every BEAT_EVERY, so the watchdog knows this thread is alive.
+        if let Some(hb) = &heartbeat {
+            hb.beat();
+            until(BEAT_EVERY);
         }
         let received = match wait {
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -333,7 +345,7 @@ fn coalesce(rx: mpsc::Receiver<Msg>, jobs: Sender<Job>, mut roots: Option<Roots>
             }
             Err(RecvTimeoutError::Timeout) => quiet = true,
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
-                flush(&jobs, &mut ready, &mut rescan);
+                flush(&jobs, &mut ready, &mut rescan, batch_start.unwrap_or_else(Instant::now));
                 return;
             }
         }
@@ -361,7 +373,7 @@ fn coalesce(rx: mpsc::Receiver<Msg>, jobs: Sender<Job>, mut roots: Option<Roots>
         }
         let old = batch_start.is_some_and(|s| now - s >= MAX_BATCH);
         if (quiet || old) && (!ready.is_empty() || rescan) {
-            if !flush(&jobs, &mut ready, &mut rescan) {
+            if !flush(&jobs, &mut ready, &mut rescan, batch_start.unwrap_or(now)) {
                 return;
             }
             batch_start = None;
@@ -369,14 +381,15 @@ fn coalesce(rx: mpsc::Receiver<Msg>, jobs: Sender<Job>, mut roots: Option<Roots>
     }
 }
 
-/// Sends what is gathered. False when the writer is gone.
-fn flush(jobs: &Sender<Job>, ready: &mut BTreeSet<PathBuf>, rescan: &mut bool) -> bool {
+/// Sends what is gathered (the first event of the batch came at `since`). False when the writer
+/// is gone.
+fn flush(jobs: &Sender<Job>, ready: &mut BTreeSet<PathBuf>, rescan: &mut bool, since: Instant) -> bool {
     let mut ok = true;
     if std::mem::take(rescan) {
         ok &= jobs.send(Job::Rescan).is_ok();
     }
     if !ready.is_empty() {
-        ok &= jobs.send(Job::Touched(std::mem::take(ready).into_iter().collect())).is_ok();
+        ok &= jobs.send(Job::Touched { paths: std::mem::take(ready).into_iter().collect(), since }).is_ok();
     }
     ok
 }
@@ -433,20 +446,20 @@ mod tests {
     fn coalescing_batches_and_settles() {
         let (tx, rx) = mpsc::channel();
         let (jobs_tx, jobs_rx) = mpsc::channel();
-        let t = std::thread::spawn(move || coalesce(rx, jobs_tx, None));
+        let t = std::thread::spawn(move || coalesce(rx, jobs_tx, None, None));
         let tx = move |e: notify::Result<notify::Event>| tx.send(Msg::Event(e)).map_err(|_| ());
         tx(Ok(ev(EventKind::Modify(ModifyKind::Data(DataChange::Any)), &["/r/w.md"]))).unwrap();
         tx(Ok(ev(EventKind::Remove(RemoveKind::File), &["/r/a.md"]))).unwrap();
         tx(Ok(ev(EventKind::Remove(RemoveKind::File), &["/r/a.md"]))).unwrap();
         tx(Ok(ev(EventKind::Remove(RemoveKind::File), &["/r/b.md"]))).unwrap();
         match jobs_rx.recv_timeout(Duration::from_secs(5)).unwrap() {
-            Job::Touched(paths) => assert_eq!(paths, [PathBuf::from("/r/a.md"), PathBuf::from("/r/b.md")]),
+            Job::Touched { paths, .. } => assert_eq!(paths, [PathBuf::from("/r/a.md"), PathBuf::from("/r/b.md")]),
             other => panic!("{other:?}"),
         }
         // The written file is held until it is closed.
         tx(Ok(ev(EventKind::Access(AccessKind::Close(AccessMode::Write)), &["/r/w.md"]))).unwrap();
         match jobs_rx.recv_timeout(Duration::from_secs(5)).unwrap() {
-            Job::Touched(paths) => assert_eq!(paths, [PathBuf::from("/r/w.md")]),
+            Job::Touched { paths, .. } => assert_eq!(paths, [PathBuf::from("/r/w.md")]),
             other => panic!("{other:?}"),
         }
         // Remove-then-create (an editor's save): the new file is held until its writer closes it,
@@ -458,7 +471,7 @@ mod tests {
         assert!(jobs_rx.recv_timeout(Duration::from_millis(300)).is_err(), "a file being written was handed on");
         tx(Ok(ev(EventKind::Access(AccessKind::Close(AccessMode::Write)), &["/r/v.md"]))).unwrap();
         match jobs_rx.recv_timeout(Duration::from_secs(5)).unwrap() {
-            Job::Touched(paths) => assert_eq!(paths, [PathBuf::from("/r/v.md")]),
+            Job::Touched { paths, .. } => assert_eq!(paths, [PathBuf::from("/r/v.md")]),
             other => panic!("{other:?}"),
         }
         tx(Ok(notify::Event::new(EventKind::Other).set_flag(Flag::Rescan))).unwrap();

@@ -1,0 +1,225 @@
+//! Counters, gauges and histograms for `/metrics`, in the Prometheus text format. Lock-free where
+//! it is hot (atomics); the per-route request table takes a short lock. Written by the writer and
+//! the HTTP layer, read at scrape time; nothing here does IO.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// A histogram with fixed bucket bounds, in seconds.
+pub struct Histogram {
+    bounds: &'static [f64],
+    buckets: Vec<AtomicU64>,
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+/// Bounds for durations from a millisecond to a minute.
+const DURATION_BOUNDS: &[f64] =
+    &[0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            buckets: (0..bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_micros: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
+            if secs <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.sum_micros.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn write(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", bucket.load(Ordering::Relaxed));
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
+/// Every metric the daemon keeps.
+pub struct Metrics {
+    /// Clipping files read and parsed, and the rejections among them.
+    pub files_parsed: AtomicU64,
+    pub files_rejected: AtomicU64,
+    pub files_removed: AtomicU64,
+    /// Feed documents rendered (one per feed and format set) and the time each took.
+    pub renders: AtomicU64,
+    pub render_seconds: Histogram,
+    /// Writer jobs (changed paths or rescans) and the time each took.
+    pub ingest_seconds: Histogram,
+    /// From the first file event of a batch to the new feeds being served.
+    pub watch_to_publish_seconds: Histogram,
+    pub rescans: AtomicU64,
+    pub reloads: AtomicU64,
+    /// Current state, set by the writer when it publishes.
+    pub clippings_live: AtomicU64,
+    pub files_rejected_now: AtomicU64,
+    pub files_pending: AtomicU64,
+    pub feeds: AtomicU64,
+    /// HTTP responses by route class and status, and body bytes by route class.
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    bytes: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            files_parsed: AtomicU64::new(0),
+            files_rejected: AtomicU64::new(0),
+            files_removed: AtomicU64::new(0),
+            renders: AtomicU64::new(0),
+            render_seconds: Histogram::new(DURATION_BOUNDS),
+            ingest_seconds: Histogram::new(DURATION_BOUNDS),
+            watch_to_publish_seconds: Histogram::new(DURATION_BOUNDS),
+            rescans: AtomicU64::new(0),
+            reloads: AtomicU64::new(0),
+            clippings_live: AtomicU64::new(0),
+            files_rejected_now: AtomicU64::new(0),
+            files_pending: AtomicU64::new(0),
+            feeds: AtomicU64::new(0),
+            requests: Mutex::new(BTreeMap::new()),
+            bytes: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn set(gauge: &AtomicU64, n: u64) {
+        gauge.store(n, Ordering::Relaxed);
+    }
+
+    /// Records one HTTP response.
+    pub fn request(&self, route: &'static str, status: u16, body_bytes: u64) {
+        *self.requests.lock().unwrap_or_else(|p| p.into_inner()).entry((route, status)).or_insert(0) += 1;
+        *self.bytes.lock().unwrap_or_else(|p| p.into_inner()).entry(route).or_insert(0) += body_bytes;
+    }
+
+    /// Everything, in the Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(8192);
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        };
+        counter("clipfeed_files_parsed_total", "Clipping files read and parsed.", load(&self.files_parsed));
+        counter(
+            "clipfeed_rejections_total",
+            "Clipping files rejected (each time one is read and refused).",
+            load(&self.files_rejected),
+        );
+        counter("clipfeed_files_removed_total", "Clipping files that went away.", load(&self.files_removed));
+        counter(
+            "clipfeed_renders_total",
+            "Feeds rendered (every format of one feed counts once).",
+            load(&self.renders),
+        );
+        counter(
+            "clipfeed_rescans_total",
+            "Comparisons of every root with the store (start-up, overflow, SIGUSR1, polling).",
+            load(&self.rescans),
+        );
+        counter("clipfeed_reloads_total", "Configuration reloads applied (SIGHUP).", load(&self.reloads));
+        let _ = writeln!(out, "# HELP clipfeed_clippings Clippings by state.\n# TYPE clipfeed_clippings gauge");
+        let _ = writeln!(out, "clipfeed_clippings{{state=\"live\"}} {}", load(&self.clippings_live));
+        let _ = writeln!(out, "clipfeed_clippings{{state=\"rejected\"}} {}", load(&self.files_rejected_now));
+        let _ = writeln!(out, "clipfeed_clippings{{state=\"pending\"}} {}", load(&self.files_pending));
+        let _ = writeln!(
+            out,
+            "# HELP clipfeed_feeds Feeds served.\n# TYPE clipfeed_feeds gauge\nclipfeed_feeds {}",
+            load(&self.feeds)
+        );
+        self.ingest_seconds.write(
+            &mut out,
+            "clipfeed_ingest_seconds",
+            "Time the writer took per job (changed files or a rescan).",
+        );
+        self.render_seconds.write(&mut out, "clipfeed_render_seconds", "Time to render one feed in every format.");
+        self.watch_to_publish_seconds.write(
+            &mut out,
+            "clipfeed_watch_to_publish_seconds",
+            "From the first file event of a batch to its feeds being served.",
+        );
+        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let _ = writeln!(
+            out,
+            "# HELP clipfeed_http_requests_total HTTP responses by route class and status.\n# TYPE clipfeed_http_requests_total counter"
+        );
+        let (mut total, mut not_modified) = (0u64, 0u64);
+        for ((route, status), n) in &requests {
+            let _ = writeln!(out, "clipfeed_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+            total += n;
+            if *status == 304 {
+                not_modified += n;
+            }
+        }
+        let ratio = if total == 0 { 0.0 } else { not_modified as f64 / total as f64 };
+        let _ = writeln!(
+            out,
+            "# HELP clipfeed_http_not_modified_ratio Share of responses that were 304 Not Modified.\n# TYPE clipfeed_http_not_modified_ratio gauge\nclipfeed_http_not_modified_ratio {ratio}"
+        );
+        let bytes = self.bytes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let _ = writeln!(
+            out,
+            "# HELP clipfeed_http_response_bytes_total Body bytes sent, by route class.\n# TYPE clipfeed_http_response_bytes_total counter"
+        );
+        for (route, n) in &bytes {
+            let _ = writeln!(out, "clipfeed_http_response_bytes_total{{route=\"{route}\"}} {n}");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_format() {
+        let m = Metrics::default();
+        Metrics::add(&m.files_parsed, 3);
+        m.render_seconds.observe(Duration::from_millis(3));
+        m.render_seconds.observe(Duration::from_secs(100));
+        m.request("feed", 200, 1000);
+        m.request("feed", 304, 0);
+        m.request("feed", 304, 0);
+        let text = m.render();
+        assert!(text.contains("clipfeed_files_parsed_total 3"), "{text}");
+        assert!(text.contains("clipfeed_render_seconds_bucket{le=\"0.0025\"} 0"), "{text}");
+        assert!(text.contains("clipfeed_render_seconds_bucket{le=\"0.005\"} 1"), "{text}");
+        assert!(text.contains("clipfeed_render_seconds_bucket{le=\"+Inf\"} 2"), "{text}");
+        assert!(text.contains("clipfeed_render_seconds_count 2"), "{text}");
+        assert!(text.contains("clipfeed_http_requests_total{route=\"feed\",status=\"304\"} 2"), "{text}");
+        assert!(text.contains("clipfeed_http_not_modified_ratio 0.666"), "{text}");
+        assert!(text.contains("clipfeed_http_response_bytes_total{route=\"feed\"} 1000"), "{text}");
+        // Every sample line is `name{labels} value`, every metric has HELP and TYPE.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+}

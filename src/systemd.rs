@@ -1,0 +1,187 @@
+//! The service manager's protocols, without a dependency: readiness, reload, stop and watchdog
+//! notifications (`sd_notify`: datagrams to `$NOTIFY_SOCKET`), socket activation (a listening
+//! socket inherited as fd 3, `$LISTEN_FDS`/`$LISTEN_PID`), and the heartbeats the watchdog pings
+//! depend on. Outside systemd (no `$NOTIFY_SOCKET`) every call here is a no-op.
+
+use std::os::unix::net::UnixDatagram;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tracing::warn;
+
+/// Where notifications go, if anywhere.
+pub struct Notifier {
+    socket: Option<(UnixDatagram, std::os::unix::net::SocketAddr)>,
+}
+
+impl Notifier {
+    /// Reads `$NOTIFY_SOCKET` (a path, or `@name` for an abstract socket).
+    pub fn from_env() -> Notifier {
+        let Some(target) = std::env::var_os("NOTIFY_SOCKET") else { return Notifier { socket: None } };
+        let target = target.to_string_lossy().into_owned();
+        let addr = if let Some(name) = target.strip_prefix('@') {
+            use std::os::linux::net::SocketAddrExt;
+            std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+        } else {
+            std::os::unix::net::SocketAddr::from_pathname(&target)
+        };
+        match (UnixDatagram::unbound(), addr) {
+            (Ok(sock), Ok(addr)) => Notifier { socket: Some((sock, addr)) },
+            (Err(e), _) | (_, Err(e)) => {
+                warn!("NOTIFY_SOCKET {target:?} is unusable ({e}); not notifying the service manager");
+                Notifier { socket: None }
+            }
+        }
+    }
+
+    /// Whether a service manager listens.
+    pub fn enabled(&self) -> bool {
+        self.socket.is_some()
+    }
+
+    /// Sends one notification (`READY=1`, `STOPPING=1`, `WATCHDOG=1`, ...).
+    pub fn notify(&self, state: &str) {
+        if let Some((sock, addr)) = &self.socket
+            && let Err(e) = sock.send_to_addr(state.as_bytes(), addr)
+        {
+            warn!("cannot notify the service manager: {e}");
+        }
+    }
+
+    /// `RELOADING=1` with the monotonic time systemd asks for with `Type=notify-reload`.
+    pub fn reloading(&self) {
+        self.notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
+    }
+}
+
+/// Microseconds on `CLOCK_MONOTONIC`, the clock systemd compares reload times with.
+fn monotonic_usec() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we pass; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1_000
+}
+
+/// The watchdog period systemd asks for (`$WATCHDOG_USEC`, for this process when
+/// `$WATCHDOG_PID` is set). Pings should go out at half of it.
+pub fn watchdog_period() -> Option<Duration> {
+    if let Some(pid) = std::env::var_os("WATCHDOG_PID")
+        && pid.to_string_lossy().parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
+    }
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    (usec > 0).then(|| Duration::from_micros(usec))
+}
+
+/// The listening socket systemd passed (socket activation), if any: fd 3 when `$LISTEN_PID` is
+/// this process and `$LISTEN_FDS` is at least 1. The variables are removed so children do not
+/// inherit them.
+pub fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
+    const SD_LISTEN_FDS_START: i32 = 3;
+    let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    let fds: i32 = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
+    if !ours || fds < 1 {
+        return Ok(None);
+    }
+    // SAFETY: only called at start-up, before any other thread reads the environment.
+    unsafe {
+        std::env::remove_var("LISTEN_PID");
+        std::env::remove_var("LISTEN_FDS");
+        std::env::remove_var("LISTEN_FDNAMES");
+    }
+    let fd = SD_LISTEN_FDS_START;
+    // SAFETY: fcntl/getsockopt on a descriptor number; errors are checked.
+    unsafe {
+        if libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut listening: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let got = libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut listening as *mut libc::c_int).cast(),
+            &mut len,
+        );
+        if got != 0 || listening == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "fd 3 from systemd is not a listening socket",
+            ));
+        }
+        use std::os::fd::FromRawFd;
+        let listener = std::net::TcpListener::from_raw_fd(fd);
+        listener.set_nonblocking(true)?;
+        Ok(Some(listener))
+    }
+}
+
+/// When a long-running thread last showed it is alive. The watchdog pings only while every
+/// heartbeat is fresh, so a hung writer or watcher stops the pings and systemd restarts us.
+#[derive(Clone)]
+pub struct Heartbeat {
+    name: &'static str,
+    last: Arc<AtomicU64>,
+    epoch: Instant,
+}
+
+impl Heartbeat {
+    pub fn new(name: &'static str) -> Heartbeat {
+        let hb = Heartbeat { name, last: Arc::new(AtomicU64::new(0)), epoch: Instant::now() };
+        hb.beat();
+        hb
+    }
+
+    pub fn beat(&self) {
+        self.last.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// How long since the last beat.
+    pub fn age(&self) -> Duration {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last.load(Ordering::Relaxed)))
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// How often threads that wait for work beat anyway.
+pub const BEAT_EVERY: Duration = Duration::from_secs(2);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notifications_reach_the_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let server = UnixDatagram::bind(&path).unwrap();
+        // SAFETY: tests that touch NOTIFY_SOCKET run in this one test only.
+        unsafe { std::env::set_var("NOTIFY_SOCKET", &path) };
+        let n = Notifier::from_env();
+        unsafe { std::env::remove_var("NOTIFY_SOCKET") };
+        assert!(n.enabled());
+        n.notify("READY=1");
+        n.reloading();
+        let mut buf = [0u8; 256];
+        let got = server.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..got], b"READY=1");
+        let got = server.recv(&mut buf).unwrap();
+        let text = std::str::from_utf8(&buf[..got]).unwrap();
+        assert!(text.starts_with("RELOADING=1\nMONOTONIC_USEC="), "{text}");
+        assert!(text.split('=').next_back().unwrap().parse::<u64>().unwrap() > 0);
+    }
+
+    #[test]
+    fn heartbeats_age() {
+        let hb = Heartbeat::new("test");
+        assert!(hb.age() < Duration::from_secs(1));
+        assert_eq!(hb.name(), "test");
+    }
+}
