@@ -8,5 +8,6 @@ mod feeds;
 mod files;
 mod http;
 mod seeds;
+mod service;
 mod support;
 mod watch;

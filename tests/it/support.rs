@@ -113,9 +113,14 @@ impl Daemon {
             }
             None => Command::new(env!("CARGO_BIN_EXE_clipfeed")),
         };
+        cmd.args(["serve", "--config"]).arg(config);
+        Daemon::spawn(cmd)
+    }
+
+    /// Runs a prepared `clipfeed serve` command (environment, wrappers, inherited descriptors
+    /// set by the caller), waits for its address and for readiness.
+    pub fn spawn(mut cmd: Command) -> Daemon {
         let mut child = cmd
-            .args(["serve", "--config"])
-            .arg(config)
             .env("RUST_LOG", "clipfeed=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -145,6 +150,18 @@ impl Daemon {
         let d = Daemon { child, base, log };
         d.wait_ready();
         d
+    }
+
+    /// Waits for the process to exit (after a signal sent by the test).
+    pub fn wait_exit(mut self) -> ExitStatus {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "clipfeed did not exit");
+            std::thread::sleep(Duration::from_millis(20)); // poll interval
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
