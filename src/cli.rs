@@ -122,7 +122,14 @@ fn init_logging(default: &str) -> crate::daemon::LogFilter {
     let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
-    let _ = tracing_subscriber::registry().with(filter).with(fmt).try_init();
+    // Under systemd the journal stamps every line itself (it sets JOURNAL_STREAM for a service
+    // whose standard error goes to it), so a second time stamp would only be noise.
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = if std::env::var_os("JOURNAL_STREAM").is_some() {
+        registry.with(fmt.without_time()).try_init()
+    } else {
+        registry.with(fmt).try_init()
+    };
     Box::new(move |directive: &str| {
         if from_env {
             return;

@@ -305,6 +305,7 @@ impl Ingest {
         let t = now();
         let mut deltas = Vec::new();
         for key in &keys {
+            self.core.heartbeat.beat();
             deltas.extend(self.core.refresh_item(&b, key, t)?);
         }
         self.core.log_deltas(&b, deltas, t)?;
@@ -575,6 +576,7 @@ impl Ingest {
             let b = self.store.batch()?;
             let mut keys: BTreeSet<String> = BTreeSet::new();
             for change in iter.by_ref().take(CHUNK) {
+                self.core.heartbeat.beat();
                 match change {
                     Change::Parsed { id, stat, result: Ok(parsed) } => {
                         let key = item::key_for(&parsed.clipping, &id.path);
@@ -657,6 +659,7 @@ impl Ingest {
         let mut rendered = BTreeMap::new();
         let dirty: Vec<FeedKey> = self.core.dirty.iter().cloned().collect();
         for key in dirty {
+            self.core.heartbeat.beat();
             let out = self.core.render_feed(&b, &key, t)?;
             rendered.insert(key, out);
         }
@@ -752,6 +755,7 @@ impl Core {
             .into_iter()
             .filter_entry(|e| e.depth() == 0 || !e.file_name().to_str().is_some_and(|n| n.starts_with('.')));
         for entry in walker {
+            self.heartbeat.beat();
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
@@ -784,7 +788,11 @@ impl Core {
     /// Reads and parses files, in parallel when there are many.
     fn load_all(&self, files: Vec<(FileId, PathBuf)>) -> Vec<Change> {
         let limits = self.limits;
-        let one = |(id, abs): (FileId, PathBuf)| load(id, &abs, limits);
+        let heartbeat = &self.heartbeat;
+        let one = |(id, abs): (FileId, PathBuf)| {
+            heartbeat.beat();
+            load(id, &abs, limits)
+        };
         if files.len() > 16 { files.into_par_iter().map(one).collect() } else { files.into_iter().map(one).collect() }
     }
 

@@ -276,6 +276,7 @@ impl Store {
         } else {
             None
         };
+        let mut kept_tokens = Vec::new();
         match version.as_deref().map(str::parse::<i64>) {
             None | Some(Ok(SCHEMA_VERSION)) => {}
             Some(Ok(v)) if v < SCHEMA_VERSION => {
@@ -286,6 +287,15 @@ impl Store {
                     to = SCHEMA_VERSION,
                     "store written by an older clipfeed; rebuilding it from the clippings"
                 );
+                // Private-feed tokens are not in the clippings: carry them over, so subscribers'
+                // URLs keep working. (A store too old to have the table has none to keep.)
+                kept_tokens = conn
+                    .prepare("SELECT feed, token, created FROM tokens")
+                    .and_then(|mut st| {
+                        st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .unwrap_or_default();
                 for t in TABLES {
                     conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}"))?;
                 }
@@ -296,6 +306,12 @@ impl Store {
         }
         conn.execute_batch(SCHEMA)?;
         conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?1)", [SCHEMA_VERSION.to_string()])?;
+        for (feed, token, created) in kept_tokens {
+            conn.execute(
+                "INSERT OR IGNORE INTO tokens(feed, token, created) VALUES(?1, ?2, ?3)",
+                rusqlite::params![feed, token, created],
+            )?;
+        }
         Ok(Store { conn })
     }
 
@@ -1023,5 +1039,30 @@ mod tests {
         Connection::open(&path).unwrap().execute("UPDATE meta SET value='99' WHERE key='schema'", []).unwrap();
         let err = Store::open(&path).err().unwrap();
         assert!(format!("{err:#}").contains("schema version"), "{err:#}");
+    }
+
+    #[test]
+    fn an_older_store_is_rebuilt_and_keeps_its_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path).unwrap());
+        let raw = Connection::open(&path).unwrap();
+        raw.execute("INSERT INTO tokens(feed, token, created) VALUES('topics/x', 'secret', 1)", []).unwrap();
+        raw.execute(
+            "INSERT INTO items(key, id, first_seen, published, updated, hash, topics, record)
+             VALUES('url:x', 'i', 0, 0, 0, 'h', '', '{}')",
+            [],
+        )
+        .unwrap();
+        raw.execute("UPDATE meta SET value='4' WHERE key='schema'", []).unwrap();
+        drop(raw);
+        drop(Store::open(&path).unwrap());
+        let raw = Connection::open(&path).unwrap();
+        let version: String = raw.query_row("SELECT value FROM meta WHERE key='schema'", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION.to_string());
+        let items: i64 = raw.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
+        assert_eq!(items, 0, "the cache is rebuilt from the clippings");
+        let token: String = raw.query_row("SELECT token FROM tokens WHERE feed='topics/x'", [], |r| r.get(0)).unwrap();
+        assert_eq!(token, "secret");
     }
 }

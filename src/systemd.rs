@@ -121,6 +121,7 @@ pub fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
 
 /// When a long-running thread last showed it is alive. The watchdog pings only while every
 /// heartbeat is fresh, so a hung writer or watcher stops the pings and systemd restarts us.
+/// Long jobs beat per file and per feed they handle, so a big reconcile counts as progress.
 #[derive(Clone)]
 pub struct Heartbeat {
     name: &'static str,
