@@ -10,4 +10,5 @@ mod http;
 mod seeds;
 mod service;
 mod support;
+mod systemd;
 mod watch;
