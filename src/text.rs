@@ -49,11 +49,18 @@ pub fn plain_text(s: &str) -> String {
     for _ in 0..4 {
         let next = plain_text_once(&current);
         if next == current {
-            break;
+            return current;
         }
         current = next;
     }
-    current
+    if plain_text_once(&current) == current {
+        return current;
+    }
+    // Entities nested deeper than any real text: one more decoding could reveal one more tag
+    // (`&amp;amp;amp;amp;lt;script&amp;…`), and decoding to the end costs a pass per layer. Strip
+    // the tags and leave the rest encoded instead, so no `<` remains.
+    let stripped = ammonia::Builder::empty().clean(&current).to_string();
+    squash_ws(&xml_clean(&stripped))
 }
 
 fn plain_text_once(s: &str) -> String {
@@ -284,6 +291,19 @@ mod tests {
     fn xml_chars() {
         assert_eq!(xml_clean("a\u{0}b\u{B}c\u{FFFE}d\te\n"), "abcd\te\n");
         assert!(matches!(xml_clean("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn plain_text_never_holds_a_tag_however_deep_the_entities() {
+        for depth in 0..12 {
+            let mut s = "&lt;script&gt;alert(1)&lt;/script&gt; &#60;b&#62;x".to_string();
+            for _ in 0..depth {
+                s = s.replace('&', "&amp;");
+            }
+            let plain = plain_text(&s);
+            assert!(!plain.contains('<'), "depth {depth}: {plain:?}");
+        }
+        assert_eq!(plain_text("1 < 2 &amp; 3 > 2"), "1 < 2 & 3 > 2");
     }
 
     #[test]
