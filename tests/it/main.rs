@@ -7,6 +7,8 @@ mod corpus;
 mod feeds;
 mod files;
 mod http;
+mod oracle;
+mod props;
 mod seeds;
 mod service;
 mod support;
