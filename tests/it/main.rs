@@ -7,6 +7,7 @@ mod corpus;
 mod feeds;
 mod files;
 mod http;
+mod restart;
 mod seeds;
 mod service;
 mod support;
