@@ -344,25 +344,24 @@ impl Store {
         Ok(Batch { tx })
     }
 
-    /// Every known file with its stat, for the start-up reconcile.
-    pub fn file_index(&self) -> Result<HashMap<FileId, FileRow>> {
+    /// Every known file with its stat and whether it is rejected, for the start-up reconcile.
+    pub fn file_index(&self) -> Result<FileIndex> {
         let mut stmt = self.conn.prepare(
-            "SELECT f.root, f.path, f.size, f.mtime_ns, f.item_key, r.reason IS NOT NULL
+            "SELECT f.root, f.path, f.size, f.mtime_ns, r.reason IS NOT NULL
              FROM files f LEFT JOIN rejections r ON r.root = f.root AND r.path = f.path",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                FileId { root: r.get(0)?, path: r.get(1)? },
-                FileRow {
-                    stat: FileStat { size: r.get::<_, i64>(2)? as u64, mtime_ns: r.get(3)? },
-                    item_key: r.get(4)?,
-                    rejected: r.get(5)?,
-                },
-            ))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut out = FileIndex::default();
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let stat = FileStat { size: r.get::<_, i64>(2)? as u64, mtime_ns: r.get(3)? };
+            out.insert(FileId { root: r.get(0)?, path: r.get(1)? }, (stat, r.get(4)?));
+        }
+        Ok(out)
     }
 }
+
+/// Every known file: its stat, and whether its current content is rejected.
+pub type FileIndex = HashMap<FileId, (FileStat, bool), xxhash_rust::xxh3::Xxh3Builder>;
 
 /// One transaction. Dropping it without [`Batch::commit`] rolls everything back.
 pub struct Batch<'a> {
