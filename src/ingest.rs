@@ -470,21 +470,19 @@ impl Ingest {
     fn restore_snapshot(&mut self) -> Result<()> {
         let mark = self.snapshot_mark();
         let b = self.store.batch()?;
-        let saved = b.take_snapshot(&mark)?;
-        b.commit()?;
         let mut restored = 0;
-        for (head, docs) in saved {
-            match FeedEntry::restore(&head, &docs) {
-                Ok(entry) => {
-                    if let Some(e) = self.core.catalog.get_mut(&entry.key) {
-                        self.core.generations.insert(entry.key.clone(), entry.generation);
-                        e.feed = Some(Arc::new(entry));
-                        restored += 1;
-                    }
+        let core = &mut self.core;
+        b.take_snapshot(&mark, |head, docs| match FeedEntry::restore(&head, docs.into()) {
+            Ok(entry) => {
+                if let Some(e) = core.catalog.get_mut(&entry.key) {
+                    core.generations.insert(entry.key.clone(), entry.generation);
+                    e.feed = Some(Arc::new(entry));
+                    restored += 1;
                 }
-                Err(e) => warn!("a saved feed does not read back; rendering it: {e:#}"),
             }
-        }
+            Err(e) => warn!("a saved feed does not read back; rendering it: {e:#}"),
+        })?;
+        b.commit()?;
         let dirty: Vec<FeedKey> =
             self.core.catalog.iter().filter(|(_, e)| e.feed.is_none()).map(|(k, _)| k.clone()).collect();
         if restored > 0 {

@@ -209,22 +209,23 @@ impl FeedEntry {
 
     /// An entry saved by [`FeedEntry::save`]. Anything that does not read back whole is an error
     /// (the caller then renders the feed afresh).
-    pub fn restore(head: &str, blob: &[u8]) -> Result<FeedEntry> {
+    pub fn restore(head: &str, blob: Bytes) -> Result<FeedEntry> {
         let head: SavedHead = serde_json::from_str(head).context("saved feed head")?;
         let key = FeedKey::from_stem(&head.key).with_context(|| format!("saved feed key {:?}", head.key))?;
-        let mut rest = blob;
+        // The documents share the blob's memory (no copy).
+        let mut at = 0;
         let mut take = || -> Result<Option<Bytes>> {
-            let (len, tail) = rest.split_first_chunk::<4>().context("saved feed documents cut short")?;
-            let len = u32::from_le_bytes(*len);
+            let len = blob.get(at..at + 4).context("saved feed documents cut short")?;
+            let len = u32::from_le_bytes(len.try_into().expect("four bytes"));
+            at += 4;
             if len == u32::MAX {
-                rest = tail;
                 return Ok(None);
             }
-            let len = len as usize;
-            anyhow::ensure!(tail.len() >= len, "saved feed documents cut short");
-            let (bytes, tail) = tail.split_at(len);
-            rest = tail;
-            Ok(Some(Bytes::copy_from_slice(bytes)))
+            let end = at + len as usize;
+            anyhow::ensure!(end <= blob.len(), "saved feed documents cut short");
+            let part = blob.slice(at..end);
+            at = end;
+            Ok(Some(part))
         };
         let mut docs = Vec::with_capacity(3);
         for (saved, format) in head.docs.iter().zip([Format::Rss, Format::Atom, Format::Json]) {
@@ -252,7 +253,7 @@ impl FeedEntry {
             }
             docs.push(r);
         }
-        anyhow::ensure!(rest.is_empty(), "saved feed documents have trailing bytes");
+        anyhow::ensure!(at == blob.len(), "saved feed documents have trailing bytes");
         let mut docs = docs.into_iter();
         let (rss, atom, json) = (docs.next().unwrap(), docs.next().unwrap(), docs.next().unwrap());
         Ok(FeedEntry {
@@ -418,7 +419,7 @@ mod tests {
         let e = entry();
         let gz = e.atom.body_in(Encoding::Gzip).clone();
         let (head, blob) = e.save().unwrap();
-        let r = FeedEntry::restore(&head, &blob).unwrap();
+        let r = FeedEntry::restore(&head, blob.into()).unwrap();
         assert_eq!(r.key, e.key);
         assert_eq!(r.meta.description, e.meta.description);
         assert_eq!((r.page_size, r.archive_pages, r.window_start, r.log_len), (25, 3, 75, 101));
@@ -437,13 +438,13 @@ mod tests {
     #[test]
     fn a_damaged_saved_entry_is_refused() {
         let (head, blob) = entry().save().unwrap();
-        assert!(FeedEntry::restore(&head, &blob[..blob.len() - 1]).is_err());
+        assert!(FeedEntry::restore(&head, Bytes::copy_from_slice(&blob[..blob.len() - 1])).is_err());
         let mut flipped = blob.clone();
         flipped[10] ^= 1;
-        assert!(FeedEntry::restore(&head, &flipped).is_err());
+        assert!(FeedEntry::restore(&head, flipped.into()).is_err());
         let mut longer = blob.clone();
         longer.push(0);
-        assert!(FeedEntry::restore(&head, &longer).is_err());
-        assert!(FeedEntry::restore("{}", &blob).is_err());
+        assert!(FeedEntry::restore(&head, longer.into()).is_err());
+        assert!(FeedEntry::restore("{}", blob.into()).is_err());
     }
 }

@@ -456,17 +456,20 @@ impl Batch<'_> {
         self.set_meta("snapshot", mark)
     }
 
-    /// The saved feeds (head, documents) when they were marked with `mark`. The mark is dropped
-    /// either way: once this batch commits, the snapshot is no longer used.
-    pub fn take_snapshot(&self, mark: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    /// Hands each saved feed (head, documents) to `each` when they were marked with `mark`. The
+    /// mark is dropped either way: once this batch commits, the snapshot is no longer used.
+    pub fn take_snapshot(&self, mark: &str, mut each: impl FnMut(String, Vec<u8>)) -> Result<()> {
         let saved = self.meta("snapshot")?;
         self.tx.execute("DELETE FROM meta WHERE key='snapshot'", [])?;
         if saved.as_deref() != Some(mark) {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let mut stmt = self.tx.prepare("SELECT head, docs FROM snapshot")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            each(r.get(0)?, r.get(1)?);
+        }
+        Ok(())
     }
 
     /// Notes that an item must be refreshed (see the `pending` table).
