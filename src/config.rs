@@ -49,6 +49,8 @@ pub struct RawConfig {
     pub providers: Vec<RawProvider>,
     #[serde(default)]
     pub metrics: RawMetrics,
+    #[serde(default)]
+    pub http: RawHttp,
 }
 
 /// A configured provider (news site).
@@ -73,6 +75,28 @@ pub struct RawMetrics {
 impl Default for RawMetrics {
     fn default() -> Self {
         RawMetrics { allow: defaults::metrics_allow(), token: None }
+    }
+}
+
+/// Limits of the HTTP server (see [`HttpLimits`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    #[serde(default = "defaults::header_timeout")]
+    pub header_timeout: u32,
+    #[serde(default = "defaults::send_timeout")]
+    pub send_timeout: u32,
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: u32,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            header_timeout: defaults::header_timeout(),
+            send_timeout: defaults::send_timeout(),
+            max_connections: defaults::max_connections(),
+        }
     }
 }
 
@@ -147,6 +171,15 @@ mod defaults {
     pub fn metrics_allow() -> Vec<String> {
         vec!["127.0.0.0/8".into(), "::1/128".into()]
     }
+    pub fn header_timeout() -> u32 {
+        10
+    }
+    pub fn send_timeout() -> u32 {
+        30
+    }
+    pub fn max_connections() -> u32 {
+        4096
+    }
 }
 
 /// The validated configuration.
@@ -181,6 +214,25 @@ pub struct Config {
     /// Networks allowed to read `/metrics`, and the bearer token it may also require.
     pub metrics_allow: Vec<Network>,
     pub metrics_token: Option<String>,
+    /// Limits of the HTTP server; they need a restart to change.
+    pub http: HttpLimits,
+}
+
+/// What the HTTP server allows a client: how long it may take to send a request head, how long a
+/// response may stall, and how many connections may be open at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A connection must deliver a complete request head within this time of opening, or of the
+    /// end of its previous response; otherwise it is closed. This cuts off clients that send
+    /// their headers a byte at a time, and is also how long an idle kept-alive connection stays.
+    pub header_timeout: std::time::Duration,
+    /// A response that cannot send a single byte for this long (the client stopped reading) is
+    /// abandoned and its connection closed.
+    pub send_timeout: std::time::Duration,
+    /// Connections open at once. At the limit the server stops accepting until one closes; the
+    /// waiting clients stay in the kernel's queue. Lowered at start-up to what the file
+    /// descriptor limit allows.
+    pub max_connections: usize,
 }
 
 /// An IP network, `address/prefix`.
@@ -414,6 +466,21 @@ impl Config {
         if raw.tombstone_days > 3650 {
             bail!("key 'tombstone_days': {} is out of range (0 to 3650)", raw.tombstone_days);
         }
+        for (key, secs) in
+            [("http.header_timeout", raw.http.header_timeout), ("http.send_timeout", raw.http.send_timeout)]
+        {
+            if !(1..=3600).contains(&secs) {
+                bail!("key '{key}': {secs} is out of range (1 to 3600 seconds)");
+            }
+        }
+        if !(1..=1_000_000).contains(&raw.http.max_connections) {
+            bail!("key 'http.max_connections': {} is out of range (1 to 1000000)", raw.http.max_connections);
+        }
+        let http = HttpLimits {
+            header_timeout: std::time::Duration::from_secs(u64::from(raw.http.header_timeout)),
+            send_timeout: std::time::Duration::from_secs(u64::from(raw.http.send_timeout)),
+            max_connections: raw.http.max_connections as usize,
+        };
         let log = raw.log.unwrap_or_else(|| "info".into());
         if tracing_subscriber::EnvFilter::try_new(&log).is_err() {
             bail!("key 'log': {log:?} is not a log filter such as \"info\" or \"clipfeed=debug\"");
@@ -439,6 +506,7 @@ impl Config {
             private_providers,
             metrics_allow,
             metrics_token,
+            http,
         })
     }
 
@@ -656,6 +724,18 @@ mod tests {
         let c = parse("watch: poll\npoll_interval: 2\n").unwrap();
         assert_eq!((c.watch, c.poll_interval.as_secs()), (WatchMode::Poll, 2));
         assert_eq!(parse("").unwrap().cache_max_age, 60);
+    }
+
+    #[test]
+    fn http_limits() {
+        let d = parse("").unwrap().http;
+        assert_eq!((d.header_timeout.as_secs(), d.send_timeout.as_secs(), d.max_connections), (10, 30, 4096));
+        let c = parse("http:\n  header_timeout: 2\n  send_timeout: 3\n  max_connections: 50\n").unwrap().http;
+        assert_eq!((c.header_timeout.as_secs(), c.send_timeout.as_secs(), c.max_connections), (2, 3, 50));
+        assert!(err("http:\n  header_timeout: 0\n").contains("http.header_timeout"));
+        assert!(err("http:\n  send_timeout: 3601\n").contains("http.send_timeout"));
+        assert!(err("http:\n  max_connections: 0\n").contains("http.max_connections"));
+        assert!(err("http:\n  keepalive: 5\n").contains("keepalive"));
     }
 
     #[test]
