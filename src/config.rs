@@ -88,6 +88,14 @@ pub struct RawHttp {
     pub send_timeout: u32,
     #[serde(default = "defaults::max_connections")]
     pub max_connections: u32,
+    #[serde(default = "defaults::max_head_bytes")]
+    pub max_head_bytes: u32,
+    #[serde(default = "defaults::max_headers")]
+    pub max_headers: u32,
+    #[serde(default = "defaults::max_url_bytes")]
+    pub max_url_bytes: u32,
+    #[serde(default = "defaults::shutdown_grace")]
+    pub shutdown_grace: u32,
 }
 
 impl Default for RawHttp {
@@ -96,6 +104,10 @@ impl Default for RawHttp {
             header_timeout: defaults::header_timeout(),
             send_timeout: defaults::send_timeout(),
             max_connections: defaults::max_connections(),
+            max_head_bytes: defaults::max_head_bytes(),
+            max_headers: defaults::max_headers(),
+            max_url_bytes: defaults::max_url_bytes(),
+            shutdown_grace: defaults::shutdown_grace(),
         }
     }
 }
@@ -180,6 +192,18 @@ mod defaults {
     pub fn max_connections() -> u32 {
         4096
     }
+    pub fn max_head_bytes() -> u32 {
+        32 * 1024
+    }
+    pub fn max_headers() -> u32 {
+        100
+    }
+    pub fn max_url_bytes() -> u32 {
+        8 * 1024
+    }
+    pub fn shutdown_grace() -> u32 {
+        10
+    }
 }
 
 /// The validated configuration.
@@ -219,7 +243,8 @@ pub struct Config {
 }
 
 /// What the HTTP server allows a client: how long it may take to send a request head, how long a
-/// response may stall, and how many connections may be open at once.
+/// response may stall, how many connections may be open at once, how large a request head may
+/// be, and how long a stop waits for requests in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
     /// A connection must deliver a complete request head within this time of opening, or of the
@@ -233,6 +258,15 @@ pub struct HttpLimits {
     /// waiting clients stay in the kernel's queue. Lowered at start-up to what the file
     /// descriptor limit allows.
     pub max_connections: usize,
+    /// The largest request head (request line and header fields together); 431 beyond.
+    pub max_head_bytes: usize,
+    /// The most header fields in one request; 431 beyond.
+    pub max_headers: usize,
+    /// The longest request target (path and query); 414 beyond.
+    pub max_url_bytes: usize,
+    /// How long requests in flight may run on after a stop signal before their connections are
+    /// closed.
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// An IP network, `address/prefix`.
@@ -466,20 +500,30 @@ impl Config {
         if raw.tombstone_days > 3650 {
             bail!("key 'tombstone_days': {} is out of range (0 to 3650)", raw.tombstone_days);
         }
-        for (key, secs) in
-            [("http.header_timeout", raw.http.header_timeout), ("http.send_timeout", raw.http.send_timeout)]
-        {
-            if !(1..=3600).contains(&secs) {
-                bail!("key '{key}': {secs} is out of range (1 to 3600 seconds)");
+        let h = &raw.http;
+        let ranges = [
+            ("http.header_timeout", h.header_timeout, 1, 3600),
+            ("http.send_timeout", h.send_timeout, 1, 3600),
+            ("http.shutdown_grace", h.shutdown_grace, 1, 3600),
+            ("http.max_connections", h.max_connections, 1, 1_000_000),
+            ("http.max_head_bytes", h.max_head_bytes, 1024, 1 << 20),
+            ("http.max_headers", h.max_headers, 8, 1000),
+            ("http.max_url_bytes", h.max_url_bytes, 64, 1 << 20),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                bail!("key '{key}': {value} is out of range ({min} to {max})");
             }
         }
-        if !(1..=1_000_000).contains(&raw.http.max_connections) {
-            bail!("key 'http.max_connections': {} is out of range (1 to 1000000)", raw.http.max_connections);
-        }
+        let secs = |s: u32| std::time::Duration::from_secs(u64::from(s));
         let http = HttpLimits {
-            header_timeout: std::time::Duration::from_secs(u64::from(raw.http.header_timeout)),
-            send_timeout: std::time::Duration::from_secs(u64::from(raw.http.send_timeout)),
-            max_connections: raw.http.max_connections as usize,
+            header_timeout: secs(h.header_timeout),
+            send_timeout: secs(h.send_timeout),
+            max_connections: h.max_connections as usize,
+            max_head_bytes: h.max_head_bytes as usize,
+            max_headers: h.max_headers as usize,
+            max_url_bytes: h.max_url_bytes as usize,
+            shutdown_grace: secs(h.shutdown_grace),
         };
         let log = raw.log.unwrap_or_else(|| "info".into());
         if tracing_subscriber::EnvFilter::try_new(&log).is_err() {
@@ -736,6 +780,18 @@ mod tests {
         assert!(err("http:\n  send_timeout: 3601\n").contains("http.send_timeout"));
         assert!(err("http:\n  max_connections: 0\n").contains("http.max_connections"));
         assert!(err("http:\n  keepalive: 5\n").contains("keepalive"));
+        assert_eq!(
+            (d.max_head_bytes, d.max_headers, d.max_url_bytes, d.shutdown_grace.as_secs()),
+            (32768, 100, 8192, 10)
+        );
+        let c = parse("http:\n  max_head_bytes: 4096\n  max_headers: 20\n  max_url_bytes: 100\n  shutdown_grace: 2\n")
+            .unwrap()
+            .http;
+        assert_eq!((c.max_head_bytes, c.max_headers, c.max_url_bytes, c.shutdown_grace.as_secs()), (4096, 20, 100, 2));
+        assert!(err("http:\n  max_head_bytes: 100\n").contains("http.max_head_bytes"));
+        assert!(err("http:\n  max_headers: 1001\n").contains("http.max_headers"));
+        assert!(err("http:\n  max_url_bytes: 0\n").contains("http.max_url_bytes"));
+        assert!(err("http:\n  shutdown_grace: 0\n").contains("http.shutdown_grace"));
     }
 
     #[test]

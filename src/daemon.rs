@@ -31,9 +31,6 @@ use crate::systemd::{self, Heartbeat, Notifier};
 use crate::views::Views;
 use crate::watch;
 
-/// How long in-flight requests may take to finish after a stop signal.
-const GRACE: Duration = Duration::from_secs(10);
-
 /// Open files kept for everything but connections: the store and its journals (two connections),
 /// the watcher, the clippings being read (one per parsing thread), folders being walked, the
 /// notify socket.
@@ -123,8 +120,9 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter) -> R
     // current request, or when the grace period ends. Each connection holds a receiver of
     // `phase_tx`, so `closed` means every one has ended.
     let _ = phase_tx.send(Phase::Draining);
-    if tokio::time::timeout(GRACE, phase_tx.closed()).await.is_err() {
-        warn!(seconds = GRACE.as_secs(), "requests still running after the grace period; closing them");
+    let grace = cfg.http.shutdown_grace;
+    if tokio::time::timeout(grace, phase_tx.closed()).await.is_err() {
+        warn!(seconds = grace.as_secs(), "requests still running after the grace period; closing them");
         let _ = phase_tx.send(Phase::Closing);
         let _ = tokio::time::timeout(Duration::from_secs(1), phase_tx.closed()).await;
     }

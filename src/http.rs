@@ -30,7 +30,7 @@ use crate::metrics::Metrics;
 use crate::site::{Encoding, FeedEntry, Rendered, Site};
 
 pub mod server;
-pub use server::{MAX_HEAD_BYTES, MAX_TARGET_BYTES, Phase, Server};
+pub use server::{Phase, Server};
 
 /// What is rendered on request: archive pages, filtered views, clipping pages.
 pub trait Dynamic: Send + Sync {
@@ -178,7 +178,8 @@ async fn count_request(
 ) -> Response<Body> {
     let route = route_class(req.uri().path(), req.uri().query());
     let head = req.method() == axum::http::Method::HEAD;
-    let res = match malformed(&req) {
+    let max_url = state.config.load().http.max_url_bytes;
+    let res = match malformed(&req, max_url) {
         Some(refusal) => refusal,
         None => next.run(req).await,
     };
@@ -187,12 +188,13 @@ async fn count_request(
     res
 }
 
-/// A request no route may answer: a request target longer than [`MAX_TARGET_BYTES`] (414), or
-/// a `Host` field given twice, or missing from an HTTP/1.1 request (400, RFC 9112 section 3.2).
-fn malformed(req: &axum::extract::Request) -> Option<Response<Body>> {
+/// A request no route may answer: a request target longer than `max_url` bytes (414, key
+/// `http.max_url_bytes`), or a `Host` field given twice, or missing from an HTTP/1.1 request
+/// (400, RFC 9112 section 3.2).
+fn malformed(req: &axum::extract::Request, max_url: usize) -> Option<Response<Body>> {
     let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
-    if target > MAX_TARGET_BYTES {
-        let msg = format!("the request target is longer than {MAX_TARGET_BYTES} bytes\n");
+    if target > max_url {
+        let msg = format!("the request target is longer than {max_url} bytes\n");
         return Some(plain(StatusCode::URI_TOO_LONG, msg));
     }
     let mut hosts = req.headers().get_all(header::HOST).iter();

@@ -13,9 +13,12 @@
 //! - a complete request head within `header_timeout` of connecting or of the previous response
 //!   (hyper's header timer, which starts whenever the connection waits for a head), so it is
 //!   also the idle limit of kept-alive connections;
-//! - a head of at most [`MAX_HEAD_BYTES`] (431 beyond), at most 100 header fields (hyper's
-//!   default, which parses them on the stack; 431 beyond), a request target of at most
-//!   [`MAX_TARGET_BYTES`] (414, checked by the router's first layer);
+//! - a head of at most `max_head_bytes` (32 KiB by default: generous for any real client, as
+//!   browsers send 1 to 2 KiB with cookies, and small enough that thousands of connections
+//!   holding full heads stay within tens of MiB; 431 beyond), at most `max_headers` fields (100
+//!   by default, up to which hyper parses them on the stack; 431 beyond), a request target of at
+//!   most `max_url_bytes` (8 KiB by default, which fits a query with every filter at its limit;
+//!   414, checked by the router's first layer);
 //! - a response that cannot send a byte for `send_timeout` is abandoned ([`Guarded`]), so a
 //!   client that stops reading cannot hold its connection for ever;
 //! - request bodies are never read: hyper discards a small one and closes the connection after
@@ -39,17 +42,9 @@ use tower_service::Service;
 
 use crate::config::HttpLimits;
 
-/// The largest request head (request line and header fields together). Generous for any real
-/// client (browsers send 1 to 2 KiB, cookies included), small enough that thousands of
-/// connections holding full heads stay within tens of MiB.
-pub const MAX_HEAD_BYTES: usize = 32 * 1024;
-
-/// The longest request target (path and query) answered; longer ones get 414. A query with every
-/// filter at its limit fits in ASCII (20 phrases of 100 characters).
-pub const MAX_TARGET_BYTES: usize = 8 * 1024;
-
-/// hyper's per-connection read buffer stops growing here. Its default (about 400 KiB) would let
-/// each connection that pipelines requests hold that much.
+/// hyper's per-connection read buffer stops growing at this, or just past the largest head
+/// allowed when that is larger. hyper's default (about 400 KiB) would let each connection that
+/// pipelines requests hold that much.
 const MAX_BUFFER: usize = 64 * 1024;
 
 /// Where the server is in its life, sent to every connection.
@@ -75,8 +70,9 @@ impl Server {
         let mut h1 = http1::Builder::new();
         h1.timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
-            .max_header_size(MAX_HEAD_BYTES)
-            .max_buf_size(MAX_BUFFER);
+            .max_header_size(limits.max_head_bytes)
+            .max_headers(limits.max_headers)
+            .max_buf_size(MAX_BUFFER.max(limits.max_head_bytes + 8 * 1024));
         Server { app, h1: Arc::new(h1), send_timeout: limits.send_timeout }
     }
 

@@ -2,8 +2,8 @@
 //! URLs and heads, absurd header values, malformed requests, query parameters at and past their
 //! limits, thousands of idle connections, slowloris, a client that stops reading, the connection
 //! limit, and a stop signal with a response in flight. Raw bytes go over a `TcpStream` so that no
-//! client library tidies them up. After every hostile step, `/feed.atom` must still answer 200
-//! with a feed that feed-rs parses.
+//! client library tidies them up. After every hostile step, `/healthz` must still answer 200
+//! and `/feed.atom` 200 with a feed that feed-rs parses.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -38,9 +38,12 @@ fn addr(d: &Daemon) -> SocketAddr {
     d.base.trim_start_matches("http://").trim_end_matches('/').parse().expect("the daemon's address")
 }
 
-/// The daemon still serves a normal client: `/feed.atom` is a 200 that feed-rs parses.
+/// The daemon is alive and still serves a normal client: `/healthz` is a 200, and
+/// `/feed.atom` is a 200 that feed-rs parses.
 #[track_caller]
 fn still_serves(d: &Daemon, after: &str) {
+    let h = get(&d.url("healthz"), &[]);
+    assert_eq!((h.status, h.text().as_str()), (200, "ok\n"), "GET /healthz after {after}");
     let r = get(&d.url("feed.atom"), &[]);
     assert_eq!(r.status, 200, "GET /feed.atom after {after}");
     let f = feed_rs::parser::parse(&r.body[..]).unwrap_or_else(|e| panic!("feed after {after}: {e}"));
@@ -233,6 +236,33 @@ fn long_urls_and_heads_are_refused_and_the_server_keeps_serving() {
 }
 
 #[test]
+fn the_configured_limits_are_the_ones_applied() {
+    let (site, d) = started("http:\n  max_url_bytes: 100\n  max_head_bytes: 2048\n  max_headers: 10\n");
+    let target = |n: usize| format!("/nope/{}", "a".repeat(n - "/nope/".len()));
+    assert_eq!(exchange(&d, &get_raw(&target(100))).status(), Some(404));
+    let x = exchange(&d, &get_raw(&target(101)));
+    assert_eq!(x.status(), Some(414));
+    assert!(x.text().contains("longer than 100 bytes"), "{}", x.text());
+    let fill = |n: usize| format!("X-Fill: {}\r\n", "f".repeat(n));
+    let base_len = with_headers("").len();
+    assert_eq!(exchange(&d, &with_headers(&fill(2048 - base_len - 100))).status(), Some(200));
+    assert_refused(&exchange(&d, &with_headers(&fill(2048 - base_len + 100))), 431, "a head past 2048 bytes");
+    // Host and Connection plus 8 make 10 fields.
+    let fields = |n: usize| (0..n).map(|i| format!("X-F{i}: v\r\n")).collect::<String>();
+    assert_eq!(exchange(&d, &with_headers(&fields(8))).status(), Some(200));
+    assert_refused(&exchange(&d, &with_headers(&fields(9))), 431, "11 fields");
+    still_serves(&d, "the configured limits");
+
+    // A reload does not change them: the log says they need a restart, and they still apply.
+    site.write_config("http:\n  max_url_bytes: 4096\n  max_head_bytes: 2048\n  max_headers: 10\n");
+    d.signal(libc::SIGHUP);
+    poll("the reload", || d.log().contains("configuration reloaded").then_some(()));
+    assert!(d.log().contains("take effect only after a restart keys=http"), "{}", d.log());
+    assert_eq!(exchange(&d, &get_raw(&target(101))).status(), Some(414));
+    still_serves(&d, "a reload that changed the limits");
+}
+
+#[test]
 fn absurd_header_values_get_correct_answers() {
     let (_site, d) = started("");
     let plain = get(&d.url("feed.atom"), &[]);
@@ -327,6 +357,30 @@ fn malformed_requests_get_4xx_and_the_server_keeps_serving() {
         still_serves(&d, what);
     }
 
+    // Random bytes (a fixed xorshift sequence, so a failure repeats): a 400 or a closed
+    // connection, never an answer to something it did not ask.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let garbage: Vec<u8> = (0..4096)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let x = exchange(&d, &garbage);
+    assert!(x.status().is_none_or(|s| s == 400), "garbage: {}", x.text());
+    still_serves(&d, "random bytes");
+    // Junk pipelined behind a good request: the request is answered, the junk gets a 400 or
+    // the connection closes.
+    let x = exchange(&d, &[b"GET /healthz HTTP/1.1\r\nHost: hostile.test\r\n\r\n".as_slice(), &garbage].concat());
+    assert_eq!(x.status(), Some(200), "{}", x.text());
+    assert!(x.responses() <= 2 && (x.responses() == 1 || x.text().contains("HTTP/1.1 400")), "{}", x.text());
+    let x = exchange(&d, b"GET /healthz HTTP/1.1\r\nHost: hostile.test\r\n\r\nGET / HTTP/1.1\r\nHost\r\n\r\n");
+    assert_eq!(x.responses(), 2, "{}", x.text());
+    assert!(x.text().contains("HTTP/1.1 400"), "{}", x.text());
+    still_serves(&d, "junk pipelined behind a request");
+
     // The HTTP/2 preface is not a request: the connection closes without an answer.
     let x = exchange(&d, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
     assert!(x.status().is_none_or(|s| s == 400), "{}", x.text());
@@ -377,11 +431,15 @@ fn query_parameters_at_and_beyond_their_limits() {
         assert_eq!(r.status, 200, "?{q}: {}", r.text());
         feed_rs::parser::parse(&r.body[..]).unwrap_or_else(|e| panic!("?{q}: {e}"));
     };
-    let bad = |q: &str| {
+    // A 400 whose message names the parameter `name`.
+    let bad_named = |q: &str, name: &str| {
         let x = exchange(&d, &get_raw(&format!("/topics/ports.atom?{q}")));
         assert_eq!(x.status(), Some(400), "?{}: {}", &q[..q.len().min(80)], x.text());
-        assert!(x.text().contains("query parameter"), "the message names the parameter: {}", x.text());
+        let text = x.text();
+        assert!(text.contains(&format!("query parameter '{name}'")), "the message names {name:?}: {text}");
     };
+    // The parameter at fault is the first one given.
+    let bad = |q: &str| bad_named(q, q.split(['=', '&']).next().unwrap_or(""));
     let words = |n: usize| (0..n).map(|i| format!("w{i}")).collect::<Vec<_>>();
     // limit: 1 to 500.
     ok("limit=1");
@@ -399,13 +457,18 @@ fn query_parameters_at_and_beyond_their_limits() {
         .chain(words(10).iter().map(|w| format!("exclude=x{w}")))
         .collect::<Vec<_>>()
         .join("&"));
-    bad(&words(11)
-        .iter()
-        .map(|w| format!("q={w}"))
-        .chain(words(10).iter().map(|w| format!("exclude=x{w}")))
-        .collect::<Vec<_>>()
-        .join("&"));
+    bad_named(
+        &words(11)
+            .iter()
+            .map(|w| format!("q={w}"))
+            .chain(words(10).iter().map(|w| format!("exclude=x{w}")))
+            .collect::<Vec<_>>()
+            .join("&"),
+        "exclude",
+    );
     bad(&"q=a&".repeat(1500));
+    bad(&format!("q={}", "a".repeat(7000)));
+    bad(&format!("q={}", "a+".repeat(3000)));
     ok(&format!("q={}", "a".repeat(100)));
     bad(&format!("q={}", "a".repeat(101)));
     ok(&format!("q={}", "%C3%A9".repeat(100)));
@@ -427,7 +490,8 @@ fn query_parameters_at_and_beyond_their_limits() {
     bad(&format!("provider={}", "p".repeat(300)));
     bad("topic=ports");
     bad("unknown=1");
-    bad("%ff=1");
+    // Invalid UTF-8 is decoded with replacement characters, in names as in values.
+    bad_named("%ff=1", "\u{fffd}");
     bad("=");
     ok("");
     ok("&&&");
@@ -480,26 +544,55 @@ fn closed_by_server(mut s: TcpStream) {
 }
 
 #[test]
-fn thousands_of_idle_connections_do_not_stop_normal_clients() {
+fn thousands_of_slow_clients_do_not_stop_normal_clients() {
     // Both ends of every connection live in this test: the daemon needs one descriptor per
     // connection, and so do we.
     let wanted = 2000;
     let files = raise_open_file_limit();
     let n = usize::try_from(files.saturating_sub(300)).unwrap_or(usize::MAX).min(wanted);
     if n < wanted {
-        eprintln!("NOTICE: the open-file limit is {files}; opening {n} idle connections instead of {wanted}");
+        eprintln!("NOTICE: the open-file limit is {files}; opening {n} slow connections instead of {wanted}");
     }
     let (_site, d) = started("http:\n  header_timeout: 3\n");
-    let idle = idle_connections(&d, n);
-    // A normal client gets the feed while they sit there, over a raw connection and with ureq.
-    let x = exchange(&d, &get_raw("/topics/ports.rss"));
-    assert_eq!(x.status(), Some(200), "{}", x.text());
-    still_serves(&d, &format!("{n} idle connections"));
-    // The header timeout then closes every one of them, fresh or holding half a head.
-    for s in idle {
-        closed_by_server(s);
+    // Every connection starts a head; half of them then add a byte to it every round.
+    let mut slow: Vec<Option<TcpStream>> = idle_connections(&d, n).into_iter().map(Some).collect();
+    for s in slow.iter_mut().flatten() {
+        s.set_nonblocking(true).unwrap();
     }
-    still_serves(&d, "the idle connections were closed");
+    let mut rounds = 0;
+    let started = Instant::now();
+    while slow.iter().any(Option::is_some) {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{} of {n} slow connections still open after {rounds} rounds",
+            slow.iter().flatten().count()
+        );
+        for (i, conn) in slow.iter_mut().enumerate() {
+            let Some(s) = conn else { continue };
+            let mut buf = [0u8; 256];
+            let gone = match s.read(&mut buf) {
+                Ok(0) => true,
+                Ok(got) => panic!("a slow client got an answer: {:?}", String::from_utf8_lossy(&buf[..got])),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => i % 2 == 1 && s.write_all(b"a").is_err(),
+                Err(_) => true,
+            };
+            if gone {
+                *conn = None;
+            }
+        }
+        rounds += 1;
+        // Normal clients are served while the slow ones hold their connections.
+        if slow.iter().any(Option::is_some) {
+            let x = exchange(&d, &get_raw("/topics/ports.rss"));
+            assert_eq!(x.status(), Some(200), "{}", x.text());
+            still_serves(&d, &format!("round {rounds} of {n} slow connections"));
+        }
+        std::thread::sleep(Duration::from_millis(200)); // the slow clients' pace, not a wait
+    }
+    // The header timeout counts from the connection, not from the last byte: dribbling does
+    // not keep a connection open, so they all closed.
+    assert!(rounds > 1, "the slow connections closed before the first round was served");
+    still_serves(&d, "the slow connections were closed");
 }
 
 #[test]
@@ -596,12 +689,39 @@ fn a_client_that_stops_reading_is_disconnected() {
     still_serves(&d, "the stalled connection was closed");
 }
 
+/// Sends a keep-alive GET of `path` on `s` and reads its response; returns the status.
+fn keep_alive_get(s: &mut TcpStream, path: &str) -> u16 {
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: hostile.test\r\n\r\n").as_bytes()).unwrap();
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).expect("a response on the kept-alive connection");
+        assert!(n > 0, "the server closed the kept-alive connection: {:?}", String::from_utf8_lossy(&bytes));
+        bytes.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let Some(end) = text.find("\r\n\r\n") else { continue };
+        let length: usize = text[..end]
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+            .expect("a Content-Length");
+        if bytes.len() >= end + 4 + length {
+            return text[9..12].parse().unwrap();
+        }
+    }
+}
+
 #[test]
-fn at_the_connection_limit_new_clients_wait_and_are_then_served() {
-    let (_site, d) = started("http:\n  max_connections: 20\n  header_timeout: 2\n");
-    // Twenty idle connections take every slot; twenty more wait in the kernel's queue.
-    let idle = idle_connections(&d, 40);
-    // A normal client waits too, until the header timeout frees the slots, and is then served.
+fn at_the_connection_limit_open_clients_are_answered_and_new_ones_wait() {
+    let (_site, d) = started("http:\n  max_connections: 20\n  header_timeout: 3\n");
+    // A client connected before the limit is reached.
+    let mut established = connect(&d);
+    assert_eq!(keep_alive_get(&mut established, "/healthz"), 200);
+    // Nineteen idle connections take the other slots; twenty more wait in the kernel's queue.
+    let idle = idle_connections(&d, 39);
+    // The established client keeps being answered at the limit.
+    assert_eq!(keep_alive_get(&mut established, "/feed.atom"), 200);
+    drop(established);
+    // A new client waits too, until a slot frees, and is then served.
     still_serves(&d, "the connection limit was reached");
     for s in idle {
         closed_by_server(s);
