@@ -6,6 +6,7 @@ mod cli;
 mod corpus;
 mod feeds;
 mod files;
+mod hostile_files;
 mod http;
 mod seeds;
 mod service;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -119,27 +120,8 @@ impl Daemon {
 
     /// Runs a prepared `clipfeed serve` command (environment, wrappers, inherited descriptors
     /// set by the caller), waits for its address and for readiness.
-    pub fn spawn(mut cmd: Command) -> Daemon {
-        let mut child = cmd
-            .env("RUST_LOG", "clipfeed=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start clipfeed");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(i) = line.find("listening on http://") {
-                    let url = line[i + "listening on ".len()..].trim().to_string();
-                    let _ = tx.send(url);
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
+    pub fn spawn(cmd: Command) -> Daemon {
+        let (mut child, log, rx) = launch(cmd);
         let base = match rx.recv_timeout(DEADLINE) {
             Ok(url) => url,
             Err(_) => {
@@ -198,6 +180,11 @@ impl Daemon {
         self.status()[name].as_u64().unwrap_or_else(|| panic!("status has no counter {name}"))
     }
 
+    /// The daemon's peak resident memory so far (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        peak_rss_kib(self.child.id())
+    }
+
     /// SIGTERM, then wait for the exit.
     pub fn stop(mut self) -> ExitStatus {
         unsafe {
@@ -212,6 +199,31 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20)); // poll interval
         }
     }
+}
+
+/// Starts `clipfeed serve` and collects its log; the receiver gets the URL it listens on.
+fn launch(mut cmd: Command) -> (Child, Arc<Mutex<Vec<String>>>, Receiver<String>) {
+    let mut child = cmd
+        .env("RUST_LOG", "clipfeed=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start clipfeed");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("listening on http://") {
+                let url = line[i + "listening on ".len()..].trim().to_string();
+                let _ = tx.send(url);
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (child, log, rx)
 }
 
 impl Drop for Daemon {
@@ -301,4 +313,47 @@ pub fn run(cmd: &mut Command) -> (ExitStatus, String, String) {
 /// Whether a program is on PATH.
 pub fn have(program: &str) -> bool {
     Command::new("sh").arg("-c").arg(format!("command -v {program}")).output().is_ok_and(|o| o.status.success())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults: processes killed at any moment, memory, the store's integrity, mounts, privileges
+// ---------------------------------------------------------------------------------------------
+
+/// Peak resident memory (`VmHWM` in `/proc/PID/status`) of a process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM line");
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmHWM in kB")
+}
+
+/// The characters of `s` that XML 1.0 forbids (outside its `Char` production). The test's own
+/// rule, independent of the daemon's.
+pub fn xml_forbidden(s: &str) -> Vec<char> {
+    s.chars()
+        .filter(|&c| {
+            !matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+        })
+        .collect()
+}
+
+/// The command prefix that runs the daemon as an unprivileged user, so that file permissions
+/// apply to it: nothing when the tests do not run as root, `setpriv` to `nobody` (65534) when
+/// they do. `None`, with a NOTICE, when root cannot drop privileges here.
+pub fn unprivileged() -> Option<Vec<String>> {
+    if unsafe { libc::geteuid() } != 0 {
+        return Some(Vec::new());
+    }
+    if !have("setpriv") {
+        eprintln!("NOTICE: running as root without setpriv; skipping the test of unreadable files");
+        return None;
+    }
+    let wrapper: Vec<String> =
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"].iter().map(|s| s.to_string()).collect();
+    let (status, _, err) = run(Command::new(&wrapper[0]).args(&wrapper[1..]).arg("true"));
+    if status.success() {
+        Some(wrapper)
+    } else {
+        eprintln!("NOTICE: setpriv cannot drop to uid 65534 ({}); skipping the test of unreadable files", err.trim());
+        None
+    }
 }
