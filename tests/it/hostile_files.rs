@@ -693,7 +693,6 @@ related:
 }
 
 #[test]
-#[ignore = "bug: a related article whose URL is dropped (javascript:, data:) is removed without a warning in the log"]
 fn a_dropped_related_link_is_logged() {
     let site = Site::new();
     put_old(
