@@ -1,7 +1,7 @@
 //! Hostile input files against the real daemon: YAML bombs, deep nesting, a 100 MB file,
 //! binary data, NUL bytes, invalid UTF-8, control characters, markup and script in every text
-//! field, dangerous URLs, names built to escape paths, symlink loops, unreadable files, files
-//! that vanish before they are read and files that grow while they are read.
+//! field, dangerous URLs, names built to escape paths, symlink loops, unreadable files and files
+//! that vanish before they are read.
 //!
 //! Each must be refused with a reason (in `/api/status` and the log) or neutralised, while memory
 //! stays bounded and every good clipping beside it keeps serving. Feeds are read with feed-rs,
@@ -1034,4 +1034,83 @@ fn unreadable_files_are_reported_and_served_once_readable() {
     wait_title(&d, "Secret until readable");
     wait_title(&d, "Inside a locked folder");
     poll("no rejections left", || (d.status()["rejected_total"] == 0).then_some(()));
+}
+
+#[test]
+fn files_that_vanish_before_they_are_read_leave_nothing_behind() {
+    let site = Site::new();
+    site.write_config("items_per_feed: 1000\n");
+    site.put("good.md", good("good", "Good neighbour"));
+    let root = site.root();
+    let away = site.dir.path().join("away");
+    std::fs::create_dir(&away).unwrap();
+    // At start-up: half of 600 files go while the first reconcile lists and reads them.
+    let kept: Vec<String> = (0..600).filter(|i| i % 2 == 0).map(|i| format!("Early {i}")).collect();
+    for i in 0..600 {
+        site.put(&format!("early/{i:03}.md"), good(&format!("early{i}"), &format!("Early {i}")));
+    }
+    let remover = {
+        let root = root.clone();
+        std::thread::spawn(move || {
+            for i in (1..600).step_by(2).rev() {
+                std::fs::remove_file(root.join(format!("early/{i:03}.md"))).unwrap();
+            }
+        })
+    };
+    let d = Daemon::start(&site);
+    remover.join().unwrap();
+
+    // While it runs: files that go right after they arrive, each in another way. Every tenth stays.
+    let mut want: BTreeSet<String> = kept.into_iter().chain(["Good neighbour".to_string()]).collect();
+    for i in 0..300 {
+        let title = format!("Brief {i}");
+        let path = site.put(&format!("brief/{i:03}.md"), good(&format!("brief{i}"), &title));
+        match i % 10 {
+            0 => {
+                want.insert(title);
+            }
+            1..=4 => std::fs::remove_file(&path).unwrap(),
+            5 | 6 => std::fs::rename(&path, away.join(format!("{i}.md"))).unwrap(),
+            7 => {
+                std::fs::remove_file(&path).unwrap();
+                std::fs::create_dir(&path).unwrap(); // a folder takes its name
+            }
+            8 => {
+                std::fs::remove_file(&path).unwrap();
+                std::os::unix::fs::symlink("gone.md", &path).unwrap(); // dangling
+            }
+            _ => {
+                // Its whole folder goes.
+                let dir = root.join(format!("brief-{i}"));
+                std::fs::create_dir(&dir).unwrap();
+                std::fs::rename(&path, dir.join("x.md")).unwrap();
+                std::fs::remove_dir_all(&dir).unwrap();
+            }
+        }
+    }
+    let served = || -> BTreeSet<String> { all_titles(&d).into_iter().collect() };
+    let mut last = BTreeSet::new();
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        poll("exactly the files that stayed to be served", || {
+            last = served();
+            (last == want).then_some(())
+        })
+    }));
+    assert!(
+        ok.is_ok(),
+        "served but gone: {:?}\nstayed but not served: {:?}",
+        last.difference(&want).collect::<Vec<_>>(),
+        want.difference(&last).collect::<Vec<_>>()
+    );
+    let status = d.status();
+    assert_eq!(status["clippings"], want.len(), "{status}");
+    assert_eq!(status["rejected_total"], 0, "a vanished file is not a bad file: {status}");
+    // A rescan agrees, and a file added afterwards is served.
+    let rescans = d.counter("rescans");
+    d.signal(libc::SIGUSR1);
+    poll("the rescan", || (d.counter("rescans") > rescans).then_some(()));
+    assert_eq!(served(), want);
+    site.put("after.md", good("after", "Added after"));
+    wait_title(&d, "Added after");
+    check_feed(&d, "feed");
 }
