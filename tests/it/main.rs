@@ -4,6 +4,7 @@
 mod browser;
 mod cli;
 mod corpus;
+mod crash;
 mod feeds;
 mod files;
 mod hostile_files;

@@ -185,6 +185,11 @@ impl Daemon {
         peak_rss_kib(self.child.id())
     }
 
+    /// Whether it has exited (by itself).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
     /// SIGTERM, then wait for the exit.
     pub fn stop(mut self) -> ExitStatus {
         unsafe {
@@ -319,6 +324,62 @@ pub fn have(program: &str) -> bool {
 // Faults: processes killed at any moment, memory, the store's integrity, mounts, privileges
 // ---------------------------------------------------------------------------------------------
 
+/// A `clipfeed serve` that is not waited for: it can be killed at any moment, even before it
+/// listens (crash tests).
+pub struct Process {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    listening: Receiver<String>,
+    base: Option<String>,
+}
+
+impl Process {
+    pub fn start(config: &Path) -> Process {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clipfeed"));
+        cmd.args(["serve", "--config"]).arg(config);
+        Process::start_command(cmd)
+    }
+
+    /// Runs a prepared `clipfeed serve` command (wrappers, environment set by the caller).
+    pub fn start_command(cmd: Command) -> Process {
+        let (child, log, listening) = launch(cmd);
+        Process { child, log, listening, base: None }
+    }
+
+    /// The URL it listens on, once it does (waiting at most `DEADLINE`).
+    pub fn base(&mut self) -> String {
+        if self.base.is_none() {
+            match self.listening.recv_timeout(DEADLINE) {
+                Ok(url) => self.base = Some(url),
+                Err(_) => panic!("clipfeed did not start listening; log:\n{}", self.log()),
+            }
+        }
+        self.base.clone().unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Whether it has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(mut self) -> ExitStatus {
+        let _ = self.child.kill();
+        self.child.wait().expect("reap clipfeed")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Peak resident memory (`VmHWM` in `/proc/PID/status`) of a process, in KiB.
 pub fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
@@ -334,6 +395,85 @@ pub fn xml_forbidden(s: &str) -> Vec<char> {
             !matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
         })
         .collect()
+}
+
+/// `PRAGMA integrity_check` of an SQLite file, through a read-only connection: `ok` when sound.
+pub fn integrity_check(db: &Path) -> String {
+    use rusqlite::{Connection, OpenFlags};
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .unwrap_or_else(|e| panic!("open {} read-only: {e}", db.display()));
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    let mut stmt = conn.prepare("PRAGMA integrity_check").unwrap();
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+    rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
+}
+
+/// A small deterministic random number generator (SplitMix64): a test prints its seed, and the
+/// same seed replays the same run.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from the environment variable `var` when set, else from the clock; prints the seed
+    /// and how to replay it.
+    pub fn from_env(var: &str) -> Rng {
+        let seed = match std::env::var(var) {
+            Ok(v) => v.parse().unwrap_or_else(|_| panic!("{var} must be a number")),
+            Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
+        };
+        eprintln!("random seed {seed} (replay with {var}={seed})");
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// A tmpfs mounted over a folder for the life of the value (disk-full and read-only stores).
+pub struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (as `mount -o size=` takes it, such as `4m`) on `dir`, or prints
+    /// a NOTICE and gives `None` when this process may not mount.
+    pub fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let (status, _, err) =
+            run(Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"]).arg(dir));
+        if status.success() {
+            Some(Tmpfs { dir: dir.to_path_buf() })
+        } else {
+            eprintln!("NOTICE: cannot mount a tmpfs ({}); skipping the part of this test that needs one", err.trim());
+            None
+        }
+    }
+
+    /// Remounts with other options (`ro`, `rw`).
+    pub fn remount(&self, opts: &str) {
+        let (status, _, err) = run(Command::new("mount").args(["-o", &format!("remount,{opts}")]).arg(&self.dir));
+        assert!(status.success(), "remount {opts} {}: {err}", self.dir.display());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let (status, _, _) = run(Command::new("umount").arg(&self.dir));
+        if !status.success() {
+            // Still busy (a daemon that a failing test has not reaped yet): detach it now, the
+            // kernel frees it when the last user goes.
+            let _ = run(Command::new("umount").arg("-l").arg(&self.dir));
+        }
+    }
 }
 
 /// The command prefix that runs the daemon as an unprivileged user, so that file permissions
