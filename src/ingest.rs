@@ -97,6 +97,8 @@ pub fn new_token() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Bumped when what [`FeedEntry::save`] writes changes meaning.
+const SNAPSHOT_FORMAT: u32 = 1;
 /// How often tombstones older than `tombstone_days` are dropped.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -217,8 +219,7 @@ impl Ingest {
             store,
         };
         ingest.load_catalog()?;
-        let all: BTreeSet<FeedKey> = ingest.core.catalog.keys().cloned().collect();
-        ingest.core.dirty.extend(all);
+        ingest.restore_snapshot()?;
         ingest.reapply_topic_config()?;
         ingest.purge_tombstones()?;
         ingest.ensure_tokens()?;
@@ -419,7 +420,78 @@ impl Ingest {
                 break;
             }
         }
+        if retry.is_none() {
+            self.save_snapshot();
+        }
         debug!("writer stopped");
+    }
+
+    /// What the saved feeds must have been rendered under to be served as they are: this build,
+    /// the configuration, and the links' base.
+    fn snapshot_mark(&self) -> String {
+        let what =
+            format!("{} {SNAPSHOT_FORMAT} {:?} {}", env!("CARGO_PKG_VERSION"), self.core.cfg, self.core.links.base());
+        format!("{:032x}", xxhash_rust::xxh3::xxh3_128(what.as_bytes()))
+    }
+
+    /// At a clean stop, saves every published feed, so the next start can serve them without
+    /// rendering (a restart with 100,000 clippings would otherwise render every feed from the
+    /// store before it could answer). Best effort: a failure only costs that start a render.
+    fn save_snapshot(&mut self) {
+        if !self.core.ready || !self.core.dirty.is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let mark = self.snapshot_mark();
+        let saved: Result<Vec<(String, String, Vec<u8>)>> = self
+            .core
+            .catalog
+            .iter()
+            .filter_map(|(key, e)| e.feed.as_ref().map(|f| (key, f)))
+            .map(|(key, f)| f.save().map(|(head, docs)| (key.path_stem(), head, docs)))
+            .collect();
+        let outcome = saved.and_then(|feeds| {
+            let b = self.store.batch()?;
+            b.save_snapshot(&feeds, &mark)?;
+            b.commit()?;
+            Ok(feeds.len())
+        });
+        match outcome {
+            Ok(n) => {
+                info!(feeds = n, ms = started.elapsed().as_millis() as u64, "published feeds saved for the next start")
+            }
+            Err(e) => warn!("cannot save the published feeds; the next start renders them: {e:#}"),
+        }
+    }
+
+    /// Serves the feeds saved at the last clean stop, when they were rendered under the same
+    /// build and configuration; the others are marked for rendering. The saved feeds are used
+    /// once: the mark is dropped whatever happens next.
+    fn restore_snapshot(&mut self) -> Result<()> {
+        let mark = self.snapshot_mark();
+        let b = self.store.batch()?;
+        let saved = b.take_snapshot(&mark)?;
+        b.commit()?;
+        let mut restored = 0;
+        for (head, docs) in saved {
+            match FeedEntry::restore(&head, &docs) {
+                Ok(entry) => {
+                    if let Some(e) = self.core.catalog.get_mut(&entry.key) {
+                        self.core.generations.insert(entry.key.clone(), entry.generation);
+                        e.feed = Some(Arc::new(entry));
+                        restored += 1;
+                    }
+                }
+                Err(e) => warn!("a saved feed does not read back; rendering it: {e:#}"),
+            }
+        }
+        let dirty: Vec<FeedKey> =
+            self.core.catalog.iter().filter(|(_, e)| e.feed.is_none()).map(|(k, _)| k.clone()).collect();
+        if restored > 0 {
+            info!(feeds = restored, to_render = dirty.len(), "serving the feeds saved at the last stop");
+        }
+        self.core.dirty.extend(dirty);
+        Ok(())
     }
 
     /// Compares every root with the store by (path, size, mtime): new and changed files are

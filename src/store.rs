@@ -22,11 +22,12 @@ use crate::clip::Clipping;
 use crate::feed::FeedKey;
 use crate::item::{Item, ItemData};
 
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// Every table, so an older store can be dropped and rebuilt from the clippings.
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 13] = [
     "meta",
+    "snapshot",
     "files",
     "rejections",
     "items",
@@ -56,6 +57,9 @@ CREATE TABLE IF NOT EXISTS files(
     record TEXT,
     PRIMARY KEY(root, path)
 ) WITHOUT ROWID;
+-- The start-up reconcile reads every file's stat: this index lets it do so without reading the
+-- records.
+CREATE INDEX IF NOT EXISTS files_stat ON files(root, path, size, mtime_ns, item_key);
 CREATE INDEX IF NOT EXISTS files_by_key ON files(item_key) WHERE item_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS rejections(
     root TEXT NOT NULL,
@@ -146,6 +150,14 @@ CREATE TABLE IF NOT EXISTS tombstones(
 CREATE TABLE IF NOT EXISTS pending(
     key TEXT PRIMARY KEY
 ) WITHOUT ROWID;
+-- The published feeds as they were at the last clean shutdown (see Ingest::save_snapshot). They
+-- are used only while meta 'snapshot' names the configuration they were rendered with; the first
+-- thing a start does is to drop that mark, so a snapshot is never used twice or after a crash.
+CREATE TABLE IF NOT EXISTS snapshot(
+    feed TEXT PRIMARY KEY,
+    head TEXT NOT NULL,
+    docs BLOB NOT NULL
+);
 ";
 
 /// A file's identity: the root it was found under and its `/`-separated path relative to it.
@@ -286,6 +298,10 @@ impl Store {
         let mut kept_tokens = Vec::new();
         match version.as_deref().map(str::parse::<i64>) {
             None | Some(Ok(SCHEMA_VERSION)) => {}
+            // Version 7 only added the saved feeds and an index: created below, in place.
+            Some(Ok(6)) => {
+                conn.execute("UPDATE meta SET value=?1 WHERE key='schema'", [SCHEMA_VERSION.to_string()])?;
+            }
             Some(Ok(v)) if v < SCHEMA_VERSION => {
                 // The store is a cache of the clippings plus first-seen times: rebuilding it keeps
                 // every id (they come from URLs and paths) and loses only those times.
@@ -428,6 +444,30 @@ impl Batch<'_> {
             )?
             .execute(params![id.root, id.path, reason, ts(at)])?;
         Ok(())
+    }
+
+    /// Replaces the saved feeds with `feeds` (path stem, head, documents) and marks them as
+    /// rendered under `mark`.
+    pub fn save_snapshot(&self, feeds: &[(String, String, Vec<u8>)], mark: &str) -> Result<()> {
+        self.tx.execute("DELETE FROM snapshot", [])?;
+        let mut stmt = self.tx.prepare_cached("INSERT INTO snapshot(feed, head, docs) VALUES(?1, ?2, ?3)")?;
+        for (feed, head, docs) in feeds {
+            stmt.execute(params![feed, head, docs])?;
+        }
+        self.set_meta("snapshot", mark)
+    }
+
+    /// The saved feeds (head, documents) when they were marked with `mark`. The mark is dropped
+    /// either way: once this batch commits, the snapshot is no longer used.
+    pub fn take_snapshot(&self, mark: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let saved = self.meta("snapshot")?;
+        self.tx.execute("DELETE FROM meta WHERE key='snapshot'", [])?;
+        if saved.as_deref() != Some(mark) {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.tx.prepare("SELECT head, docs FROM snapshot")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Notes that an item must be refreshed (see the `pending` table).

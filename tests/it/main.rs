@@ -9,6 +9,7 @@ mod feeds;
 mod files;
 mod hostile_files;
 mod http;
+mod restart;
 mod seeds;
 mod service;
 mod support;
