@@ -4,8 +4,10 @@
 mod browser;
 mod cli;
 mod corpus;
+mod crash;
 mod feeds;
 mod files;
+mod hostile_files;
 mod hostile_http;
 mod http;
 mod restart;
