@@ -529,10 +529,8 @@ impl Ingest {
             }
         }
         let configured: HashSet<String> = core.cfg.clippings.iter().map(|r| root_key(r)).collect();
-        let gone: Vec<FileId> = known
-            .into_keys()
-            .filter(|id| available.contains(&id.root) || !configured.contains(&id.root))
-            .collect();
+        let gone: Vec<FileId> =
+            known.into_keys().filter(|id| available.contains(&id.root) || !configured.contains(&id.root)).collect();
         let (removed, parsed) = (gone.len(), to_load.len());
         self.core.symlinks = links;
         self.finish_pending()?;
