@@ -429,8 +429,18 @@ impl Ingest {
     /// What the saved feeds must have been rendered under to be served as they are: this build,
     /// the configuration, and the links' base.
     fn snapshot_mark(&self) -> String {
-        let what =
-            format!("{} {SNAPSHOT_FORMAT} {:?} {}", env!("CARGO_PKG_VERSION"), self.core.cfg, self.core.links.base());
+        // The executable's size and time stand for the build: a rebuild with the same version
+        // number may render differently.
+        let exe = std::env::current_exe()
+            .and_then(std::fs::metadata)
+            .map(|m| format!("{} {:?}", m.len(), m.modified().ok()))
+            .unwrap_or_default();
+        let what = format!(
+            "{} {exe} {SNAPSHOT_FORMAT} {:?} {}",
+            env!("CARGO_PKG_VERSION"),
+            self.core.cfg,
+            self.core.links.base()
+        );
         format!("{:032x}", xxhash_rust::xxh3::xxh3_128(what.as_bytes()))
     }
 
