@@ -453,18 +453,15 @@ impl Ingest {
         }
         let started = std::time::Instant::now();
         let mark = self.snapshot_mark();
-        let saved: Result<Vec<(String, String, Vec<u8>)>> = self
-            .core
-            .catalog
+        let catalog = &self.core.catalog;
+        let feeds = catalog
             .iter()
             .filter_map(|(key, e)| e.feed.as_ref().map(|f| (key, f)))
-            .map(|(key, f)| f.save().map(|(head, docs)| (key.path_stem(), head, docs)))
-            .collect();
-        let outcome = saved.and_then(|feeds| {
-            let b = self.store.batch()?;
-            b.save_snapshot(&feeds, &mark)?;
+            .map(|(key, f)| f.save().map(|(head, docs)| (key.path_stem(), head, docs)));
+        let outcome = self.store.batch().and_then(|b| {
+            let n = b.save_snapshot(feeds, &mark)?;
             b.commit()?;
-            Ok(feeds.len())
+            Ok(n)
         });
         match outcome {
             Ok(n) => {

@@ -445,15 +445,23 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// Replaces the saved feeds with `feeds` (path stem, head, documents) and marks them as
-    /// rendered under `mark`.
-    pub fn save_snapshot(&self, feeds: &[(String, String, Vec<u8>)], mark: &str) -> Result<()> {
+    /// Replaces the saved feeds with those `feeds` yields (path stem, head, documents), one at a
+    /// time, and marks them as rendered under `mark`. Returns how many were saved.
+    pub fn save_snapshot(
+        &self,
+        feeds: impl Iterator<Item = Result<(String, String, Vec<u8>)>>,
+        mark: &str,
+    ) -> Result<usize> {
         self.tx.execute("DELETE FROM snapshot", [])?;
         let mut stmt = self.tx.prepare_cached("INSERT INTO snapshot(feed, head, docs) VALUES(?1, ?2, ?3)")?;
-        for (feed, head, docs) in feeds {
+        let mut n = 0;
+        for feed in feeds {
+            let (feed, head, docs) = feed?;
             stmt.execute(params![feed, head, docs])?;
+            n += 1;
         }
-        self.set_meta("snapshot", mark)
+        self.set_meta("snapshot", mark)?;
+        Ok(n)
     }
 
     /// Hands each saved feed (head, documents) to `each` when they were marked with `mark`. The
