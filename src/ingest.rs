@@ -1190,7 +1190,10 @@ impl Core {
             r.ambiguous = state.ambiguous;
             r
         };
-        let (rss, atom, json) = (render(Format::Rss), render(Format::Atom), render(Format::Json));
+        // The three formats are independent: on more than one core they are made side by side,
+        // which is most of the time between a change and its publication.
+        let (rss, (atom, json)) =
+            rayon::join(|| render(Format::Rss), || rayon::join(|| render(Format::Atom), || render(Format::Json)));
         self.metrics.render_seconds.observe(started.elapsed());
         let generation = self.generations.entry(key.clone()).or_insert(0);
         if history_changed {

@@ -248,7 +248,15 @@ pub struct Rejection {
 /// The writer's handle on the database.
 pub struct Store {
     conn: Connection,
+    /// Held while the store is open; the checkpoint thread stops when it goes.
+    _alive: Option<std::sync::Arc<()>>,
 }
+
+/// How often the WAL is checkpointed into the database, off the writer's thread.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// WAL pages after which a commit checkpoints by itself: only a backstop, for when the
+/// checkpoint thread cannot keep up.
+const WAL_BACKSTOP_PAGES: u32 = 16384;
 
 fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()
@@ -262,6 +270,27 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     Ok(())
+}
+
+/// Starts the thread that checkpoints the WAL every [`CHECKPOINT_EVERY`] on its own connection,
+/// for as long as the returned token is held. A passive checkpoint never blocks the writer.
+fn spawn_checkpointer(path: &Path) -> Result<std::sync::Arc<()>> {
+    let conn = Connection::open(path).with_context(|| format!("cannot open store {}", path.display()))?;
+    configure(&conn)?;
+    let alive = std::sync::Arc::new(());
+    let watch = std::sync::Arc::downgrade(&alive);
+    std::thread::Builder::new().name("clipfeed-checkpoint".into()).spawn(move || {
+        loop {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            if watch.upgrade().is_none() {
+                break;
+            }
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::debug!("checkpoint skipped: {e}");
+            }
+        }
+    })?;
+    Ok(alive)
 }
 
 impl Store {
@@ -278,7 +307,13 @@ impl Store {
             bail!("store {} refused WAL mode (got {mode})", path.display());
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        Store::init(conn).with_context(|| format!("cannot initialise store {}", path.display()))
+        // Checkpoints copy the WAL into the database with an fsync: tens of milliseconds that a
+        // commit would otherwise pay now and then, delaying whichever change made it. They run
+        // on a thread of their own instead, and a commit checkpoints only past the backstop.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
+        let mut store = Store::init(conn).with_context(|| format!("cannot initialise store {}", path.display()))?;
+        store._alive = Some(spawn_checkpointer(path)?);
+        Ok(store)
     }
 
     /// A store that lives in memory only (tests, `render` without a store).
@@ -335,7 +370,7 @@ impl Store {
                 rusqlite::params![feed, token, created],
             )?;
         }
-        Ok(Store { conn })
+        Ok(Store { conn, _alive: None })
     }
 
     /// Starts a batch: one transaction holding every change until [`Batch::commit`].
