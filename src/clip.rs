@@ -215,8 +215,14 @@ impl<'a> Iterator for LineIter<'a> {
     }
 }
 
-/// The one place that knows which YAML library we use.
+/// The one place that knows which YAML readers we use: the fast one for the plain block YAML
+/// nearly every clipping is written in, serde_yaml for the rest and for every error message.
 fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> Result<T, String> {
+    if let Some(value) = crate::yaml::parse(yaml)
+        && let Ok(v) = serde_json::from_value(value)
+    {
+        return Ok(v);
+    }
     let de = serde_yaml::Deserializer::from_str(yaml);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

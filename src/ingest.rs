@@ -100,8 +100,11 @@ pub fn new_token() -> Result<String> {
 /// How often tombstones older than `tombstone_days` are dropped.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
-/// How many file changes go into one transaction.
+/// How many item refreshes (or removals) go into one transaction.
 const CHUNK: usize = 2000;
+/// How many files a large batch reads and parses (in parallel) and records per transaction: the
+/// bound on parsed clippings held in memory at once.
+const PARSE_CHUNK: usize = 512;
 /// At most this many rejections are listed in `/api/status` (the total is always given).
 const STATUS_REJECTIONS: usize = 1000;
 
@@ -455,15 +458,16 @@ impl Ingest {
             }
         }
         let configured: HashSet<String> = core.cfg.clippings.iter().map(|r| root_key(r)).collect();
-        let mut changes: Vec<Change> = known
+        let gone: Vec<FileId> = known
             .keys()
             .filter(|id| !seen.contains(*id) && (available.contains(&id.root) || !configured.contains(&id.root)))
-            .map(|id| Change::Removed(id.clone()))
+            .cloned()
             .collect();
-        let (removed, parsed) = (changes.len(), to_load.len());
-        changes.extend(core.load_all(to_load));
+        let (removed, parsed) = (gone.len(), to_load.len());
+        drop(known);
         self.core.symlinks = links;
-        self.apply(changes)?;
+        self.finish_pending()?;
+        self.ingest(gone, to_load)?;
         self.core.ready = true;
         self.render()?;
         let ms = started.elapsed().as_millis() as u64;
@@ -537,115 +541,125 @@ impl Ingest {
         if rescan {
             return self.reconcile();
         }
-        let mut changes: Vec<Change> = removed.into_iter().map(Change::Removed).collect();
-        changes.extend(core.load_all(to_load));
         for (target, set) in new_links {
             self.core.symlinks.entry(target).or_default().extend(set);
         }
-        let loaded = started.elapsed();
-        self.apply(changes)?;
+        self.ingest(removed.into_iter().collect(), to_load)?;
         let applied = started.elapsed();
         self.render()?;
         debug!(
             paths = paths.len(),
-            load_ms = loaded.as_secs_f64() * 1e3,
-            apply_ms = (applied - loaded).as_secs_f64() * 1e3,
+            apply_ms = applied.as_secs_f64() * 1e3,
             render_ms = (started.elapsed() - applied).as_secs_f64() * 1e3,
             "paths handled"
         );
         Ok(())
     }
 
-    /// Writes file changes to the store in chunked transactions and brings every affected item
-    /// up to date. The feeds whose content may have changed are added to `core.dirty` as each
-    /// chunk commits.
-    fn apply(&mut self, mut changes: Vec<Change>) -> Result<()> {
+    /// Looks at files afresh: records each one's parse (or its removal) and brings every item
+    /// they name up to date. A small batch is one transaction. A large one (a cold start, a
+    /// folder moved in) is parsed and recorded a chunk at a time, so memory stays bounded
+    /// whatever its size, and its items are then refreshed oldest first, so the feed logs (and
+    /// the archive pages) fill in date order. The `pending` table carries the items from the
+    /// first phase to the second across a crash. The feeds whose content may have changed are
+    /// added to `core.dirty` as each refresh commits.
+    fn ingest(&mut self, removed: Vec<FileId>, to_load: Vec<(FileId, PathBuf)>) -> Result<()> {
         let t = now();
-        // Removals first, then clippings oldest first: a large batch (a cold start, a folder moved
-        // in) fills the feed logs, and so the archive pages, in date order.
-        let order = |c: &Change| match c {
-            Change::Removed(id) => (0, None, id.clone()),
-            Change::Parsed { id, result: Ok(p), .. } => {
-                (1, Some(p.clipping.published.unwrap_or(DateTime::<Utc>::MAX_UTC)), id.clone())
+        if removed.len() + to_load.len() <= PARSE_CHUNK {
+            let mut changes: Vec<Change> = removed.into_iter().map(Change::Removed).collect();
+            changes.extend(self.core.load_all(to_load));
+            return self.refresh_and_commit(t, |core, b| {
+                let mut keys = HashMap::new();
+                core.record(b, changes, t, &mut keys)?;
+                Ok(by_date(keys))
+            });
+        }
+        let mut keys: HashMap<String, DateTime<Utc>> = HashMap::new();
+        let mut record = |this: &mut Self, changes: Vec<Change>| -> Result<()> {
+            let b = this.store.batch()?;
+            let mut chunk_keys = HashMap::new();
+            this.core.record(&b, changes, t, &mut chunk_keys)?;
+            for key in chunk_keys.keys() {
+                b.add_pending(key)?;
             }
-            Change::Parsed { id, .. } => (2, None, id.clone()),
+            b.commit()?;
+            for (key, at) in chunk_keys {
+                let e = keys.entry(key).or_insert(at);
+                *e = (*e).min(at);
+            }
+            Ok(())
         };
-        changes.sort_by_cached_key(order);
-        let mut iter = changes.into_iter().peekable();
-        while iter.peek().is_some() {
-            let b = self.store.batch()?;
-            let mut keys: BTreeSet<String> = BTreeSet::new();
-            for change in iter.by_ref().take(CHUNK) {
-                self.core.heartbeat.beat();
-                match change {
-                    Change::Parsed { id, stat, result: Ok(parsed) } => {
-                        let key = item::key_for(&parsed.clipping, &id.path);
-                        // A clipping without a URL is its path; the same path under two roots
-                        // would silently make two files one item.
-                        if parsed.clipping.url.is_none()
-                            && let Some(other) = b.files_with_key(&key)?.into_iter().find(|f| f.root != id.root)
-                        {
-                            let reason = format!(
-                                "{} under root {} has the same path and no webUrl either; give one of them a webUrl or another name",
-                                other.path, other.root
-                            );
-                            warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
-                            b.put_file_rejected(&id, stat, &reason, t)?;
-                            continue;
-                        }
-                        if let Some(old) = b.file(&id)?.and_then(|r| r.item_key)
-                            && old != key
-                        {
-                            keys.insert(old);
-                        }
-                        for w in &parsed.warnings {
-                            warn!(root = %id.root, path = %id.path, "{w}");
-                        }
-                        b.put_file_ok(&id, stat, &key, &parsed.clipping)?;
-                        keys.insert(key);
-                    }
-                    Change::Parsed { id, stat, result: Err(reason) } => {
-                        // A file modified a moment ago may still be being written (a writer that
-                        // appends in several opens): it gets RECENT to finish before a rejection
-                        // is recorded, and its last good version keeps serving meanwhile.
-                        let age_ns = t.timestamp_nanos_opt().unwrap_or(i64::MAX).saturating_sub(stat.mtime_ns);
-                        if age_ns < RECENT.as_nanos() as i64 {
-                            debug!(path = %id.path, %reason, "not yet a clipping; looking again shortly");
-                            let abs = Path::new(&id.root).join(&id.path);
-                            self.core.recheck.push((std::time::Instant::now() + RECENT, abs));
-                            continue;
-                        }
-                        warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
-                        b.put_file_rejected(&id, stat, &reason, t)?;
-                    }
-                    Change::Removed(id) => {
-                        debug!(path = %id.path, "clipping file removed");
-                        if let Some(old) = b.remove_file(&id)? {
-                            keys.insert(old);
-                        }
-                    }
-                }
+        for chunk in removed.chunks(CHUNK) {
+            record(self, chunk.iter().cloned().map(Change::Removed).collect())?;
+        }
+        let mut files = to_load.into_iter();
+        loop {
+            let chunk: Vec<(FileId, PathBuf)> = files.by_ref().take(PARSE_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
             }
+            let changes = self.core.load_all(chunk);
+            record(self, changes)?;
+        }
+        self.refresh_pending(&by_date(keys), t)
+    }
+
+    /// Refreshes items left in the `pending` table (by a crash, or a failure between the two
+    /// phases of a large batch).
+    fn finish_pending(&mut self) -> Result<()> {
+        let keys = self.store.batch()?.pending()?;
+        if !keys.is_empty() {
+            info!(items = keys.len(), "finishing the refresh of items an interrupted batch recorded");
+            self.refresh_pending(&keys, now())?;
+        }
+        Ok(())
+    }
+
+    /// Refreshes pending items a chunk per transaction, in the order given.
+    fn refresh_pending(&mut self, keys: &[String], t: DateTime<Utc>) -> Result<()> {
+        for chunk in keys.chunks(CHUNK) {
+            self.refresh_and_commit(t, |_, b| {
+                for key in chunk {
+                    b.clear_pending(key)?;
+                }
+                Ok(chunk.to_vec())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// In one transaction: `prepare` writes what it must and names the items to refresh, which
+    /// are then brought up to date with their feed logs, and the whole commits. On failure the
+    /// in-memory state (dirty feeds, counts) is put back as it was, as the transaction rolled back.
+    fn refresh_and_commit(
+        &mut self,
+        t: DateTime<Utc>,
+        prepare: impl FnOnce(&mut Core, &Batch<'_>) -> Result<Vec<String>>,
+    ) -> Result<()> {
+        let (dirty, history) = (self.core.dirty.clone(), self.core.history.clone());
+        let core = &mut self.core;
+        let outcome = self.store.batch().and_then(|b| {
+            let keys = prepare(core, &b)?;
             let mut deltas = Vec::new();
             for key in &keys {
-                deltas.extend(self.core.refresh_item(&b, key, t)?);
+                core.heartbeat.beat();
+                deltas.extend(core.refresh_item(&b, key, t)?);
             }
-            // The feeds are marked only once the chunk is safely committed.
-            let (dirty, history) = (self.core.dirty.clone(), self.core.history.clone());
-            self.core.log_deltas(&b, deltas, t)?;
-            if let Err(e) = b.commit() {
-                self.core.dirty = dirty;
-                self.core.history = history;
-                // The counts moved with the changes that were just rolled back.
-                if let Ok(b) = self.store.batch()
-                    && let Ok(counts) = b.live_counts()
-                {
-                    for (key, entry) in &mut self.core.catalog {
-                        entry.count = counts.get(&key.path_stem()).copied().unwrap_or(0);
-                    }
+            core.log_deltas(&b, deltas, t)?;
+            b.commit()
+        });
+        if let Err(e) = outcome {
+            self.core.dirty = dirty;
+            self.core.history = history;
+            // The counts moved with the changes that were just rolled back.
+            if let Ok(b) = self.store.batch()
+                && let Ok(counts) = b.live_counts()
+            {
+                for (key, entry) in &mut self.core.catalog {
+                    entry.count = counts.get(&key.path_stem()).copied().unwrap_or(0);
                 }
-                return Err(e);
             }
+            return Err(e);
         }
         Ok(())
     }
@@ -783,6 +797,77 @@ impl Core {
             }
         }
         Ok(out)
+    }
+
+    /// Records what reading files gave: a good parse, a rejection, or a removal. Notes in `keys`
+    /// every item key involved, with the earliest clipping date seen for it (the order in which
+    /// items are then refreshed).
+    fn record(
+        &mut self,
+        b: &Batch<'_>,
+        mut changes: Vec<Change>,
+        t: DateTime<Utc>,
+        keys: &mut HashMap<String, DateTime<Utc>>,
+    ) -> Result<()> {
+        let mut note = |key: String, at: Option<DateTime<Utc>>| {
+            let at = at.unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let e = keys.entry(key).or_insert(at);
+            *e = (*e).min(at);
+        };
+        // Removals first: a file renamed within the batch leaves before it arrives.
+        changes.sort_by_key(|c| !matches!(c, Change::Removed(_)));
+        for change in changes {
+            self.heartbeat.beat();
+            match change {
+                Change::Parsed { id, stat, result: Ok(parsed) } => {
+                    let key = item::key_for(&parsed.clipping, &id.path);
+                    // A clipping without a URL is its path; the same path under two roots
+                    // would silently make two files one item.
+                    if parsed.clipping.url.is_none()
+                        && let Some(other) = b.files_with_key(&key)?.into_iter().find(|f| f.root != id.root)
+                    {
+                        let reason = format!(
+                            "{} under root {} has the same path and no webUrl either; give one of them a webUrl or another name",
+                            other.path, other.root
+                        );
+                        warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
+                        b.put_file_rejected(&id, stat, &reason, t)?;
+                        continue;
+                    }
+                    if let Some(old) = b.file(&id)?.and_then(|r| r.item_key)
+                        && old != key
+                    {
+                        note(old, None);
+                    }
+                    for w in &parsed.warnings {
+                        warn!(root = %id.root, path = %id.path, "{w}");
+                    }
+                    b.put_file_ok(&id, stat, &key, &parsed.clipping)?;
+                    note(key, parsed.clipping.published);
+                }
+                Change::Parsed { id, stat, result: Err(reason) } => {
+                    // A file modified a moment ago may still be being written (a writer that
+                    // appends in several opens): it gets RECENT to finish before a rejection
+                    // is recorded, and its last good version keeps serving meanwhile.
+                    let age_ns = t.timestamp_nanos_opt().unwrap_or(i64::MAX).saturating_sub(stat.mtime_ns);
+                    if age_ns < RECENT.as_nanos() as i64 {
+                        debug!(path = %id.path, %reason, "not yet a clipping; looking again shortly");
+                        let abs = Path::new(&id.root).join(&id.path);
+                        self.recheck.push((std::time::Instant::now() + RECENT, abs));
+                        continue;
+                    }
+                    warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
+                    b.put_file_rejected(&id, stat, &reason, t)?;
+                }
+                Change::Removed(id) => {
+                    debug!(path = %id.path, "clipping file removed");
+                    if let Some(old) = b.remove_file(&id)? {
+                        note(old, None);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads and parses files, in parallel when there are many.
@@ -1149,6 +1234,13 @@ fn signature(
         h.update(&at.timestamp().to_le_bytes());
     }
     format!("{:032x}", h.digest128())
+}
+
+/// Item keys, oldest first (then by key, so the order is stable).
+fn by_date(keys: HashMap<String, DateTime<Utc>>) -> Vec<String> {
+    let mut v: Vec<(DateTime<Utc>, String)> = keys.into_iter().map(|(k, at)| (at, k)).collect();
+    v.sort();
+    v.into_iter().map(|(_, k)| k).collect()
 }
 
 /// The key a root is stored under.

@@ -19,3 +19,4 @@ pub mod systemd;
 pub mod text;
 pub mod views;
 pub mod watch;
+pub mod yaml;

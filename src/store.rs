@@ -22,10 +22,10 @@ use crate::clip::Clipping;
 use crate::feed::FeedKey;
 use crate::item::{Item, ItemData};
 
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Every table, so an older store can be dropped and rebuilt from the clippings.
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 12] = [
     "meta",
     "files",
     "rejections",
@@ -37,6 +37,7 @@ const TABLES: [&str; 11] = [
     "feed_log",
     "tombstones",
     "tokens",
+    "pending",
 ];
 
 const SCHEMA: &str = "
@@ -138,6 +139,12 @@ CREATE TABLE IF NOT EXISTS tombstones(
     id TEXT NOT NULL,
     at INTEGER NOT NULL,
     PRIMARY KEY(feed, id)
+) WITHOUT ROWID;
+-- Items whose files were recorded by a large batch but that are not yet brought up to date
+-- (a batch records its files first, then refreshes their items in date order). Whatever is
+-- left here after a crash is refreshed at the next start.
+CREATE TABLE IF NOT EXISTS pending(
+    key TEXT PRIMARY KEY
 ) WITHOUT ROWID;
 ";
 
@@ -421,6 +428,23 @@ impl Batch<'_> {
             )?
             .execute(params![id.root, id.path, reason, ts(at)])?;
         Ok(())
+    }
+
+    /// Notes that an item must be refreshed (see the `pending` table).
+    pub fn add_pending(&self, key: &str) -> Result<()> {
+        self.tx.prepare_cached("INSERT OR IGNORE INTO pending(key) VALUES(?1)")?.execute([key])?;
+        Ok(())
+    }
+
+    pub fn clear_pending(&self, key: &str) -> Result<()> {
+        self.tx.prepare_cached("DELETE FROM pending WHERE key=?1")?.execute([key])?;
+        Ok(())
+    }
+
+    pub fn pending(&self) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached("SELECT key FROM pending")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Forgets a file; returns the key its last good parse named.
