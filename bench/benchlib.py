@@ -17,9 +17,11 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
+from contextlib import contextmanager
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -37,6 +39,16 @@ PACKAGES = {
     "curl": "curl",
     "taskset": "util-linux",
 }
+
+
+def _terminated(signum, _frame):
+    # SIGTERM (or SIGHUP) unwinds like Ctrl-C, so that every `finally` stops the servers this
+    # script started and removes its temp folders.
+    sys.exit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _terminated)
+signal.signal(signal.SIGHUP, _terminated)
 
 
 def log(msg):
@@ -68,12 +80,35 @@ def ensure_tools(*tools):
                    stdout=subprocess.DEVNULL)
 
 
+def run_child(cmd, timeout):
+    """Runs a helper script to its end: (exit status, stdout, stderr). On a timeout, or when this
+    script is interrupted, the child gets SIGTERM (by PID) so that it stops what it started
+    itself, then SIGKILL after 30 s."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        return proc.returncode, out, err
+    except subprocess.TimeoutExpired:
+        log("%s still running after %.0f s: stopping it" % (os.path.basename(cmd[1]), timeout))
+        return None, "", ""
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 def add_common_args(ap, sizes=True):
     ap.add_argument("--workdir", default=DEFAULT_WORKDIR,
                     help="generated data (cached by N and seed), stores and results (default %(default)s)")
     ap.add_argument("--binary", help="clipfeed binary to measure (default: cargo build --release, then "
                     "target/release/clipfeed)")
     ap.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep this run's temp folder in WORKDIR/runs (stores, logs, configs) for a look")
     if sizes:
         ap.add_argument("--n", type=int, nargs="+", default=[10000], metavar="N",
                         help="clippings in the corpus, one or more sizes (default 10000)")
@@ -144,6 +179,24 @@ def hugo_site(workdir, n, seed):
     if not os.path.isdir(out):
         _generate(n, seed, out, hugo=True)
     return out
+
+
+@contextmanager
+def scratch(args, name):
+    """A new temp folder WORKDIR/runs/NAME-XXXX for one run's stores, logs, configs and outputs,
+    removed at the end (also on errors, Ctrl-C and SIGTERM) unless --keep. The corpora are
+    cached beside it, in WORKDIR/corpus, and are never modified."""
+    base = os.path.join(args.workdir, "runs")
+    os.makedirs(base, exist_ok=True)
+    path = tempfile.mkdtemp(prefix=name + "-", dir=base)
+    os.chmod(path, 0o755)  # nginx's workers run as another user when started by root
+    try:
+        yield path
+    finally:
+        if getattr(args, "keep", False):
+            log("kept %s" % path)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def warm_cache(*dirs):

@@ -76,51 +76,51 @@ def main():
     machine = B.machine()
 
     for n in args.n:
-        root = B.corpus(args.workdir, n, args.seed)
-        site = B.hugo_site(args.workdir, n, args.seed) if hugo_rounds else None
-        rundir = os.path.join(args.workdir, "runs", "cold-%d" % n)
-        pub = os.path.join(args.workdir, "runs", "hugo-public-%d" % n)
-        B.log("warming the page cache ...")
-        B.warm_cache(*[d for d in (root, site) if d])
-        cf, hg = [], []
-        for r in range(max(args.rounds, hugo_rounds)):
-            if r < args.rounds:
-                res = clipfeed_round(binary, rundir, root)
-                cf.append(res)
-                B.log("  clipfeed round %d: ready %.2f s, every feed served %.2f s (%d feeds, %d clippings)"
-                      % (r + 1, res["ready_s"], res["served_s"], res["feeds"], res["clippings"]))
-            if r < hugo_rounds:
-                res = hugo_round(site, pub)
-                hg.append(res)
-                B.log("  hugo round %d: %.2f s, peak RSS %.0f MiB, %d feeds"
-                      % (r + 1, res["wall_s"], res["peak_rss_kib"] / 1024, res["feeds"]))
-        shutil.rmtree(pub, ignore_errors=True)
+        with B.scratch(args, "cold-%d" % n) as tmp:
+            root = B.corpus(args.workdir, n, args.seed)
+            site = B.hugo_site(args.workdir, n, args.seed) if hugo_rounds else None
+            rundir = os.path.join(tmp, "clipfeed")
+            pub = os.path.join(tmp, "hugo-public")
+            B.log("warming the page cache ...")
+            B.warm_cache(*[d for d in (root, site) if d])
+            cf, hg = [], []
+            for r in range(max(args.rounds, hugo_rounds)):
+                if r < args.rounds:
+                    res = clipfeed_round(binary, rundir, root)
+                    cf.append(res)
+                    B.log("  clipfeed round %d: ready %.2f s, every feed served %.2f s (%d feeds, %d clippings)"
+                          % (r + 1, res["ready_s"], res["served_s"], res["feeds"], res["clippings"]))
+                if r < hugo_rounds:
+                    res = hugo_round(site, pub)
+                    hg.append(res)
+                    B.log("  hugo round %d: %.2f s, peak RSS %.0f MiB, %d feeds"
+                          % (r + 1, res["wall_s"], res["peak_rss_kib"] / 1024, res["feeds"]))
 
-        served = B.spread([x["served_s"] for x in cf])
-        ready = B.spread([x["ready_s"] for x in cf])
-        hugo = B.spread([x["wall_s"] for x in hg])
-        speedup = B.ratio(hugo["median"], served["median"])
-        rows = [
-            ["clipfeed: start -> every feed served (s)", served["median"], served["min"], served["max"],
-             n / served["median"]],
-            ["clipfeed: start -> /readyz 200 (s)", ready["median"], ready["min"], ready["max"], n / ready["median"]],
-        ]
-        if hg:
-            rows.append(["hugo build, same records (s)", hugo["median"], hugo["min"], hugo["max"],
-                         n / hugo["median"]])
-        print("\n== cold ingest, N = %d (%d clippings stored, %d feeds served; %d clipfeed / %d Hugo rounds)"
-              % (n, cf[-1]["clippings"], cf[-1]["feeds"], len(cf), len(hg)))
-        print(B.table(["", "median", "min", "max", "files/s"], rows))
-        if hg:
-            print("speed-up over Hugo (median / median): %.1fx; target >= %.0fx: %s"
-                  % (speedup, TARGET_SPEEDUP, B.verdict(speedup >= TARGET_SPEEDUP)))
-        result = {
-            "figure": "cold ingest", "n": n, "seed": args.seed, "machine": machine, "binary": binary,
-            "clipfeed": {"served_s": served, "ready_s": ready, "rounds": cf},
-            "hugo": {"wall_s": hugo, "rounds": hg, "version": B.tool_version(["hugo", "version"])} if hg else None,
-            "speedup_vs_hugo": speedup, "target_speedup": TARGET_SPEEDUP,
-        }
-        print("results: %s" % B.save(args.workdir, "cold-%d" % n, result))
+            served = B.spread([x["served_s"] for x in cf])
+            ready = B.spread([x["ready_s"] for x in cf])
+            hugo = B.spread([x["wall_s"] for x in hg])
+            speedup = B.ratio(hugo["median"], served["median"])
+            rows = [
+                ["clipfeed: start -> every feed served (s)", served["median"], served["min"], served["max"],
+                 n / served["median"]],
+                ["clipfeed: start -> /readyz 200 (s)", ready["median"], ready["min"], ready["max"], n / ready["median"]],
+            ]
+            if hg:
+                rows.append(["hugo build, same records (s)", hugo["median"], hugo["min"], hugo["max"],
+                             n / hugo["median"]])
+            print("\n== cold ingest, N = %d (%d clippings stored, %d feeds served; %d clipfeed / %d Hugo rounds)"
+                  % (n, cf[-1]["clippings"], cf[-1]["feeds"], len(cf), len(hg)))
+            print(B.table(["", "median", "min", "max", "files/s"], rows))
+            if hg:
+                print("speed-up over Hugo (median / median): %.1fx; target >= %.0fx: %s"
+                      % (speedup, TARGET_SPEEDUP, B.verdict(speedup >= TARGET_SPEEDUP)))
+            result = {
+                "figure": "cold ingest", "n": n, "seed": args.seed, "machine": machine, "binary": binary,
+                "clipfeed": {"served_s": served, "ready_s": ready, "rounds": cf},
+                "hugo": {"wall_s": hugo, "rounds": hg, "version": B.tool_version(["hugo", "version"])} if hg else None,
+                "speedup_vs_hugo": speedup, "target_speedup": TARGET_SPEEDUP,
+            }
+            print("results: %s" % B.save(args.workdir, "cold-%d" % n, result))
 
 
 if __name__ == "__main__":

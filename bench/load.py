@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -115,8 +114,13 @@ def main():
     machine = B.machine()
 
     corpus = B.corpus(args.workdir, args.n, args.seed)
-    rundir = os.path.join(args.workdir, "runs", "load-%d" % args.n)
-    shutil.rmtree(rundir, ignore_errors=True)
+    with B.scratch(args, "load-%d" % args.n) as rundir:
+        failures = run(args, binary, machine, corpus, rundir)
+    sys.exit(1 if failures else 0)
+
+
+def run(args, binary, machine, corpus, rundir):
+    """Everything in RUNDIR: the root, the staging folder, the store and the wrk paths file."""
     root = os.path.join(rundir, "root")
     staging = os.path.join(rundir, "staging")
     os.makedirs(root)
@@ -130,6 +134,8 @@ def main():
 
     d = B.Daemon(binary, rundir, [root])
     failures = []
+    children = []  # wrk, once started
+    stop = threading.Event()
     try:
         d.wait_ready()
         for name in first:
@@ -145,7 +151,6 @@ def main():
                                                   args.seconds, len(rest), args.batch, args.interval))
 
         rss_samples = []
-        stop = threading.Event()
         moved = {"at": None}
 
         def feeder():
@@ -166,6 +171,7 @@ def main():
         cmd = ["wrk", "-t%d" % args.threads, "-c%d" % args.connections, "-d%ds" % args.seconds, "--latency",
                "--timeout", "%ds" % args.wrk_timeout, "-s", LUA, "http://127.0.0.1:%d/" % d.port, "--", paths_file]
         wrk_proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        children.append(wrk_proc)
         started = time.perf_counter()
         threads = [threading.Thread(target=feeder, daemon=True), threading.Thread(target=sampler, daemon=True)]
         for t in threads:
@@ -189,6 +195,11 @@ def main():
         settle_s = time.perf_counter() - t_settle
         mem = d.memory()
     finally:
+        stop.set()  # the feeder and the sampler end at their next wait
+        for p in children:  # our wrk, by PID, if this script is interrupted while it runs
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         d.stop()
 
     # The store, read after the daemon stopped (schema of store.rs; skipped if it changed).
@@ -249,7 +260,7 @@ def main():
               "expected_clippings": expected, "status": {k: v for k, v in st.items() if k != "rejected"},
               "settle_s": settle_s, "files_moved_s": moved["at"], "store": store_check, "failures": failures}
     print("results: %s" % B.save(args.workdir, "load-%d" % args.n, result))
-    sys.exit(1 if failures else 0)
+    return failures
 
 
 if __name__ == "__main__":

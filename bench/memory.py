@@ -74,57 +74,57 @@ def main():
     machine = B.machine()
 
     for n in args.n:
-        root = B.corpus(args.workdir, n, args.seed)
-        site = B.hugo_site(args.workdir, n, args.seed) if hugo_rounds else None
-        rundir = os.path.join(args.workdir, "runs", "memory-%d" % n)
-        pub = os.path.join(args.workdir, "runs", "hugo-public-memory-%d" % n)
-        B.warm_cache(*[x for x in (root, site) if x])
-        cf, hg = [], []
-        for r in range(max(args.rounds, hugo_rounds)):
-            if r < args.rounds:
-                res = clipfeed_round(binary, rundir, root, args.encoding, args.settle)
-                cf.append(res)
-                B.log("  clipfeed round %d: peak after ingest %.1f MiB, peak %.1f MiB, steady %.1f MiB"
-                      % (r + 1, res["peak_after_ingest_kib"] / 1024, res["peak_kib"] / 1024, res["steady_kib"] / 1024))
-            if r < hugo_rounds:
-                res = hugo_round(site, pub)
-                hg.append(res)
-                B.log("  hugo round %d: peak RSS %.0f MiB" % (r + 1, res["peak_rss_kib"] / 1024))
-        shutil.rmtree(pub, ignore_errors=True)
+        with B.scratch(args, "memory-%d" % n) as tmp:
+            root = B.corpus(args.workdir, n, args.seed)
+            site = B.hugo_site(args.workdir, n, args.seed) if hugo_rounds else None
+            rundir = os.path.join(tmp, "clipfeed")
+            pub = os.path.join(tmp, "hugo-public")
+            B.warm_cache(*[x for x in (root, site) if x])
+            cf, hg = [], []
+            for r in range(max(args.rounds, hugo_rounds)):
+                if r < args.rounds:
+                    res = clipfeed_round(binary, rundir, root, args.encoding, args.settle)
+                    cf.append(res)
+                    B.log("  clipfeed round %d: peak after ingest %.1f MiB, peak %.1f MiB, steady %.1f MiB"
+                          % (r + 1, res["peak_after_ingest_kib"] / 1024, res["peak_kib"] / 1024, res["steady_kib"] / 1024))
+                if r < hugo_rounds:
+                    res = hugo_round(site, pub)
+                    hg.append(res)
+                    B.log("  hugo round %d: peak RSS %.0f MiB" % (r + 1, res["peak_rss_kib"] / 1024))
 
-        def mib(key, rounds):
-            return B.spread([x[key] / 1024 for x in rounds if x.get(key)])
+            def mib(key, rounds):
+                return B.spread([x[key] / 1024 for x in rounds if x.get(key)])
 
-        peak_ingest = mib("peak_after_ingest_kib", cf)
-        peak = mib("peak_kib", cf)
-        steady = mib("steady_kib", cf)
-        hugo_peak = mib("peak_rss_kib", hg)
-        store_run = B.spread([x["store_bytes_running"] / MIB for x in cf])
-        store_stop = B.spread([x["store_bytes_stopped"] / MIB for x in cf])
-        corpus_mib = B.dir_bytes(root) / MIB
-        rows = [["clipfeed peak after cold ingest (VmHWM)", peak_ingest["median"], peak_ingest["min"], peak_ingest["max"]],
-                ["clipfeed peak, every feed requested (VmHWM)", peak["median"], peak["min"], peak["max"]],
-                ["clipfeed steady (VmRSS)", steady["median"], steady["min"], steady["max"]]]
-        if hg:
-            rows.append(["hugo build peak RSS", hugo_peak["median"], hugo_peak["min"], hugo_peak["max"]])
-        rows += [["store on disk, running (db+wal+shm)", store_run["median"], store_run["min"], store_run["max"]],
-                 ["store on disk, stopped", store_stop["median"], store_stop["min"], store_stop["max"]],
-                 ["the clipping files themselves", corpus_mib, corpus_mib, corpus_mib]]
-        print("\n== memory, N = %d (%d clippings, %d feeds, %d requests with Accept-Encoding %s; MiB)"
-              % (n, cf[-1]["clippings"], cf[-1]["feeds"], cf[-1]["requests"], args.encoding))
-        print(B.table(["", "median", "min", "max"], rows))
-        if hg:
-            print("hugo peak / clipfeed peak: %.1fx" % (hugo_peak["median"] / peak["median"]))
-        target = TARGETS_MIB.get(n)
-        if target:
-            print("target peak < %d MiB: %s" % (target, B.verdict(peak["max"] < target)))
-        result = {"figure": "memory", "n": n, "seed": args.seed, "machine": machine, "binary": binary,
-                  "encoding": args.encoding, "clipfeed": {"peak_after_ingest_mib": peak_ingest, "peak_mib": peak,
-                                                          "steady_mib": steady, "store_running_mib": store_run,
-                                                          "store_stopped_mib": store_stop, "rounds": cf},
-                  "hugo": {"peak_rss_mib": hugo_peak, "rounds": hg} if hg else None,
-                  "corpus_mib": corpus_mib, "target_peak_mib": target}
-        print("results: %s" % B.save(args.workdir, "memory-%d" % n, result))
+            peak_ingest = mib("peak_after_ingest_kib", cf)
+            peak = mib("peak_kib", cf)
+            steady = mib("steady_kib", cf)
+            hugo_peak = mib("peak_rss_kib", hg)
+            store_run = B.spread([x["store_bytes_running"] / MIB for x in cf])
+            store_stop = B.spread([x["store_bytes_stopped"] / MIB for x in cf])
+            corpus_mib = B.dir_bytes(root) / MIB
+            rows = [["clipfeed peak after cold ingest (VmHWM)", peak_ingest["median"], peak_ingest["min"], peak_ingest["max"]],
+                    ["clipfeed peak, every feed requested (VmHWM)", peak["median"], peak["min"], peak["max"]],
+                    ["clipfeed steady (VmRSS)", steady["median"], steady["min"], steady["max"]]]
+            if hg:
+                rows.append(["hugo build peak RSS", hugo_peak["median"], hugo_peak["min"], hugo_peak["max"]])
+            rows += [["store on disk, running (db+wal+shm)", store_run["median"], store_run["min"], store_run["max"]],
+                     ["store on disk, stopped", store_stop["median"], store_stop["min"], store_stop["max"]],
+                     ["the clipping files themselves", corpus_mib, corpus_mib, corpus_mib]]
+            print("\n== memory, N = %d (%d clippings, %d feeds, %d requests with Accept-Encoding %s; MiB)"
+                  % (n, cf[-1]["clippings"], cf[-1]["feeds"], cf[-1]["requests"], args.encoding))
+            print(B.table(["", "median", "min", "max"], rows))
+            if hg:
+                print("hugo peak / clipfeed peak: %.1fx" % (hugo_peak["median"] / peak["median"]))
+            target = TARGETS_MIB.get(n)
+            if target:
+                print("target peak < %d MiB: %s" % (target, B.verdict(peak["max"] < target)))
+            result = {"figure": "memory", "n": n, "seed": args.seed, "machine": machine, "binary": binary,
+                      "encoding": args.encoding, "clipfeed": {"peak_after_ingest_mib": peak_ingest, "peak_mib": peak,
+                                                              "steady_mib": steady, "store_running_mib": store_run,
+                                                              "store_stopped_mib": store_stop, "rounds": cf},
+                      "hugo": {"peak_rss_mib": hugo_peak, "rounds": hg} if hg else None,
+                      "corpus_mib": corpus_mib, "target_peak_mib": target}
+            print("results: %s" % B.save(args.workdir, "memory-%d" % n, result))
 
 
 if __name__ == "__main__":

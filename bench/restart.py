@@ -8,7 +8,7 @@ no state to reuse beyond its output).
 
     python3 bench/restart.py --n 10000           # or --n 10000 100000
 
-The store is made once by a cold ingest (kept in WORKDIR/runs/restart-N between runs). Each round
+The store is made by a cold ingest at the start (in a temp folder under WORKDIR/runs). Each round
 starts `clipfeed serve`, polls /readyz and the feed every 5 ms on two connections, checks the
 clipping count in /api/status, and stops the daemon (SIGTERM). --rounds clipfeed rounds
 alternate with --hugo-rounds Hugo builds. Target: ready in under 1 s with 100,000 clippings.
@@ -39,70 +39,70 @@ def main():
     machine = B.machine()
 
     for n in args.n:
-        root = B.corpus(args.workdir, n, args.seed)
-        site = B.hugo_site(args.workdir, n, args.seed) if hugo_rounds else None
-        rundir = os.path.join(args.workdir, "runs", "restart-%d" % n)
-        store = os.path.join(rundir, "store.db")
-        pub = os.path.join(args.workdir, "runs", "hugo-public-restart-%d" % n)
-        expected = B.distinct_urls(root)
+        with B.scratch(args, "restart-%d" % n) as tmp:
+            root = B.corpus(args.workdir, n, args.seed)
+            site = B.hugo_site(args.workdir, n, args.seed) if hugo_rounds else None
+            rundir = os.path.join(tmp, "clipfeed")
+            store = os.path.join(rundir, "store.db")
+            pub = os.path.join(tmp, "hugo-public")
+            expected = B.distinct_urls(root)
 
-        # The store: made by a cold ingest the first time, then kept.
-        d = B.Daemon(binary, rundir, [root], store=store)
-        try:
-            first = d.wait_ready()
-            count = d.status()["clippings"]
-        finally:
-            d.stop()
-        if count != expected:
-            B.die("the store holds %d clippings, the corpus %d" % (count, expected))
-        B.log("store ready (%d clippings, first start %.1f s); warming the page cache ..." % (count, first))
-        B.warm_cache(*[x for x in (root, site) if x])
-        if hugo_rounds:
-            B.log("  hugo: first build into %s" % pub)
-            hugo_round(site, pub)
+            # The store: made by a cold ingest the first time, then kept.
+            d = B.Daemon(binary, rundir, [root], store=store)
+            try:
+                first = d.wait_ready()
+                count = d.status()["clippings"]
+            finally:
+                d.stop()
+            if count != expected:
+                B.die("the store holds %d clippings, the corpus %d" % (count, expected))
+            B.log("store ready (%d clippings, first start %.1f s); warming the page cache ..." % (count, first))
+            B.warm_cache(*[x for x in (root, site) if x])
+            if hugo_rounds:
+                B.log("  hugo: first build into %s" % pub)
+                hugo_round(site, pub)
 
-        cf, hg = [], []
-        for r in range(max(args.rounds, hugo_rounds)):
-            if r < args.rounds:
-                d = B.Daemon(binary, rundir, [root], store=store)
-                try:
-                    ready, feed = d.wait_ready_and_first_feed()
-                    status = d.status()
-                    mem = d.memory()
-                finally:
-                    d.stop()
-                if status["clippings"] != expected:
-                    B.die("after the restart the store serves %d clippings, expected %d"
-                          % (status["clippings"], expected))
-                cf.append({"ready_s": ready, "first_feed_s": feed, "clippings": status["clippings"],
-                           "renders": status.get("renders"), "vmhwm_kib": mem.get("VmHWM")})
-                B.log("  clipfeed restart %d: first feed %.3f s, ready %.3f s" % (r + 1, feed, ready))
-            if r < hugo_rounds:
-                res = hugo_round(site, pub, keep_output=True)
-                hg.append(res)
-                B.log("  hugo rebuild %d: %.2f s" % (r + 1, res["wall_s"]))
-        shutil.rmtree(pub, ignore_errors=True)
+            cf, hg = [], []
+            for r in range(max(args.rounds, hugo_rounds)):
+                if r < args.rounds:
+                    d = B.Daemon(binary, rundir, [root], store=store)
+                    try:
+                        ready, feed = d.wait_ready_and_first_feed()
+                        status = d.status()
+                        mem = d.memory()
+                    finally:
+                        d.stop()
+                    if status["clippings"] != expected:
+                        B.die("after the restart the store serves %d clippings, expected %d"
+                              % (status["clippings"], expected))
+                    cf.append({"ready_s": ready, "first_feed_s": feed, "clippings": status["clippings"],
+                               "renders": status.get("renders"), "vmhwm_kib": mem.get("VmHWM")})
+                    B.log("  clipfeed restart %d: first feed %.3f s, ready %.3f s" % (r + 1, feed, ready))
+                if r < hugo_rounds:
+                    res = hugo_round(site, pub, keep_output=True)
+                    hg.append(res)
+                    B.log("  hugo rebuild %d: %.2f s" % (r + 1, res["wall_s"]))
 
-        ready = B.spread([x["ready_s"] for x in cf])
-        feed = B.spread([x["first_feed_s"] for x in cf])
-        hugo = B.spread([x["wall_s"] for x in hg])
-        rows = [["clipfeed: start -> first feed served (s)", feed["median"], feed["min"], feed["max"]],
-                ["clipfeed: start -> /readyz 200 (s)", ready["median"], ready["min"], ready["max"]]]
-        if hg:
-            rows.append(["hugo rebuild, unchanged, output kept (s)", hugo["median"], hugo["min"], hugo["max"]])
-        print("\n== restart, N = %d unchanged (%d clipfeed / %d Hugo rounds)" % (n, len(cf), len(hg)))
-        print(B.table(["", "median", "min", "max"], rows))
-        if hg:
-            print("ready vs Hugo rebuild (median / median): %.1fx faster" % B.ratio(hugo["median"], ready["median"]))
-        print("target ready < %.0f s (stated for 100,000): %s" % (TARGET_READY_S,
-                                                                  B.verdict(ready["median"] < TARGET_READY_S)))
-        result = {
-            "figure": "restart", "n": n, "seed": args.seed, "machine": machine, "binary": binary,
-            "clipfeed": {"ready_s": ready, "first_feed_s": feed, "rounds": cf},
-            "hugo_rebuild": {"wall_s": hugo, "rounds": hg} if hg else None,
-            "target_ready_s": TARGET_READY_S,
-        }
-        print("results: %s" % B.save(args.workdir, "restart-%d" % n, result))
+            ready = B.spread([x["ready_s"] for x in cf])
+            feed = B.spread([x["first_feed_s"] for x in cf])
+            hugo = B.spread([x["wall_s"] for x in hg])
+            rows = [["clipfeed: start -> first feed served (s)", feed["median"], feed["min"], feed["max"]],
+                    ["clipfeed: start -> /readyz 200 (s)", ready["median"], ready["min"], ready["max"]]]
+            if hg:
+                rows.append(["hugo rebuild, unchanged, output kept (s)", hugo["median"], hugo["min"], hugo["max"]])
+            print("\n== restart, N = %d unchanged (%d clipfeed / %d Hugo rounds)" % (n, len(cf), len(hg)))
+            print(B.table(["", "median", "min", "max"], rows))
+            if hg:
+                print("ready vs Hugo rebuild (median / median): %.1fx faster" % B.ratio(hugo["median"], ready["median"]))
+            print("target ready < %.0f s (stated for 100,000): %s" % (TARGET_READY_S,
+                                                                      B.verdict(ready["median"] < TARGET_READY_S)))
+            result = {
+                "figure": "restart", "n": n, "seed": args.seed, "machine": machine, "binary": binary,
+                "clipfeed": {"ready_s": ready, "first_feed_s": feed, "rounds": cf},
+                "hugo_rebuild": {"wall_s": hugo, "rounds": hg} if hg else None,
+                "target_ready_s": TARGET_READY_S,
+            }
+            print("results: %s" % B.save(args.workdir, "restart-%d" % n, result))
 
 
 if __name__ == "__main__":
