@@ -25,7 +25,9 @@ from contextlib import contextmanager
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-SHARED_BENCH = os.path.normpath(os.path.join(REPO, "..", "shared", "bench"))
+# ../shared beside the repository, as the tests expect it; CLIPFEED_SHARED names another place.
+SHARED_BENCH = os.path.join(os.path.abspath(os.environ.get("CLIPFEED_SHARED") or os.path.join(REPO, "..", "shared")),
+                            "bench")
 GEN = os.path.join(SHARED_BENCH, "gen_clippings.py")
 DEFAULT_WORKDIR = "/tmp/clipfeed-bench"
 
@@ -131,7 +133,7 @@ def binary(args):
 
 def _generate(n, seed, out, hugo=False):
     if not os.path.exists(GEN):
-        die("%s is missing (../shared must be beside the repository)" % GEN)
+        die("%s is missing (../shared must be beside the repository, or CLIPFEED_SHARED name it)" % GEN)
     tmp = out + ".partial"
     shutil.rmtree(tmp, ignore_errors=True)
     log("generating %d clippings%s (seed %d) into %s ..." % (n, " as a Hugo site" if hugo else "", seed, out))

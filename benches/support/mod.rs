@@ -27,9 +27,12 @@ pub struct File {
     pub bytes: Vec<u8>,
 }
 
-/// `../shared` beside the repository.
+/// `../shared` beside the repository, or where `CLIPFEED_SHARED` says (as for bench/*.py).
 pub fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared")
+    match std::env::var_os("CLIPFEED_SHARED") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared"),
+    }
 }
 
 /// Writes `n` generated clippings (seed 1) into `dir` with `gen_clippings.py`. False (with a
