@@ -117,14 +117,17 @@ def add_common_args(ap, sizes=True):
 
 
 def binary(args):
-    """The binary to measure: --binary, else a fresh `cargo build --release` of this repository."""
+    """The binary to measure: --binary, else a fresh `cargo build --release` of this repository
+    (in cargo's target directory, which CARGO_TARGET_DIR may move)."""
     if args.binary:
         if not os.access(args.binary, os.X_OK):
             die("%s is not an executable" % args.binary)
         return os.path.abspath(args.binary)
     log("cargo build --release ...")
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
-    return os.path.join(REPO, "target", "release", "clipfeed")
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--locked"], cwd=REPO, check=True)
+    meta = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps", "--locked"], cwd=REPO,
+                          check=True, capture_output=True, text=True).stdout
+    return os.path.join(json.loads(meta)["target_directory"], "release", "clipfeed")
 
 
 # ------------------------------------------------------------------------------------------------

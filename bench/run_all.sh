@@ -35,7 +35,10 @@ read -r -a NS <<< "$SIZES"
 cd "$REPO"
 echo "== cargo build --release"
 cargo build --release --locked
-BIN=$REPO/target/release/clipfeed
+# where cargo put it: target/ unless CARGO_TARGET_DIR or a config says otherwise
+TARGET=$(cargo metadata --format-version 1 --no-deps --locked |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+BIN=$TARGET/release/clipfeed
 COMMON=(--workdir "$WORKDIR" --binary "$BIN")
 mkdir -p "$WORKDIR/results"
 LOG=$WORKDIR/results/run_all-$(date +%Y%m%dT%H%M%S).txt
