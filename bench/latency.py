@@ -149,7 +149,8 @@ def main():
             print(B.table(["", "p50", "p90", "p99", "max"], rows))
             if hg and hg.get("p50_ms"):
                 print("hugo / clipfeed: p50 %.0fx, p99 %.0fx" % (hg["p50_ms"] / cf["p50_ms"], hg["p99_ms"] / cf["p99_ms"]))
-            print("target p99 < %.0f ms (stated for 100,000): %s" % (TARGET_P99_MS, B.verdict(cf["p99_ms"] < TARGET_P99_MS)))
+            print("target p99 < %.0f ms at 100,000 stored: %s"
+                  % (TARGET_P99_MS, B.verdict(cf["p99_ms"] < TARGET_P99_MS, n, 100000)))
             result = {"figure": "watch-to-publish latency", "n": n, "seed": args.seed, "machine": machine,
                       "binary": binary, "clipfeed": cf, "hugo_server": hg, "target_p99_ms": TARGET_P99_MS}
             print("results: %s" % B.save(args.workdir, "latency-%d" % n, result))
