@@ -309,6 +309,9 @@ class Daemon:
         self.config = os.path.join(rundir, "clipfeed.yaml")
         with open(self.config, "w") as fh:
             fh.write("listen: 127.0.0.1:%d\n" % self.port)
+            # A fixed public address, as a deployment has: the port changes from run to run,
+            # and links derived from it would make every restart a new site.
+            fh.write("base_url: http://clipfeed.bench/\n")
             fh.write("clippings: [%s]\n" % ", ".join(json.dumps(r) for r in roots))
             fh.write("store: %s\nlog: %s\n" % (json.dumps(self.store), log_level))
         self.log_path = os.path.join(rundir, "daemon.log")
