@@ -19,7 +19,7 @@
 //!   by default, up to which hyper parses them on the stack; 431 beyond), a request target of at
 //!   most `max_url_bytes` (8 KiB by default, which fits a query with every filter at its limit;
 //!   414, checked by the router's first layer);
-//! - a response that cannot send a byte for `send_timeout` is abandoned ([`Guarded`]), so a
+//! - a response that cannot send a byte for `send_timeout` is abandoned (`Guarded`), so a
 //!   client that stops reading cannot hold its connection for ever;
 //! - request bodies are never read: hyper discards a small one and closes the connection after
 //!   the response otherwise.
