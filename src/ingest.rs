@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::pages::{self, Listing};
 use crate::site::{FeedEntry, Rendered, Site};
 use crate::store::{Batch, FeedState, FileId, FileStat, Rejection, Store};
-use crate::systemd::{BEAT_EVERY, Heartbeat};
+use crate::systemd::{Heartbeat, beat_every};
 
 /// Work for the writer.
 #[derive(Debug)]
@@ -336,8 +336,8 @@ impl Ingest {
             let recheck_at = self.core.recheck.iter().map(|(at, _)| *at).min();
             let wake =
                 [Some(next_purge), Some(next_tokens), retry.map(|(at, _)| at), recheck_at].into_iter().flatten().min();
-            // Wake at least every BEAT_EVERY, so the watchdog knows the writer is alive.
-            let wait = wake.map_or(BEAT_EVERY, |w| w.saturating_duration_since(Instant::now()).min(BEAT_EVERY));
+            // Wake at least every beat_every(), so the watchdog knows the writer is alive.
+            let wait = wake.map_or(beat_every(), |w| w.saturating_duration_since(Instant::now()).min(beat_every()));
             let mut touched: Vec<PathBuf> = Vec::new();
             let mut since: Option<Instant> = None;
             let mut reloads = Vec::new();
