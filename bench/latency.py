@@ -1,117 +1,62 @@
 #!/usr/bin/env python3
-"""Watch-to-publish latency: the time from a clipping file's rename into the watched folder until
-an HTTP GET of its topic feed contains it.
+"""Figure 3, watch-to-publish latency: the time from a clipping file's rename into a watched folder
+until an HTTP GET of its topic feed contains it, with N clippings stored. Baseline, in the same
+run: `hugo server` on the same records (../shared/bench/bench_hugo_server.py, fast render off so
+the RSS is re-rendered at all), with fewer probes since each one costs Hugo a full rebuild.
 
-    cargo build --release
-    python3 bench/latency.py --stored 10000          # and --stored 100000
+    python3 bench/latency.py --n 10000                # or --n 10000 100000
+    python3 bench/latency.py --n 100000 --hugo-probes 0   # clipfeed only
 
-The script generates --stored realistic clippings once (with ../shared/bench/gen_clippings.py,
-cached in --workdir), starts target/release/clipfeed over them on a free port (the store is kept
-between runs, so later runs measure a restart plus the probes), waits until it is ready, then
---files times: writes a new clipping (topics AI and Latency Probe) to a temp file outside the
-root, renames it in, and polls GET /topics/ai.rss (with If-None-Match, on a kept-alive
-connection) until the body holds the clipping's title. It prints p50/p90/p99/max in
-milliseconds, and the same as one JSON line for bench/README.md.
+clipfeed side: the daemon watches two roots, the cached corpus (never modified) and an empty
+probe folder, with a new store in a temp folder under WORKDIR/runs: the run starts with a cold
+ingest. Once /readyz answers 200 (every file stored, every feed published), --files times: write a new
+clipping (topics AI and Latency Probe) to a temp file outside the roots, rename it into the
+probe folder, and poll GET /topics/ai.rss (If-None-Match, one kept-alive connection, no pause)
+until the body holds its title. AI is the largest topic (about half of all clippings).
 
-Only the standard library is used. Everything runs on 127.0.0.1.
+Hugo side: `hugo server --disableFastRender` on the Hugo site of the same records; each probe
+writes one clipping beside the site, renames it into content/, and polls /topics/ai/index.xml
+every 5 ms until the new item is there; 2 s pause between probes.
+
+Prints p50/p90/p99/max for both and the ratios; the issue's target is a p99 under 20 ms at
+100,000 stored. JSON: WORKDIR/results/latency-N-*.json.
 """
 import argparse
-import http.client
 import json
 import os
-import re
-import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-GEN = os.path.join(REPO, "..", "shared", "bench", "gen_clippings.py")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as B  # noqa: E402
+
+TARGET_P99_MS = 20.0
+HUGO_SERVER = os.path.join(B.SHARED_BENCH, "bench_hugo_server.py")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def pcts(samples):
+    if not samples:
+        return {"n": 0}
+    return {"n": len(samples), "p50_ms": B.percentile(samples, 50), "p90_ms": B.percentile(samples, 90),
+            "p99_ms": B.percentile(samples, 99), "max_ms": max(samples), "min_ms": min(samples)}
 
 
-def generate(n, root):
-    marker = os.path.join(root, ".generated")
-    if os.path.exists(marker) and open(marker).read().strip() == str(n):
-        return
-    if os.path.isdir(root):
-        shutil.rmtree(root)
-    if not os.path.exists(GEN):
-        sys.exit("latency.py: %s is missing (../shared beside the repository)" % GEN)
-    print("generating %d clippings into %s ..." % (n, root), flush=True)
-    subprocess.run([sys.executable, GEN, str(n), root], check=True, stdout=subprocess.DEVNULL)
-    with open(marker, "w") as fh:
-        fh.write(str(n))
-
-
-def percentile(values, p):
-    values = sorted(values)
-    k = (len(values) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stored", type=int, default=10000, help="clippings already stored (default 10000)")
-    ap.add_argument("--files", type=int, default=200, help="probe clippings to time (default 200)")
-    ap.add_argument("--workdir", default="/tmp/clipfeed-bench", help="where data and stores are kept")
-    ap.add_argument("--binary", default=os.path.join(REPO, "target", "release", "clipfeed"))
-    ap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for one probe")
-    args = ap.parse_args()
-    if not os.path.exists(args.binary):
-        sys.exit("latency.py: %s not found; run cargo build --release first" % args.binary)
-
-    data = os.path.join(args.workdir, "stored-%d" % args.stored)
-    root = os.path.join(data, "clippings")
-    generate(args.stored, root)
-    incoming = os.path.join(data, "incoming")
-    os.makedirs(incoming, exist_ok=True)
-    probes = os.path.join(root, "latency-probes")
-    if os.path.isdir(probes):
-        shutil.rmtree(probes)  # from an earlier run; removed before the daemon starts
+def clipfeed_probes(binary, tmp, root, files, timeout):
+    rundir = os.path.join(tmp, "clipfeed")
+    probes = os.path.join(rundir, "probes")
+    incoming = os.path.join(rundir, "incoming")
     os.makedirs(probes)
-
-    port = free_port()
-    config = os.path.join(data, "clipfeed.yaml")
-    with open(config, "w") as fh:
-        fh.write("listen: 127.0.0.1:%d\nclippings: [clippings]\nstore: store.db\nlog: warn\n" % port)
-    log = open(os.path.join(data, "daemon.log"), "w")
-    started = time.perf_counter()
-    daemon = subprocess.Popen([args.binary, "serve", "--config", config], stdout=log, stderr=log)
+    os.makedirs(incoming)
+    d = B.Daemon(binary, rundir, [root, probes])
     try:
-        conn = None
-        while True:
-            if daemon.poll() is not None:
-                sys.exit("latency.py: clipfeed exited; see %s" % log.name)
-            try:
-                conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                conn.request("GET", "/api/status")
-                status = json.loads(conn.getresponse().read())
-                if status.get("ready"):
-                    break
-            except (OSError, http.client.HTTPException, ValueError):
-                conn = None
-            time.sleep(0.05)
-        ready_s = time.perf_counter() - started
-        print("ready after %.1f s with %d clippings stored" % (ready_s, status["clippings"]), flush=True)
-
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        ready = d.wait_ready()
+        stored = d.status()["clippings"]
+        B.log("clipfeed ready after %.1f s with %d clippings stored; %d probes ..." % (ready, stored, files))
+        client = B.Client(d.port, timeout=10)
         etag = None
         samples = []
         run_id = "%d-%d" % (os.getpid(), int(time.time()))
-        for i in range(args.files):
+        for i in range(files):
             title = "Latency probe %s number %d" % (run_id, i)
             text = (
                 "---\ntitle: \"%s\"\nexcerpt: \"A probe for the latency benchmark.\"\n"
@@ -119,46 +64,96 @@ def main():
                 "provider:\n  name: Probe\n  domain: probe.example\ntopics:\n  - AI\n  - Latency Probe\n---\n"
                 % (title, run_id, i)
             )
-            tmp = os.path.join(incoming, "p%d.md" % i)
-            with open(tmp, "w") as fh:
+            staged = os.path.join(incoming, "p%d.md" % i)
+            with open(staged, "w") as fh:
                 fh.write(text)
             needle = title.encode()
             t0 = time.perf_counter()
-            os.rename(tmp, os.path.join(probes, "p%d.md" % i))
+            os.rename(staged, os.path.join(probes, "p%d.md" % i))
             while True:
-                headers = {"If-None-Match": etag} if etag else {}
-                conn.request("GET", "/topics/ai.rss", headers=headers)
-                res = conn.getresponse()
-                body = res.read()
-                if res.status == 200:
-                    etag = res.getheader("ETag")
+                status, headers, body = client.get("/topics/ai.rss", {"If-None-Match": etag} if etag else {})
+                if status == 200:
+                    etag = headers.get("etag")
                     if needle in body:
                         break
-                if time.perf_counter() - t0 > args.timeout:
-                    sys.exit("latency.py: probe %d did not appear within %.0f s" % (i, args.timeout))
+                if time.perf_counter() - t0 > timeout:
+                    B.die("probe %d did not appear within %.0f s" % (i, timeout))
             samples.append((time.perf_counter() - t0) * 1000.0)
-        result = {
-            "stored": status["clippings"],
-            "files": len(samples),
-            "p50_ms": round(percentile(samples, 50), 2),
-            "p90_ms": round(percentile(samples, 90), 2),
-            "p99_ms": round(percentile(samples, 99), 2),
-            "max_ms": round(max(samples), 2),
-            "mean_ms": round(statistics.mean(samples), 2),
-            "ready_s": round(ready_s, 2),
-        }
-        print(
-            "watch-to-publish over %d files with %d stored: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms"
-            % (result["files"], result["stored"], result["p50_ms"], result["p90_ms"], result["p99_ms"], result["max_ms"])
-        )
-        print(json.dumps(result))
+        client.close()
+        mem = d.memory()
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-        shutil.rmtree(probes, ignore_errors=True)
+        d.stop()
+    return {"ready_s": ready, "stored": stored, "samples_ms": samples, "vmhwm_kib": mem.get("VmHWM"),
+            "vmrss_kib": mem.get("VmRSS"), **pcts(samples)}
+
+
+def hugo_probes(workdir, tmp, n, seed, probes, timeout):
+    site = B.hugo_site(workdir, n, seed)
+    out = os.path.join(tmp, "hugo-server.json")
+    cmd = [sys.executable, HUGO_SERVER, site, "--runs", str(probes), "--disable-fast-render",
+           "--port", str(B.free_port()), "--timeout-s", str(timeout), "--json", out]
+    B.log("hugo server on %s, %d probes ..." % (site, probes))
+    # Bounded: Hugo's start-up plus every probe at its timeout and settle time.
+    rc, stdout, stderr = B.run_child(cmd, timeout=600 + probes * (timeout + 5))
+    if rc != 0:
+        B.die("bench_hugo_server.py failed (%s):\n%s%s" % (rc, stdout[-3000:], stderr[-3000:]))
+    with open(out) as fh:
+        data = json.load(fh)
+    samples = [r["latency_ms"] for r in data["results"] if r["latency_ms"] is not None]
+    return {"startup_s": data["startup_s"], "found": len(samples), "probes": probes, "samples_ms": samples,
+            "rebuild_ms_median": data.get("hugo_rebuild_ms_median"), "server_rss_mib": data.get("server_rss_mib"),
+            "server_peak_rss_mib": data.get("server_peak_rss_mib"), **pcts(samples)}
+
+
+def mem_available_gib():
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1048576
+    return 0.0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    B.add_common_args(ap)
+    ap.add_argument("--files", type=int, default=200, help="clipfeed probes (default 200)")
+    ap.add_argument("--hugo-probes", type=int,
+                    help="hugo server probes (default 20 up to N = 10000, else 5; 0 skips the baseline)")
+    ap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for one clipfeed probe")
+    ap.add_argument("--stored", type=int, nargs="+", dest="n", help="the same as --n (its earlier name)")
+    args = ap.parse_args()
+    binary = B.binary(args)
+    machine = B.machine()
+
+    for n in args.n:
+        with B.scratch(args, "latency-%d" % n) as tmp:
+            hugo_n = args.hugo_probes if args.hugo_probes is not None else (20 if n <= 10000 else 5)
+            # hugo server held 1.7 GiB at 10,000 (BASELINES.md b1); it grows with N.
+            need = 2.0 * n / 10000 + 2
+            if hugo_n and mem_available_gib() < need:
+                B.log("skipping hugo server: it would need about %.0f GiB, %.1f GiB available"
+                      % (need, mem_available_gib()))
+                hugo_n = 0
+            if hugo_n:
+                B.ensure_tools("hugo")
+            root = B.corpus(args.workdir, n, args.seed)
+            cf = clipfeed_probes(binary, tmp, root, args.files, args.timeout)
+            hg = hugo_probes(args.workdir, tmp, n, args.seed, hugo_n, max(60.0, 120.0 * n / 10000)) if hugo_n else None
+
+            rows = [["clipfeed (%d probes, %d stored)" % (cf["n"], cf["stored"]), cf["p50_ms"], cf["p90_ms"],
+                     cf["p99_ms"], cf["max_ms"]]]
+            if hg:
+                rows.append(["hugo server (%d of %d probes)" % (hg["found"], hg["probes"]), hg.get("p50_ms"),
+                             hg.get("p90_ms"), hg.get("p99_ms"), hg.get("max_ms")])
+            print("\n== watch-to-publish latency, N = %d (ms)" % n)
+            print(B.table(["", "p50", "p90", "p99", "max"], rows))
+            if hg and hg.get("p50_ms"):
+                print("hugo / clipfeed: p50 %.0fx, p99 %.0fx" % (hg["p50_ms"] / cf["p50_ms"], hg["p99_ms"] / cf["p99_ms"]))
+            print("target p99 < %.0f ms at 100,000 stored: %s"
+                  % (TARGET_P99_MS, B.verdict(cf["p99_ms"] < TARGET_P99_MS, n, 100000)))
+            result = {"figure": "watch-to-publish latency", "n": n, "seed": args.seed, "machine": machine,
+                      "binary": binary, "clipfeed": cf, "hugo_server": hg, "target_p99_ms": TARGET_P99_MS}
+            print("results: %s" % B.save(args.workdir, "latency-%d" % n, result))
 
 
 if __name__ == "__main__":

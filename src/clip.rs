@@ -390,7 +390,13 @@ fn from_front_matter(yaml: &str, body: &str, warnings: &mut Vec<String>) -> Resu
         .into_iter()
         .filter_map(|r| {
             let title = nonempty(r.title).map(|t| text::plain_text(&t)).filter(|t| !t.is_empty())?;
-            let url = nonempty(r.web_url).and_then(|u| text::canonical_url(&u))?;
+            let raw_url = nonempty(r.web_url)?;
+            let Some(url) = text::canonical_url(&raw_url) else {
+                let shown = clip_for_message(&raw_url);
+                warnings
+                    .push(format!("related: {shown:?} is not an absolute http(s) URL; the related article is dropped"));
+                return None;
+            };
             let provider =
                 r.provider.and_then(|p| nonempty(p.name)).map(|n| text::plain_text(&n)).filter(|n| !n.is_empty());
             let published = nonempty(r.published).and_then(|d| parse_date(&d));
@@ -778,6 +784,14 @@ mod tests {
         assert_eq!(c.related.len(), 1);
         assert_eq!(c.related[0].provider.as_deref(), Some("RP"));
         assert!(c.provider.unwrap().images.is_empty());
+    }
+
+    #[test]
+    fn a_related_article_with_a_dangerous_url_is_dropped_with_a_warning() {
+        let p = ok("---\ntitle: T\nrelated:\n  - title: R\n    webUrl: \"javascript:alert(1)\"\n---\n");
+        assert!(p.clipping.related.is_empty());
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(p.warnings[0].starts_with("related: \"javascript:alert(1)\""), "{:?}", p.warnings);
     }
 
     #[test]

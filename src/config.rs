@@ -49,6 +49,8 @@ pub struct RawConfig {
     pub providers: Vec<RawProvider>,
     #[serde(default)]
     pub metrics: RawMetrics,
+    #[serde(default)]
+    pub http: RawHttp,
 }
 
 /// A configured provider (news site).
@@ -73,6 +75,40 @@ pub struct RawMetrics {
 impl Default for RawMetrics {
     fn default() -> Self {
         RawMetrics { allow: defaults::metrics_allow(), token: None }
+    }
+}
+
+/// Limits of the HTTP server (see [`HttpLimits`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    #[serde(default = "defaults::header_timeout")]
+    pub header_timeout: u32,
+    #[serde(default = "defaults::send_timeout")]
+    pub send_timeout: u32,
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: u32,
+    #[serde(default = "defaults::max_head_bytes")]
+    pub max_head_bytes: u32,
+    #[serde(default = "defaults::max_headers")]
+    pub max_headers: u32,
+    #[serde(default = "defaults::max_url_bytes")]
+    pub max_url_bytes: u32,
+    #[serde(default = "defaults::shutdown_grace")]
+    pub shutdown_grace: u32,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            header_timeout: defaults::header_timeout(),
+            send_timeout: defaults::send_timeout(),
+            max_connections: defaults::max_connections(),
+            max_head_bytes: defaults::max_head_bytes(),
+            max_headers: defaults::max_headers(),
+            max_url_bytes: defaults::max_url_bytes(),
+            shutdown_grace: defaults::shutdown_grace(),
+        }
     }
 }
 
@@ -147,6 +183,27 @@ mod defaults {
     pub fn metrics_allow() -> Vec<String> {
         vec!["127.0.0.0/8".into(), "::1/128".into()]
     }
+    pub fn header_timeout() -> u32 {
+        10
+    }
+    pub fn send_timeout() -> u32 {
+        30
+    }
+    pub fn max_connections() -> u32 {
+        4096
+    }
+    pub fn max_head_bytes() -> u32 {
+        32 * 1024
+    }
+    pub fn max_headers() -> u32 {
+        100
+    }
+    pub fn max_url_bytes() -> u32 {
+        8 * 1024
+    }
+    pub fn shutdown_grace() -> u32 {
+        10
+    }
 }
 
 /// The validated configuration.
@@ -181,6 +238,35 @@ pub struct Config {
     /// Networks allowed to read `/metrics`, and the bearer token it may also require.
     pub metrics_allow: Vec<Network>,
     pub metrics_token: Option<String>,
+    /// Limits of the HTTP server; they need a restart to change.
+    pub http: HttpLimits,
+}
+
+/// What the HTTP server allows a client: how long it may take to send a request head, how long a
+/// response may stall, how many connections may be open at once, how large a request head may
+/// be, and how long a stop waits for requests in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A connection must deliver a complete request head within this time of opening, or of the
+    /// end of its previous response; otherwise it is closed. This cuts off clients that send
+    /// their headers a byte at a time, and is also how long an idle kept-alive connection stays.
+    pub header_timeout: std::time::Duration,
+    /// A response that cannot send a single byte for this long (the client stopped reading) is
+    /// abandoned and its connection closed.
+    pub send_timeout: std::time::Duration,
+    /// Connections open at once. At the limit the server stops accepting until one closes; the
+    /// waiting clients stay in the kernel's queue. Lowered at start-up to what the file
+    /// descriptor limit allows.
+    pub max_connections: usize,
+    /// The largest request head (request line and header fields together); 431 beyond.
+    pub max_head_bytes: usize,
+    /// The most header fields in one request; 431 beyond.
+    pub max_headers: usize,
+    /// The longest request target (path and query); 414 beyond.
+    pub max_url_bytes: usize,
+    /// How long requests in flight may run on after a stop signal before their connections are
+    /// closed.
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// An IP network, `address/prefix`.
@@ -414,6 +500,31 @@ impl Config {
         if raw.tombstone_days > 3650 {
             bail!("key 'tombstone_days': {} is out of range (0 to 3650)", raw.tombstone_days);
         }
+        let h = &raw.http;
+        let ranges = [
+            ("http.header_timeout", h.header_timeout, 1, 3600),
+            ("http.send_timeout", h.send_timeout, 1, 3600),
+            ("http.shutdown_grace", h.shutdown_grace, 1, 3600),
+            ("http.max_connections", h.max_connections, 1, 1_000_000),
+            ("http.max_head_bytes", h.max_head_bytes, 1024, 1 << 20),
+            ("http.max_headers", h.max_headers, 8, 1000),
+            ("http.max_url_bytes", h.max_url_bytes, 64, 1 << 20),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                bail!("key '{key}': {value} is out of range ({min} to {max})");
+            }
+        }
+        let secs = |s: u32| std::time::Duration::from_secs(u64::from(s));
+        let http = HttpLimits {
+            header_timeout: secs(h.header_timeout),
+            send_timeout: secs(h.send_timeout),
+            max_connections: h.max_connections as usize,
+            max_head_bytes: h.max_head_bytes as usize,
+            max_headers: h.max_headers as usize,
+            max_url_bytes: h.max_url_bytes as usize,
+            shutdown_grace: secs(h.shutdown_grace),
+        };
         let log = raw.log.unwrap_or_else(|| "info".into());
         if tracing_subscriber::EnvFilter::try_new(&log).is_err() {
             bail!("key 'log': {log:?} is not a log filter such as \"info\" or \"clipfeed=debug\"");
@@ -439,6 +550,7 @@ impl Config {
             private_providers,
             metrics_allow,
             metrics_token,
+            http,
         })
     }
 
@@ -656,6 +768,30 @@ mod tests {
         let c = parse("watch: poll\npoll_interval: 2\n").unwrap();
         assert_eq!((c.watch, c.poll_interval.as_secs()), (WatchMode::Poll, 2));
         assert_eq!(parse("").unwrap().cache_max_age, 60);
+    }
+
+    #[test]
+    fn http_limits() {
+        let d = parse("").unwrap().http;
+        assert_eq!((d.header_timeout.as_secs(), d.send_timeout.as_secs(), d.max_connections), (10, 30, 4096));
+        let c = parse("http:\n  header_timeout: 2\n  send_timeout: 3\n  max_connections: 50\n").unwrap().http;
+        assert_eq!((c.header_timeout.as_secs(), c.send_timeout.as_secs(), c.max_connections), (2, 3, 50));
+        assert!(err("http:\n  header_timeout: 0\n").contains("http.header_timeout"));
+        assert!(err("http:\n  send_timeout: 3601\n").contains("http.send_timeout"));
+        assert!(err("http:\n  max_connections: 0\n").contains("http.max_connections"));
+        assert!(err("http:\n  keepalive: 5\n").contains("keepalive"));
+        assert_eq!(
+            (d.max_head_bytes, d.max_headers, d.max_url_bytes, d.shutdown_grace.as_secs()),
+            (32768, 100, 8192, 10)
+        );
+        let c = parse("http:\n  max_head_bytes: 4096\n  max_headers: 20\n  max_url_bytes: 100\n  shutdown_grace: 2\n")
+            .unwrap()
+            .http;
+        assert_eq!((c.max_head_bytes, c.max_headers, c.max_url_bytes, c.shutdown_grace.as_secs()), (4096, 20, 100, 2));
+        assert!(err("http:\n  max_head_bytes: 100\n").contains("http.max_head_bytes"));
+        assert!(err("http:\n  max_headers: 1001\n").contains("http.max_headers"));
+        assert!(err("http:\n  max_url_bytes: 0\n").contains("http.max_url_bytes"));
+        assert!(err("http:\n  shutdown_grace: 0\n").contains("http.shutdown_grace"));
     }
 
     #[test]

@@ -4,18 +4,25 @@
 //! are alive, reloads the configuration on SIGHUP, and on SIGTERM/SIGINT stops in order: stop
 //! accepting, finish requests (bounded), stop the watcher, let the writer finish its queue and
 //! close the store.
+//!
+//! The accept loop is ours (hyper serves each connection, see [`http::Server`]): it holds at
+//! most `http.max_connections` connections at once, a number it lowers to what the open-file
+//! limit allows after raising that limit's soft value to its hard one. At the limit it stops
+//! accepting until a connection closes, so clients wait in the kernel's queue rather than being
+//! refused; a warning says so at most once a minute.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
-use tracing::{error, info, warn};
+use tokio::sync::{Semaphore, oneshot};
+use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
-use crate::http::{self, AppState, Dynamic};
+use crate::http::{self, AppState, Dynamic, Phase};
 use crate::ingest::{Ingest, Job};
 use crate::metrics::Metrics;
 use crate::site::Site;
@@ -24,8 +31,17 @@ use crate::systemd::{self, Heartbeat, Notifier};
 use crate::views::Views;
 use crate::watch;
 
-/// How long in-flight requests may take to finish after a stop signal.
-const GRACE: Duration = Duration::from_secs(10);
+/// Open files kept for everything but connections: the store and its journals (two connections),
+/// the watcher, the clippings being read (one per parsing thread), folders being walked, the
+/// notify socket.
+const FD_RESERVE: u64 = 128;
+
+/// At most one warning about the connection limit, or about failing accepts, per this period.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// The pause after an accept fails for want of resources (file descriptors, memory), so the loop
+/// does not spin while the connection that caused it waits in the queue.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Changes the log filter when the configuration's `log` changes (unless `RUST_LOG` is set).
 pub type LogFilter = Box<dyn Fn(&str) + Send + Sync>;
@@ -80,16 +96,11 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter) -> R
 
     let views: Arc<dyn Dynamic> = Arc::new(Views::new(Reader::open(&cfg.store)?, shared.clone()));
     let state = AppState { site: site.clone(), dynamic: Some(views), config: shared.clone(), metrics };
-    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .await
-    });
+    let server = http::Server::new(http::router(state), &cfg.http);
+    let max_connections = connection_limit(cfg.http.max_connections);
+    let (phase_tx, phase_rx) = tokio::sync::watch::channel(Phase::Serving);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let acceptor = tokio::spawn(accept(listener, server, max_connections, phase_rx, stop_rx));
     // The store is open and the socket bound: ready for systemd (requests are answered from the
     // stored feeds while the first reconcile runs).
     notifier.notify("READY=1");
@@ -102,17 +113,147 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter) -> R
     notifier.notify("STOPPING=1");
     info!(signal, "stopping: no new connections, finishing requests");
     let _ = stop_tx.send(());
-    match tokio::time::timeout(GRACE, server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => warn!("server ended with an error: {e}"),
-        Ok(Err(e)) => warn!("server task failed: {e}"),
-        Err(_) => warn!(seconds = GRACE.as_secs(), "requests still running after the grace period; closing them"),
+    if let Err(e) = acceptor.await {
+        warn!("the accept loop failed: {e}");
+    }
+    // The listening socket is closed. Idle connections close now; the others after their
+    // current request, or when the grace period ends. Each connection holds a receiver of
+    // `phase_tx`, so `closed` means every one has ended.
+    let _ = phase_tx.send(Phase::Draining);
+    let grace = cfg.http.shutdown_grace;
+    if tokio::time::timeout(grace, phase_tx.closed()).await.is_err() {
+        warn!(seconds = grace.as_secs(), "requests still running after the grace period; closing them");
+        let _ = phase_tx.send(Phase::Closing);
+        let _ = tokio::time::timeout(Duration::from_secs(1), phase_tx.closed()).await;
     }
     drop(watcher);
     let _ = jobs.send(Job::Shutdown);
     tokio::task::spawn_blocking(move || writer.join()).await?.map_err(|_| anyhow::anyhow!("writer thread panicked"))?;
     info!("stopped");
     Ok(())
+}
+
+/// Accepts connections until `stop`, each served on its own task while it holds one of
+/// `max_connections` slots. Returns once the listening socket is closed.
+async fn accept(
+    listener: tokio::net::TcpListener,
+    server: http::Server,
+    max_connections: usize,
+    phase: tokio::sync::watch::Receiver<Phase>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let mut full = Throttle::default();
+    let mut failing = Throttle::default();
+    loop {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                full.warn(|waits| {
+                    warn!(
+                        max_connections,
+                        times = waits,
+                        "connection limit reached; new connections wait until one closes (key 'http.max_connections')"
+                    )
+                });
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                    _ = &mut stop => return,
+                }
+            }
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) if is_transient(&e) => {
+                    debug!("accept: {e}");
+                    continue;
+                }
+                Err(e) => {
+                    failing.warn(|times| error!(times, "cannot accept connections: {e}"));
+                    tokio::select! {
+                        _ = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                        _ = &mut stop => return,
+                    }
+                }
+            },
+            _ = &mut stop => return,
+        };
+        // Responses go out in one write; without this, the last partial segment of a large one
+        // can wait for the client's delayed acknowledgement.
+        let _ = stream.set_nodelay(true);
+        let (server, phase) = (server.clone(), phase.clone());
+        tokio::spawn(async move {
+            server.serve(stream, peer, phase).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Errors of one incoming connection (it went away before we took it), not of the listener.
+fn is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted | WouldBlock)
+}
+
+/// Lets an event be logged at most once per [`WARN_EVERY`], counting the occurrences between.
+#[derive(Default)]
+struct Throttle {
+    last: Option<Instant>,
+    since: u64,
+}
+
+impl Throttle {
+    fn warn(&mut self, log: impl FnOnce(u64)) {
+        self.since += 1;
+        if self.last.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+            log(self.since);
+            self.last = Some(Instant::now());
+            self.since = 0;
+        }
+    }
+}
+
+/// The number of connections to allow: `configured`, or fewer when the open-file limit is
+/// lower. The soft limit is first raised to the hard one, as systemd recommends for programs
+/// that need many descriptors and do not use `select()` (its default soft limit is 1024, the
+/// hard one 524288).
+fn connection_limit(configured: usize) -> usize {
+    let Some(files) = raise_open_file_limit() else { return configured };
+    let allowed = usize::try_from(files.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX).max(1);
+    if allowed < configured {
+        warn!(
+            open_file_limit = files,
+            max_connections = allowed,
+            configured,
+            "the open-file limit allows fewer connections than configured (key 'http.max_connections'); raise LimitNOFILE= or ulimit -n"
+        );
+        allowed
+    } else {
+        info!(open_file_limit = files, max_connections = configured, "connection limit");
+        configured
+    }
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit and returns the soft limit then in force;
+/// `None` when it cannot be read.
+fn raise_open_file_limit() -> Option<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes the struct we pass and nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return None;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+        // SAFETY: setrlimit only reads the struct we pass.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            debug!(from = lim.rlim_cur, to = lim.rlim_max, "raised the open-file limit");
+            lim.rlim_cur = lim.rlim_max;
+        } else {
+            debug!("cannot raise the open-file limit: {}", std::io::Error::last_os_error());
+        }
+    }
+    Some(lim.rlim_cur)
 }
 
 /// SIGUSR1 asks for the start-up comparison of every root with the store.
@@ -187,6 +328,9 @@ fn spawn_reload_on_hup(
                     if new.watch != running.watch || new.poll_interval != running.poll_interval {
                         restart.push("watch/poll_interval");
                     }
+                    if new.http != running.http {
+                        restart.push("http");
+                    }
                     if !restart.is_empty() {
                         warn!(keys = %restart.join(", "), "these settings changed and take effect only after a restart");
                     }
@@ -195,6 +339,7 @@ fn spawn_reload_on_hup(
                     new.clippings = running.clippings.clone();
                     new.watch = running.watch;
                     new.poll_interval = running.poll_interval;
+                    new.http = running.http;
                     if !new.base_url_given {
                         new.base_url = running.base_url.clone();
                     }

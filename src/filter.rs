@@ -88,7 +88,9 @@ impl Filter {
                     if phrases.is_empty() && !v.is_empty() {
                         return Err(bad(k, format!("{v:?} has no letters or digits")));
                     }
-                    if let Some(long) = phrases.iter().find(|p| p.chars().count() > MAX_PHRASE) {
+                    // Phrases carry a space at each end for whole-word matching; those do not
+                    // count towards the limit.
+                    if let Some(long) = phrases.iter().find(|p| p.trim().chars().count() > MAX_PHRASE) {
                         return Err(bad(k, format!("{:?} is longer than {MAX_PHRASE} characters", long.trim())));
                     }
                     if k == "q" {
@@ -310,6 +312,9 @@ mod tests {
         let many = (0..21).map(|i| format!("w{i}")).collect::<Vec<_>>().join("+");
         assert_eq!(bad_param(&format!("q={many}"), t()), "q");
         assert_eq!(bad_param(&format!("exclude={}", "x".repeat(101)), t()), "exclude");
+        // The limit is the phrase as written: exactly 100 characters pass.
+        assert_eq!(parse(&format!("exclude={}", "x".repeat(100))).unwrap().exclude.len(), 1);
+        assert_eq!(parse(&format!("q={}", "é".repeat(100))).unwrap().q.len(), 1);
     }
 
     #[test]

@@ -1,8 +1,14 @@
 //! HTTP: the routes, query filters, content negotiation, conditional requests and response
-//! headers. The only module that knows HTTP (and the only one that imports axum). Subscription
-//! feeds, the index and the OPML list are looked up in the current [`Site`] snapshot: nothing is
-//! parsed, queried or rendered for them. Archive pages and filtered views come from [`Dynamic`]
-//! (rendered once, then cached).
+//! headers. The only module that knows HTTP (and the only one that imports axum and hyper).
+//! Subscription feeds, the index and the OPML list are looked up in the current [`Site`]
+//! snapshot: nothing is parsed, queried or rendered for them. Archive pages and filtered views
+//! come from [`Dynamic`] (rendered once, then cached). [`server`] serves one TCP connection
+//! within the configured limits.
+//!
+//! Request paths never name files: every route looks its name up in the snapshot, the store or
+//! the view cache, after checking it against the shape of a feed name, an archive page name or a
+//! clipping id. Path segments are percent-decoded exactly once, so `%252e%252e` stays the literal
+//! `%2e%2e`, which names nothing.
 //!
 //! `router` is what tests drive with `tower::ServiceExt::oneshot`, without a socket.
 
@@ -22,6 +28,9 @@ use crate::feed::Format;
 use crate::filter::Filter;
 use crate::metrics::Metrics;
 use crate::site::{Encoding, FeedEntry, Rendered, Site};
+
+pub mod server;
+pub use server::{Phase, Server};
 
 /// What is rendered on request: archive pages, filtered views, clipping pages.
 pub trait Dynamic: Send + Sync {
@@ -160,7 +169,8 @@ fn route_class(path: &str, query: Option<&str>) -> &'static str {
     }
 }
 
-/// Counts every response by route class and status, with its body size.
+/// Refuses what no route should see, then counts every response by route class and status, with
+/// its body size.
 async fn count_request(
     State(state): State<AppState>,
     req: axum::extract::Request,
@@ -168,10 +178,35 @@ async fn count_request(
 ) -> Response<Body> {
     let route = route_class(req.uri().path(), req.uri().query());
     let head = req.method() == axum::http::Method::HEAD;
-    let res = next.run(req).await;
+    let max_url = state.config.load().http.max_url_bytes;
+    let res = match malformed(&req, max_url) {
+        Some(refusal) => refusal,
+        None => next.run(req).await,
+    };
     let bytes = if head { 0 } else { http_body::Body::size_hint(res.body()).exact().unwrap_or(0) };
     state.metrics.request(route, res.status().as_u16(), bytes);
     res
+}
+
+/// A request no route may answer: a request target longer than `max_url` bytes (414, key
+/// `http.max_url_bytes`), or a `Host` field given twice, or missing from an HTTP/1.1 request
+/// (400, RFC 9112 section 3.2).
+fn malformed(req: &axum::extract::Request, max_url: usize) -> Option<Response<Body>> {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > max_url {
+        let msg = format!("the request target is longer than {max_url} bytes\n");
+        return Some(plain(StatusCode::URI_TOO_LONG, msg));
+    }
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let host_ok = match (hosts.next(), hosts.next()) {
+        (Some(_), None) => true,
+        (None, _) => req.version() < axum::http::Version::HTTP_11,
+        (Some(_), Some(_)) => false,
+    };
+    if !host_ok {
+        return Some(plain(StatusCode::BAD_REQUEST, "a request needs exactly one Host header\n".into()));
+    }
+    None
 }
 
 /// Ready once the store is open and the first comparison of the roots with it is done.
@@ -259,8 +294,11 @@ fn not_found() -> Response<Body> {
     plain(StatusCode::NOT_FOUND, "not found\n".into())
 }
 
+/// A short text answer. Error messages may quote the request, so browsers are told not to
+/// guess another type.
 fn plain(status: StatusCode, msg: String) -> Response<Body> {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], msg).into_response()
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")], msg)
+        .into_response()
 }
 
 fn internal(e: impl std::fmt::Display) -> Response<Body> {
@@ -441,27 +479,28 @@ fn html_headers(h: &mut HeaderMap) {
 }
 
 /// The coding to send: brotli, then gzip, when the client accepts them (q > 0) and the document
-/// is worth compressing; identity otherwise.
+/// is worth compressing; identity otherwise. Every `Accept-Encoding` line counts; nothing is
+/// allocated, however many codings a client lists.
 pub fn negotiate(headers: &HeaderMap, r: &Rendered) -> Encoding {
     if !r.compressible() {
         return Encoding::Identity;
     }
-    let Some(accept) = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else {
-        return Encoding::Identity;
-    };
     let (mut br, mut gzip, mut star) = (None::<f32>, None::<f32>, None::<f32>);
-    for part in accept.split(',') {
+    let lines = headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok());
+    for part in lines.flat_map(|v| v.split(',')) {
         let mut bits = part.split(';');
-        let coding = bits.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = bits
-            .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
-            .find_map(|v| v.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
-        match coding.as_str() {
-            "br" => br = Some(q),
-            "gzip" | "x-gzip" => gzip = Some(q),
-            "*" => star = Some(q),
-            _ => {}
+        let coding = bits.next().unwrap_or("").trim();
+        let q = || {
+            bits.filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+                .find_map(|v| v.trim().parse::<f32>().ok())
+                .unwrap_or(1.0)
+        };
+        if coding.eq_ignore_ascii_case("br") {
+            br = Some(q());
+        } else if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(q());
+        } else if coding == "*" {
+            star = Some(q());
         }
     }
     let br = br.or(star).unwrap_or(0.0);
@@ -475,19 +514,23 @@ pub fn negotiate(headers: &HeaderMap, r: &Rendered) -> Encoding {
     }
 }
 
-/// Whether the client's copy is current: `If-None-Match` (weak comparison, `*`) when present, else
-/// `If-Modified-Since` at one-second precision (RFC 9110, 13.1.1 and 13.1.3). A date equal to
-/// `Last-Modified` counts only when the document did not change twice within that second.
+/// Whether the client's copy is current: `If-None-Match` (weak comparison, `*`, every line of
+/// it) when present, else `If-Modified-Since` at one-second precision (RFC 9110, 13.1.1 and
+/// 13.1.3). A date equal to `Last-Modified` counts only when the document did not change twice
+/// within that second. An `If-Modified-Since` that is not one valid date is ignored.
 pub fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
-    if let Some(inm) = headers.get(header::IF_NONE_MATCH) {
-        let Ok(v) = inm.to_str() else { return false };
-        return v.split(',').map(str::trim).any(|tag| tag == "*" || r.matches_tag(tag));
+    let mut inm = headers.get_all(header::IF_NONE_MATCH).iter().peekable();
+    if inm.peek().is_some() {
+        return inm
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .any(|tag| tag == "*" || r.matches_tag(tag));
     }
-    let ims = headers
-        .get(header::IF_MODIFIED_SINCE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| httpdate::parse_http_date(s).ok())
-        .map(chrono::DateTime::<chrono::Utc>::from);
+    let mut lines = headers.get_all(header::IF_MODIFIED_SINCE).iter();
+    let (Some(line), None) = (lines.next(), lines.next()) else { return false };
+    let ims =
+        line.to_str().ok().and_then(|s| httpdate::parse_http_date(s).ok()).map(chrono::DateTime::<chrono::Utc>::from);
     r.dated && ims.is_some_and(|ims| r.last_modified < ims || (r.last_modified == ims && !r.ambiguous))
 }
 
@@ -599,7 +642,7 @@ mod tests {
     }
 
     async fn call(method: &str, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, Vec<u8>) {
-        let mut req = Request::builder().method(method).uri(uri);
+        let mut req = Request::builder().method(method).uri(uri).header("host", "feeds.test");
         for (k, v) in headers {
             req = req.header(*k, *v);
         }

@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::pages::{self, Listing};
 use crate::site::{FeedEntry, Rendered, Site};
 use crate::store::{Batch, FeedState, FileId, FileStat, Rejection, Store};
-use crate::systemd::{BEAT_EVERY, Heartbeat};
+use crate::systemd::{Heartbeat, beat_every};
 
 /// Work for the writer.
 #[derive(Debug)]
@@ -97,6 +97,8 @@ pub fn new_token() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Bumped when what [`FeedEntry::save`] writes changes meaning.
+const SNAPSHOT_FORMAT: u32 = 1;
 /// How often tombstones older than `tombstone_days` are dropped.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -217,8 +219,7 @@ impl Ingest {
             store,
         };
         ingest.load_catalog()?;
-        let all: BTreeSet<FeedKey> = ingest.core.catalog.keys().cloned().collect();
-        ingest.core.dirty.extend(all);
+        ingest.restore_snapshot()?;
         ingest.reapply_topic_config()?;
         ingest.purge_tombstones()?;
         ingest.ensure_tokens()?;
@@ -335,8 +336,8 @@ impl Ingest {
             let recheck_at = self.core.recheck.iter().map(|(at, _)| *at).min();
             let wake =
                 [Some(next_purge), Some(next_tokens), retry.map(|(at, _)| at), recheck_at].into_iter().flatten().min();
-            // Wake at least every BEAT_EVERY, so the watchdog knows the writer is alive.
-            let wait = wake.map_or(BEAT_EVERY, |w| w.saturating_duration_since(Instant::now()).min(BEAT_EVERY));
+            // Wake at least every beat_every(), so the watchdog knows the writer is alive.
+            let wait = wake.map_or(beat_every(), |w| w.saturating_duration_since(Instant::now()).min(beat_every()));
             let mut touched: Vec<PathBuf> = Vec::new();
             let mut since: Option<Instant> = None;
             let mut reloads = Vec::new();
@@ -419,7 +420,83 @@ impl Ingest {
                 break;
             }
         }
+        if retry.is_none() {
+            self.save_snapshot();
+        }
         debug!("writer stopped");
+    }
+
+    /// What the saved feeds must have been rendered under to be served as they are: this build,
+    /// the configuration, and the links' base.
+    fn snapshot_mark(&self) -> String {
+        // The executable's size and time stand for the build: a rebuild with the same version
+        // number may render differently.
+        let exe = std::env::current_exe()
+            .and_then(std::fs::metadata)
+            .map(|m| format!("{} {:?}", m.len(), m.modified().ok()))
+            .unwrap_or_default();
+        let what = format!(
+            "{} {exe} {SNAPSHOT_FORMAT} {:?} {}",
+            env!("CARGO_PKG_VERSION"),
+            self.core.cfg,
+            self.core.links.base()
+        );
+        format!("{:032x}", xxhash_rust::xxh3::xxh3_128(what.as_bytes()))
+    }
+
+    /// At a clean stop, saves every published feed, so the next start can serve them without
+    /// rendering (a restart with 100,000 clippings would otherwise render every feed from the
+    /// store before it could answer). Best effort: a failure only costs that start a render.
+    fn save_snapshot(&mut self) {
+        if !self.core.ready || !self.core.dirty.is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let mark = self.snapshot_mark();
+        let catalog = &self.core.catalog;
+        let feeds = catalog
+            .iter()
+            .filter_map(|(key, e)| e.feed.as_ref().map(|f| (key, f)))
+            .map(|(key, f)| f.save().map(|(head, docs)| (key.path_stem(), head, docs)));
+        let outcome = self.store.batch().and_then(|b| {
+            let n = b.save_snapshot(feeds, &mark)?;
+            b.commit()?;
+            Ok(n)
+        });
+        match outcome {
+            Ok(n) => {
+                info!(feeds = n, ms = started.elapsed().as_millis() as u64, "published feeds saved for the next start")
+            }
+            Err(e) => warn!("cannot save the published feeds; the next start renders them: {e:#}"),
+        }
+    }
+
+    /// Serves the feeds saved at the last clean stop, when they were rendered under the same
+    /// build and configuration; the others are marked for rendering. The saved feeds are used
+    /// once: the mark is dropped whatever happens next.
+    fn restore_snapshot(&mut self) -> Result<()> {
+        let mark = self.snapshot_mark();
+        let b = self.store.batch()?;
+        let mut restored = 0;
+        let core = &mut self.core;
+        b.take_snapshot(&mark, |head, docs| match FeedEntry::restore(&head, docs.into()) {
+            Ok(entry) => {
+                if let Some(e) = core.catalog.get_mut(&entry.key) {
+                    core.generations.insert(entry.key.clone(), entry.generation);
+                    e.feed = Some(Arc::new(entry));
+                    restored += 1;
+                }
+            }
+            Err(e) => warn!("a saved feed does not read back; rendering it: {e:#}"),
+        })?;
+        b.commit()?;
+        let dirty: Vec<FeedKey> =
+            self.core.catalog.iter().filter(|(_, e)| e.feed.is_none()).map(|(k, _)| k.clone()).collect();
+        if restored > 0 {
+            info!(feeds = restored, to_render = dirty.len(), "serving the feeds saved at the last stop");
+        }
+        self.core.dirty.extend(dirty);
+        Ok(())
     }
 
     /// Compares every root with the store by (path, size, mtime): new and changed files are
@@ -430,9 +507,10 @@ impl Ingest {
         let started = std::time::Instant::now();
         self.core.rescans += 1;
         Metrics::add(&self.core.metrics.rescans, 1);
-        let known = self.store.file_index()?;
+        // What is left in `known` once the roots are walked is gone.
+        let mut known = self.store.file_index()?;
         let core = &self.core;
-        let mut seen: HashSet<FileId> = HashSet::new();
+        let mut files = 0usize;
         let mut to_load: Vec<(FileId, PathBuf)> = Vec::new();
         let mut available: HashSet<String> = HashSet::new();
         let mut links = HashMap::new();
@@ -450,28 +528,25 @@ impl Ingest {
             }
             available.insert(root_key(root));
             for (id, abs, stat) in core.walk(root, &mut links)? {
-                let unchanged = known.get(&id).is_some_and(|row| row.stat == stat && !row.rejected);
+                files += 1;
+                let unchanged = known.remove(&id).is_some_and(|(was, rejected)| was == stat && !rejected);
                 if !unchanged {
-                    to_load.push((id.clone(), abs));
+                    to_load.push((id, abs));
                 }
-                seen.insert(id);
             }
         }
         let configured: HashSet<String> = core.cfg.clippings.iter().map(|r| root_key(r)).collect();
-        let gone: Vec<FileId> = known
-            .keys()
-            .filter(|id| !seen.contains(*id) && (available.contains(&id.root) || !configured.contains(&id.root)))
-            .cloned()
-            .collect();
+        let gone: Vec<FileId> =
+            known.into_keys().filter(|id| available.contains(&id.root) || !configured.contains(&id.root)).collect();
         let (removed, parsed) = (gone.len(), to_load.len());
-        drop(known);
         self.core.symlinks = links;
         self.finish_pending()?;
         self.ingest(gone, to_load)?;
         self.core.ready = true;
         self.render()?;
         let ms = started.elapsed().as_millis() as u64;
-        info!(files = seen.len(), parsed, removed, ms, "clippings reconciled with the store");
+        release_freed_memory();
+        info!(files, parsed, removed, ms, "clippings reconciled with the store");
         Ok(())
     }
 
@@ -1115,7 +1190,10 @@ impl Core {
             r.ambiguous = state.ambiguous;
             r
         };
-        let (rss, atom, json) = (render(Format::Rss), render(Format::Atom), render(Format::Json));
+        // The three formats are independent: on more than one core they are made side by side,
+        // which is most of the time between a change and its publication.
+        let (rss, (atom, json)) =
+            rayon::join(|| render(Format::Rss), || rayon::join(|| render(Format::Atom), || render(Format::Json)));
         self.metrics.render_seconds.observe(started.elapsed());
         let generation = self.generations.entry(key.clone()).or_insert(0);
         if history_changed {
@@ -1234,6 +1312,16 @@ fn signature(
         h.update(&at.timestamp().to_le_bytes());
     }
     format!("{:032x}", h.digest128())
+}
+
+/// Hands memory freed after a large job (a reconcile's file index, a batch's parses) back to the
+/// system, so the resident size settles near what the published feeds need.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Item keys, oldest first (then by key, so the order is stable).

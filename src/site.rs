@@ -9,9 +9,12 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
+use anyhow::{Context, Result};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
+use crate::clip::Image;
 use crate::feed::{FeedKey, FeedMeta, Format};
 
 /// Bodies smaller than this are never compressed: the saving would not pay for the headers.
@@ -159,6 +162,156 @@ impl FeedEntry {
             Format::Json => &self.json,
         }
     }
+
+    /// The entry as saved in the store at a clean shutdown, so that the next start serves it as
+    /// it was, byte for byte, without rendering: its fields as JSON, and its documents (with the
+    /// compressed forms already made) framed in one blob.
+    pub fn save(&self) -> Result<(String, Vec<u8>)> {
+        let docs = [&self.rss, &self.atom, &self.json];
+        let head = SavedHead {
+            key: self.key.path_stem(),
+            title: self.meta.title.clone(),
+            description: self.meta.description.clone(),
+            site_title: self.meta.site_title.clone(),
+            updated: self.meta.updated,
+            icon: self.meta.icon.clone(),
+            items_per_feed: self.items_per_feed,
+            page_size: self.page_size,
+            archive_pages: self.archive_pages,
+            window_start: self.window_start,
+            log_len: self.log_len,
+            meta_at: self.meta_at,
+            retired_pages: self.retired_pages.clone(),
+            generation: self.generation,
+            history_at: self.history_at,
+            history_ambiguous: self.history_ambiguous,
+            docs: docs.map(|d| SavedDoc {
+                hash: d.hash.clone(),
+                last_modified: d.last_modified,
+                ambiguous: d.ambiguous,
+                dated: d.dated,
+            }),
+        };
+        let mut blob = Vec::new();
+        for d in docs {
+            for part in [Some(&d.body), d.gzip.get(), d.brotli.get()] {
+                match part {
+                    Some(bytes) => {
+                        blob.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                        blob.extend_from_slice(bytes);
+                    }
+                    None => blob.extend_from_slice(&u32::MAX.to_le_bytes()),
+                }
+            }
+        }
+        Ok((serde_json::to_string(&head)?, blob))
+    }
+
+    /// An entry saved by [`FeedEntry::save`]. Anything that does not read back whole is an error
+    /// (the caller then renders the feed afresh).
+    pub fn restore(head: &str, blob: Bytes) -> Result<FeedEntry> {
+        let head: SavedHead = serde_json::from_str(head).context("saved feed head")?;
+        let key = FeedKey::from_stem(&head.key).with_context(|| format!("saved feed key {:?}", head.key))?;
+        // The documents share the blob's memory (no copy).
+        let mut at = 0;
+        let mut take = || -> Result<Option<Bytes>> {
+            let len = blob.get(at..at + 4).context("saved feed documents cut short")?;
+            let len = u32::from_le_bytes(len.try_into().expect("four bytes"));
+            at += 4;
+            if len == u32::MAX {
+                return Ok(None);
+            }
+            let end = at + len as usize;
+            anyhow::ensure!(end <= blob.len(), "saved feed documents cut short");
+            let part = blob.slice(at..end);
+            at = end;
+            Ok(Some(part))
+        };
+        let mut docs = Vec::with_capacity(3);
+        for (saved, format) in head.docs.iter().zip([Format::Rss, Format::Atom, Format::Json]) {
+            let body = take()?.context("saved feed document missing")?;
+            let (gzip, brotli) = (take()?, take()?);
+            anyhow::ensure!(
+                format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body)) == saved.hash,
+                "saved feed document does not match its hash"
+            );
+            let r = Rendered {
+                body,
+                hash: saved.hash.clone(),
+                last_modified: saved.last_modified,
+                ambiguous: saved.ambiguous,
+                dated: saved.dated,
+                content_type: format.content_type(),
+                gzip: OnceLock::new(),
+                brotli: OnceLock::new(),
+            };
+            if let Some(g) = gzip {
+                let _ = r.gzip.set(g);
+            }
+            if let Some(b) = brotli {
+                let _ = r.brotli.set(b);
+            }
+            docs.push(r);
+        }
+        anyhow::ensure!(at == blob.len(), "saved feed documents have trailing bytes");
+        let mut docs = docs.into_iter();
+        let (rss, atom, json) = (docs.next().unwrap(), docs.next().unwrap(), docs.next().unwrap());
+        Ok(FeedEntry {
+            meta: FeedMeta {
+                key: key.clone(),
+                title: head.title,
+                description: head.description,
+                site_title: head.site_title,
+                updated: head.updated,
+                icon: head.icon,
+            },
+            key,
+            rss,
+            atom,
+            json,
+            items_per_feed: head.items_per_feed,
+            page_size: head.page_size,
+            archive_pages: head.archive_pages,
+            window_start: head.window_start,
+            log_len: head.log_len,
+            meta_at: head.meta_at,
+            retired_pages: head.retired_pages,
+            generation: head.generation,
+            history_at: head.history_at,
+            history_ambiguous: head.history_ambiguous,
+        })
+    }
+}
+
+/// The fields of a [`FeedEntry`] as saved in the store.
+#[derive(Serialize, Deserialize)]
+struct SavedHead {
+    key: String,
+    title: String,
+    description: String,
+    site_title: String,
+    updated: DateTime<Utc>,
+    icon: Option<Image>,
+    items_per_feed: usize,
+    page_size: u64,
+    archive_pages: u64,
+    window_start: u64,
+    log_len: u64,
+    meta_at: DateTime<Utc>,
+    retired_pages: std::collections::BTreeMap<u64, u64>,
+    generation: u64,
+    history_at: DateTime<Utc>,
+    history_ambiguous: bool,
+    docs: [SavedDoc; 3],
+}
+
+/// What HTTP needs of a saved document besides its bytes.
+#[derive(Serialize, Deserialize)]
+struct SavedDoc {
+    hash: String,
+    last_modified: DateTime<Utc>,
+    ambiguous: bool,
+    dated: bool,
 }
 
 /// Everything the HTTP layer serves.
@@ -226,5 +379,72 @@ mod tests {
         }
         assert!(!r.matches_tag("\"other\""));
         assert!(!r.matches_tag("unquoted"));
+    }
+
+    fn entry() -> FeedEntry {
+        let key = FeedKey::Topic("robots".into());
+        let doc = |text: &str, f: Format| {
+            let mut r = Rendered::new(text.repeat(200).into_bytes(), DateTime::UNIX_EPOCH, f.content_type());
+            r.ambiguous = true;
+            r
+        };
+        FeedEntry {
+            meta: FeedMeta {
+                key: key.clone(),
+                title: "Robots".into(),
+                description: "All about <robots>".into(),
+                site_title: "Site".into(),
+                updated: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+                icon: None,
+            },
+            key,
+            rss: doc("<rss/>", Format::Rss),
+            atom: doc("<feed/>", Format::Atom),
+            json: doc("{}", Format::Json),
+            items_per_feed: 50,
+            page_size: 25,
+            archive_pages: 3,
+            window_start: 75,
+            log_len: 101,
+            meta_at: DateTime::from_timestamp(1_600_000_000, 0).unwrap(),
+            retired_pages: [(10, 4)].into_iter().collect(),
+            generation: 7,
+            history_at: DateTime::from_timestamp(1_650_000_000, 0).unwrap(),
+            history_ambiguous: true,
+        }
+    }
+
+    #[test]
+    fn a_saved_entry_restores_whole_with_its_compressed_forms() {
+        let e = entry();
+        let gz = e.atom.body_in(Encoding::Gzip).clone();
+        let (head, blob) = e.save().unwrap();
+        let r = FeedEntry::restore(&head, blob.into()).unwrap();
+        assert_eq!(r.key, e.key);
+        assert_eq!(r.meta.description, e.meta.description);
+        assert_eq!((r.page_size, r.archive_pages, r.window_start, r.log_len), (25, 3, 75, 101));
+        assert_eq!((r.generation, r.history_ambiguous, r.retired_pages.clone()), (7, true, e.retired_pages.clone()));
+        for f in [Format::Rss, Format::Atom, Format::Json] {
+            let (a, b) = (e.current(f), r.current(f));
+            assert_eq!(a.body, b.body);
+            assert_eq!(a.etag(Encoding::Identity), b.etag(Encoding::Identity));
+            assert_eq!((a.last_modified, a.ambiguous, a.dated), (b.last_modified, b.ambiguous, b.dated));
+            assert_eq!(a.content_type, b.content_type);
+        }
+        assert!(r.atom.has_coding(Encoding::Gzip) && !r.atom.has_coding(Encoding::Brotli));
+        assert_eq!(r.atom.body_in(Encoding::Gzip), &gz);
+    }
+
+    #[test]
+    fn a_damaged_saved_entry_is_refused() {
+        let (head, blob) = entry().save().unwrap();
+        assert!(FeedEntry::restore(&head, Bytes::copy_from_slice(&blob[..blob.len() - 1])).is_err());
+        let mut flipped = blob.clone();
+        flipped[10] ^= 1;
+        assert!(FeedEntry::restore(&head, flipped.into()).is_err());
+        let mut longer = blob.clone();
+        longer.push(0);
+        assert!(FeedEntry::restore(&head, longer.into()).is_err());
+        assert!(FeedEntry::restore("{}", blob.into()).is_err());
     }
 }

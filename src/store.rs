@@ -22,11 +22,12 @@ use crate::clip::Clipping;
 use crate::feed::FeedKey;
 use crate::item::{Item, ItemData};
 
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// Every table, so an older store can be dropped and rebuilt from the clippings.
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 13] = [
     "meta",
+    "snapshot",
     "files",
     "rejections",
     "items",
@@ -56,6 +57,9 @@ CREATE TABLE IF NOT EXISTS files(
     record TEXT,
     PRIMARY KEY(root, path)
 ) WITHOUT ROWID;
+-- The start-up reconcile reads every file's stat: this index lets it do so without reading the
+-- records.
+CREATE INDEX IF NOT EXISTS files_stat ON files(root, path, size, mtime_ns, item_key);
 CREATE INDEX IF NOT EXISTS files_by_key ON files(item_key) WHERE item_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS rejections(
     root TEXT NOT NULL,
@@ -146,6 +150,14 @@ CREATE TABLE IF NOT EXISTS tombstones(
 CREATE TABLE IF NOT EXISTS pending(
     key TEXT PRIMARY KEY
 ) WITHOUT ROWID;
+-- The published feeds as they were at the last clean shutdown (see Ingest::save_snapshot). They
+-- are used only while meta 'snapshot' names the configuration they were rendered with; the first
+-- thing a start does is to drop that mark, so a snapshot is never used twice or after a crash.
+CREATE TABLE IF NOT EXISTS snapshot(
+    feed TEXT PRIMARY KEY,
+    head TEXT NOT NULL,
+    docs BLOB NOT NULL
+);
 ";
 
 /// A file's identity: the root it was found under and its `/`-separated path relative to it.
@@ -236,7 +248,15 @@ pub struct Rejection {
 /// The writer's handle on the database.
 pub struct Store {
     conn: Connection,
+    /// Held while the store is open; the checkpoint thread stops when it goes.
+    _alive: Option<std::sync::Arc<()>>,
 }
+
+/// How often the WAL is checkpointed into the database, off the writer's thread.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// WAL pages after which a commit checkpoints by itself: only a backstop, for when the
+/// checkpoint thread cannot keep up.
+const WAL_BACKSTOP_PAGES: u32 = 16384;
 
 fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()
@@ -250,6 +270,27 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     Ok(())
+}
+
+/// Starts the thread that checkpoints the WAL every [`CHECKPOINT_EVERY`] on its own connection,
+/// for as long as the returned token is held. A passive checkpoint never blocks the writer.
+fn spawn_checkpointer(path: &Path) -> Result<std::sync::Arc<()>> {
+    let conn = Connection::open(path).with_context(|| format!("cannot open store {}", path.display()))?;
+    configure(&conn)?;
+    let alive = std::sync::Arc::new(());
+    let watch = std::sync::Arc::downgrade(&alive);
+    std::thread::Builder::new().name("clipfeed-checkpoint".into()).spawn(move || {
+        loop {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            if watch.upgrade().is_none() {
+                break;
+            }
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::debug!("checkpoint skipped: {e}");
+            }
+        }
+    })?;
+    Ok(alive)
 }
 
 impl Store {
@@ -266,7 +307,13 @@ impl Store {
             bail!("store {} refused WAL mode (got {mode})", path.display());
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        Store::init(conn).with_context(|| format!("cannot initialise store {}", path.display()))
+        // Checkpoints copy the WAL into the database with an fsync: tens of milliseconds that a
+        // commit would otherwise pay now and then, delaying whichever change made it. They run
+        // on a thread of their own instead, and a commit checkpoints only past the backstop.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
+        let mut store = Store::init(conn).with_context(|| format!("cannot initialise store {}", path.display()))?;
+        store._alive = Some(spawn_checkpointer(path)?);
+        Ok(store)
     }
 
     /// A store that lives in memory only (tests, `render` without a store).
@@ -286,6 +333,10 @@ impl Store {
         let mut kept_tokens = Vec::new();
         match version.as_deref().map(str::parse::<i64>) {
             None | Some(Ok(SCHEMA_VERSION)) => {}
+            // Version 7 only added the saved feeds and an index: created below, in place.
+            Some(Ok(6)) => {
+                conn.execute("UPDATE meta SET value=?1 WHERE key='schema'", [SCHEMA_VERSION.to_string()])?;
+            }
             Some(Ok(v)) if v < SCHEMA_VERSION => {
                 // The store is a cache of the clippings plus first-seen times: rebuilding it keeps
                 // every id (they come from URLs and paths) and loses only those times.
@@ -319,7 +370,7 @@ impl Store {
                 rusqlite::params![feed, token, created],
             )?;
         }
-        Ok(Store { conn })
+        Ok(Store { conn, _alive: None })
     }
 
     /// Starts a batch: one transaction holding every change until [`Batch::commit`].
@@ -328,25 +379,24 @@ impl Store {
         Ok(Batch { tx })
     }
 
-    /// Every known file with its stat, for the start-up reconcile.
-    pub fn file_index(&self) -> Result<HashMap<FileId, FileRow>> {
+    /// Every known file with its stat and whether it is rejected, for the start-up reconcile.
+    pub fn file_index(&self) -> Result<FileIndex> {
         let mut stmt = self.conn.prepare(
-            "SELECT f.root, f.path, f.size, f.mtime_ns, f.item_key, r.reason IS NOT NULL
+            "SELECT f.root, f.path, f.size, f.mtime_ns, r.reason IS NOT NULL
              FROM files f LEFT JOIN rejections r ON r.root = f.root AND r.path = f.path",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                FileId { root: r.get(0)?, path: r.get(1)? },
-                FileRow {
-                    stat: FileStat { size: r.get::<_, i64>(2)? as u64, mtime_ns: r.get(3)? },
-                    item_key: r.get(4)?,
-                    rejected: r.get(5)?,
-                },
-            ))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut out = FileIndex::default();
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let stat = FileStat { size: r.get::<_, i64>(2)? as u64, mtime_ns: r.get(3)? };
+            out.insert(FileId { root: r.get(0)?, path: r.get(1)? }, (stat, r.get(4)?));
+        }
+        Ok(out)
     }
 }
+
+/// Every known file: its stat, and whether its current content is rejected.
+pub type FileIndex = HashMap<FileId, (FileStat, bool), xxhash_rust::xxh3::Xxh3Builder>;
 
 /// One transaction. Dropping it without [`Batch::commit`] rolls everything back.
 pub struct Batch<'a> {
@@ -427,6 +477,41 @@ impl Batch<'_> {
                    at=CASE WHEN rejections.reason = excluded.reason THEN rejections.at ELSE excluded.at END",
             )?
             .execute(params![id.root, id.path, reason, ts(at)])?;
+        Ok(())
+    }
+
+    /// Replaces the saved feeds with those `feeds` yields (path stem, head, documents), one at a
+    /// time, and marks them as rendered under `mark`. Returns how many were saved.
+    pub fn save_snapshot(
+        &self,
+        feeds: impl Iterator<Item = Result<(String, String, Vec<u8>)>>,
+        mark: &str,
+    ) -> Result<usize> {
+        self.tx.execute("DELETE FROM snapshot", [])?;
+        let mut stmt = self.tx.prepare_cached("INSERT INTO snapshot(feed, head, docs) VALUES(?1, ?2, ?3)")?;
+        let mut n = 0;
+        for feed in feeds {
+            let (feed, head, docs) = feed?;
+            stmt.execute(params![feed, head, docs])?;
+            n += 1;
+        }
+        self.set_meta("snapshot", mark)?;
+        Ok(n)
+    }
+
+    /// Hands each saved feed (head, documents) to `each` when they were marked with `mark`. The
+    /// mark is dropped either way: once this batch commits, the snapshot is no longer used.
+    pub fn take_snapshot(&self, mark: &str, mut each: impl FnMut(String, Vec<u8>)) -> Result<()> {
+        let saved = self.meta("snapshot")?;
+        self.tx.execute("DELETE FROM meta WHERE key='snapshot'", [])?;
+        if saved.as_deref() != Some(mark) {
+            return Ok(());
+        }
+        let mut stmt = self.tx.prepare("SELECT head, docs FROM snapshot")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            each(r.get(0)?, r.get(1)?);
+        }
         Ok(())
     }
 

@@ -151,8 +151,16 @@ impl Heartbeat {
     }
 }
 
-/// How often threads that wait for work beat anyway.
-pub const BEAT_EVERY: Duration = Duration::from_secs(2);
+/// How often threads that wait for work beat anyway: every 2 s, or a quarter of the watchdog
+/// period when that is shorter. Every thread must have beaten within one period at the same
+/// moment for a ping to go out, so the beats must come well inside it.
+pub fn beat_every() -> Duration {
+    static EVERY: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *EVERY.get_or_init(|| {
+        let most = Duration::from_secs(2);
+        watchdog_period().map_or(most, |p| (p / 4).clamp(Duration::from_millis(10), most))
+    })
+}
 
 #[cfg(test)]
 mod tests {

@@ -21,7 +21,7 @@ use tracing::{error, info, warn};
 
 use crate::config::WatchMode;
 use crate::ingest::Job;
-use crate::systemd::{BEAT_EVERY, Heartbeat};
+use crate::systemd::{Heartbeat, beat_every};
 
 /// How long the event stream must be quiet before a batch of ready paths is handed on.
 const QUIET: Duration = Duration::from_millis(3);
@@ -284,10 +284,10 @@ fn coalesce(rx: mpsc::Receiver<Msg>, jobs: Sender<Job>, mut roots: Option<Roots>
         if let Some(r) = roots.as_ref().filter(|r| r.polling()) {
             until(r.next_poll.saturating_duration_since(now));
         }
-        // Wake at least every BEAT_EVERY, so the watchdog knows this thread is alive.
+        // Wake at least every beat_every(), so the watchdog knows this thread is alive.
         if let Some(hb) = &heartbeat {
             hb.beat();
-            until(BEAT_EVERY);
+            until(beat_every());
         }
         let received = match wait {
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),

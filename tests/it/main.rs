@@ -4,11 +4,15 @@
 mod browser;
 mod cli;
 mod corpus;
+mod crash;
 mod feeds;
 mod files;
+mod hostile_files;
+mod hostile_http;
 mod http;
 mod oracle;
 mod props;
+mod restart;
 mod seeds;
 mod service;
 mod support;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -119,27 +120,8 @@ impl Daemon {
 
     /// Runs a prepared `clipfeed serve` command (environment, wrappers, inherited descriptors
     /// set by the caller), waits for its address and for readiness.
-    pub fn spawn(mut cmd: Command) -> Daemon {
-        let mut child = cmd
-            .env("RUST_LOG", "clipfeed=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start clipfeed");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(i) = line.find("listening on http://") {
-                    let url = line[i + "listening on ".len()..].trim().to_string();
-                    let _ = tx.send(url);
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
+    pub fn spawn(cmd: Command) -> Daemon {
+        let (mut child, log, rx) = launch(cmd);
         let base = match rx.recv_timeout(DEADLINE) {
             Ok(url) => url,
             Err(_) => {
@@ -198,6 +180,16 @@ impl Daemon {
         self.status()[name].as_u64().unwrap_or_else(|| panic!("status has no counter {name}"))
     }
 
+    /// The daemon's peak resident memory so far (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        peak_rss_kib(self.child.id())
+    }
+
+    /// Whether it has exited (by itself).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
     /// SIGTERM, then wait for the exit.
     pub fn stop(mut self) -> ExitStatus {
         unsafe {
@@ -212,6 +204,31 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20)); // poll interval
         }
     }
+}
+
+/// Starts `clipfeed serve` and collects its log; the receiver gets the URL it listens on.
+fn launch(mut cmd: Command) -> (Child, Arc<Mutex<Vec<String>>>, Receiver<String>) {
+    let mut child = cmd
+        .env("RUST_LOG", "clipfeed=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start clipfeed");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("listening on http://") {
+                let url = line[i + "listening on ".len()..].trim().to_string();
+                let _ = tx.send(url);
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (child, log, rx)
 }
 
 impl Drop for Daemon {
@@ -301,4 +318,182 @@ pub fn run(cmd: &mut Command) -> (ExitStatus, String, String) {
 /// Whether a program is on PATH.
 pub fn have(program: &str) -> bool {
     Command::new("sh").arg("-c").arg(format!("command -v {program}")).output().is_ok_and(|o| o.status.success())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults: processes killed at any moment, memory, the store's integrity, mounts, privileges
+// ---------------------------------------------------------------------------------------------
+
+/// A `clipfeed serve` that is not waited for: it can be killed at any moment, even before it
+/// listens (crash tests).
+pub struct Process {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    listening: Receiver<String>,
+    base: Option<String>,
+}
+
+impl Process {
+    pub fn start(config: &Path) -> Process {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clipfeed"));
+        cmd.args(["serve", "--config"]).arg(config);
+        Process::start_command(cmd)
+    }
+
+    /// Runs a prepared `clipfeed serve` command (wrappers, environment set by the caller).
+    pub fn start_command(cmd: Command) -> Process {
+        let (child, log, listening) = launch(cmd);
+        Process { child, log, listening, base: None }
+    }
+
+    /// The URL it listens on, once it does (waiting at most `DEADLINE`).
+    pub fn base(&mut self) -> String {
+        if self.base.is_none() {
+            match self.listening.recv_timeout(DEADLINE) {
+                Ok(url) => self.base = Some(url),
+                Err(_) => panic!("clipfeed did not start listening; log:\n{}", self.log()),
+            }
+        }
+        self.base.clone().unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Whether it has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(mut self) -> ExitStatus {
+        let _ = self.child.kill();
+        self.child.wait().expect("reap clipfeed")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Peak resident memory (`VmHWM` in `/proc/PID/status`) of a process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM line");
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmHWM in kB")
+}
+
+/// The characters of `s` that XML 1.0 forbids (outside its `Char` production). The test's own
+/// rule, independent of the daemon's.
+pub fn xml_forbidden(s: &str) -> Vec<char> {
+    s.chars()
+        .filter(|&c| {
+            !matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+        })
+        .collect()
+}
+
+/// `PRAGMA integrity_check` of an SQLite file, through a read-only connection: `ok` when sound.
+pub fn integrity_check(db: &Path) -> String {
+    use rusqlite::{Connection, OpenFlags};
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .unwrap_or_else(|e| panic!("open {} read-only: {e}", db.display()));
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    let mut stmt = conn.prepare("PRAGMA integrity_check").unwrap();
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+    rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
+}
+
+/// A small deterministic random number generator (SplitMix64): a test prints its seed, and the
+/// same seed replays the same run.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from the environment variable `var` when set, else from the clock; prints the seed
+    /// and how to replay it.
+    pub fn from_env(var: &str) -> Rng {
+        let seed = match std::env::var(var) {
+            Ok(v) => v.parse().unwrap_or_else(|_| panic!("{var} must be a number")),
+            Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
+        };
+        eprintln!("random seed {seed} (replay with {var}={seed})");
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// A tmpfs mounted over a folder for the life of the value (disk-full and read-only stores).
+pub struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (as `mount -o size=` takes it, such as `4m`) on `dir`, or prints
+    /// a NOTICE and gives `None` when this process may not mount.
+    pub fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let (status, _, err) =
+            run(Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"]).arg(dir));
+        if status.success() {
+            Some(Tmpfs { dir: dir.to_path_buf() })
+        } else {
+            eprintln!("NOTICE: cannot mount a tmpfs ({}); skipping the part of this test that needs one", err.trim());
+            None
+        }
+    }
+
+    /// Remounts with other options (`ro`, `rw`).
+    pub fn remount(&self, opts: &str) {
+        let (status, _, err) = run(Command::new("mount").args(["-o", &format!("remount,{opts}")]).arg(&self.dir));
+        assert!(status.success(), "remount {opts} {}: {err}", self.dir.display());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let (status, _, _) = run(Command::new("umount").arg(&self.dir));
+        if !status.success() {
+            // Still busy (a daemon that a failing test has not reaped yet): detach it now, the
+            // kernel frees it when the last user goes.
+            let _ = run(Command::new("umount").arg("-l").arg(&self.dir));
+        }
+    }
+}
+
+/// The command prefix that runs the daemon as an unprivileged user, so that file permissions
+/// apply to it: nothing when the tests do not run as root, `setpriv` to `nobody` (65534) when
+/// they do. `None`, with a NOTICE, when root cannot drop privileges here.
+pub fn unprivileged() -> Option<Vec<String>> {
+    if unsafe { libc::geteuid() } != 0 {
+        return Some(Vec::new());
+    }
+    if !have("setpriv") {
+        eprintln!("NOTICE: running as root without setpriv; skipping the test of unreadable files");
+        return None;
+    }
+    let wrapper: Vec<String> =
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"].iter().map(|s| s.to_string()).collect();
+    let (status, _, err) = run(Command::new(&wrapper[0]).args(&wrapper[1..]).arg("true"));
+    if status.success() {
+        Some(wrapper)
+    } else {
+        eprintln!("NOTICE: setpriv cannot drop to uid 65534 ({}); skipping the test of unreadable files", err.trim());
+        None
+    }
 }

@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Figure 4, serving: wrk with 64 connections for 10 s against one cached topic feed
+(/topics/ai.rss, 50 items), plain, gzip and conditional (304). Baseline, in the same run: nginx
+serving the same bytes from files (plain; the same gzip bytes through `gzip_static`; its own
+304), started by this script in the foreground on 127.0.0.1 with a config in a temp folder and
+stopped by its PID.
+
+    python3 bench/serve.py                          # N = 10000 stored, 3 rounds, not pinned
+    python3 bench/serve.py --pin                    # servers on CPU 1, wrk on CPU 0
+
+The feed's bytes are fetched from the running clipfeed (identity and gzip) and written to
+TMP/html/topics/ai.rss and ai.rss.gz. Each round runs every scenario against both servers, one
+after the other (the order alternates between rounds), wrk -t2 -c64 -d10s --latency with
+`-H 'Accept-Encoding: gzip'` or `-H 'If-None-Match: <that server's ETag>'`. Before timing, every
+scenario is checked once (status, Content-Encoding, body size); after it, wrk's bytes per response
+show that the scenario stayed what it claims. Reported: median req/s with min-max, p50/p99
+latency, and clipfeed / nginx. Pinning: by default neither server nor wrk is pinned (all share
+every CPU; nginx runs one worker per CPU, as many as tokio's worker threads); --pin puts both
+servers on the last CPU and wrk on the first (nginx then runs one worker). Target: clipfeed at
+least 1.0x nginx's req/s in every scenario. JSON: WORKDIR/results/serve-N-*.json.
+"""
+import argparse
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as B  # noqa: E402
+
+FEED = "/topics/ai.rss"
+SCENARIOS = ["plain", "gzip", "304"]
+TARGET_RATIO = 1.0
+
+
+class Nginx:
+    """nginx in the foreground (daemon off) with a private prefix; stopped by PID."""
+
+    def __init__(self, prefix, plain, gz, workers, taskset=None):
+        self.prefix = prefix
+        html = os.path.join(prefix, "html", "topics")
+        os.makedirs(html)
+        os.makedirs(os.path.join(prefix, "logs"))
+        os.makedirs(os.path.join(prefix, "tmp"))
+        f = os.path.join(html, "ai.rss")
+        with open(f, "wb") as fh:
+            fh.write(plain)
+        with open(f + ".gz", "wb") as fh:
+            fh.write(gz)
+        st = os.stat(f)
+        os.utime(f + ".gz", ns=(st.st_atime_ns, st.st_mtime_ns))
+        self.port = B.free_port()
+        conf = os.path.join(prefix, "nginx.conf")
+        tmp = os.path.join(prefix, "tmp")
+        with open(conf, "w") as fh:
+            fh.write("""worker_processes %(workers)d;
+pid %(p)s/logs/nginx.pid;
+error_log %(p)s/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  types { application/rss+xml rss; }
+  default_type application/octet-stream;
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 65;
+  keepalive_requests 1000000;
+  open_file_cache max=100 inactive=60s;
+  client_body_temp_path %(t)s/body;
+  proxy_temp_path %(t)s/proxy;
+  fastcgi_temp_path %(t)s/fastcgi;
+  uwsgi_temp_path %(t)s/uwsgi;
+  scgi_temp_path %(t)s/scgi;
+  server {
+    listen 127.0.0.1:%(port)d;
+    root %(p)s/html;
+    gzip off;
+    gzip_static on;
+    etag on;
+  }
+}
+""" % {"workers": workers, "p": prefix, "t": tmp, "port": self.port})
+        cmd = ["nginx", "-p", prefix, "-c", conf, "-g", "daemon off;"]
+        if taskset:
+            cmd = ["taskset", "-c", taskset] + cmd
+        self.stderr = open(os.path.join(prefix, "logs", "stderr.log"), "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.stderr, stderr=self.stderr)
+        self.pid = self.proc.pid
+        client = B.Client(self.port)
+        deadline = time.time() + 10
+        while client.get(FEED)[0] != 200:
+            if self.proc.poll() is not None or time.time() > deadline:
+                B.die("nginx did not start; see %s/logs/" % prefix)
+            time.sleep(0.05)
+        client.close()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)  # graceful stop of our nginx master, by PID
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.close()
+
+
+def check(port, plain, gz, label):
+    """Each scenario answers as it should; returns (headers for each scenario)."""
+    c = B.Client(port)
+    status, h, body = c.get(FEED)
+    if status != 200 or body != plain or h.get("content-encoding"):
+        B.die("%s plain: status %s, %d bytes, encoding %s" % (label, status, len(body), h.get("content-encoding")))
+    etag = h.get("etag")
+    status, h2, body = c.get(FEED, {"Accept-Encoding": "gzip"})
+    if status != 200 or h2.get("content-encoding") != "gzip" or gzip.decompress(body) != plain:
+        B.die("%s gzip: status %s, encoding %s" % (label, status, h2.get("content-encoding")))
+    status, _, body = c.get(FEED, {"If-None-Match": etag})
+    if status != 304 or body:
+        B.die("%s conditional: status %s" % (label, status))
+    c.close()
+    return {"plain": [], "gzip": ["Accept-Encoding: gzip"], "304": ["If-None-Match: %s" % etag]}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    B.add_common_args(ap, sizes=False)
+    ap.add_argument("--n", type=int, default=10000, help="clippings stored (default 10000)")
+    ap.add_argument("--rounds", type=int, default=3, help="wrk runs per scenario and server (default 3)")
+    ap.add_argument("--seconds", type=int, default=10, help="duration of each wrk run (default 10)")
+    ap.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
+    ap.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    ap.add_argument("--pin", action="store_true", help="both servers on the last CPU, wrk on the first")
+    args = ap.parse_args()
+    B.ensure_tools("nginx", "wrk", *(["taskset"] if args.pin else []))
+    binary = B.binary(args)
+    machine = B.machine()
+    cpus = os.cpu_count() or 1
+    if args.pin and cpus < 2:
+        B.die("--pin needs two CPUs")
+    server_cpu = str(cpus - 1) if args.pin else None
+    client_cpu = "0" if args.pin else None
+    pinning = ("servers pinned to CPU %s, wrk to CPU 0" % server_cpu if args.pin
+               else "not pinned: servers and wrk share all %d CPUs" % cpus)
+
+    root = B.corpus(args.workdir, args.n, args.seed)
+    with B.scratch(args, "serve-%d" % args.n) as tmp:
+        mem, runs, servers, plain, gz = measure(args, binary, root, tmp, server_cpu, client_cpu, pinning)
+    report(args, machine, binary, mem, runs, servers, plain, gz, pinning)
+
+
+def measure(args, binary, root, tmp, server_cpu, client_cpu, pinning):
+    """Starts clipfeed and nginx in TMP, runs every wrk round, stops both (by PID)."""
+    d = B.Daemon(binary, os.path.join(tmp, "clipfeed"), [root], taskset=server_cpu)
+    ng = None
+    try:
+        d.wait_ready()
+        c = B.Client(d.port)
+        status, _, plain = c.get(FEED)
+        status_gz, h, gz = c.get(FEED, {"Accept-Encoding": "gzip"})
+        c.close()
+        if status != 200 or status_gz != 200 or h.get("content-encoding") != "gzip":
+            B.die("clipfeed did not serve %s plain and gzip" % FEED)
+        ng = Nginx(os.path.join(tmp, "nginx"), plain, gz, 1 if args.pin else os.cpu_count() or 1,
+                   taskset=server_cpu)
+        servers = {"clipfeed": d.port, "nginx": ng.port}
+        headers = {name: check(port, plain, gz, name) for name, port in servers.items()}
+        B.log("feed %s: %d bytes, gzip %d bytes; %s" % (FEED, len(plain), len(gz), pinning))
+        B.log("versions: %s; %s" % (B.tool_version(["nginx", "-v"]), B.tool_version(["wrk", "-v"])))
+        runs = {(s, sc): [] for s in servers for sc in SCENARIOS}
+        for r in range(args.rounds):
+            order = list(servers) if r % 2 == 0 else list(reversed(list(servers)))
+            for sc in SCENARIOS:
+                for name in order:
+                    res = B.wrk("http://127.0.0.1:%d%s" % (servers[name], FEED), seconds=args.seconds,
+                                conns=args.connections, threads=args.threads, headers=headers[name][sc],
+                                taskset=client_cpu)
+                    runs[(name, sc)].append(res)
+                    B.log("  round %d %-5s %-8s %9.0f req/s  p99 %6.2f ms  %6.0f B/response  errors %d/%d"
+                          % (r + 1, sc, name, res["rps"], res["p99_ms"] or 0, res["bytes_per_response"] or 0,
+                             res["non_2xx_3xx"], res["socket_errors"]))
+                    time.sleep(1)
+        mem = d.memory()
+    finally:
+        if ng:
+            ng.stop()
+        d.stop()
+    return mem, runs, servers, plain, gz
+
+
+def report(args, machine, binary, mem, runs, servers, plain, gz, pinning):
+    rows, summary = [], {}
+    for sc in SCENARIOS:
+        for name in servers:
+            rs = runs[(name, sc)]
+            rps = B.spread([x["rps"] for x in rs])
+            p50 = B.spread([x["p50_ms"] for x in rs])
+            p99 = B.spread([x["p99_ms"] for x in rs])
+            bpr = B.spread([x["bytes_per_response"] for x in rs])
+            errors = sum(x["non_2xx_3xx"] + x["socket_errors"] for x in rs)
+            summary.setdefault(sc, {})[name] = {"rps": rps, "p50_ms": p50, "p99_ms": p99,
+                                                 "bytes_per_response": bpr, "errors": errors,
+                                                 "wrk": [x["raw"] for x in rs]}
+            rows.append(["%s %s" % (sc, name), rps["median"], rps["min"], rps["max"], p50["median"], p99["median"],
+                         bpr["median"], errors])
+        summary[sc]["ratio"] = B.ratio(summary[sc]["clipfeed"]["rps"]["median"], summary[sc]["nginx"]["rps"]["median"])
+        # Each scenario must have stayed what it claims, on both servers.
+        for name in servers:
+            b = summary[sc][name]["bytes_per_response"]["median"]
+            wrong = (sc == "plain" and b < 0.98 * len(plain)) or (sc == "gzip" and not 0.98 * len(gz) <= b < len(plain)) or \
+                (sc == "304" and b > 1024)
+            if wrong:
+                B.log("WARNING: %s %s averaged %.0f bytes per response" % (sc, name, b))
+    print("\n== serving %s (%d B, gzip %d B), N = %d stored; wrk -t%d -c%d -d%ds, %d rounds; %s"
+          % (FEED, len(plain), len(gz), args.n, args.threads, args.connections, args.seconds, args.rounds, pinning))
+    print(B.table(["", "req/s", "min", "max", "p50 ms", "p99 ms", "B/resp", "errors"], rows))
+    for sc in SCENARIOS:
+        ratio = summary[sc]["ratio"]
+        print("%-5s clipfeed / nginx = %.2fx; target >= %.1fx: %s" % (sc, ratio, TARGET_RATIO,
+                                                                      B.verdict(ratio >= TARGET_RATIO)))
+    result = {"figure": "serving", "n": args.n, "seed": args.seed, "machine": machine, "binary": binary,
+              "feed": FEED, "bytes": len(plain), "gzip_bytes": len(gz), "pinning": pinning,
+              "wrk": {"threads": args.threads, "connections": args.connections, "seconds": args.seconds,
+                      "rounds": args.rounds},
+              "clipfeed_vmrss_kib": mem.get("VmRSS"), "scenarios": summary, "target_ratio": TARGET_RATIO,
+              "nginx_version": B.tool_version(["nginx", "-v"])}
+    print("results: %s" % B.save(args.workdir, "serve-%d" % args.n, result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+//! One TCP connection, served as HTTP/1.1 by hyper within the limits of [`HttpLimits`]. The
+//! daemon owns the listening socket and decides how many connections run; this module turns one
+//! accepted stream into requests for the router and back.
+//!
+//! Why hyper's HTTP/1 connection and not `hyper_util`'s auto (HTTP/1 + HTTP/2) builder: feed
+//! readers, browsers and reverse proxies reach a cleartext server over HTTP/1.1 (browsers speak
+//! HTTP/2 only over TLS, and TLS ends at a proxy in front, if anywhere). One protocol keeps every
+//! limit in one place, avoids HTTP/2's own denial-of-service surface (stream resets, header
+//! continuation floods, flow-control windows) and pulls in no extra crate. A client that opens
+//! with the HTTP/2 preface gets its connection closed.
+//!
+//! The limits, each with the reason for its value:
+//! - a complete request head within `header_timeout` of connecting or of the previous response
+//!   (hyper's header timer, which starts whenever the connection waits for a head), so it is
+//!   also the idle limit of kept-alive connections;
+//! - a head of at most `max_head_bytes` (32 KiB by default: generous for any real client, as
+//!   browsers send 1 to 2 KiB with cookies, and small enough that thousands of connections
+//!   holding full heads stay within tens of MiB; 431 beyond), at most `max_headers` fields (100
+//!   by default, up to which hyper parses them on the stack; 431 beyond), a request target of at
+//!   most `max_url_bytes` (8 KiB by default, which fits a query with every filter at its limit;
+//!   414, checked by the router's first layer);
+//! - a response that cannot send a byte for `send_timeout` is abandoned (`Guarded`), so a
+//!   client that stops reading cannot hold its connection for ever;
+//! - request bodies are never read: hyper discards a small one and closes the connection after
+//!   the response otherwise.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tower_service::Service;
+
+use crate::config::HttpLimits;
+
+/// hyper's per-connection read buffer stops growing at this, or just past the largest head
+/// allowed when that is larger. hyper's default (about 400 KiB) would let each connection that
+/// pipelines requests hold that much.
+const MAX_BUFFER: usize = 64 * 1024;
+
+/// Where the server is in its life, sent to every connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Serving,
+    /// Stopping: finish the request in progress, then close; idle connections close now.
+    Draining,
+    /// The grace period is over: close at once.
+    Closing,
+}
+
+/// The router and the connection settings, shared by every connection (cloning is cheap).
+#[derive(Clone)]
+pub struct Server {
+    app: Router,
+    h1: Arc<http1::Builder>,
+    send_timeout: Duration,
+}
+
+impl Server {
+    pub fn new(app: Router, limits: &HttpLimits) -> Server {
+        let mut h1 = http1::Builder::new();
+        h1.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_header_size(limits.max_head_bytes)
+            .max_headers(limits.max_headers)
+            .max_buf_size(MAX_BUFFER.max(limits.max_head_bytes + 8 * 1024));
+        Server { app, h1: Arc::new(h1), send_timeout: limits.send_timeout }
+    }
+
+    /// Serves one connection until the client closes it, a limit ends it, or `phase` says so.
+    /// Handlers see the peer address as `ConnectInfo<SocketAddr>`.
+    pub async fn serve(&self, stream: TcpStream, peer: SocketAddr, mut phase: watch::Receiver<Phase>) {
+        let app = self.app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().call(req)
+        });
+        let conn = self.h1.serve_connection(Guarded::new(stream, self.send_timeout), service);
+        let mut conn = std::pin::pin!(conn);
+        if *phase.borrow_and_update() != Phase::Serving {
+            conn.as_mut().graceful_shutdown();
+        }
+        loop {
+            tokio::select! {
+                biased;
+                done = conn.as_mut() => {
+                    if let Err(e) = done {
+                        match std::error::Error::source(&e) {
+                            Some(cause) => tracing::debug!(%peer, "connection closed: {e}: {cause}"),
+                            None => tracing::debug!(%peer, "connection closed: {e}"),
+                        }
+                    }
+                    return;
+                }
+                changed = phase.changed() => match changed.map(|()| *phase.borrow_and_update()) {
+                    Ok(Phase::Serving) => {}
+                    Ok(Phase::Draining) => conn.as_mut().graceful_shutdown(),
+                    Ok(Phase::Closing) | Err(_) => return,
+                },
+            }
+        }
+    }
+}
+
+/// The connection's socket, with a bound on how long a write may make no progress. The timer is
+/// armed only when the socket's send buffer is full, so a response that goes out at once costs
+/// one branch.
+struct Guarded {
+    io: TokioIo<TcpStream>,
+    send_timeout: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Whether the last write attempt found the socket full (the timer runs).
+    stalled: bool,
+}
+
+impl Guarded {
+    fn new(stream: TcpStream, send_timeout: Duration) -> Guarded {
+        Guarded { io: TokioIo::new(stream), send_timeout, timer: None, stalled: false }
+    }
+
+    /// Passes a ready result through (progress: the timer stops); on `Pending`, starts the timer
+    /// if it is not running and fails once it expires.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = false;
+            return poll;
+        }
+        let timeout = self.send_timeout;
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if !self.stalled {
+            timer.as_mut().reset(tokio::time::Instant::now() + timeout);
+            self.stalled = true;
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the client read nothing for {} s", timeout.as_secs()),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl hyper::rt::Read for Guarded {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for Guarded {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.watch(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.watch(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        // Without this, hyper would copy every body into its own buffer instead of handing the
+        // cached bytes to writev.
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.io).poll_flush(cx);
+        self.watch(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
