@@ -82,6 +82,15 @@ impl AppState {
     }
 }
 
+/// A turn to make a view (a filtered feed, an archive page, a clipping's page) off the async
+/// workers: as many at once as the store has read connections, so a burst of cache misses waits
+/// here instead of piling up blocked threads, each with its own buffers.
+async fn view_turn() -> tokio::sync::SemaphorePermit<'static> {
+    static TURNS: std::sync::LazyLock<tokio::sync::Semaphore> =
+        std::sync::LazyLock::new(|| tokio::sync::Semaphore::new(crate::store::READERS));
+    TURNS.acquire().await.expect("the semaphore is never closed")
+}
+
 /// `Cache-Control` of archive pages.
 const ARCHIVE_CACHE: &str = "public, max-age=604800";
 
@@ -321,14 +330,14 @@ async fn status(State(state): State<AppState>) -> Response<Body> {
 
 async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
     let site = state.site.load();
-    let mut res = respond(&headers, &site.index, &cache_control(state.max_age()));
+    let mut res = respond(&headers, &site.index, cache_control(state.max_age()));
     html_headers(res.headers_mut());
     res
 }
 
 async fn opml(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
     let site = state.site.load();
-    respond(&headers, &site.opml, &cache_control(state.max_age()))
+    respond(&headers, &site.opml, cache_control(state.max_age()))
 }
 
 async fn stylesheet(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
@@ -336,13 +345,24 @@ async fn stylesheet(State(state): State<AppState>, headers: HeaderMap) -> Respon
     let xsl = XSL.get_or_init(|| {
         Rendered::new(FEED_XSL.as_bytes().to_vec(), chrono::DateTime::UNIX_EPOCH, "text/xsl; charset=utf-8")
     });
-    let mut res = respond(&headers, xsl, &cache_control(state.max_age()));
+    let mut res = respond(&headers, xsl, cache_control(state.max_age()));
     res.headers_mut().remove(header::LAST_MODIFIED);
     res
 }
 
-fn cache_control(max_age: u32) -> String {
-    format!("public, max-age={max_age}")
+fn cache_control(max_age: u32) -> HeaderValue {
+    // Made once per thread for each max-age in force, not once per request.
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(u32, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((age, v)) if *age == max_age => v.clone(),
+        _ => {
+            let v = HeaderValue::from_str(&format!("public, max-age={max_age}")).expect("ASCII");
+            *last = Some((max_age, v.clone()));
+            v
+        }
+    })
 }
 
 /// A subscription feed, or a filtered view of it when the URL has a query.
@@ -366,13 +386,14 @@ async fn feed(
         Err(e) => return plain(StatusCode::BAD_REQUEST, format!("{e}\n")),
     };
     // A private feed must not sit in shared caches.
-    let cc = if private { "private, no-cache".to_string() } else { cache_control(state.max_age()) };
+    let cc = if private { HeaderValue::from_static("private, no-cache") } else { cache_control(state.max_age()) };
     if filter.is_empty() {
-        return for_browsers(&headers, format, respond(&headers, entry.current(format), &cc));
+        return for_browsers(&headers, format, respond(&headers, entry.current(format), cc.clone()));
     }
     let Some(dynamic) = state.dynamic.clone() else { return not_found() };
+    let _turn = view_turn().await;
     match tokio::task::spawn_blocking(move || dynamic.filtered(&entry, &filter, format)).await {
-        Ok(Ok(doc)) => for_browsers(&headers, format, respond(&headers, &doc, &cc)),
+        Ok(Ok(doc)) => for_browsers(&headers, format, respond(&headers, &doc, cc)),
         Ok(Err(e)) => internal(e),
         Err(e) => internal(e),
     }
@@ -437,12 +458,13 @@ async fn archive(
     let (Some(entry), Some(dynamic)) = (site.feeds.get(&stem).cloned(), state.dynamic.clone()) else {
         return not_found();
     };
+    let _turn = view_turn().await;
     match tokio::task::spawn_blocking(move || dynamic.archive(&entry, page_size, index, format)).await {
         // A full archive page changes only if one of its clippings is edited or deleted (the
         // change also shows at the head of the feed, where RFC 5005 makes it win) or the feed's
         // title or address changes. A week of caching keeps a deleted clipping from outliving
         // its tombstone (30 days by default) in caches.
-        Ok(Ok(Some(doc))) => for_browsers(&headers, format, respond(&headers, &doc, cc)),
+        Ok(Ok(Some(doc))) => for_browsers(&headers, format, respond(&headers, &doc, HeaderValue::from_static(cc))),
         Ok(Ok(None)) => not_found(),
         Ok(Err(e)) => internal(e),
         Err(e) => internal(e),
@@ -452,10 +474,11 @@ async fn archive(
 async fn clipping(State(state): State<AppState>, headers: HeaderMap, id: String) -> Response<Body> {
     let valid = id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
     let Some(dynamic) = state.dynamic.clone().filter(|_| valid) else { return not_found() };
+    let _turn = view_turn().await;
     match tokio::task::spawn_blocking(move || dynamic.clipping_page(&id)).await {
         Ok(Ok(Some(html))) => {
             let rendered = Rendered::new(html.into_bytes(), chrono::DateTime::UNIX_EPOCH, "text/html; charset=utf-8");
-            let mut res = respond(&headers, &rendered, &cache_control(state.max_age()));
+            let mut res = respond(&headers, &rendered, cache_control(state.max_age()));
             res.headers_mut().remove(header::LAST_MODIFIED);
             html_headers(res.headers_mut());
             res
@@ -548,7 +571,7 @@ fn encoded(r: &Rendered, enc: Encoding) -> bytes::Bytes {
 
 /// A 200 with the bytes in the negotiated coding, or a 304 when the client's copy is current.
 /// Both carry the validators, `Cache-Control` and `Vary`.
-fn respond(headers: &HeaderMap, r: &Rendered, cache_control: &str) -> Response<Body> {
+fn respond(headers: &HeaderMap, r: &Rendered, cache_control: HeaderValue) -> Response<Body> {
     let enc = negotiate(headers, r);
     let fresh = not_modified(headers, r);
     let mut res = if fresh {
@@ -568,18 +591,17 @@ fn respond(headers: &HeaderMap, r: &Rendered, cache_control: &str) -> Response<B
     if r.compressible() {
         h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
-    if let Ok(v) = HeaderValue::from_str(&r.etag(enc)) {
-        h.insert(header::ETAG, v);
-    }
+    let validators = r.validators();
+    let tag = match enc {
+        Encoding::Identity => 0,
+        Encoding::Gzip => 1,
+        Encoding::Brotli => 2,
+    };
+    h.insert(header::ETAG, validators.etags[tag].clone());
     if r.dated {
-        let lm = httpdate::fmt_http_date(std::time::SystemTime::from(r.last_modified));
-        if let Ok(v) = HeaderValue::from_str(&lm) {
-            h.insert(header::LAST_MODIFIED, v);
-        }
+        h.insert(header::LAST_MODIFIED, validators.last_modified.clone());
     }
-    if let Ok(v) = HeaderValue::from_str(cache_control) {
-        h.insert(header::CACHE_CONTROL, v);
-    }
+    h.insert(header::CACHE_CONTROL, cache_control);
     res
 }
 

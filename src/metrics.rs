@@ -2,9 +2,7 @@
 //! it is hot (atomics); the per-route request table takes a short lock. Written by the writer and
 //! the HTTP layer, read at scrape time; nothing here does IO.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -77,9 +75,25 @@ pub struct Metrics {
     pub files_rejected_now: AtomicU64,
     pub files_pending: AtomicU64,
     pub feeds: AtomicU64,
-    /// HTTP responses by route class and status, and body bytes by route class.
-    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
-    bytes: Mutex<BTreeMap<&'static str, u64>>,
+    /// HTTP responses by route class and status, and body bytes by route class: plain atomic
+    /// counters in fixed slots, so counting a request takes no lock.
+    requests: Vec<AtomicU64>,
+    bytes: Vec<AtomicU64>,
+}
+
+/// The route classes requests are counted under (`http::route_class`); anything else counts as
+/// the last.
+const ROUTES: [&str; 11] =
+    ["index", "opml", "stylesheet", "health", "status", "metrics", "page", "archive", "filtered", "feed", "other"];
+/// The statuses counted one by one; any other counts as `other`.
+const STATUSES: [u16; 16] = [200, 204, 206, 301, 304, 400, 401, 403, 404, 405, 408, 414, 429, 431, 500, 503];
+
+fn route_slot(route: &str) -> usize {
+    ROUTES.iter().position(|r| *r == route).unwrap_or(ROUTES.len() - 1)
+}
+
+fn status_slot(status: u16) -> usize {
+    STATUSES.iter().position(|s| *s == status).unwrap_or(STATUSES.len())
 }
 
 impl Default for Metrics {
@@ -98,8 +112,8 @@ impl Default for Metrics {
             files_rejected_now: AtomicU64::new(0),
             files_pending: AtomicU64::new(0),
             feeds: AtomicU64::new(0),
-            requests: Mutex::new(BTreeMap::new()),
-            bytes: Mutex::new(BTreeMap::new()),
+            requests: (0..ROUTES.len() * (STATUSES.len() + 1)).map(|_| AtomicU64::new(0)).collect(),
+            bytes: (0..ROUTES.len()).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 }
@@ -115,8 +129,9 @@ impl Metrics {
 
     /// Records one HTTP response.
     pub fn request(&self, route: &'static str, status: u16, body_bytes: u64) {
-        *self.requests.lock().unwrap_or_else(|p| p.into_inner()).entry((route, status)).or_insert(0) += 1;
-        *self.bytes.lock().unwrap_or_else(|p| p.into_inner()).entry(route).or_insert(0) += body_bytes;
+        let r = route_slot(route);
+        self.requests[r * (STATUSES.len() + 1) + status_slot(status)].fetch_add(1, Ordering::Relaxed);
+        self.bytes[r].fetch_add(body_bytes, Ordering::Relaxed);
     }
 
     /// Everything, in the Prometheus text exposition format (version 0.0.4).
@@ -164,17 +179,30 @@ impl Metrics {
             "clipfeed_watch_to_publish_seconds",
             "From the first file event of a batch to its feeds being served.",
         );
-        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let _ = writeln!(
             out,
             "# HELP clipfeed_http_requests_total HTTP responses by route class and status.\n# TYPE clipfeed_http_requests_total counter"
         );
         let (mut total, mut not_modified) = (0u64, 0u64);
-        for ((route, status), n) in &requests {
-            let _ = writeln!(out, "clipfeed_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
-            total += n;
-            if *status == 304 {
-                not_modified += n;
+        for (r, route) in ROUTES.iter().enumerate() {
+            for s in 0..=STATUSES.len() {
+                let n = load(&self.requests[r * (STATUSES.len() + 1) + s]);
+                if n == 0 {
+                    continue;
+                }
+                match STATUSES.get(s) {
+                    Some(status) => {
+                        let _ =
+                            writeln!(out, "clipfeed_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+                    }
+                    None => {
+                        let _ = writeln!(out, "clipfeed_http_requests_total{{route=\"{route}\",status=\"other\"}} {n}");
+                    }
+                }
+                total += n;
+                if STATUSES.get(s) == Some(&304) {
+                    not_modified += n;
+                }
             }
         }
         let ratio = if total == 0 { 0.0 } else { not_modified as f64 / total as f64 };
@@ -182,13 +210,15 @@ impl Metrics {
             out,
             "# HELP clipfeed_http_not_modified_ratio Share of responses that were 304 Not Modified.\n# TYPE clipfeed_http_not_modified_ratio gauge\nclipfeed_http_not_modified_ratio {ratio}"
         );
-        let bytes = self.bytes.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let _ = writeln!(
             out,
             "# HELP clipfeed_http_response_bytes_total Body bytes sent, by route class.\n# TYPE clipfeed_http_response_bytes_total counter"
         );
-        for (route, n) in &bytes {
-            let _ = writeln!(out, "clipfeed_http_response_bytes_total{{route=\"{route}\"}} {n}");
+        for (r, route) in ROUTES.iter().enumerate() {
+            let n = load(&self.bytes[r]);
+            if n > 0 {
+                let _ = writeln!(out, "clipfeed_http_response_bytes_total{{route=\"{route}\"}} {n}");
+            }
         }
         out
     }

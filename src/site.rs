@@ -10,6 +10,7 @@ use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result};
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,17 @@ pub struct Rendered {
     pub content_type: &'static str,
     gzip: OnceLock<Bytes>,
     brotli: OnceLock<Bytes>,
+    /// The `ETag` of each coding and the `Last-Modified` value, made at the first request, so
+    /// answering one formats nothing.
+    validators: OnceLock<Validators>,
+}
+
+/// Header values a document is served with, ready to copy into a response.
+#[derive(Debug, Clone)]
+pub struct Validators {
+    /// Identity, gzip, brotli.
+    pub etags: [HeaderValue; 3],
+    pub last_modified: HeaderValue,
 }
 
 impl Rendered {
@@ -70,7 +82,19 @@ impl Rendered {
             content_type,
             gzip: OnceLock::new(),
             brotli: OnceLock::new(),
+            validators: OnceLock::new(),
         }
+    }
+
+    /// The header values this document is served with.
+    pub fn validators(&self) -> &Validators {
+        self.validators.get_or_init(|| {
+            let value = |s: String| HeaderValue::from_str(&s).expect("tags and dates are ASCII");
+            Validators {
+                etags: [Encoding::Identity, Encoding::Gzip, Encoding::Brotli].map(|e| value(self.etag(e))),
+                last_modified: value(httpdate::fmt_http_date(std::time::SystemTime::from(self.last_modified))),
+            }
+        })
     }
 
     /// Whether compressing this document is worth it.
@@ -244,6 +268,7 @@ impl FeedEntry {
                 content_type: format.content_type(),
                 gzip: OnceLock::new(),
                 brotli: OnceLock::new(),
+                validators: OnceLock::new(),
             };
             if let Some(g) = gzip {
                 let _ = r.gzip.set(g);

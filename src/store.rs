@@ -945,7 +945,7 @@ pub struct Reader {
 }
 
 /// Read connections: a slow filtered view does not hold up archive pages on another.
-const READERS: usize = 3;
+pub const READERS: usize = 3;
 
 impl Reader {
     pub fn open(path: &Path) -> Result<Reader> {
