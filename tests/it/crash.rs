@@ -303,19 +303,6 @@ fn run_to_exit(mut cmd: Command) -> (std::process::ExitStatus, String) {
     (status, reader.join().unwrap())
 }
 
-fn serve_command(wrapper: &[String], config: &Path) -> Command {
-    let mut cmd = match wrapper.split_first() {
-        Some((program, args)) => {
-            let mut c = Command::new(program);
-            c.args(args).arg(env!("CARGO_BIN_EXE_clipfeed"));
-            c
-        }
-        None => Command::new(env!("CARGO_BIN_EXE_clipfeed")),
-    };
-    cmd.args(["serve", "--config"]).arg(config);
-    cmd
-}
-
 #[test]
 fn a_store_folder_it_may_not_write_is_a_clear_error_and_no_damage() {
     use std::os::unix::fs::PermissionsExt;
@@ -412,7 +399,7 @@ fn a_full_disk_is_a_clear_error_and_no_damage() {
     const LIMIT: u64 = 2 * 1024 * 1024;
     let forced = std::env::var_os("CLIPFEED_TEST_FSIZE").is_some();
     let tmpfs = if forced { None } else { Tmpfs::mount(&data, "2m") };
-    let mut cmd = serve_command(&[], &site.config());
+    let mut cmd = serve_command(&[] as &[&str], &site.config());
     if tmpfs.is_none() {
         eprintln!("disk full simulated with RLIMIT_FSIZE ({LIMIT} bytes)");
         unsafe {

@@ -33,18 +33,24 @@ fn served(d: &Daemon) -> Vec<(Option<String>, Option<String>, Vec<u8>)> {
         .collect()
 }
 
+/// A daemon over `n` clippings titled "`word` item N", once all of them are served.
+fn started_with(n: usize, word: &str) -> (Site, Daemon) {
+    let site = Site::new();
+    for i in 0..n {
+        site.put(&format!("c{i}.md"), clip(i, &format!("{word} item {i}")));
+    }
+    let d = Daemon::start(&site);
+    poll("every clipping served", || (titles(&feed(&d.url("feed.atom?limit=500"))).len() == n).then_some(()));
+    (site, d)
+}
+
 fn saved_feeds_used(d: &Daemon) -> bool {
     d.log().contains("serving the feeds saved at the last stop")
 }
 
 #[test]
 fn an_unchanged_restart_serves_the_saved_feeds_without_rendering() {
-    let site = Site::new();
-    for n in 0..30 {
-        site.put(&format!("c{n}.md"), clip(n, &format!("Restart item {n}")));
-    }
-    let d = Daemon::start(&site);
-    poll("thirty items", || (titles(&feed(&d.url("feed.atom?limit=500"))).len() == 30).then_some(()));
+    let (site, d) = started_with(30, "Restart");
     let before = served(&d);
     assert!(!saved_feeds_used(&d), "a first start has nothing saved");
     assert!(d.stop().success());
@@ -69,12 +75,7 @@ fn an_unchanged_restart_serves_the_saved_feeds_without_rendering() {
 
 #[test]
 fn changes_made_while_stopped_replace_the_saved_feeds() {
-    let site = Site::new();
-    for n in 0..12 {
-        site.put(&format!("c{n}.md"), clip(n, &format!("Stopped item {n}")));
-    }
-    let d = Daemon::start(&site);
-    poll("twelve items", || (titles(&feed(&d.url("feed.atom?limit=500"))).len() == 12).then_some(()));
+    let (site, d) = started_with(12, "Stopped");
     assert!(d.stop().success());
 
     // While stopped: one edited, one deleted, one added.
@@ -97,12 +98,7 @@ fn changes_made_while_stopped_replace_the_saved_feeds() {
 
 #[test]
 fn after_a_crash_or_a_new_configuration_the_feeds_are_rendered_again() {
-    let site = Site::new();
-    for n in 0..6 {
-        site.put(&format!("c{n}.md"), clip(n, &format!("Crash item {n}")));
-    }
-    let d = Daemon::start(&site);
-    poll("six items", || (titles(&feed(&d.url("feed.atom?limit=500"))).len() == 6).then_some(()));
+    let (site, d) = started_with(6, "Crash");
     assert!(d.stop().success());
 
     // The saved feeds are used once: a crash after that start leaves nothing trusted.

@@ -106,16 +106,7 @@ impl Daemon {
     /// as `unshare` with a shell that sets a limit first. The binary and its arguments follow
     /// `wrapper`.
     pub fn start_wrapped(wrapper: &[&str], config: &Path) -> Daemon {
-        let mut cmd = match wrapper.split_first() {
-            Some((program, args)) => {
-                let mut c = Command::new(program);
-                c.args(args).arg(env!("CARGO_BIN_EXE_clipfeed"));
-                c
-            }
-            None => Command::new(env!("CARGO_BIN_EXE_clipfeed")),
-        };
-        cmd.args(["serve", "--config"]).arg(config);
-        Daemon::spawn(cmd)
+        Daemon::spawn(serve_command(wrapper, config))
     }
 
     /// Runs a prepared `clipfeed serve` command (environment, wrappers, inherited descriptors
@@ -496,4 +487,19 @@ pub fn unprivileged() -> Option<Vec<String>> {
         eprintln!("NOTICE: setpriv cannot drop to uid 65534 ({}); skipping the test of unreadable files", err.trim());
         None
     }
+}
+
+/// `clipfeed serve --config CONFIG`, run through `wrapper` (a command that `exec`s what follows
+/// it, keeping the PID) when one is given.
+pub fn serve_command(wrapper: &[impl AsRef<std::ffi::OsStr>], config: &Path) -> Command {
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(env!("CARGO_BIN_EXE_clipfeed"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_clipfeed")),
+    };
+    cmd.args(["serve", "--config"]).arg(config);
+    cmd
 }
