@@ -78,17 +78,25 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter) -> R
     let metrics = Arc::new(Metrics::default());
     let site = Arc::new(ArcSwap::from_pointee(Site::empty()));
     let writer_beat = Heartbeat::new("writer");
+    // The first job is the start-up reconcile; events that arrive meanwhile queue behind it.
+    let (jobs, jobs_rx) = mpsc::channel();
+    jobs.send(Job::Rescan).expect("writer channel open");
+    let watcher_beat = Heartbeat::new("watcher");
+    // Setting up the watches (notify stats every entry under the roots) and loading the saved
+    // feeds both take a while with many clippings: they run side by side.
+    let watching = {
+        let (roots, mode, every, jobs, beat) =
+            (cfg.clippings.clone(), cfg.watch, cfg.poll_interval, jobs.clone(), watcher_beat.clone());
+        tokio::task::spawn_blocking(move || watch::spawn(&roots, mode, every, jobs, beat))
+    };
     let ingest = {
         let (cfg, site, metrics, beat) = (cfg.clone(), site.clone(), metrics.clone(), writer_beat.clone());
-        tokio::task::spawn_blocking(move || Ingest::start(cfg, store, site, metrics, beat)).await??
+        tokio::task::spawn_blocking(move || Ingest::start(cfg, store, site, metrics, beat))
     };
+    let (watcher, ingest) = tokio::join!(watching, ingest);
+    let (watcher, ingest) = (watcher??, ingest??);
     info!("listening on http://{addr}/");
 
-    let (jobs, jobs_rx) = mpsc::channel();
-    let watcher_beat = Heartbeat::new("watcher");
-    let watcher = watch::spawn(&cfg.clippings, cfg.watch, cfg.poll_interval, jobs.clone(), watcher_beat.clone())?;
-    // The first job is the start-up reconcile; events that arrive meanwhile queue behind it.
-    jobs.send(Job::Rescan).expect("writer channel open");
     let writer = std::thread::Builder::new()
         .name("clipfeed-writer".into())
         .spawn(move || ingest.run(jobs_rx))
