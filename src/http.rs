@@ -330,14 +330,14 @@ async fn status(State(state): State<AppState>) -> Response<Body> {
 
 async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
     let site = state.site.load();
-    let mut res = respond(&headers, &site.index, cache_control(state.max_age()));
+    let mut res = respond(&headers, site.index.get(), cache_control(state.max_age()));
     html_headers(res.headers_mut());
     res
 }
 
 async fn opml(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
     let site = state.site.load();
-    respond(&headers, &site.opml, cache_control(state.max_age()))
+    respond(&headers, site.opml.get(), cache_control(state.max_age()))
 }
 
 async fn stylesheet(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {

@@ -25,7 +25,7 @@ use crate::feed::{self, Doc, FeedKey, FeedMeta, Format, Links, Outline, Page};
 use crate::item::{self, Item, Source};
 use crate::metrics::Metrics;
 use crate::pages::{self, Listing};
-use crate::site::{FeedEntry, Rendered, Site};
+use crate::site::{Deferred, FeedEntry, Rendered, Site};
 use crate::store::{Batch, FeedState, FileId, FileStat, Rejection, Store};
 use crate::systemd::{Heartbeat, beat_every};
 
@@ -748,10 +748,21 @@ impl Ingest {
         let b = self.store.batch()?;
         let mut rendered = BTreeMap::new();
         let dirty: Vec<FeedKey> = self.core.dirty.iter().cloned().collect();
-        for key in dirty {
-            self.core.heartbeat.beat();
-            let out = self.core.render_feed(&b, &key, t)?;
-            rendered.insert(key, out);
+        // What a feed shows is read from the store one feed after the other (one connection);
+        // the documents are then made side by side, a group at a time, so that a large batch
+        // does not hold every feed's items at once.
+        for group in dirty.chunks(RENDER_GROUP) {
+            let mut prepared = Vec::with_capacity(group.len());
+            for key in group {
+                self.core.heartbeat.beat();
+                prepared.push(self.core.prepare_feed(&b, key, t)?);
+            }
+            let links = &self.core.links;
+            let done: Vec<(u64, Made)> = prepared.into_par_iter().map(|p| p.render(links)).collect();
+            for (count, made) in done {
+                self.core.metrics.render_seconds.observe(made.render_took);
+                rendered.insert(made.feed.key.clone(), (count, made.feed));
+            }
         }
         let feeds_done = std::time::Instant::now();
         let rejections = b.rejections()?;
@@ -1083,7 +1094,7 @@ impl Core {
 
     /// Renders one feed's subscription document in every format. Its time moves to `t` only
     /// when what it shows changed; its history time when anything in it changed.
-    fn render_feed(&mut self, b: &Batch<'_>, key: &FeedKey, t: DateTime<Utc>) -> Result<(u64, FeedEntry)> {
+    fn prepare_feed(&mut self, b: &Batch<'_>, key: &FeedKey, t: DateTime<Utc>) -> Result<Prepared> {
         let started = std::time::Instant::now();
         let entry = self.catalog.entry(key.clone()).or_insert_with(Entry::new);
         if entry.name.is_empty() {
@@ -1185,39 +1196,25 @@ impl Core {
         self.renders += 1;
         Metrics::add(&self.metrics.renders, 1);
         meta.updated = state.changed_at;
-        let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &tombstones };
-        let render = |format: Format| {
-            let mut r = Rendered::new(feed::render(format, &doc, &self.links), meta.updated, format.content_type());
-            r.ambiguous = state.ambiguous;
-            r
-        };
-        // The three formats are independent: on more than one core they are made side by side,
-        // which is most of the time between a change and its publication.
-        let (rss, (atom, json)) =
-            rayon::join(|| render(Format::Rss), || rayon::join(|| render(Format::Atom), || render(Format::Json)));
-        self.metrics.render_seconds.observe(started.elapsed());
         let generation = self.generations.entry(key.clone()).or_insert(0);
         if history_changed {
             *generation += 1;
         }
-        let entry = FeedEntry {
-            key: key.clone(),
-            rss,
-            atom,
-            json,
+        Ok(Prepared {
+            started,
+            count,
+            meta,
+            page,
+            items,
+            tombstones,
+            state,
             items_per_feed,
             page_size,
             archive_pages,
             window_start,
             log_len: len,
-            meta_at: state.meta_at,
-            retired_pages: state.retired.clone(),
             generation: *generation,
-            history_at: state.history_at,
-            history_ambiguous: state.history_ambiguous,
-            meta,
-        };
-        Ok((count, entry))
+        })
     }
 
     /// Builds and swaps in a new site snapshot from the catalog.
@@ -1242,26 +1239,38 @@ impl Core {
                 _ => {}
             }
         }
-        let by_name = |a: &Listing, b: &Listing| {
-            a.name.to_lowercase().cmp(&b.name.to_lowercase()).then_with(|| a.key.cmp(&b.key))
-        };
-        topics.sort_by(by_name);
-        providers.sort_by(by_name);
+        let by_name = |l: &Listing| (l.name.to_lowercase(), l.key.clone());
+        topics.sort_by_cached_key(by_name);
+        providers.sort_by_cached_key(by_name);
         let total = self.catalog.get(&FeedKey::All).map_or(0, |e| e.count);
-        let index = pages::index(&self.cfg.title, &self.cfg.description, &self.links, total, &topics, &providers);
-        let outline = |l: &Listing| Outline { key: l.key.clone(), title: l.name.clone() };
-        let opml = feed::opml(
-            &self.cfg.title,
-            newest,
-            &topics.iter().map(outline).collect::<Vec<_>>(),
-            &providers.iter().map(outline).collect::<Vec<_>>(),
-            &self.links,
-        );
+        let (topic_count, provider_count) = (topics.len(), providers.len());
+        let listed = Arc::new((topics, providers));
+        let index = {
+            let (title, description, links, listed) =
+                (self.cfg.title.clone(), self.cfg.description.clone(), self.links.clone(), listed.clone());
+            Deferred::new(move || {
+                let page = pages::index(&title, &description, &links, total, &listed.0, &listed.1);
+                Rendered::new(page.into_bytes(), newest, "text/html; charset=utf-8")
+            })
+        };
+        let opml = {
+            let (title, links) = (self.cfg.title.clone(), self.links.clone());
+            Deferred::new(move || {
+                let outline = |l: &Listing| Outline { key: l.key.clone(), title: l.name.clone() };
+                let topics: Vec<Outline> = listed.0.iter().map(outline).collect();
+                let providers: Vec<Outline> = listed.1.iter().map(outline).collect();
+                Rendered::new(
+                    feed::opml(&title, newest, &topics, &providers, &links),
+                    newest,
+                    "text/x-opml; charset=utf-8",
+                )
+            })
+        };
         let status = serde_json::json!({
             "ready": self.ready,
             "clippings": total,
-            "topics": topics.len(),
-            "providers": providers.len(),
+            "topics": topic_count,
+            "providers": provider_count,
             "feeds": feeds.len(),
             "renders": self.renders,
             "rescans": self.rescans,
@@ -1275,8 +1284,8 @@ impl Core {
         });
         let site = Site {
             feeds,
-            index: Arc::new(Rendered::new(index.into_bytes(), newest, "text/html; charset=utf-8")),
-            opml: Arc::new(Rendered::new(opml, newest, "text/x-opml; charset=utf-8")),
+            index,
+            opml,
             status: bytes::Bytes::from(serde_json::to_vec_pretty(&status).expect("status serialises")),
             ready: self.ready,
             private: self.tokens.clone(),
@@ -1286,6 +1295,67 @@ impl Core {
         Metrics::set(&self.metrics.files_pending, self.recheck.len() as u64);
         Metrics::set(&self.metrics.feeds, site.feeds.len() as u64);
         self.site.store(Arc::new(site));
+    }
+}
+
+/// How many feeds are read from the store before their documents are made in parallel.
+const RENDER_GROUP: usize = 8;
+
+/// What the store says a feed shows, read by [`Core::prepare_feed`]; making its documents needs
+/// nothing else, so feeds are rendered side by side.
+struct Prepared {
+    started: std::time::Instant,
+    count: u64,
+    meta: FeedMeta,
+    page: Page,
+    items: Vec<Item>,
+    tombstones: Vec<(String, DateTime<Utc>)>,
+    state: FeedState,
+    items_per_feed: usize,
+    page_size: u64,
+    archive_pages: u64,
+    window_start: u64,
+    log_len: u64,
+    generation: u64,
+}
+
+/// A feed's new entry and the time it took from reading to rendered.
+struct Made {
+    feed: FeedEntry,
+    render_took: Duration,
+}
+
+impl Prepared {
+    /// The feed's documents in every format.
+    fn render(self, links: &Links) -> (u64, Made) {
+        let Prepared { started, count, meta, page, items, tombstones, state, .. } = &self;
+        let doc = Doc { meta, page, items, tombstones };
+        let render = |format: Format| {
+            let mut r = Rendered::new(feed::render(format, &doc, links), meta.updated, format.content_type());
+            r.ambiguous = state.ambiguous;
+            r
+        };
+        let (rss, (atom, json)) =
+            rayon::join(|| render(Format::Rss), || rayon::join(|| render(Format::Atom), || render(Format::Json)));
+        let (count, render_took) = (*count, started.elapsed());
+        let feed = FeedEntry {
+            key: self.meta.key.clone(),
+            rss,
+            atom,
+            json,
+            items_per_feed: self.items_per_feed,
+            page_size: self.page_size,
+            archive_pages: self.archive_pages,
+            window_start: self.window_start,
+            log_len: self.log_len,
+            meta_at: self.state.meta_at,
+            retired_pages: self.state.retired.clone(),
+            generation: self.generation,
+            history_at: self.state.history_at,
+            history_ambiguous: self.state.history_ambiguous,
+            meta: self.meta,
+        };
+        (count, Made { feed, render_took })
     }
 }
 

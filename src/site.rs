@@ -339,13 +339,39 @@ struct SavedDoc {
     dated: bool,
 }
 
+/// A page made when it is first asked for, from what was captured when the site was published:
+/// the index and the OPML list change with every new clipping (their counts) but are seldom
+/// read, so a change does not wait for them.
+#[derive(Clone)]
+pub struct Deferred {
+    page: Arc<OnceLock<Arc<Rendered>>>,
+    make: Arc<dyn Fn() -> Rendered + Send + Sync>,
+}
+
+impl Deferred {
+    pub fn new(make: impl Fn() -> Rendered + Send + Sync + 'static) -> Deferred {
+        Deferred { page: Arc::new(OnceLock::new()), make: Arc::new(make) }
+    }
+
+    /// The page, made now if nobody asked for it before.
+    pub fn get(&self) -> &Arc<Rendered> {
+        self.page.get_or_init(|| Arc::new((self.make)()))
+    }
+}
+
+impl std::fmt::Debug for Deferred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deferred").field("made", &self.page.get().is_some()).finish()
+    }
+}
+
 /// Everything the HTTP layer serves.
 #[derive(Debug, Clone)]
 pub struct Site {
     /// By URL path stem: `feed`, `topics/ai`, `providers/vice.com`.
     pub feeds: HashMap<String, Arc<FeedEntry>>,
-    pub index: Arc<Rendered>,
-    pub opml: Arc<Rendered>,
+    pub index: Deferred,
+    pub opml: Deferred,
     /// `/api/status` as JSON.
     pub status: Bytes,
     /// Store opened and first reconcile finished.
@@ -357,7 +383,8 @@ pub struct Site {
 impl Site {
     /// What is served before anything is rendered.
     pub fn empty() -> Site {
-        let page = |body: &[u8], ct| Arc::new(Rendered::new(body.to_vec(), DateTime::UNIX_EPOCH, ct));
+        let page =
+            |body: &'static [u8], ct| Deferred::new(move || Rendered::new(body.to_vec(), DateTime::UNIX_EPOCH, ct));
         Site {
             feeds: HashMap::new(),
             index: page(b"<!doctype html><title>clipfeed</title><p>Starting.</p>", "text/html; charset=utf-8"),
