@@ -103,7 +103,8 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter) -> R
         .context("cannot start the writer thread")?;
 
     let views: Arc<dyn Dynamic> = Arc::new(Views::new(Reader::open(&cfg.store)?, shared.clone()));
-    let state = AppState { site: site.clone(), dynamic: Some(views), config: shared.clone(), metrics };
+    let state =
+        AppState::from(http::Shared { site: site.clone(), dynamic: Some(views), config: shared.clone(), metrics });
     let server = http::Server::new(http::router(state), &cfg.http);
     let max_connections = connection_limit(cfg.http.max_connections);
     let (phase_tx, phase_rx) = tokio::sync::watch::channel(Phase::Serving);

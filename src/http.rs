@@ -66,14 +66,31 @@ impl Dynamic for crate::views::Views {
     }
 }
 
-/// What handlers share.
+/// What handlers share. Every request clones it (the router's state, the counting layer's), so
+/// it is one reference-counted pointer: one atomic increment per clone, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The fields of [`AppState`].
+pub struct Shared {
     pub site: Arc<ArcSwap<Site>>,
     pub dynamic: Option<Arc<dyn Dynamic>>,
     /// The configuration in force (replaced on SIGHUP): cache lifetime, metrics access.
     pub config: Arc<ArcSwap<Config>>,
     pub metrics: Arc<Metrics>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl From<Shared> for AppState {
+    fn from(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
 }
 
 impl AppState {
@@ -655,12 +672,12 @@ mod tests {
             ("feed".to_string(), Arc::new(entry(FeedKey::All, true))),
         ]);
         let config = Config::for_test(std::path::Path::new("/nonexistent"), std::path::Path::new("/nonexistent.db"));
-        AppState {
+        AppState::from(Shared {
             site: Arc::new(ArcSwap::from_pointee(site)),
             dynamic: None,
             config: Arc::new(ArcSwap::from_pointee(config)),
             metrics: Arc::new(Metrics::default()),
-        }
+        })
     }
 
     async fn call(method: &str, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, Vec<u8>) {
