@@ -198,7 +198,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("no such feed: {}", key.path_stem());
             };
             let mut out = std::io::stdout().lock();
-            out.write_all(&r.body).context("cannot write to standard output")?;
+            out.write_all(&r.plain()).context("cannot write to standard output")?;
             out.flush()?;
             Ok(ExitCode::SUCCESS)
         }

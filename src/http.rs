@@ -581,9 +581,9 @@ fn encoded(r: &Rendered, enc: Encoding) -> bytes::Bytes {
         && let Ok(handle) = tokio::runtime::Handle::try_current()
         && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
     {
-        return tokio::task::block_in_place(|| r.body_in(enc).clone());
+        return tokio::task::block_in_place(|| r.body_in(enc));
     }
-    r.body_in(enc).clone()
+    r.body_in(enc)
 }
 
 /// A 200 with the bytes in the negotiated coding, or a 304 when the client's copy is current.

@@ -98,7 +98,7 @@ pub fn new_token() -> Result<String> {
 }
 
 /// Bumped when what [`FeedEntry::save`] writes changes meaning.
-const SNAPSHOT_FORMAT: u32 = 1;
+const SNAPSHOT_FORMAT: u32 = 2;
 /// How often tombstones older than `tombstone_days` are dropped.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -751,6 +751,10 @@ impl Ingest {
         // What a feed shows is read from the store one feed after the other (one connection);
         // the documents are then made side by side, a group at a time, so that a large batch
         // does not hold every feed's items at once.
+        // Documents are packed (gzipped, original dropped) once published, off the path of the
+        // change; a large batch packs each group as it goes, so that it never holds every
+        // original at once.
+        let bulk = dirty.len() > RENDER_GROUP;
         for group in dirty.chunks(RENDER_GROUP) {
             let mut prepared = Vec::with_capacity(group.len());
             for key in group {
@@ -759,6 +763,9 @@ impl Ingest {
             }
             let links = &self.core.links;
             let done: Vec<(u64, Made)> = prepared.into_par_iter().map(|p| p.render(links)).collect();
+            if bulk {
+                done.par_iter().for_each(|(_, made)| made.feed.pack());
+            }
             for (count, made) in done {
                 self.core.metrics.render_seconds.observe(made.render_took);
                 rendered.insert(made.feed.key.clone(), (count, made.feed));
@@ -772,12 +779,18 @@ impl Ingest {
         self.core.dirty.clear();
         self.core.history.clear();
         let rendered_count = rendered.len();
+        let mut fresh = Vec::with_capacity(if bulk { 0 } else { rendered_count });
         for (key, (count, feed)) in rendered {
             let entry = self.core.catalog.entry(key).or_insert_with(Entry::new);
             entry.count = count;
-            entry.feed = Some(Arc::new(feed));
+            let feed = Arc::new(feed);
+            if !bulk {
+                fresh.push(feed.clone());
+            }
+            entry.feed = Some(feed);
         }
         self.core.publish(&rejections);
+        fresh.par_iter().for_each(|feed| feed.pack());
         debug!(
             feeds = rendered_count,
             feeds_ms = (feeds_done - t0).as_secs_f64() * 1e3,

@@ -2,14 +2,19 @@
 //! the writer after each change and read by the HTTP layer without locks. Holding bytes, ETags and
 //! times, it is what makes serving a lookup: no SQL, parsing or rendering per request.
 //!
-//! Compressed forms (gzip, brotli) are made once per document, the first time a client asks for
-//! them, and kept beside the original.
+//! A published feed document is kept gzipped: the writer packs it (makes the gzip form and drops
+//! the original) right after publishing it, since feed readers ask for gzip and the packed form
+//! is about a fifth of the size. A client that wants the original gets it inflated, and the
+//! most recently asked-for originals are kept in a small shared cache ([`PLAIN_CACHE_BYTES`]).
+//! Brotli is made the first time a client asks for it and kept. Pages (views, the index) are
+//! not packed: they are few, small, or held in a bounded cache already.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, OnceLock};
+use std::io::{Read, Write};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use anyhow::{Context, Result};
+use arc_swap::ArcSwapOption;
 use axum::http::HeaderValue;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -20,6 +25,56 @@ use crate::feed::{FeedKey, FeedMeta, Format};
 
 /// Bodies smaller than this are never compressed: the saving would not pay for the headers.
 const MIN_COMPRESS: usize = 512;
+
+/// How many bytes of inflated originals of packed documents are kept for clients that do not
+/// take gzip (a few dozen feeds).
+pub const PLAIN_CACHE_BYTES: usize = 8 << 20;
+
+/// Originals of packed documents, by the documents' hash, least recently used dropped first.
+struct PlainCache {
+    map: HashMap<u128, (Bytes, u64)>,
+    bytes: usize,
+    clock: u64,
+}
+
+static PLAIN_CACHE: LazyLock<Mutex<PlainCache>> =
+    LazyLock::new(|| Mutex::new(PlainCache { map: HashMap::new(), bytes: 0, clock: 0 }));
+
+impl PlainCache {
+    fn get(&mut self, id: u128) -> Option<Bytes> {
+        self.clock += 1;
+        let clock = self.clock;
+        self.map.get_mut(&id).map(|(b, used)| {
+            *used = clock;
+            b.clone()
+        })
+    }
+
+    fn insert(&mut self, id: u128, body: Bytes) {
+        if body.len() > PLAIN_CACHE_BYTES / 4 {
+            return;
+        }
+        while self.bytes + body.len() > PLAIN_CACHE_BYTES {
+            let Some(oldest) = self.map.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| *k) else { break };
+            if let Some((b, _)) = self.map.remove(&oldest) {
+                self.bytes -= b.len();
+            }
+        }
+        self.clock += 1;
+        self.bytes += body.len();
+        if let Some((old, _)) = self.map.insert(id, (body, self.clock)) {
+            self.bytes -= old.len();
+        }
+    }
+}
+
+/// gzip at level 6: within a percent of the best level's size at about half its time, which
+/// the writer pays once per document it publishes.
+fn gzip(body: &[u8]) -> Bytes {
+    let mut z = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::new(6));
+    z.write_all(body).expect("compressing to memory");
+    Bytes::from(z.finish().expect("compressing to memory"))
+}
 
 /// A content coding we can send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,11 +96,15 @@ impl Encoding {
 }
 
 /// A rendered document with what HTTP needs to serve it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Rendered {
-    pub body: Bytes,
+    /// The document as rendered; `None` once it is packed (see [`Rendered::pack`]).
+    plain: ArcSwapOption<Bytes>,
+    /// Its length in bytes.
+    len: usize,
     /// Hash of the body, hex. The strong entity tag of each coding is derived from it.
     pub hash: String,
+    id: u128,
     /// Second precision.
     pub last_modified: DateTime<Utc>,
     /// The document changed more than once within `last_modified`'s second, so a client holding
@@ -70,12 +129,32 @@ pub struct Validators {
     pub last_modified: HeaderValue,
 }
 
+impl Clone for Rendered {
+    fn clone(&self) -> Rendered {
+        Rendered {
+            plain: ArcSwapOption::new(self.plain.load_full()),
+            len: self.len,
+            hash: self.hash.clone(),
+            id: self.id,
+            last_modified: self.last_modified,
+            ambiguous: self.ambiguous,
+            dated: self.dated,
+            content_type: self.content_type,
+            gzip: self.gzip.clone(),
+            brotli: self.brotli.clone(),
+            validators: self.validators.clone(),
+        }
+    }
+}
+
 impl Rendered {
     pub fn new(body: Vec<u8>, last_modified: DateTime<Utc>, content_type: &'static str) -> Rendered {
-        let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body));
+        let id = xxhash_rust::xxh3::xxh3_128(&body);
         Rendered {
-            body: Bytes::from(body),
-            hash,
+            len: body.len(),
+            plain: ArcSwapOption::from_pointee(Bytes::from(body)),
+            hash: format!("{id:032x}"),
+            id,
             last_modified: DateTime::from_timestamp(last_modified.timestamp(), 0).unwrap_or_default(),
             ambiguous: false,
             dated: true,
@@ -84,6 +163,50 @@ impl Rendered {
             brotli: OnceLock::new(),
             validators: OnceLock::new(),
         }
+    }
+
+    /// The length of the document in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the document is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Makes the gzip form and drops the original, when the document is worth compressing.
+    /// Readers that hold the original keep it until they are done.
+    pub fn pack(&self) {
+        if !self.compressible() {
+            return;
+        }
+        if let Some(plain) = self.plain.load_full() {
+            self.gzip.get_or_init(|| gzip(&plain));
+            self.plain.store(None);
+        }
+    }
+
+    /// Whether only the gzip form is held.
+    pub fn packed(&self) -> bool {
+        self.plain.load().is_none()
+    }
+
+    /// The document as rendered: held, or inflated from its gzip form (and kept in a small
+    /// cache shared by all documents).
+    pub fn plain(&self) -> Bytes {
+        if let Some(plain) = self.plain.load_full() {
+            return Bytes::clone(&plain);
+        }
+        if let Some(b) = PLAIN_CACHE.lock().expect("plain cache lock").get(self.id) {
+            return b;
+        }
+        let gz = self.gzip.get().expect("a packed document has its gzip form");
+        let mut out = Vec::with_capacity(self.len);
+        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut out).expect("our own gzip inflates");
+        let out = Bytes::from(out);
+        PLAIN_CACHE.lock().expect("plain cache lock").insert(self.id, out.clone());
+        out
     }
 
     /// The header values this document is served with.
@@ -99,7 +222,7 @@ impl Rendered {
 
     /// Whether compressing this document is worth it.
     pub fn compressible(&self) -> bool {
-        self.body.len() >= MIN_COMPRESS
+        self.len >= MIN_COMPRESS
     }
 
     /// The strong entity tag of the document in a coding (each coding is its own representation).
@@ -118,7 +241,8 @@ impl Rendered {
         base == self.hash
     }
 
-    /// Whether the body in this coding is ready (identity always is).
+    /// Whether the body in this coding is ready (identity always is: inflating takes well under
+    /// a millisecond).
     pub fn has_coding(&self, enc: Encoding) -> bool {
         match enc {
             Encoding::Identity => true,
@@ -128,21 +252,20 @@ impl Rendered {
     }
 
     /// The body in a coding, compressed the first time it is asked for.
-    pub fn body_in(&self, enc: Encoding) -> &Bytes {
+    pub fn body_in(&self, enc: Encoding) -> Bytes {
         match enc {
-            Encoding::Identity => &self.body,
-            Encoding::Gzip => self.gzip.get_or_init(|| {
-                let mut z =
-                    flate2::write::GzEncoder::new(Vec::with_capacity(self.body.len() / 3), flate2::Compression::best());
-                z.write_all(&self.body).expect("compressing to memory");
-                Bytes::from(z.finish().expect("compressing to memory"))
-            }),
-            Encoding::Brotli => self.brotli.get_or_init(|| {
-                let mut out = Vec::with_capacity(self.body.len() / 3);
-                let params = brotli::enc::BrotliEncoderParams { quality: 9, lgwin: 22, ..Default::default() };
-                brotli::BrotliCompress(&mut &self.body[..], &mut out, &params).expect("compressing to memory");
-                Bytes::from(out)
-            }),
+            Encoding::Identity => self.plain(),
+            Encoding::Gzip => self.gzip.get_or_init(|| gzip(&self.plain())).clone(),
+            Encoding::Brotli => self
+                .brotli
+                .get_or_init(|| {
+                    let plain = self.plain();
+                    let mut out = Vec::with_capacity(plain.len() / 4);
+                    let params = brotli::enc::BrotliEncoderParams { quality: 9, lgwin: 22, ..Default::default() };
+                    brotli::BrotliCompress(&mut &plain[..], &mut out, &params).expect("compressing to memory");
+                    Bytes::from(out)
+                })
+                .clone(),
         }
     }
 }
@@ -179,6 +302,13 @@ pub struct FeedEntry {
 }
 
 impl FeedEntry {
+    /// Packs its three documents (see [`Rendered::pack`]).
+    pub fn pack(&self) {
+        for d in [&self.rss, &self.atom, &self.json] {
+            d.pack();
+        }
+    }
+
     pub fn current(&self, format: Format) -> &Rendered {
         match format {
             Format::Rss => &self.rss,
@@ -210,6 +340,7 @@ impl FeedEntry {
             history_at: self.history_at,
             history_ambiguous: self.history_ambiguous,
             docs: docs.map(|d| SavedDoc {
+                len: d.len,
                 hash: d.hash.clone(),
                 last_modified: d.last_modified,
                 ambiguous: d.ambiguous,
@@ -218,7 +349,8 @@ impl FeedEntry {
         };
         let mut blob = Vec::new();
         for d in docs {
-            for part in [Some(&d.body), d.gzip.get(), d.brotli.get()] {
+            let plain = d.plain.load_full();
+            for part in [plain.as_deref(), d.gzip.get(), d.brotli.get()] {
                 match part {
                     Some(bytes) => {
                         blob.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
@@ -228,13 +360,18 @@ impl FeedEntry {
                 }
             }
         }
+        let head = SavedEntry { blob_hash: format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&blob)), head };
         Ok((serde_json::to_string(&head)?, blob))
     }
 
     /// An entry saved by [`FeedEntry::save`]. Anything that does not read back whole is an error
     /// (the caller then renders the feed afresh).
     pub fn restore(head: &str, blob: Bytes) -> Result<FeedEntry> {
-        let head: SavedHead = serde_json::from_str(head).context("saved feed head")?;
+        let SavedEntry { blob_hash, head } = serde_json::from_str(head).context("saved feed head")?;
+        anyhow::ensure!(
+            format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&blob)) == blob_hash,
+            "saved feed documents do not match their hash"
+        );
         let key = FeedKey::from_stem(&head.key).with_context(|| format!("saved feed key {:?}", head.key))?;
         // The documents share the blob's memory (no copy).
         let mut at = 0;
@@ -253,15 +390,20 @@ impl FeedEntry {
         };
         let mut docs = Vec::with_capacity(3);
         for (saved, format) in head.docs.iter().zip([Format::Rss, Format::Atom, Format::Json]) {
-            let body = take()?.context("saved feed document missing")?;
-            let (gzip, brotli) = (take()?, take()?);
-            anyhow::ensure!(
-                format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body)) == saved.hash,
-                "saved feed document does not match its hash"
-            );
+            let (plain, gzip, brotli) = (take()?, take()?, take()?);
+            anyhow::ensure!(plain.is_some() || gzip.is_some(), "saved feed document missing");
+            if let Some(body) = &plain {
+                anyhow::ensure!(
+                    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(body)) == saved.hash,
+                    "saved feed document does not match its hash"
+                );
+            }
+            let id = u128::from_str_radix(&saved.hash, 16).context("saved feed document hash")?;
             let r = Rendered {
-                body,
+                plain: ArcSwapOption::new(plain.map(Arc::new)),
+                len: saved.len,
                 hash: saved.hash.clone(),
+                id,
                 last_modified: saved.last_modified,
                 ambiguous: saved.ambiguous,
                 dated: saved.dated,
@@ -330,9 +472,17 @@ struct SavedHead {
     docs: [SavedDoc; 3],
 }
 
+/// A saved entry's head with the hash of its documents' blob, checked before it is used.
+#[derive(Serialize, Deserialize)]
+struct SavedEntry {
+    blob_hash: String,
+    head: SavedHead,
+}
+
 /// What HTTP needs of a saved document besides its bytes.
 #[derive(Serialize, Deserialize)]
 struct SavedDoc {
+    len: usize,
     hash: String,
     last_modified: DateTime<Utc>,
     ambiguous: bool,
@@ -422,7 +572,7 @@ mod tests {
         brotli::BrotliDecompress(&mut &br[..], &mut out).unwrap();
         assert_eq!(out, body.as_bytes());
         // Same bytes the second time: computed once.
-        assert!(std::ptr::eq(r.body_in(Encoding::Gzip), r.body_in(Encoding::Gzip)));
+        assert_eq!(r.body_in(Encoding::Gzip).as_ptr(), r.body_in(Encoding::Gzip).as_ptr());
         let tags: Vec<String> = [Encoding::Identity, Encoding::Gzip, Encoding::Brotli].map(|e| r.etag(e)).to_vec();
         assert_eq!(tags.iter().collect::<std::collections::HashSet<_>>().len(), 3);
         for t in &tags {
@@ -431,6 +581,47 @@ mod tests {
         }
         assert!(!r.matches_tag("\"other\""));
         assert!(!r.matches_tag("unquoted"));
+    }
+
+    #[test]
+    fn a_packed_document_keeps_its_bytes_tags_and_saved_form() {
+        let e = entry();
+        let before: Vec<Bytes> = [Format::Rss, Format::Atom, Format::Json].map(|f| e.current(f).plain()).to_vec();
+        let tags = e.rss.etag(Encoding::Gzip);
+        e.pack();
+        for (f, body) in [Format::Rss, Format::Atom, Format::Json].into_iter().zip(&before) {
+            let r = e.current(f);
+            assert_eq!(&r.plain(), body, "{f:?} inflates to what was rendered");
+            assert_eq!(r.len(), body.len());
+            if !r.compressible() {
+                assert!(!r.packed());
+                continue;
+            }
+            assert!(r.packed() && r.has_coding(Encoding::Gzip), "{f:?} is held gzipped only");
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&r.body_in(Encoding::Gzip)[..]), &mut out)
+                .unwrap();
+            assert_eq!(&out[..], &body[..]);
+        }
+        assert_eq!(e.rss.etag(Encoding::Gzip), tags, "packing changes no tag");
+        let (head, blob) = e.save().unwrap();
+        let r = FeedEntry::restore(&head, blob.clone().into()).unwrap();
+        assert!(r.atom.packed());
+        assert_eq!(r.atom.plain(), before[1]);
+        assert_eq!(r.atom.body_in(Encoding::Gzip), e.atom.body_in(Encoding::Gzip));
+        // A blob that was changed is refused, whichever byte it was.
+        let mut bad = blob;
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(FeedEntry::restore(&head, bad.into()).is_err());
+    }
+
+    #[test]
+    fn small_documents_are_not_packed() {
+        let r = Rendered::new(b"<rss/>".to_vec(), DateTime::UNIX_EPOCH, "text/xml");
+        r.pack();
+        assert!(!r.packed() && !r.has_coding(Encoding::Gzip));
+        assert_eq!(&r.plain()[..], b"<rss/>");
     }
 
     fn entry() -> FeedEntry {
@@ -478,7 +669,7 @@ mod tests {
         assert_eq!((r.generation, r.history_ambiguous, r.retired_pages.clone()), (7, true, e.retired_pages.clone()));
         for f in [Format::Rss, Format::Atom, Format::Json] {
             let (a, b) = (e.current(f), r.current(f));
-            assert_eq!(a.body, b.body);
+            assert_eq!(a.plain(), b.plain());
             assert_eq!(a.etag(Encoding::Identity), b.etag(Encoding::Identity));
             assert_eq!((a.last_modified, a.ambiguous, a.dated), (b.last_modified, b.ambiguous, b.dated));
             assert_eq!(a.content_type, b.content_type);

@@ -33,6 +33,8 @@ struct CacheKey {
 struct Cached {
     doc: Arc<Rendered>,
     last_used: u64,
+    /// What the entry was counted as when it came in.
+    size: usize,
 }
 
 /// A small LRU cache.
@@ -54,20 +56,21 @@ impl Cache {
     }
 
     fn insert(&mut self, key: CacheKey, doc: Arc<Rendered>) {
-        let size = doc.body.len() * 2;
+        // The document and, once served compressed, its gzip form.
+        let size = doc.len() * 2;
         if size > CACHE_BYTES / 4 {
             return;
         }
         while !self.map.is_empty() && (self.map.len() >= CACHE_ENTRIES || self.bytes + size > CACHE_BYTES) {
             let oldest = self.map.iter().min_by_key(|(_, c)| c.last_used).map(|(k, _)| k.clone()).expect("non-empty");
             if let Some(c) = self.map.remove(&oldest) {
-                self.bytes -= c.doc.body.len() * 2;
+                self.bytes -= c.size;
             }
         }
         self.clock += 1;
         self.bytes += size;
-        if let Some(old) = self.map.insert(key, Cached { doc, last_used: self.clock }) {
-            self.bytes -= old.doc.body.len() * 2;
+        if let Some(old) = self.map.insert(key, Cached { doc, last_used: self.clock, size }) {
+            self.bytes -= old.size;
         }
     }
 }
