@@ -48,6 +48,14 @@ pub type LogFilter = Box<dyn Fn(&str) + Send + Sync>;
 
 /// Runs the daemon until a stop signal. `path` is the configuration file, read again on SIGHUP.
 pub fn serve(cfg: Config, path: PathBuf, log_filter: LogFilter) -> Result<()> {
+    // glibc gives each thread that allocates under contention an arena of its own, up to eight
+    // per core, and memory freed in one is not reused by the others: two keep the resident size
+    // near what is live, at no measurable cost to a server of this size.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called before any thread is started; mallopt only tunes the allocator.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("clipfeed-http")

@@ -1401,10 +1401,10 @@ fn signature(
 /// Hands memory freed after a large job (a reconcile's file index, a batch's parses) back to the
 /// system, so the resident size settles near what the published feeds need.
 fn release_freed_memory() {
-    // SAFETY: mi_collect only frees mimalloc's unused pages; it has no preconditions. (It does
-    // nothing when mimalloc is not the allocator, as in the library's own tests.)
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it has no preconditions.
     unsafe {
-        libmimalloc_sys::mi_collect(true);
+        libc::malloc_trim(0);
     }
 }
 
