@@ -140,6 +140,8 @@ pub struct Ingest {
 
 struct Core {
     cfg: Arc<Config>,
+    /// Hands published feeds to the thread that packs them (see [`spawn_packer`]).
+    packer: Option<std::sync::mpsc::Sender<Arc<FeedEntry>>>,
     links: Links,
     limits: Limits,
     catalog: BTreeMap<FeedKey, Entry>,
@@ -214,6 +216,7 @@ impl Ingest {
                 tokens: HashMap::new(),
                 history: BTreeSet::new(),
                 generations: HashMap::new(),
+                packer: spawn_packer(),
                 cfg,
             },
             store,
@@ -750,27 +753,50 @@ impl Ingest {
         let dirty: Vec<FeedKey> = self.core.dirty.iter().cloned().collect();
         // What a feed shows is read from the store one feed after the other (one connection);
         // the documents are then made side by side, a group at a time, so that a large batch
-        // does not hold every feed's items at once.
-        // Documents are packed (gzipped, original dropped) once published, off the path of the
-        // change; a large batch packs each group as it goes, so that it never holds every
-        // original at once.
+        // does not hold every feed's items at once. In a large batch the next group is read
+        // while the last one is rendered and packed (gzipped, original dropped), so neither
+        // core waits and no more than two groups' originals exist at once. A small change is
+        // one group, rendered at once and packed by the packer thread once it is published, so
+        // the writer is free for the next change.
         let bulk = dirty.len() > RENDER_GROUP;
-        for group in dirty.chunks(RENDER_GROUP) {
-            let mut prepared = Vec::with_capacity(group.len());
-            for key in group {
-                self.core.heartbeat.beat();
-                prepared.push(self.core.prepare_feed(&b, key, t)?);
-            }
-            let links = &self.core.links;
-            let done: Vec<(u64, Made)> = prepared.into_par_iter().map(|p| p.render(links)).collect();
+        let links = self.core.links.clone();
+        let make = |prepared: Vec<Prepared>| -> Vec<(u64, Made)> {
+            let done: Vec<(u64, Made)> = prepared.into_par_iter().map(|p| p.render(&links)).collect();
             if bulk {
                 done.par_iter().for_each(|(_, made)| made.feed.pack());
             }
+            done
+        };
+        let metrics = self.core.metrics.clone();
+        let mut keep = |done: Vec<(u64, Made)>| {
             for (count, made) in done {
-                self.core.metrics.render_seconds.observe(made.render_took);
+                metrics.render_seconds.observe(made.render_took);
                 rendered.insert(made.feed.key.clone(), (count, made.feed));
             }
-        }
+        };
+        std::thread::scope(|scope| -> Result<()> {
+            let mut in_flight: Option<std::thread::ScopedJoinHandle<'_, Vec<(u64, Made)>>> = None;
+            for group in dirty.chunks(RENDER_GROUP) {
+                let mut prepared = Vec::with_capacity(group.len());
+                for key in group {
+                    self.core.heartbeat.beat();
+                    prepared.push(self.core.prepare_feed(&b, key, t)?);
+                }
+                if let Some(h) = in_flight.take() {
+                    keep(h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+                }
+                if bulk {
+                    let make = &make;
+                    in_flight = Some(scope.spawn(move || make(prepared)));
+                } else {
+                    keep(make(prepared));
+                }
+            }
+            if let Some(h) = in_flight.take() {
+                keep(h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            }
+            Ok(())
+        })?;
         let feeds_done = std::time::Instant::now();
         let rejections = b.rejections()?;
         b.commit()?;
@@ -790,7 +816,16 @@ impl Ingest {
             entry.feed = Some(feed);
         }
         self.core.publish(&rejections);
-        fresh.par_iter().for_each(|feed| feed.pack());
+        for feed in fresh {
+            match &self.core.packer {
+                Some(packer) => {
+                    if let Err(std::sync::mpsc::SendError(feed)) = packer.send(feed) {
+                        feed.pack();
+                    }
+                }
+                None => feed.pack(),
+            }
+        }
         debug!(
             feeds = rendered_count,
             feeds_ms = (feeds_done - t0).as_secs_f64() * 1e3,
@@ -1309,6 +1344,21 @@ impl Core {
         Metrics::set(&self.metrics.feeds, site.feeds.len() as u64);
         self.site.store(Arc::new(site));
     }
+}
+
+/// Starts the thread that packs published feeds (gzip made, original dropped), so that the
+/// writer is free for the next change meanwhile. A feed replaced before its turn is skipped.
+/// `None` if the thread cannot start: the writer then packs them itself.
+fn spawn_packer() -> Option<std::sync::mpsc::Sender<Arc<FeedEntry>>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Arc<FeedEntry>>();
+    let started = std::thread::Builder::new().name("clipfeed-pack".into()).spawn(move || {
+        for feed in rx {
+            if Arc::strong_count(&feed) > 1 {
+                feed.pack();
+            }
+        }
+    });
+    started.ok().map(|_| tx)
 }
 
 /// How many feeds are read from the store before their documents are made in parallel.
