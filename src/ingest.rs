@@ -1352,6 +1352,14 @@ impl Core {
 fn spawn_packer() -> Option<std::sync::mpsc::Sender<Arc<FeedEntry>>> {
     let (tx, rx) = std::sync::mpsc::channel::<Arc<FeedEntry>>();
     let started = std::thread::Builder::new().name("clipfeed-pack".into()).spawn(move || {
+        // Background work: the writer, the watcher and the HTTP workers go first. (Linux keeps
+        // a nice value per thread.)
+        // SAFETY: gettid and setpriority have no preconditions; a failure only leaves the nice
+        // value as it was.
+        #[cfg(target_os = "linux")]
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+        }
         for feed in rx {
             if Arc::strong_count(&feed) > 1 {
                 feed.pack();

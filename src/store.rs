@@ -311,6 +311,9 @@ impl Store {
         // commit would otherwise pay now and then, delaying whichever change made it. They run
         // on a thread of their own instead, and a commit checkpoints only past the backstop.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
+        // A large batch can grow the WAL file far past the backstop before a checkpoint gets to
+        // reset it; once reset, it is cut back to this size instead of keeping its largest.
+        conn.pragma_update(None, "journal_size_limit", WAL_BACKSTOP_PAGES as i64 * 4096)?;
         let mut store = Store::init(conn).with_context(|| format!("cannot initialise store {}", path.display()))?;
         store._alive = Some(spawn_checkpointer(path)?);
         Ok(store)
