@@ -1140,8 +1140,9 @@ impl Core {
         (n, n.div_ceil(2) as u64)
     }
 
-    /// Renders one feed's subscription document in every format. Its time moves to `t` only
-    /// when what it shows changed; its history time when anything in it changed.
+    /// Reads what one feed's subscription document shows and records its new state; the
+    /// documents are then made by [`Prepared::render`]. Its time moves to `t` only when what it
+    /// shows changed; its history time when anything in it changed.
     fn prepare_feed(&mut self, b: &Batch<'_>, key: &FeedKey, t: DateTime<Utc>) -> Result<Prepared> {
         let started = std::time::Instant::now();
         let entry = self.catalog.entry(key.clone()).or_insert_with(Entry::new);
