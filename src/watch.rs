@@ -10,7 +10,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -101,8 +103,10 @@ pub fn spawn(
         config,
     )
     .context("cannot start the file watcher")?;
+    let parents = Parents::start(tx.clone()).context("cannot start the file watcher")?;
     let mut roots = Roots {
         watcher,
+        parents,
         mode,
         poll_interval,
         next_poll: Instant::now() + poll_interval,
@@ -125,12 +129,76 @@ pub fn spawn(
     Ok(Watcher { tx, thread: Some(thread) })
 }
 
+/// Watches of the roots' parent folders, to see a root appear, vanish or be replaced. They are
+/// inotify watches of their own, for names coming and going only: notify would watch every kind
+/// of event, and a busy sibling of a root (the store, often) would wake the watcher at each
+/// write. Each event reaches the coalescing thread as a notify event naming the path.
+struct Parents {
+    watches: inotify::Watches,
+    folders: Arc<Mutex<HashMap<inotify::WatchDescriptor, PathBuf>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Parents {
+    fn drop(&mut self) {
+        // The reading thread notices within one poll period and ends.
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Parents {
+    /// How long the reading thread waits for events before it looks at `stop`.
+    const POLL: Duration = Duration::from_millis(500);
+
+    fn start(tx: Sender<Msg>) -> std::io::Result<Parents> {
+        let mut inotify = inotify::Inotify::init()?;
+        let folders: Arc<Mutex<HashMap<inotify::WatchDescriptor, PathBuf>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let parents = Parents { watches: inotify.watches(), folders: folders.clone(), stop: stop.clone() };
+        std::thread::Builder::new().name("clipfeed-parents".into()).spawn(move || {
+            use std::os::fd::AsRawFd;
+            let mut buffer = [0u8; 4096];
+            while !stop.load(Ordering::Relaxed) {
+                let mut fd = libc::pollfd { fd: inotify.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                // SAFETY: one valid pollfd, owned by this frame, for the duration of the call.
+                if unsafe { libc::poll(&mut fd, 1, Self::POLL.as_millis() as libc::c_int) } <= 0 {
+                    continue;
+                }
+                let Ok(events) = inotify.read_events(&mut buffer) else { continue };
+                let folders = folders.lock().expect("parent watch lock");
+                for event in events {
+                    let Some(folder) = folders.get(&event.wd) else { continue };
+                    let path = event.name.map_or_else(|| folder.clone(), |name| folder.join(name));
+                    let event = notify::Event::new(EventKind::Any).add_path(path);
+                    if tx.send(Msg::Event(Ok(event))).is_err() {
+                        return;
+                    }
+                }
+            }
+        })?;
+        Ok(parents)
+    }
+
+    fn watch(&mut self, folder: &std::path::Path) -> bool {
+        use inotify::WatchMask as M;
+        let mask = M::CREATE | M::DELETE | M::MOVED_FROM | M::MOVED_TO | M::DELETE_SELF | M::MOVE_SELF | M::ONLYDIR;
+        match self.watches.add(folder, mask) {
+            Ok(wd) => {
+                self.folders.lock().expect("parent watch lock").insert(wd, folder.to_path_buf());
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 /// How often roots that are missing (or whose parent is) are looked for.
 const ROOT_RETRY: Duration = Duration::from_secs(1);
 
 /// The roots and their watches.
 struct Roots {
     watcher: notify::RecommendedWatcher,
+    parents: Parents,
     mode: WatchMode,
     poll_interval: Duration,
     next_poll: Instant,
@@ -202,7 +270,7 @@ impl Roots {
             if !r.parent_watched
                 && let Some(parent) = r.path.parent().filter(|p| p.is_dir())
             {
-                r.parent_watched = self.watcher.watch(parent, RecursiveMode::NonRecursive).is_ok();
+                r.parent_watched = self.parents.watch(parent);
             }
             let now = std::fs::metadata(&r.path).ok().filter(|m| m.is_dir()).map(|m| (m.dev(), m.ino()));
             if now == r.identity {
