@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clip::Image;
 use crate::feed::{FeedKey, FeedMeta, Format};
+use crate::lru::Lru;
 
 /// Bodies smaller than this are never compressed: the saving would not pay for the headers.
 const MIN_COMPRESS: usize = 512;
@@ -31,42 +32,8 @@ const MIN_COMPRESS: usize = 512;
 pub const PLAIN_CACHE_BYTES: usize = 8 << 20;
 
 /// Originals of packed documents, by the documents' hash, least recently used dropped first.
-struct PlainCache {
-    map: HashMap<u128, (Bytes, u64)>,
-    bytes: usize,
-    clock: u64,
-}
-
-static PLAIN_CACHE: LazyLock<Mutex<PlainCache>> =
-    LazyLock::new(|| Mutex::new(PlainCache { map: HashMap::new(), bytes: 0, clock: 0 }));
-
-impl PlainCache {
-    fn get(&mut self, id: u128) -> Option<Bytes> {
-        self.clock += 1;
-        let clock = self.clock;
-        self.map.get_mut(&id).map(|(b, used)| {
-            *used = clock;
-            b.clone()
-        })
-    }
-
-    fn insert(&mut self, id: u128, body: Bytes) {
-        if body.len() > PLAIN_CACHE_BYTES / 4 {
-            return;
-        }
-        while self.bytes + body.len() > PLAIN_CACHE_BYTES {
-            let Some(oldest) = self.map.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| *k) else { break };
-            if let Some((b, _)) = self.map.remove(&oldest) {
-                self.bytes -= b.len();
-            }
-        }
-        self.clock += 1;
-        self.bytes += body.len();
-        if let Some((old, _)) = self.map.insert(id, (body, self.clock)) {
-            self.bytes -= old.len();
-        }
-    }
-}
+static PLAIN_CACHE: LazyLock<Mutex<Lru<u128, Bytes>>> =
+    LazyLock::new(|| Mutex::new(Lru::new(usize::MAX, PLAIN_CACHE_BYTES)));
 
 /// gzip at level 6: within a percent of the best level's size at about half its time, which
 /// the writer pays once per document it publishes.
@@ -198,14 +165,14 @@ impl Rendered {
         if let Some(plain) = self.plain.load_full() {
             return Bytes::clone(&plain);
         }
-        if let Some(b) = PLAIN_CACHE.lock().expect("plain cache lock").get(self.id) {
+        if let Some(b) = PLAIN_CACHE.lock().expect("plain cache lock").get(&self.id) {
             return b;
         }
         let gz = self.gzip.get().expect("a packed document has its gzip form");
         let mut out = Vec::with_capacity(self.len);
         flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut out).expect("our own gzip inflates");
         let out = Bytes::from(out);
-        PLAIN_CACHE.lock().expect("plain cache lock").insert(self.id, out.clone());
+        PLAIN_CACHE.lock().expect("plain cache lock").insert(self.id, out.clone(), out.len());
         out
     }
 

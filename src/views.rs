@@ -3,7 +3,6 @@
 //! connection, rendered by `feed`/`pages`, and kept in a bounded cache. An entry is valid for one
 //! generation of its feed: any change in the feed's history makes it stale.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
@@ -13,6 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::feed::{self, Doc, Format, Links, Page};
 use crate::filter::Filter;
+use crate::lru::Lru;
 use crate::pages;
 use crate::site::{FeedEntry, Rendered};
 use crate::store::Reader;
@@ -30,49 +30,17 @@ struct CacheKey {
     generation: u64,
 }
 
-struct Cached {
-    doc: Arc<Rendered>,
-    last_used: u64,
-    /// What the entry was counted as when it came in.
-    size: usize,
+/// A small LRU cache of views.
+type Cache = Lru<CacheKey, Arc<Rendered>>;
+
+fn new_cache() -> Cache {
+    Lru::new(CACHE_ENTRIES, CACHE_BYTES)
 }
 
-/// A small LRU cache.
-#[derive(Default)]
-struct Cache {
-    map: HashMap<CacheKey, Cached>,
-    bytes: usize,
-    clock: u64,
-}
-
-impl Cache {
-    fn get(&mut self, key: &CacheKey) -> Option<Arc<Rendered>> {
-        self.clock += 1;
-        let clock = self.clock;
-        self.map.get_mut(key).map(|c| {
-            c.last_used = clock;
-            c.doc.clone()
-        })
-    }
-
-    fn insert(&mut self, key: CacheKey, doc: Arc<Rendered>) {
-        // The document and, once served compressed, its gzip form.
-        let size = doc.len() * 2;
-        if size > CACHE_BYTES / 4 {
-            return;
-        }
-        while !self.map.is_empty() && (self.map.len() >= CACHE_ENTRIES || self.bytes + size > CACHE_BYTES) {
-            let oldest = self.map.iter().min_by_key(|(_, c)| c.last_used).map(|(k, _)| k.clone()).expect("non-empty");
-            if let Some(c) = self.map.remove(&oldest) {
-                self.bytes -= c.size;
-            }
-        }
-        self.clock += 1;
-        self.bytes += size;
-        if let Some(old) = self.map.insert(key, Cached { doc, last_used: self.clock, size }) {
-            self.bytes -= old.size;
-        }
-    }
+/// What a view is counted as in the cache: the document and, once served compressed, its gzip
+/// form.
+fn cache_size(doc: &Rendered) -> usize {
+    doc.len() * 2
 }
 
 /// Renders archive pages, filtered feeds and clipping pages from the store.
@@ -85,7 +53,7 @@ pub struct Views {
 
 impl Views {
     pub fn new(reader: Reader, config: Arc<ArcSwap<Config>>) -> Views {
-        Views { reader, config, cache: Mutex::new(Cache::default()) }
+        Views { reader, config, cache: Mutex::new(new_cache()) }
     }
 
     fn links(&self) -> Links {
@@ -98,7 +66,7 @@ impl Views {
         }
         let Some(doc) = make()? else { return Ok(None) };
         let doc = Arc::new(doc);
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, doc.clone());
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, doc.clone(), cache_size(&doc));
         Ok(Some(doc))
     }
 
@@ -189,21 +157,21 @@ mod tests {
 
     #[test]
     fn cache_is_bounded_and_keeps_recent_entries() {
-        let mut c = Cache::default();
+        let mut c = new_cache();
         for i in 0..CACHE_ENTRIES + 10 {
-            c.insert(key(i), doc(10));
+            c.insert(key(i), doc(10), 20);
             // Keep the first entry hot.
             assert!(c.get(&key(0)).is_some(), "{i}");
         }
-        assert!(c.map.len() <= CACHE_ENTRIES);
+        assert!(c.len() <= CACHE_ENTRIES);
         assert!(c.get(&key(1)).is_none(), "cold entries are evicted first");
         let big = CACHE_BYTES / 16;
         for i in 0..20 {
-            c.insert(key(10_000 + i), doc(big));
+            c.insert(key(10_000 + i), doc(big), big * 2);
         }
-        assert!(c.bytes <= CACHE_BYTES, "{}", c.bytes);
-        let before = c.map.len();
-        c.insert(key(99_999), doc(CACHE_BYTES));
-        assert_eq!(c.map.len(), before, "a document too large to cache is not cached");
+        assert!(c.bytes() <= CACHE_BYTES, "{}", c.bytes());
+        let before = c.len();
+        c.insert(key(99_999), doc(CACHE_BYTES), CACHE_BYTES * 2);
+        assert_eq!(c.len(), before, "a document too large to cache is not cached");
     }
 }
