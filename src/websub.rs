@@ -89,6 +89,27 @@ pub struct Answer {
     pub text: String,
 }
 
+/// The hub's figures: gauges, then totals since the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Verified subscriptions now.
+    pub subscriptions: usize,
+    /// Requests waiting for their verification now.
+    pub pending: usize,
+    /// Bytes of documents held for delivery now.
+    pub queued_bytes: usize,
+    /// Verifications that succeeded, and that failed (refused, unanswered, not confirmed).
+    pub verified: u64,
+    pub unverified: u64,
+    /// Delivery attempts answered 2xx, and attempts that failed.
+    pub delivered: u64,
+    pub failed: u64,
+    /// Subscriptions dropped after failures, 410 Gone or a refused address.
+    pub dropped: u64,
+    /// Publications not delivered for the byte budget.
+    pub skipped: u64,
+}
+
 /// The `Link` header value naming a feed's hubs and its self URL.
 pub fn link_header(hubs: &[&str], self_url: &str) -> String {
     let mut parts: Vec<String> = hubs.iter().map(|h| format!("<{h}>; rel=\"hub\"")).collect();
@@ -136,6 +157,7 @@ impl Hub {
             queue: deliver::Queue::new(settings.max_queued_bytes),
             pingers: settings.hubs.iter().cloned().map(|h| Arc::new(ping::Pinger::new(h))).collect(),
             rt: rt.clone(),
+            counters: hub::Counters::default(),
             settings,
         });
         let mut tasks = vec![rt.spawn(inner.clone().expire_leases()), rt.spawn(deliver::run(inner.clone()))];
@@ -165,6 +187,7 @@ impl Hub {
             }
             let topic = doc.topic.clone();
             if !self.inner.queue.offer(doc) {
+                self.inner.counters.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(
                     topic,
                     "websub: delivery skipped: documents held for delivery are over websub.max_queued_bytes"
@@ -182,6 +205,23 @@ impl Hub {
     /// The current subscriptions, ordered by topic and callback.
     pub fn subscriptions(&self) -> Vec<Subscription> {
         self.inner.table.lock().expect("table lock").all()
+    }
+
+    /// Figures for metrics and the status page.
+    pub fn stats(&self) -> Stats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.inner.counters;
+        Stats {
+            subscriptions: self.inner.table.lock().expect("table lock").len(),
+            pending: self.inner.pending.lock().expect("pending lock").values().sum(),
+            queued_bytes: self.inner.queue.held_bytes(),
+            verified: c.verified.load(Relaxed),
+            unverified: c.unverified.load(Relaxed),
+            delivered: c.delivered.load(Relaxed),
+            failed: c.failed.load(Relaxed),
+            dropped: c.dropped.load(Relaxed),
+            skipped: c.skipped.load(Relaxed),
+        }
     }
 
     /// Stops the hub's tasks (requests in flight end with their time limit).

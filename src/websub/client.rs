@@ -31,6 +31,9 @@ use super::policy::Policy;
 
 /// Addresses tried per request, at most.
 const MAX_ADDRS: usize = 8;
+/// hyper's read buffer per connection, which bounds a response head (hyper's least is 8 KiB;
+/// its default, some 400 KiB, times every request in flight is more than a reply needs).
+const MAX_READ_BUFFER: usize = 16 * 1024;
 
 /// Why a request produced no response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,7 +205,11 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let failed = |e: hyper::Error| Failure::Failed(format!("HTTP: {e}"));
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await.map_err(failed)?;
+    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        .max_buf_size(MAX_READ_BUFFER)
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(failed)?;
     let work = async move {
         let res = sender.send_request(request).await.map_err(failed)?;
         let status = res.status().as_u16();
@@ -226,5 +233,26 @@ where
     tokio::select! {
         r = &mut work => r,
         _ = &mut conn => work.await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(url: &str) -> (String, String) {
+        let url = Url::parse(url).unwrap();
+        let ua = HeaderValue::from_static("t");
+        let out = Outbound { method: Method::GET, url: &url, headers: Vec::new(), body: Bytes::new(), max_body: 0 };
+        let req = build(&out, &ua).unwrap();
+        (req.uri().to_string(), req.headers()[hyper::header::HOST].to_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn request_target_and_host() {
+        assert_eq!(head("http://Example.org/a%20b?q=1&r=x%7Cy"), ("/a%20b?q=1&r=x%7Cy".into(), "example.org".into()));
+        assert_eq!(head("https://h.example:8443"), ("/".into(), "h.example:8443".into()));
+        assert_eq!(head("http://[::1]:80/x"), ("/x".into(), "[::1]".into()));
+        assert_eq!(head("http://h/c?x={a}|b^`"), ("/c?x={a}|b^`".into(), "h".into()));
     }
 }

@@ -12,7 +12,7 @@
 //! So memory is bounded by topics (documents) and subscriptions (jobs), plus a byte budget on
 //! the documents held.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -71,6 +71,11 @@ impl Queue {
         true
     }
 
+    /// Bytes of documents held now.
+    pub fn held_bytes(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
     fn take(&self) -> Vec<Arc<Doc>> {
         self.mailbox.lock().expect("mailbox lock").drain().map(|(_, d)| d).collect()
     }
@@ -90,7 +95,6 @@ enum Outcome {
 struct Job {
     doc: Arc<Doc>,
     attempt: u32,
-    due: Instant,
     running: bool,
     /// A document that arrived while this job was in flight.
     newer: Option<Arc<Doc>>,
@@ -99,6 +103,10 @@ struct Job {
 #[derive(Default)]
 struct State {
     jobs: HashMap<Key, Job>,
+    /// The jobs not in flight, by when they are due (then a sequence number): O(log n) for each
+    /// step, so a topic with many subscribers costs no scans.
+    waiting: BTreeSet<(Instant, u64, Key)>,
+    seq: u64,
     /// Documents waiting for their topic's window to end.
     held: HashMap<String, (Arc<Doc>, Instant)>,
     last_sent: HashMap<String, Instant>,
@@ -138,8 +146,12 @@ async fn sleep_until(at: Option<Instant>) {
 impl State {
     fn next_due(&self) -> Option<Instant> {
         let held = self.held.values().map(|(_, at)| *at);
-        let jobs = self.jobs.values().filter(|j| !j.running).map(|j| j.due);
-        held.chain(jobs).min()
+        held.chain(self.waiting.first().map(|(at, _, _)| *at)).min()
+    }
+
+    fn schedule(&mut self, key: Key, due: Instant) {
+        self.seq += 1;
+        self.waiting.insert((due, self.seq, key));
     }
 
     fn offer(&mut self, inner: &Inner, doc: Arc<Doc>, now: Instant) {
@@ -180,24 +192,17 @@ impl State {
                 Some(job) if job.running => job.newer = Some(doc.clone()),
                 Some(job) => job.doc = doc.clone(),
                 None => {
-                    let job = Job { doc: doc.clone(), attempt: 0, due: now, running: false, newer: None };
-                    self.jobs.insert(key, job);
+                    self.jobs.insert(key.clone(), Job { doc: doc.clone(), attempt: 0, running: false, newer: None });
+                    self.schedule(key, now);
                 }
             }
         }
     }
 
     fn start_due(&mut self, inner: &Arc<Inner>, now: Instant, done: &mpsc::UnboundedSender<(Key, Outcome)>) {
-        let free = inner.settings.deliveries.saturating_sub(self.running);
-        if free == 0 {
-            return;
-        }
-        let mut due: Vec<(Instant, &Key)> =
-            self.jobs.iter().filter(|(_, j)| !j.running && j.due <= now).map(|(k, j)| (j.due, k)).collect();
-        due.sort();
-        let keys: Vec<Key> = due.into_iter().take(free).map(|(_, k)| k.clone()).collect();
-        for key in keys {
-            let job = self.jobs.get_mut(&key).expect("a listed job");
+        while self.running < inner.settings.deliveries && self.waiting.first().is_some_and(|(at, _, _)| *at <= now) {
+            let (_, _, key) = self.waiting.pop_first().expect("a first entry");
+            let job = self.jobs.get_mut(&key).expect("a waiting job");
             job.running = true;
             self.running += 1;
             let (inner, doc, done) = (inner.clone(), job.doc.clone(), done.clone());
@@ -213,15 +218,19 @@ impl State {
         let Some(job) = self.jobs.get_mut(&key) else { return };
         job.running = false;
         let now = Instant::now();
-        match outcome {
+        inner.count_delivery(matches!(outcome, Outcome::Delivered));
+        let retry_at = match outcome {
             Outcome::Delivered => match job.newer.take() {
-                Some(doc) => (job.doc, job.attempt, job.due) = (doc, 0, now),
-                None => drop(self.jobs.remove(&key)),
+                Some(doc) => {
+                    (job.doc, job.attempt) = (doc, 0);
+                    Some(now)
+                }
+                None => None,
             },
-            Outcome::Vanished => drop(self.jobs.remove(&key)),
+            Outcome::Vanished => None,
             Outcome::Ended(why) => {
-                self.jobs.remove(&key);
                 inner.drop_subscription(&key.0, &key.1, &why);
+                None
             }
             Outcome::Failed(why) => {
                 if let Some(doc) = job.newer.take() {
@@ -229,14 +238,19 @@ impl State {
                 }
                 job.attempt += 1;
                 if job.attempt > inner.settings.retries {
-                    self.jobs.remove(&key);
                     let why = format!("{why}; {} retries failed", inner.settings.retries);
                     inner.drop_subscription(&key.0, &key.1, &why);
+                    None
                 } else {
-                    job.due = now + backoff(inner.settings.retry_initial, job.attempt);
-                    tracing::info!(topic = %key.0, callback = %key.1, attempt = job.attempt, why, "websub: delivery failed; will retry");
+                    let (topic, callback, attempt) = (&key.0, &key.1, job.attempt);
+                    tracing::info!(topic, callback, attempt, why, "websub: delivery failed; will retry");
+                    Some(now + backoff(inner.settings.retry_initial, attempt))
                 }
             }
+        };
+        match retry_at {
+            Some(at) => self.schedule(key, at),
+            None => drop(self.jobs.remove(&key)),
         }
     }
 }

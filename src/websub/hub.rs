@@ -3,6 +3,7 @@
 //! (§5.2), revoking topics the caller no longer accepts, and expiring leases.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -33,6 +34,22 @@ pub(super) struct Inner {
     pub queue: deliver::Queue,
     pub pingers: Vec<Arc<ping::Pinger>>,
     pub rt: tokio::runtime::Handle,
+    pub counters: Counters,
+}
+
+/// Running totals since the start, for metrics.
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    pub verified: AtomicU64,
+    pub unverified: AtomicU64,
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
+    pub dropped: AtomicU64,
+    pub skipped: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 fn answer(status: u16, text: impl Into<String>) -> Answer {
@@ -132,10 +149,17 @@ impl Inner {
         match reply {
             Ok(r) if (200..300).contains(&r.status) && !r.truncated && r.body == challenge.as_bytes() => {
                 tracing::info!(topic = %req.topic, callback, mode = req.mode.as_str(), "websub: intent verified");
+                bump(&self.counters.verified);
                 self.apply(req, started + lease.as_secs());
             }
-            Ok(r) => tracing::info!(topic = %req.topic, callback, status = r.status, "websub: intent not confirmed"),
-            Err(e) => tracing::info!(topic = %req.topic, callback, "websub: verification {e}"),
+            Ok(r) => {
+                tracing::info!(topic = %req.topic, callback, status = r.status, "websub: intent not confirmed");
+                bump(&self.counters.unverified);
+            }
+            Err(e) => {
+                tracing::info!(topic = %req.topic, callback, "websub: verification {e}");
+                bump(&self.counters.unverified);
+            }
         }
     }
 
@@ -216,11 +240,16 @@ impl Inner {
         }
     }
 
+    pub fn count_delivery(&self, ok: bool) {
+        bump(if ok { &self.counters.delivered } else { &self.counters.failed });
+    }
+
     /// Drops a subscription whose callback failed or asked to stop; no denial is sent.
     pub fn drop_subscription(&self, topic: &str, callback: &str, why: &str) {
         let mut table = self.table.lock().expect("table lock");
         if let Some((_, change)) = table.remove(topic, callback) {
             tracing::warn!(topic, callback, why, "websub: subscription dropped");
+            bump(&self.counters.dropped);
             self.record(&table, change);
         }
     }

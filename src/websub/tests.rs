@@ -46,6 +46,8 @@ struct Behaviour {
     /// The first this many POSTs get this status; later ones 204.
     failing_posts: usize,
     fail_status: u16,
+    /// Answer every request with a 307 to here.
+    redirect: Option<String>,
 }
 
 struct Callback {
@@ -67,7 +69,12 @@ impl Callback {
             addr: listener.local_addr().unwrap(),
             seen: Arc::default(),
             connections: Arc::default(),
-            behaviour: Arc::new(Mutex::new(Behaviour { verify: Verify::Echo, failing_posts: 0, fail_status: 500 })),
+            behaviour: Arc::new(Mutex::new(Behaviour {
+                verify: Verify::Echo,
+                failing_posts: 0,
+                fail_status: 500,
+                redirect: None,
+            })),
         };
         let (seen, connections, behaviour) = (cb.seen.clone(), cb.connections.clone(), cb.behaviour.clone());
         tokio::spawn(async move {
@@ -123,10 +130,11 @@ async fn answer(
         url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
     let (method, path, headers, at) = (parts.method, parts.uri.path().into(), parts.headers, std::time::Instant::now());
     let s = Seen { method, path, query, headers, body, at };
-    let (status, text) = {
+    let (status, text, location) = {
         let mut b = behaviour.lock().unwrap();
+        let location = b.redirect.clone();
         let challenge = s.param("hub.challenge").unwrap_or("").to_string();
-        match (&s.method, b.verify) {
+        let (status, text) = match (&s.method, b.verify) {
             (&Method::GET, _) if s.param("hub.mode") == Some("denied") => (200, String::new()),
             (&Method::GET, Verify::Echo) => (200, challenge),
             (&Method::GET, Verify::WrongBody) => (200, format!("{challenge}\n")),
@@ -136,11 +144,18 @@ async fn answer(
                 (b.fail_status, String::new())
             }
             _ => (204, String::new()),
+        };
+        match location {
+            Some(to) => (307, String::new(), Some(to)),
+            None => (status, text, None),
         }
     };
     seen.lock().unwrap().push(s);
     let mut res = Response::new(Full::new(Bytes::from(text)));
     *res.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+    if let Some(to) = location {
+        res.headers_mut().insert(hyper::header::LOCATION, to.parse().unwrap());
+    }
     Ok(res)
 }
 
@@ -285,6 +300,11 @@ async fn subscribe_is_verified_then_deliveries_are_signed() {
     let signature = post.headers["x-hub-signature"].to_str().unwrap();
     assert!(verify_signature("s3cret", &post.body, signature), "{signature}");
     assert!(!verify_signature("other", &post.body, signature));
+    until("counted, and the document let go", || {
+        let stats = f.hub.stats();
+        (stats.delivered, stats.queued_bytes) == (1, 0)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -354,6 +374,8 @@ async fn failed_deliveries_are_retried_then_the_subscription_dropped() {
     f.publish("<feed/>");
     until("dropped", || f.hub.subscriptions().is_empty()).await;
     assert_eq!(cb.posts().len(), 3, "one attempt and two retries");
+    let stats = f.hub.stats();
+    assert_eq!((stats.verified, stats.failed, stats.dropped, stats.subscriptions), (1, 3, 1, 0), "{stats:?}");
     let last = f.changes.lock().unwrap().last().cloned();
     assert_eq!(last, Some(Change::Remove { topic: TOPIC.into(), callback }));
 }
@@ -419,6 +441,25 @@ async fn refused_callbacks_get_no_connection_at_all() {
     until("the verification ended", || f.idle()).await;
     assert!(f.hub.subscriptions().is_empty());
     assert_eq!(cb.connections.load(Ordering::SeqCst), 0, "no connection was made");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let (cb, target) = (Callback::start().await, Callback::start().await);
+    let to = target.url("/elsewhere?hub.challenge=x");
+    cb.set(|b| b.redirect = Some(to.clone()));
+    let f = Fixture::start(test_settings());
+    assert_eq!(f.subscribe(&cb.url("/c"), None).status, 202);
+    until("the verification ended", || f.idle()).await;
+    assert_eq!(cb.gets().len(), 1);
+    assert!(f.hub.subscriptions().is_empty(), "a 307 is not a verification");
+    cb.set(|b| b.redirect = None);
+    f.subscribed(&cb.url("/c"), None).await;
+    cb.set(|b| b.redirect = Some(to.clone()));
+    f.publish("<feed/>");
+    until("the delivery was answered 307, retried, and dropped", || f.hub.subscriptions().is_empty()).await;
+    assert_eq!(cb.posts().len(), 3);
+    assert_eq!(target.connections.load(Ordering::SeqCst), 0, "the redirect target was never contacted");
 }
 
 #[tokio::test]
