@@ -58,11 +58,13 @@ use std::time::SystemTime;
 use anyhow::Result;
 use bytes::Bytes;
 
-pub use form::MAX_FORM_BYTES;
+pub use form::{MAX_FORM_BYTES, normalize_topic};
 pub use settings::{ExternalHub, RawHub, RawHubFull, RawWebSub, Settings};
 pub use subs::{Change, Subscription};
 
-/// Whether a URL is the self URL of a feed that may be subscribed to now.
+/// Whether a URL is the self URL of a feed that may be subscribed to now. It is asked about
+/// URLs in the form [`normalize_topic`] gives, sometimes with the hub's table locked: it must
+/// not call back into the hub.
 pub type TopicCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 /// Receives every change to the subscriptions, in order, to persist it.
 pub type Persist = Arc<dyn Fn(Change) + Send + Sync>;
@@ -176,7 +178,12 @@ impl Hub {
     /// Hands over changed feed documents: each goes to its subscribers, and each public topic
     /// to the external hubs. Never waits on the network; callable from any thread.
     pub fn publish(&self, docs: Vec<Publication>) {
-        for doc in docs {
+        for mut doc in docs {
+            let Some(topic) = form::normalize_topic(&doc.topic) else {
+                tracing::warn!(topic = doc.topic, "websub: a publication's topic is not a URL");
+                continue;
+            };
+            doc.topic = topic;
             if doc.public {
                 for pinger in &self.inner.pingers {
                     pinger.add(&doc.topic);

@@ -118,6 +118,14 @@ fn url_param(name: &str, value: Option<String>) -> Result<Url, Refusal> {
     Ok(url)
 }
 
+/// A topic URL in the form subscriptions are kept under: serialised by the URL Standard (host
+/// lowercased, default port dropped, `/` for an empty path) with its percent-encoded unreserved
+/// characters decoded. The topic predicate is asked about this form, and published documents'
+/// topics are put in it, so both sides compare equal.
+pub fn normalize_topic(text: &str) -> Option<String> {
+    Url::parse(&decode_unreserved(text.trim())).ok().map(String::from)
+}
+
 /// A lease as "a positive decimal integer"; a huge one is clamped later, like any other.
 fn lease_value(text: &str) -> Result<u64, Refusal> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -215,6 +223,18 @@ mod tests {
             format!("hub.mode=subscribe&hub.topic=http://a/t&hub.callback=http://b/{}", "c".repeat(MAX_URL_BYTES));
         refused(FORM, long.as_bytes(), 400, "longer than");
         assert!(parse(FORM, format!("hub.mode=subscribe&{base}&hub.secret={}", "s".repeat(199)).as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn topics_compare_in_one_form() {
+        assert_eq!(
+            normalize_topic("HTTP://Feeds.Example:80/%7Ea.atom").as_deref(),
+            Some("http://feeds.example/~a.atom")
+        );
+        assert_eq!(normalize_topic("https://f.example").as_deref(), Some("https://f.example/"));
+        assert_eq!(normalize_topic("not a url"), None);
+        let r = ok("hub.mode=subscribe&hub.topic=HTTP://Feeds.Example:80/%257Ea.atom&hub.callback=http://b/c");
+        assert_eq!(Some(r.topic), normalize_topic("http://feeds.example/~a.atom"));
     }
 
     #[test]

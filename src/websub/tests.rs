@@ -257,7 +257,7 @@ fn verify_signature(secret: &str, body: &[u8], header: &str) -> bool {
     ring::hmac::verify(&key, body, &tag).is_ok()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_is_verified_then_deliveries_are_signed() {
     let cb = Callback::start().await;
     let f = Fixture::start(test_settings());
@@ -364,7 +364,7 @@ async fn changes_within_the_window_are_coalesced_into_the_latest() {
     assert!(gap >= Duration::from_millis(100), "the held document waited for the window's end: {gap:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_deliveries_are_retried_then_the_subscription_dropped() {
     let cb = Callback::start().await;
     let f = Fixture::start(test_settings());
@@ -396,7 +396,7 @@ async fn a_retry_that_succeeds_keeps_the_subscription_and_gone_ends_it() {
     assert_eq!(cb.posts().len(), 3, "no retry after 410 Gone");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsubscribe_is_verified_and_stops_deliveries() {
     let (gone, stays) = (Callback::start().await, Callback::start().await);
     let f = Fixture::start(test_settings());
@@ -568,7 +568,16 @@ async fn subscriptions_survive_a_restart_through_the_store() {
     };
     assert_eq!(saved.len(), 1);
     let f = Fixture::start_saved(test_settings(), saved);
-    f.publish("<feed>after</feed>");
+    // The writer is a plain thread: publishing needs no runtime, and returns at once.
+    let hub = f.hub.clone();
+    let doc = Publication {
+        topic: "HTTP://feeds.example:80/topics/climate.atom".into(),
+        content_type: ATOM.into(),
+        body: Bytes::from_static(b"<feed>after</feed>"),
+        links: String::new(),
+        public: false,
+    };
+    std::thread::spawn(move || hub.publish(vec![doc])).join().unwrap();
     until("delivered after the restart", || cb.posts().len() == 1).await;
     assert!(verify_signature("k", &cb.posts()[0].body, cb.posts()[0].headers["x-hub-signature"].to_str().unwrap()));
     assert_eq!(cb.gets().len(), 1, "no new verification");
