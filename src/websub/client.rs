@@ -248,6 +248,40 @@ mod tests {
         (req.uri().to_string(), req.headers()[hyper::header::HOST].to_str().unwrap().to_string())
     }
 
+    #[tokio::test]
+    async fn address_forms_resolve_to_the_address_that_is_checked() {
+        for (url, addr) in [
+            ("http://0x7f.1/", "127.0.0.1:80"),
+            ("http://2130706433:81/", "127.0.0.1:81"),
+            ("https://0177.0.0.01/", "127.0.0.1:443"),
+            ("http://[::ffff:a9fe:a9fe]/", "[::ffff:169.254.169.254]:80"),
+            ("http://[0:0:0:0:0:0:0:1]:8/", "[::1]:8"),
+        ] {
+            let got = resolve(&Url::parse(url).unwrap()).await.unwrap();
+            assert_eq!(got, [addr.parse::<SocketAddr>().unwrap()], "{url}");
+            assert!(Policy::default().check(got[0].ip()).is_err(), "{url}");
+        }
+        let refused = resolve(&Url::parse("ftp://example.org/").unwrap()).await.unwrap_err();
+        assert!(matches!(refused, Failure::Refused(_)));
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_costs_at_most_the_time_limit() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        // Accepts, then never answers.
+        let held = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            std::future::pending::<()>().await;
+            drop(socket);
+        });
+        let client = Client::new(None, Duration::from_millis(300)).unwrap();
+        let out = Outbound { method: Method::GET, url: &url, headers: Vec::new(), body: Bytes::new(), max_body: 10 };
+        let err = client.send(out, None).await.unwrap_err();
+        assert!(matches!(&err, Failure::Failed(why) if why.contains("within")), "{err:?}");
+        held.abort();
+    }
+
     #[test]
     fn request_target_and_host() {
         assert_eq!(head("http://Example.org/a%20b?q=1&r=x%7Cy"), ("/a%20b?q=1&r=x%7Cy".into(), "example.org".into()));
