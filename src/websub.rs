@@ -39,6 +39,27 @@
 //!   we drop it so that a dead callback costs nothing at each later change. The subscriber can
 //!   subscribe again.
 //! - Outbound requests: see `client` (no redirects, no second lookup, bounded) and `policy`.
+//!
+//! # Bounds (defaults in `settings`), and why
+//!
+//! - A request body: 16 KiB ([`MAX_FORM_BYTES`]); URLs 2 KiB each; `hub.secret` < 200 bytes.
+//! - Leases 300 s to 30 days, 10 days when none is asked (the Recommendation's suggestion);
+//!   every lease ends, and a subscriber renews by subscribing again.
+//! - 10,000 subscriptions (a few MiB), at most 1,000 per callback host: a feed reader service
+//!   subscribing to every feed of a large site (three formats each) fits; one host cannot take
+//!   the whole hub. 256 requests waiting for verification, 32 per host, 8 verifications at once:
+//!   each is a GET to a URL a stranger chose, so a burst of requests cannot turn the hub into a
+//!   flood aimed at one host.
+//! - 16 deliveries at once (sockets and memory stay small on a small machine; a fan-out to
+//!   10,000 subscribers still takes seconds, not minutes); 10 s per request, lookup to last
+//!   byte; responses read: the challenge's length (verification) or nothing (the status only);
+//!   hyper's read buffer 16 KiB per connection.
+//! - Retries: 6, after 5 s doubling (5 s to 160 s, about 5 minutes in all): a subscriber's
+//!   restart is ridden out, a dead callback is dropped within minutes.
+//! - Coalescing: 250 ms per topic, first change at once (so a lone change goes out in
+//!   milliseconds), later ones in the window as one delivery of the latest document.
+//! - Queue: per topic only the latest document and per subscription one job (drop-oldest), and
+//!   32 MiB of documents held at most; only topics with subscribers are queued at all.
 
 mod client;
 mod deliver;

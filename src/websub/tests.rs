@@ -521,6 +521,41 @@ async fn revoked_topics_are_denied_and_get_nothing_more() {
 }
 
 #[tokio::test]
+async fn a_start_drops_ended_leases_and_denies_refused_topics() {
+    let cb = Callback::start().await;
+    let sub = |topic: &str, path: &str, expires: u64| Subscription {
+        topic: topic.into(),
+        callback: cb.url(path),
+        secret: None,
+        expires,
+    };
+    let later = unix_now() + 3600;
+    let saved = vec![
+        sub(TOPIC, "/kept", later),
+        sub(TOPIC, "/ended", unix_now() - 1),
+        sub("http://feeds.example/p.atom?token=rotated", "/revoked", later),
+    ];
+    let f = Fixture::start_saved(test_settings(), saved);
+    until("the ended lease is reported", || f.changes.lock().unwrap().len() == 2).await;
+    let mut removed: Vec<String> = f
+        .changes
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| match c {
+            Change::Remove { callback, .. } => callback.clone(),
+            Change::Put(s) => panic!("nothing is added: {s:?}"),
+        })
+        .collect();
+    removed.sort();
+    assert_eq!(removed, [cb.url("/ended"), cb.url("/revoked")]);
+    assert_eq!(f.hub.subscriptions(), [sub(TOPIC, "/kept", later)]);
+    until("the revoked one is told", || cb.gets().len() == 1).await;
+    assert_eq!(cb.gets()[0].path, "/revoked");
+    assert_eq!(cb.gets()[0].param("hub.mode"), Some("denied"));
+}
+
+#[tokio::test]
 async fn unknown_topics_and_limits_are_refused_at_once() {
     let cb = Callback::start().await;
     let mut settings = test_settings();
