@@ -18,6 +18,8 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+mod websub;
+
 use crate::clip::Clipping;
 use crate::feed::FeedKey;
 use crate::item::{Item, ItemData};
@@ -149,6 +151,14 @@ CREATE TABLE IF NOT EXISTS tombstones(
 -- left here after a crash is refreshed at the next start.
 CREATE TABLE IF NOT EXISTS pending(
     key TEXT PRIMARY KEY
+) WITHOUT ROWID;
+-- Verified WebSub subscriptions (see store/websub.rs). Not in TABLES: a rebuild keeps them.
+CREATE TABLE IF NOT EXISTS websub_subscriptions(
+    topic TEXT NOT NULL,
+    callback TEXT NOT NULL,
+    secret TEXT,
+    expires INTEGER NOT NULL,
+    PRIMARY KEY(topic, callback)
 ) WITHOUT ROWID;
 -- The published feeds as they were at the last clean shutdown (see Ingest::save_snapshot). They
 -- are used only while meta 'snapshot' names the configuration they were rendered with; the first
