@@ -353,3 +353,21 @@ fn completions_and_manual_come_from_the_command_line() {
     let (_, stdout_page, _) = run(clipfeed().arg("man"));
     assert_eq!(stdout_page, main, "`clipfeed man` prints the main page");
 }
+
+#[test]
+fn the_packaged_configuration_is_valid_and_names_server_paths() {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/clipfeed.yaml");
+    let tmp = tempfile::tempdir().unwrap();
+    let (status, out, err) = run(bare(tmp.path()).args(["check", "--config"]).arg(&config));
+    assert!(config_line(&out).ends_with(": ok (found by --config)"), "{out}{err}");
+    // Absolute paths: the file is read from /etc/clipfeed, whose folder must not matter.
+    assert!(store_line(&out).starts_with("store     /var/lib/clipfeed/clipfeed.db:"), "{out}");
+    if Path::new("/srv/clippings").is_dir() {
+        assert!(!out.contains("error     root"), "{out}");
+    } else {
+        assert_eq!(status.code(), Some(1), "{out}");
+        assert!(out.contains("error     root /srv/clippings: does not exist"), "{out}");
+    }
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.lines().any(|l| l.trim() == "- /srv/clippings"), "{text}");
+}
