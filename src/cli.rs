@@ -51,7 +51,7 @@ pub enum Command {
     /// List the tokens of private feeds (creating missing ones), or give one feed a new token.
     Token {
         /// Configuration file [default: the first found, see FILES in --help].
-        #[arg(long, short)]
+        #[arg(long, short, global = true)]
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: TokenAction,

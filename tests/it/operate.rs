@@ -118,6 +118,9 @@ fn configuration_errors_exit_78_and_other_fatal_errors_keep_2() {
         assert_eq!(status.code(), Some(78), "{args:?}: {err}");
         assert!(err.contains("items_per_feed"), "{args:?}: {err}");
     }
+    // `token`'s --config also goes after its action.
+    let (status, _, err) = run(clipfeed().args(["token", "list", "--config"]).arg(site.config()));
+    assert_eq!(status.code(), Some(78), "{err}");
     let (status, _, err) = run(clipfeed().args(["serve", "--config"]).arg(site.dir.path().join("absent.yaml")));
     assert_eq!(status.code(), Some(78), "{err}");
     let (status, _, err) = run(clipfeed().arg("serve").env("CLIPFEED_CONFIG", site.dir.path().join("absent.yaml")));
@@ -179,8 +182,18 @@ fn check_with_a_configuration_checks_roots_store_and_every_clipping() {
     // Once the store exists its schema is read (without leaving journal files behind).
     let (status, _, err) = run(clipfeed().args(["render", "--all", "--config"]).arg(site.config()));
     assert!(status.success(), "{err}");
+    let listing = || {
+        let mut names: Vec<String> = std::fs::read_dir(site.dir.path().join("data"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
     let (status, out, _) = run(clipfeed().args(["check", "--config"]).arg(site.config()));
     assert!(status.success() && store_line(&out).contains("ok (schema version"), "{out}");
+    assert_eq!(listing(), before, "check left files beside the store");
 
     // A rejected clipping, and a mistyped root: both fail the check.
     site.put("bad.md", "---\ntitle: [unclosed\n---\n");
