@@ -61,6 +61,9 @@ verify=$(SYSTEMD_PAGER=cat systemd-analyze verify --man=no --generators=no "$uni
     fail "systemd-analyze verify: $verify"
 if grep -q clipfeed <<<"$verify"; then fail "systemd-analyze verify complains: $verify"; fi
 ok "systemd-analyze verify accepts the installed units"
+[ -L /etc/systemd/system/multi-user.target.wants/clipfeed.service ] || fail "clipfeed.service is not enabled"
+[ ! -e /etc/systemd/system/sockets.target.wants/clipfeed.socket ] || fail "clipfeed.socket is enabled"
+ok "the service is enabled, the socket unit is not"
 
 version=$(clipfeed --version)
 [ "$version" = "clipfeed ${version#clipfeed }" ] && [[ "$(installed_version)" == "${version#clipfeed }"* ]] ||
@@ -128,6 +131,8 @@ for gone in /usr/bin/clipfeed /etc/clipfeed /var/lib/clipfeed /lib/systemd/syste
     [ ! -e "$gone" ] || fail "purge left $gone"
 done
 ! dpkg-statoverride --list /etc/clipfeed/clipfeed.yaml >/dev/null || fail "purge left the stat override"
+links=$(find /etc/systemd/system -name 'clipfeed.*')
+[ -z "$links" ] || fail "purge left unit links: $links"
 [ -f "$story" ] || fail "purge deleted a clipping"
 getent passwd clipfeed >/dev/null || fail "purge removed the user (files elsewhere may still be theirs)"
 ok "purged: store and configuration gone; clippings and the user kept"
