@@ -1,5 +1,7 @@
 //! The command line (clap derive) and what each subcommand does: `serve` runs the daemon,
-//! `check` gives a verdict per clipping file, `render` prints one feed.
+//! `check` checks clippings or a whole configuration, `render` prints one feed, `token` manages
+//! private feeds' tokens, `completions` and `man` print what shells and `man` read, made from
+//! these definitions.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,22 +10,18 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use arc_swap::ArcSwap;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::clip::{self, Limits};
-use crate::config::Config;
 use crate::feed::{FeedKey, Format};
-use crate::ingest::{Ingest, is_editor_temp, read_clipping};
-use crate::item;
+use crate::ingest::Ingest;
+use crate::locate::{self, ConfigError};
+use crate::logging;
 use crate::site::Site;
 use crate::store::Store;
 
-/// Where `serve` and `render` look for the configuration when `--config` is not given.
-pub const DEFAULT_CONFIG: &str = "config/clipfeed.yaml";
-
 /// Turns a folder of news clipping files into RSS and Atom feeds per topic and per news site.
 #[derive(Debug, Parser)]
-#[command(name = "clipfeed", version, about)]
+#[command(name = "clipfeed", version, about, after_long_help = help_notes())]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -33,17 +31,18 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: watch the clippings folders and serve the feeds over HTTP (the default).
     Serve {
-        /// Configuration file [default: config/clipfeed.yaml].
-        #[arg(long, short, env = "CLIPFEED_CONFIG")]
+        /// Configuration file [default: the first found, see FILES in --help].
+        #[arg(long, short)]
         config: Option<PathBuf>,
     },
-    /// Parse clipping files and print a verdict for each; exits 1 if any is rejected.
+    /// Check clipping files, or with no paths everything the daemon would use (the
+    /// configuration, each clippings folder, the store, every clipping); exits 1 on any error.
     Check {
-        /// Configuration file, for max_file_bytes, extensions and topic aliases [default: built-in defaults].
-        #[arg(long, short, env = "CLIPFEED_CONFIG")]
+        /// Configuration file, for the roots, store, limits, extensions and topics [default: the
+        /// first found, see FILES in --help; none found: built-in defaults].
+        #[arg(long, short)]
         config: Option<PathBuf>,
-        /// Files, or folders to search recursively.
-        #[arg(required = true)]
+        /// Files, or folders to search recursively [default: the configuration's clippings folders].
         paths: Vec<PathBuf>,
         /// Also print the warnings of accepted files.
         #[arg(long, short)]
@@ -51,16 +50,16 @@ pub enum Command {
     },
     /// List the tokens of private feeds (creating missing ones), or give one feed a new token.
     Token {
-        /// Configuration file [default: config/clipfeed.yaml].
-        #[arg(long, short, env = "CLIPFEED_CONFIG")]
+        /// Configuration file [default: the first found, see FILES in --help].
+        #[arg(long, short, global = true)]
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: TokenAction,
     },
     /// Bring the store up to date with the clippings folders and print one feed to standard output.
     Render {
-        /// Configuration file [default: config/clipfeed.yaml].
-        #[arg(long, short, env = "CLIPFEED_CONFIG")]
+        /// Configuration file [default: the first found, see FILES in --help].
+        #[arg(long, short)]
         config: Option<PathBuf>,
         /// The feed of this topic (slug).
         #[arg(long, group = "feed")]
@@ -73,6 +72,18 @@ pub enum Command {
         all: bool,
         #[arg(long, value_enum, default_value = "rss")]
         format: FormatArg,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell) to standard output.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or with --dir write one page per command into a folder.
+    #[command(hide = true)]
+    Man {
+        /// Write clipfeed.1 and a page per subcommand (clipfeed-serve.1, ...) here.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -102,186 +113,230 @@ impl From<FormatArg> for Format {
     }
 }
 
-fn load_config(path: Option<PathBuf>) -> Result<Config> {
-    let path = path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
-    if !path.exists() {
-        bail!("no configuration file at {} (pass --config FILE)", path.display());
-    }
-    Config::load(&path)
-}
-
-/// Logs to standard error (the journal, under systemd), filtered by `RUST_LOG` when set, else by
-/// `default`. Returns what changes the filter later (a reload with another `log`); with
-/// `RUST_LOG` set, the environment keeps winning.
-fn init_logging(default: &str) -> crate::daemon::LogFilter {
-    use tracing_subscriber::prelude::*;
-    let from_env = std::env::var_os("RUST_LOG").is_some();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
-    // Under systemd the journal stamps every line itself (it sets JOURNAL_STREAM for a service
-    // whose standard error goes to it), so a second time stamp would only be noise.
-    let registry = tracing_subscriber::registry().with(filter);
-    let _ = if std::env::var_os("JOURNAL_STREAM").is_some() {
-        registry.with(fmt.without_time()).try_init()
-    } else {
-        registry.with(fmt).try_init()
-    };
-    Box::new(move |directive: &str| {
-        if from_env {
-            return;
-        }
-        if let Ok(f) = tracing_subscriber::EnvFilter::try_new(directive) {
-            let _ = handle.reload(f);
-        }
-    })
-}
-
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command.unwrap_or(Command::Serve { config: None }) {
         Command::Serve { config } => {
-            let path = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
-            let cfg = load_config(Some(path.clone()))?;
-            let log_filter = init_logging(&cfg.log);
+            let (cfg, found) = locate::load(config.as_deref())?;
+            let log_filter = logging::init_daemon(&cfg.log, cfg.log_format);
+            let path = std::path::absolute(&found.path).unwrap_or(found.path.clone());
+            tracing::info!(config = %path.display(), found_by = %found.source, "configuration");
             crate::daemon::serve(cfg, path, log_filter)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config, paths, verbose } => {
-            let _ = init_logging("warn");
-            let cfg = match config {
-                Some(p) => Some(Config::load(&p)?),
-                None => None,
+            logging::init_tool();
+            // With files to check, a configuration is optional (built-in defaults without one);
+            // with none, it says what to check.
+            let loaded = match locate::locate(config.as_deref()) {
+                Ok(found) => {
+                    let cfg = crate::config::Config::load(&found.path).map_err(ConfigError::new)?;
+                    Some((cfg, found))
+                }
+                Err(e) if paths.is_empty() => return Err(e.into()),
+                Err(_) => None,
             };
-            check(cfg.as_ref(), &paths, verbose)
+            if let (Some((_, found)), false) = (&loaded, paths.is_empty()) {
+                eprintln!("using the configuration {} (found by {})", found.path.display(), found.source);
+            }
+            crate::check::run(loaded.as_ref().map(|(c, f)| (c, f)), &paths, verbose)
         }
         Command::Token { config, action } => {
-            let _ = init_logging("warn");
-            let cfg = load_config(config)?;
-            let mut store = Store::open(&cfg.store)?;
-            let rotate = match &action {
-                TokenAction::List => None,
-                TokenAction::Rotate { feed } => Some(feed.trim_matches('/').trim_end_matches(".rss").to_string()),
-            };
-            let tokens = crate::ingest::feed_tokens(&mut store, &cfg, rotate.as_deref())?;
-            let mut out = std::io::stdout().lock();
-            if tokens.is_empty() {
-                writeln!(out, "no private feeds (mark topics or providers `private: true` in the configuration)")?;
-            }
-            for (stem, token) in &tokens {
-                if rotate.as_deref().is_none_or(|r| r == stem) {
-                    writeln!(out, "{stem}\t{token}\t{}{stem}.rss?token={token}", cfg.base_url)?;
-                }
-            }
-            Ok(ExitCode::SUCCESS)
+            logging::init_tool();
+            let (cfg, _) = locate::load(config.as_deref())?;
+            token(&cfg, &action)
         }
         Command::Render { config, topic, provider, all, format } => {
-            let _ = init_logging("warn");
-            let cfg = Arc::new(load_config(config)?);
+            logging::init_tool();
             let key = match (topic, provider, all) {
                 (Some(t), _, _) => FeedKey::Topic(t),
                 (_, Some(p), _) => FeedKey::Provider(p.to_ascii_lowercase()),
                 (_, _, true) => FeedKey::All,
                 _ => bail!("say which feed: --topic SLUG, --provider DOMAIN or --all"),
             };
-            let site = Arc::new(ArcSwap::from_pointee(Site::empty()));
-            let store = Store::open(&cfg.store)?;
-            let metrics = Arc::new(crate::metrics::Metrics::default());
-            let beat = crate::systemd::Heartbeat::new("writer");
-            let mut ingest = Ingest::start(cfg.clone(), store, site.clone(), metrics, beat)?;
-            ingest.reconcile()?;
-            let site = site.load();
-            let Some(r) = site.feed(&key.path_stem(), format.into()) else {
-                bail!("no such feed: {}", key.path_stem());
-            };
+            let (cfg, _) = locate::load(config.as_deref())?;
+            render(Arc::new(cfg), &key, format.into())
+        }
+        Command::Completions { shell } => {
             let mut out = std::io::stdout().lock();
-            out.write_all(&r.plain()).context("cannot write to standard output")?;
+            clap_complete::generate(shell, &mut Cli::command(), "clipfeed", &mut out);
             out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => {
+            match dir {
+                Some(dir) => write_manual(&dir)?,
+                None => {
+                    let mut out = std::io::stdout().lock();
+                    main_page(&built_command(), &mut out)?;
+                    out.flush()?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-/// `clipfeed check`: one line per file, `ok` or `rejected`, and a summary.
-fn check(cfg: Option<&Config>, paths: &[PathBuf], verbose: bool) -> Result<ExitCode> {
-    let limits = Limits { max_file_bytes: cfg.map_or(Limits::default().max_file_bytes, |c| c.max_file_bytes) };
-    let topics = cfg.map(|c| c.topics.clone()).unwrap_or_default();
-    let extensions: Vec<String> =
-        cfg.map_or_else(|| vec!["md".into(), "markdown".into(), "txt".into()], |c| c.extensions.clone());
-    let wanted = |p: &Path| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        !name.starts_with('.')
-            && !is_editor_temp(name)
-            && p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| extensions.iter().any(|x| x.eq_ignore_ascii_case(e)))
+/// `clipfeed token list|rotate`.
+fn token(cfg: &crate::config::Config, action: &TokenAction) -> Result<ExitCode> {
+    let mut store = Store::open(&cfg.store)?;
+    let rotate = match action {
+        TokenAction::List => None,
+        TokenAction::Rotate { feed } => Some(feed.trim_matches('/').trim_end_matches(".rss").to_string()),
     };
-
-    // (file to read, path used as its identity when it has no URL)
-    let mut files: Vec<(PathBuf, String)> = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut found: Vec<(PathBuf, String)> = walkdir::WalkDir::new(p)
-                .follow_links(false)
-                .into_iter()
-                .filter_entry(|e| e.depth() == 0 || !e.file_name().to_str().is_some_and(|n| n.starts_with('.')))
-                .filter_map(|e| e.ok())
-                .filter(|e| !e.file_type().is_dir() && wanted(e.path()))
-                .map(|e| {
-                    let rel = e.path().strip_prefix(p).unwrap_or(e.path()).to_string_lossy().replace('\\', "/");
-                    (e.into_path(), rel)
-                })
-                .collect();
-            found.sort();
-            files.extend(found);
-        } else {
-            let name =
-                p.file_name().map_or_else(|| p.to_string_lossy().into_owned(), |n| n.to_string_lossy().into_owned());
-            files.push((p.clone(), name));
-        }
-    }
-
+    let tokens = crate::ingest::feed_tokens(&mut store, cfg, rotate.as_deref())?;
     let mut out = std::io::stdout().lock();
-    let (mut good, mut bad) = (0usize, 0usize);
-    for (path, rel) in &files {
-        let verdict = match read_clipping(path, limits) {
-            Ok((_, Ok(bytes))) => clip::parse(&bytes, limits).map_err(|e| e.to_string()),
-            Ok((_, Err(too_large))) => Err(too_large.to_string()),
-            Err(e) => Err(format!("cannot read: {e}")),
-        };
-        match verdict {
-            Ok(parsed) => {
-                good += 1;
-                let c = &parsed.clipping;
-                // The topics the item would be in: names, aliases, keywords and topic filters applied.
-                let source = item::Source { rel_path: rel, clipping: c };
-                let merged = item::merge(&[source], chrono::Utc::now(), &topics);
-                let slugs: Vec<String> =
-                    merged.map(|m| m.topics.into_iter().map(|t| t.slug).collect()).unwrap_or_default();
-                let provider = c.provider.as_ref().and_then(|p| p.domain.as_deref()).unwrap_or("-");
-                writeln!(
-                    out,
-                    "ok        {}  id={} topics={} provider={}",
-                    path.display(),
-                    item::id_for(&item::key_for(c, rel)),
-                    if slugs.is_empty() { "-".to_string() } else { slugs.join(",") },
-                    provider
-                )?;
-                if verbose {
-                    for w in &parsed.warnings {
-                        writeln!(out, "          warning: {w}")?;
-                    }
-                }
-            }
-            Err(reason) => {
-                bad += 1;
-                writeln!(out, "rejected  {}: {reason}", path.display())?;
-            }
+    if tokens.is_empty() {
+        writeln!(out, "no private feeds (mark topics or providers `private: true` in the configuration)")?;
+    }
+    for (stem, token) in &tokens {
+        if rotate.as_deref().is_none_or(|r| r == stem) {
+            writeln!(out, "{stem}\t{token}\t{}{stem}.rss?token={token}", cfg.base_url)?;
         }
     }
-    writeln!(out, "{} files: {good} ok, {bad} rejected", files.len())?;
-    Ok(if bad > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `clipfeed render`: reconciles the store with the roots and prints one feed.
+fn render(cfg: Arc<crate::config::Config>, key: &FeedKey, format: Format) -> Result<ExitCode> {
+    let site = Arc::new(ArcSwap::from_pointee(Site::empty()));
+    let store = Store::open(&cfg.store)?;
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let beat = crate::systemd::Heartbeat::new("writer");
+    let mut ingest = Ingest::start(cfg.clone(), store, site.clone(), metrics, beat)?;
+    ingest.reconcile()?;
+    let site = site.load();
+    let Some(r) = site.feed(&key.path_stem(), format) else {
+        bail!("no such feed: {}", key.path_stem());
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(&r.plain()).context("cannot write to standard output")?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `--help` and the manual say beyond the options: sections of (term, text).
+fn notes() -> Vec<(&'static str, Vec<(String, String)>)> {
+    let pairs = |list: &[(&str, &str)]| list.iter().map(|(t, x)| (t.to_string(), x.to_string())).collect();
+    vec![
+        (
+            "FILES",
+            pairs(&[
+                ("--config FILE", "The configuration file. Without it, the first of the following is used."),
+                ("$CLIPFEED_CONFIG", "The configuration file, when the variable is set."),
+                (
+                    "$CONFIGURATION_DIRECTORY/clipfeed.yaml",
+                    "When systemd sets the variable (ConfigurationDirectory=) and the file exists.",
+                ),
+                ("./config/clipfeed.yaml", "When it exists: a checkout of the source."),
+                (locate::SYSTEM, "When it exists. The log names the file used and how it was found."),
+                (
+                    "$STATE_DIRECTORY/clipfeed.db",
+                    "The store when the configuration has no store key and systemd sets the variable \
+                     (StateDirectory=); otherwise clipfeed.db beside the configuration file. Relative \
+                     paths in the configuration are resolved against its folder.",
+                ),
+            ]),
+        ),
+        (
+            "ENVIRONMENT",
+            pairs(&[
+                ("RUST_LOG", "A log filter that replaces the configuration's log key."),
+                (
+                    "JOURNAL_STREAM",
+                    "Set by systemd when standard error goes to the journal: each log line then \
+                     starts with its syslog priority (<3> error, <4> warning, <6> info, <7> debug) \
+                     and has no time stamp of its own.",
+                ),
+                ("LISTEN_FDS, LISTEN_PID", "A listening socket passed by systemd, served instead of listen."),
+                ("NOTIFY_SOCKET, WATCHDOG_USEC", "systemd's readiness notification and watchdog."),
+            ]),
+        ),
+        (
+            "EXIT STATUS",
+            vec![
+                ("0".into(), "Success.".into()),
+                ("1".into(), "check: a file was rejected, or a folder or the store failed its check.".into()),
+                (
+                    locate::EX_FAILURE.to_string(),
+                    "A fatal error other than the configuration's, or a command-line usage error.".into(),
+                ),
+                (
+                    locate::EX_CONFIG.to_string(),
+                    "A configuration error (EX_CONFIG): no configuration file found, or one that \
+                     cannot be read or is invalid. The systemd unit does not restart after it."
+                        .into(),
+                ),
+            ],
+        ),
+    ]
+}
+
+/// The notes as text after `--help`.
+fn help_notes() -> String {
+    let mut text = String::new();
+    for (section, items) in notes() {
+        text.push_str(&format!("{section}:\n"));
+        for (term, body) in items {
+            text.push_str(&format!("  {term}\n"));
+            let mut line = String::new();
+            for word in body.split_whitespace() {
+                if !line.is_empty() && line.len() + word.len() > 88 {
+                    text.push_str(&format!("          {line}\n"));
+                    line.clear();
+                }
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(word);
+            }
+            text.push_str(&format!("          {line}\n"));
+        }
+        text.push('\n');
+    }
+    text.trim_end().to_string()
+}
+
+/// The command definition, built (subcommands named `clipfeed-serve` and so on), without the
+/// `help` subcommand.
+fn built_command() -> clap::Command {
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    cmd
+}
+
+/// The main manual page: clap's sections, then the notes as FILES, ENVIRONMENT and EXIT STATUS.
+fn main_page(cmd: &clap::Command, out: &mut dyn Write) -> std::io::Result<()> {
+    let man = clap_mangen::Man::new(cmd.clone());
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+    man.render_subcommands_section(out)?;
+    let mut roff = roff::Roff::new();
+    for (section, items) in notes() {
+        roff.control("SH", [section]);
+        for (term, body) in items {
+            roff.control("TP", []).text([roff::bold(term)]).text([roff::roman(body)]);
+        }
+    }
+    roff.to_writer(out)?;
+    man.render_version_section(out)
+}
+
+/// Writes `clipfeed.1` and a page for every visible subcommand into `dir`.
+fn write_manual(dir: &Path) -> Result<()> {
+    fn pages(cmd: &clap::Command, dir: &Path) -> std::io::Result<()> {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            clap_mangen::Man::new(sub.clone()).generate_to(dir)?;
+            pages(sub, dir)?;
+        }
+        Ok(())
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let cmd = built_command();
+    let mut file = std::fs::File::create(dir.join("clipfeed.1"))?;
+    main_page(&cmd, &mut file)?;
+    pages(&cmd, dir).with_context(|| format!("cannot write the manual into {}", dir.display()))
 }

@@ -1,6 +1,7 @@
 //! The YAML configuration: [`RawConfig`] is the file as written (unknown keys are errors),
 //! [`Config`] the validated form the rest of the program uses (absolute paths, a parsed socket
-//! address and base URL, a topic table). [`Config::parse`] is pure; [`Config::load`] reads the file.
+//! address and base URL, a topic table). [`Config::parse`] is pure but for the store's default,
+//! which follows `$STATE_DIRECTORY` ([`crate::locate`]); [`Config::load`] reads the file.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,8 +22,9 @@ pub struct RawConfig {
     pub base_url: Option<String>,
     #[serde(default = "defaults::clippings")]
     pub clippings: Vec<PathBuf>,
-    #[serde(default = "defaults::store")]
-    pub store: PathBuf,
+    /// Absent: see [`crate::locate::default_store`].
+    #[serde(default)]
+    pub store: Option<PathBuf>,
     #[serde(default = "defaults::title")]
     pub title: String,
     #[serde(default)]
@@ -37,6 +39,8 @@ pub struct RawConfig {
     pub topics: Vec<RawTopic>,
     #[serde(default)]
     pub log: Option<String>,
+    #[serde(default)]
+    pub log_format: crate::logging::LogFormat,
     #[serde(default = "defaults::cache_max_age")]
     pub cache_max_age: u32,
     #[serde(default = "defaults::tombstone_days")]
@@ -156,9 +160,6 @@ mod defaults {
     pub fn clippings() -> Vec<PathBuf> {
         vec![PathBuf::from("clippings")]
     }
-    pub fn store() -> PathBuf {
-        PathBuf::from("clipfeed.db")
-    }
     pub fn title() -> String {
         "Clippings".into()
     }
@@ -226,6 +227,8 @@ pub struct Config {
     pub topics: Topics,
     /// A tracing filter directive (`info`, `clipfeed=debug`); `RUST_LOG` wins when set.
     pub log: String,
+    /// Text lines for people or JSON lines for log pipelines; needs a restart to change.
+    pub log_format: crate::logging::LogFormat,
     /// `Cache-Control: max-age` of feeds and pages, in seconds.
     pub cache_max_age: u32,
     /// How long a deleted clipping's Atom tombstone stays in its feeds, in days.
@@ -535,7 +538,10 @@ impl Config {
             base_url,
             base_url_given,
             clippings,
-            store: normalize(&base_dir.join(raw.store)),
+            store: match raw.store {
+                Some(store) => normalize(&base_dir.join(store)),
+                None => crate::locate::default_store(base_dir),
+            },
             title,
             description,
             items_per_feed: raw.items_per_feed as usize,
@@ -543,6 +549,7 @@ impl Config {
             extensions,
             topics,
             log,
+            log_format: raw.log_format,
             cache_max_age: raw.cache_max_age,
             tombstone_days: raw.tombstone_days,
             watch: raw.watch,

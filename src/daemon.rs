@@ -348,6 +348,9 @@ fn spawn_reload_on_hup(
                     if new.http != running.http {
                         restart.push("http");
                     }
+                    if new.log_format != running.log_format {
+                        restart.push("log_format");
+                    }
                     if !restart.is_empty() {
                         warn!(keys = %restart.join(", "), "these settings changed and take effect only after a restart");
                     }
@@ -357,6 +360,7 @@ fn spawn_reload_on_hup(
                     new.watch = running.watch;
                     new.poll_interval = running.poll_interval;
                     new.http = running.http;
+                    new.log_format = running.log_format;
                     if !new.base_url_given {
                         new.base_url = running.base_url.clone();
                     }

@@ -2,6 +2,7 @@
 //! one per topic and one per news site, served over HTTP. See ARCHITECTURE.md for the data flow
 //! and the invariants; each module's header says what it owns.
 
+pub mod check;
 pub mod cli;
 pub mod clip;
 pub mod config;
@@ -11,6 +12,8 @@ pub mod filter;
 pub mod http;
 pub mod ingest;
 pub mod item;
+pub mod locate;
+pub mod logging;
 pub mod lru;
 pub mod metrics;
 pub mod pages;

@@ -1,4 +1,5 @@
-//! The `clipfeed` binary: parses the command line, runs it, maps errors to exit codes.
+//! The `clipfeed` binary: parses the command line, runs it, maps errors to exit codes (78 for a
+//! configuration error, 2 for any other; see `clipfeed --help`).
 
 use std::process::ExitCode;
 
@@ -8,8 +9,8 @@ fn main() -> ExitCode {
     match clipfeed::cli::run(clipfeed::cli::Cli::parse()) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("clipfeed: {err:#}");
-            ExitCode::from(2)
+            clipfeed::logging::fatal(&err);
+            ExitCode::from(clipfeed::locate::exit_status(&err))
         }
     }
 }

@@ -24,7 +24,25 @@ use crate::clip::Clipping;
 use crate::feed::FeedKey;
 use crate::item::{Item, ItemData};
 
-const SCHEMA_VERSION: i64 = 7;
+/// The version of the tables below; a store with a higher one is refused, a lower one rebuilt.
+pub const SCHEMA_VERSION: i64 = 7;
+
+/// The schema version recorded in the store at `path` (`None`: none yet), read without locking or
+/// writing anything, so a check run by another user leaves no journal file behind.
+pub fn recorded_schema(path: &Path) -> Result<Option<i64>> {
+    let uri = url::Url::from_file_path(std::path::absolute(path)?)
+        .map_err(|()| anyhow::anyhow!("{} is not a file path", path.display()))?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(format!("{uri}?immutable=1"), flags)?;
+    let has_meta: bool =
+        conn.query_row("SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name='meta')", [], |r| r.get(0))?;
+    if !has_meta {
+        return Ok(None);
+    }
+    let version: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key='schema'", [], |r| r.get(0)).optional()?;
+    version.map(|v| v.parse().with_context(|| format!("schema version {v:?} is not a number"))).transpose()
+}
 
 /// Every table, so an older store can be dropped and rebuilt from the clippings.
 const TABLES: [&str; 13] = [
@@ -371,8 +389,12 @@ impl Store {
                     conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}"))?;
                 }
             }
-            Some(other) => bail!(
-                "store has schema version {other:?}; this clipfeed understands {SCHEMA_VERSION} (use a newer clipfeed, or delete the store)"
+            Some(Ok(newer)) => bail!(
+                "the store was written by a newer clipfeed (schema version {newer}; this one understands up to {SCHEMA_VERSION}) and is left untouched: run that newer clipfeed again, or delete the store to rebuild it from the clippings"
+            ),
+            Some(Err(_)) => bail!(
+                "the store's schema version {:?} is not a number; delete the store to rebuild it",
+                version.as_deref().unwrap_or_default()
             ),
         }
         conn.execute_batch(SCHEMA)?;

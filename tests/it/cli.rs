@@ -58,17 +58,17 @@ fn render_prints_one_feed() {
 }
 
 #[test]
-fn bad_config_is_refused_with_the_key_named() {
+fn bad_config_is_refused_with_the_key_named_and_exit_status_78() {
     let site = Site::new();
     site.write_config("items_per_feed: 0\n");
     let (status, _, err) = run(clipfeed().arg("serve").arg("--config").arg(site.config()));
-    assert_eq!(status.code(), Some(2));
+    assert_eq!(status.code(), Some(78));
     assert!(err.contains("items_per_feed"), "{err}");
     site.write_config("colour: blue\n");
     let (status, _, err) = run(clipfeed().arg("serve").arg("--config").arg(site.config()));
-    assert_eq!(status.code(), Some(2));
+    assert_eq!(status.code(), Some(78));
     assert!(err.contains("colour"), "{err}");
     let (status, _, err) = run(clipfeed().arg("serve").arg("--config").arg(site.dir.path().join("missing.yaml")));
-    assert_eq!(status.code(), Some(2));
+    assert_eq!(status.code(), Some(78));
     assert!(err.contains("missing.yaml"), "{err}");
 }

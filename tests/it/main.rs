@@ -10,6 +10,7 @@ mod files;
 mod hostile_files;
 mod hostile_http;
 mod http;
+mod operate;
 mod oracle;
 mod props;
 mod restart;

@@ -1,7 +1,9 @@
-//! The systemd units in `systemd/`: `systemd-analyze verify` accepts both without a single
-//! complaint about them, `systemd-analyze security --offline=yes` rates the service 2.0 or lower,
-//! the system-call filter lets through what the daemon uses, and the units say what the daemon's
-//! notify and socket-activation code expects.
+//! The systemd units in `systemd/` (hand install) and `packaging/` (the Debian package's service):
+//! `systemd-analyze verify` accepts them without a single complaint, `systemd-analyze security
+//! --offline=yes` rates each service 2.0 or lower, the system-call filter lets through what the
+//! daemon uses, the units say what the daemon's notify and socket-activation code and its exit
+//! statuses expect, and the packaged service differs from the hand-installed one only where it
+//! must.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,11 @@ const MAX_EXPOSURE: f64 = 2.0;
 /// The binary the unit starts, which does not exist on a build machine.
 const INSTALLED_BINARY: &str = "/usr/local/bin/clipfeed";
 
+/// The packaged service (the socket unit is the same file in both).
+const PACKAGED_SERVICE: &str = "../packaging/clipfeed.service";
+/// The binary the packaged unit starts.
+const PACKAGED_BINARY: &str = "/usr/bin/clipfeed";
+
 fn unit_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd").join(name)
 }
@@ -22,6 +29,9 @@ fn unit_path(name: &str) -> PathBuf {
 fn unit_text(name: &str) -> String {
     std::fs::read_to_string(unit_path(name)).unwrap_or_else(|e| panic!("read systemd/{name}: {e}"))
 }
+
+/// Each service unit with the binary its ExecStart= runs.
+const SERVICES: [(&str, &str); 2] = [("clipfeed.service", INSTALLED_BINARY), (PACKAGED_SERVICE, PACKAGED_BINARY)];
 
 /// `(section, key, value)` for every setting, in order; comments and blank lines skipped.
 fn settings(text: &str) -> Vec<(String, String, String)> {
@@ -68,12 +78,21 @@ fn analyze() -> Command {
 /// (the only change, so that `verify` finds an executable; it checks every other command, such
 /// as ExecReload's /bin/kill, where the unit says). `edit` may change the service first.
 fn stage_units(dir: &Path, edit: impl FnOnce(String) -> String) -> (PathBuf, PathBuf) {
-    let service = unit_text("clipfeed.service");
-    let prefix = format!("ExecStart={INSTALLED_BINARY} ");
+    stage_service(dir, SERVICES[0], edit)
+}
+
+/// [`stage_units`] for one of [`SERVICES`].
+fn stage_service(
+    dir: &Path,
+    (name, installed): (&str, &str),
+    edit: impl FnOnce(String) -> String,
+) -> (PathBuf, PathBuf) {
+    let service = unit_text(name);
+    let prefix = format!("ExecStart={installed} ");
     let starts: Vec<&str> = service.lines().filter(|l| l.starts_with("ExecStart=")).collect();
     assert!(
         starts.len() == 1 && starts[0].starts_with(&prefix),
-        "clipfeed.service should have one ExecStart= running {INSTALLED_BINARY}: {starts:?}"
+        "{name} should have one ExecStart= running {installed}: {starts:?}"
     );
     let binary = env!("CARGO_BIN_EXE_clipfeed");
     assert!(!binary.contains('"') && !binary.contains('\\'), "cannot quote {binary:?} for a unit file");
@@ -107,10 +126,12 @@ fn verify_accepts_both_units() {
     if !have_analyzer() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (service, socket) = stage_units(dir.path(), |s| s);
-    let (ok, complaints) = verify(&service, &socket);
-    assert!(ok && complaints.is_empty(), "systemd-analyze verify rejects the units:\n{}", complaints.join("\n"));
+    for unit in SERVICES {
+        let dir = tempfile::tempdir().unwrap();
+        let (service, socket) = stage_service(dir.path(), unit, |s| s);
+        let (ok, complaints) = verify(&service, &socket);
+        assert!(ok && complaints.is_empty(), "systemd-analyze verify rejects {}:\n{}", unit.0, complaints.join("\n"));
+    }
 
     // The check has teeth on this systemd: a misspelt key is only a warning (exit status 0), and
     // it must still be caught.
@@ -134,17 +155,23 @@ fn security_exposure_is_low() {
     if !have_analyzer() {
         return;
     }
-    let unit = unit_path("clipfeed.service");
-    // --threshold is in tenths: exit non-zero above 2.0, on top of the parsed figure below.
-    let threshold = format!("--threshold={}", (MAX_EXPOSURE * 10.0).round() as u32);
-    let (status, out, err) = run(analyze().args(["security", "--offline=yes", "--no-pager", &threshold]).arg(&unit));
-    let level = exposure(&out).unwrap_or_else(|| panic!("no overall exposure level in:\n{out}\n{err}"));
-    eprintln!("systemd-analyze security --offline=yes: clipfeed.service exposure {level}");
-    assert!(level <= MAX_EXPOSURE, "exposure {level} is above {MAX_EXPOSURE:.1}:\n{out}");
-    assert!(status.success(), "systemd-analyze security failed ({status}):\n{out}\n{err}");
-    // Offline mode parses the file itself: a setting it could not parse weakens the unit silently.
-    let complaints: Vec<&str> = err.lines().filter(|l| l.contains("clipfeed")).collect();
-    assert!(complaints.is_empty(), "systemd-analyze security complains about the unit:\n{}", complaints.join("\n"));
+    for (name, _) in SERVICES {
+        // Under its installed name, which the report quotes.
+        let dir = tempfile::tempdir().unwrap();
+        let unit = dir.path().join("clipfeed.service");
+        std::fs::copy(unit_path(name), &unit).unwrap();
+        // --threshold is in tenths: exit non-zero above 2.0, on top of the parsed figure below.
+        let threshold = format!("--threshold={}", (MAX_EXPOSURE * 10.0).round() as u32);
+        let (status, out, err) =
+            run(analyze().args(["security", "--offline=yes", "--no-pager", &threshold]).arg(&unit));
+        let level = exposure(&out).unwrap_or_else(|| panic!("no overall exposure level in:\n{out}\n{err}"));
+        eprintln!("systemd-analyze security --offline=yes: {name} exposure {level}");
+        assert!(level <= MAX_EXPOSURE, "{name}: exposure {level} is above {MAX_EXPOSURE:.1}:\n{out}");
+        assert!(status.success(), "systemd-analyze security failed on {name} ({status}):\n{out}\n{err}");
+        // Offline mode parses the file itself: a setting it could not parse weakens the unit silently.
+        let complaints: Vec<&str> = err.lines().filter(|l| l.contains("clipfeed")).collect();
+        assert!(complaints.is_empty(), "systemd-analyze security complains about {name}:\n{}", complaints.join("\n"));
+    }
 }
 
 /// The system calls of one `systemd-analyze syscall-filter` group, nested groups expanded.
@@ -248,6 +275,7 @@ fn syscall_filter_allows_what_the_daemon_uses() {
     if !have_analyzer() {
         return;
     }
+    // The packaged service has the same filter (packaged_service_differs_only_in_identity_and_path).
     let unit = settings(&unit_text("clipfeed.service"));
     let (mut allowed, mut denied) = (BTreeSet::new(), BTreeSet::new());
     for value in values(&unit, "Service", "SystemCallFilter") {
@@ -285,6 +313,11 @@ fn units_match_the_daemon_protocol() {
     assert_eq!(one("ExecReload"), "/bin/kill -HUP $MAINPID");
     assert_eq!(one("ExecStart"), format!("{INSTALLED_BINARY} serve --config /etc/clipfeed/clipfeed.yaml"));
     assert_eq!(one("Restart"), "on-failure");
+    // No restart after a configuration error: the value is the status the binary exits with
+    // when its configuration is missing.
+    let (status, _, err) =
+        run(Command::new(env!("CARGO_BIN_EXE_clipfeed")).args(["serve", "--config", "/nonexistent/clipfeed.yaml"]));
+    assert_eq!(one("RestartPreventExitStatus"), status.code().expect("an exit status").to_string(), "{err}");
     assert_eq!(one("DynamicUser"), "yes");
     assert_eq!(one("StateDirectory"), "clipfeed");
     assert_eq!(one("ConfigurationDirectory"), "clipfeed");
@@ -313,4 +346,50 @@ fn units_match_the_daemon_protocol() {
         assert_eq!(values(unit, section, "IPAddressDeny"), ["any"], "{name}");
         assert_eq!(values(unit, section, "IPAddressAllow"), ["localhost"], "{name}");
     }
+}
+
+#[test]
+fn packaged_service_differs_only_in_identity_and_path() {
+    let hand = settings(&unit_text("clipfeed.service"));
+    let packaged = settings(&unit_text(PACKAGED_SERVICE));
+    // What must differ, and how: the binary's place, a fixed user and group instead of a dynamic
+    // one, and a state folder and files the group may read.
+    let differences = [
+        (
+            "ExecStart",
+            Some("/usr/local/bin/clipfeed serve --config /etc/clipfeed/clipfeed.yaml"),
+            Some("/usr/bin/clipfeed serve --config /etc/clipfeed/clipfeed.yaml"),
+        ),
+        ("DynamicUser", Some("yes"), None),
+        ("User", None, Some("clipfeed")),
+        ("Group", None, Some("clipfeed")),
+        ("StateDirectoryMode", Some("0700"), Some("0750")),
+        ("UMask", Some("0077"), Some("0027")),
+    ];
+    for (key, in_hand, in_package) in differences {
+        assert_eq!(
+            values(&hand, "Service", key),
+            in_hand.into_iter().collect::<Vec<_>>(),
+            "systemd/clipfeed.service {key}="
+        );
+        assert_eq!(
+            values(&packaged, "Service", key),
+            in_package.into_iter().collect::<Vec<_>>(),
+            "packaging/clipfeed.service {key}="
+        );
+    }
+    let rest = |unit: &[(String, String, String)]| -> Vec<(String, String, String)> {
+        unit.iter().filter(|(_, k, _)| !differences.iter().any(|(d, _, _)| d == k)).cloned().collect()
+    };
+    assert_eq!(rest(&packaged), rest(&hand), "the packaged service differs from systemd/clipfeed.service elsewhere");
+    // DynamicUser=yes implied these; without it they must be set explicitly (they are, in both).
+    for key in ["ProtectSystem", "ProtectHome", "PrivateTmp", "RemoveIPC", "NoNewPrivileges", "RestrictSUIDSGID"] {
+        assert_eq!(values(&packaged, "Service", key).len(), 1, "packaging/clipfeed.service lacks {key}=");
+    }
+    // The user the unit names is the one the package creates.
+    let sysusers = std::fs::read_to_string(unit_path("../packaging/clipfeed.sysusers")).unwrap();
+    let entry: Vec<&str> =
+        sysusers.lines().find(|l| l.starts_with("u ")).expect("a user line").split_whitespace().collect();
+    assert_eq!(entry[1], "clipfeed");
+    assert!(sysusers.contains("/var/lib/clipfeed"), "{sysusers}");
 }
