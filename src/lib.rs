@@ -14,6 +14,7 @@ pub mod item;
 pub mod lru;
 pub mod metrics;
 pub mod pages;
+pub mod search;
 pub mod site;
 pub mod store;
 pub mod systemd;

@@ -22,6 +22,8 @@ use crate::clip::Clipping;
 use crate::feed::FeedKey;
 use crate::item::{Item, ItemData};
 
+pub mod fts;
+
 const SCHEMA_VERSION: i64 = 7;
 
 /// Every table, so an older store can be dropped and rebuilt from the clippings.
