@@ -246,7 +246,9 @@ fn term(field: Option<Field>, raw: &str, prefix: bool) -> Result<Option<Term>, S
     if raw.chars().count() > MAX_TERM_CHARS {
         return Err(SearchError::TermTooLong(raw.to_string()));
     }
-    let words: Vec<String> = text::words(raw).split_whitespace().map(str::to_string).collect();
+    // Twice: lowercasing can make characters that are no letters (`İ` gives `i` and a combining
+    // dot), and the canonical text must give the same words again.
+    let words: Vec<String> = text::words(&text::words(raw)).split_whitespace().map(str::to_string).collect();
     let Some(last) = words.last() else {
         return Ok(None);
     };

@@ -174,6 +174,8 @@ fn canonical_text_parses_back() {
     let s = parse(r#"b OR title:"x yes"* -site:vice a"#);
     assert_eq!(s.to_string(), r#"a b OR title:"x yes"* -site:vice"#);
     assert_eq!(parse(&s.to_string()), s);
+    let turkish = parse("İstanbul");
+    assert_eq!(parse(&turkish.to_string()), turkish);
 }
 
 /// The expression with every FTS5 string taken out: what is left must be our own syntax.
