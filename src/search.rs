@@ -10,8 +10,9 @@
 //!
 //! The index (see `store::fts`) has these columns, all under one tokenizer (`unicode61` folding
 //! case and diacritics): `title`, `excerpt`, `body`, `site` (news site name and domain), `topics`
-//! (names and slugs) for `search=`; `tw` and `xw`, the title's and the excerpt's words in the exact
-//! form `q` compares (see [`exact_words`]); `scope`, one token per feed the item is in.
+//! (names and slugs) for `search=`; `tw` and `xw`, the words of a title or excerpt that the
+//! tokenizer would not split as `q` does, in the exact form `q` compares (see [`words_match`]);
+//! `scope`, one token per feed the item is in, and flags.
 
 use std::fmt;
 
@@ -372,17 +373,53 @@ impl Match {
 }
 
 /// `q` and `exclude` of a filter: each phrase must (must not) appear, as whole words in order,
-/// within the title or within the excerpt, exactly as [`Filter::matches_words`] decides, because
-/// the `tw`/`xw` columns hold the very words it compares (see [`exact_words`]).
+/// within the title or within the excerpt, exactly as [`Filter::matches_words`] decides.
+///
+/// Where a title (excerpt) is [plain](is_plain), the tokenizer's words in the `title` (`excerpt`)
+/// column are the very words `q` compares, so a phrase of ASCII words is matched there. Where it
+/// is not (`Café`: the tokenizer folds it to `cafe`), the item carries the `scope` token
+/// [`UNPLAIN_TITLE`] ([`UNPLAIN_EXCERPT`]), which turns that column off for `q`, and its words in
+/// exact form in `tw` (`xw`) instead (see [`exact_words`]). Other phrases can only match there.
 pub fn words_match(filter: &Filter) -> Match {
     let phrase = |p: &String| {
-        let words: Vec<String> = text::words(p).split_whitespace().map(|w| exact_token(w).into_owned()).collect();
-        (!words.is_empty()).then(|| format!("{{tw xw}} : {}", quote(&words.join(" "))))
+        let words = text::words(p);
+        let words: Vec<&str> = words.split_whitespace().collect();
+        if words.is_empty() {
+            return None;
+        }
+        let exact: Vec<_> = words.iter().map(|w| exact_token(w)).collect();
+        let exact = format!("{{tw xw}} : {}", quote(&exact.join(" ")));
+        if !words.iter().all(|w| w.bytes().all(|b| b.is_ascii_alphanumeric())) {
+            return Some(exact);
+        }
+        let plain = quote(&words.join(" "));
+        Some(format!(
+            "(({{title}} : {plain}) NOT {{scope}} : {}) OR (({{excerpt}} : {plain}) NOT {{scope}} : {}) OR ({exact})",
+            quote(UNPLAIN_TITLE),
+            quote(UNPLAIN_EXCERPT)
+        ))
     };
     Match {
         must: filter.q.iter().filter_map(phrase).collect(),
         must_not: filter.exclude.iter().filter_map(phrase).collect(),
     }
+}
+
+/// The `scope` token of an item whose title is not [plain](is_plain) (its words are in `tw`).
+pub const UNPLAIN_TITLE: &str = "xt";
+/// The `scope` token of an item whose excerpt is not [plain](is_plain) (its words are in `xw`).
+pub const UNPLAIN_EXCERPT: &str = "xx";
+
+/// Whether the tokenizer splits a text into exactly the words [`text::words`] makes: true when
+/// every character is ASCII, or common punctuation, spaces and symbols (Latin-1's, the General
+/// Punctuation and currency blocks), which both take as separators. Most titles and excerpts are
+/// plain, and need no second, exact copy of their words in the index.
+pub fn is_plain(s: &str) -> bool {
+    s.chars().all(|c| {
+        c.is_ascii()
+            || (matches!(c, '\u{A0}'..='\u{BF}' | '\u{D7}' | '\u{F7}' | '\u{2000}'..='\u{206F}' | '\u{20A0}'..='\u{20CF}')
+                && !c.is_alphanumeric())
+    })
 }
 
 /// The token every indexed item has in `scope`.
@@ -445,9 +482,16 @@ impl IndexDoc {
         let mut scope = vec![SCOPE_ALL.to_string()];
         scope.extend(d.topics.iter().filter_map(|t| scope_token(&FeedKey::Topic(t.slug.clone()))));
         scope.extend(d.provider_domain().and_then(|p| scope_token(&FeedKey::Provider(p.to_string()))));
+        let exact = |text: &str, flag: &str, scope: &mut Vec<String>| {
+            if is_plain(text) {
+                return String::new();
+            }
+            scope.push(flag.to_string());
+            exact_words(text)
+        };
         IndexDoc {
-            tw: exact_words(&c.title),
-            xw: exact_words(&excerpt),
+            tw: exact(&c.title, UNPLAIN_TITLE, &mut scope),
+            xw: exact(&excerpt, UNPLAIN_EXCERPT, &mut scope),
             title: c.title.clone(),
             excerpt,
             body: c.content_html.as_deref().map(body_text).unwrap_or_default(),

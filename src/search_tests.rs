@@ -257,12 +257,24 @@ fn q_and_exclude_compile_to_the_exact_columns() {
         ..Filter::default()
     };
     let m = words_match(&f);
+    let ascii = |p: &str, exact: &str| {
+        format!(
+            "(({{title}} : \"{p}\") NOT {{scope}} : \"xt\") OR (({{excerpt}} : \"{p}\") NOT {{scope}} : \"xx\") OR ({{tw xw}} : \"{exact}\")"
+        )
+    };
     assert_eq!(
         m.expression(),
-        "(({tw xw} : \"machine learning\") AND ({tw xw} : \"zz636166c3a9\")) NOT (({tw xw} : \"zz7a7a7a\"))"
+        format!(
+            "(({}) AND ({{tw xw}} : \"zz636166c3a9\")) NOT (({}))",
+            ascii("machine learning", "machine learning"),
+            ascii("zzz", "zz7a7a7a")
+        )
     );
     let only_exclude = Filter { exclude: vec![text::words("web3")], ..Filter::default() };
-    assert_eq!(words_match(&only_exclude).expression(), "({scope} : \"all\") NOT (({tw xw} : \"web3\"))");
+    assert_eq!(
+        words_match(&only_exclude).expression(),
+        format!("({{scope}} : \"all\") NOT (({}))", ascii("web3", "web3"))
+    );
     assert!(words_match(&Filter::default()).is_empty());
     let scoped = Match::default().within(&FeedKey::Topic("ai".into())).within(&FeedKey::Provider("a.b".into()));
     assert_eq!(scoped.expression(), "({scope} : \"t6169\") AND ({scope} : \"p612e62\")");
@@ -306,12 +318,28 @@ fn index_doc_of_an_item() {
     };
     let d = IndexDoc::of(&item);
     assert_eq!(d.title, "Robots arrive");
-    assert_eq!(d.tw, "robots arrive");
-    assert_eq!(d.xw, "in paris");
+    assert_eq!((d.tw.as_str(), d.xw.as_str()), ("", ""), "plain text needs no exact copy");
     assert_eq!(d.body.split_whitespace().collect::<Vec<_>>(), ["Some", "body", "text."]);
     assert_eq!(d.site, "The Wire wire.example");
     assert_eq!(d.topics, "AI ai \u{E000} AWS AI aws-ai");
     assert_eq!(d.scope, "all t6169 t6177732d6169 p776972652e6578616d706c65");
+    let mut item = item;
+    item.data.clip.title = "Le Café’s “robots” — ZZ".into();
+    item.data.clip.excerpt = Some("Déjà vu".into());
+    let d = IndexDoc::of(&item);
+    assert_eq!(d.tw, "le zz636166c3a9 s robots zz7a7a");
+    assert_eq!(d.xw, "zz64c3a96ac3a0 vu");
+    assert!(d.scope.ends_with(" xt xx"), "{}", d.scope);
+}
+
+#[test]
+fn plain_text_is_ascii_and_common_punctuation() {
+    assert!(is_plain("Robots, again: “quoted” — it’s 5 € … «ok» ¿no? 3×4"));
+    assert!(!is_plain("Café"));
+    assert!(!is_plain("a²"), "a superscript digit is a word character");
+    assert!(!is_plain("x\u{E000}y"));
+    assert!(!is_plain("e\u{301}"));
+    assert!(!is_plain("東京"));
 }
 
 /// Inputs that look like search syntax gone wrong.

@@ -294,10 +294,13 @@ fn edits_and_deletions() {
     assert_eq!(search(&c, "title:pauses"), ["late", "vice", "pre", "early"]);
 }
 
-const VOCAB: [&str; 10] = ["robot", "Robots", "café", "cafe", "machine", "learning", "ZZ", "été", "near", "x1"];
+const VOCAB: [&str; 12] =
+    ["robot", "Robots", "café", "cafe", "CAFÉ", "machine", "learning", "ZZ", "été", "near", "x1", "x²"];
+const SEPARATORS: [&str; 14] =
+    [" ", ", ", "-", "'", ": ", "\"", "’", " — ", " “", "…", "\u{A0}", "\u{E000}", "\u{301} ", "\u{200B}"];
 
 fn text_strategy() -> impl Strategy<Value = String> {
-    let sep = prop_oneof![Just(" "), Just(", "), Just("-"), Just("'"), Just(": "), Just("\"")];
+    let sep = proptest::sample::select(&SEPARATORS[..]);
     proptest::collection::vec((proptest::sample::select(&VOCAB[..]), sep), 0..7)
         .prop_map(|v| v.into_iter().map(|(w, s)| format!("{w}{s}")).collect())
 }
