@@ -60,6 +60,8 @@ fn build(conn: &mut Connection, items: &[Item]) {
         tx.commit().expect("commit");
     }
     println!("bulk: {} items indexed in {:.1} s", bulk.len(), started.elapsed().as_secs_f64());
+    // The store checkpoints on a thread of its own, not in a commit.
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA wal_autocheckpoint=0").expect("checkpoint");
     let mut times: Vec<Duration> = single
         .iter()
         .map(|it| {
@@ -183,6 +185,8 @@ fn queries(conn: &Connection, items: &[Item], n: usize) -> Vec<(String, Match)> 
         (format!("phrase \"{}\"", title.join(" ")), search(&format!("\"{}\"", title.join(" ")))),
         (format!("prefix {many_words}*"), search(&format!("{many_words}*"))),
         (format!("prefix {widest_prefix}*"), search(&format!("{widest_prefix}*"))),
+        (format!("prefix {widest_prefix}p*"), search(&format!("{widest_prefix}p*"))),
+        (format!("prefix {many_words}s*"), search(&format!("{many_words}s*"))),
         ("20 common words (AND)".into(), search(&top.join(" "))),
         ("20 common words (OR)".into(), search(&top.join(" OR "))),
         (format!("{half} -{common}"), search(&format!("{half} -{common}"))),
@@ -194,11 +198,29 @@ fn queries(conn: &Connection, items: &[Item], n: usize) -> Vec<(String, Match)> 
     ]
 }
 
+/// `n` generated clippings; with `CLIPFEED_BENCH_SEARCH_DIR`, kept in (and read back from) that
+/// folder, so a second run skips the generator.
+fn clippings(n: usize) -> (Vec<support::File>, &'static str) {
+    let Some(dir) = std::env::var_os("CLIPFEED_BENCH_SEARCH_DIR").map(std::path::PathBuf::from) else {
+        return support::generated(n);
+    };
+    let files = support::read_dir_files(&dir);
+    if files.len() == n {
+        return (files, "CLIPFEED_BENCH_SEARCH_DIR");
+    }
+    std::fs::create_dir_all(&dir).expect("clippings folder");
+    if support::generate_into(n, &dir) {
+        (support::read_dir_files(&dir), "gen_clippings.py")
+    } else {
+        (support::synthetic(n), "built-in")
+    }
+}
+
 fn main() {
     let n = env("CLIPFEED_BENCH_SEARCH_N", 100_000);
     let iters = env("CLIPFEED_BENCH_SEARCH_ITERS", 200).max(1);
     let started = Instant::now();
-    let (files, source) = support::generated(n);
+    let (files, source) = clippings(n);
     let clip_bytes: u64 = files.iter().map(|f| f.bytes.len() as u64).sum();
     let items = support::items(&support::parse_all(&files));
     drop(files);
