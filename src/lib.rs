@@ -17,6 +17,7 @@ pub mod logging;
 pub mod lru;
 pub mod metrics;
 pub mod pages;
+pub mod search;
 pub mod site;
 pub mod store;
 pub mod systemd;

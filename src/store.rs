@@ -24,6 +24,8 @@ use crate::clip::Clipping;
 use crate::feed::FeedKey;
 use crate::item::{Item, ItemData};
 
+pub mod fts;
+
 /// The version of the tables below; a store with a higher one is refused, a lower one rebuilt.
 pub const SCHEMA_VERSION: i64 = 7;
 

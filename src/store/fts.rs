@@ -1,0 +1,151 @@
+//! The full-text index's SQL: an FTS5 table over every live item's text, kept by the writer in
+//! the same transaction as the item ([`put`], [`delete`]), and the query behind `q`, `exclude`
+//! and `search=` ([`matching`]). What goes into the columns and how searches become MATCH
+//! expressions is `crate::search`'s; this module only stores and asks.
+//!
+//! The table is contentless (`content=''`): it holds the index alone, not a second copy of the
+//! text, which the items' records already keep, and it never needs to read the text back: a
+//! search answers ids. `contentless_delete=1` lets an item's row be deleted or replaced by rowid
+//! alone (which needs the per-row column sizes kept, 25 bytes an item). No prefix index: at
+//! 100,000 items `prefix='3'` took three-letter prefixes from 25-70 ms to 0.1 ms but the index from
+//! 746 to 1,250 bytes an item and doubled the cost of indexing, and did nothing for longer
+//! prefixes (`benches/search.rs`); the store is to stay within the clippings' size.
+//!
+//! An item's FTS rowid is its *document number*: its publication time in seconds, shifted left
+//! by [`SEQ_BITS`], plus a sequence number among items of the same second. The index's rowid
+//! order is then the feeds' order (newest first), so a query walks the index backwards from the
+//! newest match and stops once it has enough, whatever the number of matches. `search_docs` maps
+//! document numbers to item ids (and back, by its unique index).
+
+use anyhow::{Result, bail};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::item::Item;
+use crate::search::IndexDoc;
+
+/// The index's tables, for the store's schema.
+pub const SCHEMA: &str = "
+-- Full-text index over the live items (see store/fts.rs): contentless, rowid = document number.
+CREATE VIRTUAL TABLE IF NOT EXISTS search_index USING fts5(
+    title, excerpt, body, site, topics, tw, xw, scope,
+    content='', contentless_delete=1,
+    tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS search_docs(
+    doc INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE
+);
+";
+
+/// The tables [`SCHEMA`] makes, for dropping an older store.
+pub const TABLES: [&str; 2] = ["search_index", "search_docs"];
+
+/// Bits of a document number below the publication second.
+pub const SEQ_BITS: u32 = 24;
+/// Publication seconds are clamped to ±2^38 (about 8,700 years) so every number fits an i64.
+const MAX_SECS: i64 = (1 << 38) - 1;
+
+fn second_of(doc: i64) -> i64 {
+    doc >> SEQ_BITS
+}
+
+/// Indexes an item's text, replacing what the index held for it.
+pub fn put(conn: &Connection, item: &Item) -> Result<()> {
+    let secs = item.data.published.timestamp().clamp(-MAX_SECS, MAX_SECS);
+    let old: Option<i64> = conn
+        .prepare_cached("SELECT doc FROM search_docs WHERE id=?1")?
+        .query_row([&item.id], |r| r.get(0))
+        .optional()?;
+    let doc = match old {
+        Some(doc) if second_of(doc) == secs => {
+            conn.prepare_cached("DELETE FROM search_index WHERE rowid=?1")?.execute([doc])?;
+            doc
+        }
+        _ => {
+            if let Some(doc) = old {
+                forget(conn, doc)?;
+            }
+            let base = secs << SEQ_BITS;
+            let top = base | ((1 << SEQ_BITS) - 1);
+            let last: Option<i64> = conn
+                .prepare_cached("SELECT max(doc) FROM search_docs WHERE doc BETWEEN ?1 AND ?2")?
+                .query_row([base, top], |r| r.get(0))?;
+            let doc = last.map_or(base, |d| d + 1);
+            if doc > top {
+                bail!("more than {} items published in the same second", 1u64 << SEQ_BITS);
+            }
+            conn.prepare_cached("INSERT INTO search_docs(doc, id) VALUES(?1, ?2)")?.execute(params![doc, item.id])?;
+            doc
+        }
+    };
+    let d = IndexDoc::of(item);
+    conn.prepare_cached(
+        "INSERT INTO search_index(rowid, title, excerpt, body, site, topics, tw, xw, scope)
+         VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![doc, d.title, d.excerpt, d.body, d.site, d.topics, d.tw, d.xw, d.scope])?;
+    Ok(())
+}
+
+/// Removes an item from the index (deleted, or no longer live). Nothing happens if it is not in.
+pub fn delete(conn: &Connection, id: &str) -> Result<()> {
+    let doc: Option<i64> =
+        conn.prepare_cached("SELECT doc FROM search_docs WHERE id=?1")?.query_row([id], |r| r.get(0)).optional()?;
+    if let Some(doc) = doc {
+        forget(conn, doc)?;
+    }
+    Ok(())
+}
+
+fn forget(conn: &Connection, doc: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM search_index WHERE rowid=?1")?.execute([doc])?;
+    conn.prepare_cached("DELETE FROM search_docs WHERE doc=?1")?.execute([doc])?;
+    Ok(())
+}
+
+/// What narrows a search besides its MATCH expression.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bounds {
+    /// Only items published at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only items with at least this quality (items without one do not pass).
+    pub min_quality: Option<i64>,
+}
+
+/// The ids of the newest `limit` items matching `expression` (a [`crate::search::Match`]'s, whose
+/// feed scope it carries) within `bounds`, newest first, in the feeds' order (publication time
+/// descending, then id). An expression FTS5 rejects is an error, never a partial answer.
+pub fn matching(conn: &Connection, expression: &str, bounds: &Bounds, limit: usize) -> Result<Vec<String>> {
+    let quality =
+        if bounds.min_quality.is_some() { "JOIN items i ON i.id = d.id AND i.quality >= ?3" } else { "AND ?3 IS NULL" };
+    let sql = format!(
+        "SELECT d.id, d.doc FROM search_index s JOIN search_docs d ON d.doc = s.rowid {quality}
+         WHERE search_index MATCH ?1 AND s.rowid >= ?2 ORDER BY s.rowid DESC"
+    );
+    let since = bounds.since.map_or(i64::MIN, |t| t.timestamp().clamp(-MAX_SECS, MAX_SECS) << SEQ_BITS);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![expression, since, bounds.min_quality])?;
+    // Read in document order until `limit` are in and the next one is from an earlier second:
+    // within one second the feeds order by id, which document numbers do not follow.
+    let mut found: Vec<(i64, String)> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let second = second_of(row.get(1)?);
+        if found.len() >= limit && found.last().is_some_and(|(s, _)| *s != second) {
+            break;
+        }
+        found.push((second, row.get(0)?));
+    }
+    found.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    found.truncate(limit);
+    Ok(found.into_iter().map(|(_, id)| id).collect())
+}
+
+/// The number of items in the index.
+pub fn count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT count(*) FROM search_docs", [], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+#[path = "fts_tests.rs"]
+mod tests;
