@@ -11,6 +11,7 @@ mod hostile_files;
 mod hostile_http;
 mod http;
 mod oracle;
+mod overload;
 mod props;
 mod restart;
 mod seeds;
