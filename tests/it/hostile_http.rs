@@ -739,18 +739,19 @@ fn at_the_connection_limit_open_clients_are_answered_and_new_ones_wait() {
     // A client connected before the limit is reached.
     let mut established = connect(&d);
     assert_eq!(keep_alive_get(&mut established, "/healthz"), 200);
-    // Nineteen idle connections take the other slots; twenty more wait in the kernel's queue.
+    // Thirty-nine idle connections: near the limit the older idle ones are closed to make room
+    // for the newer (`overload` tests that), and at the limit the rest wait in the kernel's queue.
     let idle = idle_connections(&d, 39);
-    // The established client keeps being answered at the limit.
+    // The established client, which has been served, keeps being answered at the limit.
     assert_eq!(keep_alive_get(&mut established, "/feed.atom"), 200);
     drop(established);
-    // A new client waits too, until a slot frees, and is then served.
+    // A new client is served.
     still_serves(&d, "the connection limit was reached");
     for s in idle {
         closed_by_server(s);
     }
     let warnings = d.log().matches("connection limit reached").count();
-    assert_eq!(warnings, 1, "one warning per minute at most, not one per connection:\n{}", d.log());
+    assert!(warnings <= 1, "one warning per minute at most, not one per connection:\n{}", d.log());
 }
 
 #[test]
