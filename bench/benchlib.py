@@ -264,6 +264,27 @@ def proc_status(pid):
     return out
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time a process has used so far, in seconds."""
+    with open("/proc/%d/stat" % pid) as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_when_idle(pid, window=1.0, timeout=600):
+    """Waits until a process has used no CPU for `window` seconds; its CPU time then."""
+    deadline = time.perf_counter() + timeout
+    last = cpu_seconds(pid)
+    while True:
+        time.sleep(window)
+        now = cpu_seconds(pid)
+        if now == last:
+            return now
+        if time.perf_counter() > deadline:
+            die("process %d still busy after %.0f s" % (pid, timeout))
+        last = now
+
+
 def store_bytes(store):
     """The store's size on disk: the database with its WAL and shared-memory files."""
     return sum(os.path.getsize(store + s) for s in ("", "-wal", "-shm") if os.path.exists(store + s))
@@ -301,7 +322,7 @@ class Client:
 class Daemon:
     """`clipfeed serve` on a free port of 127.0.0.1 with a config written into `rundir`."""
 
-    def __init__(self, binary, rundir, roots, store=None, log_level="warn", taskset=None):
+    def __init__(self, binary, rundir, roots, store=None, log_level="warn", taskset=None, extra_config=""):
         os.makedirs(rundir, exist_ok=True)
         self.rundir = rundir
         self.port = free_port()
@@ -314,6 +335,7 @@ class Daemon:
             fh.write("base_url: http://clipfeed.bench/\n")
             fh.write("clippings: [%s]\n" % ", ".join(json.dumps(r) for r in roots))
             fh.write("store: %s\nlog: %s\n" % (json.dumps(self.store), log_level))
+            fh.write(extra_config)
         self.log_path = os.path.join(rundir, "daemon.log")
         cmd = [binary, "serve", "--config", self.config]
         if taskset:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark of bench/README.md in order, each with its baseline in the same run:
-# cold ingest, restart, watch-to-publish latency, serving, memory, load under ingest, criterion.
+# cold ingest, restart, watch-to-publish latency, serving, memory, load under ingest, overload
+# (flood, abandon, idle), criterion.
 #
 # usage: bench/run_all.sh [--workdir DIR] [--sizes "10000 100000"] [--quick] [--no-criterion]
 #   --workdir DIR    corpora (cached), temp run folders and results (default /tmp/clipfeed-bench)
@@ -51,8 +52,10 @@ if [ "$QUICK" = 1 ]; then
   NS=("${NS[0]}")
   R=(--rounds 1); HR=(--hugo-rounds 1); FILES=(--files 50); HP=(--hugo-probes 3)
   SERVE=(--n "${NS[0]}" --rounds 1 --seconds 3); LOAD=(--n "${NS[0]}" --seconds 10 --first-batch 100)
+  FLOOD=(--n "${NS[0]}" --seconds 8 --quiet-seconds 2); ABANDON=(--n "${NS[0]}" --requests 20)
+  IDLE=(--n "${NS[0]}" --idle 500 --probes 5)
 else
-  R=(); HR=(); FILES=(); HP=(); SERVE=(); LOAD=()
+  R=(); HR=(); FILES=(); HP=(); SERVE=(); LOAD=(); FLOOD=(); ABANDON=(); IDLE=()
 fi
 
 status=0
@@ -67,6 +70,9 @@ step python3 "$HERE/latency.py" "${COMMON[@]}" --n "${NS[@]}" "${FILES[@]}" "${H
 step python3 "$HERE/serve.py" "${COMMON[@]}" "${SERVE[@]}"
 step python3 "$HERE/memory.py" "${COMMON[@]}" --n "${NS[@]}" "${R[@]}" "${HR[@]}"
 step python3 "$HERE/load.py" "${COMMON[@]}" "${LOAD[@]}"
+step python3 "$HERE/flood.py" "${COMMON[@]}" "${FLOOD[@]}"
+step python3 "$HERE/abandon.py" "${COMMON[@]}" "${ABANDON[@]}"
+step python3 "$HERE/idle.py" "${COMMON[@]}" "${IDLE[@]}"
 if [ "$CRITERION" = 1 ]; then
   if [ "$QUICK" = 1 ]; then
     # small data sets too: 1,000 clippings in the queried store instead of 10,000

@@ -30,7 +30,8 @@ fn queries(c: &mut Criterion) {
     eprintln!("store: {n} clippings ingested in {:.1} s", started.elapsed().as_secs_f64());
 
     let mut store = Store::open(&db).expect("store");
-    let reader = Reader::open(&db).expect("reader");
+    let reader = Reader::open(&db, 1).expect("reader");
+    let unlimited = clipfeed::budget::Budget::unlimited();
     let b = store.batch().expect("batch");
     // The most common provider: the feed with the most items after the topics.
     let counts = b.live_counts().expect("counts");
@@ -56,7 +57,7 @@ fn queries(c: &mut Criterion) {
         });
         if len >= 100 {
             g.bench_function(format!("archive page 0 {stem}"), |bch| {
-                bch.iter(|| black_box(reader.slot_items(key, 0, 50).expect("query")))
+                bch.iter(|| black_box(reader.slot_items(key, 0, 50, &unlimited).expect("query")))
             });
         }
     }

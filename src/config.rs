@@ -100,6 +100,12 @@ pub struct RawHttp {
     pub max_url_bytes: u32,
     #[serde(default = "defaults::shutdown_grace")]
     pub shutdown_grace: u32,
+    #[serde(default = "defaults::max_connections_per_address")]
+    pub max_connections_per_address: u32,
+    #[serde(default = "defaults::view_timeout")]
+    pub view_timeout: u32,
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for RawHttp {
@@ -112,6 +118,9 @@ impl Default for RawHttp {
             max_headers: defaults::max_headers(),
             max_url_bytes: defaults::max_url_bytes(),
             shutdown_grace: defaults::shutdown_grace(),
+            max_connections_per_address: defaults::max_connections_per_address(),
+            view_timeout: defaults::view_timeout(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -205,6 +214,12 @@ mod defaults {
     pub fn shutdown_grace() -> u32 {
         10
     }
+    pub fn max_connections_per_address() -> u32 {
+        256
+    }
+    pub fn view_timeout() -> u32 {
+        5
+    }
 }
 
 /// The validated configuration.
@@ -248,7 +263,7 @@ pub struct Config {
 /// What the HTTP server allows a client: how long it may take to send a request head, how long a
 /// response may stall, how many connections may be open at once, how large a request head may
 /// be, and how long a stop waits for requests in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpLimits {
     /// A connection must deliver a complete request head within this time of opening, or of the
     /// end of its previous response; otherwise it is closed. This cuts off clients that send
@@ -270,6 +285,22 @@ pub struct HttpLimits {
     /// How long requests in flight may run on after a stop signal before their connections are
     /// closed.
     pub shutdown_grace: std::time::Duration,
+    /// Connections open at once from one client address (an IPv6 client counts per /64), and
+    /// requests in flight from one client behind a trusted proxy.
+    pub max_connections_per_address: usize,
+    /// How long a view made on request (archive page, filtered view, clipping page) may take,
+    /// waiting for its turn included, before it is abandoned with a 503.
+    pub view_timeout: std::time::Duration,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` headers name the client.
+    pub trusted_proxies: Vec<Network>,
+}
+
+/// The networks of a list key, or an error naming the entry that is not one.
+fn networks(key: &str, list: &[String]) -> Result<Vec<Network>> {
+    let parse = |(i, n): (usize, &String)| {
+        Network::parse(n).with_context(|| format!("key '{key}[{i}]': {n:?} is not a network like 127.0.0.0/8"))
+    };
+    list.iter().enumerate().map(parse).collect()
 }
 
 /// An IP network, `address/prefix`.
@@ -487,12 +518,7 @@ impl Config {
                 private_providers.insert(domain);
             }
         }
-        let mut metrics_allow = Vec::new();
-        for (i, n) in raw.metrics.allow.iter().enumerate() {
-            let net = Network::parse(n)
-                .with_context(|| format!("key 'metrics.allow[{i}]': {n:?} is not a network like 127.0.0.0/8"))?;
-            metrics_allow.push(net);
-        }
+        let metrics_allow = networks("metrics.allow", &raw.metrics.allow)?;
         let metrics_token = match raw.metrics.token {
             Some(t) if t.trim().len() < 16 => bail!("key 'metrics.token': use at least 16 characters"),
             other => other.map(|t| t.trim().to_string()),
@@ -512,6 +538,8 @@ impl Config {
             ("http.max_head_bytes", h.max_head_bytes, 1024, 1 << 20),
             ("http.max_headers", h.max_headers, 8, 1000),
             ("http.max_url_bytes", h.max_url_bytes, 64, 1 << 20),
+            ("http.max_connections_per_address", h.max_connections_per_address, 1, 1_000_000),
+            ("http.view_timeout", h.view_timeout, 1, 3600),
         ];
         for (key, value, min, max) in ranges {
             if !(min..=max).contains(&value) {
@@ -527,6 +555,9 @@ impl Config {
             max_headers: h.max_headers as usize,
             max_url_bytes: h.max_url_bytes as usize,
             shutdown_grace: secs(h.shutdown_grace),
+            max_connections_per_address: h.max_connections_per_address as usize,
+            view_timeout: secs(h.view_timeout),
+            trusted_proxies: networks("http.trusted_proxies", &h.trusted_proxies)?,
         };
         let log = raw.log.unwrap_or_else(|| "info".into());
         if tracing_subscriber::EnvFilter::try_new(&log).is_err() {
@@ -799,6 +830,20 @@ mod tests {
         assert!(err("http:\n  max_headers: 1001\n").contains("http.max_headers"));
         assert!(err("http:\n  max_url_bytes: 0\n").contains("http.max_url_bytes"));
         assert!(err("http:\n  shutdown_grace: 0\n").contains("http.shutdown_grace"));
+        assert_eq!(d.max_connections_per_address, 256);
+        assert_eq!(d.view_timeout, std::time::Duration::from_secs(5));
+        assert!(d.trusted_proxies.is_empty());
+        let c = parse(
+            "http:\n  max_connections_per_address: 8\n  view_timeout: 2\n  trusted_proxies: [10.0.0.0/8, \"::1\"]\n",
+        )
+        .unwrap()
+        .http;
+        assert_eq!((c.max_connections_per_address, c.view_timeout.as_secs()), (8, 2));
+        assert!(c.trusted_proxies[0].contains("10.9.8.7".parse().unwrap()));
+        assert!(c.trusted_proxies[1].contains("::1".parse().unwrap()));
+        assert!(err("http:\n  max_connections_per_address: 0\n").contains("http.max_connections_per_address"));
+        assert!(err("http:\n  view_timeout: 0\n").contains("http.view_timeout"));
+        assert!(err("http:\n  trusted_proxies: [nope]\n").contains("http.trusted_proxies[0]"));
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! most `http.max_connections` connections at once, a number it lowers to what the open-file
 //! limit allows after raising that limit's soft value to its hard one. At the limit it stops
 //! accepting until a connection closes, so clients wait in the kernel's queue rather than being
-//! refused; a warning says so at most once a minute.
+//! refused; a warning says so at most once a minute. Each connection is admitted by
+//! [`http::Connections`], which holds one address to its share and closes idle connections when
+//! the limit is near.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,11 +24,11 @@ use tokio::sync::{Semaphore, oneshot};
 use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
-use crate::http::{self, AppState, Dynamic, Phase};
+use crate::http::{self, AppState, Connections, Phase};
 use crate::ingest::{Ingest, Job};
 use crate::metrics::Metrics;
 use crate::site::Site;
-use crate::store::{Reader, Store};
+use crate::store::Store;
 use crate::systemd::{self, Heartbeat, Notifier};
 use crate::views::Views;
 use crate::watch;
@@ -110,14 +112,14 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter) -> R
         .spawn(move || ingest.run(jobs_rx))
         .context("cannot start the writer thread")?;
 
-    let views: Arc<dyn Dynamic> = Arc::new(Views::new(Reader::open(&cfg.store)?, shared.clone()));
-    let state =
-        AppState::from(http::Shared { site: site.clone(), dynamic: Some(views), config: shared.clone(), metrics });
+    let views = Views::open(&cfg.store, shared.clone())?;
+    let state = AppState::new(site.clone(), Some(views), shared.clone(), metrics);
     let server = http::Server::new(http::router(state), &cfg.http);
     let max_connections = connection_limit(cfg.http.max_connections);
+    let conns = Connections::new(&cfg.http, max_connections);
     let (phase_tx, phase_rx) = tokio::sync::watch::channel(Phase::Serving);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let acceptor = tokio::spawn(accept(listener, server, max_connections, phase_rx, stop_rx));
+    let acceptor = tokio::spawn(accept(listener, server, conns, max_connections, phase_rx, stop_rx));
     // The store is open and the socket bound: ready for systemd (requests are answered from the
     // stored feeds while the first reconcile runs).
     notifier.notify("READY=1");
@@ -151,10 +153,11 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter) -> R
 }
 
 /// Accepts connections until `stop`, each served on its own task while it holds one of
-/// `max_connections` slots. Returns once the listening socket is closed.
+/// `max_connections` slots and `conns` admits it. Returns once the listening socket is closed.
 async fn accept(
     listener: tokio::net::TcpListener,
     server: http::Server,
+    conns: Arc<Connections>,
     max_connections: usize,
     phase: tokio::sync::watch::Receiver<Phase>,
     mut stop: oneshot::Receiver<()>,
@@ -162,10 +165,12 @@ async fn accept(
     let slots = Arc::new(Semaphore::new(max_connections));
     let mut full = Throttle::default();
     let mut failing = Throttle::default();
+    let mut crowded = Throttle::default();
     loop {
         let slot = match slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {
+                conns.make_room();
                 full.warn(|waits| {
                     warn!(
                         max_connections,
@@ -196,12 +201,26 @@ async fn accept(
             },
             _ = &mut stop => return,
         };
+        let ticket = match conns.admit(peer.ip()) {
+            Ok(ticket) => ticket,
+            Err(http::Refused::PerAddress) => {
+                crowded.warn(|times| {
+                    warn!(
+                        address = %peer.ip(),
+                        times,
+                        "an address holds as many connections as one may; its new ones get 503 (key 'http.max_connections_per_address')"
+                    )
+                });
+                http::Server::refuse(stream);
+                continue;
+            }
+        };
         // Responses go out in one write; without this, the last partial segment of a large one
         // can wait for the client's delayed acknowledgement.
         let _ = stream.set_nodelay(true);
         let (server, phase) = (server.clone(), phase.clone());
         tokio::spawn(async move {
-            server.serve(stream, peer, phase).await;
+            server.serve(stream, peer, phase, ticket).await;
             drop(slot);
         });
     }
@@ -359,7 +378,7 @@ fn spawn_reload_on_hup(
                     new.clippings = running.clippings.clone();
                     new.watch = running.watch;
                     new.poll_interval = running.poll_interval;
-                    new.http = running.http;
+                    new.http = running.http.clone();
                     new.log_format = running.log_format;
                     if !new.base_url_given {
                         new.base_url = running.base_url.clone();

@@ -3,6 +3,7 @@
 //! and the invariants; each module's header says what it owns.
 
 pub mod check;
+pub mod budget;
 pub mod cli;
 pub mod clip;
 pub mod config;

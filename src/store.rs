@@ -7,8 +7,8 @@
 //!
 //! The interface is narrow and speaks in domain terms ([`Batch`] methods), so another backend
 //! (PostgreSQL, for several nodes) can implement the same calls. One writer owns the [`Store`];
-//! every change happens inside a [`Batch`], one transaction. [`Reader`] is a separate read-only
-//! connection for the odd page that is not pre-rendered.
+//! every change happens inside a [`Batch`], one transaction. [`Reader`] holds separate read-only
+//! connections for the views rendered on request, each query within its request's budget.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,6 +20,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 mod websub;
 
+use crate::budget::Budget;
 use crate::clip::Clipping;
 use crate::feed::FeedKey;
 use crate::item::{Item, ItemData};
@@ -975,57 +976,124 @@ fn slot_items(conn: &Connection, feed: &FeedKey, from: u64, to: u64) -> Result<V
     Ok(out)
 }
 
-/// A read-only connection for requests that are answered from the store (a clipping's page).
+/// Read-only connections for requests that are answered from the store (archive pages, filtered
+/// views, a clipping's page). Every query runs within a [`Budget`]: SQLite's progress handler
+/// interrupts it once the request is cancelled or past its deadline, and the call then fails
+/// with [`Stopped`](crate::budget::Stopped).
 pub struct Reader {
-    conns: Vec<std::sync::Mutex<Connection>>,
+    conns: Vec<ReadConn>,
     next: std::sync::atomic::AtomicUsize,
 }
 
-/// Read connections: a slow filtered view does not hold up archive pages on another.
-pub const READERS: usize = 3;
+/// One read-only connection and the budget of the query it runs, which its progress handler
+/// reads.
+struct ReadConn {
+    conn: std::sync::Mutex<Connection>,
+    budget: std::sync::Arc<std::sync::Mutex<Option<Budget>>>,
+}
+
+/// SQLite virtual-machine steps between two looks at the budget (tens of microseconds).
+const PROGRESS_STEPS: std::ffi::c_int = 1000;
+
+/// A connection taken for one query, with its budget in force until it is dropped.
+struct Session<'a> {
+    conn: std::sync::MutexGuard<'a, Connection>,
+    slot: &'a std::sync::Mutex<Option<Budget>>,
+    budget: &'a Budget,
+}
+
+impl Session<'_> {
+    /// Turns an error into [`Stopped`](crate::budget::Stopped) when the budget is why the query failed.
+    fn stopped(&self, e: impl Into<anyhow::Error>) -> anyhow::Error {
+        match self.budget.check() {
+            Err(stop) => stop.into(),
+            Ok(()) => e.into(),
+        }
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+impl std::ops::Deref for Session<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
 
 impl Reader {
-    pub fn open(path: &Path) -> Result<Reader> {
-        let mut conns = Vec::with_capacity(READERS);
-        for _ in 0..READERS {
-            let conn =
+    /// Opens `connections` read-only connections (at least one).
+    pub fn open(path: &Path, connections: usize) -> Result<Reader> {
+        let mut conns = Vec::with_capacity(connections.max(1));
+        for _ in 0..connections.max(1) {
+            let mut conn =
                 Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
                     .with_context(|| format!("cannot open store {} for reading", path.display()))?;
             configure(&conn)?;
-            conns.push(std::sync::Mutex::new(conn));
+            let budget = std::sync::Arc::new(std::sync::Mutex::new(None::<Budget>));
+            let watched = budget.clone();
+            conn.progress_handler(
+                PROGRESS_STEPS,
+                Some(move || {
+                    watched.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|b| b.check().is_err())
+                }),
+            )?;
+            conns.push(ReadConn { conn: std::sync::Mutex::new(conn), budget });
         }
         Ok(Reader { conns, next: std::sync::atomic::AtomicUsize::new(0) })
     }
 
-    /// A free connection if there is one, else the next in turn.
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        for c in &self.conns {
-            if let Ok(guard) = c.try_lock() {
-                return guard;
+    /// A free connection if there is one, else the next in turn, with `budget` in force.
+    fn conn<'a>(&'a self, budget: &'a Budget) -> Result<Session<'a>> {
+        budget.check()?;
+        let c = match self.conns.iter().find_map(|c| c.conn.try_lock().ok().map(|g| (c, g))) {
+            Some(found) => found,
+            None => {
+                let c = &self.conns[self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.conns.len()];
+                (c, c.conn.lock().unwrap_or_else(|p| p.into_inner()))
             }
-        }
-        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.conns.len();
-        self.conns[i].lock().unwrap_or_else(|p| p.into_inner())
+        };
+        *c.0.budget.lock().unwrap_or_else(|p| p.into_inner()) = Some(budget.clone());
+        Ok(Session { conn: c.1, slot: &c.0.budget, budget })
     }
 
     /// The items in open slots `from..to` of a feed's log (an archive page), newest first.
-    pub fn slot_items(&self, feed: &FeedKey, from: u64, to: u64) -> Result<Vec<Item>> {
-        slot_items(&self.conn(), feed, from, to)
+    pub fn slot_items(&self, feed: &FeedKey, from: u64, to: u64, budget: &Budget) -> Result<Vec<Item>> {
+        let conn = self.conn(budget)?;
+        slot_items(&conn, feed, from, to).map_err(|e| conn.stopped(e))
     }
 
     /// The last time a slot in `from..to` of a feed's log was opened or closed.
-    pub fn slots_changed_at(&self, feed: &FeedKey, from: u64, to: u64) -> Result<Option<DateTime<Utc>>> {
-        let t: Option<i64> = self
-            .conn()
+    pub fn slots_changed_at(
+        &self,
+        feed: &FeedKey,
+        from: u64,
+        to: u64,
+        budget: &Budget,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let conn = self.conn(budget)?;
+        let t: Option<i64> = conn
             .prepare_cached(
                 "SELECT MAX(MAX(entered_at, COALESCE(left_at, 0))) FROM feed_log WHERE feed=?1 AND pos>=?2 AND pos<?3",
             )?
-            .query_row(params![feed.path_stem(), from as i64, to as i64], |r| r.get(0))?;
+            .query_row(params![feed.path_stem(), from as i64, to as i64], |r| r.get(0))
+            .map_err(|e| conn.stopped(e))?;
         Ok(t.map(from_ts))
     }
 
     /// The newest `limit` items of a feed's whole history that pass `filter`, newest first.
-    pub fn filtered(&self, feed: &FeedKey, filter: &crate::filter::Filter, limit: usize) -> Result<Vec<Item>> {
+    /// The rows are matched here, so the budget is also checked every 64 rows.
+    pub fn filtered(
+        &self,
+        feed: &FeedKey,
+        filter: &crate::filter::Filter,
+        limit: usize,
+        budget: &Budget,
+    ) -> Result<Vec<Item>> {
         use rusqlite::types::Value;
         let (mut sql, mut args): (String, Vec<Value>) = match feed {
             FeedKey::All => ("FROM items i WHERE i.deleted_at IS NULL".into(), vec![]),
@@ -1060,13 +1128,18 @@ impl Reader {
             sql.push_str(" LIMIT ?");
             args.push(Value::Integer(limit as i64));
         }
-        let conn = self.conn();
+        let conn = self.conn(budget)?;
         let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(args)).map_err(|e| conn.stopped(e))?;
         let mut out = Vec::new();
+        let mut seen = 0u32;
         while out.len() < limit
-            && let Some(row) = rows.next()?
+            && let Some(row) = rows.next().map_err(|e| conn.stopped(e))?
         {
+            seen = seen.wrapping_add(1);
+            if seen.is_multiple_of(64) {
+                budget.check()?;
+            }
             let words: String = row.get(3)?;
             if filter.matches_words(&words) {
                 out.push(row_item(row.get(0)?, row.get(1)?, &row.get::<_, String>(2)?)?);
@@ -1076,12 +1149,13 @@ impl Reader {
     }
 
     /// A live item by id.
-    pub fn item(&self, id: &str) -> Result<Option<Item>> {
-        let conn = self.conn();
+    pub fn item(&self, id: &str, budget: &Budget) -> Result<Option<Item>> {
+        let conn = self.conn(budget)?;
         let row: Option<(String, i64, String)> = conn
             .prepare_cached("SELECT id, updated, record FROM items WHERE id=?1 AND deleted_at IS NULL")?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
+            .optional()
+            .map_err(|e| conn.stopped(e))?;
         row.map(|(id, updated, record)| {
             let data: ItemData = serde_json::from_str(&record).with_context(|| format!("corrupt item {id}"))?;
             Ok(Item { id, updated: from_ts(updated), data })
@@ -1174,6 +1248,45 @@ mod tests {
         let st = b.item_state("c").unwrap().unwrap();
         assert!(st.deleted);
         assert_eq!(st.topics, ["ai", "ml"]);
+    }
+
+    /// Counts to `n` in SQL, for the budget tests: long enough to need interrupting.
+    fn count_to(reader: &Reader, n: i64, budget: &Budget) -> Result<i64> {
+        let conn = reader.conn(budget)?;
+        conn.query_row(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?1) SELECT COUNT(*) FROM c",
+            [n],
+            |r| r.get(0),
+        )
+        .map_err(|e| conn.stopped(e))
+    }
+
+    #[test]
+    fn the_reader_stops_a_query_past_its_budget_and_stays_usable() {
+        use crate::budget::Stopped;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut s = Store::open(&path).unwrap();
+        let b = s.batch().unwrap();
+        let a = item("a", "2024-01-02T00:00:00Z", &["ai"]);
+        b.put_item("a", &a, Utc::now(), &a.data.hash(), &a.data.shown_hash()).unwrap();
+        b.commit().unwrap();
+        let reader = Reader::open(&path, 1).unwrap();
+        let stopped = |r: Result<i64>| r.unwrap_err().downcast::<Stopped>().unwrap();
+        // Billions of steps: only the progress handler can end this within the test.
+        let late = Budget::until(std::time::Instant::now() + Duration::from_millis(50));
+        assert_eq!(stopped(count_to(&reader, 5_000_000_000, &late)), Stopped::OutOfTime);
+        let gone = Budget::unlimited();
+        gone.cancel();
+        assert_eq!(stopped(count_to(&reader, 10, &gone)), Stopped::Cancelled);
+        let err = reader.item(&a.id, &gone).unwrap_err();
+        assert_eq!(err.downcast::<Stopped>().unwrap(), Stopped::Cancelled);
+        // The connection serves the next request, whose budget is its own.
+        let fresh = Budget::unlimited();
+        assert_eq!(count_to(&reader, 1000, &fresh).unwrap(), 1000);
+        assert_eq!(reader.item(&a.id, &fresh).unwrap().unwrap().id, a.id);
+        let filter = crate::filter::Filter::default();
+        assert_eq!(reader.filtered(&FeedKey::All, &filter, 10, &fresh).unwrap().len(), 1);
     }
 
     #[test]

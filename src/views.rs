@@ -1,7 +1,12 @@
 //! Documents rendered on demand rather than on write: archive pages (RFC 5005), feeds narrowed by
-//! query filters, and the page of one clipping. They are read from the store through a read-only
-//! connection, rendered by `feed`/`pages`, and kept in a bounded cache. An entry is valid for one
+//! query filters, and the page of one clipping. They are read from the store through read-only
+//! connections, rendered by `feed`/`pages`, and kept in a bounded cache. An entry is valid for one
 //! generation of its feed: any change in the feed's history makes it stale.
+//!
+//! A view is looked up first ([`Views::lookup_archive`], [`Views::lookup_filtered`]: no IO, no
+//! waiting), and made only when it is not cached, within the request's [`Budget`]. Making one
+//! uses a connection of its [`Lane`]: filters, which can read a feed's whole history, have
+//! connections of their own, so they never hold up archive pages and clipping pages.
 
 use std::sync::{Arc, Mutex};
 
@@ -9,6 +14,7 @@ use anyhow::Result;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
+use crate::budget::Budget;
 use crate::config::Config;
 use crate::feed::{self, Doc, Format, Links, Page};
 use crate::filter::Filter;
@@ -43,103 +49,180 @@ fn cache_size(doc: &Rendered) -> usize {
     doc.len() * 2
 }
 
+/// The kinds of view that are made on separate read connections, so that one kind cannot take
+/// every connection from the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Archive pages and clipping pages: a few rows by index, milliseconds each.
+    Pages,
+    /// Filtered views: a feed's whole history matched word by word, up to a few tenths of a
+    /// second at 20,000 clippings.
+    Filters,
+}
+
+impl Lane {
+    /// How many views of this lane are made at once (its read connections). Filters get half
+    /// the cores, at least one, so a flood of them leaves the other half to everything else.
+    pub fn width(self) -> usize {
+        match self {
+            Lane::Pages => 2,
+            Lane::Filters => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+        }
+    }
+}
+
+/// What the cache knows of a view.
+#[derive(Debug)]
+pub enum Lookup {
+    /// There is no such view (an archive page past the end): 404, nothing to make.
+    Missing,
+    Cached(Arc<Rendered>),
+    /// It has to be made.
+    Uncached,
+}
+
 /// Renders archive pages, filtered feeds and clipping pages from the store.
 pub struct Views {
-    reader: Reader,
+    pages: Reader,
+    filters: Reader,
     /// The configuration in force (its base URL, title and private feeds).
     config: Arc<ArcSwap<Config>>,
     cache: Mutex<Cache>,
 }
 
+/// Which archive page a request names, once it is known to exist.
+struct ArchivePage {
+    key: CacheKey,
+    has_next: bool,
+}
+
 impl Views {
-    pub fn new(reader: Reader, config: Arc<ArcSwap<Config>>) -> Views {
-        Views { reader, config, cache: Mutex::new(new_cache()) }
+    /// Opens the store's read connections for both lanes.
+    pub fn open(store: &std::path::Path, config: Arc<ArcSwap<Config>>) -> Result<Views> {
+        let pages = Reader::open(store, Lane::Pages.width())?;
+        let filters = Reader::open(store, Lane::Filters.width())?;
+        Ok(Views { pages, filters, config, cache: Mutex::new(new_cache()) })
     }
 
     fn links(&self) -> Links {
         Links::new(&self.config.load().base_url)
     }
 
-    fn cached(&self, key: CacheKey, make: impl FnOnce() -> Result<Option<Rendered>>) -> Result<Option<Arc<Rendered>>> {
-        if let Some(doc) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-            return Ok(Some(doc));
+    fn get(&self, key: &CacheKey) -> Option<Arc<Rendered>> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(key)
+    }
+
+    /// The cached document, else one made by `make` (and cached).
+    fn cached(&self, key: CacheKey, make: impl FnOnce() -> Result<Rendered>) -> Result<Arc<Rendered>> {
+        if let Some(doc) = self.get(&key) {
+            return Ok(doc);
         }
-        let Some(doc) = make()? else { return Ok(None) };
-        let doc = Arc::new(doc);
+        let doc = Arc::new(make()?);
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, doc.clone(), cache_size(&doc));
-        Ok(Some(doc))
+        Ok(doc)
+    }
+
+    /// Archive page `index` of `page_size` slots, when the feed has it. Every full page of the
+    /// log can be served: the current page size gives the pages the feed links to, and a page
+    /// size the feed had before (its `items_per_feed` changed) still serves the pages it had, so
+    /// old links keep their content. A page links to the next one when that is full, which never
+    /// changes once it is true.
+    fn archive_page(feed: &FeedEntry, page_size: u64, index: u64, format: Format) -> Option<ArchivePage> {
+        let full = if page_size == feed.page_size {
+            feed.log_len / page_size
+        } else {
+            feed.retired_pages.get(&page_size).copied().unwrap_or(0)
+        };
+        (index < full).then(|| ArchivePage {
+            key: CacheKey {
+                stem: feed.key.path_stem(),
+                format,
+                view: format!("archive:{page_size}-{index}"),
+                generation: feed.generation,
+            },
+            has_next: index + 1 < full,
+        })
+    }
+
+    /// What the cache has of an archive page; no IO.
+    pub fn lookup_archive(&self, feed: &FeedEntry, page_size: u64, index: u64, format: Format) -> Lookup {
+        match Self::archive_page(feed, page_size, index, format) {
+            None => Lookup::Missing,
+            Some(page) => self.get(&page.key).map_or(Lookup::Uncached, Lookup::Cached),
+        }
     }
 
     /// Archive page `index` of `page_size` slots of a feed; `None` when there is no such page.
-    /// Every full page of the log can be served: the current page size gives the pages the feed
-    /// links to, and a page size the feed had before (its `items_per_feed` changed) still serves
-    /// the pages it had, so old links keep their content. A page links to the next one when that
-    /// is full, which never changes once it is true.
     pub fn archive(
         &self,
         feed: &FeedEntry,
         page_size: u64,
         index: u64,
         format: Format,
+        budget: &Budget,
     ) -> Result<Option<Arc<Rendered>>> {
-        let full = if page_size == feed.page_size {
-            feed.log_len / page_size
-        } else {
-            feed.retired_pages.get(&page_size).copied().unwrap_or(0)
-        };
-        if index >= full {
+        let Some(ArchivePage { key, has_next }) = Self::archive_page(feed, page_size, index, format) else {
             return Ok(None);
-        }
-        let has_next = index + 1 < full;
-        let key = CacheKey {
-            stem: feed.key.path_stem(),
-            format,
-            view: format!("archive:{page_size}-{index}"),
-            generation: feed.generation,
         };
-        self.cached(key, || {
+        let doc = self.cached(key, || {
             let (from, to) = (index * page_size, (index + 1) * page_size);
-            let items = self.reader.slot_items(&feed.key, from, to)?;
-            let slots = self.reader.slots_changed_at(&feed.key, from, to)?.unwrap_or(DateTime::UNIX_EPOCH);
+            let items = self.pages.slot_items(&feed.key, from, to, budget)?;
+            let slots = self.pages.slots_changed_at(&feed.key, from, to, budget)?.unwrap_or(DateTime::UNIX_EPOCH);
             // Everything the page shows: its slots, its items, the feed's title and links.
             let updated = items.iter().map(|i| i.updated).fold(slots.max(feed.meta_at), DateTime::max);
             // No logo: it comes from the newest clippings, which are not on this page.
             let meta = feed::FeedMeta { updated, icon: None, ..feed.meta.clone() };
             let page = Page::Archive { index, page_size, has_next };
             let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &[] };
-            Ok(Some(Rendered::new(feed::render(format, &doc, &self.links()), updated, format.content_type())))
-        })
+            budget.check()?;
+            Ok(Rendered::new(feed::render(format, &doc, &self.links()), updated, format.content_type()))
+        })?;
+        Ok(Some(doc))
+    }
+
+    fn filtered_key(feed: &FeedEntry, filter: &Filter, format: Format) -> CacheKey {
+        CacheKey { stem: feed.key.path_stem(), format, view: filter.cache_key(), generation: feed.generation }
+    }
+
+    /// What the cache has of a filtered view (never `Missing`); no IO.
+    pub fn lookup_filtered(&self, feed: &FeedEntry, filter: &Filter, format: Format) -> Lookup {
+        self.get(&Self::filtered_key(feed, filter, format)).map_or(Lookup::Uncached, Lookup::Cached)
     }
 
     /// A feed narrowed by a filter, over its whole history.
-    pub fn filtered(&self, feed: &FeedEntry, filter: &Filter, format: Format) -> Result<Arc<Rendered>> {
-        let key =
-            CacheKey { stem: feed.key.path_stem(), format, view: filter.cache_key(), generation: feed.generation };
-        let doc = self.cached(key, || {
+    pub fn filtered(
+        &self,
+        feed: &FeedEntry,
+        filter: &Filter,
+        format: Format,
+        budget: &Budget,
+    ) -> Result<Arc<Rendered>> {
+        self.cached(Self::filtered_key(feed, filter, format), || {
             let limit = filter.limit.unwrap_or(feed.items_per_feed);
-            let items = self.reader.filtered(&feed.key, filter, limit)?;
+            let items = self.filters.filtered(&feed.key, filter, limit, budget)?;
             let updated: DateTime<Utc> = feed.history_at.max(feed.meta_at);
             let meta = feed::FeedMeta { updated, ..feed.meta.clone() };
             let page = Page::Filtered { query: filter.to_query() };
             let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &[] };
+            budget.check()?;
             let mut r = Rendered::new(feed::render(format, &doc, &self.links()), updated, format.content_type());
             r.ambiguous = feed.history_ambiguous;
             // A window relative to now moves by itself: no date can say when it last changed.
             r.dated = filter.since_relative.is_none();
-            Ok(Some(r))
-        })?;
-        Ok(doc.expect("filtered views always render"))
+            Ok(r)
+        })
     }
 
     /// The HTML page of a live clipping. Clippings in private feeds have no public page.
-    pub fn clipping_page(&self, id: &str) -> Result<Option<String>> {
+    pub fn clipping_page(&self, id: &str, budget: &Budget) -> Result<Option<String>> {
         let cfg = self.config.load();
         let private = |item: &crate::item::Item| {
             item.data.topics.iter().any(|t| cfg.topics.get(&t.slug).is_some_and(|c| c.private))
                 || item.data.provider_domain().is_some_and(|d| cfg.private_providers.contains(d))
         };
         let links = self.links();
-        Ok(self.reader.item(id)?.filter(|i| !private(i)).map(|item| pages::clipping(&cfg.title, &links, &item)))
+        let item = self.pages.item(id, budget)?;
+        Ok(item.filter(|i| !private(i)).map(|item| pages::clipping(&cfg.title, &links, &item)))
     }
 }
 

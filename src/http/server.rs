@@ -22,7 +22,10 @@
 //! - a response that cannot send a byte for `send_timeout` is abandoned (`Guarded`), so a
 //!   client that stops reading cannot hold its connection for ever;
 //! - request bodies are never read: hyper discards a small one and closes the connection after
-//!   the response otherwise.
+//!   the response otherwise;
+//! - a connection closes, once its response in progress is sent, when the registry of
+//!   connections asks it to (through its ticket: the limit is near and it is idle), and a connection
+//!   over its address's share is answered 503 and closed before it is served ([`Server::refuse`]).
 
 use std::io;
 use std::net::SocketAddr;
@@ -40,6 +43,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tower_service::Service;
 
+use super::conns::Ticket;
 use crate::config::HttpLimits;
 
 /// hyper's per-connection read buffer stops growing at this, or just past the largest head
@@ -76,13 +80,23 @@ impl Server {
         Server { app, h1: Arc::new(h1), send_timeout: limits.send_timeout }
     }
 
-    /// Serves one connection until the client closes it, a limit ends it, or `phase` says so.
-    /// Handlers see the peer address as `ConnectInfo<SocketAddr>`.
-    pub async fn serve(&self, stream: TcpStream, peer: SocketAddr, mut phase: watch::Receiver<Phase>) {
+    /// Serves one connection until the client closes it, a limit ends it, `phase` says so, or
+    /// the registry asks for it back through `ticket`. Handlers see the peer address as
+    /// `ConnectInfo<SocketAddr>`. When the client goes away with a request in progress, hyper
+    /// notices the end of the stream and the request is dropped.
+    pub async fn serve(&self, stream: TcpStream, peer: SocketAddr, mut phase: watch::Receiver<Phase>, ticket: Ticket) {
         let app = self.app.clone();
+        let ticket = Arc::new(ticket);
+        let marks = ticket.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
-            app.clone().call(req)
+            let busy = marks.busy();
+            let response = app.clone().call(req);
+            async move {
+                let res = response.await;
+                drop(busy);
+                res
+            }
         });
         let conn = self.h1.serve_connection(Guarded::new(stream, self.send_timeout), service);
         let mut conn = std::pin::pin!(conn);
@@ -106,7 +120,32 @@ impl Server {
                     Ok(Phase::Draining) => conn.as_mut().graceful_shutdown(),
                     Ok(Phase::Closing) | Err(_) => return,
                 },
+                () = ticket.close_requested() => conn.as_mut().graceful_shutdown(),
             }
+        }
+    }
+}
+
+/// The answer to a connection past its address's share.
+const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+Retry-After: 10\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: 43\r\n\r\n\
+too many connections from this address now\n";
+
+impl Server {
+    /// Answers a connection that is not served (its address holds its share of connections):
+    /// 503, then close, without waiting for anything. What the client already sent is read
+    /// first, so the close does not turn into a reset that could discard the answer.
+    pub fn refuse(stream: TcpStream) {
+        let mut sink = [0u8; 4096];
+        for _ in 0..4 {
+            match stream.try_read(&mut sink) {
+                Ok(n) if n == sink.len() => continue,
+                _ => break,
+            }
+        }
+        let _ = stream.try_write(TOO_MANY);
+        if let Ok(std) = stream.into_std() {
+            let _ = std.shutdown(std::net::Shutdown::Write);
         }
     }
 }

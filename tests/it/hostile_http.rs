@@ -499,6 +499,27 @@ fn query_parameters_at_and_beyond_their_limits() {
     still_serves(&d, "query parameters");
 }
 
+#[test]
+fn connect_and_options_asterisk_get_405_like_other_methods() {
+    let (_site, d) = started("");
+    for request in [
+        "CONNECT feeds.test:443 HTTP/1.1\r\nHost: feeds.test:443\r\nConnection: close\r\n\r\n",
+        "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\nConnection: close\r\n\r\n",
+        "OPTIONS * HTTP/1.1\r\nHost: hostile.test\r\nConnection: close\r\n\r\n",
+        "OPTIONS /feed.atom HTTP/1.1\r\nHost: hostile.test\r\nConnection: close\r\n\r\n",
+        "DELETE /feed.atom HTTP/1.1\r\nHost: hostile.test\r\nConnection: close\r\n\r\n",
+    ] {
+        let x = exchange(&d, request.as_bytes());
+        let what = request.lines().next().unwrap();
+        assert_eq!(x.status(), Some(405), "{what}: {}", x.text());
+        let allow = x.text().lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("allow:").map(str::to_string));
+        let allow = allow.unwrap_or_else(|| panic!("{what}: no Allow header\n{}", x.text()));
+        let methods: Vec<&str> = allow.split(',').map(str::trim).collect();
+        assert!(methods.contains(&"get") && methods.contains(&"head"), "{what}: Allow: {allow}");
+    }
+    still_serves(&d, "CONNECT and OPTIONS");
+}
+
 /// Raises this process's soft open-file limit to its hard limit (the daemon, our child, inherits
 /// it) and returns the limit now in force.
 fn raise_open_file_limit() -> u64 {
@@ -553,7 +574,9 @@ fn thousands_of_slow_clients_do_not_stop_normal_clients() {
     if n < wanted {
         eprintln!("NOTICE: the open-file limit is {files}; opening {n} slow connections instead of {wanted}");
     }
-    let (_site, d) = started("http:\n  header_timeout: 3\n");
+    // Every slow client comes from 127.0.0.1, like the normal one: the per-address share is
+    // raised so that this test is about the header timeout (`overload` tests the share).
+    let (_site, d) = started("http:\n  header_timeout: 3\n  max_connections_per_address: 100000\n");
     // Every connection starts a head; half of them then add a byte to it every round.
     let mut slow: Vec<Option<TcpStream>> = idle_connections(&d, n).into_iter().map(Some).collect();
     for s in slow.iter_mut().flatten() {
@@ -716,18 +739,19 @@ fn at_the_connection_limit_open_clients_are_answered_and_new_ones_wait() {
     // A client connected before the limit is reached.
     let mut established = connect(&d);
     assert_eq!(keep_alive_get(&mut established, "/healthz"), 200);
-    // Nineteen idle connections take the other slots; twenty more wait in the kernel's queue.
+    // Thirty-nine idle connections: near the limit the older idle ones are closed to make room
+    // for the newer (`overload` tests that), and at the limit the rest wait in the kernel's queue.
     let idle = idle_connections(&d, 39);
-    // The established client keeps being answered at the limit.
+    // The established client, which has been served, keeps being answered at the limit.
     assert_eq!(keep_alive_get(&mut established, "/feed.atom"), 200);
     drop(established);
-    // A new client waits too, until a slot frees, and is then served.
+    // A new client is served.
     still_serves(&d, "the connection limit was reached");
     for s in idle {
         closed_by_server(s);
     }
     let warnings = d.log().matches("connection limit reached").count();
-    assert_eq!(warnings, 1, "one warning per minute at most, not one per connection:\n{}", d.log());
+    assert!(warnings <= 1, "one warning per minute at most, not one per connection:\n{}", d.log());
 }
 
 #[test]

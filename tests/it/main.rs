@@ -12,6 +12,7 @@ mod hostile_http;
 mod http;
 mod operate;
 mod oracle;
+mod overload;
 mod props;
 mod restart;
 mod seeds;

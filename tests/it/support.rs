@@ -171,6 +171,11 @@ impl Daemon {
         self.status()[name].as_u64().unwrap_or_else(|| panic!("status has no counter {name}"))
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The daemon's peak resident memory so far (`VmHWM`), in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
         peak_rss_kib(self.child.id())

@@ -1,0 +1,138 @@
+//! Answers: a document as a 200 in the negotiated coding or a 304 when the client's copy is
+//! current (RFC 9110 conditional requests), with its validators and cache headers; and the short
+//! text answers (404, 400, 500, 503).
+
+use axum::body::Body;
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::{Response, StatusCode};
+use axum::response::IntoResponse;
+
+use super::negotiate::negotiate;
+use crate::site::{Encoding, Rendered};
+
+/// `Cache-Control` of archive pages.
+pub const ARCHIVE_CACHE: &str = "public, max-age=604800";
+
+/// `Cache-Control` of private feeds: never in a shared cache.
+pub const PRIVATE_CACHE: &str = "private, no-cache";
+
+pub fn not_found() -> Response<Body> {
+    plain(StatusCode::NOT_FOUND, "not found\n".into())
+}
+
+/// A short text answer. Error messages may quote the request, so browsers are told not to
+/// guess another type.
+pub fn plain(status: StatusCode, msg: String) -> Response<Body> {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")], msg)
+        .into_response()
+}
+
+pub fn internal(e: impl std::fmt::Display) -> Response<Body> {
+    tracing::error!("request failed: {e:#}");
+    plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".into())
+}
+
+/// 503: the server is too busy for this request now; `Retry-After` says when to come back. Never
+/// stored by a cache, so a later request gets a real answer.
+pub fn unavailable(msg: String, retry_after_secs: u64) -> Response<Body> {
+    let mut res = plain(StatusCode::SERVICE_UNAVAILABLE, msg);
+    let h = res.headers_mut();
+    h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Pages are our own HTML with sanitised clipping content; a strict policy is a second line of
+/// defence against anything the sanitiser missed.
+pub fn html_headers(h: &mut HeaderMap) {
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
+        ),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+}
+
+/// `public, max-age=N`, made once per thread for each max-age in force, not once per request.
+pub fn cache_control(max_age: u32) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(u32, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((age, v)) if *age == max_age => v.clone(),
+        _ => {
+            let v = HeaderValue::from_str(&format!("public, max-age={max_age}")).expect("ASCII");
+            *last = Some((max_age, v.clone()));
+            v
+        }
+    })
+}
+
+/// Whether the client's copy is current: `If-None-Match` (weak comparison, `*`, every line of
+/// it) when present, else `If-Modified-Since` at one-second precision (RFC 9110, 13.1.1 and
+/// 13.1.3). A date equal to `Last-Modified` counts only when the document did not change twice
+/// within that second. An `If-Modified-Since` that is not one valid date is ignored.
+pub fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
+    let mut inm = headers.get_all(header::IF_NONE_MATCH).iter().peekable();
+    if inm.peek().is_some() {
+        return inm
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .any(|tag| tag == "*" || r.matches_tag(tag));
+    }
+    let mut lines = headers.get_all(header::IF_MODIFIED_SINCE).iter();
+    let (Some(line), None) = (lines.next(), lines.next()) else { return false };
+    let ims =
+        line.to_str().ok().and_then(|s| httpdate::parse_http_date(s).ok()).map(chrono::DateTime::<chrono::Utc>::from);
+    r.dated && ims.is_some_and(|ims| r.last_modified < ims || (r.last_modified == ims && !r.ambiguous))
+}
+
+/// The body in a coding. The first request for a coding compresses the document (milliseconds
+/// for a large one); that runs off the async workers, so other requests are not held up.
+fn encoded(r: &Rendered, enc: Encoding) -> bytes::Bytes {
+    if !r.has_coding(enc)
+        && let Ok(handle) = tokio::runtime::Handle::try_current()
+        && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+    {
+        return tokio::task::block_in_place(|| r.body_in(enc));
+    }
+    r.body_in(enc)
+}
+
+/// A 200 with the bytes in the negotiated coding, or a 304 when the client's copy is current.
+/// Both carry the validators, `Cache-Control` and `Vary`.
+pub fn respond(headers: &HeaderMap, r: &Rendered, cache_control: HeaderValue) -> Response<Body> {
+    let enc = negotiate(headers, r);
+    let fresh = not_modified(headers, r);
+    let mut res = if fresh {
+        let mut res = Response::new(Body::empty());
+        *res.status_mut() = StatusCode::NOT_MODIFIED;
+        res
+    } else {
+        Response::new(Body::from(encoded(r, enc)))
+    };
+    let h = res.headers_mut();
+    if !fresh {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(r.content_type));
+        if let Some(coding) = enc.header() {
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+        }
+    }
+    if r.compressible() {
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    let validators = r.validators();
+    let tag = match enc {
+        Encoding::Identity => 0,
+        Encoding::Gzip => 1,
+        Encoding::Brotli => 2,
+    };
+    h.insert(header::ETAG, validators.etags[tag].clone());
+    if r.dated {
+        h.insert(header::LAST_MODIFIED, validators.last_modified.clone());
+    }
+    h.insert(header::CACHE_CONTROL, cache_control);
+    res
+}

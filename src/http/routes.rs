@@ -1,0 +1,214 @@
+//! The handlers of the route table: subscription feeds and their filtered views, archive pages,
+//! clipping pages, the index, the OPML list, the stylesheet, health, readiness, status and
+//! metrics. Each checks the names in its path, asks `access` whether the client may see the
+//! document, and answers from the snapshot, or from [`Views`](crate::views::Views) through
+//! `work` for what is made on request.
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::{Response, StatusCode};
+
+use super::AppState;
+use super::access::{operator_refused, refused, take_token};
+use super::client::Client;
+use super::negotiate::for_browsers;
+use super::respond::{ARCHIVE_CACHE, PRIVATE_CACHE, cache_control, html_headers, not_found, plain, respond};
+use super::work;
+use crate::feed::Format;
+use crate::filter::Filter;
+use crate::site::Rendered;
+use crate::views::{Lane, Lookup};
+
+/// The stylesheet that shows RSS and Atom feeds as a page in browsers.
+const FEED_XSL: &str = include_str!("../../assets/feed.xsl");
+
+/// A feed or archive name from a path segment: one segment, not `.` or `..`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != ".."
+}
+
+/// `/{dir}/{file}`: a topic or provider feed, or a clipping's page.
+pub async fn feed_or_page(s: State<AppState>, h: HeaderMap, q: RawQuery, dir: String, file: String) -> Response<Body> {
+    match dir.as_str() {
+        "topics" | "providers" => match file.rsplit_once('.') {
+            Some((name, ext)) if valid_name(name) => feed(s, h, q, &format!("{dir}/{name}"), ext).await,
+            _ => not_found(),
+        },
+        "clippings" => clipping(s, h, file).await,
+        _ => not_found(),
+    }
+}
+
+/// Ready once the store is open and the first comparison of the roots with it is done.
+pub async fn readyz(State(state): State<AppState>) -> Response<Body> {
+    if state.site.load().ready {
+        plain(StatusCode::OK, "ready\n".into())
+    } else {
+        plain(StatusCode::SERVICE_UNAVAILABLE, "starting\n".into())
+    }
+}
+
+/// Prometheus metrics, for the operators only (see `access`).
+pub async fn metrics(State(state): State<AppState>, req: axum::extract::Request) -> Response<Body> {
+    let client = req.extensions().get::<Client>().copied().unwrap_or(Client { addr: None, proxied: false });
+    if let Some(refusal) = operator_refused(&state.config.load(), client, req.headers()) {
+        return refusal;
+    }
+    let mut res = Response::new(Body::from(state.metrics.render()));
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+pub async fn healthz() -> Response<Body> {
+    plain(StatusCode::OK, "ok\n".into())
+}
+
+pub async fn status(State(state): State<AppState>) -> Response<Body> {
+    let site = state.site.load();
+    let mut res = Response::new(Body::from(site.status.clone()));
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
+    let site = state.site.load();
+    let mut res = respond(&headers, site.index.get(), cache_control(state.max_age()));
+    html_headers(res.headers_mut());
+    res
+}
+
+pub async fn opml(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
+    let site = state.site.load();
+    respond(&headers, site.opml.get(), cache_control(state.max_age()))
+}
+
+pub async fn stylesheet(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
+    static XSL: std::sync::OnceLock<Rendered> = std::sync::OnceLock::new();
+    let xsl = XSL.get_or_init(|| {
+        Rendered::new(FEED_XSL.as_bytes().to_vec(), chrono::DateTime::UNIX_EPOCH, "text/xsl; charset=utf-8")
+    });
+    let mut res = respond(&headers, xsl, cache_control(state.max_age()));
+    res.headers_mut().remove(header::LAST_MODIFIED);
+    res
+}
+
+/// A subscription feed, or a filtered view of it when the URL has a query. A filtered view
+/// already made is answered from the cache at once; another is made in the filters' lane.
+pub async fn feed(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    stem: &str,
+    ext: &str,
+) -> Response<Body> {
+    let Some(format) = Format::from_extension(ext) else { return not_found() };
+    let site = state.site.load();
+    let Some(entry) = site.feeds.get(stem).cloned() else { return not_found() };
+    let (token, query) = take_token(&query.unwrap_or_default());
+    if let Some(res) = refused(&site, stem, &headers, token.as_deref()) {
+        return res;
+    }
+    let private = site.private.contains_key(stem);
+    drop(site);
+    let filter = match Filter::parse(&query, &entry.key, chrono::Utc::now()) {
+        Ok(f) => f,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, format!("{e}\n")),
+    };
+    // A private feed must not sit in shared caches.
+    let cc = if private { HeaderValue::from_static(PRIVATE_CACHE) } else { cache_control(state.max_age()) };
+    if filter.is_empty() {
+        return for_browsers(&headers, format, respond(&headers, entry.current(format), cc));
+    }
+    let Some(views) = state.views.as_ref() else { return not_found() };
+    let doc = match views.lookup_filtered(&entry, &filter, format) {
+        Lookup::Cached(doc) => doc,
+        Lookup::Missing | Lookup::Uncached => {
+            match work::make(&state, Lane::Filters, move |v, budget| v.filtered(&entry, &filter, format, budget)).await
+            {
+                Ok(doc) => doc,
+                Err(res) => return res,
+            }
+        }
+    };
+    for_browsers(&headers, format, respond(&headers, &doc, cc))
+}
+
+/// The page size, index and format of an archive page's file name (`{page_size}-{index}.{ext}`),
+/// which has one spelling per page: no leading zeros or signs.
+fn archive_name(file: &str) -> Option<(u64, u64, Format)> {
+    let (name, ext) = file.rsplit_once('.')?;
+    let (size, num) = name.split_once('-')?;
+    let (format, page_size, index) =
+        (Format::from_extension(ext)?, size.parse::<u64>().ok()?, num.parse::<u64>().ok()?);
+    (size == page_size.to_string() && num == index.to_string()).then_some((page_size, index, format))
+}
+
+/// An archive page of a feed. One already made is answered from the cache at once; another is
+/// made in the pages' lane, which filtered views never hold up.
+pub async fn archive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    stem: String,
+    file: String,
+) -> Response<Body> {
+    let Some((page_size, index, format)) = archive_name(&file) else { return not_found() };
+    let (token, query) = take_token(&query.unwrap_or_default());
+    let site = state.site.load();
+    if let Some(res) = refused(&site, &stem, &headers, token.as_deref()) {
+        return res;
+    }
+    if !query.is_empty() {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "query filters apply to subscription feeds, not to archive pages\n".into(),
+        );
+    }
+    // A full archive page changes only if one of its clippings is edited or deleted (the change
+    // also shows at the head of the feed, where RFC 5005 makes it win) or the feed's title or
+    // address changes. A week of caching keeps a deleted clipping from outliving its tombstone
+    // (30 days by default) in caches.
+    let cc = HeaderValue::from_static(if site.private.contains_key(&stem) { PRIVATE_CACHE } else { ARCHIVE_CACHE });
+    let (Some(entry), Some(views)) = (site.feeds.get(&stem).cloned(), state.views.as_ref()) else {
+        return not_found();
+    };
+    drop(site);
+    let doc = match views.lookup_archive(&entry, page_size, index, format) {
+        Lookup::Missing => return not_found(),
+        Lookup::Cached(doc) => doc,
+        Lookup::Uncached => {
+            let made =
+                work::make(&state, Lane::Pages, move |v, budget| v.archive(&entry, page_size, index, format, budget));
+            match made.await {
+                Ok(Some(doc)) => doc,
+                Ok(None) => return not_found(),
+                Err(res) => return res,
+            }
+        }
+    };
+    for_browsers(&headers, format, respond(&headers, &doc, cc))
+}
+
+/// The page of a clipping that has no URL of its own, made in the pages' lane.
+async fn clipping(State(state): State<AppState>, headers: HeaderMap, id: String) -> Response<Body> {
+    let valid = id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    if !valid {
+        return not_found();
+    }
+    match work::make(&state, Lane::Pages, move |v, budget| v.clipping_page(&id, budget)).await {
+        Ok(Some(html)) => {
+            let rendered = Rendered::new(html.into_bytes(), chrono::DateTime::UNIX_EPOCH, "text/html; charset=utf-8");
+            let mut res = respond(&headers, &rendered, cache_control(state.max_age()));
+            res.headers_mut().remove(header::LAST_MODIFIED);
+            html_headers(res.headers_mut());
+            res
+        }
+        Ok(None) => not_found(),
+        Err(res) => res,
+    }
+}

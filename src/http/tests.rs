@@ -1,0 +1,250 @@
+//! The router driven without a socket (`tower::ServiceExt::oneshot`): content types, conditional
+//! requests, negotiation, methods, unknown names and bad filters.
+
+use super::*;
+use crate::feed::Format;
+use crate::feed::{FeedKey, FeedMeta};
+use crate::site::{FeedEntry, Rendered};
+use axum::body::Body;
+use axum::http::Request;
+use axum::http::StatusCode;
+use axum::http::header;
+use http_body_util::BodyExt;
+use std::collections::HashMap;
+use tower::ServiceExt;
+
+fn entry(key: FeedKey, ambiguous: bool) -> FeedEntry {
+    let t: chrono::DateTime<chrono::Utc> = "2024-05-01T10:00:00Z".parse().unwrap();
+    let doc = |body: &str, f: Format| {
+        let mut r = Rendered::new(body.as_bytes().to_vec(), t, f.content_type());
+        r.ambiguous = ambiguous;
+        r
+    };
+    let long = format!("<rss>{}</rss>", "<item>words</item>".repeat(100));
+    FeedEntry {
+        meta: FeedMeta {
+            key: key.clone(),
+            title: "t".into(),
+            description: "d".into(),
+            site_title: "s".into(),
+            updated: t,
+            icon: None,
+        },
+        key,
+        rss: doc(&long, Format::Rss),
+        atom: doc("<feed/>", Format::Atom),
+        json: doc("{}", Format::Json),
+        items_per_feed: 50,
+        page_size: 25,
+        archive_pages: 0,
+        window_start: 0,
+        log_len: 0,
+        meta_at: t,
+        retired_pages: Default::default(),
+        generation: 0,
+        history_at: t,
+        history_ambiguous: false,
+    }
+}
+
+fn config() -> Config {
+    Config::for_test(std::path::Path::new("/nonexistent"), std::path::Path::new("/nonexistent.db"))
+}
+
+fn state() -> AppState {
+    state_with(config())
+}
+
+fn state_with(config: Config) -> AppState {
+    let mut site = Site::empty();
+    site.feeds = HashMap::from([
+        ("topics/ai".to_string(), Arc::new(entry(FeedKey::Topic("ai".into()), false))),
+        ("feed".to_string(), Arc::new(entry(FeedKey::All, true))),
+    ]);
+    AppState::new(
+        Arc::new(ArcSwap::from_pointee(site)),
+        None,
+        Arc::new(ArcSwap::from_pointee(config)),
+        Arc::new(Metrics::default()),
+    )
+}
+
+async fn call(method: &str, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let mut req = Request::builder().method(method).uri(uri).header("host", "feeds.test");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = router(state()).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, headers, body)
+}
+
+#[tokio::test]
+async fn feeds_and_content_types() {
+    let (s, h, b) = call("GET", "/topics/ai.atom", &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h[header::CONTENT_TYPE], "application/atom+xml; charset=utf-8");
+    assert_eq!(b, b"<feed/>");
+    assert_eq!(h[header::LAST_MODIFIED], "Wed, 01 May 2024 10:00:00 GMT");
+    assert_eq!(h[header::CACHE_CONTROL], "public, max-age=60");
+    let (s, h, _) = call("GET", "/feed.json", &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h[header::CONTENT_TYPE], "application/feed+json; charset=utf-8");
+    let (s, h, _) = call("GET", "/feed.xsl", &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/xsl"));
+}
+
+#[tokio::test]
+async fn conditional_requests() {
+    let (_, h, _) = call("GET", "/topics/ai.atom", &[]).await;
+    let etag = h[header::ETAG].to_str().unwrap().to_string();
+    assert!(etag.starts_with('"') && etag.ends_with('"'));
+    let (s, h2, b) = call("GET", "/topics/ai.atom", &[("if-none-match", &etag)]).await;
+    assert_eq!(s, StatusCode::NOT_MODIFIED);
+    assert!(b.is_empty());
+    assert_eq!(h2[header::ETAG], etag.as_str());
+    let weak = format!("\"x\", W/{etag}");
+    assert_eq!(call("GET", "/topics/ai.atom", &[("if-none-match", &weak)]).await.0, StatusCode::NOT_MODIFIED);
+    assert_eq!(call("GET", "/topics/ai.atom", &[("if-none-match", "\"other\"")]).await.0, StatusCode::OK);
+    let lm = "Wed, 01 May 2024 10:00:00 GMT";
+    assert_eq!(call("GET", "/topics/ai.atom", &[("if-modified-since", lm)]).await.0, StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        call("GET", "/topics/ai.atom", &[("if-modified-since", "Wed, 01 May 2024 09:59:59 GMT")]).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(call("GET", "/topics/ai.atom", &[("if-modified-since", "garbage")]).await.0, StatusCode::OK);
+    assert_eq!(
+        call("GET", "/feed.rss", &[("if-modified-since", lm)]).await.0,
+        StatusCode::OK,
+        "two versions within the second of Last-Modified: the date cannot tell them apart"
+    );
+    // If-None-Match wins over If-Modified-Since.
+    assert_eq!(
+        call("GET", "/topics/ai.atom", &[("if-none-match", "\"other\""), ("if-modified-since", lm)]).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn compression_is_negotiated() {
+    let (_, plain_h, plain_b) = call("GET", "/topics/ai.rss", &[]).await;
+    assert!(plain_h.get(header::CONTENT_ENCODING).is_none());
+    assert_eq!(plain_h[header::VARY], "Accept-Encoding");
+    for (accept, coding) in [
+        ("gzip, deflate, br", Some("br")),
+        ("gzip", Some("gzip")),
+        ("br;q=0.5, gzip;q=0.8", Some("gzip")),
+        ("br;q=0, gzip;q=0", None),
+        ("*", Some("br")),
+        ("identity", None),
+        ("deflate", None),
+    ] {
+        let (s, h, b) = call("GET", "/topics/ai.rss", &[("accept-encoding", accept)]).await;
+        assert_eq!(s, StatusCode::OK, "{accept}");
+        assert_eq!(h.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap()), coding, "{accept}");
+        assert_eq!(h[header::VARY], "Accept-Encoding");
+        if coding.is_some() {
+            assert!(b.len() < plain_b.len());
+            assert_ne!(h[header::ETAG], plain_h[header::ETAG], "each coding is its own representation");
+            let (s, _, _) = call(
+                "GET",
+                "/topics/ai.rss",
+                &[("accept-encoding", accept), ("if-none-match", h[header::ETAG].to_str().unwrap())],
+            )
+            .await;
+            assert_eq!(s, StatusCode::NOT_MODIFIED);
+        }
+    }
+    // Browsers get XML they can style; readers keep the feed type.
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let (_, h, _) = call("GET", "/topics/ai.rss", &[("accept", browser)]).await;
+    assert_eq!(h[header::CONTENT_TYPE], "application/xml; charset=utf-8");
+    assert!(h.get_all(header::VARY).iter().any(|v| v == "Accept"));
+    let reader = "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.8";
+    let (_, h, _) = call("GET", "/topics/ai.rss", &[("accept", reader)]).await;
+    assert_eq!(h[header::CONTENT_TYPE], "application/rss+xml; charset=utf-8");
+    let (_, h, _) = call("GET", "/topics/ai.rss", &[("accept", "text/html;q=0, */*")]).await;
+    assert_eq!(h[header::CONTENT_TYPE], "application/rss+xml; charset=utf-8");
+    // Tiny documents are not compressed.
+    let (_, h, _) = call("GET", "/topics/ai.atom", &[("accept-encoding", "br")]).await;
+    assert!(h.get(header::CONTENT_ENCODING).is_none());
+}
+
+#[tokio::test]
+async fn methods_unknowns_and_bad_filters() {
+    let (s, h, b) = call("HEAD", "/topics/ai.atom", &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(b.is_empty());
+    assert_eq!(h[header::CONTENT_LENGTH], "7");
+    let (s, h, _) = call("POST", "/topics/ai.rss", &[]).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(h.contains_key(header::ALLOW));
+    assert_eq!(call("DELETE", "/feed.rss", &[]).await.0, StatusCode::METHOD_NOT_ALLOWED);
+    // CONNECT (authority form) and OPTIONS * name no route, and are refused like other methods.
+    for (method, target) in [("CONNECT", "feeds.test:443"), ("OPTIONS", "*")] {
+        let (s, h, _) = call(method, target, &[]).await;
+        assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{method} {target}");
+        assert_eq!(h[header::ALLOW], "GET,HEAD", "{method} {target}");
+    }
+    for uri in [
+        "/topics/nope.rss",
+        "/topics/ai.xml",
+        "/topics/ai",
+        "/providers/x.rss",
+        "/nope",
+        "/topics/.rss",
+        "/clippings/1",
+        "/other/ai.rss",
+        "/topics/ai/archive/25-0.rss",
+        "/feed/archive/25-00.rss",
+        "/feed/archive/0.rss",
+    ] {
+        assert_eq!(call("GET", uri, &[]).await.0, StatusCode::NOT_FOUND, "{uri}");
+    }
+    let (s, _, b) = call("GET", "/topics/ai.rss?limit=0", &[]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8(b).unwrap().contains("'limit'"));
+    let (s, _, b) = call("GET", "/topics/ai.rss?topic=x", &[]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8(b).unwrap().contains("'topic'"));
+    assert_eq!(call("GET", "/healthz", &[]).await.0, StatusCode::OK);
+    let (s, h, _) = call("GET", "/api/status", &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h[header::CONTENT_TYPE], "application/json");
+}
+
+#[tokio::test]
+async fn a_client_behind_a_proxy_is_held_to_its_share_of_requests() {
+    use crate::config::Network;
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
+    let mut cfg = config();
+    cfg.http.trusted_proxies = vec![Network::parse("10.0.0.0/8").unwrap()];
+    cfg.http.max_connections_per_address = 2;
+    let state = state_with(cfg);
+    // Two requests of 203.0.113.9 are in flight (through the proxy).
+    let key = client::AddrKey::of("203.0.113.9".parse().unwrap());
+    let _in_flight = [state.proxied.enter(key, 2).unwrap(), state.proxied.enter(key, 2).unwrap()];
+    let status = |peer: [u8; 4], forwarded: Option<&str>| {
+        let mut req = Request::builder().uri("/healthz").header("host", "feeds.test");
+        if let Some(f) = forwarded {
+            req = req.header("x-forwarded-for", f);
+        }
+        let req = req.extension(ConnectInfo(SocketAddr::from((peer, 4000)))).body(Body::empty()).unwrap();
+        let app = router(state.clone());
+        async move {
+            let res = app.oneshot(req).await.unwrap();
+            (res.status(), res.headers().get(header::RETRY_AFTER).cloned())
+        }
+    };
+    let (s, retry) = status([10, 0, 0, 2], Some("203.0.113.9")).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(retry.is_some());
+    assert_eq!(status([10, 0, 0, 2], Some("203.0.113.10")).await.0, StatusCode::OK, "another client");
+    assert_eq!(status([10, 0, 0, 2], None).await.0, StatusCode::OK, "the proxy's own request");
+    // Directly connected, a client is held per connection (by `conns`), not here.
+    assert_eq!(status([203, 0, 113, 9], None).await.0, StatusCode::OK);
+}
