@@ -15,6 +15,7 @@ mod props;
 mod restart;
 mod seeds;
 mod service;
+mod stories;
 mod support;
 mod systemd;
 mod watch;
