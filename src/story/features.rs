@@ -192,14 +192,12 @@ fn minhash(forms: &[&str]) -> Vec<u32> {
     if forms.len() < COPY_MIN_WORDS {
         return Vec::new();
     }
+    let words: Vec<u64> = forms.iter().map(|f| xxh3_64(f.as_bytes())).collect();
     let mut mins = vec![u32::MAX; MINHASHES];
-    for triple in forms.windows(3) {
-        let h = xxh3_64(triple.join(" ").as_bytes());
-        for (i, m) in mins.iter_mut().enumerate() {
-            let v = (mix(h ^ SEEDS[i]) >> 32) as u32;
-            if v < *m {
-                *m = v;
-            }
+    for t in words.windows(3) {
+        let h = mix(t[0] ^ t[1].rotate_left(21) ^ t[2].rotate_left(42));
+        for (m, seed) in mins.iter_mut().zip(SEEDS) {
+            *m = (*m).min((mix(h ^ seed) >> 32) as u32);
         }
     }
     mins

@@ -13,32 +13,41 @@
 //!
 //! # Storing it (the writer's side, a later step)
 //!
-//! Proposed tables, kept by the writer in the transaction that changes the items:
+//! Proposed tables, kept by the writer in the transaction that changes the items (`item` is the
+//! item's integer key in the store):
 //!
-//! - `story_features(item INTEGER PRIMARY KEY, published INTEGER, blob BLOB)`: each live item's
-//!   [`Features`] in their stored form (`Features::to_blob`, about 0.5 KB), so a candidate's
-//!   features are read, not recomputed from its record.
-//! - `story_keys(key INTEGER, day INTEGER, item INTEGER, PRIMARY KEY (key, day, item)) WITHOUT
-//!   ROWID`: one row per [`Key`] of each item (`Features::keys`); `day` is the publication day
-//!   for windowed keys and NULL for the others and for undated items. Candidates of a new
-//!   clipping: for each key of `Features::probe_keys`, `key = ? AND (day IS NULL OR day BETWEEN
-//!   ? AND ?)` for windowed keys (day ± the window), `key = ?` for the others, at any date when
-//!   the newcomer is undated. One index range per key.
-//! - `story_of(item INTEGER PRIMARY KEY, story TEXT)` (or a column of `items`): each live item's
-//!   story id, with `stories(id TEXT PRIMARY KEY, founder_item TEXT, founder_published INTEGER,
-//!   members INTEGER, updated INTEGER)`: the founder decides the id (see [`Founder`]).
-//! - `story_redirects(id TEXT PRIMARY KEY, into TEXT, at INTEGER)`: a story that ended in a
-//!   merge, or whose founder left, answers 301 to the story that took its members and shows as
-//!   a tombstone in story feeds. Redirects are followed to the end when read, and one that
-//!   would point at itself (the id comes back) is deleted.
+//! - `story_features(item INTEGER PRIMARY KEY, blob BLOB NOT NULL, founder_item TEXT NOT NULL,
+//!   founder_published INTEGER)`: each live item's [`Features`] in their stored form
+//!   (`Features::to_blob`, about half a kilobyte), so a candidate's features are read, not
+//!   recomputed from its record; and the founder of its story, whose item id names the story
+//!   ([`Founder::story_id`]). A merge rewrites the founder of the merged stories' members only.
+//! - `story_keys(key INTEGER NOT NULL, day INTEGER NOT NULL, item INTEGER NOT NULL, PRIMARY KEY
+//!   (key, day, item)) WITHOUT ROWID`: one row per [`Key`] of each item (`Features::keys`, about
+//!   25); `day` is the publication day for a windowed key of a dated item, and `i32::MIN` for the
+//!   other keys and for undated items. The candidates of a new clipping: for each key of
+//!   `Features::probe_keys`, `key = ?` for a key that is not windowed or when the newcomer is
+//!   undated; for a windowed key of a dated newcomer, `key = ? AND day BETWEEN ? AND ?` (its day
+//!   ± [`window_days`]) and `key = ? AND day = i32::MIN`. Each is one index range.
+//! - `stories(id TEXT PRIMARY KEY, founder_item TEXT NOT NULL, members INTEGER NOT NULL,
+//!   updated INTEGER NOT NULL)`: the live stories, for story feeds and pages.
+//! - `story_redirects(id TEXT PRIMARY KEY, into_id TEXT NOT NULL, at INTEGER NOT NULL)`: a story
+//!   that ended in a merge, or whose founder left, answers 301 to the story that took its
+//!   members and is a tombstone in story feeds. Redirects are followed to the end when read, and
+//!   one whose id is live again (its founder came back) is deleted.
 //!
-//! The writer's steps for a new or changed clipping: compute its features; if it was stored
-//! before, remove it first (below); look its candidates up by key; call [`decide`] with their
-//! features and story founders; apply the decision (set its story; on a merge, move the retired
-//! stories' items and write their redirects); insert its features and keys. For a removed
-//! clipping: delete its keys and features, then [`split`] the rest of its story and give each
-//! part its founder's story id. Nothing is recomputed over the store; a merge rewrites the
-//! story column of the merged stories' members only.
+//! # The writer's calls
+//!
+//! For a new or changed clipping: compute `Features::of(&clipping)`; if the item was stored
+//! before, remove it first (below); look its candidates up by `probe_keys`; read their blobs
+//! (`Features::from_blob`) and founders; call [`decide`] with them. [`Decision::Start`]: the
+//! item founds a story. [`Decision::Join`]: it takes that story's founder. [`Decision::Merge`]:
+//! it and every member of the `retired` stories take the founder `into`, and each retired
+//! story's id redirects to `into`'s. Then insert its features and keys.
+//!
+//! For a removed clipping: delete its keys and features; read the rest of its story; [`split`]
+//! them; give each part its founder (the part holding the old founder keeps the story id; if
+//! the founder itself left, the old id redirects to the oldest part). Nothing is recomputed
+//! over the store.
 
 mod blob;
 pub mod eval;
