@@ -5,6 +5,7 @@
 //!     cargo run --example story_eval -- --pairs # also each labelled pair's scores
 //!     cargo run --example story_eval -- --sweep # the figures over a grid of thresholds
 //!     cargo run --example story_eval -- --set similar=0.25 --set window=3  # other thresholds
+//!     cargo run --example story_eval -- --dir DIR  # group the clippings in DIR: story sizes
 //!
 //! The shared folder is `../shared` beside the repository, or `CLIPFEED_SHARED`.
 
@@ -22,6 +23,10 @@ fn shared() -> PathBuf {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(dir) = args.windows(2).find(|w| w[0] == "--dir").map(|w| PathBuf::from(&w[1])) {
+        group_dir(&dir, &overrides(&args));
+        return;
+    }
     let dir = shared();
     if !dir.join("corpus").is_dir() {
         println!("NOTICE: {} has no corpus; nothing to measure", dir.display());
@@ -54,6 +59,41 @@ fn main() {
     }
 }
 
+/// Groups every clipping file in `dir` and prints the story sizes, and the largest story's
+/// members with the paths that joined them.
+fn group_dir(dir: &Path, p: &Params) {
+    let started = std::time::Instant::now();
+    let set = eval::read_dir(dir, |rel| rel.ends_with(".md") || rel.ends_with(".txt")).expect("reading the folder");
+    let story = eval::stories(p, &set);
+    let mut sizes: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
+    let mut members: std::collections::HashMap<usize, Vec<usize>> = std::collections::HashMap::new();
+    for (i, &s) in story.iter().enumerate() {
+        members.entry(s).or_default().push(i);
+    }
+    for m in members.values() {
+        *sizes.entry(m.len()).or_default() += 1;
+    }
+    println!(
+        "{} clippings, {} stories in {:.1} s; stories by size: {sizes:?}",
+        set.len(),
+        members.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let Some(largest) = members.values().max_by_key(|m| m.len()) else { return };
+    let mut why: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for (k, &a) in largest.iter().enumerate() {
+        for &b in &largest[..k] {
+            if let Some(w) = judge(p, &set[a].features, &set[b].features) {
+                *why.entry(format!("{w:?}")).or_default() += 1;
+            }
+        }
+    }
+    println!("largest story: {} members, direct joins by path: {why:?}", largest.len());
+    for &i in largest.iter().take(40) {
+        println!("  {}", set[i].name);
+    }
+}
+
 /// `Params::DEFAULT` with the `--set name=value` arguments applied (window in days).
 fn overrides(args: &[String]) -> Params {
     let mut p = Params::DEFAULT;
@@ -69,6 +109,7 @@ fn overrides(args: &[String]) -> Params {
             "strong" => p.strong = v as f32,
             "common" => p.common_weight = v as f32,
             "copy" => p.copy = v as usize,
+            "phrases" => p.phrases = v as usize,
             "same_site" => p.same_site_copy_only = v != 0.0,
             other => panic!("unknown threshold {other}"),
         }
@@ -108,17 +149,17 @@ fn print_report(r: &Report, clippings: usize) {
 /// Each labelled pair's title and text similarity, min-hash agreement and direct verdict.
 fn print_pairs(p: &Params, set: &[Named], pairs: &[Pair]) {
     let find = |name: &str| set.iter().find(|n| n.name == name);
-    println!("label      title  text  copy  verdict   pair");
+    println!("label      title  text  copy phr  verdict   pair");
     for pair in pairs {
         let (Some(a), Some(b)) = (find(&pair.a), find(&pair.b)) else { continue };
-        let (t, x, c) = scores(p, &a.features, &b.features);
+        let (t, x, c, ph) = scores(p, &a.features, &b.features);
         let verdict = judge(p, &a.features, &b.features).map_or("-".to_string(), |w| format!("{w:?}"));
         let label = match pair.label {
             Label::Same => "same",
             Label::Different => "different",
             Label::Unsure => "unsure",
         };
-        println!("{label:<10} {t:5.2} {x:5.2} {c:5}  {verdict:<9} {} | {}", short(&pair.a), short(&pair.b));
+        println!("{label:<10} {t:5.2} {x:5.2} {c:5} {ph:3}  {verdict:<9} {} | {}", short(&pair.a), short(&pair.b));
     }
 }
 
@@ -130,13 +171,14 @@ fn short(name: &str) -> &str {
 /// Precision and recall as each threshold moves alone, the others at their defaults.
 fn sweep(set: &[Named], names: &[String], pairs: &[Pair]) {
     type Set = fn(&mut Params, f32);
-    let axes: [(&str, &[f32], Set); 7] = [
+    let axes: [(&str, &[f32], Set); 8] = [
         ("window (days)", &[1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0], |p, v| p.window = (v * 86_400.0) as i64),
         ("similar", &[0.20, 0.25, 0.28, 0.30, 0.31, 0.32, 0.35, 0.40], |p, v| p.similar = v),
         ("related", &[0.10, 0.15, 0.20, 0.25, 0.30], |p, v| p.related = v),
         ("undated", &[0.30, 0.35, 0.40, 0.45, 0.50], |p, v| p.undated = v),
         ("title", &[0.0, 0.05, 0.10, 0.15, 0.20, 0.30], |p, v| p.title = v),
         ("strong", &[0.35, 0.40, 0.45, 0.50, 0.55, 1.0], |p, v| p.strong = v),
+        ("phrases", &[1.0, 2.0, 3.0], |p, v| p.phrases = v as usize),
         ("common", &[0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.5, 1.0], |p, v| p.common_weight = v),
     ];
     println!("{:<14} {:>6} | precision recall stories largest", "threshold", "value");

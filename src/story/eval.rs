@@ -64,21 +64,24 @@ pub struct Named {
 /// Reads the seeds (`seeds/*`) and the corpus clippings (`corpus/**/_news/*`) under `shared`,
 /// sorted by name. Files the parser rejects are skipped (none are, today).
 pub fn read_shared(shared: &Path) -> std::io::Result<Vec<Named>> {
+    read_dir(shared, |rel| {
+        rel.starts_with("seeds/") || (rel.starts_with("corpus/") && rel.contains("/_news/") && rel.ends_with(".md"))
+    })
+}
+
+/// Reads every file under `dir` whose path relative to `dir` passes `take`, sorted by name.
+pub fn read_dir(dir: &Path, take: impl Fn(&str) -> bool) -> std::io::Result<Vec<Named>> {
     let mut out = Vec::new();
-    for sub in ["seeds", "corpus"] {
-        for entry in walkdir::WalkDir::new(shared.join(sub)) {
-            let entry = entry.map_err(std::io::Error::other)?;
-            let rel = entry.path().strip_prefix(shared).unwrap_or(entry.path()).to_string_lossy().replace('\\', "/");
-            let is_clipping =
-                entry.file_type().is_file() && (sub == "seeds" || (rel.contains("/_news/") && rel.ends_with(".md")));
-            if !is_clipping {
-                continue;
-            }
-            let bytes = std::fs::read(entry.path())?;
-            let Ok(parsed) = crate::clip::parse(&bytes, crate::clip::Limits::default()) else { continue };
-            let key = crate::item::key_for(&parsed.clipping, &rel);
-            out.push(Named { item: crate::item::id_for(&key), features: Features::of(&parsed.clipping), name: rel });
+    for entry in walkdir::WalkDir::new(dir) {
+        let entry = entry.map_err(std::io::Error::other)?;
+        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path()).to_string_lossy().replace('\\', "/");
+        if !entry.file_type().is_file() || !take(&rel) {
+            continue;
         }
+        let bytes = std::fs::read(entry.path())?;
+        let Ok(parsed) = crate::clip::parse(&bytes, crate::clip::Limits::default()) else { continue };
+        let key = crate::item::key_for(&parsed.clipping, &rel);
+        out.push(Named { item: crate::item::id_for(&key), features: Features::of(&parsed.clipping), name: rel });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)

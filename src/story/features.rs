@@ -10,8 +10,12 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::words::{self, Class};
 use crate::clip::Clipping;
 
-/// Words of the body read after the excerpt for event matching (a lead, not the whole text).
-const LEAD_WORDS: usize = 80;
+/// Words of the title read (a title longer than this is not a headline).
+const TITLE_WORDS: usize = 32;
+/// Words of excerpt and body read for event matching (a lead, not the whole text).
+const LEAD_WORDS: usize = 100;
+/// Related articles read (the rest are not candidates).
+const RELATED: usize = 16;
 /// Words of excerpt and body read for near-copy detection.
 const COPY_WORDS: usize = 400;
 /// Fewest words a text needs before its word runs can show it is a copy of another.
@@ -85,15 +89,16 @@ pub struct Features {
 impl Features {
     /// The features of one parsed clipping.
     pub fn of(c: &Clipping) -> Features {
-        let body = c.content_html.as_deref().map(crate::text::plain_text).unwrap_or_default();
-        let title = words::forms(&c.title);
-        let excerpt = c.excerpt.as_deref().map(words::forms).unwrap_or_default();
+        let body = c.content_html.as_deref().map(|h| crate::text::plain_text(head(h))).unwrap_or_default();
+        let mut title = words::forms(head(&c.title));
+        title.truncate(TITLE_WORDS);
+        let excerpt = c.excerpt.as_deref().map(|e| words::forms(head(e))).unwrap_or_default();
         let mut body = words::forms(&body);
         // A plain-text clipping's excerpt is its first paragraph, which the body repeats.
         if !excerpt.is_empty() && body.starts_with(&excerpt) {
             body.drain(..excerpt.len());
         }
-        let lead: Vec<&str> = excerpt.iter().chain(body.iter().take(LEAD_WORDS)).map(String::as_str).collect();
+        let lead: Vec<&str> = excerpt.iter().chain(body.iter()).take(LEAD_WORDS).map(String::as_str).collect();
         let title_refs: Vec<&str> = title.iter().map(String::as_str).collect();
 
         let title_terms = terms(&title_refs);
@@ -125,7 +130,7 @@ impl Features {
         numbers.dedup();
 
         let copy: Vec<&str> = excerpt.iter().chain(body.iter()).take(COPY_WORDS).map(String::as_str).collect();
-        let mut related: Vec<u64> = c.related.iter().map(|r| url_key(&r.url)).collect();
+        let mut related: Vec<u64> = c.related.iter().take(RELATED).map(|r| url_key(&r.url)).collect();
         related.sort_unstable();
         related.dedup();
         Features {
@@ -146,6 +151,20 @@ impl Features {
     pub fn day(&self) -> Option<i32> {
         self.published.map(|t| t.div_euclid(86_400) as i32)
     }
+}
+
+/// The start of a field: far more text than the words read from it, so a huge field costs no
+/// more than a long one.
+fn head(s: &str) -> &str {
+    const MAX: usize = 16 * 1024;
+    if s.len() <= MAX {
+        return s;
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 fn terms(forms: &[&str]) -> Vec<Term> {

@@ -6,7 +6,7 @@
 //! 2. a near copy: most of the min-hash signature of their word triples agrees (a reprint or a
 //!    syndicated release) and the titles share a word that tells; at any distance in time;
 //! 3. one lists the other as related, and their text agrees a little, within the time window;
-//! 4. both dated within the time window, a phrase key in common, and their words agree;
+//! 4. both dated within the time window, two phrase keys in common, and their words agree;
 //! 5. one undated: a phrase of two telling words in common and their words agree strongly.
 //!
 //! Every path but the first two needs a key in common, and those two share a URL or a min-hash
@@ -34,6 +34,10 @@ pub struct Params {
     pub strong: f32,
     /// Weight of a common word against a rare one (1).
     pub common_weight: f32,
+    /// Least number of phrases in common for two dated clippings (one suffices for a linked
+    /// pair). One phrase in common is too weak a sign where texts share much vocabulary: it
+    /// chains stories through a week of look-alike headlines.
+    pub phrases: usize,
     /// Least number of agreeing min-hash values (of [`MINHASHES`]) for a near copy.
     pub copy: usize,
     /// Whether two clippings of one news site need a near copy (or the same URL) to join.
@@ -49,6 +53,7 @@ impl Params {
         title: 0.10,
         strong: 0.45,
         common_weight: 0.35,
+        phrases: 2,
         copy: 7,
         same_site_copy_only: true,
     };
@@ -95,7 +100,7 @@ pub fn judge(p: &Params, a: &Features, b: &Features) -> Option<Why> {
         (Some(x), Some(y)) if (x - y).abs() <= p.window => {
             if linked(a, b) && text >= p.related {
                 Some(Why::Related)
-            } else if text >= p.similar && shares_phrase(a, b, false) {
+            } else if text >= p.similar && shared_phrases(a, b) >= p.phrases.max(1) {
                 Some(Why::Similar)
             } else {
                 None
@@ -200,7 +205,26 @@ fn intersect(a: &[Term], b: &[Term], mut f: impl FnMut(Term)) {
     }
 }
 
-/// The similarity figures of a pair, for the evaluation's diagnostics.
-pub fn scores(p: &Params, a: &Features, b: &Features) -> (f32, f32, usize) {
-    (weighted_dice(p, &a.title, &b.title), weighted_cosine(p, &a.text, &b.text), copy_agreement(a, b))
+/// The similarity figures of a pair, for the evaluation's diagnostics: title similarity, text
+/// similarity, agreeing min-hash values, phrases in common.
+pub fn scores(p: &Params, a: &Features, b: &Features) -> (f32, f32, usize, usize) {
+    let t = weighted_dice(p, &a.title, &b.title);
+    (t, weighted_cosine(p, &a.text, &b.text), copy_agreement(a, b), shared_phrases(a, b))
+}
+
+/// How many phrase keys the two have in common.
+fn shared_phrases(a: &Features, b: &Features) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.phrases.len() && j < b.phrases.len() {
+        match a.phrases[i].words().cmp(&b.phrases[j].words()) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    n
 }
