@@ -95,7 +95,7 @@ fn lookup(db: &Connection, f: &Features, window: i64) -> Vec<i64> {
     let mut range =
         db.prepare_cached("SELECT item FROM story_keys WHERE key = ?1 AND day BETWEEN ?2 AND ?3").expect("q");
     let mut out = Vec::new();
-    for key in f.probe_keys() {
+    for key in f.keys() {
         let k = key.value as i64;
         match (key.windowed, f.day()) {
             (true, Some(d)) => {
@@ -142,23 +142,11 @@ fn percentile(sorted: &[usize], q: f64) -> usize {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-fn benches(c: &mut Criterion) {
-    let n = std::env::var("CLIPFEED_BENCH_STORY_N").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let started = std::time::Instant::now();
-    let mut all = clippings(n + HELD_OUT);
-    let arrivals = all.split_off(all.len().saturating_sub(HELD_OUT));
-    let stored = all;
-    eprintln!(
-        "story: {} stored, {} arrivals, parsed in {:.1} s",
-        stored.len(),
-        arrivals.len(),
-        started.elapsed().as_secs_f64()
-    );
-
-    let p = Params::DEFAULT;
+/// The grouping of the stored set, printed: stories, and the largest (a check for chaining).
+fn grouped(stored: &[Clip]) -> Vec<Founder> {
     let started = std::time::Instant::now();
     let members: Vec<Member<'_>> = stored.iter().map(|c| Member { item: &c.item, features: &c.features }).collect();
-    let (story, founders) = group(&p, &members);
+    let (story, founders) = group(&Params::DEFAULT, &members);
     let mut sizes = vec![0usize; founders.len()];
     story.iter().for_each(|&s| sizes[s] += 1);
     sizes.sort_unstable();
@@ -170,7 +158,31 @@ fn benches(c: &mut Criterion) {
         sizes.last().copied().unwrap_or(0),
         percentile(&sizes, 0.99)
     );
-    let member_founders: Vec<Founder> = story.iter().map(|&s| founders[s].clone()).collect();
+    story.iter().map(|&s| founders[s].clone()).collect()
+}
+
+/// Prints the distribution of candidate counts of `arrivals`.
+fn candidate_counts(db: &Connection, what: &str, arrivals: &[&Features], window: i64) {
+    let mut counts: Vec<usize> = arrivals.iter().map(|f| lookup(db, f, window).len()).collect();
+    counts.sort_unstable();
+    eprintln!(
+        "story: candidates per {what}: median {}, p90 {}, p99 {}, max {}",
+        percentile(&counts, 0.5),
+        percentile(&counts, 0.9),
+        percentile(&counts, 0.99),
+        counts.last().copied().unwrap_or(0)
+    );
+}
+
+fn benches(c: &mut Criterion) {
+    let n = std::env::var("CLIPFEED_BENCH_STORY_N").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let started = std::time::Instant::now();
+    let mut all = clippings(n + HELD_OUT);
+    let arrivals = all.split_off(all.len().saturating_sub(HELD_OUT));
+    let stored = all;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("story: {} stored, {} arrivals, parsed in {secs:.1} s", stored.len(), arrivals.len());
+    let member_founders = grouped(&stored);
 
     let tmp = tempfile::tempdir().expect("temp dir");
     let started = std::time::Instant::now();
@@ -184,17 +196,9 @@ fn benches(c: &mut Criterion) {
         rows as f64 / stored.len() as f64,
         bytes as f64 / 1e6
     );
-    let window = i64::from(window_days(&p));
-    let mut counts: Vec<usize> = arrivals.iter().map(|a| lookup(&db, &a.features, window).len()).collect();
-    counts.sort_unstable();
-    eprintln!(
-        "story: candidates per arrival: median {}, p90 {}, p99 {}, max {}",
-        percentile(&counts, 0.5),
-        percentile(&counts, 0.9),
-        percentile(&counts, 0.99),
-        counts.last().copied().unwrap_or(0)
-    );
-    // The same arrivals without a date: their title phrases are looked up at any date.
+    let window = i64::from(window_days(&Params::DEFAULT));
+    candidate_counts(&db, "arrival", &arrivals.iter().map(|a| &a.features).collect::<Vec<_>>(), window);
+    // The same arrivals without a date: matched through headline keys at any date.
     let undated: Vec<(String, Features)> = arrivals
         .iter()
         .map(|a| {
@@ -203,15 +207,7 @@ fn benches(c: &mut Criterion) {
             (a.item.clone(), Features::of(&c))
         })
         .collect();
-    let mut counts: Vec<usize> = undated.iter().map(|(_, f)| lookup(&db, f, window).len()).collect();
-    counts.sort_unstable();
-    eprintln!(
-        "story: candidates per undated arrival: median {}, p90 {}, p99 {}, max {}",
-        percentile(&counts, 0.5),
-        percentile(&counts, 0.9),
-        percentile(&counts, 0.99),
-        counts.last().copied().unwrap_or(0)
-    );
+    candidate_counts(&db, "undated arrival", &undated.iter().map(|(_, f)| f).collect::<Vec<_>>(), window);
     let mut index = Index::default();
     for (i, c) in stored.iter().enumerate() {
         index.insert(i as u32, &c.features);

@@ -30,6 +30,7 @@ impl Features {
         put_list(&mut out, self.title.iter().map(|t| t.0.to_le_bytes()));
         put_list(&mut out, self.text.iter().map(|t| t.0.to_le_bytes()));
         put_list(&mut out, self.phrases.iter().map(|p| p.0.to_le_bytes()));
+        put_list(&mut out, self.headline.iter().map(|v| v.to_le_bytes()));
         put_list(&mut out, self.numbers.iter().map(|v| v.to_le_bytes()));
         put_list(&mut out, self.minhash.iter().map(|v| v.to_le_bytes()));
         out
@@ -56,6 +57,7 @@ impl Features {
             title: r.list(|b| Some(Term(u32::from_le_bytes(b.try_into().ok()?))))?,
             text: r.list(|b| Some(Term(u32::from_le_bytes(b.try_into().ok()?))))?,
             phrases: r.list(|b| Some(Phrase(u64::from_le_bytes(b.try_into().ok()?))))?,
+            headline: r.list(|b| Some(u64::from_le_bytes(b.try_into().ok()?)))?,
             numbers: r.list(|b| Some(u32::from_le_bytes(b.try_into().ok()?)))?,
             minhash: r.list(|b| Some(u32::from_le_bytes(b.try_into().ok()?)))?,
         };
@@ -110,6 +112,7 @@ mod tests {
             title: vec![Term(3), Term(0x8000_0001)],
             text: vec![Term(9)],
             phrases: vec![Phrase(11)],
+            headline: vec![12, 13],
             actor: Some(Term(0x8000_0005)),
             numbers: vec![6],
             minhash: vec![4; 12],

@@ -43,8 +43,7 @@ impl Term {
 }
 
 /// A phrase key: two neighbouring words of the title or lead, at least one of them rare. The
-/// low bit says whether the phrase is in the title (only title phrases can join an undated
-/// clipping, whose candidates are looked up at any date).
+/// low bit says whether the phrase is in the title.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Phrase(pub u64);
 
@@ -77,6 +76,10 @@ pub struct Features {
     pub text: Vec<Term>,
     /// Phrase keys of the title and lead (a phrase in both is kept once, as a title phrase).
     pub phrases: Vec<Phrase>,
+    /// Headline keys: three neighbouring words of the title, at least one of them rare. An
+    /// undated clipping is only matched through these, looked up at any date, so they must be
+    /// specific.
+    pub headline: Vec<u64>,
     /// The first word of the title when it is rare: usually who does what the title says.
     pub actor: Option<Term>,
     /// Hashes of the numbers in the title ("part 2", "2019 release").
@@ -116,6 +119,7 @@ impl Features {
         );
         phrases.sort_unstable();
         phrases.dedup();
+        let headline = headline_of(&title_refs);
         let actor = title_refs
             .iter()
             .find(|f| words::class(f) != Class::Stop)
@@ -141,6 +145,7 @@ impl Features {
             title: title_terms,
             text,
             phrases,
+            headline,
             actor,
             numbers,
             minhash: minhash(&copy),
@@ -202,6 +207,20 @@ fn phrases_of(forms: &[&str], max: usize, title: bool) -> Vec<Phrase> {
         buf.extend_from_slice(y.as_bytes());
         out.push(Phrase((xxh3_64(&buf) << 1) | u64::from(title)));
     }
+    out
+}
+
+/// Hashes of the neighbouring triples of non-stop title words that hold a rare word.
+fn headline_of(title: &[&str]) -> Vec<u64> {
+    let kept: Vec<(&str, Class)> =
+        title.iter().map(|f| (*f, words::class(f))).filter(|(_, c)| *c != Class::Stop).collect();
+    let mut out: Vec<u64> = kept
+        .windows(3)
+        .filter(|w| w.iter().any(|(_, c)| *c == Class::Rare))
+        .map(|w| xxh3_64(format!("{} {} {}", w[0].0, w[1].0, w[2].0).as_bytes()))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
     out
 }
 

@@ -56,26 +56,19 @@ pub struct Key {
 const TAG_URL: u64 = 0x0055_524c;
 const TAG_BAND: u64 = 0x4241_4e44;
 const TAG_PHRASE: u64 = 0x0050_4852;
+const TAG_HEADLINE: u64 = 0x0048_4544;
 
 fn tagged(tag: u64, v: u64) -> u64 {
     xxhash_rust::xxh3::xxh3_64(&[tag.to_le_bytes(), v.to_le_bytes()].concat())
 }
 
 impl Features {
-    /// The keys to index this clipping under: its URL, its related URLs, its min-hash bands
-    /// (not windowed) and its phrases (windowed). Any pair the verdict joins shares one.
+    /// The keys to index this clipping under, and to look its candidates up by: its URL, its
+    /// related URLs and its min-hash bands (not windowed); its headline keys; and, when it is
+    /// dated, its phrases. Any pair the verdict joins shares one: an undated clipping joins
+    /// only through a headline key (or the URL and copy paths).
     pub fn keys(&self) -> Vec<Key> {
-        self.keys_for(false)
-    }
-
-    /// The keys to look candidates up by. The same as [`Features::keys`], except that an
-    /// undated clipping looks up only its title phrases (the only ones that can join it).
-    pub fn probe_keys(&self) -> Vec<Key> {
-        self.keys_for(self.published.is_none())
-    }
-
-    fn keys_for(&self, title_phrases_only: bool) -> Vec<Key> {
-        let mut keys = Vec::with_capacity(1 + self.related.len() + BANDS + self.phrases.len());
+        let mut keys = Vec::with_capacity(1 + self.related.len() + BANDS + self.phrases.len() + self.headline.len());
         let exact = |value| Key { value, windowed: false };
         keys.extend(self.url.iter().chain(&self.related).map(|&u| exact(tagged(TAG_URL, u))));
         if self.minhash.len() == 2 * BANDS {
@@ -84,10 +77,10 @@ impl Features {
                 keys.push(exact(tagged(TAG_BAND, v)));
             }
         }
-        for p in &self.phrases {
-            if !title_phrases_only || p.in_title() {
-                keys.push(Key { value: tagged(TAG_PHRASE, p.words()), windowed: true });
-            }
+        let windowed = |value| Key { value, windowed: true };
+        keys.extend(self.headline.iter().map(|&h| windowed(tagged(TAG_HEADLINE, h))));
+        if self.published.is_some() {
+            keys.extend(self.phrases.iter().map(|p| windowed(tagged(TAG_PHRASE, p.words()))));
         }
         keys.sort_unstable();
         keys.dedup();
@@ -122,7 +115,7 @@ impl Index {
     pub fn candidates(&self, f: &Features, window_days: i32) -> Vec<u32> {
         let mut out = Vec::new();
         let day = f.day();
-        for k in f.probe_keys() {
+        for k in f.keys() {
             let ranges: [(i32, i32); 2] = match (k.windowed, day) {
                 (false, _) | (true, None) => [(UNDATED, i32::MAX), (1, 0)],
                 (true, Some(d)) => [(UNDATED, UNDATED), (d - window_days - 1, d + window_days + 1)],
@@ -254,7 +247,7 @@ impl Decision {
 }
 
 /// Decides where a new clipping goes, from the stored clippings sharing a key with it (see
-/// [`Features::probe_keys`]): the stories of those it matches are joined, and the result is
+/// [`Features::keys`]): the stories of those it matches are joined, and the result is
 /// the story of their earliest member overall.
 pub fn decide(p: &Params, new: Member<'_>, candidates: &[Candidate<'_>]) -> Decision {
     let matched: BTreeSet<&Founder> =

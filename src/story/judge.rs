@@ -7,7 +7,7 @@
 //!    syndicated release) and the titles share a word that tells; at any distance in time;
 //! 3. one lists the other as related, and their text agrees a little, within the time window;
 //! 4. both dated within the time window, two phrase keys in common, and their words agree;
-//! 5. one undated: a phrase of two telling words in common and their words agree strongly.
+//! 5. one undated: three neighbouring title words in common and their words agree strongly.
 //!
 //! Every path but the first two needs a key in common, and those two share a URL or a min-hash
 //! band by construction (see `Features::keys`), so a candidate lookup by key never misses a
@@ -38,7 +38,7 @@ pub struct Params {
     /// pair). One phrase in common is too weak a sign where texts share much vocabulary: it
     /// chains stories through a week of look-alike headlines.
     pub phrases: usize,
-    /// Least number of agreeing min-hash values (of [`MINHASHES`]) for a near copy.
+    /// Least number of agreeing min-hash values (of 12) for a near copy.
     pub copy: usize,
     /// Whether two clippings of one news site need a near copy (or the same URL) to join.
     pub same_site_copy_only: bool,
@@ -47,7 +47,7 @@ pub struct Params {
 impl Params {
     pub const DEFAULT: Params = Params {
         window: 7 * 86_400,
-        similar: 0.31,
+        similar: 0.27,
         related: 0.20,
         undated: 0.40,
         title: 0.10,
@@ -107,7 +107,7 @@ pub fn judge(p: &Params, a: &Features, b: &Features) -> Option<Why> {
             }
         }
         (Some(_), Some(_)) => None,
-        _ => (text >= p.undated && shares_phrase(a, b, true)).then_some(Why::Undated),
+        _ => (text >= p.undated && shares_headline(a, b)).then_some(Why::Undated),
     }
 }
 
@@ -137,24 +137,9 @@ fn linked(a: &Features, b: &Features) -> bool {
     lists(a, b) || lists(b, a)
 }
 
-/// Whether the two share a phrase key (with `title_only`, one in both titles).
-fn shares_phrase(a: &Features, b: &Features, title_only: bool) -> bool {
-    let (mut i, mut j) = (0, 0);
-    while i < a.phrases.len() && j < b.phrases.len() {
-        let (x, y) = (a.phrases[i], b.phrases[j]);
-        match x.words().cmp(&y.words()) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                if !title_only || (x.in_title() && y.in_title()) {
-                    return true;
-                }
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    false
+/// Whether the two titles share three neighbouring words (a headline key).
+fn shares_headline(a: &Features, b: &Features) -> bool {
+    a.headline.iter().any(|h| b.headline.binary_search(h).is_ok())
 }
 
 fn shares_rare(a: &[Term], b: &[Term]) -> bool {

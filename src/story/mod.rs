@@ -23,11 +23,11 @@
 //!   ([`Founder::story_id`]). A merge rewrites the founder of the merged stories' members only.
 //! - `story_keys(key INTEGER NOT NULL, day INTEGER NOT NULL, item INTEGER NOT NULL, PRIMARY KEY
 //!   (key, day, item)) WITHOUT ROWID`: one row per [`Key`] of each item (`Features::keys`, about
-//!   25); `day` is the publication day for a windowed key of a dated item, and `i32::MIN` for the
-//!   other keys and for undated items. The candidates of a new clipping: for each key of
-//!   `Features::probe_keys`, `key = ?` for a key that is not windowed or when the newcomer is
-//!   undated; for a windowed key of a dated newcomer, `key = ? AND day BETWEEN ? AND ?` (its day
-//!   ± [`window_days`]) and `key = ? AND day = i32::MIN`. Each is one index range.
+//!   30); `day` is the publication day for a windowed key of a dated item, and `i32::MIN` for the
+//!   other keys and for undated items. The candidates of a new clipping: for each of its keys,
+//!   `key = ?` for a key that is not windowed or when the newcomer is undated; for a windowed key
+//!   of a dated newcomer, `key = ? AND day BETWEEN ? AND ?` (its day ± [`window_days`]) and
+//!   `key = ? AND day = i32::MIN`. Each is one index range.
 //! - `stories(id TEXT PRIMARY KEY, founder_item TEXT NOT NULL, members INTEGER NOT NULL,
 //!   updated INTEGER NOT NULL)`: the live stories, for story feeds and pages.
 //! - `story_redirects(id TEXT PRIMARY KEY, into_id TEXT NOT NULL, at INTEGER NOT NULL)`: a story
@@ -38,7 +38,7 @@
 //! # The writer's calls
 //!
 //! For a new or changed clipping: compute `Features::of(&clipping)`; if the item was stored
-//! before, remove it first (below); look its candidates up by `probe_keys`; read their blobs
+//! before, remove it first (below); look its candidates up by its keys; read their blobs
 //! (`Features::from_blob`) and founders; call [`decide`] with them. [`Decision::Start`]: the
 //! item founds a story. [`Decision::Join`]: it takes that story's founder. [`Decision::Merge`]:
 //! it and every member of the `retired` stories take the founder `into`, and each retired

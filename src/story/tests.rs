@@ -46,7 +46,8 @@ fn made_up() -> Vec<(String, Features)> {
         let when = base + (e as i64) * 3 * DAY;
         for k in 0..5usize {
             let pick = |n: usize, skip: usize| -> Vec<&str> { (0..n).map(|i| words[(i * 3 + skip + k) % 8]).collect() };
-            let title = format!("{} {} the new {}", pick(3, 0).join(" "), "announces", pick(2, 5).join(" "));
+            // Headlines open alike (the event's first three words) and go on differently.
+            let title = format!("{} {} the new {}", words[..3].join(" "), "announces", pick(2, 5).join(" "));
             let excerpt =
                 format!("Reports say {} while officials {} today.", pick(6, 1).join(" "), pick(3, 2).join(" "));
             let published = if k == 4 { None } else { Some(when + (k as i64) * DAY / 3) };

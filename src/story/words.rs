@@ -26,7 +26,7 @@ const STOP: &str = "\
 a about above after again against all also am among an and another any are around as at b be because \
 become been before being below between both but by c can cannot could d did do does doing don dont \
 down during e each eight even ever every f few five for four from further g get got h had has have \
-he her here herself him himself his how however i if in into is it itself j just k l let like m me \
+he her here herself him himself his how however i if in into is it its itself j just k l let like m me \
 might more most much must my n near neither nine no nor not now o of off often on once only or other \
 our ourselves out over own p per q r rather really s said same say says see seven shall she should \
 since six so some still such t than that the their them themselves then there these they thing this \
