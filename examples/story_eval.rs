@@ -173,7 +173,7 @@ fn sweep(set: &[Named], names: &[String], pairs: &[Pair]) {
     type Set = fn(&mut Params, f32);
     let axes: [(&str, &[f32], Set); 8] = [
         ("window (days)", &[1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0], |p, v| p.window = (v * 86_400.0) as i64),
-        ("similar", &[0.20, 0.25, 0.28, 0.30, 0.31, 0.32, 0.35, 0.40], |p, v| p.similar = v),
+        ("similar", &[0.20, 0.25, 0.27, 0.28, 0.30, 0.32, 0.35, 0.40], |p, v| p.similar = v),
         ("related", &[0.10, 0.15, 0.20, 0.25, 0.30], |p, v| p.related = v),
         ("undated", &[0.30, 0.35, 0.40, 0.45, 0.50], |p, v| p.undated = v),
         ("title", &[0.0, 0.05, 0.10, 0.15, 0.20, 0.30], |p, v| p.title = v),
