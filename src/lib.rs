@@ -21,6 +21,7 @@ pub mod pages;
 pub mod search;
 pub mod site;
 pub mod store;
+mod story;
 pub mod systemd;
 pub mod text;
 pub mod views;
@@ -29,3 +30,13 @@ pub mod watch;
 #[allow(dead_code, unused_imports)]
 pub(crate) mod websub;
 pub mod yaml;
+
+/// The story-grouping engine (`story`), not yet used by the daemon: its public face for the
+/// evaluation example (`cargo run --example story_eval`), the benches and the integration tests.
+pub mod stories {
+    pub use crate::story::eval;
+    pub use crate::story::{
+        Candidate, Decision, Features, Founder, Index, Key, Member, Params, Why, decide, group, judge, same_event,
+        scores, split, url_key, window_days,
+    };
+}

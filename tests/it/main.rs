@@ -17,6 +17,7 @@ mod props;
 mod restart;
 mod seeds;
 mod service;
+mod stories;
 mod support;
 mod systemd;
 mod watch;

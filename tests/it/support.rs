@@ -12,9 +12,14 @@ use std::time::{Duration, Instant};
 /// How long any single wait in a test may take before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
-/// `../shared` beside the repository, or `None` (with a notice) when it is absent.
+/// `../shared` beside the repository (or where `CLIPFEED_SHARED` says, as for the benches), or
+/// `None` (with a notice) when it is absent.
 pub fn shared(sub: &str) -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared").join(sub);
+    let root = match std::env::var_os("CLIPFEED_SHARED") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared"),
+    };
+    let dir = root.join(sub);
     if dir.is_dir() {
         Some(dir)
     } else if std::env::var_os("CLIPFEED_REQUIRE_SHARED").is_some_and(|v| v == "1") {
