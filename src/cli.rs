@@ -2,7 +2,7 @@
 //! `check` gives a verdict per clipping file, `render` prints one feed.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::clip::{self, Limits};
 use crate::config::Config;
 use crate::feed::{FeedKey, Format};
-use crate::ingest::{Ingest, is_editor_temp, read_clipping};
+use crate::ingest::{Ingest, clipping_files, read_clipping};
 use crate::item;
 use crate::site::Site;
 use crate::store::Store;
@@ -211,32 +211,12 @@ fn check(cfg: Option<&Config>, paths: &[PathBuf], verbose: bool) -> Result<ExitC
     let topics = cfg.map(|c| c.topics.clone()).unwrap_or_default();
     let extensions: Vec<String> =
         cfg.map_or_else(|| vec!["md".into(), "markdown".into(), "txt".into()], |c| c.extensions.clone());
-    let wanted = |p: &Path| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        !name.starts_with('.')
-            && !is_editor_temp(name)
-            && p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| extensions.iter().any(|x| x.eq_ignore_ascii_case(e)))
-    };
 
     // (file to read, path used as its identity when it has no URL)
     let mut files: Vec<(PathBuf, String)> = Vec::new();
     for p in paths {
         if p.is_dir() {
-            let mut found: Vec<(PathBuf, String)> = walkdir::WalkDir::new(p)
-                .follow_links(false)
-                .into_iter()
-                .filter_entry(|e| e.depth() == 0 || !e.file_name().to_str().is_some_and(|n| n.starts_with('.')))
-                .filter_map(|e| e.ok())
-                .filter(|e| !e.file_type().is_dir() && wanted(e.path()))
-                .map(|e| {
-                    let rel = e.path().strip_prefix(p).unwrap_or(e.path()).to_string_lossy().replace('\\', "/");
-                    (e.into_path(), rel)
-                })
-                .collect();
-            found.sort();
-            files.extend(found);
+            files.extend(clipping_files(p, &extensions));
         } else {
             let name =
                 p.file_name().map_or_else(|| p.to_string_lossy().into_owned(), |n| n.to_string_lossy().into_owned());

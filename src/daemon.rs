@@ -23,7 +23,8 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::http::{self, AppState, Dynamic, Phase};
-use crate::ingest::{Ingest, Job};
+use crate::ingest::Ingest;
+use crate::job::Job;
 use crate::metrics::Metrics;
 use crate::site::Site;
 use crate::store::{Reader, Store};

@@ -11,6 +11,7 @@ pub mod filter;
 pub mod http;
 pub mod ingest;
 pub mod item;
+pub mod job;
 pub mod lru;
 pub mod metrics;
 pub mod pages;

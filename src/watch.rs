@@ -22,7 +22,7 @@ use notify::{RecursiveMode, Watcher as _};
 use tracing::{error, info, warn};
 
 use crate::config::WatchMode;
-use crate::ingest::Job;
+use crate::job::Job;
 use crate::systemd::{Heartbeat, beat_every};
 
 /// How long the event stream must be quiet before a batch of ready paths is handed on.
