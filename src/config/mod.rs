@@ -2,209 +2,22 @@
 //! [`Config`] the validated form the rest of the program uses (absolute paths, a parsed socket
 //! address and base URL, a topic table). [`Config::parse`] is pure; [`Config::load`] reads the file.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
 
 use crate::text;
 
-/// The configuration file as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawConfig {
-    #[serde(default = "defaults::listen")]
-    pub listen: String,
-    #[serde(default)]
-    pub base_url: Option<String>,
-    #[serde(default = "defaults::clippings")]
-    pub clippings: Vec<PathBuf>,
-    #[serde(default = "defaults::store")]
-    pub store: PathBuf,
-    #[serde(default = "defaults::title")]
-    pub title: String,
-    #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default = "defaults::items_per_feed")]
-    pub items_per_feed: u32,
-    #[serde(default = "defaults::max_file_bytes")]
-    pub max_file_bytes: u64,
-    #[serde(default = "defaults::extensions")]
-    pub extensions: Vec<String>,
-    #[serde(default)]
-    pub topics: Vec<RawTopic>,
-    #[serde(default)]
-    pub log: Option<String>,
-    #[serde(default = "defaults::cache_max_age")]
-    pub cache_max_age: u32,
-    #[serde(default = "defaults::tombstone_days")]
-    pub tombstone_days: u32,
-    #[serde(default)]
-    pub watch: WatchMode,
-    #[serde(default = "defaults::poll_interval")]
-    pub poll_interval: u32,
-    #[serde(default)]
-    pub providers: Vec<RawProvider>,
-    #[serde(default)]
-    pub metrics: RawMetrics,
-    #[serde(default)]
-    pub http: RawHttp,
-}
+mod network;
+mod raw;
+mod topics;
 
-/// A configured provider (news site).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawProvider {
-    pub domain: String,
-    #[serde(default)]
-    pub private: bool,
-}
+pub use network::Network;
+pub use raw::{RawConfig, WatchMode};
+pub use topics::{TopicConfig, Topics};
 
-/// Who may read `/metrics`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawMetrics {
-    #[serde(default = "defaults::metrics_allow")]
-    pub allow: Vec<String>,
-    #[serde(default)]
-    pub token: Option<String>,
-}
-
-impl Default for RawMetrics {
-    fn default() -> Self {
-        RawMetrics { allow: defaults::metrics_allow(), token: None }
-    }
-}
-
-/// Limits of the HTTP server (see [`HttpLimits`]).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawHttp {
-    #[serde(default = "defaults::header_timeout")]
-    pub header_timeout: u32,
-    #[serde(default = "defaults::send_timeout")]
-    pub send_timeout: u32,
-    #[serde(default = "defaults::max_connections")]
-    pub max_connections: u32,
-    #[serde(default = "defaults::max_head_bytes")]
-    pub max_head_bytes: u32,
-    #[serde(default = "defaults::max_headers")]
-    pub max_headers: u32,
-    #[serde(default = "defaults::max_url_bytes")]
-    pub max_url_bytes: u32,
-    #[serde(default = "defaults::shutdown_grace")]
-    pub shutdown_grace: u32,
-}
-
-impl Default for RawHttp {
-    fn default() -> Self {
-        RawHttp {
-            header_timeout: defaults::header_timeout(),
-            send_timeout: defaults::send_timeout(),
-            max_connections: defaults::max_connections(),
-            max_head_bytes: defaults::max_head_bytes(),
-            max_headers: defaults::max_headers(),
-            max_url_bytes: defaults::max_url_bytes(),
-            shutdown_grace: defaults::shutdown_grace(),
-        }
-    }
-}
-
-/// How changes under the roots are noticed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WatchMode {
-    /// inotify; a root the system refuses to watch (the watch limit) is scanned every
-    /// `poll_interval` instead.
-    #[default]
-    Auto,
-    /// Scan every root every `poll_interval` (for file systems without change events, such as
-    /// some network mounts).
-    Poll,
-}
-
-/// One configured topic.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTopic {
-    pub name: String,
-    #[serde(default)]
-    pub slug: Option<String>,
-    #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub aliases: Vec<String>,
-    #[serde(default)]
-    pub items_per_feed: Option<u32>,
-    #[serde(default)]
-    pub min_quality: Option<i64>,
-    #[serde(default)]
-    pub keywords: Vec<String>,
-    #[serde(default)]
-    pub hide_unpublished: bool,
-    #[serde(default)]
-    pub private: bool,
-}
-
-mod defaults {
-    use std::path::PathBuf;
-    pub fn listen() -> String {
-        "127.0.0.1:8080".into()
-    }
-    pub fn clippings() -> Vec<PathBuf> {
-        vec![PathBuf::from("clippings")]
-    }
-    pub fn store() -> PathBuf {
-        PathBuf::from("clipfeed.db")
-    }
-    pub fn title() -> String {
-        "Clippings".into()
-    }
-    pub fn items_per_feed() -> u32 {
-        50
-    }
-    pub fn max_file_bytes() -> u64 {
-        1024 * 1024
-    }
-    pub fn extensions() -> Vec<String> {
-        vec!["md".into(), "markdown".into(), "txt".into()]
-    }
-    pub fn cache_max_age() -> u32 {
-        60
-    }
-    pub fn tombstone_days() -> u32 {
-        30
-    }
-    pub fn poll_interval() -> u32 {
-        5
-    }
-    pub fn metrics_allow() -> Vec<String> {
-        vec!["127.0.0.0/8".into(), "::1/128".into()]
-    }
-    pub fn header_timeout() -> u32 {
-        10
-    }
-    pub fn send_timeout() -> u32 {
-        30
-    }
-    pub fn max_connections() -> u32 {
-        4096
-    }
-    pub fn max_head_bytes() -> u32 {
-        32 * 1024
-    }
-    pub fn max_headers() -> u32 {
-        100
-    }
-    pub fn max_url_bytes() -> u32 {
-        8 * 1024
-    }
-    pub fn shutdown_grace() -> u32 {
-        10
-    }
-}
+use topics::build_topics;
 
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -269,109 +82,6 @@ pub struct HttpLimits {
     pub shutdown_grace: std::time::Duration,
 }
 
-/// An IP network, `address/prefix`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Network {
-    pub addr: std::net::IpAddr,
-    pub prefix: u8,
-}
-
-impl Network {
-    pub fn parse(s: &str) -> Option<Network> {
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a.trim().parse::<std::net::IpAddr>().ok()?, Some(p.trim().parse::<u8>().ok()?)),
-            None => (s.trim().parse().ok()?, None),
-        };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then_some(Network { addr, prefix })
-    }
-
-    /// Whether `ip` is in the network. An IPv4 address seen as IPv4-mapped IPv6 counts as IPv4.
-    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
-        use std::net::IpAddr;
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Configured topics and the name → slug table built from their names and aliases.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Topics {
-    pub list: Vec<TopicConfig>,
-    /// Lowercased name or alias → slug.
-    by_name: BTreeMap<String, String>,
-}
-
-/// A configured topic.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TopicConfig {
-    pub slug: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub aliases: Vec<String>,
-    /// Overrides the global `items_per_feed` for this topic's feed.
-    pub items_per_feed: Option<usize>,
-    /// Clippings below this quality (or without one) are left out of the topic.
-    pub min_quality: Option<i64>,
-    /// Phrases, normalised by [`text::words`]: a clipping whose title or excerpt contains one
-    /// joins the topic even when its front matter does not name it.
-    pub keywords: Vec<String>,
-    /// Leave out clippings marked `published: false`.
-    pub hide_unpublished: bool,
-    /// The topic's feeds need a token, and its clippings stay out of public feeds.
-    pub private: bool,
-}
-
-impl TopicConfig {
-    /// Whether a clipping with this quality and publication flag may be in the topic.
-    pub fn admits(&self, quality: Option<i64>, unpublished: bool) -> bool {
-        let quality_ok = self.min_quality.is_none_or(|min| quality.is_some_and(|q| q >= min));
-        quality_ok && !(self.hide_unpublished && unpublished)
-    }
-
-    /// Whether normalised text (see [`text::words`]) contains one of the keywords.
-    pub fn keyword_in(&self, words: &str) -> bool {
-        self.keywords.iter().any(|k| words.contains(k.as_str()))
-    }
-}
-
-impl Topics {
-    /// The slug a topic name maps to: a configured name or alias (case-insensitive, white space
-    /// collapsed), else the name's own slug. `None` when the name makes no slug.
-    pub fn slug_for(&self, name: &str) -> Option<String> {
-        let key = text::squash_ws(name).to_lowercase();
-        if let Some(slug) = self.by_name.get(&key) {
-            return Some(slug.clone());
-        }
-        let slug = text::slugify(name).ok()?;
-        // A name whose own slug is a configured topic's slug belongs to that topic.
-        Some(slug)
-    }
-
-    pub fn get(&self, slug: &str) -> Option<&TopicConfig> {
-        self.list.iter().find(|t| t.slug == slug)
-    }
-
-    /// Whether any topic has keywords (so clippings' text must be matched at all).
-    pub fn has_keywords(&self) -> bool {
-        self.list.iter().any(|t| !t.keywords.is_empty())
-    }
-}
-
 impl Config {
     /// Reads and validates the file at `path`; relative paths in it are resolved against the
     /// file's folder.
@@ -403,67 +113,16 @@ impl Config {
             .listen
             .parse()
             .with_context(|| format!("key 'listen': {:?} is not an address like 127.0.0.1:8080", raw.listen))?;
-
         let base_url_given = raw.base_url.is_some();
-        let base_raw = raw.base_url.unwrap_or_else(|| {
-            let host = if listen.ip().is_unspecified() { "127.0.0.1".to_string() } else { listen.ip().to_string() };
-            let host = if listen.is_ipv6() && !listen.ip().is_unspecified() { format!("[{host}]") } else { host };
-            format!("http://{host}:{}/", listen.port())
-        });
-        let mut base_url = url::Url::parse(&base_raw)
-            .with_context(|| format!("key 'base_url': {base_raw:?} is not an absolute URL"))?;
-        if !matches!(base_url.scheme(), "http" | "https") || base_url.host_str().is_none() {
-            bail!("key 'base_url': {base_raw:?} must be an http or https URL");
-        }
-        if base_url.query().is_some() || base_url.fragment().is_some() {
-            bail!("key 'base_url': {base_raw:?} must not have a query or fragment");
-        }
-        if !base_url.path().ends_with('/') {
-            let p = format!("{}/", base_url.path());
-            base_url.set_path(&p);
-        }
-
-        if raw.clippings.is_empty() {
-            bail!("key 'clippings': give at least one folder to watch");
-        }
-        let mut clippings: Vec<PathBuf> = Vec::new();
-        for p in &raw.clippings {
-            let abs = normalize(&base_dir.join(p));
-            if !clippings.contains(&abs) {
-                clippings.push(abs);
-            }
-        }
-        for (i, a) in clippings.iter().enumerate() {
-            for b in &clippings[i + 1..] {
-                if a.starts_with(b) || b.starts_with(a) {
-                    bail!(
-                        "key 'clippings': {} and {} overlap; give folders that do not contain each other",
-                        a.display(),
-                        b.display()
-                    );
-                }
-            }
-        }
-
+        let base_url = base_url(raw.base_url.as_deref(), listen)?;
+        let clippings = roots(&raw.clippings, base_dir)?;
         if !(1..=10_000).contains(&raw.items_per_feed) {
             bail!("key 'items_per_feed': {} is out of range (1 to 10000)", raw.items_per_feed);
         }
         if raw.max_file_bytes == 0 {
             bail!("key 'max_file_bytes': must be at least 1");
         }
-        let mut extensions = Vec::new();
-        for e in &raw.extensions {
-            let e = e.trim().trim_start_matches('.').to_ascii_lowercase();
-            if e.is_empty() || e.contains(['/', '\\', '.']) || e.contains(char::is_whitespace) {
-                bail!("key 'extensions': {e:?} is not a file extension");
-            }
-            if !extensions.contains(&e) {
-                extensions.push(e);
-            }
-        }
-        if extensions.is_empty() {
-            bail!("key 'extensions': give at least one extension");
-        }
+        let extensions = extensions(&raw.extensions)?;
         let title = text::plain_text(&raw.title);
         if title.is_empty() {
             bail!("key 'title': must not be empty");
@@ -473,63 +132,20 @@ impl Config {
             .map(|d| text::plain_text(&d))
             .filter(|d| !d.is_empty())
             .unwrap_or_else(|| format!("{title}: news clippings by topic and by news site"));
-
         let topics = build_topics(raw.topics)?;
-        let mut private_providers = std::collections::BTreeSet::new();
-        for (i, p) in raw.providers.iter().enumerate() {
-            let Some(domain) = text::normalize_domain(&p.domain) else {
-                bail!("key 'providers[{i}].domain': {:?} is not a domain", p.domain);
-            };
-            if p.private {
-                private_providers.insert(domain);
-            }
-        }
-        let mut metrics_allow = Vec::new();
-        for (i, n) in raw.metrics.allow.iter().enumerate() {
-            let net = Network::parse(n)
-                .with_context(|| format!("key 'metrics.allow[{i}]': {n:?} is not a network like 127.0.0.0/8"))?;
-            metrics_allow.push(net);
-        }
-        let metrics_token = match raw.metrics.token {
-            Some(t) if t.trim().len() < 16 => bail!("key 'metrics.token': use at least 16 characters"),
-            other => other.map(|t| t.trim().to_string()),
-        };
+        let private_providers = private_providers(&raw.providers)?;
+        let (metrics_allow, metrics_token) = metrics_access(raw.metrics)?;
         if !(1..=3600).contains(&raw.poll_interval) {
             bail!("key 'poll_interval': {} is out of range (1 to 3600 seconds)", raw.poll_interval);
         }
         if raw.tombstone_days > 3650 {
             bail!("key 'tombstone_days': {} is out of range (0 to 3650)", raw.tombstone_days);
         }
-        let h = &raw.http;
-        let ranges = [
-            ("http.header_timeout", h.header_timeout, 1, 3600),
-            ("http.send_timeout", h.send_timeout, 1, 3600),
-            ("http.shutdown_grace", h.shutdown_grace, 1, 3600),
-            ("http.max_connections", h.max_connections, 1, 1_000_000),
-            ("http.max_head_bytes", h.max_head_bytes, 1024, 1 << 20),
-            ("http.max_headers", h.max_headers, 8, 1000),
-            ("http.max_url_bytes", h.max_url_bytes, 64, 1 << 20),
-        ];
-        for (key, value, min, max) in ranges {
-            if !(min..=max).contains(&value) {
-                bail!("key '{key}': {value} is out of range ({min} to {max})");
-            }
-        }
-        let secs = |s: u32| std::time::Duration::from_secs(u64::from(s));
-        let http = HttpLimits {
-            header_timeout: secs(h.header_timeout),
-            send_timeout: secs(h.send_timeout),
-            max_connections: h.max_connections as usize,
-            max_head_bytes: h.max_head_bytes as usize,
-            max_headers: h.max_headers as usize,
-            max_url_bytes: h.max_url_bytes as usize,
-            shutdown_grace: secs(h.shutdown_grace),
-        };
+        let http = http_limits(&raw.http)?;
         let log = raw.log.unwrap_or_else(|| "info".into());
         if tracing_subscriber::EnvFilter::try_new(&log).is_err() {
             bail!("key 'log': {log:?} is not a log filter such as \"info\" or \"clipfeed=debug\"");
         }
-
         Ok(Config {
             listen,
             base_url,
@@ -590,69 +206,128 @@ impl Config {
     }
 }
 
-fn build_topics(raw: Vec<RawTopic>) -> Result<Topics> {
-    let mut list: Vec<TopicConfig> = Vec::new();
-    let mut by_name = BTreeMap::new();
-    for (i, t) in raw.into_iter().enumerate() {
-        let name = text::plain_text(&t.name);
-        if name.is_empty() {
-            bail!("key 'topics[{i}].name': must not be empty");
-        }
-        let slug = match t.slug {
-            Some(s) => {
-                if !text::is_slug(&s) {
-                    bail!("key 'topics[{i}].slug': {s:?} is not a slug (lowercase letters, digits and single hyphens)");
-                }
-                s
-            }
-            None => text::slugify(&name).map_err(|e| anyhow::anyhow!("key 'topics[{i}].name': {name:?} {e}"))?,
-        };
-        if list.iter().any(|o| o.slug == slug) {
-            bail!("key 'topics[{i}].slug': {slug:?} is used by two topics");
-        }
-        let mut aliases = Vec::new();
-        for a in &t.aliases {
-            let a = text::plain_text(a);
-            if a.is_empty() {
-                bail!("key 'topics[{i}].aliases': an alias is empty");
-            }
-            aliases.push(a);
-        }
-        for n in std::iter::once(&name).chain(&aliases) {
-            let key = n.to_lowercase();
-            if let Some(other) = by_name.insert(key, slug.clone())
-                && other != slug
-            {
-                bail!("key 'topics[{i}]': the name or alias {n:?} also belongs to topic {other:?}");
-            }
-        }
-        let description = t.description.map(|d| text::plain_text(&d)).filter(|d| !d.is_empty());
-        if let Some(n) = t.items_per_feed
-            && !(1..=10_000).contains(&n)
-        {
-            bail!("key 'topics[{i}].items_per_feed': {n} is out of range (1 to 10000)");
-        }
-        let mut keywords = Vec::new();
-        for k in &t.keywords {
-            let w = text::words(k);
-            if w.trim().is_empty() {
-                bail!("key 'topics[{i}].keywords': {k:?} has no letters or digits");
-            }
-            keywords.push(w);
-        }
-        list.push(TopicConfig {
-            slug,
-            name,
-            description,
-            aliases,
-            items_per_feed: t.items_per_feed.map(|n| n as usize),
-            min_quality: t.min_quality,
-            keywords,
-            hide_unpublished: t.hide_unpublished,
-            private: t.private,
-        });
+/// The base URL: as given (an absolute http(s) URL, without query or fragment, made to end in
+/// `/`), or derived from the listening address.
+fn base_url(given: Option<&str>, listen: SocketAddr) -> Result<url::Url> {
+    let base_raw = given.map(str::to_string).unwrap_or_else(|| {
+        let host = if listen.ip().is_unspecified() { "127.0.0.1".to_string() } else { listen.ip().to_string() };
+        let host = if listen.is_ipv6() && !listen.ip().is_unspecified() { format!("[{host}]") } else { host };
+        format!("http://{host}:{}/", listen.port())
+    });
+    let mut base_url =
+        url::Url::parse(&base_raw).with_context(|| format!("key 'base_url': {base_raw:?} is not an absolute URL"))?;
+    if !matches!(base_url.scheme(), "http" | "https") || base_url.host_str().is_none() {
+        bail!("key 'base_url': {base_raw:?} must be an http or https URL");
     }
-    Ok(Topics { list, by_name })
+    if base_url.query().is_some() || base_url.fragment().is_some() {
+        bail!("key 'base_url': {base_raw:?} must not have a query or fragment");
+    }
+    if !base_url.path().ends_with('/') {
+        let p = format!("{}/", base_url.path());
+        base_url.set_path(&p);
+    }
+    Ok(base_url)
+}
+
+/// The roots: absolute, lexically normalised, without duplicates, none inside another.
+fn roots(raw: &[PathBuf], base_dir: &Path) -> Result<Vec<PathBuf>> {
+    if raw.is_empty() {
+        bail!("key 'clippings': give at least one folder to watch");
+    }
+    let mut clippings: Vec<PathBuf> = Vec::new();
+    for p in raw {
+        let abs = normalize(&base_dir.join(p));
+        if !clippings.contains(&abs) {
+            clippings.push(abs);
+        }
+    }
+    for (i, a) in clippings.iter().enumerate() {
+        for b in &clippings[i + 1..] {
+            if a.starts_with(b) || b.starts_with(a) {
+                bail!(
+                    "key 'clippings': {} and {} overlap; give folders that do not contain each other",
+                    a.display(),
+                    b.display()
+                );
+            }
+        }
+    }
+    Ok(clippings)
+}
+
+/// The extensions: lowercase, without dots, without duplicates, at least one.
+fn extensions(raw: &[String]) -> Result<Vec<String>> {
+    let mut extensions = Vec::new();
+    for e in raw {
+        let e = e.trim().trim_start_matches('.').to_ascii_lowercase();
+        if e.is_empty() || e.contains(['/', '\\', '.']) || e.contains(char::is_whitespace) {
+            bail!("key 'extensions': {e:?} is not a file extension");
+        }
+        if !extensions.contains(&e) {
+            extensions.push(e);
+        }
+    }
+    if extensions.is_empty() {
+        bail!("key 'extensions': give at least one extension");
+    }
+    Ok(extensions)
+}
+
+/// The domains of the providers marked private.
+fn private_providers(raw: &[raw::RawProvider]) -> Result<std::collections::BTreeSet<String>> {
+    let mut private = std::collections::BTreeSet::new();
+    for (i, p) in raw.iter().enumerate() {
+        let Some(domain) = text::normalize_domain(&p.domain) else {
+            bail!("key 'providers[{i}].domain': {:?} is not a domain", p.domain);
+        };
+        if p.private {
+            private.insert(domain);
+        }
+    }
+    Ok(private)
+}
+
+/// Who may read `/metrics`: the networks, and the bearer token if any.
+fn metrics_access(raw: raw::RawMetrics) -> Result<(Vec<Network>, Option<String>)> {
+    let mut allow = Vec::new();
+    for (i, n) in raw.allow.iter().enumerate() {
+        let net = Network::parse(n)
+            .with_context(|| format!("key 'metrics.allow[{i}]': {n:?} is not a network like 127.0.0.0/8"))?;
+        allow.push(net);
+    }
+    let token = match raw.token {
+        Some(t) if t.trim().len() < 16 => bail!("key 'metrics.token': use at least 16 characters"),
+        other => other.map(|t| t.trim().to_string()),
+    };
+    Ok((allow, token))
+}
+
+/// The HTTP server's limits, each within its range.
+fn http_limits(h: &raw::RawHttp) -> Result<HttpLimits> {
+    let ranges = [
+        ("http.header_timeout", h.header_timeout, 1, 3600),
+        ("http.send_timeout", h.send_timeout, 1, 3600),
+        ("http.shutdown_grace", h.shutdown_grace, 1, 3600),
+        ("http.max_connections", h.max_connections, 1, 1_000_000),
+        ("http.max_head_bytes", h.max_head_bytes, 1024, 1 << 20),
+        ("http.max_headers", h.max_headers, 8, 1000),
+        ("http.max_url_bytes", h.max_url_bytes, 64, 1 << 20),
+    ];
+    for (key, value, min, max) in ranges {
+        if !(min..=max).contains(&value) {
+            bail!("key '{key}': {value} is out of range ({min} to {max})");
+        }
+    }
+    let secs = |s: u32| std::time::Duration::from_secs(u64::from(s));
+    Ok(HttpLimits {
+        header_timeout: secs(h.header_timeout),
+        send_timeout: secs(h.send_timeout),
+        max_connections: h.max_connections as usize,
+        max_head_bytes: h.max_head_bytes as usize,
+        max_headers: h.max_headers as usize,
+        max_url_bytes: h.max_url_bytes as usize,
+        shutdown_grace: secs(h.shutdown_grace),
+    })
 }
 
 /// Lexical normalisation: removes `.` and resolves `..` without touching the filesystem (roots may
