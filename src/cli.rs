@@ -153,10 +153,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check { config, paths, verbose } => {
             let _ = init_logging("warn");
             let cfg = match config {
-                Some(p) => Some(Config::load(&p)?),
-                None => None,
+                Some(p) => Config::load(&p)?,
+                None => Config::built_in(),
             };
-            check(cfg.as_ref(), &paths, verbose)
+            check(&cfg, &paths, verbose)
         }
         Command::Token { config, action } => {
             let _ = init_logging("warn");
@@ -173,7 +173,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             for (stem, token) in &tokens {
                 if rotate.as_deref().is_none_or(|r| r == stem) {
-                    writeln!(out, "{stem}\t{token}\t{}{stem}.rss?token={token}", cfg.base_url)?;
+                    writeln!(out, "{stem}\t{token}\t{}", cfg.url(&format!("{stem}.rss?token={token}")))?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -206,17 +206,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// `clipfeed check`: one line per file, `ok` or `rejected`, and a summary.
-fn check(cfg: Option<&Config>, paths: &[PathBuf], verbose: bool) -> Result<ExitCode> {
-    let limits = Limits { max_file_bytes: cfg.map_or(Limits::default().max_file_bytes, |c| c.max_file_bytes) };
-    let topics = cfg.map(|c| c.topics.clone()).unwrap_or_default();
-    let extensions: Vec<String> =
-        cfg.map_or_else(|| vec!["md".into(), "markdown".into(), "txt".into()], |c| c.extensions.clone());
+fn check(cfg: &Config, paths: &[PathBuf], verbose: bool) -> Result<ExitCode> {
+    let limits = Limits { max_file_bytes: cfg.max_file_bytes };
 
     // (file to read, path used as its identity when it has no URL)
     let mut files: Vec<(PathBuf, String)> = Vec::new();
     for p in paths {
         if p.is_dir() {
-            files.extend(clipping_files(p, &extensions));
+            files.extend(clipping_files(p, cfg));
         } else {
             let name =
                 p.file_name().map_or_else(|| p.to_string_lossy().into_owned(), |n| n.to_string_lossy().into_owned());
@@ -238,7 +235,7 @@ fn check(cfg: Option<&Config>, paths: &[PathBuf], verbose: bool) -> Result<ExitC
                 let c = &parsed.clipping;
                 // The topics the item would be in: names, aliases, keywords and topic filters applied.
                 let source = item::Source { rel_path: rel, clipping: c };
-                let merged = item::merge(&[source], chrono::Utc::now(), &topics);
+                let merged = item::merge(&[source], chrono::Utc::now(), &cfg.topics);
                 let slugs: Vec<String> =
                     merged.map(|m| m.topics.into_iter().map(|t| t.slug).collect()).unwrap_or_default();
                 let provider = c.provider.as_ref().and_then(|p| p.domain.as_deref()).unwrap_or("-");

@@ -21,7 +21,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{Semaphore, oneshot};
 use tracing::{debug, error, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, Reloaded};
 use crate::http::{self, AppState, Dynamic, Phase};
 use crate::ingest::Ingest;
 use crate::job::Job;
@@ -332,34 +332,11 @@ fn spawn_reload_on_hup(
             let running = shared.load_full();
             match Config::load(&path) {
                 Err(e) => error!("configuration reload refused, the running configuration stays: {e:#}"),
-                Ok(mut new) => {
-                    let mut restart = Vec::new();
-                    if new.listen != running.listen {
-                        restart.push("listen");
-                    }
-                    if new.store != running.store {
-                        restart.push("store");
-                    }
-                    if new.clippings != running.clippings {
-                        restart.push("clippings");
-                    }
-                    if new.watch != running.watch || new.poll_interval != running.poll_interval {
-                        restart.push("watch/poll_interval");
-                    }
-                    if new.http != running.http {
-                        restart.push("http");
-                    }
-                    if !restart.is_empty() {
-                        warn!(keys = %restart.join(", "), "these settings changed and take effect only after a restart");
-                    }
-                    new.listen = running.listen;
-                    new.store = running.store.clone();
-                    new.clippings = running.clippings.clone();
-                    new.watch = running.watch;
-                    new.poll_interval = running.poll_interval;
-                    new.http = running.http;
-                    if !new.base_url_given {
-                        new.base_url = running.base_url.clone();
+                Ok(new) => {
+                    let Reloaded { config: new, need_restart } = running.reloaded(new);
+                    if !need_restart.is_empty() {
+                        let keys = need_restart.join(", ");
+                        warn!(keys = %keys, "these settings changed and take effect only after a restart");
                     }
                     log_filter(&new.log);
                     let new = Arc::new(new);

@@ -17,35 +17,9 @@ use crate::clip::Image;
 use crate::item::{self, Item};
 use crate::text;
 
-/// Which feed: everything, one topic, or one provider.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FeedKey {
-    All,
-    Topic(String),
-    Provider(String),
-}
+pub use crate::feed_key::FeedKey;
 
 impl FeedKey {
-    /// The URL path of the feed without its extension: `feed`, `topics/ai`, `providers/vice.com`.
-    /// Also the key under which the feed is stored and served.
-    pub fn path_stem(&self) -> String {
-        match self {
-            FeedKey::All => "feed".into(),
-            FeedKey::Topic(slug) => format!("topics/{slug}"),
-            FeedKey::Provider(domain) => format!("providers/{domain}"),
-        }
-    }
-
-    /// The key of a path stem made by [`FeedKey::path_stem`].
-    pub fn from_stem(stem: &str) -> Option<FeedKey> {
-        match stem.split_once('/') {
-            None if stem == "feed" => Some(FeedKey::All),
-            Some(("topics", slug)) if text::is_slug(slug) => Some(FeedKey::Topic(slug.into())),
-            Some(("providers", d)) if !d.is_empty() && !d.contains('/') => Some(FeedKey::Provider(d.into())),
-            _ => None,
-        }
-    }
-
     /// The feed's Atom id: a v5 UUID URN of its path, independent of `base_url`.
     pub fn urn(&self) -> String {
         item::urn(&item::id_for(&format!("feed:{}", self.path_stem())))

@@ -7,6 +7,7 @@ pub mod clip;
 pub mod config;
 pub mod daemon;
 pub mod feed;
+pub mod feed_key;
 pub mod filter;
 pub mod http;
 pub mod ingest;

@@ -9,13 +9,19 @@ use anyhow::{Context, Result, bail};
 
 use crate::text;
 
+mod changes;
+mod files;
 mod network;
 mod raw;
 mod topics;
+mod visibility;
 
+pub use changes::Reloaded;
+pub use files::{DEFAULT_EXTENSIONS, is_hidden};
 pub use network::Network;
 pub use raw::{RawConfig, WatchMode};
 pub use topics::{TopicConfig, Topics};
+pub use visibility::Visibility;
 
 use topics::build_topics;
 
@@ -46,8 +52,8 @@ pub struct Config {
     pub watch: WatchMode,
     /// Seconds between scans of roots that are polled.
     pub poll_interval: std::time::Duration,
-    /// Providers whose feeds are private, by domain.
-    pub private_providers: std::collections::BTreeSet<String>,
+    /// Providers whose feeds are private, by domain (see [`Visibility`]).
+    private_providers: std::collections::BTreeSet<String>,
     /// Networks allowed to read `/metrics`, and the bearer token it may also require.
     pub metrics_allow: Vec<Network>,
     pub metrics_token: Option<String>,
@@ -170,6 +176,11 @@ impl Config {
         })
     }
 
+    /// The built-in defaults (`clipfeed check` without `--config`).
+    pub fn built_in() -> Config {
+        Config::parse("", Path::new(".")).expect("the defaults are valid")
+    }
+
     /// A configuration for tests: one root, an in-memory friendly store path, port 0.
     pub fn for_test(root: &Path, store: &Path) -> Config {
         let text = format!(
@@ -196,13 +207,6 @@ impl Config {
     /// Absolute URL of a path below the base URL (`path` has no leading slash).
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
-    }
-
-    /// Whether a file name has one of the configured extensions.
-    pub fn wants_extension(&self, path: &Path) -> bool {
-        path.extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| self.extensions.iter().any(|x| x.eq_ignore_ascii_case(e)))
     }
 }
 
@@ -476,7 +480,7 @@ mod tests {
         )
         .unwrap();
         assert!(c.topics.get("internal").unwrap().private);
-        assert!(c.private_providers.contains("secret.example"));
+        assert!(c.visibility().is_private(&crate::feed_key::FeedKey::Provider("secret.example".into())));
         assert!(c.metrics_allow[0].contains("10.1.2.3".parse().unwrap()));
         assert!(!c.metrics_allow[0].contains("11.1.2.3".parse().unwrap()));
         assert!(c.metrics_allow[1].contains("::1".parse().unwrap()));
@@ -495,8 +499,6 @@ mod tests {
     #[test]
     fn extensions_are_normalised() {
         let c = parse("extensions: [\".MD\", txt]\n").unwrap();
-        assert!(c.wants_extension(Path::new("a/b.md")));
-        assert!(c.wants_extension(Path::new("a/b.Md")));
-        assert!(!c.wants_extension(Path::new("a/b.markdown")));
+        assert_eq!(c.extensions, ["md", "txt"]);
     }
 }

@@ -163,7 +163,7 @@ mod defaults {
         1024 * 1024
     }
     pub fn extensions() -> Vec<String> {
-        vec!["md".into(), "markdown".into(), "txt".into()]
+        super::super::files::DEFAULT_EXTENSIONS.map(String::from).to_vec()
     }
     pub fn cache_max_age() -> u32 {
         60

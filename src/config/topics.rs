@@ -32,8 +32,9 @@ pub struct TopicConfig {
     pub keywords: Vec<String>,
     /// Leave out clippings marked `published: false`.
     pub hide_unpublished: bool,
-    /// The topic's feeds need a token, and its clippings stay out of public feeds.
-    pub private: bool,
+    /// The topic's feeds need a token, and its clippings stay out of public feeds (see
+    /// [`super::Visibility`]).
+    pub(super) private: bool,
 }
 
 impl TopicConfig {

@@ -155,8 +155,7 @@ impl Ingest {
     /// When the configured topics changed since the store was written, every item is merged
     /// again so names and aliases map to the right slugs.
     pub(super) fn reapply_topic_config(&mut self) -> Result<()> {
-        let fingerprint = format!("{:?} {:?}", self.core.cfg.topics.list, self.core.cfg.private_providers);
-        let fingerprint = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(fingerprint.as_bytes()));
+        let fingerprint = self.core.cfg.topic_fingerprint();
         let b = self.store.batch()?;
         if b.meta("topics")?.as_deref() == Some(fingerprint.as_str()) {
             return Ok(());
@@ -300,9 +299,7 @@ impl Core {
             after.insert(key);
         }
         // A clipping in a private feed stays out of every public one.
-        if after.iter().any(|f| self.is_private(f)) {
-            after.retain(|f| self.is_private(f));
-        }
+        self.cfg.visibility().restrict(&mut after);
         Ok(Some(Delta { id, published: it.data.published, before, after, changed: edited }))
     }
 
@@ -344,15 +341,6 @@ impl Core {
             }
         }
         Ok(())
-    }
-
-    /// Whether a feed needs a token (and keeps its clippings out of public feeds).
-    pub(super) fn is_private(&self, key: &FeedKey) -> bool {
-        match key {
-            FeedKey::All => false,
-            FeedKey::Topic(slug) => self.cfg.topics.get(slug).is_some_and(|t| t.private),
-            FeedKey::Provider(domain) => self.cfg.private_providers.contains(domain),
-        }
     }
 }
 

@@ -138,10 +138,9 @@ impl Ingest {
 
     /// Applies a new configuration (SIGHUP): topics, aliases, keywords, private feeds, limits,
     /// titles and links. The caller has kept the settings that need a restart. Returns whether
-    /// the roots must be scanned again (the configuration says what is a clipping changed).
+    /// the roots must be scanned again (what counts as a clipping changed).
     fn reload(&mut self, cfg: Arc<Config>) -> Result<bool> {
-        let old = &self.core.cfg;
-        let rescan = old.extensions != cfg.extensions || old.max_file_bytes != cfg.max_file_bytes;
+        let rescan = self.core.cfg.rescan_needed(&cfg);
         self.core.links = Links::new(&cfg.base_url);
         self.core.limits = Limits { max_file_bytes: cfg.max_file_bytes };
         self.core.cfg = cfg;

@@ -66,8 +66,9 @@ impl Core {
     /// serving, and configured ones are listed), providers with clippings.
     fn listed(&self) -> Listed {
         let mut listed = Listed { topics: Vec::new(), providers: Vec::new() };
+        let visibility = self.cfg.visibility();
         for (key, entry) in self.catalog.iter() {
-            if entry.feed.is_none() || self.is_private(key) {
+            if entry.feed.is_none() || visibility.is_private(key) {
                 continue;
             }
             let listing = Listing { key: key.clone(), name: entry.name.clone(), count: entry.count };

@@ -1,5 +1,6 @@
 //! Scanning: the file system side of the writer, and the only code that opens clipping files.
-//! Which paths under the roots are clippings, walking a folder, following symlinks (only to
+//! Where a path lies under the roots (which files are clippings is the configuration's to say),
+//! walking a folder, following symlinks (only to
 //! regular files inside a root), and reading one clipping: a regular file opened with
 //! `O_NONBLOCK` (a FIFO or device is refused without blocking), in one bounded read, with the
 //! stat taken from the open file. `clipfeed check` walks and reads through the same functions.
@@ -13,7 +14,7 @@ use rayon::prelude::*;
 use tracing::warn;
 
 use crate::clip::{self, Limits};
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::store::{FileId, FileStat};
 use crate::systemd::Heartbeat;
 
@@ -88,7 +89,7 @@ impl Scanner {
             }
             let abs = entry.path();
             let Some(id) = locate(cfg, abs) else { continue };
-            if !is_candidate(cfg, Path::new(&id.path)) {
+            if !cfg.is_clipping(Path::new(&id.path)) {
                 continue;
             }
             if ft.is_symlink() {
@@ -111,18 +112,18 @@ fn entries(dir: &Path) -> impl Iterator<Item = walkdir::Result<walkdir::DirEntry
     walkdir::WalkDir::new(dir)
         .follow_links(false)
         .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_str().is_some_and(|n| n.starts_with('.')))
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_str().is_some_and(config::is_hidden))
 }
 
 /// The clipping files below `dir` for `clipfeed check`, sorted: each with its path relative to
 /// `dir`, which stands for its identity when it has no URL.
-pub fn clipping_files(dir: &Path, extensions: &[String]) -> Vec<(PathBuf, String)> {
+pub fn clipping_files(dir: &Path, cfg: &Config) -> Vec<(PathBuf, String)> {
     let mut found: Vec<(PathBuf, String)> = entries(dir)
         .filter_map(|e| e.ok())
         .filter(|e| !e.file_type().is_dir())
         .filter_map(|e| {
             let rel = e.path().strip_prefix(dir).unwrap_or(e.path()).to_path_buf();
-            is_clipping_path(&rel, extensions).then(|| (e.into_path(), rel.to_string_lossy().replace('\\', "/")))
+            cfg.is_clipping(&rel).then(|| (e.into_path(), rel.to_string_lossy().replace('\\', "/")))
         })
         .collect();
     found.sort();
@@ -143,35 +144,6 @@ pub(super) fn locate(cfg: &Config, abs: &Path) -> Option<FileId> {
         return None;
     }
     Some(FileId { root: root_key(root), path: parts.join("/") })
-}
-
-/// Whether a path relative to its root names a clipping file (see [`is_clipping_path`]).
-pub(super) fn is_candidate(cfg: &Config, rel: &Path) -> bool {
-    is_clipping_path(rel, &cfg.extensions)
-}
-
-/// Whether a path relative to its root names a clipping file: no dot-file or dot-folder, no
-/// editor temporary, one of the extensions.
-fn is_clipping_path(rel: &Path, extensions: &[String]) -> bool {
-    let Some(name) = rel.file_name().and_then(|n| n.to_str()) else { return false };
-    !rel.components().any(|c| c.as_os_str().to_str().is_none_or(|s| s.starts_with('.')))
-        && !is_editor_temp(name)
-        && rel
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| extensions.iter().any(|x| x.eq_ignore_ascii_case(e)))
-}
-
-/// Editor and tool temporaries: vim swap files and its `4913` probe, `name~` backups, `.tmp`
-/// files, Emacs `#name#` autosaves. Dotfiles are excluded separately.
-fn is_editor_temp(name: &str) -> bool {
-    name == "4913"
-        || name.ends_with('~')
-        || name.ends_with(".swp")
-        || name.ends_with(".swx")
-        || name.ends_with(".swo")
-        || name.to_ascii_lowercase().ends_with(".tmp")
-        || (name.starts_with('#') && name.ends_with('#'))
 }
 
 /// The key a root is stored under.
@@ -224,19 +196,4 @@ pub(super) fn load_all(files: Vec<(FileId, PathBuf)>, limits: Limits, heartbeat:
         load(id, &abs, limits)
     };
     if files.len() > 16 { files.into_par_iter().map(one).collect() } else { files.into_iter().map(one).collect() }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn editor_temporaries() {
-        for name in ["4913", "a.md~", ".a.md.swp", "a.swx", "x.TMP", "#a.md#"] {
-            assert!(is_editor_temp(name), "{name}");
-        }
-        for name in ["a.md", "a.txt", "4914", "#a.md"] {
-            assert!(!is_editor_temp(name), "{name}");
-        }
-    }
 }

@@ -24,13 +24,10 @@ impl Ingest {
             .and_then(std::fs::metadata)
             .map(|m| format!("{} {:?}", m.len(), m.modified().ok()))
             .unwrap_or_default();
-        // Settings that cannot change a feed's bytes are left out: a new port behind a fixed
+        // Only the settings that can change a feed's bytes count: a new port behind a fixed
         // `base_url` (or a new log level) must not cost a start its saved feeds.
-        let mut cfg = (*self.core.cfg).clone();
-        cfg.listen = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
-        cfg.log.clear();
-        cfg.metrics_token = None;
-        let what = format!("{} {exe} {SNAPSHOT_FORMAT} {cfg:?} {}", env!("CARGO_PKG_VERSION"), self.core.links.base());
+        let cfg = self.core.cfg.feed_fingerprint();
+        let what = format!("{} {exe} {SNAPSHOT_FORMAT} {cfg} {}", env!("CARGO_PKG_VERSION"), self.core.links.base());
         format!("{:032x}", xxhash_rust::xxh3::xxh3_128(what.as_bytes()))
     }
 

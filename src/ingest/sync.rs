@@ -10,6 +10,7 @@ use tracing::{debug, info, warn};
 
 use super::scan::{self, Symlinks};
 use super::{Core, Ingest};
+use crate::config;
 use crate::metrics::Metrics;
 use crate::store::{Batch, FileId};
 
@@ -116,7 +117,7 @@ impl Core {
                 out.rescan |= self.cfg.clippings.iter().any(|r| r.starts_with(abs));
                 continue;
             };
-            if id.path.split('/').any(|c| c.starts_with('.')) {
+            if id.path.split('/').any(config::is_hidden) {
                 continue;
             }
             match std::fs::symlink_metadata(abs) {
@@ -145,7 +146,7 @@ impl Core {
                     // named like a clipping would block or never end.
                     let target = if m.file_type().is_symlink() { self.scanner.symlink_target(abs) } else { None };
                     let regular = m.is_file() || target.is_some();
-                    if regular && scan::is_candidate(&self.cfg, Path::new(&id.path)) {
+                    if regular && self.cfg.is_clipping(Path::new(&id.path)) {
                         if let Some(t) = target {
                             out.links.entry(t).or_default().insert(abs.clone());
                         }

@@ -11,17 +11,10 @@ use crate::config::Config;
 use crate::feed::FeedKey;
 use crate::store::Store;
 
-/// Every private feed the configuration names.
-fn private_feeds(cfg: &Config) -> Vec<FeedKey> {
-    let topics = cfg.topics.list.iter().filter(|t| t.private).map(|t| FeedKey::Topic(t.slug.clone()));
-    let providers = cfg.private_providers.iter().map(|d| FeedKey::Provider(d.clone()));
-    topics.chain(providers).collect()
-}
-
 /// The token of every private feed, by path stem, sorted; a feed without one gets one. With
 /// `rotate` (a path stem such as `topics/internal`), that feed gets a new token.
 pub fn feed_tokens(store: &mut Store, cfg: &Config, rotate: Option<&str>) -> Result<Vec<(String, String)>> {
-    let private: BTreeSet<String> = private_feeds(cfg).iter().map(FeedKey::path_stem).collect();
+    let private: BTreeSet<String> = cfg.visibility().private_feeds().iter().map(FeedKey::path_stem).collect();
     if let Some(stem) = rotate
         && !private.contains(stem)
     {

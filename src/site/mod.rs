@@ -109,7 +109,7 @@ pub struct Site {
     pub status: Bytes,
     /// Store opened and first reconcile finished.
     pub ready: bool,
-    /// Private feeds by path stem, with the token each needs.
+    /// Private feeds (those `config::Visibility` names) by path stem, with the token each needs.
     pub private: HashMap<String, String>,
 }
 
