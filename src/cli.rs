@@ -26,7 +26,7 @@ pub const DEFAULT_CONFIG: &str = "config/clipfeed.yaml";
 #[command(name = "clipfeed", version, about)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -48,7 +48,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub type LogFilter = Box<dyn Fn(&str) + Send + Sync>;
 
 /// Runs the daemon until a stop signal. `path` is the configuration file, read again on SIGHUP.
-pub fn serve(cfg: Config, path: PathBuf, log_filter: LogFilter) -> Result<()> {
+pub(crate) fn serve(cfg: Config, path: PathBuf, log_filter: LogFilter) -> Result<()> {
     // glibc gives each thread that allocates under contention an arena of its own, up to eight
     // per core, and memory freed in one is not reused by the others: two keep the resident size
     // near what is live, at no measurable cost to a server of this size.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    match clipfeed::cli::run(clipfeed::cli::Cli::parse()) {
+    match clipfeed::run(clipfeed::Cli::parse()) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("clipfeed: {err:#}");

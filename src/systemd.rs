@@ -17,7 +17,7 @@ pub struct Notifier {
 
 impl Notifier {
     /// Reads `$NOTIFY_SOCKET` (a path, or `@name` for an abstract socket).
-    pub fn from_env() -> Notifier {
+    pub(crate) fn from_env() -> Notifier {
         let Some(target) = std::env::var_os("NOTIFY_SOCKET") else { return Notifier { socket: None } };
         let target = target.to_string_lossy().into_owned();
         let addr = if let Some(name) = target.strip_prefix('@') {
@@ -36,12 +36,12 @@ impl Notifier {
     }
 
     /// Whether a service manager listens.
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.socket.is_some()
     }
 
     /// Sends one notification (`READY=1`, `STOPPING=1`, `WATCHDOG=1`, ...).
-    pub fn notify(&self, state: &str) {
+    pub(crate) fn notify(&self, state: &str) {
         if let Some((sock, addr)) = &self.socket
             && let Err(e) = sock.send_to_addr(state.as_bytes(), addr)
         {
@@ -50,7 +50,7 @@ impl Notifier {
     }
 
     /// `RELOADING=1` with the monotonic time systemd asks for with `Type=notify-reload`.
-    pub fn reloading(&self) {
+    pub(crate) fn reloading(&self) {
         self.notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
     }
 }
@@ -65,7 +65,7 @@ fn monotonic_usec() -> u64 {
 
 /// The watchdog period systemd asks for (`$WATCHDOG_USEC`, for this process when
 /// `$WATCHDOG_PID` is set). Pings should go out at half of it.
-pub fn watchdog_period() -> Option<Duration> {
+pub(crate) fn watchdog_period() -> Option<Duration> {
     if let Some(pid) = std::env::var_os("WATCHDOG_PID")
         && pid.to_string_lossy().parse::<u32>().ok() != Some(std::process::id())
     {
@@ -78,7 +78,7 @@ pub fn watchdog_period() -> Option<Duration> {
 /// The listening socket systemd passed (socket activation), if any: fd 3 when `$LISTEN_PID` is
 /// this process and `$LISTEN_FDS` is at least 1. The variables are removed so children do not
 /// inherit them.
-pub fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
+pub(crate) fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
     const SD_LISTEN_FDS_START: i32 = 3;
     let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
     let fds: i32 = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
@@ -136,17 +136,17 @@ impl Heartbeat {
         hb
     }
 
-    pub fn beat(&self) {
+    pub(crate) fn beat(&self) {
         self.last.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
     /// How long since the last beat.
-    pub fn age(&self) -> Duration {
+    pub(crate) fn age(&self) -> Duration {
         let now = self.epoch.elapsed().as_millis() as u64;
         Duration::from_millis(now.saturating_sub(self.last.load(Ordering::Relaxed)))
     }
 
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         self.name
     }
 }
@@ -154,7 +154,7 @@ impl Heartbeat {
 /// How often threads that wait for work beat anyway: every 2 s, or a quarter of the watchdog
 /// period when that is shorter. Every thread must have beaten within one period at the same
 /// moment for a ping to go out, so the beats must come well inside it.
-pub fn beat_every() -> Duration {
+pub(crate) fn beat_every() -> Duration {
     static EVERY: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
     *EVERY.get_or_init(|| {
         let most = Duration::from_secs(2);

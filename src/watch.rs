@@ -48,7 +48,7 @@ pub enum Signal {
 }
 
 /// Collapses one notify event into signals. Reads and opens are dropped.
-pub fn classify(event: &notify::Event) -> Vec<Signal> {
+pub(crate) fn classify(event: &notify::Event) -> Vec<Signal> {
     if event.need_rescan() {
         return vec![Signal::Rescan];
     }
@@ -86,7 +86,7 @@ impl Drop for Watcher {
 
 /// Starts watching `roots` recursively; jobs go to `jobs`. A root that is missing, or that is
 /// deleted or replaced later, is watched again as soon as it (re)appears, and a rescan follows.
-pub fn spawn(
+pub(crate) fn spawn(
     roots: &[PathBuf],
     mode: WatchMode,
     poll_interval: Duration,
@@ -308,7 +308,7 @@ impl Roots {
 
 /// The one error logged when the system refuses a watch: which limit, how to raise it, and what
 /// clipfeed does meanwhile.
-pub fn watch_limit_message(poll_secs: u64) -> String {
+pub(crate) fn watch_limit_message(poll_secs: u64) -> String {
     format!(
         "the system refused more inotify watches: the limit fs.inotify.max_user_watches is reached. \
          Raise it (sysctl -w fs.inotify.max_user_watches=524288, and a file in /etc/sysctl.d/ to keep it) \

@@ -9,8 +9,6 @@
 mod front;
 mod plain;
 
-pub use plain::markdown_to_html;
-
 use front::from_front_matter;
 use plain::from_plain_text;
 
@@ -21,7 +19,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Files larger than this many bytes are rejected.
-    pub max_file_bytes: u64,
+    pub(crate) max_file_bytes: u64,
 }
 
 impl Default for Limits {
@@ -237,7 +235,7 @@ fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> Result<T, String> {
 /// Reads a date: RFC 3339 (offset or `Z`), a date-time without zone (taken as UTC, `T` or space
 /// separated, optional fraction), or a date alone (midnight UTC). RFC 2822 is accepted too. Years
 /// outside 1 to 9999 are refused: RFC 3339 and RFC 2822 cannot write them.
-pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_date(s: &str) -> Option<DateTime<Utc>> {
     use chrono::Datelike;
     parse_date_any(s.trim()).filter(|d| (1..=9999).contains(&d.year()))
 }

@@ -98,7 +98,7 @@ fn first_paragraph(md: &str) -> Option<String> {
 
 /// Markdown → HTML → sanitised HTML (no scripts, event handlers, `javascript:` URLs or styles).
 /// `None` for an empty body.
-pub fn markdown_to_html(md: &str) -> Option<String> {
+pub(crate) fn markdown_to_html(md: &str) -> Option<String> {
     let md = text::xml_clean(md);
     if md.trim().is_empty() {
         return None;

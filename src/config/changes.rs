@@ -9,9 +9,9 @@ use super::Config;
 #[derive(Debug)]
 pub struct Reloaded {
     /// The new configuration with the keys that need a restart at their running values.
-    pub config: Config,
+    pub(crate) config: Config,
     /// The keys that changed but need a restart, as the configuration file names them.
-    pub need_restart: Vec<&'static str>,
+    pub(crate) need_restart: Vec<&'static str>,
 }
 
 fn xxh3_hex(text: &str) -> String {
@@ -22,7 +22,7 @@ impl Config {
     /// `new` as it can be applied to a running daemon: the listening address, the store, the
     /// roots, the watch mode and the HTTP limits keep their running values (they need a
     /// restart), and so does a base URL derived from the address bound.
-    pub fn reloaded(&self, mut new: Config) -> Reloaded {
+    pub(crate) fn reloaded(&self, mut new: Config) -> Reloaded {
         let mut need_restart = Vec::new();
         if new.listen != self.listen {
             need_restart.push("listen");
@@ -53,21 +53,21 @@ impl Config {
 
     /// Whether moving to `new` changes which files are clippings, or which of them are read,
     /// so the roots must be scanned again.
-    pub fn rescan_needed(&self, new: &Config) -> bool {
+    pub(crate) fn rescan_needed(&self, new: &Config) -> bool {
         self.extensions != new.extensions || self.max_file_bytes != new.max_file_bytes
     }
 
     /// A hash of what decides which feeds a clipping is in: the topics (names, aliases,
     /// keywords, filters, privacy) and the private providers. When it changes, every item is
     /// merged again.
-    pub fn topic_fingerprint(&self) -> String {
+    pub(crate) fn topic_fingerprint(&self) -> String {
         xxh3_hex(&format!("{:?} {:?}", self.topics.list, self.private_providers))
     }
 
     /// A hash of every key that can change a feed's bytes. The listening address (behind a
     /// fixed `base_url`), the log filter and the metrics token cannot, so a new port or log
     /// level does not cost a start its saved feeds.
-    pub fn feed_fingerprint(&self) -> String {
+    pub(crate) fn feed_fingerprint(&self) -> String {
         let mut cfg = self.clone();
         cfg.listen = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
         cfg.log.clear();

@@ -12,7 +12,7 @@ pub const DEFAULT_EXTENSIONS: [&str; 3] = ["md", "markdown", "txt"];
 
 impl Config {
     /// Whether a relative path names a clipping file.
-    pub fn is_clipping(&self, rel: &Path) -> bool {
+    pub(crate) fn is_clipping(&self, rel: &Path) -> bool {
         let Some(name) = rel.file_name().and_then(|n| n.to_str()) else { return false };
         !rel.components().any(|c| c.as_os_str().to_str().is_none_or(is_hidden))
             && !is_editor_temp(name)
@@ -29,7 +29,7 @@ impl Config {
 
 /// Whether a file or folder name is hidden (a dot name): nothing in or below it is a clipping,
 /// and the scanner does not enter such a folder.
-pub fn is_hidden(name: &str) -> bool {
+pub(crate) fn is_hidden(name: &str) -> bool {
     name.starts_with('.')
 }
 

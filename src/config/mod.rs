@@ -17,11 +17,10 @@ mod topics;
 mod visibility;
 
 pub use changes::Reloaded;
-pub use files::{DEFAULT_EXTENSIONS, is_hidden};
+pub(crate) use files::is_hidden;
 pub use network::Network;
 pub use raw::{RawConfig, WatchMode};
-pub use topics::{TopicConfig, Topics};
-pub use visibility::Visibility;
+pub use topics::Topics;
 
 use topics::build_topics;
 
@@ -30,35 +29,35 @@ use topics::build_topics;
 pub struct Config {
     pub listen: SocketAddr,
     /// Absolute http(s) URL ending in `/`; the only source of absolute URLs in our output.
-    pub base_url: url::Url,
+    pub(crate) base_url: url::Url,
     /// Whether `base_url` was given; when not, it is derived from the address actually bound.
-    pub base_url_given: bool,
+    pub(crate) base_url_given: bool,
     /// Absolute, lexically normalised roots, in the order given, without duplicates.
     pub clippings: Vec<PathBuf>,
-    pub store: PathBuf,
-    pub title: String,
-    pub description: String,
-    pub items_per_feed: usize,
-    pub max_file_bytes: u64,
+    pub(crate) store: PathBuf,
+    pub(crate) title: String,
+    pub(crate) description: String,
+    pub(crate) items_per_feed: usize,
+    pub(crate) max_file_bytes: u64,
     /// Lowercase, without dots.
-    pub extensions: Vec<String>,
-    pub topics: Topics,
+    pub(crate) extensions: Vec<String>,
+    pub(crate) topics: Topics,
     /// A tracing filter directive (`info`, `clipfeed=debug`); `RUST_LOG` wins when set.
-    pub log: String,
+    pub(crate) log: String,
     /// `Cache-Control: max-age` of feeds and pages, in seconds.
-    pub cache_max_age: u32,
+    pub(crate) cache_max_age: u32,
     /// How long a deleted clipping's Atom tombstone stays in its feeds, in days.
-    pub tombstone_days: u32,
-    pub watch: WatchMode,
+    pub(crate) tombstone_days: u32,
+    pub(crate) watch: WatchMode,
     /// Seconds between scans of roots that are polled.
-    pub poll_interval: std::time::Duration,
-    /// Providers whose feeds are private, by domain (see [`Visibility`]).
+    pub(crate) poll_interval: std::time::Duration,
+    /// Providers whose feeds are private, by domain (see [`visibility::Visibility`]).
     private_providers: std::collections::BTreeSet<String>,
     /// Networks allowed to read `/metrics`, and the bearer token it may also require.
-    pub metrics_allow: Vec<Network>,
-    pub metrics_token: Option<String>,
+    pub(crate) metrics_allow: Vec<Network>,
+    pub(crate) metrics_token: Option<String>,
     /// Limits of the HTTP server; they need a restart to change.
-    pub http: HttpLimits,
+    pub(crate) http: HttpLimits,
 }
 
 /// What the HTTP server allows a client: how long it may take to send a request head, how long a
@@ -69,23 +68,23 @@ pub struct HttpLimits {
     /// A connection must deliver a complete request head within this time of opening, or of the
     /// end of its previous response; otherwise it is closed. This cuts off clients that send
     /// their headers a byte at a time, and is also how long an idle kept-alive connection stays.
-    pub header_timeout: std::time::Duration,
+    pub(crate) header_timeout: std::time::Duration,
     /// A response that cannot send a single byte for this long (the client stopped reading) is
     /// abandoned and its connection closed.
-    pub send_timeout: std::time::Duration,
+    pub(crate) send_timeout: std::time::Duration,
     /// Connections open at once. At the limit the server stops accepting until one closes; the
     /// waiting clients stay in the kernel's queue. Lowered at start-up to what the file
     /// descriptor limit allows.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// The largest request head (request line and header fields together); 431 beyond.
-    pub max_head_bytes: usize,
+    pub(crate) max_head_bytes: usize,
     /// The most header fields in one request; 431 beyond.
-    pub max_headers: usize,
+    pub(crate) max_headers: usize,
     /// The longest request target (path and query); 414 beyond.
-    pub max_url_bytes: usize,
+    pub(crate) max_url_bytes: usize,
     /// How long requests in flight may run on after a stop signal before their connections are
     /// closed.
-    pub shutdown_grace: std::time::Duration,
+    pub(crate) shutdown_grace: std::time::Duration,
 }
 
 impl Config {
@@ -100,7 +99,7 @@ impl Config {
     }
 
     /// Validates configuration text; relative paths are resolved against `base_dir`.
-    pub fn parse(text: &str, base_dir: &Path) -> Result<Config> {
+    pub(crate) fn parse(text: &str, base_dir: &Path) -> Result<Config> {
         let raw: RawConfig = if text.trim().is_empty() {
             serde_yaml::from_str("{}").expect("empty mapping")
         } else {
@@ -177,7 +176,7 @@ impl Config {
     }
 
     /// The built-in defaults (`clipfeed check` without `--config`).
-    pub fn built_in() -> Config {
+    pub(crate) fn built_in() -> Config {
         Config::parse("", Path::new(".")).expect("the defaults are valid")
     }
 
@@ -193,7 +192,7 @@ impl Config {
 
     /// Fills in the base URL from the address actually bound, when none was configured (so
     /// `listen: 127.0.0.1:0` gives links with the chosen port).
-    pub fn bound_to(&mut self, addr: SocketAddr) {
+    pub(crate) fn bound_to(&mut self, addr: SocketAddr) {
         if self.base_url_given {
             return;
         }
@@ -205,7 +204,7 @@ impl Config {
     }
 
     /// Absolute URL of a path below the base URL (`path` has no leading slash).
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
     }
 }

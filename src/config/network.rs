@@ -3,12 +3,12 @@
 /// An IP network, `address/prefix`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Network {
-    pub addr: std::net::IpAddr,
-    pub prefix: u8,
+    pub(crate) addr: std::net::IpAddr,
+    pub(crate) prefix: u8,
 }
 
 impl Network {
-    pub fn parse(s: &str) -> Option<Network> {
+    pub(crate) fn parse(s: &str) -> Option<Network> {
         let (addr, prefix) = match s.split_once('/') {
             Some((a, p)) => (a.trim().parse::<std::net::IpAddr>().ok()?, Some(p.trim().parse::<u8>().ok()?)),
             None => (s.trim().parse().ok()?, None),
@@ -19,7 +19,7 @@ impl Network {
     }
 
     /// Whether `ip` is in the network. An IPv4 address seen as IPv4-mapped IPv6 counts as IPv4.
-    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: std::net::IpAddr) -> bool {
         use std::net::IpAddr;
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),

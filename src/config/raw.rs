@@ -10,50 +10,50 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     #[serde(default = "defaults::listen")]
-    pub listen: String,
+    pub(crate) listen: String,
     #[serde(default)]
-    pub base_url: Option<String>,
+    pub(crate) base_url: Option<String>,
     #[serde(default = "defaults::clippings")]
-    pub clippings: Vec<PathBuf>,
+    pub(crate) clippings: Vec<PathBuf>,
     #[serde(default = "defaults::store")]
-    pub store: PathBuf,
+    pub(crate) store: PathBuf,
     #[serde(default = "defaults::title")]
-    pub title: String,
+    pub(crate) title: String,
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     #[serde(default = "defaults::items_per_feed")]
-    pub items_per_feed: u32,
+    pub(crate) items_per_feed: u32,
     #[serde(default = "defaults::max_file_bytes")]
-    pub max_file_bytes: u64,
+    pub(crate) max_file_bytes: u64,
     #[serde(default = "defaults::extensions")]
-    pub extensions: Vec<String>,
+    pub(crate) extensions: Vec<String>,
     #[serde(default)]
-    pub topics: Vec<RawTopic>,
+    pub(crate) topics: Vec<RawTopic>,
     #[serde(default)]
-    pub log: Option<String>,
+    pub(crate) log: Option<String>,
     #[serde(default = "defaults::cache_max_age")]
-    pub cache_max_age: u32,
+    pub(crate) cache_max_age: u32,
     #[serde(default = "defaults::tombstone_days")]
-    pub tombstone_days: u32,
+    pub(crate) tombstone_days: u32,
     #[serde(default)]
-    pub watch: WatchMode,
+    pub(crate) watch: WatchMode,
     #[serde(default = "defaults::poll_interval")]
-    pub poll_interval: u32,
+    pub(crate) poll_interval: u32,
     #[serde(default)]
-    pub providers: Vec<RawProvider>,
+    pub(crate) providers: Vec<RawProvider>,
     #[serde(default)]
-    pub metrics: RawMetrics,
+    pub(crate) metrics: RawMetrics,
     #[serde(default)]
-    pub http: RawHttp,
+    pub(crate) http: RawHttp,
 }
 
 /// A configured provider (news site).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
-    pub domain: String,
+    pub(crate) domain: String,
     #[serde(default)]
-    pub private: bool,
+    pub(crate) private: bool,
 }
 
 /// Who may read `/metrics`.
@@ -61,9 +61,9 @@ pub struct RawProvider {
 #[serde(deny_unknown_fields)]
 pub struct RawMetrics {
     #[serde(default = "defaults::metrics_allow")]
-    pub allow: Vec<String>,
+    pub(crate) allow: Vec<String>,
     #[serde(default)]
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
 }
 
 impl Default for RawMetrics {
@@ -72,24 +72,24 @@ impl Default for RawMetrics {
     }
 }
 
-/// Limits of the HTTP server (see [`HttpLimits`]).
+/// Limits of the HTTP server (see [`super::HttpLimits`]).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
     #[serde(default = "defaults::header_timeout")]
-    pub header_timeout: u32,
+    pub(crate) header_timeout: u32,
     #[serde(default = "defaults::send_timeout")]
-    pub send_timeout: u32,
+    pub(crate) send_timeout: u32,
     #[serde(default = "defaults::max_connections")]
-    pub max_connections: u32,
+    pub(crate) max_connections: u32,
     #[serde(default = "defaults::max_head_bytes")]
-    pub max_head_bytes: u32,
+    pub(crate) max_head_bytes: u32,
     #[serde(default = "defaults::max_headers")]
-    pub max_headers: u32,
+    pub(crate) max_headers: u32,
     #[serde(default = "defaults::max_url_bytes")]
-    pub max_url_bytes: u32,
+    pub(crate) max_url_bytes: u32,
     #[serde(default = "defaults::shutdown_grace")]
-    pub shutdown_grace: u32,
+    pub(crate) shutdown_grace: u32,
 }
 
 impl Default for RawHttp {
@@ -123,79 +123,79 @@ pub enum WatchMode {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTopic {
-    pub name: String,
+    pub(crate) name: String,
     #[serde(default)]
-    pub slug: Option<String>,
+    pub(crate) slug: Option<String>,
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     #[serde(default)]
-    pub aliases: Vec<String>,
+    pub(crate) aliases: Vec<String>,
     #[serde(default)]
-    pub items_per_feed: Option<u32>,
+    pub(crate) items_per_feed: Option<u32>,
     #[serde(default)]
-    pub min_quality: Option<i64>,
+    pub(crate) min_quality: Option<i64>,
     #[serde(default)]
-    pub keywords: Vec<String>,
+    pub(crate) keywords: Vec<String>,
     #[serde(default)]
-    pub hide_unpublished: bool,
+    pub(crate) hide_unpublished: bool,
     #[serde(default)]
-    pub private: bool,
+    pub(crate) private: bool,
 }
 
 mod defaults {
     use std::path::PathBuf;
-    pub fn listen() -> String {
+    pub(crate) fn listen() -> String {
         "127.0.0.1:8080".into()
     }
-    pub fn clippings() -> Vec<PathBuf> {
+    pub(crate) fn clippings() -> Vec<PathBuf> {
         vec![PathBuf::from("clippings")]
     }
-    pub fn store() -> PathBuf {
+    pub(crate) fn store() -> PathBuf {
         PathBuf::from("clipfeed.db")
     }
-    pub fn title() -> String {
+    pub(crate) fn title() -> String {
         "Clippings".into()
     }
-    pub fn items_per_feed() -> u32 {
+    pub(crate) fn items_per_feed() -> u32 {
         50
     }
-    pub fn max_file_bytes() -> u64 {
+    pub(crate) fn max_file_bytes() -> u64 {
         1024 * 1024
     }
-    pub fn extensions() -> Vec<String> {
+    pub(crate) fn extensions() -> Vec<String> {
         super::super::files::DEFAULT_EXTENSIONS.map(String::from).to_vec()
     }
-    pub fn cache_max_age() -> u32 {
+    pub(crate) fn cache_max_age() -> u32 {
         60
     }
-    pub fn tombstone_days() -> u32 {
+    pub(crate) fn tombstone_days() -> u32 {
         30
     }
-    pub fn poll_interval() -> u32 {
+    pub(crate) fn poll_interval() -> u32 {
         5
     }
-    pub fn metrics_allow() -> Vec<String> {
+    pub(crate) fn metrics_allow() -> Vec<String> {
         vec!["127.0.0.0/8".into(), "::1/128".into()]
     }
-    pub fn header_timeout() -> u32 {
+    pub(crate) fn header_timeout() -> u32 {
         10
     }
-    pub fn send_timeout() -> u32 {
+    pub(crate) fn send_timeout() -> u32 {
         30
     }
-    pub fn max_connections() -> u32 {
+    pub(crate) fn max_connections() -> u32 {
         4096
     }
-    pub fn max_head_bytes() -> u32 {
+    pub(crate) fn max_head_bytes() -> u32 {
         32 * 1024
     }
-    pub fn max_headers() -> u32 {
+    pub(crate) fn max_headers() -> u32 {
         100
     }
-    pub fn max_url_bytes() -> u32 {
+    pub(crate) fn max_url_bytes() -> u32 {
         8 * 1024
     }
-    pub fn shutdown_grace() -> u32 {
+    pub(crate) fn shutdown_grace() -> u32 {
         10
     }
 }

@@ -11,7 +11,7 @@ use crate::text;
 /// Configured topics and the name → slug table built from their names and aliases.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Topics {
-    pub list: Vec<TopicConfig>,
+    pub(crate) list: Vec<TopicConfig>,
     /// Lowercased name or alias → slug.
     by_name: BTreeMap<String, String>,
 }
@@ -19,33 +19,33 @@ pub struct Topics {
 /// A configured topic.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicConfig {
-    pub slug: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub aliases: Vec<String>,
+    pub(crate) slug: String,
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) aliases: Vec<String>,
     /// Overrides the global `items_per_feed` for this topic's feed.
-    pub items_per_feed: Option<usize>,
+    pub(crate) items_per_feed: Option<usize>,
     /// Clippings below this quality (or without one) are left out of the topic.
-    pub min_quality: Option<i64>,
+    pub(crate) min_quality: Option<i64>,
     /// Phrases, normalised by [`text::words`]: a clipping whose title or excerpt contains one
     /// joins the topic even when its front matter does not name it.
-    pub keywords: Vec<String>,
+    pub(crate) keywords: Vec<String>,
     /// Leave out clippings marked `published: false`.
-    pub hide_unpublished: bool,
+    pub(crate) hide_unpublished: bool,
     /// The topic's feeds need a token, and its clippings stay out of public feeds (see
-    /// [`super::Visibility`]).
+    /// [`super::visibility::Visibility`]).
     pub(super) private: bool,
 }
 
 impl TopicConfig {
     /// Whether a clipping with this quality and publication flag may be in the topic.
-    pub fn admits(&self, quality: Option<i64>, unpublished: bool) -> bool {
+    pub(crate) fn admits(&self, quality: Option<i64>, unpublished: bool) -> bool {
         let quality_ok = self.min_quality.is_none_or(|min| quality.is_some_and(|q| q >= min));
         quality_ok && !(self.hide_unpublished && unpublished)
     }
 
     /// Whether normalised text (see [`text::words`]) contains one of the keywords.
-    pub fn keyword_in(&self, words: &str) -> bool {
+    pub(crate) fn keyword_in(&self, words: &str) -> bool {
         self.keywords.iter().any(|k| words.contains(k.as_str()))
     }
 }
@@ -53,7 +53,7 @@ impl TopicConfig {
 impl Topics {
     /// The slug a topic name maps to: a configured name or alias (case-insensitive, white space
     /// collapsed), else the name's own slug. `None` when the name makes no slug.
-    pub fn slug_for(&self, name: &str) -> Option<String> {
+    pub(crate) fn slug_for(&self, name: &str) -> Option<String> {
         let key = text::squash_ws(name).to_lowercase();
         if let Some(slug) = self.by_name.get(&key) {
             return Some(slug.clone());
@@ -63,12 +63,12 @@ impl Topics {
         Some(slug)
     }
 
-    pub fn get(&self, slug: &str) -> Option<&TopicConfig> {
+    pub(crate) fn get(&self, slug: &str) -> Option<&TopicConfig> {
         self.list.iter().find(|t| t.slug == slug)
     }
 
     /// Whether any topic has keywords (so clippings' text must be matched at all).
-    pub fn has_keywords(&self) -> bool {
+    pub(crate) fn has_keywords(&self) -> bool {
         self.list.iter().any(|t| !t.keywords.is_empty())
     }
 }

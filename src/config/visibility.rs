@@ -17,14 +17,14 @@ pub struct Visibility<'a> {
 
 impl Config {
     /// Which feeds and clippings this configuration makes private.
-    pub fn visibility(&self) -> Visibility<'_> {
+    pub(crate) fn visibility(&self) -> Visibility<'_> {
         Visibility { cfg: self }
     }
 }
 
 impl Visibility<'_> {
     /// Whether a feed needs a token. The feed of everything never does.
-    pub fn is_private(&self, feed: &FeedKey) -> bool {
+    pub(crate) fn is_private(&self, feed: &FeedKey) -> bool {
         match feed {
             FeedKey::All => false,
             FeedKey::Topic(slug) => self.cfg.topics.get(slug).is_some_and(|t| t.private),
@@ -33,14 +33,18 @@ impl Visibility<'_> {
     }
 
     /// Every private feed the configuration names: topics in their order, then providers.
-    pub fn private_feeds(&self) -> Vec<FeedKey> {
+    pub(crate) fn private_feeds(&self) -> Vec<FeedKey> {
         let topics = self.cfg.topics.list.iter().filter(|t| t.private).map(|t| FeedKey::Topic(t.slug.clone()));
         let providers = self.cfg.private_providers.iter().map(|d| FeedKey::Provider(d.clone()));
         topics.chain(providers).collect()
     }
 
     /// Whether a clipping in these topics (slugs) from this provider (domain) is private.
-    pub fn item_is_private<'t>(&self, topics: impl IntoIterator<Item = &'t str>, provider: Option<&str>) -> bool {
+    pub(crate) fn item_is_private<'t>(
+        &self,
+        topics: impl IntoIterator<Item = &'t str>,
+        provider: Option<&str>,
+    ) -> bool {
         let mut feeds = topics.into_iter().map(|slug| FeedKey::Topic(slug.to_string()));
         feeds.any(|f| self.is_private(&f))
             || provider.is_some_and(|domain| self.is_private(&FeedKey::Provider(domain.to_string())))
@@ -48,7 +52,7 @@ impl Visibility<'_> {
 
     /// Narrows the feeds a clipping belongs to down to those it may appear in: all of them when
     /// none is private, else only the private ones.
-    pub fn restrict(&self, feeds: &mut BTreeSet<FeedKey>) {
+    pub(crate) fn restrict(&self, feeds: &mut BTreeSet<FeedKey>) {
         if feeds.iter().any(|f| self.is_private(f)) {
             feeds.retain(|f| self.is_private(f));
         }

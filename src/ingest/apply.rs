@@ -15,6 +15,7 @@ use super::scan::{self, Change};
 use super::{Core, Ingest, now, window};
 use crate::feed::FeedKey;
 use crate::item::{self, Item, Source};
+use crate::metrics::Metrics;
 use crate::store::{Batch, FileId};
 
 /// A file modified less than this long ago that does not parse is looked at again after this
@@ -26,6 +27,24 @@ const CHUNK: usize = 2000;
 /// How many files a large batch reads and parses (in parallel) and records per transaction: the
 /// bound on parsed clippings held in memory at once.
 const PARSE_CHUNK: usize = 512;
+
+/// The files one transaction recorded, added to the counters once it has committed.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Read and parsed, accepted or rejected.
+    parsed: u64,
+    rejected: u64,
+    /// Files the store knew that are gone.
+    removed: u64,
+}
+
+impl Tally {
+    fn count(&self, metrics: &Metrics) {
+        Metrics::add(&metrics.files_parsed, self.parsed);
+        Metrics::add(&metrics.files_rejected, self.rejected);
+        Metrics::add(&metrics.files_removed, self.removed);
+    }
+}
 
 /// How an item changed: which feeds it was in, which it is in now, whether its content changed.
 #[derive(Debug)]
@@ -50,11 +69,14 @@ impl Ingest {
         if removed.len() + to_load.len() <= PARSE_CHUNK {
             let mut changes: Vec<Change> = removed.into_iter().map(Change::Removed).collect();
             changes.extend(scan::load_all(to_load, self.core.limits, &self.core.heartbeat));
-            return self.refresh_and_commit(t, |core, b| {
+            let mut tally = Tally::default();
+            self.refresh_and_commit(t, |core, b| {
                 let mut keys = HashMap::new();
-                core.record(b, changes, t, &mut keys)?;
+                core.record(b, changes, t, &mut keys, &mut tally)?;
                 Ok(by_date(keys))
-            });
+            })?;
+            tally.count(&self.core.metrics);
+            return Ok(());
         }
         let mut keys: HashMap<String, DateTime<Utc>> = HashMap::new();
         for chunk in removed.chunks(CHUNK) {
@@ -82,11 +104,13 @@ impl Ingest {
     ) -> Result<()> {
         let b = self.store.batch()?;
         let mut chunk_keys = HashMap::new();
-        self.core.record(&b, changes, t, &mut chunk_keys)?;
+        let mut tally = Tally::default();
+        self.core.record(&b, changes, t, &mut chunk_keys, &mut tally)?;
         for key in chunk_keys.keys() {
             b.add_pending(key)?;
         }
         b.commit()?;
+        tally.count(&self.core.metrics);
         for (key, at) in chunk_keys {
             let e = keys.entry(key).or_insert(at);
             *e = (*e).min(at);
@@ -180,13 +204,14 @@ impl Ingest {
 impl Core {
     /// Records what reading files gave: a good parse, a rejection, or a removal. Notes in `keys`
     /// every item key involved, with the earliest clipping date seen for it (the order in which
-    /// items are then refreshed).
+    /// items are then refreshed), and in `tally` the files recorded.
     fn record(
         &mut self,
         b: &Batch<'_>,
         mut changes: Vec<Change>,
         t: DateTime<Utc>,
         keys: &mut HashMap<String, DateTime<Utc>>,
+        tally: &mut Tally,
     ) -> Result<()> {
         let mut note = |key: String, at: Option<DateTime<Utc>>| {
             let at = at.unwrap_or(DateTime::<Utc>::MAX_UTC);
@@ -211,6 +236,8 @@ impl Core {
                         );
                         warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
                         b.put_file_rejected(&id, stat, &reason, t)?;
+                        tally.parsed += 1;
+                        tally.rejected += 1;
                         continue;
                     }
                     if let Some(old) = b.file(&id)?.and_then(|r| r.item_key)
@@ -222,6 +249,7 @@ impl Core {
                         warn!(root = %id.root, path = %id.path, "{w}");
                     }
                     b.put_file_ok(&id, stat, &key, &parsed.clipping)?;
+                    tally.parsed += 1;
                     note(key, parsed.clipping.published);
                 }
                 Change::Parsed { id, stat, result: Err(reason) } => {
@@ -237,10 +265,14 @@ impl Core {
                     }
                     warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
                     b.put_file_rejected(&id, stat, &reason, t)?;
+                    tally.parsed += 1;
+                    tally.rejected += 1;
                 }
                 Change::Removed(id) => {
                     debug!(path = %id.path, "clipping file removed");
-                    if let Some(old) = b.remove_file(&id)? {
+                    let (known, old) = b.remove_file(&id)?;
+                    tally.removed += u64::from(known);
+                    if let Some(old) = old {
                         note(old, None);
                     }
                 }

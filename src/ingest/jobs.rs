@@ -49,7 +49,7 @@ impl Ingest {
     /// Runs jobs until [`Job::Shutdown`] or until every sender is gone. A job that fails (the
     /// store is locked or full, say) is followed by a rescan after a growing delay, so nothing
     /// it should have done is lost; a panic is contained the same way.
-    pub fn run(mut self, jobs: Receiver<Job>) {
+    pub(crate) fn run(mut self, jobs: Receiver<Job>) {
         let started = Instant::now();
         let mut timers = Timers { retry: None, next_purge: started + PURGE_EVERY, next_tokens: started + TOKENS_EVERY };
         loop {

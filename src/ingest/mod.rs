@@ -43,8 +43,8 @@ use crate::site::{FeedEntry, Site};
 use crate::store::{Rejection, Store};
 use crate::systemd::Heartbeat;
 
-pub use scan::{clipping_files, read_clipping};
-pub use tokens::feed_tokens;
+pub(crate) use scan::{clipping_files, read_clipping};
+pub(crate) use tokens::feed_tokens;
 
 use catalog::Catalog;
 use scan::Scanner;
@@ -56,9 +56,7 @@ pub struct Ingest {
     core: Core,
 }
 
-/// The writer's state besides the store. Nothing here changes before the store transaction it
-/// goes with has committed (see [`apply::Effects`]), so a failed or panicking job leaves it as
-/// it was.
+/// The writer's state besides the store.
 struct Core {
     cfg: Arc<Config>,
     /// Hands published feeds to the thread that packs them (see [`render::spawn_packer`]).

@@ -117,7 +117,7 @@ fn entries(dir: &Path) -> impl Iterator<Item = walkdir::Result<walkdir::DirEntry
 
 /// The clipping files below `dir` for `clipfeed check`, sorted: each with its path relative to
 /// `dir`, which stands for its identity when it has no URL.
-pub fn clipping_files(dir: &Path, cfg: &Config) -> Vec<(PathBuf, String)> {
+pub(crate) fn clipping_files(dir: &Path, cfg: &Config) -> Vec<(PathBuf, String)> {
     let mut found: Vec<(PathBuf, String)> = entries(dir)
         .filter_map(|e| e.ok())
         .filter(|e| !e.file_type().is_dir())
@@ -158,7 +158,7 @@ pub(super) fn stat_of(m: &std::fs::Metadata) -> FileStat {
 
 /// Reads a clipping file: regular files only (a FIFO or device is refused without blocking), at
 /// most `max_file_bytes`. The outer error is an IO failure; the inner one means "too large".
-pub fn read_clipping(abs: &Path, limits: Limits) -> std::io::Result<(FileStat, Result<Vec<u8>, clip::Error>)> {
+pub(crate) fn read_clipping(abs: &Path, limits: Limits) -> std::io::Result<(FileStat, Result<Vec<u8>, clip::Error>)> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(abs)?;
     let meta = file.metadata()?;

@@ -77,7 +77,7 @@ impl Ingest {
     }
 
     /// Handles paths reported by the watcher: each is looked at afresh, whatever the event was.
-    pub fn touched(&mut self, mut paths: Vec<PathBuf>) -> Result<()> {
+    pub(crate) fn touched(&mut self, mut paths: Vec<PathBuf>) -> Result<()> {
         let started = std::time::Instant::now();
         // A symlinked clipping changes when its target does.
         let linked: Vec<PathBuf> = paths.iter().flat_map(|p| self.core.scanner.links_to(p)).collect();

@@ -13,7 +13,7 @@ use crate::store::Store;
 
 /// The token of every private feed, by path stem, sorted; a feed without one gets one. With
 /// `rotate` (a path stem such as `topics/internal`), that feed gets a new token.
-pub fn feed_tokens(store: &mut Store, cfg: &Config, rotate: Option<&str>) -> Result<Vec<(String, String)>> {
+pub(crate) fn feed_tokens(store: &mut Store, cfg: &Config, rotate: Option<&str>) -> Result<Vec<(String, String)>> {
     let private: BTreeSet<String> = cfg.visibility().private_feeds().iter().map(FeedKey::path_stem).collect();
     if let Some(stem) = rotate
         && !private.contains(stem)

@@ -5,7 +5,7 @@
 //! A published feed document is kept gzipped: the writer packs it (makes the gzip form and drops
 //! the original) right after publishing it, since feed readers ask for gzip and the packed form
 //! is about a fifth of the size. A client that wants the original gets it inflated, and the
-//! most recently asked-for originals are kept in a small shared cache ([`PLAIN_CACHE_BYTES`]).
+//! most recently asked-for originals are kept in a small shared cache ([`rendered::PLAIN_CACHE_BYTES`]).
 //! Brotli is made the first time a client asks for it and kept. Pages (views, the index) are
 //! not packed: they are few, small, or held in a bounded cache already.
 
@@ -21,49 +21,49 @@ use chrono::{DateTime, Utc};
 
 use crate::feed::{FeedKey, FeedMeta, Format};
 
-pub use rendered::{Encoding, PLAIN_CACHE_BYTES, Rendered, Validators};
+pub use rendered::{Encoding, Rendered};
 pub use status::{Status, StatusRejection};
 
 /// One feed: its subscription document in every format, and what is needed to render its archive
 /// pages and filtered views on demand.
 #[derive(Debug, Clone)]
 pub struct FeedEntry {
-    pub key: FeedKey,
-    pub meta: FeedMeta,
-    pub rss: Rendered,
-    pub atom: Rendered,
-    pub json: Rendered,
+    pub(crate) key: FeedKey,
+    pub(crate) meta: FeedMeta,
+    pub(crate) rss: Rendered,
+    pub(crate) atom: Rendered,
+    pub(crate) json: Rendered,
     /// Items per feed; filtered views default to it.
-    pub items_per_feed: usize,
+    pub(crate) items_per_feed: usize,
     /// Slots per archive page.
-    pub page_size: u64,
+    pub(crate) page_size: u64,
     /// Number of archive pages linked from the subscription document (0 is the oldest).
-    pub archive_pages: u64,
+    pub(crate) archive_pages: u64,
     /// First slot of the subscription document.
-    pub window_start: u64,
+    pub(crate) window_start: u64,
     /// Number of slots in the feed's log: pages below it that are full can be served.
-    pub log_len: u64,
+    pub(crate) log_len: u64,
     /// When the feed's title, description or links last changed.
-    pub meta_at: DateTime<Utc>,
+    pub(crate) meta_at: DateTime<Utc>,
     /// Earlier page sizes with their number of archive pages, still served.
-    pub retired_pages: std::collections::BTreeMap<u64, u64>,
+    pub(crate) retired_pages: std::collections::BTreeMap<u64, u64>,
     /// Bumped whenever anything in the feed's whole history changes; cached views of an older
     /// generation are stale.
-    pub generation: u64,
+    pub(crate) generation: u64,
     /// When anything in the feed's history last changed: the `Last-Modified` of filtered views.
-    pub history_at: DateTime<Utc>,
-    pub history_ambiguous: bool,
+    pub(crate) history_at: DateTime<Utc>,
+    pub(crate) history_ambiguous: bool,
 }
 
 impl FeedEntry {
     /// Packs its three documents (see [`Rendered::pack`]).
-    pub fn pack(&self) {
+    pub(crate) fn pack(&self) {
         for d in [&self.rss, &self.atom, &self.json] {
             d.pack();
         }
     }
 
-    pub fn current(&self, format: Format) -> &Rendered {
+    pub(crate) fn current(&self, format: Format) -> &Rendered {
         match format {
             Format::Rss => &self.rss,
             Format::Atom => &self.atom,
@@ -82,12 +82,12 @@ pub struct Deferred {
 }
 
 impl Deferred {
-    pub fn new(make: impl Fn() -> Rendered + Send + Sync + 'static) -> Deferred {
+    pub(crate) fn new(make: impl Fn() -> Rendered + Send + Sync + 'static) -> Deferred {
         Deferred { page: Arc::new(OnceLock::new()), make: Arc::new(make) }
     }
 
     /// The page, made now if nobody asked for it before.
-    pub fn get(&self) -> &Arc<Rendered> {
+    pub(crate) fn get(&self) -> &Arc<Rendered> {
         self.page.get_or_init(|| Arc::new((self.make)()))
     }
 }
@@ -102,15 +102,15 @@ impl std::fmt::Debug for Deferred {
 #[derive(Debug, Clone)]
 pub struct Site {
     /// By URL path stem: `feed`, `topics/ai`, `providers/vice.com`.
-    pub feeds: HashMap<String, Arc<FeedEntry>>,
-    pub index: Deferred,
-    pub opml: Deferred,
+    pub(crate) feeds: HashMap<String, Arc<FeedEntry>>,
+    pub(crate) index: Deferred,
+    pub(crate) opml: Deferred,
     /// `/api/status` as JSON.
-    pub status: Bytes,
+    pub(crate) status: Bytes,
     /// Store opened and first reconcile finished.
-    pub ready: bool,
+    pub(crate) ready: bool,
     /// Private feeds (those `config::Visibility` names) by path stem, with the token each needs.
-    pub private: HashMap<String, String>,
+    pub(crate) private: HashMap<String, String>,
 }
 
 impl Site {
@@ -131,7 +131,7 @@ impl Site {
         }
     }
 
-    pub fn feed(&self, stem: &str, format: Format) -> Option<&Rendered> {
+    pub(crate) fn feed(&self, stem: &str, format: Format) -> Option<&Rendered> {
         self.feeds.get(stem).map(|f| f.current(format))
     }
 }

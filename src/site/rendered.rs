@@ -40,7 +40,7 @@ pub enum Encoding {
 
 impl Encoding {
     /// The `Content-Encoding` value, `None` for identity.
-    pub fn header(self) -> Option<&'static str> {
+    pub(crate) fn header(self) -> Option<&'static str> {
         match self {
             Encoding::Identity => None,
             Encoding::Gzip => Some("gzip"),
@@ -57,17 +57,17 @@ pub struct Rendered {
     /// Its length in bytes.
     pub(super) len: usize,
     /// Hash of the body, hex. The strong entity tag of each coding is derived from it.
-    pub hash: String,
+    pub(crate) hash: String,
     pub(super) id: u128,
     /// Second precision.
-    pub last_modified: DateTime<Utc>,
+    pub(crate) last_modified: DateTime<Utc>,
     /// The document changed more than once within `last_modified`'s second, so a client holding
     /// that date may have the older version: `If-Modified-Since` equal to it must not give 304.
-    pub ambiguous: bool,
+    pub(crate) ambiguous: bool,
     /// Whether `last_modified` means anything. Views whose content moves with the clock (a
     /// `since=7d` window) have no date; they are revalidated by entity tag only.
-    pub dated: bool,
-    pub content_type: &'static str,
+    pub(crate) dated: bool,
+    pub(crate) content_type: &'static str,
     pub(super) gzip: OnceLock<Bytes>,
     pub(super) brotli: OnceLock<Bytes>,
     /// The `ETag` of each coding and the `Last-Modified` value, made at the first request, so
@@ -80,8 +80,8 @@ pub struct Rendered {
 #[derive(Debug, Clone)]
 pub struct Validators {
     /// Identity, gzip, brotli.
-    pub etags: [Bytes; 3],
-    pub last_modified: Bytes,
+    pub(crate) etags: [Bytes; 3],
+    pub(crate) last_modified: Bytes,
 }
 
 impl Clone for Rendered {
@@ -121,18 +121,13 @@ impl Rendered {
     }
 
     /// The length of the document in bytes.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
-    }
-
-    /// Whether the document is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// Makes the gzip form and drops the original, when the document is worth compressing.
     /// Readers that hold the original keep it until they are done.
-    pub fn pack(&self) {
+    pub(crate) fn pack(&self) {
         if !self.compressible() {
             return;
         }
@@ -143,13 +138,14 @@ impl Rendered {
     }
 
     /// Whether only the gzip form is held.
-    pub fn packed(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn packed(&self) -> bool {
         self.plain.load().is_none()
     }
 
     /// The document as rendered: held, or inflated from its gzip form (and kept in a small
     /// cache shared by all documents).
-    pub fn plain(&self) -> Bytes {
+    pub(crate) fn plain(&self) -> Bytes {
         if let Some(plain) = self.plain.load_full() {
             return Bytes::clone(&plain);
         }
@@ -165,7 +161,7 @@ impl Rendered {
     }
 
     /// The header values this document is served with.
-    pub fn validators(&self) -> &Validators {
+    pub(crate) fn validators(&self) -> &Validators {
         self.validators.get_or_init(|| {
             let value = Bytes::from;
             Validators {
@@ -176,12 +172,12 @@ impl Rendered {
     }
 
     /// Whether compressing this document is worth it.
-    pub fn compressible(&self) -> bool {
+    pub(crate) fn compressible(&self) -> bool {
         self.len >= MIN_COMPRESS
     }
 
     /// The strong entity tag of the document in a coding (each coding is its own representation).
-    pub fn etag(&self, enc: Encoding) -> String {
+    pub(crate) fn etag(&self, enc: Encoding) -> String {
         match enc.header() {
             None => format!("\"{}\"", self.hash),
             Some(c) => format!("\"{}-{c}\"", self.hash),
@@ -189,7 +185,7 @@ impl Rendered {
     }
 
     /// Whether a tag from `If-None-Match` names this document in any coding (weak comparison).
-    pub fn matches_tag(&self, tag: &str) -> bool {
+    pub(crate) fn matches_tag(&self, tag: &str) -> bool {
         let tag = tag.strip_prefix("W/").unwrap_or(tag);
         let Some(inner) = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')) else { return false };
         let base = inner.strip_suffix("-gzip").or_else(|| inner.strip_suffix("-br")).unwrap_or(inner);
@@ -198,7 +194,7 @@ impl Rendered {
 
     /// Whether the body in this coding is ready (identity always is: inflating takes well under
     /// a millisecond).
-    pub fn has_coding(&self, enc: Encoding) -> bool {
+    pub(crate) fn has_coding(&self, enc: Encoding) -> bool {
         match enc {
             Encoding::Identity => true,
             Encoding::Gzip => self.gzip.get().is_some(),

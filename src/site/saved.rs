@@ -18,7 +18,7 @@ impl FeedEntry {
     /// The entry as saved in the store at a clean shutdown, so that the next start serves it as
     /// it was, byte for byte, without rendering: its fields as JSON, and its documents (with the
     /// compressed forms already made) framed in one blob.
-    pub fn save(&self) -> Result<(String, Vec<u8>)> {
+    pub(crate) fn save(&self) -> Result<(String, Vec<u8>)> {
         let docs = [&self.rss, &self.atom, &self.json];
         let head = SavedHead {
             key: self.key.path_stem(),
@@ -64,7 +64,7 @@ impl FeedEntry {
 
     /// An entry saved by [`FeedEntry::save`]. Anything that does not read back whole is an error
     /// (the caller then renders the feed afresh).
-    pub fn restore(head: &str, blob: Bytes) -> Result<FeedEntry> {
+    pub(crate) fn restore(head: &str, blob: Bytes) -> Result<FeedEntry> {
         let SavedEntry { blob_hash, head } = serde_json::from_str(head).context("saved feed head")?;
         anyhow::ensure!(
             format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&blob)) == blob_hash,

@@ -8,36 +8,36 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     /// Live clippings (items in the feed of everything).
-    pub clippings: u64,
+    pub(crate) clippings: u64,
     /// Feeds served.
-    pub feeds: usize,
+    pub(crate) feeds: usize,
     /// Public provider feeds listed on the index.
-    pub providers: usize,
+    pub(crate) providers: usize,
     /// Store opened and first reconcile finished.
-    pub ready: bool,
+    pub(crate) ready: bool,
     /// Rejected files (at most the first thousand).
-    pub rejected: Vec<StatusRejection>,
-    pub rejected_total: usize,
+    pub(crate) rejected: Vec<StatusRejection>,
+    pub(crate) rejected_total: usize,
     /// Feed renders and reconciles since start.
-    pub renders: u64,
-    pub rescans: u64,
+    pub(crate) renders: u64,
+    pub(crate) rescans: u64,
     /// Public topic feeds listed on the index.
-    pub topics: usize,
+    pub(crate) topics: usize,
 }
 
 /// A rejected file in `/api/status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusRejection {
-    pub path: String,
-    pub reason: String,
-    pub root: String,
+    pub(crate) path: String,
+    pub(crate) reason: String,
+    pub(crate) root: String,
     /// RFC 3339.
-    pub since: String,
+    pub(crate) since: String,
 }
 
 impl Status {
     /// The document served, as pretty-printed JSON.
-    pub fn to_json(&self) -> Bytes {
+    pub(crate) fn to_json(&self) -> Bytes {
         Bytes::from(serde_json::to_vec_pretty(self).expect("status serialises"))
     }
 }

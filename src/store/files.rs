@@ -12,38 +12,38 @@ use crate::clip::Clipping;
 /// A file's identity: the root it was found under and its `/`-separated path relative to it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileId {
-    pub root: String,
-    pub path: String,
+    pub(crate) root: String,
+    pub(crate) path: String,
 }
 
 /// What decides whether a file must be read again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStat {
-    pub size: u64,
-    pub mtime_ns: i64,
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i64,
 }
 
 /// A file as the store knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRow {
-    pub stat: FileStat,
+    pub(crate) stat: FileStat,
     /// Key of the item its last good parse names.
-    pub item_key: Option<String>,
+    pub(crate) item_key: Option<String>,
     /// Whether its current content is rejected.
-    pub rejected: bool,
+    pub(crate) rejected: bool,
 }
 
 /// A rejected file and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
-    pub file: FileId,
-    pub reason: String,
-    pub at: DateTime<Utc>,
+    pub(crate) file: FileId,
+    pub(crate) reason: String,
+    pub(crate) at: DateTime<Utc>,
 }
 
 impl Store {
     /// Every known file with its stat and whether it is rejected, for the start-up reconcile.
-    pub fn file_index(&self) -> Result<FileIndex> {
+    pub(crate) fn file_index(&self) -> Result<FileIndex> {
         let mut stmt = self.conn.prepare(
             "SELECT f.root, f.path, f.size, f.mtime_ns, r.reason IS NOT NULL
              FROM files f LEFT JOIN rejections r ON r.root = f.root AND r.path = f.path",
@@ -59,7 +59,7 @@ impl Store {
 }
 
 impl Batch<'_> {
-    pub fn file(&self, id: &FileId) -> Result<Option<FileRow>> {
+    pub(crate) fn file(&self, id: &FileId) -> Result<Option<FileRow>> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT f.size, f.mtime_ns, f.item_key, EXISTS(SELECT 1 FROM rejections r WHERE r.root = f.root AND r.path = f.path)
              FROM files f WHERE f.root=?1 AND f.path=?2",
@@ -76,7 +76,7 @@ impl Batch<'_> {
     }
 
     /// Paths of known files inside the folder `dir` (relative, no trailing slash) of `root`.
-    pub fn files_under(&self, root: &str, dir: &str) -> Result<Vec<String>> {
+    pub(crate) fn files_under(&self, root: &str, dir: &str) -> Result<Vec<String>> {
         let mut stmt = if dir.is_empty() {
             self.tx.prepare_cached("SELECT path FROM files WHERE root=?1 AND ?2 = ''")?
         } else {
@@ -88,7 +88,7 @@ impl Batch<'_> {
     }
 
     /// Records a good parse of a file and clears any rejection.
-    pub fn put_file_ok(&self, id: &FileId, stat: FileStat, key: &str, clipping: &Clipping) -> Result<()> {
+    pub(crate) fn put_file_ok(&self, id: &FileId, stat: FileStat, key: &str, clipping: &Clipping) -> Result<()> {
         let record = serde_json::to_string(clipping)?;
         self.tx
             .prepare_cached(
@@ -102,7 +102,7 @@ impl Batch<'_> {
     }
 
     /// Records that a file is bad. Its last good parse, if any, stays in force.
-    pub fn put_file_rejected(&self, id: &FileId, stat: FileStat, reason: &str, at: DateTime<Utc>) -> Result<()> {
+    pub(crate) fn put_file_rejected(&self, id: &FileId, stat: FileStat, reason: &str, at: DateTime<Utc>) -> Result<()> {
         self.tx
             .prepare_cached(
                 "INSERT INTO files(root, path, size, mtime_ns) VALUES(?1, ?2, ?3, ?4)
@@ -119,19 +119,19 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// Forgets a file; returns the key its last good parse named.
-    pub fn remove_file(&self, id: &FileId) -> Result<Option<String>> {
+    /// Forgets a file. Returns whether the store knew it, and the key its last good parse named.
+    pub(crate) fn remove_file(&self, id: &FileId) -> Result<(bool, Option<String>)> {
         let key: Option<Option<String>> = self
             .tx
             .prepare_cached("DELETE FROM files WHERE root=?1 AND path=?2 RETURNING item_key")?
             .query_row([&id.root, &id.path], |r| r.get(0))
             .optional()?;
         self.tx.prepare_cached("DELETE FROM rejections WHERE root=?1 AND path=?2")?.execute([&id.root, &id.path])?;
-        Ok(key.flatten())
+        Ok((key.is_some(), key.flatten()))
     }
 
     /// The files whose last good parse names `key`, with their clippings, ordered by path.
-    pub fn sources(&self, key: &str) -> Result<Vec<(String, Clipping)>> {
+    pub(crate) fn sources(&self, key: &str) -> Result<Vec<(String, Clipping)>> {
         let mut stmt =
             self.tx.prepare_cached("SELECT path, record FROM files WHERE item_key=?1 ORDER BY path, root")?;
         let rows = stmt.query_map([key], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
@@ -145,13 +145,13 @@ impl Batch<'_> {
     }
 
     /// Every file whose last good parse names `key`.
-    pub fn files_with_key(&self, key: &str) -> Result<Vec<FileId>> {
+    pub(crate) fn files_with_key(&self, key: &str) -> Result<Vec<FileId>> {
         let mut stmt = self.tx.prepare_cached("SELECT root, path FROM files WHERE item_key=?1 ORDER BY root, path")?;
         let rows = stmt.query_map([key], |r| Ok(FileId { root: r.get(0)?, path: r.get(1)? }))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    pub fn rejections(&self) -> Result<Vec<Rejection>> {
+    pub(crate) fn rejections(&self) -> Result<Vec<Rejection>> {
         let mut stmt = self.tx.prepare_cached("SELECT root, path, reason, at FROM rejections ORDER BY root, path")?;
         let rows = stmt.query_map([], |r| {
             Ok(Rejection {
@@ -164,26 +164,18 @@ impl Batch<'_> {
     }
 
     /// Notes that an item must be refreshed (see the `pending` table).
-    pub fn add_pending(&self, key: &str) -> Result<()> {
+    pub(crate) fn add_pending(&self, key: &str) -> Result<()> {
         self.tx.prepare_cached("INSERT OR IGNORE INTO pending(key) VALUES(?1)")?.execute([key])?;
         Ok(())
     }
 
-    pub fn clear_pending(&self, key: &str) -> Result<()> {
+    pub(crate) fn clear_pending(&self, key: &str) -> Result<()> {
         self.tx.prepare_cached("DELETE FROM pending WHERE key=?1")?.execute([key])?;
         Ok(())
     }
 
-    pub fn pending(&self) -> Result<Vec<String>> {
+    pub(crate) fn pending(&self) -> Result<Vec<String>> {
         let mut stmt = self.tx.prepare_cached("SELECT key FROM pending")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Every root that has files in the store.
-    pub fn roots(&self) -> Result<Vec<String>> {
-        let mut stmt =
-            self.tx.prepare_cached("SELECT DISTINCT root FROM files UNION SELECT DISTINCT root FROM rejections")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

@@ -1,31 +1,30 @@
 //! Items: one row per identity ever seen (a tombstone once its files are gone), their topic
 //! memberships, and the topics and providers ever seen with their display names.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::{Batch, from_ts, ts};
-use crate::feed::FeedKey;
-use crate::item::{Item, ItemData};
+use crate::item::Item;
 
 /// What the store remembers of an item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemState {
-    pub id: String,
-    pub first_seen: DateTime<Utc>,
-    pub updated: DateTime<Utc>,
+    pub(crate) id: String,
+    pub(crate) first_seen: DateTime<Utc>,
+    pub(crate) updated: DateTime<Utc>,
     /// Hash of everything stored of the item.
-    pub hash: String,
+    pub(crate) hash: String,
     /// Hash of what feeds show of it: when only this changes does the item count as edited.
-    pub shown: String,
-    pub deleted: bool,
-    pub topics: Vec<String>,
-    pub provider: Option<String>,
+    pub(crate) shown: String,
+    pub(crate) deleted: bool,
+    pub(crate) topics: Vec<String>,
+    pub(crate) provider: Option<String>,
 }
 
 impl Batch<'_> {
-    pub fn item_state(&self, key: &str) -> Result<Option<ItemState>> {
+    pub(crate) fn item_state(&self, key: &str) -> Result<Option<ItemState>> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT id, first_seen, updated, hash, deleted_at IS NOT NULL, topics, provider, shown FROM items WHERE key=?1",
         )?;
@@ -47,7 +46,14 @@ impl Batch<'_> {
     }
 
     /// Writes a live item and its topic memberships.
-    pub fn put_item(&self, key: &str, item: &Item, first_seen: DateTime<Utc>, hash: &str, shown: &str) -> Result<()> {
+    pub(crate) fn put_item(
+        &self,
+        key: &str,
+        item: &Item,
+        first_seen: DateTime<Utc>,
+        hash: &str,
+        shown: &str,
+    ) -> Result<()> {
         let record = serde_json::to_string(&item.data)?;
         let topics: Vec<&str> = item.data.topics.iter().map(|t| t.slug.as_str()).collect();
         let published = ts(item.data.published);
@@ -86,7 +92,7 @@ impl Batch<'_> {
     }
 
     /// Marks an item deleted: it leaves every feed, its row stays as a tombstone.
-    pub fn tombstone_item(&self, key: &str, at: DateTime<Utc>) -> Result<()> {
+    pub(crate) fn tombstone_item(&self, key: &str, at: DateTime<Utc>) -> Result<()> {
         let id: Option<String> = self
             .tx
             .prepare_cached("UPDATE items SET deleted_at=?2 WHERE key=?1 AND deleted_at IS NULL RETURNING id")?
@@ -99,7 +105,7 @@ impl Batch<'_> {
     }
 
     /// Records a topic's display name (creating the topic when new).
-    pub fn put_topic(&self, slug: &str, name: &str) -> Result<()> {
+    pub(crate) fn put_topic(&self, slug: &str, name: &str) -> Result<()> {
         self.tx
             .prepare_cached("INSERT INTO topics(slug, name) VALUES(?1, ?2) ON CONFLICT(slug) DO UPDATE SET name=excluded.name WHERE name<>excluded.name")?
             .execute([slug, name])?;
@@ -107,7 +113,7 @@ impl Batch<'_> {
     }
 
     /// Records a provider's display name (creating the provider when new).
-    pub fn put_provider(&self, domain: &str, name: &str) -> Result<()> {
+    pub(crate) fn put_provider(&self, domain: &str, name: &str) -> Result<()> {
         self.tx
             .prepare_cached("INSERT INTO providers(domain, name) VALUES(?1, ?2) ON CONFLICT(domain) DO UPDATE SET name=excluded.name WHERE name<>excluded.name")?
             .execute([domain, name])?;
@@ -115,62 +121,23 @@ impl Batch<'_> {
     }
 
     /// Every topic ever seen: (slug, name).
-    pub fn topics(&self) -> Result<Vec<(String, String)>> {
+    pub(crate) fn topics(&self) -> Result<Vec<(String, String)>> {
         let mut stmt = self.tx.prepare_cached("SELECT slug, name FROM topics ORDER BY slug")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Every provider ever seen: (domain, name).
-    pub fn providers(&self) -> Result<Vec<(String, String)>> {
+    pub(crate) fn providers(&self) -> Result<Vec<(String, String)>> {
         let mut stmt = self.tx.prepare_cached("SELECT domain, name FROM providers ORDER BY domain")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Keys of every live item (used when topic configuration changes and items are re-merged).
-    pub fn live_item_keys(&self) -> Result<Vec<String>> {
+    pub(crate) fn live_item_keys(&self) -> Result<Vec<String>> {
         let mut stmt = self.tx.prepare_cached("SELECT key FROM items WHERE deleted_at IS NULL ORDER BY key")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// The newest `limit` live items of a feed: newest first, ties broken by id.
-    pub fn feed_items(&self, feed: &FeedKey, limit: usize) -> Result<Vec<Item>> {
-        let limit = limit as i64;
-        let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, i64, String)> {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        };
-        let rows: Vec<(String, i64, String)> = match feed {
-            FeedKey::All => self
-                .tx
-                .prepare_cached(
-                    "SELECT id, updated, record FROM items WHERE deleted_at IS NULL ORDER BY published DESC, id LIMIT ?1",
-                )?
-                .query_map([limit], map)?
-                .collect::<rusqlite::Result<_>>()?,
-            FeedKey::Topic(slug) => self
-                .tx
-                .prepare_cached(
-                    "SELECT i.id, i.updated, i.record FROM item_topics t JOIN items i ON i.id = t.id
-                     WHERE t.slug=?1 ORDER BY t.published DESC, t.id LIMIT ?2",
-                )?
-                .query_map(params![slug, limit], map)?
-                .collect::<rusqlite::Result<_>>()?,
-            FeedKey::Provider(domain) => self
-                .tx
-                .prepare_cached(
-                    "SELECT id, updated, record FROM items WHERE provider=?1 AND deleted_at IS NULL
-                     ORDER BY published DESC, id LIMIT ?2",
-                )?
-                .query_map(params![domain, limit], map)?
-                .collect::<rusqlite::Result<_>>()?,
-        };
-        rows.into_iter()
-            .map(|(id, updated, record)| {
-                let data: ItemData = serde_json::from_str(&record).with_context(|| format!("corrupt item {id}"))?;
-                Ok(Item { id, updated: from_ts(updated), data })
-            })
-            .collect()
     }
 }

@@ -17,25 +17,25 @@ use crate::item::Item;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedState {
     /// Hash of everything the feed shows except its time.
-    pub signature: String,
+    pub(crate) signature: String,
     /// When that last changed.
-    pub changed_at: DateTime<Utc>,
+    pub(crate) changed_at: DateTime<Utc>,
     /// It changed more than once within `changed_at`'s second.
-    pub ambiguous: bool,
+    pub(crate) ambiguous: bool,
     /// When any item in the feed's whole history last entered, changed or left.
-    pub history_at: DateTime<Utc>,
+    pub(crate) history_at: DateTime<Utc>,
     /// `history_at` was reached twice within its second.
-    pub history_ambiguous: bool,
+    pub(crate) history_ambiguous: bool,
     /// Slots per archive page, and how many full pages the log had at the last render.
-    pub page_size: u64,
-    pub full_pages: u64,
+    pub(crate) page_size: u64,
+    pub(crate) full_pages: u64,
     /// Page sizes the feed used before, with the number of full pages it had under each: those
     /// pages stay reachable, unchanged, after `items_per_feed` changes.
-    pub retired: std::collections::BTreeMap<u64, u64>,
+    pub(crate) retired: std::collections::BTreeMap<u64, u64>,
     /// Hash of the feed's title, description and links, and when it last changed: archive
     /// pages and filtered views show them too.
-    pub meta: String,
-    pub meta_at: DateTime<Utc>,
+    pub(crate) meta: String,
+    pub(crate) meta_at: DateTime<Utc>,
 }
 
 fn retired_to_text(r: &std::collections::BTreeMap<u64, u64>) -> String {
@@ -62,7 +62,7 @@ impl Batch<'_> {
     }
 
     /// What is recorded for a feed.
-    pub fn feed_state(&self, feed: &FeedKey) -> Result<Option<FeedState>> {
+    pub(crate) fn feed_state(&self, feed: &FeedKey) -> Result<Option<FeedState>> {
         Ok(self
             .tx
             .prepare_cached(
@@ -87,7 +87,7 @@ impl Batch<'_> {
             .optional()?)
     }
 
-    pub fn set_feed_state(&self, feed: &FeedKey, state: &FeedState) -> Result<()> {
+    pub(crate) fn set_feed_state(&self, feed: &FeedKey, state: &FeedState) -> Result<()> {
         self.tx
             .prepare_cached(
                 "INSERT INTO feeds(feed, signature, changed_at, ambiguous, history_at, history_ambiguous, page_size,
@@ -117,7 +117,7 @@ impl Batch<'_> {
 
     /// Gives an item a new slot at the end of a feed's log (closing its open slot there, if any)
     /// and clears its tombstone in that feed.
-    pub fn log_enter(&self, feed: &FeedKey, id: &str, at: DateTime<Utc>) -> Result<()> {
+    pub(crate) fn log_enter(&self, feed: &FeedKey, id: &str, at: DateTime<Utc>) -> Result<()> {
         let stem = feed.path_stem();
         self.tx
             .prepare_cached(
@@ -136,7 +136,7 @@ impl Batch<'_> {
     }
 
     /// Closes an item's slot in a feed and records a tombstone for it.
-    pub fn log_leave(&self, feed: &FeedKey, id: &str, at: DateTime<Utc>) -> Result<()> {
+    pub(crate) fn log_leave(&self, feed: &FeedKey, id: &str, at: DateTime<Utc>) -> Result<()> {
         let stem = feed.path_stem();
         self.tx
             .prepare_cached(
@@ -152,7 +152,7 @@ impl Batch<'_> {
     }
 
     /// The position of an item's open slot in a feed's log.
-    pub fn open_slot(&self, feed: &FeedKey, id: &str) -> Result<Option<u64>> {
+    pub(crate) fn open_slot(&self, feed: &FeedKey, id: &str) -> Result<Option<u64>> {
         let pos: Option<i64> = self
             .tx
             .prepare_cached(
@@ -164,7 +164,7 @@ impl Batch<'_> {
     }
 
     /// The feeds (path stems) in which an item has an open slot: the feeds it is in.
-    pub fn open_feeds(&self, id: &str) -> Result<Vec<String>> {
+    pub(crate) fn open_feeds(&self, id: &str) -> Result<Vec<String>> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT feed FROM feed_log INDEXED BY feed_log_open_by_id WHERE id=?1 AND left_at IS NULL",
         )?;
@@ -173,7 +173,7 @@ impl Batch<'_> {
     }
 
     /// How many slots in `from..to` of a feed's log are open.
-    pub fn open_slots(&self, feed: &FeedKey, from: u64, to: u64) -> Result<u64> {
+    pub(crate) fn open_slots(&self, feed: &FeedKey, from: u64, to: u64) -> Result<u64> {
         let n: i64 = self
             .tx
             .prepare_cached("SELECT COUNT(*) FROM feed_log WHERE feed=?1 AND pos>=?2 AND pos<?3 AND left_at IS NULL")?
@@ -196,7 +196,7 @@ impl Batch<'_> {
     }
 
     /// Tombstones of a feed recorded at or after `since`, newest first.
-    pub fn tombstones(&self, feed: &FeedKey, since: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>> {
+    pub(crate) fn tombstones(&self, feed: &FeedKey, since: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>> {
         let mut stmt =
             self.tx.prepare_cached("SELECT id, at FROM tombstones WHERE feed=?1 AND at>=?2 ORDER BY at DESC, id")?;
         let rows = stmt.query_map(params![feed.path_stem(), ts(since)], |r| Ok((r.get(0)?, from_ts(r.get(1)?))))?;
@@ -204,7 +204,7 @@ impl Batch<'_> {
     }
 
     /// Drops tombstones recorded before `before`; returns the feeds that held any.
-    pub fn purge_tombstones(&self, before: DateTime<Utc>) -> Result<Vec<String>> {
+    pub(crate) fn purge_tombstones(&self, before: DateTime<Utc>) -> Result<Vec<String>> {
         let mut stmt = self.tx.prepare_cached("DELETE FROM tombstones WHERE at<?1 RETURNING feed")?;
         let rows = stmt.query_map([ts(before)], |r| r.get(0))?;
         let mut feeds: Vec<String> = rows.collect::<rusqlite::Result<_>>()?;

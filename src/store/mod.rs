@@ -28,8 +28,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::item::{Item, ItemData};
 
-pub use files::{FileId, FileRow, FileStat, Rejection};
-pub use items::ItemState;
+pub use files::{FileId, FileStat, Rejection};
 pub use log::FeedState;
 pub use reader::{READERS, Reader};
 
@@ -107,12 +106,13 @@ impl Store {
         Ok(store)
     }
 
-    /// A store that lives in memory only (tests, `render` without a store).
-    pub fn open_in_memory() -> Result<Store> {
+    /// A store that lives in memory only (tests).
+    #[cfg(test)]
+    pub(crate) fn open_in_memory() -> Result<Store> {
         Store::init(Connection::open_in_memory()?)
     }
 
-    /// Starts a batch: one transaction holding every change until [`Batch::commit`].
+    /// Starts a batch: one transaction holding every change until it commits.
     pub fn batch(&mut self) -> Result<Batch<'_>> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         Ok(Batch { tx })
@@ -128,15 +128,15 @@ pub struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    pub fn commit(self) -> Result<()> {
+    pub(crate) fn commit(self) -> Result<()> {
         self.tx.commit().context("cannot commit to the store")
     }
 
-    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+    pub(crate) fn meta(&self, key: &str) -> Result<Option<String>> {
         Ok(self.tx.query_row("SELECT value FROM meta WHERE key=?1", [key], |r| r.get(0)).optional()?)
     }
 
-    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+    pub(crate) fn set_meta(&self, key: &str, value: &str) -> Result<()> {
         self.tx.execute(
             "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
             [key, value],
@@ -156,6 +156,48 @@ mod tests {
     use crate::clip::{Clipping, Limits, parse};
     use crate::feed::FeedKey;
     use crate::item::{TopicRef, id_for};
+
+    impl Batch<'_> {
+        /// The newest `limit` live items of a feed: newest first, ties broken by id. (What the
+        /// store's indexes give in feed order; the daemon reads feeds through their logs.)
+        fn feed_items(&self, feed: &FeedKey, limit: usize) -> Result<Vec<Item>> {
+            let limit = limit as i64;
+            let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, i64, String)> {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            };
+            let rows: Vec<(String, i64, String)> = match feed {
+                FeedKey::All => self
+                    .tx
+                    .prepare_cached(
+                        "SELECT id, updated, record FROM items WHERE deleted_at IS NULL ORDER BY published DESC, id LIMIT ?1",
+                    )?
+                    .query_map([limit], map)?
+                    .collect::<rusqlite::Result<_>>()?,
+                FeedKey::Topic(slug) => self
+                    .tx
+                    .prepare_cached(
+                        "SELECT i.id, i.updated, i.record FROM item_topics t JOIN items i ON i.id = t.id
+                         WHERE t.slug=?1 ORDER BY t.published DESC, t.id LIMIT ?2",
+                    )?
+                    .query_map(rusqlite::params![slug, limit], map)?
+                    .collect::<rusqlite::Result<_>>()?,
+                FeedKey::Provider(domain) => self
+                    .tx
+                    .prepare_cached(
+                        "SELECT id, updated, record FROM items WHERE provider=?1 AND deleted_at IS NULL
+                         ORDER BY published DESC, id LIMIT ?2",
+                    )?
+                    .query_map(rusqlite::params![domain, limit], map)?
+                    .collect::<rusqlite::Result<_>>()?,
+            };
+            rows.into_iter()
+                .map(|(id, updated, record)| {
+                    let data: ItemData = serde_json::from_str(&record).with_context(|| format!("corrupt item {id}"))?;
+                    Ok(Item { id, updated: from_ts(updated), data })
+                })
+                .collect()
+        }
+    }
 
     fn clip(title: &str) -> Clipping {
         parse(format!("---\ntitle: {title}\n---\n").as_bytes(), Limits::default()).unwrap().clipping
@@ -192,8 +234,8 @@ mod tests {
         assert_eq!(b.rejections().unwrap().len(), 1);
         b.put_file_ok(&fid("a.md"), st, "k", &clip("A2")).unwrap();
         assert!(b.rejections().unwrap().is_empty());
-        assert_eq!(b.remove_file(&fid("a.md")).unwrap().as_deref(), Some("k"));
-        assert_eq!(b.remove_file(&fid("a.md")).unwrap(), None);
+        assert_eq!(b.remove_file(&fid("a.md")).unwrap(), (true, Some("k".into())));
+        assert_eq!(b.remove_file(&fid("a.md")).unwrap(), (false, None));
         b.commit().unwrap();
     }
 

@@ -51,7 +51,7 @@ impl Reader {
     }
 
     /// The last time a slot in `from..to` of a feed's log was opened or closed.
-    pub fn slots_changed_at(&self, feed: &FeedKey, from: u64, to: u64) -> Result<Option<DateTime<Utc>>> {
+    pub(crate) fn slots_changed_at(&self, feed: &FeedKey, from: u64, to: u64) -> Result<Option<DateTime<Utc>>> {
         let t: Option<i64> = self
             .conn()
             .prepare_cached(
@@ -62,7 +62,7 @@ impl Reader {
     }
 
     /// The newest `limit` items of a feed's whole history that pass `filter`, newest first.
-    pub fn filtered(&self, feed: &FeedKey, filter: &crate::filter::Filter, limit: usize) -> Result<Vec<Item>> {
+    pub(crate) fn filtered(&self, feed: &FeedKey, filter: &crate::filter::Filter, limit: usize) -> Result<Vec<Item>> {
         use rusqlite::types::Value;
         let (mut sql, mut args): (String, Vec<Value>) = match feed {
             FeedKey::All => ("FROM items i WHERE i.deleted_at IS NULL".into(), vec![]),
@@ -113,7 +113,7 @@ impl Reader {
     }
 
     /// A live item by id.
-    pub fn item(&self, id: &str) -> Result<Option<Item>> {
+    pub(crate) fn item(&self, id: &str) -> Result<Option<Item>> {
         let conn = self.conn();
         let row: Option<(String, i64, String)> = conn
             .prepare_cached("SELECT id, updated, record FROM items WHERE id=?1 AND deleted_at IS NULL")?

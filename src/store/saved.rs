@@ -11,14 +11,14 @@ use super::Batch;
 
 impl Batch<'_> {
     /// Every private feed's token, by path stem.
-    pub fn tokens(&self) -> Result<HashMap<String, String>> {
+    pub(crate) fn tokens(&self) -> Result<HashMap<String, String>> {
         let mut stmt = self.tx.prepare_cached("SELECT feed, token FROM tokens")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Sets (or replaces) a feed's token.
-    pub fn set_token(&self, feed: &str, token: &str) -> Result<()> {
+    pub(crate) fn set_token(&self, feed: &str, token: &str) -> Result<()> {
         self.tx
             .prepare_cached(
                 "INSERT INTO tokens(feed, token, created) VALUES(?1, ?2, ?3)
@@ -30,7 +30,7 @@ impl Batch<'_> {
 
     /// Replaces the saved feeds with those `feeds` yields (path stem, head, documents), one at a
     /// time, and marks them as rendered under `mark`. Returns how many were saved.
-    pub fn save_snapshot(
+    pub(crate) fn save_snapshot(
         &self,
         feeds: impl Iterator<Item = Result<(String, String, Vec<u8>)>>,
         mark: &str,
@@ -49,7 +49,7 @@ impl Batch<'_> {
 
     /// Hands each saved feed (head, documents) to `each` when they were marked with `mark`. The
     /// mark is dropped either way: once this batch commits, the snapshot is no longer used.
-    pub fn take_snapshot(&self, mark: &str, mut each: impl FnMut(String, Vec<u8>)) -> Result<()> {
+    pub(crate) fn take_snapshot(&self, mark: &str, mut each: impl FnMut(String, Vec<u8>)) -> Result<()> {
         let saved = self.meta("snapshot")?;
         self.tx.execute("DELETE FROM meta WHERE key='snapshot'", [])?;
         if saved.as_deref() != Some(mark) {

@@ -224,6 +224,51 @@ fn metrics_are_served_to_allowed_networks_only() {
     assert!(!d.log().contains("a-sixteen-char-secret"), "the token never reaches the log");
 }
 
+/// The value of an unlabelled sample in a Prometheus text page.
+fn sample(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[test]
+fn file_counters_count_parsed_rejected_and_removed_files() {
+    let site = Site::new();
+    for (name, title) in [("a.md", "Alpha"), ("b.md", "Beta"), ("c.md", "Gamma")] {
+        site.put(name, clip(name, title, ""));
+    }
+    // Rejected files, dated an hour back so they are not taken for files still being written.
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for name in ["bad1.md", "bad2.md"] {
+        let path = site.put(name, "---\ntitle: [unclosed\n---\n");
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(an_hour_ago).unwrap();
+    }
+    let d = Daemon::start(&site);
+    let counters = || {
+        let text = get(&d.url("metrics"), &[]).text();
+        let value = |name| sample(&text, name).unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+        (
+            value("clipfeed_files_parsed_total"),
+            value("clipfeed_rejections_total"),
+            value("clipfeed_files_removed_total"),
+        )
+    };
+    poll("the start-up counts", || (counters().1 == 2).then_some(()));
+    assert_eq!(counters(), (5, 2, 0), "5 files parsed at start, 2 of them rejected");
+
+    // One good and one rejected file go: two removed, nothing parsed.
+    std::fs::remove_file(site.root().join("a.md")).unwrap();
+    std::fs::remove_file(site.root().join("bad1.md")).unwrap();
+    poll("two removals", || (counters().2 == 2).then_some(()));
+    assert_eq!(counters(), (5, 2, 2));
+    assert_eq!(d.status()["clippings"], 2);
+
+    // A new file and an edit: two more parsed.
+    site.put("d.md", clip("d.md", "Delta", ""));
+    poll("the new file", || (counters().0 == 6).then_some(()));
+    site.put("b.md", clip("b.md", "Beta, edited", ""));
+    poll("the edit", || (counters().0 == 7).then_some(()));
+    assert_eq!(counters(), (7, 2, 2));
+}
+
 #[test]
 fn private_feeds_need_their_token() {
     let site = Site::new();
