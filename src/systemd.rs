@@ -77,46 +77,73 @@ pub(crate) fn watchdog_period() -> Option<Duration> {
 
 /// The listening socket systemd passed (socket activation), if any: fd 3 when `$LISTEN_PID` is
 /// this process and `$LISTEN_FDS` is at least 1. The variables are removed so children do not
-/// inherit them.
-pub(crate) fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
+/// inherit them. The socket must be a listening TCP socket (IPv4 or IPv6): a unit that passes a
+/// Unix socket or a datagram socket is an error that says so.
+///
+/// # Safety
+///
+/// The process must have one thread: removing environment variables while another thread may
+/// read the environment is undefined behaviour (the C library's `getenv` is not synchronised).
+pub(crate) unsafe fn take_inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
     const SD_LISTEN_FDS_START: i32 = 3;
     let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
     let fds: i32 = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
     if !ours || fds < 1 {
         return Ok(None);
     }
-    // SAFETY: only called at start-up, before any other thread reads the environment.
+    debug_assert_eq!(threads(), Some(1), "the environment is changed while other threads run");
+    // SAFETY: the caller guarantees that no other thread exists.
     unsafe {
         std::env::remove_var("LISTEN_PID");
         std::env::remove_var("LISTEN_FDS");
         std::env::remove_var("LISTEN_FDNAMES");
     }
     let fd = SD_LISTEN_FDS_START;
-    // SAFETY: fcntl/getsockopt on a descriptor number; errors are checked.
-    unsafe {
-        if libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let mut listening: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        let got = libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            (&mut listening as *mut libc::c_int).cast(),
-            &mut len,
-        );
-        if got != 0 || listening == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "fd 3 from systemd is not a listening socket",
-            ));
-        }
-        use std::os::fd::FromRawFd;
-        let listener = std::net::TcpListener::from_raw_fd(fd);
-        listener.set_nonblocking(true)?;
-        Ok(Some(listener))
+    // SAFETY: fcntl on a descriptor number; a descriptor that is not open gives EBADF.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
     }
+    let refuse =
+        |what: &str| Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("fd 3 from systemd {what}")));
+    match socket_option(fd, libc::SO_DOMAIN)? {
+        libc::AF_INET | libc::AF_INET6 => {}
+        libc::AF_UNIX => {
+            return refuse(
+                "is a Unix socket; clipfeed serves HTTP over TCP only (give ListenStream= a port or an address and port)",
+            );
+        }
+        other => return refuse(&format!("is not a TCP socket (address family {other})")),
+    }
+    if socket_option(fd, libc::SO_TYPE)? != libc::SOCK_STREAM {
+        return refuse("is not a stream socket (use ListenStream=, not ListenDatagram=)");
+    }
+    if socket_option(fd, libc::SO_ACCEPTCONN)? == 0 {
+        return refuse("is not a listening socket");
+    }
+    use std::os::fd::FromRawFd;
+    // SAFETY: fd 3 is an open listening TCP socket handed to this process, and nothing else
+    // owns it: the variables that named it are gone.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    listener.set_nonblocking(true)?;
+    Ok(Some(listener))
+}
+
+/// An integer socket option (`SOL_SOCKET` level) of a descriptor.
+fn socket_option(fd: i32, option: libc::c_int) -> std::io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `value`, which is that large.
+    let got =
+        unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, option, (&mut value as *mut libc::c_int).cast(), &mut len) };
+    if got != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(value)
+}
+
+/// The number of threads of this process (Linux, from `/proc`); `None` where it cannot be read.
+pub(crate) fn threads() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task").ok().map(|d| d.count())
 }
 
 /// When a long-running thread last showed it is alive. The watchdog pings only while every

@@ -91,17 +91,11 @@ fn the_notify_protocol_from_ready_to_stopping() {
     assert!(log_free_of_errors);
 }
 
-#[test]
-fn a_socket_passed_by_systemd_is_used() {
-    use std::os::fd::AsRawFd;
+/// `clipfeed serve` started as systemd starts a socket-activated service: `fd` becomes fd 3,
+/// `LISTEN_FDS=1`, and `LISTEN_PID` the service's pid (a shell learns its pid, `$$`, which `exec`
+/// hands on to clipfeed).
+fn activated(site: &Site, fd: std::os::fd::RawFd) -> Command {
     use std::os::unix::process::CommandExt;
-    let site = Site::new();
-    site.put("a.md", clip("a", "Activated", ""));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let fd = listener.as_raw_fd();
-    // systemd's convention: the socket is fd 3, LISTEN_FDS=1, LISTEN_PID the service's pid. The
-    // shell learns its pid ($$), which `exec` hands on to clipfeed.
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"")
@@ -119,11 +113,40 @@ fn a_socket_passed_by_systemd_is_used() {
             Ok(())
         });
     }
-    let d = Daemon::spawn(cmd);
+    cmd
+}
+
+#[test]
+fn a_socket_passed_by_systemd_is_used() {
+    use std::os::fd::AsRawFd;
+    let site = Site::new();
+    site.put("a.md", clip("a", "Activated", ""));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let d = Daemon::spawn(activated(&site, listener.as_raw_fd()));
     assert!(d.base.ends_with(&format!(":{port}/")), "listening on the passed socket: {}", d.base);
     assert_eq!(titles(&feed(&d.url("feed.atom"))), ["Activated"]);
     assert!(d.log().contains("passed by systemd"));
     drop(listener);
+}
+
+#[test]
+fn a_unix_socket_passed_by_systemd_fails_the_start_with_a_clear_error() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let site = Site::new();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(dir.path().join("clipfeed.sock")).unwrap();
+    let mut cmd = activated(&site, listener.as_raw_fd());
+    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let status = poll("clipfeed to exit", || child.try_wait().unwrap());
+    let mut log = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(log.contains("fd 3 from systemd is a Unix socket"), "{log}");
+    assert!(log.contains("ListenStream="), "the error says what to change: {log}");
+    assert!(!log.contains("listening on"), "{log}");
 }
 
 #[test]
