@@ -180,6 +180,13 @@ impl Metrics {
             "clipfeed_watch_to_publish_seconds",
             "From the first file event of a batch to its feeds being served.",
         );
+        self.write_http(&mut out);
+        out
+    }
+
+    /// The HTTP part: responses by route class and status, the share of 304s, bytes sent.
+    fn write_http(&self, out: &mut String) {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(
             out,
             "# HELP clipfeed_http_requests_total HTTP responses by route class and status.\n# TYPE clipfeed_http_requests_total counter"
@@ -221,7 +228,6 @@ impl Metrics {
                 let _ = writeln!(out, "clipfeed_http_response_bytes_total{{route=\"{route}\"}} {n}");
             }
         }
-        out
     }
 }
 
