@@ -3,9 +3,9 @@
 //! entering, changing in, or leaving each feed). A small batch is one transaction; a large one
 //! is recorded a chunk at a time and its items refreshed oldest first.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -27,6 +27,37 @@ const CHUNK: usize = 2000;
 /// How many files a large batch reads and parses (in parallel) and records per transaction: the
 /// bound on parsed clippings held in memory at once.
 const PARSE_CHUNK: usize = 512;
+
+/// What one transaction changes in the writer's memory besides the store, applied only once it
+/// has committed: a transaction that fails or panics leaves the writer as it was.
+#[derive(Debug, Default)]
+struct Effects {
+    /// Feeds in which an item entered, changed or left: to render, and their history changed.
+    feeds: BTreeSet<FeedKey>,
+    /// The change in each feed's live count.
+    counts: BTreeMap<FeedKey, i64>,
+    /// Display names of topics and providers, as the clippings give them.
+    names: BTreeMap<FeedKey, String>,
+    /// Files rejected while they may still be being written, to look at again (when, path).
+    recheck: Vec<(Instant, PathBuf)>,
+    tally: Tally,
+}
+
+impl Effects {
+    fn apply(self, core: &mut Core) {
+        for (key, name) in self.names {
+            core.catalog.entry(key).name = name;
+        }
+        for (key, change) in self.counts {
+            let entry = core.catalog.entry(key);
+            entry.count = entry.count.saturating_add_signed(change);
+        }
+        core.dirty.extend(self.feeds.iter().cloned());
+        core.history.extend(self.feeds);
+        core.recheck.extend(self.recheck);
+        self.tally.count(&core.metrics);
+    }
+}
 
 /// The files one transaction recorded, added to the counters once it has committed.
 #[derive(Debug, Default)]
@@ -69,14 +100,11 @@ impl Ingest {
         if removed.len() + to_load.len() <= PARSE_CHUNK {
             let mut changes: Vec<Change> = removed.into_iter().map(Change::Removed).collect();
             changes.extend(scan::load_all(to_load, self.core.limits, &self.core.heartbeat));
-            let mut tally = Tally::default();
-            self.refresh_and_commit(t, |core, b| {
+            return self.refresh_and_commit(t, |core, b, fx| {
                 let mut keys = HashMap::new();
-                core.record(b, changes, t, &mut keys, &mut tally)?;
+                core.record(b, changes, t, &mut keys, fx)?;
                 Ok(by_date(keys))
-            })?;
-            tally.count(&self.core.metrics);
-            return Ok(());
+            });
         }
         let mut keys: HashMap<String, DateTime<Utc>> = HashMap::new();
         for chunk in removed.chunks(CHUNK) {
@@ -104,13 +132,13 @@ impl Ingest {
     ) -> Result<()> {
         let b = self.store.batch()?;
         let mut chunk_keys = HashMap::new();
-        let mut tally = Tally::default();
-        self.core.record(&b, changes, t, &mut chunk_keys, &mut tally)?;
+        let mut fx = Effects::default();
+        self.core.record(&b, changes, t, &mut chunk_keys, &mut fx)?;
         for key in chunk_keys.keys() {
             b.add_pending(key)?;
         }
         b.commit()?;
-        tally.count(&self.core.metrics);
+        fx.apply(&mut self.core);
         for (key, at) in chunk_keys {
             let e = keys.entry(key).or_insert(at);
             *e = (*e).min(at);
@@ -132,7 +160,7 @@ impl Ingest {
     /// Refreshes pending items a chunk per transaction, in the order given.
     fn refresh_pending(&mut self, keys: &[String], t: DateTime<Utc>) -> Result<()> {
         for chunk in keys.chunks(CHUNK) {
-            self.refresh_and_commit(t, |_, b| {
+            self.refresh_and_commit(t, |_, b, _| {
                 for key in chunk {
                     b.clear_pending(key)?;
                 }
@@ -143,36 +171,26 @@ impl Ingest {
     }
 
     /// In one transaction: `prepare` writes what it must and names the items to refresh, which
-    /// are then brought up to date with their feed logs, and the whole commits. On failure the
-    /// in-memory state (dirty feeds, counts) is put back as it was, as the transaction rolled back.
+    /// are then brought up to date with their feed logs, and the whole commits. Only then does
+    /// the writer's memory (dirty feeds, counts, names) change.
     fn refresh_and_commit(
         &mut self,
         t: DateTime<Utc>,
-        prepare: impl FnOnce(&mut Core, &Batch<'_>) -> Result<Vec<String>>,
+        prepare: impl FnOnce(&Core, &Batch<'_>, &mut Effects) -> Result<Vec<String>>,
     ) -> Result<()> {
-        let (dirty, history) = (self.core.dirty.clone(), self.core.history.clone());
-        let core = &mut self.core;
-        let outcome = self.store.batch().and_then(|b| {
-            let keys = prepare(core, &b)?;
-            let mut deltas = Vec::new();
-            for key in &keys {
-                core.heartbeat.beat();
-                deltas.extend(core.refresh_item(&b, key, t)?);
-            }
-            core.log_deltas(&b, deltas, t)?;
-            b.commit()
-        });
-        if let Err(e) = outcome {
-            self.core.dirty = dirty;
-            self.core.history = history;
-            // The counts moved with the changes that were just rolled back.
-            if let Ok(b) = self.store.batch()
-                && let Ok(counts) = b.live_counts()
-            {
-                self.core.catalog.recount(&counts);
-            }
-            return Err(e);
+        let core = &self.core;
+        let mut fx = Effects::default();
+        let b = self.store.batch()?;
+        let keys = prepare(core, &b, &mut fx)?;
+        let mut deltas = Vec::new();
+        for key in &keys {
+            core.heartbeat.beat();
+            deltas.extend(core.refresh_item(&b, key, t, &mut fx)?);
         }
+        core.log_deltas(&b, deltas, t, &mut fx)?;
+        injected_panic(&keys);
+        b.commit()?;
+        fx.apply(&mut self.core);
         Ok(())
     }
 
@@ -187,13 +205,15 @@ impl Ingest {
         let keys = b.live_item_keys()?;
         let t = now();
         let mut deltas = Vec::new();
+        let mut fx = Effects::default();
         for key in &keys {
             self.core.heartbeat.beat();
-            deltas.extend(self.core.refresh_item(&b, key, t)?);
+            deltas.extend(self.core.refresh_item(&b, key, t, &mut fx)?);
         }
-        self.core.log_deltas(&b, deltas, t)?;
+        self.core.log_deltas(&b, deltas, t, &mut fx)?;
         b.set_meta("topics", &fingerprint)?;
         b.commit()?;
+        fx.apply(&mut self.core);
         if !keys.is_empty() {
             info!(items = keys.len(), "topic configuration changed; items re-mapped");
         }
@@ -204,15 +224,16 @@ impl Ingest {
 impl Core {
     /// Records what reading files gave: a good parse, a rejection, or a removal. Notes in `keys`
     /// every item key involved, with the earliest clipping date seen for it (the order in which
-    /// items are then refreshed), and in `tally` the files recorded.
+    /// items are then refreshed), and in `fx` the files recorded and those to look at again.
     fn record(
-        &mut self,
+        &self,
         b: &Batch<'_>,
         mut changes: Vec<Change>,
         t: DateTime<Utc>,
         keys: &mut HashMap<String, DateTime<Utc>>,
-        tally: &mut Tally,
+        fx: &mut Effects,
     ) -> Result<()> {
+        let tally = &mut fx.tally;
         let mut note = |key: String, at: Option<DateTime<Utc>>| {
             let at = at.unwrap_or(DateTime::<Utc>::MAX_UTC);
             let e = keys.entry(key).or_insert(at);
@@ -260,7 +281,7 @@ impl Core {
                     if age_ns < RECENT.as_nanos() as i64 {
                         debug!(path = %id.path, %reason, "not yet a clipping; looking again shortly");
                         let abs = Path::new(&id.root).join(&id.path);
-                        self.recheck.push((std::time::Instant::now() + RECENT, abs));
+                        fx.recheck.push((Instant::now() + RECENT, abs));
                         continue;
                     }
                     warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
@@ -283,7 +304,7 @@ impl Core {
 
     /// Recomputes the item for `key` from its files. Writes it when its content changed, or
     /// tombstones it when no file names it any more. Returns what changed, for the feed logs.
-    fn refresh_item(&mut self, b: &Batch<'_>, key: &str, t: DateTime<Utc>) -> Result<Option<Delta>> {
+    fn refresh_item(&self, b: &Batch<'_>, key: &str, t: DateTime<Utc>, fx: &mut Effects) -> Result<Option<Delta>> {
         let sources = b.sources(key)?;
         let state = b.item_state(key)?;
         let live = state.as_ref().filter(|s| !s.deleted);
@@ -319,7 +340,7 @@ impl Core {
         for topic in &it.data.topics {
             b.put_topic(&topic.slug, &topic.name)?;
             let key = FeedKey::Topic(topic.slug.clone());
-            self.catalog.entry(key.clone()).name = topic.name.clone();
+            fx.names.insert(key.clone(), topic.name.clone());
             after.insert(key);
         }
         if let Some(p) = &it.data.clip.provider
@@ -327,7 +348,7 @@ impl Core {
         {
             b.put_provider(domain, &p.name)?;
             let key = FeedKey::Provider(domain.clone());
-            self.catalog.entry(key.clone()).name = p.name.clone();
+            fx.names.insert(key.clone(), p.name.clone());
             after.insert(key);
         }
         // A clipping in a private feed stays out of every public one.
@@ -341,16 +362,15 @@ impl Core {
     /// edit reaches subscribers. New slots are given in date order, so a batch of old clippings
     /// lands in the archive oldest first. Marks the feeds for rendering and their history as
     /// changed.
-    fn log_deltas(&mut self, b: &Batch<'_>, mut deltas: Vec<Delta>, t: DateTime<Utc>) -> Result<()> {
+    fn log_deltas(&self, b: &Batch<'_>, mut deltas: Vec<Delta>, t: DateTime<Utc>, fx: &mut Effects) -> Result<()> {
         deltas.sort_by(|x, y| x.published.cmp(&y.published).then_with(|| x.id.cmp(&y.id)));
         for d in &deltas {
             for f in d.before.difference(&d.after) {
                 b.log_leave(f, &d.id, t)?;
-                let e = self.catalog.entry(f.clone());
-                e.count = e.count.saturating_sub(1);
+                *fx.counts.entry(f.clone()).or_default() -= 1;
             }
             for f in d.after.difference(&d.before) {
-                self.catalog.entry(f.clone()).count += 1;
+                *fx.counts.entry(f.clone()).or_default() += 1;
             }
         }
         for d in &deltas {
@@ -367,14 +387,29 @@ impl Core {
                     b.log_enter(f, &d.id, t)?;
                 }
             }
-            for f in d.before.union(&d.after) {
-                self.dirty.insert(f.clone());
-                self.history.insert(f.clone());
-            }
+            fx.feeds.extend(d.before.union(&d.after).cloned());
         }
         Ok(())
     }
 }
+
+/// Test builds only: `CLIPFEED_TEST_PANIC_ON=TEXT` makes the first transaction that refreshes an
+/// item whose key contains TEXT panic just before it commits, once its feed-log changes are
+/// written, so tests can check what a panic in the middle of a job leaves behind.
+#[cfg(debug_assertions)]
+fn injected_panic(keys: &[String]) {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static ON: OnceLock<Option<String>> = OnceLock::new();
+    static FIRED: AtomicBool = AtomicBool::new(false);
+    let Some(text) = ON.get_or_init(|| std::env::var("CLIPFEED_TEST_PANIC_ON").ok()) else { return };
+    if keys.iter().any(|k| k.contains(text.as_str())) && !FIRED.swap(true, Ordering::Relaxed) {
+        panic!("injected panic (CLIPFEED_TEST_PANIC_ON) before a commit");
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn injected_panic(_: &[String]) {}
 
 /// Item keys, oldest first (then by key, so the order is stable).
 fn by_date(keys: HashMap<String, DateTime<Utc>>) -> Vec<String> {

@@ -65,13 +65,6 @@ impl Catalog {
         }
     }
 
-    /// Sets every count to what the store says (`counts` by path stem).
-    pub(super) fn recount(&mut self, counts: &std::collections::HashMap<String, u64>) {
-        for (key, entry) in &mut self.feeds {
-            entry.count = counts.get(&key.path_stem()).copied().unwrap_or(0);
-        }
-    }
-
     /// The entry of a feed, created empty when new.
     pub(super) fn entry(&mut self, key: FeedKey) -> &mut Entry {
         self.feeds.entry(key).or_default()

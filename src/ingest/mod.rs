@@ -56,7 +56,9 @@ pub struct Ingest {
     core: Core,
 }
 
-/// The writer's state besides the store.
+/// The writer's state besides the store. What a transaction changes here is applied only once
+/// it has committed (see `apply::Effects`; a render updates the catalog after its commit), so a
+/// job that fails or panics leaves it as it was.
 struct Core {
     cfg: Arc<Config>,
     /// Hands published feeds to the thread that packs them (see [`render::spawn_packer`]).

@@ -68,9 +68,14 @@ impl Ingest {
         self.core.dirty.clear();
         self.core.history.clear();
         let rendered_count = rendered.len();
+        self.core.renders += rendered_count as u64;
+        Metrics::add(&self.core.metrics.renders, rendered_count as u64);
         let mut fresh = Vec::with_capacity(if bulk { 0 } else { rendered_count });
         for (key, (count, feed)) in rendered {
+            self.core.generations.insert(key.clone(), feed.generation);
+            let name = self.core.feed_name(&key);
             let entry = self.core.catalog.entry(key);
+            entry.name = name;
             entry.count = count;
             let feed = Arc::new(feed);
             if !bulk {
@@ -98,13 +103,7 @@ impl Core {
     /// the last one is rendered and packed (gzipped, original dropped), so neither core waits and
     /// no more than two groups' originals exist at once. A small change is one group, rendered
     /// at once.
-    fn render_groups(
-        &mut self,
-        b: &Batch<'_>,
-        dirty: &[FeedKey],
-        t: DateTime<Utc>,
-        bulk: bool,
-    ) -> Result<RenderedFeeds> {
+    fn render_groups(&self, b: &Batch<'_>, dirty: &[FeedKey], t: DateTime<Utc>, bulk: bool) -> Result<RenderedFeeds> {
         let mut rendered = BTreeMap::new();
         let links = self.links.clone();
         let make = |prepared: Vec<Prepared>| -> Vec<(u64, Made)> {
@@ -177,6 +176,18 @@ impl Core {
         }
     }
 
+    /// A feed's display name: as known, else its title (the feed of everything), slug or domain.
+    fn feed_name(&self, key: &FeedKey) -> String {
+        match self.catalog.get(key).map(|e| e.name.as_str()) {
+            Some(name) if !name.is_empty() => name.to_string(),
+            _ => match key {
+                FeedKey::All => self.cfg.title.clone(),
+                FeedKey::Topic(s) => s.clone(),
+                FeedKey::Provider(d) => d.clone(),
+            },
+        }
+    }
+
     /// Items per feed for a feed: its topic's own setting, else the global one.
     fn items_per_feed(&self, key: &FeedKey) -> usize {
         match key {
@@ -189,17 +200,9 @@ impl Core {
     /// Reads what one feed's subscription document shows and records its new state; the
     /// documents are then made by [`Prepared::render`]. Its time moves to `t` only when what it
     /// shows changed; its history time when anything in it changed.
-    fn prepare_feed(&mut self, b: &Batch<'_>, key: &FeedKey, t: DateTime<Utc>) -> Result<Prepared> {
+    fn prepare_feed(&self, b: &Batch<'_>, key: &FeedKey, t: DateTime<Utc>) -> Result<Prepared> {
         let started = Instant::now();
-        let entry = self.catalog.entry(key.clone());
-        if entry.name.is_empty() {
-            entry.name = match &key {
-                FeedKey::All => self.cfg.title.clone(),
-                FeedKey::Topic(s) => s.clone(),
-                FeedKey::Provider(d) => d.clone(),
-            };
-        }
-        let (name, count) = (entry.name.clone(), entry.count);
+        let (name, count) = (self.feed_name(key), self.catalog.get(key).map_or(0, |e| e.count));
         let items_per_feed = self.items_per_feed(key);
         let page_size = window::page_size(items_per_feed);
         let log_len = b.log_len(key)?;
@@ -225,14 +228,8 @@ impl Core {
         };
         let state = window::next_state(b.feed_state(key)?, seen, t);
         b.set_feed_state(key, &state)?;
-        self.renders += 1;
-        Metrics::add(&self.metrics.renders, 1);
         meta.updated = state.changed_at;
-        let generation = self.generations.entry(key.clone()).or_insert(0);
-        if history_changed {
-            *generation += 1;
-        }
-        let generation = *generation;
+        let generation = self.generations.get(key).copied().unwrap_or(0) + u64::from(history_changed);
         Ok(Prepared {
             started,
             count,

@@ -64,19 +64,20 @@ impl Ingest {
     pub(super) fn restore_snapshot(&mut self) -> Result<()> {
         let mark = self.snapshot_mark();
         let b = self.store.batch()?;
-        let mut restored = 0;
-        let core = &mut self.core;
+        let mut saved = Vec::new();
         b.take_snapshot(&mark, |head, docs| match FeedEntry::restore(&head, docs.into()) {
-            Ok(entry) => {
-                if let Some(e) = core.catalog.get_mut(&entry.key) {
-                    core.generations.insert(entry.key.clone(), entry.generation);
-                    e.feed = Some(Arc::new(entry));
-                    restored += 1;
-                }
-            }
+            Ok(entry) => saved.push(entry),
             Err(e) => warn!("a saved feed does not read back; rendering it: {e:#}"),
         })?;
         b.commit()?;
+        let mut restored = 0;
+        for entry in saved {
+            if let Some(e) = self.core.catalog.get_mut(&entry.key) {
+                self.core.generations.insert(entry.key.clone(), entry.generation);
+                e.feed = Some(Arc::new(entry));
+                restored += 1;
+            }
+        }
         let dirty: Vec<FeedKey> =
             self.core.catalog.iter().filter(|(_, e)| e.feed.is_none()).map(|(k, _)| k.clone()).collect();
         if restored > 0 {
