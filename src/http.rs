@@ -29,7 +29,7 @@ use crate::filter::Filter;
 use crate::metrics::Metrics;
 use crate::site::{Encoding, FeedEntry, Rendered, Site};
 
-pub mod server;
+mod server;
 pub use server::{Phase, Server};
 
 /// What is rendered on request: archive pages, filtered views, clipping pages.

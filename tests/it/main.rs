@@ -17,4 +17,5 @@ mod seeds;
 mod service;
 mod support;
 mod systemd;
+mod tidy;
 mod watch;
