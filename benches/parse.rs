@@ -1,4 +1,4 @@
-//! Parsing clipping files (`clipfeed::clip::parse`): generated clippings (`gen_clippings.py`,
+//! Parsing clipping files (`clipfeed::parse_clipping`): generated clippings (`gen_clippings.py`,
 //! median 6.5 KB, many related articles), the real seed and corpus files from `../shared` when
 //! present, and built-in seed-like synthetic clippings. Throughput is in files: criterion prints
 //! files/s ("elem/s").
@@ -8,14 +8,14 @@
 //! `CLIPFEED_BENCH_PARSE_N` sets how many generated files are parsed per iteration (default 1000).
 //!
 //! The "front matter" group reads only the YAML blocks of the generated files, once with the
-//! fast reader `clipfeed::yaml::parse` (which `clip::parse` tries first) and once with
+//! fast reader `clipfeed::parse_yaml` (which `clip::parse` tries first) and once with
 //! serde_yaml (its fallback), to compare the two on the same text; throughput in bytes.
 
 mod support;
 
 use std::hint::black_box;
 
-use clipfeed::clip::{Limits, parse, split_front_matter};
+use clipfeed::{Limits, parse_clipping as parse, split_front_matter};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn parse_set(c: &mut Criterion, name: &str, files: &[support::File]) {
@@ -49,7 +49,7 @@ fn front_matter(c: &mut Criterion, files: &[support::File]) {
         return;
     }
     let bytes: usize = blocks.iter().map(|b| b.len()).sum();
-    let fast = blocks.iter().filter(|b| clipfeed::yaml::parse(b).is_some()).count();
+    let fast = blocks.iter().filter(|b| clipfeed::parse_yaml(b).is_some()).count();
     eprintln!(
         "front matter: {} blocks, {} KB; the fast reader takes {fast}, serde_yaml the rest",
         blocks.len(),
@@ -60,7 +60,7 @@ fn front_matter(c: &mut Criterion, files: &[support::File]) {
     g.bench_function("fast reader (yaml::parse)", |b| {
         b.iter(|| {
             for block in &blocks {
-                black_box(clipfeed::yaml::parse(black_box(block)));
+                black_box(clipfeed::parse_yaml(black_box(block)));
             }
         })
     });

@@ -1,4 +1,4 @@
-//! Rendering one 50-item feed document (`clipfeed::feed::render`) in RSS, Atom and JSON Feed,
+//! Rendering one 50-item feed document (`clipfeed::render_feed`) in RSS, Atom and JSON Feed,
 //! from generated clippings: the 50 newest items of the largest topic (AI), as the daemon renders
 //! a topic's subscription document. Also the gzip of the RSS body, which the server makes the
 //! first time a client asks for it (`Rendered::body_in`).
@@ -9,8 +9,8 @@ mod support;
 
 use std::hint::black_box;
 
-use clipfeed::feed::{self, Doc, FeedKey, FeedMeta, Format, Links, Page};
-use clipfeed::site::{Encoding, Rendered};
+use clipfeed::{Doc, FeedKey, FeedMeta, Format, Links, Page, render_feed};
+use clipfeed::{Encoding, Rendered};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn benches(c: &mut Criterion) {
@@ -36,16 +36,14 @@ fn benches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("render 50 items");
     for format in Format::ALL {
-        let size = feed::render(format, &doc, &links).len();
+        let size = render_feed(format, &doc, &links).len();
         eprintln!("render/{format:?}: {size} bytes from {source} clippings");
         g.throughput(Throughput::Bytes(size as u64));
-        g.bench_function(format!("{format:?}"), |b| {
-            b.iter(|| black_box(feed::render(format, black_box(&doc), &links)))
-        });
+        g.bench_function(format!("{format:?}"), |b| b.iter(|| black_box(render_feed(format, black_box(&doc), &links))));
     }
     g.finish();
 
-    let rss = feed::render(Format::Rss, &doc, &links);
+    let rss = render_feed(Format::Rss, &doc, &links);
     let mut g = c.benchmark_group("compress 50-item RSS");
     g.throughput(Throughput::Bytes(rss.len() as u64));
     g.bench_function("gzip (first request)", |b| {

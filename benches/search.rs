@@ -16,11 +16,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use clipfeed::feed::FeedKey;
-use clipfeed::filter::Filter;
-use clipfeed::item::Item;
-use clipfeed::search::{Match, Search, words_match};
-use clipfeed::store::fts;
+use clipfeed::searching::fts;
+use clipfeed::searching::{Filter, Match, Search, words_match};
+use clipfeed::{FeedKey, Item};
 use rusqlite::Connection;
 
 const LIMIT: usize = 50;
@@ -160,7 +158,7 @@ fn queries(conn: &Connection, items: &[Item], n: usize) -> Vec<(String, Match)> 
     let top = top_words(conn, 20);
     let common = top[0].clone();
     let [many_words, widest_prefix]: [String; 2] = prefixes(conn).try_into().expect("two prefixes");
-    let title: Vec<String> = clipfeed::text::words(&items[items.len() / 2].data.clip.title)
+    let title: Vec<String> = clipfeed::searching::words(&items[items.len() / 2].data.clip.title)
         .split_whitespace()
         .take(2)
         .map(String::from)

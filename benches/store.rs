@@ -1,5 +1,5 @@
-//! The store: the feed queries behind a render (the subscription window of a feed's log, and
-//! the newest items of a feed), an archive page read, on a store filled by the daemon's own
+//! The store: the feed query behind a render (the subscription window of a feed's log), an
+//! archive page read, on a store filled by the daemon's own
 //! start-up path from generated clippings; and that start-up path itself (first reconcile of
 //! 1,000 files into an empty store: read, parse, write, render).
 //!
@@ -12,8 +12,8 @@ mod support;
 
 use std::hint::black_box;
 
-use clipfeed::feed::FeedKey;
-use clipfeed::store::{Reader, Store};
+use clipfeed::FeedKey;
+use clipfeed::{Reader, Store};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 fn queries(c: &mut Criterion) {
@@ -31,7 +31,7 @@ fn queries(c: &mut Criterion) {
 
     let mut store = Store::open(&db).expect("store");
     let reader = Reader::open(&db, 1).expect("reader");
-    let unlimited = clipfeed::budget::Budget::unlimited();
+    let unlimited = clipfeed::Budget::unlimited();
     let b = store.batch().expect("batch");
     // The most common provider: the feed with the most items after the topics.
     let counts = b.live_counts().expect("counts");
@@ -51,9 +51,6 @@ fn queries(c: &mut Criterion) {
         eprintln!("store: {stem} has {} live items, log of {len} slots", counts.get(&stem).copied().unwrap_or(0));
         g.bench_function(format!("window {stem}"), |bch| {
             bch.iter(|| black_box(b.slot_items(key, start, len).expect("query")))
-        });
-        g.bench_function(format!("newest 50 {stem}"), |bch| {
-            bch.iter(|| black_box(b.feed_items(key, 50).expect("query")))
         });
         if len >= 100 {
             g.bench_function(format!("archive page 0 {stem}"), |bch| {

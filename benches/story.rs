@@ -15,8 +15,8 @@ mod support;
 use std::hint::black_box;
 use std::path::Path;
 
-use clipfeed::clip::{self, Limits};
 use clipfeed::stories::{Candidate, Features, Founder, Index, Member, Params, decide, group, window_days};
+use clipfeed::{Clipping, Limits};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rusqlite::{Connection, params};
 
@@ -25,7 +25,7 @@ const UNDATED_DAY: i64 = i32::MIN as i64;
 
 struct Clip {
     item: String,
-    parsed: clip::Clipping,
+    parsed: Clipping,
     features: Features,
 }
 
@@ -35,8 +35,8 @@ fn clippings(n: usize) -> Vec<Clip> {
     let files = if support::generate_into(n, tmp.path()) { None } else { Some(support::synthetic(n)) };
     let mut out = Vec::with_capacity(n);
     let mut add = |name: &str, bytes: &[u8]| {
-        if let Ok(p) = clip::parse(bytes, Limits::default()) {
-            let item = clipfeed::item::id_for(&clipfeed::item::key_for(&p.clipping, name));
+        if let Ok(p) = clipfeed::parse_clipping(bytes, Limits::default()) {
+            let item = clipfeed::item_id(&clipfeed::item_key(&p.clipping, name));
             let features = Features::of(&p.clipping);
             out.push(Clip { item, parsed: p.clipping, features });
         }

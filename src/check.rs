@@ -11,7 +11,7 @@ use anyhow::Result;
 
 use crate::clip::{self, Limits};
 use crate::config::Config;
-use crate::ingest::{is_editor_temp, read_clipping};
+use crate::ingest::{clipping_files, read_clipping};
 use crate::item;
 use crate::locate::Located;
 use crate::store;
@@ -62,40 +62,18 @@ pub fn run(cfg: Option<(&Config, &Located)>, paths: &[PathBuf], verbose: bool) -
     Ok(if bad + errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-/// The clipping files at `path` (itself, or the files under it, applying the ignore rules) with
-/// their identifying paths, and the folders under it that could not be read.
+/// The clipping files at `path` (itself, or the files under it that the configuration counts as
+/// clippings, found by the daemon's own scanning code) with their identifying paths, and the
+/// entries under it that could not be read.
 fn candidates(path: &Path, cfg: Option<&Config>) -> (Vec<Candidate>, Vec<String>) {
     if !path.is_dir() {
         let name = path.file_name().map_or_else(|| path.to_string_lossy(), |n| n.to_string_lossy());
         return (vec![(path.to_path_buf(), name.into_owned())], Vec::new());
     }
-    let extensions: Vec<String> =
-        cfg.map_or_else(|| vec!["md".into(), "markdown".into(), "txt".into()], |c| c.extensions.clone());
-    let wanted = |p: &Path| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        !name.starts_with('.')
-            && !is_editor_temp(name)
-            && p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| extensions.iter().any(|x| x.eq_ignore_ascii_case(e)))
-    };
-    let (mut found, mut problems) = (Vec::new(), Vec::new());
-    let walk = walkdir::WalkDir::new(path)
-        .follow_links(false)
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_str().is_some_and(|n| n.starts_with('.')));
-    for entry in walk {
-        match entry {
-            Ok(e) if !e.file_type().is_dir() && wanted(e.path()) => {
-                let rel = e.path().strip_prefix(path).unwrap_or(e.path()).to_string_lossy().replace('\\', "/");
-                found.push((e.into_path(), rel));
-            }
-            Ok(_) => {}
-            Err(e) => problems.push(e.to_string()),
-        }
+    match cfg {
+        Some(cfg) => clipping_files(path, cfg),
+        None => clipping_files(path, &Config::built_in()),
     }
-    found.sort();
-    (found, problems)
 }
 
 /// Prints a verdict per file; returns how many were accepted and how many rejected.

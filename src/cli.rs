@@ -24,7 +24,7 @@ use crate::store::Store;
 #[command(name = "clipfeed", version, about, after_long_help = help_notes())]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,7 +191,7 @@ fn token(cfg: &crate::config::Config, action: &TokenAction) -> Result<ExitCode> 
     }
     for (stem, token) in &tokens {
         if rotate.as_deref().is_none_or(|r| r == stem) {
-            writeln!(out, "{stem}\t{token}\t{}{stem}.rss?token={token}", cfg.base_url)?;
+            writeln!(out, "{stem}\t{token}\t{}", cfg.url(&format!("{stem}.rss?token={token}")))?;
         }
     }
     Ok(ExitCode::SUCCESS)

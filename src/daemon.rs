@@ -23,9 +23,10 @@ use arc_swap::ArcSwap;
 use tokio::sync::{Semaphore, oneshot};
 use tracing::{debug, error, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, Reloaded};
 use crate::http::{self, AppState, Connections, Phase};
-use crate::ingest::{Ingest, Job};
+use crate::ingest::Ingest;
+use crate::job::Job;
 use crate::metrics::Metrics;
 use crate::site::Site;
 use crate::store::Store;
@@ -48,8 +49,17 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Changes the log filter when the configuration's `log` changes (unless `RUST_LOG` is set).
 pub type LogFilter = Box<dyn Fn(&str) + Send + Sync>;
 
+/// What `serve` takes from the process environment before any thread exists.
+struct Inherited {
+    /// The listening socket systemd passed, if any.
+    listener: Option<std::net::TcpListener>,
+    notifier: Arc<Notifier>,
+    /// The watchdog period systemd asks for, if any.
+    watchdog: Option<Duration>,
+}
+
 /// Runs the daemon until a stop signal. `path` is the configuration file, read again on SIGHUP.
-pub fn serve(cfg: Config, path: PathBuf, log_filter: LogFilter) -> Result<()> {
+pub(crate) fn serve(cfg: Config, path: PathBuf, log_filter: LogFilter) -> Result<()> {
     // glibc gives each thread that allocates under contention an arena of its own, up to eight
     // per core, and memory freed in one is not reused by the others: two keep the resident size
     // near what is live, at no measurable cost to a server of this size.
@@ -58,53 +68,39 @@ pub fn serve(cfg: Config, path: PathBuf, log_filter: LogFilter) -> Result<()> {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
+    // The environment is read (and systemd's socket variables removed) here, before the async
+    // runtime's workers, the store's checkpoint thread or any other thread exists.
+    // SAFETY: `clipfeed serve` has one thread until this function builds the runtime: the
+    // configuration was read and logging set up (neither starts a thread) on this one.
+    let listener = unsafe { systemd::take_inherited_listener() }.context("cannot use the socket systemd passed")?;
+    let inherited =
+        Inherited { listener, notifier: Arc::new(Notifier::from_env()), watchdog: systemd::watchdog_period() };
+    systemd::beat_every();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("clipfeed-http")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve_async(cfg, path, log_filter))
+    runtime.block_on(serve_async(cfg, path, log_filter, inherited))
 }
 
-async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter) -> Result<()> {
+async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inherited: Inherited) -> Result<()> {
     info!(version = env!("CARGO_PKG_VERSION"), config = %path.display(), store = %cfg.store.display(), "starting");
-    let notifier = Arc::new(Notifier::from_env());
+    let Inherited { listener, notifier, watchdog } = inherited;
     let store = Store::open(&cfg.store)?;
     // The socket comes first: without a configured base URL, links use the port actually bound.
     // Connections wait in the backlog until the first feeds are published.
-    let listener = match systemd::inherited_listener().context("cannot use the socket systemd passed")? {
-        Some(std_listener) => {
-            info!("using the listening socket passed by systemd");
-            tokio::net::TcpListener::from_std(std_listener)?
-        }
-        None => tokio::net::TcpListener::bind(cfg.listen)
-            .await
-            .with_context(|| format!("cannot listen on {} (key 'listen')", cfg.listen))?,
-    };
+    let listener = listen(listener, &cfg).await?;
     let addr = listener.local_addr()?;
     cfg.bound_to(addr);
     let cfg = Arc::new(cfg);
     let shared = Arc::new(ArcSwap::new(cfg.clone()));
     let metrics = Arc::new(Metrics::default());
     let site = Arc::new(ArcSwap::from_pointee(Site::empty()));
-    let writer_beat = Heartbeat::new("writer");
     // The first job is the start-up reconcile; events that arrive meanwhile queue behind it.
     let (jobs, jobs_rx) = mpsc::channel();
     jobs.send(Job::Rescan).expect("writer channel open");
-    let watcher_beat = Heartbeat::new("watcher");
-    // Setting up the watches (notify stats every entry under the roots) and loading the saved
-    // feeds both take a while with many clippings: they run side by side.
-    let watching = {
-        let (roots, mode, every, jobs, beat) =
-            (cfg.clippings.clone(), cfg.watch, cfg.poll_interval, jobs.clone(), watcher_beat.clone());
-        tokio::task::spawn_blocking(move || watch::spawn(&roots, mode, every, jobs, beat))
-    };
-    let ingest = {
-        let (cfg, site, metrics, beat) = (cfg.clone(), site.clone(), metrics.clone(), writer_beat.clone());
-        tokio::task::spawn_blocking(move || Ingest::start(cfg, store, site, metrics, beat))
-    };
-    let (watcher, ingest) = tokio::join!(watching, ingest);
-    let (watcher, ingest) = (watcher??, ingest??);
+    let (watcher, ingest, beats) = start_watching_and_writer(&cfg, store, &site, &metrics, &jobs).await?;
     info!("listening on http://{addr}/");
 
     let writer = std::thread::Builder::new()
@@ -125,7 +121,7 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter) -> R
     notifier.notify("READY=1");
 
     spawn_rescan_on_usr1(jobs.clone());
-    spawn_watchdog(notifier.clone(), vec![writer_beat, watcher_beat]);
+    spawn_watchdog(notifier.clone(), watchdog, beats);
     spawn_reload_on_hup(notifier.clone(), path, shared, jobs.clone(), log_filter);
 
     let signal = shutdown_signal().await;
@@ -135,21 +131,62 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter) -> R
     if let Err(e) = acceptor.await {
         warn!("the accept loop failed: {e}");
     }
-    // The listening socket is closed. Idle connections close now; the others after their
-    // current request, or when the grace period ends. Each connection holds a receiver of
-    // `phase_tx`, so `closed` means every one has ended.
-    let _ = phase_tx.send(Phase::Draining);
-    let grace = cfg.http.shutdown_grace;
-    if tokio::time::timeout(grace, phase_tx.closed()).await.is_err() {
-        warn!(seconds = grace.as_secs(), "requests still running after the grace period; closing them");
-        let _ = phase_tx.send(Phase::Closing);
-        let _ = tokio::time::timeout(Duration::from_secs(1), phase_tx.closed()).await;
-    }
+    drain(phase_tx, cfg.http.shutdown_grace).await;
     drop(watcher);
     let _ = jobs.send(Job::Shutdown);
     tokio::task::spawn_blocking(move || writer.join()).await?.map_err(|_| anyhow::anyhow!("writer thread panicked"))?;
     info!("stopped");
     Ok(())
+}
+
+/// The listening socket: the one systemd passed, or one bound to `listen`.
+async fn listen(inherited: Option<std::net::TcpListener>, cfg: &Config) -> Result<tokio::net::TcpListener> {
+    match inherited {
+        Some(std_listener) => {
+            info!("using the listening socket passed by systemd");
+            Ok(tokio::net::TcpListener::from_std(std_listener)?)
+        }
+        None => tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (key 'listen')", cfg.listen)),
+    }
+}
+
+/// Sets up the watches and opens the writer (which publishes what the store holds), side by side:
+/// both take a while with many clippings (notify stats every entry under the roots). Returns the
+/// watcher, the writer ready to run, and the heartbeats of both.
+async fn start_watching_and_writer(
+    cfg: &Arc<Config>,
+    store: Store,
+    site: &Arc<ArcSwap<Site>>,
+    metrics: &Arc<Metrics>,
+    jobs: &mpsc::Sender<Job>,
+) -> Result<(watch::Watcher, Ingest, Vec<Heartbeat>)> {
+    let writer_beat = Heartbeat::new("writer");
+    let watcher_beat = Heartbeat::new("watcher");
+    let watching = {
+        let (roots, mode, every, jobs, beat) =
+            (cfg.clippings.clone(), cfg.watch, cfg.poll_interval, jobs.clone(), watcher_beat.clone());
+        tokio::task::spawn_blocking(move || watch::spawn(&roots, mode, every, jobs, beat))
+    };
+    let ingest = {
+        let (cfg, site, metrics, beat) = (cfg.clone(), site.clone(), metrics.clone(), writer_beat.clone());
+        tokio::task::spawn_blocking(move || Ingest::start(cfg, store, site, metrics, beat))
+    };
+    let (watcher, ingest) = tokio::join!(watching, ingest);
+    Ok((watcher??, ingest??, vec![writer_beat, watcher_beat]))
+}
+
+/// Once the listening socket is closed: idle connections close now, the others after their
+/// current request, or when the grace period ends. Each connection holds a receiver of
+/// `phase`, so `closed` means every one has ended.
+async fn drain(phase: tokio::sync::watch::Sender<Phase>, grace: Duration) {
+    let _ = phase.send(Phase::Draining);
+    if tokio::time::timeout(grace, phase.closed()).await.is_err() {
+        warn!(seconds = grace.as_secs(), "requests still running after the grace period; closing them");
+        let _ = phase.send(Phase::Closing);
+        let _ = tokio::time::timeout(Duration::from_secs(1), phase.closed()).await;
+    }
 }
 
 /// Accepts connections until `stop`, each served on its own task while it holds one of
@@ -308,8 +345,8 @@ fn spawn_rescan_on_usr1(jobs: mpsc::Sender<Job>) {
 
 /// Pings systemd's watchdog at half its period while every heartbeat is fresh. A hung writer or
 /// watcher stops the pings, and systemd restarts the service.
-fn spawn_watchdog(notifier: Arc<Notifier>, beats: Vec<Heartbeat>) {
-    let Some(period) = systemd::watchdog_period().filter(|_| notifier.enabled()) else { return };
+fn spawn_watchdog(notifier: Arc<Notifier>, period: Option<Duration>, beats: Vec<Heartbeat>) {
+    let Some(period) = period.filter(|_| notifier.enabled()) else { return };
     info!(seconds = period.as_secs_f32(), "watchdog enabled");
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(period / 2);
@@ -350,38 +387,11 @@ fn spawn_reload_on_hup(
             let running = shared.load_full();
             match Config::load(&path) {
                 Err(e) => error!("configuration reload refused, the running configuration stays: {e:#}"),
-                Ok(mut new) => {
-                    let mut restart = Vec::new();
-                    if new.listen != running.listen {
-                        restart.push("listen");
-                    }
-                    if new.store != running.store {
-                        restart.push("store");
-                    }
-                    if new.clippings != running.clippings {
-                        restart.push("clippings");
-                    }
-                    if new.watch != running.watch || new.poll_interval != running.poll_interval {
-                        restart.push("watch/poll_interval");
-                    }
-                    if new.http != running.http {
-                        restart.push("http");
-                    }
-                    if new.log_format != running.log_format {
-                        restart.push("log_format");
-                    }
-                    if !restart.is_empty() {
-                        warn!(keys = %restart.join(", "), "these settings changed and take effect only after a restart");
-                    }
-                    new.listen = running.listen;
-                    new.store = running.store.clone();
-                    new.clippings = running.clippings.clone();
-                    new.watch = running.watch;
-                    new.poll_interval = running.poll_interval;
-                    new.http = running.http.clone();
-                    new.log_format = running.log_format;
-                    if !new.base_url_given {
-                        new.base_url = running.base_url.clone();
+                Ok(new) => {
+                    let Reloaded { config: new, need_restart } = running.reloaded(new);
+                    if !need_restart.is_empty() {
+                        let keys = need_restart.join(", ");
+                        warn!(keys = %keys, "these settings changed and take effect only after a restart");
                     }
                     log_filter(&new.log);
                     let new = Arc::new(new);

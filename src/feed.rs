@@ -17,37 +17,11 @@ use crate::clip::Image;
 use crate::item::{self, Item};
 use crate::text;
 
-/// Which feed: everything, one topic, or one provider.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FeedKey {
-    All,
-    Topic(String),
-    Provider(String),
-}
+pub use crate::feed_key::FeedKey;
 
 impl FeedKey {
-    /// The URL path of the feed without its extension: `feed`, `topics/ai`, `providers/vice.com`.
-    /// Also the key under which the feed is stored and served.
-    pub fn path_stem(&self) -> String {
-        match self {
-            FeedKey::All => "feed".into(),
-            FeedKey::Topic(slug) => format!("topics/{slug}"),
-            FeedKey::Provider(domain) => format!("providers/{domain}"),
-        }
-    }
-
-    /// The key of a path stem made by [`FeedKey::path_stem`].
-    pub fn from_stem(stem: &str) -> Option<FeedKey> {
-        match stem.split_once('/') {
-            None if stem == "feed" => Some(FeedKey::All),
-            Some(("topics", slug)) if text::is_slug(slug) => Some(FeedKey::Topic(slug.into())),
-            Some(("providers", d)) if !d.is_empty() && !d.contains('/') => Some(FeedKey::Provider(d.into())),
-            _ => None,
-        }
-    }
-
     /// The feed's Atom id: a v5 UUID URN of its path, independent of `base_url`.
-    pub fn urn(&self) -> String {
+    pub(crate) fn urn(&self) -> String {
         item::urn(&item::id_for(&format!("feed:{}", self.path_stem())))
     }
 }
@@ -63,7 +37,7 @@ pub enum Format {
 impl Format {
     pub const ALL: [Format; 3] = [Format::Rss, Format::Atom, Format::Json];
 
-    pub fn extension(self) -> &'static str {
+    pub(crate) fn extension(self) -> &'static str {
         match self {
             Format::Rss => "rss",
             Format::Atom => "atom",
@@ -71,7 +45,7 @@ impl Format {
         }
     }
 
-    pub fn from_extension(ext: &str) -> Option<Format> {
+    pub(crate) fn from_extension(ext: &str) -> Option<Format> {
         Format::ALL.into_iter().find(|f| f.extension() == ext)
     }
 
@@ -84,7 +58,7 @@ impl Format {
     }
 
     /// The media type alone, for `type` attributes.
-    pub fn media_type(self) -> &'static str {
+    pub(crate) fn media_type(self) -> &'static str {
         self.content_type().split(';').next().unwrap_or("")
     }
 }
@@ -138,31 +112,31 @@ impl Links {
         Links { base: base_url.to_string() }
     }
 
-    pub fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         &self.base
     }
 
-    pub fn feed(&self, key: &FeedKey, format: Format) -> String {
+    pub(crate) fn feed(&self, key: &FeedKey, format: Format) -> String {
         format!("{}{}.{}", self.base, key.path_stem(), format.extension())
     }
 
     /// Path of an archive page below the base URL: `{stem}/archive/{page_size}-{index}.{ext}`.
     /// The page size is part of the name, so a page's URL always means the same slots of the
     /// feed's log, even after `items_per_feed` changes.
-    pub fn archive_path(key: &FeedKey, page_size: u64, index: u64, format: Format) -> String {
+    pub(crate) fn archive_path(key: &FeedKey, page_size: u64, index: u64, format: Format) -> String {
         format!("{}/archive/{page_size}-{index}.{}", key.path_stem(), format.extension())
     }
 
-    pub fn archive(&self, key: &FeedKey, page_size: u64, index: u64, format: Format) -> String {
+    pub(crate) fn archive(&self, key: &FeedKey, page_size: u64, index: u64, format: Format) -> String {
         format!("{}{}", self.base, Links::archive_path(key, page_size, index, format))
     }
 
-    pub fn opml(&self) -> String {
+    pub(crate) fn opml(&self) -> String {
         format!("{}feeds.opml", self.base)
     }
 
     /// The URL of the document itself (`rel="self"`).
-    pub fn self_url(&self, doc: &Doc<'_>, format: Format) -> String {
+    pub(crate) fn self_url(&self, doc: &Doc<'_>, format: Format) -> String {
         match doc.page {
             Page::Current { .. } => self.feed(&doc.meta.key, format),
             Page::Archive { index, page_size, .. } => self.archive(&doc.meta.key, *page_size, *index, format),
@@ -171,12 +145,12 @@ impl Links {
     }
 
     /// The page of a clipping on this site (the link of items without a URL of their own).
-    pub fn clipping_page(&self, id: &str) -> String {
+    pub(crate) fn clipping_page(&self, id: &str) -> String {
         format!("{}clippings/{id}", self.base)
     }
 
     /// What an item links to: its article, else its page here.
-    pub fn item_link(&self, item: &Item) -> String {
+    pub(crate) fn item_link(&self, item: &Item) -> String {
         item.data.clip.url.clone().unwrap_or_else(|| self.clipping_page(&item.id))
     }
 }
@@ -253,7 +227,7 @@ fn content_html(item: &Item) -> Option<String> {
 /// The media type of an image, from its URL's extension. Image URLs without a known extension
 /// (common: `…/social`, `…/photo?w=800`) are said to be JPEG, the format of most news photos, so
 /// readers show them rather than offer a download.
-pub fn image_mime(url: &str) -> &'static str {
+pub(crate) fn image_mime(url: &str) -> &'static str {
     let path = url.split(['?', '#']).next().unwrap_or(url);
     let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).filter(|e| !e.contains('/'));
     match ext.as_deref() {
@@ -276,13 +250,13 @@ fn picture(item: &Item) -> Option<&Image> {
 /// A listed feed, for OPML.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outline {
-    pub key: FeedKey,
-    pub title: String,
+    pub(crate) key: FeedKey,
+    pub(crate) title: String,
 }
 
 /// OPML 2.0: the all-clippings feed, then one group of topics and one of providers, each outline
 /// `type="rss"` with `xmlUrl` (the RSS feed) and `htmlUrl`.
-pub fn opml(
+pub(crate) fn opml(
     site_title: &str,
     updated: DateTime<Utc>,
     topics: &[Outline],
@@ -350,11 +324,11 @@ pub(crate) mod tests {
     use crate::clip::{Limits, parse};
     use crate::item::{ItemData, TopicRef};
 
-    pub fn links() -> Links {
+    pub(crate) fn links() -> Links {
         Links::new(&url::Url::parse("http://feeds.test/base/").unwrap())
     }
 
-    pub fn meta(key: FeedKey) -> FeedMeta {
+    pub(crate) fn meta(key: FeedKey) -> FeedMeta {
         FeedMeta {
             title: "Clippings: AI".into(),
             description: "About AI".into(),
@@ -365,7 +339,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn item(front: &str, body: &str) -> Item {
+    pub(crate) fn item(front: &str, body: &str) -> Item {
         let clip = parse(format!("---\n{front}\n---\n{body}").as_bytes(), Limits::default()).unwrap().clipping;
         let key = crate::item::key_for(&clip, "x.md");
         Item {
@@ -380,14 +354,14 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn hostile() -> Item {
+    pub(crate) fn hostile() -> Item {
         item(
             "title: \"<script>alert(1)</script>A & B ]]> \\x01\"\nexcerpt: \"x &lt;b&gt; ]]> y\"\npublishedDateTime: 2024-01-02T03:04:05Z\nwebUrl: https://a.example/?q=1&r=2\nprovider: {name: \"P<&>\", domain: p.example}\nimages:\n  - url: https://img.example/photo.PNG?w=1\n    width: 640\n    height: 480\nrelated:\n  - title: \"Other <take>\"\n    webUrl: https://other.example/story\n    provider: {name: Other}",
             "Body ]]> <b onclick=x>bold</b>\n",
         )
     }
 
-    pub fn doc<'a>(meta: &'a FeedMeta, page: &'a Page, items: &'a [Item]) -> Doc<'a> {
+    pub(crate) fn doc<'a>(meta: &'a FeedMeta, page: &'a Page, items: &'a [Item]) -> Doc<'a> {
         Doc { meta, page, items, tombstones: &[] }
     }
 

@@ -17,29 +17,29 @@ pub const MAX_PHRASE: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Filter {
     /// At most this many items (1..=500); the feed's `items_per_feed` when absent.
-    pub limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
     /// Items with at least this quality; items without a quality do not pass.
-    pub min_quality: Option<i64>,
+    pub(crate) min_quality: Option<i64>,
     /// Items published at or after this time (an RFC 3339 time, or now minus a duration).
-    pub since: Option<DateTime<Utc>>,
+    pub(crate) since: Option<DateTime<Utc>>,
     /// `since` as given when it was a duration (`7d`): the window moves with the clock.
-    pub since_relative: Option<String>,
+    pub(crate) since_relative: Option<String>,
     /// Words or phrases (normalised by [`text::words`]) that must all appear in title or excerpt.
-    pub q: Vec<String>,
+    pub(crate) q: Vec<String>,
     /// Words or phrases none of which may appear.
-    pub exclude: Vec<String>,
+    pub(crate) exclude: Vec<String>,
     /// Only items of this provider (on topic feeds and the all-feed).
-    pub provider: Option<String>,
+    pub(crate) provider: Option<String>,
     /// Only items in this topic (on provider feeds and the all-feed).
-    pub topic: Option<String>,
+    pub(crate) topic: Option<String>,
 }
 
 /// A query parameter that cannot be used, with a message for the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("query parameter '{param}': {message}")]
 pub struct FilterError {
-    pub param: String,
-    pub message: String,
+    pub(crate) param: String,
+    pub(crate) message: String,
 }
 
 fn bad(param: &str, message: impl Into<String>) -> FilterError {
@@ -48,7 +48,7 @@ fn bad(param: &str, message: impl Into<String>) -> FilterError {
 
 impl Filter {
     /// Whether the filter changes anything (an empty query string gives the plain feed).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         *self == Filter::default()
     }
 
@@ -138,13 +138,13 @@ impl Filter {
 
     /// Whether an item's normalised title-and-excerpt text (see [`text::words`]) passes `q` and
     /// `exclude`.
-    pub fn matches_words(&self, words: &str) -> bool {
+    pub(crate) fn matches_words(&self, words: &str) -> bool {
         self.q.iter().all(|p| words.contains(p.as_str())) && !self.exclude.iter().any(|p| words.contains(p.as_str()))
     }
 
     /// The filter as a canonical query string (for self links): parameters in a fixed order,
     /// phrases comma-separated, `since` as an RFC 3339 time.
-    pub fn to_query(&self) -> String {
+    pub(crate) fn to_query(&self) -> String {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         if let Some(n) = self.limit {
             q.append_pair("limit", &n.to_string());
@@ -178,7 +178,7 @@ impl Filter {
     }
 
     /// A canonical text form, for cache keys.
-    pub fn cache_key(&self) -> String {
+    pub(crate) fn cache_key(&self) -> String {
         format!(
             "l={:?};m={:?};s={:?};r={:?};q={:?};x={:?};p={:?};t={:?}",
             self.limit,

@@ -45,7 +45,7 @@ mod gate;
 mod negotiate;
 mod respond;
 mod routes;
-pub mod server;
+mod server;
 #[cfg(test)]
 mod tests;
 mod work;

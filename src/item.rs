@@ -30,7 +30,7 @@ pub fn id_for(key: &str) -> String {
 }
 
 /// The id as a URN, used as RSS guid and Atom id.
-pub fn urn(id: &str) -> String {
+pub(crate) fn urn(id: &str) -> String {
     format!("urn:uuid:{id}")
 }
 
@@ -61,7 +61,7 @@ impl ItemData {
     }
 
     /// A 128-bit hash (hex) of everything stored of the item.
-    pub fn hash(&self) -> String {
+    pub(crate) fn hash(&self) -> String {
         let json = serde_json::to_vec(self).expect("item data serialises");
         format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&json))
     }
@@ -69,7 +69,7 @@ impl ItemData {
     /// A 128-bit hash (hex) of what feeds show of the item. Fields used only for choosing (its
     /// quality, `published: false`, topic names as written, its type) are left out: a change to
     /// them alone is not an edit subscribers see.
-    pub fn shown_hash(&self) -> String {
+    pub(crate) fn shown_hash(&self) -> String {
         let c = &self.clip;
         let shown = (
             &c.title,

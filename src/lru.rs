@@ -21,11 +21,11 @@ struct Entry<V> {
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> Lru<K, V> {
-    pub fn new(max_entries: usize, max_bytes: usize) -> Lru<K, V> {
+    pub(crate) fn new(max_entries: usize, max_bytes: usize) -> Lru<K, V> {
         Lru { map: HashMap::new(), bytes: 0, clock: 0, max_entries, max_bytes }
     }
 
-    pub fn get(&mut self, key: &K) -> Option<V> {
+    pub(crate) fn get(&mut self, key: &K) -> Option<V> {
         self.clock += 1;
         let clock = self.clock;
         self.map.get_mut(key).map(|e| {
@@ -36,7 +36,7 @@ impl<K: Eq + Hash + Clone, V: Clone> Lru<K, V> {
 
     /// Keeps `value`, counted as `size` bytes, dropping the least recently used entries to make
     /// room. A value larger than a quarter of the byte bound is not kept.
-    pub fn insert(&mut self, key: K, value: V, size: usize) {
+    pub(crate) fn insert(&mut self, key: K, value: V, size: usize) {
         if size > self.max_bytes / 4 {
             return;
         }
@@ -53,16 +53,14 @@ impl<K: Eq + Hash + Clone, V: Clone> Lru<K, V> {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
     /// Bytes counted for the entries held.
-    pub fn bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
 }

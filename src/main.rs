@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    match clipfeed::cli::run(clipfeed::cli::Cli::parse()) {
+    match clipfeed::run(clipfeed::Cli::parse()) {
         Ok(code) => code,
         Err(err) => {
-            clipfeed::logging::fatal(&err);
-            ExitCode::from(clipfeed::locate::exit_status(&err))
+            clipfeed::log_fatal(&err);
+            ExitCode::from(clipfeed::exit_status(&err))
         }
     }
 }

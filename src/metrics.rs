@@ -28,7 +28,7 @@ impl Histogram {
         }
     }
 
-    pub fn observe(&self, d: Duration) {
+    pub(crate) fn observe(&self, d: Duration) {
         let secs = d.as_secs_f64();
         for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
             if secs <= *bound {
@@ -37,10 +37,6 @@ impl Histogram {
         }
         self.sum_micros.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
     }
 
     fn write(&self, out: &mut String, name: &str, help: &str) {
@@ -57,24 +53,25 @@ impl Histogram {
 
 /// Every metric the daemon keeps.
 pub struct Metrics {
-    /// Clipping files read and parsed, and the rejections among them.
-    pub files_parsed: AtomicU64,
-    pub files_rejected: AtomicU64,
-    pub files_removed: AtomicU64,
+    /// Clipping files read and parsed (accepted or rejected), the rejections among them, and
+    /// files the store knew that went away; counted by the writer once recorded.
+    pub(crate) files_parsed: AtomicU64,
+    pub(crate) files_rejected: AtomicU64,
+    pub(crate) files_removed: AtomicU64,
     /// Feed documents rendered (one per feed and format set) and the time each took.
-    pub renders: AtomicU64,
-    pub render_seconds: Histogram,
+    pub(crate) renders: AtomicU64,
+    pub(crate) render_seconds: Histogram,
     /// Writer jobs (changed paths or rescans) and the time each took.
-    pub ingest_seconds: Histogram,
+    pub(crate) ingest_seconds: Histogram,
     /// From the first file event of a batch to the new feeds being served.
-    pub watch_to_publish_seconds: Histogram,
-    pub rescans: AtomicU64,
-    pub reloads: AtomicU64,
+    pub(crate) watch_to_publish_seconds: Histogram,
+    pub(crate) rescans: AtomicU64,
+    pub(crate) reloads: AtomicU64,
     /// Current state, set by the writer when it publishes.
-    pub clippings_live: AtomicU64,
-    pub files_rejected_now: AtomicU64,
-    pub files_pending: AtomicU64,
-    pub feeds: AtomicU64,
+    pub(crate) clippings_live: AtomicU64,
+    pub(crate) files_rejected_now: AtomicU64,
+    pub(crate) files_pending: AtomicU64,
+    pub(crate) feeds: AtomicU64,
     /// HTTP responses by route class and status, and body bytes by route class: plain atomic
     /// counters in fixed slots, so counting a request takes no lock.
     requests: Vec<AtomicU64>,
@@ -119,29 +116,33 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn add(counter: &AtomicU64, n: u64) {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub fn set(gauge: &AtomicU64, n: u64) {
+    pub(crate) fn set(gauge: &AtomicU64, n: u64) {
         gauge.store(n, Ordering::Relaxed);
     }
 
     /// Records one HTTP response.
-    pub fn request(&self, route: &'static str, status: u16, body_bytes: u64) {
+    pub(crate) fn request(&self, route: &'static str, status: u16, body_bytes: u64) {
         let r = route_slot(route);
         self.requests[r * (STATUSES.len() + 1) + status_slot(status)].fetch_add(1, Ordering::Relaxed);
         self.bytes[r].fetch_add(body_bytes, Ordering::Relaxed);
     }
 
     /// Everything, in the Prometheus text exposition format (version 0.0.4).
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::with_capacity(8192);
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut counter = |name: &str, help: &str, value: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
         };
-        counter("clipfeed_files_parsed_total", "Clipping files read and parsed.", load(&self.files_parsed));
+        counter(
+            "clipfeed_files_parsed_total",
+            "Clipping files read and parsed, accepted or rejected.",
+            load(&self.files_parsed),
+        );
         counter(
             "clipfeed_rejections_total",
             "Clipping files rejected (each time one is read and refused).",
@@ -179,6 +180,13 @@ impl Metrics {
             "clipfeed_watch_to_publish_seconds",
             "From the first file event of a batch to its feeds being served.",
         );
+        self.write_http(&mut out);
+        out
+    }
+
+    /// The HTTP part: responses by route class and status, the share of 304s, bytes sent.
+    fn write_http(&self, out: &mut String) {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(
             out,
             "# HELP clipfeed_http_requests_total HTTP responses by route class and status.\n# TYPE clipfeed_http_requests_total counter"
@@ -220,7 +228,6 @@ impl Metrics {
                 let _ = writeln!(out, "clipfeed_http_response_bytes_total{{route=\"{route}\"}} {n}");
             }
         }
-        out
     }
 }
 

@@ -8,9 +8,9 @@ use crate::text::html_escape as esc;
 /// A feed as listed on the index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listing {
-    pub key: FeedKey,
-    pub name: String,
-    pub count: u64,
+    pub(crate) key: FeedKey,
+    pub(crate) name: String,
+    pub(crate) count: u64,
 }
 
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}\
@@ -60,7 +60,7 @@ fn feed_row(out: &mut String, links: &Links, l: &Listing) {
 
 /// The home page: every topic and provider feed with its item count, subscribe links in every
 /// format, the address to copy, the OPML list, and autodiscovery links.
-pub fn index(
+pub(crate) fn index(
     site_title: &str,
     description: &str,
     links: &Links,
@@ -105,7 +105,7 @@ pub fn index(
 }
 
 /// The page of one clipping (the link of items that have no URL of their own).
-pub fn clipping(site_title: &str, links: &Links, item: &Item) -> String {
+pub(crate) fn clipping(site_title: &str, links: &Links, item: &Item) -> String {
     let d = &item.data;
     let mut out = String::with_capacity(2048 + d.clip.content_html.as_ref().map_or(0, String::len));
     head(&mut out, &format!("{} · {site_title}", d.clip.title));

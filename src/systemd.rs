@@ -17,7 +17,7 @@ pub struct Notifier {
 
 impl Notifier {
     /// Reads `$NOTIFY_SOCKET` (a path, or `@name` for an abstract socket).
-    pub fn from_env() -> Notifier {
+    pub(crate) fn from_env() -> Notifier {
         let Some(target) = std::env::var_os("NOTIFY_SOCKET") else { return Notifier { socket: None } };
         let target = target.to_string_lossy().into_owned();
         let addr = if let Some(name) = target.strip_prefix('@') {
@@ -36,12 +36,12 @@ impl Notifier {
     }
 
     /// Whether a service manager listens.
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.socket.is_some()
     }
 
     /// Sends one notification (`READY=1`, `STOPPING=1`, `WATCHDOG=1`, ...).
-    pub fn notify(&self, state: &str) {
+    pub(crate) fn notify(&self, state: &str) {
         if let Some((sock, addr)) = &self.socket
             && let Err(e) = sock.send_to_addr(state.as_bytes(), addr)
         {
@@ -50,7 +50,7 @@ impl Notifier {
     }
 
     /// `RELOADING=1` with the monotonic time systemd asks for with `Type=notify-reload`.
-    pub fn reloading(&self) {
+    pub(crate) fn reloading(&self) {
         self.notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
     }
 }
@@ -65,7 +65,7 @@ fn monotonic_usec() -> u64 {
 
 /// The watchdog period systemd asks for (`$WATCHDOG_USEC`, for this process when
 /// `$WATCHDOG_PID` is set). Pings should go out at half of it.
-pub fn watchdog_period() -> Option<Duration> {
+pub(crate) fn watchdog_period() -> Option<Duration> {
     if let Some(pid) = std::env::var_os("WATCHDOG_PID")
         && pid.to_string_lossy().parse::<u32>().ok() != Some(std::process::id())
     {
@@ -77,46 +77,73 @@ pub fn watchdog_period() -> Option<Duration> {
 
 /// The listening socket systemd passed (socket activation), if any: fd 3 when `$LISTEN_PID` is
 /// this process and `$LISTEN_FDS` is at least 1. The variables are removed so children do not
-/// inherit them.
-pub fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
+/// inherit them. The socket must be a listening TCP socket (IPv4 or IPv6): a unit that passes a
+/// Unix socket or a datagram socket is an error that says so.
+///
+/// # Safety
+///
+/// The process must have one thread: removing environment variables while another thread may
+/// read the environment is undefined behaviour (the C library's `getenv` is not synchronised).
+pub(crate) unsafe fn take_inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
     const SD_LISTEN_FDS_START: i32 = 3;
     let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
     let fds: i32 = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
     if !ours || fds < 1 {
         return Ok(None);
     }
-    // SAFETY: only called at start-up, before any other thread reads the environment.
+    debug_assert_eq!(threads(), Some(1), "the environment is changed while other threads run");
+    // SAFETY: the caller guarantees that no other thread exists.
     unsafe {
         std::env::remove_var("LISTEN_PID");
         std::env::remove_var("LISTEN_FDS");
         std::env::remove_var("LISTEN_FDNAMES");
     }
     let fd = SD_LISTEN_FDS_START;
-    // SAFETY: fcntl/getsockopt on a descriptor number; errors are checked.
-    unsafe {
-        if libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let mut listening: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        let got = libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            (&mut listening as *mut libc::c_int).cast(),
-            &mut len,
-        );
-        if got != 0 || listening == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "fd 3 from systemd is not a listening socket",
-            ));
-        }
-        use std::os::fd::FromRawFd;
-        let listener = std::net::TcpListener::from_raw_fd(fd);
-        listener.set_nonblocking(true)?;
-        Ok(Some(listener))
+    // SAFETY: fcntl on a descriptor number; a descriptor that is not open gives EBADF.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
     }
+    let refuse =
+        |what: &str| Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("fd 3 from systemd {what}")));
+    match socket_option(fd, libc::SO_DOMAIN)? {
+        libc::AF_INET | libc::AF_INET6 => {}
+        libc::AF_UNIX => {
+            return refuse(
+                "is a Unix socket; clipfeed serves HTTP over TCP only (give ListenStream= a port or an address and port)",
+            );
+        }
+        other => return refuse(&format!("is not a TCP socket (address family {other})")),
+    }
+    if socket_option(fd, libc::SO_TYPE)? != libc::SOCK_STREAM {
+        return refuse("is not a stream socket (use ListenStream=, not ListenDatagram=)");
+    }
+    if socket_option(fd, libc::SO_ACCEPTCONN)? == 0 {
+        return refuse("is not a listening socket");
+    }
+    use std::os::fd::FromRawFd;
+    // SAFETY: fd 3 is an open listening TCP socket handed to this process, and nothing else
+    // owns it: the variables that named it are gone.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    listener.set_nonblocking(true)?;
+    Ok(Some(listener))
+}
+
+/// An integer socket option (`SOL_SOCKET` level) of a descriptor.
+fn socket_option(fd: i32, option: libc::c_int) -> std::io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `value`, which is that large.
+    let got =
+        unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, option, (&mut value as *mut libc::c_int).cast(), &mut len) };
+    if got != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(value)
+}
+
+/// The number of threads of this process (Linux, from `/proc`); `None` where it cannot be read.
+pub(crate) fn threads() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task").ok().map(|d| d.count())
 }
 
 /// When a long-running thread last showed it is alive. The watchdog pings only while every
@@ -136,17 +163,17 @@ impl Heartbeat {
         hb
     }
 
-    pub fn beat(&self) {
+    pub(crate) fn beat(&self) {
         self.last.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
     /// How long since the last beat.
-    pub fn age(&self) -> Duration {
+    pub(crate) fn age(&self) -> Duration {
         let now = self.epoch.elapsed().as_millis() as u64;
         Duration::from_millis(now.saturating_sub(self.last.load(Ordering::Relaxed)))
     }
 
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         self.name
     }
 }
@@ -154,7 +181,7 @@ impl Heartbeat {
 /// How often threads that wait for work beat anyway: every 2 s, or a quarter of the watchdog
 /// period when that is shorter. Every thread must have beaten within one period at the same
 /// moment for a ping to go out, so the beats must come well inside it.
-pub fn beat_every() -> Duration {
+pub(crate) fn beat_every() -> Duration {
     static EVERY: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
     *EVERY.get_or_init(|| {
         let most = Duration::from_secs(2);

@@ -19,7 +19,7 @@ pub fn is_xml_char(c: char) -> bool {
 
 /// Removes every character XML 1.0 forbids (C0 controls other than tab/LF/CR, U+FFFE, U+FFFF;
 /// surrogates cannot occur in a Rust string). Borrows when there is nothing to remove.
-pub fn xml_clean(s: &str) -> Cow<'_, str> {
+pub(crate) fn xml_clean(s: &str) -> Cow<'_, str> {
     if s.chars().all(is_xml_char) {
         Cow::Borrowed(s)
     } else {
@@ -28,7 +28,7 @@ pub fn xml_clean(s: &str) -> Cow<'_, str> {
 }
 
 /// Collapses runs of white space (including newlines) to one space and trims the ends.
-pub fn squash_ws(s: &str) -> String {
+pub(crate) fn squash_ws(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for word in s.split_whitespace() {
         if !out.is_empty() {
@@ -42,7 +42,7 @@ pub fn squash_ws(s: &str) -> String {
 /// Turns a string that may hold HTML tags and entities into one line of plain text: tags are
 /// dropped (with the contents of `script` and `style`), entities decoded, characters XML forbids
 /// removed, white space collapsed. Used for titles, excerpts and names, which we publish as text.
-pub fn plain_text(s: &str) -> String {
+pub(crate) fn plain_text(s: &str) -> String {
     let mut current = squash_ws(&xml_clean(s));
     // Decoding can reveal new markup (`&lt;img onerror=…&gt;`); repeat until nothing changes, so
     // the result never holds a tag, whatever a reader does with it.
@@ -78,7 +78,7 @@ fn plain_text_once(s: &str) -> String {
 }
 
 /// Escapes text for use inside HTML element content or a double-quoted attribute.
-pub fn html_escape(s: &str) -> Cow<'_, str> {
+pub(crate) fn html_escape(s: &str) -> Cow<'_, str> {
     if !s.contains(['&', '<', '>', '"', '\'']) {
         return Cow::Borrowed(s);
     }
@@ -117,7 +117,7 @@ impl std::fmt::Display for SlugError {
 /// Maps a display name to a slug of `[a-z0-9-]`: non-ASCII letters are transliterated
 /// ("Données" → "donnees"), `+` and `&` are spelt out, every other run of non-alphanumerics
 /// becomes one hyphen. "AWS AI" → `aws-ai`, "Computer Vision" → `computer-vision`.
-pub fn slugify(name: &str) -> Result<String, SlugError> {
+pub(crate) fn slugify(name: &str) -> Result<String, SlugError> {
     if name.contains(['/', '\\']) || name.contains("..") || name.chars().any(char::is_control) {
         return Err(SlugError::PathTrick);
     }
@@ -156,7 +156,7 @@ pub fn slugify(name: &str) -> Result<String, SlugError> {
 }
 
 /// Whether `s` is already a slug as [`slugify`] makes them (used to validate configured slugs).
-pub fn is_slug(s: &str) -> bool {
+pub(crate) fn is_slug(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_SLUG_LEN
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -167,7 +167,7 @@ pub fn is_slug(s: &str) -> bool {
 
 /// Normalises a provider domain: trimmed, lowercased, IDNA to ASCII, and checked to be a plain
 /// host name (labels of `[a-z0-9_-]`, no empty label, at most 253 bytes). `None` when it is not.
-pub fn normalize_domain(raw: &str) -> Option<String> {
+pub(crate) fn normalize_domain(raw: &str) -> Option<String> {
     let trimmed = raw.trim().trim_end_matches('.');
     if trimmed.is_empty() || trimmed.len() > 253 {
         return None;
@@ -189,7 +189,7 @@ pub fn normalize_domain(raw: &str) -> Option<String> {
 /// Canonical form of an article URL: absolute `http`/`https` only, host lowercased (and IDNA),
 /// default port and fragment dropped, path normalised by the WHATWG rules. `None` for anything
 /// else, including `javascript:`, `data:` and `file:` URLs.
-pub fn canonical_url(raw: &str) -> Option<String> {
+pub(crate) fn canonical_url(raw: &str) -> Option<String> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return None;
@@ -234,7 +234,7 @@ pub fn words_of(fields: &[&str]) -> String {
 }
 
 /// Cuts `s` to at most `max` characters at a word boundary, adding "…" when it cut.
-pub fn truncate_words(s: &str, max: usize) -> String {
+pub(crate) fn truncate_words(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }

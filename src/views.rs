@@ -217,8 +217,8 @@ impl Views {
     pub fn clipping_page(&self, id: &str, budget: &Budget) -> Result<Option<String>> {
         let cfg = self.config.load();
         let private = |item: &crate::item::Item| {
-            item.data.topics.iter().any(|t| cfg.topics.get(&t.slug).is_some_and(|c| c.private))
-                || item.data.provider_domain().is_some_and(|d| cfg.private_providers.contains(d))
+            let topics = item.data.topics.iter().map(|t| t.slug.as_str());
+            cfg.visibility().item_is_private(topics, item.data.provider_domain())
         };
         let links = self.links();
         let item = self.pages.item(id, budget)?;

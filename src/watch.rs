@@ -22,7 +22,7 @@ use notify::{RecursiveMode, Watcher as _};
 use tracing::{error, info, warn};
 
 use crate::config::WatchMode;
-use crate::ingest::Job;
+use crate::job::Job;
 use crate::systemd::{Heartbeat, beat_every};
 
 /// How long the event stream must be quiet before a batch of ready paths is handed on.
@@ -48,7 +48,7 @@ pub enum Signal {
 }
 
 /// Collapses one notify event into signals. Reads and opens are dropped.
-pub fn classify(event: &notify::Event) -> Vec<Signal> {
+pub(crate) fn classify(event: &notify::Event) -> Vec<Signal> {
     if event.need_rescan() {
         return vec![Signal::Rescan];
     }
@@ -86,7 +86,7 @@ impl Drop for Watcher {
 
 /// Starts watching `roots` recursively; jobs go to `jobs`. A root that is missing, or that is
 /// deleted or replaced later, is watched again as soon as it (re)appears, and a rescan follows.
-pub fn spawn(
+pub(crate) fn spawn(
     roots: &[PathBuf],
     mode: WatchMode,
     poll_interval: Duration,
@@ -308,7 +308,7 @@ impl Roots {
 
 /// The one error logged when the system refuses a watch: which limit, how to raise it, and what
 /// clipfeed does meanwhile.
-pub fn watch_limit_message(poll_secs: u64) -> String {
+pub(crate) fn watch_limit_message(poll_secs: u64) -> String {
     format!(
         "the system refused more inotify watches: the limit fs.inotify.max_user_watches is reached. \
          Raise it (sysctl -w fs.inotify.max_user_watches=524288, and a file in /etc/sysctl.d/ to keep it) \
@@ -327,79 +327,120 @@ fn complain(r: &mut RootState, msg: String, severe: bool) {
     }
 }
 
+/// What the coalescing loop holds between events.
+#[derive(Default)]
+struct Gathered {
+    /// Paths to hand on.
+    ready: BTreeSet<PathBuf>,
+    /// Paths being created or written, with the time they count as settled.
+    pending: HashMap<PathBuf, Instant>,
+    rescan: bool,
+    /// When the first event of the batch being gathered came.
+    batch_start: Option<Instant>,
+}
+
+impl Gathered {
+    /// How long to wait for the next event (`None`: until one comes): until the batch is quiet
+    /// or old, a written path settles, a missing root is looked for, a polled root is due, or
+    /// the heartbeat is due.
+    fn wait(&self, now: Instant, roots: Option<&Roots>, next_root_check: Instant, beat: bool) -> Option<Duration> {
+        let mut wait: Option<Duration> = None;
+        let mut until = |d: Duration| wait = Some(wait.map_or(d, |w: Duration| w.min(d)));
+        if !self.ready.is_empty() || self.rescan {
+            let age = self.batch_start.map_or(Duration::ZERO, |s| now - s);
+            until(QUIET.min(MAX_BATCH.saturating_sub(age)));
+        }
+        if let Some(deadline) = self.pending.values().min() {
+            until(deadline.saturating_duration_since(now));
+        }
+        if roots.is_some_and(Roots::needs_retry) {
+            until(next_root_check.saturating_duration_since(now));
+        }
+        if let Some(r) = roots.filter(|r| r.polling()) {
+            until(r.next_poll.saturating_duration_since(now));
+        }
+        if beat {
+            until(beat_every());
+        }
+        wait
+    }
+
+    /// Takes in the signals of one event. Returns whether it concerned a root itself.
+    fn take(&mut self, event: &notify::Event, roots: Option<&Roots>) -> bool {
+        let mut root_event = false;
+        for signal in classify(event) {
+            let now = Instant::now();
+            let path = match &signal {
+                Signal::Ready(p) | Signal::Created(p) | Signal::Writing(p) => Some(p),
+                Signal::Rescan => None,
+            };
+            if let (Some(r), Some(p)) = (roots, path) {
+                if !r.relevant(p) {
+                    continue;
+                }
+                root_event |= r.concerns(p);
+            }
+            match signal {
+                Signal::Ready(p) => {
+                    self.pending.remove(&p);
+                    self.ready.insert(p);
+                }
+                // A path being (re)written is read when it settles, even if an earlier event
+                // (say, the remove of a remove-then-create save) made it ready.
+                Signal::Created(p) => {
+                    self.ready.remove(&p);
+                    let d = self.pending.entry(p).or_insert(now + SETTLE_CREATED);
+                    *d = (*d).max(now + SETTLE_CREATED);
+                }
+                Signal::Writing(p) => {
+                    self.ready.remove(&p);
+                    self.pending.insert(p, now + SETTLE_WRITING);
+                }
+                Signal::Rescan => {
+                    warn!("the file event queue overflowed: events were lost; rescanning every root");
+                    self.rescan = true;
+                }
+            }
+        }
+        root_event
+    }
+
+    /// Written paths whose settle time has passed become ready; a batch starts with the first
+    /// thing gathered.
+    fn settle(&mut self, now: Instant) {
+        let ready = &mut self.ready;
+        self.pending.retain(|p, deadline| {
+            if *deadline <= now {
+                ready.insert(p.clone());
+                false
+            } else {
+                true
+            }
+        });
+        if (!self.ready.is_empty() || self.rescan) && self.batch_start.is_none() {
+            self.batch_start = Some(now);
+        }
+    }
+}
+
 /// The coalescing loop: gathers ready paths until the stream is quiet (or a batch is old), holds
 /// written paths until they settle, keeps the roots watched, and sends jobs.
 fn coalesce(rx: mpsc::Receiver<Msg>, jobs: Sender<Job>, mut roots: Option<Roots>, heartbeat: Option<Heartbeat>) {
-    let mut ready: BTreeSet<PathBuf> = BTreeSet::new();
-    let mut pending: HashMap<PathBuf, Instant> = HashMap::new();
-    let mut rescan = false;
-    let mut batch_start: Option<Instant> = None;
+    let mut g = Gathered::default();
     let mut next_root_check = Instant::now() + ROOT_RETRY;
     loop {
-        let now = Instant::now();
-        let mut wait: Option<Duration> = None;
-        let mut until = |d: Duration| wait = Some(wait.map_or(d, |w: Duration| w.min(d)));
-        if !ready.is_empty() || rescan {
-            let age = batch_start.map_or(Duration::ZERO, |s| now - s);
-            until(QUIET.min(MAX_BATCH.saturating_sub(age)));
-        }
-        if let Some(deadline) = pending.values().min() {
-            until(deadline.saturating_duration_since(now));
-        }
-        if roots.as_ref().is_some_and(Roots::needs_retry) {
-            until(next_root_check.saturating_duration_since(now));
-        }
-        if let Some(r) = roots.as_ref().filter(|r| r.polling()) {
-            until(r.next_poll.saturating_duration_since(now));
-        }
         // Wake at least every beat_every(), so the watchdog knows this thread is alive.
         if let Some(hb) = &heartbeat {
             hb.beat();
-            until(beat_every());
         }
-        let received = match wait {
+        let received = match g.wait(Instant::now(), roots.as_ref(), next_root_check, heartbeat.is_some()) {
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             Some(w) => rx.recv_timeout(w),
         };
         let mut quiet = false;
         let mut root_event = false;
         match received {
-            Ok(Msg::Event(Ok(event))) => {
-                for signal in classify(&event) {
-                    let now = Instant::now();
-                    let path = match &signal {
-                        Signal::Ready(p) | Signal::Created(p) | Signal::Writing(p) => Some(p),
-                        Signal::Rescan => None,
-                    };
-                    if let (Some(r), Some(p)) = (&roots, path) {
-                        if !r.relevant(p) {
-                            continue;
-                        }
-                        root_event |= r.concerns(p);
-                    }
-                    match signal {
-                        Signal::Ready(p) => {
-                            pending.remove(&p);
-                            ready.insert(p);
-                        }
-                        // A path being (re)written is read when it settles, even if an earlier
-                        // event (say, the remove of a remove-then-create save) made it ready.
-                        Signal::Created(p) => {
-                            ready.remove(&p);
-                            let d = pending.entry(p).or_insert(now + SETTLE_CREATED);
-                            *d = (*d).max(now + SETTLE_CREATED);
-                        }
-                        Signal::Writing(p) => {
-                            ready.remove(&p);
-                            pending.insert(p, now + SETTLE_WRITING);
-                        }
-                        Signal::Rescan => {
-                            warn!("the file event queue overflowed: events were lost; rescanning every root");
-                            rescan = true;
-                        }
-                    }
-                }
-            }
+            Ok(Msg::Event(Ok(event))) => root_event = g.take(&event, roots.as_ref()),
             Ok(Msg::Event(Err(e))) => {
                 if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
                     if let Some(r) = roots.as_mut() {
@@ -408,12 +449,12 @@ fn coalesce(rx: mpsc::Receiver<Msg>, jobs: Sender<Job>, mut roots: Option<Roots>
                 } else {
                     warn!("file watcher error, rescanning: {e}");
                 }
-                rescan = true;
+                g.rescan = true;
                 root_event = true;
             }
             Err(RecvTimeoutError::Timeout) => quiet = true,
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
-                flush(&jobs, &mut ready, &mut rescan, batch_start.unwrap_or_else(Instant::now));
+                flush(&jobs, &mut g.ready, &mut g.rescan, g.batch_start.unwrap_or_else(Instant::now));
                 return;
             }
         }
@@ -421,30 +462,20 @@ fn coalesce(rx: mpsc::Receiver<Msg>, jobs: Sender<Job>, mut roots: Option<Roots>
         if let Some(r) = roots.as_mut()
             && (root_event || (r.needs_retry() && now >= next_root_check))
         {
-            rescan |= r.check();
+            g.rescan |= r.check();
             next_root_check = now + ROOT_RETRY;
         }
         if let Some(r) = roots.as_mut().filter(|r| r.polling() && now >= r.next_poll) {
-            rescan = true;
+            g.rescan = true;
             r.next_poll = now + r.poll_interval;
         }
-        pending.retain(|p, deadline| {
-            if *deadline <= now {
-                ready.insert(p.clone());
-                false
-            } else {
-                true
-            }
-        });
-        if (!ready.is_empty() || rescan) && batch_start.is_none() {
-            batch_start = Some(now);
-        }
-        let old = batch_start.is_some_and(|s| now - s >= MAX_BATCH);
-        if (quiet || old) && (!ready.is_empty() || rescan) {
-            if !flush(&jobs, &mut ready, &mut rescan, batch_start.unwrap_or(now)) {
+        g.settle(now);
+        let old = g.batch_start.is_some_and(|s| now - s >= MAX_BATCH);
+        if (quiet || old) && (!g.ready.is_empty() || g.rescan) {
+            if !flush(&jobs, &mut g.ready, &mut g.rescan, g.batch_start.unwrap_or(now)) {
                 return;
             }
-            batch_start = None;
+            g.batch_start = None;
         }
     }
 }

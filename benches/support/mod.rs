@@ -12,14 +12,14 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
-use clipfeed::clip::{self, Clipping, Limits};
-use clipfeed::config::{Config, Topics};
-use clipfeed::ingest::Ingest;
-use clipfeed::item::{self, Item, Source};
-use clipfeed::metrics::Metrics;
-use clipfeed::site::Site;
-use clipfeed::store::Store;
-use clipfeed::systemd::Heartbeat;
+use clipfeed::Heartbeat;
+use clipfeed::Ingest;
+use clipfeed::Metrics;
+use clipfeed::Site;
+use clipfeed::Store;
+use clipfeed::{Clipping, Limits, parse_clipping};
+use clipfeed::{Config, Topics};
+use clipfeed::{Item, Source, item_id, item_key, merge_item};
 
 /// One clipping file: its name and bytes.
 pub struct File {
@@ -216,7 +216,7 @@ pub fn synthetic(n: usize) -> Vec<File> {
 pub fn parse_all(files: &[File]) -> Vec<(String, Clipping)> {
     files
         .iter()
-        .filter_map(|f| Some((f.name.clone(), clip::parse(&f.bytes, Limits::default()).ok()?.clipping)))
+        .filter_map(|f| Some((f.name.clone(), parse_clipping(&f.bytes, Limits::default()).ok()?.clipping)))
         .collect()
 }
 
@@ -227,9 +227,9 @@ pub fn items(clippings: &[(String, Clipping)]) -> Vec<Item> {
     let mut items: Vec<Item> = clippings
         .iter()
         .filter_map(|(path, c)| {
-            let data = item::merge(&[Source { rel_path: path, clipping: c }], first_seen, &topics)?;
-            let key = item::key_for(c, path);
-            Some(Item { id: item::id_for(&key), updated: first_seen, data })
+            let data = merge_item(&[Source { rel_path: path, clipping: c }], first_seen, &topics)?;
+            let key = item_key(c, path);
+            Some(Item { id: item_id(&key), updated: first_seen, data })
         })
         .collect();
     items.sort_by(|a, b| b.data.published.cmp(&a.data.published).then_with(|| a.id.cmp(&b.id)));

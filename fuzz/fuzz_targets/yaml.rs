@@ -11,7 +11,7 @@ mod oracle;
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     oracle::check_yaml(text);
-    if let Ok(Some((front, _))) = clipfeed::clip::split_front_matter(text) {
+    if let Ok(Some((front, _))) = clipfeed::split_front_matter(text) {
         oracle::check_yaml(front);
     }
 });

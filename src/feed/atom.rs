@@ -61,7 +61,7 @@ fn attr(s: &str) -> String {
     x(s).replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-pub fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
+pub(crate) fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
     let meta = doc.meta;
     let key = &meta.key;
     let atom_type = Some(Format::Atom.media_type());

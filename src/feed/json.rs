@@ -54,7 +54,7 @@ struct JsonItem<'a> {
     authors: Vec<Author<'a>>,
 }
 
-pub fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
+pub(crate) fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
     let meta = doc.meta;
     let next_url = match doc.page {
         Page::Current { newest_archive: Some(n), page_size } => {

@@ -68,7 +68,7 @@ fn rss_item(it: &Item, links: &Links) -> rss::Item {
     }
 }
 
-pub fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
+pub(crate) fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
     let meta = doc.meta;
     let key = &meta.key;
     let mut atom_links = vec![atom_link("self", links.self_url(doc, Format::Rss))];

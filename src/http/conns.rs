@@ -168,6 +168,7 @@ impl Connections {
     }
 
     /// Connections open now.
+    #[cfg(test)]
     pub fn open(&self) -> usize {
         self.registry().open.len()
     }

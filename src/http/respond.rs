@@ -129,9 +129,10 @@ pub fn respond(headers: &HeaderMap, r: &Rendered, cache_control: HeaderValue) ->
         Encoding::Gzip => 1,
         Encoding::Brotli => 2,
     };
-    h.insert(header::ETAG, validators.etags[tag].clone());
+    let value = |v: &bytes::Bytes| HeaderValue::from_maybe_shared(v.clone()).expect("tags and dates are ASCII");
+    h.insert(header::ETAG, value(&validators.etags[tag]));
     if r.dated {
-        h.insert(header::LAST_MODIFIED, validators.last_modified.clone());
+        h.insert(header::LAST_MODIFIED, value(&validators.last_modified));
     }
     h.insert(header::CACHE_CONTROL, cache_control);
     res

@@ -69,17 +69,18 @@ pub fn read_shared(shared: &Path) -> std::io::Result<Vec<Named>> {
     })
 }
 
-/// Reads every file under `dir` whose path relative to `dir` passes `take`, sorted by name.
+/// Reads every clipping file under `dir` (found and read by the daemon's own scanner, with the
+/// built-in extensions) whose path relative to `dir` passes `take`, sorted by name.
 pub fn read_dir(dir: &Path, take: impl Fn(&str) -> bool) -> std::io::Result<Vec<Named>> {
+    let limits = crate::clip::Limits::default();
+    let (files, problems) = crate::ingest::clipping_files(dir, &crate::config::Config::built_in());
+    if let Some(problem) = problems.into_iter().next() {
+        return Err(std::io::Error::other(problem));
+    }
     let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(dir) {
-        let entry = entry.map_err(std::io::Error::other)?;
-        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path()).to_string_lossy().replace('\\', "/");
-        if !entry.file_type().is_file() || !take(&rel) {
-            continue;
-        }
-        let bytes = std::fs::read(entry.path())?;
-        let Ok(parsed) = crate::clip::parse(&bytes, crate::clip::Limits::default()) else { continue };
+    for (abs, rel) in files.into_iter().filter(|(_, rel)| take(rel)) {
+        let Ok(bytes) = crate::ingest::read_clipping(&abs, limits)?.1 else { continue };
+        let Ok(parsed) = crate::clip::parse(&bytes, limits) else { continue };
         let key = crate::item::key_for(&parsed.clipping, &rel);
         out.push(Named { item: crate::item::id_for(&key), features: Features::of(&parsed.clipping), name: rel });
     }

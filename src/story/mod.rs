@@ -50,7 +50,7 @@
 //! over the store.
 
 mod blob;
-pub mod eval;
+pub(crate) mod eval;
 mod features;
 mod group;
 mod judge;

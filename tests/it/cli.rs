@@ -13,7 +13,7 @@ fn clipfeed() -> Command {
 #[test]
 fn bundled_config_and_examples_are_valid() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let cfg = clipfeed::config::Config::load(&repo.join("config/clipfeed.yaml")).expect("bundled config loads");
+    let cfg = clipfeed::Config::load(&repo.join("config/clipfeed.yaml")).expect("bundled config loads");
     assert_eq!(cfg.clippings, vec![repo.join("examples/clippings")]);
     assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
     let (status, out, err) =

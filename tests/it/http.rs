@@ -139,7 +139,7 @@ fn characters_xml_forbids_never_reach_a_feed() {
     let d = Daemon::start(&site);
     for p in ["feed.rss", "feed.atom", "providers/ctl.example.rss", "/"] {
         let body = get(&d.url(p), &[]).text();
-        let bad: Vec<char> = body.chars().filter(|&c| !clipfeed::text::is_xml_char(c)).collect();
+        let bad: Vec<char> = body.chars().filter(|&c| !clipfeed::is_xml_char(c)).collect();
         assert!(bad.is_empty(), "{p} holds {bad:?}");
     }
     let f = feed(&d.url("feed.rss"));

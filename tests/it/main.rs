@@ -20,4 +20,5 @@ mod service;
 mod stories;
 mod support;
 mod systemd;
+mod tidy;
 mod watch;

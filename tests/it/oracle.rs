@@ -7,16 +7,16 @@
 //! quick-xml for XML well-formedness, serde_json for JSON, serde_yaml as the YAML reference.
 
 use chrono::{DateTime, Utc};
-use clipfeed::clip::{self, Clipping, Limits};
-use clipfeed::config::Topics;
-use clipfeed::feed::{self, Doc, FeedKey, FeedMeta, Format, Links, Page};
-use clipfeed::item::{self, Item, Source};
+use clipfeed::Topics;
+use clipfeed::{Clipping, Image, Limits, parse_clipping};
+use clipfeed::{Doc, FeedKey, FeedMeta, Format, Links, Page, render_feed};
+use clipfeed::{Item, Source, item_id, item_key, merge_item};
 use serde_json::Value;
 
 /// Parses `bytes` as a clipping file. A rejection must be a one-line reason; an accepted
 /// clipping goes through [`check_clipping`]. Returns whether the file was accepted.
 pub fn check_file(bytes: &[u8]) -> bool {
-    match clip::parse(bytes, Limits::default()) {
+    match parse_clipping(bytes, Limits::default()) {
         Ok(parsed) => {
             for w in &parsed.warnings {
                 assert!(!w.contains('\n'), "a warning spans lines: {w:?}");
@@ -54,18 +54,18 @@ pub fn check_clipping(clip: &Clipping) {
     }
 
     let first_seen: DateTime<Utc> = "2024-05-01T10:00:00Z".parse().unwrap();
-    let data = item::merge(&[Source { rel_path: "fuzz/clip.md", clipping: clip }], first_seen, &Topics::default())
+    let data = merge_item(&[Source { rel_path: "fuzz/clip.md", clipping: clip }], first_seen, &Topics::default())
         .expect("one source makes an item");
-    let key = item::key_for(clip, "fuzz/clip.md");
-    let plain = clip::parse(b"---\ntitle: A plain neighbour\n---\nBody.\n", Limits::default()).unwrap().clipping;
-    let neighbour = item::merge(&[Source { rel_path: "n.md", clipping: &plain }], first_seen, &Topics::default())
+    let key = item_key(clip, "fuzz/clip.md");
+    let plain = parse_clipping(b"---\ntitle: A plain neighbour\n---\nBody.\n", Limits::default()).unwrap().clipping;
+    let neighbour = merge_item(&[Source { rel_path: "n.md", clipping: &plain }], first_seen, &Topics::default())
         .expect("one source makes an item");
     let items = [
-        Item { id: item::id_for(&key), updated: first_seen, data: data.clone() },
-        Item { id: item::id_for("path:n.md"), updated: first_seen, data: neighbour },
+        Item { id: item_id(&key), updated: first_seen, data: data.clone() },
+        Item { id: item_id("path:n.md"), updated: first_seen, data: neighbour },
     ];
     let links = Links::new(&url::Url::parse("http://feeds.test/base/").unwrap());
-    let tombstones = [(item::id_for("gone"), first_seen)];
+    let tombstones = [(item_id("gone"), first_seen)];
 
     let mut feeds = vec![meta(FeedKey::All, "Clippings", None)];
     for t in &data.topics {
@@ -84,7 +84,7 @@ pub fn check_clipping(clip: &Clipping) {
         for page in &pages {
             let doc = Doc { meta: m, page, items: &items, tombstones: &tombstones };
             for format in Format::ALL {
-                let bytes = feed::render(format, &doc, &links);
+                let bytes = render_feed(format, &doc, &links);
                 let what = format!("{format:?} {} {page:?}", m.key.path_stem());
                 check_document(format, &bytes, items.len(), &what);
             }
@@ -92,7 +92,7 @@ pub fn check_clipping(clip: &Clipping) {
     }
 }
 
-fn meta(key: FeedKey, title: &str, icon: Option<clip::Image>) -> FeedMeta {
+fn meta(key: FeedKey, title: &str, icon: Option<Image>) -> FeedMeta {
     FeedMeta {
         key,
         title: title.to_string(),
@@ -228,7 +228,7 @@ pub fn check_plain(what: &str, s: &str) {
         };
         assert!(!opens, "{what} holds a tag: {s:?}");
     }
-    assert!(s.chars().all(clipfeed::text::is_xml_char), "{what} holds a character XML forbids: {s:?}");
+    assert!(s.chars().all(clipfeed::is_xml_char), "{what} holds a character XML forbids: {s:?}");
 }
 
 /// Sanitised HTML: no script, style or frame element, no event handler, and every URL
@@ -312,7 +312,7 @@ fn tags(html: &str) -> Vec<Tag<'_>> {
 /// The fast YAML reader agrees with serde_yaml wherever it accepts a document. Returns whether
 /// it accepted `text`.
 pub fn check_yaml(text: &str) -> bool {
-    let Some(fast) = clipfeed::yaml::parse(text) else { return false };
+    let Some(fast) = clipfeed::parse_yaml(text) else { return false };
     match serde_yaml::from_str::<Value>(text) {
         Ok(slow) => assert_eq!(fast, slow, "the fast reader disagrees with serde_yaml on {text:?}"),
         Err(e) => panic!("the fast reader accepted {text:?} as {fast} but serde_yaml says: {e}"),

@@ -287,7 +287,7 @@ fn generated_clippings_are_mostly_accepted() {
     for _ in 0..200 {
         let file = strategy.new_tree(&mut runner).unwrap().current();
         accepted += usize::from(check_file(file.as_bytes()));
-        if let Ok(Some((yaml, _))) = clipfeed::clip::split_front_matter(file.trim_start_matches('\u{feff}')) {
+        if let Ok(Some((yaml, _))) = clipfeed::split_front_matter(file.trim_start_matches('\u{feff}')) {
             yaml_fast += usize::from(check_yaml(yaml));
         }
     }

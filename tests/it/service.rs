@@ -91,17 +91,11 @@ fn the_notify_protocol_from_ready_to_stopping() {
     assert!(log_free_of_errors);
 }
 
-#[test]
-fn a_socket_passed_by_systemd_is_used() {
-    use std::os::fd::AsRawFd;
+/// `clipfeed serve` started as systemd starts a socket-activated service: `fd` becomes fd 3,
+/// `LISTEN_FDS=1`, and `LISTEN_PID` the service's pid (a shell learns its pid, `$$`, which `exec`
+/// hands on to clipfeed).
+fn activated(site: &Site, fd: std::os::fd::RawFd) -> Command {
     use std::os::unix::process::CommandExt;
-    let site = Site::new();
-    site.put("a.md", clip("a", "Activated", ""));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let fd = listener.as_raw_fd();
-    // systemd's convention: the socket is fd 3, LISTEN_FDS=1, LISTEN_PID the service's pid. The
-    // shell learns its pid ($$), which `exec` hands on to clipfeed.
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"")
@@ -119,11 +113,40 @@ fn a_socket_passed_by_systemd_is_used() {
             Ok(())
         });
     }
-    let d = Daemon::spawn(cmd);
+    cmd
+}
+
+#[test]
+fn a_socket_passed_by_systemd_is_used() {
+    use std::os::fd::AsRawFd;
+    let site = Site::new();
+    site.put("a.md", clip("a", "Activated", ""));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let d = Daemon::spawn(activated(&site, listener.as_raw_fd()));
     assert!(d.base.ends_with(&format!(":{port}/")), "listening on the passed socket: {}", d.base);
     assert_eq!(titles(&feed(&d.url("feed.atom"))), ["Activated"]);
     assert!(d.log().contains("passed by systemd"));
     drop(listener);
+}
+
+#[test]
+fn a_unix_socket_passed_by_systemd_fails_the_start_with_a_clear_error() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let site = Site::new();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(dir.path().join("clipfeed.sock")).unwrap();
+    let mut cmd = activated(&site, listener.as_raw_fd());
+    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let status = poll("clipfeed to exit", || child.try_wait().unwrap());
+    let mut log = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(log.contains("fd 3 from systemd is a Unix socket"), "{log}");
+    assert!(log.contains("ListenStream="), "the error says what to change: {log}");
+    assert!(!log.contains("listening on"), "{log}");
 }
 
 #[test]
@@ -222,6 +245,51 @@ fn metrics_are_served_to_allowed_networks_only() {
     assert_eq!(get(&d.url("metrics"), &[("Authorization", "Bearer wrong-token-value")]).status, 401);
     assert_eq!(get(&d.url("metrics"), &[("Authorization", "Bearer a-sixteen-char-secret")]).status, 200);
     assert!(!d.log().contains("a-sixteen-char-secret"), "the token never reaches the log");
+}
+
+/// The value of an unlabelled sample in a Prometheus text page.
+fn sample(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[test]
+fn file_counters_count_parsed_rejected_and_removed_files() {
+    let site = Site::new();
+    for (name, title) in [("a.md", "Alpha"), ("b.md", "Beta"), ("c.md", "Gamma")] {
+        site.put(name, clip(name, title, ""));
+    }
+    // Rejected files, dated an hour back so they are not taken for files still being written.
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for name in ["bad1.md", "bad2.md"] {
+        let path = site.put(name, "---\ntitle: [unclosed\n---\n");
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(an_hour_ago).unwrap();
+    }
+    let d = Daemon::start(&site);
+    let counters = || {
+        let text = get(&d.url("metrics"), &[]).text();
+        let value = |name| sample(&text, name).unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+        (
+            value("clipfeed_files_parsed_total"),
+            value("clipfeed_rejections_total"),
+            value("clipfeed_files_removed_total"),
+        )
+    };
+    poll("the start-up counts", || (counters().1 == 2).then_some(()));
+    assert_eq!(counters(), (5, 2, 0), "5 files parsed at start, 2 of them rejected");
+
+    // One good and one rejected file go: two removed, nothing parsed.
+    std::fs::remove_file(site.root().join("a.md")).unwrap();
+    std::fs::remove_file(site.root().join("bad1.md")).unwrap();
+    poll("two removals", || (counters().2 == 2).then_some(()));
+    assert_eq!(counters(), (5, 2, 2));
+    assert_eq!(d.status()["clippings"], 2);
+
+    // A new file and an edit: two more parsed.
+    site.put("d.md", clip("d.md", "Delta", ""));
+    poll("the new file", || (counters().0 == 6).then_some(()));
+    site.put("b.md", clip("b.md", "Beta, edited", ""));
+    poll("the edit", || (counters().0 == 7).then_some(()));
+    assert_eq!(counters(), (7, 2, 2));
 }
 
 #[test]

@@ -1,0 +1,118 @@
+//! Visibility: which feeds are private and which clippings are. The one place that decides it,
+//! from the configuration alone: a topic marked `private: true`, a provider listed with
+//! `private: true`. A private feed needs its token. A clipping that belongs to any private feed
+//! is private: it appears only in the private feeds it belongs to. Every path that publishes or
+//! serves something asks here rather than reading the settings itself.
+
+use std::collections::BTreeSet;
+
+use super::Config;
+use crate::feed_key::FeedKey;
+
+/// The privacy rules of one configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Visibility<'a> {
+    cfg: &'a Config,
+}
+
+impl Config {
+    /// Which feeds and clippings this configuration makes private.
+    pub(crate) fn visibility(&self) -> Visibility<'_> {
+        Visibility { cfg: self }
+    }
+}
+
+impl Visibility<'_> {
+    /// Whether a feed needs a token. The feed of everything never does.
+    pub(crate) fn is_private(&self, feed: &FeedKey) -> bool {
+        match feed {
+            FeedKey::All => false,
+            FeedKey::Topic(slug) => self.cfg.topics.get(slug).is_some_and(|t| t.private),
+            FeedKey::Provider(domain) => self.cfg.private_providers.contains(domain),
+        }
+    }
+
+    /// Every private feed the configuration names: topics in their order, then providers.
+    pub(crate) fn private_feeds(&self) -> Vec<FeedKey> {
+        let topics = self.cfg.topics.list.iter().filter(|t| t.private).map(|t| FeedKey::Topic(t.slug.clone()));
+        let providers = self.cfg.private_providers.iter().map(|d| FeedKey::Provider(d.clone()));
+        topics.chain(providers).collect()
+    }
+
+    /// Whether a clipping in these topics (slugs) from this provider (domain) is private.
+    pub(crate) fn item_is_private<'t>(
+        &self,
+        topics: impl IntoIterator<Item = &'t str>,
+        provider: Option<&str>,
+    ) -> bool {
+        let mut feeds = topics.into_iter().map(|slug| FeedKey::Topic(slug.to_string()));
+        feeds.any(|f| self.is_private(&f))
+            || provider.is_some_and(|domain| self.is_private(&FeedKey::Provider(domain.to_string())))
+    }
+
+    /// Narrows the feeds a clipping belongs to down to those it may appear in: all of them when
+    /// none is private, else only the private ones.
+    pub(crate) fn restrict(&self, feeds: &mut BTreeSet<FeedKey>) {
+        if feeds.iter().any(|f| self.is_private(f)) {
+            feeds.retain(|f| self.is_private(f));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn config() -> Config {
+        let text = "topics:\n  - name: Internal\n    aliases: [Staff Only]\n    private: true\n  - name: Robotics\nproviders:\n  - domain: Secret.Example\n    private: true\n  - domain: public.example\n";
+        Config::parse(text, Path::new("/")).unwrap()
+    }
+
+    #[test]
+    fn private_feeds_are_the_topics_and_providers_marked_so() {
+        let cfg = config();
+        let v = cfg.visibility();
+        let internal = FeedKey::Topic("internal".into());
+        let secret = FeedKey::Provider("secret.example".into());
+        assert_eq!(v.private_feeds(), [internal.clone(), secret.clone()]);
+        assert!(v.is_private(&internal) && v.is_private(&secret));
+        for public in [
+            FeedKey::All,
+            FeedKey::Topic("robotics".into()),
+            FeedKey::Topic("unconfigured".into()),
+            FeedKey::Provider("public.example".into()),
+            FeedKey::Provider("other.example".into()),
+        ] {
+            assert!(!v.is_private(&public), "{public:?}");
+        }
+    }
+
+    #[test]
+    fn a_clipping_in_any_private_feed_is_private_and_stays_in_those_only() {
+        let cfg = config();
+        let v = cfg.visibility();
+        assert!(v.item_is_private(["robotics", "internal"], None));
+        assert!(v.item_is_private(["robotics"], Some("secret.example")));
+        assert!(!v.item_is_private(["robotics"], Some("public.example")));
+        assert!(!v.item_is_private([], None));
+        let mut feeds = BTreeSet::from([
+            FeedKey::All,
+            FeedKey::Topic("robotics".into()),
+            FeedKey::Topic("internal".into()),
+            FeedKey::Provider("public.example".into()),
+        ]);
+        v.restrict(&mut feeds);
+        assert_eq!(feeds, BTreeSet::from([FeedKey::Topic("internal".into())]));
+        let mut public = BTreeSet::from([FeedKey::All, FeedKey::Topic("robotics".into())]);
+        v.restrict(&mut public);
+        assert_eq!(public.len(), 2, "a public clipping keeps every feed");
+        let mut both = BTreeSet::from([
+            FeedKey::All,
+            FeedKey::Provider("secret.example".into()),
+            FeedKey::Topic("internal".into()),
+        ]);
+        v.restrict(&mut both);
+        assert_eq!(both.len(), 2, "each private feed it belongs to");
+    }
+}

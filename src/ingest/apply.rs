@@ -1,0 +1,419 @@
+//! Applying changes: recording what reading files gave (a good parse, a rejection, a removal),
+//! bringing every item those files name up to date, and writing the feed-log deltas (an item
+//! entering, changing in, or leaving each feed). A small batch is one transaction; a large one
+//! is recorded a chunk at a time and its items refreshed oldest first.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use tracing::{debug, info, warn};
+
+use super::scan::{self, Change};
+use super::{Core, Ingest, now, window};
+use crate::feed::FeedKey;
+use crate::item::{self, Item, Source};
+use crate::metrics::Metrics;
+use crate::store::{Batch, FileId};
+
+/// A file modified less than this long ago that does not parse is looked at again after this
+/// long before it is rejected: it may still be being written.
+const RECENT: Duration = Duration::from_secs(2);
+
+/// How many item refreshes (or removals) go into one transaction.
+const CHUNK: usize = 2000;
+/// How many files a large batch reads and parses (in parallel) and records per transaction: the
+/// bound on parsed clippings held in memory at once.
+const PARSE_CHUNK: usize = 512;
+
+/// What one transaction changes in the writer's memory besides the store, applied only once it
+/// has committed: a transaction that fails or panics leaves the writer as it was.
+#[derive(Debug, Default)]
+struct Effects {
+    /// Feeds in which an item entered, changed or left: to render, and their history changed.
+    feeds: BTreeSet<FeedKey>,
+    /// The change in each feed's live count.
+    counts: BTreeMap<FeedKey, i64>,
+    /// Display names of topics and providers, as the clippings give them.
+    names: BTreeMap<FeedKey, String>,
+    /// Files rejected while they may still be being written, to look at again (when, path).
+    recheck: Vec<(Instant, PathBuf)>,
+    tally: Tally,
+}
+
+impl Effects {
+    fn apply(self, core: &mut Core) {
+        for (key, name) in self.names {
+            core.catalog.entry(key).name = name;
+        }
+        for (key, change) in self.counts {
+            let entry = core.catalog.entry(key);
+            entry.count = entry.count.saturating_add_signed(change);
+        }
+        core.dirty.extend(self.feeds.iter().cloned());
+        core.history.extend(self.feeds);
+        core.recheck.extend(self.recheck);
+        self.tally.count(&core.metrics);
+    }
+}
+
+/// The files one transaction recorded, added to the counters once it has committed.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Read and parsed, accepted or rejected.
+    parsed: u64,
+    rejected: u64,
+    /// Files the store knew that are gone.
+    removed: u64,
+}
+
+impl Tally {
+    fn count(&self, metrics: &Metrics) {
+        Metrics::add(&metrics.files_parsed, self.parsed);
+        Metrics::add(&metrics.files_rejected, self.rejected);
+        Metrics::add(&metrics.files_removed, self.removed);
+    }
+}
+
+/// How an item changed: which feeds it was in, which it is in now, whether its content changed.
+#[derive(Debug)]
+struct Delta {
+    id: String,
+    published: DateTime<Utc>,
+    before: BTreeSet<FeedKey>,
+    after: BTreeSet<FeedKey>,
+    changed: bool,
+}
+
+impl Ingest {
+    /// Looks at files afresh: records each one's parse (or its removal) and brings every item
+    /// they name up to date. A small batch is one transaction. A large one (a cold start, a
+    /// folder moved in) is parsed and recorded a chunk at a time, so memory stays bounded
+    /// whatever its size, and its items are then refreshed oldest first, so the feed logs (and
+    /// the archive pages) fill in date order. The `pending` table carries the items from the
+    /// first phase to the second across a crash. The feeds whose content may have changed are
+    /// added to `core.dirty` as each refresh commits.
+    pub(super) fn apply(&mut self, removed: Vec<FileId>, to_load: Vec<(FileId, PathBuf)>) -> Result<()> {
+        let t = now();
+        if removed.len() + to_load.len() <= PARSE_CHUNK {
+            let mut changes: Vec<Change> = removed.into_iter().map(Change::Removed).collect();
+            changes.extend(scan::load_all(to_load, self.core.limits, &self.core.heartbeat));
+            return self.refresh_and_commit(t, |core, b, fx| {
+                let mut keys = HashMap::new();
+                core.record(b, changes, t, &mut keys, fx)?;
+                Ok(by_date(keys))
+            });
+        }
+        let mut keys: HashMap<String, DateTime<Utc>> = HashMap::new();
+        for chunk in removed.chunks(CHUNK) {
+            self.record_pending(chunk.iter().cloned().map(Change::Removed).collect(), t, &mut keys)?;
+        }
+        let mut files = to_load.into_iter();
+        loop {
+            let chunk: Vec<(FileId, PathBuf)> = files.by_ref().take(PARSE_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let changes = scan::load_all(chunk, self.core.limits, &self.core.heartbeat);
+            self.record_pending(changes, t, &mut keys)?;
+        }
+        self.refresh_pending(&by_date(keys), t)
+    }
+
+    /// The first phase of a large batch: records one chunk of changes and notes the items they
+    /// name in the `pending` table (and in `keys`, with their earliest date), in one transaction.
+    fn record_pending(
+        &mut self,
+        changes: Vec<Change>,
+        t: DateTime<Utc>,
+        keys: &mut HashMap<String, DateTime<Utc>>,
+    ) -> Result<()> {
+        let b = self.store.batch()?;
+        let mut chunk_keys = HashMap::new();
+        let mut fx = Effects::default();
+        self.core.record(&b, changes, t, &mut chunk_keys, &mut fx)?;
+        for key in chunk_keys.keys() {
+            b.add_pending(key)?;
+        }
+        b.commit()?;
+        fx.apply(&mut self.core);
+        for (key, at) in chunk_keys {
+            let e = keys.entry(key).or_insert(at);
+            *e = (*e).min(at);
+        }
+        Ok(())
+    }
+
+    /// Refreshes items left in the `pending` table (by a crash, or a failure between the two
+    /// phases of a large batch).
+    pub(super) fn finish_pending(&mut self) -> Result<()> {
+        let keys = self.store.batch()?.pending()?;
+        if !keys.is_empty() {
+            info!(items = keys.len(), "finishing the refresh of items an interrupted batch recorded");
+            self.refresh_pending(&keys, now())?;
+        }
+        Ok(())
+    }
+
+    /// Refreshes pending items a chunk per transaction, in the order given.
+    fn refresh_pending(&mut self, keys: &[String], t: DateTime<Utc>) -> Result<()> {
+        for chunk in keys.chunks(CHUNK) {
+            self.refresh_and_commit(t, |_, b, _| {
+                for key in chunk {
+                    b.clear_pending(key)?;
+                }
+                Ok(chunk.to_vec())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// In one transaction: `prepare` writes what it must and names the items to refresh, which
+    /// are then brought up to date with their feed logs, and the whole commits. Only then does
+    /// the writer's memory (dirty feeds, counts, names) change.
+    fn refresh_and_commit(
+        &mut self,
+        t: DateTime<Utc>,
+        prepare: impl FnOnce(&Core, &Batch<'_>, &mut Effects) -> Result<Vec<String>>,
+    ) -> Result<()> {
+        let core = &self.core;
+        let mut fx = Effects::default();
+        let b = self.store.batch()?;
+        let keys = prepare(core, &b, &mut fx)?;
+        let mut deltas = Vec::new();
+        for key in &keys {
+            core.heartbeat.beat();
+            deltas.extend(core.refresh_item(&b, key, t, &mut fx)?);
+        }
+        core.log_deltas(&b, deltas, t, &mut fx)?;
+        injected_panic(&keys);
+        b.commit()?;
+        fx.apply(&mut self.core);
+        Ok(())
+    }
+
+    /// When the configured topics changed since the store was written, every item is merged
+    /// again so names and aliases map to the right slugs.
+    pub(super) fn reapply_topic_config(&mut self) -> Result<()> {
+        let fingerprint = self.core.cfg.topic_fingerprint();
+        let b = self.store.batch()?;
+        if b.meta("topics")?.as_deref() == Some(fingerprint.as_str()) {
+            return Ok(());
+        }
+        let keys = b.live_item_keys()?;
+        let t = now();
+        let mut deltas = Vec::new();
+        let mut fx = Effects::default();
+        for key in &keys {
+            self.core.heartbeat.beat();
+            deltas.extend(self.core.refresh_item(&b, key, t, &mut fx)?);
+        }
+        self.core.log_deltas(&b, deltas, t, &mut fx)?;
+        b.set_meta("topics", &fingerprint)?;
+        b.commit()?;
+        fx.apply(&mut self.core);
+        if !keys.is_empty() {
+            info!(items = keys.len(), "topic configuration changed; items re-mapped");
+        }
+        Ok(())
+    }
+}
+
+impl Core {
+    /// Records what reading files gave: a good parse, a rejection, or a removal. Notes in `keys`
+    /// every item key involved, with the earliest clipping date seen for it (the order in which
+    /// items are then refreshed), and in `fx` the files recorded and those to look at again.
+    fn record(
+        &self,
+        b: &Batch<'_>,
+        mut changes: Vec<Change>,
+        t: DateTime<Utc>,
+        keys: &mut HashMap<String, DateTime<Utc>>,
+        fx: &mut Effects,
+    ) -> Result<()> {
+        let tally = &mut fx.tally;
+        let mut note = |key: String, at: Option<DateTime<Utc>>| {
+            let at = at.unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let e = keys.entry(key).or_insert(at);
+            *e = (*e).min(at);
+        };
+        // Removals first: a file renamed within the batch leaves before it arrives.
+        changes.sort_by_key(|c| !matches!(c, Change::Removed(_)));
+        for change in changes {
+            self.heartbeat.beat();
+            match change {
+                Change::Parsed { id, stat, result: Ok(parsed) } => {
+                    let key = item::key_for(&parsed.clipping, &id.path);
+                    // A clipping without a URL is its path; the same path under two roots
+                    // would silently make two files one item.
+                    if parsed.clipping.url.is_none()
+                        && let Some(other) = b.files_with_key(&key)?.into_iter().find(|f| f.root != id.root)
+                    {
+                        let reason = format!(
+                            "{} under root {} has the same path and no webUrl either; give one of them a webUrl or another name",
+                            other.path, other.root
+                        );
+                        warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
+                        b.put_file_rejected(&id, stat, &reason, t)?;
+                        tally.parsed += 1;
+                        tally.rejected += 1;
+                        continue;
+                    }
+                    if let Some(old) = b.file(&id)?.and_then(|r| r.item_key)
+                        && old != key
+                    {
+                        note(old, None);
+                    }
+                    for w in &parsed.warnings {
+                        warn!(root = %id.root, path = %id.path, "{w}");
+                    }
+                    b.put_file_ok(&id, stat, &key, &parsed.clipping)?;
+                    tally.parsed += 1;
+                    note(key, parsed.clipping.published);
+                }
+                Change::Parsed { id, stat, result: Err(reason) } => {
+                    // A file modified a moment ago may still be being written (a writer that
+                    // appends in several opens): it gets RECENT to finish before a rejection
+                    // is recorded, and its last good version keeps serving meanwhile.
+                    let age_ns = t.timestamp_nanos_opt().unwrap_or(i64::MAX).saturating_sub(stat.mtime_ns);
+                    if age_ns < RECENT.as_nanos() as i64 {
+                        debug!(path = %id.path, %reason, "not yet a clipping; looking again shortly");
+                        let abs = Path::new(&id.root).join(&id.path);
+                        fx.recheck.push((Instant::now() + RECENT, abs));
+                        continue;
+                    }
+                    warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
+                    b.put_file_rejected(&id, stat, &reason, t)?;
+                    tally.parsed += 1;
+                    tally.rejected += 1;
+                }
+                Change::Removed(id) => {
+                    debug!(path = %id.path, "clipping file removed");
+                    let (known, old) = b.remove_file(&id)?;
+                    tally.removed += u64::from(known);
+                    if let Some(old) = old {
+                        note(old, None);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Recomputes the item for `key` from its files. Writes it when its content changed, or
+    /// tombstones it when no file names it any more. Returns what changed, for the feed logs.
+    fn refresh_item(&self, b: &Batch<'_>, key: &str, t: DateTime<Utc>, fx: &mut Effects) -> Result<Option<Delta>> {
+        let sources = b.sources(key)?;
+        let state = b.item_state(key)?;
+        let live = state.as_ref().filter(|s| !s.deleted);
+        let id = item::id_for(key);
+        // The feeds the item is in are the feeds where it has an open slot.
+        let before: BTreeSet<FeedKey> = b.open_feeds(&id)?.iter().filter_map(|s| FeedKey::from_stem(s)).collect();
+        if sources.is_empty() {
+            if live.is_none() {
+                return Ok(None);
+            }
+            b.tombstone_item(key, t)?;
+            return Ok(Some(Delta { id, published: t, before, after: BTreeSet::new(), changed: true }));
+        }
+        let first_seen = state.as_ref().map_or(t, |s| s.first_seen);
+        let refs: Vec<Source<'_>> = sources.iter().map(|(p, c)| Source { rel_path: p, clipping: c }).collect();
+        let data = item::merge(&refs, first_seen, &self.cfg.topics).context("merging the files of an item")?;
+        let hash = data.hash();
+        if live.is_some_and(|s| s.hash == hash) {
+            return Ok(None);
+        }
+        // Only a change subscribers can see makes the item updated; a change to, say, its
+        // quality alone is stored (filters use it) without touching its time or its slots.
+        let shown = data.shown_hash();
+        let edited = live.is_none_or(|s| s.shown != shown);
+        let updated = match live {
+            Some(s) if !edited => s.updated,
+            Some(s) => s.updated.max(t),
+            None => t,
+        };
+        let it = Item { id: id.clone(), updated, data };
+        b.put_item(key, &it, first_seen, &hash, &shown)?;
+        let mut after = BTreeSet::from([FeedKey::All]);
+        for topic in &it.data.topics {
+            b.put_topic(&topic.slug, &topic.name)?;
+            let key = FeedKey::Topic(topic.slug.clone());
+            fx.names.insert(key.clone(), topic.name.clone());
+            after.insert(key);
+        }
+        if let Some(p) = &it.data.clip.provider
+            && let Some(domain) = &p.domain
+        {
+            b.put_provider(domain, &p.name)?;
+            let key = FeedKey::Provider(domain.clone());
+            fx.names.insert(key.clone(), p.name.clone());
+            after.insert(key);
+        }
+        // A clipping in a private feed stays out of every public one.
+        self.cfg.visibility().restrict(&mut after);
+        Ok(Some(Delta { id, published: it.data.published, before, after, changed: edited }))
+    }
+
+    /// Writes item changes into the feed logs. An item entering a feed gets a slot at its end;
+    /// an item leaving closes its slot (with a tombstone). An edited item keeps its slot while
+    /// that is in the subscription document, and otherwise gets a new one at the end, so the
+    /// edit reaches subscribers. New slots are given in date order, so a batch of old clippings
+    /// lands in the archive oldest first. Marks the feeds for rendering and their history as
+    /// changed.
+    fn log_deltas(&self, b: &Batch<'_>, mut deltas: Vec<Delta>, t: DateTime<Utc>, fx: &mut Effects) -> Result<()> {
+        deltas.sort_by(|x, y| x.published.cmp(&y.published).then_with(|| x.id.cmp(&y.id)));
+        for d in &deltas {
+            for f in d.before.difference(&d.after) {
+                b.log_leave(f, &d.id, t)?;
+                *fx.counts.entry(f.clone()).or_default() -= 1;
+            }
+            for f in d.after.difference(&d.before) {
+                *fx.counts.entry(f.clone()).or_default() += 1;
+            }
+        }
+        for d in &deltas {
+            for f in &d.after {
+                let enter = if !d.before.contains(f) {
+                    true
+                } else if d.changed {
+                    let window = self.catalog.get(f).and_then(|e| e.feed.as_ref()).map_or(0, |e| e.window_start);
+                    window::needs_new_slot(b.open_slot(f, &d.id)?, window)
+                } else {
+                    false
+                };
+                if enter {
+                    b.log_enter(f, &d.id, t)?;
+                }
+            }
+            fx.feeds.extend(d.before.union(&d.after).cloned());
+        }
+        Ok(())
+    }
+}
+
+/// Test builds only: `CLIPFEED_TEST_PANIC_ON=TEXT` makes the first transaction that refreshes an
+/// item whose key contains TEXT panic just before it commits, once its feed-log changes are
+/// written, so tests can check what a panic in the middle of a job leaves behind.
+#[cfg(debug_assertions)]
+fn injected_panic(keys: &[String]) {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static ON: OnceLock<Option<String>> = OnceLock::new();
+    static FIRED: AtomicBool = AtomicBool::new(false);
+    let Some(text) = ON.get_or_init(|| std::env::var("CLIPFEED_TEST_PANIC_ON").ok()) else { return };
+    if keys.iter().any(|k| k.contains(text.as_str())) && !FIRED.swap(true, Ordering::Relaxed) {
+        panic!("injected panic (CLIPFEED_TEST_PANIC_ON) before a commit");
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn injected_panic(_: &[String]) {}
+
+/// Item keys, oldest first (then by key, so the order is stable).
+fn by_date(keys: HashMap<String, DateTime<Utc>>) -> Vec<String> {
+    let mut v: Vec<(DateTime<Utc>, String)> = keys.into_iter().map(|(k, at)| (at, k)).collect();
+    v.sort();
+    v.into_iter().map(|(_, k)| k).collect()
+}

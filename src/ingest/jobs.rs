@@ -1,0 +1,183 @@
+//! The job loop: the writer takes jobs off its queue, merges what is queued (one rescan covers
+//! every touched path; touched paths are de-duplicated), and runs them. Its timers: a failed
+//! job is followed by a rescan after a growing delay, files rejected while still being written
+//! are looked at again, old tombstones are purged hourly, and tokens are read again every few
+//! seconds. A job that fails or panics is contained: the feeds keep their last content.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use tracing::{debug, error};
+
+use super::{Ingest, now};
+use crate::config::Config;
+use crate::feed::FeedKey;
+use crate::job::Job;
+use crate::systemd::beat_every;
+
+/// Delays before a failed update is retried (as a rescan), doubling up to the maximum.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(60);
+/// How often feed tokens are read again from the store (`clipfeed token rotate` writes them).
+const TOKENS_EVERY: Duration = Duration::from_secs(3);
+/// How often tombstones older than `tombstone_days` are dropped.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// The jobs taken off the queue at once, merged.
+#[derive(Default)]
+struct Work {
+    touched: Vec<PathBuf>,
+    /// The first file event among them.
+    since: Option<Instant>,
+    reloads: Vec<(Arc<Config>, Sender<()>)>,
+    rescan: bool,
+    stop: bool,
+}
+
+/// When the loop has something to do besides jobs.
+struct Timers {
+    /// After a failure: when to rescan, and the delay that was waited.
+    retry: Option<(Instant, Duration)>,
+    next_purge: Instant,
+    next_tokens: Instant,
+}
+
+impl Ingest {
+    /// Runs jobs until [`Job::Shutdown`] or until every sender is gone. A job that fails (the
+    /// store is locked or full, say) is followed by a rescan after a growing delay, so nothing
+    /// it should have done is lost; a panic is contained the same way.
+    pub(crate) fn run(mut self, jobs: Receiver<Job>) {
+        let started = Instant::now();
+        let mut timers = Timers { retry: None, next_purge: started + PURGE_EVERY, next_tokens: started + TOKENS_EVERY };
+        loop {
+            self.core.heartbeat.beat();
+            let recheck_at = self.core.recheck.iter().map(|(at, _)| *at).min();
+            let wake = [Some(timers.next_purge), Some(timers.next_tokens), timers.retry.map(|(at, _)| at), recheck_at]
+                .into_iter()
+                .flatten()
+                .min();
+            // Wake at least every beat_every(), so the watchdog knows the writer is alive.
+            let wait = wake.map_or(beat_every(), |w| w.saturating_duration_since(Instant::now()).min(beat_every()));
+            let Some(mut work) = take(&jobs, wait) else { break };
+            for (cfg, done) in std::mem::take(&mut work.reloads) {
+                match self.reload(cfg) {
+                    Ok(needs_rescan) => work.rescan |= needs_rescan,
+                    Err(e) => error!("applying the new configuration failed: {e:#}"),
+                }
+                let _ = done.send(());
+            }
+            let now = Instant::now();
+            if timers.retry.is_some_and(|(at, _)| at <= now) {
+                work.rescan = true;
+            }
+            // Files that were rejected while still being written are looked at again.
+            let (due, later): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut self.core.recheck).into_iter().partition(|(at, _)| *at <= now);
+            self.core.recheck = later;
+            work.touched.extend(due.into_iter().map(|(_, p)| p));
+            self.on_timers(now, &mut timers);
+            if work.rescan || !work.touched.is_empty() {
+                timers.retry = self.contained(work.rescan, work.touched, work.since, timers.retry);
+            }
+            if work.stop {
+                break;
+            }
+        }
+        if timers.retry.is_none() {
+            self.save_snapshot();
+        }
+        debug!("writer stopped");
+    }
+
+    /// The hourly purge of old tombstones and the re-reading of tokens, when due.
+    fn on_timers(&mut self, now: Instant, timers: &mut Timers) {
+        if now >= timers.next_purge {
+            timers.next_purge = now + PURGE_EVERY;
+            if let Err(e) = self.purge_tombstones().and_then(|()| self.render()) {
+                error!("dropping old tombstones failed: {e:#}");
+            }
+        }
+        if now >= timers.next_tokens {
+            timers.next_tokens = now + TOKENS_EVERY;
+            // `clipfeed token rotate` writes the store; the new token takes over here.
+            match self.refresh_tokens() {
+                Ok(true) => self.core.publish(&self.core.rejections.clone()),
+                Ok(false) => {}
+                Err(e) => error!("reading feed tokens failed: {e:#}"),
+            }
+        }
+    }
+
+    /// Runs a rescan or handles touched paths, with any failure or panic contained. Returns when
+    /// to retry: `None` after a success; after a failure, a delay that doubles while failures
+    /// continue (`retry` is the last one).
+    fn contained(
+        &mut self,
+        rescan: bool,
+        touched: Vec<PathBuf>,
+        since: Option<Instant>,
+        retry: Option<(Instant, Duration)>,
+    ) -> Option<(Instant, Duration)> {
+        let started = Instant::now();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if rescan { self.reconcile() } else { self.touched(touched) }
+        }));
+        self.core.metrics.ingest_seconds.observe(started.elapsed());
+        let failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("{e:#}")),
+            Err(panic) => Some(panic_message(&*panic)),
+        };
+        let Some(why) = failure else {
+            if let Some(since) = since {
+                self.core.metrics.watch_to_publish_seconds.observe(since.elapsed());
+            }
+            return None;
+        };
+        let delay = retry.map_or(RETRY_FIRST, |(_, d)| (d * 2).min(RETRY_MAX));
+        error!(retry_in_s = delay.as_secs_f32(), "update failed, feeds keep their last content: {why}");
+        Some((Instant::now() + delay, delay))
+    }
+
+    /// Drops tombstones older than `tombstone_days` and marks their feeds for rendering.
+    pub(super) fn purge_tombstones(&mut self) -> Result<()> {
+        let cutoff = now() - chrono::Duration::days(i64::from(self.core.cfg.tombstone_days));
+        let b = self.store.batch()?;
+        let feeds = b.purge_tombstones(cutoff)?;
+        b.commit()?;
+        self.core.dirty.extend(feeds.iter().filter_map(|stem| FeedKey::from_stem(stem)));
+        Ok(())
+    }
+}
+
+/// Waits up to `wait` for a job, then takes every job queued, merged. `None` when every sender
+/// is gone.
+fn take(jobs: &Receiver<Job>, wait: Duration) -> Option<Work> {
+    let mut work = Work::default();
+    let first = match jobs.recv_timeout(wait) {
+        Ok(job) => job,
+        Err(RecvTimeoutError::Timeout) => return Some(work),
+        Err(RecvTimeoutError::Disconnected) => return None,
+    };
+    for job in std::iter::once(first).chain(jobs.try_iter()) {
+        match job {
+            Job::Touched { paths, since } => {
+                work.touched.extend(paths);
+                work.since = Some(work.since.map_or(since, |s| s.min(since)));
+            }
+            Job::Reload(cfg, done) => work.reloads.push((cfg, done)),
+            Job::Rescan => work.rescan = true,
+            Job::Shutdown => work.stop = true,
+        }
+    }
+    Some(work)
+}
+
+/// The text of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let msg = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+    format!("internal error (panic): {}", msg.unwrap_or_else(|| "unknown".into()))
+}

@@ -1,0 +1,118 @@
+//! Publishing: the [`Site`] the HTTP layer serves, built from the catalog after each change and
+//! swapped in whole. The index page and the OPML list are made on their first request
+//! ([`Deferred`]); the status document is a typed [`Status`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::DateTime;
+
+use super::Core;
+use crate::feed::{self, FeedKey, Links, Outline};
+use crate::metrics::Metrics;
+use crate::pages::{self, Listing};
+use crate::site::{Deferred, Rendered, Site, Status, StatusRejection};
+use crate::store::Rejection;
+
+/// At most this many rejections are listed in `/api/status` (the total is always given).
+const STATUS_REJECTIONS: usize = 1000;
+
+/// The public feeds listed on the index and in the OPML list: topics, then providers, by name.
+struct Listed {
+    topics: Vec<Listing>,
+    providers: Vec<Listing>,
+}
+
+impl Core {
+    /// Builds and swaps in a new site snapshot from the catalog.
+    pub(super) fn publish(&self, rejections: &[Rejection]) {
+        let mut feeds = HashMap::with_capacity(self.catalog.len());
+        let mut newest = DateTime::UNIX_EPOCH;
+        for (key, entry) in self.catalog.iter() {
+            let Some(feed) = &entry.feed else { continue };
+            newest = newest.max(feed.rss.last_modified);
+            feeds.insert(key.path_stem(), feed.clone());
+        }
+        let listed = self.listed();
+        let total = self.catalog.get(&FeedKey::All).map_or(0, |e| e.count);
+        let status = Status {
+            clippings: total,
+            feeds: feeds.len(),
+            providers: listed.providers.len(),
+            ready: self.ready,
+            rejected: rejections.iter().take(STATUS_REJECTIONS).map(status_rejection).collect(),
+            rejected_total: rejections.len(),
+            renders: self.renders,
+            rescans: self.rescans,
+            topics: listed.topics.len(),
+        };
+        let listed = Arc::new(listed);
+        let site = Site {
+            feeds,
+            index: self.index(listed.clone(), total, newest),
+            opml: self.opml(listed, newest),
+            status: status.to_json(),
+            ready: self.ready,
+            private: self.tokens.clone(),
+        };
+        Metrics::set(&self.metrics.clippings_live, total);
+        Metrics::set(&self.metrics.files_rejected_now, rejections.len() as u64);
+        Metrics::set(&self.metrics.files_pending, self.recheck.len() as u64);
+        Metrics::set(&self.metrics.feeds, site.feeds.len() as u64);
+        self.site.store(Arc::new(site));
+    }
+
+    /// The public feeds that have documents: topics with clippings or configured (empty ones keep
+    /// serving, and configured ones are listed), providers with clippings.
+    fn listed(&self) -> Listed {
+        let mut listed = Listed { topics: Vec::new(), providers: Vec::new() };
+        let visibility = self.cfg.visibility();
+        for (key, entry) in self.catalog.iter() {
+            if entry.feed.is_none() || visibility.is_private(key) {
+                continue;
+            }
+            let listing = Listing { key: key.clone(), name: entry.name.clone(), count: entry.count };
+            match key {
+                FeedKey::All => {}
+                FeedKey::Topic(slug) if entry.count > 0 || self.cfg.topics.get(slug).is_some() => {
+                    listed.topics.push(listing)
+                }
+                FeedKey::Provider(_) if entry.count > 0 => listed.providers.push(listing),
+                _ => {}
+            }
+        }
+        let by_name = |l: &Listing| (l.name.to_lowercase(), l.key.clone());
+        listed.topics.sort_by_cached_key(by_name);
+        listed.providers.sort_by_cached_key(by_name);
+        listed
+    }
+
+    /// The HTML index, made on its first request.
+    fn index(&self, listed: Arc<Listed>, total: u64, newest: DateTime<chrono::Utc>) -> Deferred {
+        let (title, description, links) = (self.cfg.title.clone(), self.cfg.description.clone(), self.links.clone());
+        Deferred::new(move || {
+            let page = pages::index(&title, &description, &links, total, &listed.topics, &listed.providers);
+            Rendered::new(page.into_bytes(), newest, "text/html; charset=utf-8")
+        })
+    }
+
+    /// The OPML list of the public feeds, made on its first request.
+    fn opml(&self, listed: Arc<Listed>, newest: DateTime<chrono::Utc>) -> Deferred {
+        let (title, links): (String, Links) = (self.cfg.title.clone(), self.links.clone());
+        Deferred::new(move || {
+            let outline = |l: &Listing| Outline { key: l.key.clone(), title: l.name.clone() };
+            let topics: Vec<Outline> = listed.topics.iter().map(outline).collect();
+            let providers: Vec<Outline> = listed.providers.iter().map(outline).collect();
+            Rendered::new(feed::opml(&title, newest, &topics, &providers, &links), newest, "text/x-opml; charset=utf-8")
+        })
+    }
+}
+
+fn status_rejection(r: &Rejection) -> StatusRejection {
+    StatusRejection {
+        path: r.file.path.clone(),
+        reason: r.reason.clone(),
+        root: r.file.root.clone(),
+        since: r.at.to_rfc3339(),
+    }
+}

@@ -1,0 +1,305 @@
+//! Rendering and packing: every dirty feed's subscription document is read from the store (one
+//! feed after the other, on the writer's connection), its new state recorded, and its documents
+//! made in every format (side by side, with rayon). A large batch reads its next group while the
+//! last is rendered and packed; a small change is packed after publication by the packer thread.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+use tracing::debug;
+
+use super::window::{self, Seen};
+use super::{Core, Ingest, now};
+use crate::feed::{self, Doc, FeedKey, FeedMeta, Format, Links, Page};
+use crate::item::Item;
+use crate::metrics::Metrics;
+use crate::site::{FeedEntry, Rendered};
+use crate::store::{Batch, FeedState};
+
+/// How many feeds are read from the store before their documents are made in parallel.
+const RENDER_GROUP: usize = 8;
+
+/// What the store says a feed shows, read by [`Core::prepare_feed`]; making its documents needs
+/// nothing else, so feeds are rendered side by side.
+struct Prepared {
+    started: Instant,
+    count: u64,
+    meta: FeedMeta,
+    page: Page,
+    items: Vec<Item>,
+    tombstones: Vec<(String, DateTime<Utc>)>,
+    state: FeedState,
+    items_per_feed: usize,
+    page_size: u64,
+    window: window::Window,
+    log_len: u64,
+    generation: u64,
+}
+
+/// A feed's new entry and the time it took from reading to rendered.
+struct Made {
+    feed: FeedEntry,
+    render_took: Duration,
+}
+
+/// Feeds rendered by one call, by key, with their live counts.
+type RenderedFeeds = BTreeMap<FeedKey, (u64, FeedEntry)>;
+
+impl Ingest {
+    /// Renders the feeds whose content changed, records their change times, and publishes. On
+    /// failure nothing is forgotten: the same feeds are rendered by the next successful call.
+    pub(super) fn render(&mut self) -> Result<()> {
+        let t0 = Instant::now();
+        let t = now();
+        let b = self.store.batch()?;
+        let dirty: Vec<FeedKey> = self.core.dirty.iter().cloned().collect();
+        // A large batch packs as it renders; a small change leaves packing to the packer.
+        let bulk = dirty.len() > RENDER_GROUP;
+        let rendered = self.core.render_groups(&b, &dirty, t, bulk)?;
+        let feeds_done = Instant::now();
+        let rejections = b.rejections()?;
+        b.commit()?;
+        self.core.rejections = rejections.clone();
+        let committed = Instant::now();
+        self.core.dirty.clear();
+        self.core.history.clear();
+        let rendered_count = rendered.len();
+        self.core.renders += rendered_count as u64;
+        Metrics::add(&self.core.metrics.renders, rendered_count as u64);
+        let mut fresh = Vec::with_capacity(if bulk { 0 } else { rendered_count });
+        for (key, (count, feed)) in rendered {
+            self.core.generations.insert(key.clone(), feed.generation);
+            let name = self.core.feed_name(&key);
+            let entry = self.core.catalog.entry(key);
+            entry.name = name;
+            entry.count = count;
+            let feed = Arc::new(feed);
+            if !bulk {
+                fresh.push(feed.clone());
+            }
+            entry.feed = Some(feed);
+        }
+        self.core.publish(&rejections);
+        self.core.pack_later(fresh);
+        debug!(
+            feeds = rendered_count,
+            feeds_ms = (feeds_done - t0).as_secs_f64() * 1e3,
+            commit_ms = (committed - feeds_done).as_secs_f64() * 1e3,
+            publish_ms = committed.elapsed().as_secs_f64() * 1e3,
+            "rendered"
+        );
+        Ok(())
+    }
+}
+
+impl Core {
+    /// What a feed shows is read from the store one feed after the other (one connection); the
+    /// documents are then made side by side, a group at a time, so that a large batch does not
+    /// hold every feed's items at once. In a large batch (`bulk`) the next group is read while
+    /// the last one is rendered and packed (gzipped, original dropped), so neither core waits and
+    /// no more than two groups' originals exist at once. A small change is one group, rendered
+    /// at once.
+    fn render_groups(&self, b: &Batch<'_>, dirty: &[FeedKey], t: DateTime<Utc>, bulk: bool) -> Result<RenderedFeeds> {
+        let mut rendered = BTreeMap::new();
+        let links = self.links.clone();
+        let make = |prepared: Vec<Prepared>| -> Vec<(u64, Made)> {
+            let done: Vec<(u64, Made)> = prepared.into_par_iter().map(|p| p.render(&links)).collect();
+            if bulk {
+                done.par_iter().for_each(|(_, made)| made.feed.pack());
+            }
+            done
+        };
+        let metrics = self.metrics.clone();
+        let mut keep = |done: Vec<(u64, Made)>| {
+            for (count, made) in done {
+                metrics.render_seconds.observe(made.render_took);
+                rendered.insert(made.feed.key.clone(), (count, made.feed));
+            }
+        };
+        std::thread::scope(|scope| -> Result<()> {
+            let mut in_flight: Option<std::thread::ScopedJoinHandle<'_, Vec<(u64, Made)>>> = None;
+            for group in dirty.chunks(RENDER_GROUP) {
+                let mut prepared = Vec::with_capacity(group.len());
+                for key in group {
+                    self.heartbeat.beat();
+                    prepared.push(self.prepare_feed(b, key, t)?);
+                }
+                if let Some(h) = in_flight.take() {
+                    keep(h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+                }
+                if bulk {
+                    let make = &make;
+                    in_flight = Some(scope.spawn(move || make(prepared)));
+                } else {
+                    keep(make(prepared));
+                }
+            }
+            if let Some(h) = in_flight.take() {
+                keep(h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            }
+            Ok(())
+        })?;
+        Ok(rendered)
+    }
+
+    /// Hands newly published feeds to the packer thread (or packs them here without one).
+    fn pack_later(&self, fresh: Vec<Arc<FeedEntry>>) {
+        for feed in fresh {
+            match &self.packer {
+                Some(packer) => {
+                    if let Err(std::sync::mpsc::SendError(feed)) = packer.send(feed) {
+                        feed.pack();
+                    }
+                }
+                None => feed.pack(),
+            }
+        }
+    }
+
+    /// Title and description of a feed.
+    fn describe(&self, key: &FeedKey, name: &str) -> (String, String) {
+        let site = &self.cfg.title;
+        match key {
+            FeedKey::All => (site.clone(), self.cfg.description.clone()),
+            FeedKey::Topic(slug) => {
+                let desc = self.cfg.topics.get(slug).and_then(|t| t.description.clone());
+                (format!("{site}: {name}"), desc.unwrap_or_else(|| format!("News clippings about {name}")))
+            }
+            FeedKey::Provider(domain) if name == domain => {
+                (format!("{site}: {name}"), format!("News clippings from {domain}"))
+            }
+            FeedKey::Provider(domain) => (format!("{site}: {name}"), format!("News clippings from {name} ({domain})")),
+        }
+    }
+
+    /// A feed's display name: as known, else its title (the feed of everything), slug or domain.
+    fn feed_name(&self, key: &FeedKey) -> String {
+        match self.catalog.get(key).map(|e| e.name.as_str()) {
+            Some(name) if !name.is_empty() => name.to_string(),
+            _ => match key {
+                FeedKey::All => self.cfg.title.clone(),
+                FeedKey::Topic(s) => s.clone(),
+                FeedKey::Provider(d) => d.clone(),
+            },
+        }
+    }
+
+    /// Items per feed for a feed: its topic's own setting, else the global one.
+    fn items_per_feed(&self, key: &FeedKey) -> usize {
+        match key {
+            FeedKey::Topic(slug) => self.cfg.topics.get(slug).and_then(|t| t.items_per_feed),
+            _ => None,
+        }
+        .unwrap_or(self.cfg.items_per_feed)
+    }
+
+    /// Reads what one feed's subscription document shows and records its new state; the
+    /// documents are then made by [`Prepared::render`]. Its time moves to `t` only when what it
+    /// shows changed; its history time when anything in it changed.
+    fn prepare_feed(&self, b: &Batch<'_>, key: &FeedKey, t: DateTime<Utc>) -> Result<Prepared> {
+        let started = Instant::now();
+        let (name, count) = (self.feed_name(key), self.catalog.get(key).map_or(0, |e| e.count));
+        let items_per_feed = self.items_per_feed(key);
+        let page_size = window::page_size(items_per_feed);
+        let log_len = b.log_len(key)?;
+        let win = window::window(log_len, page_size, |from, to| b.open_slots(key, from, to))?;
+        let items = b.slot_items(key, win.start, log_len)?;
+        let tombstones = b.tombstones(key, DateTime::UNIX_EPOCH)?;
+        let (title, description) = self.describe(key, &name);
+        let icon = match key {
+            FeedKey::Provider(_) => items.iter().find_map(|i| i.data.clip.provider.as_ref()?.images.first().cloned()),
+            _ => None,
+        };
+        let mut meta =
+            FeedMeta { site_title: self.cfg.title.clone(), title, description, updated: t, key: key.clone(), icon };
+        let page = Page::Current { newest_archive: win.archive_pages.checked_sub(1), page_size };
+        let history_changed = self.history.contains(key);
+        let seen = Seen {
+            signature: window::signature(&meta, &page, &items, &tombstones, self.links.base()),
+            meta: window::meta_hash(&meta, self.links.base()),
+            page_size,
+            log_len,
+            history_changed,
+            newest: items.iter().map(|i| i.updated).max(),
+        };
+        let state = window::next_state(b.feed_state(key)?, seen, t);
+        b.set_feed_state(key, &state)?;
+        meta.updated = state.changed_at;
+        let generation = self.generations.get(key).copied().unwrap_or(0) + u64::from(history_changed);
+        Ok(Prepared {
+            started,
+            count,
+            meta,
+            page,
+            items,
+            tombstones,
+            state,
+            items_per_feed,
+            page_size,
+            window: win,
+            log_len,
+            generation,
+        })
+    }
+}
+
+impl Prepared {
+    /// The feed's documents in every format.
+    fn render(self, links: &Links) -> (u64, Made) {
+        let Prepared { started, count, meta, page, items, tombstones, state, .. } = &self;
+        let doc = Doc { meta, page, items, tombstones };
+        let render = |format: Format| {
+            let mut r = Rendered::new(feed::render(format, &doc, links), meta.updated, format.content_type());
+            r.ambiguous = state.ambiguous;
+            r
+        };
+        let (rss, (atom, json)) =
+            rayon::join(|| render(Format::Rss), || rayon::join(|| render(Format::Atom), || render(Format::Json)));
+        let (count, render_took) = (*count, started.elapsed());
+        let feed = FeedEntry {
+            key: self.meta.key.clone(),
+            rss,
+            atom,
+            json,
+            items_per_feed: self.items_per_feed,
+            page_size: self.page_size,
+            archive_pages: self.window.archive_pages,
+            window_start: self.window.start,
+            log_len: self.log_len,
+            meta_at: self.state.meta_at,
+            retired_pages: self.state.retired.clone(),
+            generation: self.generation,
+            history_at: self.state.history_at,
+            history_ambiguous: self.state.history_ambiguous,
+            meta: self.meta,
+        };
+        (count, Made { feed, render_took })
+    }
+}
+
+/// Starts the thread that packs published feeds (gzip made, original dropped), so that the
+/// writer is free for the next change meanwhile. A feed replaced before its turn is skipped.
+/// `None` if the thread cannot start: the writer then packs them itself.
+pub(super) fn spawn_packer() -> Option<std::sync::mpsc::Sender<Arc<FeedEntry>>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Arc<FeedEntry>>();
+    let started = std::thread::Builder::new().name("clipfeed-pack".into()).spawn(move || {
+        // Background work: the writer, the watcher and the HTTP workers go first. (Linux keeps
+        // a nice value per thread.)
+        // SAFETY: gettid and setpriority have no preconditions; a failure only leaves the nice
+        // value as it was.
+        #[cfg(target_os = "linux")]
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+        }
+        for feed in rx {
+            if Arc::strong_count(&feed) > 1 {
+                feed.pack();
+            }
+        }
+    });
+    started.ok().map(|_| tx)
+}

@@ -1,0 +1,172 @@
+//! Bringing the store in step with the disk: the full reconcile (start-up, rescans) compares
+//! every root with the store by (path, size, mtime); the paths the watcher reports are each
+//! looked at afresh, whatever the event was. Both end in [`Ingest::apply`] and a render.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use tracing::{debug, info, warn};
+
+use super::scan::{self, Symlinks};
+use super::{Core, Ingest};
+use crate::config;
+use crate::metrics::Metrics;
+use crate::store::{Batch, FileId};
+
+/// What the paths the watcher reported turned out to be.
+#[derive(Default)]
+struct Looked {
+    to_load: Vec<(FileId, PathBuf)>,
+    removed: BTreeSet<FileId>,
+    links: Symlinks,
+    /// A root itself (or a folder above one) appeared or vanished.
+    rescan: bool,
+}
+
+impl Ingest {
+    /// Compares every root with the store by (path, size, mtime): new and changed files are
+    /// parsed, vanished ones removed, rejected ones tried again. A root that does not exist
+    /// keeps its files (an unmounted disk must not empty every feed). Files under roots no longer
+    /// configured are removed.
+    pub fn reconcile(&mut self) -> Result<()> {
+        let started = std::time::Instant::now();
+        self.core.rescans += 1;
+        Metrics::add(&self.core.metrics.rescans, 1);
+        // What is left in `known` once the roots are walked is gone.
+        let mut known = self.store.file_index()?;
+        let core = &self.core;
+        let mut files = 0usize;
+        let mut to_load: Vec<(FileId, PathBuf)> = Vec::new();
+        let mut available: HashSet<String> = HashSet::new();
+        let mut links = HashMap::new();
+        for root in &core.cfg.clippings {
+            match std::fs::metadata(root) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    warn!(root = %root.display(), "clippings root is not a folder; its clippings keep serving");
+                    continue;
+                }
+                Err(e) => {
+                    warn!(root = %root.display(), "clippings root is not readable ({e}); its clippings keep serving");
+                    continue;
+                }
+            }
+            available.insert(scan::root_key(root));
+            for (id, abs, stat) in core.scanner.walk(&core.cfg, root, &mut links, &core.heartbeat)? {
+                files += 1;
+                let unchanged = known.remove(&id).is_some_and(|(was, rejected)| was == stat && !rejected);
+                if !unchanged {
+                    to_load.push((id, abs));
+                }
+            }
+        }
+        let configured: HashSet<String> = core.cfg.clippings.iter().map(|r| scan::root_key(r)).collect();
+        let gone: Vec<FileId> =
+            known.into_keys().filter(|id| available.contains(&id.root) || !configured.contains(&id.root)).collect();
+        let (removed, parsed) = (gone.len(), to_load.len());
+        self.core.scanner.symlinks = links;
+        self.finish_pending()?;
+        self.apply(gone, to_load)?;
+        self.core.ready = true;
+        self.render()?;
+        let ms = started.elapsed().as_millis() as u64;
+        release_freed_memory();
+        info!(files, parsed, removed, ms, "clippings reconciled with the store");
+        Ok(())
+    }
+
+    /// Handles paths reported by the watcher: each is looked at afresh, whatever the event was.
+    pub(crate) fn touched(&mut self, mut paths: Vec<PathBuf>) -> Result<()> {
+        let started = std::time::Instant::now();
+        // A symlinked clipping changes when its target does.
+        let linked: Vec<PathBuf> = paths.iter().flat_map(|p| self.core.scanner.links_to(p)).collect();
+        paths.extend(linked);
+        paths.sort();
+        paths.dedup();
+        let looked = {
+            let b = self.store.batch()?;
+            self.core.look_at(&b, &paths)?
+        };
+        if looked.rescan {
+            return self.reconcile();
+        }
+        for (target, set) in looked.links {
+            self.core.scanner.symlinks.entry(target).or_default().extend(set);
+        }
+        self.apply(looked.removed.into_iter().collect(), looked.to_load)?;
+        let applied = started.elapsed();
+        self.render()?;
+        debug!(
+            paths = paths.len(),
+            apply_ms = applied.as_secs_f64() * 1e3,
+            render_ms = (started.elapsed() - applied).as_secs_f64() * 1e3,
+            "paths handled"
+        );
+        Ok(())
+    }
+}
+
+impl Core {
+    /// Decides from the file system what each path is now: gone (a file, or a folder with
+    /// everything the store has below it), a folder to walk, or a file to read.
+    fn look_at(&self, b: &Batch<'_>, paths: &[PathBuf]) -> Result<Looked> {
+        let mut out = Looked::default();
+        for abs in paths {
+            let Some(id) = scan::locate(&self.cfg, abs) else {
+                out.rescan |= self.cfg.clippings.iter().any(|r| r.starts_with(abs));
+                continue;
+            };
+            if id.path.split('/').any(config::is_hidden) {
+                continue;
+            }
+            match std::fs::symlink_metadata(abs) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if b.file(&id)?.is_some() {
+                        out.removed.insert(id.clone());
+                    }
+                    for path in b.files_under(&id.root, &id.path)? {
+                        out.removed.insert(FileId { root: id.root.clone(), path });
+                    }
+                }
+                Err(e) => warn!(path = %abs.display(), "cannot stat: {e}"),
+                Ok(m) if m.is_dir() => {
+                    let found = self.scanner.walk(&self.cfg, abs, &mut out.links, &self.heartbeat)?;
+                    let found_ids: HashSet<&FileId> = found.iter().map(|(id, _, _)| id).collect();
+                    for path in b.files_under(&id.root, &id.path)? {
+                        let fid = FileId { root: id.root.clone(), path };
+                        if !found_ids.contains(&fid) {
+                            out.removed.insert(fid);
+                        }
+                    }
+                    out.to_load.extend(found.into_iter().map(|(id, abs, _)| (id, abs)));
+                }
+                Ok(m) => {
+                    // Only regular files (or links to one inside a root): a FIFO or device
+                    // named like a clipping would block or never end.
+                    let target = if m.file_type().is_symlink() { self.scanner.symlink_target(abs) } else { None };
+                    let regular = m.is_file() || target.is_some();
+                    if regular && self.cfg.is_clipping(Path::new(&id.path)) {
+                        if let Some(t) = target {
+                            out.links.entry(t).or_default().insert(abs.clone());
+                        }
+                        out.to_load.push((id, abs.clone()));
+                    } else if b.file(&id)?.is_some() {
+                        out.removed.insert(id);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Hands memory freed after a large job (a reconcile's file index, a batch's parses) back to the
+/// system, so the resident size settles near what the published feeds need.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

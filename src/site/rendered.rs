@@ -1,0 +1,222 @@
+//! A rendered document and what HTTP needs to serve it: its bytes (held gzipped once packed,
+//! inflated on demand into a small shared cache), its strong entity tag per content coding, its
+//! date, and the compressed forms, each made once.
+
+use std::io::{Read, Write};
+use std::sync::{LazyLock, Mutex, OnceLock};
+
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use crate::lru::Lru;
+
+/// Bodies smaller than this are never compressed: the saving would not pay for the headers.
+const MIN_COMPRESS: usize = 512;
+
+/// How many bytes of inflated originals of packed documents are kept for clients that do not
+/// take gzip (a few dozen feeds).
+pub const PLAIN_CACHE_BYTES: usize = 8 << 20;
+
+/// Originals of packed documents, by the documents' hash, least recently used dropped first.
+static PLAIN_CACHE: LazyLock<Mutex<Lru<u128, Bytes>>> =
+    LazyLock::new(|| Mutex::new(Lru::new(usize::MAX, PLAIN_CACHE_BYTES)));
+
+/// gzip at level 6: within a percent of the best level's size at about half its time, which
+/// the writer pays once per document it publishes.
+fn gzip(body: &[u8]) -> Bytes {
+    let mut z = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::new(6));
+    z.write_all(body).expect("compressing to memory");
+    Bytes::from(z.finish().expect("compressing to memory"))
+}
+
+/// A content coding we can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
+    Brotli,
+}
+
+impl Encoding {
+    /// The `Content-Encoding` value, `None` for identity.
+    pub(crate) fn header(self) -> Option<&'static str> {
+        match self {
+            Encoding::Identity => None,
+            Encoding::Gzip => Some("gzip"),
+            Encoding::Brotli => Some("br"),
+        }
+    }
+}
+
+/// A rendered document with what HTTP needs to serve it.
+#[derive(Debug)]
+pub struct Rendered {
+    /// The document as rendered; `None` once it is packed (see [`Rendered::pack`]).
+    pub(super) plain: ArcSwapOption<Bytes>,
+    /// Its length in bytes.
+    pub(super) len: usize,
+    /// Hash of the body, hex. The strong entity tag of each coding is derived from it.
+    pub(crate) hash: String,
+    pub(super) id: u128,
+    /// Second precision.
+    pub(crate) last_modified: DateTime<Utc>,
+    /// The document changed more than once within `last_modified`'s second, so a client holding
+    /// that date may have the older version: `If-Modified-Since` equal to it must not give 304.
+    pub(crate) ambiguous: bool,
+    /// Whether `last_modified` means anything. Views whose content moves with the clock (a
+    /// `since=7d` window) have no date; they are revalidated by entity tag only.
+    pub(crate) dated: bool,
+    pub(crate) content_type: &'static str,
+    pub(super) gzip: OnceLock<Bytes>,
+    pub(super) brotli: OnceLock<Bytes>,
+    /// The `ETag` of each coding and the `Last-Modified` value, made at the first request, so
+    /// answering one formats nothing.
+    pub(super) validators: OnceLock<Validators>,
+}
+
+/// The values of the headers a document is served with (visible ASCII), made once, for HTTP to
+/// turn into header values without formatting anything.
+#[derive(Debug, Clone)]
+pub struct Validators {
+    /// Identity, gzip, brotli.
+    pub(crate) etags: [Bytes; 3],
+    pub(crate) last_modified: Bytes,
+}
+
+impl Clone for Rendered {
+    fn clone(&self) -> Rendered {
+        Rendered {
+            plain: ArcSwapOption::new(self.plain.load_full()),
+            len: self.len,
+            hash: self.hash.clone(),
+            id: self.id,
+            last_modified: self.last_modified,
+            ambiguous: self.ambiguous,
+            dated: self.dated,
+            content_type: self.content_type,
+            gzip: self.gzip.clone(),
+            brotli: self.brotli.clone(),
+            validators: self.validators.clone(),
+        }
+    }
+}
+
+impl Rendered {
+    pub fn new(body: Vec<u8>, last_modified: DateTime<Utc>, content_type: &'static str) -> Rendered {
+        let id = xxhash_rust::xxh3::xxh3_128(&body);
+        Rendered {
+            len: body.len(),
+            plain: ArcSwapOption::from_pointee(Bytes::from(body)),
+            hash: format!("{id:032x}"),
+            id,
+            last_modified: DateTime::from_timestamp(last_modified.timestamp(), 0).unwrap_or_default(),
+            ambiguous: false,
+            dated: true,
+            content_type,
+            gzip: OnceLock::new(),
+            brotli: OnceLock::new(),
+            validators: OnceLock::new(),
+        }
+    }
+
+    /// The length of the document in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Makes the gzip form and drops the original, when the document is worth compressing.
+    /// Readers that hold the original keep it until they are done.
+    pub(crate) fn pack(&self) {
+        if !self.compressible() {
+            return;
+        }
+        if let Some(plain) = self.plain.load_full() {
+            self.gzip.get_or_init(|| gzip(&plain));
+            self.plain.store(None);
+        }
+    }
+
+    /// Whether only the gzip form is held.
+    #[cfg(test)]
+    pub(crate) fn packed(&self) -> bool {
+        self.plain.load().is_none()
+    }
+
+    /// The document as rendered: held, or inflated from its gzip form (and kept in a small
+    /// cache shared by all documents).
+    pub(crate) fn plain(&self) -> Bytes {
+        if let Some(plain) = self.plain.load_full() {
+            return Bytes::clone(&plain);
+        }
+        if let Some(b) = PLAIN_CACHE.lock().expect("plain cache lock").get(&self.id) {
+            return b;
+        }
+        let gz = self.gzip.get().expect("a packed document has its gzip form");
+        let mut out = Vec::with_capacity(self.len);
+        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut out).expect("our own gzip inflates");
+        let out = Bytes::from(out);
+        PLAIN_CACHE.lock().expect("plain cache lock").insert(self.id, out.clone(), out.len());
+        out
+    }
+
+    /// The header values this document is served with.
+    pub(crate) fn validators(&self) -> &Validators {
+        self.validators.get_or_init(|| {
+            let value = Bytes::from;
+            Validators {
+                etags: [Encoding::Identity, Encoding::Gzip, Encoding::Brotli].map(|e| value(self.etag(e))),
+                last_modified: value(httpdate::fmt_http_date(std::time::SystemTime::from(self.last_modified))),
+            }
+        })
+    }
+
+    /// Whether compressing this document is worth it.
+    pub(crate) fn compressible(&self) -> bool {
+        self.len >= MIN_COMPRESS
+    }
+
+    /// The strong entity tag of the document in a coding (each coding is its own representation).
+    pub(crate) fn etag(&self, enc: Encoding) -> String {
+        match enc.header() {
+            None => format!("\"{}\"", self.hash),
+            Some(c) => format!("\"{}-{c}\"", self.hash),
+        }
+    }
+
+    /// Whether a tag from `If-None-Match` names this document in any coding (weak comparison).
+    pub(crate) fn matches_tag(&self, tag: &str) -> bool {
+        let tag = tag.strip_prefix("W/").unwrap_or(tag);
+        let Some(inner) = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')) else { return false };
+        let base = inner.strip_suffix("-gzip").or_else(|| inner.strip_suffix("-br")).unwrap_or(inner);
+        base == self.hash
+    }
+
+    /// Whether the body in this coding is ready (identity always is: inflating takes well under
+    /// a millisecond).
+    pub(crate) fn has_coding(&self, enc: Encoding) -> bool {
+        match enc {
+            Encoding::Identity => true,
+            Encoding::Gzip => self.gzip.get().is_some(),
+            Encoding::Brotli => self.brotli.get().is_some(),
+        }
+    }
+
+    /// The body in a coding, compressed the first time it is asked for.
+    pub fn body_in(&self, enc: Encoding) -> Bytes {
+        match enc {
+            Encoding::Identity => self.plain(),
+            Encoding::Gzip => self.gzip.get_or_init(|| gzip(&self.plain())).clone(),
+            Encoding::Brotli => self
+                .brotli
+                .get_or_init(|| {
+                    let plain = self.plain();
+                    let mut out = Vec::with_capacity(plain.len() / 4);
+                    let params = brotli::enc::BrotliEncoderParams { quality: 9, lgwin: 22, ..Default::default() };
+                    brotli::BrotliCompress(&mut &plain[..], &mut out, &params).expect("compressing to memory");
+                    Bytes::from(out)
+                })
+                .clone(),
+        }
+    }
+}

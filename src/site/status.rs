@@ -1,0 +1,43 @@
+//! `/api/status`: what the writer has done and what it holds, as a typed document.
+
+use bytes::Bytes;
+use serde::Serialize;
+
+/// `/api/status`: what the writer has done and what it holds. Fields are in alphabetical
+/// order, the order they are written in.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// Live clippings (items in the feed of everything).
+    pub(crate) clippings: u64,
+    /// Feeds served.
+    pub(crate) feeds: usize,
+    /// Public provider feeds listed on the index.
+    pub(crate) providers: usize,
+    /// Store opened and first reconcile finished.
+    pub(crate) ready: bool,
+    /// Rejected files (at most the first thousand).
+    pub(crate) rejected: Vec<StatusRejection>,
+    pub(crate) rejected_total: usize,
+    /// Feed renders and reconciles since start.
+    pub(crate) renders: u64,
+    pub(crate) rescans: u64,
+    /// Public topic feeds listed on the index.
+    pub(crate) topics: usize,
+}
+
+/// A rejected file in `/api/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusRejection {
+    pub(crate) path: String,
+    pub(crate) reason: String,
+    pub(crate) root: String,
+    /// RFC 3339.
+    pub(crate) since: String,
+}
+
+impl Status {
+    /// The document served, as pretty-printed JSON.
+    pub(crate) fn to_json(&self) -> Bytes {
+        Bytes::from(serde_json::to_vec_pretty(self).expect("status serialises"))
+    }
+}

@@ -1,0 +1,143 @@
+//! Items: one row per identity ever seen (a tombstone once its files are gone), their topic
+//! memberships, and the topics and providers ever seen with their display names.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{Batch, from_ts, ts};
+use crate::item::Item;
+
+/// What the store remembers of an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemState {
+    pub(crate) id: String,
+    pub(crate) first_seen: DateTime<Utc>,
+    pub(crate) updated: DateTime<Utc>,
+    /// Hash of everything stored of the item.
+    pub(crate) hash: String,
+    /// Hash of what feeds show of it: when only this changes does the item count as edited.
+    pub(crate) shown: String,
+    pub(crate) deleted: bool,
+    pub(crate) topics: Vec<String>,
+    pub(crate) provider: Option<String>,
+}
+
+impl Batch<'_> {
+    pub(crate) fn item_state(&self, key: &str) -> Result<Option<ItemState>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id, first_seen, updated, hash, deleted_at IS NOT NULL, topics, provider, shown FROM items WHERE key=?1",
+        )?;
+        Ok(stmt
+            .query_row([key], |r| {
+                let topics: String = r.get(5)?;
+                Ok(ItemState {
+                    id: r.get(0)?,
+                    first_seen: from_ts(r.get(1)?),
+                    updated: from_ts(r.get(2)?),
+                    hash: r.get(3)?,
+                    shown: r.get(7)?,
+                    deleted: r.get(4)?,
+                    topics: topics.split_whitespace().map(String::from).collect(),
+                    provider: r.get(6)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Writes a live item and its topic memberships.
+    pub(crate) fn put_item(
+        &self,
+        key: &str,
+        item: &Item,
+        first_seen: DateTime<Utc>,
+        hash: &str,
+        shown: &str,
+    ) -> Result<()> {
+        let record = serde_json::to_string(&item.data)?;
+        let topics: Vec<&str> = item.data.topics.iter().map(|t| t.slug.as_str()).collect();
+        let published = ts(item.data.published);
+        let clip = &item.data.clip;
+        let words = crate::text::words_of(&[&clip.title, clip.excerpt.as_deref().unwrap_or("")]);
+        self.tx
+            .prepare_cached(
+                "INSERT INTO items(key, id, first_seen, published, updated, deleted_at, hash, provider, topics, quality, words, record, shown)
+                 VALUES(?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT(key) DO UPDATE SET first_seen=excluded.first_seen, published=excluded.published,
+                   updated=excluded.updated, deleted_at=NULL, hash=excluded.hash, provider=excluded.provider,
+                   topics=excluded.topics, quality=excluded.quality, words=excluded.words, record=excluded.record,
+                   shown=excluded.shown",
+            )?
+            .execute(params![
+                key,
+                item.id,
+                ts(first_seen),
+                published,
+                ts(item.updated),
+                hash,
+                item.data.provider_domain(),
+                topics.join(" "),
+                clip.quality,
+                words,
+                record,
+                shown
+            ])?;
+        self.tx.prepare_cached("DELETE FROM item_topics WHERE id=?1")?.execute([&item.id])?;
+        let mut ins =
+            self.tx.prepare_cached("INSERT OR IGNORE INTO item_topics(slug, published, id) VALUES(?1, ?2, ?3)")?;
+        for slug in topics {
+            ins.execute(params![slug, published, item.id])?;
+        }
+        Ok(())
+    }
+
+    /// Marks an item deleted: it leaves every feed, its row stays as a tombstone.
+    pub(crate) fn tombstone_item(&self, key: &str, at: DateTime<Utc>) -> Result<()> {
+        let id: Option<String> = self
+            .tx
+            .prepare_cached("UPDATE items SET deleted_at=?2 WHERE key=?1 AND deleted_at IS NULL RETURNING id")?
+            .query_row(params![key, ts(at)], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = id {
+            self.tx.prepare_cached("DELETE FROM item_topics WHERE id=?1")?.execute([id])?;
+        }
+        Ok(())
+    }
+
+    /// Records a topic's display name (creating the topic when new).
+    pub(crate) fn put_topic(&self, slug: &str, name: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT INTO topics(slug, name) VALUES(?1, ?2) ON CONFLICT(slug) DO UPDATE SET name=excluded.name WHERE name<>excluded.name")?
+            .execute([slug, name])?;
+        Ok(())
+    }
+
+    /// Records a provider's display name (creating the provider when new).
+    pub(crate) fn put_provider(&self, domain: &str, name: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT INTO providers(domain, name) VALUES(?1, ?2) ON CONFLICT(domain) DO UPDATE SET name=excluded.name WHERE name<>excluded.name")?
+            .execute([domain, name])?;
+        Ok(())
+    }
+
+    /// Every topic ever seen: (slug, name).
+    pub(crate) fn topics(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.tx.prepare_cached("SELECT slug, name FROM topics ORDER BY slug")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every provider ever seen: (domain, name).
+    pub(crate) fn providers(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.tx.prepare_cached("SELECT domain, name FROM providers ORDER BY domain")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Keys of every live item (used when topic configuration changes and items are re-merged).
+    pub(crate) fn live_item_keys(&self) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached("SELECT key FROM items WHERE deleted_at IS NULL ORDER BY key")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

@@ -1,0 +1,273 @@
+//! The schema: every table and index, its version, and what opening a store written by another
+//! version does (migrate in place, or rebuild from the clippings keeping the tokens).
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use super::{Store, configure};
+
+/// The version of the tables below; a store with a higher one is refused, a lower one rebuilt.
+pub const SCHEMA_VERSION: i64 = 7;
+
+/// The schema version recorded in the store at `path` (`None`: none yet), read without locking or
+/// writing anything, so a check run by another user leaves no journal file behind.
+pub fn recorded_schema(path: &Path) -> Result<Option<i64>> {
+    let uri = url::Url::from_file_path(std::path::absolute(path)?)
+        .map_err(|()| anyhow::anyhow!("{} is not a file path", path.display()))?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(format!("{uri}?immutable=1"), flags)?;
+    let has_meta: bool =
+        conn.query_row("SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name='meta')", [], |r| r.get(0))?;
+    if !has_meta {
+        return Ok(None);
+    }
+    let version: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key='schema'", [], |r| r.get(0)).optional()?;
+    version.map(|v| v.parse().with_context(|| format!("schema version {v:?} is not a number"))).transpose()
+}
+
+/// Every table, so an older store can be dropped and rebuilt from the clippings.
+const TABLES: [&str; 13] = [
+    "meta",
+    "snapshot",
+    "files",
+    "rejections",
+    "items",
+    "item_topics",
+    "topics",
+    "providers",
+    "feeds",
+    "feed_log",
+    "tombstones",
+    "tokens",
+    "pending",
+];
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta(
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+-- One row per clipping file seen under a root. item_key/record hold the last good parse and are
+-- kept when the file later turns bad, so its last good version keeps serving.
+CREATE TABLE IF NOT EXISTS files(
+    root TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    item_key TEXT,
+    record TEXT,
+    PRIMARY KEY(root, path)
+) WITHOUT ROWID;
+-- The start-up reconcile reads every file's stat: this index lets it do so without reading the
+-- records.
+CREATE INDEX IF NOT EXISTS files_stat ON files(root, path, size, mtime_ns, item_key);
+CREATE INDEX IF NOT EXISTS files_by_key ON files(item_key) WHERE item_key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS rejections(
+    root TEXT NOT NULL,
+    path TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY(root, path)
+) WITHOUT ROWID;
+-- One row per item key ever seen. deleted_at marks a tombstone: the item is gone from every feed,
+-- but its id and first-seen time come back if a file names the key again.
+CREATE TABLE IF NOT EXISTS items(
+    key TEXT PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    first_seen INTEGER NOT NULL,
+    published INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    deleted_at INTEGER,
+    hash TEXT NOT NULL,
+    shown TEXT NOT NULL DEFAULT '',
+    provider TEXT,
+    topics TEXT NOT NULL,
+    quality INTEGER,
+    words TEXT NOT NULL DEFAULT '',
+    record TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_live ON items(published DESC, id) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS items_by_provider ON items(provider, published DESC, id) WHERE deleted_at IS NULL;
+CREATE TABLE IF NOT EXISTS item_topics(
+    slug TEXT NOT NULL,
+    published INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY(slug, published, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS item_topics_ordered ON item_topics(slug, published DESC, id);
+CREATE INDEX IF NOT EXISTS item_topics_by_id ON item_topics(id);
+CREATE TABLE IF NOT EXISTS topics(
+    slug TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS providers(
+    domain TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+) WITHOUT ROWID;
+-- changed_at has one-second precision, like HTTP dates; ambiguous says the feed changed more
+-- than once within that second, so If-Modified-Since cannot tell its versions apart.
+CREATE TABLE IF NOT EXISTS feeds(
+    feed TEXT PRIMARY KEY,
+    signature TEXT NOT NULL,
+    changed_at INTEGER NOT NULL,
+    ambiguous INTEGER NOT NULL DEFAULT 0,
+    history_at INTEGER NOT NULL DEFAULT 0,
+    history_ambiguous INTEGER NOT NULL DEFAULT 0,
+    page_size INTEGER NOT NULL DEFAULT 0,
+    full_pages INTEGER NOT NULL DEFAULT 0,
+    retired TEXT NOT NULL DEFAULT '',
+    meta TEXT NOT NULL DEFAULT '',
+    meta_at INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+-- Each feed's membership log, append-only: an item gets a slot when it enters the feed or its
+-- content changes; the slot closes (left_at) when it leaves or gets a newer slot. Archive pages
+-- are fixed ranges of positions, so they never shift.
+CREATE TABLE IF NOT EXISTS feed_log(
+    feed TEXT NOT NULL,
+    pos INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    entered_at INTEGER NOT NULL,
+    left_at INTEGER,
+    PRIMARY KEY(feed, pos)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS feed_log_open ON feed_log(feed, id) WHERE left_at IS NULL;
+CREATE INDEX IF NOT EXISTS feed_log_open_by_id ON feed_log(id) WHERE left_at IS NULL;
+-- The token each private feed needs.
+CREATE TABLE IF NOT EXISTS tokens(
+    feed TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    created INTEGER NOT NULL
+) WITHOUT ROWID;
+-- Items that left a feed, for RFC 6721 tombstones.
+CREATE TABLE IF NOT EXISTS tombstones(
+    feed TEXT NOT NULL,
+    id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY(feed, id)
+) WITHOUT ROWID;
+-- Items whose files were recorded by a large batch but that are not yet brought up to date
+-- (a batch records its files first, then refreshes their items in date order). Whatever is
+-- left here after a crash is refreshed at the next start.
+CREATE TABLE IF NOT EXISTS pending(
+    key TEXT PRIMARY KEY
+) WITHOUT ROWID;
+-- Verified WebSub subscriptions (see store/websub.rs). Not in TABLES: a rebuild keeps them.
+CREATE TABLE IF NOT EXISTS websub_subscriptions(
+    topic TEXT NOT NULL,
+    callback TEXT NOT NULL,
+    secret TEXT,
+    expires INTEGER NOT NULL,
+    PRIMARY KEY(topic, callback)
+) WITHOUT ROWID;
+-- The published feeds as they were at the last clean shutdown (see Ingest::save_snapshot). They
+-- are used only while meta 'snapshot' names the configuration they were rendered with; the first
+-- thing a start does is to drop that mark, so a snapshot is never used twice or after a crash.
+CREATE TABLE IF NOT EXISTS snapshot(
+    feed TEXT PRIMARY KEY,
+    head TEXT NOT NULL,
+    docs BLOB NOT NULL
+);
+";
+
+impl Store {
+    pub(super) fn init(conn: Connection) -> Result<Store> {
+        configure(&conn)?;
+        let has_meta: bool =
+            conn.query_row("SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name='meta')", [], |r| r.get(0))?;
+        let version: Option<String> = if has_meta {
+            conn.query_row("SELECT value FROM meta WHERE key='schema'", [], |r| r.get(0)).optional()?
+        } else {
+            None
+        };
+        let mut kept_tokens = Vec::new();
+        match version.as_deref().map(str::parse::<i64>) {
+            None | Some(Ok(SCHEMA_VERSION)) => {}
+            // Version 7 only added the saved feeds and an index: created below, in place.
+            Some(Ok(6)) => {
+                conn.execute("UPDATE meta SET value=?1 WHERE key='schema'", [SCHEMA_VERSION.to_string()])?;
+            }
+            Some(Ok(v)) if v < SCHEMA_VERSION => {
+                // The store is a cache of the clippings plus first-seen times: rebuilding it keeps
+                // every id (they come from URLs and paths) and loses only those times.
+                tracing::warn!(
+                    from = v,
+                    to = SCHEMA_VERSION,
+                    "store written by an older clipfeed; rebuilding it from the clippings"
+                );
+                // Private-feed tokens are not in the clippings: carry them over, so subscribers'
+                // URLs keep working. (A store too old to have the table has none to keep.)
+                kept_tokens = conn
+                    .prepare("SELECT feed, token, created FROM tokens")
+                    .and_then(|mut st| {
+                        st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .unwrap_or_default();
+                for t in TABLES {
+                    conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}"))?;
+                }
+            }
+            Some(Ok(newer)) => bail!(
+                "the store was written by a newer clipfeed (schema version {newer}; this one understands up to {SCHEMA_VERSION}) and is left untouched: run that newer clipfeed again, or delete the store to rebuild it from the clippings"
+            ),
+            Some(Err(_)) => bail!(
+                "the store's schema version {:?} is not a number; delete the store to rebuild it",
+                version.as_deref().unwrap_or_default()
+            ),
+        }
+        conn.execute_batch(SCHEMA)?;
+        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?1)", [SCHEMA_VERSION.to_string()])?;
+        for (feed, token, created) in kept_tokens {
+            conn.execute(
+                "INSERT OR IGNORE INTO tokens(feed, token, created) VALUES(?1, ?2, ?3)",
+                rusqlite::params![feed, token, created],
+            )?;
+        }
+        Ok(Store { conn, _alive: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn schema_version_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path).unwrap());
+        drop(Store::open(&path).unwrap());
+        Connection::open(&path).unwrap().execute("UPDATE meta SET value='99' WHERE key='schema'", []).unwrap();
+        let err = Store::open(&path).err().unwrap();
+        assert!(format!("{err:#}").contains("schema version"), "{err:#}");
+    }
+
+    #[test]
+    fn an_older_store_is_rebuilt_and_keeps_its_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path).unwrap());
+        let raw = Connection::open(&path).unwrap();
+        raw.execute("INSERT INTO tokens(feed, token, created) VALUES('topics/x', 'secret', 1)", []).unwrap();
+        raw.execute(
+            "INSERT INTO items(key, id, first_seen, published, updated, hash, topics, record)
+             VALUES('url:x', 'i', 0, 0, 0, 'h', '', '{}')",
+            [],
+        )
+        .unwrap();
+        raw.execute("UPDATE meta SET value='4' WHERE key='schema'", []).unwrap();
+        drop(raw);
+        drop(Store::open(&path).unwrap());
+        let raw = Connection::open(&path).unwrap();
+        let version: String = raw.query_row("SELECT value FROM meta WHERE key='schema'", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION.to_string());
+        let items: i64 = raw.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
+        assert_eq!(items, 0, "the cache is rebuilt from the clippings");
+        let token: String = raw.query_row("SELECT token FROM tokens WHERE feed='topics/x'", [], |r| r.get(0)).unwrap();
+        assert_eq!(token, "secret");
+    }
+}
