@@ -223,9 +223,10 @@ fn check(cfg: &Config, paths: &[PathBuf], verbose: bool) -> Result<ExitCode> {
 
     let mut out = std::io::stdout().lock();
     let (mut good, mut bad) = (0usize, 0usize);
+    let mut notes: Vec<(&str, clip::KeyNote)> = Vec::new();
     for (path, rel) in &files {
         let verdict = match read_clipping(path, limits) {
-            Ok((_, Ok(bytes))) => clip::parse(&bytes, limits).map_err(|e| e.to_string()),
+            Ok((_, Ok(bytes))) => clip::parse_file(&bytes, rel, limits).map_err(|e| e.to_string()),
             Ok((_, Err(too_large))) => Err(too_large.to_string()),
             Err(e) => Err(format!("cannot read: {e}")),
         };
@@ -252,12 +253,17 @@ fn check(cfg: &Config, paths: &[PathBuf], verbose: bool) -> Result<ExitCode> {
                         writeln!(out, "          warning: {w}")?;
                     }
                 }
+                notes.extend(parsed.key_notes.into_iter().map(|n| (rel.as_str(), n)));
             }
             Err(reason) => {
                 bad += 1;
                 writeln!(out, "rejected  {}: {reason}", path.display())?;
             }
         }
+    }
+    // Keys spelt close to known ones: once per key, with the number of files and an example.
+    for w in clip::summarise_key_notes(notes.iter().map(|(rel, n)| (*rel, n))) {
+        writeln!(out, "warning   {w}")?;
     }
     writeln!(out, "{} files: {good} ok, {bad} rejected", files.len())?;
     Ok(if bad > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })

@@ -28,7 +28,8 @@ fn notes(p: &Parsed) -> Vec<(String, String, bool)> {
 fn near_miss_keys_are_noted_and_not_read() {
     // (front matter, notes as (key, suggestion, read), what must hold of the clipping)
     type Check = fn(&Clipping) -> bool;
-    let cases: &[(&str, &[(&str, &str, bool)], Check)] = &[
+    type Notes = &'static [(&'static str, &'static str, bool)];
+    let cases: &[(&str, Notes, Check)] = &[
         ("title: T\ntopic: [Robotics]", &[("topic", "topics", false)], |c| c.topics.is_empty()),
         ("title: T\npublishDateTime: 2020-01-02", &[("publishDateTime", "publishedDateTime", false)], |c| {
             c.published.is_none()

@@ -20,6 +20,10 @@ pub use keys::{KeyNote, KeyWarning, summarise as summarise_key_notes};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Changes whenever the same file may parse to a different clipping (or different notes). The
+/// writer reads every file again at the next start when the store was filled under another.
+pub(crate) const FORMAT_VERSION: &str = "2";
+
 /// Limits the parser enforces. The IO layer also checks the size before reading.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

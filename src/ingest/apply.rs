@@ -248,7 +248,12 @@ impl Core {
                     for w in &parsed.warnings {
                         warn!(root = %id.root, path = %id.path, "{w}");
                     }
+                    // Keys spelt close to known ones are logged summarised, once per key.
+                    for n in &parsed.key_notes {
+                        debug!(root = %id.root, path = %id.path, "{n}");
+                    }
                     b.put_file_ok(&id, stat, &key, &parsed.clipping)?;
+                    self.notes_changed |= b.put_key_notes(&id, &parsed.key_notes)?;
                     tally.parsed += 1;
                     note(key, parsed.clipping.published);
                 }
@@ -271,6 +276,7 @@ impl Core {
                 Change::Removed(id) => {
                     debug!(path = %id.path, "clipping file removed");
                     let (known, old) = b.remove_file(&id)?;
+                    self.notes_changed |= b.drop_key_notes(&id)?;
                     tally.removed += u64::from(known);
                     if let Some(old) = old {
                         note(old, None);

@@ -5,16 +5,20 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use anyhow::Result;
 use chrono::DateTime;
+use tracing::warn;
 
 use super::Core;
+use crate::clip;
 use crate::feed::{self, FeedKey, Links, Outline};
 use crate::metrics::Metrics;
 use crate::pages::{self, Listing};
 use crate::site::{Deferred, Rendered, Site, Status, StatusRejection};
-use crate::store::Rejection;
+use crate::store::{Batch, Rejection};
 
-/// At most this many rejections are listed in `/api/status` (the total is always given).
+/// At most this many rejections (and key warnings) are listed in `/api/status` (the total of
+/// rejections is always given).
 const STATUS_REJECTIONS: usize = 1000;
 
 /// The public feeds listed on the index and in the OPML list: topics, then providers, by name.
@@ -45,6 +49,7 @@ impl Core {
             renders: self.renders,
             rescans: self.rescans,
             topics: listed.topics.len(),
+            warnings: self.key_warnings.iter().take(STATUS_REJECTIONS).cloned().collect(),
         };
         let listed = Arc::new(listed);
         let site = Site {
@@ -60,6 +65,24 @@ impl Core {
         Metrics::set(&self.metrics.files_pending, self.recheck.len() as u64);
         Metrics::set(&self.metrics.feeds, site.feeds.len() as u64);
         self.site.store(Arc::new(site));
+    }
+
+    /// Re-reads the key notes when a change touched them, and logs each near-miss key once: when
+    /// it first appears (at start-up, every key the store holds).
+    pub(super) fn refresh_key_warnings(&mut self, b: &Batch<'_>) -> Result<()> {
+        if !self.notes_changed {
+            return Ok(());
+        }
+        let rows = b.key_notes()?;
+        let warnings = clip::summarise_key_notes(rows.iter().map(|(path, note)| (path.as_str(), note)));
+        for w in &warnings {
+            if !self.key_warnings.iter().any(|old| old.key == w.key && old.suggestion == w.suggestion) {
+                warn!("{w}");
+            }
+        }
+        self.key_warnings = warnings;
+        self.notes_changed = false;
+        Ok(())
     }
 
     /// The public feeds that have documents: topics with clippings or configured (empty ones keep

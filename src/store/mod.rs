@@ -9,11 +9,12 @@
 //! (PostgreSQL, for several nodes) can implement the same calls. One writer owns the [`Store`];
 //! every change happens inside a [`Batch`], one transaction. [`Reader`] is a separate read-only
 //! connection for the odd page that is not pre-rendered. One file per part: [`schema`], [`files`],
-//! [`items`], the feed [`log`], what is [`saved`] beyond the clippings, and the [`reader`].
+//! [`items`], the feed [`log`], the [`notes`] on front-matter keys, what is [`saved`] beyond the clippings, and the [`reader`].
 
 mod files;
 mod items;
 mod log;
+mod notes;
 mod reader;
 mod saved;
 mod schema;

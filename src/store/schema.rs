@@ -6,14 +6,15 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::{Store, configure};
 
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 /// Every table, so an older store can be dropped and rebuilt from the clippings.
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 14] = [
     "meta",
     "snapshot",
     "files",
     "rejections",
+    "key_notes",
     "items",
     "item_topics",
     "topics",
@@ -51,6 +52,16 @@ CREATE TABLE IF NOT EXISTS rejections(
     reason TEXT NOT NULL,
     at INTEGER NOT NULL,
     PRIMARY KEY(root, path)
+) WITHOUT ROWID;
+-- Front-matter keys spelt close to a known key, per file (names only, never values), for the
+-- summary in /api/status and the log.
+CREATE TABLE IF NOT EXISTS key_notes(
+    root TEXT NOT NULL,
+    path TEXT NOT NULL,
+    key TEXT NOT NULL,
+    suggestion TEXT NOT NULL,
+    read INTEGER NOT NULL,
+    PRIMARY KEY(root, path, key)
 ) WITHOUT ROWID;
 -- One row per item key ever seen. deleted_at marks a tombstone: the item is gone from every feed,
 -- but its id and first-seen time come back if a file names the key again.
@@ -157,8 +168,9 @@ impl Store {
         let mut kept_tokens = Vec::new();
         match version.as_deref().map(str::parse::<i64>) {
             None | Some(Ok(SCHEMA_VERSION)) => {}
-            // Version 7 only added the saved feeds and an index: created below, in place.
-            Some(Ok(6)) => {
+            // Version 7 only added the saved feeds and an index, version 8 the key notes: created
+            // below, in place.
+            Some(Ok(6 | 7)) => {
                 conn.execute("UPDATE meta SET value=?1 WHERE key='schema'", [SCHEMA_VERSION.to_string()])?;
             }
             Some(Ok(v)) if v < SCHEMA_VERSION => {
