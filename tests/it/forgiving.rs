@@ -194,3 +194,36 @@ fn an_upgrade_reads_stored_files_again_and_keeps_their_ids() {
     assert_eq!(f.entries[0].links[0].href, "https://alias.example/u");
     assert_eq!(f.entries[0].published.map(|p| p.to_rfc3339()).as_deref(), Some("2021-03-04T00:00:00+00:00"));
 }
+
+#[test]
+fn every_key_of_the_shared_corpus_and_seeds_is_known_and_silent() {
+    let dirs: Vec<_> = ["corpus", "seeds"].into_iter().filter_map(shared).collect();
+    if dirs.is_empty() {
+        return;
+    }
+    let (_, out, err) = run(clipfeed().arg("check").args(&dirs));
+    assert!(out.lines().any(|l| l.starts_with("ok ")), "{out}\n{err}");
+    let warnings: Vec<&str> = out.lines().filter(|l| l.starts_with("warning")).collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+}
+
+#[test]
+fn jekyll_and_hugo_keys_reach_the_feeds() {
+    let site = Site::new();
+    site.put(
+        "_posts/hugo.md",
+        "---\nTitle: Seedlings counted from the air\ndate: 2026-09-22T17:05:00Z\ntags: Robotics\ncategories: [Climate Tech]\nlink: https://fieldnote.example.net/seedlings\nsummary: Drones <em>count</em> seedlings.\nauthor: Ada Field\nlayout: post\n---\nBody.\n",
+    );
+    let d = Daemon::start(&site);
+    let f = feed(&d.url("/topics/robotics.atom"));
+    let e = entry_titled(&f, "Seedlings counted from the air").expect("in the topic named by `tags`");
+    assert_eq!(e.published.map(|p| p.to_rfc3339()).as_deref(), Some("2026-09-22T17:05:00+00:00"));
+    assert_eq!(e.links[0].href, "https://fieldnote.example.net/seedlings");
+    assert_eq!(e.summary.as_ref().map(|s| s.content.as_str()), Some("Drones count seedlings."));
+    assert_eq!(e.authors.first().and_then(|a| a.name.as_deref()), Some("Ada Field"));
+    assert_eq!(titles(&feed(&d.url("/topics/climate-tech.rss"))), ["Seedlings counted from the air"]);
+    // `Title` is read, and named once as a near miss.
+    let w = d.status()["warnings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!((w[0]["key"].as_str(), w[0]["suggestion"].as_str()), (Some("Title"), Some("title")));
+}
