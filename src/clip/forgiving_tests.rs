@@ -354,3 +354,11 @@ mod props {
         }
     }
 }
+
+#[test]
+fn notes_are_capped_per_file() {
+    let keys: String = (0..40).map(|i| format!("topics{}: x\n", char::from(b'A' + i))).collect();
+    let p = front(&format!("title: T\n{keys}"));
+    assert_eq!(p.key_notes.len(), 16);
+    assert!(p.key_notes.iter().all(|n| n.suggestion == "topics" && !n.read));
+}

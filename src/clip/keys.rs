@@ -135,6 +135,11 @@ fn read_keys() -> impl Iterator<Item = (&'static str, Field, Rank)> {
 /// The read key closest to `key` within the edits its length allows, when no carried key is at
 /// least as close. Ties go to the earlier key in the tables (clipfeed's own first).
 fn nearest(key: &str) -> Option<&'static str> {
+    // A note repeats the key in logs and terminals: keys with control or other odd characters
+    // are left alone rather than echoed.
+    if !key.chars().all(|c| c.is_alphanumeric() || c.is_ascii_punctuation() || c == ' ') {
+        return None;
+    }
     let lower = key.to_ascii_lowercase();
     let limit = match lower.chars().count() {
         0..=2 => return None,
@@ -321,6 +326,10 @@ mod tests {
             "cascade",
             "secure",
             "heats",
+            // Odd characters are never echoed in a note.
+            "web\nUrl",
+            "titl\u{1b}",
+            "topic\u{2028}",
         ];
         for key in corpus.iter().chain(&foreign) {
             assert_eq!(meaning(key), Meaning::Silent, "{key:?}");

@@ -18,6 +18,9 @@ use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, IntoDeserializ
 
 use super::keys::{self, Field, KeyNote, Meaning, Rank};
 
+/// At most this many notes are kept per file: one file cannot flood the summary.
+const MAX_NOTES: usize = 16;
+
 /// The front matter, field by field.
 #[derive(Default)]
 pub(super) struct RawFront {
@@ -127,11 +130,11 @@ impl<'de> Visitor<'de> for FrontVisitor {
             let meaning = key.as_deref().map_or(Meaning::Silent, keys::meaning);
             match (meaning, key) {
                 (Meaning::Read { field, rank, note }, Some(key)) => {
-                    raw.notes.extend(note);
+                    raw.note(note);
                     raw.read(field, &mut map, key, rank)?;
                 }
                 (Meaning::NearMiss(note), _) => {
-                    raw.notes.push(note);
+                    raw.note(Some(note));
                     map.next_value::<IgnoredAny>()?;
                 }
                 _ => {
@@ -144,6 +147,12 @@ impl<'de> Visitor<'de> for FrontVisitor {
 }
 
 impl RawFront {
+    fn note(&mut self, note: Option<KeyNote>) {
+        if self.notes.len() < MAX_NOTES {
+            self.notes.extend(note);
+        }
+    }
+
     fn read<'de, A: MapAccess<'de>>(
         &mut self,
         field: Field,

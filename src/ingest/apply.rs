@@ -248,11 +248,8 @@ impl Core {
                     for w in &parsed.warnings {
                         warn!(root = %id.root, path = %id.path, "{w}");
                     }
-                    // Keys spelt close to known ones are logged summarised, once per key.
-                    for n in &parsed.key_notes {
-                        debug!(root = %id.root, path = %id.path, "{n}");
-                    }
                     b.put_file_ok(&id, stat, &key, &parsed.clipping)?;
+                    // Keys spelt close to known ones: logged summarised, once per key (publish).
                     self.notes_changed |= b.put_key_notes(&id, &parsed.key_notes)?;
                     tally.parsed += 1;
                     note(key, parsed.clipping.published);

@@ -2,7 +2,7 @@
 //! swapped in whole. The index page and the OPML list are made on their first request
 //! ([`Deferred`]); the status document is a typed [`Status`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -20,6 +20,9 @@ use crate::store::{Batch, Rejection};
 /// At most this many rejections (and key warnings) are listed in `/api/status` (the total of
 /// rejections is always given).
 const STATUS_REJECTIONS: usize = 1000;
+
+/// At most this many new key warnings are logged at once (all are in `/api/status`).
+const LOGGED_KEY_WARNINGS: usize = 20;
 
 /// The public feeds listed on the index and in the OPML list: topics, then providers, by name.
 struct Listed {
@@ -75,10 +78,18 @@ impl Core {
         }
         let rows = b.key_notes()?;
         let warnings = clip::summarise_key_notes(rows.iter().map(|(path, note)| (path.as_str(), note)));
-        for w in &warnings {
-            if !self.key_warnings.iter().any(|old| old.key == w.key && old.suggestion == w.suggestion) {
-                warn!("{w}");
-            }
+        let known: HashSet<(&str, &str)> =
+            self.key_warnings.iter().map(|w| (w.key.as_str(), w.suggestion.as_str())).collect();
+        let new: Vec<&clip::KeyWarning> =
+            warnings.iter().filter(|w| !known.contains(&(w.key.as_str(), w.suggestion.as_str()))).collect();
+        for w in new.iter().take(LOGGED_KEY_WARNINGS) {
+            warn!("{w}");
+        }
+        if new.len() > LOGGED_KEY_WARNINGS {
+            warn!(
+                "{} more front-matter keys spelt close to known ones; see /api/status",
+                new.len() - LOGGED_KEY_WARNINGS
+            );
         }
         self.key_warnings = warnings;
         self.notes_changed = false;

@@ -227,3 +227,20 @@ fn jekyll_and_hugo_keys_reach_the_feeds() {
     assert_eq!(w.len(), 1, "{w:?}");
     assert_eq!((w[0]["key"].as_str(), w[0]["suggestion"].as_str()), (Some("Title"), Some("title")));
 }
+
+#[test]
+fn many_near_miss_keys_are_capped_per_file_and_in_the_log() {
+    let site = Site::new();
+    // 20 near misses per file, of which 16 per file are kept: 32 keys in all.
+    for (file, stem) in [("a.md", "topics"), ("b.md", "excerpt")] {
+        let keys: String = ('a'..='t').map(|c| format!("{stem}{c}: x\n")).collect();
+        site.put(file, format!("---\ntitle: Many keys\n{keys}---\n"));
+    }
+    let d = Daemon::start(&site);
+    let w = d.status()["warnings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(w.len(), 32, "{w:?}");
+    let log = d.log();
+    let lines = log.lines().filter(|l| l.contains("WARN") && l.contains("in front matter: did you mean")).count();
+    assert_eq!(lines, 20, "{log}");
+    assert!(log.contains("12 more front-matter keys spelt close to known ones; see /api/status"), "{log}");
+}
