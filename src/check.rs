@@ -81,9 +81,10 @@ fn judge(files: &[Candidate], cfg: Option<&Config>, verbose: bool, out: &mut imp
     let limits = Limits { max_file_bytes: cfg.map_or(Limits::default().max_file_bytes, |c| c.max_file_bytes) };
     let topics = cfg.map(|c| c.topics.clone()).unwrap_or_default();
     let (mut good, mut bad) = (0usize, 0usize);
+    let mut notes: Vec<(&str, clip::KeyNote)> = Vec::new();
     for (path, rel) in files {
         let verdict = match read_clipping(path, limits) {
-            Ok((_, Ok(bytes))) => clip::parse(&bytes, limits).map_err(|e| e.to_string()),
+            Ok((_, Ok(bytes))) => clip::parse_file(&bytes, rel, limits).map_err(|e| e.to_string()),
             Ok((_, Err(too_large))) => Err(too_large.to_string()),
             Err(e) => Err(format!("cannot read: {e}")),
         };
@@ -110,12 +111,17 @@ fn judge(files: &[Candidate], cfg: Option<&Config>, verbose: bool, out: &mut imp
                         writeln!(out, "          warning: {w}")?;
                     }
                 }
+                notes.extend(parsed.key_notes.into_iter().map(|n| (rel.as_str(), n)));
             }
             Err(reason) => {
                 bad += 1;
                 writeln!(out, "rejected  {}: {reason}", path.display())?;
             }
         }
+    }
+    // Keys spelt close to known ones: once per key, with the number of files and an example.
+    for w in clip::summarise_key_notes(notes.iter().map(|(rel, n)| (*rel, n))) {
+        writeln!(out, "warning   {w}")?;
     }
     Ok((good, bad))
 }

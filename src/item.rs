@@ -15,11 +15,14 @@ use crate::config::Topics;
 /// subscriber has stored is derived from it.
 const ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6c1f_3d2a_9b4e_4f0a_8e57_2c0d_b1a9_7e33);
 
-/// The identity of an article: its canonical URL, else the file's path relative to its root.
+/// The identity of an article: its canonical URL, else the file's path relative to its root. A
+/// link read from another key than `webUrl` or `originalUrl` (`url:`, `link:`, `webURL:`) is not
+/// an identity: such keys were ignored before clipfeed read them, so a file stored then was
+/// identified by its path, and must keep that id (no duplicate in any reader after an upgrade).
 pub fn key_for(clipping: &Clipping, rel_path: &str) -> String {
     match &clipping.url {
-        Some(url) => format!("url:{url}"),
-        None => format!("path:{rel_path}"),
+        Some(url) if !clipping.link_only => format!("url:{url}"),
+        _ => format!("path:{rel_path}"),
     }
 }
 

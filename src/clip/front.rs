@@ -1,115 +1,56 @@
-//! Front matter: the YAML fields a clipping may have, the types accepted for each (text fields
-//! take any scalar), and what is kept of them: plain text, canonical http(s) URLs, dates, topic
-//! names that make slugs. What cannot be used is dropped with a warning, not a rejection.
-
-use std::fmt;
+//! Front matter: what is kept of each field once read (`raw`): plain text, canonical http(s)
+//! URLs, dates, topic names that make slugs. When several keys give one field, the strongest
+//! spelling with a usable value wins (clipfeed's key before an alias). What cannot be used is
+//! dropped with a warning, not a rejection.
+//!
+//! Identity: only `webUrl` or `originalUrl` spelt exactly gives the clipping's URL identity. A
+//! link from any other key (`url`, `link`, `webURL`) is the item's link and nothing more
+//! ([`Clipping::link_only`]), so reading a new alias never changes the id of a stored item.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
 
+use super::keys::KeyNote;
 use super::plain::{first_heading, markdown_to_html, remove_range};
-use super::{Clipping, Error, Image, Provider, Related, from_yaml, parse_date};
+use super::raw::{Entry, Given, Names, OneOrMany, RawFront, RawImage, RawProvider, RawRelated, Scalar, Slot, ignored};
+use super::reader::from_yaml;
+use super::{Clipping, Error, Image, Provider, Related, parse_date};
 use crate::text;
-
-/// Front matter as written. Unknown fields are ignored; known fields with the wrong shape are an
-/// error. Text fields accept any YAML scalar (`title: 1984` is a title).
-#[derive(Deserialize, Default)]
-struct RawFront {
-    title: Option<Scalar>,
-    excerpt: Option<Scalar>,
-    #[serde(rename = "publishedDateTime")]
-    published_at: Option<Scalar>,
-    #[serde(rename = "webUrl")]
-    web_url: Option<Scalar>,
-    #[serde(rename = "originalUrl")]
-    original_url: Option<Scalar>,
-    #[serde(rename = "type")]
-    kind: Option<Scalar>,
-    quality: Option<i64>,
-    published: Option<bool>,
-    provider: Option<RawProvider>,
-    topics: Option<Vec<Option<Scalar>>>,
-    images: Option<Vec<RawImage>>,
-    related: Option<Vec<RawRelated>>,
-}
-
-#[derive(Deserialize, Default)]
-struct RawProvider {
-    name: Option<Scalar>,
-    domain: Option<Scalar>,
-    images: Option<Vec<RawImage>>,
-}
-
-#[derive(Deserialize)]
-struct RawImage {
-    url: Option<Scalar>,
-    width: Option<u32>,
-    height: Option<u32>,
-}
-
-#[derive(Deserialize)]
-struct RawRelated {
-    title: Option<Scalar>,
-    #[serde(rename = "webUrl")]
-    web_url: Option<Scalar>,
-    #[serde(rename = "publishedDateTime")]
-    published: Option<Scalar>,
-    provider: Option<RawProvider>,
-}
-
-/// A YAML scalar read as text: strings, numbers and booleans all count.
-struct Scalar(String);
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
-                Ok(Scalar(v))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
-                Ok(Scalar(String::new()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
 
 fn nonempty(s: Option<Scalar>) -> Option<String> {
     s.map(|Scalar(v)| v).filter(|v| !v.trim().is_empty())
 }
 
-/// The clipping a front matter block and the body after it describe.
-pub(super) fn from_front_matter(yaml: &str, body: &str, warnings: &mut Vec<String>) -> Result<Clipping, Error> {
+/// Plain text of the strongest value given, when it is not empty.
+fn text_of(slot: Slot<Scalar>, warnings: &mut Vec<String>) -> Option<String> {
+    let Scalar(v) = slot.best(warnings)?.value.ok()?;
+    Some(text::plain_text(&v)).filter(|t| !t.is_empty())
+}
+
+/// The strongest list given for a field, with the key that gave it.
+fn list<T>(slot: Slot<OneOrMany<T>>, warnings: &mut Vec<String>) -> (String, Vec<T>) {
+    match slot.best(warnings) {
+        Some(Given { key, value: Ok(OneOrMany(items)), .. }) => (key, items),
+        _ => (String::new(), Vec::new()),
+    }
+}
+
+/// The clipping a front matter block (starting on line `first_line` of the file) and the body
+/// after it describe, with the keys spelt close to known ones.
+pub(super) fn from_front_matter(
+    yaml: &str,
+    first_line: usize,
+    body: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(Clipping, Vec<KeyNote>), Error> {
     // An empty front matter block, or one holding only comments, is a document with no fields.
     let raw: RawFront = if yaml.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
         RawFront::default()
     } else {
-        from_yaml::<Option<RawFront>>(yaml).map_err(Error::Yaml)?.unwrap_or_default()
+        from_yaml::<Option<RawFront>>(yaml, first_line).map_err(Error::Yaml)?.unwrap_or_default()
     };
 
     let body_md = body.trim();
-    let mut title = nonempty(raw.title).map(|t| text::plain_text(&t)).filter(|t| !t.is_empty());
+    let mut title = text_of(raw.title, warnings);
     let mut body_for_html = body_md.to_string();
     if title.is_none() {
         // Front matter without a title: the body's first heading can name it.
@@ -119,63 +60,107 @@ pub(super) fn from_front_matter(yaml: &str, body: &str, warnings: &mut Vec<Strin
         }
     }
     let title = title.ok_or(Error::NoTitle)?;
-    let published = published_from(raw.published_at, warnings);
-    let url = url_from([("webUrl", raw.web_url), ("originalUrl", raw.original_url)], warnings);
-    let provider = raw.provider.and_then(|p| provider_from_raw(p, warnings));
-    let topics = topics_from(raw.topics.unwrap_or_default(), warnings);
-    let images = images_from_raw(raw.images.unwrap_or_default(), "images", warnings);
-    let related = raw.related.unwrap_or_default().into_iter().filter_map(|r| related_from(r, warnings)).collect();
+    let published = published_from(raw.date, warnings);
+    let (url, link_only) = url_from(raw.web_url, raw.original_url, warnings);
+    let provider = match raw.provider.best(warnings) {
+        Some(p) => p.value.ok().and_then(|p| provider_from_raw(p, warnings)),
+        None => provider_from_author(raw.author, warnings),
+    };
+    let topics = topics_from(raw.topics, warnings);
+    let (key, images) = list(raw.images, warnings);
+    let images = images_from_raw(images, &key, warnings);
+    let related = list(raw.related, warnings).1.into_iter().filter_map(|Entry(r)| related_from(r, warnings)).collect();
     let content_html = markdown_to_html(&body_for_html);
-    let excerpt = nonempty(raw.excerpt).map(|e| text::plain_text(&e)).filter(|e| !e.is_empty());
-
-    Ok(Clipping {
+    let excerpt = text_of(raw.excerpt, warnings);
+    let quality = raw.quality.best(warnings).and_then(|g| g.value.ok());
+    let unpublished = raw.published.best(warnings).and_then(|g| g.value.ok()) == Some(false);
+    let clipping = Clipping {
         title,
         excerpt,
         published,
         url,
+        link_only,
         provider,
         topics,
         images,
         related,
-        quality: raw.quality,
-        unpublished: raw.published == Some(false),
-        kind: nonempty(raw.kind).map(|k| text::plain_text(&k)).filter(|k| !k.is_empty()),
+        quality,
+        unpublished,
+        kind: text_of(raw.kind, warnings),
         content_html,
-    })
+    };
+    Ok((clipping, raw.notes))
 }
 
-/// `publishedDateTime`; one that is not a date is a warning, and the clipping has no date.
-fn published_from(raw: Option<Scalar>, warnings: &mut Vec<String>) -> Option<DateTime<Utc>> {
-    let s = nonempty(raw)?;
-    let date = parse_date(&s);
-    if date.is_none() {
-        warnings
-            .push(format!("publishedDateTime {:?} is not a date; using the time the file was first seen", s.trim()));
+/// The date of the strongest date key whose value is a date; the others given before it are
+/// warnings.
+fn published_from(slot: Slot<Scalar>, warnings: &mut Vec<String>) -> Option<DateTime<Utc>> {
+    for g in slot.ranked() {
+        let s = match g.value {
+            Ok(Scalar(s)) if s.trim().is_empty() => continue,
+            Ok(Scalar(s)) => s,
+            Err(e) => {
+                warnings.push(ignored(&g.key, &e));
+                continue;
+            }
+        };
+        match parse_date(&s) {
+            Some(date) => return Some(date),
+            None => warnings.push(format!("{} {:?} is not a date; ignored", g.key, clip_for_message(s.trim()))),
+        }
     }
-    date
+    None
 }
 
-/// The first of the URL fields that is an absolute http(s) URL, canonical.
-fn url_from(fields: [(&str, Option<Scalar>); 2], warnings: &mut Vec<String>) -> Option<String> {
-    let mut url = None;
-    for (field, value) in fields {
-        if let Some(v) = nonempty(value) {
-            match text::canonical_url(&v) {
-                Some(u) if url.is_none() => url = Some(u),
-                Some(_) => {}
-                None => {
-                    warnings.push(format!("{field} {:?} is not an absolute http(s) URL; ignored", clip_for_message(&v)))
+/// The link: the first absolute http(s) URL, canonical, among `webUrl` and `originalUrl` spelt
+/// exactly, then the other keys read for them by rank. Whether it came from one of those others
+/// (and so is a link only, never an identity).
+fn url_from(web: Slot<Scalar>, original: Slot<Scalar>, warnings: &mut Vec<String>) -> (Option<String>, bool) {
+    let mut given: Vec<Given<Scalar>> = web.ranked();
+    given.extend(original.ranked());
+    given.sort_by_key(|g| (g.rank != 0, g.rank));
+    let mut found: Option<(String, bool)> = None;
+    for g in given {
+        let v = match g.value {
+            Ok(Scalar(v)) if v.trim().is_empty() => continue,
+            Ok(Scalar(v)) => v,
+            Err(e) if found.is_none() => {
+                warnings.push(ignored(&g.key, &e));
+                continue;
+            }
+            Err(_) => continue,
+        };
+        match text::canonical_url(&v) {
+            Some(u) if found.is_none() => found = Some((u, g.rank != 0)),
+            Some(_) => {}
+            // clipfeed's own keys are always checked; another key only until a link is found.
+            None if found.is_none() || g.rank == 0 => {
+                warnings.push(format!("{} {:?} is not an absolute http(s) URL; ignored", g.key, clip_for_message(&v)))
+            }
+            None => {}
+        }
+    }
+    found.map_or((None, false), |(u, link_only)| (Some(u), link_only))
+}
+
+/// Topic names as plain text, without duplicates; a name that makes no slug is dropped. From
+/// `topics` (any case) alone when it is given, else from every alias given (`tags`, then
+/// `categories`).
+fn topics_from(slot: Slot<OneOrMany<Scalar>>, warnings: &mut Vec<String>) -> Vec<String> {
+    let mut raw: Vec<Scalar> = Vec::new();
+    for g in slot.ranked() {
+        match g.value {
+            Err(e) => warnings.push(ignored(&g.key, &e)),
+            Ok(OneOrMany(names)) => {
+                raw.extend(names);
+                if g.rank < 2 {
+                    break;
                 }
             }
         }
     }
-    url
-}
-
-/// Topic names as plain text, without duplicates; a name that makes no slug is dropped.
-fn topics_from(raw: Vec<Option<Scalar>>, warnings: &mut Vec<String>) -> Vec<String> {
     let mut topics: Vec<String> = Vec::new();
-    for name in raw.into_iter().flatten() {
+    for name in raw {
         let name = text::plain_text(&name.0);
         if name.is_empty() {
             continue;
@@ -192,15 +177,26 @@ fn topics_from(raw: Vec<Option<Scalar>>, warnings: &mut Vec<String>) -> Vec<Stri
     topics
 }
 
-/// A related article, when it has a title and an absolute http(s) URL.
+/// A provider named after the author (`author`, `authors`) when the file names no `provider`:
+/// it gives the item's author in feeds, and no provider feed (it has no domain).
+fn provider_from_author(slot: Slot<Names>, warnings: &mut Vec<String>) -> Option<Provider> {
+    let Names(names) = slot.best(warnings)?.value.ok()?;
+    let names: Vec<String> = names.iter().map(|n| text::plain_text(n)).filter(|n| !n.is_empty()).collect();
+    let name = text::truncate_words(&names.join(", "), 200);
+    (!name.is_empty()).then(|| Provider { name, domain: None, images: Vec::new() })
+}
+
+/// A related article, when it has an absolute http(s) URL.
 fn related_from(r: RawRelated, warnings: &mut Vec<String>) -> Option<Related> {
-    let title = nonempty(r.title).map(|t| text::plain_text(&t)).filter(|t| !t.is_empty())?;
     let raw_url = nonempty(r.web_url)?;
     let Some(url) = text::canonical_url(&raw_url) else {
         let shown = clip_for_message(&raw_url);
         warnings.push(format!("related: {shown:?} is not an absolute http(s) URL; the related article is dropped"));
         return None;
     };
+    // A related article given as a bare URL is titled by its URL.
+    let title =
+        nonempty(r.title).map(|t| text::plain_text(&t)).filter(|t| !t.is_empty()).unwrap_or_else(|| url.clone());
     let provider = r.provider.and_then(|p| nonempty(p.name)).map(|n| text::plain_text(&n)).filter(|n| !n.is_empty());
     let published = nonempty(r.published).and_then(|d| parse_date(&d));
     Some(Related { title, url, provider, published })
@@ -221,14 +217,14 @@ fn provider_from_raw(p: RawProvider, warnings: &mut Vec<String>) -> Option<Provi
             norm
         }
     };
-    let images = images_from_raw(p.images.unwrap_or_default(), "provider.images", warnings);
+    let images = images_from_raw(p.images.map_or_else(Vec::new, |OneOrMany(v)| v), "provider.images", warnings);
     let name = name.or_else(|| domain.clone())?;
     Some(Provider { name, domain, images })
 }
 
-fn images_from_raw(raw: Vec<RawImage>, field: &str, warnings: &mut Vec<String>) -> Vec<Image> {
+fn images_from_raw(raw: Vec<Entry<RawImage>>, field: &str, warnings: &mut Vec<String>) -> Vec<Image> {
     let mut out = Vec::new();
-    for img in raw {
+    for Entry(img) in raw {
         let Some(u) = nonempty(img.url) else { continue };
         // Entities such as `&#038;` occur in real files' image URLs.
         let decoded = html_escape::decode_html_entities(u.trim()).into_owned();

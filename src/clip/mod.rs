@@ -2,18 +2,27 @@
 //! fields we read (and the types we accept for them), the plain-text fallback for files without
 //! front matter, Markdown → sanitised HTML, and the reasons a file is rejected.
 //!
-//! Pure: [`parse`] takes the file's bytes and returns a value. It never reads the filesystem,
-//! never looks at the clock and never knows the file's path; identity, first-seen dates and topic
-//! aliases are decided later, in `item`.
+//! Pure: [`parse_file`] takes the file's bytes and its name (a value: only a date at its start
+//! is read) and returns a value. It never reads the filesystem and never looks at the clock;
+//! identity, first-seen dates and topic aliases are decided later, in `item`.
 
 mod front;
+mod keys;
 mod plain;
+mod raw;
+mod reader;
 
 use front::from_front_matter;
 use plain::from_plain_text;
 
+pub use keys::{KeyNote, KeyWarning, summarise as summarise_key_notes};
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
+
+/// Changes whenever the same file may parse to a different clipping (or different notes). The
+/// writer reads every file again at the next start when the store was filled under another.
+pub(crate) const FORMAT_VERSION: &str = "2";
 
 /// Limits the parser enforces. The IO layer also checks the size before reading.
 #[derive(Debug, Clone, Copy)]
@@ -39,9 +48,13 @@ pub struct Clipping {
     /// The clipping's own date; `None` when missing or unparseable (the first-seen time is used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published: Option<DateTime<Utc>>,
-    /// Canonical article URL (`webUrl`, else `originalUrl`).
+    /// Canonical article URL (`webUrl`, else `originalUrl`, else another key read for them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// `url` came from a key other than `webUrl` or `originalUrl` spelt exactly (an alias such
+    /// as `link` or `url`, or `webURL`): it is the item's link, never its identity.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub link_only: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<Provider>,
     /// Topic display names as written (cleaned), in file order, without duplicates. Each one is
@@ -98,11 +111,13 @@ pub struct Related {
     pub published: Option<DateTime<Utc>>,
 }
 
-/// A successful parse: the clipping and what was dropped on the way, one line each.
+/// A successful parse: the clipping, what was dropped on the way (one line each), and the keys
+/// spelt close to known ones (summarised over many files by [`summarise_key_notes`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parsed {
     pub clipping: Clipping,
     pub warnings: Vec<String>,
+    pub key_notes: Vec<KeyNote>,
 }
 
 /// Why a file is not a clipping. The message is one line and names the problem.
@@ -124,8 +139,14 @@ pub enum Error {
     NoTitle,
 }
 
-/// Parses one clipping file.
+/// Parses one clipping file whose name is not known.
 pub fn parse(bytes: &[u8], limits: Limits) -> Result<Parsed, Error> {
+    parse_file(bytes, "", limits)
+}
+
+/// Parses one clipping file. `name` is its path (or name): a date at the start of its last part
+/// (`2026-11-16-a-story.txt`) dates a clipping that has no date of its own.
+pub fn parse_file(bytes: &[u8], name: &str, limits: Limits) -> Result<Parsed, Error> {
     let size = bytes.len() as u64;
     if size > limits.max_file_bytes {
         return Err(Error::TooLarge { size, max: limits.max_file_bytes });
@@ -139,11 +160,31 @@ pub fn parse(bytes: &[u8], limits: Limits) -> Result<Parsed, Error> {
         return Err(Error::Empty);
     }
     let mut warnings = Vec::new();
-    let clipping = match split_front_matter(text)? {
-        Some((yaml, body)) => from_front_matter(yaml, body, &mut warnings)?,
-        None => from_plain_text(text)?,
+    let (mut clipping, key_notes) = match split_front_matter(text)? {
+        Some((yaml, body)) => {
+            // The block starts on the line after the opening `---`.
+            let first_line = text[..yaml.as_ptr() as usize - text.as_ptr() as usize].matches('\n').count() + 1;
+            from_front_matter(yaml, first_line, body, &mut warnings)?
+        }
+        None => (from_plain_text(text)?, Vec::new()),
     };
-    Ok(Parsed { clipping, warnings })
+    if clipping.published.is_none() {
+        clipping.published = date_in_name(name);
+    }
+    Ok(Parsed { clipping, warnings, key_notes })
+}
+
+/// The date a file name starts with (`YYYY-MM-DD`, then the end of the name or a separator such
+/// as `-`, `_` or `.`), as midnight UTC. Only the last part of a path counts.
+pub(crate) fn date_in_name(name: &str) -> Option<DateTime<Utc>> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let head = base.get(..10)?;
+    let shaped = head.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    let separated = base[10..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+    if !shaped || !separated {
+        return None;
+    }
+    parse_date(head)
 }
 
 /// Splits `---\n<yaml>\n---\n<body>`. `Ok(None)` when the text does not open with a `---` line.
@@ -216,22 +257,6 @@ impl<'a> Iterator for LineIter<'a> {
     }
 }
 
-/// The one place that knows which YAML readers we use: the fast one for the plain block YAML
-/// nearly every clipping is written in, serde_yaml for the rest and for every error message.
-fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> Result<T, String> {
-    if let Some(value) = crate::yaml::parse(yaml)
-        && let Ok(v) = serde_json::from_value(value)
-    {
-        return Ok(v);
-    }
-    let de = serde_yaml::Deserializer::from_str(yaml);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        if path == "." || path.is_empty() { inner } else { format!("{path}: {inner}") }
-    })
-}
-
 /// Reads a date: RFC 3339 (offset or `Z`), a date-time without zone (taken as UTC, `T` or space
 /// separated, optional fraction), or a date alone (midnight UTC). RFC 2822 is accepted too. Years
 /// outside 1 to 9999 are refused: RFC 3339 and RFC 2822 cannot write them.
@@ -262,6 +287,9 @@ fn parse_date_any(s: &str) -> Option<DateTime<Utc>> {
     }
     None
 }
+
+#[cfg(test)]
+mod forgiving_tests;
 
 #[cfg(test)]
 mod tests {
@@ -366,7 +394,7 @@ mod tests {
         assert!(matches!(err(b"short\nlines\nonly\n"), Error::NoTitle));
         let e = err(b"---\ntitle: [a, b]\n---\n");
         assert!(e.to_string().contains("title"), "{e}");
-        let e = err(b"---\ntitle: T\ntopics: AI\n---\n");
+        let e = err(b"---\ntitle: T\ntopics: {a: b}\n---\n");
         assert!(e.to_string().contains("topics"), "{e}");
         let e = err(b"---\ntitle: T\nimages:\n  - url: x\n    width: big\n---\n");
         assert!(e.to_string().contains("images[0].width"), "{e}");

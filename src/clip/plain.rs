@@ -30,6 +30,7 @@ pub(super) fn from_plain_text(text: &str) -> Result<Clipping, Error> {
         excerpt,
         published: None,
         url: None,
+        link_only: false,
         provider: None,
         topics: Vec::new(),
         images: Vec::new(),

@@ -40,6 +40,8 @@ struct Effects {
     names: BTreeMap<FeedKey, String>,
     /// Files rejected while they may still be being written, to look at again (when, path).
     recheck: Vec<(Instant, PathBuf)>,
+    /// Whether a file's notes on front-matter keys changed (the summary is made again).
+    notes_changed: bool,
     tally: Tally,
 }
 
@@ -55,6 +57,7 @@ impl Effects {
         core.dirty.extend(self.feeds.iter().cloned());
         core.history.extend(self.feeds);
         core.recheck.extend(self.recheck);
+        core.notes_changed |= self.notes_changed;
         self.tally.count(&core.metrics);
     }
 }
@@ -270,6 +273,8 @@ impl Core {
                         warn!(root = %id.root, path = %id.path, "{w}");
                     }
                     b.put_file_ok(&id, stat, &key, &parsed.clipping)?;
+                    // Keys spelt close to known ones: logged summarised, once per key (publish).
+                    fx.notes_changed |= b.put_key_notes(&id, &parsed.key_notes)?;
                     tally.parsed += 1;
                     note(key, parsed.clipping.published);
                 }
@@ -292,6 +297,7 @@ impl Core {
                 Change::Removed(id) => {
                     debug!(path = %id.path, "clipping file removed");
                     let (known, old) = b.remove_file(&id)?;
+                    fx.notes_changed |= b.drop_key_notes(&id)?;
                     tally.removed += u64::from(known);
                     if let Some(old) = old {
                         note(old, None);

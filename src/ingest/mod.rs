@@ -35,7 +35,7 @@ use anyhow::Result;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
-use crate::clip::Limits;
+use crate::clip::{KeyWarning, Limits};
 use crate::config::Config;
 use crate::feed::{FeedKey, Links};
 use crate::metrics::Metrics;
@@ -81,6 +81,10 @@ struct Core {
     heartbeat: Heartbeat,
     /// The rejections last read from the store, for republishing without a store round trip.
     rejections: Vec<Rejection>,
+    /// The near-miss front-matter keys over every file, for `/api/status`; re-read from the
+    /// store when `notes_changed`.
+    key_warnings: Vec<KeyWarning>,
+    notes_changed: bool,
     /// The token of each private feed, by path stem.
     tokens: HashMap<String, String>,
     /// Feeds in which an item entered, changed or left since the last render.
@@ -119,6 +123,8 @@ impl Ingest {
                 metrics,
                 heartbeat,
                 rejections: Vec::new(),
+                key_warnings: Vec::new(),
+                notes_changed: true,
                 tokens: HashMap::new(),
                 history: BTreeSet::new(),
                 generations: HashMap::new(),
@@ -127,6 +133,7 @@ impl Ingest {
             },
             store,
         };
+        ingest.reread_if_format_changed()?;
         ingest.load_catalog()?;
         ingest.restore_snapshot()?;
         ingest.reapply_topic_config()?;

@@ -2,20 +2,27 @@
 //! swapped in whole. The index page and the OPML list are made on their first request
 //! ([`Deferred`]); the status document is a typed [`Status`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use anyhow::Result;
 use chrono::DateTime;
+use tracing::warn;
 
 use super::Core;
+use crate::clip;
 use crate::feed::{self, FeedKey, Links, Outline};
 use crate::metrics::Metrics;
 use crate::pages::{self, Listing};
 use crate::site::{Deferred, Rendered, Site, Status, StatusRejection};
-use crate::store::Rejection;
+use crate::store::{Batch, Rejection};
 
-/// At most this many rejections are listed in `/api/status` (the total is always given).
+/// At most this many rejections (and key warnings) are listed in `/api/status` (the total of
+/// rejections is always given).
 const STATUS_REJECTIONS: usize = 1000;
+
+/// At most this many new key warnings are logged at once (all are in `/api/status`).
+const LOGGED_KEY_WARNINGS: usize = 20;
 
 /// The public feeds listed on the index and in the OPML list: topics, then providers, by name.
 struct Listed {
@@ -45,6 +52,7 @@ impl Core {
             renders: self.renders,
             rescans: self.rescans,
             topics: listed.topics.len(),
+            warnings: self.key_warnings.iter().take(STATUS_REJECTIONS).cloned().collect(),
         };
         let listed = Arc::new(listed);
         let site = Site {
@@ -60,6 +68,32 @@ impl Core {
         Metrics::set(&self.metrics.files_pending, self.recheck.len() as u64);
         Metrics::set(&self.metrics.feeds, site.feeds.len() as u64);
         self.site.store(Arc::new(site));
+    }
+
+    /// Re-reads the key notes when a change touched them, and logs each near-miss key once: when
+    /// it first appears (at start-up, every key the store holds).
+    pub(super) fn refresh_key_warnings(&mut self, b: &Batch<'_>) -> Result<()> {
+        if !self.notes_changed {
+            return Ok(());
+        }
+        let rows = b.key_notes()?;
+        let warnings = clip::summarise_key_notes(rows.iter().map(|(path, note)| (path.as_str(), note)));
+        let known: HashSet<(&str, &str)> =
+            self.key_warnings.iter().map(|w| (w.key.as_str(), w.suggestion.as_str())).collect();
+        let new: Vec<&clip::KeyWarning> =
+            warnings.iter().filter(|w| !known.contains(&(w.key.as_str(), w.suggestion.as_str()))).collect();
+        for w in new.iter().take(LOGGED_KEY_WARNINGS) {
+            warn!("{w}");
+        }
+        if new.len() > LOGGED_KEY_WARNINGS {
+            warn!(
+                "{} more front-matter keys spelt close to known ones; see /api/status",
+                new.len() - LOGGED_KEY_WARNINGS
+            );
+        }
+        self.key_warnings = warnings;
+        self.notes_changed = false;
+        Ok(())
     }
 
     /// The public feeds that have documents: topics with clippings or configured (empty ones keep

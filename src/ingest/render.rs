@@ -62,6 +62,7 @@ impl Ingest {
         let rendered = self.core.render_groups(&b, &dirty, t, bulk)?;
         let feeds_done = Instant::now();
         let rejections = b.rejections()?;
+        self.core.refresh_key_warnings(&b)?;
         b.commit()?;
         self.core.rejections = rejections.clone();
         let committed = Instant::now();

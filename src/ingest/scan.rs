@@ -184,7 +184,8 @@ pub(crate) fn read_clipping(abs: &Path, limits: Limits) -> std::io::Result<(File
 fn load(id: FileId, abs: &Path, limits: Limits) -> Change {
     match read_clipping(abs, limits) {
         Ok((stat, bytes)) => {
-            let result = bytes.and_then(|b| clip::parse(&b, limits)).map(Box::new).map_err(|e| e.to_string());
+            let result =
+                bytes.and_then(|b| clip::parse_file(&b, &id.path, limits)).map(Box::new).map_err(|e| e.to_string());
             Change::Parsed { id, stat, result }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Change::Removed(id),

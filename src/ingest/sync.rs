@@ -107,6 +107,25 @@ impl Ingest {
     }
 }
 
+impl Ingest {
+    /// When the store was filled by a build that reads clipping files differently (another
+    /// `clip::FORMAT_VERSION`), the next reconcile reads every file again, so that dates, aliases
+    /// and key notes are as this build reads them. Ids do not change (see `item::key_for`).
+    pub(super) fn reread_if_format_changed(&mut self) -> Result<()> {
+        let b = self.store.batch()?;
+        if b.meta("clip_format")?.as_deref() == Some(crate::clip::FORMAT_VERSION) {
+            return Ok(());
+        }
+        let files = b.forget_file_stats()?;
+        b.set_meta("clip_format", crate::clip::FORMAT_VERSION)?;
+        b.commit()?;
+        if files > 0 {
+            info!(files, "this build reads clipping files differently; each is read again");
+        }
+        Ok(())
+    }
+}
+
 impl Core {
     /// Decides from the file system what each path is now: gone (a file, or a folder with
     /// everything the store has below it), a folder to walk, or a file to read.

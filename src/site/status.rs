@@ -23,6 +23,9 @@ pub struct Status {
     pub(crate) rescans: u64,
     /// Public topic feeds listed on the index.
     pub(crate) topics: usize,
+    /// Front-matter keys spelt close to a key clipfeed reads, one entry per key over every file
+    /// (at most the first thousand, by key).
+    pub(crate) warnings: Vec<crate::clip::KeyWarning>,
 }
 
 /// A rejected file in `/api/status`.

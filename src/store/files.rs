@@ -101,6 +101,12 @@ impl Batch<'_> {
         Ok(())
     }
 
+    /// Makes every file look changed, so that the next reconcile reads each one again: for a
+    /// build that reads clipping files differently from the one that stored them.
+    pub(crate) fn forget_file_stats(&self) -> Result<usize> {
+        Ok(self.tx.execute("UPDATE files SET mtime_ns = -1", [])?)
+    }
+
     /// Records that a file is bad. Its last good parse, if any, stays in force.
     pub(crate) fn put_file_rejected(&self, id: &FileId, stat: FileStat, reason: &str, at: DateTime<Utc>) -> Result<()> {
         self.tx

@@ -8,12 +8,14 @@
 //! The interface is narrow and speaks in domain terms ([`Batch`] methods), so another backend
 //! (PostgreSQL, for several nodes) can implement the same calls. One writer owns the [`Store`];
 //! every change happens inside a [`Batch`], one transaction. [`Reader`] holds separate read-only
-//! connections for the views rendered on request, each query within its request's budget. One file per part: [`schema`], [`files`],
-//! [`items`], the feed [`log`], what is [`saved`] beyond the clippings, and the [`reader`].
+//! connections for the views rendered on request, each query within its request's budget. One
+//! file per part: [`schema`], [`files`], [`items`], the feed [`log`], the [`notes`] on front-matter
+//! keys, what is [`saved`] beyond the clippings, and the [`reader`].
 
 mod files;
 mod items;
 mod log;
+mod notes;
 mod reader;
 mod saved;
 mod schema;

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::{Store, configure};
 
 /// The version of the tables below; a store with a higher one is refused, a lower one rebuilt.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The schema version recorded in the store at `path` (`None`: none yet), read without locking or
 /// writing anything, so a check run by another user leaves no journal file behind.
@@ -29,11 +29,12 @@ pub fn recorded_schema(path: &Path) -> Result<Option<i64>> {
 }
 
 /// Every table, so an older store can be dropped and rebuilt from the clippings.
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 14] = [
     "meta",
     "snapshot",
     "files",
     "rejections",
+    "key_notes",
     "items",
     "item_topics",
     "topics",
@@ -71,6 +72,16 @@ CREATE TABLE IF NOT EXISTS rejections(
     reason TEXT NOT NULL,
     at INTEGER NOT NULL,
     PRIMARY KEY(root, path)
+) WITHOUT ROWID;
+-- Front-matter keys spelt close to a known key, per file (names only, never values), for the
+-- summary in /api/status and the log.
+CREATE TABLE IF NOT EXISTS key_notes(
+    root TEXT NOT NULL,
+    path TEXT NOT NULL,
+    key TEXT NOT NULL,
+    suggestion TEXT NOT NULL,
+    read INTEGER NOT NULL,
+    PRIMARY KEY(root, path, key)
 ) WITHOUT ROWID;
 -- One row per item key ever seen. deleted_at marks a tombstone: the item is gone from every feed,
 -- but its id and first-seen time come back if a file names the key again.
@@ -185,8 +196,9 @@ impl Store {
         let mut kept_tokens = Vec::new();
         match version.as_deref().map(str::parse::<i64>) {
             None | Some(Ok(SCHEMA_VERSION)) => {}
-            // Version 7 only added the saved feeds and an index: created below, in place.
-            Some(Ok(6)) => {
+            // Version 7 only added the saved feeds and an index, version 8 the key notes: created
+            // below, in place.
+            Some(Ok(6 | 7)) => {
                 conn.execute("UPDATE meta SET value=?1 WHERE key='schema'", [SCHEMA_VERSION.to_string()])?;
             }
             Some(Ok(v)) if v < SCHEMA_VERSION => {

@@ -25,6 +25,7 @@ fn clipping(title: String, excerpt: String, published: Option<i64>, url: Option<
         excerpt: Some(excerpt),
         published: published.and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
         url,
+        link_only: false,
         provider: None,
         topics: Vec::new(),
         images: Vec::new(),

@@ -7,6 +7,7 @@ mod corpus;
 mod crash;
 mod feeds;
 mod files;
+mod forgiving;
 mod hostile_files;
 mod hostile_http;
 mod http;
