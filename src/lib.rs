@@ -2,8 +2,8 @@
 //! one per topic and one per news site, served over HTTP. See ARCHITECTURE.md for the data flow
 //! and the invariants; each module's header says what it owns.
 
-pub mod check;
 pub mod budget;
+pub mod check;
 pub mod cli;
 pub mod clip;
 pub mod config;
