@@ -224,6 +224,18 @@ fn every_example_url_answers() {
         }
     }
     eprintln!("README example URLs fetched: {}", urls.len());
+
+    // "The daemon's first log line names the file and how it was found (`configuration config=…
+    // found_by=--config`)".
+    let shown = readme.spans().into_iter().map(|(_, s, _)| s).find(|s| s.starts_with("configuration config="));
+    let shown = shown.expect("the README shows the configuration log line");
+    let line = shown.replace("/etc/clipfeed/clipfeed.yaml", config.to_str().unwrap());
+    let log = d.log();
+    let first = log.lines().next().unwrap_or("");
+    assert!(
+        first.ends_with(&line) || first.contains(&format!("{line} ")),
+        "the first log line is not `{line}`:\n{log}"
+    );
 }
 
 #[test]
