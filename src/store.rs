@@ -1275,6 +1275,7 @@ mod tests {
         let b = s.batch().unwrap();
         let a = item("a", "2024-01-02T00:00:00Z", &["ai"]);
         b.put_item("a", &a, Utc::now(), &a.data.hash(), &a.data.shown_hash()).unwrap();
+        b.log_enter(&FeedKey::All, &a.id, Utc::now()).unwrap();
         b.commit().unwrap();
         let reader = Reader::open(&path, 1).unwrap();
         let stopped = |r: Result<i64>| r.unwrap_err().downcast::<Stopped>().unwrap();
