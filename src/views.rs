@@ -1,5 +1,6 @@
 //! Documents rendered on demand rather than on write: archive pages (RFC 5005), feeds narrowed by
-//! query filters, and the page of one clipping. They are read from the store through read-only
+//! query filters, the HTML page of each of those and of subscription documents (what browsers are
+//! shown at a feed's URL), and the page of one clipping. They are read from the store through read-only
 //! connections, rendered by `feed`/`pages`, and kept in a bounded cache. An entry is valid for one
 //! generation of its feed: any change in the feed's history makes it stale.
 //!
@@ -30,11 +31,26 @@ const CACHE_BYTES: usize = 32 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CacheKey {
     stem: String,
-    format: Format,
-    /// `archive:N` or the filter's canonical form.
+    shape: Shape,
+    /// `archive:N`, the filter's canonical form, or `current:` and the document's hash.
     view: String,
     generation: u64,
 }
+
+/// What a view is made as: a feed document, or the HTML page of it that browsers are shown at
+/// its URL (made by [`pages::feed_page`] from the same items).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shape {
+    Feed(Format),
+    /// The page at the URL of the document in `format`; `private` when the feed needs a token.
+    Page {
+        format: Format,
+        private: bool,
+    },
+}
+
+/// The media type of feed pages.
+const HTML: &str = "text/html; charset=utf-8";
 
 /// A small LRU cache of views.
 type Cache = Lru<CacheKey, Arc<Rendered>>;
@@ -108,6 +124,17 @@ impl Views {
         Links::new(&self.config.load().base_url)
     }
 
+    /// A document of the feed in `shape`, dated `updated`.
+    fn render(&self, shape: Shape, doc: &Doc<'_>, updated: DateTime<Utc>) -> Rendered {
+        let links = self.links();
+        match shape {
+            Shape::Feed(format) => Rendered::new(feed::render(format, doc, &links), updated, format.content_type()),
+            Shape::Page { format, private } => {
+                Rendered::new(pages::feed_page(doc, format, &links, private).into_bytes(), updated, HTML)
+            }
+        }
+    }
+
     fn get(&self, key: &CacheKey) -> Option<Arc<Rendered>> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(key)
     }
@@ -127,7 +154,7 @@ impl Views {
     /// size the feed had before (its `items_per_feed` changed) still serves the pages it had, so
     /// old links keep their content. A page links to the next one when that is full, which never
     /// changes once it is true.
-    fn archive_page(feed: &FeedEntry, page_size: u64, index: u64, format: Format) -> Option<ArchivePage> {
+    fn archive_page(feed: &FeedEntry, page_size: u64, index: u64, shape: Shape) -> Option<ArchivePage> {
         let full = if page_size == feed.page_size {
             feed.log_len / page_size
         } else {
@@ -136,7 +163,7 @@ impl Views {
         (index < full).then(|| ArchivePage {
             key: CacheKey {
                 stem: feed.key.path_stem(),
-                format,
+                shape,
                 view: format!("archive:{page_size}-{index}"),
                 generation: feed.generation,
             },
@@ -145,8 +172,8 @@ impl Views {
     }
 
     /// What the cache has of an archive page; no IO.
-    pub fn lookup_archive(&self, feed: &FeedEntry, page_size: u64, index: u64, format: Format) -> Lookup {
-        match Self::archive_page(feed, page_size, index, format) {
+    pub fn lookup_archive(&self, feed: &FeedEntry, page_size: u64, index: u64, shape: Shape) -> Lookup {
+        match Self::archive_page(feed, page_size, index, shape) {
             None => Lookup::Missing,
             Some(page) => self.get(&page.key).map_or(Lookup::Uncached, Lookup::Cached),
         }
@@ -158,10 +185,10 @@ impl Views {
         feed: &FeedEntry,
         page_size: u64,
         index: u64,
-        format: Format,
+        shape: Shape,
         budget: &Budget,
     ) -> Result<Option<Arc<Rendered>>> {
-        let Some(ArchivePage { key, has_next }) = Self::archive_page(feed, page_size, index, format) else {
+        let Some(ArchivePage { key, has_next }) = Self::archive_page(feed, page_size, index, shape) else {
             return Ok(None);
         };
         let doc = self.cached(key, || {
@@ -175,29 +202,23 @@ impl Views {
             let page = Page::Archive { index, page_size, has_next };
             let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &[] };
             budget.check()?;
-            Ok(Rendered::new(feed::render(format, &doc, &self.links()), updated, format.content_type()))
+            Ok(self.render(shape, &doc, updated))
         })?;
         Ok(Some(doc))
     }
 
-    fn filtered_key(feed: &FeedEntry, filter: &Filter, format: Format) -> CacheKey {
-        CacheKey { stem: feed.key.path_stem(), format, view: filter.cache_key(), generation: feed.generation }
+    fn filtered_key(feed: &FeedEntry, filter: &Filter, shape: Shape) -> CacheKey {
+        CacheKey { stem: feed.key.path_stem(), shape, view: filter.cache_key(), generation: feed.generation }
     }
 
     /// What the cache has of a filtered view (never `Missing`); no IO.
-    pub fn lookup_filtered(&self, feed: &FeedEntry, filter: &Filter, format: Format) -> Lookup {
-        self.get(&Self::filtered_key(feed, filter, format)).map_or(Lookup::Uncached, Lookup::Cached)
+    pub fn lookup_filtered(&self, feed: &FeedEntry, filter: &Filter, shape: Shape) -> Lookup {
+        self.get(&Self::filtered_key(feed, filter, shape)).map_or(Lookup::Uncached, Lookup::Cached)
     }
 
     /// A feed narrowed by a filter, over its whole history.
-    pub fn filtered(
-        &self,
-        feed: &FeedEntry,
-        filter: &Filter,
-        format: Format,
-        budget: &Budget,
-    ) -> Result<Arc<Rendered>> {
-        self.cached(Self::filtered_key(feed, filter, format), || {
+    pub fn filtered(&self, feed: &FeedEntry, filter: &Filter, shape: Shape, budget: &Budget) -> Result<Arc<Rendered>> {
+        self.cached(Self::filtered_key(feed, filter, shape), || {
             let limit = filter.limit.unwrap_or(feed.items_per_feed);
             let items = self.filters.filtered(&feed.key, filter, limit, budget)?;
             let updated: DateTime<Utc> = feed.history_at.max(feed.meta_at);
@@ -205,10 +226,48 @@ impl Views {
             let page = Page::Filtered { query: filter.to_query() };
             let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &[] };
             budget.check()?;
-            let mut r = Rendered::new(feed::render(format, &doc, &self.links()), updated, format.content_type());
+            let mut r = self.render(shape, &doc, updated);
             r.ambiguous = feed.history_ambiguous;
             // A window relative to now moves by itself: no date can say when it last changed.
             r.dated = filter.since_relative.is_none();
+            Ok(r)
+        })
+    }
+
+    /// The key of the page of a subscription document: its content is that of the document
+    /// published in `format`, so the document's hash names it.
+    fn current_page_key(feed: &FeedEntry, format: Format, private: bool) -> CacheKey {
+        CacheKey {
+            stem: feed.key.path_stem(),
+            shape: Shape::Page { format, private },
+            view: format!("current:{}", feed.current(format).hash),
+            generation: feed.generation,
+        }
+    }
+
+    /// What the cache has of the page of a subscription document (never `Missing`); no IO.
+    pub fn lookup_current_page(&self, feed: &FeedEntry, format: Format, private: bool) -> Lookup {
+        self.get(&Self::current_page_key(feed, format, private)).map_or(Lookup::Uncached, Lookup::Cached)
+    }
+
+    /// The HTML page of a feed's subscription document in `format`: the items of its slots, read
+    /// from the store, with the document's dates.
+    pub fn current_page(
+        &self,
+        feed: &FeedEntry,
+        format: Format,
+        private: bool,
+        budget: &Budget,
+    ) -> Result<Arc<Rendered>> {
+        self.cached(Self::current_page_key(feed, format, private), || {
+            let items = self.pages.slot_items(&feed.key, feed.window_start, feed.log_len, budget)?;
+            let page = Page::Current { newest_archive: feed.archive_pages.checked_sub(1), page_size: feed.page_size };
+            let doc = Doc { meta: &feed.meta, page: &page, items: &items, tombstones: &[] };
+            budget.check()?;
+            let published = feed.current(format);
+            let mut r = self.render(Shape::Page { format, private }, &doc, published.last_modified);
+            r.ambiguous = published.ambiguous;
+            r.dated = published.dated;
             Ok(r)
         })
     }
@@ -235,7 +294,7 @@ mod tests {
     }
 
     fn key(i: usize) -> CacheKey {
-        CacheKey { stem: "feed".into(), format: Format::Rss, view: format!("v{i}"), generation: 0 }
+        CacheKey { stem: "feed".into(), shape: Shape::Feed(Format::Rss), view: format!("v{i}"), generation: 0 }
     }
 
     #[test]

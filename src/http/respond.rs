@@ -16,6 +16,10 @@ pub const ARCHIVE_CACHE: &str = "public, max-age=604800";
 /// `Cache-Control` of private feeds: never in a shared cache.
 pub const PRIVATE_CACHE: &str = "private, no-cache";
 
+/// `Cache-Control` of private feeds' pages: stored nowhere, the browser's history cache included,
+/// since their URL holds the token.
+pub const PRIVATE_PAGE_CACHE: &str = "private, no-store";
+
 pub fn not_found() -> Response<Body> {
     plain(StatusCode::NOT_FOUND, "not found\n".into())
 }
@@ -43,14 +47,18 @@ pub fn unavailable(msg: String, retry_after_secs: u64) -> Response<Body> {
 }
 
 /// Pages are our own HTML with sanitised clipping content; a strict policy is a second line of
-/// defence against anything the sanitiser missed.
+/// defence against anything the sanitiser missed: no script at all, pictures from the web, the
+/// pages' one stylesheet (by its hash) and no other style, no forms, no framing.
 pub fn html_headers(h: &mut HeaderMap) {
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
-        ),
-    );
+    static POLICY: std::sync::LazyLock<HeaderValue> = std::sync::LazyLock::new(|| {
+        let policy = format!(
+            "default-src 'none'; img-src http: https: data:; style-src {}; base-uri 'none'; \
+             form-action 'none'; frame-ancestors 'none'",
+            crate::pages::style_source()
+        );
+        HeaderValue::from_str(&policy).expect("ASCII")
+    });
+    h.insert(header::CONTENT_SECURITY_POLICY, POLICY.clone());
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
 }
 

@@ -3,6 +3,11 @@
 //! metrics. Each checks the names in its path, asks `access` whether the client may see the
 //! document, and answers from the snapshot, or from [`Views`](crate::views::Views) through
 //! `work` for what is made on request.
+//!
+//! At every feed URL (subscription document, filtered view, archive page, in each format) a
+//! client that prefers HTML to every feed type (`negotiate::prefers_html`: a browser's
+//! navigation) gets the HTML page of that document instead, made by `Views` like the other
+//! views; every other client gets the feed's bytes. Both carry `Vary: Accept`.
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -12,13 +17,15 @@ use axum::http::{Response, StatusCode};
 use super::AppState;
 use super::access::{operator_refused, refused, take_token};
 use super::client::Client;
-use super::negotiate::for_browsers;
-use super::respond::{ARCHIVE_CACHE, PRIVATE_CACHE, cache_control, html_headers, not_found, plain, respond};
+use super::negotiate::{prefers_html, vary_accept};
+use super::respond::{
+    ARCHIVE_CACHE, PRIVATE_CACHE, PRIVATE_PAGE_CACHE, cache_control, html_headers, not_found, plain, respond,
+};
 use super::work;
 use crate::feed::Format;
 use crate::filter::Filter;
-use crate::site::Rendered;
-use crate::views::{Lane, Lookup};
+use crate::site::{FeedEntry, Rendered};
+use crate::views::{Lane, Lookup, Shape};
 
 /// The stylesheet that shows RSS and Atom feeds as a page in browsers.
 const FEED_XSL: &str = include_str!("../../assets/feed.xsl");
@@ -97,8 +104,9 @@ pub async fn stylesheet(State(state): State<AppState>, headers: HeaderMap) -> Re
     res
 }
 
-/// A subscription feed, or a filtered view of it when the URL has a query. A filtered view
-/// already made is answered from the cache at once; another is made in the filters' lane.
+/// A subscription feed, or a filtered view of it when the URL has a query; or the HTML page of
+/// either, for a browser. A view already made is answered from the cache at once; another is made
+/// in its lane.
 pub async fn feed(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -121,21 +129,65 @@ pub async fn feed(
     };
     // A private feed must not sit in shared caches.
     let cc = if private { HeaderValue::from_static(PRIVATE_CACHE) } else { cache_control(state.max_age()) };
-    if filter.is_empty() {
-        return for_browsers(&headers, format, respond(&headers, entry.current(format), cc));
+    let shape = if prefers_html(&headers) { Shape::Page { format, private } } else { Shape::Feed(format) };
+    match (state.views.as_ref(), filter.is_empty(), shape) {
+        (_, true, Shape::Feed(_)) | (None, true, _) => vary_accept(respond(&headers, entry.current(format), cc)),
+        (None, false, _) => not_found(),
+        (Some(views), true, _) => {
+            let doc = match views.lookup_current_page(&entry, format, private) {
+                Lookup::Cached(doc) => doc,
+                Lookup::Missing | Lookup::Uncached => {
+                    let make =
+                        move |v: &crate::views::Views, budget: &_| v.current_page(&entry, format, private, budget);
+                    match work::make(&state, Lane::Pages, make).await {
+                        Ok(doc) => doc,
+                        Err(res) => return res,
+                    }
+                }
+            };
+            serve(&headers, &doc, shape, cc)
+        }
+        (Some(views), false, _) => filtered(&state, views, &headers, entry, filter, shape, cc).await,
     }
-    let Some(views) = state.views.as_ref() else { return not_found() };
-    let doc = match views.lookup_filtered(&entry, &filter, format) {
+}
+
+/// A filtered view of a feed, or its page.
+async fn filtered(
+    state: &AppState,
+    views: &crate::views::Views,
+    headers: &HeaderMap,
+    entry: std::sync::Arc<FeedEntry>,
+    filter: Filter,
+    shape: Shape,
+    cc: HeaderValue,
+) -> Response<Body> {
+    let doc = match views.lookup_filtered(&entry, &filter, shape) {
         Lookup::Cached(doc) => doc,
         Lookup::Missing | Lookup::Uncached => {
-            match work::make(&state, Lane::Filters, move |v, budget| v.filtered(&entry, &filter, format, budget)).await
-            {
+            match work::make(state, Lane::Filters, move |v, budget| v.filtered(&entry, &filter, shape, budget)).await {
                 Ok(doc) => doc,
                 Err(res) => return res,
             }
         }
     };
-    for_browsers(&headers, format, respond(&headers, &doc, cc))
+    serve(headers, &doc, shape, cc)
+}
+
+/// A view of a feed in its shape: a feed document as it is, a page with the page headers. A
+/// private feed's page is stored by no cache, not even the browser's, and sends no `Referer`
+/// from its links: its URL holds the token.
+fn serve(headers: &HeaderMap, doc: &Rendered, shape: Shape, cc: HeaderValue) -> Response<Body> {
+    let private_page = matches!(shape, Shape::Page { private: true, .. });
+    let cc = if private_page { HeaderValue::from_static(PRIVATE_PAGE_CACHE) } else { cc };
+    let mut res = respond(headers, doc, cc);
+    if let Shape::Page { .. } = shape {
+        let h = res.headers_mut();
+        html_headers(h);
+        if private_page {
+            h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        }
+    }
+    vary_accept(res)
 }
 
 /// The page size, index and format of an archive page's file name (`{page_size}-{index}.{ext}`),
@@ -174,16 +226,18 @@ pub async fn archive(
     // address changes. A week of caching keeps a deleted clipping from outliving its tombstone
     // (30 days by default) in caches.
     let cc = HeaderValue::from_static(if site.private.contains_key(&stem) { PRIVATE_CACHE } else { ARCHIVE_CACHE });
+    let private = site.private.contains_key(&stem);
     let (Some(entry), Some(views)) = (site.feeds.get(&stem).cloned(), state.views.as_ref()) else {
         return not_found();
     };
     drop(site);
-    let doc = match views.lookup_archive(&entry, page_size, index, format) {
+    let shape = if prefers_html(&headers) { Shape::Page { format, private } } else { Shape::Feed(format) };
+    let doc = match views.lookup_archive(&entry, page_size, index, shape) {
         Lookup::Missing => return not_found(),
         Lookup::Cached(doc) => doc,
         Lookup::Uncached => {
             let made =
-                work::make(&state, Lane::Pages, move |v, budget| v.archive(&entry, page_size, index, format, budget));
+                work::make(&state, Lane::Pages, move |v, budget| v.archive(&entry, page_size, index, shape, budget));
             match made.await {
                 Ok(Some(doc)) => doc,
                 Ok(None) => return not_found(),
@@ -191,7 +245,7 @@ pub async fn archive(
             }
         }
     };
-    for_browsers(&headers, format, respond(&headers, &doc, cc))
+    serve(&headers, &doc, shape, cc)
 }
 
 /// The page of a clipping that has no URL of its own, made in the pages' lane.

@@ -143,6 +143,11 @@ impl Reader {
                 ("FROM items i WHERE i.provider = ? AND i.deleted_at IS NULL".into(), vec![Value::Text(d.clone())])
             }
         };
+        // Only what the feed holds: its open slots. A clipping in a private feed has none in
+        // any public feed (nor do those a topic's settings leave out), whatever its topics and
+        // news site say.
+        sql.push_str(" AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed = ? AND l.id = i.id AND l.left_at IS NULL)");
+        args.push(Value::Text(feed.path_stem()));
         if let Some(since) = filter.since {
             sql.push_str(" AND i.published >= ?");
             args.push(Value::Integer(ts(since)));
@@ -232,6 +237,7 @@ mod tests {
         let b = s.batch().unwrap();
         let a = item("a", "2024-01-02T00:00:00Z", &["ai"]);
         b.put_item("a", &a, Utc::now(), &a.data.hash(), &a.data.shown_hash()).unwrap();
+        b.log_enter(&FeedKey::All, &a.id, Utc::now()).unwrap();
         b.commit().unwrap();
         let reader = Reader::open(&path, 1).unwrap();
         let stopped = |r: Result<i64>| r.unwrap_err().downcast::<Stopped>().unwrap();

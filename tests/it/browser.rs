@@ -1,15 +1,18 @@
-//! Browser view: the index and styled feeds in headless Chromium.
+//! Browser view: the index and feeds in headless Chromium with XSLT disabled (as browsers are
+//! removing it).
 //!
-//! Debian's `chromium` loads pages from the real daemon the way a person's browser does: it asks
-//! for HTML, so RSS and Atom come back as `application/xml` and Chromium applies `feed.xsl`.
-//! `--dump-dom` prints the DOM after the transformation; `--screenshot` renders the page. The
-//! site's `base_url` is the daemon's own address, so every link on a page can be followed.
-//! Skipped with a notice when Chromium is absent, unless CI requires every validator.
+//! Debian's `chromium` loads pages from the real daemon the way a person's browser does: its
+//! navigation prefers HTML to every feed type, so every feed URL answers with the feed's HTML
+//! page. `--dump-dom` prints the DOM after load; `--screenshot` renders the page; `devtools`
+//! measures the layout at a phone's width. The site's `base_url` is the daemon's own address, so
+//! every link on a page can be followed. Skipped with a notice when Chromium is absent, unless CI
+//! requires every validator.
 
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::process::Command;
 
+use crate::devtools::Devtools;
 use crate::support::*;
 
 const HARBOUR: &str = "Harbour Robots Learn to Swim Between Piers";
@@ -18,8 +21,24 @@ const TRAINS: &str = "Council Debates Night Trains to the Coast";
 /// Plain text with characters HTML escapes: the page must show them once, not as entities.
 const HARBOUR_EXCERPT: &str =
     "The port tests eel-shaped robots that inspect pilings & moorings, even when visibility is < 1 m.";
-/// The background of the "This is a feed" box in `assets/feed.xsl` (light scheme).
+/// The background of the "This is a feed" box of feed pages.
 const ABOUT_BOX_RGB: [u8; 3] = [0xee, 0xf4, 0xfb];
+
+/// Chromium's flags in every test: headless, no sandbox (root in a container), nothing fetched
+/// but the pages asked for, and XSLT off.
+pub const CHROMIUM_FLAGS: [&str; 11] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--force-color-profile=srgb",
+    "--disable-features=XSLT",
+];
 
 /// A site whose `base_url` is the daemon's own address (a free port picked now; another process
 /// could take it before the daemon binds it, a race accepted here), holding three clippings:
@@ -78,11 +97,11 @@ const STEMS: [&str; 6] = [
 ];
 
 /// Headless Chromium, one fresh profile per run.
-struct Chromium;
+pub struct Chromium;
 
 impl Chromium {
     /// `None`, with a notice, when Chromium is not installed (a failure when CI requires it).
-    fn find() -> Option<Chromium> {
+    pub fn find() -> Option<Chromium> {
         if have("chromium") {
             return Some(Chromium);
         }
@@ -97,18 +116,7 @@ impl Chromium {
         let profile = tempfile::tempdir().expect("profile dir");
         let mut cmd = Command::new("timeout");
         cmd.args(["-k", "10", "90", "chromium"])
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                "--force-color-profile=srgb",
-            ])
+            .args(CHROMIUM_FLAGS)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .args(args)
             .arg(url);
@@ -117,8 +125,8 @@ impl Chromium {
         out
     }
 
-    /// The DOM after load (and after the feed's stylesheet ran), serialised as HTML.
-    fn dom(&self, url: &str) -> String {
+    /// The DOM after load, serialised as HTML.
+    pub fn dom(&self, url: &str) -> String {
         let dom = self.run(&["--dump-dom"], url);
         assert!(dom.contains("<html"), "no DOM for {url}:\n{dom}");
         dom
@@ -320,29 +328,31 @@ fn the_index_links_every_feed_and_every_link_resolves() {
     assert_rendered(&chromium.screenshot(&page), "index");
 }
 
-/// What a styled feed page must show, checked against feed-rs's reading of the same feed.
+/// What the page of a feed must show, checked against feed-rs's reading of the feed itself at
+/// the same URL: the feed's title, the address to subscribe to, every entry (its title a link to
+/// its article) and nothing else; and no trace of XML.
 #[track_caller]
-fn assert_styled(dom: &str, url: &str, want: &[&str], not_want: &[&str]) {
-    assert!(!dom.contains("<pre"), "{url} is shown as text, not styled:\n{dom}");
-    assert!(!dom.contains("style information"), "{url} is shown as an XML tree, not styled:\n{dom}");
-    for raw in ["<rss", "<channel", "<feed", "<entry", "<item"] {
-        assert!(!dom.contains(raw), "{url}: the feed's own {raw}> element reached the page:\n{dom}");
+fn assert_page(dom: &str, url: &str, subscribe: &str, want: &[&str], not_want: &[&str]) {
+    for raw in ["xml-viewer-style", "This document cannot be formatted", "does not appear to have any style"] {
+        assert!(!dom.contains(raw), "{url} is shown as XML ({raw}):\n{dom}");
+    }
+    for raw in ["<rss", "<channel", "<feed", "<entry", "<item", "<pre"] {
+        assert!(!dom.contains(raw), "{url}: the feed's own {raw}> reached the page:\n{dom}");
     }
     let f = feed(url);
     let title = &f.title.as_ref().expect("feed title").content;
     assert!(dom.contains(&format!("<h1>{}</h1>", esc(title))), "{url}: heading {title:?}:\n{dom}");
-    // The address to subscribe to, ready to copy.
-    assert!(dom.contains(&format!("<code class=\"url\">{}</code>", esc(url))), "{url}: its address:\n{dom}");
-    assert!(dom.contains("This is a feed."), "{url}:\n{dom}");
-    // Every entry, its title a link to its article.
+    assert!(dom.contains(&format!("<code class=\"url\">{}</code>", esc(subscribe))), "{url}: {subscribe}:\n{dom}");
+    assert!(dom.contains("<strong>This is a feed.</strong>"), "{url}:\n{dom}");
     let titles = titles(&f);
     for t in want {
         assert!(titles.iter().any(|x| x == t), "{url}: feed-rs finds no {t:?} in {titles:?}");
     }
     assert_eq!(titles.len(), want.len(), "{url}: {titles:?}");
+    assert_eq!(dom.matches("<article>").count(), want.len(), "{url}: one article per entry:\n{dom}");
     for e in &f.entries {
         let t = &e.title.as_ref().unwrap().content;
-        let link = format!("<a href=\"{}\">{}</a>", esc(&e.links[0].href).replace('"', "&quot;"), esc(t));
+        let link = format!("<h2><a href=\"{}\">{}</a></h2>", esc(&e.links[0].href).replace('"', "&quot;"), esc(t));
         assert_eq!(dom.matches(&link).count(), 1, "{url}: {link}:\n{dom}");
     }
     for t in not_want {
@@ -350,28 +360,48 @@ fn assert_styled(dom: &str, url: &str, want: &[&str], not_want: &[&str]) {
     }
 }
 
+/// The links to the document in each format, the current one marked.
+#[track_caller]
+fn assert_formats(dom: &str, urls: [&str; 3], current: usize) {
+    for (i, (url, ty)) in
+        urls.iter().zip(["application/rss+xml", "application/atom+xml", "application/feed+json"]).enumerate()
+    {
+        let mark = if i == current { " aria-current=\"page\"" } else { "" };
+        let tag = format!("<a href=\"{}\" type=\"{ty}\"{mark}>", esc(url));
+        assert_eq!(dom.matches(&tag).count(), 1, "{tag}:\n{dom}");
+    }
+}
+
 #[test]
-fn feeds_are_styled_pages_in_a_browser() {
+fn feeds_are_pages_in_a_browser_without_xslt() {
     let Some(chromium) = Chromium::find() else { return };
     let (_site, d) = started();
     let image = d.url("images/harbour-robot.png");
-    let thumb = format!("<img class=\"thumb\" src=\"{}\" alt=\"\" loading=\"lazy\"", esc(&image));
-
+    // Known size: the space is kept whether the picture loads or not (it does not: 404).
+    let picture = format!(
+        "<img src=\"{}\" alt=\"Picture: {HARBOUR}\" class=\"pic\" width=\"640\" height=\"400\" loading=\"lazy\" decoding=\"async\">",
+        esc(&image)
+    );
     let rss = d.url("feed.rss");
     let dom = chromium.dom(&rss);
-    assert_styled(&dom, &rss, &[HARBOUR, KELP, TRAINS], &[]);
-    assert!(dom.contains("<p class=\"kind\">RSS feed</p>"), "{dom}");
-    assert_eq!(dom.matches(&thumb).count(), 1, "one thumbnail, HARBOUR's:\n{dom}");
+    assert_page(&dom, &rss, &rss, &[HARBOUR, KELP, TRAINS], &[]);
+    assert_formats(&dom, [&rss, &d.url("feed.atom"), &d.url("feed.json")], 0);
+    assert_eq!(dom.matches(&picture).count(), 1, "one picture, HARBOUR's:\n{dom}");
     // The excerpt reads as written: escaped once for the page, not twice.
     assert!(dom.contains(&format!("<p class=\"summary\">{}</p>", esc(HARBOUR_EXCERPT))), "{dom}");
     assert!(!dom.contains("&amp;amp;") && !dom.contains("&amp;lt;"), "double escaping:\n{dom}");
-    assert!(dom.contains("Mon, 2 Mar 2026 12:00:00 +0000"), "the RSS date as given:\n{dom}");
+    // Every date in one format, in UTC (14:00 at +02:00).
+    assert!(dom.contains("<time datetime=\"2026-03-02T12:00:00+00:00\">2 March 2026, 12:00 UTC</time>"), "{dom}");
+    assert!(dom.contains("<time datetime=\"2026-03-03T00:00:00+00:00\">3 March 2026, 00:00 UTC</time>"), "{dom}");
     assert!(dom.contains("<span class=\"provider\">Tidewater Gazette</span>"), "{dom}");
     assert!(dom.contains("<span class=\"provider\">Northshore Ledger</span>"), "{dom}");
-    for topic in ["Ocean Science", "Robotics", "Transport"] {
-        assert!(dom.contains(&format!("<li>{topic}</li>")), "topic {topic}:\n{dom}");
+    for (topic, slug) in [("Ocean Science", "ocean-science"), ("Robotics", "robotics"), ("Transport", "transport")] {
+        let link = format!("<li><a href=\"{}\">{topic}</a></li>", esc(&d.url(&format!("topics/{slug}.rss"))));
+        assert!(dom.contains(&link), "topic {topic}:\n{dom}");
     }
-    assert!(!dom.contains(" id=\""), "the page has no ids to collide:\n{dom}");
+    // The body is there, folded.
+    assert!(dom.contains("<details><summary>Full text</summary>"), "{dom}");
+    assert!(dom.contains("Now <strong>robots</strong> do."), "{dom}");
     // The clipping without a URL links to its page here; that and the link home resolve.
     let hrefs = own_hrefs(&dom, &rss, &d);
     let trains = hrefs.iter().find(|h| h.starts_with(&d.url("clippings/"))).expect("a clipping page link");
@@ -380,28 +410,31 @@ fn feeds_are_styled_pages_in_a_browser() {
     assert!(!hrefs.contains(&image), "the image is shown, not linked");
     assert_all_resolve(&hrefs, &rss);
 
-    // A topic's Atom feed: the same page from the other format.
+    // A topic's Atom feed, and the JSON Feed: the same page from the other formats.
     let atom = d.url("topics/ocean-science.atom");
     let dom = chromium.dom(&atom);
-    assert_styled(&dom, &atom, &[HARBOUR, KELP], &[TRAINS]);
-    assert!(dom.contains("<p class=\"kind\">Atom feed</p>"), "{dom}");
-    assert_eq!(dom.matches(&thumb).count(), 1, "{dom}");
-    assert!(dom.contains(&format!("<p class=\"summary\">{}</p>", esc(HARBOUR_EXCERPT))), "{dom}");
-    assert!(
-        dom.contains("<time datetime=\"2026-03-02T12:00:00+00:00\">2026-03-02 12:00 UTC</time>"),
-        "the Atom date, published:\n{dom}"
-    );
-    assert!(dom.contains("<li>Ocean Science</li>") && !dom.contains("<li>ocean-science</li>"), "labels:\n{dom}");
-    assert!(dom.contains("<span class=\"provider\">Tidewater Gazette</span>"), "{dom}");
+    assert_page(&dom, &atom, &atom, &[HARBOUR, KELP], &[TRAINS]);
+    assert_eq!(dom.matches(&picture).count(), 1, "{dom}");
+    let json = d.url("feed.json");
+    let dom = chromium.dom(&json);
+    assert!(dom.contains(&format!("<code class=\"url\">{}</code>", esc(&json))), "{dom}");
+    assert_formats(&dom, [&rss, &d.url("feed.atom"), &json], 2);
+    assert_eq!(dom.matches("<article>").count(), 3, "{dom}");
 
-    // A rendering, with the stylesheet's own CSS applied: its subscribe box is on screen.
-    let pixels = assert_rendered(&chromium.screenshot(&rss), "styled RSS feed");
+    // A filtered view: its own address is the one to subscribe to.
+    let filtered = d.url("topics/ocean-science.rss?q=kelp");
+    let dom = chromium.dom(&filtered);
+    assert_page(&dom, &filtered, &filtered, &[KELP], &[HARBOUR]);
+
+    // A rendering, with the page's own CSS applied under its Content-Security-Policy: its
+    // subscribe box is on screen.
+    let pixels = assert_rendered(&chromium.screenshot(&rss), "RSS feed page");
     let boxed = pixels.iter().filter(|p| **p == ABOUT_BOX_RGB).count();
     assert!(boxed > 20_000, "only {boxed} pixels of the subscribe box's colour {ABOUT_BOX_RGB:02x?}");
 }
 
 #[test]
-fn archive_pages_are_styled_and_linked_both_ways() {
+fn archive_pages_are_pages_linked_both_ways() {
     let Some(chromium) = Chromium::find() else { return };
     let (_site, d) = started();
     for ext in ["rss", "atom"] {
@@ -410,26 +443,107 @@ fn archive_pages_are_styled_and_linked_both_ways() {
         let archive = d.url(&format!("topics/robotics/archive/1-0.{ext}"));
         let dom = chromium.dom(&current);
         let older: Vec<_> = tags(&dom, "a").into_iter().filter(|t| attr(t, "rel").as_deref() == Some("prev")).collect();
-        assert!(!older.is_empty(), "{current}: no link to older clippings:\n{dom}");
-        assert!(older.iter().all(|t| attr(t, "href").as_deref() == Some(archive.as_str())), "{older:?}");
+        assert_eq!(older.len(), 1, "{current}: one link to older clippings:\n{dom}");
+        assert_eq!(attr(older[0], "href").as_deref(), Some(archive.as_str()), "{older:?}");
         let now = titles(&feed(&current));
         assert_eq!(now.len(), 1, "{current}: one item per feed: {now:?}");
-        assert_styled(&dom, &current, &[now[0].as_str()], &[]);
+        assert_page(&dom, &current, &current, &[now[0].as_str()], &[]);
 
-        // The archive page is styled too (its stylesheet is three folders up) and offers the
-        // current feed, not itself, for subscribing.
+        // The archive page offers the current feed, not itself, for subscribing, and links to it.
         let dom = chromium.dom(&archive);
-        assert!(dom.contains("archive page"), "{archive}:\n{dom}");
-        assert!(dom.contains(&format!("<code class=\"url\">{}</code>", esc(&current))), "{archive}:\n{dom}");
-        assert!(!dom.contains("<pre") && !dom.contains("<rss") && !dom.contains("<feed"), "{archive}:\n{dom}");
-        let latest = tags(&dom, "a").into_iter().filter_map(|t| attr(t, "href")).filter(|h| *h == current).count();
-        assert!(latest >= 1, "{archive}: no link back to {current}:\n{dom}");
         let then = titles(&feed(&archive));
         assert_eq!(then.len(), 1, "{archive}: {then:?}");
-        assert!(dom.contains(&format!(">{}</a>", esc(&then[0]))), "{archive}:\n{dom}");
+        assert_page(&dom, &archive, &current, &[then[0].as_str()], &[now[0].as_str()]);
+        assert!(dom.contains("This is archive page 0 of the feed"), "{archive}:\n{dom}");
+        let back = tags(&dom, "a").into_iter().filter_map(|t| attr(t, "href")).filter(|h| *h == current).count();
+        assert!(back >= 1, "{archive}: no link back to {current}:\n{dom}");
+        let newer: Vec<_> = tags(&dom, "a").into_iter().filter(|t| attr(t, "rel").as_deref() == Some("next")).collect();
+        assert_eq!(newer.len(), 1, "{archive}: a link to newer clippings:\n{dom}");
         let mut both = [now[0].as_str(), then[0].as_str()];
         both.sort();
         assert_eq!(both, [TRAINS, HARBOUR], "between them, the two pages hold both Robotics clippings");
         assert_all_resolve(&own_hrefs(&dom, &archive, &d), &archive);
+    }
+}
+
+/// The layout of the page at `url` at a phone's width: (viewport width, document width, body's
+/// max-width as computed, elements reaching past the viewport).
+fn layout(tools: &mut Devtools, url: &str) -> (u64, u64, String, Vec<String>) {
+    let session = tools.open(url, PHONE_WIDTH, 800);
+    let v = tools.eval(
+        &session,
+        "(() => { const root = document.documentElement, width = root.clientWidth; \
+         const wide = [...document.body.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > width + 0.5) \
+           .map(e => e.tagName.toLowerCase() + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)); \
+         return {width, scroll: root.scrollWidth, style: getComputedStyle(document.body).maxWidth, wide}; })()",
+    );
+    let wide = v["wide"].as_array().map(|a| a.iter().map(|w| w.to_string()).collect()).unwrap_or_default();
+    (v["width"].as_u64().unwrap(), v["scroll"].as_u64().unwrap(), v["style"].as_str().unwrap_or("").to_string(), wide)
+}
+
+/// A phone's width in CSS pixels.
+const PHONE_WIDTH: u32 = 360;
+
+#[test]
+fn pages_fit_a_phone_without_sideways_scrolling() {
+    let Some(_) = Chromium::find() else { return };
+    let (site, d) = started();
+    // Long words and a long news site name: what breaks narrow layouts.
+    site.put(
+        "long.md",
+        "---\ntitle: Supercalifragilisticexpialidocious-Pneumonoultramicroscopicsilicovolcanoconiosis Report\n\
+         excerpt: https://very-long-subdomain.of-a-news-site-with-a-long-name.example/articles/2026/03/04/the-slug-goes-on-and-on\n\
+         publishedDateTime: 2026-03-04T08:00:00Z\nwebUrl: https://very-long-subdomain.of-a-news-site-with-a-long-name.example/a\n\
+         provider:\n  name: The Very Long Name of a News Site With Many Words In It\n  \
+         domain: very-long-subdomain.of-a-news-site-with-a-long-name.example\ntopics: [Ocean Science]\n\
+         images:\n  - url: https://images.invalid/no-such-picture\n---\n\
+         A body with a long line: `https://very-long-subdomain.of-a-news-site-with-a-long-name.example/x/y/z/w`\n",
+    );
+    poll("the fourth clipping", || (d.status()["clippings"] == 4).then_some(()));
+    let trains = {
+        let f = feed(&d.url("topics/transport.atom"));
+        f.entries[0].links[0].href.clone()
+    };
+    let mut tools = Devtools::start();
+
+    // The probe sees an overflow when there is one.
+    let (width, scroll, _, _) = layout(
+        &mut tools,
+        "data:text/html,<meta%20name=viewport%20content=width=device-width><p%20style=width:600px>wide</p>",
+    );
+    assert_eq!(width, u64::from(PHONE_WIDTH));
+    assert!(scroll >= 600, "the probe misses a 600 px paragraph: {scroll}");
+
+    for path in [
+        "/",
+        "/feed.rss",
+        "/topics/ocean-science.atom",
+        "/providers/very-long-subdomain.of-a-news-site-with-a-long-name.example.json",
+        "/topics/robotics/archive/1-0.rss",
+        "/feed.rss?q=report",
+    ] {
+        let url = d.url(path);
+        let (width, scroll, style, wide) = layout(&mut tools, &url);
+        eprintln!("{path} at {PHONE_WIDTH} px: {scroll} px wide");
+        assert_eq!(width, u64::from(PHONE_WIDTH), "{path}: the page is laid out for the phone's width");
+        assert_eq!(style, "832px", "{path}: the page's stylesheet applies (52rem)");
+        assert!(scroll <= width, "{path} scrolls sideways at {width} px: {scroll} px wide; too wide: {wide:?}");
+    }
+    let (width, scroll, _, wide) = layout(&mut tools, &trains);
+    assert!(scroll <= width, "the clipping page scrolls sideways: {scroll} px; too wide: {wide:?}");
+
+    // A picture that does not load keeps its space: the text around it does not move.
+    let session = tools.open(&d.url("/feed.rss"), PHONE_WIDTH, 800);
+    let pictures = tools.eval(
+        &session,
+        "[...document.querySelectorAll('img.pic')].map(i => { i.loading = 'eager'; const r = i.getBoundingClientRect(); \
+         return [i.alt, Math.round(r.width), Math.round(r.height)]; })",
+    );
+    let pictures = pictures.as_array().expect("pictures").clone();
+    assert_eq!(pictures.len(), 2, "{pictures:?}");
+    for p in &pictures {
+        let (w, h) = (p[1].as_u64().unwrap(), p[2].as_u64().unwrap());
+        assert!(w > 200 && h > 100, "a missing picture collapsed: {p}");
+        assert!(p[0].as_str().unwrap().starts_with("Picture: "), "{p}");
     }
 }

@@ -31,7 +31,7 @@ fn unit_text(name: &str) -> String {
 }
 
 /// Each service unit with the binary its ExecStart= runs.
-const SERVICES: [(&str, &str); 2] = [("clipfeed.service", INSTALLED_BINARY), (PACKAGED_SERVICE, PACKAGED_BINARY)];
+pub const SERVICES: [(&str, &str); 2] = [("clipfeed.service", INSTALLED_BINARY), (PACKAGED_SERVICE, PACKAGED_BINARY)];
 
 /// `(section, key, value)` for every setting, in order; comments and blank lines skipped.
 fn settings(text: &str) -> Vec<(String, String, String)> {
@@ -148,6 +148,22 @@ fn verify_accepts_both_units() {
 fn exposure(report: &str) -> Option<f64> {
     let line = report.lines().find(|l| l.contains("Overall exposure level for clipfeed.service:"))?;
     line.rsplit_once("clipfeed.service:")?.1.split_whitespace().next()?.parse().ok()
+}
+
+/// `systemd-analyze security --offline=yes` of one of [`SERVICES`]: its overall exposure level
+/// and the word that goes with it (`0.9`, `SAFE`). `None`, with a notice, without the analyzer.
+pub fn security_rating(name: &str) -> Option<(f64, String)> {
+    if !have_analyzer() {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let unit = dir.path().join("clipfeed.service");
+    std::fs::copy(unit_path(name), &unit).unwrap();
+    let (_, out, err) = run(analyze().args(["security", "--offline=yes", "--no-pager"]).arg(&unit));
+    let level = exposure(&out).unwrap_or_else(|| panic!("no overall exposure level in:\n{out}\n{err}"));
+    let line = out.lines().find(|l| l.contains("Overall exposure level for clipfeed.service:")).unwrap();
+    let word = line.rsplit_once("clipfeed.service:").unwrap().1.split_whitespace().nth(1).unwrap_or("").to_string();
+    Some((level, word))
 }
 
 #[test]
