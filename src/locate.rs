@@ -76,8 +76,8 @@ impl ConfigError {
     }
 }
 
-/// The exit status for a fatal error: [`EX_CONFIG`] for a configuration error, else
-/// [`EX_FAILURE`].
+/// The exit status for a fatal error: `EX_CONFIG` (78) for a configuration error, else
+/// `EX_FAILURE`.
 pub fn exit_status(err: &anyhow::Error) -> u8 {
     if err.chain().any(|e| e.is::<ConfigError>()) { EX_CONFIG } else { EX_FAILURE }
 }

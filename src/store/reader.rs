@@ -17,7 +17,7 @@ use crate::item::{Item, ItemData};
 /// Read-only connections for requests that are answered from the store (archive pages, filtered
 /// views, a clipping's page). Every query runs within a [`Budget`]: SQLite's progress handler
 /// interrupts it once the request is cancelled or past its deadline, and the call then fails
-/// with [`Stopped`](crate::budget::Stopped).
+/// with `budget::Stopped`.
 pub struct Reader {
     conns: Vec<ReadConn>,
     next: std::sync::atomic::AtomicUsize,
