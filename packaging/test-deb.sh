@@ -7,6 +7,10 @@
 #
 #   packaging/test-deb.sh PACKAGE.deb NEWER.deb    # NEWER: the same build with a higher version
 set -euo pipefail
+
+# Whether TEXT holds a line matching PATTERN. (Not `cmd | grep -q`: grep stops reading at the first
+# match, the writer then dies of SIGPIPE, and pipefail turns a match into a failure.)
+contains() { grep -q -- "$1" <<<"$2"; }
 deb=$(realpath "$1")
 newer=$(realpath "$2")
 
@@ -17,7 +21,7 @@ expect_owner() { [ "$(owner "$1")" = "$2" ] || fail "$1 is $(owner "$1"), expect
 installed_version() { dpkg-query -W -f '${Version}' clipfeed; }
 
 [ "$(id -u)" -eq 0 ] || fail "run as root"
-if dpkg-query -W -f '${Status}' clipfeed 2>/dev/null | grep -q installed; then
+if contains installed "$(dpkg-query -W -f '${Status}' clipfeed 2>/dev/null)"; then
     fail "a clipfeed package is installed here already; purge it first (dpkg --purge clipfeed)"
 fi
 had_user=no
@@ -41,13 +45,13 @@ for f in /usr/bin/clipfeed /etc/clipfeed/clipfeed.yaml /lib/systemd/system/clipf
     [ -f "$f" ] || fail "$f is not installed"
 done
 # Manual pages, in the package (a host may exclude /usr/share/man from installs).
-dpkg-deb -c "$deb" | grep -q ' \./usr/share/man/man1/clipfeed\.1\.gz$' || fail "no clipfeed.1.gz in the package"
-dpkg-deb -c "$deb" | grep -q ' \./usr/share/man/man1/clipfeed-check\.1\.gz$' || fail "no clipfeed-check.1.gz in the package"
-dpkg-query -W -f '${Conffiles}\n' clipfeed | grep -q '^ /etc/clipfeed/clipfeed.yaml ' ||
+contains ' \./usr/share/man/man1/clipfeed\.1\.gz$' "$(dpkg-deb -c "$deb")" || fail "no clipfeed.1.gz in the package"
+contains ' \./usr/share/man/man1/clipfeed-check\.1\.gz$' "$(dpkg-deb -c "$deb")" || fail "no clipfeed-check.1.gz in the package"
+contains '^ /etc/clipfeed/clipfeed.yaml ' "$(dpkg-query -W -f '${Conffiles}\n' clipfeed)" ||
     fail "/etc/clipfeed/clipfeed.yaml is not a conffile"
 ok "files in place, the configuration is a conffile"
 
-getent passwd clipfeed | grep -q ':/var/lib/clipfeed:/usr/sbin/nologin$' || fail "user clipfeed: $(getent passwd clipfeed)"
+contains ':/var/lib/clipfeed:/usr/sbin/nologin$' "$(getent passwd clipfeed)" || fail "user clipfeed: $(getent passwd clipfeed)"
 getent group clipfeed >/dev/null || fail "no group clipfeed"
 expect_owner /etc/clipfeed/clipfeed.yaml "root:clipfeed 640"
 expect_owner /var/lib/clipfeed "clipfeed:clipfeed 750"
@@ -98,13 +102,13 @@ for _ in $(seq 300); do
     curl -fsS "${base}readyz" >/dev/null 2>&1 && break
     sleep 0.1
 done
-curl -fsS "${base}feed.rss" | grep -q '<title>Served from the package</title>' || fail "the feed lacks the clipping"
+contains '<title>Served from the package</title>' "$(curl -fsS "${base}feed.rss")" || fail "the feed lacks the clipping"
 kill -TERM "$daemon_pid"
 wait "$daemon_pid" || fail "the daemon did not stop cleanly: $(cat "$work/log")"
 daemon_pid=
 expect_owner /var/lib/clipfeed/clipfeed.db "clipfeed:clipfeed 640"
 ok "served /srv/clippings as user clipfeed; store /var/lib/clipfeed/clipfeed.db"
-clipfeed check --config /etc/clipfeed/clipfeed.yaml | grep -q '^store .*ok (schema version' || fail "check does not read the store"
+contains '^store .*ok (schema version' "$(clipfeed check --config /etc/clipfeed/clipfeed.yaml)" || fail "check does not read the store"
 
 echo "== an operator's change to the configuration, then upgrades"
 sed -i 's/^title: .*/title: Operator Clippings/' /etc/clipfeed/clipfeed.yaml
