@@ -1,9 +1,11 @@
-//! Query filters on feed URLs (`?limit=10&q=robot&since=7d`): parsing and validation of the query
-//! string into a [`Filter`], and the word matching it does. Pure; the store applies the filter.
+//! Query filters on feed URLs (`?limit=10&q=robot&since=7d&search=…`): parsing and validation of
+//! the query string into a [`Filter`], and the word matching `q` and `exclude` mean (the index
+//! answers them, `crate::search` compiles them). Pure; the store applies the filter.
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::feed::FeedKey;
+use crate::search::Search;
 use crate::text;
 
 /// The largest `limit` a filtered feed accepts.
@@ -32,6 +34,8 @@ pub struct Filter {
     pub(crate) provider: Option<String>,
     /// Only items in this topic (on provider feeds and the all-feed).
     pub(crate) topic: Option<String>,
+    /// A full-text search (`search=`, see `crate::search` for its syntax).
+    pub(crate) search: Option<Search>,
 }
 
 /// A query parameter that cannot be used, with a message for the client.
@@ -112,6 +116,8 @@ impl Filter {
                     let d = text::normalize_domain(v).ok_or_else(|| bad(k, format!("{v:?} is not a domain")))?;
                     f.provider = Some(d);
                 }
+                "search" if v.is_empty() => {}
+                "search" => f.search = Some(Search::parse(v).map_err(|e| bad(k, e.to_string()))?),
                 "topic" => {
                     if matches!(feed, FeedKey::Topic(_)) {
                         return Err(bad(k, "applies to provider feeds and the all-clippings feed, not to topic feeds"));
@@ -124,7 +130,7 @@ impl Filter {
                 _ => {
                     return Err(bad(
                         k,
-                        "unknown; the filters are limit, min_quality, since, q, exclude, provider (topic and all feeds) and topic (provider and all feeds)",
+                        "unknown; the filters are limit, min_quality, since, q, exclude, search, provider (topic and all feeds) and topic (provider and all feeds)",
                     ));
                 }
             }
@@ -134,6 +140,12 @@ impl Filter {
         f.exclude.sort();
         f.exclude.dedup();
         Ok(f)
+    }
+
+    /// Whether the search index answers this filter: it searches words (`q`, `exclude`,
+    /// `search`). The others are bounds any feed's indexes answer.
+    pub(crate) fn searches(&self) -> bool {
+        self.search.is_some() || !self.q.is_empty() || !self.exclude.is_empty()
     }
 
     /// Whether an item's normalised title-and-excerpt text (see [`text::words`]) passes `q` and
@@ -174,13 +186,16 @@ impl Filter {
         if let Some(t) = &self.topic {
             q.append_pair("topic", t);
         }
+        if let Some(s) = &self.search {
+            q.append_pair("search", &s.to_string());
+        }
         q.finish()
     }
 
     /// A canonical text form, for cache keys.
     pub(crate) fn cache_key(&self) -> String {
         format!(
-            "l={:?};m={:?};s={:?};r={:?};q={:?};x={:?};p={:?};t={:?}",
+            "l={:?};m={:?};s={:?};r={:?};q={:?};x={:?};p={:?};t={:?};f={:?}",
             self.limit,
             self.min_quality,
             self.since.map(|d| d.timestamp()),
@@ -188,7 +203,8 @@ impl Filter {
             self.q,
             self.exclude,
             self.provider,
-            self.topic
+            self.topic,
+            self.search.as_ref().map(Search::to_string)
         )
     }
 }
