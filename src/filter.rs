@@ -345,6 +345,32 @@ mod tests {
     }
 
     #[test]
+    fn search_is_a_filter_of_its_own() {
+        // Parsed, spelt canonically (terms sorted, lower case) in the self link and the cache key,
+        // so two spellings of one search are one feed; it parses back to itself.
+        let a = parse("search=Robot*+-Toy+%22Machine+Learning%22&limit=5").unwrap();
+        let b = parse("limit=5&search=%22machine+learning%22+robot*+-toy").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.cache_key(), b.cache_key());
+        assert!(a.searches() && a.q.is_empty());
+        let q = a.to_query();
+        assert_eq!(q, "limit=5&search=%22machine+learning%22+robot*+-toy");
+        assert_eq!(parse(&q).unwrap(), a);
+        assert_ne!(a.cache_key(), parse("search=robot*&limit=5").unwrap().cache_key());
+        // An empty search box is no search; `q` and `exclude` search too, the others do not.
+        assert!(!parse("search=").unwrap().searches());
+        assert_eq!(parse("search=").unwrap(), parse("").unwrap());
+        assert!(parse("q=robot").unwrap().searches() && parse("exclude=robot").unwrap().searches());
+        assert!(!parse("limit=3&since=7d&min_quality=2").unwrap().searches());
+        // A bad search names the parameter and says why, on one line.
+        let e = parse("search=ro*").unwrap_err();
+        assert_eq!(e.param, "search");
+        assert!(e.message.contains("at least 3") && !e.message.contains('\n'), "{}", e.message);
+        assert_eq!(bad_param("search=%22open", FeedKey::All), "search");
+        assert_eq!(bad_param("search=a&search=b", FeedKey::All), "search");
+    }
+
+    #[test]
     fn word_matching() {
         let f = parse("q=robot&exclude=toy").unwrap();
         assert!(f.matches_words(&text::words("A robot that folds laundry")));
