@@ -397,13 +397,13 @@ pub fn filter_match(filter: &Filter, feed: &FeedKey) -> Match {
 pub struct NotReady;
 
 /// `q` and `exclude` of a filter: each phrase must (must not) appear, as whole words in order,
-/// within the title or within the excerpt, exactly as [`Filter::matches_words`] decides.
+/// within the title or within the excerpt, exactly as `Filter::matches_words` decides.
 ///
-/// Where a title (excerpt) is [plain](is_plain), the tokenizer's words in the `title` (`excerpt`)
+/// Where a title (excerpt) is plain (`is_plain`), the tokenizer's words in the `title` (`excerpt`)
 /// column are the very words `q` compares, so a phrase of ASCII words is matched there. Where it
 /// is not (`Café`: the tokenizer folds it to `cafe`), the item carries the `scope` token
-/// [`UNPLAIN_TITLE`] ([`UNPLAIN_EXCERPT`]), which turns that column off for `q`, and its words in
-/// exact form in `tw` (`xw`) instead (see [`exact_words`]). Other phrases can only match there.
+/// `UNPLAIN_TITLE` (`UNPLAIN_EXCERPT`), which turns that column off for `q`, and its words in
+/// exact form in `tw` (`xw`) instead (see `exact_words`). Other phrases can only match there.
 pub fn words_match(filter: &Filter) -> Match {
     let phrase = |p: &String| {
         let words = text::words(p);

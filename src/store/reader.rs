@@ -17,7 +17,7 @@ use crate::item::{Item, ItemData};
 /// Read-only connections for requests that are answered from the store (archive pages, filtered
 /// views, a clipping's page). Every query runs within a [`Budget`]: SQLite's progress handler
 /// interrupts it once the request is cancelled or past its deadline, and the call then fails
-/// with [`Stopped`](crate::budget::Stopped).
+/// with `budget::Stopped`.
 pub struct Reader {
     conns: Vec<ReadConn>,
     next: std::sync::atomic::AtomicUsize,
@@ -195,7 +195,7 @@ impl Reader {
     /// answered from the search index: the filter's words, search and scopes as one MATCH, the
     /// feed's log as the rule of what it holds (see `fts::matching`). While the index is still
     /// being filled, `q` and `exclude` are answered by [`Reader::filtered`]'s scan, and a
-    /// `search=` fails with [`NotReady`](crate::search::NotReady).
+    /// `search=` fails with `search::NotReady`.
     pub fn searched(
         &self,
         feed: &FeedKey,
