@@ -1,9 +1,11 @@
-//! Query filters on feed URLs (`?limit=10&q=robot&since=7d`): parsing and validation of the query
-//! string into a [`Filter`], and the word matching it does. Pure; the store applies the filter.
+//! Query filters on feed URLs (`?limit=10&q=robot&since=7d&search=…`): parsing and validation of
+//! the query string into a [`Filter`], and the word matching `q` and `exclude` mean (the index
+//! answers them, `crate::search` compiles them). Pure; the store applies the filter.
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::feed::FeedKey;
+use crate::search::Search;
 use crate::text;
 
 /// The largest `limit` a filtered feed accepts.
@@ -32,6 +34,8 @@ pub struct Filter {
     pub(crate) provider: Option<String>,
     /// Only items in this topic (on provider feeds and the all-feed).
     pub(crate) topic: Option<String>,
+    /// A full-text search (`search=`, see `crate::search` for its syntax).
+    pub(crate) search: Option<Search>,
 }
 
 /// A query parameter that cannot be used, with a message for the client.
@@ -112,6 +116,8 @@ impl Filter {
                     let d = text::normalize_domain(v).ok_or_else(|| bad(k, format!("{v:?} is not a domain")))?;
                     f.provider = Some(d);
                 }
+                "search" if v.is_empty() => {}
+                "search" => f.search = Some(Search::parse(v).map_err(|e| bad(k, e.to_string()))?),
                 "topic" => {
                     if matches!(feed, FeedKey::Topic(_)) {
                         return Err(bad(k, "applies to provider feeds and the all-clippings feed, not to topic feeds"));
@@ -124,7 +130,7 @@ impl Filter {
                 _ => {
                     return Err(bad(
                         k,
-                        "unknown; the filters are limit, min_quality, since, q, exclude, provider (topic and all feeds) and topic (provider and all feeds)",
+                        "unknown; the filters are limit, min_quality, since, q, exclude, search, provider (topic and all feeds) and topic (provider and all feeds)",
                     ));
                 }
             }
@@ -134,6 +140,12 @@ impl Filter {
         f.exclude.sort();
         f.exclude.dedup();
         Ok(f)
+    }
+
+    /// Whether the search index answers this filter: it searches words (`q`, `exclude`,
+    /// `search`). The others are bounds any feed's indexes answer.
+    pub(crate) fn searches(&self) -> bool {
+        self.search.is_some() || !self.q.is_empty() || !self.exclude.is_empty()
     }
 
     /// Whether an item's normalised title-and-excerpt text (see [`text::words`]) passes `q` and
@@ -174,13 +186,16 @@ impl Filter {
         if let Some(t) = &self.topic {
             q.append_pair("topic", t);
         }
+        if let Some(s) = &self.search {
+            q.append_pair("search", &s.to_string());
+        }
         q.finish()
     }
 
     /// A canonical text form, for cache keys.
     pub(crate) fn cache_key(&self) -> String {
         format!(
-            "l={:?};m={:?};s={:?};r={:?};q={:?};x={:?};p={:?};t={:?}",
+            "l={:?};m={:?};s={:?};r={:?};q={:?};x={:?};p={:?};t={:?};f={:?}",
             self.limit,
             self.min_quality,
             self.since.map(|d| d.timestamp()),
@@ -188,7 +203,8 @@ impl Filter {
             self.q,
             self.exclude,
             self.provider,
-            self.topic
+            self.topic,
+            self.search.as_ref().map(Search::to_string)
         )
     }
 }
@@ -326,6 +342,32 @@ mod tests {
             "limit=5&since=2026-01-01T00%3A00%3A00Z&q=deep%2Cmachine+learning&exclude=web3&provider=vice.com"
         );
         assert_eq!(parse(&q).unwrap(), f);
+    }
+
+    #[test]
+    fn search_is_a_filter_of_its_own() {
+        // Parsed, spelt canonically (terms sorted, lower case) in the self link and the cache key,
+        // so two spellings of one search are one feed; it parses back to itself.
+        let a = parse("search=Robot*+-Toy+%22Machine+Learning%22&limit=5").unwrap();
+        let b = parse("limit=5&search=%22machine+learning%22+robot*+-toy").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.cache_key(), b.cache_key());
+        assert!(a.searches() && a.q.is_empty());
+        let q = a.to_query();
+        assert_eq!(q, "limit=5&search=%22machine+learning%22+robot*+-toy");
+        assert_eq!(parse(&q).unwrap(), a);
+        assert_ne!(a.cache_key(), parse("search=robot*&limit=5").unwrap().cache_key());
+        // An empty search box is no search; `q` and `exclude` search too, the others do not.
+        assert!(!parse("search=").unwrap().searches());
+        assert_eq!(parse("search=").unwrap(), parse("").unwrap());
+        assert!(parse("q=robot").unwrap().searches() && parse("exclude=robot").unwrap().searches());
+        assert!(!parse("limit=3&since=7d&min_quality=2").unwrap().searches());
+        // A bad search names the parameter and says why, on one line.
+        let e = parse("search=ro*").unwrap_err();
+        assert_eq!(e.param, "search");
+        assert!(e.message.contains("at least 3") && !e.message.contains('\n'), "{}", e.message);
+        assert_eq!(bad_param("search=%22open", FeedKey::All), "search");
+        assert_eq!(bad_param("search=a&search=b", FeedKey::All), "search");
     }
 
     #[test]

@@ -71,11 +71,11 @@ pub mod stories {
     };
 }
 
-/// The search index (`search`, `store::fts`), not yet used by the daemon: its public face for the
-/// search bench (`cargo bench --bench search`).
+/// The search index (`search`, `store::fts`): its public face for the search bench
+/// (`cargo bench --bench search`).
 pub mod searching {
     pub use crate::filter::Filter;
-    pub use crate::search::{Match, Search, words_match};
+    pub use crate::search::{Match, Search, filter_match, words_match};
     /// The index's SQL.
     pub mod fts {
         pub use crate::store::fts::{Bounds, SCHEMA, matching, put};

@@ -41,7 +41,7 @@ ul.topics{list-style:none;padding:0;margin:.4rem 0;display:flex;flex-wrap:wrap;g
 ul.topics li{background:#f0f2f4;border-radius:3px;padding:0 .4rem;font-size:.85em}\
 nav.pages{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;margin:1rem 0}\
 .body{overflow-wrap:anywhere}.body img{max-width:100%;height:auto}.body pre{white-space:pre-wrap}\
-.body table{display:block;overflow-x:auto}";
+.body table{display:block;overflow-x:auto}form.search{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin:1rem 0}form.search input[type=search]{flex:1 1 16rem;min-width:0;font:inherit;padding:.3rem .5rem}form.search button{font:inherit;padding:.3rem .9rem}ul.subscribe{list-style:none;padding:0;margin:.4rem 0}ul.subscribe li{margin:.2rem 0}";
 
 /// The `Content-Security-Policy` source that allows the pages' stylesheet and nothing else:
 /// `'sha256-…'` of its text.
@@ -139,6 +139,7 @@ pub(crate) fn index(
         feed_links(links, &FeedKey::All),
         esc(&links.feed(&FeedKey::All, Format::Rss)),
     ));
+    search_form(&mut out, links);
     out.push_str(&format!(
         "<p>Every feed at once, for your reader's import: <a href=\"{0}\" type=\"text/x-opml\">feeds.opml</a> \
          <code class=\"url\">{0}</code>. To subscribe to one feed, copy its address into your feed reader; \
@@ -160,6 +161,24 @@ pub(crate) fn index(
     }
     out.push_str("</body>\n</html>\n");
     out
+}
+
+/// The search box: a plain form (no script) that asks for the all-clippings feed with
+/// `?search=`, which a browser is shown as the page of that search, with its addresses to
+/// subscribe to.
+fn search_form(out: &mut String, links: &Links) {
+    out.push_str(&format!(
+        "<form class=\"search\" action=\"{}\" method=\"get\" role=\"search\">\n\
+         <label for=\"search\">Search every clipping</label>\n\
+         <input type=\"search\" id=\"search\" name=\"search\" required maxlength=\"{}\" \
+         placeholder=\"rekognition OR &quot;facial recognition&quot; -site:vice\">\n\
+         <button type=\"submit\">Search</button>\n</form>\n\
+         <p class=\"meta\">Words (all must match), <code>\"exact phrases\"</code>, <code>OR</code>, \
+         <code>-excluded</code>, <code>prefix*</code>, <code>title:</code>, <code>site:</code>, \
+         <code>topic:</code>. Every search is a feed you can subscribe to.</p>\n",
+        esc(&links.feed(&FeedKey::All, Format::Rss)),
+        crate::search::MAX_SEARCH_CHARS,
+    ));
 }
 
 /// The page of one clipping (the link of items that have no URL of their own).

@@ -372,6 +372,30 @@ impl Match {
     }
 }
 
+/// Everything of a filter the index answers on `feed`: `q` and `exclude`, `search=`, the feed's
+/// scope, and `provider=` and `topic=` as scopes (equal to what the items table says, since the
+/// scope tokens come from the same item). The scope only narrows the candidates: which items a
+/// reader of `feed` may see is its log's to say (see `store::fts::matching`). The bounds
+/// (`since`, `min_quality`) go to the store apart.
+pub fn filter_match(filter: &Filter, feed: &FeedKey) -> Match {
+    let mut m = words_match(filter).within(feed);
+    if let Some(search) = &filter.search {
+        m = m.and(search.to_match());
+    }
+    if let Some(p) = &filter.provider {
+        m = m.within(&FeedKey::Provider(p.clone()));
+    }
+    if let Some(t) = &filter.topic {
+        m = m.within(&FeedKey::Topic(t.clone()));
+    }
+    m
+}
+
+/// A search asked of a store whose index is still being filled (see `store::fts::backfill`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the search index is still being built; try again shortly")]
+pub struct NotReady;
+
 /// `q` and `exclude` of a filter: each phrase must (must not) appear, as whole words in order,
 /// within the title or within the excerpt, exactly as `Filter::matches_words` decides.
 ///

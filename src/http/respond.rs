@@ -48,12 +48,13 @@ pub fn unavailable(msg: String, retry_after_secs: u64) -> Response<Body> {
 
 /// Pages are our own HTML with sanitised clipping content; a strict policy is a second line of
 /// defence against anything the sanitiser missed: no script at all, pictures from the web, the
-/// pages' one stylesheet (by its hash) and no other style, no forms, no framing.
+/// pages' one stylesheet (by its hash) and no other style, forms only to this site (the search
+/// box), no framing.
 pub fn html_headers(h: &mut HeaderMap) {
     static POLICY: std::sync::LazyLock<HeaderValue> = std::sync::LazyLock::new(|| {
         let policy = format!(
             "default-src 'none'; img-src http: https: data:; style-src {}; base-uri 'none'; \
-             form-action 'none'; frame-ancestors 'none'",
+             form-action 'self'; frame-ancestors 'none'",
             crate::pages::style_source()
         );
         HeaderValue::from_str(&policy).expect("ASCII")

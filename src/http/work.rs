@@ -7,7 +7,8 @@
 //!   can read a feed's whole history, never queue ahead of archive pages and clipping pages.
 //! - A request has `http.view_timeout` from its arrival, its wait for a turn included. Past it,
 //!   the wait or the work stops (the store's progress handler interrupts the query) and the
-//!   client gets 503 with `Retry-After`.
+//!   client gets 503 with `Retry-After`. So does a search while the writer is still filling the
+//!   index of a store made before it existed.
 //! - When the client goes away, hyper drops the request: the wait for a turn ends with it, and a
 //!   drop guard cancels the [`Budget`], so work already started stops at its next check.
 
@@ -20,7 +21,11 @@ use tokio::sync::Semaphore;
 use super::AppState;
 use super::respond::{internal, not_found, unavailable};
 use crate::budget::{Budget, Stopped};
+use crate::search::NotReady;
 use crate::views::{Lane, Views};
+
+/// When to come back for a search while the index of an older store is being filled.
+const INDEX_RETRY_SECS: u64 = 30;
 
 /// The turns of each lane.
 pub struct Lanes {
@@ -89,6 +94,7 @@ pub async fn make<T: Send + 'static>(
             tracing::debug!(?lane, "view abandoned: {e}");
             Err(busy())
         }
+        Ok(Err(e)) if e.downcast_ref::<NotReady>().is_some() => Err(unavailable(format!("{e}\n"), INDEX_RETRY_SECS)),
         Ok(Err(e)) => Err(internal(e)),
         Err(e) => Err(internal(e)),
     }

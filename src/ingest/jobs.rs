@@ -2,7 +2,9 @@
 //! every touched path; touched paths are de-duplicated), and runs them. Its timers: a failed
 //! job is followed by a rescan after a growing delay, files rejected while still being written
 //! are looked at again, old tombstones are purged hourly, and tokens are read again every few
-//! seconds. A job that fails or panics is contained: the feeds keep their last content.
+//! seconds. A store made before the search index existed has its items indexed here, a chunk
+//! whenever no job waits. A job that fails or panics is contained: the feeds keep their last
+//! content.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use tracing::{debug, error};
+use tracing::{debug, error, info};
 
 use super::{Ingest, now};
 use crate::config::Config;
@@ -25,6 +27,9 @@ const RETRY_MAX: Duration = Duration::from_secs(60);
 const TOKENS_EVERY: Duration = Duration::from_secs(3);
 /// How often tombstones older than `tombstone_days` are dropped.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// Items indexed per transaction while the search index of an older store is filled: a few tens
+/// of milliseconds of work, so a file event waits at most that long behind a chunk.
+const BACKFILL_CHUNK: usize = 200;
 
 /// The jobs taken off the queue at once, merged.
 #[derive(Default)]
@@ -43,6 +48,8 @@ struct Timers {
     retry: Option<(Instant, Duration)>,
     next_purge: Instant,
     next_tokens: Instant,
+    /// While the search index is being filled: when the next chunk is due.
+    backfill: Option<Instant>,
 }
 
 impl Ingest {
@@ -51,11 +58,20 @@ impl Ingest {
     /// it should have done is lost; a panic is contained the same way.
     pub(crate) fn run(mut self, jobs: Receiver<Job>) {
         let started = Instant::now();
-        let mut timers = Timers { retry: None, next_purge: started + PURGE_EVERY, next_tokens: started + TOKENS_EVERY };
+        let backfill = self.store.batch().and_then(|b| b.search_ready()).map_or(Some(started), |ready| {
+            if !ready {
+                info!("indexing the clippings for search, a chunk at a time between other work");
+            }
+            (!ready).then_some(started)
+        });
+        let mut timers =
+            Timers { retry: None, next_purge: started + PURGE_EVERY, next_tokens: started + TOKENS_EVERY, backfill };
+        let mut indexed = 0;
         loop {
             self.core.heartbeat.beat();
             let recheck_at = self.core.recheck.iter().map(|(at, _)| *at).min();
-            let wake = [Some(timers.next_purge), Some(timers.next_tokens), timers.retry.map(|(at, _)| at), recheck_at]
+            let retry = timers.retry.map(|(at, _)| at);
+            let wake = [Some(timers.next_purge), Some(timers.next_tokens), retry, recheck_at, timers.backfill]
                 .into_iter()
                 .flatten()
                 .min();
@@ -84,6 +100,9 @@ impl Ingest {
             }
             if work.stop {
                 break;
+            }
+            if timers.backfill.is_some_and(|at| at <= Instant::now()) {
+                timers.backfill = self.backfill_search(&mut indexed, started);
             }
         }
         if timers.retry.is_none() {
@@ -140,6 +159,40 @@ impl Ingest {
         let delay = retry.map_or(RETRY_FIRST, |(_, d)| (d * 2).min(RETRY_MAX));
         error!(retry_in_s = delay.as_secs_f32(), "update failed, feeds keep their last content: {why}");
         Some((Instant::now() + delay, delay))
+    }
+
+    /// Indexes one chunk of the items a store made before the search index holds, in its own
+    /// transaction, with a failure or panic contained. Returns when the next chunk is due:
+    /// `None` once the index is complete, a minute later after a failure.
+    fn backfill_search(&mut self, indexed: &mut usize, started: Instant) -> Option<Instant> {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let b = self.store.batch()?;
+            let step = b.backfill_search(BACKFILL_CHUNK)?;
+            b.commit()?;
+            anyhow::Ok(step)
+        }));
+        match outcome {
+            Ok(Ok((n, done))) => {
+                *indexed += n;
+                if !done {
+                    return Some(Instant::now());
+                }
+                info!(items = *indexed, seconds = started.elapsed().as_secs(), "search index complete");
+                None
+            }
+            Ok(Err(e)) => {
+                error!(retry_in_s = RETRY_MAX.as_secs(), "indexing clippings for search failed: {e:#}");
+                Some(Instant::now() + RETRY_MAX)
+            }
+            Err(panic) => {
+                error!(
+                    retry_in_s = RETRY_MAX.as_secs(),
+                    "indexing clippings for search failed: {}",
+                    panic_message(&*panic)
+                );
+                Some(Instant::now() + RETRY_MAX)
+            }
+        }
     }
 
     /// Drops tombstones older than `tombstone_days` and marks their feeds for rendering.

@@ -11,6 +11,11 @@ use super::{esc, head, time};
 use crate::feed::{Doc, FeedKey, Format, Links, Page};
 use crate::item::Item;
 
+/// What the page of a private feed says of its address.
+const PRIVATE_NOTE: &str = "<p>This feed is private: subscribe with the address you opened this page with, which \
+     carries its token (<code>?token=…</code>), and keep that address to yourself. The links \
+     on this page carry no token.</p>\n";
+
 /// The name of a format as people know it.
 fn format_name(format: Format) -> &'static str {
     match format {
@@ -62,6 +67,7 @@ pub fn feed_page(doc: &Doc<'_>, format: Format, links: &Links, private: bool) ->
 fn about(out: &mut String, doc: &Doc<'_>, format: Format, links: &Links, private: bool) {
     let key = &doc.meta.key;
     let (what, subscribe) = match doc.page {
+        Page::Filtered { .. } => return about_filtered(out, doc, format, links, private),
         Page::Current { .. } => (String::new(), links.feed(key, format)),
         Page::Archive { index, .. } => (
             format!(
@@ -71,10 +77,6 @@ fn about(out: &mut String, doc: &Doc<'_>, format: Format, links: &Links, private
             ),
             links.feed(key, format),
         ),
-        Page::Filtered { query } => (
-            format!("<p>Filtered by <code>{}</code>: a feed of its own.</p>\n", esc(query)),
-            links.self_url(doc, format),
-        ),
     };
     out.push_str("<div class=\"about\">\n");
     out.push_str(&format!(
@@ -83,13 +85,65 @@ fn about(out: &mut String, doc: &Doc<'_>, format: Format, links: &Links, private
         esc(&subscribe)
     ));
     if private {
-        out.push_str(
-            "<p>This feed is private: subscribe with the address you opened this page with, which \
-             carries its token (<code>?token=…</code>), and keep that address to yourself. The links \
-             on this page carry no token.</p>\n",
-        );
+        out.push_str(PRIVATE_NOTE);
     }
     out.push_str(&what);
+    other_formats(out, doc, format, links);
+}
+
+/// The box of a filtered view (a search, say): a feed of its own, whose address in every format
+/// is given to copy, and, on a public feed's page, the search box again to change the search.
+fn about_filtered(out: &mut String, doc: &Doc<'_>, format: Format, links: &Links, private: bool) {
+    let Page::Filtered { query } = doc.page else { return };
+    out.push_str("<div class=\"about\">\n");
+    out.push_str(
+        "<p><strong>This is a feed.</strong> These results are a feed of their own: to subscribe, \
+         copy its address in any format into your feed reader:</p>\n<ul class=\"subscribe\">\n",
+    );
+    for f in Format::ALL {
+        out.push_str(&format!(
+            "<li>{}: <code class=\"url\">{}</code></li>\n",
+            format_name(f),
+            esc(&links.self_url(doc, f))
+        ));
+    }
+    out.push_str("</ul>\n");
+    if private {
+        out.push_str(PRIVATE_NOTE);
+    }
+    out.push_str(&format!("<p>Filtered by <code>{}</code>.</p>\n", esc(query)));
+    if !private {
+        search_again(out, &links.feed(&doc.meta.key, format), query);
+    }
+    other_formats(out, doc, format, links);
+}
+
+/// A search box over the same feed, holding the search of `query` and keeping its other filters
+/// (hidden fields). A plain form: no script.
+fn search_again(out: &mut String, action: &str, query: &str) {
+    let mut search = String::new();
+    let mut hidden = String::new();
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if k == "search" {
+            search = v.into_owned();
+        } else {
+            hidden.push_str(&format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">\n", esc(&k), esc(&v)));
+        }
+    }
+    out.push_str(&format!(
+        "<form class=\"search\" action=\"{}\" method=\"get\" role=\"search\">\n{hidden}\
+         <label for=\"search\">Search this feed</label>\n\
+         <input type=\"search\" id=\"search\" name=\"search\" required maxlength=\"{}\" value=\"{}\">\n\
+         <button type=\"submit\">Search</button>\n</form>\n",
+        esc(action),
+        crate::search::MAX_SEARCH_CHARS,
+        esc(&search)
+    ));
+}
+
+/// The line that links the same document in every format, and says when it last changed; it
+/// closes the box.
+fn other_formats(out: &mut String, doc: &Doc<'_>, format: Format, links: &Links) {
     let formats: Vec<String> = Format::ALL
         .into_iter()
         .map(|f| {

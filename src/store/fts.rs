@@ -11,6 +11,14 @@
 //! 746 to 1,250 bytes an item and doubled the cost of indexing, and did nothing for longer
 //! prefixes (`benches/search.rs`); the store is to stay within the clippings' size.
 //!
+//! Visibility: a search on feed F answers only items with an open slot in F's own log
+//! (`feed_log`), the rule every view of a feed follows; the `scope` column only narrows the
+//! candidates before that check.
+//!
+//! A store made before the index existed has its live items indexed once, by the writer, a chunk
+//! per transaction ([`backfill`]), between its other jobs; [`MIGRATED`] in `meta` says it is
+//! done, and until then searches are not answered from the index ([`ready`]).
+//!
 //! An item's FTS rowid is its *document number*: its publication time in seconds, shifted left
 //! by [`SEQ_BITS`], plus a sequence number among items of the same second. The index's rowid
 //! order is then the feeds' order (newest first), so a query walks the index backwards from the
@@ -104,6 +112,70 @@ fn forget(conn: &Connection, doc: i64) -> Result<()> {
     Ok(())
 }
 
+/// The `meta` key that says every live item is in the index (its value: when that became true).
+pub const MIGRATED: &str = "migrated_search";
+/// The `meta` key of the backfill's progress: the last item key indexed.
+const BACKFILL_AFTER: &str = "search_backfill_after";
+
+fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn.prepare_cached("SELECT value FROM meta WHERE key=?1")?.query_row([key], |r| r.get(0)).optional()?)
+}
+
+fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+    )?
+    .execute([key, value])?;
+    Ok(())
+}
+
+/// At schema set-up: a store with no live item has nothing to index, so its index is complete
+/// from the start; one with live items and no [`MIGRATED`] mark is left for [`backfill`].
+/// Idempotent, and cheap: it reads one row.
+pub fn migrate_search(conn: &Connection) -> Result<()> {
+    if meta(conn, MIGRATED)?.is_some() {
+        return Ok(());
+    }
+    let any: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM items WHERE deleted_at IS NULL)", [], |r| r.get(0))?;
+    if !any {
+        set_meta(conn, MIGRATED, "empty store")?;
+    }
+    Ok(())
+}
+
+/// Whether every live item is in the index, so searches can be answered from it.
+pub fn ready(conn: &Connection) -> Result<bool> {
+    Ok(meta(conn, MIGRATED)?.is_some())
+}
+
+/// Indexes the next `chunk` live items (by key) that the backfill has not reached, and records
+/// how far it got; marks the index complete once none is left. Items written meanwhile are
+/// indexed by the writer as usual, and indexing one again only replaces its row, so a crash or a
+/// restart between chunks loses nothing. Returns the number indexed, and whether it is done.
+pub fn backfill(conn: &Connection, chunk: usize) -> Result<(usize, bool)> {
+    if ready(conn)? {
+        return Ok((0, true));
+    }
+    let after = meta(conn, BACKFILL_AFTER)?.unwrap_or_default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, id, updated, record FROM items WHERE deleted_at IS NULL AND key > ?1 ORDER BY key LIMIT ?2",
+    )?;
+    let rows: Vec<(String, String, i64, String)> = stmt
+        .query_map(params![after, chunk as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (_, id, updated, record) in &rows {
+        put(conn, &super::row_item(id.clone(), *updated, record)?)?;
+    }
+    let done = rows.len() < chunk;
+    if done {
+        set_meta(conn, MIGRATED, &Utc::now().to_rfc3339())?;
+        conn.prepare_cached("DELETE FROM meta WHERE key=?1")?.execute([BACKFILL_AFTER])?;
+    } else if let Some((key, ..)) = rows.last() {
+        set_meta(conn, BACKFILL_AFTER, key)?;
+    }
+    Ok((rows.len(), done))
+}
+
 /// What narrows a search besides its MATCH expression.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Bounds {
@@ -113,19 +185,24 @@ pub struct Bounds {
     pub min_quality: Option<i64>,
 }
 
-/// The ids of the newest `limit` items matching `expression` (a [`crate::search::Match`]'s, whose
-/// feed scope it carries) within `bounds`, newest first, in the feeds' order (publication time
-/// descending, then id). An expression FTS5 rejects is an error, never a partial answer.
-pub fn matching(conn: &Connection, expression: &str, bounds: &Bounds, limit: usize) -> Result<Vec<String>> {
+/// The ids of the newest `limit` items matching `expression` (a [`crate::search::Match`]'s)
+/// within `bounds` that hold an open slot in the log of `feed` (a path stem): newest first, in
+/// the feeds' order (publication time descending, then id). An expression FTS5 rejects is an
+/// error, never a partial answer.
+pub fn matching(conn: &Connection, expression: &str, feed: &str, bounds: &Bounds, limit: usize) -> Result<Vec<String>> {
     let quality =
         if bounds.min_quality.is_some() { "JOIN items i ON i.id = d.id AND i.quality >= ?3" } else { "AND ?3 IS NULL" };
+    // The feed's own log decides what a reader of it may see (private clippings have no slot in
+    // a public feed's log): checked row by row, by the log's index of open slots.
     let sql = format!(
         "SELECT d.id, d.doc FROM search_index s JOIN search_docs d ON d.doc = s.rowid {quality}
-         WHERE search_index MATCH ?1 AND s.rowid >= ?2 ORDER BY s.rowid DESC"
+         WHERE search_index MATCH ?1 AND s.rowid >= ?2
+           AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed = ?4 AND l.id = d.id AND l.left_at IS NULL)
+         ORDER BY s.rowid DESC"
     );
     let since = bounds.since.map_or(i64::MIN, |t| t.timestamp().clamp(-MAX_SECS, MAX_SECS) << SEQ_BITS);
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params![expression, since, bounds.min_quality])?;
+    let mut rows = stmt.query(params![expression, since, bounds.min_quality, feed])?;
     // Read in document order until `limit` are in and the next one is from an earlier second:
     // within one second the feeds order by id, which document numbers do not follow.
     let mut found: Vec<(i64, String)> = Vec::new();
@@ -142,6 +219,7 @@ pub fn matching(conn: &Connection, expression: &str, bounds: &Bounds, limit: usi
 }
 
 /// The number of items in the index.
+#[cfg(test)]
 pub fn count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT count(*) FROM search_docs", [], |r| r.get(0))?)
 }

@@ -86,11 +86,11 @@ proptest! {
             Err(e) => prop_assert!(!e.to_string().is_empty() && !e.to_string().contains('\n')),
             Ok(s) => {
                 let m = s.to_match();
-                prop_assert!(matching(&c, &m.expression(), &Bounds::default(), 5).is_ok(), "{}", m.expression());
+                prop_assert!(matching(&c, &m.expression(), "feed", &Bounds::default(), 5).is_ok(), "{}", m.expression());
                 let enc: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
                 if let Ok(f) = Filter::parse(&format!("q={enc}&exclude={enc}"), &FeedKey::All, Utc::now()) {
                     let all = m.and(words_match(&f)).within(&FeedKey::Topic("ai".into()));
-                    prop_assert!(matching(&c, &all.expression(), &Bounds::default(), 5).is_ok(), "{}", all.expression());
+                    prop_assert!(matching(&c, &all.expression(), "feed", &Bounds::default(), 5).is_ok(), "{}", all.expression());
                 }
             }
         }
@@ -113,7 +113,7 @@ proptest! {
             item(&Spec { id: &id, minutes: n as i64, title, excerpt, body, site: SITES[*site], topics })
         }).collect();
         for it in &items {
-            put(&c, it).unwrap();
+            add(&c, it).unwrap();
         }
         let got = found(&c, &s.to_match());
         let want: Vec<String> = items.iter().rev().filter(|it| reference(&s, &IndexDoc::of(it))).map(|it| it.id.clone()).collect();

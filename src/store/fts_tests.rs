@@ -34,10 +34,27 @@ fn item(s: &Spec) -> Item {
     Item { id: s.id.into(), updated: published, data: ItemData { clip, topics, published, dated: true } }
 }
 
+/// A store's connection in memory, with every table (the feed log included).
 fn index() -> Connection {
-    let c = Connection::open_in_memory().unwrap();
-    c.execute_batch(SCHEMA).unwrap();
-    c
+    crate::store::Store::open_in_memory().unwrap().conn
+}
+
+/// Indexes an item and gives it an open slot in the log of every feed it belongs to (unless it
+/// has one), as the writer does for a public clipping.
+fn add(c: &Connection, it: &Item) -> Result<()> {
+    put(c, it)?;
+    let mut feeds = vec![FeedKey::All];
+    feeds.extend(it.data.topics.iter().map(|t| FeedKey::Topic(t.slug.clone())));
+    feeds.extend(it.data.provider_domain().map(|d| FeedKey::Provider(d.to_string())));
+    for f in feeds {
+        c.execute(
+            "INSERT INTO feed_log(feed, pos, id, entered_at)
+             SELECT ?1, (SELECT COALESCE(MAX(pos) + 1, 0) FROM feed_log WHERE feed = ?1), ?2, 0
+             WHERE NOT EXISTS(SELECT 1 FROM feed_log WHERE feed = ?1 AND id = ?2 AND left_at IS NULL)",
+            params![f.path_stem(), it.id],
+        )?;
+    }
+    Ok(())
 }
 
 const ITEMS: [Spec; 7] = [
@@ -109,14 +126,14 @@ const ITEMS: [Spec; 7] = [
 fn filled() -> Connection {
     let c = index();
     for s in &ITEMS {
-        put(&c, &item(s)).unwrap();
+        add(&c, &item(s)).unwrap();
     }
     c
 }
 
 #[track_caller]
 fn found(c: &Connection, m: &Match) -> Vec<String> {
-    matching(c, &m.expression(), &Bounds::default(), 100).unwrap_or_else(|e| panic!("{}: {e}", m.expression()))
+    matching(c, &m.expression(), "feed", &Bounds::default(), 100).unwrap_or_else(|e| panic!("{}: {e}", m.expression()))
 }
 
 #[track_caller]
@@ -225,8 +242,11 @@ fn feed_scope_and_bounds() {
     assert_eq!(found(&c, &both), ["vice", "old"]);
     assert_eq!(found(&c, &amazon().within(&FeedKey::Topic("a".into()))), Vec::<String>::new());
     let since = Bounds { since: Some("2020-06-10T12:00:00Z".parse().unwrap()), ..Bounds::default() };
-    assert_eq!(matching(&c, &amazon().expression(), &since, 100).unwrap(), ["usnews", "crypto", "wired", "vice"]);
-    assert_eq!(matching(&c, &amazon().expression(), &since, 2).unwrap(), ["usnews", "crypto"]);
+    assert_eq!(
+        matching(&c, &amazon().expression(), "feed", &since, 100).unwrap(),
+        ["usnews", "crypto", "wired", "vice"]
+    );
+    assert_eq!(matching(&c, &amazon().expression(), "feed", &since, 2).unwrap(), ["usnews", "crypto"]);
     assert_eq!(count(&c).unwrap(), ITEMS.len() as i64);
 }
 
@@ -235,17 +255,17 @@ fn min_quality_reads_the_items_table() {
     let mut store = crate::store::Store::open_in_memory().unwrap();
     let b = store.batch().unwrap();
     let conn: &Connection = &b.tx;
-    conn.execute_batch(SCHEMA).unwrap();
     for (n, s) in ITEMS.iter().enumerate() {
         let mut it = item(s);
         it.data.clip.quality = (n % 2 == 0).then_some(n as i64 * 10);
+        // Writing the item indexes it.
         b.put_item(s.id, &it, it.updated, "h", "h").unwrap();
-        put(conn, &it).unwrap();
+        b.log_enter(&FeedKey::All, s.id, it.updated).unwrap();
     }
     let m = Search::parse("amazon OR robots OR primer").unwrap().to_match().expression();
     let bounds = Bounds { min_quality: Some(20), ..Bounds::default() };
     // Qualities by position: vice 0, wired 20, sify 40, old 60; the others have none.
-    assert_eq!(matching(conn, &m, &bounds, 10).unwrap(), ["wired", "old"]);
+    assert_eq!(matching(conn, &m, "feed", &bounds, 10).unwrap(), ["wired", "old"]);
 }
 
 #[test]
@@ -254,13 +274,13 @@ fn newest_first_in_the_feeds_order() {
     // Five items in one second, put in an order unlike their ids, and one a second later.
     for (id, minutes) in [("c", 0), ("a", 0), ("e", 0), ("b", 0), ("d", 0), ("z", 1)] {
         let s = Spec { id, minutes, title: "same", excerpt: "", body: "", site: ("S", "s.example"), topics: &[] };
-        put(&c, &item(&s)).unwrap();
+        add(&c, &item(&s)).unwrap();
     }
     let m = Search::parse("same").unwrap().to_match().expression();
-    assert_eq!(matching(&c, &m, &Bounds::default(), 10).unwrap(), ["z", "a", "b", "c", "d", "e"]);
-    assert_eq!(matching(&c, &m, &Bounds::default(), 3).unwrap(), ["z", "a", "b"]);
-    assert_eq!(matching(&c, &m, &Bounds::default(), 1).unwrap(), ["z"]);
-    assert_eq!(matching(&c, &m, &Bounds::default(), 0).unwrap(), Vec::<String>::new());
+    assert_eq!(matching(&c, &m, "feed", &Bounds::default(), 10).unwrap(), ["z", "a", "b", "c", "d", "e"]);
+    assert_eq!(matching(&c, &m, "feed", &Bounds::default(), 3).unwrap(), ["z", "a", "b"]);
+    assert_eq!(matching(&c, &m, "feed", &Bounds::default(), 1).unwrap(), ["z"]);
+    assert_eq!(matching(&c, &m, "feed", &Bounds::default(), 0).unwrap(), Vec::<String>::new());
 }
 
 #[test]
@@ -269,13 +289,13 @@ fn edits_and_deletions() {
     let wired = ITEMS.iter().find(|s| s.id == "wired").unwrap();
     // An edit replaces the text: old words go, new ones come.
     let edited = Spec { title: "Drones fold laundry", ..*wired };
-    put(&c, &item(&edited)).unwrap();
+    add(&c, &item(&edited)).unwrap();
     assert_eq!(search(&c, "drones"), ["wired"]);
     assert_eq!(search(&c, "title:robots"), ["crypto"]);
     assert_eq!(words(&c, "drones", ""), ["wired"]);
     // A new date moves it in the order.
     let moved = Spec { minutes: 120, ..edited };
-    put(&c, &item(&moved)).unwrap();
+    add(&c, &item(&moved)).unwrap();
     assert_eq!(search(&c, "laundry OR rekognition"), ["wired", "usnews", "vice"]);
     assert_eq!(count(&c).unwrap(), ITEMS.len() as i64);
     delete(&c, "wired").unwrap();
@@ -289,7 +309,7 @@ fn edits_and_deletions() {
     {
         let mut it = item(&Spec { id, ..ITEMS[0] });
         it.data.published = y.parse().unwrap();
-        put(&c, &it).unwrap();
+        add(&c, &it).unwrap();
     }
     assert_eq!(search(&c, "title:pauses"), ["late", "vice", "pre", "early"]);
 }
@@ -321,7 +341,7 @@ proptest! {
             item(&Spec { id: &id, minutes: n as i64, title, excerpt, body: title, site: ("S", "s.example"), topics: &[] })
         }).collect();
         for it in &items {
-            put(&c, it).unwrap();
+            add(&c, it).unwrap();
         }
         let enc = |v: &[String]| v.iter().map(|p| url::form_urlencoded::byte_serialize(p.replace(',', " ").as_bytes()).collect::<String>()).collect::<Vec<_>>().join(",");
         let Ok(f) = Filter::parse(&format!("q={}&exclude={}", enc(&q), enc(&x)), &FeedKey::All, Utc::now()) else { return Ok(()) };
@@ -336,3 +356,6 @@ proptest! {
 
 #[path = "fts_search_props.rs"]
 mod search_props;
+
+#[path = "fts_reader_tests.rs"]
+mod reader_tests;

@@ -1,5 +1,6 @@
 //! Items: one row per identity ever seen (a tombstone once its files are gone), their topic
-//! memberships, and the topics and providers ever seen with their display names.
+//! memberships and their text in the search index (`fts`), and the topics and providers ever
+//! seen with their display names.
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -88,7 +89,8 @@ impl Batch<'_> {
         for slug in topics {
             ins.execute(params![slug, published, item.id])?;
         }
-        Ok(())
+        // The search index follows the item in the same transaction.
+        super::fts::put(&self.tx, item)
     }
 
     /// Marks an item deleted: it leaves every feed, its row stays as a tombstone.
@@ -99,7 +101,8 @@ impl Batch<'_> {
             .query_row(params![key, ts(at)], |r| r.get(0))
             .optional()?;
         if let Some(id) = id {
-            self.tx.prepare_cached("DELETE FROM item_topics WHERE id=?1")?.execute([id])?;
+            self.tx.prepare_cached("DELETE FROM item_topics WHERE id=?1")?.execute([&id])?;
+            super::fts::delete(&self.tx, &id)?;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@
 //! every change happens inside a [`Batch`], one transaction. [`Reader`] holds separate read-only
 //! connections for the views rendered on request, each query within its request's budget. One
 //! file per part: [`schema`], [`files`], [`items`], the feed [`log`], the [`notes`] on front-matter
-//! keys, what is [`saved`] beyond the clippings, and the [`reader`].
+//! keys, what is [`saved`] beyond the clippings, the search index ([`fts`]), and the [`reader`].
 
 mod files;
 mod items;
@@ -21,8 +21,6 @@ mod saved;
 mod schema;
 mod websub;
 
-// Not yet written by the writer nor read by views (issue 15): drop the allow then.
-#[allow(dead_code)]
 pub(crate) mod fts;
 
 use std::collections::HashMap;
@@ -142,6 +140,17 @@ impl Batch<'_> {
 
     pub(crate) fn meta(&self, key: &str) -> Result<Option<String>> {
         Ok(self.tx.query_row("SELECT value FROM meta WHERE key=?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    /// Indexes the next `chunk` live items a store made before the search index has not yet
+    /// indexed (see [`fts::backfill`]): how many, and whether the index is now complete.
+    pub(crate) fn backfill_search(&self, chunk: usize) -> Result<(usize, bool)> {
+        fts::backfill(&self.tx, chunk)
+    }
+
+    /// Whether every live item is in the search index.
+    pub(crate) fn search_ready(&self) -> Result<bool> {
+        fts::ready(&self.tx)
     }
 
     pub(crate) fn set_meta(&self, key: &str, value: &str) -> Result<()> {

@@ -191,6 +191,38 @@ impl Reader {
         Ok(out)
     }
 
+    /// The newest `limit` items of a feed's whole history that pass `filter`, newest first,
+    /// answered from the search index: the filter's words, search and scopes as one MATCH, the
+    /// feed's log as the rule of what it holds (see `fts::matching`). While the index is still
+    /// being filled, `q` and `exclude` are answered by [`Reader::filtered`]'s scan, and a
+    /// `search=` fails with `search::NotReady`.
+    pub fn searched(
+        &self,
+        feed: &FeedKey,
+        filter: &crate::filter::Filter,
+        limit: usize,
+        budget: &Budget,
+    ) -> Result<Vec<Item>> {
+        let conn = self.conn(budget)?;
+        if !super::fts::ready(&conn).map_err(|e| conn.stopped(e))? {
+            drop(conn);
+            anyhow::ensure!(filter.search.is_none(), crate::search::NotReady);
+            return self.filtered(feed, filter, limit, budget);
+        }
+        let expression = crate::search::filter_match(filter, feed).expression();
+        let bounds = super::fts::Bounds { since: filter.since, min_quality: filter.min_quality };
+        let ids =
+            super::fts::matching(&conn, &expression, &feed.path_stem(), &bounds, limit).map_err(|e| conn.stopped(e))?;
+        let mut stmt = conn.prepare_cached("SELECT updated, record FROM items WHERE id=?1")?;
+        ids.into_iter()
+            .map(|id| {
+                let (updated, record): (i64, String) =
+                    stmt.query_row([&id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| conn.stopped(e))?;
+                row_item(id, updated, &record)
+            })
+            .collect()
+    }
+
     /// A live item by id.
     pub fn item(&self, id: &str, budget: &Budget) -> Result<Option<Item>> {
         let conn = self.conn(budget)?;

@@ -218,7 +218,7 @@ impl Store {
                             .collect::<rusqlite::Result<Vec<_>>>()
                     })
                     .unwrap_or_default();
-                for t in TABLES {
+                for t in TABLES.iter().chain(&super::fts::TABLES) {
                     conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}"))?;
                 }
             }
@@ -231,7 +231,11 @@ impl Store {
             ),
         }
         conn.execute_batch(SCHEMA)?;
+        // The search index, created in place on older stores; their items are indexed later,
+        // by the writer (`fts::backfill`), so opening a store stays quick.
+        conn.execute_batch(super::fts::SCHEMA)?;
         conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?1)", [SCHEMA_VERSION.to_string()])?;
+        super::fts::migrate_search(&conn)?;
         for (feed, token, created) in kept_tokens {
             conn.execute(
                 "INSERT OR IGNORE INTO tokens(feed, token, created) VALUES(?1, ?2, ?3)",

@@ -19,6 +19,7 @@ mod pages;
 mod props;
 mod readme;
 mod restart;
+mod search;
 mod seeds;
 mod service;
 mod stories;
