@@ -35,6 +35,9 @@ pub struct Config {
     pub(crate) base_url_given: bool,
     /// Absolute, lexically normalised roots, in the order given, without duplicates.
     pub clippings: Vec<PathBuf>,
+    /// Each root of `clippings` as the file writes it, for messages that must not show where
+    /// the configuration's folder is.
+    pub(crate) root_names: Vec<String>,
     pub(crate) store: PathBuf,
     pub(crate) title: String,
     pub(crate) description: String,
@@ -131,7 +134,7 @@ impl Config {
             .with_context(|| format!("key 'listen': {:?} is not an address like 127.0.0.1:8080", raw.listen))?;
         let base_url_given = raw.base_url.is_some();
         let base_url = base_url(raw.base_url.as_deref(), listen)?;
-        let clippings = roots(&raw.clippings, base_dir)?;
+        let (clippings, root_names) = roots(&raw.clippings, base_dir)?;
         if !(1..=10_000).contains(&raw.items_per_feed) {
             bail!("key 'items_per_feed': {} is out of range (1 to 10000)", raw.items_per_feed);
         }
@@ -167,6 +170,7 @@ impl Config {
             base_url,
             base_url_given,
             clippings,
+            root_names,
             store: match raw.store {
                 Some(store) => normalize(&base_dir.join(store)),
                 None => crate::locate::default_store(base_dir),
@@ -188,6 +192,13 @@ impl Config {
             metrics_token,
             http,
         })
+    }
+
+    /// A root as the configuration writes it, from the key it is stored under (its absolute
+    /// path); messages shown to others name roots this way, never by where they are.
+    pub(crate) fn root_name(&self, stored: &str) -> &str {
+        let found = self.clippings.iter().zip(&self.root_names).find(|(abs, _)| abs.to_string_lossy() == stored);
+        found.map_or("(a root no longer configured)", |(_, name)| name.as_str())
     }
 
     /// The built-in defaults (`clipfeed check` without `--config`).
@@ -247,16 +258,19 @@ fn base_url(given: Option<&str>, listen: SocketAddr) -> Result<url::Url> {
     Ok(base_url)
 }
 
-/// The roots: absolute, lexically normalised, without duplicates, none inside another.
-fn roots(raw: &[PathBuf], base_dir: &Path) -> Result<Vec<PathBuf>> {
+/// The roots: absolute, lexically normalised, without duplicates, none inside another; and each
+/// as written.
+fn roots(raw: &[PathBuf], base_dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
     if raw.is_empty() {
         bail!("key 'clippings': give at least one folder to watch");
     }
     let mut clippings: Vec<PathBuf> = Vec::new();
+    let mut names = Vec::new();
     for p in raw {
         let abs = normalize(&base_dir.join(p));
         if !clippings.contains(&abs) {
             clippings.push(abs);
+            names.push(p.display().to_string());
         }
     }
     for (i, a) in clippings.iter().enumerate() {
@@ -270,7 +284,7 @@ fn roots(raw: &[PathBuf], base_dir: &Path) -> Result<Vec<PathBuf>> {
             }
         }
     }
-    Ok(clippings)
+    Ok((clippings, names))
 }
 
 /// The extensions: lowercase, without dots, without duplicates, at least one.

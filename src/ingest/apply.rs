@@ -256,7 +256,8 @@ impl Core {
                     {
                         let reason = format!(
                             "{} under root {} has the same path and no webUrl either; give one of them a webUrl or another name",
-                            other.path, other.root
+                            other.path,
+                            self.cfg.root_name(&other.root)
                         );
                         warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
                         b.put_file_rejected(&id, stat, &reason, t)?;

@@ -47,7 +47,7 @@ impl Core {
             feeds: feeds.len(),
             providers: listed.providers.len(),
             ready: self.ready,
-            rejected: rejections.iter().take(STATUS_REJECTIONS).map(status_rejection).collect(),
+            rejected: rejections.iter().take(STATUS_REJECTIONS).map(|r| self.status_rejection(r)).collect(),
             rejected_total: rejections.len(),
             renders: self.renders,
             rescans: self.rescans,
@@ -142,11 +142,15 @@ impl Core {
     }
 }
 
-fn status_rejection(r: &Rejection) -> StatusRejection {
-    StatusRejection {
-        path: r.file.path.clone(),
-        reason: r.reason.clone(),
-        root: r.file.root.clone(),
-        since: r.at.to_rfc3339(),
+impl Core {
+    /// A rejection as `/api/status` shows it: its path relative to its root, and the root named
+    /// as the configuration writes it (never where the configuration's folder is).
+    fn status_rejection(&self, r: &Rejection) -> StatusRejection {
+        StatusRejection {
+            path: r.file.path.clone(),
+            reason: r.reason.clone(),
+            root: self.cfg.root_name(&r.file.root).to_string(),
+            since: r.at.to_rfc3339(),
+        }
     }
 }

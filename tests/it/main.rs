@@ -16,6 +16,7 @@ mod operate;
 mod oracle;
 mod overload;
 mod pages;
+mod privacy;
 mod props;
 mod readme;
 mod restart;
