@@ -218,6 +218,10 @@ pub async fn archive(
     let Some((page_size, index, format)) = archive_name(&file) else { return not_found() };
     let (token, query) = take_token(&query.unwrap_or_default());
     let site = state.site.load();
+    // A missing feed and a private one without its token get the same answer, before any other.
+    if !site.feeds.contains_key(&stem) {
+        return not_found();
+    }
     if let Some(res) = refused(&site, &stem, &headers, token.as_deref()) {
         return res;
     }

@@ -35,9 +35,13 @@ impl Core {
     pub(super) fn publish(&self, rejections: &[Rejection]) {
         let mut feeds = HashMap::with_capacity(self.catalog.len());
         let mut newest = DateTime::UNIX_EPOCH;
+        let visibility = self.cfg.visibility();
         for (key, entry) in self.catalog.iter() {
             let Some(feed) = &entry.feed else { continue };
-            newest = newest.max(feed.rss.last_modified);
+            // The index and the OPML list show public feeds only: a private change must not date them.
+            if !visibility.is_private(key) {
+                newest = newest.max(feed.rss.last_modified);
+            }
             feeds.insert(key.path_stem(), feed.clone());
         }
         let listed = self.listed();

@@ -54,3 +54,137 @@ fn status_is_for_operators_and_names_fields_not_values() {
     assert_eq!(get(&d.url("metrics"), &[]).status, 403);
     assert_eq!(get(&d.url("readyz"), &[]).status, 200);
 }
+
+/// The configuration of the privacy tests: a private topic with an alias and a keyword, a
+/// private news site, and a public topic.
+pub const PRIVATE_CONFIG: &str = "topics:\n  - name: Internal\n    aliases: [Staff Only]\n    keywords: [bluebird]\n    private: true\n  - name: Robotics\nproviders:\n  - domain: secret.example\n    private: true\n";
+
+/// The tokens `clipfeed token list` prints, by feed stem.
+pub fn tokens(site: &Site) -> std::collections::BTreeMap<String, String> {
+    let (status, out, err) = crate::support::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_clipfeed"))
+            .arg("token")
+            .arg("--config")
+            .arg(site.config())
+            .arg("list"),
+    );
+    assert!(status.success(), "{err}");
+    out.lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(a, b)| (a.to_string(), b.split('\t').next().unwrap().to_string()))
+        .collect()
+}
+
+/// What a response is, but for its date: status, headers and body.
+fn answer(r: &crate::support::Reply) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let headers = r.headers.iter().filter(|(k, _)| *k != "date").map(|(k, v)| (k.clone(), v.clone())).collect();
+    (r.status, headers, r.body.clone())
+}
+
+#[test]
+fn an_unauthorised_private_feed_answers_as_a_missing_one() {
+    let site = Site::new();
+    site.write_config(PRIVATE_CONFIG);
+    site.put("in.md", clip("in", "Internal memo", "topics: [Internal]\n"));
+    site.put("sec.md", clip("sec", "Secret site news", "provider: {name: Secret, domain: secret.example}\n"));
+    site.put("pub.md", clip("pub", "Robot news", "topics: [Robotics]\n"));
+    let d = Daemon::start(&site);
+    let token = tokens(&site)["topics/internal"].clone();
+    poll("the token", || {
+        (get(&d.url(&format!("topics/internal.atom?token={token}")), &[]).status == 200).then_some(())
+    });
+    let browser = ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8");
+    for (private, missing) in
+        [("topics/internal", "topics/no-such-topic"), ("providers/secret.example", "providers/missing.example")]
+    {
+        for rest in [
+            ".atom",
+            ".rss",
+            ".json",
+            ".atom?limit=5",
+            ".json?q=memo",
+            ".rss?since=2020-01-01&topic=internal",
+            "/archive/50-0.atom",
+            "/archive/50-0.atom?limit=1",
+            ".atom?token=wrong",
+        ] {
+            for headers in [vec![], vec![browser], vec![("Authorization", "Bearer wrong")]] {
+                for method in ["GET", "HEAD"] {
+                    let p = crate::support::request(method, &d.url(&format!("{private}{rest}")), &headers);
+                    let m = crate::support::request(method, &d.url(&format!("{missing}{rest}")), &headers);
+                    assert_eq!(answer(&p), answer(&m), "{method} {private}{rest} {headers:?}");
+                    assert_eq!(p.status, 404, "{method} {private}{rest}");
+                    assert_eq!(p.header("cache-control"), Some("no-store"), "{method} {private}{rest}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn private_changes_leave_what_the_public_sees_as_it_was() {
+    let site = Site::new();
+    site.write_config(PRIVATE_CONFIG);
+    site.put("pub.md", clip("pub", "Robot news", "topics: [Robotics]\n"));
+    site.put("turns.md", clip("turns", "Turncoat headline", "topics: [Robotics]\nexcerpt: Turncoat excerpt\n"));
+    let mut d = Daemon::start(&site);
+    d.operator = None;
+    let public =
+        ["feed.atom", "feed.rss", "feed.json", "topics/robotics.atom", "topics/robotics.json", "", "feeds.opml"];
+    type Seen = (String, Option<String>, Option<String>, Vec<u8>);
+    let snapshot = |d: &Daemon| -> Vec<Seen> {
+        public
+            .iter()
+            .map(|p| {
+                let r = get(&d.url(p), &[]);
+                assert_eq!(r.status, 200, "{p}");
+                (p.to_string(), r.header("etag").map(String::from), r.header("last-modified").map(String::from), r.body)
+            })
+            .collect()
+    };
+    let count = |d: &Daemon| d.status()["clippings"].as_u64().unwrap();
+    let before = snapshot(&d);
+    let (clippings, renders) = (count(&d), d.counter("renders"));
+    // Into the next second, so that a date taken from a private change would show.
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let second = now();
+    poll("the next second", || (now() > second).then_some(()));
+    // Private clippings arrive (by topic, by alias, by keyword, by news site): once the writer
+    // has rendered them, nothing public has moved.
+    site.put("a.md", clip("a", "Private by topic", "topics: [Internal, Robotics]\n"));
+    site.put("b.md", clip("b", "Private by alias", "topics: [Staff Only]\n"));
+    site.put("c.md", clip("c", "Private by keyword bluebird", "topics: [Robotics]\n"));
+    site.put("e.md", clip("e", "Private by site", "topics: [Robotics]\nprovider: {name: S, domain: secret.example}\n"));
+    let tokens = tokens(&site);
+    let token = tokens["topics/internal"].clone();
+    let secret = &tokens["providers/secret.example"];
+    poll("the private clippings", || {
+        let f = get(&d.url(&format!("topics/internal.json?token={token}")), &[]).text();
+        let s = get(&d.url(&format!("providers/secret.example.json?token={secret}")), &[]).text();
+        let all = f.contains("Private by topic") && f.contains("Private by alias") && f.contains("Private by keyword");
+        (all && s.contains("Private by site")).then_some(())
+    });
+    assert!(d.counter("renders") > renders);
+    for (a, b) in before.iter().zip(snapshot(&d)) {
+        assert_eq!((&a.1, &a.2), (&b.1, &b.2), "{}: validators moved for private clippings", a.0);
+        assert!(a.3 == b.3, "{}: bytes moved for private clippings:\n{}", a.0, String::from_utf8_lossy(&b.3));
+    }
+    assert_eq!(count(&d), clippings);
+
+    // A public clipping turns private: public feeds keep a tombstone with its id only.
+    site.put(
+        "turns.md",
+        clip("turns", "Turncoat headline", "topics: [Robotics, Internal]\nexcerpt: Turncoat excerpt\n"),
+    );
+    poll("the clipping to leave the public feed", || {
+        let atom = get(&d.url("feed.atom"), &[]).text();
+        (!atom.contains("Turncoat")).then_some(atom)
+    });
+    for p in ["feed.atom", "topics/robotics.atom", "feed.rss", "feed.json", "topics/robotics.json", ""] {
+        let text = get(&d.url(p), &[]).text();
+        assert!(!text.contains("Turncoat") && !text.contains("news.example/turns"), "{p}:\n{text}");
+    }
+    let atom = get(&d.url("topics/robotics.atom"), &[]).text();
+    assert!(atom.contains("at:deleted-entry"), "a tombstone:\n{atom}");
+    assert!(get(&d.url(&format!("topics/internal.atom?token={token}")), &[]).text().contains("Turncoat headline"));
+}
