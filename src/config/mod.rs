@@ -59,6 +59,8 @@ pub struct Config {
     pub(crate) poll_interval: std::time::Duration,
     /// Providers whose feeds are private, by domain (see [`visibility::Visibility`]).
     private_providers: std::collections::BTreeSet<String>,
+    /// Providers written with `private: false`, by domain.
+    public_providers: std::collections::BTreeSet<String>,
     /// Networks allowed to read `/metrics`, and the bearer token it may also require.
     pub(crate) metrics_allow: Vec<Network>,
     pub(crate) metrics_token: Option<String>,
@@ -104,9 +106,24 @@ pub struct HttpLimits {
 impl Config {
     /// Reads and validates the file at `path`; relative paths in it are resolved against the
     /// file's folder.
+    ///
+    /// Refused: a file with no setting at all (empty, or comments only: what an editor's save or
+    /// a configuration tool's write caught half-way looks like, and which would otherwise mean
+    /// every default, no private feed among them), and a file that changes while it is read (it
+    /// is read twice and both must agree).
     pub fn load(path: &Path) -> Result<Config> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        let read = || std::fs::read(path).with_context(|| format!("cannot read config file {}", path.display()));
+        let (first, second) = (read()?, read()?);
+        if first != second {
+            bail!("config file {} changed while it was read; refused (try again once it is written)", path.display());
+        }
+        let text = String::from_utf8(first).with_context(|| format!("config file {} is not UTF-8", path.display()))?;
+        if !has_settings(&text) {
+            bail!(
+                "config file {} has no settings (it is empty or only comments); refused, since it would make every feed public",
+                path.display()
+            );
+        }
         let abs = std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))?;
         let dir = abs.parent().unwrap_or(Path::new("/"));
         Config::parse(&text, dir).with_context(|| format!("invalid config file {}", path.display()))
@@ -152,7 +169,7 @@ impl Config {
             .filter(|d| !d.is_empty())
             .unwrap_or_else(|| format!("{title}: news clippings by topic and by news site"));
         let topics = build_topics(raw.topics)?;
-        let private_providers = private_providers(&raw.providers)?;
+        let (private_providers, public_providers) = private_providers(&raw.providers)?;
         let (metrics_allow, metrics_token) = metrics_access(raw.metrics)?;
         if !(1..=3600).contains(&raw.poll_interval) {
             bail!("key 'poll_interval': {} is out of range (1 to 3600 seconds)", raw.poll_interval);
@@ -188,6 +205,7 @@ impl Config {
             watch: raw.watch,
             poll_interval: std::time::Duration::from_secs(u64::from(raw.poll_interval)),
             private_providers,
+            public_providers,
             metrics_allow,
             metrics_token,
             http,
@@ -258,6 +276,12 @@ fn base_url(given: Option<&str>, listen: SocketAddr) -> Result<url::Url> {
     Ok(base_url)
 }
 
+/// Whether configuration text sets anything: a line that is neither blank, a comment, nor a YAML
+/// document marker.
+fn has_settings(text: &str) -> bool {
+    text.lines().map(str::trim).any(|l| !l.is_empty() && !l.starts_with('#') && l != "---" && l != "...")
+}
+
 /// The roots: absolute, lexically normalised, without duplicates, none inside another; and each
 /// as written.
 fn roots(raw: &[PathBuf], base_dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
@@ -306,17 +330,22 @@ fn extensions(raw: &[String]) -> Result<Vec<String>> {
 }
 
 /// The domains of the providers marked private.
-fn private_providers(raw: &[raw::RawProvider]) -> Result<std::collections::BTreeSet<String>> {
-    let mut private = std::collections::BTreeSet::new();
+/// The providers written `private: true`, and those written `private: false`, by domain.
+type ProviderPrivacy = (std::collections::BTreeSet<String>, std::collections::BTreeSet<String>);
+
+fn private_providers(raw: &[raw::RawProvider]) -> Result<ProviderPrivacy> {
+    let (mut private, mut public) = ProviderPrivacy::default();
     for (i, p) in raw.iter().enumerate() {
         let Some(domain) = text::normalize_domain(&p.domain) else {
             bail!("key 'providers[{i}].domain': {:?} is not a domain", p.domain);
         };
-        if p.private {
-            private.insert(domain);
-        }
+        match p.private {
+            Some(true) => private.insert(domain),
+            Some(false) => public.insert(domain),
+            None => false,
+        };
     }
-    Ok(private)
+    Ok((private, public))
 }
 
 /// Who may read `/metrics`: the networks, and the bearer token if any.

@@ -39,6 +39,33 @@ impl Visibility<'_> {
         topics.chain(providers).collect()
     }
 
+    /// Whether the configuration writes `private: false` for this feed: a decision to make it
+    /// public even if it was private before.
+    pub(crate) fn declared_public(&self, feed: &FeedKey) -> bool {
+        match feed {
+            FeedKey::All => false,
+            FeedKey::Topic(slug) => self.cfg.topics.get(slug).is_some_and(|t| t.declared_public),
+            FeedKey::Provider(domain) => self.cfg.public_providers.contains(domain),
+        }
+    }
+
+    /// The feeds private today (path stems: those with a token in the store, or private under
+    /// the running configuration) that this configuration would make public without saying so
+    /// (`private: false`). A configuration that loosens privacy this way is refused, at start
+    /// and at reload, so a half-written or mistaken file cannot open a private feed.
+    pub(crate) fn loosened<'s>(&self, private_today: impl IntoIterator<Item = &'s str>) -> Vec<String> {
+        let mut out: Vec<String> = private_today
+            .into_iter()
+            .filter(|stem| {
+                FeedKey::from_stem(stem).is_some_and(|key| !self.is_private(&key) && !self.declared_public(&key))
+            })
+            .map(String::from)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Whether a clipping in these topics (slugs) from this provider (domain) is private.
     pub(crate) fn item_is_private<'t>(
         &self,
@@ -114,5 +141,26 @@ mod tests {
         ]);
         v.restrict(&mut both);
         assert_eq!(both.len(), 2, "each private feed it belongs to");
+    }
+
+    #[test]
+    fn only_private_false_written_out_makes_a_private_feed_public() {
+        let today = ["topics/internal", "providers/secret.example", "topics/robotics"];
+        let parse = |text: &str| Config::parse(text, Path::new("/")).unwrap();
+        // The same rules loosen nothing but robotics, which has a token and is not private here:
+        // that must be said.
+        let same = config();
+        assert_eq!(same.visibility().loosened(today), ["topics/robotics"]);
+        let all_defaults = parse("title: T\n");
+        assert_eq!(
+            all_defaults.visibility().loosened(today),
+            ["providers/secret.example", "topics/internal", "topics/robotics"]
+        );
+        let said = parse(
+            "topics:\n  - name: Internal\n    private: false\n  - name: Robotics\n    private: true\nproviders:\n  - domain: secret.example\n    private: false\n",
+        );
+        assert!(said.visibility().loosened(today).is_empty());
+        assert!(said.visibility().declared_public(&FeedKey::Topic("internal".into())));
+        assert!(!said.visibility().declared_public(&FeedKey::Topic("robotics".into())));
     }
 }

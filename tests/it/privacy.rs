@@ -188,3 +188,166 @@ fn private_changes_leave_what_the_public_sees_as_it_was() {
     assert!(atom.contains("at:deleted-entry"), "a tombstone:\n{atom}");
     assert!(get(&d.url(&format!("topics/internal.atom?token={token}")), &[]).text().contains("Turncoat headline"));
 }
+
+/// How many log lines contain `what`.
+fn count(d: &Daemon, what: &str) -> usize {
+    d.log().lines().filter(|l| l.contains(what)).count()
+}
+
+/// Writes `text` as the whole configuration file, sends SIGHUP and waits for the verdict;
+/// whether the reload was accepted. A refusal must leave one log line saying why.
+fn reload(site: &Site, d: &Daemon, text: &str) -> bool {
+    let (done, refused) = (count(d, "configuration reloaded"), count(d, "configuration reload refused"));
+    std::fs::write(site.config(), text).unwrap();
+    d.signal(libc::SIGHUP);
+    poll("the reload's verdict", || {
+        let (now_done, now_refused) = (count(d, "configuration reloaded"), count(d, "configuration reload refused"));
+        (now_done > done || now_refused > refused).then_some(now_done > done)
+    })
+}
+
+/// The configuration `Site::write_config` writes, with `extra`.
+fn config_text(extra: &str) -> String {
+    format!(
+        "listen: 127.0.0.1:0\nbase_url: http://feeds.test/cf/\nclippings: [clippings]\nstore: data/clipfeed.db\ntitle: Test Clippings\n{extra}"
+    )
+}
+
+/// Private feeds are still private: missing without the token, absent from every public place.
+fn still_private(d: &Daemon) {
+    for p in ["topics/internal.atom", "topics/internal.json?limit=5", "providers/secret.example.rss"] {
+        assert_eq!(get(&d.url(p), &[]).status, 404, "{p}");
+    }
+    for p in ["feed.atom", "feed.json?q=memo", "feed.rss?topic=internal", "", "feeds.opml"] {
+        let text = get(&d.url(p), &[]).text();
+        assert!(!text.contains("Internal memo") && !text.contains("Secret site news"), "{p}:\n{text}");
+        assert!(!text.contains("topics/internal") && !text.contains("secret.example"), "{p}:\n{text}");
+    }
+}
+
+#[test]
+fn a_reload_never_loosens_privacy_by_accident() {
+    let site = Site::new();
+    site.write_config(PRIVATE_CONFIG);
+    site.put("in.md", clip("in", "Internal memo", "topics: [Internal, Robotics]\n"));
+    site.put("sec.md", clip("sec", "Secret site news", "provider: {name: Secret, domain: secret.example}\n"));
+    site.put("pub.md", clip("pub", "Robot news", "topics: [Robotics]\n"));
+    let d = Daemon::start(&site);
+    let token = tokens(&site)["topics/internal"].clone();
+    poll("the token", || {
+        (get(&d.url(&format!("topics/internal.atom?token={token}")), &[]).status == 200).then_some(())
+    });
+    still_private(&d);
+    // Empty, comments only, and a file that parses but drops the private topics: all refused.
+    let without_private = config_text("topics:\n  - name: Robotics\n");
+    for text in ["", "\n\n", "# being rewritten\n# by a tool\n", "---\n", &without_private] {
+        assert!(!reload(&site, &d, text), "{text:?} was accepted");
+        still_private(&d);
+        assert_eq!(get(&d.url(&format!("topics/internal.atom?token={token}")), &[]).status, 200);
+    }
+    let refusals: Vec<String> =
+        d.log().lines().filter(|l| l.contains("configuration reload refused")).map(String::from).collect();
+    assert_eq!(refusals.len(), 5, "one line per refusal");
+    assert!(refusals[0].contains("no settings"), "{}", refusals[0]);
+    assert!(
+        refusals[4].contains("topics/internal") && refusals[4].contains("providers/secret.example"),
+        "{}",
+        refusals[4]
+    );
+    assert!(refusals[4].contains("private: false"), "{}", refusals[4]);
+
+    // Written out as `private: false`, the provider's feed is made public on purpose.
+    let open_provider =
+        config_text(&PRIVATE_CONFIG.replace("secret.example\n    private: true", "secret.example\n    private: false"));
+    assert!(reload(&site, &d, &open_provider), "private: false was refused:\n{}", d.log());
+    poll("the provider's feed to be public", || {
+        (get(&d.url("providers/secret.example.atom"), &[]).status == 200).then_some(())
+    });
+    poll("its clipping in the feed of everything", || {
+        get(&d.url("feed.atom"), &[]).text().contains("Secret site news").then_some(())
+    });
+    assert_eq!(get(&d.url("topics/internal.atom"), &[]).status, 404, "the topic stays private");
+    assert!(!tokens(&site).contains_key("providers/secret.example"), "its token is gone");
+}
+
+#[test]
+fn a_start_with_an_empty_config_or_one_that_loosens_privacy_exits_78() {
+    let site = Site::new();
+    site.write_config(PRIVATE_CONFIG);
+    site.put("in.md", clip("in", "Internal memo", "topics: [Internal]\n"));
+    assert!(tokens(&site).contains_key("topics/internal"), "the private topic has a token in the store");
+    let exit = |text: &str| {
+        std::fs::write(site.config(), text).unwrap();
+        let mut cmd = crate::support::serve_command(&[] as &[&str], &site.config());
+        let mut child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let status = poll("clipfeed to refuse the configuration", || child.try_wait().unwrap());
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        (status.code(), err)
+    };
+    for text in ["", "# all commented out\n", "\n---\n"] {
+        let (code, err) = exit(text);
+        assert_eq!(code, Some(78), "{text:?}: {err}");
+        assert!(err.contains("no settings"), "{err}");
+    }
+    let (code, err) =
+        exit(&config_text("topics:\n  - name: Robotics\nproviders:\n  - domain: secret.example\n    private: true\n"));
+    assert_eq!(code, Some(78), "{err}");
+    assert!(err.contains("topics/internal") && err.contains("private: false"), "{err}");
+    // Said on purpose, the start goes on.
+    site.write_config(
+        "topics:\n  - name: Internal\n    private: false\nproviders:\n  - domain: secret.example\n    private: true\n",
+    );
+    let d = Daemon::start(&site);
+    assert!(get(&d.url("topics/internal.atom"), &[]).text().contains("Internal memo"));
+}
+
+#[test]
+fn a_reload_that_tightens_privacy_leaves_no_view_made_under_the_old_rules() {
+    let site = Site::new();
+    let rules = format!("{PRIVATE_CONFIG}items_per_feed: 5\n");
+    site.write_config(&rules);
+    for i in 0..12 {
+        site.put(&format!("r{i}.md"), clip(&format!("r{i}"), &format!("Robot news {i}"), "topics: [Robotics]\n"));
+    }
+    site.put("other.md", clip("other", "Other news", "topics: [Gardening]\n"));
+    let d = Daemon::start(&site);
+    let atom = get(&d.url("feed.atom"), &[]).text();
+    let archive = atom.split("href=\"http://feeds.test/cf/").find_map(|s| {
+        let (href, rest) = s.split_once('"')?;
+        rest.starts_with(" rel=\"prev-archive\"").then(|| href.to_string())
+    });
+    let archive = archive.unwrap_or_else(|| panic!("no archive page:\n{atom}"));
+    let views = [
+        "feed.atom?q=robot",
+        "feed.json?limit=3",
+        "feed.rss?topic=robotics",
+        "feed.atom?since=2020-01-01",
+        "topics/gardening.atom?q=news",
+        "feed.atom",
+        &archive,
+        "",
+    ];
+    let browser = ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8");
+    // Each view is made (and cached) under the old rules, as a feed and as a page.
+    for v in views {
+        for headers in [vec![], vec![browser]] {
+            let r = get(&d.url(v), &headers);
+            assert_eq!(r.status, 200, "{v}");
+            if v.starts_with("feed") {
+                assert!(r.text().contains("Robot news"), "{v}: {}", r.text());
+            }
+        }
+    }
+    let tightened = config_text(&rules.replace("  - name: Robotics\n", "  - name: Robotics\n    private: true\n"));
+    assert!(reload(&site, &d, &tightened), "{}", d.log());
+    poll("the robotics feed to be private", || (get(&d.url("topics/robotics.atom"), &[]).status == 404).then_some(()));
+    for v in views {
+        for headers in [vec![], vec![browser]] {
+            let r = get(&d.url(v), &headers);
+            assert!(!r.text().contains("Robot news"), "{v} {headers:?} was made under the old rules:\n{}", r.text());
+        }
+    }
+    let token = tokens(&site)["topics/robotics"].clone();
+    assert!(get(&d.url(&format!("topics/robotics.atom?q=robot&token={token}")), &[]).text().contains("Robot news 11"));
+}
