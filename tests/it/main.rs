@@ -17,6 +17,7 @@ mod oracle;
 mod overload;
 mod pages;
 mod privacy;
+mod privacy_matrix;
 mod props;
 mod readme;
 mod restart;
