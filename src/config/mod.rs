@@ -22,6 +22,7 @@ pub(crate) use files::is_hidden;
 pub use network::Network;
 pub use raw::{RawConfig, WatchMode};
 pub use topics::Topics;
+pub use visibility::FeedLog;
 
 use topics::build_topics;
 
