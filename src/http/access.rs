@@ -1,6 +1,7 @@
 //! Who may read what: the token of a private feed (`?token=` or `Authorization: Bearer`,
-//! compared in constant time, never logged), and the operators' rule for `/metrics` (a client
-//! address in `metrics.allow`, plus the bearer token `metrics.token` when one is set). The
+//! compared in constant time, never logged; without it a private feed answers as a missing one),
+//! and the operators' rule for `/metrics` and `/api/status` (a client address in
+//! `metrics.allow`, plus the bearer token `metrics.token` when one is set). The
 //! client address is the one `client` resolved, so behind a trusted proxy it is the real
 //! client's, never the proxy's.
 
