@@ -115,16 +115,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let read = || std::fs::read(path).with_context(|| format!("cannot read config file {}", path.display()));
         let (first, second) = (read()?, read()?);
-        if first != second {
-            bail!("config file {} changed while it was read; refused (try again once it is written)", path.display());
-        }
-        let text = String::from_utf8(first).with_context(|| format!("config file {} is not UTF-8", path.display()))?;
-        if !has_settings(&text) {
-            bail!(
-                "config file {} has no settings (it is empty or only comments); refused, since it would make every feed public",
-                path.display()
-            );
-        }
+        let text = settled_text(path, first, second)?;
         let abs = std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))?;
         let dir = abs.parent().unwrap_or(Path::new("/"));
         Config::parse(&text, dir).with_context(|| format!("invalid config file {}", path.display()))
@@ -275,6 +266,22 @@ fn base_url(given: Option<&str>, listen: SocketAddr) -> Result<url::Url> {
         base_url.set_path(&p);
     }
     Ok(base_url)
+}
+
+/// The configuration text from two reads of the file, refused when they differ (the file was
+/// being written), when it is not UTF-8, or when it sets nothing.
+fn settled_text(path: &Path, first: Vec<u8>, second: Vec<u8>) -> Result<String> {
+    if first != second {
+        bail!("config file {} changed while it was read; refused (try again once it is written)", path.display());
+    }
+    let text = String::from_utf8(first).with_context(|| format!("config file {} is not UTF-8", path.display()))?;
+    if !has_settings(&text) {
+        bail!(
+            "config file {} has no settings (it is empty or only comments); refused, since it would make every feed public",
+            path.display()
+        );
+    }
+    Ok(text)
 }
 
 /// Whether configuration text sets anything: a line that is neither blank, a comment, nor a YAML
@@ -580,5 +587,20 @@ mod tests {
     fn extensions_are_normalised() {
         let c = parse("extensions: [\".MD\", txt]\n").unwrap();
         assert_eq!(c.extensions, ["md", "txt"]);
+    }
+
+    #[test]
+    fn a_file_read_twice_must_agree_and_set_something() {
+        let p = Path::new("/etc/clipfeed.yaml");
+        let full = b"title: News\ntopics:\n  - name: Internal\n    private: true\n".to_vec();
+        let half = b"title: News\ntopics:\n".to_vec();
+        let e = settled_text(p, half, full.clone()).unwrap_err().to_string();
+        assert!(e.contains("changed while it was read"), "{e}");
+        assert_eq!(settled_text(p, full.clone(), full.clone()).unwrap().as_bytes(), &full[..]);
+        for empty in ["", "\n  \n", "# all\n  # comments\n", "---\n# x\n...\n"] {
+            let e = settled_text(p, empty.into(), empty.into()).unwrap_err().to_string();
+            assert!(e.contains("no settings"), "{empty:?}: {e}");
+        }
+        assert!(settled_text(p, vec![0xff], vec![0xff]).is_err());
     }
 }
