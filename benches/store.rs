@@ -12,7 +12,7 @@ mod support;
 
 use std::hint::black_box;
 
-use clipfeed::FeedKey;
+use clipfeed::{FeedKey, FeedLog};
 use clipfeed::{Reader, Store};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
@@ -54,7 +54,7 @@ fn queries(c: &mut Criterion) {
         });
         if len >= 100 {
             g.bench_function(format!("archive page 0 {stem}"), |bch| {
-                bch.iter(|| black_box(reader.slot_items(key, 0, 50, &unlimited).expect("query")))
+                bch.iter(|| black_box(reader.slot_items(&FeedLog::of(key), 0, 50, &unlimited).expect("query")))
             });
         }
     }

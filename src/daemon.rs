@@ -87,7 +87,10 @@ pub(crate) fn serve(cfg: Config, path: PathBuf, log_filter: LogFilter) -> Result
 async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inherited: Inherited) -> Result<()> {
     info!(version = env!("CARGO_PKG_VERSION"), config = %path.display(), store = %cfg.store.display(), "starting");
     let Inherited { listener, notifier, watchdog } = inherited;
-    let store = Store::open(&cfg.store)?;
+    let mut store = Store::open(&cfg.store)?;
+    // A configuration that would open a private feed without saying so is refused before
+    // anything is served (exit status 78, like every configuration error).
+    crate::ingest::refuse_loosening(&mut store, &cfg).map_err(crate::locate::ConfigError::new)?;
     // The socket comes first: without a configured base URL, links use the port actually bound.
     // Connections wait in the backlog until the first feeds are published.
     let listener = listen(listener, &cfg).await?;
@@ -122,7 +125,7 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inhe
 
     spawn_rescan_on_usr1(jobs.clone());
     spawn_watchdog(notifier.clone(), watchdog, beats);
-    spawn_reload_on_hup(notifier.clone(), path, shared, jobs.clone(), log_filter);
+    spawn_reload_on_hup(notifier.clone(), path, (shared, site.clone()), jobs.clone(), log_filter);
 
     let signal = shutdown_signal().await;
     notifier.notify("STOPPING=1");
@@ -375,7 +378,7 @@ fn spawn_watchdog(notifier: Arc<Notifier>, period: Option<Duration>, beats: Vec<
 fn spawn_reload_on_hup(
     notifier: Arc<Notifier>,
     path: PathBuf,
-    shared: Arc<ArcSwap<Config>>,
+    (shared, site): (Arc<ArcSwap<Config>>, Arc<ArcSwap<Site>>),
     jobs: mpsc::Sender<Job>,
     log_filter: LogFilter,
 ) {
@@ -385,7 +388,7 @@ fn spawn_reload_on_hup(
         while hup.recv().await.is_some() {
             notifier.reloading();
             let running = shared.load_full();
-            match Config::load(&path) {
+            match Config::load(&path).and_then(|new| keeps_privacy(&running, &site.load(), new)) {
                 Err(e) => error!("configuration reload refused, the running configuration stays: {e:#}"),
                 Ok(new) => {
                     let Reloaded { config: new, need_restart } = running.reloaded(new);
@@ -407,6 +410,18 @@ fn spawn_reload_on_hup(
             notifier.notify("READY=1");
         }
     });
+}
+
+/// A reloaded configuration, unless it would make public a feed that is private today (private
+/// under the running configuration, or holding a token) without writing `private: false` on it.
+fn keeps_privacy(running: &Config, site: &Site, new: Config) -> Result<Config> {
+    let running_private: Vec<String> = running.visibility().private_feeds().iter().map(|k| k.path_stem()).collect();
+    let today = running_private.iter().map(String::as_str).chain(site.private.keys().map(String::as_str));
+    let loosened = new.visibility().loosened(today);
+    if !loosened.is_empty() {
+        anyhow::bail!("{}", crate::ingest::loosening_refused(&loosened));
+    }
+    Ok(new)
 }
 
 /// Waits for SIGTERM or SIGINT and names it.

@@ -42,7 +42,7 @@ pub use locate::exit_status;
 pub use logging::fatal as log_fatal;
 // The sans-IO core: parsing, merging, rendering (tests, benches and fuzz targets drive it).
 pub use clip::{Clipping, Image, Limits, parse as parse_clipping, split_front_matter};
-pub use config::{Config, Topics};
+pub use config::{Config, FeedLog, Topics};
 pub use feed::{Doc, FeedMeta, Format, Links, Page, render as render_feed};
 pub use feed_key::FeedKey;
 pub use item::{Item, Source, id_for as item_id, key_for as item_key, merge as merge_item};

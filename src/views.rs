@@ -16,7 +16,7 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
 use crate::budget::Budget;
-use crate::config::Config;
+use crate::config::{Config, FeedLog};
 use crate::feed::{self, Doc, Format, Links, Page};
 use crate::filter::Filter;
 use crate::lru::Lru;
@@ -193,8 +193,9 @@ impl Views {
         };
         let doc = self.cached(key, || {
             let (from, to) = (index * page_size, (index + 1) * page_size);
-            let items = self.pages.slot_items(&feed.key, from, to, budget)?;
-            let slots = self.pages.slots_changed_at(&feed.key, from, to, budget)?.unwrap_or(DateTime::UNIX_EPOCH);
+            let log = FeedLog::of(&feed.key);
+            let items = self.pages.slot_items(&log, from, to, budget)?;
+            let slots = self.pages.slots_changed_at(&log, from, to, budget)?.unwrap_or(DateTime::UNIX_EPOCH);
             // Everything the page shows: its slots, its items, the feed's title and links.
             let updated = items.iter().map(|i| i.updated).fold(slots.max(feed.meta_at), DateTime::max);
             // No logo: it comes from the newest clippings, which are not on this page.
@@ -221,9 +222,9 @@ impl Views {
         self.cached(Self::filtered_key(feed, filter, shape), || {
             let limit = filter.limit.unwrap_or(feed.items_per_feed);
             let items = if filter.searches() {
-                self.filters.searched(&feed.key, filter, limit, budget)?
+                self.filters.searched(&FeedLog::of(&feed.key), filter, limit, budget)?
             } else {
-                self.filters.filtered(&feed.key, filter, limit, budget)?
+                self.filters.filtered(&FeedLog::of(&feed.key), filter, limit, budget)?
             };
             let updated: DateTime<Utc> = feed.history_at.max(feed.meta_at);
             let mut meta = feed::FeedMeta { updated, ..feed.meta.clone() };
@@ -268,7 +269,7 @@ impl Views {
         budget: &Budget,
     ) -> Result<Arc<Rendered>> {
         self.cached(Self::current_page_key(feed, format, private), || {
-            let items = self.pages.slot_items(&feed.key, feed.window_start, feed.log_len, budget)?;
+            let items = self.pages.slot_items(&FeedLog::of(&feed.key), feed.window_start, feed.log_len, budget)?;
             let page = Page::Current { newest_archive: feed.archive_pages.checked_sub(1), page_size: feed.page_size };
             let doc = Doc { meta: &feed.meta, page: &page, items: &items, tombstones: &[] };
             budget.check()?;
@@ -280,16 +281,13 @@ impl Views {
         })
     }
 
-    /// The HTML page of a live clipping. Clippings in private feeds have no public page.
+    /// The HTML page of a live clipping. A clipping page belongs to no feed: it shows only what
+    /// the public log holds (`FeedLog::public`), so clippings in private feeds have no page.
     pub fn clipping_page(&self, id: &str, budget: &Budget) -> Result<Option<String>> {
         let cfg = self.config.load();
-        let private = |item: &crate::item::Item| {
-            let topics = item.data.topics.iter().map(|t| t.slug.as_str());
-            cfg.visibility().item_is_private(topics, item.data.provider_domain())
-        };
         let links = self.links();
-        let item = self.pages.item(id, budget)?;
-        Ok(item.filter(|i| !private(i)).map(|item| pages::clipping(&cfg.title, &links, &item)))
+        let item = self.pages.item(&FeedLog::public(), id, budget)?;
+        Ok(item.map(|item| pages::clipping(&cfg.title, &links, &item)))
     }
 }
 

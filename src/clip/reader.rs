@@ -20,7 +20,7 @@ pub(super) fn from_yaml<T: DeserializeOwned>(yaml: &str, first_line: usize) -> R
         if let Some(line) = tab_indented_line(yaml, error_line) {
             return format!("tab character in indentation at line {}: YAML allows spaces only", line + first_line - 1);
         }
-        let msg = shift_lines(&inner.to_string(), first_line - 1);
+        let msg = without_values(&shift_lines(&inner.to_string(), first_line - 1));
         // serde_yaml names the field itself when it knows it.
         if path == "." || path.is_empty() || msg.starts_with(&format!("{path}: ")) {
             msg
@@ -63,9 +63,65 @@ fn shift_lines(msg: &str, by: usize) -> String {
     out
 }
 
+/// The words after which serde quotes a value from the file in backticks.
+const VALUE_KINDS: [&str; 5] = ["integer ", "floating point ", "boolean ", "character ", "variant "];
+
+/// A serde message without the file's values: a rejection reason names the field and what was
+/// expected, and is shown to operators who may not read the file (a value can be the secret the
+/// file holds). Double-quoted strings go, and backtick-quoted numbers, booleans, characters and
+/// variant names; key names (`unknown field \`x\``) and what was expected stay.
+fn without_values(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut chars = msg.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let quoted_value = c == '"' || (c == '`' && VALUE_KINDS.iter().any(|k| msg[..i].ends_with(k)));
+        if !quoted_value {
+            out.push(c);
+            continue;
+        }
+        let mut escaped = false;
+        for (_, d) in chars.by_ref() {
+            match d {
+                _ if escaped => escaped = false,
+                '\\' if c == '"' => escaped = true,
+                d if d == c => break,
+                _ => {}
+            }
+        }
+        if out.ends_with(' ') {
+            out.pop();
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_name_the_field_and_never_quote_the_value() {
+        let secret = "SECRET acme takeover at 40 dollars a share";
+        let yaml = format!("quality: \"{secret}\"\n");
+        let e = from_yaml::<std::collections::BTreeMap<String, i64>>(&yaml, 2).unwrap_err();
+        assert!(!e.contains("SECRET") && !e.contains("acme"), "{e}");
+        assert!(e.starts_with("quality: invalid type: string, expected i64 at line 2"), "{e}");
+        for (msg, want) in [
+            (
+                "quality: invalid type: string \"SECRET \\\"x\\\" y\", expected i64 at line 3 column 10",
+                "quality: invalid type: string, expected i64 at line 3 column 10",
+            ),
+            ("invalid value: integer `40`, expected u8", "invalid value: integer, expected u8"),
+            ("unknown variant `hush`, expected `a` or `b`", "unknown variant, expected `a` or `b`"),
+            ("unknown field `titel`, expected `title`", "unknown field `titel`, expected `title`"),
+            (
+                "invalid type: floating point `1.5`, expected a string",
+                "invalid type: floating point, expected a string",
+            ),
+        ] {
+            assert_eq!(without_values(msg), want);
+        }
+    }
 
     #[test]
     fn positions_are_shifted_to_file_lines() {

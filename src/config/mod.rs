@@ -22,6 +22,7 @@ pub(crate) use files::is_hidden;
 pub use network::Network;
 pub use raw::{RawConfig, WatchMode};
 pub use topics::Topics;
+pub use visibility::FeedLog;
 
 use topics::build_topics;
 
@@ -35,6 +36,9 @@ pub struct Config {
     pub(crate) base_url_given: bool,
     /// Absolute, lexically normalised roots, in the order given, without duplicates.
     pub clippings: Vec<PathBuf>,
+    /// Each root of `clippings` as the file writes it, for messages that must not show where
+    /// the configuration's folder is.
+    pub(crate) root_names: Vec<String>,
     pub(crate) store: PathBuf,
     pub(crate) title: String,
     pub(crate) description: String,
@@ -56,6 +60,8 @@ pub struct Config {
     pub(crate) poll_interval: std::time::Duration,
     /// Providers whose feeds are private, by domain (see [`visibility::Visibility`]).
     private_providers: std::collections::BTreeSet<String>,
+    /// Providers written with `private: false`, by domain.
+    public_providers: std::collections::BTreeSet<String>,
     /// Networks allowed to read `/metrics`, and the bearer token it may also require.
     pub(crate) metrics_allow: Vec<Network>,
     pub(crate) metrics_token: Option<String>,
@@ -101,9 +107,15 @@ pub struct HttpLimits {
 impl Config {
     /// Reads and validates the file at `path`; relative paths in it are resolved against the
     /// file's folder.
+    ///
+    /// Refused: a file with no setting at all (empty, or comments only: what an editor's save or
+    /// a configuration tool's write caught half-way looks like, and which would otherwise mean
+    /// every default, no private feed among them), and a file that changes while it is read (it
+    /// is read twice and both must agree).
     pub fn load(path: &Path) -> Result<Config> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        let read = || std::fs::read(path).with_context(|| format!("cannot read config file {}", path.display()));
+        let (first, second) = (read()?, read()?);
+        let text = settled_text(path, first, second)?;
         let abs = std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))?;
         let dir = abs.parent().unwrap_or(Path::new("/"));
         Config::parse(&text, dir).with_context(|| format!("invalid config file {}", path.display()))
@@ -131,7 +143,7 @@ impl Config {
             .with_context(|| format!("key 'listen': {:?} is not an address like 127.0.0.1:8080", raw.listen))?;
         let base_url_given = raw.base_url.is_some();
         let base_url = base_url(raw.base_url.as_deref(), listen)?;
-        let clippings = roots(&raw.clippings, base_dir)?;
+        let (clippings, root_names) = roots(&raw.clippings, base_dir)?;
         if !(1..=10_000).contains(&raw.items_per_feed) {
             bail!("key 'items_per_feed': {} is out of range (1 to 10000)", raw.items_per_feed);
         }
@@ -149,7 +161,7 @@ impl Config {
             .filter(|d| !d.is_empty())
             .unwrap_or_else(|| format!("{title}: news clippings by topic and by news site"));
         let topics = build_topics(raw.topics)?;
-        let private_providers = private_providers(&raw.providers)?;
+        let (private_providers, public_providers) = private_providers(&raw.providers)?;
         let (metrics_allow, metrics_token) = metrics_access(raw.metrics)?;
         if !(1..=3600).contains(&raw.poll_interval) {
             bail!("key 'poll_interval': {} is out of range (1 to 3600 seconds)", raw.poll_interval);
@@ -167,6 +179,7 @@ impl Config {
             base_url,
             base_url_given,
             clippings,
+            root_names,
             store: match raw.store {
                 Some(store) => normalize(&base_dir.join(store)),
                 None => crate::locate::default_store(base_dir),
@@ -184,10 +197,18 @@ impl Config {
             watch: raw.watch,
             poll_interval: std::time::Duration::from_secs(u64::from(raw.poll_interval)),
             private_providers,
+            public_providers,
             metrics_allow,
             metrics_token,
             http,
         })
+    }
+
+    /// A root as the configuration writes it, from the key it is stored under (its absolute
+    /// path); messages shown to others name roots this way, never by where they are.
+    pub(crate) fn root_name(&self, stored: &str) -> &str {
+        let found = self.clippings.iter().zip(&self.root_names).find(|(abs, _)| abs.to_string_lossy() == stored);
+        found.map_or("(a root no longer configured)", |(_, name)| name.as_str())
     }
 
     /// The built-in defaults (`clipfeed check` without `--config`).
@@ -247,16 +268,41 @@ fn base_url(given: Option<&str>, listen: SocketAddr) -> Result<url::Url> {
     Ok(base_url)
 }
 
-/// The roots: absolute, lexically normalised, without duplicates, none inside another.
-fn roots(raw: &[PathBuf], base_dir: &Path) -> Result<Vec<PathBuf>> {
+/// The configuration text from two reads of the file, refused when they differ (the file was
+/// being written), when it is not UTF-8, or when it sets nothing.
+fn settled_text(path: &Path, first: Vec<u8>, second: Vec<u8>) -> Result<String> {
+    if first != second {
+        bail!("config file {} changed while it was read; refused (try again once it is written)", path.display());
+    }
+    let text = String::from_utf8(first).with_context(|| format!("config file {} is not UTF-8", path.display()))?;
+    if !has_settings(&text) {
+        bail!(
+            "config file {} has no settings (it is empty or only comments); refused, since it would make every feed public",
+            path.display()
+        );
+    }
+    Ok(text)
+}
+
+/// Whether configuration text sets anything: a line that is neither blank, a comment, nor a YAML
+/// document marker.
+fn has_settings(text: &str) -> bool {
+    text.lines().map(str::trim).any(|l| !l.is_empty() && !l.starts_with('#') && l != "---" && l != "...")
+}
+
+/// The roots: absolute, lexically normalised, without duplicates, none inside another; and each
+/// as written.
+fn roots(raw: &[PathBuf], base_dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
     if raw.is_empty() {
         bail!("key 'clippings': give at least one folder to watch");
     }
     let mut clippings: Vec<PathBuf> = Vec::new();
+    let mut names = Vec::new();
     for p in raw {
         let abs = normalize(&base_dir.join(p));
         if !clippings.contains(&abs) {
             clippings.push(abs);
+            names.push(p.display().to_string());
         }
     }
     for (i, a) in clippings.iter().enumerate() {
@@ -270,7 +316,7 @@ fn roots(raw: &[PathBuf], base_dir: &Path) -> Result<Vec<PathBuf>> {
             }
         }
     }
-    Ok(clippings)
+    Ok((clippings, names))
 }
 
 /// The extensions: lowercase, without dots, without duplicates, at least one.
@@ -292,17 +338,22 @@ fn extensions(raw: &[String]) -> Result<Vec<String>> {
 }
 
 /// The domains of the providers marked private.
-fn private_providers(raw: &[raw::RawProvider]) -> Result<std::collections::BTreeSet<String>> {
-    let mut private = std::collections::BTreeSet::new();
+/// The providers written `private: true`, and those written `private: false`, by domain.
+type ProviderPrivacy = (std::collections::BTreeSet<String>, std::collections::BTreeSet<String>);
+
+fn private_providers(raw: &[raw::RawProvider]) -> Result<ProviderPrivacy> {
+    let (mut private, mut public) = ProviderPrivacy::default();
     for (i, p) in raw.iter().enumerate() {
         let Some(domain) = text::normalize_domain(&p.domain) else {
             bail!("key 'providers[{i}].domain': {:?} is not a domain", p.domain);
         };
-        if p.private {
-            private.insert(domain);
-        }
+        match p.private {
+            Some(true) => private.insert(domain),
+            Some(false) => public.insert(domain),
+            None => false,
+        };
     }
-    Ok(private)
+    Ok((private, public))
 }
 
 /// Who may read `/metrics`: the networks, and the bearer token if any.
@@ -536,5 +587,20 @@ mod tests {
     fn extensions_are_normalised() {
         let c = parse("extensions: [\".MD\", txt]\n").unwrap();
         assert_eq!(c.extensions, ["md", "txt"]);
+    }
+
+    #[test]
+    fn a_file_read_twice_must_agree_and_set_something() {
+        let p = Path::new("/etc/clipfeed.yaml");
+        let full = b"title: News\ntopics:\n  - name: Internal\n    private: true\n".to_vec();
+        let half = b"title: News\ntopics:\n".to_vec();
+        let e = settled_text(p, half, full.clone()).unwrap_err().to_string();
+        assert!(e.contains("changed while it was read"), "{e}");
+        assert_eq!(settled_text(p, full.clone(), full.clone()).unwrap().as_bytes(), &full[..]);
+        for empty in ["", "\n  \n", "# all\n  # comments\n", "---\n# x\n...\n"] {
+            let e = settled_text(p, empty.into(), empty.into()).unwrap_err().to_string();
+            assert!(e.contains("no settings"), "{empty:?}: {e}");
+        }
+        assert!(settled_text(p, vec![0xff], vec![0xff]).is_err());
     }
 }

@@ -55,8 +55,10 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
     pub(crate) domain: String,
+    /// `false` written out is a decision: it may make public a feed that was private (see
+    /// [`super::visibility::Visibility::loosened`]).
     #[serde(default)]
-    pub(crate) private: bool,
+    pub(crate) private: Option<bool>,
 }
 
 /// Who may read `/metrics`.
@@ -150,8 +152,9 @@ pub struct RawTopic {
     pub(crate) keywords: Vec<String>,
     #[serde(default)]
     pub(crate) hide_unpublished: bool,
+    /// As for providers: `false` written out may make a private feed public.
     #[serde(default)]
-    pub(crate) private: bool,
+    pub(crate) private: Option<bool>,
 }
 
 mod defaults {

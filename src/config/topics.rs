@@ -35,6 +35,8 @@ pub struct TopicConfig {
     /// The topic's feeds need a token, and its clippings stay out of public feeds (see
     /// [`super::visibility::Visibility`]).
     pub(super) private: bool,
+    /// `private: false` written out.
+    pub(super) declared_public: bool,
 }
 
 impl TopicConfig {
@@ -132,7 +134,8 @@ pub(super) fn build_topics(raw: Vec<RawTopic>) -> Result<Topics> {
             min_quality: t.min_quality,
             keywords,
             hide_unpublished: t.hide_unpublished,
-            private: t.private,
+            private: t.private == Some(true),
+            declared_public: t.private == Some(false),
         });
     }
     Ok(Topics { list, by_name })

@@ -3,11 +3,42 @@
 //! `private: true`. A private feed needs its token. A clipping that belongs to any private feed
 //! is private: it appears only in the private feeds it belongs to. Every path that publishes or
 //! serves something asks here rather than reading the settings itself.
+//!
+//! The rule for reads: what a reader of feed F may be shown is what has an open slot in F's own
+//! feed log, which the writer builds through [`Visibility::restrict`] (so a public feed's log
+//! never holds a private item). A read from the store names that log with a [`FeedLog`], the
+//! only way the read-only store API takes a feed: [`FeedLog::of`] for a feed's views (archive
+//! pages, filtered views, pages), [`FeedLog::public`] for what belongs to no feed (a clipping's
+//! page). A configuration that would make a private feed public without saying so is refused
+//! ([`Visibility::loosened`]).
 
 use std::collections::BTreeSet;
 
 use super::Config;
 use crate::feed_key::FeedKey;
+
+/// The feed log a read is confined to: the store's read-only queries take one of these, never a
+/// bare feed, and return only items with an open slot in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedLog(FeedKey);
+
+impl FeedLog {
+    /// The log of the feed being viewed: its views show what it holds, nothing else.
+    pub fn of(feed: &FeedKey) -> FeedLog {
+        FeedLog(feed.clone())
+    }
+
+    /// The log of the feed of everything, which never holds a private item: what views tied to
+    /// no feed (a clipping's page) may show.
+    pub(crate) fn public() -> FeedLog {
+        FeedLog(FeedKey::All)
+    }
+
+    /// The feed whose log this is.
+    pub(crate) fn feed(&self) -> &FeedKey {
+        &self.0
+    }
+}
 
 /// The privacy rules of one configuration.
 #[derive(Debug, Clone, Copy)]
@@ -39,15 +70,31 @@ impl Visibility<'_> {
         topics.chain(providers).collect()
     }
 
-    /// Whether a clipping in these topics (slugs) from this provider (domain) is private.
-    pub(crate) fn item_is_private<'t>(
-        &self,
-        topics: impl IntoIterator<Item = &'t str>,
-        provider: Option<&str>,
-    ) -> bool {
-        let mut feeds = topics.into_iter().map(|slug| FeedKey::Topic(slug.to_string()));
-        feeds.any(|f| self.is_private(&f))
-            || provider.is_some_and(|domain| self.is_private(&FeedKey::Provider(domain.to_string())))
+    /// Whether the configuration writes `private: false` for this feed: a decision to make it
+    /// public even if it was private before.
+    pub(crate) fn declared_public(&self, feed: &FeedKey) -> bool {
+        match feed {
+            FeedKey::All => false,
+            FeedKey::Topic(slug) => self.cfg.topics.get(slug).is_some_and(|t| t.declared_public),
+            FeedKey::Provider(domain) => self.cfg.public_providers.contains(domain),
+        }
+    }
+
+    /// The feeds private today (path stems: those with a token in the store, or private under
+    /// the running configuration) that this configuration would make public without saying so
+    /// (`private: false`). A configuration that loosens privacy this way is refused, at start
+    /// and at reload, so a half-written or mistaken file cannot open a private feed.
+    pub(crate) fn loosened<'s>(&self, private_today: impl IntoIterator<Item = &'s str>) -> Vec<String> {
+        let mut out: Vec<String> = private_today
+            .into_iter()
+            .filter(|stem| {
+                FeedKey::from_stem(stem).is_some_and(|key| !self.is_private(&key) && !self.declared_public(&key))
+            })
+            .map(String::from)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Narrows the feeds a clipping belongs to down to those it may appear in: all of them when
@@ -92,10 +139,16 @@ mod tests {
     fn a_clipping_in_any_private_feed_is_private_and_stays_in_those_only() {
         let cfg = config();
         let v = cfg.visibility();
-        assert!(v.item_is_private(["robotics", "internal"], None));
-        assert!(v.item_is_private(["robotics"], Some("secret.example")));
-        assert!(!v.item_is_private(["robotics"], Some("public.example")));
-        assert!(!v.item_is_private([], None));
+        let kept = |feeds: &[FeedKey]| {
+            let mut set: BTreeSet<FeedKey> = feeds.iter().cloned().collect();
+            v.restrict(&mut set);
+            set
+        };
+        let robotics = FeedKey::Topic("robotics".into());
+        let by_site = kept(&[FeedKey::All, robotics.clone(), FeedKey::Provider("secret.example".into())]);
+        assert_eq!(by_site, BTreeSet::from([FeedKey::Provider("secret.example".into())]));
+        let public = [FeedKey::All, robotics.clone(), FeedKey::Provider("public.example".into())];
+        assert_eq!(kept(&public).len(), 3);
         let mut feeds = BTreeSet::from([
             FeedKey::All,
             FeedKey::Topic("robotics".into()),
@@ -114,5 +167,26 @@ mod tests {
         ]);
         v.restrict(&mut both);
         assert_eq!(both.len(), 2, "each private feed it belongs to");
+    }
+
+    #[test]
+    fn only_private_false_written_out_makes_a_private_feed_public() {
+        let today = ["topics/internal", "providers/secret.example", "topics/robotics"];
+        let parse = |text: &str| Config::parse(text, Path::new("/")).unwrap();
+        // The same rules loosen nothing but robotics, which has a token and is not private here:
+        // that must be said.
+        let same = config();
+        assert_eq!(same.visibility().loosened(today), ["topics/robotics"]);
+        let all_defaults = parse("title: T\n");
+        assert_eq!(
+            all_defaults.visibility().loosened(today),
+            ["providers/secret.example", "topics/internal", "topics/robotics"]
+        );
+        let said = parse(
+            "topics:\n  - name: Internal\n    private: false\n  - name: Robotics\n    private: true\nproviders:\n  - domain: secret.example\n    private: false\n",
+        );
+        assert!(said.visibility().loosened(today).is_empty());
+        assert!(said.visibility().declared_public(&FeedKey::Topic("internal".into())));
+        assert!(!said.visibility().declared_public(&FeedKey::Topic("robotics".into())));
     }
 }

@@ -1,6 +1,7 @@
 //! Who may read what: the token of a private feed (`?token=` or `Authorization: Bearer`,
-//! compared in constant time, never logged), and the operators' rule for `/metrics` (a client
-//! address in `metrics.allow`, plus the bearer token `metrics.token` when one is set). The
+//! compared in constant time, never logged; without it a private feed answers as a missing one),
+//! and the operators' rule for `/metrics` and `/api/status` (a client address in
+//! `metrics.allow`, plus the bearer token `metrics.token` when one is set). The
 //! client address is the one `client` resolved, so behind a trusted proxy it is the real
 //! client's, never the proxy's.
 
@@ -9,7 +10,7 @@ use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{Response, StatusCode};
 
 use super::client::Client;
-use super::respond::plain;
+use super::respond::{not_found, plain};
 use crate::config::Config;
 use crate::site::Site;
 
@@ -44,20 +45,16 @@ pub fn take_token(query: &str) -> (Option<String>, String) {
 }
 
 /// For a private feed: the token from `?token=` or `Authorization: Bearer` must match. `None`
-/// when the request may go on; else the 401 to send. Tokens are never logged.
+/// when the request may go on; else the answer a feed that does not exist gets (same status,
+/// headers and body, `Cache-Control: no-store` on both), so a private feed's name cannot be
+/// told from a missing one. Tokens are never logged.
 pub fn refused(site: &Site, stem: &str, headers: &HeaderMap, token: Option<&str>) -> Option<Response<Body>> {
     let expected = site.private.get(stem)?;
     let given = token.or_else(|| bearer(headers));
     if given.is_some_and(|g| same(g.as_bytes(), expected.as_bytes())) {
         return None;
     }
-    let mut res = plain(
-        StatusCode::UNAUTHORIZED,
-        "this feed is private: add ?token=… or an Authorization: Bearer header\n".into(),
-    );
-    res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"clipfeed\""));
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Some(res)
+    Some(not_found())
 }
 
 /// The operators' rule (`/metrics`): `None` when the client may read, else the 403 or 401 to

@@ -20,8 +20,12 @@ pub const PRIVATE_CACHE: &str = "private, no-cache";
 /// since their URL holds the token.
 pub const PRIVATE_PAGE_CACHE: &str = "private, no-store";
 
+/// 404, never stored by a cache: an unauthorised request for a private feed gets exactly this
+/// answer too (see `access::refused`), so no shared cache can hand one to the other.
 pub fn not_found() -> Response<Body> {
-    plain(StatusCode::NOT_FOUND, "not found\n".into())
+    let mut res = plain(StatusCode::NOT_FOUND, "not found\n".into());
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 /// A short text answer. Error messages may quote the request, so browsers are told not to

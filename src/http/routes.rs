@@ -73,7 +73,13 @@ pub async fn healthz() -> Response<Body> {
     plain(StatusCode::OK, "ok\n".into())
 }
 
-pub async fn status(State(state): State<AppState>) -> Response<Body> {
+/// `/api/status`, for the operators only: the same rule as `/metrics` (see `access`), since it
+/// names files and says why they were refused.
+pub async fn status(State(state): State<AppState>, req: axum::extract::Request) -> Response<Body> {
+    let client = req.extensions().get::<Client>().copied().unwrap_or(Client { addr: None, proxied: false });
+    if let Some(refusal) = operator_refused(&state.config.load(), client, req.headers()) {
+        return refusal;
+    }
     let site = state.site.load();
     let mut res = Response::new(Body::from(site.status.clone()));
     let h = res.headers_mut();
@@ -212,6 +218,10 @@ pub async fn archive(
     let Some((page_size, index, format)) = archive_name(&file) else { return not_found() };
     let (token, query) = take_token(&query.unwrap_or_default());
     let site = state.site.load();
+    // A missing feed and a private one without its token get the same answer, before any other.
+    if !site.feeds.contains_key(&stem) {
+        return not_found();
+    }
     if let Some(res) = refused(&site, &stem, &headers, token.as_deref()) {
         return res;
     }

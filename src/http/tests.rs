@@ -212,9 +212,13 @@ async fn methods_unknowns_and_bad_filters() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(String::from_utf8(b).unwrap().contains("'topic'"));
     assert_eq!(call("GET", "/healthz", &[]).await.0, StatusCode::OK);
-    let (s, h, _) = call("GET", "/api/status", &[]).await;
-    assert_eq!(s, StatusCode::OK);
-    assert_eq!(h[header::CONTENT_TYPE], "application/json");
+    // The status is the operators': a client whose address is not in `metrics.allow` (here: no
+    // address at all) is refused like at `/metrics`; health and readiness stay public.
+    for operator_only in ["/api/status", "/metrics"] {
+        let (s, _, b) = call("GET", operator_only, &[]).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{operator_only}");
+        assert!(!String::from_utf8(b).unwrap().contains("rejected"), "{operator_only}");
+    }
 }
 
 #[tokio::test]

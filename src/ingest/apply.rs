@@ -256,7 +256,8 @@ impl Core {
                     {
                         let reason = format!(
                             "{} under root {} has the same path and no webUrl either; give one of them a webUrl or another name",
-                            other.path, other.root
+                            other.path,
+                            self.cfg.root_name(&other.root)
                         );
                         warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
                         b.put_file_rejected(&id, stat, &reason, t)?;
@@ -329,7 +330,11 @@ impl Core {
         let data = item::merge(&refs, first_seen, &self.cfg.topics).context("merging the files of an item")?;
         let hash = data.hash();
         if live.is_some_and(|s| s.hash == hash) {
-            return Ok(None);
+            // The clipping is as it was, but the rules may not be (a topic or news site made
+            // private or public): its feeds are worked out again all the same.
+            let after = self.feeds_of(&data);
+            let moved = after != before;
+            return Ok(moved.then_some(Delta { id, published: data.published, before, after, changed: false }));
         }
         // Only a change subscribers can see makes the item updated; a change to, say, its
         // quality alone is stored (filters use it) without touching its time or its slots.
@@ -342,24 +347,30 @@ impl Core {
         };
         let it = Item { id: id.clone(), updated, data };
         b.put_item(key, &it, first_seen, &hash, &shown)?;
-        let mut after = BTreeSet::from([FeedKey::All]);
         for topic in &it.data.topics {
             b.put_topic(&topic.slug, &topic.name)?;
-            let key = FeedKey::Topic(topic.slug.clone());
-            fx.names.insert(key.clone(), topic.name.clone());
-            after.insert(key);
+            fx.names.insert(FeedKey::Topic(topic.slug.clone()), topic.name.clone());
         }
         if let Some(p) = &it.data.clip.provider
             && let Some(domain) = &p.domain
         {
             b.put_provider(domain, &p.name)?;
-            let key = FeedKey::Provider(domain.clone());
-            fx.names.insert(key.clone(), p.name.clone());
-            after.insert(key);
+            fx.names.insert(FeedKey::Provider(domain.clone()), p.name.clone());
         }
-        // A clipping in a private feed stays out of every public one.
-        self.cfg.visibility().restrict(&mut after);
+        let after = self.feeds_of(&it.data);
         Ok(Some(Delta { id, published: it.data.published, before, after, changed: edited }))
+    }
+
+    /// The feeds an item appears in under the rules in force: everything, its topics, its news
+    /// site, narrowed by `Visibility` (a clipping in a private feed stays out of every public one).
+    fn feeds_of(&self, data: &crate::item::ItemData) -> BTreeSet<FeedKey> {
+        let mut feeds = BTreeSet::from([FeedKey::All]);
+        feeds.extend(data.topics.iter().map(|t| FeedKey::Topic(t.slug.clone())));
+        if let Some(domain) = data.clip.provider.as_ref().and_then(|p| p.domain.as_ref()) {
+            feeds.insert(FeedKey::Provider(domain.clone()));
+        }
+        self.cfg.visibility().restrict(&mut feeds);
+        feeds
     }
 
     /// Writes item changes into the feed logs. An item entering a feed gets a slot at its end;

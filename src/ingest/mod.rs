@@ -44,7 +44,7 @@ use crate::store::{Rejection, Store};
 use crate::systemd::Heartbeat;
 
 pub(crate) use scan::{clipping_files, read_clipping};
-pub(crate) use tokens::feed_tokens;
+pub(crate) use tokens::{feed_tokens, loosening_refused, refuse_loosening};
 
 use catalog::Catalog;
 use scan::Scanner;

@@ -35,9 +35,13 @@ impl Core {
     pub(super) fn publish(&self, rejections: &[Rejection]) {
         let mut feeds = HashMap::with_capacity(self.catalog.len());
         let mut newest = DateTime::UNIX_EPOCH;
+        let visibility = self.cfg.visibility();
         for (key, entry) in self.catalog.iter() {
             let Some(feed) = &entry.feed else { continue };
-            newest = newest.max(feed.rss.last_modified);
+            // The index and the OPML list show public feeds only: a private change must not date them.
+            if !visibility.is_private(key) {
+                newest = newest.max(feed.rss.last_modified);
+            }
             feeds.insert(key.path_stem(), feed.clone());
         }
         let listed = self.listed();
@@ -47,7 +51,7 @@ impl Core {
             feeds: feeds.len(),
             providers: listed.providers.len(),
             ready: self.ready,
-            rejected: rejections.iter().take(STATUS_REJECTIONS).map(status_rejection).collect(),
+            rejected: rejections.iter().take(STATUS_REJECTIONS).map(|r| self.status_rejection(r)).collect(),
             rejected_total: rejections.len(),
             renders: self.renders,
             rescans: self.rescans,
@@ -142,11 +146,15 @@ impl Core {
     }
 }
 
-fn status_rejection(r: &Rejection) -> StatusRejection {
-    StatusRejection {
-        path: r.file.path.clone(),
-        reason: r.reason.clone(),
-        root: r.file.root.clone(),
-        since: r.at.to_rfc3339(),
+impl Core {
+    /// A rejection as `/api/status` shows it: its path relative to its root, and the root named
+    /// as the configuration writes it (never where the configuration's folder is).
+    fn status_rejection(&self, r: &Rejection) -> StatusRejection {
+        StatusRejection {
+            path: r.file.path.clone(),
+            reason: r.reason.clone(),
+            root: self.cfg.root_name(&r.file.root).to_string(),
+            since: r.at.to_rfc3339(),
+        }
     }
 }

@@ -25,6 +25,17 @@ pub(crate) fn feed_tokens(store: &mut Store, cfg: &Config, rotate: Option<&str>)
     }
     let b = store.batch()?;
     let mut tokens = b.tokens()?;
+    // A feed the configuration makes public with `private: false` loses its token, so the next
+    // configuration need not say so again.
+    let released: Vec<String> = tokens
+        .keys()
+        .filter(|stem| FeedKey::from_stem(stem).is_some_and(|k| cfg.visibility().declared_public(&k)))
+        .cloned()
+        .collect();
+    for stem in released {
+        b.delete_token(&stem)?;
+        tokens.remove(&stem);
+    }
     for stem in &private {
         if !tokens.contains_key(stem) || rotate == Some(stem.as_str()) {
             let token = new_token()?;
@@ -36,6 +47,27 @@ pub(crate) fn feed_tokens(store: &mut Store, cfg: &Config, rotate: Option<&str>)
     let mut out: Vec<(String, String)> = tokens.into_iter().filter(|(stem, _)| private.contains(stem)).collect();
     out.sort();
     Ok(out)
+}
+
+/// Refuses a configuration that would make public, without saying `private: false`, a feed that
+/// has a token in the store (one private today). Checked at start, before anything is served.
+pub(crate) fn refuse_loosening(store: &mut Store, cfg: &Config) -> Result<()> {
+    let b = store.batch()?;
+    let tokens = b.tokens()?;
+    drop(b);
+    let loosened = cfg.visibility().loosened(tokens.keys().map(String::as_str));
+    if !loosened.is_empty() {
+        anyhow::bail!("{}", loosening_refused(&loosened));
+    }
+    Ok(())
+}
+
+/// Why a configuration that would make private feeds public is refused, naming them.
+pub(crate) fn loosening_refused(feeds: &[String]) -> String {
+    format!(
+        "the configuration would make these private feeds public: {}; refused (write `private: false` on a feed to make it public on purpose)",
+        feeds.join(", ")
+    )
 }
 
 /// A new random token: 32 bytes from the kernel's generator, as hex.

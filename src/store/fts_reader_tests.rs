@@ -5,6 +5,7 @@
 //! fills it in chunks, answers the same, and marks it complete.
 
 use super::*;
+use crate::config::FeedLog;
 use crate::budget::Budget;
 use crate::filter::Filter;
 use crate::store::{Reader, Store};
@@ -132,8 +133,8 @@ fn q_and_exclude_from_the_index_equal_the_scan() {
         for q in queries() {
             let Ok(f) = Filter::parse(&q, feed, now) else { continue };
             let limit = f.limit.unwrap_or(25);
-            let scan = ids(reader.filtered(feed, &f, limit, &budget).unwrap());
-            let index = ids(reader.searched(feed, &f, limit, &budget).unwrap());
+            let scan = ids(reader.filtered(&FeedLog::of(feed), &f, limit, &budget).unwrap());
+            let index = ids(reader.searched(&FeedLog::of(feed), &f, limit, &budget).unwrap());
             assert_eq!(index, scan, "{} ?{q}", feed.path_stem());
             compared += 1;
             nonempty += usize::from(!scan.is_empty());
@@ -161,7 +162,7 @@ fn a_search_finds_only_what_the_feeds_log_holds() {
     let reader = Reader::open(&path, 1).unwrap();
     let find = |feed: FeedKey, q: &str| {
         let f = Filter::parse(q, &feed, Utc::now()).unwrap();
-        ids(reader.searched(&feed, &f, 10, &Budget::unlimited()).unwrap())
+        ids(reader.searched(&FeedLog::of(&feed), &f, 10, &Budget::unlimited()).unwrap())
     };
     for q in ["search=zebra", "search=quarterly+zebra", "q=zebra", "search=site:robot.example+zebra"] {
         assert!(find(FeedKey::All, q).is_empty(), "{q}");
@@ -190,7 +191,7 @@ fn an_older_store_is_filled_in_chunks_and_answers_the_same() {
     let reader = Reader::open(&path, 1).unwrap();
     let f = Filter::parse("search=robot+OR+cafe&limit=40", &FeedKey::All, Utc::now()).unwrap();
     let q = Filter::parse("q=robots&limit=40", &FeedKey::All, Utc::now()).unwrap();
-    let want = ids(reader.searched(&FeedKey::All, &f, 40, &Budget::unlimited()).unwrap());
+    let want = ids(reader.searched(&FeedLog::of(&FeedKey::All), &f, 40, &Budget::unlimited()).unwrap());
     assert!(want.len() > 10, "{want:?}");
     drop(store);
     // As a store made before the index: its items, no index, no mark.
@@ -205,10 +206,10 @@ fn an_older_store_is_filled_in_chunks_and_answers_the_same() {
     drop(b);
     let reader = Reader::open(&path, 1).unwrap();
     // Meanwhile `search=` is refused as not ready, and `q` is answered by the scan.
-    let err = reader.searched(&FeedKey::All, &f, 40, &Budget::unlimited()).unwrap_err();
+    let err = reader.searched(&FeedLog::of(&FeedKey::All), &f, 40, &Budget::unlimited()).unwrap_err();
     assert!(err.downcast_ref::<crate::search::NotReady>().is_some(), "{err:#}");
-    let scan = ids(reader.filtered(&FeedKey::All, &q, 40, &Budget::unlimited()).unwrap());
-    assert_eq!(ids(reader.searched(&FeedKey::All, &q, 40, &Budget::unlimited()).unwrap()), scan);
+    let scan = ids(reader.filtered(&FeedLog::of(&FeedKey::All), &q, 40, &Budget::unlimited()).unwrap());
+    assert_eq!(ids(reader.searched(&FeedLog::of(&FeedKey::All), &q, 40, &Budget::unlimited()).unwrap()), scan);
     let mut rounds = 0;
     loop {
         let b = store.batch().unwrap();
@@ -227,8 +228,8 @@ fn an_older_store_is_filled_in_chunks_and_answers_the_same() {
     assert_eq!(count(&b.tx).unwrap(), 50);
     assert_eq!(b.backfill_search(8).unwrap(), (0, true), "once done, nothing more");
     drop(b);
-    assert_eq!(ids(reader.searched(&FeedKey::All, &f, 40, &Budget::unlimited()).unwrap()), want);
-    assert_eq!(ids(reader.searched(&FeedKey::All, &q, 40, &Budget::unlimited()).unwrap()), scan);
+    assert_eq!(ids(reader.searched(&FeedLog::of(&FeedKey::All), &f, 40, &Budget::unlimited()).unwrap()), want);
+    assert_eq!(ids(reader.searched(&FeedLog::of(&FeedKey::All), &q, 40, &Budget::unlimited()).unwrap()), scan);
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The read-only side: a few connections for the requests answered from the store (archive
 //! pages, filtered views, clipping pages), separate from the writer's. Every query runs within its
-//! request's [`Budget`].
+//! request's [`Budget`], and every query is confined to a feed log ([`FeedLog`], from
+//! `config/visibility`): it returns only items with an open slot in that log, so a public view
+//! cannot read a private item whatever else its query says.
 
 use std::path::Path;
 
@@ -11,6 +13,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use super::log::slot_items;
 use super::{configure, from_ts, row_item, ts};
 use crate::budget::Budget;
+use crate::config::FeedLog;
 use crate::feed::FeedKey;
 use crate::item::{Item, ItemData};
 
@@ -100,15 +103,15 @@ impl Reader {
     }
 
     /// The items in open slots `from..to` of a feed's log (an archive page), newest first.
-    pub fn slot_items(&self, feed: &FeedKey, from: u64, to: u64, budget: &Budget) -> Result<Vec<Item>> {
+    pub fn slot_items(&self, log: &FeedLog, from: u64, to: u64, budget: &Budget) -> Result<Vec<Item>> {
         let conn = self.conn(budget)?;
-        slot_items(&conn, feed, from, to).map_err(|e| conn.stopped(e))
+        slot_items(&conn, log.feed(), from, to).map_err(|e| conn.stopped(e))
     }
 
     /// The last time a slot in `from..to` of a feed's log was opened or closed.
     pub fn slots_changed_at(
         &self,
-        feed: &FeedKey,
+        log: &FeedLog,
         from: u64,
         to: u64,
         budget: &Budget,
@@ -118,7 +121,7 @@ impl Reader {
             .prepare_cached(
                 "SELECT MAX(MAX(entered_at, COALESCE(left_at, 0))) FROM feed_log WHERE feed=?1 AND pos>=?2 AND pos<?3",
             )?
-            .query_row(params![feed.path_stem(), from as i64, to as i64], |r| r.get(0))
+            .query_row(params![log.feed().path_stem(), from as i64, to as i64], |r| r.get(0))
             .map_err(|e| conn.stopped(e))?;
         Ok(t.map(from_ts))
     }
@@ -127,12 +130,13 @@ impl Reader {
     /// The rows are matched here, so the budget is also checked every 64 rows.
     pub fn filtered(
         &self,
-        feed: &FeedKey,
+        log: &FeedLog,
         filter: &crate::filter::Filter,
         limit: usize,
         budget: &Budget,
     ) -> Result<Vec<Item>> {
         use rusqlite::types::Value;
+        let feed = log.feed();
         let (mut sql, mut args): (String, Vec<Value>) = match feed {
             FeedKey::All => ("FROM items i WHERE i.deleted_at IS NULL".into(), vec![]),
             FeedKey::Topic(slug) => (
@@ -198,7 +202,7 @@ impl Reader {
     /// `search=` fails with `search::NotReady`.
     pub fn searched(
         &self,
-        feed: &FeedKey,
+        log: &FeedLog,
         filter: &crate::filter::Filter,
         limit: usize,
         budget: &Budget,
@@ -207,8 +211,9 @@ impl Reader {
         if !super::fts::ready(&conn).map_err(|e| conn.stopped(e))? {
             drop(conn);
             anyhow::ensure!(filter.search.is_none(), crate::search::NotReady);
-            return self.filtered(feed, filter, limit, budget);
+            return self.filtered(log, filter, limit, budget);
         }
+        let feed = log.feed();
         let expression = crate::search::filter_match(filter, feed).expression();
         let bounds = super::fts::Bounds { since: filter.since, min_quality: filter.min_quality };
         let ids =
@@ -223,12 +228,16 @@ impl Reader {
             .collect()
     }
 
-    /// A live item by id.
-    pub fn item(&self, id: &str, budget: &Budget) -> Result<Option<Item>> {
+    /// A live item by id, when it has an open slot in `log`.
+    pub fn item(&self, log: &FeedLog, id: &str, budget: &Budget) -> Result<Option<Item>> {
         let conn = self.conn(budget)?;
         let row: Option<(String, i64, String)> = conn
-            .prepare_cached("SELECT id, updated, record FROM items WHERE id=?1 AND deleted_at IS NULL")?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .prepare_cached(
+                "SELECT i.id, i.updated, i.record FROM items i
+                 WHERE i.id=?1 AND i.deleted_at IS NULL
+                 AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed=?2 AND l.id=i.id AND l.left_at IS NULL)",
+            )?
+            .query_row(params![id, log.feed().path_stem()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()
             .map_err(|e| conn.stopped(e))?;
         row.map(|(id, updated, record)| {
@@ -279,13 +288,17 @@ mod tests {
         let gone = Budget::unlimited();
         gone.cancel();
         assert_eq!(stopped(count_to(&reader, 10, &gone)), Stopped::Cancelled);
-        let err = reader.item(&a.id, &gone).unwrap_err();
+        let err = reader.item(&FeedLog::public(), &a.id, &gone).unwrap_err();
         assert_eq!(err.downcast::<Stopped>().unwrap(), Stopped::Cancelled);
         // The connection serves the next request, whose budget is its own.
         let fresh = Budget::unlimited();
         assert_eq!(count_to(&reader, 1000, &fresh).unwrap(), 1000);
-        assert_eq!(reader.item(&a.id, &fresh).unwrap().unwrap().id, a.id);
+        assert_eq!(reader.item(&FeedLog::public(), &a.id, &fresh).unwrap().unwrap().id, a.id);
         let filter = crate::filter::Filter::default();
-        assert_eq!(reader.filtered(&FeedKey::All, &filter, 10, &fresh).unwrap().len(), 1);
+        assert_eq!(reader.filtered(&FeedLog::public(), &filter, 10, &fresh).unwrap().len(), 1);
+        // Not in a feed's log, not read for that feed: neither by id nor by a filter.
+        let other = FeedLog::of(&FeedKey::Topic("ai".into()));
+        assert!(reader.item(&other, &a.id, &fresh).unwrap().is_none());
+        assert!(reader.filtered(&other, &filter, 10, &fresh).unwrap().is_empty());
     }
 }

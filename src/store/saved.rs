@@ -28,6 +28,12 @@ impl Batch<'_> {
         Ok(())
     }
 
+    /// Forgets a feed's token (the feed was made public with `private: false`).
+    pub(crate) fn delete_token(&self, feed: &str) -> Result<()> {
+        self.tx.prepare_cached("DELETE FROM tokens WHERE feed=?1")?.execute([feed])?;
+        Ok(())
+    }
+
     /// Replaces the saved feeds with those `feeds` yields (path stem, head, documents), one at a
     /// time, and marks them as rendered under `mark`. Returns how many were saved.
     pub(crate) fn save_snapshot(

@@ -16,6 +16,8 @@ mod operate;
 mod oracle;
 mod overload;
 mod pages;
+mod privacy;
+mod privacy_matrix;
 mod props;
 mod readme;
 mod restart;

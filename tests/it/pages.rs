@@ -158,8 +158,8 @@ fn private_pages_are_stored_nowhere_and_hold_no_token() {
         }
     }
     // Without the token a browser gets what anyone gets.
-    assert_eq!(get(&d.url("topics/internal.rss"), &[browser]).status, 401);
-    assert_eq!(get(&d.url("topics/internal.rss?token=nope"), &[browser]).status, 401);
+    assert_eq!(get(&d.url("topics/internal.rss"), &[browser]).status, 404);
+    assert_eq!(get(&d.url("topics/internal.rss?token=nope"), &[browser]).status, 404);
     let bearer = format!("Bearer {token}");
     for (path, headers) in [
         (format!("topics/internal.rss?token={token}"), vec![browser]),

@@ -57,7 +57,8 @@ fn an_unchanged_restart_serves_the_saved_feeds_without_rendering() {
 
     // A setting that cannot change a feed (a metrics token) keeps the saved feeds valid.
     site.write_config("metrics:\n  token: a-long-enough-metrics-token\n");
-    let d = Daemon::start(&site);
+    let mut d = Daemon::start(&site);
+    d.operator = Some("a-long-enough-metrics-token".into());
     assert!(saved_feeds_used(&d), "log:\n{}", d.log());
     assert_eq!(d.counter("renders"), 0, "nothing changed, so nothing is rendered");
     let after = served(&d);

@@ -339,8 +339,8 @@ fn a_private_clippings_words_find_nothing_without_its_token() {
     assert_eq!(found(&d, "feed", "search=amazon+police"), [EXTENDS, REKOGNITION]);
     assert_eq!(found(&d, "providers/vice.example", "search=vice"), [REKOGNITION]);
     // Its own feed: only with the token.
-    assert_eq!(get(&d.url("topics/internal.rss?search=zebra"), &[]).status, 401);
-    assert_eq!(get(&d.url("topics/internal.rss?search=zebra&token=wrong"), &[]).status, 401);
+    assert_eq!(get(&d.url("topics/internal.rss?search=zebra"), &[]).status, 404);
+    assert_eq!(get(&d.url("topics/internal.rss?search=zebra&token=wrong"), &[]).status, 404);
     for ext in ["rss", "atom", "json"] {
         let f = feed(&d.url(&format!("topics/internal.{ext}?search=zebra&token={token}")));
         assert_eq!(titles(&f), [ZEBRA]);

@@ -96,6 +96,8 @@ impl Site {
 pub struct Daemon {
     child: Child,
     pub base: String,
+    /// The bearer token `/api/status` needs when the configuration sets `metrics.token`.
+    pub operator: Option<String>,
     log: Arc<Mutex<Vec<String>>>,
 }
 
@@ -126,7 +128,7 @@ impl Daemon {
                 panic!("clipfeed did not start listening; log:\n{}", log.lock().unwrap().join("\n"));
             }
         };
-        let d = Daemon { child, base, log };
+        let d = Daemon { child, base, operator: None, log };
         d.wait_ready();
         d
     }
@@ -147,17 +149,17 @@ impl Daemon {
         format!("{}{}", self.base, path.trim_start_matches('/'))
     }
 
-    /// Waits until the first reconcile is done.
+    /// Waits until the first reconcile is done (`/readyz`, which anyone may read).
     pub fn wait_ready(&self) {
-        poll("the daemon to be ready", || {
-            let s = self.status();
-            (s["ready"] == true).then_some(())
-        });
+        poll("the daemon to be ready", || (get(&self.url("/readyz"), &[]).status == 200).then_some(()));
     }
 
+    /// `/api/status`, read as an operator (from loopback, with `operator` as bearer token).
     pub fn status(&self) -> serde_json::Value {
-        let r = get(&self.url("/api/status"), &[]);
-        assert_eq!(r.status, 200);
+        let bearer = self.operator.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("Authorization", b.as_str())).collect();
+        let r = get(&self.url("/api/status"), &headers);
+        assert_eq!(r.status, 200, "/api/status: {}", r.text());
         serde_json::from_slice(&r.body).expect("status is JSON")
     }
 
