@@ -81,6 +81,8 @@ const FILTERS: &[&str] = &[
     "min_quality=0",
     "min_quality=60",
     "search=plan",
+    "search=zqxprivtopictitle",
+    "search=bluebird%20OR%20plan",
 ];
 
 /// Every document reachable from `start` through `prev-archive` (Atom, RSS) or `next_url`
