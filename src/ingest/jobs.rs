@@ -1,8 +1,8 @@
 //! The job loop: the writer takes jobs off its queue, merges what is queued (one rescan covers
 //! every touched path; touched paths are de-duplicated), and runs them. Its timers: a failed
 //! job is followed by a rescan after a growing delay, files rejected while still being written
-//! are looked at again, old tombstones are purged hourly, and tokens are read again every few
-//! seconds. A job that fails or panics is contained: the feeds keep their last content.
+//! are looked at again, old tombstones are purged hourly, tokens are read again every few
+//! seconds, and a feed dated ambiguously is rendered again once the clock has passed that date. A job that fails or panics is contained: the feeds keep their last content.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,10 +55,16 @@ impl Ingest {
         loop {
             self.core.heartbeat.beat();
             let recheck_at = self.core.recheck.iter().map(|(at, _)| *at).min();
-            let wake = [Some(timers.next_purge), Some(timers.next_tokens), timers.retry.map(|(at, _)| at), recheck_at]
-                .into_iter()
-                .flatten()
-                .min();
+            let wake = [
+                Some(timers.next_purge),
+                Some(timers.next_tokens),
+                timers.retry.map(|(at, _)| at),
+                recheck_at,
+                self.core.settle_at().filter(|_| timers.retry.is_none()),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             // Wake at least every beat_every(), so the watchdog knows the writer is alive.
             let wait = wake.map_or(beat_every(), |w| w.saturating_duration_since(Instant::now()).min(beat_every()));
             let Some(mut work) = take(&jobs, wait) else { break };
@@ -92,8 +98,15 @@ impl Ingest {
         debug!("writer stopped");
     }
 
-    /// The hourly purge of old tombstones and the re-reading of tokens, when due.
+    /// The hourly purge of old tombstones, the re-reading of tokens, and the settling of
+    /// ambiguous feed dates once the clock has passed them, when due.
     fn on_timers(&mut self, now: Instant, timers: &mut Timers) {
+        if timers.retry.is_none() && self.core.settle_due() {
+            // An ambiguous Last-Modified moves to a later second, so If-Modified-Since works again.
+            if let Err(e) = self.render() {
+                error!("settling ambiguous feed dates failed: {e:#}");
+            }
+        }
         if now >= timers.next_purge {
             timers.next_purge = now + PURGE_EVERY;
             if let Err(e) = self.purge_tombstones().and_then(|()| self.render()) {

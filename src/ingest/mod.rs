@@ -26,7 +26,7 @@ mod sync;
 mod tokens;
 mod window;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -91,6 +91,9 @@ struct Core {
     history: BTreeSet<FeedKey>,
     /// Per feed, bumped at each history change: the generation of cached views.
     generations: HashMap<FeedKey, u64>,
+    /// Feeds published with an ambiguous date (two versions within one second), and the
+    /// second from which that date can settle at a later one (see `window::next_state`).
+    unsettled: BTreeMap<FeedKey, DateTime<Utc>>,
 }
 
 /// The current time at the precision feeds and HTTP dates carry.
@@ -128,6 +131,7 @@ impl Ingest {
                 tokens: HashMap::new(),
                 history: BTreeSet::new(),
                 generations: HashMap::new(),
+                unsettled: BTreeMap::new(),
                 packer: render::spawn_packer(),
                 cfg,
             },

@@ -25,4 +25,5 @@ mod stories;
 mod support;
 mod systemd;
 mod tidy;
+mod truth;
 mod watch;
