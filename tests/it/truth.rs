@@ -64,3 +64,111 @@ fn an_ambiguous_last_modified_settles_at_a_later_second() {
     assert_eq!(again.header("last-modified"), Some(new_lm.as_str()), "the date stays put");
     assert_eq!(again.header("etag"), moved.header("etag"));
 }
+
+/// `(published, updated)` of each Atom entry of a document, by title.
+fn atom_dates(d: &Daemon, path: &str) -> std::collections::BTreeMap<String, (String, String)> {
+    let f = feed(&d.url(path));
+    f.entries
+        .iter()
+        .map(|e| {
+            let title = e.title.as_ref().map(|t| t.content.clone()).unwrap_or_default();
+            let published = e.published.map(|t| t.to_rfc3339()).unwrap_or_default();
+            let updated = e.updated.map(|t| t.to_rfc3339()).unwrap_or_default();
+            (title, (published, updated))
+        })
+        .collect()
+}
+
+/// `(date_published, date_modified)` of each JSON Feed item, by title.
+fn json_dates(d: &Daemon, path: &str) -> std::collections::BTreeMap<String, (String, String)> {
+    let r = get(&d.url(path), &[]);
+    assert_eq!(r.status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let when = |s: &serde_json::Value| chrono::DateTime::parse_from_rfc3339(s.as_str().unwrap()).unwrap().to_rfc3339();
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["title"].as_str().unwrap().to_string(), (when(&i["date_published"]), when(&i["date_modified"]))))
+        .collect()
+}
+
+/// A clipping never edited since clipfeed first saw it is updated at its published time, in Atom
+/// and JSON Feed; an edit moves it to the edit time; a store rebuilt from the same files gives
+/// the same values. Before, every clipping was updated at the time it was first seen.
+#[test]
+fn updated_is_the_published_time_until_an_edit() {
+    let site = Site::new();
+    site.put("a.md", clip("a", "Alpha", "2024-05-01T10:00:00Z"));
+    site.put("b.md", clip("b", "Beta", "2024-05-02T11:30:00Z"));
+    let d = Daemon::start(&site);
+    let atom = atom_dates(&d, "feed.atom");
+    assert_eq!(atom["Alpha"], ("2024-05-01T10:00:00+00:00".into(), "2024-05-01T10:00:00+00:00".into()));
+    assert_eq!(atom["Beta"], ("2024-05-02T11:30:00+00:00".into(), "2024-05-02T11:30:00+00:00".into()));
+    let json = json_dates(&d, "feed.json");
+    assert_eq!(json["Alpha"], atom["Alpha"]);
+    assert_eq!(json["Beta"], atom["Beta"]);
+
+    // An edit (a new title) dates the clipping at the edit.
+    let before_edit = chrono::Utc::now().timestamp();
+    site.put("a.md", clip("a", "Alpha corrected", "2024-05-01T10:00:00Z"));
+    let edited = poll("the edit", || atom_dates(&d, "feed.atom").get("Alpha corrected").cloned());
+    assert_eq!(edited.0, "2024-05-01T10:00:00+00:00");
+    let updated = chrono::DateTime::parse_from_rfc3339(&edited.1).unwrap().timestamp();
+    assert!(updated >= before_edit, "updated {} is the edit time", edited.1);
+    assert_eq!(json_dates(&d, "feed.json")["Alpha corrected"], edited);
+    assert_eq!(atom_dates(&d, "feed.atom")["Beta"], atom["Beta"], "the other clipping is untouched");
+    d.stop();
+
+    // The store rebuilt from the same files: the same values for what was never edited.
+    site.put("a.md", clip("a", "Alpha", "2024-05-01T10:00:00Z"));
+    std::fs::remove_dir_all(site.dir.path().join("data")).unwrap();
+    let d = Daemon::start(&site);
+    let rebuilt = atom_dates(&d, "feed.atom");
+    assert_eq!(rebuilt, atom, "a rebuilt store dates every clipping as the first one did");
+    assert_eq!(json_dates(&d, "feed.json"), json);
+}
+
+/// Over the real corpus, imported at once, no two entries of one Atom feed share an `updated`
+/// unless they share their `published` too (the W3C validator's `DuplicateUpdated`), and every
+/// entry is updated at its published time.
+#[test]
+fn an_import_dates_no_entry_updated_at_import() {
+    let Some(base) = shared("corpus") else { return };
+    let base = base.join("everyday-cc-ai");
+    let roots = [base.join("_news"), base.join("_archive").join("_news")];
+    let site = Site::new();
+    let roots_yaml: Vec<String> = roots.iter().map(|r| format!("{:?}", r.display().to_string())).collect();
+    std::fs::write(
+        site.config(),
+        format!(
+            "listen: 127.0.0.1:0\nbase_url: http://feeds.test/cf/\nclippings: [{}]\nstore: data/c.db\nitems_per_feed: 50\n",
+            roots_yaml.join(", ")
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(&site);
+    let opml = get(&d.url("feeds.opml"), &[]).text();
+    let paths: Vec<String> = opml
+        .split("xmlUrl=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter_map(|u| u.strip_prefix("http://feeds.test/cf/"))
+        .map(|p| p.replace(".rss", ".atom").replace(".xml", ".atom"))
+        .collect();
+    assert!(paths.len() > 3, "the corpus has topic and provider feeds: {paths:?}");
+    let mut entries = 0;
+    for path in paths.iter().filter(|p| p.ends_with(".atom")) {
+        let dates = atom_dates(&d, path);
+        let mut by_updated: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for (title, (published, updated)) in &dates {
+            assert_eq!(published, updated, "{path}: {title} was never edited");
+            by_updated.entry(updated.as_str()).or_default().push(published.as_str());
+        }
+        for (updated, published) in by_updated {
+            assert!(published.windows(2).all(|w| w[0] == w[1]), "{path}: entries share updated {updated} by import");
+        }
+        entries += dates.len();
+    }
+    assert!(entries > 50, "entries over every feed were looked at ({entries})");
+}
