@@ -10,17 +10,22 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use tracing::{debug, error};
+use tracing::{debug, error, info};
 
 use super::{Ingest, now};
 use crate::config::Config;
 use crate::feed::FeedKey;
 use crate::job::Job;
+use crate::metrics::Metrics;
+use crate::store::is_store_failure;
 use crate::systemd::beat_every;
 
-/// Delays before a failed update is retried (as a rescan), doubling up to the maximum.
+/// Delays before a failed update is retried (as a rescan), doubling up to the maximum: short,
+/// so that once a full disk has room again the changes waiting are stored within seconds.
 const RETRY_FIRST: Duration = Duration::from_millis(500);
-const RETRY_MAX: Duration = Duration::from_secs(60);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// How often the writer checks that the store's file is still the one it opened.
+const STORE_FILE_EVERY: Duration = Duration::from_secs(2);
 /// How often feed tokens are read again from the store (`clipfeed token rotate` writes them).
 const TOKENS_EVERY: Duration = Duration::from_secs(3);
 /// How often tombstones older than `tombstone_days` are dropped.
@@ -43,6 +48,7 @@ struct Timers {
     retry: Option<(Instant, Duration)>,
     next_purge: Instant,
     next_tokens: Instant,
+    next_store_file: Instant,
 }
 
 impl Ingest {
@@ -51,13 +57,19 @@ impl Ingest {
     /// it should have done is lost; a panic is contained the same way.
     pub(crate) fn run(mut self, jobs: Receiver<Job>) {
         let started = Instant::now();
-        let mut timers = Timers { retry: None, next_purge: started + PURGE_EVERY, next_tokens: started + TOKENS_EVERY };
+        let mut timers = Timers {
+            retry: None,
+            next_purge: started + PURGE_EVERY,
+            next_tokens: started + TOKENS_EVERY,
+            next_store_file: started + STORE_FILE_EVERY,
+        };
         loop {
             self.core.heartbeat.beat();
             let recheck_at = self.core.recheck.iter().map(|(at, _)| *at).min();
             let wake = [
                 Some(timers.next_purge),
                 Some(timers.next_tokens),
+                Some(timers.next_store_file),
                 timers.retry.map(|(at, _)| at),
                 recheck_at,
                 self.core.settle_at().filter(|_| timers.retry.is_none()),
@@ -113,6 +125,10 @@ impl Ingest {
                 error!("dropping old tombstones failed: {e:#}");
             }
         }
+        if now >= timers.next_store_file {
+            timers.next_store_file = now + STORE_FILE_EVERY;
+            self.check_store_file();
+        }
         if now >= timers.next_tokens {
             timers.next_tokens = now + TOKENS_EVERY;
             // `clipfeed token rotate` writes the store; the new token takes over here.
@@ -141,18 +157,59 @@ impl Ingest {
         self.core.metrics.ingest_seconds.observe(started.elapsed());
         let failure = match outcome {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(format!("{e:#}")),
-            Err(panic) => Some(panic_message(&*panic)),
+            Ok(Err(e)) => Some((format!("{e:#}"), is_store_failure(&e))),
+            Err(panic) => Some((panic_message(&*panic), false)),
         };
-        let Some(why) = failure else {
+        let Some((why, store_failed)) = failure else {
             if let Some(since) = since {
                 self.core.metrics.watch_to_publish_seconds.observe(since.elapsed());
             }
+            self.store_recovered();
             return None;
         };
         let delay = retry.map_or(RETRY_FIRST, |(_, d)| (d * 2).min(RETRY_MAX));
-        error!(retry_in_s = delay.as_secs_f32(), "update failed, feeds keep their last content: {why}");
+        if store_failed {
+            let store = self.store.file_name();
+            error!(%store, retry_in_s = delay.as_secs_f32(), "cannot write to the store, feeds keep their last content: {why}");
+            self.store_failed(format!("cannot write to the store {store}: {why}"));
+        } else {
+            error!(retry_in_s = delay.as_secs_f32(), "update failed, feeds keep their last content: {why}");
+        }
         Some((Instant::now() + delay, delay))
+    }
+
+    /// A write to the store failed: counted, and shown in `/api/status` and the `store_ok`
+    /// gauge until a write succeeds.
+    fn store_failed(&mut self, why: String) {
+        Metrics::add(&self.core.metrics.store_errors, 1);
+        self.core.store_error = Some(why);
+        self.core.publish(&self.core.rejections.clone());
+    }
+
+    /// A write succeeded: a failure shown before is cleared.
+    fn store_recovered(&mut self) {
+        if self.core.store_error.take().is_some() {
+            info!(store = %self.store.file_name(), "the store takes writes again; the changes that waited are stored");
+            self.core.publish(&self.core.rejections.clone());
+        }
+    }
+
+    /// Notices a store file deleted or replaced under the running daemon (logged once, counted,
+    /// shown in `/api/status`), and its return.
+    fn check_store_file(&mut self) {
+        let now = self.store.check_file().err();
+        if now == self.core.store_gone {
+            return;
+        }
+        match &now {
+            Some(what) => {
+                error!(store = %self.store.file_name(), "{what}");
+                Metrics::add(&self.core.metrics.store_errors, 1);
+            }
+            None => info!(store = %self.store.file_name(), "the store file is back at its path"),
+        }
+        self.core.store_gone = now;
+        self.core.publish(&self.core.rejections.clone());
     }
 
     /// Drops tombstones older than `tombstone_days` and marks their feeds for rendering.

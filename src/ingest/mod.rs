@@ -94,6 +94,12 @@ struct Core {
     /// Feeds published with an ambiguous date (two versions within one second), and the
     /// second from which that date can settle at a later one (see `window::next_state`).
     unsettled: BTreeMap<FeedKey, DateTime<Utc>>,
+    /// Why the last update could not be written to the store, and why the store's file is not
+    /// the one opened; `None` while all is well (see `jobs`).
+    store_error: Option<String>,
+    store_gone: Option<String>,
+    /// Clipping files changed on disk that the last update was storing (0 once stored).
+    waiting: u64,
 }
 
 /// The current time at the precision feeds and HTTP dates carry.
@@ -132,6 +138,9 @@ impl Ingest {
                 history: BTreeSet::new(),
                 generations: HashMap::new(),
                 unsettled: BTreeMap::new(),
+                store_error: None,
+                store_gone: None,
+                waiting: 0,
                 packer: render::spawn_packer(),
                 cfg,
             },

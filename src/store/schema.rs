@@ -239,7 +239,7 @@ impl Store {
             )?;
         }
         migrate_updated_means_edited(&conn, chrono::Utc::now().timestamp())?;
-        Ok(Store { conn, _alive: None })
+        Ok(Store { conn, _alive: None, path: None, identity: None, pages_file: None })
     }
 }
 

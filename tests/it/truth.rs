@@ -172,3 +172,168 @@ fn an_import_dates_no_entry_updated_at_import() {
     }
     assert!(entries > 50, "entries over every feed were looked at ({entries})");
 }
+
+/// The store's file, as the test site configures it.
+fn store_file(site: &Site) -> std::path::PathBuf {
+    site.dir.path().join("data/clipfeed.db")
+}
+
+/// A value of `/metrics` (a line `name value`).
+fn metric(d: &Daemon, name: &str) -> f64 {
+    let text = get(&d.url("metrics"), &[]).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A clipping large enough to need new pages in the store.
+fn big_clip(key: &str, title: &str) -> String {
+    let body = format!("{} ", title).repeat(2000);
+    format!("{}{body}\n", clip(key, title, "2024-06-01T09:00:00Z"))
+}
+
+/// While the store cannot take writes (a full disk, simulated by SQLite's page limit through
+/// the test hook), status says so naming the file and the files waiting, `clipfeed_store_ok` is
+/// 0 and the errors are counted, the last feeds keep serving; once there is room the waiting
+/// clippings are stored and published within seconds.
+#[test]
+fn a_full_store_shows_in_status_and_metrics_and_recovers() {
+    let site = Site::new();
+    site.put("a.md", clip("a", "Before the disk filled", "2024-05-01T10:00:00Z"));
+    let pages = site.dir.path().join("pages");
+    let mut cmd = serve_command(&[] as &[&str], &site.config());
+    cmd.env("CLIPFEED_TEST_STORE_PAGES", &pages);
+    let d = Daemon::spawn(cmd);
+    assert_eq!(metric(&d, "clipfeed_store_ok"), 1.0);
+    assert_eq!(d.status()["store_ok"], true);
+    // The disk is full: the store may not grow by one page.
+    std::fs::write(&pages, "1").unwrap();
+    for n in 0..5 {
+        site.put(&format!("big{n}.md"), big_clip(&format!("big{n}"), &format!("Waiting {n}")));
+    }
+    let status = poll("the store failure in status", || {
+        let s = d.status();
+        (s["store_ok"] == false && s["files_waiting"].as_u64().unwrap_or(0) > 0).then_some(s)
+    });
+    let why = status["store_error"].as_str().expect("store_error names the failure");
+    let file = store_file(&site).display().to_string();
+    assert!(why.contains(&file), "store_error names the store file {file}: {why}");
+    assert!(why.contains("full"), "store_error says why: {why}");
+    assert_eq!(metric(&d, "clipfeed_store_ok"), 0.0);
+    assert!(metric(&d, "clipfeed_store_errors_total") >= 1.0);
+    assert!(metric(&d, "clipfeed_clippings{state=\"pending\"}") >= 1.0, "the waiting files are pending");
+    assert!(d.log().contains(&file), "the log names the store file");
+    // The node keeps serving its last feeds, and stays ready (see README, Operations).
+    let r = get(&d.url("feed.atom"), &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("Before the disk filled") && !r.text().contains("Waiting 0"));
+    assert_eq!(get(&d.url("readyz"), &[]).status, 200);
+    // Room again: every waiting clipping is stored and published, and status says all is well.
+    std::fs::remove_file(&pages).unwrap();
+    let s = poll("recovery", || {
+        let s = d.status();
+        (s["store_ok"] == true).then_some(s)
+    });
+    assert!(s["store_error"].is_null(), "{s}");
+    assert_eq!(s["files_waiting"], 0);
+    assert_eq!(metric(&d, "clipfeed_store_ok"), 1.0);
+    let titles = titles(&feed(&d.url("feed.atom")));
+    for n in 0..5 {
+        assert!(titles.contains(&format!("Waiting {n}")), "Waiting {n} published after recovery: {titles:?}");
+    }
+}
+
+/// A store file deleted, then replaced, under the running daemon is noticed within seconds,
+/// logged as an error naming the file, counted and shown in status; the feeds keep serving.
+#[test]
+fn a_store_file_deleted_or_replaced_under_the_daemon_is_noticed() {
+    let site = Site::new();
+    site.put("a.md", clip("a", "Still served", "2024-05-01T10:00:00Z"));
+    let d = Daemon::start(&site);
+    let file = store_file(&site);
+    let name = file.display().to_string();
+    std::fs::remove_file(&file).unwrap();
+    let s = poll("the deleted store in status", || {
+        let s = d.status();
+        (s["store_ok"] == false).then_some(s)
+    });
+    let why = s["store_error"].as_str().unwrap();
+    assert!(why.contains(&name) && why.contains("gone"), "{why}");
+    assert_eq!(metric(&d, "clipfeed_store_ok"), 0.0);
+    assert!(metric(&d, "clipfeed_store_errors_total") >= 1.0);
+    assert!(d.log().lines().any(|l| l.contains("ERROR") && l.contains(&name)), "logged as an error:\n{}", d.log());
+    let r = get(&d.url("feed.atom"), &[]);
+    assert!(r.status == 200 && r.text().contains("Still served"));
+    // Another file at the path is not the store the daemon writes either.
+    std::fs::write(&file, b"not the store").unwrap();
+    poll("the replaced store in status", || {
+        let s = d.status();
+        s["store_error"].as_str().is_some_and(|w| w.contains("replaced") && w.contains(&name)).then_some(())
+    });
+    assert_eq!(d.status()["store_ok"], false);
+}
+
+fn clipfeed(args: &[&str], site: &Site) -> (std::process::ExitStatus, String, String) {
+    run(std::process::Command::new(env!("CARGO_BIN_EXE_clipfeed")).args(args).arg("--config").arg(site.config()))
+}
+
+/// The token of a private topic, from `clipfeed token list`.
+fn token_of(site: &Site, stem: &str) -> String {
+    let (status, out, err) = clipfeed(&["token", "list"], site);
+    assert!(status.success(), "{err}");
+    let line = out.lines().find(|l| l.starts_with(&format!("{stem}\t"))).unwrap_or_else(|| panic!("{out}"));
+    line.split('\t').nth(1).unwrap().to_string()
+}
+
+/// The files beside the store whose names start with the store's and carry `infix`.
+fn set_aside(site: &Site, infix: &str) -> Vec<String> {
+    std::fs::read_dir(site.dir.path().join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("clipfeed.db.") && n.contains(infix) && !n.ends_with("-wal") && !n.ends_with("-shm"))
+        .collect()
+}
+
+/// `clipfeed store rebuild` keeps the private-feed tokens of a store it can read; a store that is
+/// not a store at all stops the start with an error naming the file and that command, which
+/// moves it aside as `<file>.corrupt-<time>` and rebuilds it from the clippings.
+#[test]
+fn store_rebuild_keeps_tokens_and_a_corrupt_store_names_its_file() {
+    let site = Site::new();
+    site.write_config("topics:\n  - name: Internal\n    private: true\n");
+    site.put("a.md", clip("a", "Public news", "2024-05-01T10:00:00Z"));
+    site.put("m.md", "---\ntitle: Memo\ntopics: [Internal]\nwebUrl: https://news.example/m\n---\n");
+    let d = Daemon::start(&site);
+    let token = token_of(&site, "topics/internal");
+    d.stop();
+
+    // A readable store: rebuilt, the token kept.
+    let (status, out, err) = clipfeed(&["store", "rebuild"], &site);
+    assert!(status.success(), "{out}\n{err}");
+    assert!(out.contains("kept 1 rows of tokens"), "{out}");
+    assert_eq!(set_aside(&site, ".old-").len(), 1, "{out}");
+    assert_eq!(token_of(&site, "topics/internal"), token, "the token survives the rebuild");
+    let d = Daemon::start(&site);
+    let private = get(&d.url(&format!("topics/internal.atom?token={token}")), &[]);
+    assert!(private.status == 200 && private.text().contains("Memo"));
+    d.stop();
+
+    // Not a store at all: the start stops, naming the file and the command.
+    let file = store_file(&site);
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+    std::fs::write(&file, vec![0x5a; 8192]).unwrap();
+    let (status, _, err) = clipfeed(&["serve"], &site);
+    assert!(!status.success());
+    assert!(err.contains(&file.display().to_string()) && err.contains("clipfeed store rebuild"), "{err}");
+    let (status, out, err) = clipfeed(&["store", "rebuild"], &site);
+    assert_eq!(set_aside(&site, ".corrupt-").len(), 1, "{out}\n{err}");
+    assert!(!status.success(), "the tokens could not be kept, and the exit status says so:\n{out}");
+    assert!(out.contains("could not keep tokens"), "{out}");
+    let d = Daemon::start(&site);
+    assert!(titles(&feed(&d.url("feed.atom"))).contains(&"Public news".to_string()));
+}
