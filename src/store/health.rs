@@ -163,3 +163,46 @@ impl Store {
         Ok(copied?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deleted_or_replaced_store_file_is_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.check_file(), Ok(()));
+        std::fs::remove_file(&path).unwrap();
+        let gone = store.check_file().unwrap_err();
+        assert!(gone.contains("is gone") && gone.contains(&path.display().to_string()), "{gone}");
+        std::fs::write(&path, b"another file").unwrap();
+        let replaced = store.check_file().unwrap_err();
+        assert!(replaced.contains("was replaced") && replaced.contains(&path.display().to_string()), "{replaced}");
+    }
+
+    #[test]
+    fn a_file_that_is_no_store_names_itself_and_the_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        std::fs::write(&path, vec![0x5a; 4096]).unwrap();
+        let err = format!("{:#}", Store::open(&path).err().expect("not a store"));
+        assert!(err.contains(&path.display().to_string()) && err.contains("clipfeed store rebuild"), "{err}");
+        let (_, done) = rebuild(&path).unwrap();
+        assert!(done.corrupt && done.moved_to.as_ref().is_some_and(|p| p.exists()), "{done:?}");
+        assert_eq!(done.lost.len(), KEPT.len(), "{done:?}");
+        assert_eq!(Store::open(&path).unwrap().check_file(), Ok(()));
+    }
+
+    #[test]
+    fn a_store_failure_is_told_from_other_failures() {
+        let full = anyhow::Error::from(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        ))
+        .context("cannot commit to the store");
+        assert!(is_store_failure(&full) && !is_corrupt(&full));
+        assert!(!is_store_failure(&anyhow::anyhow!("a folder could not be walked")));
+    }
+}
