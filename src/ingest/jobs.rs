@@ -170,7 +170,7 @@ impl Ingest {
         let delay = retry.map_or(RETRY_FIRST, |(_, d)| (d * 2).min(RETRY_MAX));
         if store_failed {
             let store = self.store.file_name();
-            error!(%store, retry_in_s = delay.as_secs_f32(), "cannot write to the store, feeds keep their last content: {why}");
+            error!(%store, retry_in_s = delay.as_secs_f32(), "update failed, the store cannot be written and feeds keep their last content: {why}");
             self.store_failed(format!("cannot write to the store {store}: {why}"));
         } else {
             error!(retry_in_s = delay.as_secs_f32(), "update failed, feeds keep their last content: {why}");
