@@ -38,6 +38,8 @@ struct Prepared {
     window: window::Window,
     log_len: u64,
     generation: u64,
+    /// Rendered before the first reconcile and never before: no date (see `prepare_feed`).
+    provisional: bool,
 }
 
 /// A feed's new entry and the time it took from reading to rendered.
@@ -264,8 +266,14 @@ impl Core {
         };
         let old = b.feed_state(key)?;
         let old_history = old.as_ref().map(|o| (o.history_at, o.history_ambiguous));
+        // Before the first reconcile, a feed never rendered is provisional: served without a
+        // date (validated by its ETag only) and not recorded, so the first reconcile's version
+        // is its first, and a fresh start does not date it twice within one second.
+        let provisional = old.is_none() && !self.ready;
         let state = window::next_state(old, seen, t);
-        b.set_feed_state(key, &state)?;
+        if !provisional {
+            b.set_feed_state(key, &state)?;
+        }
         meta.updated = state.changed_at;
         // A history date that settled dates cached views anew, as a change does.
         let history_moved = history_changed || old_history != Some((state.history_at, state.history_ambiguous));
@@ -283,6 +291,7 @@ impl Core {
             window: win,
             log_len,
             generation,
+            provisional,
         })
     }
 }
@@ -295,6 +304,7 @@ impl Prepared {
         let render = |format: Format| {
             let mut r = Rendered::new(feed::render(format, &doc, links), meta.updated, format.content_type());
             r.ambiguous = state.ambiguous;
+            r.dated = !self.provisional;
             r
         };
         let (rss, (atom, json)) =

@@ -116,8 +116,9 @@ pub(super) struct Seen {
 /// - Its history time moves the same way, when anything in its history changed.
 /// - A new page size retires the old one with the full pages it had, so links to them keep
 ///   their content; going back to a retired size takes it out of the retired ones.
-/// - `meta_at` moves when the title, description or links change, to a strictly later second
-///   even within the same second: archive pages date themselves by it.
+/// - `meta_at` moves when the title, description or links change, to a second strictly later
+///   than it and the history time, even within the same second: archive pages date themselves
+///   by it.
 pub(super) fn next_state(old: Option<FeedState>, seen: Seen, t: DateTime<Utc>) -> FeedState {
     let full_pages = seen.log_len / seen.page_size;
     let Some(old) = old else {
@@ -142,8 +143,14 @@ pub(super) fn next_state(old: Option<FeedState>, seen: Seen, t: DateTime<Utc>) -
         retired.insert(old.page_size, old.full_pages);
     }
     retired.remove(&seen.page_size);
-    // Title and address changes are rare, so this never runs ahead of the clock.
-    let meta_at = if old.meta == seen.meta { old.meta_at } else { (old.meta_at + chrono::Duration::seconds(1)).max(t) };
+    // Title and address changes are rare, so this runs at most a second ahead of the clock. It
+    // passes the history time too: an archive page is dated by its slots as well, which may
+    // share the second of this change.
+    let meta_at = if old.meta == seen.meta {
+        old.meta_at
+    } else {
+        (old.meta_at.max(old.history_at) + chrono::Duration::seconds(1)).max(t)
+    };
     FeedState {
         signature: seen.signature,
         changed_at,
