@@ -56,6 +56,14 @@ pub enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Work on the store: `rebuild` makes it again from the clippings (stop the daemon first).
+    Store {
+        /// Configuration file [default: the first found, see FILES in --help].
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: StoreAction,
+    },
     /// Bring the store up to date with the clippings folders and print one feed to standard output.
     Render {
         /// Configuration file [default: the first found, see FILES in --help].
@@ -85,6 +93,14 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreAction {
+    /// Move the store aside (FILE.corrupt-TIME when damaged, else FILE.old-TIME) and make it
+    /// again from the clippings, keeping private-feed tokens and WebSub subscriptions when the
+    /// old file can still be read. Run it while the daemon is stopped.
+    Rebuild,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +162,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let (cfg, _) = locate::load(config.as_deref())?;
             token(&cfg, &action)
         }
+        Command::Store { config, action: StoreAction::Rebuild } => {
+            logging::init_tool();
+            let (cfg, _) = locate::load(config.as_deref())?;
+            rebuild_store(Arc::new(cfg))
+        }
         Command::Render { config, topic, provider, all, format } => {
             logging::init_tool();
             let key = match (topic, provider, all) {
@@ -195,6 +216,31 @@ fn token(cfg: &crate::config::Config, action: &TokenAction) -> Result<ExitCode> 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `clipfeed store rebuild`: the store moved aside and made again from the clippings, keeping
+/// what they cannot give back.
+fn rebuild_store(cfg: Arc<crate::config::Config>) -> Result<ExitCode> {
+    let (store, done) = crate::store::rebuild(&cfg.store)?;
+    let mut out = std::io::stdout().lock();
+    if let Some(old) = &done.moved_to {
+        let why = if done.corrupt { "it failed SQLite's check" } else { "it passed SQLite's check" };
+        writeln!(out, "moved the old store aside to {} ({why})", old.display())?;
+    }
+    for (table, rows) in &done.kept {
+        writeln!(out, "kept {rows} rows of {table}")?;
+    }
+    for lost in &done.lost {
+        writeln!(out, "could not keep {lost}")?;
+    }
+    let site = Arc::new(ArcSwap::from_pointee(Site::empty()));
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let beat = crate::systemd::Heartbeat::new("writer");
+    let mut ingest = Ingest::start(cfg.clone(), store, site, metrics, beat)?;
+    ingest.reconcile()?;
+    writeln!(out, "rebuilt the store {} from the clippings", cfg.store.display())?;
+    out.flush()?;
+    Ok(if done.lost.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// `clipfeed render`: reconciles the store with the roots and prints one feed.

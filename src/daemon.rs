@@ -174,7 +174,10 @@ async fn start_watching_and_writer(
     };
     let ingest = {
         let (cfg, site, metrics, beat) = (cfg.clone(), site.clone(), metrics.clone(), writer_beat.clone());
-        tokio::task::spawn_blocking(move || Ingest::start(cfg, store, site, metrics, beat))
+        tokio::task::spawn_blocking(move || {
+            let path = cfg.store.clone();
+            Ingest::start(cfg, store, site, metrics, beat).map_err(|e| crate::store::corrupt_hint(&path, e))
+        })
     };
     let (watcher, ingest) = tokio::join!(watching, ingest);
     Ok((watcher??, ingest??, vec![writer_beat, watcher_beat]))

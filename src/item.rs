@@ -95,7 +95,8 @@ impl ItemData {
 pub struct Item {
     /// The UUID string (without `urn:uuid:`).
     pub id: String,
-    /// The last time clipfeed saw the item appear or its content change.
+    /// When the item was last edited: its published time (first-seen time when it has no date)
+    /// until clipfeed sees its content change, then the time of that change.
     pub updated: DateTime<Utc>,
     pub data: ItemData,
 }

@@ -72,6 +72,10 @@ pub struct Metrics {
     pub(crate) files_rejected_now: AtomicU64,
     pub(crate) files_pending: AtomicU64,
     pub(crate) feeds: AtomicU64,
+    /// 1 while the store takes writes and its file is the one opened, else 0; and the failed
+    /// writes (and store files found deleted or replaced) since start.
+    pub(crate) store_ok: AtomicU64,
+    pub(crate) store_errors: AtomicU64,
     /// HTTP responses by route class and status, and body bytes by route class: plain atomic
     /// counters in fixed slots, so counting a request takes no lock.
     requests: Vec<AtomicU64>,
@@ -109,6 +113,8 @@ impl Default for Metrics {
             files_rejected_now: AtomicU64::new(0),
             files_pending: AtomicU64::new(0),
             feeds: AtomicU64::new(0),
+            store_ok: AtomicU64::new(1),
+            store_errors: AtomicU64::new(0),
             requests: (0..ROUTES.len() * (STATUSES.len() + 1)).map(|_| AtomicU64::new(0)).collect(),
             bytes: (0..ROUTES.len()).map(|_| AtomicU64::new(0)).collect(),
         }
@@ -160,10 +166,20 @@ impl Metrics {
             load(&self.rescans),
         );
         counter("clipfeed_reloads_total", "Configuration reloads applied (SIGHUP).", load(&self.reloads));
+        counter(
+            "clipfeed_store_errors_total",
+            "Updates the store could not commit (full disk, I/O error), and store files found deleted or replaced.",
+            load(&self.store_errors),
+        );
         let _ = writeln!(out, "# HELP clipfeed_clippings Clippings by state.\n# TYPE clipfeed_clippings gauge");
         let _ = writeln!(out, "clipfeed_clippings{{state=\"live\"}} {}", load(&self.clippings_live));
         let _ = writeln!(out, "clipfeed_clippings{{state=\"rejected\"}} {}", load(&self.files_rejected_now));
         let _ = writeln!(out, "clipfeed_clippings{{state=\"pending\"}} {}", load(&self.files_pending));
+        let _ = writeln!(
+            out,
+            "# HELP clipfeed_store_ok 1 while the store takes writes and its file is the one opened, else 0.\n# TYPE clipfeed_store_ok gauge\nclipfeed_store_ok {}",
+            load(&self.store_ok)
+        );
         let _ = writeln!(
             out,
             "# HELP clipfeed_feeds Feeds served.\n# TYPE clipfeed_feeds gauge\nclipfeed_feeds {}",

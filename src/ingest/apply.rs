@@ -340,10 +340,12 @@ impl Core {
         // quality alone is stored (filters use it) without touching its time or its slots.
         let shown = data.shown_hash();
         let edited = live.is_none_or(|s| s.shown != shown);
+        // `updated` means edited: an item new to its feeds is as new as its own date (its first-seen
+        // time when it has none), so a store rebuilt from the same files gives the same values.
         let updated = match live {
             Some(s) if !edited => s.updated,
             Some(s) => s.updated.max(t),
-            None => t,
+            None => data.published,
         };
         let it = Item { id: id.clone(), updated, data };
         b.put_item(key, &it, first_seen, &hash, &shown)?;

@@ -1,10 +1,11 @@
 //! The job loop: the writer takes jobs off its queue, merges what is queued (one rescan covers
 //! every touched path; touched paths are de-duplicated), and runs them. Its timers: a failed
 //! job is followed by a rescan after a growing delay, files rejected while still being written
-//! are looked at again, old tombstones are purged hourly, and tokens are read again every few
-//! seconds. A store made before the search index existed has its items indexed here, a chunk
-//! whenever no job waits. A job that fails or panics is contained: the feeds keep their last
-//! content.
+//! are looked at again, old tombstones are purged hourly, tokens are read again every few
+//! seconds, the store's file is checked to still be the one opened, and a feed dated ambiguously
+//! is rendered again once the clock has passed that date. A store made before the search index
+//! existed has its items indexed here, a chunk whenever no job waits. A job that fails or panics
+//! is contained: the feeds keep their last content.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,11 +19,16 @@ use super::{Ingest, now};
 use crate::config::Config;
 use crate::feed::FeedKey;
 use crate::job::Job;
+use crate::metrics::Metrics;
+use crate::store::is_store_failure;
 use crate::systemd::beat_every;
 
-/// Delays before a failed update is retried (as a rescan), doubling up to the maximum.
+/// Delays before a failed update is retried (as a rescan), doubling up to the maximum: short,
+/// so that once a full disk has room again the changes waiting are stored within seconds.
 const RETRY_FIRST: Duration = Duration::from_millis(500);
-const RETRY_MAX: Duration = Duration::from_secs(60);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// How often the writer checks that the store's file is still the one it opened.
+const STORE_FILE_EVERY: Duration = Duration::from_secs(2);
 /// How often feed tokens are read again from the store (`clipfeed token rotate` writes them).
 const TOKENS_EVERY: Duration = Duration::from_secs(3);
 /// How often tombstones older than `tombstone_days` are dropped.
@@ -48,6 +54,7 @@ struct Timers {
     retry: Option<(Instant, Duration)>,
     next_purge: Instant,
     next_tokens: Instant,
+    next_store_file: Instant,
     /// While the search index is being filled: when the next chunk is due.
     backfill: Option<Instant>,
 }
@@ -64,17 +71,29 @@ impl Ingest {
             }
             (!ready).then_some(started)
         });
-        let mut timers =
-            Timers { retry: None, next_purge: started + PURGE_EVERY, next_tokens: started + TOKENS_EVERY, backfill };
+        let mut timers = Timers {
+            retry: None,
+            next_purge: started + PURGE_EVERY,
+            next_tokens: started + TOKENS_EVERY,
+            next_store_file: started + STORE_FILE_EVERY,
+            backfill,
+        };
         let mut indexed = 0;
         loop {
             self.core.heartbeat.beat();
             let recheck_at = self.core.recheck.iter().map(|(at, _)| *at).min();
-            let retry = timers.retry.map(|(at, _)| at);
-            let wake = [Some(timers.next_purge), Some(timers.next_tokens), retry, recheck_at, timers.backfill]
-                .into_iter()
-                .flatten()
-                .min();
+            let wake = [
+                Some(timers.next_purge),
+                Some(timers.next_tokens),
+                Some(timers.next_store_file),
+                timers.retry.map(|(at, _)| at),
+                recheck_at,
+                self.core.settle_at().filter(|_| timers.retry.is_none()),
+                timers.backfill,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             // Wake at least every beat_every(), so the watchdog knows the writer is alive.
             let wait = wake.map_or(beat_every(), |w| w.saturating_duration_since(Instant::now()).min(beat_every()));
             let Some(mut work) = take(&jobs, wait) else { break };
@@ -111,13 +130,24 @@ impl Ingest {
         debug!("writer stopped");
     }
 
-    /// The hourly purge of old tombstones and the re-reading of tokens, when due.
+    /// The hourly purge of old tombstones, the re-reading of tokens, and the settling of
+    /// ambiguous feed dates once the clock has passed them, when due.
     fn on_timers(&mut self, now: Instant, timers: &mut Timers) {
+        if timers.retry.is_none() && self.core.settle_due() {
+            // An ambiguous Last-Modified moves to a later second, so If-Modified-Since works again.
+            if let Err(e) = self.render() {
+                error!("settling ambiguous feed dates failed: {e:#}");
+            }
+        }
         if now >= timers.next_purge {
             timers.next_purge = now + PURGE_EVERY;
             if let Err(e) = self.purge_tombstones().and_then(|()| self.render()) {
                 error!("dropping old tombstones failed: {e:#}");
             }
+        }
+        if now >= timers.next_store_file {
+            timers.next_store_file = now + STORE_FILE_EVERY;
+            self.check_store_file();
         }
         if now >= timers.next_tokens {
             timers.next_tokens = now + TOKENS_EVERY;
@@ -147,17 +177,24 @@ impl Ingest {
         self.core.metrics.ingest_seconds.observe(started.elapsed());
         let failure = match outcome {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(format!("{e:#}")),
-            Err(panic) => Some(panic_message(&*panic)),
+            Ok(Err(e)) => Some((format!("{e:#}"), is_store_failure(&e))),
+            Err(panic) => Some((panic_message(&*panic), false)),
         };
-        let Some(why) = failure else {
+        let Some((why, store_failed)) = failure else {
             if let Some(since) = since {
                 self.core.metrics.watch_to_publish_seconds.observe(since.elapsed());
             }
+            self.store_recovered();
             return None;
         };
         let delay = retry.map_or(RETRY_FIRST, |(_, d)| (d * 2).min(RETRY_MAX));
-        error!(retry_in_s = delay.as_secs_f32(), "update failed, feeds keep their last content: {why}");
+        if store_failed {
+            let store = self.store.file_name();
+            error!(%store, retry_in_s = delay.as_secs_f32(), "update failed, the store cannot be written and feeds keep their last content: {why}");
+            self.store_failed(format!("cannot write to the store {store}: {why}"));
+        } else {
+            error!(retry_in_s = delay.as_secs_f32(), "update failed, feeds keep their last content: {why}");
+        }
         Some((Instant::now() + delay, delay))
     }
 
@@ -193,6 +230,40 @@ impl Ingest {
                 Some(Instant::now() + RETRY_MAX)
             }
         }
+    }
+
+    /// A write to the store failed: counted, and shown in `/api/status` and the `store_ok`
+    /// gauge until a write succeeds.
+    fn store_failed(&mut self, why: String) {
+        Metrics::add(&self.core.metrics.store_errors, 1);
+        self.core.store_error = Some(why);
+        self.core.publish(&self.core.rejections.clone());
+    }
+
+    /// A write succeeded: a failure shown before is cleared.
+    fn store_recovered(&mut self) {
+        if self.core.store_error.take().is_some() {
+            info!(store = %self.store.file_name(), "the store takes writes again; the changes that waited are stored");
+            self.core.publish(&self.core.rejections.clone());
+        }
+    }
+
+    /// Notices a store file deleted or replaced under the running daemon (logged once, counted,
+    /// shown in `/api/status`), and its return.
+    fn check_store_file(&mut self) {
+        let now = self.store.check_file().err();
+        if now == self.core.store_gone {
+            return;
+        }
+        match &now {
+            Some(what) => {
+                error!(store = %self.store.file_name(), "{what}");
+                Metrics::add(&self.core.metrics.store_errors, 1);
+            }
+            None => info!(store = %self.store.file_name(), "the store file is back at its path"),
+        }
+        self.core.store_gone = now;
+        self.core.publish(&self.core.rejections.clone());
     }
 
     /// Drops tombstones older than `tombstone_days` and marks their feeds for rendering.

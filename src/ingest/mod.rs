@@ -26,7 +26,7 @@ mod sync;
 mod tokens;
 mod window;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -91,6 +91,15 @@ struct Core {
     history: BTreeSet<FeedKey>,
     /// Per feed, bumped at each history change: the generation of cached views.
     generations: HashMap<FeedKey, u64>,
+    /// Feeds published with an ambiguous date (two versions within one second), and the
+    /// second from which that date can settle at a later one (see `window::next_state`).
+    unsettled: BTreeMap<FeedKey, DateTime<Utc>>,
+    /// Why the last update could not be written to the store, and why the store's file is not
+    /// the one opened; `None` while all is well (see `jobs`).
+    store_error: Option<String>,
+    store_gone: Option<String>,
+    /// Clipping files changed on disk that the last update was storing (0 once stored).
+    waiting: u64,
 }
 
 /// The current time at the precision feeds and HTTP dates carry.
@@ -128,6 +137,10 @@ impl Ingest {
                 tokens: HashMap::new(),
                 history: BTreeSet::new(),
                 generations: HashMap::new(),
+                unsettled: BTreeMap::new(),
+                store_error: None,
+                store_gone: None,
+                waiting: 0,
                 packer: render::spawn_packer(),
                 cfg,
             },

@@ -49,12 +49,15 @@ impl Core {
         let status = Status {
             clippings: total,
             feeds: feeds.len(),
+            files_waiting: self.waiting + self.recheck.len() as u64,
             providers: listed.providers.len(),
             ready: self.ready,
             rejected: rejections.iter().take(STATUS_REJECTIONS).map(|r| self.status_rejection(r)).collect(),
             rejected_total: rejections.len(),
             renders: self.renders,
             rescans: self.rescans,
+            store_error: self.store_problem(),
+            store_ok: self.store_problem().is_none(),
             topics: listed.topics.len(),
             warnings: self.key_warnings.iter().take(STATUS_REJECTIONS).cloned().collect(),
         };
@@ -69,9 +72,19 @@ impl Core {
         };
         Metrics::set(&self.metrics.clippings_live, total);
         Metrics::set(&self.metrics.files_rejected_now, rejections.len() as u64);
-        Metrics::set(&self.metrics.files_pending, self.recheck.len() as u64);
+        Metrics::set(&self.metrics.files_pending, self.waiting + self.recheck.len() as u64);
+        Metrics::set(&self.metrics.store_ok, u64::from(self.store_problem().is_none()));
         Metrics::set(&self.metrics.feeds, site.feeds.len() as u64);
         self.site.store(Arc::new(site));
+    }
+
+    /// What is wrong with the store, if anything: its file gone or replaced, a write that failed.
+    fn store_problem(&self) -> Option<String> {
+        match (&self.store_gone, &self.store_error) {
+            (None, None) => None,
+            (Some(one), None) | (None, Some(one)) => Some(one.clone()),
+            (Some(gone), Some(failed)) => Some(format!("{gone}; {failed}")),
+        }
     }
 
     /// Re-reads the key notes when a change touched them, and logs each near-miss key once: when

@@ -38,6 +38,8 @@ struct Prepared {
     window: window::Window,
     log_len: u64,
     generation: u64,
+    /// Rendered before the first reconcile and never before: no date (see `prepare_feed`).
+    provisional: bool,
 }
 
 /// A feed's new entry and the time it took from reading to rendered.
@@ -74,11 +76,12 @@ impl Ingest {
         let mut fresh = Vec::with_capacity(if bulk { 0 } else { rendered_count });
         for (key, (count, feed)) in rendered {
             self.core.generations.insert(key.clone(), feed.generation);
+            let feed = Arc::new(feed);
+            self.core.note_unsettled(&feed);
             let name = self.core.feed_name(&key);
             let entry = self.core.catalog.entry(key);
             entry.name = name;
             entry.count = count;
-            let feed = Arc::new(feed);
             if !bulk {
                 fresh.push(feed.clone());
             }
@@ -98,6 +101,40 @@ impl Ingest {
 }
 
 impl Core {
+    /// Remembers when a feed published with an ambiguous date can settle (the second after
+    /// that date), or forgets it once its dates are plain.
+    pub(super) fn note_unsettled(&mut self, feed: &FeedEntry) {
+        let mut dates = Vec::with_capacity(2);
+        if feed.rss.ambiguous {
+            dates.push(feed.rss.last_modified);
+        }
+        if feed.history_ambiguous {
+            dates.push(feed.history_at);
+        }
+        match dates.into_iter().max() {
+            Some(at) => self.unsettled.insert(feed.key.clone(), at + chrono::Duration::seconds(1)),
+            None => self.unsettled.remove(&feed.key),
+        };
+    }
+
+    /// When the earliest ambiguous date can settle, if any feed has one.
+    pub(super) fn settle_at(&self) -> Option<Instant> {
+        let due = self.unsettled.values().min()?;
+        let wait = (*due - Utc::now()).to_std().unwrap_or_default();
+        Some(Instant::now() + wait)
+    }
+
+    /// Marks for rendering the feeds whose ambiguous date the clock has passed; `true` if any.
+    pub(super) fn settle_due(&mut self) -> bool {
+        let t = now();
+        let due: Vec<FeedKey> = self.unsettled.iter().filter(|(_, at)| **at <= t).map(|(k, _)| k.clone()).collect();
+        for key in &due {
+            self.unsettled.remove(key);
+        }
+        self.dirty.extend(due.iter().cloned());
+        !due.is_empty()
+    }
+
     /// What a feed shows is read from the store one feed after the other (one connection); the
     /// documents are then made side by side, a group at a time, so that a large batch does not
     /// hold every feed's items at once. In a large batch (`bulk`) the next group is read while
@@ -227,10 +264,20 @@ impl Core {
             history_changed,
             newest: items.iter().map(|i| i.updated).max(),
         };
-        let state = window::next_state(b.feed_state(key)?, seen, t);
-        b.set_feed_state(key, &state)?;
+        let old = b.feed_state(key)?;
+        let old_history = old.as_ref().map(|o| (o.history_at, o.history_ambiguous));
+        // Before the first reconcile, a feed never rendered is provisional: served without a
+        // date (validated by its ETag only) and not recorded, so the first reconcile's version
+        // is its first, and a fresh start does not date it twice within one second.
+        let provisional = old.is_none() && !self.ready;
+        let state = window::next_state(old, seen, t);
+        if !provisional {
+            b.set_feed_state(key, &state)?;
+        }
         meta.updated = state.changed_at;
-        let generation = self.generations.get(key).copied().unwrap_or(0) + u64::from(history_changed);
+        // A history date that settled dates cached views anew, as a change does.
+        let history_moved = history_changed || old_history != Some((state.history_at, state.history_ambiguous));
+        let generation = self.generations.get(key).copied().unwrap_or(0) + u64::from(history_moved);
         Ok(Prepared {
             started,
             count,
@@ -244,6 +291,7 @@ impl Core {
             window: win,
             log_len,
             generation,
+            provisional,
         })
     }
 }
@@ -256,6 +304,7 @@ impl Prepared {
         let render = |format: Format| {
             let mut r = Rendered::new(feed::render(format, &doc, links), meta.updated, format.content_type());
             r.ambiguous = state.ambiguous;
+            r.dated = !self.provisional;
             r
         };
         let (rss, (atom, json)) =

@@ -74,7 +74,9 @@ impl Ingest {
         for entry in saved {
             if let Some(e) = self.core.catalog.get_mut(&entry.key) {
                 self.core.generations.insert(entry.key.clone(), entry.generation);
-                e.feed = Some(Arc::new(entry));
+                let entry = Arc::new(entry);
+                e.feed = Some(entry.clone());
+                self.core.note_unsettled(&entry);
                 restored += 1;
             }
         }

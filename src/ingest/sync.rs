@@ -67,7 +67,9 @@ impl Ingest {
         let (removed, parsed) = (gone.len(), to_load.len());
         self.core.scanner.symlinks = links;
         self.finish_pending()?;
+        self.core.waiting = (removed + parsed) as u64;
         self.apply(gone, to_load)?;
+        self.core.waiting = 0;
         self.core.ready = true;
         self.render()?;
         let ms = started.elapsed().as_millis() as u64;
@@ -94,7 +96,9 @@ impl Ingest {
         for (target, set) in looked.links {
             self.core.scanner.symlinks.entry(target).or_default().extend(set);
         }
+        self.core.waiting = (looked.removed.len() + looked.to_load.len()) as u64;
         self.apply(looked.removed.into_iter().collect(), looked.to_load)?;
+        self.core.waiting = 0;
         let applied = started.elapsed();
         self.render()?;
         debug!(

@@ -105,18 +105,24 @@ pub(super) struct Seen {
 /// The feed's state after a render at `t` (second precision), given what was recorded before.
 ///
 /// - A feed rendered for the first time is as new as its newest item (`t` when it has none).
+///   (never later than `t`: an item dated in the future does not date the feed ahead of the clock).
 /// - Its time (`changed_at`) moves to `t` only when its signature changed. A change within the
 ///   second of the last one keeps that second and marks it `ambiguous`, so a client holding that
-///   date is not told the older version is current; an unchanged feed keeps both as they were.
+///   date is not told the older version is current.
+/// - An ambiguous time settles: rendered again once the clock has passed that second, an
+///   unchanged feed moves to `t` and is no longer ambiguous, so clients holding the ambiguous
+///   date get one full answer and then `304 Not Modified` again. Otherwise an unchanged feed
+///   keeps its time as it was.
 /// - Its history time moves the same way, when anything in its history changed.
 /// - A new page size retires the old one with the full pages it had, so links to them keep
 ///   their content; going back to a retired size takes it out of the retired ones.
-/// - `meta_at` moves when the title, description or links change, to a strictly later second
-///   even within the same second: archive pages date themselves by it.
+/// - `meta_at` moves when the title, description or links change, to a second strictly later
+///   than it and the history time, even within the same second: archive pages date themselves
+///   by it.
 pub(super) fn next_state(old: Option<FeedState>, seen: Seen, t: DateTime<Utc>) -> FeedState {
     let full_pages = seen.log_len / seen.page_size;
     let Some(old) = old else {
-        let at = seen.newest.unwrap_or(t);
+        let at = seen.newest.map_or(t, |n| n.min(t));
         return FeedState {
             signature: seen.signature,
             changed_at: at,
@@ -130,23 +136,21 @@ pub(super) fn next_state(old: Option<FeedState>, seen: Seen, t: DateTime<Utc>) -
             meta_at: at,
         };
     };
-    let (changed_at, ambiguous) = if old.signature == seen.signature {
-        (old.changed_at, old.ambiguous)
-    } else {
-        (old.changed_at.max(t), old.changed_at >= t)
-    };
-    let (history_at, history_ambiguous) = if seen.history_changed {
-        (old.history_at.max(t), old.history_at >= t)
-    } else {
-        (old.history_at, old.history_ambiguous)
-    };
+    let (changed_at, ambiguous) = advance((old.changed_at, old.ambiguous), old.signature != seen.signature, t);
+    let (history_at, history_ambiguous) = advance((old.history_at, old.history_ambiguous), seen.history_changed, t);
     let mut retired = old.retired;
     if old.page_size != seen.page_size && old.page_size > 0 && old.full_pages > 0 {
         retired.insert(old.page_size, old.full_pages);
     }
     retired.remove(&seen.page_size);
-    // Title and address changes are rare, so this never runs ahead of the clock.
-    let meta_at = if old.meta == seen.meta { old.meta_at } else { (old.meta_at + chrono::Duration::seconds(1)).max(t) };
+    // Title and address changes are rare, so this runs at most a second ahead of the clock. It
+    // passes the history time too: an archive page is dated by its slots as well, which may
+    // share the second of this change.
+    let meta_at = if old.meta == seen.meta {
+        old.meta_at
+    } else {
+        (old.meta_at.max(old.history_at) + chrono::Duration::seconds(1)).max(t)
+    };
     FeedState {
         signature: seen.signature,
         changed_at,
@@ -158,6 +162,19 @@ pub(super) fn next_state(old: Option<FeedState>, seen: Seen, t: DateTime<Utc>) -
         retired,
         meta: seen.meta,
         meta_at,
+    }
+}
+
+/// A date and whether it is ambiguous, after a render at `t` that `changed` what it dates or not:
+/// a change moves it to `t` (ambiguous when it stays in its second); an ambiguous date the clock
+/// has passed settles at `t`.
+fn advance((at, ambiguous): (DateTime<Utc>, bool), changed: bool, t: DateTime<Utc>) -> (DateTime<Utc>, bool) {
+    if changed {
+        (at.max(t), at >= t)
+    } else if ambiguous && t > at {
+        (t, false)
+    } else {
+        (at, ambiguous)
     }
 }
 
@@ -288,6 +305,8 @@ mod tests {
         assert_eq!((s.changed_at, s.history_at, s.meta_at), (at(-50), at(-50), at(-50)));
         assert!(!s.ambiguous && !s.history_ambiguous && s.retired.is_empty());
         assert_eq!((s.page_size, s.full_pages), (5, 2));
+        let ahead = next_state(None, Seen { newest: Some(at(99)), ..seen("a") }, at(0));
+        assert_eq!(ahead.changed_at, at(0), "never ahead of the clock");
         let empty = next_state(None, Seen { newest: None, ..seen("a") }, at(0));
         assert_eq!(empty.changed_at, at(0), "an empty feed is as new as its first render");
     }
@@ -302,10 +321,16 @@ mod tests {
         // Again within that second: same date, flagged; then unchanged, the flag stays.
         let again = next_state(Some(changed), seen("c"), at(10));
         assert_eq!((again.changed_at, again.ambiguous), (at(10), true));
-        let quiet = next_state(Some(again), seen("c"), at(11));
-        assert_eq!((quiet.changed_at, quiet.ambiguous), (at(10), true));
-        // The next change, a second later, clears it.
-        let next = next_state(Some(quiet), seen("d"), at(12));
+        let quiet = next_state(Some(again.clone()), seen("c"), at(10));
+        assert_eq!((quiet.changed_at, quiet.ambiguous), (at(10), true), "still within its second");
+        // Rendered again once the clock has passed that second, unchanged: the date settles
+        // at a later second, no longer ambiguous, and stays there.
+        let settled = next_state(Some(quiet), seen("c"), at(11));
+        assert_eq!((settled.changed_at, settled.ambiguous), (at(11), false));
+        let still = next_state(Some(settled), seen("c"), at(15));
+        assert_eq!((still.changed_at, still.ambiguous), (at(11), false));
+        // The next change, a second later, moves it.
+        let next = next_state(Some(again), seen("d"), at(12));
         assert_eq!((next.changed_at, next.ambiguous), (at(12), false));
         // A clock that went back never moves the date backwards.
         let back = next_state(Some(next), seen("e"), at(5));
@@ -320,8 +345,10 @@ mod tests {
         assert_eq!((s.history_at, s.history_ambiguous, s.changed_at), (at(10), false, first.changed_at));
         let s = next_state(Some(s), busy, at(10));
         assert_eq!((s.history_at, s.history_ambiguous), (at(10), true));
+        let s = next_state(Some(s), seen("a"), at(10));
+        assert_eq!((s.history_at, s.history_ambiguous), (at(10), true), "kept within its second");
         let s = next_state(Some(s), seen("a"), at(20));
-        assert_eq!((s.history_at, s.history_ambiguous), (at(10), true), "kept while nothing changes");
+        assert_eq!((s.history_at, s.history_ambiguous, s.changed_at), (at(20), false, first.changed_at), "settled");
     }
 
     #[test]

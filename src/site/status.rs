@@ -11,6 +11,9 @@ pub struct Status {
     pub(crate) clippings: u64,
     /// Feeds served.
     pub(crate) feeds: usize,
+    /// Clipping files changed on disk but not yet in the store (while it cannot be written) or
+    /// not yet stable enough to read.
+    pub(crate) files_waiting: u64,
     /// Public provider feeds listed on the index.
     pub(crate) providers: usize,
     /// Store opened and first reconcile finished.
@@ -21,6 +24,11 @@ pub struct Status {
     /// Feed renders and reconciles since start.
     pub(crate) renders: u64,
     pub(crate) rescans: u64,
+    /// Why the store cannot be written, naming its file (`null` while it can): the feeds keep
+    /// their last content meanwhile.
+    pub(crate) store_error: Option<String>,
+    /// Whether the last write to the store committed and its file is the one opened.
+    pub(crate) store_ok: bool,
     /// Public topic feeds listed on the index.
     pub(crate) topics: usize,
     /// Front-matter keys spelt close to a key clipfeed reads, one entry per key over every file

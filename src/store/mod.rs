@@ -13,6 +13,7 @@
 //! keys, what is [`saved`] beyond the clippings, the search index ([`fts`]), and the [`reader`].
 
 mod files;
+mod health;
 mod items;
 mod log;
 mod notes;
@@ -34,6 +35,8 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::item::{Item, ItemData};
 
 pub use files::{FileId, FileStat, Rejection};
+pub(crate) use health::rebuild;
+pub(crate) use health::{corrupt_hint, is_store_failure};
 pub use log::FeedState;
 pub use reader::Reader;
 pub use schema::{SCHEMA_VERSION, recorded_schema};
@@ -43,6 +46,11 @@ pub struct Store {
     conn: Connection,
     /// Held while the store is open; the checkpoint thread stops when it goes.
     _alive: Option<std::sync::Arc<()>>,
+    /// The store's file and its (device, inode) when opened (see `health`).
+    path: Option<std::path::PathBuf>,
+    identity: Option<(u64, u64)>,
+    /// The test hook's page-limit file (see `health::TEST_PAGES_VAR`).
+    pages_file: Option<std::path::PathBuf>,
 }
 
 /// How often the WAL is checkpointed into the database, off the writer's thread.
@@ -87,8 +95,15 @@ fn spawn_checkpointer(path: &Path) -> Result<std::sync::Arc<()>> {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path`, in WAL mode.
+    /// Opens (creating if needed) the store at `path`, in WAL mode. A corrupt store gives an
+    /// error naming the file and the command that rebuilds it.
     pub fn open(path: &Path) -> Result<Store> {
+        let mut store = Store::open_file(path).map_err(|e| corrupt_hint(path, e))?;
+        store.watch_file(path);
+        Ok(store)
+    }
+
+    fn open_file(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create store folder {}", dir.display()))?;
         }
@@ -120,6 +135,7 @@ impl Store {
 
     /// Starts a batch: one transaction holding every change until it commits.
     pub fn batch(&mut self) -> Result<Batch<'_>> {
+        self.apply_test_limit()?;
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         Ok(Batch { tx })
     }

@@ -242,8 +242,33 @@ impl Store {
                 rusqlite::params![feed, token, created],
             )?;
         }
-        Ok(Store { conn, _alive: None })
+        migrate_updated_means_edited(&conn, chrono::Utc::now().timestamp())?;
+        Ok(Store { conn, _alive: None, path: None, identity: None, pages_file: None })
     }
+}
+
+/// `updated` means edited: an item never edited since it was first seen is updated at its
+/// published time (which is its first-seen time when it has no date of its own). Stores written
+/// before dated such items at first-seen; this moves them once, guarded by a `meta` key, at `now`
+/// (seconds). Every feed then renders again at start (the saved feeds are not used), and the
+/// history time of every feed moves to `now`, so archive pages and filtered views date their new
+/// content. An item whose `updated` differs from its first-seen time was edited, and keeps it.
+fn migrate_updated_means_edited(conn: &Connection, now: i64) -> Result<()> {
+    const KEY: &str = "migrated_updated_means_edited";
+    let done: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM meta WHERE key=?1)", [KEY], |r| r.get(0))?;
+    if done {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    let moved = tx.execute("UPDATE items SET updated=published WHERE updated=first_seen AND updated<>published", [])?;
+    if moved > 0 {
+        tx.execute("DELETE FROM meta WHERE key='snapshot'", [])?;
+        tx.execute("UPDATE feeds SET history_ambiguous=(history_at >= ?1), history_at=max(history_at, ?1)", [now])?;
+        tracing::info!(items = moved, "items never edited are now dated updated at their published time");
+    }
+    tx.execute("INSERT INTO meta(key, value) VALUES(?1, ?2)", rusqlite::params![KEY, now.to_string()])?;
+    tx.commit()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -285,5 +310,46 @@ mod tests {
         assert_eq!(items, 0, "the cache is rebuilt from the clippings");
         let token: String = raw.query_row("SELECT token FROM tokens WHERE feed='topics/x'", [], |r| r.get(0)).unwrap();
         assert_eq!(token, "secret");
+    }
+
+    #[test]
+    fn never_edited_items_move_to_their_published_time_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path).unwrap());
+        let raw = Connection::open(&path).unwrap();
+        // As an older clipfeed left them: never edited (updated = first seen), edited later, undated.
+        for (key, first_seen, published, updated) in
+            [("never", 500, 100, 500), ("edited", 500, 100, 700), ("undated", 500, 500, 500)]
+        {
+            raw.execute(
+                "INSERT INTO items(key, id, first_seen, published, updated, hash, topics, record)
+                 VALUES(?1, ?1, ?2, ?3, ?4, 'h', '', '{}')",
+                rusqlite::params![key, first_seen, published, updated],
+            )
+            .unwrap();
+        }
+        raw.execute("INSERT INTO feeds(feed, signature, changed_at, history_at) VALUES('feed', 's', 400, 400)", [])
+            .unwrap();
+        raw.execute("INSERT INTO meta(key, value) VALUES('snapshot', 'mark')", []).unwrap();
+        raw.execute("DELETE FROM meta WHERE key='migrated_updated_means_edited'", []).unwrap();
+        let updated = |raw: &Connection| -> Vec<i64> {
+            ["never", "edited", "undated"]
+                .iter()
+                .map(|k| raw.query_row("SELECT updated FROM items WHERE key=?1", [k], |r| r.get(0)).unwrap())
+                .collect()
+        };
+        migrate_updated_means_edited(&raw, 1000).unwrap();
+        assert_eq!(updated(&raw), [100, 700, 500]);
+        let history: (i64, bool) = raw
+            .query_row("SELECT history_at, history_ambiguous FROM feeds", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(history, (1000, false), "archive pages date their new content");
+        let snapshot: i64 = raw.query_row("SELECT count(*) FROM meta WHERE key='snapshot'", [], |r| r.get(0)).unwrap();
+        assert_eq!(snapshot, 0, "the saved feeds are rendered again");
+        // Guarded: a second run (an item edited since at its first-seen second, say) changes nothing.
+        raw.execute("UPDATE items SET updated=500 WHERE key='never'", []).unwrap();
+        migrate_updated_means_edited(&raw, 2000).unwrap();
+        assert_eq!(updated(&raw), [500, 700, 500]);
     }
 }

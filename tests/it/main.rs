@@ -28,4 +28,5 @@ mod stories;
 mod support;
 mod systemd;
 mod tidy;
+mod truth;
 mod watch;

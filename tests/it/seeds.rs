@@ -220,6 +220,8 @@ fn a_restart_gives_identical_feeds_and_etags() {
         urls.push(format!("providers/{p}.rss"));
         urls.push(format!("providers/{p}.atom"));
     }
+    let feeds: Vec<&str> = urls.iter().skip(1).map(String::as_str).collect();
+    wait_settled(&d, &feeds);
     // (status, ETag, Last-Modified, body) per URL.
     type Seen = (u16, Option<String>, Option<String>, Vec<u8>);
     let snapshot = |d: &Daemon| -> Vec<Seen> {

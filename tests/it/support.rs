@@ -51,6 +51,23 @@ pub fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Waits until each of `paths` answers `304 Not Modified` to its own `Last-Modified`: a feed that
+/// changed twice within one second (say, published empty at start and filled within that
+/// second) is dated ambiguously until the clock has passed that second and its date settles at
+/// a later one. Tests that compare validators over time start from settled dates.
+pub fn wait_settled(d: &Daemon, paths: &[&str]) {
+    poll("every feed date to settle", || {
+        paths
+            .iter()
+            .all(|p| {
+                let url = d.url(p);
+                let r = get(&url, &[]);
+                r.header("last-modified").is_some_and(|lm| get(&url, &[("If-Modified-Since", lm)]).status == 304)
+            })
+            .then_some(())
+    });
+}
+
 /// A temp folder with a clippings root, a store path and a config file.
 pub struct Site {
     pub dir: tempfile::TempDir,

@@ -157,6 +157,7 @@ fn a_touch_or_a_rescan_changes_nothing() {
     }
     let d = Daemon::start(&site);
     let urls = ["feed.rss", "feed.atom", "feed.json", "/"];
+    wait_settled(&d, &urls[..3]);
     let tags: Vec<String> = urls.iter().map(|u| etag(&d, u)).collect();
     let renders = d.counter("renders");
 
