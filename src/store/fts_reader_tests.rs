@@ -5,8 +5,8 @@
 //! fills it in chunks, answers the same, and marks it complete.
 
 use super::*;
-use crate::config::FeedLog;
 use crate::budget::Budget;
+use crate::config::FeedLog;
 use crate::filter::Filter;
 use crate::store::{Reader, Store};
 
