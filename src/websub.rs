@@ -210,7 +210,9 @@ impl Hub {
                     pinger.add(&doc.topic);
                 }
             }
-            if !self.inner.table.lock().expect("table lock").has_subscribers(&doc.topic) {
+            // A publication without a body is for the pings only (its topic had no subscribers
+            // when it was made).
+            if doc.body.is_empty() || !self.inner.table.lock().expect("table lock").has_subscribers(&doc.topic) {
                 continue;
             }
             let topic = doc.topic.clone();
@@ -222,6 +224,13 @@ impl Hub {
                 );
             }
         }
+    }
+
+    /// Whether a topic has subscribers now (a caller can then skip making a document nobody
+    /// gets).
+    pub fn has_subscribers(&self, topic: &str) -> bool {
+        form::normalize_topic(topic)
+            .is_some_and(|t| self.inner.table.lock().expect("table lock").has_subscribers(&t))
     }
 
     /// Ends, with `hub.mode=denied` and `reason`, every subscription whose topic the topic

@@ -27,8 +27,7 @@ use crate::filter::Filter;
 use crate::site::{FeedEntry, Rendered};
 use crate::views::{Lane, Lookup, Shape};
 
-/// The stylesheet that shows RSS and Atom feeds as a page in browsers.
-const FEED_XSL: &str = include_str!("../../assets/feed.xsl");
+use crate::feed::FEED_XSL;
 
 /// A feed or archive name from a path segment: one segment, not `.` or `..`.
 pub fn valid_name(name: &str) -> bool {

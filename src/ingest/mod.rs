@@ -14,11 +14,13 @@
 //! - [`catalog`]: the feeds the writer knows, with names, counts and published documents.
 //! - [`snapshot`]: the published feeds saved at a clean stop and served at the next start.
 //! - [`tokens`]: the tokens of private feeds.
+//! - [`push`]: after a publish, the WebSub hub and the static export; the hubs feeds advertise.
 
 mod apply;
 mod catalog;
 mod jobs;
 mod publish;
+mod push;
 mod render;
 mod scan;
 mod snapshot;
@@ -43,6 +45,7 @@ use crate::site::{FeedEntry, Site};
 use crate::store::{Rejection, Store};
 use crate::systemd::Heartbeat;
 
+pub(crate) use push::Push;
 pub(crate) use scan::{clipping_files, read_clipping};
 pub(crate) use tokens::feed_tokens;
 
@@ -91,6 +94,8 @@ struct Core {
     history: BTreeSet<FeedKey>,
     /// Per feed, bumped at each history change: the generation of cached views.
     generations: HashMap<FeedKey, u64>,
+    /// Where published changes go besides HTTP: the WebSub hub, the static export.
+    push: Push,
 }
 
 /// The current time at the precision feeds and HTTP dates carry.
@@ -128,6 +133,7 @@ impl Ingest {
                 tokens: HashMap::new(),
                 history: BTreeSet::new(),
                 generations: HashMap::new(),
+                push: Push::default(),
                 packer: render::spawn_packer(),
                 cfg,
             },

@@ -38,6 +38,8 @@ struct Prepared {
     window: window::Window,
     log_len: u64,
     generation: u64,
+    /// The feed's links, with the hubs it advertises.
+    links: Links,
 }
 
 /// A feed's new entry and the time it took from reading to rendered.
@@ -72,6 +74,7 @@ impl Ingest {
         self.core.renders += rendered_count as u64;
         Metrics::add(&self.core.metrics.renders, rendered_count as u64);
         let mut fresh = Vec::with_capacity(if bulk { 0 } else { rendered_count });
+        let mut changed = Vec::with_capacity(rendered_count);
         for (key, (count, feed)) in rendered {
             self.core.generations.insert(key.clone(), feed.generation);
             let name = self.core.feed_name(&key);
@@ -82,9 +85,10 @@ impl Ingest {
             if !bulk {
                 fresh.push(feed.clone());
             }
-            entry.feed = Some(feed);
+            changed.push((entry.feed.replace(feed.clone()), feed));
         }
         self.core.publish(&rejections);
+        self.core.push_changes(&changed);
         self.core.pack_later(fresh);
         debug!(
             feeds = rendered_count,
@@ -106,9 +110,8 @@ impl Core {
     /// at once.
     fn render_groups(&self, b: &Batch<'_>, dirty: &[FeedKey], t: DateTime<Utc>, bulk: bool) -> Result<RenderedFeeds> {
         let mut rendered = BTreeMap::new();
-        let links = self.links.clone();
         let make = |prepared: Vec<Prepared>| -> Vec<(u64, Made)> {
-            let done: Vec<(u64, Made)> = prepared.into_par_iter().map(|p| p.render(&links)).collect();
+            let done: Vec<(u64, Made)> = prepared.into_par_iter().map(Prepared::render).collect();
             if bulk {
                 done.par_iter().for_each(|(_, made)| made.feed.pack());
             }
@@ -219,8 +222,9 @@ impl Core {
             FeedMeta { site_title: self.cfg.title.clone(), title, description, updated: t, key: key.clone(), icon };
         let page = Page::Current { newest_archive: win.archive_pages.checked_sub(1), page_size };
         let history_changed = self.history.contains(key);
+        let links = self.feed_links(key);
         let seen = Seen {
-            signature: window::signature(&meta, &page, &items, &tombstones, self.links.base()),
+            signature: window::signature(&meta, &page, &items, &tombstones, &links.identity()),
             meta: window::meta_hash(&meta, self.links.base()),
             page_size,
             log_len,
@@ -244,14 +248,15 @@ impl Core {
             window: win,
             log_len,
             generation,
+            links,
         })
     }
 }
 
 impl Prepared {
     /// The feed's documents in every format.
-    fn render(self, links: &Links) -> (u64, Made) {
-        let Prepared { started, count, meta, page, items, tombstones, state, .. } = &self;
+    fn render(self) -> (u64, Made) {
+        let Prepared { started, count, meta, page, items, tombstones, state, links, .. } = &self;
         let doc = Doc { meta, page, items, tombstones };
         let render = |format: Format| {
             let mut r = Rendered::new(feed::render(format, &doc, links), meta.updated, format.content_type());
