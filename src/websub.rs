@@ -80,7 +80,9 @@ use anyhow::Result;
 use bytes::Bytes;
 
 pub use form::{MAX_FORM_BYTES, normalize_topic};
-pub use settings::{ExternalHub, RawHub, RawHubFull, RawWebSub, Settings};
+#[cfg(test)]
+pub use settings::ExternalHub;
+pub use settings::{RawWebSub, Settings};
 pub use subs::{Change, Subscription};
 
 /// Whether a URL is the self URL of a feed that may be subscribed to now. It is asked about
@@ -229,8 +231,7 @@ impl Hub {
     /// Whether a topic has subscribers now (a caller can then skip making a document nobody
     /// gets).
     pub fn has_subscribers(&self, topic: &str) -> bool {
-        form::normalize_topic(topic)
-            .is_some_and(|t| self.inner.table.lock().expect("table lock").has_subscribers(&t))
+        form::normalize_topic(topic).is_some_and(|t| self.inner.table.lock().expect("table lock").has_subscribers(&t))
     }
 
     /// Ends, with `hub.mode=denied` and `reason`, every subscription whose topic the topic
@@ -240,6 +241,7 @@ impl Hub {
     }
 
     /// The current subscriptions, ordered by topic and callback.
+    #[cfg(test)]
     pub fn subscriptions(&self) -> Vec<Subscription> {
         self.inner.table.lock().expect("table lock").all()
     }

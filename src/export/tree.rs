@@ -124,7 +124,9 @@ impl Tree {
                     removed += 1;
                     self.remove_empty_dirs(&path);
                 }
-                Ok(_) => warn!(path = %path.display(), "export: left alone a file clipfeed no longer exports: it was changed by someone else"),
+                Ok(_) => {
+                    warn!(path = %path.display(), "export: left alone a file clipfeed no longer exports: it was changed by someone else")
+                }
                 Err(_) => {}
             }
         }
@@ -206,7 +208,8 @@ fn parse_manifest(text: &str) -> BTreeMap<String, Entry> {
     let mut out = BTreeMap::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let mut parts = line.splitn(4, '\t');
-        let (Some(hash), Some(size), Some(mtime), Some(path)) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(hash), Some(size), Some(mtime), Some(path)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             continue;
         };

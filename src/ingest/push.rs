@@ -80,7 +80,8 @@ impl Core {
     /// format is its own topic), and the export catches up.
     pub(super) fn push_changes(&self, changed: &[Replaced]) {
         if let Some(hub) = &self.push.hub {
-            let docs: Vec<Publication> = changed.iter().flat_map(|(old, new)| self.publications(hub, old, new)).collect();
+            let docs: Vec<Publication> =
+                changed.iter().flat_map(|(old, new)| self.publications(hub, old, new)).collect();
             if !docs.is_empty() {
                 hub.publish(docs);
             }

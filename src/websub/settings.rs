@@ -330,7 +330,10 @@ mod tests {
         );
         assert_eq!(s.advertised_hubs("http://me/websub", true), ["http://me/websub"]);
         let off = Settings { enabled: false, ..s };
-        assert_eq!(off.advertised_hubs("http://me/websub", false), ["https://hub.example/", "http://other.example/ping"]);
+        assert_eq!(
+            off.advertised_hubs("http://me/websub", false),
+            ["https://hub.example/", "http://other.example/ping"]
+        );
         assert!(off.advertised_hubs("http://me/websub", true).is_empty());
         assert!(off.active() && !Settings::default().active());
     }
