@@ -28,3 +28,4 @@ mod systemd;
 mod tidy;
 mod watch;
 mod websub;
+mod websub_flask;
