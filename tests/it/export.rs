@@ -85,7 +85,13 @@ fn the_export_is_what_the_daemon_serves_and_never_private() {
     let (site, d, dir, token) = exporting();
     for f in FEEDS {
         let r = get(&d.url(f), &[]);
-        assert_eq!(std::fs::read(dir.join(f)).unwrap(), r.body, "{f}");
+        let file = std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(
+            file == r.body,
+            "{f}: the file differs from the served document:\n{}\n---\n{}",
+            String::from_utf8_lossy(&file),
+            r.text()
+        );
         assert_eq!(gunzip(&std::fs::read(dir.join(format!("{f}.gz"))).unwrap()), r.body, "{f}.gz");
         let mtime = std::fs::metadata(dir.join(f)).unwrap().modified().unwrap();
         assert_eq!(Some(httpdate::fmt_http_date(mtime).as_str()), r.header("last-modified"), "{f}");
@@ -161,11 +167,12 @@ impl Nginx {
         let root = std::process::Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
         let user = if root { "user root;\n" } else { "" };
         let main = format!(
-            "{user}daemon off;\nworker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n  fastcgi_temp_path {p}/fastcgi;\n  uwsgi_temp_path {p}/uwsgi;\n  scgi_temp_path {p}/scgi;\n  include {p}/clipfeed.conf;\n}}\n"
+            "{user}daemon off;\nmaster_process off;\nworker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n  fastcgi_temp_path {p}/fastcgi;\n  uwsgi_temp_path {p}/uwsgi;\n  scgi_temp_path {p}/scgi;\n  include {p}/clipfeed.conf;\n}}\n"
         );
         std::fs::write(prefix.path().join("nginx.conf"), main).unwrap();
         let child = std::process::Command::new(bin)
             .args(["-p", &p.to_string(), "-c", &format!("{p}/nginx.conf")])
+            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
