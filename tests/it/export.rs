@@ -64,11 +64,11 @@ fn exporting() -> (Site, Daemon, PathBuf, String) {
     site.put("s.md", clip(3, "Hidden secret item", "Secret"));
     let d = Daemon::start(&site);
     let dir = site.dir.path().join("export");
+    // A pass writes file after file: wait until every one is current.
     poll("the export caught up", || {
-        let served = get(&d.url("feed.atom"), &[]).body;
-        (std::fs::read(dir.join("feed.atom")).ok()? == served
-            && String::from_utf8_lossy(&served).contains("Public energy"))
-        .then_some(())
+        let current = FEEDS.iter().all(|f| std::fs::read(dir.join(f)).is_ok_and(|b| b == get(&d.url(f), &[]).body));
+        let newest = std::fs::read_to_string(dir.join("feed.atom")).is_ok_and(|t| t.contains("Public energy"));
+        (current && newest && dir.join(".clipfeed-export").exists()).then_some(())
     });
     let (_, out, _) = run(std::process::Command::new(env!("CARGO_BIN_EXE_clipfeed")).args([
         "token",
@@ -109,10 +109,10 @@ fn the_export_is_what_the_daemon_serves_and_never_private() {
     std::fs::write(dir.join("robots.txt"), "User-agent: *\n").unwrap();
     site.put("c.md", clip(4, "Another robots item", "Robots"));
     poll("the change exported", || {
-        let text = std::fs::read_to_string(dir.join("topics/robots.rss")).ok()?;
-        text.contains("Another robots item").then_some(())
+        let file = std::fs::read(dir.join("topics/robots.rss")).ok()?;
+        let text = String::from_utf8_lossy(&file).contains("Another robots item");
+        (text && file == get(&d.url("topics/robots.rss"), &[]).body).then_some(())
     });
-    assert_eq!(std::fs::read(dir.join("topics/robots.rss")).unwrap(), get(&d.url("topics/robots.rss"), &[]).body);
     assert_eq!(std::fs::read_to_string(dir.join("robots.txt")).unwrap(), "User-agent: *\n");
     assert!(d.stop().success());
 
