@@ -103,7 +103,7 @@ pub struct Doc<'a> {
 
 /// How absolute URLs are made: all of them start with `base_url`. A feed's subscription
 /// document also names the WebSub hubs it is advertised to (`rel="hub"`), when the writer gives
-/// them ([`Links::with_hubs`]); archive pages and filtered views never do (they are no topics).
+/// them (`Links::with_hubs`); archive pages and filtered views never do (they are no topics).
 #[derive(Debug, Clone)]
 pub struct Links {
     base: String,
