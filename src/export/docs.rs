@@ -73,7 +73,8 @@ impl Walk<'_> {
         };
         for (suffix, enc) in codings {
             let (file, hash) = (format!("{path}{suffix}"), format!("{}{suffix}", doc.hash));
-            let want = Wanted { path: &file, hash: &hash, mtime };
+            let served = format!("{}\t{}\t{}", doc.etag(*enc), doc.content_type, enc.header().unwrap_or("identity"));
+            let want = Wanted { path: &file, hash: &hash, mtime, served: &served };
             if self.tree.current(&want) {
                 self.pass.kept += 1;
             } else {

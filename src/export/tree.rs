@@ -20,7 +20,7 @@ use super::Target;
 
 /// The manifest's name, in the export folder.
 pub const MANIFEST: &str = ".clipfeed-export";
-const MANIFEST_HEAD: &str = "# clipfeed export manifest: hash, size, mtime, path (files clipfeed wrote and may remove)";
+const MANIFEST_HEAD: &str = "# clipfeed export manifest (files clipfeed wrote and may remove): hash, size, mtime (= Last-Modified), ETag, Content-Type, Content-Encoding, path";
 
 /// What the manifest records of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,8 @@ struct Entry {
     hash: String,
     size: u64,
     mtime: i64,
+    /// How clipfeed serves it: ETag, Content-Type and Content-Encoding, tab-separated.
+    served: String,
 }
 
 /// One file to have in the tree.
@@ -37,6 +39,10 @@ pub struct Wanted<'a> {
     /// Names the content (the document's hash, and the coding).
     pub hash: &'a str,
     pub mtime: i64,
+    /// How clipfeed serves it: its ETag, Content-Type and Content-Encoding (`identity`),
+    /// tab-separated; recorded in the manifest for tools that upload the tree (a CDN, object
+    /// storage) with clipfeed's own headers.
+    pub served: &'a str,
 }
 
 /// The export folder and what clipfeed wrote there.
@@ -90,7 +96,8 @@ impl Tree {
             let _ = fs::remove_file(&tmp);
             return Err(e).with_context(|| format!("cannot write {}", path.display()));
         }
-        let entry = Entry { hash: f.hash.to_string(), size: bytes.len() as u64, mtime: f.mtime };
+        let entry =
+            Entry { hash: f.hash.to_string(), size: bytes.len() as u64, mtime: f.mtime, served: f.served.into() };
         self.manifest.insert(f.path.to_string(), entry);
         self.dirty = true;
         Ok(true)
@@ -151,7 +158,7 @@ impl Tree {
         let mut text = String::from(MANIFEST_HEAD);
         text.push('\n');
         for (path, e) in &self.manifest {
-            text.push_str(&format!("{}\t{}\t{}\t{path}\n", e.hash, e.size, e.mtime));
+            text.push_str(&format!("{}\t{}\t{}\t{}\t{path}\n", e.hash, e.size, e.mtime, e.served));
         }
         let tmp = self.dir.join(format!("{MANIFEST}.{}.tmp", std::process::id()));
         let mut file = File::create(&tmp)?;
@@ -207,14 +214,11 @@ fn time_of(secs: i64) -> SystemTime {
 fn parse_manifest(text: &str) -> BTreeMap<String, Entry> {
     let mut out = BTreeMap::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let mut parts = line.splitn(4, '\t');
-        let (Some(hash), Some(size), Some(mtime), Some(path)) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            continue;
-        };
+        let parts: Vec<&str> = line.splitn(7, '\t').collect();
+        let [hash, size, mtime, etag, content_type, encoding, path] = parts[..] else { continue };
         if let (Ok(size), Ok(mtime)) = (size.parse(), mtime.parse()) {
-            out.insert(path.to_string(), Entry { hash: hash.to_string(), size, mtime });
+            let served = format!("{etag}\t{content_type}\t{encoding}");
+            out.insert(path.to_string(), Entry { hash: hash.to_string(), size, mtime, served });
         }
     }
     out
@@ -242,6 +246,8 @@ fn resolve_group(group: &str) -> Result<u32> {
 mod tests {
     use super::*;
 
+    const S: &str = "\"h1\"\tapplication/rss+xml; charset=utf-8\tidentity";
+
     fn target(dir: &Path) -> Target {
         Target { dir: dir.join("out"), group: None }
     }
@@ -250,18 +256,24 @@ mod tests {
     fn files_are_written_once_dated_and_removed_only_as_written() {
         let tmp = tempfile::tempdir().unwrap();
         let mut tree = Tree::open(&target(tmp.path())).unwrap();
-        let f = Wanted { path: "topics/ai.rss", hash: "h1", mtime: 1_700_000_000 };
+        let f = Wanted { path: "topics/ai.rss", hash: "h1", mtime: 1_700_000_000, served: S };
         assert!(tree.put(&f, b"<rss/>").unwrap());
         assert!(!tree.put(&f, b"<rss/>").unwrap(), "unchanged: not written again");
         let path = tmp.path().join("out/topics/ai.rss");
         let meta = fs::metadata(&path).unwrap();
         assert_eq!((meta.mtime(), meta.mode() & 0o777), (1_700_000_000, 0o644));
-        let g = Wanted { path: "feed.rss", hash: "h2", mtime: 5 };
+        let g = Wanted { path: "feed.rss", hash: "h2", mtime: 5, served: S };
         tree.put(&g, b"x").unwrap();
         // An operator's own file, and one of ours they replaced.
         fs::write(tmp.path().join("out/robots.txt"), "mine").unwrap();
         fs::write(tmp.path().join("out/feed.rss"), "replaced by hand").unwrap();
         tree.finish(&BTreeSet::from(["topics/ai.rss".to_string(), "feed.rss".to_string()])).unwrap();
+        let manifest = fs::read_to_string(tmp.path().join("out").join(MANIFEST)).unwrap();
+        assert!(
+            manifest
+                .contains("h1\t6\t1700000000\t\"h1\"\tapplication/rss+xml; charset=utf-8\tidentity\ttopics/ai.rss\n"),
+            "{manifest}"
+        );
         // Reopened from the manifest: nothing is kept now.
         let mut tree = Tree::open(&target(tmp.path())).unwrap();
         assert!(tree.current(&f));
@@ -278,7 +290,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut tree = Tree::open(&target(tmp.path())).unwrap();
         for bad in ["../x", "a/../../x", "/etc/x", ".clipfeed-export", "a//b", "a\\b", ""] {
-            assert!(tree.put(&Wanted { path: bad, hash: "h", mtime: 0 }, b"x").is_err(), "{bad}");
+            assert!(tree.put(&Wanted { path: bad, hash: "h", mtime: 0, served: S }, b"x").is_err(), "{bad}");
         }
     }
 
@@ -289,7 +301,7 @@ mod tests {
         let gid = unsafe { libc::getegid() };
         let t = Target { dir: tmp.path().join("out"), group: Some(gid.to_string()) };
         let mut tree = Tree::open(&t).unwrap();
-        tree.put(&Wanted { path: "topics/a.rss", hash: "h", mtime: 0 }, b"x").unwrap();
+        tree.put(&Wanted { path: "topics/a.rss", hash: "h", mtime: 0, served: S }, b"x").unwrap();
         let f = fs::metadata(tmp.path().join("out/topics/a.rss")).unwrap();
         let d = fs::metadata(tmp.path().join("out/topics")).unwrap();
         assert_eq!((f.gid(), f.mode() & 0o777), (gid, 0o640));

@@ -14,6 +14,7 @@ flask-websub sends a secret only to an https hub (NO_SECRET_WITH_HTTP), so this 
 none; the Rust tests check clipfeed's signatures with an HMAC of their own.
 """
 
+import logging
 import sys
 import tempfile
 import threading
@@ -28,6 +29,7 @@ DEADLINE = 30
 
 
 def main():
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     tmp = tempfile.mkdtemp()
     app = Flask(__name__)
     server = make_server("127.0.0.1", 0, app, threaded=True)
