@@ -97,6 +97,16 @@ fn the_export_is_what_the_daemon_serves_and_never_private() {
         assert_eq!(Some(httpdate::fmt_http_date(mtime).as_str()), r.header("last-modified"), "{f}");
     }
     assert_eq!(std::fs::read(dir.join("index.html")).unwrap(), get(&d.url(""), &[]).body);
+    // The manifest records how clipfeed serves each file (for uploads to a CDN).
+    let manifest = std::fs::read_to_string(dir.join(".clipfeed-export")).unwrap();
+    for f in ["feed.atom", "topics/robots.atom.gz"] {
+        let cols: Vec<&str> = manifest.lines().find(|l| l.ends_with(&format!("\t{f}"))).unwrap().split('\t').collect();
+        let gz = f.ends_with(".gz");
+        let r = get(&d.url(f.trim_end_matches(".gz")), if gz { &[("accept-encoding", "gzip")] } else { &[] });
+        assert_eq!(cols[3], r.header("etag").unwrap(), "{f}");
+        assert_eq!(cols[4], r.header("content-type").unwrap(), "{f}");
+        assert_eq!(cols[5], if gz { "gzip" } else { "identity" }, "{f}");
+    }
     assert!(!dir.join("topics/secret.atom").exists());
     let secret = get(&d.url(&format!("topics/secret.atom?token={token}")), &[]);
     assert!(secret.text().contains("Hidden secret item"), "the private feed is served with its token");
