@@ -11,8 +11,10 @@ server in this process (http.server on 127.0.0.1, one thread per request) subscr
 /topics/latency-probe.atom with a secret, answers the verification, and checks every
 delivery's X-Hub-Signature. Then --files times: write a clipping (topics AI and Latency Probe)
 outside the roots, rename it in, and wait until a delivery whose body holds its title has been
-read whole by the callback. Probes are sequential (the next file is written after the previous
-delivery arrived), so coalescing never merges two.
+read whole by the callback. Probes are sequential, and each is written --gap seconds (default
+0.3) after the previous delivery: the hub delivers the first change of a topic at once and
+holds later ones until its 250 ms coalescing window (`websub.coalesce_ms`) ends, so probes
+closer together measure the window, not the path (with --gap 0 the p50 is about 250 ms).
 
 Prints p50/p90/p99/max; the issue's target is p99 < 50 ms at 10,000 stored on this machine.
 JSON: WORKDIR/results/push-N-*.json.
@@ -87,7 +89,7 @@ def wait(inbox, test, timeout, what):
             inbox.cond.wait(left)
 
 
-def probe(binary, tmp, root, files, timeout):
+def probe(binary, tmp, root, files, timeout, gap):
     rundir = os.path.join(tmp, "clipfeed")
     probes, incoming = os.path.join(rundir, "probes"), os.path.join(rundir, "incoming")
     os.makedirs(probes)
@@ -129,6 +131,7 @@ def probe(binary, tmp, root, files, timeout):
         time.sleep(0.5)  # the hub records the subscription just after the challenge is answered
         samples = []
         for i in range(files):
+            time.sleep(gap)  # outside the previous delivery's coalescing window (see above)
             needle, t0 = put(i)
             t = wait(inbox, lambda: next((t for t, b in inbox.bodies if needle in b), None), timeout,
                      "probe %d" % i)
@@ -148,16 +151,18 @@ def main():
     B.add_common_args(ap)
     ap.add_argument("--files", type=int, default=200, help="probes (default 200)")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for one delivery")
+    ap.add_argument("--gap", type=float, default=0.3, help="seconds between a delivery and the next probe")
     args = ap.parse_args()
     binary = B.binary(args)
     for n in args.n:
         with B.scratch(args, "push-%d" % n) as tmp:
             root = B.corpus(args.workdir, n, args.seed)
-            r = probe(binary, tmp, root, args.files, args.timeout)
+            r = probe(binary, tmp, root, args.files, args.timeout, args.gap)
             print(B.table(["N", "files", "p50 ms", "p90 ms", "p99 ms", "max ms", "bad signatures"],
                           [[n, r["n"], B.fmt(r["p50_ms"]), B.fmt(r["p90_ms"]), B.fmt(r["p99_ms"]),
                             B.fmt(r["max_ms"]), r["bad_signatures"]]]))
-            B.verdict(r["p99_ms"] < TARGET_P99_MS and r["bad_signatures"] == 0, n)
+            print("p99 < %.0f ms at 10,000 stored, every signature valid: %s"
+                  % (TARGET_P99_MS, B.verdict(r["p99_ms"] < TARGET_P99_MS and r["bad_signatures"] == 0, n, 10000)))
             B.save(args.workdir, "push-%d" % n, {"machine": B.machine(), "result": r})
 
 
