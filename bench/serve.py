@@ -17,7 +17,13 @@ show that the scenario stayed what it claims. Reported: median req/s with min-ma
 latency, and clipfeed / nginx. Pinning: by default neither server nor wrk is pinned (all share
 every CPU; nginx runs one worker per CPU, as many as tokio's worker threads); --pin puts both
 servers on the last CPU and wrk on the first (nginx then runs one worker). Target: clipfeed at
-least 1.0x nginx's req/s in every scenario. JSON: WORKDIR/results/serve-N-*.json.
+least 1.0x nginx's req/s in every scenario.
+
+Third server, in the same rounds: "nginx-export", nginx with deploy/nginx/clipfeed.conf (the
+documented configuration: its types, charset, gzip_static, headers and locations) serving the
+static export that the same clipfeed keeps up to date (`export:` in its configuration), so the
+ratio clipfeed / nginx-export is what an operator gets by putting nginx in front. JSON:
+WORKDIR/results/serve-N-*.json.
 """
 import argparse
 import gzip
@@ -108,6 +114,59 @@ http {
         self.stderr.close()
 
 
+class ExportNginx(Nginx):
+    """nginx with deploy/nginx/clipfeed.conf over clipfeed's export folder; stopped by PID."""
+
+    def __init__(self, prefix, export, upstream_port, workers, taskset=None):  # noqa: super not called
+        self.prefix = prefix
+        for sub in ("logs", "tmp"):
+            os.makedirs(os.path.join(prefix, sub))
+        self.port = B.free_port()
+        with open(os.path.join(B.REPO, "deploy", "nginx", "clipfeed.conf")) as fh:
+            site = fh.read()
+        site = (site.replace("server 127.0.0.1:8080;", "server 127.0.0.1:%d;" % upstream_port)
+                .replace("listen 80;", "listen 127.0.0.1:%d;" % self.port)
+                .replace("root /var/lib/clipfeed/export;", "root %s;" % export))
+        with open(os.path.join(prefix, "clipfeed.conf"), "w") as fh:
+            fh.write(site)
+        conf = os.path.join(prefix, "nginx.conf")
+        tmp = os.path.join(prefix, "tmp")
+        with open(conf, "w") as fh:
+            fh.write("""worker_processes %(workers)d;
+pid %(p)s/logs/nginx.pid;
+error_log %(p)s/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 65;
+  keepalive_requests 1000000;
+  open_file_cache max=100 inactive=60s;
+  client_body_temp_path %(t)s/body;
+  proxy_temp_path %(t)s/proxy;
+  fastcgi_temp_path %(t)s/fastcgi;
+  uwsgi_temp_path %(t)s/uwsgi;
+  scgi_temp_path %(t)s/scgi;
+  include %(p)s/clipfeed.conf;
+}
+""" % {"workers": workers, "p": prefix, "t": tmp})
+        cmd = ["nginx", "-p", prefix, "-c", conf, "-g", "daemon off;"]
+        if taskset:
+            cmd = ["taskset", "-c", taskset] + cmd
+        self.stderr = open(os.path.join(prefix, "logs", "stderr.log"), "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.stderr, stderr=self.stderr)
+        self.pid = self.proc.pid
+        client = B.Client(self.port)
+        deadline = time.time() + 10
+        while client.get(FEED)[0] != 200:
+            if self.proc.poll() is not None or time.time() > deadline:
+                B.die("nginx (export) did not start; see %s/logs/" % prefix)
+            time.sleep(0.05)
+        client.close()
+
+
 def check(port, plain, gz, label):
     """Each scenario answers as it should; returns (headers for each scenario)."""
     c = B.Client(port)
@@ -154,8 +213,10 @@ def main():
 
 def measure(args, binary, root, tmp, server_cpu, client_cpu, pinning):
     """Starts clipfeed and nginx in TMP, runs every wrk round, stops both (by PID)."""
-    d = B.Daemon(binary, os.path.join(tmp, "clipfeed"), [root], taskset=server_cpu)
-    ng = None
+    export = os.path.join(tmp, "export")
+    d = B.Daemon(binary, os.path.join(tmp, "clipfeed"), [root], taskset=server_cpu,
+                 extra_config="export: %s\n" % export)
+    ng = ngx = None
     try:
         d.wait_ready()
         c = B.Client(d.port)
@@ -166,7 +227,21 @@ def measure(args, binary, root, tmp, server_cpu, client_cpu, pinning):
             B.die("clipfeed did not serve %s plain and gzip" % FEED)
         ng = Nginx(os.path.join(tmp, "nginx"), plain, gz, 1 if args.pin else os.cpu_count() or 1,
                    taskset=server_cpu)
-        servers = {"clipfeed": d.port, "nginx": ng.port}
+        # The export is written by its own thread after the publish: wait for the same bytes.
+        deadline = time.time() + 600
+        while True:
+            try:
+                with open(os.path.join(export, FEED.lstrip("/")), "rb") as fh:
+                    if fh.read() == plain:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                B.die("the export did not catch up with %s" % FEED)
+            time.sleep(0.05)
+        ngx = ExportNginx(os.path.join(tmp, "nginx-export"), export, d.port, 1 if args.pin else os.cpu_count() or 1,
+                          taskset=server_cpu)
+        servers = {"clipfeed": d.port, "nginx": ng.port, "nginx-export": ngx.port}
         headers = {name: check(port, plain, gz, name) for name, port in servers.items()}
         B.log("feed %s: %d bytes, gzip %d bytes; %s" % (FEED, len(plain), len(gz), pinning))
         B.log("versions: %s; %s" % (B.tool_version(["nginx", "-v"]), B.tool_version(["wrk", "-v"])))
@@ -187,6 +262,8 @@ def measure(args, binary, root, tmp, server_cpu, client_cpu, pinning):
     finally:
         if ng:
             ng.stop()
+        if ngx:
+            ngx.stop()
         d.stop()
     return mem, runs, servers, plain, gz
 
@@ -207,6 +284,8 @@ def report(args, machine, binary, mem, runs, servers, plain, gz, pinning):
             rows.append(["%s %s" % (sc, name), rps["median"], rps["min"], rps["max"], p50["median"], p99["median"],
                          bpr["median"], errors])
         summary[sc]["ratio"] = B.ratio(summary[sc]["clipfeed"]["rps"]["median"], summary[sc]["nginx"]["rps"]["median"])
+        summary[sc]["ratio_export"] = B.ratio(summary[sc]["clipfeed"]["rps"]["median"],
+                                              summary[sc]["nginx-export"]["rps"]["median"])
         # Each scenario must have stayed what it claims, on both servers.
         for name in servers:
             b = summary[sc][name]["bytes_per_response"]["median"]
@@ -221,6 +300,8 @@ def report(args, machine, binary, mem, runs, servers, plain, gz, pinning):
         ratio = summary[sc]["ratio"]
         print("%-5s clipfeed / nginx = %.2fx; target >= %.1fx: %s" % (sc, ratio, TARGET_RATIO,
                                                                       B.verdict(ratio >= TARGET_RATIO)))
+        print("%-5s clipfeed / nginx serving the export (deploy/nginx/clipfeed.conf) = %.2fx"
+              % (sc, summary[sc]["ratio_export"]))
     result = {"figure": "serving", "n": args.n, "seed": args.seed, "machine": machine, "binary": binary,
               "feed": FEED, "bytes": len(plain), "gzip_bytes": len(gz), "pinning": pinning,
               "wrk": {"threads": args.threads, "connections": args.connections, "seconds": args.seconds,

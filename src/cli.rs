@@ -81,6 +81,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "rss")]
         format: FormatArg,
     },
+    /// Write every public feed, its archive pages, the index, the OPML list and the stylesheet
+    /// into a folder with the server's paths (and .gz/.br beside), for nginx or a CDN.
+    Export {
+        /// Configuration file [default: the first found, see FILES in --help].
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The folder to write [default: the configuration's `export`].
+        #[arg(long = "out", value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// The folder to write (the same as --out).
+        #[arg(conflicts_with = "out", value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell) to standard output.
     Completions {
         /// The shell to complete for.
@@ -178,6 +191,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let (cfg, _) = locate::load(config.as_deref())?;
             render(Arc::new(cfg), &key, format.into())
         }
+        Command::Export { config, out, dir } => {
+            logging::init_tool();
+            let (cfg, _) = locate::load(config.as_deref())?;
+            export(Arc::new(cfg), out.or(dir))
+        }
         Command::Completions { shell } => {
             let mut out = std::io::stdout().lock();
             clap_complete::generate(shell, &mut Cli::command(), "clipfeed", &mut out);
@@ -258,6 +276,32 @@ fn render(cfg: Arc<crate::config::Config>, key: &FeedKey, format: Format) -> Res
     let mut out = std::io::stdout().lock();
     out.write_all(&r.plain()).context("cannot write to standard output")?;
     out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `clipfeed export`: reconciles the store with the roots and writes the export tree once.
+fn export(cfg: Arc<crate::config::Config>, out: Option<PathBuf>) -> Result<ExitCode> {
+    let group = cfg.export.as_ref().and_then(|t| t.group.clone());
+    let target = match (out, &cfg.export) {
+        (Some(dir), _) => crate::export::Target::at(&dir, group)?,
+        (None, Some(t)) => t.clone(),
+        (None, None) => bail!("say where to write: --out DIR (or `export:` in the configuration)"),
+    };
+    let site = Arc::new(ArcSwap::from_pointee(Site::empty()));
+    let store = Store::open(&cfg.store)?;
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let beat = crate::systemd::Heartbeat::new("writer");
+    let mut ingest = Ingest::start(cfg.clone(), store, site.clone(), metrics, beat)?;
+    ingest.reconcile()?;
+    drop(ingest);
+    let pass = crate::export::once(&target, &site.load(), cfg)?;
+    eprintln!(
+        "exported to {}: {} files written, {} unchanged, {} removed",
+        target.dir.display(),
+        pass.written,
+        pass.kept,
+        pass.removed
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -103,7 +103,11 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inhe
     // The first job is the start-up reconcile; events that arrive meanwhile queue behind it.
     let (jobs, jobs_rx) = mpsc::channel();
     jobs.send(Job::Rescan).expect("writer channel open");
-    let (watcher, ingest, beats) = start_watching_and_writer(&cfg, store, &site, &metrics, &jobs).await?;
+    let saved = crate::reach::saved(&cfg, &mut store)?;
+    let (watcher, mut ingest, beats) = start_watching_and_writer(&cfg, store, &site, &metrics, &jobs).await?;
+    let push = crate::reach::start(&cfg, &shared, &site, saved, &jobs)?;
+    let hub = push.hub.clone();
+    ingest.set_push(push);
     info!("listening on http://{addr}/");
 
     let writer = std::thread::Builder::new()
@@ -112,7 +116,7 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inhe
         .context("cannot start the writer thread")?;
 
     let views = Views::open(&cfg.store, shared.clone())?;
-    let state = AppState::new(site.clone(), Some(views), shared.clone(), metrics);
+    let state = AppState::new(site.clone(), Some(views), shared.clone(), metrics).with_hub(hub.clone());
     let server = http::Server::new(http::router(state), &cfg.http);
     let max_connections = connection_limit(cfg.http.max_connections);
     let conns = Connections::new(&cfg.http, max_connections);
@@ -136,6 +140,9 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inhe
     }
     drain(phase_tx, cfg.http.shutdown_grace).await;
     drop(watcher);
+    if let Some(hub) = &hub {
+        hub.stop();
+    }
     let _ = jobs.send(Job::Shutdown);
     tokio::task::spawn_blocking(move || writer.join()).await?.map_err(|_| anyhow::anyhow!("writer thread panicked"))?;
     info!("stopped");

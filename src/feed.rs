@@ -101,19 +101,41 @@ pub struct Doc<'a> {
     pub tombstones: &'a [(String, DateTime<Utc>)],
 }
 
-/// How absolute URLs are made: all of them start with `base_url`.
+/// How absolute URLs are made: all of them start with `base_url`. A feed's subscription
+/// document also names the WebSub hubs it is advertised to (`rel="hub"`), when the writer gives
+/// them (`Links::with_hubs`); archive pages and filtered views never do (they are no topics).
 #[derive(Debug, Clone)]
 pub struct Links {
     base: String,
+    hubs: Vec<String>,
 }
 
 impl Links {
     pub fn new(base_url: &url::Url) -> Links {
-        Links { base: base_url.to_string() }
+        Links { base: base_url.to_string(), hubs: Vec::new() }
+    }
+
+    /// These links, with the hubs a feed's subscription document advertises.
+    pub(crate) fn with_hubs(&self, hubs: Vec<String>) -> Links {
+        Links { base: self.base.clone(), hubs }
     }
 
     pub(crate) fn base(&self) -> &str {
         &self.base
+    }
+
+    /// The hubs a document of `page` names: the writer's, on subscription documents only.
+    pub(crate) fn hubs(&self, page: &Page) -> &[String] {
+        match page {
+            Page::Current { .. } => &self.hubs,
+            Page::Archive { .. } | Page::Filtered { .. } => &[],
+        }
+    }
+
+    /// What a feed's signature covers of its links: the base URL, and the hubs when there are
+    /// any (so a feed without hubs keeps the signature it had before hubs existed).
+    pub(crate) fn identity(&self) -> String {
+        if self.hubs.is_empty() { self.base.clone() } else { format!("{}\0{}", self.base, self.hubs.join("\0")) }
     }
 
     pub(crate) fn feed(&self, key: &FeedKey, format: Format) -> String {
@@ -154,6 +176,10 @@ impl Links {
         item.data.clip.url.clone().unwrap_or_else(|| self.clipping_page(&item.id))
     }
 }
+
+/// The stylesheet that shows RSS and Atom feeds as a page in browsers (served at `/feed.xsl`,
+/// exported as `feed.xsl`).
+pub(crate) const FEED_XSL: &str = include_str!("../assets/feed.xsl");
 
 /// The stylesheet browsers use to show XML feeds as a page, relative to the document so it
 /// resolves to this server whatever host name or path prefix the browser used.

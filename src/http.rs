@@ -15,6 +15,8 @@
 //!   the client's address, per-client limits behind a proxy, request metrics);
 //! - `client`: who the client is, directly or behind a trusted proxy, and the key its limits
 //!   count under;
+//! - `routes::websub`: the WebSub hub's endpoint, handing the bounded form to
+//!   [`Hub::request`](crate::websub::Hub::request);
 //! - `access`: private-feed tokens and the operators' rule (`metrics.allow`, bearer token);
 //! - `work`: views made on request, in lanes of their own, within a time budget, abandoned
 //!   when the client goes;
@@ -31,7 +33,7 @@ use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -70,6 +72,8 @@ pub struct Shared {
     lanes: work::Lanes,
     /// Requests in flight per client behind a trusted proxy.
     proxied: client::InFlight,
+    /// The WebSub hub, when it runs (`/websub` answers only when `websub.enabled`).
+    hub: Option<crate::websub::Hub>,
 }
 
 impl std::ops::Deref for AppState {
@@ -93,7 +97,14 @@ impl AppState {
             metrics,
             lanes: work::Lanes::default(),
             proxied: client::InFlight::default(),
+            hub: None,
         }))
+    }
+
+    /// This state with the WebSub hub (call before the state is shared).
+    pub fn with_hub(mut self, hub: Option<crate::websub::Hub>) -> AppState {
+        Arc::get_mut(&mut self.0).expect("the state is not shared yet").hub = hub;
+        self
     }
 
     fn max_age(&self) -> u32 {
@@ -149,6 +160,7 @@ pub fn router(state: AppState) -> Router {
                 },
             ),
         )
+        .route("/websub", post(routes::websub))
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))

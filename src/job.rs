@@ -18,6 +18,8 @@ pub enum Job {
     Rescan,
     /// Apply a new configuration (SIGHUP), then say so on `done`.
     Reload(Arc<Config>, Sender<()>),
+    /// Keep a change to the WebSub hub's subscriptions in the store.
+    Subscription(crate::websub::Change),
     /// Finish what is queued and stop.
     Shutdown,
 }

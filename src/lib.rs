@@ -11,6 +11,7 @@ mod cli;
 mod clip;
 mod config;
 mod daemon;
+mod export;
 mod feed;
 mod feed_key;
 mod filter;
@@ -23,6 +24,7 @@ mod logging;
 mod lru;
 mod metrics;
 mod pages;
+mod reach;
 mod search;
 mod site;
 mod store;
@@ -31,8 +33,6 @@ mod systemd;
 mod text;
 mod views;
 mod watch;
-// Not yet wired into the daemon, the HTTP layer and the writer (issue 16): drop the allow then.
-#[allow(dead_code, unused_imports)]
 mod websub;
 mod yaml;
 

@@ -80,7 +80,9 @@ use anyhow::Result;
 use bytes::Bytes;
 
 pub use form::{MAX_FORM_BYTES, normalize_topic};
-pub use settings::{ExternalHub, RawHub, RawHubFull, RawWebSub, Settings};
+#[cfg(test)]
+pub use settings::ExternalHub;
+pub use settings::{RawWebSub, Settings};
 pub use subs::{Change, Subscription};
 
 /// Whether a URL is the self URL of a feed that may be subscribed to now. It is asked about
@@ -210,7 +212,9 @@ impl Hub {
                     pinger.add(&doc.topic);
                 }
             }
-            if !self.inner.table.lock().expect("table lock").has_subscribers(&doc.topic) {
+            // A publication without a body is for the pings only (its topic had no subscribers
+            // when it was made).
+            if doc.body.is_empty() || !self.inner.table.lock().expect("table lock").has_subscribers(&doc.topic) {
                 continue;
             }
             let topic = doc.topic.clone();
@@ -224,6 +228,12 @@ impl Hub {
         }
     }
 
+    /// Whether a topic has subscribers now (a caller can then skip making a document nobody
+    /// gets).
+    pub fn has_subscribers(&self, topic: &str) -> bool {
+        form::normalize_topic(topic).is_some_and(|t| self.inner.table.lock().expect("table lock").has_subscribers(&t))
+    }
+
     /// Ends, with `hub.mode=denied` and `reason`, every subscription whose topic the topic
     /// predicate refuses now (after a private feed's token changed).
     pub fn recheck(&self, reason: &str) {
@@ -231,6 +241,7 @@ impl Hub {
     }
 
     /// The current subscriptions, ordered by topic and callback.
+    #[cfg(test)]
     pub fn subscriptions(&self) -> Vec<Subscription> {
         self.inner.table.lock().expect("table lock").all()
     }

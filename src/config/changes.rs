@@ -42,6 +42,12 @@ impl Config {
         if new.log_format != self.log_format {
             need_restart.push("log_format");
         }
+        if new.websub != self.websub {
+            need_restart.push("websub");
+        }
+        if new.export != self.export {
+            need_restart.push("export/export_group");
+        }
         new.listen = self.listen;
         new.store = self.store.clone();
         new.clippings = self.clippings.clone();
@@ -49,6 +55,8 @@ impl Config {
         new.poll_interval = self.poll_interval;
         new.http = self.http.clone();
         new.log_format = self.log_format;
+        new.websub = self.websub.clone();
+        new.export = self.export.clone();
         if !new.base_url_given {
             new.base_url = self.base_url.clone();
         }

@@ -67,6 +67,10 @@ pub struct Config {
     pub(crate) metrics_token: Option<String>,
     /// Limits of the HTTP server; they need a restart to change.
     pub(crate) http: HttpLimits,
+    /// The WebSub hub and the external hubs (`websub:`); they need a restart to change.
+    pub(crate) websub: crate::websub::Settings,
+    /// The static export kept up to date by the daemon (`export`, `export_group`).
+    pub(crate) export: Option<crate::export::Target>,
 }
 
 /// What the HTTP server allows a client: how long it may take to send a request head, how long a
@@ -170,6 +174,17 @@ impl Config {
             bail!("key 'tombstone_days': {} is out of range (0 to 3650)", raw.tombstone_days);
         }
         let http = http_limits(&raw.http)?;
+        let websub = crate::websub::Settings::from_raw(raw.websub, base_dir)?;
+        let export = crate::export::Target::from_config(raw.export.as_deref(), raw.export_group, base_dir)?;
+        if let Some(t) = &export
+            && let Some(root) = clippings.iter().find(|r| t.dir.starts_with(r) || r.starts_with(&t.dir))
+        {
+            bail!(
+                "key 'export': {} and the clippings folder {} overlap; clipfeed never writes under a clippings folder",
+                t.dir.display(),
+                root.display()
+            );
+        }
         let log = raw.log.unwrap_or_else(|| "info".into());
         if tracing_subscriber::EnvFilter::try_new(&log).is_err() {
             bail!("key 'log': {log:?} is not a log filter such as \"info\" or \"clipfeed=debug\"");
@@ -201,6 +216,8 @@ impl Config {
             metrics_allow,
             metrics_token,
             http,
+            websub,
+            export,
         })
     }
 
@@ -242,6 +259,13 @@ impl Config {
     /// Absolute URL of a path below the base URL (`path` has no leading slash).
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
+    }
+
+    /// The WebSub hubs a feed advertises: this daemon's hub at `/websub` when `websub.enabled`,
+    /// then the external `websub.hubs`, which a private feed never names.
+    pub(crate) fn advertised_hubs(&self, private: bool) -> Vec<String> {
+        let own = self.url("websub");
+        self.websub.advertised_hubs(&own, private).into_iter().map(String::from).collect()
     }
 }
 

@@ -48,6 +48,14 @@ pub struct RawConfig {
     pub(crate) metrics: RawMetrics,
     #[serde(default)]
     pub(crate) http: RawHttp,
+    #[serde(default)]
+    pub(crate) websub: crate::websub::RawWebSub,
+    /// The static export's folder (absent: no export).
+    #[serde(default)]
+    pub(crate) export: Option<PathBuf>,
+    /// The group the exported files belong to (a web server's), by name or number.
+    #[serde(default)]
+    pub(crate) export_group: Option<String>,
 }
 
 /// A configured provider (news site).

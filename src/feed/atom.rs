@@ -69,6 +69,7 @@ pub(crate) fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
         link("self", links.self_url(doc, Format::Atom), atom_type),
         link("alternate", links.base().to_string(), Some("text/html")),
     ];
+    feed_links.extend(links.hubs(doc.page).iter().map(|hub| link("hub", hub.clone(), None)));
     let mut namespaces = BTreeMap::new();
     // Feed-level extension elements must come before the entries (RFC 4287's schema), which
     // atom_syndication does not do; they are written here and spliced in.

@@ -21,7 +21,17 @@ struct JsonFeed<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     favicon: Option<&'a str>,
     authors: Vec<Author<'a>>,
+    /// WebSub hubs (JSON Feed 1.1 `hubs`), on subscription documents when advertised.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hubs: Vec<Hub<'a>>,
     items: Vec<JsonItem<'a>>,
+}
+
+#[derive(Serialize)]
+struct Hub<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: &'a str,
 }
 
 #[derive(Serialize)]
@@ -102,6 +112,7 @@ pub(crate) fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
         icon: meta.icon.as_ref().map(|i| i.url.as_str()),
         favicon: meta.icon.as_ref().map(|i| i.url.as_str()),
         authors: vec![Author { name: &meta.site_title, url: None }],
+        hubs: links.hubs(doc.page).iter().map(|url| Hub { kind: "WebSub", url }).collect(),
         items,
     };
     let mut out = serde_json::to_vec_pretty(&feed).expect("feed serialises");

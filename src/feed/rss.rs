@@ -72,6 +72,11 @@ pub(crate) fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
     let meta = doc.meta;
     let key = &meta.key;
     let mut atom_links = vec![atom_link("self", links.self_url(doc, Format::Rss))];
+    atom_links.extend(links.hubs(doc.page).iter().map(|hub| AtomLink {
+        href: x(hub),
+        rel: "hub".into(),
+        ..Default::default()
+    }));
     let mut extensions = BTreeMap::new();
     let mut namespaces = BTreeMap::new();
     match doc.page {

@@ -27,8 +27,7 @@ use crate::filter::Filter;
 use crate::site::{FeedEntry, Rendered};
 use crate::views::{Lane, Lookup, Shape};
 
-/// The stylesheet that shows RSS and Atom feeds as a page in browsers.
-const FEED_XSL: &str = include_str!("../../assets/feed.xsl");
+use crate::feed::FEED_XSL;
 
 /// A feed or archive name from a path segment: one segment, not `.` or `..`.
 pub fn valid_name(name: &str) -> bool {
@@ -110,6 +109,38 @@ pub async fn stylesheet(State(state): State<AppState>, headers: HeaderMap) -> Re
     res
 }
 
+/// `POST /websub`: a WebSub subscription request, its body bounded (413 beyond). 404 when the
+/// hub is off.
+pub async fn websub(State(state): State<AppState>, req: axum::extract::Request) -> Response<Body> {
+    let Some(hub) = state.hub.clone().filter(|_| state.config.load().websub.enabled) else { return not_found() };
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = match axum::body::to_bytes(req.into_body(), crate::websub::MAX_FORM_BYTES).await {
+        Ok(b) => b,
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large\n".into()),
+    };
+    let answer = hub.request(content_type.as_deref(), &body);
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = plain(status, answer.text);
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// The `Link` header of a subscription document: its hubs and its self URL (a private feed's
+/// with its token), when it advertises any hub.
+fn hub_links(state: &AppState, stem: &str, ext: &str, token: Option<&str>) -> Option<HeaderValue> {
+    let cfg = state.config.load();
+    let hubs = cfg.advertised_hubs(token.is_some());
+    if hubs.is_empty() {
+        return None;
+    }
+    let mut self_url = cfg.url(&format!("{stem}.{ext}"));
+    if let Some(token) = token {
+        self_url = format!("{self_url}?token={token}");
+    }
+    let hubs: Vec<&str> = hubs.iter().map(String::as_str).collect();
+    HeaderValue::from_str(&crate::websub::link_header(&hubs, &self_url)).ok()
+}
+
 /// A subscription feed, or a filtered view of it when the URL has a query; or the HTML page of
 /// either, for a browser. A view already made is answered from the cache at once; another is made
 /// in its lane.
@@ -127,7 +158,8 @@ pub async fn feed(
     if let Some(res) = refused(&site, stem, &headers, token.as_deref()) {
         return res;
     }
-    let private = site.private.contains_key(stem);
+    let private_token = site.private.get(stem).cloned();
+    let private = private_token.is_some();
     drop(site);
     let filter = match Filter::parse(&query, &entry.key, chrono::Utc::now()) {
         Ok(f) => f,
@@ -137,7 +169,13 @@ pub async fn feed(
     let cc = if private { HeaderValue::from_static(PRIVATE_CACHE) } else { cache_control(state.max_age()) };
     let shape = if prefers_html(&headers) { Shape::Page { format, private } } else { Shape::Feed(format) };
     match (state.views.as_ref(), filter.is_empty(), shape) {
-        (_, true, Shape::Feed(_)) | (None, true, _) => vary_accept(respond(&headers, entry.current(format), cc)),
+        (_, true, Shape::Feed(_)) | (None, true, _) => {
+            let mut res = vary_accept(respond(&headers, entry.current(format), cc));
+            if let Some(links) = hub_links(&state, stem, ext, private_token.as_deref()) {
+                res.headers_mut().insert(header::LINK, links);
+            }
+            res
+        }
         (None, false, _) => not_found(),
         (Some(views), true, _) => {
             let doc = match views.lookup_current_page(&entry, format, private) {

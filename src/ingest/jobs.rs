@@ -44,6 +44,8 @@ struct Work {
     /// The first file event among them.
     since: Option<Instant>,
     reloads: Vec<(Arc<Config>, Sender<()>)>,
+    /// Changes to the WebSub subscriptions, in the order the hub made them.
+    subscriptions: Vec<crate::websub::Change>,
     rescan: bool,
     stop: bool,
 }
@@ -97,11 +99,13 @@ impl Ingest {
             // Wake at least every beat_every(), so the watchdog knows the writer is alive.
             let wait = wake.map_or(beat_every(), |w| w.saturating_duration_since(Instant::now()).min(beat_every()));
             let Some(mut work) = take(&jobs, wait) else { break };
+            self.save_subscriptions(std::mem::take(&mut work.subscriptions));
             for (cfg, done) in std::mem::take(&mut work.reloads) {
                 match self.reload(cfg) {
                     Ok(needs_rescan) => work.rescan |= needs_rescan,
                     Err(e) => error!("applying the new configuration failed: {e:#}"),
                 }
+                self.core.access_changed("the feed is no longer offered under this URL");
                 let _ = done.send(());
             }
             let now = Instant::now();
@@ -153,7 +157,10 @@ impl Ingest {
             timers.next_tokens = now + TOKENS_EVERY;
             // `clipfeed token rotate` writes the store; the new token takes over here.
             match self.refresh_tokens() {
-                Ok(true) => self.core.publish(&self.core.rejections.clone()),
+                Ok(true) => {
+                    self.core.publish(&self.core.rejections.clone());
+                    self.core.access_changed("the feed's token was replaced");
+                }
                 Ok(false) => {}
                 Err(e) => error!("reading feed tokens failed: {e:#}"),
             }
@@ -293,6 +300,7 @@ fn take(jobs: &Receiver<Job>, wait: Duration) -> Option<Work> {
                 work.since = Some(work.since.map_or(since, |s| s.min(since)));
             }
             Job::Reload(cfg, done) => work.reloads.push((cfg, done)),
+            Job::Subscription(change) => work.subscriptions.push(change),
             Job::Rescan => work.rescan = true,
             Job::Shutdown => work.stop = true,
         }

@@ -14,11 +14,13 @@
 //! - [`catalog`]: the feeds the writer knows, with names, counts and published documents.
 //! - [`snapshot`]: the published feeds saved at a clean stop and served at the next start.
 //! - [`tokens`]: the tokens of private feeds.
+//! - [`push`]: after a publish, the WebSub hub and the static export; the hubs feeds advertise.
 
 mod apply;
 mod catalog;
 mod jobs;
 mod publish;
+mod push;
 mod render;
 mod scan;
 mod snapshot;
@@ -43,6 +45,7 @@ use crate::site::{FeedEntry, Site};
 use crate::store::{Rejection, Store};
 use crate::systemd::Heartbeat;
 
+pub(crate) use push::Push;
 pub(crate) use scan::{clipping_files, read_clipping};
 pub(crate) use tokens::{feed_tokens, loosening_refused, refuse_loosening};
 
@@ -100,6 +103,8 @@ struct Core {
     store_gone: Option<String>,
     /// Clipping files changed on disk that the last update was storing (0 once stored).
     waiting: u64,
+    /// Where published changes go besides HTTP: the WebSub hub, the static export.
+    push: Push,
 }
 
 /// The current time at the precision feeds and HTTP dates carry.
@@ -141,6 +146,7 @@ impl Ingest {
                 store_error: None,
                 store_gone: None,
                 waiting: 0,
+                push: Push::default(),
                 packer: render::spawn_packer(),
                 cfg,
             },

@@ -40,6 +40,8 @@ struct Prepared {
     generation: u64,
     /// Rendered before the first reconcile and never before: no date (see `prepare_feed`).
     provisional: bool,
+    /// The feed's links, with the hubs it advertises.
+    links: Links,
 }
 
 /// A feed's new entry and the time it took from reading to rendered.
@@ -74,6 +76,7 @@ impl Ingest {
         self.core.renders += rendered_count as u64;
         Metrics::add(&self.core.metrics.renders, rendered_count as u64);
         let mut fresh = Vec::with_capacity(if bulk { 0 } else { rendered_count });
+        let mut changed = Vec::with_capacity(rendered_count);
         for (key, (count, feed)) in rendered {
             self.core.generations.insert(key.clone(), feed.generation);
             let feed = Arc::new(feed);
@@ -85,9 +88,10 @@ impl Ingest {
             if !bulk {
                 fresh.push(feed.clone());
             }
-            entry.feed = Some(feed);
+            changed.push((entry.feed.replace(feed.clone()), feed));
         }
         self.core.publish(&rejections);
+        self.core.push_changes(&changed);
         self.core.pack_later(fresh);
         debug!(
             feeds = rendered_count,
@@ -143,9 +147,8 @@ impl Core {
     /// at once.
     fn render_groups(&self, b: &Batch<'_>, dirty: &[FeedKey], t: DateTime<Utc>, bulk: bool) -> Result<RenderedFeeds> {
         let mut rendered = BTreeMap::new();
-        let links = self.links.clone();
         let make = |prepared: Vec<Prepared>| -> Vec<(u64, Made)> {
-            let done: Vec<(u64, Made)> = prepared.into_par_iter().map(|p| p.render(&links)).collect();
+            let done: Vec<(u64, Made)> = prepared.into_par_iter().map(Prepared::render).collect();
             if bulk {
                 done.par_iter().for_each(|(_, made)| made.feed.pack());
             }
@@ -256,8 +259,9 @@ impl Core {
             FeedMeta { site_title: self.cfg.title.clone(), title, description, updated: t, key: key.clone(), icon };
         let page = Page::Current { newest_archive: win.archive_pages.checked_sub(1), page_size };
         let history_changed = self.history.contains(key);
+        let links = self.feed_links(key);
         let seen = Seen {
-            signature: window::signature(&meta, &page, &items, &tombstones, self.links.base()),
+            signature: window::signature(&meta, &page, &items, &tombstones, &links.identity()),
             meta: window::meta_hash(&meta, self.links.base()),
             page_size,
             log_len,
@@ -292,14 +296,15 @@ impl Core {
             log_len,
             generation,
             provisional,
+            links,
         })
     }
 }
 
 impl Prepared {
     /// The feed's documents in every format.
-    fn render(self, links: &Links) -> (u64, Made) {
-        let Prepared { started, count, meta, page, items, tombstones, state, .. } = &self;
+    fn render(self) -> (u64, Made) {
+        let Prepared { started, count, meta, page, items, tombstones, state, links, .. } = &self;
         let doc = Doc { meta, page, items, tombstones };
         let render = |format: Format| {
             let mut r = Rendered::new(feed::render(format, &doc, links), meta.updated, format.content_type());

@@ -250,11 +250,17 @@ impl Settings {
         })
     }
 
-    /// The hubs a feed advertises (`rel="hub"`), given this hub's own URL: this hub, then the
-    /// external ones, which a private feed never names (it must not be fetched by them).
+    /// The hubs a feed advertises (`rel="hub"`), given this hub's own URL: this hub when it is
+    /// enabled, then the external ones, which a private feed never names (it must not be fetched
+    /// by them).
     pub fn advertised_hubs<'a>(&'a self, own: &'a str, private: bool) -> Vec<&'a str> {
         let external = self.hubs.iter().filter(|_| !private).map(|h| h.url.as_str());
-        std::iter::once(own).chain(external).collect()
+        std::iter::once(own).filter(|_| self.enabled).chain(external).collect()
+    }
+
+    /// Whether anything of the hub runs: its own subscriptions, or pings to external hubs.
+    pub fn active(&self) -> bool {
+        self.enabled || !self.hubs.is_empty()
     }
 
     /// The lease granted for a request of `asked` seconds (none: the default).
@@ -323,6 +329,13 @@ mod tests {
             ["http://me/websub", "https://hub.example/", "http://other.example/ping"]
         );
         assert_eq!(s.advertised_hubs("http://me/websub", true), ["http://me/websub"]);
+        let off = Settings { enabled: false, ..s };
+        assert_eq!(
+            off.advertised_hubs("http://me/websub", false),
+            ["https://hub.example/", "http://other.example/ping"]
+        );
+        assert!(off.advertised_hubs("http://me/websub", true).is_empty());
+        assert!(off.active() && !Settings::default().active());
     }
 
     #[test]

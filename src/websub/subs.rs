@@ -2,7 +2,7 @@
 //! counted per callback host for the limits. Sans-IO: times are Unix seconds handed in, and every
 //! change the table makes is returned so that the hub can report it to whoever persists it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 /// One verified subscription, as persisted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,8 +141,9 @@ impl Table {
     }
 
     /// Every subscription, ordered by topic and callback.
+    #[cfg(test)]
     pub fn all(&self) -> Vec<Subscription> {
-        let sorted: BTreeMap<_, _> = self.subs.iter().collect();
+        let sorted: std::collections::BTreeMap<_, _> = self.subs.iter().collect();
         sorted.into_values().cloned().collect()
     }
 }

@@ -223,7 +223,7 @@ async fn external_hubs_are_pinged_batched_or_per_topic() {
 
 fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
     use tokio_rustls::rustls::{self, pki_types::pem::PemObject, pki_types::*};
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/websub");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/websub");
     let certs = vec![CertificateDer::from_pem_file(dir.join("server.pem")).unwrap()];
     let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
     #[allow(deprecated)] // see client.rs: ring, not aws-lc-rs
@@ -248,7 +248,7 @@ async fn https_callbacks_with_the_extra_ca_and_not_without() {
     assert!(cb.seen().is_empty(), "no request went through an unverified connection");
 
     let mut settings = test_settings();
-    settings.ca_file = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/websub/ca.pem"));
+    settings.ca_file = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/websub/ca.pem"));
     let f = Fixture::start(settings);
     f.subscribed(&callback, Some("tls")).await;
     f.publish("<feed>secure</feed>");
