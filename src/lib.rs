@@ -23,6 +23,7 @@ mod logging;
 mod lru;
 mod metrics;
 mod pages;
+mod process;
 mod search;
 mod site;
 mod store;

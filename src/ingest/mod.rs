@@ -14,10 +14,12 @@
 //! - [`catalog`]: the feeds the writer knows, with names, counts and published documents.
 //! - [`snapshot`]: the published feeds saved at a clean stop and served at the next start.
 //! - [`tokens`]: the tokens of private feeds.
+//! - [`progress`]: how far a large batch is, logged and published while it runs.
 
 mod apply;
 mod catalog;
 mod jobs;
+mod progress;
 mod publish;
 mod render;
 mod scan;
@@ -43,7 +45,7 @@ use crate::site::{FeedEntry, Site};
 use crate::store::{Rejection, Store};
 use crate::systemd::Heartbeat;
 
-pub(crate) use scan::{clipping_files, read_clipping};
+pub(crate) use scan::{clipping_files, read_clipping, root_state};
 pub(crate) use tokens::feed_tokens;
 
 use catalog::Catalog;
@@ -68,6 +70,15 @@ struct Core {
     catalog: Catalog,
     site: Arc<ArcSwap<Site>>,
     ready: bool,
+    /// The store has never finished a reconcile (meta `reconciled`): feeds without items answer
+    /// 503 until it has.
+    cold: bool,
+    /// The large batch under way, if any.
+    progress: Option<progress::Progress>,
+    /// Each configured root as the last reconcile found it.
+    roots: Vec<crate::site::RootStatus>,
+    /// Files named in the log in the current batch (the rest go to debug, summarised).
+    named: apply::Named,
     /// Canonical roots and the symlinked clippings followed.
     scanner: Scanner,
     /// Feeds to render (kept across a failed update).
@@ -93,6 +104,9 @@ struct Core {
     generations: HashMap<FeedKey, u64>,
 }
 
+/// The `meta` key set once the store has been reconciled with the roots for the first time.
+const RECONCILED: &str = "reconciled";
+
 /// The current time at the precision feeds and HTTP dates carry.
 fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_default()
@@ -115,6 +129,10 @@ impl Ingest {
                 catalog: Catalog::new(),
                 site,
                 ready: false,
+                cold: true,
+                progress: None,
+                roots: Vec::new(),
+                named: apply::Named::default(),
                 scanner: Scanner::new(&cfg),
                 dirty: BTreeSet::new(),
                 recheck: Vec::new(),
@@ -133,6 +151,7 @@ impl Ingest {
             },
             store,
         };
+        ingest.core.cold = ingest.store.batch()?.meta(RECONCILED)?.is_none();
         ingest.reread_if_format_changed()?;
         ingest.load_catalog()?;
         ingest.restore_snapshot()?;

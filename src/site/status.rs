@@ -9,8 +9,13 @@ use serde::Serialize;
 pub struct Status {
     /// Live clippings (items in the feed of everything).
     pub(crate) clippings: u64,
+    /// The store has never been reconciled with the roots (a first start): until it has, a feed
+    /// with no items yet answers 503 with `Retry-After` rather than an empty or missing feed.
+    pub(crate) cold_start: bool,
     /// Feeds served.
     pub(crate) feeds: usize,
+    /// The large batch under way (a first start, a rescan that found many files), or null.
+    pub(crate) indexing: Option<Indexing>,
     /// Public provider feeds listed on the index.
     pub(crate) providers: usize,
     /// Store opened and first reconcile finished.
@@ -21,6 +26,8 @@ pub struct Status {
     /// Feed renders and reconciles since start.
     pub(crate) renders: u64,
     pub(crate) rescans: u64,
+    /// Each configured root as the last reconcile found it.
+    pub(crate) roots: Vec<RootStatus>,
     /// Public topic feeds listed on the index.
     pub(crate) topics: usize,
     /// Front-matter keys spelt close to a key clipfeed reads, one entry per key over every file
@@ -36,6 +43,35 @@ pub struct StatusRejection {
     pub(crate) root: String,
     /// RFC 3339.
     pub(crate) since: String,
+}
+
+/// How far a large batch is: files read of those found, then the items they name brought
+/// into their feeds. Counts only grow within one batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct Indexing {
+    pub(crate) files_found: u64,
+    /// Files read per second since the batch began.
+    pub(crate) files_per_second: f64,
+    pub(crate) files_read: u64,
+    pub(crate) items_done: u64,
+    pub(crate) items_found: u64,
+    /// `reading`, then `refreshing`.
+    pub(crate) phase: &'static str,
+    /// Since the batch began.
+    pub(crate) seconds: f64,
+}
+
+/// A configured clippings root in `/api/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RootStatus {
+    /// Clipping files found under it at the last reconcile (0 unless its state is `ok`).
+    pub(crate) files: u64,
+    pub(crate) path: String,
+    /// `ok`, `missing`, `not a folder` or `unreadable` (see `ingest::RootState`).
+    pub(crate) state: &'static str,
+    /// Why, when it is not `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) problem: Option<String>,
 }
 
 impl Status {

@@ -21,6 +21,7 @@ mod readme;
 mod restart;
 mod seeds;
 mod service;
+mod startup;
 mod stories;
 mod support;
 mod systemd;
