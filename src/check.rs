@@ -46,7 +46,8 @@ pub fn run(cfg: Option<(&Config, &Located)>, paths: &[PathBuf], verbose: bool) -
                 match check_root(root) {
                     Ok(()) => {
                         let n = walk(root, &mut out, &mut errors)?;
-                        writeln!(out, "root      {}: ok, {n} clipping files", root.display())?;
+                        let plural = if n == 1 { "" } else { "s" };
+                        writeln!(out, "root      {}: ok, {n} clipping file{plural}", root.display())?;
                     }
                     Err(problem) => {
                         errors += 1;

@@ -307,7 +307,7 @@ mod tests {
         assert!(text.contains("clipfeed_render_seconds_bucket{le=\"+Inf\"} 2"), "{text}");
         assert!(text.contains("clipfeed_render_seconds_count 2"), "{text}");
         assert!(text.contains("clipfeed_http_requests_total{route=\"feed\",status=\"304\"} 2"), "{text}");
-        assert!(!text.contains("ratio"), "no ratio since start: {text}");
+        assert!(!text.contains("_ratio"), "no ratio since start: {text}");
         assert!(text.contains("process_open_fds 7\n"), "{text}");
         assert!(text.contains(&format!("clipfeed_build_info{{version=\"{}\"}} 1\n", env!("CARGO_PKG_VERSION"))));
         assert!(text.contains("clipfeed_http_response_bytes_total{route=\"feed\"} 1000"), "{text}");

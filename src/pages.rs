@@ -226,6 +226,16 @@ mod tests {
     }
 
     #[test]
+    fn the_index_says_when_it_is_indexing() {
+        let links = Links::new(&url::Url::parse("http://h.test/").unwrap());
+        let html = index("S", "d", &links, 7, &[], &[], Some("Indexing: 512 of 3000 <files>"));
+        assert!(html.contains("<p class=\"indexing\" role=\"status\">Indexing: 512 of 3000 &lt;files&gt;</p>"));
+        assert!(html.contains("All clippings (7 so far)"), "no final-looking count while indexing");
+        let html = index("S", "d", &links, 7, &[], &[], None);
+        assert!(html.contains("All 7 clippings") && !html.contains("Indexing"));
+    }
+
+    #[test]
     fn the_style_hash_is_that_of_the_style_every_page_carries() {
         assert_eq!(base64(b""), "");
         assert_eq!(base64(b"f"), "Zg==");
