@@ -28,11 +28,11 @@ const CHUNK: usize = 2000;
 /// bound on parsed clippings held in memory at once.
 const PARSE_CHUNK: usize = 512;
 
-/// At most this many files of one batch are named in the log at info (read) and at warn
-/// (rejected); the rest are named at debug, and the batch ends with a summary.
+/// At most this many files read in one batch are named in the log at info; the rest are named
+/// at debug, and the batch ends with a summary. Rejections and warnings are each named at warn.
 const NAMED_PER_BATCH: u64 = 20;
 
-/// The files of the current batch named in the log so far, and those read and rejected.
+/// The files of the current batch read and rejected so far, for naming and the summary.
 #[derive(Debug, Default)]
 pub(super) struct Named {
     read: std::cell::Cell<u64>,
@@ -54,11 +54,11 @@ impl Named {
     /// One line for what was not named file by file.
     fn summarise(&self) {
         let (read, rejected) = (self.read.get(), self.rejected.get());
-        if read > NAMED_PER_BATCH || rejected > NAMED_PER_BATCH {
+        if read > NAMED_PER_BATCH {
             info!(
                 read,
                 rejected,
-                "{read} clipping files read, {rejected} rejected (the first {NAMED_PER_BATCH} of each named above; all at debug level, rejections in /api/status)"
+                "{read} clipping files read, {rejected} rejected (the first {NAMED_PER_BATCH} read named above, the rest at debug level; each rejection above and in /api/status)"
             );
         }
     }
@@ -322,11 +322,10 @@ impl Core {
                     {
                         note(old, None);
                     }
-                    let named = Named::next(&self.named.read);
-                    for w in parsed.warnings.iter().filter(|_| named) {
+                    for w in &parsed.warnings {
                         warn!(root = %id.root, path = %id.path, "{w}");
                     }
-                    if named {
+                    if Named::next(&self.named.read) {
                         info!(root = %id.root, path = %id.path, "clipping read");
                     } else {
                         debug!(root = %id.root, path = %id.path, warnings = parsed.warnings.len(), "clipping read");
@@ -367,13 +366,10 @@ impl Core {
         Ok(())
     }
 
-    /// Names a rejected file at warn, or at debug once the batch has named enough.
+    /// Names a rejected file at warn, and counts it for the batch's summary.
     fn log_rejected(&self, id: &FileId, reason: &str) {
-        if Named::next(&self.named.rejected) {
-            warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
-        } else {
-            debug!(root = %id.root, path = %id.path, %reason, "clipping rejected");
-        }
+        self.named.rejected.set(self.named.rejected.get() + 1);
+        warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
     }
 
     /// Recomputes the item for `key` from its files. Writes it when its content changed, or
