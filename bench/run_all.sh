@@ -53,9 +53,9 @@ if [ "$QUICK" = 1 ]; then
   R=(--rounds 1); HR=(--hugo-rounds 1); FILES=(--files 50); HP=(--hugo-probes 3)
   SERVE=(--n "${NS[0]}" --rounds 1 --seconds 3); LOAD=(--n "${NS[0]}" --seconds 10 --first-batch 100)
   FLOOD=(--n "${NS[0]}" --seconds 8 --quiet-seconds 2); ABANDON=(--n "${NS[0]}" --requests 20)
-  IDLE=(--n "${NS[0]}" --idle 500 --probes 5)
+  IDLE=(--n "${NS[0]}" --idle 500 --probes 5); COLDSTART=(--n "${NS[0]}")
 else
-  R=(); HR=(); FILES=(); HP=(); SERVE=(); LOAD=(); FLOOD=(); ABANDON=(); IDLE=()
+  R=(); HR=(); FILES=(); HP=(); SERVE=(); LOAD=(); FLOOD=(); ABANDON=(); IDLE=(); COLDSTART=(--n 25000)
 fi
 
 status=0
@@ -65,6 +65,7 @@ step() {
 }
 
 step python3 "$HERE/cold.py" "${COMMON[@]}" --n "${NS[@]}" "${R[@]}" "${HR[@]}"
+step python3 "$HERE/coldstart.py" "${COMMON[@]}" "${COLDSTART[@]}" "${R[@]}"
 step python3 "$HERE/restart.py" "${COMMON[@]}" --n "${NS[@]}" "${R[@]}" "${HR[@]}"
 step python3 "$HERE/latency.py" "${COMMON[@]}" --n "${NS[@]}" "${FILES[@]}" "${HP[@]}"
 step python3 "$HERE/serve.py" "${COMMON[@]}" "${SERVE[@]}"

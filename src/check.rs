@@ -11,7 +11,7 @@ use anyhow::Result;
 
 use crate::clip::{self, Limits};
 use crate::config::Config;
-use crate::ingest::{clipping_files, read_clipping};
+use crate::ingest::{clipping_files, read_clipping, root_state};
 use crate::item;
 use crate::locate::Located;
 use crate::store;
@@ -24,14 +24,15 @@ pub fn run(cfg: Option<(&Config, &Located)>, paths: &[PathBuf], verbose: bool) -
     let mut out = std::io::stdout().lock();
     let mut errors = 0usize;
     let mut files = Vec::new();
-    let mut walk = |path: &Path, out: &mut dyn Write, errors: &mut usize| -> Result<()> {
+    let mut walk = |path: &Path, out: &mut dyn Write, errors: &mut usize| -> Result<usize> {
         let (found, problems) = candidates(path, cfg.map(|c| c.0));
+        let n = found.len();
         files.extend(found);
         for problem in problems {
             *errors += 1;
             writeln!(out, "error     {problem}")?;
         }
-        Ok(())
+        Ok(n)
     };
     match (paths.is_empty(), cfg) {
         (false, _) => {
@@ -43,7 +44,11 @@ pub fn run(cfg: Option<(&Config, &Located)>, paths: &[PathBuf], verbose: bool) -
             writeln!(out, "config    {}: ok (found by {})", found.path.display(), found.source)?;
             for root in &cfg.clippings {
                 match check_root(root) {
-                    Ok(()) => walk(root, &mut out, &mut errors)?,
+                    Ok(()) => {
+                        let n = walk(root, &mut out, &mut errors)?;
+                        let plural = if n == 1 { "" } else { "s" };
+                        writeln!(out, "root      {}: ok, {n} clipping file{plural}", root.display())?;
+                    }
                     Err(problem) => {
                         errors += 1;
                         writeln!(out, "error     root {}: {problem}", root.display())?;
@@ -126,15 +131,11 @@ fn judge(files: &[Candidate], cfg: Option<&Config>, verbose: bool, out: &mut imp
     Ok((good, bad))
 }
 
-/// A root must be a folder this process can list. (The daemon waits for a missing root; a check
-/// reports it, since a mistyped folder would otherwise leave every feed empty.)
+/// A root must be a folder this process can list (`ingest::root_state` judges). The daemon
+/// waits for a missing root; a check reports it, since a mistyped folder would otherwise leave
+/// every feed empty.
 fn check_root(root: &Path) -> Result<(), String> {
-    match std::fs::metadata(root) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err("does not exist".into()),
-        Err(e) => Err(format!("cannot be read: {e}")),
-        Ok(m) if !m.is_dir() => Err("is not a folder".into()),
-        Ok(_) => std::fs::read_dir(root).map(|_| ()).map_err(|e| format!("cannot be read: {e}")),
-    }
+    root_state(root).problem().map_or(Ok(()), Err)
 }
 
 /// Checks the store's place and schema; prints one line and returns the number of errors (0 or 1).

@@ -24,6 +24,7 @@ mod logging;
 mod lru;
 mod metrics;
 mod pages;
+mod process;
 mod reach;
 mod search;
 mod site;

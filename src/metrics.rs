@@ -1,6 +1,8 @@
-//! Counters, gauges and histograms for `/metrics`, in the Prometheus text format. Lock-free where
-//! it is hot (atomics); the per-route request table takes a short lock. Written by the writer and
-//! the HTTP layer, read at scrape time; nothing here does IO.
+//! Counters, gauges and histograms for `/metrics`, in the Prometheus text format, by the usual
+//! conventions: `clipfeed_build_info`, the standard `process_*` metrics (sampled by `process`
+//! and written here), every labelled counter present at 0 from the start, no ratios since
+//! start (a dashboard computes them with `rate()`). Lock-free (atomics). Written by the writer
+//! and the HTTP layer, read at scrape time; nothing here does IO.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,10 +78,27 @@ pub struct Metrics {
     /// writes (and store files found deleted or replaced) since start.
     pub(crate) store_ok: AtomicU64,
     pub(crate) store_errors: AtomicU64,
+    /// Configured roots by state (`ROOT_STATES`), as the last reconcile found them.
+    roots: [AtomicU64; ROOT_STATES.len()],
     /// HTTP responses by route class and status, and body bytes by route class: plain atomic
     /// counters in fixed slots, so counting a request takes no lock.
     requests: Vec<AtomicU64>,
     bytes: Vec<AtomicU64>,
+}
+
+/// The states a configured root can be in (`ingest::RootState::label`).
+const ROOT_STATES: [&str; 4] = ["ok", "missing", "not a folder", "unreadable"];
+
+/// The standard `process_*` metrics, as `process` reads them from the kernel.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ProcessSample {
+    pub cpu_seconds: f64,
+    pub resident_bytes: u64,
+    pub virtual_bytes: u64,
+    pub open_fds: u64,
+    pub max_fds: u64,
+    /// Since the Unix epoch.
+    pub start_time_seconds: f64,
 }
 
 /// The route classes requests are counted under (`http::route_class`); anything else counts as
@@ -115,6 +134,7 @@ impl Default for Metrics {
             feeds: AtomicU64::new(0),
             store_ok: AtomicU64::new(1),
             store_errors: AtomicU64::new(0),
+            roots: Default::default(),
             requests: (0..ROUTES.len() * (STATUSES.len() + 1)).map(|_| AtomicU64::new(0)).collect(),
             bytes: (0..ROUTES.len()).map(|_| AtomicU64::new(0)).collect(),
         }
@@ -130,6 +150,19 @@ impl Metrics {
         gauge.store(n, Ordering::Relaxed);
     }
 
+    /// Sets the roots-by-state gauge from each configured root's state label.
+    pub(crate) fn set_roots<'a>(&self, states: impl Iterator<Item = &'a str>) {
+        let mut counts = [0u64; ROOT_STATES.len()];
+        for state in states {
+            if let Some(i) = ROOT_STATES.iter().position(|s| *s == state) {
+                counts[i] += 1;
+            }
+        }
+        for (gauge, n) in self.roots.iter().zip(counts) {
+            Metrics::set(gauge, n);
+        }
+    }
+
     /// Records one HTTP response.
     pub(crate) fn request(&self, route: &'static str, status: u16, body_bytes: u64) {
         let r = route_slot(route);
@@ -137,9 +170,11 @@ impl Metrics {
         self.bytes[r].fetch_add(body_bytes, Ordering::Relaxed);
     }
 
-    /// Everything, in the Prometheus text exposition format (version 0.0.4).
-    pub(crate) fn render(&self) -> String {
-        let mut out = String::with_capacity(8192);
+    /// Everything, in the Prometheus text exposition format (version 0.0.4), with the process's
+    /// own figures.
+    pub(crate) fn render(&self, process: &ProcessSample) -> String {
+        let mut out = String::with_capacity(16384);
+        write_build_and_process(&mut out, process);
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut counter = |name: &str, help: &str, value: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
@@ -185,6 +220,13 @@ impl Metrics {
             "# HELP clipfeed_feeds Feeds served.\n# TYPE clipfeed_feeds gauge\nclipfeed_feeds {}",
             load(&self.feeds)
         );
+        let _ = writeln!(
+            out,
+            "# HELP clipfeed_roots Configured clippings roots by state at the last reconcile.\n# TYPE clipfeed_roots gauge"
+        );
+        for (state, n) in ROOT_STATES.iter().zip(&self.roots) {
+            let _ = writeln!(out, "clipfeed_roots{{state=\"{state}\"}} {}", load(n));
+        }
         self.ingest_seconds.write(
             &mut out,
             "clipfeed_ingest_seconds",
@@ -200,51 +242,65 @@ impl Metrics {
         out
     }
 
-    /// The HTTP part: responses by route class and status, the share of 304s, bytes sent.
+    /// The HTTP part: responses by route class and status, bytes sent by route class. Every
+    /// label set is written, at 0 before it is first counted.
     fn write_http(&self, out: &mut String) {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(
             out,
             "# HELP clipfeed_http_requests_total HTTP responses by route class and status.\n# TYPE clipfeed_http_requests_total counter"
         );
-        let (mut total, mut not_modified) = (0u64, 0u64);
         for (r, route) in ROUTES.iter().enumerate() {
             for s in 0..=STATUSES.len() {
                 let n = load(&self.requests[r * (STATUSES.len() + 1) + s]);
-                if n == 0 {
-                    continue;
-                }
-                match STATUSES.get(s) {
-                    Some(status) => {
-                        let _ =
-                            writeln!(out, "clipfeed_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
-                    }
-                    None => {
-                        let _ = writeln!(out, "clipfeed_http_requests_total{{route=\"{route}\",status=\"other\"}} {n}");
-                    }
-                }
-                total += n;
-                if STATUSES.get(s) == Some(&304) {
-                    not_modified += n;
-                }
+                let status = STATUSES.get(s).map_or_else(|| "other".to_string(), u16::to_string);
+                let _ = writeln!(out, "clipfeed_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
             }
         }
-        let ratio = if total == 0 { 0.0 } else { not_modified as f64 / total as f64 };
-        let _ = writeln!(
-            out,
-            "# HELP clipfeed_http_not_modified_ratio Share of responses that were 304 Not Modified.\n# TYPE clipfeed_http_not_modified_ratio gauge\nclipfeed_http_not_modified_ratio {ratio}"
-        );
         let _ = writeln!(
             out,
             "# HELP clipfeed_http_response_bytes_total Body bytes sent, by route class.\n# TYPE clipfeed_http_response_bytes_total counter"
         );
         for (r, route) in ROUTES.iter().enumerate() {
-            let n = load(&self.bytes[r]);
-            if n > 0 {
-                let _ = writeln!(out, "clipfeed_http_response_bytes_total{{route=\"{route}\"}} {n}");
-            }
+            let _ = writeln!(out, "clipfeed_http_response_bytes_total{{route=\"{route}\"}} {}", load(&self.bytes[r]));
         }
     }
+}
+
+/// `clipfeed_build_info` and the standard `process_*` metrics.
+fn write_build_and_process(out: &mut String, p: &ProcessSample) {
+    let _ = writeln!(
+        out,
+        "# HELP clipfeed_build_info The running build: its version, as a label; the value is always 1.\n# TYPE clipfeed_build_info gauge\nclipfeed_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    let metric = |out: &mut String, name: &str, kind: &str, help: &str, value: String| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    };
+    metric(
+        out,
+        "process_cpu_seconds_total",
+        "counter",
+        "Total user and system CPU time spent in seconds.",
+        p.cpu_seconds.to_string(),
+    );
+    metric(
+        out,
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident memory size in bytes.",
+        p.resident_bytes.to_string(),
+    );
+    metric(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", p.virtual_bytes.to_string());
+    metric(out, "process_open_fds", "gauge", "Number of open file descriptors.", p.open_fds.to_string());
+    metric(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.", p.max_fds.to_string());
+    metric(
+        out,
+        "process_start_time_seconds",
+        "gauge",
+        "Start time of the process since unix epoch in seconds.",
+        p.start_time_seconds.to_string(),
+    );
 }
 
 #[cfg(test)]
@@ -260,15 +316,26 @@ mod tests {
         m.request("feed", 200, 1000);
         m.request("feed", 304, 0);
         m.request("feed", 304, 0);
-        let text = m.render();
+        let text = m.render(&ProcessSample { open_fds: 7, ..Default::default() });
         assert!(text.contains("clipfeed_files_parsed_total 3"), "{text}");
         assert!(text.contains("clipfeed_render_seconds_bucket{le=\"0.0025\"} 0"), "{text}");
         assert!(text.contains("clipfeed_render_seconds_bucket{le=\"0.005\"} 1"), "{text}");
         assert!(text.contains("clipfeed_render_seconds_bucket{le=\"+Inf\"} 2"), "{text}");
         assert!(text.contains("clipfeed_render_seconds_count 2"), "{text}");
         assert!(text.contains("clipfeed_http_requests_total{route=\"feed\",status=\"304\"} 2"), "{text}");
-        assert!(text.contains("clipfeed_http_not_modified_ratio 0.666"), "{text}");
+        assert!(!text.contains("_ratio"), "no ratio since start: {text}");
+        assert!(text.contains("process_open_fds 7\n"), "{text}");
+        assert!(text.contains(&format!("clipfeed_build_info{{version=\"{}\"}} 1\n", env!("CARGO_PKG_VERSION"))));
         assert!(text.contains("clipfeed_http_response_bytes_total{route=\"feed\"} 1000"), "{text}");
+        // Labelled counters are there before anything is counted under their labels.
+        assert!(text.contains("clipfeed_http_requests_total{route=\"archive\",status=\"503\"} 0\n"), "{text}");
+        assert!(text.contains("clipfeed_http_response_bytes_total{route=\"opml\"} 0\n"), "{text}");
+        assert!(text.contains("clipfeed_roots{state=\"missing\"} 0\n"), "{text}");
+        m.set_roots(["ok", "missing", "ok"].into_iter());
+        let text = m.render(&ProcessSample::default());
+        assert!(
+            text.contains("clipfeed_roots{state=\"ok\"} 2\n") && text.contains("clipfeed_roots{state=\"missing\"} 1\n")
+        );
         // Every sample line is `name{labels} value`, every metric has HELP and TYPE.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap();

@@ -27,7 +27,7 @@ pub struct Listing {
 /// words elsewhere stay whole), pictures and clipping bodies shrink to the column.
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:52rem;margin:0 auto;padding:1rem;color:#222;background:#fff}\
 h1{font-size:1.6rem;line-height:1.25;margin:.5rem 0;overflow-wrap:anywhere}h2{font-size:1.2rem;margin-top:2rem}\
-a{color:#0645ad}.meta{color:#555}code{font-size:.85em}code.url{user-select:all;overflow-wrap:anywhere}\
+a{color:#0645ad}.meta{color:#555}.indexing{background:#fff3cd;padding:.5rem}code{font-size:.85em}code.url{user-select:all;overflow-wrap:anywhere}\
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd;vertical-align:top}\
 td.n{text-align:right}td.f{white-space:nowrap}\
 @media (max-width:40rem){thead{display:none}table,tbody,tr,td{display:block}tr{padding:.5rem 0;border-bottom:1px solid #ddd}\
@@ -125,6 +125,7 @@ pub(crate) fn index(
     total: u64,
     topics: &[Listing],
     providers: &[Listing],
+    indexing: Option<&str>,
 ) -> String {
     let mut out = String::with_capacity(4096 + (topics.len() + providers.len()) * 900);
     head(&mut out, site_title);
@@ -134,8 +135,12 @@ pub(crate) fn index(
     }
     out.push_str("</head>\n<body>\n");
     out.push_str(&format!("<h1>{}</h1>\n<p>{}</p>\n", esc(site_title), esc(description)));
+    if let Some(note) = indexing {
+        out.push_str(&format!("<p class=\"indexing\" role=\"status\">{}</p>\n", esc(note)));
+    }
+    let counted = if indexing.is_some() { format!("clippings ({total} so far)") } else { format!("{total} clippings") };
     out.push_str(&format!(
-        "<p>All {total} clippings: {} <code class=\"url\">{}</code></p>\n",
+        "<p>All {counted}: {} <code class=\"url\">{}</code></p>\n",
         feed_links(links, &FeedKey::All),
         esc(&links.feed(&FeedKey::All, Format::Rss)),
     ));
@@ -231,12 +236,22 @@ mod tests {
     fn index_escapes_and_links() {
         let links = Links::new(&url::Url::parse("http://h.test/").unwrap());
         let topics = vec![Listing { key: FeedKey::Topic("ai".into()), name: "<AI & co>".into(), count: 3 }];
-        let html = index("Site \"x\"", "d", &links, 3, &topics, &[]);
+        let html = index("Site \"x\"", "d", &links, 3, &topics, &[], None);
         assert!(html.contains("&lt;AI &amp; co&gt;"));
         assert!(html.contains("<link rel=\"alternate\" type=\"application/rss+xml\""));
         assert!(html.contains("href=\"http://h.test/topics/ai.atom\""));
         assert!(html.contains("Site &quot;x&quot;"));
         assert!(!html.contains("<AI"));
+    }
+
+    #[test]
+    fn the_index_says_when_it_is_indexing() {
+        let links = Links::new(&url::Url::parse("http://h.test/").unwrap());
+        let html = index("S", "d", &links, 7, &[], &[], Some("Indexing: 512 of 3000 <files>"));
+        assert!(html.contains("<p class=\"indexing\" role=\"status\">Indexing: 512 of 3000 &lt;files&gt;</p>"));
+        assert!(html.contains("All clippings (7 so far)"), "no final-looking count while indexing");
+        let html = index("S", "d", &links, 7, &[], &[], None);
+        assert!(html.contains("All 7 clippings") && !html.contains("Indexing"));
     }
 
     #[test]
@@ -246,7 +261,7 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
         let links = Links::new(&url::Url::parse("http://h.test/").unwrap());
-        let html = index("S", "d", &links, 0, &[], &[]);
+        let html = index("S", "d", &links, 0, &[], &[], None);
         let style = html.split("<style>").nth(1).and_then(|s| s.split("</style>").next()).unwrap();
         let digest = ring::digest::digest(&ring::digest::SHA256, style.as_bytes());
         assert_eq!(style_source(), format!("'sha256-{}'", base64(digest.as_ref())));

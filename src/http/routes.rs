@@ -20,6 +20,7 @@ use super::client::Client;
 use super::negotiate::{prefers_html, vary_accept};
 use super::respond::{
     ARCHIVE_CACHE, PRIVATE_CACHE, PRIVATE_PAGE_CACHE, cache_control, html_headers, not_found, plain, respond,
+    unavailable,
 };
 use super::work;
 use crate::feed::Format;
@@ -61,7 +62,7 @@ pub async fn metrics(State(state): State<AppState>, req: axum::extract::Request)
     if let Some(refusal) = operator_refused(&state.config.load(), client, req.headers()) {
         return refusal;
     }
-    let mut res = Response::new(Body::from(state.metrics.render()));
+    let mut res = Response::new(Body::from(state.metrics.render(&crate::process::sample())));
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -141,6 +142,23 @@ fn hub_links(state: &AppState, stem: &str, ext: &str, token: Option<&str>) -> Op
     HeaderValue::from_str(&crate::websub::link_header(&hubs, &self_url)).ok()
 }
 
+/// How long a reader is asked to wait while a new store is first filled.
+const STARTING_RETRY_SECS: u64 = 5;
+
+/// On a first start (the store has never been reconciled with the roots), a feed with no items
+/// yet, or not known yet, may be about to fill: it answers 503 with `Retry-After` until the
+/// first reconcile ends, never an empty 200 or a 404 that would later turn into its content.
+/// Once the store has been reconciled, feeds are what they are (a restart serves them at once).
+fn not_yet(site: &crate::site::Site, entry: Option<&FeedEntry>) -> Option<Response<Body>> {
+    let empty = entry.is_none_or(|e| e.log_len == 0);
+    (site.cold && empty).then(|| {
+        unavailable(
+            "clipfeed is indexing its clippings for the first time; this feed is not ready yet\n".into(),
+            STARTING_RETRY_SECS,
+        )
+    })
+}
+
 /// A subscription feed, or a filtered view of it when the URL has a query; or the HTML page of
 /// either, for a browser. A view already made is answered from the cache at once; another is made
 /// in its lane.
@@ -153,11 +171,15 @@ pub async fn feed(
 ) -> Response<Body> {
     let Some(format) = Format::from_extension(ext) else { return not_found() };
     let site = state.site.load();
-    let Some(entry) = site.feeds.get(stem).cloned() else { return not_found() };
+    let entry = site.feeds.get(stem).cloned();
     let (token, query) = take_token(&query.unwrap_or_default());
     if let Some(res) = refused(&site, stem, &headers, token.as_deref()) {
         return res;
     }
+    if let Some(res) = not_yet(&site, entry.as_deref()) {
+        return res;
+    }
+    let Some(entry) = entry else { return not_found() };
     let private_token = site.private.get(stem).cloned();
     let private = private_token.is_some();
     drop(site);
@@ -275,6 +297,9 @@ pub async fn archive(
     // (30 days by default) in caches.
     let cc = HeaderValue::from_static(if site.private.contains_key(&stem) { PRIVATE_CACHE } else { ARCHIVE_CACHE });
     let private = site.private.contains_key(&stem);
+    if let Some(res) = not_yet(&site, site.feeds.get(&stem).map(|e| &**e)) {
+        return res;
+    }
     let (Some(entry), Some(views)) = (site.feeds.get(&stem).cloned(), state.views.as_ref()) else {
         return not_found();
     };

@@ -253,3 +253,35 @@ async fn a_client_behind_a_proxy_is_held_to_its_share_of_requests() {
     // Directly connected, a client is held per connection (by `conns`), not here.
     assert_eq!(status([203, 0, 113, 9], None).await.0, StatusCode::OK);
 }
+
+/// A first start: feeds without items, and feeds not known yet, answer 503 with `Retry-After`
+/// until the store's first reconcile; once it has been reconciled, unknown feeds are 404s.
+#[tokio::test]
+async fn a_cold_store_answers_503_for_feeds_without_items() {
+    let st = state();
+    let mut site = (**st.site.load()).clone();
+    let mut ai = entry(FeedKey::Topic("ai".into()), false);
+    ai.log_len = 3;
+    site.feeds.insert("topics/ai".into(), Arc::new(ai));
+    let fetch = |site: Site, uri: &'static str| {
+        let st = state();
+        st.site.store(Arc::new(site));
+        async move {
+            let req = Request::builder().uri(uri).header("host", "feeds.test").body(Body::empty()).unwrap();
+            let res = router(st).oneshot(req).await.unwrap();
+            (res.status(), res.headers().get(header::RETRY_AFTER).cloned())
+        }
+    };
+    let cold = Site { cold: true, ..site.clone() };
+    for uri in ["/feed.rss", "/topics/robotics.atom", "/providers/news.example.json", "/feed/archive/25-0.rss"] {
+        let (status, retry) = fetch(cold.clone(), uri).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+        assert_eq!(retry.unwrap(), "5", "{uri}");
+    }
+    assert_eq!(fetch(cold.clone(), "/topics/ai.rss").await.0, StatusCode::OK, "a feed with items serves");
+    assert_eq!(fetch(cold.clone(), "/elsewhere/x.rss").await.0, StatusCode::NOT_FOUND, "not a feed address");
+    assert_eq!(fetch(cold, "/topics/ai.txt").await.0, StatusCode::NOT_FOUND, "not a feed format");
+    let warm = Site { cold: false, ..site };
+    assert_eq!(fetch(warm.clone(), "/topics/robotics.atom").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(fetch(warm, "/feed.rss").await.0, StatusCode::OK, "an empty feed, once reconciled");
+}

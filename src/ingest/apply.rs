@@ -28,6 +28,42 @@ const CHUNK: usize = 2000;
 /// bound on parsed clippings held in memory at once.
 const PARSE_CHUNK: usize = 512;
 
+/// At most this many files read in one batch are named in the log at info; the rest are named
+/// at debug, and the batch ends with a summary. Rejections and warnings are each named at warn.
+const NAMED_PER_BATCH: u64 = 20;
+
+/// The files of the current batch read and rejected so far, for naming and the summary.
+#[derive(Debug, Default)]
+pub(super) struct Named {
+    read: std::cell::Cell<u64>,
+    rejected: std::cell::Cell<u64>,
+}
+
+impl Named {
+    fn reset(&self) {
+        self.read.set(0);
+        self.rejected.set(0);
+    }
+
+    /// Counts one file; whether it is still named at its own level.
+    fn next(counter: &std::cell::Cell<u64>) -> bool {
+        counter.set(counter.get() + 1);
+        counter.get() <= NAMED_PER_BATCH
+    }
+
+    /// One line for what was not named file by file.
+    fn summarise(&self) {
+        let (read, rejected) = (self.read.get(), self.rejected.get());
+        if read > NAMED_PER_BATCH {
+            info!(
+                read,
+                rejected,
+                "{read} clipping files read, {rejected} rejected (the first {NAMED_PER_BATCH} read named above, the rest at debug level; each rejection above and in /api/status)"
+            );
+        }
+    }
+}
+
 /// What one transaction changes in the writer's memory besides the store, applied only once it
 /// has committed: a transaction that fails or panics leaves the writer as it was.
 #[derive(Debug, Default)]
@@ -99,16 +135,28 @@ impl Ingest {
     /// first phase to the second across a crash. The feeds whose content may have changed are
     /// added to `core.dirty` as each refresh commits.
     pub(super) fn apply(&mut self, removed: Vec<FileId>, to_load: Vec<(FileId, PathBuf)>) -> Result<()> {
+        self.core.named.reset();
         let t = now();
-        if removed.len() + to_load.len() <= PARSE_CHUNK {
+        let outcome = if removed.len() + to_load.len() <= PARSE_CHUNK {
             let mut changes: Vec<Change> = removed.into_iter().map(Change::Removed).collect();
             changes.extend(scan::load_all(to_load, self.core.limits, &self.core.heartbeat));
-            return self.refresh_and_commit(t, |core, b, fx| {
+            self.refresh_and_commit(t, |core, b, fx| {
                 let mut keys = HashMap::new();
                 core.record(b, changes, t, &mut keys, fx)?;
                 Ok(by_date(keys))
-            });
-        }
+            })
+        } else {
+            self.progress_begin(to_load.len());
+            let outcome = self.apply_large(removed, to_load, t);
+            self.progress_end();
+            outcome
+        };
+        self.core.named.summarise();
+        outcome
+    }
+
+    /// [`Ingest::apply`] for a batch too large for one transaction, reporting its progress.
+    fn apply_large(&mut self, removed: Vec<FileId>, to_load: Vec<(FileId, PathBuf)>, t: DateTime<Utc>) -> Result<()> {
         let mut keys: HashMap<String, DateTime<Utc>> = HashMap::new();
         for chunk in removed.chunks(CHUNK) {
             self.record_pending(chunk.iter().cloned().map(Change::Removed).collect(), t, &mut keys)?;
@@ -119,10 +167,14 @@ impl Ingest {
             if chunk.is_empty() {
                 break;
             }
+            let n = chunk.len();
             let changes = scan::load_all(chunk, self.core.limits, &self.core.heartbeat);
             self.record_pending(changes, t, &mut keys)?;
+            self.progress_tick(n, 0, 0);
         }
-        self.refresh_pending(&by_date(keys), t)
+        let keys = by_date(keys);
+        self.progress_tick(0, 0, keys.len());
+        self.refresh_pending(&keys, t)
     }
 
     /// The first phase of a large batch: records one chunk of changes and notes the items they
@@ -169,6 +221,7 @@ impl Ingest {
                 }
                 Ok(chunk.to_vec())
             })?;
+            self.progress_tick(0, chunk.len(), 0);
         }
         Ok(())
     }
@@ -259,7 +312,7 @@ impl Core {
                             other.path,
                             self.cfg.root_name(&other.root)
                         );
-                        warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
+                        self.log_rejected(&id, &reason);
                         b.put_file_rejected(&id, stat, &reason, t)?;
                         tally.parsed += 1;
                         tally.rejected += 1;
@@ -272,6 +325,11 @@ impl Core {
                     }
                     for w in &parsed.warnings {
                         warn!(root = %id.root, path = %id.path, "{w}");
+                    }
+                    if Named::next(&self.named.read) {
+                        info!(root = %id.root, path = %id.path, "clipping read");
+                    } else {
+                        debug!(root = %id.root, path = %id.path, warnings = parsed.warnings.len(), "clipping read");
                     }
                     b.put_file_ok(&id, stat, &key, &parsed.clipping)?;
                     // Keys spelt close to known ones: logged summarised, once per key (publish).
@@ -290,7 +348,7 @@ impl Core {
                         fx.recheck.push((Instant::now() + RECENT, abs));
                         continue;
                     }
-                    warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
+                    self.log_rejected(&id, &reason);
                     b.put_file_rejected(&id, stat, &reason, t)?;
                     tally.parsed += 1;
                     tally.rejected += 1;
@@ -307,6 +365,12 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// Names a rejected file at warn, and counts it for the batch's summary.
+    fn log_rejected(&self, id: &FileId, reason: &str) {
+        self.named.rejected.set(self.named.rejected.get() + 1);
+        warn!(root = %id.root, path = %id.path, %reason, "clipping rejected");
     }
 
     /// Recomputes the item for `key` from its files. Writes it when its content changed, or

@@ -15,10 +15,12 @@
 //! - [`snapshot`]: the published feeds saved at a clean stop and served at the next start.
 //! - [`tokens`]: the tokens of private feeds.
 //! - [`push`]: after a publish, the WebSub hub and the static export; the hubs feeds advertise.
+//! - [`progress`]: how far a large batch is, logged and published while it runs.
 
 mod apply;
 mod catalog;
 mod jobs;
+mod progress;
 mod publish;
 mod push;
 mod render;
@@ -46,7 +48,7 @@ use crate::store::{Rejection, Store};
 use crate::systemd::Heartbeat;
 
 pub(crate) use push::Push;
-pub(crate) use scan::{clipping_files, read_clipping};
+pub(crate) use scan::{clipping_files, read_clipping, root_state};
 pub(crate) use tokens::{feed_tokens, loosening_refused, refuse_loosening};
 
 use catalog::Catalog;
@@ -71,6 +73,15 @@ struct Core {
     catalog: Catalog,
     site: Arc<ArcSwap<Site>>,
     ready: bool,
+    /// The store has never finished a reconcile (meta `reconciled`): feeds without items answer
+    /// 503 until it has.
+    cold: bool,
+    /// The large batch under way, if any.
+    progress: Option<progress::Progress>,
+    /// Each configured root as the last reconcile found it.
+    roots: Vec<crate::site::RootStatus>,
+    /// Files named in the log in the current batch (the rest go to debug, summarised).
+    named: apply::Named,
     /// Canonical roots and the symlinked clippings followed.
     scanner: Scanner,
     /// Feeds to render (kept across a failed update).
@@ -107,6 +118,9 @@ struct Core {
     push: Push,
 }
 
+/// The `meta` key set once the store has been reconciled with the roots for the first time.
+const RECONCILED: &str = "reconciled";
+
 /// The current time at the precision feeds and HTTP dates carry.
 fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_default()
@@ -129,6 +143,10 @@ impl Ingest {
                 catalog: Catalog::new(),
                 site,
                 ready: false,
+                cold: true,
+                progress: None,
+                roots: Vec::new(),
+                named: apply::Named::default(),
                 scanner: Scanner::new(&cfg),
                 dirty: BTreeSet::new(),
                 recheck: Vec::new(),
@@ -152,6 +170,7 @@ impl Ingest {
             },
             store,
         };
+        ingest.core.cold = ingest.store.batch()?.meta(RECONCILED)?.is_none();
         ingest.reread_if_format_changed()?;
         ingest.load_catalog()?;
         ingest.restore_snapshot()?;

@@ -14,7 +14,7 @@ use crate::clip;
 use crate::feed::{self, FeedKey, Links, Outline};
 use crate::metrics::Metrics;
 use crate::pages::{self, Listing};
-use crate::site::{Deferred, Rendered, Site, Status, StatusRejection};
+use crate::site::{Deferred, Indexing, Rendered, Site, Status, StatusRejection};
 use crate::store::{Batch, Rejection};
 
 /// At most this many rejections (and key warnings) are listed in `/api/status` (the total of
@@ -46,10 +46,13 @@ impl Core {
         }
         let listed = self.listed();
         let total = self.catalog.get(&FeedKey::All).map_or(0, |e| e.count);
+        let indexing = self.progress.as_ref().map(|p| p.indexing());
         let status = Status {
             clippings: total,
+            cold_start: self.cold,
             feeds: feeds.len(),
             files_waiting: self.waiting + self.recheck.len() as u64,
+            indexing: indexing.clone(),
             providers: listed.providers.len(),
             ready: self.ready,
             rejected: rejections.iter().take(STATUS_REJECTIONS).map(|r| self.status_rejection(r)).collect(),
@@ -58,16 +61,18 @@ impl Core {
             rescans: self.rescans,
             store_error: self.store_problem(),
             store_ok: self.store_problem().is_none(),
+            roots: self.roots.clone(),
             topics: listed.topics.len(),
             warnings: self.key_warnings.iter().take(STATUS_REJECTIONS).cloned().collect(),
         };
         let listed = Arc::new(listed);
         let site = Site {
             feeds,
-            index: self.index(listed.clone(), total, newest),
+            index: self.index(listed.clone(), total, newest, self.indexing_note(indexing.as_ref())),
             opml: self.opml(listed, newest),
             status: status.to_json(),
             ready: self.ready,
+            cold: self.cold,
             private: self.tokens.clone(),
         };
         Metrics::set(&self.metrics.clippings_live, total);
@@ -138,11 +143,29 @@ impl Core {
         listed
     }
 
+    /// What the index says of work under way: the first reconcile of a new store (its feeds are
+    /// not all there yet) or a large batch, with how far along it is; `None` otherwise.
+    fn indexing_note(&self, indexing: Option<&Indexing>) -> Option<String> {
+        match (indexing, self.cold) {
+            (Some(i), _) if i.files_read < i.files_found => Some(format!(
+                "Indexing: {} of {} clipping files read ({:.0} files/s). Feeds fill in when it is done.",
+                i.files_read, i.files_found, i.files_per_second
+            )),
+            (Some(i), _) => Some(format!(
+                "Indexing: {} files read; {} of {} clippings placed in their feeds.",
+                i.files_found, i.items_done, i.items_found
+            )),
+            (None, true) => Some("Indexing: looking for clipping files. Feeds fill in when it is done.".into()),
+            (None, false) => None,
+        }
+    }
+
     /// The HTML index, made on its first request.
-    fn index(&self, listed: Arc<Listed>, total: u64, newest: DateTime<chrono::Utc>) -> Deferred {
+    fn index(&self, listed: Arc<Listed>, total: u64, newest: DateTime<chrono::Utc>, note: Option<String>) -> Deferred {
         let (title, description, links) = (self.cfg.title.clone(), self.cfg.description.clone(), self.links.clone());
         Deferred::new(move || {
-            let page = pages::index(&title, &description, &links, total, &listed.topics, &listed.providers);
+            let (topics, providers) = (&listed.topics, &listed.providers);
+            let page = pages::index(&title, &description, &links, total, topics, providers, note.as_deref());
             Rendered::new(page.into_bytes(), newest, "text/html; charset=utf-8")
         })
     }

@@ -152,6 +152,53 @@ pub(super) fn locate(cfg: &Config, abs: &Path) -> Option<FileId> {
     Some(FileId { root: root_key(root), path: parts.join("/") })
 }
 
+/// What a configured root is on disk. The one judgement of a root: the writer's reconcile, its
+/// status and `clipfeed check` all ask here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RootState {
+    /// A folder this process can list.
+    Ok,
+    Missing,
+    NotAFolder,
+    /// It exists but cannot be listed (or stat'ed); why.
+    Unreadable(String),
+}
+
+impl RootState {
+    /// The state's name in `/api/status`.
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            RootState::Ok => "ok",
+            RootState::Missing => "missing",
+            RootState::NotAFolder => "not a folder",
+            RootState::Unreadable(_) => "unreadable",
+        }
+    }
+
+    /// What is wrong, in words, or `None` for a good root.
+    pub(crate) fn problem(&self) -> Option<String> {
+        match self {
+            RootState::Ok => None,
+            RootState::Missing => Some("does not exist".into()),
+            RootState::NotAFolder => Some("is not a folder".into()),
+            RootState::Unreadable(why) => Some(format!("cannot be read: {why}")),
+        }
+    }
+}
+
+/// Looks at a configured root: a folder this process can list, or what it is instead.
+pub(crate) fn root_state(root: &Path) -> RootState {
+    match std::fs::metadata(root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => RootState::Missing,
+        Err(e) => RootState::Unreadable(e.to_string()),
+        Ok(m) if !m.is_dir() => RootState::NotAFolder,
+        Ok(_) => match std::fs::read_dir(root) {
+            Ok(_) => RootState::Ok,
+            Err(e) => RootState::Unreadable(e.to_string()),
+        },
+    }
+}
+
 /// The key a root is stored under.
 pub(super) fn root_key(root: &Path) -> String {
     root.to_string_lossy().into_owned()

@@ -6,12 +6,13 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
-use super::scan::{self, Symlinks};
+use super::scan::{self, RootState, Symlinks};
 use super::{Core, Ingest};
 use crate::config;
 use crate::metrics::Metrics;
+use crate::site::RootStatus;
 use crate::store::{Batch, FileId};
 
 /// What the paths the watcher reported turned out to be.
@@ -40,18 +41,14 @@ impl Ingest {
         let mut to_load: Vec<(FileId, PathBuf)> = Vec::new();
         let mut available: HashSet<String> = HashSet::new();
         let mut links = HashMap::new();
+        let mut roots = Vec::with_capacity(core.cfg.clippings.len());
         for root in &core.cfg.clippings {
-            match std::fs::metadata(root) {
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => {
-                    warn!(root = %root.display(), "clippings root is not a folder; its clippings keep serving");
-                    continue;
-                }
-                Err(e) => {
-                    warn!(root = %root.display(), "clippings root is not readable ({e}); its clippings keep serving");
-                    continue;
-                }
+            let state = scan::root_state(root);
+            if state != RootState::Ok {
+                roots.push(root_status(root, &state, 0));
+                continue;
             }
+            let before = files;
             available.insert(scan::root_key(root));
             for (id, abs, stat) in core.scanner.walk(&core.cfg, root, &mut links, &core.heartbeat)? {
                 files += 1;
@@ -60,18 +57,29 @@ impl Ingest {
                     to_load.push((id, abs));
                 }
             }
+            roots.push(root_status(root, &state, (files - before) as u64));
         }
         let configured: HashSet<String> = core.cfg.clippings.iter().map(|r| scan::root_key(r)).collect();
         let gone: Vec<FileId> =
             known.into_keys().filter(|id| available.contains(&id.root) || !configured.contains(&id.root)).collect();
         let (removed, parsed) = (gone.len(), to_load.len());
         self.core.scanner.symlinks = links;
+        self.set_roots(roots);
         self.finish_pending()?;
         self.core.waiting = (removed + parsed) as u64;
         self.apply(gone, to_load)?;
         self.core.waiting = 0;
         self.core.ready = true;
         self.render()?;
+        if self.core.cold {
+            // Every feed now has what the roots give it: an empty one is empty, an unknown one
+            // does not exist. Recorded, so the next start serves the stored feeds as they are.
+            let b = self.store.batch()?;
+            b.set_meta(super::RECONCILED, &super::now().to_rfc3339())?;
+            b.commit()?;
+            self.core.cold = false;
+            self.core.publish(&self.core.rejections);
+        }
         let ms = started.elapsed().as_millis() as u64;
         release_freed_memory();
         info!(files, parsed, removed, ms, "clippings reconciled with the store");
@@ -112,6 +120,27 @@ impl Ingest {
 }
 
 impl Ingest {
+    /// Records what the reconcile found of each root, logging each root whose state changed: a
+    /// root that is not a readable folder at ERROR (its clippings keep serving; a mistyped
+    /// folder must not pass for an empty one), one that came back at INFO.
+    fn set_roots(&mut self, roots: Vec<RootStatus>) {
+        for now in &roots {
+            let was = self.core.roots.iter().find(|r| r.path == now.path);
+            if was.is_some_and(|w| w.state == now.state) {
+                continue;
+            }
+            match &now.problem {
+                Some(problem) => {
+                    error!(root = %now.path, state = now.state, "clippings root {problem}; its clippings keep serving, and it is read once it is a folder")
+                }
+                None if was.is_some() => info!(root = %now.path, files = now.files, "clippings root is readable again"),
+                None => {}
+            }
+        }
+        self.core.metrics.set_roots(roots.iter().map(|r| r.state));
+        self.core.roots = roots;
+    }
+
     /// When the store was filled by a build that reads clipping files differently (another
     /// `clip::FORMAT_VERSION`), the next reconcile reads every file again, so that dates, aliases
     /// and key notes are as this build reads them. Ids do not change (see `item::key_for`).
@@ -182,6 +211,10 @@ impl Core {
         }
         Ok(out)
     }
+}
+
+fn root_status(root: &Path, state: &RootState, files: u64) -> RootStatus {
+    RootStatus { files, path: root.display().to_string(), state: state.label(), problem: state.problem() }
 }
 
 /// Hands memory freed after a large job (a reconcile's file index, a batch's parses) back to the

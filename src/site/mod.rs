@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use crate::feed::{FeedKey, FeedMeta, Format};
 
 pub use rendered::{Encoding, Rendered};
-pub use status::{Status, StatusRejection};
+pub use status::{Indexing, RootStatus, Status, StatusRejection};
 
 /// One feed: its subscription document in every format, and what is needed to render its archive
 /// pages and filtered views on demand.
@@ -109,6 +109,9 @@ pub struct Site {
     pub(crate) status: Bytes,
     /// Store opened and first reconcile finished.
     pub(crate) ready: bool,
+    /// The store has never finished a reconcile: a feed with no items yet (or not known yet)
+    /// answers 503 with `Retry-After`, since it may be about to fill.
+    pub(crate) cold: bool,
     /// Private feeds (those `config::Visibility` names) by path stem, with the token each needs.
     pub(crate) private: HashMap<String, String>,
 }
@@ -127,6 +130,9 @@ impl Site {
             ),
             status: Bytes::from_static(b"{\"ready\":false}"),
             ready: false,
+            // Never served by the daemon (connections wait until the writer publishes); a test's
+            // site starts warm.
+            cold: false,
             private: HashMap::new(),
         }
     }

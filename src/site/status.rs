@@ -9,11 +9,16 @@ use serde::Serialize;
 pub struct Status {
     /// Live clippings (items in the feed of everything).
     pub(crate) clippings: u64,
+    /// The store has never been reconciled with the roots (a first start): until it has, a feed
+    /// with no items yet answers 503 with `Retry-After` rather than an empty or missing feed.
+    pub(crate) cold_start: bool,
     /// Feeds served.
     pub(crate) feeds: usize,
     /// Clipping files changed on disk but not yet in the store (while it cannot be written) or
     /// not yet stable enough to read.
     pub(crate) files_waiting: u64,
+    /// The large batch under way (a first start, a rescan that found many files), or null.
+    pub(crate) indexing: Option<Indexing>,
     /// Public provider feeds listed on the index.
     pub(crate) providers: usize,
     /// Store opened and first reconcile finished.
@@ -29,6 +34,8 @@ pub struct Status {
     pub(crate) store_error: Option<String>,
     /// Whether the last write to the store committed and its file is the one opened.
     pub(crate) store_ok: bool,
+    /// Each configured root as the last reconcile found it.
+    pub(crate) roots: Vec<RootStatus>,
     /// Public topic feeds listed on the index.
     pub(crate) topics: usize,
     /// Front-matter keys spelt close to a key clipfeed reads, one entry per key over every file
@@ -44,6 +51,35 @@ pub struct StatusRejection {
     pub(crate) root: String,
     /// RFC 3339.
     pub(crate) since: String,
+}
+
+/// How far a large batch is: files read of those found, then the items they name brought
+/// into their feeds. Counts only grow within one batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct Indexing {
+    pub(crate) files_found: u64,
+    /// Files read per second since the batch began.
+    pub(crate) files_per_second: f64,
+    pub(crate) files_read: u64,
+    pub(crate) items_done: u64,
+    pub(crate) items_found: u64,
+    /// `reading`, then `refreshing`.
+    pub(crate) phase: &'static str,
+    /// Since the batch began.
+    pub(crate) seconds: f64,
+}
+
+/// A configured clippings root in `/api/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RootStatus {
+    /// Clipping files found under it at the last reconcile (0 unless its state is `ok`).
+    pub(crate) files: u64,
+    pub(crate) path: String,
+    /// `ok`, `missing`, `not a folder` or `unreadable` (see `ingest::RootState`).
+    pub(crate) state: &'static str,
+    /// Why, when it is not `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) problem: Option<String>,
 }
 
 impl Status {

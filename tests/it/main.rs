@@ -25,6 +25,7 @@ mod restart;
 mod search;
 mod seeds;
 mod service;
+mod startup;
 mod stories;
 mod support;
 mod systemd;

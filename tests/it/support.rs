@@ -137,6 +137,14 @@ impl Daemon {
     /// Runs a prepared `clipfeed serve` command (environment, wrappers, inherited descriptors
     /// set by the caller), waits for its address and for readiness.
     pub fn spawn(cmd: Command) -> Daemon {
+        let d = Daemon::spawn_listening(cmd);
+        d.wait_ready();
+        d
+    }
+
+    /// Runs a prepared `clipfeed serve` command and returns as soon as it listens, without
+    /// waiting for the first reconcile.
+    pub fn spawn_listening(cmd: Command) -> Daemon {
         let (mut child, log, rx) = launch(cmd);
         let base = match rx.recv_timeout(DEADLINE) {
             Ok(url) => url,
@@ -145,9 +153,7 @@ impl Daemon {
                 panic!("clipfeed did not start listening; log:\n{}", log.lock().unwrap().join("\n"));
             }
         };
-        let d = Daemon { child, base, operator: None, log };
-        d.wait_ready();
-        d
+        Daemon { child, base, operator: None, log }
     }
 
     /// Waits for the process to exit (after a signal sent by the test).
