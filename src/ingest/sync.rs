@@ -45,7 +45,7 @@ impl Ingest {
         for root in &core.cfg.clippings {
             let state = scan::root_state(root);
             if state != RootState::Ok {
-                roots.push(root_status(root, &state, 0));
+                roots.push(root_status(core.cfg.root_name(&scan::root_key(root)), &state, 0));
                 continue;
             }
             let before = files;
@@ -57,7 +57,7 @@ impl Ingest {
                     to_load.push((id, abs));
                 }
             }
-            roots.push(root_status(root, &state, (files - before) as u64));
+            roots.push(root_status(core.cfg.root_name(&scan::root_key(root)), &state, (files - before) as u64));
         }
         let configured: HashSet<String> = core.cfg.clippings.iter().map(|r| scan::root_key(r)).collect();
         let gone: Vec<FileId> =
@@ -69,15 +69,19 @@ impl Ingest {
         self.core.waiting = (removed + parsed) as u64;
         self.apply(gone, to_load)?;
         self.core.waiting = 0;
-        self.core.ready = true;
-        self.render()?;
-        if self.core.cold {
+        let was_cold = self.core.cold;
+        if was_cold {
             // Every feed now has what the roots give it: an empty one is empty, an unknown one
-            // does not exist. Recorded, so the next start serves the stored feeds as they are.
+            // does not exist. Recorded, so the next start serves the stored feeds as they are;
+            // and published in the same step as `ready`, so no reader sees ready-but-cold.
             let b = self.store.batch()?;
             b.set_meta(super::RECONCILED, &super::now().to_rfc3339())?;
             b.commit()?;
             self.core.cold = false;
+        }
+        self.core.ready = true;
+        self.render()?;
+        if was_cold {
             self.core.publish(&self.core.rejections);
         }
         let ms = started.elapsed().as_millis() as u64;
@@ -213,8 +217,9 @@ impl Core {
     }
 }
 
-fn root_status(root: &Path, state: &RootState, files: u64) -> RootStatus {
-    RootStatus { files, path: root.display().to_string(), state: state.label(), problem: state.problem() }
+/// A root's line in `/api/status`, named as the configuration writes it (never where it is).
+fn root_status(name: &str, state: &RootState, files: u64) -> RootStatus {
+    RootStatus { files, path: name.to_string(), state: state.label(), problem: state.problem() }
 }
 
 /// Hands memory freed after a large job (a reconcile's file index, a batch's parses) back to the
