@@ -22,6 +22,7 @@ mod publish;
 mod render;
 mod scan;
 mod snapshot;
+mod stories;
 mod sync;
 mod tokens;
 mod window;
@@ -137,6 +138,7 @@ impl Ingest {
         ingest.load_catalog()?;
         ingest.restore_snapshot()?;
         ingest.reapply_topic_config()?;
+        ingest.backfill_stories()?;
         ingest.purge_tombstones()?;
         ingest.ensure_tokens()?;
         ingest.render()?;

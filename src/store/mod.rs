@@ -19,6 +19,7 @@ mod notes;
 mod reader;
 mod saved;
 mod schema;
+mod stories;
 mod websub;
 
 // Not yet written by the writer nor read by views (issue 15): drop the allow then.
@@ -39,6 +40,7 @@ pub use files::{FileId, FileStat, Rejection};
 pub use log::FeedState;
 pub use reader::Reader;
 pub use schema::{SCHEMA_VERSION, recorded_schema};
+pub use stories::{KeyRange, StoryRow};
 
 /// The writer's handle on the database.
 pub struct Store {

@@ -1,0 +1,163 @@
+//! Stories in the store: each live item's story features (their stored form), the story it is in
+//! and that story's founder; the candidate keys the writer looks new clippings up by; and the
+//! redirects of story ids that ended in a merge. What the rows mean is `story`'s business; this
+//! file only keeps and reads them.
+//!
+//! `story_items` and `story_keys` are caches of the clippings (in `TABLES`: a rebuild drops them
+//! and the writer fills them again as it reads the clippings back; a story's id is made from its
+//! founder's item id, which comes from the clipping's URL or path, so the same clippings give the
+//! same ids). `story_redirects` is not: which ids were merged into which is history the
+//! clippings cannot give back, so a rebuild keeps it.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{Batch, ts};
+use crate::item::ItemData;
+
+/// One item's row: its story, that story's founder, and its stored features.
+#[derive(Debug, Clone)]
+pub struct StoryRow {
+    pub(crate) item: String,
+    pub(crate) story: String,
+    pub(crate) founder: String,
+    pub(crate) founder_published: Option<i64>,
+    pub(crate) blob: Vec<u8>,
+}
+
+/// A key range to look candidates up in: `key`, and days `lo..=hi`.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRange {
+    pub(crate) key: u64,
+    pub(crate) lo: i32,
+    pub(crate) hi: i32,
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoryRow> {
+    Ok(StoryRow {
+        item: r.get(0)?,
+        story: r.get(1)?,
+        founder: r.get(2)?,
+        founder_published: r.get(3)?,
+        blob: r.get(4)?,
+    })
+}
+
+const COLUMNS: &str = "item, story, founder, founder_published, blob";
+
+impl Batch<'_> {
+    /// The row of one item, if it is in a story.
+    pub(crate) fn story_row(&self, item: &str) -> Result<Option<StoryRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM story_items WHERE item=?1");
+        Ok(self.tx.prepare_cached(&sql)?.query_row([item], row).optional()?)
+    }
+
+    /// The rows of the items indexed under any of `ranges`, without duplicates.
+    pub(crate) fn story_candidates(&self, ranges: &[KeyRange]) -> Result<Vec<StoryRow>> {
+        let mut ids: Vec<String> = Vec::new();
+        let mut stmt = self.tx.prepare_cached("SELECT item FROM story_keys WHERE key=?1 AND day BETWEEN ?2 AND ?3")?;
+        for r in ranges {
+            let found = stmt.query_map(params![r.key as i64, r.lo, r.hi], |row| row.get::<_, String>(0))?;
+            for id in found {
+                ids.push(id?);
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.story_row(&id)?);
+        }
+        Ok(out)
+    }
+
+    /// Every member of a story.
+    pub(crate) fn story_members(&self, story: &str) -> Result<Vec<StoryRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM story_items WHERE story=?1 ORDER BY item");
+        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let rows = stmt.query_map([story], row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Writes an item's row and its keys (`(key, day)`).
+    pub(crate) fn put_story_item(&self, r: &StoryRow, keys: &[(u64, i32)]) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO story_items(item, story, founder, founder_published, blob) VALUES(?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![r.item, r.story, r.founder, r.founder_published, r.blob])?;
+        let mut ins = self.tx.prepare_cached("INSERT OR IGNORE INTO story_keys(key, day, item) VALUES(?1, ?2, ?3)")?;
+        for (key, day) in keys {
+            ins.execute(params![*key as i64, day, r.item])?;
+        }
+        Ok(())
+    }
+
+    /// Deletes an item's row and its keys.
+    pub(crate) fn delete_story_item(&self, item: &str, keys: &[(u64, i32)]) -> Result<()> {
+        self.tx.prepare_cached("DELETE FROM story_items WHERE item=?1")?.execute([item])?;
+        let mut del = self.tx.prepare_cached("DELETE FROM story_keys WHERE key=?1 AND day=?2 AND item=?3")?;
+        for (key, day) in keys {
+            del.execute(params![*key as i64, day, item])?;
+        }
+        Ok(())
+    }
+
+    /// Moves every member of story `from` into story `to`, founded by `founder`.
+    pub(crate) fn move_story(&self, from: &str, to: &str, founder: &str, founder_published: Option<i64>) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE story_items SET story=?2, founder=?3, founder_published=?4 WHERE story=?1")?
+            .execute(params![from, to, founder, founder_published])?;
+        Ok(())
+    }
+
+    /// Puts one item in story `to`, founded by `founder`.
+    pub(crate) fn set_item_story(
+        &self,
+        item: &str,
+        to: &str,
+        founder: &str,
+        founder_published: Option<i64>,
+    ) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE story_items SET story=?2, founder=?3, founder_published=?4 WHERE item=?1")?
+            .execute(params![item, to, founder, founder_published])?;
+        Ok(())
+    }
+
+    /// Story `id` ended: it answers with `into` from now on. Redirects that pointed at `id` now
+    /// point at `into`, so a chain is one step.
+    pub(crate) fn put_story_redirect(&self, id: &str, into: &str, at: DateTime<Utc>) -> Result<()> {
+        if id == into {
+            return Ok(());
+        }
+        self.tx
+            .prepare_cached("INSERT OR REPLACE INTO story_redirects(id, into_id, at) VALUES(?1, ?2, ?3)")?
+            .execute(params![id, into, ts(at)])?;
+        self.tx.prepare_cached("UPDATE story_redirects SET into_id=?2 WHERE into_id=?1")?.execute([id, into])?;
+        Ok(())
+    }
+
+    /// Story `id` is live (again): it redirects nowhere.
+    pub(crate) fn drop_story_redirect(&self, id: &str) -> Result<()> {
+        self.tx.prepare_cached("DELETE FROM story_redirects WHERE id=?1")?.execute([id])?;
+        Ok(())
+    }
+
+    /// Live items not yet in any story (a store written before stories existed), with their
+    /// data, at most `limit` of them.
+    pub(crate) fn items_without_story(&self, limit: usize) -> Result<Vec<(String, ItemData)>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT i.id, i.record FROM items i WHERE i.deleted_at IS NULL
+             AND NOT EXISTS(SELECT 1 FROM story_items s WHERE s.item = i.id) ORDER BY i.published, i.id LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (id, record) = r?;
+            out.push((id, serde_json::from_str(&record)?));
+        }
+        Ok(out)
+    }
+}
