@@ -32,6 +32,8 @@ pub struct Filter {
     pub(crate) provider: Option<String>,
     /// Only items in this topic (on provider feeds and the all-feed).
     pub(crate) topic: Option<String>,
+    /// `group=story`: one item per story, of the stories with a clipping that passes the rest.
+    pub(crate) by_story: bool,
 }
 
 /// A query parameter that cannot be used, with a message for the client.
@@ -121,10 +123,16 @@ impl Filter {
                     }
                     f.topic = Some(v.to_string());
                 }
+                "group" => {
+                    if v != "story" {
+                        return Err(bad(k, format!("{v:?} is not a grouping; the one there is is group=story")));
+                    }
+                    f.by_story = true;
+                }
                 _ => {
                     return Err(bad(
                         k,
-                        "unknown; the filters are limit, min_quality, since, q, exclude, provider (topic and all feeds) and topic (provider and all feeds)",
+                        "unknown; the filters are limit, min_quality, since, q, exclude, provider (topic and all feeds), topic (provider and all feeds) and group=story",
                     ));
                 }
             }
@@ -174,13 +182,16 @@ impl Filter {
         if let Some(t) = &self.topic {
             q.append_pair("topic", t);
         }
+        if self.by_story {
+            q.append_pair("group", "story");
+        }
         q.finish()
     }
 
     /// A canonical text form, for cache keys.
     pub(crate) fn cache_key(&self) -> String {
         format!(
-            "l={:?};m={:?};s={:?};r={:?};q={:?};x={:?};p={:?};t={:?}",
+            "l={:?};m={:?};s={:?};r={:?};q={:?};x={:?};p={:?};t={:?};g={}",
             self.limit,
             self.min_quality,
             self.since.map(|d| d.timestamp()),
@@ -188,7 +199,8 @@ impl Filter {
             self.q,
             self.exclude,
             self.provider,
-            self.topic
+            self.topic,
+            self.by_story
         )
     }
 }
@@ -263,6 +275,11 @@ mod tests {
         assert!(parse("q=").unwrap().is_empty());
         let f = Filter::parse("topic=computer-vision", &FeedKey::Provider("vice.com".into()), now()).unwrap();
         assert_eq!(f.topic.as_deref(), Some("computer-vision"));
+        let f = parse("group=story&limit=3").unwrap();
+        assert!(f.by_story && !f.is_empty());
+        assert_eq!(f.to_query(), "limit=3&group=story");
+        assert_ne!(f.cache_key(), parse("limit=3").unwrap().cache_key());
+        assert!(parse("group=site").unwrap_err().to_string().contains("group=story"));
     }
 
     #[test]

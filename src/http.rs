@@ -46,6 +46,7 @@ mod negotiate;
 mod respond;
 mod routes;
 mod server;
+mod stories;
 #[cfg(test)]
 mod tests;
 mod work;

@@ -5,6 +5,7 @@
 //! `Content-Security-Policy` can allow exactly that stylesheet, by its hash.
 
 mod feed_page;
+mod story;
 
 use chrono::{DateTime, Utc};
 
@@ -13,6 +14,7 @@ use crate::item::Item;
 use crate::text::html_escape as esc;
 
 pub use feed_page::feed_page;
+pub(crate) use story::{site_count, story_item, story_page};
 
 /// A feed as listed on the index.
 #[derive(Debug, Clone, PartialEq)]

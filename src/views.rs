@@ -9,6 +9,8 @@
 //! uses a connection of its [`Lane`]: filters, which can read a feed's whole history, have
 //! connections of their own, so they never hold up archive pages and clipping pages.
 
+mod story;
+
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
@@ -23,6 +25,8 @@ use crate::lru::Lru;
 use crate::pages;
 use crate::site::{FeedEntry, Rendered};
 use crate::store::Reader;
+
+pub use story::StoryAnswer;
 
 /// Cache bounds: entries, and bytes of bodies (compressed forms, made on demand, count double).
 const CACHE_ENTRIES: usize = 1024;
@@ -220,11 +224,15 @@ impl Views {
     pub fn filtered(&self, feed: &FeedEntry, filter: &Filter, shape: Shape, budget: &Budget) -> Result<Arc<Rendered>> {
         self.cached(Self::filtered_key(feed, filter, shape), || {
             let limit = filter.limit.unwrap_or(feed.items_per_feed);
-            let items = self.filters.filtered(&feed.key, filter, limit, budget)?;
+            let (items, tombstones) = if filter.by_story {
+                self.grouped_items(feed, filter, limit, budget)?
+            } else {
+                (self.filters.filtered(&feed.key, filter, limit, budget)?, Vec::new())
+            };
             let updated: DateTime<Utc> = feed.history_at.max(feed.meta_at);
             let meta = feed::FeedMeta { updated, ..feed.meta.clone() };
             let page = Page::Filtered { query: filter.to_query() };
-            let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &[] };
+            let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &tombstones };
             budget.check()?;
             let mut r = self.render(shape, &doc, updated);
             r.ambiguous = feed.history_ambiguous;

@@ -13,8 +13,9 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::{Batch, ts};
-use crate::item::ItemData;
+use super::{Batch, from_ts, row_item, ts};
+use crate::budget::Budget;
+use crate::item::{Item, ItemData};
 
 /// One item's row: its story, that story's founder, and its stored features.
 #[derive(Debug, Clone)]
@@ -157,6 +158,73 @@ impl Batch<'_> {
         for r in rows {
             let (id, record) = r?;
             out.push((id, serde_json::from_str(&record)?));
+        }
+        Ok(out)
+    }
+}
+
+impl super::Reader {
+    /// The live members of story `id` that hold an open slot in `feed`'s log (what a reader of
+    /// that feed may see), newest first.
+    pub fn story_items(&self, id: &str, feed: &crate::feed::FeedKey, budget: &Budget) -> Result<Vec<Item>> {
+        let conn = self.conn(budget)?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT i.id, i.updated, i.record FROM story_items s JOIN items i ON i.id = s.item
+             WHERE s.story=?1 AND i.deleted_at IS NULL
+             AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed=?2 AND l.id=i.id AND l.left_at IS NULL)
+             ORDER BY i.published DESC, i.id",
+        )?;
+        let rows = stmt
+            .query_map(params![id, feed.path_stem()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+            })
+            .map_err(|e| conn.stopped(e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (id, updated, record) = r.map_err(|e| conn.stopped(e))?;
+            out.push(row_item(id, updated, &record)?);
+        }
+        Ok(out)
+    }
+
+    /// The story each of `items` is in (an item in none stands alone: its own id).
+    pub fn stories_of(&self, items: &[String], budget: &Budget) -> Result<Vec<String>> {
+        let conn = self.conn(budget)?;
+        let mut stmt = conn.prepare_cached("SELECT story FROM story_items WHERE item=?1")?;
+        let mut out = Vec::with_capacity(items.len());
+        for id in items {
+            let story: Option<String> = stmt.query_row([id], |r| r.get(0)).optional().map_err(|e| conn.stopped(e))?;
+            out.push(story.unwrap_or_else(|| id.clone()));
+        }
+        Ok(out)
+    }
+
+    /// Where story `id` went when it ended in a merge, if it did.
+    pub fn story_redirect(&self, id: &str, budget: &Budget) -> Result<Option<String>> {
+        let conn = self.conn(budget)?;
+        let mut stmt = conn.prepare_cached("SELECT into_id FROM story_redirects WHERE id=?1")?;
+        stmt.query_row([id], |r| r.get(0)).optional().map_err(|e| conn.stopped(e))
+    }
+
+    /// Stories that ended in a merge into one of `into`, since `since`: (id, when), for
+    /// tombstones in story-grouped feeds.
+    pub fn merged_into(
+        &self,
+        into: &[String],
+        since: DateTime<Utc>,
+        budget: &Budget,
+    ) -> Result<Vec<(String, DateTime<Utc>)>> {
+        let conn = self.conn(budget)?;
+        let mut stmt =
+            conn.prepare_cached("SELECT id, at FROM story_redirects WHERE into_id=?1 AND at>=?2 ORDER BY at DESC, id")?;
+        let mut out = Vec::new();
+        for id in into {
+            let rows = stmt
+                .query_map(params![id, ts(since)], |r| Ok((r.get::<_, String>(0)?, from_ts(r.get(1)?))))
+                .map_err(|e| conn.stopped(e))?;
+            for r in rows {
+                out.push(r.map_err(|e| conn.stopped(e))?);
+            }
         }
         Ok(out)
     }

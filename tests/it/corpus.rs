@@ -132,7 +132,7 @@ fn python_has(module: &str) -> bool {
     ok
 }
 
-fn python_checker(validate: &Path, checker: &str, module: &str, files: &[&PathBuf]) {
+pub(crate) fn python_checker(validate: &Path, checker: &str, module: &str, files: &[&PathBuf]) {
     if !python_has(module) {
         return;
     }
@@ -142,7 +142,7 @@ fn python_checker(validate: &Path, checker: &str, module: &str, files: &[&PathBu
     assert!(out.contains(&format!("{} files checked with {checker}, 0 failed", files.len())), "{out}");
 }
 
-fn jing_all(validate: &Path, files: &[&PathBuf]) {
+pub(crate) fn jing_all(validate: &Path, files: &[&PathBuf]) {
     if !have("jing") {
         assert!(!validators_required(), "jing is required but not installed");
         eprintln!("NOTICE: jing is not installed; skipping the Atom RELAX NG check");

@@ -22,6 +22,7 @@ mod restart;
 mod seeds;
 mod service;
 mod stories;
+mod story_feeds;
 mod support;
 mod systemd;
 mod tidy;
