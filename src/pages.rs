@@ -14,7 +14,7 @@ use crate::item::Item;
 use crate::text::html_escape as esc;
 
 pub use feed_page::feed_page;
-pub(crate) use story::{site_count, story_item, story_page};
+pub(crate) use story::{StoryListing, site_count, story_item, story_listing, story_page};
 
 /// A feed as listed on the index.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +127,7 @@ pub(crate) fn index(
     total: u64,
     topics: &[Listing],
     providers: &[Listing],
+    stories: &[StoryListing],
 ) -> String {
     let mut out = String::with_capacity(4096 + (topics.len() + providers.len()) * 900);
     head(&mut out, site_title);
@@ -147,6 +148,7 @@ pub(crate) fn index(
          open a feed to preview it.</p>\n",
         esc(&links.opml()),
     ));
+    story::latest_section(&mut out, links, stories);
     for (heading, list) in [("Topics", topics), ("News sites", providers)] {
         out.push_str(&format!("<h2>{heading}</h2>\n"));
         if list.is_empty() {
@@ -214,7 +216,7 @@ mod tests {
     fn index_escapes_and_links() {
         let links = Links::new(&url::Url::parse("http://h.test/").unwrap());
         let topics = vec![Listing { key: FeedKey::Topic("ai".into()), name: "<AI & co>".into(), count: 3 }];
-        let html = index("Site \"x\"", "d", &links, 3, &topics, &[]);
+        let html = index("Site \"x\"", "d", &links, 3, &topics, &[], &[]);
         assert!(html.contains("&lt;AI &amp; co&gt;"));
         assert!(html.contains("<link rel=\"alternate\" type=\"application/rss+xml\""));
         assert!(html.contains("href=\"http://h.test/topics/ai.atom\""));
@@ -229,7 +231,7 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
         let links = Links::new(&url::Url::parse("http://h.test/").unwrap());
-        let html = index("S", "d", &links, 0, &[], &[]);
+        let html = index("S", "d", &links, 0, &[], &[], &[]);
         let style = html.split("<style>").nth(1).and_then(|s| s.split("</style>").next()).unwrap();
         let digest = ring::digest::digest(&ring::digest::SHA256, style.as_bytes());
         assert_eq!(style_source(), format!("'sha256-{}'", base64(digest.as_ref())));

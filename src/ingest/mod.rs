@@ -92,6 +92,8 @@ struct Core {
     history: BTreeSet<FeedKey>,
     /// Per feed, bumped at each history change: the generation of cached views.
     generations: HashMap<FeedKey, u64>,
+    /// The index's latest stories; `None` until read (then read again when the all-feed changes).
+    latest_stories: Option<Arc<Vec<crate::pages::StoryListing>>>,
 }
 
 /// The current time at the precision feeds and HTTP dates carry.
@@ -129,6 +131,7 @@ impl Ingest {
                 tokens: HashMap::new(),
                 history: BTreeSet::new(),
                 generations: HashMap::new(),
+                latest_stories: None,
                 packer: render::spawn_packer(),
                 cfg,
             },

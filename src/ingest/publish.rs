@@ -57,7 +57,7 @@ impl Core {
         let listed = Arc::new(listed);
         let site = Site {
             feeds,
-            index: self.index(listed.clone(), total, newest),
+            index: self.index(listed.clone(), total, newest, self.latest_stories.clone().unwrap_or_default()),
             opml: self.opml(listed, newest),
             status: status.to_json(),
             ready: self.ready,
@@ -122,10 +122,16 @@ impl Core {
     }
 
     /// The HTML index, made on its first request.
-    fn index(&self, listed: Arc<Listed>, total: u64, newest: DateTime<chrono::Utc>) -> Deferred {
+    fn index(
+        &self,
+        listed: Arc<Listed>,
+        total: u64,
+        newest: DateTime<chrono::Utc>,
+        stories: Arc<Vec<pages::StoryListing>>,
+    ) -> Deferred {
         let (title, description, links) = (self.cfg.title.clone(), self.cfg.description.clone(), self.links.clone());
         Deferred::new(move || {
-            let page = pages::index(&title, &description, &links, total, &listed.topics, &listed.providers);
+            let page = pages::index(&title, &description, &links, total, &listed.topics, &listed.providers, &stories);
             Rendered::new(page.into_bytes(), newest, "text/html; charset=utf-8")
         })
     }

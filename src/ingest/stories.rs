@@ -29,7 +29,16 @@ fn features_of(r: &StoryRow) -> Features {
     Features::from_blob(&r.blob).unwrap_or_default()
 }
 
+/// How many stories the index lists.
+const LATEST_STORIES: usize = 8;
+
 impl Core {
+    /// The index's latest stories, from the all-feed's log (never a private clipping).
+    pub(super) fn latest_stories(&self, b: &Batch<'_>) -> Result<Vec<crate::pages::StoryListing>> {
+        let stories = b.latest_stories(LATEST_STORIES)?;
+        Ok(stories.iter().filter_map(|(id, members)| crate::pages::story_listing(id, members)).collect())
+    }
+
     /// Puts a live item in its story (after taking it out of the one it was in, when its
     /// features changed). Returns whether any story changed.
     pub(super) fn story_put(&self, b: &Batch<'_>, id: &str, clip: &Clipping, t: DateTime<Utc>) -> Result<bool> {

@@ -101,6 +101,55 @@ pub(crate) fn story_item(id: &str, members: &[Item], links: &Links) -> Option<It
     Some(Item { id: id.to_string(), updated, data: ItemData { clip, topics, published, dated: true } })
 }
 
+/// A story as the index lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoryListing {
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) clippings: usize,
+    pub(crate) sites: usize,
+    pub(crate) newest: DateTime<Utc>,
+}
+
+/// The listing of story `id` from its (visible) members; `None` for none.
+pub(crate) fn story_listing(id: &str, members: &[Item]) -> Option<StoryListing> {
+    let lead = lead(members)?;
+    Some(StoryListing {
+        id: id.to_string(),
+        title: lead.data.clip.title.clone(),
+        clippings: members.len(),
+        sites: site_count(members),
+        newest: members.iter().map(|m| m.data.published).max().unwrap_or(lead.data.published),
+    })
+}
+
+/// The index's section of the latest stories.
+pub(crate) fn latest_section(out: &mut String, links: &Links, stories: &[StoryListing]) {
+    out.push_str("<h2>Latest stories</h2>\n");
+    if stories.is_empty() {
+        out.push_str("<p class=\"meta\">None yet.</p>\n");
+        return;
+    }
+    out.push_str("<ol class=\"items\">\n");
+    for s in stories {
+        out.push_str(&format!(
+            "<li><h2><a href=\"{}\">{}</a></h2><p class=\"meta\">{} clipping{} from {} news site{} · {}</p></li>\n",
+            esc(&links.story_page(&s.id)),
+            esc(&s.title),
+            s.clippings,
+            if s.clippings == 1 { "" } else { "s" },
+            s.sites,
+            if s.sites == 1 { "" } else { "s" },
+            time(s.newest)
+        ));
+    }
+    out.push_str("</ol>\n");
+    out.push_str(&format!(
+        "<p>Every feed also groups by story: <a href=\"{0}\">{0}</a></p>\n",
+        esc(&format!("{}?group=story", links.feed(&crate::feed::FeedKey::All, Format::Rss)))
+    ));
+}
+
 /// The HTML page of story `id`: its lead's headline, the coverage, and the story's feeds.
 pub(crate) fn story_page(site_title: &str, links: &Links, id: &str, members: &[Item]) -> String {
     let Some(lead) = lead(members) else { return String::new() };

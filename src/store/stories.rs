@@ -11,10 +11,11 @@
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Batch, from_ts, row_item, ts};
 use crate::budget::Budget;
+use crate::feed::FeedKey;
 use crate::item::{Item, ItemData};
 
 /// One item's row: its story, that story's founder, and its stored features.
@@ -163,28 +164,64 @@ impl Batch<'_> {
     }
 }
 
+/// The most members of one story a view reads: the newest ones.
+const MAX_MEMBERS: i64 = 500;
+
+/// The live members of story `id` that hold an open slot in `feed`'s log (what a reader of that
+/// feed may see), newest first, at most [`MAX_MEMBERS`].
+fn visible_members(conn: &Connection, id: &str, feed: &FeedKey) -> Result<Vec<Item>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT i.id, i.updated, i.record FROM story_items s JOIN items i ON i.id = s.item
+         WHERE s.story=?1 AND i.deleted_at IS NULL
+         AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed=?2 AND l.id=i.id AND l.left_at IS NULL)
+         ORDER BY i.published DESC, i.id LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![id, feed.path_stem(), MAX_MEMBERS], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+    })?;
+    let mut out = Vec::new();
+    for r in rows {
+        let (id, updated, record) = r?;
+        out.push(row_item(id, updated, &record)?);
+    }
+    Ok(out)
+}
+
+impl Batch<'_> {
+    /// The newest `n` stories of the all-feed (by their newest clipping), each with its members
+    /// in it: the index's latest stories. Reads the newest clippings by index, not the store.
+    pub(crate) fn latest_stories(&self, n: usize) -> Result<Vec<(String, Vec<Item>)>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT s.story FROM items i JOIN story_items s ON s.item = i.id WHERE i.deleted_at IS NULL
+             AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed='feed' AND l.id=i.id AND l.left_at IS NULL)
+             ORDER BY i.published DESC, i.id LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([(n * 20) as i64], |r| r.get::<_, String>(0))?;
+        let mut ids: Vec<String> = Vec::new();
+        for r in rows {
+            let id = r?;
+            if !ids.contains(&id) {
+                ids.push(id);
+                if ids.len() == n {
+                    break;
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let members = visible_members(&self.tx, &id, &FeedKey::All)?;
+            out.push((id, members));
+        }
+        Ok(out)
+    }
+}
+
 impl super::Reader {
     /// The live members of story `id` that hold an open slot in `feed`'s log (what a reader of
     /// that feed may see), newest first.
-    pub fn story_items(&self, id: &str, feed: &crate::feed::FeedKey, budget: &Budget) -> Result<Vec<Item>> {
+    pub fn story_items(&self, id: &str, feed: &FeedKey, budget: &Budget) -> Result<Vec<Item>> {
         let conn = self.conn(budget)?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT i.id, i.updated, i.record FROM story_items s JOIN items i ON i.id = s.item
-             WHERE s.story=?1 AND i.deleted_at IS NULL
-             AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed=?2 AND l.id=i.id AND l.left_at IS NULL)
-             ORDER BY i.published DESC, i.id",
-        )?;
-        let rows = stmt
-            .query_map(params![id, feed.path_stem()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
-            })
-            .map_err(|e| conn.stopped(e))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let (id, updated, record) = r.map_err(|e| conn.stopped(e))?;
-            out.push(row_item(id, updated, &record)?);
-        }
-        Ok(out)
+        visible_members(&conn, id, feed).map_err(|e| conn.stopped(e))
     }
 
     /// The story each of `items` is in (an item in none stands alone: its own id).

@@ -128,6 +128,11 @@ fn five_seeds_make_two_story_items_and_a_sixth_report_joins_the_first() {
     assert_eq!(page.status, 200);
     assert!(page.text().contains("4 clippings from 4 news sites"), "{}", page.text());
     let first_updated = june["date_modified"].as_str().unwrap().to_string();
+    // The index lists the latest stories with their number of news sites.
+    let index = get(&d.url(""), &[]).text();
+    let at = index.find(&format!("http://feeds.test/cf/stories/{june_id}")).expect("the story on the index");
+    assert!(index[at..].contains("4 clippings from 4 news sites"), "{index}");
+    assert!(index.contains(&format!("http://feeds.test/cf/stories/{}", story_id(may))), "{index}");
 
     // A sixth report joins the story: same id, one more member, updated moves.
     std::thread::sleep(std::time::Duration::from_millis(1100));
