@@ -322,7 +322,7 @@ impl Core {
                 return Ok(None);
             }
             b.tombstone_item(key, t)?;
-            self.story_remove(b, &id, t)?;
+            super::stories::remove(b, &id, t)?;
             return Ok(Some(Delta { id, published: t, before, after: BTreeSet::new(), changed: true }));
         }
         let first_seen = state.as_ref().map_or(t, |s| s.first_seen);
@@ -343,7 +343,7 @@ impl Core {
         };
         let it = Item { id: id.clone(), updated, data };
         b.put_item(key, &it, first_seen, &hash, &shown)?;
-        self.story_put(b, &id, &it.data.clip, t)?;
+        super::stories::put(b, &id, &it.data.clip, t)?;
         let mut after = BTreeSet::from([FeedKey::All]);
         for topic in &it.data.topics {
             b.put_topic(&topic.slug, &topic.name)?;

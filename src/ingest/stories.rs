@@ -38,82 +38,80 @@ impl Core {
         let stories = b.latest_stories(LATEST_STORIES)?;
         Ok(stories.iter().filter_map(|(id, members)| crate::pages::story_listing(id, members)).collect())
     }
+}
 
-    /// Puts a live item in its story (after taking it out of the one it was in, when its
-    /// features changed). Returns whether any story changed.
-    pub(super) fn story_put(&self, b: &Batch<'_>, id: &str, clip: &Clipping, t: DateTime<Utc>) -> Result<bool> {
-        let f = Features::of(clip);
-        let blob = f.to_blob();
-        if let Some(old) = b.story_row(id)? {
-            if old.blob == blob {
-                return Ok(false);
-            }
-            self.story_remove(b, id, t)?;
-        }
-        let ranges: Vec<KeyRange> =
-            f.lookup_ranges(window_days(&PARAMS)).into_iter().map(|(key, lo, hi)| KeyRange { key, lo, hi }).collect();
-        let rows = b.story_candidates(&ranges)?;
-        let feats: Vec<Features> = rows.iter().map(features_of).collect();
-        let founders: Vec<Founder> = rows.iter().map(founder_of).collect();
-        let candidates: Vec<Candidate<'_>> = rows
-            .iter()
-            .zip(&feats)
-            .zip(&founders)
-            .map(|((r, features), story)| Candidate { item: &r.item, features, story })
-            .collect();
-        let decision = decide(&PARAMS, Member { item: id, features: &f }, &candidates);
-        let into = decision.founder().clone();
-        let story = into.story_id();
-        if let Decision::Merge { retired, .. } = &decision {
-            for old in retired {
-                let old_id = old.story_id();
-                b.move_story(&old_id, &story, &into.item, into.published())?;
-                b.put_story_redirect(&old_id, &story, t)?;
-            }
-        }
-        b.drop_story_redirect(&story)?;
-        let row = StoryRow {
-            item: id.to_string(),
-            story,
-            founder: into.item.clone(),
-            founder_published: into.published(),
-            blob,
-        };
-        b.put_story_item(&row, &f.stored_keys())?;
-        Ok(true)
-    }
+/// Puts a live item in its story (after taking it out of the one it was in, when its features
+/// changed). Returns whether any story changed.
+pub(super) fn put(b: &Batch<'_>, id: &str, clip: &Clipping, t: DateTime<Utc>) -> Result<bool> {
+    put_features(b, id, Features::of(clip), t)
+}
 
-    /// Takes an item out of its story. The rest of the story is grouped again: the part holding
-    /// the founder keeps the id; the other parts take their own founders' ids; when the founder
-    /// itself left, the old id redirects to the oldest part. Returns whether it was in a story.
-    pub(super) fn story_remove(&self, b: &Batch<'_>, id: &str, t: DateTime<Utc>) -> Result<bool> {
-        let Some(row) = b.story_row(id)? else { return Ok(false) };
-        b.delete_story_item(id, &features_of(&row).stored_keys())?;
-        let rest = b.story_members(&row.story)?;
-        if rest.is_empty() {
-            return Ok(true);
+fn put_features(b: &Batch<'_>, id: &str, f: Features, t: DateTime<Utc>) -> Result<bool> {
+    let blob = f.to_blob();
+    if let Some(old) = b.story_row(id)? {
+        if old.blob == blob {
+            return Ok(false);
         }
-        let feats: Vec<Features> = rest.iter().map(features_of).collect();
-        let members: Vec<Member<'_>> =
-            rest.iter().zip(&feats).map(|(r, features)| Member { item: &r.item, features }).collect();
-        let parts = split(&PARAMS, &members);
-        let old_founder = founder_of(&row);
-        let founder_left = old_founder.item == id;
-        for (n, (founder, indices)) in parts.iter().enumerate() {
-            let new_id = founder.story_id();
-            if *founder == old_founder && new_id == row.story {
-                continue;
-            }
-            for &i in indices {
-                b.set_item_story(&rest[i].item, &new_id, &founder.item, founder.published())?;
-            }
-            b.drop_story_redirect(&new_id)?;
-            if founder_left && n == 0 {
-                b.put_story_redirect(&row.story, &new_id, t)?;
-            }
-        }
-        Ok(true)
+        remove(b, id, t)?;
     }
+    let ranges: Vec<KeyRange> =
+        f.lookup_ranges(window_days(&PARAMS)).into_iter().map(|(key, lo, hi)| KeyRange { key, lo, hi }).collect();
+    let rows = b.story_candidates(&ranges)?;
+    let feats: Vec<Features> = rows.iter().map(features_of).collect();
+    let founders: Vec<Founder> = rows.iter().map(founder_of).collect();
+    let candidates: Vec<Candidate<'_>> = rows
+        .iter()
+        .zip(&feats)
+        .zip(&founders)
+        .map(|((r, features), story)| Candidate { item: &r.item, features, story })
+        .collect();
+    let decision = decide(&PARAMS, Member { item: id, features: &f }, &candidates);
+    let into = decision.founder().clone();
+    let story = into.story_id();
+    if let Decision::Merge { retired, .. } = &decision {
+        for old in retired {
+            let old_id = old.story_id();
+            b.move_story(&old_id, &story, &into.item, into.published())?;
+            b.put_story_redirect(&old_id, &story, t)?;
+        }
+    }
+    b.drop_story_redirect(&story)?;
+    let row =
+        StoryRow { item: id.to_string(), story, founder: into.item.clone(), founder_published: into.published(), blob };
+    b.put_story_item(&row, &f.stored_keys())?;
+    Ok(true)
+}
+
+/// Takes an item out of its story. The rest of the story is grouped again: the part holding
+/// the founder keeps the id; the other parts take their own founders' ids; when the founder
+/// itself left, the old id redirects to the oldest part. Returns whether it was in a story.
+pub(super) fn remove(b: &Batch<'_>, id: &str, t: DateTime<Utc>) -> Result<bool> {
+    let Some(row) = b.story_row(id)? else { return Ok(false) };
+    b.delete_story_item(id, &features_of(&row).stored_keys())?;
+    let rest = b.story_members(&row.story)?;
+    if rest.is_empty() {
+        return Ok(true);
+    }
+    let feats: Vec<Features> = rest.iter().map(features_of).collect();
+    let members: Vec<Member<'_>> =
+        rest.iter().zip(&feats).map(|(r, features)| Member { item: &r.item, features }).collect();
+    let parts = split(&PARAMS, &members);
+    let old_founder = founder_of(&row);
+    let founder_left = old_founder.item == id;
+    for (n, (founder, indices)) in parts.iter().enumerate() {
+        let new_id = founder.story_id();
+        if *founder == old_founder && new_id == row.story {
+            continue;
+        }
+        for &i in indices {
+            b.set_item_story(&rest[i].item, &new_id, &founder.item, founder.published())?;
+        }
+        b.drop_story_redirect(&new_id)?;
+        if founder_left && n == 0 {
+            b.put_story_redirect(&row.story, &new_id, t)?;
+        }
+    }
+    Ok(true)
 }
 
 impl Ingest {
@@ -131,7 +129,7 @@ impl Ingest {
             let t = now();
             for (id, data) in &items {
                 self.core.heartbeat.beat();
-                self.core.story_put(&b, id, &data.clip, t)?;
+                put(&b, id, &data.clip, t)?;
             }
             b.commit()?;
             done += items.len();
@@ -140,5 +138,104 @@ impl Ingest {
             info!(items = done, "clippings grouped into stories");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::store::Store;
+    use crate::story::Member;
+    use crate::story::eval::{Named, read_shared};
+
+    /// The seeds and the first clippings of the corpus, when `../shared` is there.
+    fn shared_set(n: usize) -> Option<Vec<Named>> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+        if !dir.join("seeds").is_dir() {
+            eprintln!("NOTICE: {} has no seeds; skipping", dir.display());
+            return None;
+        }
+        let mut set = read_shared(&dir).unwrap();
+        set.truncate(n);
+        Some(set)
+    }
+
+    /// A permutation of `0..n` from a seed (a small LCG: the same seed, the same order).
+    fn order(n: usize, seed: u64) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..n).collect();
+        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        for i in (1..n).rev() {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            v.swap(i, (x >> 33) as usize % (i + 1));
+        }
+        v
+    }
+
+    /// Puts the set into a fresh store in `order`, one transaction per clipping as the writer
+    /// does; returns each item's story.
+    fn grouped_in(set: &[Named], order: &[usize]) -> BTreeMap<String, String> {
+        let mut store = Store::open_in_memory().unwrap();
+        let t = chrono::DateTime::UNIX_EPOCH;
+        for &i in order {
+            let b = store.batch().unwrap();
+            put_features(&b, &set[i].item, set[i].features.clone(), t).unwrap();
+            b.commit().unwrap();
+        }
+        store.batch().unwrap().story_map().unwrap().into_iter().collect()
+    }
+
+    #[test]
+    fn grouping_and_ids_do_not_depend_on_arrival_order() {
+        let Some(set) = shared_set(120) else { return };
+        let reference = grouped_in(&set, &(0..set.len()).collect::<Vec<_>>());
+        // The same as grouping the whole set at once: connected components named by founder.
+        let members: Vec<Member<'_>> = set.iter().map(|n| Member { item: &n.item, features: &n.features }).collect();
+        let (story, founders) = crate::story::group(&PARAMS, &members);
+        for (n, m) in set.iter().enumerate() {
+            assert_eq!(reference[&m.item], founders[story[n]].story_id(), "{}", m.name);
+        }
+        assert!(founders.len() < set.len(), "some clippings share a story");
+        let reversed: Vec<usize> = (0..set.len()).rev().collect();
+        assert_eq!(grouped_in(&set, &reversed), reference, "reversed");
+        for seed in 1..=3 {
+            assert_eq!(grouped_in(&set, &order(set.len(), seed)), reference, "order {seed}");
+        }
+    }
+
+    #[test]
+    fn removing_and_adding_back_gives_the_same_stories() {
+        let Some(mut set) = shared_set(80) else { return };
+        // One row per item: two files of one article are one item.
+        set.sort_by(|a, b| a.item.cmp(&b.item));
+        set.dedup_by(|a, b| a.item == b.item);
+        let all: Vec<usize> = (0..set.len()).collect();
+        let reference = grouped_in(&set, &all);
+        let mut store = Store::open_in_memory().unwrap();
+        let t = chrono::DateTime::UNIX_EPOCH;
+        let b = store.batch().unwrap();
+        for n in &set {
+            put_features(&b, &n.item, n.features.clone(), t).unwrap();
+        }
+        // Remove the earliest member (a founder, often) and every third clipping, then put them back.
+        let gone: Vec<usize> = order(set.len(), 7).into_iter().step_by(3).collect();
+        for &i in &gone {
+            assert!(remove(&b, &set[i].item, t).unwrap());
+        }
+        let left: BTreeMap<String, String> = b.story_map().unwrap().into_iter().collect();
+        assert_eq!(left.len(), set.len() - gone.len());
+        for &i in gone.iter().rev() {
+            put_features(&b, &set[i].item, set[i].features.clone(), t).unwrap();
+        }
+        let back: BTreeMap<String, String> = b.story_map().unwrap().into_iter().collect();
+        assert_eq!(back, reference);
+        // Every redirect leads to a live story, never to itself.
+        let live: std::collections::BTreeSet<&String> = back.values().collect();
+        for (id, into) in b.story_redirects().unwrap() {
+            assert_ne!(id, into);
+            assert!(!live.contains(&id), "a live story {id} also redirects");
+            assert!(live.contains(&into) || !back.values().any(|s| *s == into), "{id} → {into}");
+        }
     }
 }

@@ -266,3 +266,20 @@ impl super::Reader {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+impl Batch<'_> {
+    /// Every item's story: (item, story), by item.
+    pub(crate) fn story_map(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.tx.prepare("SELECT item, story FROM story_items ORDER BY item")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every redirect: (id, into), by id.
+    pub(crate) fn story_redirects(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.tx.prepare("SELECT id, into_id FROM story_redirects ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
