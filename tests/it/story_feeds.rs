@@ -285,3 +285,33 @@ fn newsboat_sees_nothing_new_in_story_feeds_after_restart_rescan_and_reload() {
     assert_eq!(reader.reload(), first, "new items after a reload");
     reader.assert_no_errors();
 }
+
+#[test]
+fn story_ids_and_redirects_survive_a_store_rebuild() {
+    let Some(seeds) = shared("seeds") else { return };
+    let site = Site::new();
+    copy(&site, &seeds, &[SIFY, VICE]);
+    let d = Daemon::start(&site);
+    wait_items(&d, 2);
+    let merged = story_id(&items(&grouped(&d, "feed.json?group=story"))[0]);
+    copy(&site, &seeds, &[WIRED, USNEWS, DAILYDOT]);
+    wait_items(&d, 5);
+    let ids = |d: &Daemon| -> Vec<String> {
+        let mut v: Vec<String> = items(&grouped(d, "feed.json?group=story")).iter().map(story_id).collect();
+        v.sort();
+        v
+    };
+    let before = ids(&d);
+    assert_eq!(before.len(), 2);
+    assert!(!before.contains(&merged));
+    assert!(d.stop().success());
+    // An older schema version makes the next start rebuild the store from the clippings.
+    let db = site.dir.path().join("data/clipfeed.db");
+    rusqlite::Connection::open(&db).unwrap().execute("UPDATE meta SET value='5' WHERE key='schema'", []).unwrap();
+    let d = Daemon::start(&site);
+    wait_items(&d, 5);
+    assert!(d.log().contains("rebuilding it from the clippings"), "{}", d.log());
+    assert_eq!(ids(&d), before, "the same story ids after a rebuild");
+    let (status, _) = get_unfollowed(&d.url(&format!("stories/{merged}.json")));
+    assert_eq!(status, 301, "the merged id still redirects");
+}
