@@ -29,6 +29,9 @@ fn features_of(r: &StoryRow) -> Features {
     Features::from_blob(&r.blob).unwrap_or_default()
 }
 
+/// The meta key set once every item of the store is in a story.
+const MIGRATED: &str = "migrated_stories";
+
 /// How many stories the index lists.
 const LATEST_STORIES: usize = 8;
 
@@ -116,14 +119,20 @@ pub(super) fn remove(b: &Batch<'_>, id: &str, t: DateTime<Utc>) -> Result<bool> 
 
 impl Ingest {
     /// Puts every live item that is in no story yet into one: a store written before stories
-    /// existed is brought up to date once, a chunk per transaction (then every item has a row,
-    /// and this finds nothing).
+    /// existed is brought up to date once, a chunk per transaction, and marked (meta
+    /// `migrated_stories`) so later starts skip the search. The writer keeps every item in its
+    /// story from then on.
     pub(super) fn backfill_stories(&mut self) -> Result<()> {
         let mut done = 0usize;
         loop {
             let b = self.store.batch()?;
+            if b.meta(MIGRATED)?.is_some() {
+                break;
+            }
             let items = b.items_without_story(BACKFILL_CHUNK)?;
             if items.is_empty() {
+                b.set_meta(MIGRATED, "1")?;
+                b.commit()?;
                 break;
             }
             let t = now();

@@ -315,3 +315,34 @@ fn story_ids_and_redirects_survive_a_store_rebuild() {
     let (status, _) = get_unfollowed(&d.url(&format!("stories/{merged}.json")));
     assert_eq!(status, 301, "the merged id still redirects");
 }
+
+#[test]
+fn a_store_written_before_stories_is_grouped_at_the_next_start() {
+    let Some(seeds) = shared("seeds") else { return };
+    let site = Site::new();
+    copy(&site, &seeds, &[VICE, WIRED, USNEWS, DAILYDOT, SIFY]);
+    let d = Daemon::start(&site);
+    wait_items(&d, 5);
+    let mut before: Vec<String> = items(&grouped(&d, "feed.json?group=story")).iter().map(story_id).collect();
+    assert!(d.stop().success());
+    // What a store of the previous version holds: no story rows, no mark.
+    let db = site.dir.path().join("data/clipfeed.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "DELETE FROM story_items; DELETE FROM story_keys; DELETE FROM meta WHERE key='migrated_stories';",
+    )
+    .unwrap();
+    drop(conn);
+    let d = Daemon::start(&site);
+    wait_items(&d, 5);
+    let mut after: Vec<String> = items(&grouped(&d, "feed.json?group=story")).iter().map(story_id).collect();
+    before.sort();
+    after.sort();
+    assert_eq!(before.len(), 2);
+    assert_eq!(after, before);
+    let marked: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE key='migrated_stories'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(marked, "1");
+}
