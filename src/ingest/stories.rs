@@ -11,7 +11,7 @@ use tracing::info;
 use super::{Core, Ingest, now};
 use crate::clip::Clipping;
 use crate::store::{Batch, KeyRange, StoryRow};
-use crate::story::{Candidate, Decision, Features, Founder, Member, Params, decide, split, window_days};
+use crate::story::{Candidate, Decision, Features, Founder, Member, Params, decide, judge, split, window_days};
 
 /// The thresholds the daemon groups by.
 const PARAMS: Params = Params::DEFAULT;
@@ -32,6 +32,12 @@ fn features_of(r: &StoryRow) -> Features {
 /// The meta key set once every item of the store is in a story.
 const MIGRATED: &str = "migrated_stories";
 
+/// The most candidates read per key range (see `Batch::story_candidates`).
+const HOT_KEY: usize = 16;
+
+/// The most candidates judged per new clipping: those sharing the most keys with it.
+const MAX_JUDGED: usize = 24;
+
 /// How many stories the index lists.
 const LATEST_STORIES: usize = 8;
 
@@ -41,6 +47,33 @@ impl Core {
         let stories = b.latest_stories(LATEST_STORIES)?;
         Ok(stories.iter().filter_map(|(id, members)| crate::pages::story_listing(id, members)).collect())
     }
+}
+
+/// The candidates that match `f`, one per story: those sharing the most keys with it are judged
+/// first, at most [`MAX_JUDGED`] of them, and once a member of a story matches, the story's
+/// other members are not read.
+fn matching(b: &Batch<'_>, f: &Features, ranges: &[KeyRange]) -> Result<Vec<StoryRow>> {
+    let mut hits: std::collections::HashMap<String, (String, usize)> = std::collections::HashMap::new();
+    for (item, story) in b.story_candidates(ranges, HOT_KEY)? {
+        hits.entry(item).or_insert((story, 0)).1 += 1;
+    }
+    let mut ranked: Vec<(usize, String, String)> =
+        hits.into_iter().map(|(item, (story, n))| (n, item, story)).collect();
+    ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let mut matched: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut rows = Vec::new();
+    for (_, item, story) in ranked.into_iter().take(MAX_JUDGED) {
+        if matched.contains(&story) {
+            continue;
+        }
+        if let Some(row) = b.story_row(&item)?
+            && judge(&PARAMS, f, &features_of(&row)).is_some()
+        {
+            matched.insert(story);
+            rows.push(row);
+        }
+    }
+    Ok(rows)
 }
 
 /// Puts a live item in its story (after taking it out of the one it was in, when its features
@@ -59,7 +92,7 @@ fn put_features(b: &Batch<'_>, id: &str, f: Features, t: DateTime<Utc>) -> Resul
     }
     let ranges: Vec<KeyRange> =
         f.lookup_ranges(window_days(&PARAMS)).into_iter().map(|(key, lo, hi)| KeyRange { key, lo, hi }).collect();
-    let rows = b.story_candidates(&ranges)?;
+    let rows = matching(b, &f, &ranges)?;
     let feats: Vec<Features> = rows.iter().map(features_of).collect();
     let founders: Vec<Founder> = rows.iter().map(founder_of).collect();
     let candidates: Vec<Candidate<'_>> = rows
