@@ -38,6 +38,9 @@ const HOT_KEY: usize = 16;
 /// The most candidates judged per new clipping: those sharing the most keys with it.
 const MAX_JUDGED: usize = 24;
 
+/// The largest story regrouped when a member leaves it (see `remove`).
+const MAX_SPLIT: usize = 200;
+
 /// How many stories the index lists.
 const LATEST_STORIES: usize = 8;
 
@@ -126,6 +129,23 @@ pub(super) fn remove(b: &Batch<'_>, id: &str, t: DateTime<Utc>) -> Result<bool> 
     b.delete_story_item(id, &features_of(&row).stored_keys())?;
     let rest = b.story_members(&row.story)?;
     if rest.is_empty() {
+        return Ok(true);
+    }
+    // A story this large is not regrouped on every departure (that is a grouping of all its
+    // members): it stays one story, under its founder's id while the founder stays.
+    if rest.len() > MAX_SPLIT {
+        if row.founder == id {
+            let founder = rest
+                .iter()
+                .zip(rest.iter().map(features_of))
+                .map(|(r, f)| Founder::new(&r.item, f.published))
+                .min()
+                .expect("not empty");
+            let new_id = founder.story_id();
+            b.move_story(&row.story, &new_id, &founder.item, founder.published())?;
+            b.drop_story_redirect(&new_id)?;
+            b.put_story_redirect(&row.story, &new_id, t)?;
+        }
         return Ok(true);
     }
     let feats: Vec<Features> = rest.iter().map(features_of).collect();

@@ -168,17 +168,19 @@ impl Batch<'_> {
 
 /// The most members of one story a view reads: the newest ones.
 const MAX_MEMBERS: i64 = 500;
+/// The most members of one story the index's latest stories read (the writer makes them).
+const INDEX_MEMBERS: i64 = 40;
 
 /// The live members of story `id` that hold an open slot in `feed`'s log (what a reader of that
 /// feed may see), newest first, at most [`MAX_MEMBERS`].
-fn visible_members(conn: &Connection, id: &str, feed: &FeedKey) -> Result<Vec<Item>> {
+fn visible_members(conn: &Connection, id: &str, feed: &FeedKey, limit: i64) -> Result<Vec<Item>> {
     let mut stmt = conn.prepare_cached(
         "SELECT i.id, i.updated, i.record FROM story_items s JOIN items i ON i.id = s.item
          WHERE s.story=?1 AND i.deleted_at IS NULL
          AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed=?2 AND l.id=i.id AND l.left_at IS NULL)
          ORDER BY i.published DESC, i.id LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![id, feed.path_stem(), MAX_MEMBERS], |r| {
+    let rows = stmt.query_map(params![id, feed.path_stem(), limit], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
     })?;
     let mut out = Vec::new();
@@ -211,7 +213,7 @@ impl Batch<'_> {
         }
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let members = visible_members(&self.tx, &id, &FeedKey::All)?;
+            let members = visible_members(&self.tx, &id, &FeedKey::All, INDEX_MEMBERS)?;
             out.push((id, members));
         }
         Ok(out)
@@ -223,7 +225,7 @@ impl super::Reader {
     /// that feed may see), newest first.
     pub fn story_items(&self, id: &str, feed: &FeedKey, budget: &Budget) -> Result<Vec<Item>> {
         let conn = self.conn(budget)?;
-        visible_members(&conn, id, feed).map_err(|e| conn.stopped(e))
+        visible_members(&conn, id, feed, MAX_MEMBERS).map_err(|e| conn.stopped(e))
     }
 
     /// The story each of `items` is in (an item in none stands alone: its own id).
