@@ -5,6 +5,7 @@
 //!     cargo run --example story_eval -- --pairs # also each labelled pair's scores
 //!     cargo run --example story_eval -- --sweep # the figures over a grid of thresholds
 //!     cargo run --example story_eval -- --set similar=0.25 --set window=3  # other thresholds
+//!     cargo run --example story_eval -- --dir DIR --set era=0  # without eras (chaining)
 //!     cargo run --example story_eval -- --dir DIR  # group the clippings in DIR: story sizes
 //!
 //! The shared folder is `../shared` beside the repository, or `CLIPFEED_SHARED`.
@@ -111,6 +112,7 @@ fn overrides(args: &[String]) -> Params {
             "copy" => p.copy = v as usize,
             "phrases" => p.phrases = v as usize,
             "same_site" => p.same_site_copy_only = v != 0.0,
+            "era" => p.era_days = v as i64,
             other => panic!("unknown threshold {other}"),
         }
     }

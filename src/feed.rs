@@ -89,6 +89,8 @@ pub enum Page {
     Archive { index: u64, page_size: u64, has_next: bool },
     /// The feed filtered by a query string (kept, normalised, for the self link).
     Filtered { query: String },
+    /// The feed of one story (`/stories/{id}`): its member clippings.
+    Story { id: String },
 }
 
 /// One document to render.
@@ -128,7 +130,7 @@ impl Links {
     pub(crate) fn hubs(&self, page: &Page) -> &[String] {
         match page {
             Page::Current { .. } => &self.hubs,
-            Page::Archive { .. } | Page::Filtered { .. } => &[],
+            Page::Archive { .. } | Page::Filtered { .. } | Page::Story { .. } => &[],
         }
     }
 
@@ -163,7 +165,18 @@ impl Links {
             Page::Current { .. } => self.feed(&doc.meta.key, format),
             Page::Archive { index, page_size, .. } => self.archive(&doc.meta.key, *page_size, *index, format),
             Page::Filtered { query } => format!("{}?{query}", self.feed(&doc.meta.key, format)),
+            Page::Story { id } => self.story_feed(id, format),
         }
+    }
+
+    /// The HTML page of a story.
+    pub(crate) fn story_page(&self, id: &str) -> String {
+        format!("{}stories/{id}", self.base)
+    }
+
+    /// The feed of a story in `format`.
+    pub(crate) fn story_feed(&self, id: &str, format: Format) -> String {
+        format!("{}stories/{id}.{}", self.base, format.extension())
     }
 
     /// The page of a clipping on this site (the link of items without a URL of their own).
@@ -184,8 +197,11 @@ pub(crate) const FEED_XSL: &str = include_str!("../assets/feed.xsl");
 /// The stylesheet browsers use to show XML feeds as a page, relative to the document so it
 /// resolves to this server whatever host name or path prefix the browser used.
 fn stylesheet_href(doc: &Doc<'_>) -> String {
-    let depth =
-        doc.meta.key.path_stem().matches('/').count() + if matches!(doc.page, Page::Archive { .. }) { 2 } else { 0 };
+    let depth = match doc.page {
+        Page::Story { .. } => 1,
+        Page::Archive { .. } => doc.meta.key.path_stem().matches('/').count() + 2,
+        _ => doc.meta.key.path_stem().matches('/').count(),
+    };
     format!("{}feed.xsl", "../".repeat(depth))
 }
 

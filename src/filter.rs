@@ -36,6 +36,8 @@ pub struct Filter {
     pub(crate) topic: Option<String>,
     /// A full-text search (`search=`, see `crate::search` for its syntax).
     pub(crate) search: Option<Search>,
+    /// `group=story`: one item per story, of the stories with a clipping that passes the rest.
+    pub(crate) by_story: bool,
 }
 
 /// A query parameter that cannot be used, with a message for the client.
@@ -127,10 +129,16 @@ impl Filter {
                     }
                     f.topic = Some(v.to_string());
                 }
+                "group" => {
+                    if v != "story" {
+                        return Err(bad(k, format!("{v:?} is not a grouping; the one there is is group=story")));
+                    }
+                    f.by_story = true;
+                }
                 _ => {
                     return Err(bad(
                         k,
-                        "unknown; the filters are limit, min_quality, since, q, exclude, search, provider (topic and all feeds) and topic (provider and all feeds)",
+                        "unknown; the filters are limit, min_quality, since, q, exclude, search, provider (topic and all feeds), topic (provider and all feeds) and group=story",
                     ));
                 }
             }
@@ -189,13 +197,16 @@ impl Filter {
         if let Some(s) = &self.search {
             q.append_pair("search", &s.to_string());
         }
+        if self.by_story {
+            q.append_pair("group", "story");
+        }
         q.finish()
     }
 
     /// A canonical text form, for cache keys.
     pub(crate) fn cache_key(&self) -> String {
         format!(
-            "l={:?};m={:?};s={:?};r={:?};q={:?};x={:?};p={:?};t={:?};f={:?}",
+            "l={:?};m={:?};s={:?};r={:?};q={:?};x={:?};p={:?};t={:?};f={:?};g={}",
             self.limit,
             self.min_quality,
             self.since.map(|d| d.timestamp()),
@@ -204,7 +215,8 @@ impl Filter {
             self.exclude,
             self.provider,
             self.topic,
-            self.search.as_ref().map(Search::to_string)
+            self.search.as_ref().map(Search::to_string),
+            self.by_story
         )
     }
 }
@@ -279,6 +291,11 @@ mod tests {
         assert!(parse("q=").unwrap().is_empty());
         let f = Filter::parse("topic=computer-vision", &FeedKey::Provider("vice.com".into()), now()).unwrap();
         assert_eq!(f.topic.as_deref(), Some("computer-vision"));
+        let f = parse("group=story&limit=3").unwrap();
+        assert!(f.by_story && !f.is_empty());
+        assert_eq!(f.to_query(), "limit=3&group=story");
+        assert_ne!(f.cache_key(), parse("limit=3").unwrap().cache_key());
+        assert!(parse("group=site").unwrap_err().to_string().contains("group=story"));
     }
 
     #[test]

@@ -48,6 +48,7 @@ mod negotiate;
 mod respond;
 mod routes;
 mod server;
+mod stories;
 #[cfg(test)]
 mod tests;
 mod work;

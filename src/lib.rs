@@ -57,8 +57,9 @@ pub use site::{Encoding, Rendered, Site};
 pub use store::{Reader, Store};
 pub use systemd::Heartbeat;
 
-/// The story-grouping engine (`story`), not yet used by the daemon: its public face for the
-/// evaluation example (`cargo run --example story_eval`), the benches and the integration tests.
+/// The story-grouping engine (`story`; the writer applies it in `ingest/stories`): its public
+/// face for the evaluation example (`cargo run --example story_eval`), the benches and the
+/// integration tests.
 pub mod stories {
     /// Measuring a grouping against labelled pairs.
     pub mod eval {

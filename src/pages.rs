@@ -5,6 +5,7 @@
 //! `Content-Security-Policy` can allow exactly that stylesheet, by its hash.
 
 mod feed_page;
+mod story;
 
 use chrono::{DateTime, Utc};
 
@@ -13,6 +14,7 @@ use crate::item::Item;
 use crate::text::html_escape as esc;
 
 pub use feed_page::feed_page;
+pub(crate) use story::{StoryListing, site_count, story_item, story_listing, story_page};
 
 /// A feed as listed on the index.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,17 +118,24 @@ fn feed_row(out: &mut String, links: &Links, l: &Listing) {
     ));
 }
 
+/// What the home page lists: the public topic and provider feeds, and the latest stories.
+pub(crate) struct Lists<'a> {
+    pub(crate) topics: &'a [Listing],
+    pub(crate) providers: &'a [Listing],
+    pub(crate) stories: &'a [StoryListing],
+}
+
 /// The home page: every topic and provider feed with its item count, subscribe links in every
-/// format, the address to copy, the OPML list, and autodiscovery links.
+/// format, the address to copy, the OPML list, the latest stories, and autodiscovery links.
 pub(crate) fn index(
     site_title: &str,
     description: &str,
     links: &Links,
     total: u64,
-    topics: &[Listing],
-    providers: &[Listing],
+    lists: Lists<'_>,
     indexing: Option<&str>,
 ) -> String {
+    let Lists { topics, providers, stories } = lists;
     let mut out = String::with_capacity(4096 + (topics.len() + providers.len()) * 900);
     head(&mut out, site_title);
     alternate(&mut out, links, &FeedKey::All, &format!("{site_title}: all clippings"));
@@ -151,6 +160,7 @@ pub(crate) fn index(
          open a feed to preview it.</p>\n",
         esc(&links.opml()),
     ));
+    story::latest_section(&mut out, links, stories);
     for (heading, list) in [("Topics", topics), ("News sites", providers)] {
         out.push_str(&format!("<h2>{heading}</h2>\n"));
         if list.is_empty() {
@@ -230,13 +240,14 @@ pub(crate) fn clipping(site_title: &str, links: &Links, item: &Item) -> String {
 
 #[cfg(test)]
 mod tests {
+    const NONE: Lists<'static> = Lists { topics: &[], providers: &[], stories: &[] };
     use super::*;
 
     #[test]
     fn index_escapes_and_links() {
         let links = Links::new(&url::Url::parse("http://h.test/").unwrap());
         let topics = vec![Listing { key: FeedKey::Topic("ai".into()), name: "<AI & co>".into(), count: 3 }];
-        let html = index("Site \"x\"", "d", &links, 3, &topics, &[], None);
+        let html = index("Site \"x\"", "d", &links, 3, Lists { topics: &topics, providers: &[], stories: &[] }, None);
         assert!(html.contains("&lt;AI &amp; co&gt;"));
         assert!(html.contains("<link rel=\"alternate\" type=\"application/rss+xml\""));
         assert!(html.contains("href=\"http://h.test/topics/ai.atom\""));
@@ -247,10 +258,10 @@ mod tests {
     #[test]
     fn the_index_says_when_it_is_indexing() {
         let links = Links::new(&url::Url::parse("http://h.test/").unwrap());
-        let html = index("S", "d", &links, 7, &[], &[], Some("Indexing: 512 of 3000 <files>"));
+        let html = index("S", "d", &links, 7, NONE, Some("Indexing: 512 of 3000 <files>"));
         assert!(html.contains("<p class=\"indexing\" role=\"status\">Indexing: 512 of 3000 &lt;files&gt;</p>"));
         assert!(html.contains("All clippings (7 so far)"), "no final-looking count while indexing");
-        let html = index("S", "d", &links, 7, &[], &[], None);
+        let html = index("S", "d", &links, 7, NONE, None);
         assert!(html.contains("All 7 clippings") && !html.contains("Indexing"));
     }
 
@@ -261,7 +272,7 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
         let links = Links::new(&url::Url::parse("http://h.test/").unwrap());
-        let html = index("S", "d", &links, 0, &[], &[], None);
+        let html = index("S", "d", &links, 0, NONE, None);
         let style = html.split("<style>").nth(1).and_then(|s| s.split("</style>").next()).unwrap();
         let digest = ring::digest::digest(&ring::digest::SHA256, style.as_bytes());
         assert_eq!(style_source(), format!("'sha256-{}'", base64(digest.as_ref())));

@@ -9,6 +9,8 @@
 //! uses a connection of its [`Lane`]: filters, which can read a feed's whole history, have
 //! connections of their own, so they never hold up archive pages and clipping pages.
 
+mod story;
+
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
@@ -23,6 +25,8 @@ use crate::lru::Lru;
 use crate::pages;
 use crate::site::{FeedEntry, Rendered};
 use crate::store::Reader;
+
+pub use story::StoryAnswer;
 
 /// Cache bounds: entries, and bytes of bodies (compressed forms, made on demand, count double).
 const CACHE_ENTRIES: usize = 1024;
@@ -221,10 +225,12 @@ impl Views {
     pub fn filtered(&self, feed: &FeedEntry, filter: &Filter, shape: Shape, budget: &Budget) -> Result<Arc<Rendered>> {
         self.cached(Self::filtered_key(feed, filter, shape), || {
             let limit = filter.limit.unwrap_or(feed.items_per_feed);
-            let items = if filter.searches() {
-                self.filters.searched(&FeedLog::of(&feed.key), filter, limit, budget)?
+            let (items, tombstones) = if filter.by_story {
+                self.grouped_items(feed, filter, limit, budget)?
+            } else if filter.searches() {
+                (self.filters.searched(&FeedLog::of(&feed.key), filter, limit, budget)?, Vec::new())
             } else {
-                self.filters.filtered(&FeedLog::of(&feed.key), filter, limit, budget)?
+                (self.filters.filtered(&FeedLog::of(&feed.key), filter, limit, budget)?, Vec::new())
             };
             let updated: DateTime<Utc> = feed.history_at.max(feed.meta_at);
             let mut meta = feed::FeedMeta { updated, ..feed.meta.clone() };
@@ -233,7 +239,7 @@ impl Views {
                 meta.title = format!("{} · search: {search}", meta.title);
             }
             let page = Page::Filtered { query: filter.to_query() };
-            let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &[] };
+            let doc = Doc { meta: &meta, page: &page, items: &items, tombstones: &tombstones };
             budget.check()?;
             let mut r = self.render(shape, &doc, updated);
             r.ambiguous = feed.history_ambiguous;

@@ -75,8 +75,8 @@ pub(crate) fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
     // atom_syndication does not do; they are written here and spliced in.
     let mut before_entries = String::new();
     match doc.page {
-        Page::Current { newest_archive, page_size } => {
-            if let Some(n) = newest_archive {
+        Page::Current { .. } | Page::Filtered { .. } | Page::Story { .. } => {
+            if let Page::Current { newest_archive: Some(n), page_size } = doc.page {
                 feed_links.push(link("prev-archive", links.archive(key, *page_size, *n, Format::Atom), atom_type));
             }
             if !doc.tombstones.is_empty() {
@@ -109,10 +109,12 @@ pub(crate) fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
             namespaces.insert("fh".to_string(), HISTORY_NS.to_string());
             before_entries.push_str("\n  <fh:archive/>");
         }
-        Page::Filtered { .. } => {}
     }
     let feed = Feed {
-        id: key.urn(),
+        id: match doc.page {
+            Page::Story { id } => links.story_page(id),
+            _ => key.urn(),
+        },
         title: Text::plain(x(&meta.title)),
         subtitle: Some(Text::plain(x(&meta.description))),
         updated: meta.updated.fixed_offset(),

@@ -75,6 +75,8 @@ pub(crate) fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
         }
         _ => None,
     };
+    // In a story-grouped view an item stands for a story: its link is its lead's, not a page here.
+    let grouped = matches!(doc.page, Page::Filtered { query } if query.split('&').any(|p| p == "group=story"));
     let items = doc
         .items
         .iter()
@@ -83,7 +85,10 @@ pub(crate) fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
             let html = content_html(it);
             JsonItem {
                 id: item::urn(&it.id),
-                url: links.clipping_page(&it.id),
+                url: match (&c.url, grouped) {
+                    (Some(u), true) => u.clone(),
+                    _ => links.clipping_page(&it.id),
+                },
                 external_url: c.url.as_deref(),
                 title: &c.title,
                 summary: c.excerpt.as_deref(),

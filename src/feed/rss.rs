@@ -96,7 +96,7 @@ pub(crate) fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
             let mark = Extension { value: Some(String::new()), ..element("fh:archive", &[]) };
             extensions.insert("fh".to_string(), BTreeMap::from([("archive".to_string(), vec![mark])]));
         }
-        Page::Current { newest_archive: None, .. } | Page::Filtered { .. } => {}
+        Page::Current { newest_archive: None, .. } | Page::Filtered { .. } | Page::Story { .. } => {}
     }
     let items: Vec<rss::Item> = doc.items.iter().map(|it| rss_item(it, links)).collect();
     if items.iter().any(|i| !i.extensions.is_empty()) {

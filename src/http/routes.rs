@@ -43,6 +43,7 @@ pub async fn feed_or_page(s: State<AppState>, h: HeaderMap, q: RawQuery, dir: St
             _ => not_found(),
         },
         "clippings" => clipping(s, h, file).await,
+        "stories" => super::stories::story(s.0, h, file).await,
         _ => not_found(),
     }
 }

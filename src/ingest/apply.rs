@@ -387,6 +387,7 @@ impl Core {
                 return Ok(None);
             }
             b.tombstone_item(key, t)?;
+            super::stories::remove(b, &id, t)?;
             return Ok(Some(Delta { id, published: t, before, after: BTreeSet::new(), changed: true }));
         }
         let first_seen = state.as_ref().map_or(t, |s| s.first_seen);
@@ -413,6 +414,7 @@ impl Core {
         };
         let it = Item { id: id.clone(), updated, data };
         b.put_item(key, &it, first_seen, &hash, &shown)?;
+        super::stories::put(b, &id, &it.data.clip, t)?;
         for topic in &it.data.topics {
             b.put_topic(&topic.slug, &topic.name)?;
             fx.names.insert(FeedKey::Topic(topic.slug.clone()), topic.name.clone());

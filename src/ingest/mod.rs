@@ -26,6 +26,7 @@ mod push;
 mod render;
 mod scan;
 mod snapshot;
+mod stories;
 mod sync;
 mod tokens;
 mod window;
@@ -116,6 +117,8 @@ struct Core {
     waiting: u64,
     /// Where published changes go besides HTTP: the WebSub hub, the static export.
     push: Push,
+    /// The index's latest stories; `None` until read (then read again when the all-feed changes).
+    latest_stories: Option<Arc<Vec<crate::pages::StoryListing>>>,
 }
 
 /// The `meta` key set once the store has been reconciled with the roots for the first time.
@@ -165,6 +168,7 @@ impl Ingest {
                 store_gone: None,
                 waiting: 0,
                 push: Push::default(),
+                latest_stories: None,
                 packer: render::spawn_packer(),
                 cfg,
             },
@@ -175,6 +179,7 @@ impl Ingest {
         ingest.load_catalog()?;
         ingest.restore_snapshot()?;
         ingest.reapply_topic_config()?;
+        ingest.backfill_stories()?;
         ingest.purge_tombstones()?;
         ingest.ensure_tokens()?;
         ingest.render()?;

@@ -68,7 +68,13 @@ impl Core {
         let listed = Arc::new(listed);
         let site = Site {
             feeds,
-            index: self.index(listed.clone(), total, newest, self.indexing_note(indexing.as_ref())),
+            index: self.index(
+                listed.clone(),
+                total,
+                newest,
+                self.indexing_note(indexing.as_ref()),
+                self.latest_stories.clone().unwrap_or_default(),
+            ),
             opml: self.opml(listed, newest),
             status: status.to_json(),
             ready: self.ready,
@@ -161,11 +167,18 @@ impl Core {
     }
 
     /// The HTML index, made on its first request.
-    fn index(&self, listed: Arc<Listed>, total: u64, newest: DateTime<chrono::Utc>, note: Option<String>) -> Deferred {
+    fn index(
+        &self,
+        listed: Arc<Listed>,
+        total: u64,
+        newest: DateTime<chrono::Utc>,
+        note: Option<String>,
+        stories: Arc<Vec<pages::StoryListing>>,
+    ) -> Deferred {
         let (title, description, links) = (self.cfg.title.clone(), self.cfg.description.clone(), self.links.clone());
         Deferred::new(move || {
-            let (topics, providers) = (&listed.topics, &listed.providers);
-            let page = pages::index(&title, &description, &links, total, topics, providers, note.as_deref());
+            let lists = pages::Lists { topics: &listed.topics, providers: &listed.providers, stories: &stories };
+            let page = pages::index(&title, &description, &links, total, lists, note.as_deref());
             Rendered::new(page.into_bytes(), newest, "text/html; charset=utf-8")
         })
     }

@@ -67,7 +67,12 @@ impl Ingest {
         let feeds_done = Instant::now();
         let rejections = b.rejections()?;
         self.core.refresh_key_warnings(&b)?;
+        let latest = match &self.core.latest_stories {
+            Some(l) if !dirty.contains(&FeedKey::All) => l.clone(),
+            _ => Arc::new(self.core.latest_stories(&b)?),
+        };
         b.commit()?;
+        self.core.latest_stories = Some(latest);
         self.core.rejections = rejections.clone();
         let committed = Instant::now();
         self.core.dirty.clear();

@@ -77,6 +77,13 @@ fn about(out: &mut String, doc: &Doc<'_>, format: Format, links: &Links, private
             ),
             links.feed(key, format),
         ),
+        Page::Story { id } => (
+            format!(
+                "<p>The coverage of one story: <a href=\"{}\">its page</a>. Subscribe to get new coverage as it arrives.</p>\n",
+                esc(&links.story_page(id))
+            ),
+            links.self_url(doc, format),
+        ),
     };
     out.push_str("<div class=\"about\">\n");
     out.push_str(&format!(
@@ -226,7 +233,7 @@ fn nav(out: &mut String, doc: &Doc<'_>, format: Format, links: &Links) {
             index.checked_sub(1).map(|n| links.archive(key, page_size, n, format)),
             Some(if has_next { links.archive(key, page_size, index + 1, format) } else { links.feed(key, format) }),
         ),
-        Page::Filtered { .. } => (None, None),
+        Page::Filtered { .. } | Page::Story { .. } => (None, None),
     };
     if older.is_none() && newer.is_none() {
         return;

@@ -20,6 +20,7 @@ mod notes;
 mod reader;
 mod saved;
 mod schema;
+mod stories;
 mod websub;
 
 pub(crate) mod fts;
@@ -40,6 +41,7 @@ pub(crate) use health::{corrupt_hint, is_store_failure};
 pub use log::FeedState;
 pub use reader::Reader;
 pub use schema::{SCHEMA_VERSION, recorded_schema};
+pub use stories::{KeyRange, StoryRow};
 
 /// The writer's handle on the database.
 pub struct Store {

@@ -37,7 +37,7 @@ struct ReadConn {
 const PROGRESS_STEPS: std::ffi::c_int = 1000;
 
 /// A connection taken for one query, with its budget in force until it is dropped.
-struct Session<'a> {
+pub(super) struct Session<'a> {
     conn: std::sync::MutexGuard<'a, Connection>,
     slot: &'a std::sync::Mutex<Option<Budget>>,
     budget: &'a Budget,
@@ -45,7 +45,7 @@ struct Session<'a> {
 
 impl Session<'_> {
     /// Turns an error into [`Stopped`](crate::budget::Stopped) when the budget is why the query failed.
-    fn stopped(&self, e: impl Into<anyhow::Error>) -> anyhow::Error {
+    pub(super) fn stopped(&self, e: impl Into<anyhow::Error>) -> anyhow::Error {
         match self.budget.check() {
             Err(stop) => stop.into(),
             Ok(()) => e.into(),
@@ -89,7 +89,7 @@ impl Reader {
     }
 
     /// A free connection if there is one, else the next in turn, with `budget` in force.
-    fn conn<'a>(&'a self, budget: &'a Budget) -> Result<Session<'a>> {
+    pub(super) fn conn<'a>(&'a self, budget: &'a Budget) -> Result<Session<'a>> {
         budget.check()?;
         let c = match self.conns.iter().find_map(|c| c.conn.try_lock().ok().map(|g| (c, g))) {
             Some(found) => found,

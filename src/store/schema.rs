@@ -29,7 +29,7 @@ pub fn recorded_schema(path: &Path) -> Result<Option<i64>> {
 }
 
 /// Every table, so an older store can be dropped and rebuilt from the clippings.
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 16] = [
     "meta",
     "snapshot",
     "files",
@@ -44,6 +44,8 @@ const TABLES: [&str; 14] = [
     "tombstones",
     "tokens",
     "pending",
+    "story_items",
+    "story_keys",
 ];
 
 const SCHEMA: &str = "
@@ -165,6 +167,30 @@ CREATE TABLE IF NOT EXISTS tombstones(
 CREATE TABLE IF NOT EXISTS pending(
     key TEXT PRIMARY KEY
 ) WITHOUT ROWID;
+-- Stories (see store/stories.rs): each live item's story, its founder and its stored features,
+-- and the keys new clippings find their candidates by.
+CREATE TABLE IF NOT EXISTS story_items(
+    item TEXT PRIMARY KEY,
+    story TEXT NOT NULL,
+    founder TEXT NOT NULL,
+    founder_published INTEGER,
+    blob BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS story_items_by_story ON story_items(story);
+CREATE TABLE IF NOT EXISTS story_keys(
+    key INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    item TEXT NOT NULL,
+    PRIMARY KEY(key, day, item)
+) WITHOUT ROWID;
+-- Story ids that ended in a merge, answering 301 to the story that took their members. Not in
+-- TABLES: the clippings cannot give this history back.
+CREATE TABLE IF NOT EXISTS story_redirects(
+    id TEXT PRIMARY KEY,
+    into_id TEXT NOT NULL,
+    at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS story_redirects_into ON story_redirects(into_id);
 -- Verified WebSub subscriptions (see store/websub.rs). Not in TABLES: a rebuild keeps them.
 CREATE TABLE IF NOT EXISTS websub_subscriptions(
     topic TEXT NOT NULL,

@@ -86,6 +86,34 @@ impl Features {
         keys.dedup();
         keys
     }
+
+    /// The (key, day) entries this clipping is stored under: the day is its publication day
+    /// for a windowed key of a dated clipping, and the undated marker otherwise.
+    pub fn stored_keys(&self) -> Vec<(u64, i32)> {
+        let day = self.day().unwrap_or(UNDATED);
+        let mut out: Vec<(u64, i32)> =
+            self.keys().into_iter().map(|k| (k.value, if k.windowed { day } else { UNDATED })).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The (key, first day, last day) ranges its candidates are found in: the same lookups as
+    /// [`Index::candidates`].
+    pub fn lookup_ranges(&self, window_days: i32) -> Vec<(u64, i32, i32)> {
+        let day = self.day();
+        let mut out = Vec::new();
+        for k in self.keys() {
+            match (k.windowed, day) {
+                (false, _) | (true, None) => out.push((k.value, UNDATED, i32::MAX)),
+                (true, Some(d)) => {
+                    out.push((k.value, UNDATED, UNDATED));
+                    out.push((k.value, d - window_days - 1, d + window_days + 1));
+                }
+            }
+        }
+        out
+    }
 }
 
 /// An in-memory key index over clippings numbered by the caller: the same lookups the store's

@@ -11,43 +11,24 @@
 //! - `blob`: the stored form of [`Features`];
 //! - `eval`: pairwise precision and recall against `tests/data/stories/pairs.tsv`.
 //!
-//! # Storing it (the writer's side, a later step)
+//! # Stored and applied by the writer
 //!
-//! Proposed tables, kept by the writer in the transaction that changes the items (`item` is the
-//! item's integer key in the store):
+//! `ingest/stories` applies the decisions in the transaction that changes the item, and
+//! `store/stories` keeps the rows: `story_items` (each live item's story, that story's founder,
+//! and its [`Features`] in their stored form, `Features::to_blob`), `story_keys` (one row per
+//! `(key, day)` of `Features::stored_keys`; candidates are read by `Features::lookup_ranges`,
+//! the same lookups as [`Index::candidates`]) and `story_redirects` (an id that ended in a merge,
+//! or whose founder left, answers 301 to the story that took its members).
 //!
-//! - `story_features(item INTEGER PRIMARY KEY, blob BLOB NOT NULL, founder_item TEXT NOT NULL,
-//!   founder_published INTEGER)`: each live item's [`Features`] in their stored form
-//!   (`Features::to_blob`, about half a kilobyte), so a candidate's features are read, not
-//!   recomputed from its record; and the founder of its story, whose item id names the story
-//!   ([`Founder::story_id`]). A merge rewrites the founder of the merged stories' members only.
-//! - `story_keys(key INTEGER NOT NULL, day INTEGER NOT NULL, item INTEGER NOT NULL, PRIMARY KEY
-//!   (key, day, item)) WITHOUT ROWID`: one row per [`Key`] of each item (`Features::keys`, about
-//!   30); `day` is the publication day for a windowed key of a dated item, and `i32::MIN` for the
-//!   other keys and for undated items. The candidates of a new clipping: for each of its keys,
-//!   `key = ?` for a key that is not windowed or when the newcomer is undated; for a windowed key
-//!   of a dated newcomer, `key = ? AND day BETWEEN ? AND ?` (its day ± [`window_days`]) and
-//!   `key = ? AND day = i32::MIN`. Each is one index range.
-//! - `stories(id TEXT PRIMARY KEY, founder_item TEXT NOT NULL, members INTEGER NOT NULL,
-//!   updated INTEGER NOT NULL)`: the live stories, for story feeds and pages.
-//! - `story_redirects(id TEXT PRIMARY KEY, into_id TEXT NOT NULL, at INTEGER NOT NULL)`: a story
-//!   that ended in a merge, or whose founder left, answers 301 to the story that took its
-//!   members and is a tombstone in story feeds. Redirects are followed to the end when read, and
-//!   one whose id is live again (its founder came back) is deleted.
+//! For a new or changed clipping: its features; if they changed, it leaves its story first
+//! (below); its candidates by key; [`decide`]. [`Decision::Start`]: it founds a story.
+//! [`Decision::Join`]: it takes that story's founder. [`Decision::Merge`]: it and every member
+//! of the `retired` stories take the founder `into`, and each retired id redirects to `into`'s.
 //!
-//! # The writer's calls
-//!
-//! For a new or changed clipping: compute `Features::of(&clipping)`; if the item was stored
-//! before, remove it first (below); look its candidates up by its keys; read their blobs
-//! (`Features::from_blob`) and founders; call [`decide`] with them. [`Decision::Start`]: the
-//! item founds a story. [`Decision::Join`]: it takes that story's founder. [`Decision::Merge`]:
-//! it and every member of the `retired` stories take the founder `into`, and each retired
-//! story's id redirects to `into`'s. Then insert its features and keys.
-//!
-//! For a removed clipping: delete its keys and features; read the rest of its story; [`split`]
-//! them; give each part its founder (the part holding the old founder keeps the story id; if
-//! the founder itself left, the old id redirects to the oldest part). Nothing is recomputed
-//! over the store.
+//! For a removed clipping: its keys and row go; the rest of its story is [`split`]; the part
+//! holding the old founder keeps the id, the others take their founders' ids, and when the
+//! founder itself left, the old id redirects to the oldest part. Nothing is recomputed over the
+//! store.
 
 mod blob;
 pub(crate) mod eval;

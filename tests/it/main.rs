@@ -27,6 +27,7 @@ mod seeds;
 mod service;
 mod startup;
 mod stories;
+mod story_feeds;
 mod support;
 mod systemd;
 mod tidy;

@@ -361,12 +361,12 @@ fn newsboat_sees_nothing_new_after_restarts_touches_rescans_and_edits() {
 }
 
 /// A newsboat profile (HOME, urls, config, cache) subscribed to some URLs.
-struct Newsboat {
+pub(crate) struct Newsboat {
     dir: tempfile::TempDir,
 }
 
 impl Newsboat {
-    fn new(urls: &[String]) -> Newsboat {
+    pub(crate) fn new(urls: &[String]) -> Newsboat {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("home")).unwrap();
         std::fs::write(dir.path().join("urls"), urls.join("\n") + "\n").unwrap();
@@ -381,7 +381,7 @@ impl Newsboat {
     }
 
     /// Reloads every feed; returns how many items newsboat has stored in all.
-    fn reload(&self) -> i64 {
+    pub(crate) fn reload(&self) -> i64 {
         let (status, out, err) = run(Command::new("timeout")
             .args(["120", "newsboat", "-x", "reload"])
             .env("HOME", self.path("home"))
@@ -399,7 +399,7 @@ impl Newsboat {
             .unwrap()
     }
 
-    fn assert_no_errors(&self) {
+    pub(crate) fn assert_no_errors(&self) {
         let errors = std::fs::read_to_string(self.path("error.log")).unwrap_or_default();
         assert!(errors.trim().is_empty(), "newsboat logged errors:\n{errors}");
     }
