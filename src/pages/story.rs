@@ -73,9 +73,9 @@ fn newest_first(members: &[Item]) -> Vec<&Item> {
 
 /// The item standing for story `id` in a story-grouped feed: the lead's title, link, summary,
 /// news site and picture; content listing every member, the related coverage they name and a
-/// link to the story's page; dated by its newest member; updated when any member last was.
-/// `None` for no members.
-pub(crate) fn story_item(id: &str, members: &[Item], links: &Links) -> Option<Item> {
+/// link to the story's page; dated by its newest member; updated when any member last was, or
+/// when coverage last `joined` it if later. `None` for no members.
+pub(crate) fn story_item(id: &str, members: &[Item], joined: Option<DateTime<Utc>>, links: &Links) -> Option<Item> {
     let lead = lead(members)?;
     let sites = site_count(members);
     let mut html = format!(
@@ -97,7 +97,8 @@ pub(crate) fn story_item(id: &str, members: &[Item], links: &Links) -> Option<It
     clip.related = Vec::new();
     clip.content_html = Some(html);
     let published = members.iter().map(|m| m.data.published).max().unwrap_or(lead.data.published);
-    let updated: DateTime<Utc> = members.iter().map(|m| m.updated).max().unwrap_or(lead.updated);
+    let updated: DateTime<Utc> =
+        members.iter().map(|m| m.updated).max().unwrap_or(lead.updated).max(joined.unwrap_or_default());
     Some(Item { id: id.to_string(), updated, data: ItemData { clip, topics, published, dated: true } })
 }
 

@@ -229,6 +229,23 @@ impl super::Reader {
         visible_members(&conn, id, log.feed(), MAX_MEMBERS).map_err(|e| conn.stopped(e))
     }
 
+    /// When coverage last joined story `id`, as a reader of `log` sees it: the latest first-seen
+    /// time of its visible members, when later than the earliest (a story seen whole at once,
+    /// or of one clipping, has none). A story's `updated` moves to it, so readers see the story
+    /// change when a report joins, whatever that report's own date.
+    pub fn story_joined(&self, id: &str, log: &FeedLog, budget: &Budget) -> Result<Option<DateTime<Utc>>> {
+        let conn = self.conn(budget)?;
+        let (newest, oldest): (Option<i64>, Option<i64>) = conn
+            .prepare_cached(
+                "SELECT MAX(i.first_seen), MIN(i.first_seen) FROM story_items s JOIN items i ON i.id = s.item
+                 WHERE s.story=?1 AND i.deleted_at IS NULL
+                 AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed=?2 AND l.id=i.id AND l.left_at IS NULL)",
+            )?
+            .query_row(params![id, log.feed().path_stem()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| conn.stopped(e))?;
+        Ok(newest.zip(oldest).filter(|(n, o)| n > o).map(|(n, _)| from_ts(n)))
+    }
+
     /// The story each of `items` is in (an item in none stands alone: its own id).
     pub fn stories_of(&self, items: &[String], budget: &Budget) -> Result<Vec<String>> {
         let conn = self.conn(budget)?;

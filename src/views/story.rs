@@ -69,7 +69,8 @@ impl Views {
         for id in stories.iter().take(limit) {
             budget.check()?;
             let members = self.filters.story_items(id, &FeedLog::of(&feed.key), budget)?;
-            out.extend(pages::story_item(id, &members, &links));
+            let joined = self.filters.story_joined(id, &FeedLog::of(&feed.key), budget)?;
+            out.extend(pages::story_item(id, &members, joined, &links));
         }
         let shown: Vec<String> = out.iter().map(|i| i.id.clone()).collect();
         let tombstones = self.filters.merged_into(&shown, DateTime::UNIX_EPOCH, budget)?;
