@@ -83,6 +83,7 @@ const FILTERS: &[&str] = &[
     "search=plan",
     "search=zqxprivtopictitle",
     "search=bluebird%20OR%20plan",
+    "group=story",
 ];
 
 /// Every document reachable from `start` through `prev-archive` (Atom, RSS) or `next_url`
