@@ -139,7 +139,10 @@ impl Ingest {
     fn on_timers(&mut self, now: Instant, timers: &mut Timers) {
         if timers.retry.is_none() && self.core.settle_due() {
             // An ambiguous Last-Modified moves to a later second, so If-Modified-Since works again.
-            if let Err(e) = self.render() {
+            self.core.settling = true;
+            let settled = self.render();
+            self.core.settling = false;
+            if let Err(e) = settled {
                 error!("settling ambiguous feed dates failed: {e:#}");
             }
         }

@@ -109,6 +109,10 @@ struct Core {
     /// Feeds published with an ambiguous date (two versions within one second), and the
     /// second from which that date can settle at a later one (see `window::next_state`).
     unsettled: BTreeMap<FeedKey, DateTime<Utc>>,
+    /// Set while feeds are rendered again only to settle an ambiguous date: their items are
+    /// as subscribers already got them, so the hub is not told (a delivery would only hold the
+    /// next real change back for the hub's coalescing window).
+    settling: bool,
     /// Why the last update could not be written to the store, and why the store's file is not
     /// the one opened; `None` while all is well (see `jobs`).
     store_error: Option<String>,
@@ -164,6 +168,7 @@ impl Ingest {
                 history: BTreeSet::new(),
                 generations: HashMap::new(),
                 unsettled: BTreeMap::new(),
+                settling: false,
                 store_error: None,
                 store_gone: None,
                 waiting: 0,

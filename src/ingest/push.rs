@@ -78,8 +78,10 @@ impl Core {
 
     /// After a publish: each subscription document whose bytes changed goes to the hub (every
     /// format is its own topic), and the export catches up.
+    /// A render that only settles ambiguous dates (`settling`) tells the export (its files carry
+    /// the dates) but not the hub.
     pub(super) fn push_changes(&self, changed: &[Replaced]) {
-        if let Some(hub) = &self.push.hub {
+        if let Some(hub) = self.push.hub.as_ref().filter(|_| !self.settling) {
             let docs: Vec<Publication> =
                 changed.iter().flat_map(|(old, new)| self.publications(hub, old, new)).collect();
             if !docs.is_empty() {
