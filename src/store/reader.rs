@@ -75,6 +75,7 @@ impl Reader {
                 Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
                     .with_context(|| format!("cannot open store {} for reading", path.display()))?;
             configure(&conn)?;
+            conn.set_prepared_statement_cache_capacity(super::STATEMENT_CACHE);
             let budget = std::sync::Arc::new(std::sync::Mutex::new(None::<Budget>));
             let watched = budget.clone();
             conn.progress_handler(
