@@ -135,7 +135,7 @@ fn five_seeds_make_two_story_items_and_a_sixth_report_joins_the_first() {
     assert!(index.contains(&format!("http://feeds.test/cf/stories/{}", story_id(may))), "{index}");
 
     // A sixth report joins the story: same id, one more member, updated moves.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // the clock passes a second: dates have second precision
     site.put("sixth.md", SIXTH);
     wait_items(&d, 6);
     let v = grouped(&d, "feed.json?group=story");
