@@ -233,6 +233,33 @@ fn no_route_or_filter_shows_a_private_clipping_without_its_token() {
             let r = get(&d.url(&format!("{missing}.atom?q={id}")), &[]);
             clean(&format!("{missing}.atom?q={id}"), &r.text(), &ids);
         }
+        // A private clipping founds no public story: its id is no story page or feed.
+        for ext in ["", ".rss", ".atom", ".json"] {
+            let path = format!("stories/{id}{ext}");
+            for headers in [vec![], vec![browser]] {
+                let r = get(&d.url(&path), &headers);
+                assert_eq!(r.status, 404, "{path}");
+                clean(&path, &r.text(), &ids);
+            }
+        }
     }
+    // Every public story's page and feeds, as the grouped all-feed names them.
+    let grouped = get(&d.url("feed.json?group=story&limit=500"), &[]).text();
+    let stories: Vec<String> = grouped
+        .split("http://feeds.test/cf/stories/")
+        .skip(1)
+        .filter_map(|s| s.split(['"', '.', '<', '\\']).next().map(String::from))
+        .collect();
+    assert!(!stories.is_empty(), "the public clippings make stories: {grouped}");
+    let mut served = 0;
+    for story in &stories {
+        for ext in ["", ".rss", ".atom", ".json"] {
+            let path = format!("stories/{story}{ext}");
+            let r = get(&d.url(&path), &[]);
+            served += usize::from(r.status == 200);
+            clean(&path, &r.text(), &ids);
+        }
+    }
+    assert_eq!(served, stories.len() * 4, "every public story is served: {stories:?}");
     eprintln!("{requests} requests checked");
 }
