@@ -246,15 +246,7 @@ fn newsboat_sees_nothing_new_in_story_feeds_after_restart_rescan_and_reload() {
         eprintln!("NOTICE: newsboat is not installed; skipping");
         return;
     }
-    let site = Site::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    std::fs::write(
-        site.config(),
-        format!(
-            "listen: 127.0.0.1:{port}\nbase_url: http://127.0.0.1:{port}/\nclippings: [clippings]\nstore: data/c.db\n"
-        ),
-    )
-    .unwrap();
+    let site = Site::on_own_port();
     copy(&site, &seeds, &[VICE, WIRED, USNEWS, DAILYDOT, SIFY]);
     let mut d = Daemon::start(&site);
     wait_items(&d, 5);

@@ -74,6 +74,18 @@ pub struct Site {
 }
 
 impl Site {
+    /// A site whose configuration listens on a port chosen now and uses it as its base URL, for
+    /// clients (newsboat) that fetch feeds by the links the feeds carry.
+    pub fn on_own_port() -> Site {
+        let site = Site::new();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = format!(
+            "listen: 127.0.0.1:{port}\nbase_url: http://127.0.0.1:{port}/\nclippings: [clippings]\nstore: data/c.db\n"
+        );
+        std::fs::write(site.config(), config).unwrap();
+        site
+    }
+
     pub fn new() -> Site {
         let site = Site { dir: tempfile::tempdir().expect("temp dir") };
         std::fs::create_dir_all(site.root()).unwrap();

@@ -303,16 +303,8 @@ fn newsboat_sees_nothing_new_after_restarts_touches_rescans_and_edits() {
         eprintln!("NOTICE: newsboat is not installed; skipping");
         return;
     }
-    let site = Site::new();
     // newsboat fetches the feeds by their own URLs, so the base URL is the real address.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    std::fs::write(
-        site.config(),
-        format!(
-            "listen: 127.0.0.1:{port}\nbase_url: http://127.0.0.1:{port}/\nclippings: [clippings]\nstore: data/c.db\n"
-        ),
-    )
-    .unwrap();
+    let site = Site::on_own_port();
     for n in 0..8 {
         let topic = if n % 2 == 0 { "Even" } else { "Odd" };
         site.put(
