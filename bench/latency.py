@@ -41,6 +41,23 @@ def pcts(samples):
             "p99_ms": B.percentile(samples, 99), "max_ms": max(samples), "min_ms": min(samples)}
 
 
+def writer_cpu_s(pid):
+    """CPU seconds (user + system) the daemon's writer thread has used so far (not counting the
+    short-lived threads it renders with): a figure the machine's other load barely moves, unlike
+    wall-clock latency on a shared machine."""
+    for task in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, task)) as fh:
+                if fh.read().strip() != "clipfeed-writer":
+                    continue
+            with open("/proc/%d/task/%s/stat" % (pid, task)) as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            continue
+    return None
+
+
 def clipfeed_probes(binary, tmp, root, files, timeout):
     rundir = os.path.join(tmp, "clipfeed")
     probes = os.path.join(rundir, "probes")
@@ -55,6 +72,8 @@ def clipfeed_probes(binary, tmp, root, files, timeout):
         client = B.Client(d.port, timeout=10)
         etag = None
         samples = []
+        cpu0 = writer_cpu_s(d.pid)
+        proc0 = B.cpu_seconds(d.pid)
         run_id = "%d-%d" % (os.getpid(), int(time.time()))
         for i in range(files):
             title = "Latency probe %s number %d" % (run_id, i)
@@ -80,10 +99,16 @@ def clipfeed_probes(binary, tmp, root, files, timeout):
                     B.die("probe %d did not appear within %.0f s" % (i, timeout))
             samples.append((time.perf_counter() - t0) * 1000.0)
         client.close()
+        cpu1 = writer_cpu_s(d.pid)
+        writer_ms = (cpu1 - cpu0) * 1000.0 / max(files, 1) if cpu0 is not None and cpu1 is not None else None
+        process_ms = (B.cpu_seconds(d.pid) - proc0) * 1000.0 / max(files, 1)
+        B.log("CPU per probe: writer thread %s ms, whole process %.2f ms (with the polls it answered)"
+              % ("%.2f" % writer_ms if writer_ms is not None else "?", process_ms))
         mem = d.memory()
     finally:
         d.stop()
-    return {"ready_s": ready, "stored": stored, "samples_ms": samples, "vmhwm_kib": mem.get("VmHWM"),
+    return {"ready_s": ready, "stored": stored, "samples_ms": samples, "writer_cpu_ms_per_probe": writer_ms,
+            "process_cpu_ms_per_probe": process_ms, "vmhwm_kib": mem.get("VmHWM"),
             "vmrss_kib": mem.get("VmRSS"), **pcts(samples)}
 
 

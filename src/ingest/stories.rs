@@ -54,25 +54,20 @@ impl Core {
 
 /// The candidates that match `f`, one per story: those sharing the most keys with it are judged
 /// first, at most [`MAX_JUDGED`] of them, and once a member of a story matches, the story's
-/// other members are not read.
+/// other members are not judged.
 fn matching(b: &Batch<'_>, f: &Features, ranges: &[KeyRange]) -> Result<Vec<StoryRow>> {
-    let mut hits: std::collections::HashMap<String, (String, usize)> = std::collections::HashMap::new();
-    for (item, story) in b.story_candidates(ranges, HOT_KEY)? {
-        hits.entry(item).or_insert((story, 0)).1 += 1;
+    let mut hits: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for item in b.story_candidates(ranges, HOT_KEY)? {
+        *hits.entry(item).or_insert(0) += 1;
     }
-    let mut ranked: Vec<(usize, String, String)> =
-        hits.into_iter().map(|(item, (story, n))| (n, item, story)).collect();
+    let mut ranked: Vec<(usize, String)> = hits.into_iter().map(|(item, n)| (n, item)).collect();
     ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     let mut matched: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut rows = Vec::new();
-    for (_, item, story) in ranked.into_iter().take(MAX_JUDGED) {
-        if matched.contains(&story) {
-            continue;
-        }
-        if let Some(row) = b.story_row(&item)?
-            && judge(&PARAMS, f, &features_of(&row)).is_some()
-        {
-            matched.insert(story);
+    for (_, item) in ranked.into_iter().take(MAX_JUDGED) {
+        let Some(row) = b.story_row(&item)? else { continue };
+        if !matched.contains(&row.story) && judge(&PARAMS, f, &features_of(&row)).is_some() {
+            matched.insert(row.story.clone());
             rows.push(row);
         }
     }

@@ -75,6 +75,13 @@ fn from_ts(secs: i64) -> DateTime<Utc> {
 fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
+    // Without the query planner stability guarantee, SQLite plans some statements around the
+    // values bound to them (a `LIMIT ?`, a parameter compared with a partial index's condition)
+    // and marks them to be prepared again when a value is bound. rusqlite clears the bindings of
+    // every statement it puts back in its cache, so each of those statements was parsed and
+    // planned afresh at every use: a tenth of the writer's time per change at 10,000 stored.
+    // Our statements take no benefit from value-dependent plans.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())
 }
 

@@ -56,20 +56,18 @@ impl Batch<'_> {
         Ok(self.tx.prepare_cached(&sql)?.query_row([item], row).optional()?)
     }
 
-    /// The items indexed under any of `ranges`, with their stories: (item, story), once per
-    /// range it is found in. At most `per_range` items from each range (the latest days first):
-    /// a key that hundreds of clippings share says little, and reading all of them for every
-    /// newcomer would make a flood of look-alike clippings quadratic.
-    pub(crate) fn story_candidates(&self, ranges: &[KeyRange], per_range: usize) -> Result<Vec<(String, String)>> {
-        let mut out: Vec<(String, String)> = Vec::new();
+    /// The items indexed under any of `ranges`, once per range they are found in. At most
+    /// `per_range` items from each range (the latest days first): a key that hundreds of
+    /// clippings share says little, and reading all of them for every newcomer would make a
+    /// flood of look-alike clippings quadratic. The key table alone answers (its primary key
+    /// covers the query); the few candidates judged are read afterwards, by item.
+    pub(crate) fn story_candidates(&self, ranges: &[KeyRange], per_range: usize) -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
         let mut stmt = self.tx.prepare_cached(
-            "SELECT k.item, s.story FROM story_keys k JOIN story_items s ON s.item = k.item
-             WHERE k.key=?1 AND k.day BETWEEN ?2 AND ?3 ORDER BY k.day DESC, k.item LIMIT ?4",
+            "SELECT item FROM story_keys WHERE key=?1 AND day BETWEEN ?2 AND ?3 ORDER BY day DESC, item LIMIT ?4",
         )?;
         for r in ranges {
-            let found = stmt.query_map(params![r.key as i64, r.lo, r.hi, per_range as i64], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })?;
+            let found = stmt.query_map(params![r.key as i64, r.lo, r.hi, per_range as i64], |row| row.get(0))?;
             for f in found {
                 out.push(f?);
             }
