@@ -123,6 +123,8 @@ struct Core {
     push: Push,
     /// The index's latest stories; `None` until read (then read again when the all-feed changes).
     latest_stories: Option<Arc<Vec<crate::pages::StoryListing>>>,
+    /// The listings of the latest stories, by story, with the fingerprint each was made at.
+    story_listings: HashMap<String, (crate::store::StoryPrint, Option<crate::pages::StoryListing>)>,
 }
 
 /// The `meta` key set once the store has been reconciled with the roots for the first time.
@@ -174,6 +176,7 @@ impl Ingest {
                 waiting: 0,
                 push: Push::default(),
                 latest_stories: None,
+                story_listings: HashMap::new(),
                 packer: render::spawn_packer(),
                 cfg,
             },

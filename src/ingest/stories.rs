@@ -45,10 +45,21 @@ const MAX_SPLIT: usize = 200;
 const LATEST_STORIES: usize = 8;
 
 impl Core {
-    /// The index's latest stories, from the all-feed's log (never a private clipping).
-    pub(super) fn latest_stories(&self, b: &Batch<'_>) -> Result<Vec<crate::pages::StoryListing>> {
-        let stories = b.latest_stories(LATEST_STORIES)?;
-        Ok(stories.iter().filter_map(|(id, members)| crate::pages::story_listing(id, members)).collect())
+    /// The index's latest stories, from the all-feed's log (never a private clipping). A story
+    /// whose fingerprint is the one it had at the last call keeps its listing; the others are
+    /// read again, whole (so the counts are exact).
+    pub(super) fn latest_stories(&mut self, b: &Batch<'_>) -> Result<Vec<crate::pages::StoryListing>> {
+        let mut kept = std::mem::take(&mut self.story_listings);
+        let mut out = Vec::new();
+        for (id, print) in b.latest_stories(LATEST_STORIES)? {
+            let listing = match kept.remove(&id) {
+                Some((old, listing)) if old == print => listing,
+                _ => crate::pages::story_listing(&id, &b.public_story_members(&id)?),
+            };
+            out.extend(listing.clone());
+            self.story_listings.insert(id, (print, listing));
+        }
+        Ok(out)
     }
 }
 

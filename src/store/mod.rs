@@ -41,7 +41,7 @@ pub(crate) use health::{corrupt_hint, is_store_failure};
 pub use log::FeedState;
 pub use reader::Reader;
 pub use schema::{SCHEMA_VERSION, recorded_schema};
-pub use stories::{KeyRange, StoryRow};
+pub use stories::{KeyRange, StoryPrint, StoryRow};
 
 /// The writer's handle on the database.
 pub struct Store {

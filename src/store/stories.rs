@@ -167,8 +167,6 @@ impl Batch<'_> {
 
 /// The most members of one story a view reads: the newest ones.
 const MAX_MEMBERS: i64 = 500;
-/// The most members of one story the index's latest stories read (the writer makes them).
-const INDEX_MEMBERS: i64 = 40;
 
 /// The live members of story `id` that hold an open slot in `feed`'s log (what a reader of that
 /// feed may see), newest first, at most [`MAX_MEMBERS`].
@@ -190,10 +188,16 @@ fn visible_members(conn: &Connection, id: &str, feed: &FeedKey, limit: i64) -> R
     Ok(out)
 }
 
+/// What a reader of the all-feed sees of one story, in brief: how many members, and the sum and
+/// the latest of their edit times. Any member joining, leaving or being edited changes it (short
+/// of a leave and a join whose edit times cancel out exactly).
+pub type StoryPrint = (i64, i64, i64);
+
 impl Batch<'_> {
-    /// The newest `n` stories of the all-feed (by their newest clipping), each with its members
-    /// in it: the index's latest stories. Reads the newest clippings by index, not the store.
-    pub(crate) fn latest_stories(&self, n: usize) -> Result<Vec<(String, Vec<Item>)>> {
+    /// The newest `n` stories of the all-feed (by their newest clipping), each with its
+    /// fingerprint: the index's latest stories. Reads the newest clippings by index, not the
+    /// store.
+    pub(crate) fn latest_stories(&self, n: usize) -> Result<Vec<(String, StoryPrint)>> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT s.story FROM items i JOIN story_items s ON s.item = i.id WHERE i.deleted_at IS NULL
              AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed='feed' AND l.id=i.id AND l.left_at IS NULL)
@@ -210,12 +214,24 @@ impl Batch<'_> {
                 }
             }
         }
+        let mut print = self.tx.prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(i.updated), 0), COALESCE(MAX(i.updated), 0)
+             FROM story_items s JOIN items i ON i.id = s.item
+             WHERE s.story=?1 AND i.deleted_at IS NULL
+             AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed='feed' AND l.id=i.id AND l.left_at IS NULL)",
+        )?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let members = visible_members(&self.tx, &id, &FeedKey::All, INDEX_MEMBERS)?;
-            out.push((id, members));
+            let fp = print.query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            out.push((id, fp));
         }
         Ok(out)
+    }
+
+    /// The members of story `id` a reader of the all-feed sees (never a private clipping),
+    /// newest first, at most as many as a story's page shows.
+    pub(crate) fn public_story_members(&self, id: &str) -> Result<Vec<Item>> {
+        visible_members(&self.tx, id, &FeedKey::All, MAX_MEMBERS)
     }
 }
 

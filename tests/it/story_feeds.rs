@@ -338,3 +338,35 @@ fn a_store_written_before_stories_is_grouped_at_the_next_start() {
         .unwrap();
     assert_eq!(marked, "1");
 }
+
+/// One reprint of a wire report by news site `n` (the same text, its own URL and site).
+fn reprint(n: usize) -> String {
+    format!(
+        "---\ntitle: \"Port authority approves the northern harbour expansion plan\"\npublishedDateTime: 2025-04-0{}T08:{:02}:00Z\nwebUrl: https://site{n}.example/harbour-expansion\nprovider:\n  name: Site {n} News\n  domain: site{n}.example\n---\nThe port authority approved on Tuesday a plan to expand the northern harbour with two new\nberths, a rail link to the container terminal and dredging of the approach channel, after\nthree years of studies and a public consultation that drew more than four thousand responses\nfrom residents, shipping companies and environmental groups worried about the estuary birds.\n",
+        1 + n % 3,
+        n % 60
+    )
+}
+
+#[test]
+fn the_index_counts_every_clipping_of_a_large_story() {
+    let site = Site::new();
+    const N: usize = 45;
+    for n in 0..N {
+        site.put(&format!("r{n}.md"), reprint(n));
+    }
+    let d = Daemon::start(&site);
+    wait_items(&d, N);
+    let listed = |d: &Daemon, n: usize| {
+        let want = format!("{n} clippings from {n} news sites");
+        poll(&want, || get(&d.url(""), &[]).text().contains(&want).then_some(()));
+    };
+    listed(&d, N);
+    // The story page counts the same.
+    let v = grouped(&d, "feed.json?group=story");
+    assert_eq!(items(&v).len(), 1, "{v:#}");
+    assert!(content(&items(&v)[0]).starts_with(&format!("<p>{N} clippings from {N} news sites")));
+    // A clipping that leaves, and the count follows.
+    std::fs::remove_file(site.root().join("r7.md")).unwrap();
+    listed(&d, N - 1);
+}
