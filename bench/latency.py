@@ -58,6 +58,48 @@ def writer_cpu_s(pid):
     return None
 
 
+def probe(d, probes, incoming, files, timeout):
+    """`files` probes against the running daemon `d`, which watches the folder `probes`: each
+    writes a clipping into `incoming`, renames it into `probes` and polls /topics/ai.rss until it
+    is there. Returns the latencies (ms) and the CPU per probe (writer thread, whole process)."""
+    client = B.Client(d.port, timeout=10)
+    etag = None
+    samples = []
+    cpu0 = writer_cpu_s(d.pid)
+    proc0 = B.cpu_seconds(d.pid)
+    run_id = "%d-%d" % (os.getpid(), int(time.time()))
+    for i in range(files):
+        title = "Latency probe %s number %d" % (run_id, i)
+        text = (
+            "---\ntitle: \"%s\"\nexcerpt: \"A probe for the latency benchmark.\"\n"
+            "publishedDateTime: 2026-11-01T00:00:00Z\nwebUrl: \"https://probe.example/%s/%d\"\n"
+            "provider:\n  name: Probe\n  domain: probe.example\ntopics:\n  - AI\n  - Latency Probe\n---\n"
+            % (title, run_id, i)
+        )
+        staged = os.path.join(incoming, "p%s-%d.md" % (run_id, i))
+        with open(staged, "w") as fh:
+            fh.write(text)
+        needle = title.encode()
+        t0 = time.perf_counter()
+        os.rename(staged, os.path.join(probes, os.path.basename(staged)))
+        while True:
+            status, headers, body = client.get("/topics/ai.rss", {"If-None-Match": etag} if etag else {})
+            if status == 200:
+                etag = headers.get("etag")
+                if needle in body:
+                    break
+            if time.perf_counter() - t0 > timeout:
+                B.die("probe %d did not appear within %.0f s" % (i, timeout))
+        samples.append((time.perf_counter() - t0) * 1000.0)
+    client.close()
+    cpu1 = writer_cpu_s(d.pid)
+    writer_ms = (cpu1 - cpu0) * 1000.0 / max(files, 1) if cpu0 is not None and cpu1 is not None else None
+    process_ms = (B.cpu_seconds(d.pid) - proc0) * 1000.0 / max(files, 1)
+    B.log("CPU per probe: writer thread %s ms, whole process %.2f ms (with the polls it answered)"
+          % ("%.2f" % writer_ms if writer_ms is not None else "?", process_ms))
+    return samples, writer_ms, process_ms
+
+
 def clipfeed_probes(binary, tmp, root, files, timeout):
     rundir = os.path.join(tmp, "clipfeed")
     probes = os.path.join(rundir, "probes")
@@ -69,41 +111,7 @@ def clipfeed_probes(binary, tmp, root, files, timeout):
         ready = d.wait_ready()
         stored = d.status()["clippings"]
         B.log("clipfeed ready after %.1f s with %d clippings stored; %d probes ..." % (ready, stored, files))
-        client = B.Client(d.port, timeout=10)
-        etag = None
-        samples = []
-        cpu0 = writer_cpu_s(d.pid)
-        proc0 = B.cpu_seconds(d.pid)
-        run_id = "%d-%d" % (os.getpid(), int(time.time()))
-        for i in range(files):
-            title = "Latency probe %s number %d" % (run_id, i)
-            text = (
-                "---\ntitle: \"%s\"\nexcerpt: \"A probe for the latency benchmark.\"\n"
-                "publishedDateTime: 2026-11-01T00:00:00Z\nwebUrl: \"https://probe.example/%s/%d\"\n"
-                "provider:\n  name: Probe\n  domain: probe.example\ntopics:\n  - AI\n  - Latency Probe\n---\n"
-                % (title, run_id, i)
-            )
-            staged = os.path.join(incoming, "p%d.md" % i)
-            with open(staged, "w") as fh:
-                fh.write(text)
-            needle = title.encode()
-            t0 = time.perf_counter()
-            os.rename(staged, os.path.join(probes, "p%d.md" % i))
-            while True:
-                status, headers, body = client.get("/topics/ai.rss", {"If-None-Match": etag} if etag else {})
-                if status == 200:
-                    etag = headers.get("etag")
-                    if needle in body:
-                        break
-                if time.perf_counter() - t0 > timeout:
-                    B.die("probe %d did not appear within %.0f s" % (i, timeout))
-            samples.append((time.perf_counter() - t0) * 1000.0)
-        client.close()
-        cpu1 = writer_cpu_s(d.pid)
-        writer_ms = (cpu1 - cpu0) * 1000.0 / max(files, 1) if cpu0 is not None and cpu1 is not None else None
-        process_ms = (B.cpu_seconds(d.pid) - proc0) * 1000.0 / max(files, 1)
-        B.log("CPU per probe: writer thread %s ms, whole process %.2f ms (with the polls it answered)"
-              % ("%.2f" % writer_ms if writer_ms is not None else "?", process_ms))
+        samples, writer_ms, process_ms = probe(d, probes, incoming, files, timeout)
         mem = d.memory()
     finally:
         d.stop()
