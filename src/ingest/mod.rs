@@ -27,9 +27,13 @@ mod render;
 mod scan;
 mod snapshot;
 mod stories;
+mod story_log;
 mod sync;
 mod tokens;
 mod window;
+
+/// The window arithmetic, shared with the story logs' documents (`views/story_log`).
+pub(crate) use window::window as log_window;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -185,6 +189,7 @@ impl Ingest {
         ingest.restore_snapshot()?;
         ingest.reapply_topic_config()?;
         ingest.backfill_stories()?;
+        ingest.backfill_story_log()?;
         ingest.purge_tombstones()?;
         ingest.ensure_tokens()?;
         ingest.render()?;
