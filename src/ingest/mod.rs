@@ -188,8 +188,9 @@ impl Ingest {
         ingest.load_catalog()?;
         ingest.restore_snapshot()?;
         ingest.reapply_topic_config()?;
+        let regroup = ingest.story_log_refill_due()?;
         ingest.backfill_stories()?;
-        ingest.backfill_story_log()?;
+        ingest.backfill_story_log(regroup)?;
         ingest.purge_tombstones()?;
         ingest.ensure_tokens()?;
         ingest.render()?;

@@ -190,13 +190,20 @@ fn fill(b: &Batch<'_>, feed: &str, t: DateTime<Utc>) -> Result<bool> {
 }
 
 impl Ingest {
+    /// Whether the stories are about to be made afresh (`backfill_stories` has not marked the
+    /// store, meta `migrated_stories`): the story logs must then be filled again after it.
+    pub(super) fn story_log_refill_due(&mut self) -> Result<bool> {
+        Ok(self.store.batch()?.meta("migrated_stories")?.is_none())
+    }
+
     /// Fills every feed's story log once, for a store written before story logs existed (meta
-    /// `migrated_story_log`); runs after `backfill_stories`, whose stories it needs. From then on
+    /// `migrated_story_log`), or `again` when the stories were just made afresh; runs after
+    /// `backfill_stories`, whose stories it needs (it does not keep the logs). From then on
     /// the writer keeps the logs with each change. The feeds it filled render again, so their
     /// grouped views are dated anew.
-    pub(super) fn backfill_story_log(&mut self) -> Result<()> {
+    pub(super) fn backfill_story_log(&mut self, again: bool) -> Result<()> {
         let b = self.store.batch()?;
-        if b.meta(MIGRATED)?.is_some() {
+        if b.meta(MIGRATED)?.is_some() && !again {
             return Ok(());
         }
         let t = super::now();
