@@ -254,3 +254,55 @@ fn unfollowed(url: &str) -> (u16, Option<String>) {
     let res = agent.get(url).call().unwrap();
     (res.status().as_u16(), res.headers().get("location").map(|v| v.to_str().unwrap().to_string()))
 }
+
+/// The story log's rows: (feed, pos, story, open), by feed and position.
+fn log_rows(db: &Path) -> Vec<(String, i64, String, bool)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn.prepare("SELECT feed, pos, story, left_at IS NULL FROM story_log ORDER BY feed, pos").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect()
+}
+
+#[test]
+fn a_store_without_story_logs_gets_them_once_at_the_next_start() {
+    let site = Site::new();
+    site.write_config("items_per_feed: 4\n");
+    let d = Daemon::start(&site);
+    put_stories(&site, &d);
+    let walked = |d: &Daemon| -> BTreeSet<String> { walk(d, "feed", "atom").into_iter().flat_map(|p| p.ids).collect() };
+    let before = walked(&d);
+    assert_eq!(before.len(), 9);
+    assert!(d.stop().success());
+    let db = site.dir.path().join("data/clipfeed.db");
+    let kept = log_rows(&db);
+    // Without its mark, a store whose logs are already full is left as it is (idempotent).
+    rusqlite::Connection::open(&db).unwrap().execute("DELETE FROM meta WHERE key='migrated_story_log'", []).unwrap();
+    let d = Daemon::start(&site);
+    d.wait_ready();
+    assert_eq!(walked(&d), before);
+    assert!(d.stop().success());
+    assert_eq!(log_rows(&db), kept, "a second fill changes nothing");
+    // What a store of the previous version holds: no story log, no mark.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("DELETE FROM story_log; DELETE FROM meta WHERE key='migrated_story_log';").unwrap();
+    drop(conn);
+    let d = Daemon::start(&site);
+    d.wait_ready();
+    let pages = walk(&d, "feed", "atom");
+    assert!(pages.len() >= 3, "archive pages again: {}", pages.len());
+    assert_eq!(pages.iter().flat_map(|p| p.ids.clone()).collect::<BTreeSet<_>>(), before);
+    let rows = log_rows(&db);
+    // One open slot per story and feed, filled oldest story first.
+    let open: Vec<&String> = rows.iter().filter(|r| r.0 == "feed" && r.3).map(|r| &r.2).collect();
+    assert_eq!(open.len(), 9, "{rows:?}");
+    let dated: std::collections::BTreeMap<String, String> = items(&d, "feed.json?group=story&limit=500")
+        .iter()
+        .map(|i| (story(i["id"].as_str().unwrap()), i["date_published"].as_str().unwrap().to_string()))
+        .collect();
+    let dates: Vec<&String> = open.iter().map(|s| &dated[*s]).collect();
+    assert!(dates.windows(2).all(|w| w[0] <= w[1]), "oldest story first: {dates:?}");
+    let marked: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE key='migrated_story_log'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(marked, "1");
+}
