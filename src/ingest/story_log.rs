@@ -228,16 +228,74 @@ impl Ingest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::item::{Item, ItemData};
+    use crate::store::{Store, StoryRow};
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+
+    /// A live item `key` in story `story`, with an open slot in each of `feeds`.
+    fn put(b: &Batch<'_>, key: &str, story: &str, feeds: &[FeedKey], published: i64) {
+        let clip =
+            crate::clip::parse(format!("---\ntitle: {key}\n---\n").as_bytes(), Default::default()).unwrap().clipping;
+        let data = ItemData { clip, topics: Vec::new(), published: at(published), dated: true };
+        let item = Item { id: key.to_string(), updated: at(published), data };
+        b.put_item(key, &item, at(published), key, key).unwrap();
+        let row = StoryRow {
+            item: key.into(),
+            story: story.into(),
+            founder: story.into(),
+            founder_published: None,
+            blob: Vec::new(),
+        };
+        b.put_story_item(&row, &[]).unwrap();
+        for f in feeds {
+            b.log_enter(f, key, at(published)).unwrap();
+        }
+    }
+
+    fn set(stories: &[&str]) -> BTreeSet<String> {
+        stories.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn each_feed_logs_the_stories_it_can_see_and_a_merge_touches_only_those() {
+        let mut store = Store::open_in_memory().unwrap();
+        let b = store.batch().unwrap();
+        let (all, topic) = (FeedKey::All, FeedKey::Topic("x".into()));
+        put(&b, "a", "s", &[all.clone(), topic.clone()], 10);
+        put(&b, "b", "s", std::slice::from_ref(&all), 20);
+        put(&b, "c", "t", std::slice::from_ref(&all), 30);
+        let changed = update(&b, set(&["s", "t"]), &[], at(100)).unwrap();
+        assert_eq!(changed, BTreeSet::from([all.clone(), topic.clone()]));
+        let slots = |feed: &str| b.story_log_slots(feed).unwrap();
+        // Oldest story first; one open slot per story the feed can see.
+        assert_eq!(slots("feed"), vec![(0, "s".into(), true), (1, "t".into(), true)]);
+        assert_eq!(slots("topics/x"), vec![(0, "s".into(), true)]);
+        // Nothing changed: nothing written, no feed touched.
+        assert!(update(&b, set(&["s", "t"]), &["a".into()], at(101)).unwrap().is_empty());
+        assert_eq!(slots("feed").len(), 2);
+        // Story t merges into s: t's slot closes, s moves to the end of the all-feed's log; the
+        // topic sees s as it was (c is not in it), so its log and generation stay.
+        b.move_story("t", "s", "s", None).unwrap();
+        b.put_story_redirect("t", "s", at(102)).unwrap();
+        let changed = update(&b, set(&["s", "t"]), &[], at(102)).unwrap();
+        assert_eq!(changed, BTreeSet::from([all.clone()]));
+        assert_eq!(slots("feed"), vec![(0, "s".into(), false), (1, "t".into(), false), (2, "s".into(), true)]);
+        assert_eq!(slots("topics/x"), vec![(0, "s".into(), true)]);
+        // The story's last visible member leaves the topic: its slot there closes; the all-feed
+        // still sees it as it was.
+        b.log_leave(&topic, "a", at(103)).unwrap();
+        assert_eq!(update(&b, BTreeSet::new(), &["a".into()], at(103)).unwrap(), BTreeSet::from([topic]));
+        assert_eq!(slots("topics/x"), vec![(0, "s".into(), false)]);
+        // Filling the logs again from scratch changes nothing (the backfill is idempotent).
+        assert!(!fill(&b, "feed", at(104)).unwrap());
+        assert!(!fill(&b, "topics/x", at(104)).unwrap());
+    }
 
     fn cov(feed: &str, story: &str, item: &str, updated: i64, quality: Option<i64>) -> Coverage {
-        Coverage {
-            feed: feed.into(),
-            story: story.into(),
-            item: item.into(),
-            updated,
-            published: updated,
-            quality,
-        }
+        Coverage { feed: feed.into(), story: story.into(), item: item.into(), updated, published: updated, quality }
     }
 
     #[test]

@@ -119,8 +119,7 @@ impl Batch<'_> {
 
     /// The open slots of a feed's story log: (story, sig).
     pub(crate) fn story_log_open_in(&self, feed: &str) -> Result<Vec<(String, String)>> {
-        let mut stmt =
-            self.tx.prepare_cached("SELECT story, sig FROM story_log WHERE feed=?1 AND left_at IS NULL")?;
+        let mut stmt = self.tx.prepare_cached("SELECT story, sig FROM story_log WHERE feed=?1 AND left_at IS NULL")?;
         let rows = stmt.query_map([feed], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

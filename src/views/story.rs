@@ -1,4 +1,5 @@
-//! Story views, made on request like the other views: a feed grouped by story (`?group=story`),
+//! Story views, made on request like the other views: a feed grouped by story (`?group=story`
+//! with any other filter; `group=story` alone is the story log's document, `views/story_log`),
 //! and one story's page and feeds (`/stories/{id}`, `/stories/{id}.{rss,atom,json}`). Every
 //! member shown holds an open slot in the log of the feed the view belongs to: the feed's own
 //! for a grouped view, the all-feed's (which never holds a private clipping) for a story's page.

@@ -111,7 +111,7 @@ impl Views {
             let (from, to) = (index * page_size, (index + 1) * page_size);
             let stories = self.pages.story_log_stories(&log, from, to, budget)?;
             let items = self.story_log_items(&self.pages, &stories, &log, budget)?;
-                let slots = self.pages.story_slots_changed_at(&log, from, to, budget)?.unwrap_or(DateTime::UNIX_EPOCH);
+            let slots = self.pages.story_slots_changed_at(&log, from, to, budget)?.unwrap_or(DateTime::UNIX_EPOCH);
             let updated = items.iter().map(|i| i.updated).fold(slots.max(feed.meta_at), DateTime::max);
             let meta = feed::FeedMeta { updated, icon: None, ..feed.meta.clone() };
             let page = Page::Archive { index, page_size, has_next: index + 1 < full };

@@ -300,5 +300,9 @@ fn no_route_or_filter_shows_a_private_clipping_without_its_token() {
         assert_eq!(count, named.len(), "a story twice in {pages:?}");
         assert_eq!(named, want, "{pages:?}");
     }
-    eprintln!("{requests} requests checked; {} public stories, {} grouped documents walked", want.len(), grouped_walks.iter().map(Vec::len).sum::<usize>());
+    eprintln!(
+        "{requests} requests checked; {} public stories, {} grouped documents walked",
+        want.len(),
+        grouped_walks.iter().map(Vec::len).sum::<usize>()
+    );
 }

@@ -13,7 +13,8 @@ const BASE: &str = "http://feeds.test/cf/";
 
 /// A made-up word, different for every (event, n).
 fn word(event: usize, n: usize) -> String {
-    const SYL: [&str; 16] = ["ka", "lo", "mi", "ru", "te", "zo", "bi", "na", "fe", "gu", "sho", "wa", "pi", "do", "ve", "xu"];
+    const SYL: [&str; 16] =
+        ["ka", "lo", "mi", "ru", "te", "zo", "bi", "na", "fe", "gu", "sho", "wa", "pi", "do", "ve", "xu"];
     let k = event * 64 + n;
     format!("{}{}{}an", SYL[k % 16], SYL[(k / 16) % 16], SYL[(k / 256) % 16])
 }
