@@ -66,13 +66,14 @@ fn by_feed(rows: &[Coverage]) -> BTreeMap<(String, String), Seen> {
 type Entry = (i64, String, String, String);
 
 /// Notes the stories a change of item `id` touched, given the story it was in before (`old`)
-/// and that story's members then (`peers`): the old story, the new one, each part of a split,
-/// and the stories retired into the new one by a merge at `t`.
+/// and that story's other members then (`peers`): the old story, the new one, each part of a
+/// split, and the stories retired into the new one by a merge at `t`. A part is read once,
+/// whatever its size (its members are then known), so a large story costs a few reads.
 fn note(
     b: &Batch<'_>,
     id: &str,
     old: Option<String>,
-    peers: &[String],
+    peers: Vec<String>,
     t: DateTime<Utc>,
     touched: &mut BTreeSet<String>,
 ) -> Result<()> {
@@ -81,23 +82,29 @@ fn note(
         touched.extend(b.merged_at(s, t)?);
     }
     touched.extend(now);
-    if let Some(old) = old {
-        for p in peers.iter().filter(|p| p.as_str() != id) {
-            touched.extend(b.story_of(p)?);
+    let mut left: BTreeSet<String> = peers.into_iter().filter(|p| p != id).collect();
+    while let Some(p) = left.pop_first() {
+        if let Some(s) = b.story_of(&p)? {
+            for m in b.story_member_ids(&s)? {
+                left.remove(&m);
+            }
+            touched.insert(s);
         }
-        touched.insert(old);
     }
+    touched.extend(old);
     Ok(())
 }
 
-/// The story an item is in, and that story's members, before a change.
-fn before(b: &Batch<'_>, id: &str) -> Result<(Option<String>, Vec<String>)> {
-    let old = b.story_of(id)?;
-    let peers = match &old {
-        Some(s) => b.story_member_ids(s)?,
-        None => Vec::new(),
-    };
-    Ok((old, peers))
+/// The story an item is in and that story's members, before a change that may take it out of
+/// it: only when its features change (else `ingest/stories` leaves its story as it is, and
+/// nothing is read).
+fn before(b: &Batch<'_>, id: &str, clip: Option<&Clipping>) -> Result<(Option<String>, Vec<String>)> {
+    let Some(row) = b.story_row(id)? else { return Ok((None, Vec::new())) };
+    if clip.is_some_and(|c| crate::story::Features::of(c).to_blob() == row.blob) {
+        return Ok((None, Vec::new()));
+    }
+    let peers = b.story_member_ids(&row.story)?;
+    Ok((Some(row.story), peers))
 }
 
 /// `ingest/stories`' `put`, noting in `touched` the stories it changed.
@@ -108,18 +115,18 @@ pub(super) fn put(
     t: DateTime<Utc>,
     touched: &mut BTreeSet<String>,
 ) -> Result<()> {
-    let (old, peers) = before(b, id)?;
+    let (old, peers) = before(b, id, Some(clip))?;
     if super::stories::put(b, id, clip, t)? {
-        note(b, id, old, &peers, t, touched)?;
+        note(b, id, old, peers, t, touched)?;
     }
     Ok(())
 }
 
 /// `ingest/stories`' `remove`, noting in `touched` the stories it changed.
 pub(super) fn remove(b: &Batch<'_>, id: &str, t: DateTime<Utc>, touched: &mut BTreeSet<String>) -> Result<()> {
-    let (old, peers) = before(b, id)?;
+    let (old, peers) = before(b, id, None)?;
     if super::stories::remove(b, id, t)? {
-        note(b, id, old, &peers, t, touched)?;
+        note(b, id, old, peers, t, touched)?;
     }
     Ok(())
 }

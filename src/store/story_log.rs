@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS story_log(
     left_at INTEGER,
     PRIMARY KEY(feed, pos)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS story_log_open ON story_log(story, feed) WHERE left_at IS NULL;
+CREATE INDEX IF NOT EXISTS story_log_by_story ON story_log(story, feed);
 ";
 
 /// One visible member of a story in one feed, as the writer signs the story's coverage by.
@@ -111,7 +111,7 @@ impl Batch<'_> {
     /// The open slots of a story: (feed, sig).
     pub(crate) fn story_log_open(&self, story: &str) -> Result<Vec<(String, String)>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT feed, sig FROM story_log INDEXED BY story_log_open WHERE story=?1 AND left_at IS NULL",
+            "SELECT feed, sig FROM story_log INDEXED BY story_log_by_story WHERE story=?1 AND left_at IS NULL",
         )?;
         let rows = stmt.query_map([story], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -141,7 +141,7 @@ impl Batch<'_> {
     pub(crate) fn story_log_close(&self, feed: &str, story: &str, at: DateTime<Utc>) -> Result<()> {
         self.tx
             .prepare_cached(
-                "UPDATE story_log INDEXED BY story_log_open SET left_at=?3
+                "UPDATE story_log INDEXED BY story_log_by_story SET left_at=?3
                  WHERE story=?2 AND feed=?1 AND left_at IS NULL",
             )?
             .execute(params![feed, story, ts(at)])?;
@@ -191,6 +191,34 @@ impl super::Reader {
             .query_map(params![log.feed().path_stem(), from as i64, to as i64], |r| r.get(0))
             .map_err(|e| conn.stopped(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| conn.stopped(e))
+    }
+
+    /// Stories that ended in a merge into one of `into` and were ever in the story log of
+    /// `log`'s feed (so its readers saw them), since `since`: (id, when), for tombstones. A story
+    /// its readers never saw is never named to them.
+    pub fn merged_into_logged(
+        &self,
+        log: &FeedLog,
+        into: &[String],
+        since: DateTime<Utc>,
+        budget: &Budget,
+    ) -> Result<Vec<(String, DateTime<Utc>)>> {
+        let conn = self.conn(budget)?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT r.id, r.at FROM story_redirects r WHERE r.into_id=?1 AND r.at>=?2
+             AND EXISTS(SELECT 1 FROM story_log l INDEXED BY story_log_by_story WHERE l.story=r.id AND l.feed=?3)
+             ORDER BY r.at DESC, r.id",
+        )?;
+        let mut out = Vec::new();
+        for id in into {
+            let rows = stmt
+                .query_map(params![id, ts(since), log.feed().path_stem()], |r| Ok((r.get(0)?, from_ts(r.get(1)?))))
+                .map_err(|e| conn.stopped(e))?;
+            for r in rows {
+                out.push(r.map_err(|e| conn.stopped(e))?);
+            }
+        }
+        Ok(out)
     }
 
     /// When a slot in `from..to` of the story log of `log`'s feed last opened or closed.

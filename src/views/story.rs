@@ -74,7 +74,9 @@ impl Views {
             out.extend(pages::story_item(id, &members, joined, &links));
         }
         let shown: Vec<String> = out.iter().map(|i| i.id.clone()).collect();
-        let tombstones = self.filters.merged_into(&shown, DateTime::UNIX_EPOCH, budget)?;
+        // Only stories this feed's readers saw (they were in its story log) are named to them.
+        let tombstones =
+            self.filters.merged_into_logged(&FeedLog::of(&feed.key), &shown, DateTime::UNIX_EPOCH, budget)?;
         Ok((out, tombstones))
     }
 
