@@ -52,8 +52,17 @@ fn wait_count(d: &Daemon, path: &str, n: usize) {
 }
 
 fn items(d: &Daemon, path: &str) -> Vec<serde_json::Value> {
-    let v: serde_json::Value = serde_json::from_slice(&get(&d.url(path), &[]).body).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_slice(&answered(d, path).body).unwrap();
     v["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// `path`'s answer, once it is not 503 (a view made on request may be refused while the
+/// machine is loaded): the first answer served is the one checked, and it must be 200.
+#[track_caller]
+fn answered(d: &Daemon, path: &str) -> Reply {
+    let r = poll(&format!("{path} served"), || Some(get(&d.url(path), &[])).filter(|r| r.status != 503));
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    r
 }
 
 fn story(id: &str) -> String {
@@ -75,8 +84,7 @@ fn walk(d: &Daemon, stem: &str, ext: &str) -> Vec<Walked> {
     loop {
         assert!(out.len() < 50, "{stem}.{ext}: runaway archive chain");
         assert!(out.iter().all(|w| w.path != path), "{path} visited twice");
-        let r = get(&d.url(&path), &[]);
-        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let r = answered(d, &path);
         let (ids, older) = if ext == "json" {
             let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
             assert_eq!(v["feed_url"].as_str(), Some(format!("{BASE}{path}").as_str()), "{path}");
@@ -210,7 +218,7 @@ fn copy(site: &Site, seeds: &Path, f: &str) {
 /// Story ids of a grouped JSON view, and the ids its Atom form tombstones.
 fn grouped(d: &Daemon, stem: &str, query: &str) -> (Vec<String>, String) {
     let ids = items(d, &format!("{stem}.json?{query}")).iter().map(|i| story(i["id"].as_str().unwrap())).collect();
-    (ids, get(&d.url(&format!("{stem}.atom?{query}")), &[]).text())
+    (ids, answered(d, &format!("{stem}.atom?{query}")).text())
 }
 
 #[test]
@@ -230,7 +238,7 @@ fn a_story_change_made_in_another_feed_shows_at_once_in_every_grouped_view() {
     for q in ["group=story", "group=story&limit=5"] {
         assert_eq!(grouped(&d, vice, q).0, before);
     }
-    assert_eq!(get(&d.url(&format!("stories/{old}.json")), &[]).status, 200);
+    answered(&d, &format!("stories/{old}.json"));
     // Wired's report is in neither VICE's feed nor any feed VICE's report is in, and is the
     // earliest: the story is Wired's now, under Wired's founder id.
     copy(&site, &seeds, WIRED);
