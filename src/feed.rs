@@ -110,16 +110,34 @@ pub struct Doc<'a> {
 pub struct Links {
     base: String,
     hubs: Vec<String>,
+    /// The links of a feed's story-grouped documents: the subscription document and its
+    /// archive pages keep `?group=story` (the story log's pages, see `views/story_log`).
+    grouped: bool,
 }
 
 impl Links {
     pub fn new(base_url: &url::Url) -> Links {
-        Links { base: base_url.to_string(), hubs: Vec::new() }
+        Links { base: base_url.to_string(), hubs: Vec::new(), grouped: false }
+    }
+
+    /// These links for a story-grouped document: feed and archive URLs carry `?group=story`.
+    pub(crate) fn grouped(&self) -> Links {
+        Links { grouped: true, ..self.clone() }
+    }
+
+    /// Whether these are the links of a story-grouped document.
+    pub(crate) fn is_grouped(&self) -> bool {
+        self.grouped
+    }
+
+    /// `?group=story` on the links of a story-grouped document.
+    fn group_query(&self) -> &'static str {
+        if self.grouped { "?group=story" } else { "" }
     }
 
     /// These links, with the hubs a feed's subscription document advertises.
     pub(crate) fn with_hubs(&self, hubs: Vec<String>) -> Links {
-        Links { base: self.base.clone(), hubs }
+        Links { base: self.base.clone(), hubs, grouped: self.grouped }
     }
 
     pub(crate) fn base(&self) -> &str {
@@ -141,7 +159,7 @@ impl Links {
     }
 
     pub(crate) fn feed(&self, key: &FeedKey, format: Format) -> String {
-        format!("{}{}.{}", self.base, key.path_stem(), format.extension())
+        format!("{}{}.{}{}", self.base, key.path_stem(), format.extension(), self.group_query())
     }
 
     /// Path of an archive page below the base URL: `{stem}/archive/{page_size}-{index}.{ext}`.
@@ -152,7 +170,7 @@ impl Links {
     }
 
     pub(crate) fn archive(&self, key: &FeedKey, page_size: u64, index: u64, format: Format) -> String {
-        format!("{}{}", self.base, Links::archive_path(key, page_size, index, format))
+        format!("{}{}{}", self.base, Links::archive_path(key, page_size, index, format), self.group_query())
     }
 
     pub(crate) fn opml(&self) -> String {

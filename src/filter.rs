@@ -58,6 +58,12 @@ impl Filter {
         *self == Filter::default()
     }
 
+    /// Whether the filter is `group=story` alone: the story-grouped subscription document, made
+    /// from the feed's story log, with archive pages (any other filter makes a view on request).
+    pub(crate) fn is_grouping_only(&self) -> bool {
+        *self == Filter { by_story: true, ..Filter::default() }
+    }
+
     /// Parses a query string for a feed. Unknown parameters, repeated single-valued ones and bad
     /// values are errors naming the parameter. `now` resolves durations such as `since=7d` (to
     /// the minute, so equal queries within a minute share a cache entry).

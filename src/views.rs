@@ -10,6 +10,7 @@
 //! connections of their own, so they never hold up archive pages and clipping pages.
 
 mod story;
+mod story_log;
 
 use std::sync::{Arc, Mutex};
 
@@ -130,11 +131,15 @@ impl Views {
 
     /// A document of the feed in `shape`, dated `updated`.
     fn render(&self, shape: Shape, doc: &Doc<'_>, updated: DateTime<Utc>) -> Rendered {
-        let links = self.links();
+        self.render_with(&self.links(), shape, doc, updated)
+    }
+
+    /// A document of the feed in `shape` with `links`, dated `updated`.
+    fn render_with(&self, links: &Links, shape: Shape, doc: &Doc<'_>, updated: DateTime<Utc>) -> Rendered {
         match shape {
-            Shape::Feed(format) => Rendered::new(feed::render(format, doc, &links), updated, format.content_type()),
+            Shape::Feed(format) => Rendered::new(feed::render(format, doc, links), updated, format.content_type()),
             Shape::Page { format, private } => {
-                Rendered::new(pages::feed_page(doc, format, &links, private).into_bytes(), updated, HTML)
+                Rendered::new(pages::feed_page(doc, format, links, private).into_bytes(), updated, HTML)
             }
         }
     }
@@ -221,9 +226,13 @@ impl Views {
         self.get(&Self::filtered_key(feed, filter, shape)).map_or(Lookup::Uncached, Lookup::Cached)
     }
 
-    /// A feed narrowed by a filter, over its whole history.
+    /// A feed narrowed by a filter, over its whole history; for `group=story` alone, the feed's
+    /// story-grouped subscription document (from its story log, with archives).
     pub fn filtered(&self, feed: &FeedEntry, filter: &Filter, shape: Shape, budget: &Budget) -> Result<Arc<Rendered>> {
         self.cached(Self::filtered_key(feed, filter, shape), || {
+            if filter.is_grouping_only() {
+                return self.grouped_current(feed, shape, budget);
+            }
             let limit = filter.limit.unwrap_or(feed.items_per_feed);
             let (items, tombstones) = if filter.by_story {
                 self.grouped_items(feed, filter, limit, budget)?

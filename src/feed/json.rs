@@ -76,7 +76,8 @@ pub(crate) fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
         _ => None,
     };
     // In a story-grouped view an item stands for a story: its link is its lead's, not a page here.
-    let grouped = matches!(doc.page, Page::Filtered { query } if query.split('&').any(|p| p == "group=story"));
+    let grouped = links.is_grouped()
+        || matches!(doc.page, Page::Filtered { query } if query.split('&').any(|p| p == "group=story"));
     let items = doc
         .items
         .iter()

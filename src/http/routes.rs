@@ -286,10 +286,12 @@ pub async fn archive(
     if let Some(res) = refused(&site, &stem, &headers, token.as_deref()) {
         return res;
     }
-    if !query.is_empty() {
+    // `group=story` names the story log's pages; other filters make no archive pages.
+    let grouped = query == "group=story";
+    if !query.is_empty() && !grouped {
         return plain(
             StatusCode::BAD_REQUEST,
-            "query filters apply to subscription feeds, not to archive pages\n".into(),
+            "query filters apply to subscription feeds, not to archive pages (which take only group=story)\n".into(),
         );
     }
     // A full archive page changes only if one of its clippings is edited or deleted (the change
@@ -306,12 +308,22 @@ pub async fn archive(
     };
     drop(site);
     let shape = if prefers_html(&headers) { Shape::Page { format, private } } else { Shape::Feed(format) };
-    let doc = match views.lookup_archive(&entry, page_size, index, shape) {
+    let lookup = if grouped {
+        views.lookup_grouped_archive(&entry, page_size, index, shape)
+    } else {
+        views.lookup_archive(&entry, page_size, index, shape)
+    };
+    let doc = match lookup {
         Lookup::Missing => return not_found(),
         Lookup::Cached(doc) => doc,
         Lookup::Uncached => {
-            let made =
-                work::make(&state, Lane::Pages, move |v, budget| v.archive(&entry, page_size, index, shape, budget));
+            let made = work::make(&state, Lane::Pages, move |v, budget| {
+                if grouped {
+                    v.grouped_archive(&entry, page_size, index, shape, budget)
+                } else {
+                    v.archive(&entry, page_size, index, shape, budget)
+                }
+            });
             match made.await {
                 Ok(Some(doc)) => doc,
                 Ok(None) => return not_found(),

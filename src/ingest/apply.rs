@@ -79,6 +79,8 @@ struct Effects {
     /// Whether a file's notes on front-matter keys changed (the summary is made again).
     notes_changed: bool,
     tally: Tally,
+    /// Stories this transaction changed, whose story logs it brings up to date (`log_deltas`).
+    stories: BTreeSet<String>,
 }
 
 impl Effects {
@@ -387,7 +389,7 @@ impl Core {
                 return Ok(None);
             }
             b.tombstone_item(key, t)?;
-            super::stories::remove(b, &id, t)?;
+            super::story_log::remove(b, &id, t, &mut fx.stories)?;
             return Ok(Some(Delta { id, published: t, before, after: BTreeSet::new(), changed: true }));
         }
         let first_seen = state.as_ref().map_or(t, |s| s.first_seen);
@@ -414,7 +416,7 @@ impl Core {
         };
         let it = Item { id: id.clone(), updated, data };
         b.put_item(key, &it, first_seen, &hash, &shown)?;
-        super::stories::put(b, &id, &it.data.clip, t)?;
+        super::story_log::put(b, &id, &it.data.clip, t, &mut fx.stories)?;
         for topic in &it.data.topics {
             b.put_topic(&topic.slug, &topic.name)?;
             fx.names.insert(FeedKey::Topic(topic.slug.clone()), topic.name.clone());
@@ -445,8 +447,8 @@ impl Core {
     /// an item leaving closes its slot (with a tombstone). An edited item keeps its slot while
     /// that is in the subscription document, and otherwise gets a new one at the end, so the
     /// edit reaches subscribers. New slots are given in date order, so a batch of old clippings
-    /// lands in the archive oldest first. Marks the feeds for rendering and their history as
-    /// changed.
+    /// lands in the archive oldest first. Then the story logs of the stories touched. Marks the
+    /// feeds for rendering and their history as changed.
     fn log_deltas(&self, b: &Batch<'_>, mut deltas: Vec<Delta>, t: DateTime<Utc>, fx: &mut Effects) -> Result<()> {
         deltas.sort_by(|x, y| x.published.cmp(&y.published).then_with(|| x.id.cmp(&y.id)));
         for d in &deltas {
@@ -474,6 +476,10 @@ impl Core {
             }
             fx.feeds.extend(d.before.union(&d.after).cloned());
         }
+        // Then the story logs, which follow the feed logs: a story's coverage in a feed is its
+        // members with an open slot there.
+        let items: Vec<String> = deltas.into_iter().map(|d| d.id).collect();
+        fx.feeds.extend(super::story_log::update(b, std::mem::take(&mut fx.stories), &items, t)?);
         Ok(())
     }
 }

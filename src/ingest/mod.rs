@@ -27,9 +27,13 @@ mod render;
 mod scan;
 mod snapshot;
 mod stories;
+mod story_log;
 mod sync;
 mod tokens;
 mod window;
+
+/// The window arithmetic, shared with the story logs' documents (`views/story_log`).
+pub(crate) use window::window as log_window;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -187,7 +191,9 @@ impl Ingest {
         ingest.load_catalog()?;
         ingest.restore_snapshot()?;
         ingest.reapply_topic_config()?;
+        let regroup = ingest.story_log_refill_due()?;
         ingest.backfill_stories()?;
+        ingest.backfill_story_log(regroup)?;
         ingest.purge_tombstones()?;
         ingest.ensure_tokens()?;
         ingest.render()?;

@@ -27,17 +27,17 @@ pub(super) fn page_size(items_per_feed: usize) -> u64 {
 
 /// Where a feed's subscription document starts in its log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Window {
+pub(crate) struct Window {
     /// Full pages before the document: the archive pages it links to.
-    pub(super) archive_pages: u64,
+    pub(crate) archive_pages: u64,
     /// The first slot the document shows.
-    pub(super) start: u64,
+    pub(crate) start: u64,
 }
 
 /// The window of a log of `len` slots cut into pages of `page_size`; `open(from, to)` counts
 /// the open slots in `from..to`. The document starts at the last full page, and moves back a
 /// page at a time while it holds fewer than a page of open slots and there is a page before it.
-pub(super) fn window(len: u64, page_size: u64, mut open: impl FnMut(u64, u64) -> Result<u64>) -> Result<Window> {
+pub(crate) fn window(len: u64, page_size: u64, mut open: impl FnMut(u64, u64) -> Result<u64>) -> Result<Window> {
     let mut archive_pages = (len / page_size).saturating_sub(1);
     let mut shown = open(archive_pages * page_size, len)?;
     while shown < page_size && archive_pages > 0 {

@@ -21,6 +21,7 @@ mod reader;
 mod saved;
 mod schema;
 mod stories;
+mod story_log;
 mod websub;
 
 pub(crate) mod fts;
@@ -42,6 +43,7 @@ pub use log::FeedState;
 pub use reader::Reader;
 pub use schema::{SCHEMA_VERSION, recorded_schema};
 pub use stories::{KeyRange, StoryPrint, StoryRow};
+pub use story_log::Coverage;
 
 /// The writer's handle on the database.
 pub struct Store {

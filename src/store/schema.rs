@@ -29,7 +29,7 @@ pub fn recorded_schema(path: &Path) -> Result<Option<i64>> {
 }
 
 /// Every table, so an older store can be dropped and rebuilt from the clippings.
-const TABLES: [&str; 16] = [
+const TABLES: [&str; 17] = [
     "meta",
     "snapshot",
     "files",
@@ -46,6 +46,7 @@ const TABLES: [&str; 16] = [
     "pending",
     "story_items",
     "story_keys",
+    "story_log",
 ];
 
 const SCHEMA: &str = "
@@ -260,6 +261,10 @@ impl Store {
         // The search index, created in place on older stores; their items are indexed later,
         // by the writer (`fts::backfill`), so opening a store stays quick.
         conn.execute_batch(super::fts::SCHEMA)?;
+        // Each feed's story log, created in place on older stores and filled once by the writer
+        // (`ingest/story_log`'s backfill, meta `migrated_story_log`): it needs the stories,
+        // which the writer itself puts older stores' items in first.
+        conn.execute_batch(super::story_log::SCHEMA)?;
         conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?1)", [SCHEMA_VERSION.to_string()])?;
         super::fts::migrate_search(&conn)?;
         for (feed, token, created) in kept_tokens {

@@ -1,4 +1,5 @@
-//! Story views, made on request like the other views: a feed grouped by story (`?group=story`),
+//! Story views, made on request like the other views: a feed grouped by story (`?group=story`
+//! with any other filter; `group=story` alone is the story log's document, `views/story_log`),
 //! and one story's page and feeds (`/stories/{id}`, `/stories/{id}.{rss,atom,json}`). Every
 //! member shown holds an open slot in the log of the feed the view belongs to: the feed's own
 //! for a grouped view, the all-feed's (which never holds a private clipping) for a story's page.
@@ -73,7 +74,9 @@ impl Views {
             out.extend(pages::story_item(id, &members, joined, &links));
         }
         let shown: Vec<String> = out.iter().map(|i| i.id.clone()).collect();
-        let tombstones = self.filters.merged_into(&shown, DateTime::UNIX_EPOCH, budget)?;
+        // Only stories this feed's readers saw (they were in its story log) are named to them.
+        let tombstones =
+            self.filters.merged_into_logged(&FeedLog::of(&feed.key), &shown, DateTime::UNIX_EPOCH, budget)?;
         Ok((out, tombstones))
     }
 

@@ -28,6 +28,7 @@ mod service;
 mod startup;
 mod stories;
 mod story_feeds;
+mod story_log;
 mod support;
 mod systemd;
 mod tidy;

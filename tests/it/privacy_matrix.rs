@@ -86,6 +86,18 @@ const FILTERS: &[&str] = &[
     "group=story",
 ];
 
+/// The ids of a document's entries (no `urn:uuid:` prefix), read with feed-rs or serde_json.
+fn entry_ids(path: &str, body: &str) -> Vec<String> {
+    let bare = |id: &str| id.trim_start_matches("urn:uuid:").to_string();
+    if path.contains(".json") {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        v["items"].as_array().unwrap().iter().map(|i| bare(i["id"].as_str().unwrap())).collect()
+    } else {
+        let f = feed_rs::parser::parse(body.as_bytes()).unwrap_or_else(|e| panic!("{path}: {e}"));
+        f.entries.iter().map(|e| bare(&e.id)).collect()
+    }
+}
+
 /// Every document reachable from `start` through `prev-archive` (Atom, RSS) or `next_url`
 /// (JSON) links, `start` included, as (path, body).
 fn with_archives(d: &Daemon, start: &str) -> Vec<(String, String)> {
@@ -178,11 +190,22 @@ fn no_route_or_filter_shows_a_private_clipping_without_its_token() {
     queries.push("since=2020-01-01&topic=internal&provider=secret.example&q=plan&limit=500&min_quality=0".into());
     queries.push("token=wrong&q=plan".into());
     let mut requests = 0;
+    let mut grouped_walks = Vec::new();
     for stem in feeds {
         for format in ["rss", "atom", "json"] {
             for (path, body) in with_archives(&d, &format!("{stem}.{format}")) {
                 clean(&path, &body, &ids);
                 requests += 1;
+            }
+            // The story-grouped document and its archive pages (the story log).
+            let grouped = with_archives(&d, &format!("{stem}.{format}?group=story"));
+            for (path, body) in &grouped {
+                clean(path, body, &ids);
+                clean(&format!("{path} (browser)"), &get(&d.url(path), &[browser]).text(), &ids);
+                requests += 2;
+            }
+            if stem == "feed" {
+                grouped_walks.push(grouped);
             }
             for q in &queries {
                 let path = format!("{stem}.{format}?{q}");
@@ -197,12 +220,14 @@ fn no_route_or_filter_shows_a_private_clipping_without_its_token() {
                 requests += 2;
             }
         }
-        for archive in ["3-0", "3-1", "3-2", "50-0"] {
+        for archive in ["3-0", "3-1", "3-2", "50-0", "2-0", "2-1", "2-2"] {
             for format in ["rss", "atom", "json"] {
-                let path = format!("{stem}/archive/{archive}.{format}");
-                clean(&path, &get(&d.url(&path), &[]).text(), &ids);
-                clean(&format!("{path} (browser)"), &get(&d.url(&path), &[browser]).text(), &ids);
-                requests += 2;
+                for query in ["", "?group=story"] {
+                    let path = format!("{stem}/archive/{archive}.{format}{query}");
+                    clean(&path, &get(&d.url(&path), &[]).text(), &ids);
+                    clean(&format!("{path} (browser)"), &get(&d.url(&path), &[browser]).text(), &ids);
+                    requests += 2;
+                }
             }
         }
     }
@@ -261,5 +286,23 @@ fn no_route_or_filter_shows_a_private_clipping_without_its_token() {
         }
     }
     assert_eq!(served, stories.len() * 4, "every public story is served: {stories:?}");
-    eprintln!("{requests} requests checked");
+    // The grouped all-feed's archives, followed to the end, name every public story once.
+    let mut want: Vec<String> = stories.clone();
+    want.sort();
+    want.dedup();
+    for walk in &grouped_walks {
+        let mut named: Vec<String> = walk.iter().flat_map(|(path, body)| entry_ids(path, body)).collect();
+        let pages: Vec<&String> = walk.iter().map(|w| &w.0).collect();
+        assert!(want.len() <= 3 || walk.len() > 1, "the grouped all-feed has archive pages: {pages:?}");
+        named.sort();
+        let count = named.len();
+        named.dedup();
+        assert_eq!(count, named.len(), "a story twice in {pages:?}");
+        assert_eq!(named, want, "{pages:?}");
+    }
+    eprintln!(
+        "{requests} requests checked; {} public stories, {} grouped documents walked",
+        want.len(),
+        grouped_walks.iter().map(Vec::len).sum::<usize>()
+    );
 }

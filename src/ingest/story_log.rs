@@ -1,0 +1,329 @@
+//! The writer's side of the story logs (`store/story_log.rs`): in the transaction that changes
+//! items and stories, every story that change touched is looked at in every feed, and its slot
+//! in that feed's story log opens, moves to the end or closes so the log says what the feed's
+//! readers can see of it. Only the touched stories are read, never all of them.
+//!
+//! A story is touched when an item in it entered, changed in or left a feed, when an item joined
+//! or left it, when it split, or when it ended in a merge. What a feed's readers see of a story
+//! is its members with an open slot in the feed's `feed_log` (the visibility rule); the story
+//! log signs that coverage (members, their `updated`, dates and quality, which picks the lead),
+//! so any change to the item standing for the story gives it a new slot, and its `updated`
+//! moves. A feed whose story log changed is marked changed, which renders it and bumps its
+//! generation: every cached grouped view of it is stale at once, wherever the clipping that
+//! caused the change is.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use tracing::info;
+
+use super::Ingest;
+use crate::clip::Clipping;
+use crate::feed::FeedKey;
+use crate::store::{Batch, Coverage};
+
+/// The meta key set once the story logs of an older store are filled.
+const MIGRATED: &str = "migrated_story_log";
+
+/// What a feed's readers see of a story: its signature and its newest member's date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    sig: String,
+    newest: i64,
+}
+
+/// The coverage rows of one story in one feed, signed. `rows` may come in any order.
+fn seen(rows: &[&Coverage]) -> Seen {
+    let mut v: Vec<&&Coverage> = rows.iter().collect();
+    v.sort_by(|a, b| a.item.cmp(&b.item));
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for c in &v {
+        h.update(c.item.as_bytes());
+        h.update(&[0]);
+        h.update(&c.updated.to_le_bytes());
+        h.update(&c.published.to_le_bytes());
+        h.update(&c.quality.map_or([0xff; 9], |q| {
+            let mut b = [0u8; 9];
+            b[1..].copy_from_slice(&q.to_le_bytes());
+            b
+        }));
+    }
+    Seen { sig: format!("{:032x}", h.digest128()), newest: v.iter().map(|c| c.published).max().unwrap_or(0) }
+}
+
+/// The coverage of stories by (feed, story).
+fn by_feed(rows: &[Coverage]) -> BTreeMap<(String, String), Seen> {
+    let mut groups: BTreeMap<(String, String), Vec<&Coverage>> = BTreeMap::new();
+    for c in rows {
+        groups.entry((c.feed.clone(), c.story.clone())).or_default().push(c);
+    }
+    groups.into_iter().map(|(k, rows)| (k, seen(&rows))).collect()
+}
+
+/// A new slot to hand out: the oldest stories first, so a batch of old clippings fills the
+/// story logs (and their archive pages) in date order.
+type Entry = (i64, String, String, String);
+
+/// Notes the stories a change of item `id` touched, given the story it was in before (`old`)
+/// and that story's other members then (`peers`): the old story, the new one, each part of a
+/// split, and the stories retired into the new one by a merge at `t`. A part is read once,
+/// whatever its size (its members are then known), so a large story costs a few reads.
+fn note(
+    b: &Batch<'_>,
+    id: &str,
+    old: Option<String>,
+    peers: Vec<String>,
+    t: DateTime<Utc>,
+    touched: &mut BTreeSet<String>,
+) -> Result<()> {
+    let now = b.story_of(id)?;
+    if let Some(s) = &now {
+        touched.extend(b.merged_at(s, t)?);
+    }
+    touched.extend(now);
+    let mut left: BTreeSet<String> = peers.into_iter().filter(|p| p != id).collect();
+    while let Some(p) = left.pop_first() {
+        if let Some(s) = b.story_of(&p)? {
+            for m in b.story_member_ids(&s)? {
+                left.remove(&m);
+            }
+            touched.insert(s);
+        }
+    }
+    touched.extend(old);
+    Ok(())
+}
+
+/// The story an item is in and that story's members, before a change that may take it out of
+/// it: only when its features change (else `ingest/stories` leaves its story as it is, and
+/// nothing is read).
+fn before(b: &Batch<'_>, id: &str, clip: Option<&Clipping>) -> Result<(Option<String>, Vec<String>)> {
+    let Some(row) = b.story_row(id)? else { return Ok((None, Vec::new())) };
+    if clip.is_some_and(|c| crate::story::Features::of(c).to_blob() == row.blob) {
+        return Ok((None, Vec::new()));
+    }
+    let peers = b.story_member_ids(&row.story)?;
+    Ok((Some(row.story), peers))
+}
+
+/// `ingest/stories`' `put`, noting in `touched` the stories it changed.
+pub(super) fn put(
+    b: &Batch<'_>,
+    id: &str,
+    clip: &Clipping,
+    t: DateTime<Utc>,
+    touched: &mut BTreeSet<String>,
+) -> Result<()> {
+    let (old, peers) = before(b, id, Some(clip))?;
+    if super::stories::put(b, id, clip, t)? {
+        note(b, id, old, peers, t, touched)?;
+    }
+    Ok(())
+}
+
+/// `ingest/stories`' `remove`, noting in `touched` the stories it changed.
+pub(super) fn remove(b: &Batch<'_>, id: &str, t: DateTime<Utc>, touched: &mut BTreeSet<String>) -> Result<()> {
+    let (old, peers) = before(b, id, None)?;
+    if super::stories::remove(b, id, t)? {
+        note(b, id, old, peers, t, touched)?;
+    }
+    Ok(())
+}
+
+/// Brings the story logs of every feed up to date for the `touched` stories (and the stories
+/// of `items`, whose feeds or content changed). Returns the feeds whose story log changed.
+pub(super) fn update(
+    b: &Batch<'_>,
+    mut touched: BTreeSet<String>,
+    items: &[String],
+    t: DateTime<Utc>,
+) -> Result<BTreeSet<FeedKey>> {
+    for id in items {
+        touched.extend(b.story_of(id)?);
+    }
+    let mut changed = BTreeSet::new();
+    let mut enter: Vec<Entry> = Vec::new();
+    for story in &touched {
+        let now = by_feed(&b.story_coverage(story)?);
+        for (feed, sig) in b.story_log_open(story)? {
+            if now.get(&(feed.clone(), story.clone())).is_none_or(|s| s.sig != sig) {
+                b.story_log_close(&feed, story, t)?;
+                changed.insert(feed);
+            }
+        }
+        let open: BTreeMap<String, String> = b.story_log_open(story)?.into_iter().collect();
+        for ((feed, _), s) in now {
+            if open.get(&feed) != Some(&s.sig) {
+                enter.push((s.newest, story.clone(), feed, s.sig));
+            }
+        }
+    }
+    Ok(changed.into_iter().chain(write(b, enter, t)?).filter_map(|f| FeedKey::from_stem(&f)).collect())
+}
+
+/// Writes new slots, oldest story first; returns their feeds.
+fn write(b: &Batch<'_>, mut enter: Vec<Entry>, t: DateTime<Utc>) -> Result<BTreeSet<String>> {
+    enter.sort();
+    let mut feeds = BTreeSet::new();
+    for (_, story, feed, sig) in enter {
+        b.story_log_enter(&feed, &story, &sig, t)?;
+        feeds.insert(feed);
+    }
+    Ok(feeds)
+}
+
+/// Fills the story log of one feed from what it shows now: a slot for every story with a
+/// visible member whose open slot is missing or signs other coverage, and no open slot for any
+/// other. Idempotent: a log already up to date is left as it is. Returns whether it changed.
+fn fill(b: &Batch<'_>, feed: &str, t: DateTime<Utc>) -> Result<bool> {
+    let now = by_feed(&b.feed_coverage(feed)?);
+    let open: BTreeMap<String, String> = b.story_log_open_in(feed)?.into_iter().collect();
+    let mut changed = false;
+    for (story, sig) in &open {
+        if now.get(&(feed.to_string(), story.clone())).is_none_or(|s| &s.sig != sig) {
+            b.story_log_close(feed, story, t)?;
+            changed = true;
+        }
+    }
+    let enter: Vec<Entry> = now
+        .into_iter()
+        .filter(|((_, story), s)| open.get(story) != Some(&s.sig))
+        .map(|((feed, story), s)| (s.newest, story, feed, s.sig))
+        .collect();
+    changed |= !enter.is_empty();
+    write(b, enter, t)?;
+    Ok(changed)
+}
+
+impl Ingest {
+    /// Whether the stories are about to be made afresh (`backfill_stories` has not marked the
+    /// store, meta `migrated_stories`): the story logs must then be filled again after it.
+    pub(super) fn story_log_refill_due(&mut self) -> Result<bool> {
+        Ok(self.store.batch()?.meta("migrated_stories")?.is_none())
+    }
+
+    /// Fills every feed's story log once, for a store written before story logs existed (meta
+    /// `migrated_story_log`), or `again` when the stories were just made afresh; runs after
+    /// `backfill_stories`, whose stories it needs (it does not keep the logs). From then on
+    /// the writer keeps the logs with each change. The feeds it filled render again, so their
+    /// grouped views are dated anew.
+    pub(super) fn backfill_story_log(&mut self, again: bool) -> Result<()> {
+        let b = self.store.batch()?;
+        if b.meta(MIGRATED)?.is_some() && !again {
+            return Ok(());
+        }
+        let t = super::now();
+        let mut filled = Vec::new();
+        for feed in b.logged_feeds()? {
+            self.core.heartbeat.beat();
+            if fill(&b, &feed, t)? {
+                filled.extend(FeedKey::from_stem(&feed));
+            }
+        }
+        b.set_meta(MIGRATED, "1")?;
+        b.commit()?;
+        if !filled.is_empty() {
+            info!(feeds = filled.len(), "story logs filled");
+        }
+        self.core.dirty.extend(filled.iter().cloned());
+        self.core.history.extend(filled);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::{Item, ItemData};
+    use crate::store::{Store, StoryRow};
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+
+    /// A live item `key` in story `story`, with an open slot in each of `feeds`.
+    fn put(b: &Batch<'_>, key: &str, story: &str, feeds: &[FeedKey], published: i64) {
+        let clip =
+            crate::clip::parse(format!("---\ntitle: {key}\n---\n").as_bytes(), Default::default()).unwrap().clipping;
+        let data = ItemData { clip, topics: Vec::new(), published: at(published), dated: true };
+        let item = Item { id: key.to_string(), updated: at(published), data };
+        b.put_item(key, &item, at(published), key, key).unwrap();
+        let row = StoryRow {
+            item: key.into(),
+            story: story.into(),
+            founder: story.into(),
+            founder_published: None,
+            blob: Vec::new(),
+        };
+        b.put_story_item(&row, &[]).unwrap();
+        for f in feeds {
+            b.log_enter(f, key, at(published)).unwrap();
+        }
+    }
+
+    fn set(stories: &[&str]) -> BTreeSet<String> {
+        stories.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn each_feed_logs_the_stories_it_can_see_and_a_merge_touches_only_those() {
+        let mut store = Store::open_in_memory().unwrap();
+        let b = store.batch().unwrap();
+        let (all, topic) = (FeedKey::All, FeedKey::Topic("x".into()));
+        put(&b, "a", "s", &[all.clone(), topic.clone()], 10);
+        put(&b, "b", "s", std::slice::from_ref(&all), 20);
+        put(&b, "c", "t", std::slice::from_ref(&all), 30);
+        let changed = update(&b, set(&["s", "t"]), &[], at(100)).unwrap();
+        assert_eq!(changed, BTreeSet::from([all.clone(), topic.clone()]));
+        let slots = |feed: &str| b.story_log_slots(feed).unwrap();
+        // Oldest story first; one open slot per story the feed can see.
+        assert_eq!(slots("feed"), vec![(0, "s".into(), true), (1, "t".into(), true)]);
+        assert_eq!(slots("topics/x"), vec![(0, "s".into(), true)]);
+        // Nothing changed: nothing written, no feed touched.
+        assert!(update(&b, set(&["s", "t"]), &["a".into()], at(101)).unwrap().is_empty());
+        assert_eq!(slots("feed").len(), 2);
+        // Story t merges into s: t's slot closes, s moves to the end of the all-feed's log; the
+        // topic sees s as it was (c is not in it), so its log and generation stay.
+        b.move_story("t", "s", "s", None).unwrap();
+        b.put_story_redirect("t", "s", at(102)).unwrap();
+        let changed = update(&b, set(&["s", "t"]), &[], at(102)).unwrap();
+        assert_eq!(changed, BTreeSet::from([all.clone()]));
+        assert_eq!(slots("feed"), vec![(0, "s".into(), false), (1, "t".into(), false), (2, "s".into(), true)]);
+        assert_eq!(slots("topics/x"), vec![(0, "s".into(), true)]);
+        // The story's last visible member leaves the topic: its slot there closes; the all-feed
+        // still sees it as it was.
+        b.log_leave(&topic, "a", at(103)).unwrap();
+        assert_eq!(update(&b, BTreeSet::new(), &["a".into()], at(103)).unwrap(), BTreeSet::from([topic]));
+        assert_eq!(slots("topics/x"), vec![(0, "s".into(), false)]);
+        // Filling the logs again from scratch changes nothing (the backfill is idempotent).
+        assert!(!fill(&b, "feed", at(104)).unwrap());
+        assert!(!fill(&b, "topics/x", at(104)).unwrap());
+    }
+
+    fn cov(feed: &str, story: &str, item: &str, updated: i64, quality: Option<i64>) -> Coverage {
+        Coverage { feed: feed.into(), story: story.into(), item: item.into(), updated, published: updated, quality }
+    }
+
+    #[test]
+    fn a_story_is_signed_by_what_each_feed_shows_of_it() {
+        let rows = vec![
+            cov("feed", "s", "a", 10, Some(1)),
+            cov("feed", "s", "b", 20, None),
+            cov("topics/x", "s", "a", 10, Some(1)),
+        ];
+        let m = by_feed(&rows);
+        assert_eq!(m.len(), 2);
+        let all = &m[&("feed".to_string(), "s".to_string())];
+        let topic = &m[&("topics/x".to_string(), "s".to_string())];
+        assert_ne!(all.sig, topic.sig, "a member the topic cannot see changes its coverage");
+        assert_eq!((all.newest, topic.newest), (20, 10));
+        // Order does not matter; each field does.
+        let reversed: Vec<Coverage> = rows.iter().rev().cloned().collect();
+        assert_eq!(by_feed(&reversed), m);
+        for changed in [cov("feed", "s", "b", 21, None), cov("feed", "s", "b", 20, Some(0))] {
+            let m2 = by_feed(&[rows[0].clone(), changed]);
+            assert_ne!(m2[&("feed".to_string(), "s".to_string())].sig, all.sig);
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The story log: per feed, an append-only log of the stories its readers can see, the story
+//! counterpart of `feed_log` (see `store/log.rs`). A story gets a slot in feed F's log when it
+//! first has a member with an open slot in F's `feed_log`, a new slot when what F's readers see
+//! of it changes (the slot's `sig`), and the slot closes when it has no such member any more or
+//! the story ended in a merge. Archive pages of the story-grouped subscription document
+//! (`?group=story`) are fixed ranges of positions, as a feed's are of its `feed_log`.
+//!
+//! In `TABLES` (dropped by a rebuild): a cache of the clippings. The log holds story ids and
+//! their coverage, both of which the clippings give back: a story's id is its founder's item
+//! id (from the clipping's URL or path), the same clippings group the same way whatever order
+//! they arrive in, and visibility comes from the configuration. A rebuild refills it as the
+//! writer reads the clippings back. Only the positions, like `feed_log`'s, are history; the
+//! merge redirects (`story_redirects`), which the clippings cannot give back, stay out of it.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{Batch, from_ts, ts};
+use crate::budget::Budget;
+use crate::config::FeedLog;
+
+/// The table and its indexes, created in place on older stores.
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS story_log(
+    feed TEXT NOT NULL,
+    pos INTEGER NOT NULL,
+    story TEXT NOT NULL,
+    sig TEXT NOT NULL,
+    entered_at INTEGER NOT NULL,
+    left_at INTEGER,
+    PRIMARY KEY(feed, pos)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS story_log_by_story ON story_log(story, feed);
+";
+
+/// One visible member of a story in one feed, as the writer signs the story's coverage by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage {
+    pub(crate) feed: String,
+    pub(crate) story: String,
+    pub(crate) item: String,
+    pub(crate) updated: i64,
+    pub(crate) published: i64,
+    pub(crate) quality: Option<i64>,
+}
+
+fn coverage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Coverage> {
+    Ok(Coverage {
+        feed: r.get(0)?,
+        story: r.get(1)?,
+        item: r.get(2)?,
+        updated: r.get(3)?,
+        published: r.get(4)?,
+        quality: r.get(5)?,
+    })
+}
+
+impl Batch<'_> {
+    /// The story an item is in, if any.
+    pub(crate) fn story_of(&self, item: &str) -> Result<Option<String>> {
+        let mut stmt = self.tx.prepare_cached("SELECT story FROM story_items WHERE item=?1")?;
+        Ok(stmt.query_row([item], |r| r.get(0)).optional()?)
+    }
+
+    /// The items of a story (ids only).
+    pub(crate) fn story_member_ids(&self, story: &str) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached("SELECT item FROM story_items WHERE story=?1")?;
+        let rows = stmt.query_map([story], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The story ids that ended in a merge into `into` at `at`.
+    pub(crate) fn merged_at(&self, into: &str, at: DateTime<Utc>) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached("SELECT id FROM story_redirects WHERE into_id=?1 AND at=?2")?;
+        let rows = stmt.query_map(params![into, ts(at)], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every live member of `story` with the feeds it has an open slot in: what each feed's
+    /// readers may see of the story (the visibility rule).
+    pub(crate) fn story_coverage(&self, story: &str) -> Result<Vec<Coverage>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT l.feed, s.story, i.id, i.updated, i.published, i.quality
+             FROM story_items s JOIN items i ON i.id = s.item
+             JOIN feed_log l ON l.id = i.id AND l.left_at IS NULL
+             WHERE s.story=?1 AND i.deleted_at IS NULL",
+        )?;
+        let rows = stmt.query_map([story], coverage_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The coverage of every story in one feed, by story: the one-off backfill's reading.
+    pub(crate) fn feed_coverage(&self, feed: &str) -> Result<Vec<Coverage>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT l.feed, s.story, i.id, i.updated, i.published, i.quality
+             FROM feed_log l JOIN story_items s ON s.item = l.id JOIN items i ON i.id = l.id
+             WHERE l.feed=?1 AND l.left_at IS NULL AND i.deleted_at IS NULL ORDER BY s.story",
+        )?;
+        let rows = stmt.query_map([feed], coverage_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every feed with a log (path stems).
+    pub(crate) fn logged_feeds(&self) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached("SELECT feed FROM feeds UNION SELECT DISTINCT feed FROM feed_log")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The open slots of a story: (feed, sig).
+    pub(crate) fn story_log_open(&self, story: &str) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT feed, sig FROM story_log INDEXED BY story_log_by_story WHERE story=?1 AND left_at IS NULL",
+        )?;
+        let rows = stmt.query_map([story], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The open slots of a feed's story log: (story, sig).
+    pub(crate) fn story_log_open_in(&self, feed: &str) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.tx.prepare_cached("SELECT story, sig FROM story_log WHERE feed=?1 AND left_at IS NULL")?;
+        let rows = stmt.query_map([feed], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Gives a story a new slot at the end of a feed's story log, closing its open one.
+    pub(crate) fn story_log_enter(&self, feed: &str, story: &str, sig: &str, at: DateTime<Utc>) -> Result<()> {
+        self.story_log_close(feed, story, at)?;
+        let pos: i64 = self
+            .tx
+            .prepare_cached("SELECT COALESCE(MAX(pos) + 1, 0) FROM story_log WHERE feed=?1")?
+            .query_row([feed], |r| r.get(0))?;
+        self.tx
+            .prepare_cached("INSERT INTO story_log(feed, pos, story, sig, entered_at) VALUES(?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![feed, pos, story, sig, ts(at)])?;
+        Ok(())
+    }
+
+    /// Closes a story's open slot in a feed's story log, if it has one.
+    pub(crate) fn story_log_close(&self, feed: &str, story: &str, at: DateTime<Utc>) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE story_log INDEXED BY story_log_by_story SET left_at=?3
+                 WHERE story=?2 AND feed=?1 AND left_at IS NULL",
+            )?
+            .execute(params![feed, story, ts(at)])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl Batch<'_> {
+    /// Every slot of a feed's story log: (pos, story, open), by position.
+    pub(crate) fn story_log_slots(&self, feed: &str) -> Result<Vec<(u64, String, bool)>> {
+        let mut stmt =
+            self.tx.prepare("SELECT pos, story, left_at IS NULL FROM story_log WHERE feed=?1 ORDER BY pos")?;
+        let rows = stmt.query_map([feed], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+impl super::Reader {
+    /// Number of slots in the story log of `log`'s feed.
+    pub fn story_log_len(&self, log: &FeedLog, budget: &Budget) -> Result<u64> {
+        let conn = self.conn(budget)?;
+        let n: i64 = conn
+            .prepare_cached("SELECT COALESCE(MAX(pos) + 1, 0) FROM story_log WHERE feed=?1")?
+            .query_row([log.feed().path_stem()], |r| r.get(0))
+            .map_err(|e| conn.stopped(e))?;
+        Ok(n as u64)
+    }
+
+    /// How many slots in `from..to` of the story log of `log`'s feed are open.
+    pub fn story_log_open_slots(&self, log: &FeedLog, from: u64, to: u64, budget: &Budget) -> Result<u64> {
+        let conn = self.conn(budget)?;
+        let n: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM story_log WHERE feed=?1 AND pos>=?2 AND pos<?3 AND left_at IS NULL")?
+            .query_row(params![log.feed().path_stem(), from as i64, to as i64], |r| r.get(0))
+            .map_err(|e| conn.stopped(e))?;
+        Ok(n as u64)
+    }
+
+    /// The stories in open slots `from..to` of the story log of `log`'s feed, by position.
+    pub fn story_log_stories(&self, log: &FeedLog, from: u64, to: u64, budget: &Budget) -> Result<Vec<String>> {
+        let conn = self.conn(budget)?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT story FROM story_log WHERE feed=?1 AND pos>=?2 AND pos<?3 AND left_at IS NULL ORDER BY pos",
+        )?;
+        let rows = stmt
+            .query_map(params![log.feed().path_stem(), from as i64, to as i64], |r| r.get(0))
+            .map_err(|e| conn.stopped(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| conn.stopped(e))
+    }
+
+    /// Stories that ended in a merge into one of `into` and were ever in the story log of
+    /// `log`'s feed (so its readers saw them), since `since`: (id, when), for tombstones. A story
+    /// its readers never saw is never named to them.
+    pub fn merged_into_logged(
+        &self,
+        log: &FeedLog,
+        into: &[String],
+        since: DateTime<Utc>,
+        budget: &Budget,
+    ) -> Result<Vec<(String, DateTime<Utc>)>> {
+        let conn = self.conn(budget)?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT r.id, r.at FROM story_redirects r WHERE r.into_id=?1 AND r.at>=?2
+             AND EXISTS(SELECT 1 FROM story_log l INDEXED BY story_log_by_story WHERE l.story=r.id AND l.feed=?3)
+             ORDER BY r.at DESC, r.id",
+        )?;
+        let mut out = Vec::new();
+        for id in into {
+            let rows = stmt
+                .query_map(params![id, ts(since), log.feed().path_stem()], |r| Ok((r.get(0)?, from_ts(r.get(1)?))))
+                .map_err(|e| conn.stopped(e))?;
+            for r in rows {
+                out.push(r.map_err(|e| conn.stopped(e))?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// When a slot in `from..to` of the story log of `log`'s feed last opened or closed.
+    pub fn story_slots_changed_at(
+        &self,
+        log: &FeedLog,
+        from: u64,
+        to: u64,
+        budget: &Budget,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let conn = self.conn(budget)?;
+        let t: Option<i64> = conn
+            .prepare_cached(
+                "SELECT MAX(MAX(entered_at, COALESCE(left_at, 0))) FROM story_log WHERE feed=?1 AND pos>=?2 AND pos<?3",
+            )?
+            .query_row(params![log.feed().path_stem(), from as i64, to as i64], |r| r.get(0))
+            .map_err(|e| conn.stopped(e))?;
+        Ok(t.map(from_ts))
+    }
+}
