@@ -33,32 +33,23 @@ struct Seen {
     newest: i64,
 }
 
-/// The coverage rows of one story in one feed, signed. `rows` may come in any order.
-fn seen(rows: &[&Coverage]) -> Seen {
-    let mut v: Vec<&&Coverage> = rows.iter().collect();
-    v.sort_by(|a, b| a.item.cmp(&b.item));
+/// What one feed shows of one story, signed: any member joining, leaving or being edited
+/// (which moves its `updated`), any date or quality (which picks the lead) changes the sums.
+fn seen(c: &Coverage) -> Seen {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
-    for c in &v {
-        h.update(c.item.as_bytes());
-        h.update(&[0]);
-        h.update(&c.updated.to_le_bytes());
-        h.update(&c.published.to_le_bytes());
-        h.update(&c.quality.map_or([0xff; 9], |q| {
-            let mut b = [0u8; 9];
-            b[1..].copy_from_slice(&q.to_le_bytes());
-            b
-        }));
+    for n in [c.members, c.updated_sum, c.updated_max, c.published_sum, c.published_max, c.quality_sum, c.rated] {
+        h.update(&n.to_le_bytes());
     }
-    Seen { sig: format!("{:032x}", h.digest128()), newest: v.iter().map(|c| c.published).max().unwrap_or(0) }
+    for id in [&c.first_item, &c.last_item] {
+        h.update(id.as_bytes());
+        h.update(&[0]);
+    }
+    Seen { sig: format!("{:032x}", h.digest128()), newest: c.published_max }
 }
 
 /// The coverage of stories by (feed, story).
 fn by_feed(rows: &[Coverage]) -> BTreeMap<(String, String), Seen> {
-    let mut groups: BTreeMap<(String, String), Vec<&Coverage>> = BTreeMap::new();
-    for c in rows {
-        groups.entry((c.feed.clone(), c.story.clone())).or_default().push(c);
-    }
-    groups.into_iter().map(|(k, rows)| (k, seen(&rows))).collect()
+    rows.iter().map(|c| ((c.feed.clone(), c.story.clone()), seen(c))).collect()
 }
 
 /// A new slot to hand out: the oldest stories first, so a batch of old clippings fills the
@@ -301,29 +292,42 @@ mod tests {
         assert!(!fill(&b, "topics/x", at(104)).unwrap());
     }
 
-    fn cov(feed: &str, story: &str, item: &str, updated: i64, quality: Option<i64>) -> Coverage {
-        Coverage { feed: feed.into(), story: story.into(), item: item.into(), updated, published: updated, quality }
+    fn cov(feed: &str, story: &str, members: &[(&str, i64, Option<i64>)]) -> Coverage {
+        let ids = members.iter().map(|m| m.0.to_string());
+        Coverage {
+            feed: feed.into(),
+            story: story.into(),
+            members: members.len() as i64,
+            updated_sum: members.iter().map(|m| m.1).sum(),
+            updated_max: members.iter().map(|m| m.1).max().unwrap_or(0),
+            published_sum: members.iter().map(|m| m.1).sum(),
+            published_max: members.iter().map(|m| m.1).max().unwrap_or(0),
+            quality_sum: members.iter().filter_map(|m| m.2).sum(),
+            rated: members.iter().filter(|m| m.2.is_some()).count() as i64,
+            first_item: ids.clone().min().unwrap_or_default(),
+            last_item: ids.max().unwrap_or_default(),
+        }
     }
 
     #[test]
     fn a_story_is_signed_by_what_each_feed_shows_of_it() {
-        let rows = vec![
-            cov("feed", "s", "a", 10, Some(1)),
-            cov("feed", "s", "b", 20, None),
-            cov("topics/x", "s", "a", 10, Some(1)),
-        ];
+        let rows =
+            vec![cov("feed", "s", &[("a", 10, Some(1)), ("b", 20, None)]), cov("topics/x", "s", &[("a", 10, Some(1))])];
         let m = by_feed(&rows);
         assert_eq!(m.len(), 2);
         let all = &m[&("feed".to_string(), "s".to_string())];
         let topic = &m[&("topics/x".to_string(), "s".to_string())];
         assert_ne!(all.sig, topic.sig, "a member the topic cannot see changes its coverage");
         assert_eq!((all.newest, topic.newest), (20, 10));
-        // Order does not matter; each field does.
-        let reversed: Vec<Coverage> = rows.iter().rev().cloned().collect();
-        assert_eq!(by_feed(&reversed), m);
-        for changed in [cov("feed", "s", "b", 21, None), cov("feed", "s", "b", 20, Some(0))] {
-            let m2 = by_feed(&[rows[0].clone(), changed]);
-            assert_ne!(m2[&("feed".to_string(), "s".to_string())].sig, all.sig);
+        // Each change a reader could see changes the signature: an edit, a quality, another
+        // member in place of one, a member more.
+        for changed in [
+            cov("feed", "s", &[("a", 10, Some(1)), ("b", 21, None)]),
+            cov("feed", "s", &[("a", 10, Some(1)), ("b", 20, Some(0))]),
+            cov("feed", "s", &[("a", 10, Some(1)), ("c", 20, None)]),
+            cov("feed", "s", &[("a", 10, Some(1)), ("b", 20, None), ("c", 5, None)]),
+        ] {
+            assert_ne!(seen(&changed).sig, all.sig, "{changed:?}");
         }
     }
 }
