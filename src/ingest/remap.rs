@@ -251,3 +251,90 @@ fn private_first(cfg: &Config, plans: &mut [Plan]) -> Vec<Delta> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clip::{Limits, parse};
+    use std::path::Path;
+
+    fn cfg(text: &str) -> Config {
+        Config::parse(text, Path::new("/")).unwrap()
+    }
+
+    /// A stored item as a store written under `old` holds it: one file, its hash under `old`.
+    fn row(old: &Config, topics: &str) -> RemapRow {
+        let text = format!("---\ntitle: A humanoid walks\nwebUrl: https://n.example/a\ntopics: [{topics}]\n---\n");
+        let clip = parse(text.as_bytes(), Limits::default()).unwrap().clipping;
+        let first_seen = "2025-01-01T00:00:00Z".parse().unwrap();
+        let data = item::merge(&[Source { rel_path: "a.md", clipping: &clip }], first_seen, &old.topics).unwrap();
+        RemapRow {
+            key: "k".into(),
+            id: "id".into(),
+            first_seen,
+            hash: data.hash(),
+            sources: vec![("a.md".into(), serde_json::to_string(&clip).unwrap())],
+        }
+    }
+
+    fn keys(stems: &[&str]) -> BTreeSet<FeedKey> {
+        stems.iter().map(|s| FeedKey::from_stem(s).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_plan_is_made_only_for_what_the_new_rules_change() {
+        let old = cfg("topics:\n  - name: Robotics\n");
+        let before = keys(&["feed", "topics/robots"]);
+        let unchanged = plan(&old, row(&old, "Robots"), before.clone()).unwrap();
+        assert!(unchanged.is_none(), "{unchanged:?}");
+        let aliased = cfg("topics:\n  - name: Robotics\n    aliases: [Robots]\n");
+        let Some(Plan::Rewrite(key, d)) = plan(&aliased, row(&old, "Robots"), before.clone()).unwrap() else {
+            panic!("an alias changes the item's topics")
+        };
+        assert_eq!((key.as_str(), &d.before, &d.after), ("k", &before, &keys(&["feed", "topics/robotics"])));
+        let keyword = cfg("topics:\n  - name: Walking\n    keywords: [humanoid]\n");
+        let Some(Plan::Rewrite(_, d)) = plan(&keyword, row(&old, "Robots"), before.clone()).unwrap() else {
+            panic!("a keyword adds a topic")
+        };
+        assert_eq!(d.after, keys(&["feed", "topics/robots", "topics/walking"]));
+        // Made private: the same content, fewer feeds.
+        let private = cfg("topics:\n  - name: Robotics\n  - name: Robots\n    private: true\n");
+        let stored = row(&private, "Robots");
+        let Some(Plan::Move(d)) = plan(&private, stored, before.clone()).unwrap() else { panic!("a move") };
+        assert_eq!(d.after, keys(&["topics/robots"]));
+        let gone = RemapRow { sources: Vec::new(), ..row(&old, "Robots") };
+        assert!(matches!(plan(&old, gone, before).unwrap(), Some(Plan::Rewrite(_, d)) if d.after.is_empty()));
+    }
+
+    #[test]
+    fn clippings_made_private_leave_every_public_feed_first() {
+        let rules = cfg("topics:\n  - name: Internal\n    private: true\n");
+        let delta = |before: &[&str], after: &[&str]| Delta {
+            id: format!("{before:?}"),
+            published: chrono::DateTime::UNIX_EPOCH,
+            before: keys(before),
+            after: keys(after),
+            changed: false,
+        };
+        let mut plans = vec![
+            Plan::Move(delta(&["feed", "topics/internal", "providers/a.example"], &["topics/internal"])),
+            Plan::Rewrite("k".into(), delta(&["feed", "topics/robots"], &["topics/internal"])),
+            Plan::Move(delta(&["feed"], &["feed", "topics/robots"])),
+            Plan::Move(delta(&["topics/internal"], &["topics/internal"])),
+        ];
+        let first = private_first(&rules, &mut plans);
+        let moved: Vec<(BTreeSet<FeedKey>, BTreeSet<FeedKey>)> =
+            first.iter().map(|d| (d.before.clone(), d.after.clone())).collect();
+        assert_eq!(
+            moved,
+            [
+                (keys(&["feed", "topics/internal", "providers/a.example"]), keys(&["topics/internal"])),
+                (keys(&["feed", "topics/robots"]), keys(&[])),
+            ]
+        );
+        // What remains of each plan starts where the first step left it.
+        assert_eq!(plans[0].delta().before, keys(&["topics/internal"]));
+        assert_eq!(plans[1].delta().before, keys(&[]));
+        assert_eq!(plans[2].delta().before, keys(&["feed"]), "a public clipping waits for the switch");
+    }
+}
