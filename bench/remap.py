@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Topic remap: a reload (SIGHUP) that changes topics, aliases and keywords over N stored
-clippings. Measures the time from the signal to the switch (every new feed published at once: the
-new topic answers 200 and /api/status shows no remap under way) and to the daemon's
-"configuration reloaded", and the latency of the feed requests a client issues the whole time
+clippings. Measures the time from the signal to the switch (every new feed published at once,
+seen as the moment the feed of everything changes: polled with If-None-Match, 304 until then)
+and to the daemon's "configuration reloaded", and the latency of the feed requests a client issues the whole time
 (p50, p99, max), with every answer checked: 200 for the feeds that exist before and after, and
 for the topic the new rules bring into being only 503 (with Retry-After) or 404 before the switch
 and 200 after it. Target (issue 17): at 100,000, feeds keep answering throughout and the new feeds

@@ -116,6 +116,21 @@ impl Tally {
     }
 }
 
+/// An item whose merged content differs from what the store holds, to be written.
+#[derive(Debug)]
+pub(super) struct Changed {
+    pub(super) key: String,
+    pub(super) id: String,
+    pub(super) data: crate::item::ItemData,
+    /// [`crate::item::ItemData::hash`] of `data`.
+    pub(super) hash: String,
+    pub(super) first_seen: DateTime<Utc>,
+    /// The stored item's `updated` time and shown hash; `None` when it is new or back.
+    pub(super) live: Option<(DateTime<Utc>, String)>,
+    /// The feeds it is in.
+    pub(super) before: BTreeSet<FeedKey>,
+}
+
 /// How an item changed: which feeds it was in, which it is in now, whether its content changed.
 #[derive(Debug)]
 pub(super) struct Delta {
@@ -381,20 +396,38 @@ impl Core {
             let moved = after != before;
             return Ok(moved.then_some(Delta { id, published: data.published, before, after, changed: false }));
         }
+        let live = live.map(|s| (s.updated, s.shown.clone()));
+        let changed = Changed { key: key.to_string(), id, data, hash, first_seen, live, before };
+        self.store_changed(b, changed, t, fx, true).map(Some)
+    }
+
+    /// Writes an item whose content changed, with its topics' and news site's names. With
+    /// `regroup`, its story is worked out again from its clipping. Returns its move, for the logs.
+    pub(super) fn store_changed(
+        &self,
+        b: &Batch<'_>,
+        c: Changed,
+        t: DateTime<Utc>,
+        fx: &mut Effects,
+        regroup: bool,
+    ) -> Result<Delta> {
+        let Changed { key, id, data, hash, first_seen, live, before } = c;
         // Only a change subscribers can see makes the item updated; a change to, say, its
         // quality alone is stored (filters use it) without touching its time or its slots.
         let shown = data.shown_hash();
-        let edited = live.is_none_or(|s| s.shown != shown);
+        let edited = live.as_ref().is_none_or(|(_, s)| *s != shown);
         // `updated` means edited: an item new to its feeds is as new as its own date (its first-seen
         // time when it has none), so a store rebuilt from the same files gives the same values.
         let updated = match live {
-            Some(s) if !edited => s.updated,
-            Some(s) => s.updated.max(t),
+            Some((u, _)) if !edited => u,
+            Some((u, _)) => u.max(t),
             None => data.published,
         };
         let it = Item { id: id.clone(), updated, data };
-        b.put_item(key, &it, first_seen, &hash, &shown)?;
-        super::stories::put(b, &id, &it.data.clip, t)?;
+        b.put_item(&key, &it, first_seen, &hash, &shown)?;
+        if regroup {
+            super::stories::put(b, &id, &it.data.clip, t)?;
+        }
         for topic in &it.data.topics {
             b.put_topic(&topic.slug, &topic.name)?;
             fx.names.insert(FeedKey::Topic(topic.slug.clone()), topic.name.clone());
@@ -406,7 +439,7 @@ impl Core {
             fx.names.insert(FeedKey::Provider(domain.clone()), p.name.clone());
         }
         let after = self.feeds_of(&it.data);
-        Ok(Some(Delta { id, published: it.data.published, before, after, changed: edited }))
+        Ok(Delta { id, published: it.data.published, before, after, changed: edited })
     }
 
     /// The feeds an item appears in under the rules in force: everything, its topics, its news

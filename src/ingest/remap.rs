@@ -24,7 +24,7 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use tracing::info;
 
-use super::apply::{Delta, Effects, feeds_of};
+use super::apply::{Changed, Delta, Effects, feeds_of};
 use super::{Core, Ingest, now};
 use crate::clip::Clipping;
 use crate::config::Config;
@@ -64,21 +64,23 @@ enum Plan {
     /// Its stored content is what the new rules give, but its feeds change (a feed made private
     /// or public): only the feed logs move.
     Move(Delta),
-    /// Its content changes (its topics): the item is refreshed as any changed item is. The delta
-    /// is what the plan expects, for the privacy pass and the feeds to come.
-    Rewrite(String, Delta),
+    /// Its content changes (its topics): written again, as merged here. The delta is the move
+    /// expected, for the privacy pass and the feeds to come; its `before` is the one in force.
+    Rewrite(Box<Changed>, Delta),
+    /// No file names it any more: the ordinary refresh makes it a tombstone.
+    Refresh(String, Delta),
 }
 
 impl Plan {
     fn delta(&self) -> &Delta {
         match self {
-            Plan::Move(d) | Plan::Rewrite(_, d) => d,
+            Plan::Move(d) | Plan::Rewrite(_, d) | Plan::Refresh(_, d) => d,
         }
     }
 
     fn delta_mut(&mut self) -> &mut Delta {
         match self {
-            Plan::Move(d) | Plan::Rewrite(_, d) => d,
+            Plan::Move(d) | Plan::Rewrite(_, d) | Plan::Refresh(_, d) => d,
         }
     }
 }
@@ -135,7 +137,13 @@ impl Ingest {
             self.core.heartbeat.beat();
             match plan {
                 Plan::Move(d) => deltas.push(d),
-                Plan::Rewrite(key, _) => deltas.extend(self.core.refresh_item(&b, &key, t, &mut fx)?),
+                // A remap changes topics only: the files, which stories are made of, are as
+                // they were, so no story is worked out again.
+                Plan::Rewrite(mut c, d) => {
+                    c.before = d.before;
+                    deltas.push(self.core.store_changed(&b, *c, t, &mut fx, false)?);
+                }
+                Plan::Refresh(key, _) => deltas.extend(self.core.refresh_item(&b, &key, t, &mut fx)?),
             }
         }
         self.core.log_deltas(&b, deltas, t, &mut fx)?;
@@ -211,11 +219,10 @@ impl Core {
 /// What changes for one live item under `cfg`, from its stored parses: `None` when nothing does.
 /// `before` is the feeds it is in now.
 fn plan(cfg: &Config, row: RemapRow, before: BTreeSet<FeedKey>) -> Result<Option<Plan>> {
-    let RemapRow { key, id, first_seen, hash, sources } = row;
+    let RemapRow { key, id, first_seen, updated, hash, shown, sources } = row;
     if sources.is_empty() {
-        // No file names it any more: the refresh makes it a tombstone.
         let delta = Delta { id, published: first_seen, before, after: BTreeSet::new(), changed: true };
-        return Ok(Some(Plan::Rewrite(key, delta)));
+        return Ok(Some(Plan::Refresh(key, delta)));
     }
     let mut clips: Vec<(String, Clipping)> = Vec::with_capacity(sources.len());
     for (path, record) in sources {
@@ -225,11 +232,15 @@ fn plan(cfg: &Config, row: RemapRow, before: BTreeSet<FeedKey>) -> Result<Option
     let refs: Vec<Source<'_>> = clips.iter().map(|(p, c)| Source { rel_path: p, clipping: c }).collect();
     let data = item::merge(&refs, first_seen, &cfg.topics).context("merging the files of an item")?;
     let after = feeds_of(cfg, &data);
-    let delta = Delta { id, published: data.published, before, after, changed: false };
-    if data.hash() != hash {
-        return Ok(Some(Plan::Rewrite(key, delta)));
+    let new_hash = data.hash();
+    if new_hash == hash {
+        let moved = before != after;
+        return Ok(moved.then_some(Plan::Move(Delta { id, published: data.published, before, after, changed: false })));
     }
-    Ok((delta.before != delta.after).then_some(Plan::Move(delta)))
+    let delta = Delta { id: id.clone(), published: data.published, before: before.clone(), after, changed: true };
+    let live = Some((updated, shown));
+    let changed = Changed { key, id, data, hash: new_hash, first_seen, live, before };
+    Ok(Some(Plan::Rewrite(Box::new(changed), delta)))
 }
 
 /// Splits off what must happen before anything else: a clipping private under the new rules
@@ -272,7 +283,9 @@ mod tests {
             key: "k".into(),
             id: "id".into(),
             first_seen,
+            updated: first_seen,
             hash: data.hash(),
+            shown: data.shown_hash(),
             sources: vec![("a.md".into(), serde_json::to_string(&clip).unwrap())],
         }
     }
@@ -288,10 +301,12 @@ mod tests {
         let unchanged = plan(&old, row(&old, "Robots"), before.clone()).unwrap();
         assert!(unchanged.is_none(), "{unchanged:?}");
         let aliased = cfg("topics:\n  - name: Robotics\n    aliases: [Robots]\n");
-        let Some(Plan::Rewrite(key, d)) = plan(&aliased, row(&old, "Robots"), before.clone()).unwrap() else {
+        let Some(Plan::Rewrite(c, d)) = plan(&aliased, row(&old, "Robots"), before.clone()).unwrap() else {
             panic!("an alias changes the item's topics")
         };
-        assert_eq!((key.as_str(), &d.before, &d.after), ("k", &before, &keys(&["feed", "topics/robotics"])));
+        assert_eq!((c.key.as_str(), &d.before, &d.after), ("k", &before, &keys(&["feed", "topics/robotics"])));
+        assert_eq!(c.data.topics[0].slug, "robotics");
+        assert_eq!(c.live.as_ref().map(|(u, _)| *u), Some("2025-01-01T00:00:00Z".parse().unwrap()));
         let keyword = cfg("topics:\n  - name: Walking\n    keywords: [humanoid]\n");
         let Some(Plan::Rewrite(_, d)) = plan(&keyword, row(&old, "Robots"), before.clone()).unwrap() else {
             panic!("a keyword adds a topic")
@@ -303,7 +318,7 @@ mod tests {
         let Some(Plan::Move(d)) = plan(&private, stored, before.clone()).unwrap() else { panic!("a move") };
         assert_eq!(d.after, keys(&["topics/robots"]));
         let gone = RemapRow { sources: Vec::new(), ..row(&old, "Robots") };
-        assert!(matches!(plan(&old, gone, before).unwrap(), Some(Plan::Rewrite(_, d)) if d.after.is_empty()));
+        assert!(matches!(plan(&old, gone, before).unwrap(), Some(Plan::Refresh(_, d)) if d.after.is_empty()));
     }
 
     #[test]
@@ -318,7 +333,7 @@ mod tests {
         };
         let mut plans = vec![
             Plan::Move(delta(&["feed", "topics/internal", "providers/a.example"], &["topics/internal"])),
-            Plan::Rewrite("k".into(), delta(&["feed", "topics/robots"], &["topics/internal"])),
+            Plan::Refresh("k".into(), delta(&["feed", "topics/robots"], &["topics/internal"])),
             Plan::Move(delta(&["feed"], &["feed", "topics/robots"])),
             Plan::Move(delta(&["topics/internal"], &["topics/internal"])),
         ];

@@ -15,8 +15,10 @@ pub struct RemapRow {
     pub(crate) key: String,
     pub(crate) id: String,
     pub(crate) first_seen: DateTime<Utc>,
-    /// Hash of everything stored of the item.
+    pub(crate) updated: DateTime<Utc>,
+    /// Hash of everything stored of the item, and of what feeds show of it.
     pub(crate) hash: String,
+    pub(crate) shown: String,
     /// (path, the clipping's stored JSON) of each file naming it, by path then root; empty when
     /// no file names it any more.
     pub(crate) sources: Vec<(String, String)>,
@@ -27,8 +29,8 @@ impl Batch<'_> {
     /// each with its files' stored parses.
     pub(crate) fn remap_rows(&self, after: &str, limit: usize) -> Result<Vec<RemapRow>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT i.key, i.id, i.first_seen, i.hash, f.path, f.record
-             FROM (SELECT key, id, first_seen, hash FROM items
+            "SELECT i.key, i.id, i.first_seen, i.updated, i.hash, i.shown, f.path, f.record
+             FROM (SELECT key, id, first_seen, updated, hash, shown FROM items
                    WHERE deleted_at IS NULL AND key > ?1 ORDER BY key LIMIT ?2) i
              LEFT JOIN files f ON f.item_key = i.key AND f.record IS NOT NULL
              ORDER BY i.key, f.path, f.root",
@@ -37,7 +39,7 @@ impl Batch<'_> {
         let mut out: Vec<RemapRow> = Vec::with_capacity(limit);
         while let Some(r) = rows.next()? {
             let key: String = r.get(0)?;
-            let source: Option<(String, String)> = match (r.get::<_, Option<String>>(4)?, r.get(5)?) {
+            let source: Option<(String, String)> = match (r.get::<_, Option<String>>(6)?, r.get(7)?) {
                 (Some(path), Some(record)) => Some((path, record)),
                 _ => None,
             };
@@ -49,7 +51,9 @@ impl Batch<'_> {
                 key,
                 id: r.get(1)?,
                 first_seen: from_ts(r.get(2)?),
-                hash: r.get(3)?,
+                updated: from_ts(r.get(3)?),
+                hash: r.get(4)?,
+                shown: r.get(5)?,
                 sources: source.into_iter().collect(),
             });
         }

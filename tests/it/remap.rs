@@ -16,10 +16,10 @@ use crate::support::{Daemon, Site, get, poll};
 fn names(i: usize) -> (Vec<&'static str>, bool) {
     let first = ["Robots", "Machines", "Vision", "Gardening"][i % 4];
     let mut names = vec![first];
-    if i % 7 == 0 && first != "Vision" {
+    if i.is_multiple_of(7) && first != "Vision" {
         names.push("Vision");
     }
-    (names, i % 5 == 0)
+    (names, i.is_multiple_of(5))
 }
 
 fn title(i: usize) -> String {
