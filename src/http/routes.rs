@@ -143,14 +143,20 @@ fn hub_links(state: &AppState, stem: &str, ext: &str, token: Option<&str>) -> Op
     HeaderValue::from_str(&crate::websub::link_header(&hubs, &self_url)).ok()
 }
 
-/// How long a reader is asked to wait while a new store is first filled.
+/// How long a reader is asked to wait while a new store is first filled, or a topic remap makes
+/// its new feeds.
 const STARTING_RETRY_SECS: u64 = 5;
 
 /// On a first start (the store has never been reconciled with the roots), a feed with no items
 /// yet, or not known yet, may be about to fill: it answers 503 with `Retry-After` until the
 /// first reconcile ends, never an empty 200 or a 404 that would later turn into its content.
 /// Once the store has been reconciled, feeds are what they are (a restart serves them at once).
-fn not_yet(site: &crate::site::Site, entry: Option<&FeedEntry>) -> Option<Response<Body>> {
+/// Likewise, a feed that a topic remap under way brings into being answers 503 until it is done.
+fn not_yet(site: &crate::site::Site, stem: &str, entry: Option<&FeedEntry>) -> Option<Response<Body>> {
+    if entry.is_none() && site.coming.contains(stem) {
+        let why = "the topic configuration changed and this feed is being made; it is not ready yet\n";
+        return Some(unavailable(why.into(), STARTING_RETRY_SECS));
+    }
     let empty = entry.is_none_or(|e| e.log_len == 0);
     (site.cold && empty).then(|| {
         unavailable(
@@ -177,7 +183,7 @@ pub async fn feed(
     if let Some(res) = refused(&site, stem, &headers, token.as_deref()) {
         return res;
     }
-    if let Some(res) = not_yet(&site, entry.as_deref()) {
+    if let Some(res) = not_yet(&site, stem, entry.as_deref()) {
         return res;
     }
     let Some(entry) = entry else { return not_found() };
@@ -300,7 +306,7 @@ pub async fn archive(
     // (30 days by default) in caches.
     let cc = HeaderValue::from_static(if site.private.contains_key(&stem) { PRIVATE_CACHE } else { ARCHIVE_CACHE });
     let private = site.private.contains_key(&stem);
-    if let Some(res) = not_yet(&site, site.feeds.get(&stem).map(|e| &**e)) {
+    if let Some(res) = not_yet(&site, &stem, site.feeds.get(&stem).map(|e| &**e)) {
         return res;
     }
     let (Some(entry), Some(views)) = (site.feeds.get(&stem).cloned(), state.views.as_ref()) else {

@@ -67,7 +67,7 @@ impl Named {
 /// What one transaction changes in the writer's memory besides the store, applied only once it
 /// has committed: a transaction that fails or panics leaves the writer as it was.
 #[derive(Debug, Default)]
-struct Effects {
+pub(super) struct Effects {
     /// Feeds in which an item entered, changed or left: to render, and their history changed.
     feeds: BTreeSet<FeedKey>,
     /// The change in each feed's live count.
@@ -84,7 +84,7 @@ struct Effects {
 }
 
 impl Effects {
-    fn apply(self, core: &mut Core) {
+    pub(super) fn apply(self, core: &mut Core) {
         for (key, name) in self.names {
             core.catalog.entry(key).name = name;
         }
@@ -118,14 +118,29 @@ impl Tally {
     }
 }
 
+/// An item whose merged content differs from what the store holds, to be written.
+#[derive(Debug)]
+pub(super) struct Changed {
+    pub(super) key: String,
+    pub(super) id: String,
+    pub(super) data: crate::item::ItemData,
+    /// [`crate::item::ItemData::hash`] of `data`.
+    pub(super) hash: String,
+    pub(super) first_seen: DateTime<Utc>,
+    /// The stored item's `updated` time and shown hash; `None` when it is new or back.
+    pub(super) live: Option<(DateTime<Utc>, String)>,
+    /// The feeds it is in.
+    pub(super) before: BTreeSet<FeedKey>,
+}
+
 /// How an item changed: which feeds it was in, which it is in now, whether its content changed.
 #[derive(Debug)]
-struct Delta {
-    id: String,
-    published: DateTime<Utc>,
-    before: BTreeSet<FeedKey>,
-    after: BTreeSet<FeedKey>,
-    changed: bool,
+pub(super) struct Delta {
+    pub(super) id: String,
+    pub(super) published: DateTime<Utc>,
+    pub(super) before: BTreeSet<FeedKey>,
+    pub(super) after: BTreeSet<FeedKey>,
+    pub(super) changed: bool,
 }
 
 impl Ingest {
@@ -251,32 +266,6 @@ impl Ingest {
         fx.apply(&mut self.core);
         Ok(())
     }
-
-    /// When the configured topics changed since the store was written, every item is merged
-    /// again so names and aliases map to the right slugs.
-    pub(super) fn reapply_topic_config(&mut self) -> Result<()> {
-        let fingerprint = self.core.cfg.topic_fingerprint();
-        let b = self.store.batch()?;
-        if b.meta("topics")?.as_deref() == Some(fingerprint.as_str()) {
-            return Ok(());
-        }
-        let keys = b.live_item_keys()?;
-        let t = now();
-        let mut deltas = Vec::new();
-        let mut fx = Effects::default();
-        for key in &keys {
-            self.core.heartbeat.beat();
-            deltas.extend(self.core.refresh_item(&b, key, t, &mut fx)?);
-        }
-        self.core.log_deltas(&b, deltas, t, &mut fx)?;
-        b.set_meta("topics", &fingerprint)?;
-        b.commit()?;
-        fx.apply(&mut self.core);
-        if !keys.is_empty() {
-            info!(items = keys.len(), "topic configuration changed; items re-mapped");
-        }
-        Ok(())
-    }
 }
 
 impl Core {
@@ -377,7 +366,13 @@ impl Core {
 
     /// Recomputes the item for `key` from its files. Writes it when its content changed, or
     /// tombstones it when no file names it any more. Returns what changed, for the feed logs.
-    fn refresh_item(&self, b: &Batch<'_>, key: &str, t: DateTime<Utc>, fx: &mut Effects) -> Result<Option<Delta>> {
+    pub(super) fn refresh_item(
+        &self,
+        b: &Batch<'_>,
+        key: &str,
+        t: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<Option<Delta>> {
         let sources = b.sources(key)?;
         let state = b.item_state(key)?;
         let live = state.as_ref().filter(|s| !s.deleted);
@@ -403,20 +398,38 @@ impl Core {
             let moved = after != before;
             return Ok(moved.then_some(Delta { id, published: data.published, before, after, changed: false }));
         }
+        let live = live.map(|s| (s.updated, s.shown.clone()));
+        let changed = Changed { key: key.to_string(), id, data, hash, first_seen, live, before };
+        self.store_changed(b, changed, t, fx, true).map(Some)
+    }
+
+    /// Writes an item whose content changed, with its topics' and news site's names. With
+    /// `regroup`, its story is worked out again from its clipping. Returns its move, for the logs.
+    pub(super) fn store_changed(
+        &self,
+        b: &Batch<'_>,
+        c: Changed,
+        t: DateTime<Utc>,
+        fx: &mut Effects,
+        regroup: bool,
+    ) -> Result<Delta> {
+        let Changed { key, id, data, hash, first_seen, live, before } = c;
         // Only a change subscribers can see makes the item updated; a change to, say, its
         // quality alone is stored (filters use it) without touching its time or its slots.
         let shown = data.shown_hash();
-        let edited = live.is_none_or(|s| s.shown != shown);
+        let edited = live.as_ref().is_none_or(|(_, s)| *s != shown);
         // `updated` means edited: an item new to its feeds is as new as its own date (its first-seen
         // time when it has none), so a store rebuilt from the same files gives the same values.
         let updated = match live {
-            Some(s) if !edited => s.updated,
-            Some(s) => s.updated.max(t),
+            Some((u, _)) if !edited => u,
+            Some((u, _)) => u.max(t),
             None => data.published,
         };
         let it = Item { id: id.clone(), updated, data };
-        b.put_item(key, &it, first_seen, &hash, &shown)?;
-        super::story_log::put(b, &id, &it.data.clip, t, &mut fx.stories)?;
+        b.put_item(&key, &it, first_seen, &hash, &shown)?;
+        if regroup {
+            super::story_log::put(b, &id, &it.data.clip, t, &mut fx.stories)?;
+        }
         for topic in &it.data.topics {
             b.put_topic(&topic.slug, &topic.name)?;
             fx.names.insert(FeedKey::Topic(topic.slug.clone()), topic.name.clone());
@@ -428,19 +441,13 @@ impl Core {
             fx.names.insert(FeedKey::Provider(domain.clone()), p.name.clone());
         }
         let after = self.feeds_of(&it.data);
-        Ok(Some(Delta { id, published: it.data.published, before, after, changed: edited }))
+        Ok(Delta { id, published: it.data.published, before, after, changed: edited })
     }
 
     /// The feeds an item appears in under the rules in force: everything, its topics, its news
     /// site, narrowed by `Visibility` (a clipping in a private feed stays out of every public one).
     fn feeds_of(&self, data: &crate::item::ItemData) -> BTreeSet<FeedKey> {
-        let mut feeds = BTreeSet::from([FeedKey::All]);
-        feeds.extend(data.topics.iter().map(|t| FeedKey::Topic(t.slug.clone())));
-        if let Some(domain) = data.clip.provider.as_ref().and_then(|p| p.domain.as_ref()) {
-            feeds.insert(FeedKey::Provider(domain.clone()));
-        }
-        self.cfg.visibility().restrict(&mut feeds);
-        feeds
+        feeds_of(&self.cfg, data)
     }
 
     /// Writes item changes into the feed logs. An item entering a feed gets a slot at its end;
@@ -449,7 +456,13 @@ impl Core {
     /// edit reaches subscribers. New slots are given in date order, so a batch of old clippings
     /// lands in the archive oldest first. Then the story logs of the stories touched. Marks the
     /// feeds for rendering and their history as changed.
-    fn log_deltas(&self, b: &Batch<'_>, mut deltas: Vec<Delta>, t: DateTime<Utc>, fx: &mut Effects) -> Result<()> {
+    pub(super) fn log_deltas(
+        &self,
+        b: &Batch<'_>,
+        mut deltas: Vec<Delta>,
+        t: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<()> {
         deltas.sort_by(|x, y| x.published.cmp(&y.published).then_with(|| x.id.cmp(&y.id)));
         for d in &deltas {
             for f in d.before.difference(&d.after) {
@@ -482,6 +495,18 @@ impl Core {
         fx.feeds.extend(super::story_log::update(b, std::mem::take(&mut fx.stories), &items, t)?);
         Ok(())
     }
+}
+
+/// The feeds an item appears in under `cfg`'s rules: everything, its topics, its news site,
+/// narrowed by `Visibility` (a clipping in a private feed stays out of every public one).
+pub(super) fn feeds_of(cfg: &crate::config::Config, data: &crate::item::ItemData) -> BTreeSet<FeedKey> {
+    let mut feeds = BTreeSet::from([FeedKey::All]);
+    feeds.extend(data.topics.iter().map(|t| FeedKey::Topic(t.slug.clone())));
+    if let Some(domain) = data.clip.provider.as_ref().and_then(|p| p.domain.as_ref()) {
+        feeds.insert(FeedKey::Provider(domain.clone()));
+    }
+    cfg.visibility().restrict(&mut feeds);
+    feeds
 }
 
 /// Test builds only: `CLIPFEED_TEST_PANIC_ON=TEXT` makes the first transaction that refreshes an

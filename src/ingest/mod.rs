@@ -16,6 +16,7 @@
 //! - [`tokens`]: the tokens of private feeds.
 //! - [`push`]: after a publish, the WebSub hub and the static export; the hubs feeds advertise.
 //! - [`progress`]: how far a large batch is, logged and published while it runs.
+//! - [`remap`]: a topic remap that keeps the old feeds serving until the new ones are complete.
 
 mod apply;
 mod catalog;
@@ -23,6 +24,7 @@ mod jobs;
 mod progress;
 mod publish;
 mod push;
+mod remap;
 mod render;
 mod scan;
 mod snapshot;
@@ -83,6 +85,8 @@ struct Core {
     cold: bool,
     /// The large batch under way, if any.
     progress: Option<progress::Progress>,
+    /// The topic remap under way, if any.
+    remap: Option<remap::Remapping>,
     /// Each configured root as the last reconcile found it.
     roots: Vec<crate::site::RootStatus>,
     /// Files named in the log in the current batch (the rest go to debug, summarised).
@@ -158,6 +162,7 @@ impl Ingest {
                 ready: false,
                 cold: true,
                 progress: None,
+                remap: None,
                 roots: Vec::new(),
                 named: apply::Named::default(),
                 scanner: Scanner::new(&cfg),
@@ -190,7 +195,7 @@ impl Ingest {
         ingest.reread_if_format_changed()?;
         ingest.load_catalog()?;
         ingest.restore_snapshot()?;
-        ingest.reapply_topic_config()?;
+        ingest.remap()?;
         let regroup = ingest.story_log_refill_due()?;
         ingest.backfill_stories()?;
         ingest.backfill_story_log(regroup)?;
@@ -209,7 +214,9 @@ impl Ingest {
         self.core.limits = Limits { max_file_bytes: cfg.max_file_bytes };
         self.core.cfg = cfg;
         self.core.catalog.name_configured(&self.core.cfg);
-        self.reapply_topic_config()?;
+        // The old feeds keep serving until every new one is rendered (below, published at once);
+        // what turns private leaves the public feeds first (see `remap`).
+        self.remap()?;
         self.ensure_tokens()?;
         let all: BTreeSet<FeedKey> = self.core.catalog.keys().cloned().collect();
         self.core.dirty.extend(all);

@@ -57,6 +57,7 @@ impl Core {
             ready: self.ready,
             rejected: rejections.iter().take(STATUS_REJECTIONS).map(|r| self.status_rejection(r)).collect(),
             rejected_total: rejections.len(),
+            remap: self.remap.as_ref().map(|r| r.status()),
             renders: self.renders,
             rescans: self.rescans,
             store_error: self.store_problem(),
@@ -80,6 +81,7 @@ impl Core {
             ready: self.ready,
             cold: self.cold,
             private: self.tokens.clone(),
+            coming: self.remap.as_ref().map(|r| r.coming.clone()).unwrap_or_default(),
         };
         Metrics::set(&self.metrics.clippings_live, total);
         Metrics::set(&self.metrics.files_rejected_now, rejections.len() as u64);

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use crate::feed::{FeedKey, FeedMeta, Format};
 
 pub use rendered::{Encoding, Rendered};
-pub use status::{Indexing, RootStatus, Status, StatusRejection};
+pub use status::{Indexing, Remap, RootStatus, Status, StatusRejection};
 
 /// One feed: its subscription document in every format, and what is needed to render its archive
 /// pages and filtered views on demand.
@@ -114,6 +114,9 @@ pub struct Site {
     pub(crate) cold: bool,
     /// Private feeds (those `config::Visibility` names) by path stem, with the token each needs.
     pub(crate) private: HashMap<String, String>,
+    /// Feeds (path stems) a topic remap under way will publish when it completes: until then
+    /// they answer 503 with `Retry-After`, never a 404 that would later turn into content.
+    pub(crate) coming: Arc<std::collections::HashSet<String>>,
 }
 
 impl Site {
@@ -134,6 +137,7 @@ impl Site {
             // site starts warm.
             cold: false,
             private: HashMap::new(),
+            coming: Arc::default(),
         }
     }
 

@@ -26,6 +26,8 @@ pub struct Status {
     /// Rejected files (at most the first thousand).
     pub(crate) rejected: Vec<StatusRejection>,
     pub(crate) rejected_total: usize,
+    /// The topic remap under way (topics, aliases, keywords or private feeds changed), or null.
+    pub(crate) remap: Option<Remap>,
     /// Feed renders and reconciles since start.
     pub(crate) renders: u64,
     pub(crate) rescans: u64,
@@ -66,6 +68,24 @@ pub struct Indexing {
     /// `reading`, then `refreshing`.
     pub(crate) phase: &'static str,
     /// Since the batch began.
+    pub(crate) seconds: f64,
+}
+
+/// A topic remap under way: every live item's feeds are worked out again under the new
+/// configuration. The feeds keep serving their old documents until every new one is rendered,
+/// then all switch at once; clippings that turned private leave the public feeds first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Remap {
+    /// Items whose feeds or topics change (known once `computing` is done).
+    pub(crate) changed: u64,
+    /// Live items looked at.
+    pub(crate) items: u64,
+    /// Feeds the remap brings into being: they answer 503 with `Retry-After` until it is done.
+    pub(crate) new_feeds: usize,
+    /// `computing`, `private first` (clippings made private leave the public feeds), `writing`,
+    /// then `rendering`.
+    pub(crate) phase: &'static str,
+    /// Since the remap began.
     pub(crate) seconds: f64,
 }
 

@@ -136,11 +136,4 @@ impl Batch<'_> {
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
-
-    /// Keys of every live item (used when topic configuration changes and items are re-merged).
-    pub(crate) fn live_item_keys(&self) -> Result<Vec<String>> {
-        let mut stmt = self.tx.prepare_cached("SELECT key FROM items WHERE deleted_at IS NULL ORDER BY key")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
 }

@@ -10,7 +10,8 @@
 //! every change happens inside a [`Batch`], one transaction. [`Reader`] holds separate read-only
 //! connections for the views rendered on request, each query within its request's budget. One
 //! file per part: [`schema`], [`files`], [`items`], the feed [`log`], the [`notes`] on front-matter
-//! keys, what is [`saved`] beyond the clippings, the search index ([`fts`]), and the [`reader`].
+//! keys, what is [`saved`] beyond the clippings, the search index ([`fts`]), the bulk reads of a
+//! topic [`remap`], and the [`reader`].
 
 mod files;
 mod health;
@@ -18,6 +19,7 @@ mod items;
 mod log;
 mod notes;
 mod reader;
+mod remap;
 mod saved;
 mod schema;
 mod stories;
@@ -41,6 +43,7 @@ pub(crate) use health::rebuild;
 pub(crate) use health::{corrupt_hint, is_store_failure};
 pub use log::FeedState;
 pub use reader::Reader;
+pub use remap::RemapRow;
 pub use schema::{SCHEMA_VERSION, recorded_schema};
 pub use stories::{KeyRange, StoryPrint, StoryRow};
 pub use story_log::Coverage;

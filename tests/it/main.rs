@@ -21,6 +21,7 @@ mod privacy;
 mod privacy_matrix;
 mod props;
 mod readme;
+mod remap;
 mod restart;
 mod search;
 mod seeds;

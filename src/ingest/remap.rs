@@ -1,0 +1,355 @@
+//! A topic remap: when the topics, their aliases or keywords, or the private feeds change (at a
+//! reload, or at a start under a new configuration), every live item's topics and feeds are
+//! worked out again. It never stalls or mixes the feeds readers get:
+//!
+//! 1. Computing, from what the store holds (the last good parse of every file; no file is read
+//!    again): the live items are read a chunk at a time and merged under the new rules side by
+//!    side (rayon); only a plan of what differs is kept. Feeds the remap brings into being are
+//!    published as `coming` (503 with `Retry-After` until it is done); the rest keep serving.
+//! 2. Privacy first: a clipping that the new rules make private leaves every public feed in a
+//!    transaction of its own, and those feeds are rendered and published at once, before
+//!    anything else changes. The tokens of feeds made private are in force before that.
+//! 3. Writing, in one transaction: items whose topics change are written again (the ordinary
+//!    refresh of the item), and the feed-log deltas of every item that moves.
+//! 4. The caller renders the feeds off to the side and publishes them all in one swap; until
+//!    then every feed serves its old document.
+//!
+//! `/api/status` shows the remap (`remap`: phase, items, changed, new feeds) while it runs.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+use tracing::info;
+
+use super::apply::{Changed, Delta, Effects, feeds_of};
+use super::{Core, Ingest, now};
+use crate::clip::Clipping;
+use crate::config::Config;
+use crate::feed::FeedKey;
+use crate::item::{self, Source};
+use crate::store::RemapRow;
+
+/// Live items read and merged at a time: bounds the stored parses held in memory at once.
+const CHUNK: usize = 4096;
+
+/// The remap under way, as `/api/status` shows it.
+#[derive(Debug)]
+pub(super) struct Remapping {
+    started: Instant,
+    phase: &'static str,
+    items: u64,
+    changed: u64,
+    /// Feeds (path stems) the remap brings into being: 503 until it is done.
+    pub(super) coming: Arc<HashSet<String>>,
+}
+
+impl Remapping {
+    pub(super) fn status(&self) -> crate::site::Remap {
+        crate::site::Remap {
+            changed: self.changed,
+            items: self.items,
+            new_feeds: self.coming.len(),
+            phase: self.phase,
+            seconds: self.started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// What the remap does with one item.
+#[derive(Debug)]
+enum Plan {
+    /// Its stored content is what the new rules give, but its feeds change (a feed made private
+    /// or public): only the feed logs move.
+    Move(Delta),
+    /// Its content changes (its topics): written again, as merged here. The delta is the move
+    /// expected, for the privacy pass and the feeds to come; its `before` is the one in force.
+    Rewrite(Box<Changed>, Delta),
+    /// No file names it any more: the ordinary refresh makes it a tombstone.
+    Refresh(String, Delta),
+}
+
+impl Plan {
+    fn delta(&self) -> &Delta {
+        match self {
+            Plan::Move(d) | Plan::Rewrite(_, d) | Plan::Refresh(_, d) => d,
+        }
+    }
+
+    fn delta_mut(&mut self) -> &mut Delta {
+        match self {
+            Plan::Move(d) | Plan::Rewrite(_, d) | Plan::Refresh(_, d) => d,
+        }
+    }
+}
+
+impl Ingest {
+    /// Re-maps every live item when the topic configuration differs from the one the store was
+    /// written under (meta `topics`); nothing otherwise. Leaves every feed the remap touched
+    /// dirty for the caller's render, which publishes them all at once.
+    pub(super) fn remap(&mut self) -> Result<()> {
+        let fingerprint = self.core.cfg.topic_fingerprint();
+        if self.store.batch()?.meta("topics")?.as_deref() == Some(fingerprint.as_str()) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        // A feed made private needs its token before anything else is published.
+        self.ensure_tokens()?;
+        self.core.remap = Some(Remapping { started, phase: "computing", items: 0, changed: 0, coming: Arc::default() });
+        self.core.publish(&self.core.rejections.clone());
+        let outcome = self.remap_steps(&fingerprint);
+        if outcome.is_err() {
+            self.core.remap = None;
+            self.core.publish(&self.core.rejections.clone());
+        }
+        outcome
+    }
+
+    /// The steps of [`Ingest::remap`] after its start: compute, privacy first, write.
+    fn remap_steps(&mut self, fingerprint: &str) -> Result<()> {
+        let t = now();
+        let (items, mut plans) = self.plan_remap()?;
+        let coming = self.core.coming(&plans);
+        let changed = plans.len() as u64;
+        if items > 0 {
+            info!(items, changed, new_feeds = coming.len(), "topic configuration changed; re-mapping the items");
+        }
+        self.remap_phase("private first", items, changed, coming);
+        let private = private_first(&self.core.cfg, &mut plans);
+        if !private.is_empty() {
+            let n = private.len();
+            let b = self.store.batch()?;
+            let mut fx = Effects::default();
+            self.core.log_deltas(&b, private, t, &mut fx)?;
+            b.commit()?;
+            fx.apply(&mut self.core);
+            // Only the feeds those clippings left are dirty here: they switch now, the rest later.
+            self.render()?;
+            info!(clippings = n, "clippings that turned private left the public feeds");
+        }
+        self.remap_phase_only("writing");
+        let b = self.store.batch()?;
+        let mut fx = Effects::default();
+        let mut deltas = Vec::with_capacity(plans.len());
+        for plan in plans {
+            self.core.heartbeat.beat();
+            match plan {
+                Plan::Move(d) => deltas.push(d),
+                // A remap changes topics only: the files, which stories are made of, are as
+                // they were, so no story is worked out again.
+                Plan::Rewrite(mut c, d) => {
+                    c.before = d.before;
+                    deltas.push(self.core.store_changed(&b, *c, t, &mut fx, false)?);
+                }
+                Plan::Refresh(key, _) => deltas.extend(self.core.refresh_item(&b, &key, t, &mut fx)?),
+            }
+        }
+        self.core.log_deltas(&b, deltas, t, &mut fx)?;
+        b.set_meta("topics", fingerprint)?;
+        b.commit()?;
+        fx.apply(&mut self.core);
+        self.remap_phase_only("rendering");
+        let took = self.core.remap.take().map_or(0.0, |r| r.started.elapsed().as_secs_f64());
+        if items > 0 {
+            info!(items, changed, seconds = took, "items re-mapped; rendering the feeds");
+        }
+        Ok(())
+    }
+
+    /// Reads every live item a chunk at a time and plans what changes for it under the new
+    /// rules, merging side by side. Returns the number of live items and the plans.
+    fn plan_remap(&mut self) -> Result<(u64, Vec<Plan>)> {
+        let cfg = self.core.cfg.clone();
+        let b = self.store.batch()?;
+        let (mut plans, mut items, mut after) = (Vec::new(), 0u64, String::new());
+        loop {
+            let rows = b.remap_rows(&after, CHUNK)?;
+            let Some(last) = rows.last() else { break };
+            after = last.key.clone();
+            let mut chunk = Vec::with_capacity(rows.len());
+            for row in rows {
+                self.core.heartbeat.beat();
+                let before = b.open_feeds(&row.id)?.iter().filter_map(|s| FeedKey::from_stem(s)).collect();
+                chunk.push((row, before));
+            }
+            items += chunk.len() as u64;
+            let planned: Result<Vec<Option<Plan>>> =
+                chunk.into_par_iter().map(|(row, before)| plan(&cfg, row, before)).collect();
+            plans.extend(planned?.into_iter().flatten());
+            if let Some(r) = self.core.remap.as_mut() {
+                r.items = items;
+            }
+        }
+        Ok((items, plans))
+    }
+
+    /// Moves the remap to its next phase with its counts, and publishes that.
+    fn remap_phase(&mut self, phase: &'static str, items: u64, changed: u64, coming: HashSet<String>) {
+        if let Some(r) = self.core.remap.as_mut() {
+            (r.phase, r.items, r.changed, r.coming) = (phase, items, changed, Arc::new(coming));
+        }
+        self.core.publish(&self.core.rejections.clone());
+    }
+
+    fn remap_phase_only(&mut self, phase: &'static str) {
+        if let Some(r) = self.core.remap.as_mut() {
+            r.phase = phase;
+        }
+        self.core.publish(&self.core.rejections.clone());
+    }
+}
+
+impl Core {
+    /// The feeds (path stems) the plans bring into being: in a plan's new feeds, never published.
+    fn coming(&self, plans: &[Plan]) -> HashSet<String> {
+        let mut out = HashSet::new();
+        for plan in plans {
+            for f in &plan.delta().after {
+                if self.catalog.get(f).and_then(|e| e.feed.as_ref()).is_none() {
+                    out.insert(f.path_stem());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What changes for one live item under `cfg`, from its stored parses: `None` when nothing does.
+/// `before` is the feeds it is in now.
+fn plan(cfg: &Config, row: RemapRow, before: BTreeSet<FeedKey>) -> Result<Option<Plan>> {
+    let RemapRow { key, id, first_seen, updated, hash, shown, sources } = row;
+    if sources.is_empty() {
+        let delta = Delta { id, published: first_seen, before, after: BTreeSet::new(), changed: true };
+        return Ok(Some(Plan::Refresh(key, delta)));
+    }
+    let mut clips: Vec<(String, Clipping)> = Vec::with_capacity(sources.len());
+    for (path, record) in sources {
+        let clip = serde_json::from_str(&record).with_context(|| format!("corrupt record for {path}"))?;
+        clips.push((path, clip));
+    }
+    let refs: Vec<Source<'_>> = clips.iter().map(|(p, c)| Source { rel_path: p, clipping: c }).collect();
+    let data = item::merge(&refs, first_seen, &cfg.topics).context("merging the files of an item")?;
+    let after = feeds_of(cfg, &data);
+    let new_hash = data.hash();
+    if new_hash == hash {
+        let moved = before != after;
+        return Ok(moved.then_some(Plan::Move(Delta { id, published: data.published, before, after, changed: false })));
+    }
+    let delta = Delta { id: id.clone(), published: data.published, before: before.clone(), after, changed: true };
+    let live = Some((updated, shown));
+    let changed = Changed { key, id, data, hash: new_hash, first_seen, live, before };
+    Ok(Some(Plan::Rewrite(Box::new(changed), delta)))
+}
+
+/// Splits off what must happen before anything else: a clipping private under the new rules
+/// leaves every public feed it is in. Returns those deltas; each plan keeps the rest of its move.
+fn private_first(cfg: &Config, plans: &mut [Plan]) -> Vec<Delta> {
+    let v = cfg.visibility();
+    let mut out = Vec::new();
+    for plan in plans {
+        let d = plan.delta_mut();
+        if !d.after.iter().any(|f| v.is_private(f)) {
+            continue;
+        }
+        let kept: BTreeSet<FeedKey> = d.before.iter().filter(|f| v.is_private(f)).cloned().collect();
+        if kept.len() == d.before.len() {
+            continue;
+        }
+        let before = std::mem::replace(&mut d.before, kept.clone());
+        out.push(Delta { id: d.id.clone(), published: d.published, before, after: kept, changed: false });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clip::{Limits, parse};
+    use std::path::Path;
+
+    fn cfg(text: &str) -> Config {
+        Config::parse(text, Path::new("/")).unwrap()
+    }
+
+    /// A stored item as a store written under `old` holds it: one file, its hash under `old`.
+    fn row(old: &Config, topics: &str) -> RemapRow {
+        let text = format!("---\ntitle: A humanoid walks\nwebUrl: https://n.example/a\ntopics: [{topics}]\n---\n");
+        let clip = parse(text.as_bytes(), Limits::default()).unwrap().clipping;
+        let first_seen = "2025-01-01T00:00:00Z".parse().unwrap();
+        let data = item::merge(&[Source { rel_path: "a.md", clipping: &clip }], first_seen, &old.topics).unwrap();
+        RemapRow {
+            key: "k".into(),
+            id: "id".into(),
+            first_seen,
+            updated: first_seen,
+            hash: data.hash(),
+            shown: data.shown_hash(),
+            sources: vec![("a.md".into(), serde_json::to_string(&clip).unwrap())],
+        }
+    }
+
+    fn keys(stems: &[&str]) -> BTreeSet<FeedKey> {
+        stems.iter().map(|s| FeedKey::from_stem(s).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_plan_is_made_only_for_what_the_new_rules_change() {
+        let old = cfg("topics:\n  - name: Robotics\n");
+        let before = keys(&["feed", "topics/robots"]);
+        let unchanged = plan(&old, row(&old, "Robots"), before.clone()).unwrap();
+        assert!(unchanged.is_none(), "{unchanged:?}");
+        let aliased = cfg("topics:\n  - name: Robotics\n    aliases: [Robots]\n");
+        let Some(Plan::Rewrite(c, d)) = plan(&aliased, row(&old, "Robots"), before.clone()).unwrap() else {
+            panic!("an alias changes the item's topics")
+        };
+        assert_eq!((c.key.as_str(), &d.before, &d.after), ("k", &before, &keys(&["feed", "topics/robotics"])));
+        assert_eq!(c.data.topics[0].slug, "robotics");
+        assert_eq!(c.live.as_ref().map(|(u, _)| *u), Some("2025-01-01T00:00:00Z".parse().unwrap()));
+        let keyword = cfg("topics:\n  - name: Walking\n    keywords: [humanoid]\n");
+        let Some(Plan::Rewrite(_, d)) = plan(&keyword, row(&old, "Robots"), before.clone()).unwrap() else {
+            panic!("a keyword adds a topic")
+        };
+        assert_eq!(d.after, keys(&["feed", "topics/robots", "topics/walking"]));
+        // Made private: the same content, fewer feeds.
+        let private = cfg("topics:\n  - name: Robotics\n  - name: Robots\n    private: true\n");
+        let stored = row(&private, "Robots");
+        let Some(Plan::Move(d)) = plan(&private, stored, before.clone()).unwrap() else { panic!("a move") };
+        assert_eq!(d.after, keys(&["topics/robots"]));
+        let gone = RemapRow { sources: Vec::new(), ..row(&old, "Robots") };
+        assert!(matches!(plan(&old, gone, before).unwrap(), Some(Plan::Refresh(_, d)) if d.after.is_empty()));
+    }
+
+    #[test]
+    fn clippings_made_private_leave_every_public_feed_first() {
+        let rules = cfg("topics:\n  - name: Internal\n    private: true\n");
+        let delta = |before: &[&str], after: &[&str]| Delta {
+            id: format!("{before:?}"),
+            published: chrono::DateTime::UNIX_EPOCH,
+            before: keys(before),
+            after: keys(after),
+            changed: false,
+        };
+        let mut plans = vec![
+            Plan::Move(delta(&["feed", "topics/internal", "providers/a.example"], &["topics/internal"])),
+            Plan::Refresh("k".into(), delta(&["feed", "topics/robots"], &["topics/internal"])),
+            Plan::Move(delta(&["feed"], &["feed", "topics/robots"])),
+            Plan::Move(delta(&["topics/internal"], &["topics/internal"])),
+        ];
+        let first = private_first(&rules, &mut plans);
+        let moved: Vec<(BTreeSet<FeedKey>, BTreeSet<FeedKey>)> =
+            first.iter().map(|d| (d.before.clone(), d.after.clone())).collect();
+        assert_eq!(
+            moved,
+            [
+                (keys(&["feed", "topics/internal", "providers/a.example"]), keys(&["topics/internal"])),
+                (keys(&["feed", "topics/robots"]), keys(&[])),
+            ]
+        );
+        // What remains of each plan starts where the first step left it.
+        assert_eq!(plans[0].delta().before, keys(&["topics/internal"]));
+        assert_eq!(plans[1].delta().before, keys(&[]));
+        assert_eq!(plans[2].delta().before, keys(&["feed"]), "a public clipping waits for the switch");
+    }
+}

@@ -1,0 +1,101 @@
+//! The read of a topic remap: the live items, a chunk at a time in key order, each with what is
+//! stored of it and the last good parse of each of its files. The remap works out the new
+//! memberships in memory from these and writes back only what differs (through the ordinary item
+//! and feed-log calls).
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::{Batch, from_ts};
+
+/// A live item as a remap needs it: what is stored of it, and its files' parses (as stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemapRow {
+    pub(crate) key: String,
+    pub(crate) id: String,
+    pub(crate) first_seen: DateTime<Utc>,
+    pub(crate) updated: DateTime<Utc>,
+    /// Hash of everything stored of the item, and of what feeds show of it.
+    pub(crate) hash: String,
+    pub(crate) shown: String,
+    /// (path, the clipping's stored JSON) of each file naming it, by path then root; empty when
+    /// no file names it any more.
+    pub(crate) sources: Vec<(String, String)>,
+}
+
+impl Batch<'_> {
+    /// The next `limit` live items after the key `after` (from the first with `""`), by key,
+    /// each with its files' stored parses.
+    pub(crate) fn remap_rows(&self, after: &str, limit: usize) -> Result<Vec<RemapRow>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT i.key, i.id, i.first_seen, i.updated, i.hash, i.shown, f.path, f.record
+             FROM (SELECT key, id, first_seen, updated, hash, shown FROM items
+                   WHERE deleted_at IS NULL AND key > ?1 ORDER BY key LIMIT ?2) i
+             LEFT JOIN files f ON f.item_key = i.key AND f.record IS NOT NULL
+             ORDER BY i.key, f.path, f.root",
+        )?;
+        let mut rows = stmt.query(params![after, limit as i64])?;
+        let mut out: Vec<RemapRow> = Vec::with_capacity(limit);
+        while let Some(r) = rows.next()? {
+            let key: String = r.get(0)?;
+            let source: Option<(String, String)> = match (r.get::<_, Option<String>>(6)?, r.get(7)?) {
+                (Some(path), Some(record)) => Some((path, record)),
+                _ => None,
+            };
+            if let Some(last) = out.last_mut().filter(|l| l.key == key) {
+                last.sources.extend(source);
+                continue;
+            }
+            out.push(RemapRow {
+                key,
+                id: r.get(1)?,
+                first_seen: from_ts(r.get(2)?),
+                updated: from_ts(r.get(3)?),
+                hash: r.get(4)?,
+                shown: r.get(5)?,
+                sources: source.into_iter().collect(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clip::{Limits, parse};
+    use crate::store::{FileId, FileStat, Store};
+
+    #[test]
+    fn rows_carry_every_source_in_chunks_by_key() {
+        let mut s = Store::open_in_memory().unwrap();
+        let b = s.batch().unwrap();
+        let clip = |t: &str| parse(format!("---\ntitle: {t}\n---\n").as_bytes(), Limits::default()).unwrap().clipping;
+        let st = FileStat { size: 1, mtime_ns: 1 };
+        let fid = |p: &str| FileId { root: "/r".into(), path: p.into() };
+        b.put_file_ok(&fid("b.md"), st, "k1", &clip("B")).unwrap();
+        b.put_file_ok(&fid("a.md"), st, "k1", &clip("A")).unwrap();
+        b.put_file_ok(&fid("c.md"), st, "k2", &clip("C")).unwrap();
+        let t = Utc::now();
+        for (key, topics) in [("k1", &["ai"][..]), ("k2", &[]), ("k3", &[])] {
+            let it = crate::store::tests::item(key, "2024-01-01T00:00:00Z", topics);
+            b.put_item(key, &it, t, &it.data.hash(), &it.data.shown_hash()).unwrap();
+        }
+        b.tombstone_item("k3", t).unwrap();
+        let rows = b.remap_rows("", 10).unwrap();
+        let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["k1", "k2"], "live items only");
+        let paths: Vec<&str> = rows[0].sources.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["a.md", "b.md"]);
+        assert!(rows[0].sources[0].1.contains("\"A\""), "{}", rows[0].sources[0].1);
+        assert_eq!(rows[0].id, crate::item::id_for("k1"));
+        assert_eq!(rows[1].sources.len(), 1);
+        // Chunks follow on by key, whatever the number of files per item.
+        let first = b.remap_rows("", 1).unwrap();
+        assert_eq!((first.len(), first[0].sources.len()), (1, 2));
+        let next = b.remap_rows(&first[0].key, 1).unwrap();
+        assert_eq!(next.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["k2"]);
+        assert!(b.remap_rows("k2", 10).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,298 @@
+//! A topic remap (a reload that changes topics, aliases, keywords or privacy) over a few thousand
+//! clippings, watched by a client that reads feeds one after the other the whole time: every
+//! answer is the complete old document or the complete new one, and once any feed has switched,
+//! none answers with the old one again; a feed the remap brings into being answers 503 (or 404)
+//! until then; what turns private leaves the public feeds before anything else. The expected
+//! memberships are worked out here from the clippings as written, not by clipfeed's code.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::privacy::tokens;
+use crate::support::{Daemon, Site, get, poll};
+
+/// The topic names a generated clipping writes, and whether its title has the keyword.
+fn names(i: usize) -> (Vec<&'static str>, bool) {
+    let first = ["Robots", "Machines", "Vision", "Gardening"][i % 4];
+    let mut names = vec![first];
+    if i.is_multiple_of(7) && first != "Vision" {
+        names.push("Vision");
+    }
+    (names, i.is_multiple_of(5))
+}
+
+fn title(i: usize) -> String {
+    let (_, humanoid) = names(i);
+    format!("Item {i}{}", if humanoid { " about a humanoid" } else { "" })
+}
+
+/// Writes `n` clippings (distinct dates, three news sites) before the daemon starts.
+fn corpus(site: &Site, n: usize) {
+    for i in 0..n {
+        let (topics, _) = names(i);
+        let text = format!(
+            "---\ntitle: \"{}\"\npublishedDateTime: 2025-01-01T{:02}:{:02}:00Z\nwebUrl: https://news.example/{i}\nprovider: {{name: Site {s}, domain: s{s}.example}}\ntopics: [{}]\n---\n",
+            title(i),
+            i / 60 % 24,
+            i % 60,
+            topics.join(", "),
+            s = i % 3,
+        );
+        let path = site.root().join(format!("d{}/c{i}.md", i % 10));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// How a configuration maps names: (the topic name each written name gives, the topic the
+/// keyword gives).
+struct Rules {
+    map: fn(&str) -> &'static str,
+    keyword: Option<&'static str>,
+}
+
+const OLD_CONFIG: &str = "items_per_feed: 5000\ntopics:\n  - name: Robotics\n    aliases: [Robots]\n  - name: Computer Vision\n    aliases: [Vision]\n";
+const OLD: Rules = Rules {
+    map: |n| match n {
+        "Robots" => "Robotics",
+        "Vision" => "Computer Vision",
+        "Machines" => "Machines",
+        _ => "Gardening",
+    },
+    keyword: None,
+};
+/// Machines joins Robotics, the keyword too; Computer Vision goes, so "Vision" is a topic of its own.
+const NEW_CONFIG: &str =
+    "items_per_feed: 5000\ntopics:\n  - name: Robotics\n    aliases: [Robots, Machines]\n    keywords: [humanoid]\n";
+const NEW: Rules = Rules {
+    map: |n| match n {
+        "Robots" | "Machines" => "Robotics",
+        "Vision" => "Vision",
+        _ => "Gardening",
+    },
+    keyword: Some("Robotics"),
+};
+
+impl Rules {
+    /// The topics item `i` is in, in the order clipfeed lists them: names as written, then keywords.
+    fn topics(&self, i: usize) -> Vec<&'static str> {
+        let (names, humanoid) = names(i);
+        let mut out: Vec<&'static str> = Vec::new();
+        let extra = self.keyword.filter(|_| humanoid);
+        for t in names.iter().map(|n| (self.map)(n)).chain(extra) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        out
+    }
+
+    /// Title → topics of every item in the feed `stem` (`feed` or `topics/<slug>`).
+    fn expected(&self, n: usize, stem: &str, private: Option<&str>) -> BTreeMap<String, BTreeSet<String>> {
+        let slug = |t: &str| t.to_lowercase().replace(' ', "-");
+        (0..n)
+            .filter(|&i| {
+                let topics = self.topics(i);
+                let hidden = private.is_some_and(|p| topics.contains(&p) && stem != format!("topics/{}", slug(p)));
+                !hidden && (stem == "feed" || topics.iter().any(|t| stem == format!("topics/{}", slug(t))))
+            })
+            .map(|i| (title(i), self.topics(i).into_iter().map(String::from).collect()))
+            .collect()
+    }
+}
+
+/// One answer, classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Old,
+    New,
+    /// 503 with Retry-After, or 404: a feed not there yet.
+    NotYet,
+    /// The old document less the clippings that turned private (privacy goes first).
+    PrivateGone,
+}
+
+/// The titles and tags of a JSON Feed document, read with serde_json.
+fn items_of(body: &[u8]) -> BTreeMap<String, BTreeSet<String>> {
+    let doc: serde_json::Value = serde_json::from_slice(body).expect("a JSON document");
+    let items = doc["items"].as_array().expect("items");
+    let tags = |it: &serde_json::Value| {
+        it["tags"].as_array().map_or(BTreeSet::new(), |t| t.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+    };
+    items.iter().map(|it| (it["title"].as_str().unwrap().to_string(), tags(it))).collect()
+}
+
+/// What each watched feed is expected to be: (path, old, new, old less the private clippings).
+type Expect = (
+    String,
+    Option<BTreeMap<String, BTreeSet<String>>>,
+    BTreeMap<String, BTreeSet<String>>,
+    Option<BTreeMap<String, BTreeSet<String>>>,
+);
+
+fn classify(reply: &crate::support::Reply, (path, old, new, gone): &Expect) -> Seen {
+    if reply.status == 503 {
+        assert!(reply.header("retry-after").is_some(), "{path}: 503 without Retry-After");
+        return Seen::NotYet;
+    }
+    if reply.status == 404 && old.is_none() {
+        return Seen::NotYet;
+    }
+    assert_eq!(reply.status, 200, "{path}: {}", String::from_utf8_lossy(&reply.body));
+    let got = items_of(&reply.body);
+    if &got == new {
+        Seen::New
+    } else if old.as_ref() == Some(&got) {
+        Seen::Old
+    } else if gone.as_ref() == Some(&got) {
+        Seen::PrivateGone
+    } else {
+        let diff: Vec<_> = got.iter().filter(|(k, v)| new.get(*k) != Some(v)).take(5).collect();
+        panic!("{path} is neither the old nor the new document ({} items; differing from new: {diff:?})", got.len());
+    }
+}
+
+/// A client reading the feeds one after the other, classifying each answer, until stopped.
+struct Watcher {
+    stop: Arc<AtomicBool>,
+    rounds: Arc<AtomicUsize>,
+    thread: std::thread::JoinHandle<Vec<(usize, Seen)>>,
+}
+
+impl Watcher {
+    fn start(d: &Daemon, expect: Arc<Vec<Expect>>) -> Watcher {
+        let urls: Vec<String> = expect.iter().map(|e| d.url(&e.0)).collect();
+        let (stop, rounds) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+        let (stop2, rounds2) = (stop.clone(), rounds.clone());
+        let thread = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop2.load(Ordering::Relaxed) {
+                for (k, url) in urls.iter().enumerate() {
+                    seen.push((k, classify(&get(url, &[]), &expect[k])));
+                }
+                rounds2.fetch_add(1, Ordering::Relaxed);
+            }
+            seen
+        });
+        Watcher { stop, rounds, thread }
+    }
+
+    /// Waits for two more whole rounds (so one began after now), then stops: every answer.
+    fn finish(self) -> Vec<(usize, Seen)> {
+        let now = self.rounds.load(Ordering::Relaxed);
+        poll("the watcher's next rounds", || (self.rounds.load(Ordering::Relaxed) >= now + 2).then_some(()));
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("the watcher")
+    }
+}
+
+fn count(d: &Daemon, what: &str) -> usize {
+    d.log().lines().filter(|l| l.contains(what)).count()
+}
+
+/// Writes the configuration, sends SIGHUP and waits until the reload is done.
+fn reload(site: &Site, d: &Daemon, extra: &str) {
+    let done = count(d, "configuration reloaded");
+    site.write_config(extra);
+    d.signal(libc::SIGHUP);
+    poll("the reload", || (count(d, "configuration reloaded") > done).then_some(()));
+}
+
+/// Asserts the answers went from old to new once: never an old one after a new one, whatever
+/// the feed, and a feed not there yet only before the switch. Returns the number of answers.
+fn switched_once(seen: &[(usize, Seen)], expect: &[Expect]) -> usize {
+    let first_new = seen.iter().position(|(_, s)| *s == Seen::New).expect("the new feeds were never seen");
+    for (k, s) in &seen[first_new..] {
+        assert_eq!(*s, Seen::New, "{} answered {s:?} after another feed had switched", expect[*k].0);
+    }
+    seen.len()
+}
+
+#[test]
+fn a_topic_remap_switches_every_feed_from_old_to_new_at_once() {
+    const N: usize = 2400;
+    let site = Site::new();
+    site.write_config(OLD_CONFIG);
+    corpus(&site, N);
+    let d = Daemon::start(&site);
+    poll("every clipping", || (d.counter("clippings") == N as u64).then_some(()));
+    let watched = ["feed", "topics/robotics", "topics/machines", "topics/computer-vision", "topics/vision"];
+    let expect: Vec<Expect> = watched
+        .iter()
+        .map(|stem| {
+            let old = OLD.expected(N, stem, None);
+            let old = (stem != &"topics/vision").then_some(old);
+            (format!("{stem}.json"), old, NEW.expected(N, stem, None), None)
+        })
+        .collect();
+    let expect = Arc::new(expect);
+    for (k, e) in expect.iter().enumerate() {
+        let want = if e.1.is_some() { Seen::Old } else { Seen::NotYet };
+        assert_eq!(classify(&get(&d.url(&e.0), &[]), &expect[k]), want, "{} before the reload", e.0);
+    }
+    let watcher = Watcher::start(&d, expect.clone());
+    reload(&site, &d, NEW_CONFIG);
+    let seen = watcher.finish();
+    let answers = switched_once(&seen, &expect);
+    assert!(answers >= watched.len(), "{answers} answers");
+    for e in expect.iter() {
+        assert_eq!(classify(&get(&d.url(&e.0), &[]), e), Seen::New, "{} after the reload", e.0);
+    }
+    // The log names the items that changed (their topics as listed), counted here independently.
+    let changed = (0..N).filter(|&i| OLD.topics(i) != NEW.topics(i)).count();
+    let line = format!("items={N} changed={changed} new_feeds=1");
+    assert_eq!(count(&d, &line), 1, "no line with {line}:\n{}", d.log());
+    assert!(d.status()["remap"].is_null(), "the remap is over");
+}
+
+#[test]
+fn a_remap_that_makes_a_topic_private_takes_that_effect_first() {
+    const N: usize = 1200;
+    let site = Site::new();
+    site.write_config(OLD_CONFIG);
+    corpus(&site, N);
+    let d = Daemon::start(&site);
+    poll("every clipping", || (d.counter("clippings") == N as u64).then_some(()));
+    let private_config =
+        NEW_CONFIG.replace("    keywords: [humanoid]\n", "    keywords: [humanoid]\n    private: true\n");
+    // Each watched feed: old, then (for those holding clippings that turn private) the old
+    // document less those, then new. The topic of its own comes into being with the remap.
+    let robotics = NEW.expected(N, "topics/robotics", None);
+    let expect: Vec<Expect> = ["feed", "topics/gardening", "topics/vision"]
+        .iter()
+        .map(|stem| {
+            let old = (stem != &"topics/vision").then(|| OLD.expected(N, stem, None));
+            let gone = old.as_ref().map(|o| o.iter().filter(|(t, _)| !robotics.contains_key(*t)));
+            let gone = gone.map(|g| g.map(|(t, v)| (t.clone(), v.clone())).collect());
+            (format!("{stem}.json"), old, NEW.expected(N, stem, Some("Robotics")), gone)
+        })
+        .collect();
+    let expect = Arc::new(expect);
+    let watcher = Watcher::start(&d, expect.clone());
+    reload(&site, &d, &private_config);
+    let seen = watcher.finish();
+    // Once the private clippings were out of the feed of everything, they never came back.
+    for k in 0..expect.len() {
+        let mine: Vec<Seen> = seen.iter().filter(|(j, _)| *j == k).map(|(_, s)| *s).collect();
+        if let Some(first) = mine.iter().position(|s| *s != Seen::Old && *s != Seen::NotYet) {
+            assert!(mine[first..].iter().all(|s| *s != Seen::Old), "{}: {mine:?}", expect[k].0);
+        }
+    }
+    // Every answer after the first new one is new; before it, the feed of everything may already
+    // have lost the private clippings, and nothing else changed yet.
+    let first_new = seen.iter().position(|(_, s)| *s == Seen::New).expect("never saw the new feeds");
+    assert!(seen[first_new..].iter().all(|(_, s)| *s == Seen::New), "{seen:?}");
+    // The writer took them out in a transaction of its own, before re-mapping the rest.
+    let log = d.log();
+    let private_at = log.find("left the public feeds").unwrap_or_else(|| panic!("no privacy step:\n{log}"));
+    let remapped_at = log.find("items re-mapped").expect("the remap's end");
+    assert!(private_at < remapped_at, "{log}");
+    let line = log[private_at..].lines().next().unwrap();
+    assert!(line.contains(&format!("clippings={}", robotics.len())), "{line}");
+    // The private topic answers as missing without its token, and in full with it.
+    assert_eq!(get(&d.url("topics/robotics.json"), &[]).status, 404);
+    let token = tokens(&site)["topics/robotics"].clone();
+    let r = get(&d.url(&format!("topics/robotics.json?token={token}")), &[]);
+    assert_eq!(items_of(&r.body), robotics);
+}
