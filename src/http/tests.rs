@@ -286,6 +286,9 @@ async fn a_cold_store_answers_503_for_feeds_without_items() {
     assert_eq!(fetch(warm, "/feed.rss").await.0, StatusCode::OK, "an empty feed, once reconciled");
 }
 
+/// A request in a test's list: method, target, header lines.
+type Sent<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+
 /// Requests as a test sends them: method, target, header lines (an HTTP/1.1 request with one
 /// `Host` unless `host` says otherwise).
 fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
@@ -331,7 +334,7 @@ async fn the_hot_path_answers_as_the_router_does() {
     let gzip_tag = gz[header::ETAG].to_str().unwrap().to_string();
     let lm = "Wed, 01 May 2024 10:00:00 GMT";
     let reader = "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.8";
-    let taken: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+    let taken: Vec<Sent> = vec![
         ("GET", "/topics/ai.rss", vec![host]),
         ("GET", "/topics/ai.rss", vec![host, ("accept-encoding", "gzip")]),
         ("GET", "/topics/ai.rss", vec![host, ("accept-encoding", "gzip, deflate, br")]),
@@ -351,7 +354,7 @@ async fn the_hot_path_answers_as_the_router_does() {
     assert_eq!(request_counts(&hot_state), request_counts(&routed_state));
     assert!(request_counts(&hot_state).iter().any(|l| l.contains("route=\"feed\",status=\"304\"} 2")));
     let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
-    let left: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+    let left: Vec<Sent> = vec![
         ("GET", "/topics/ai.rss?limit=5", vec![host]),
         ("GET", "/topics/ai.rss?", vec![host]),
         ("GET", "/topics/a%69.rss", vec![host]),
