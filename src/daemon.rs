@@ -5,7 +5,8 @@
 //! accepting, finish requests (bounded), stop the watcher, let the writer finish its queue and
 //! close the store.
 //!
-//! The accept loop is ours (hyper serves each connection, see [`http::Server`]): it holds at
+//! The accept loop is ours (hyper serves each connection, see [`http::Server`], on one of the
+//! HTTP workers, [`http::Workers`], one single-threaded runtime per CPU): it holds at
 //! most `http.max_connections` connections at once, a number it lowers to what the open-file
 //! limit allows after raising that limit's soft value to its hard one. At the limit it stops
 //! accepting until a connection closes, so clients wait in the kernel's queue rather than being
@@ -78,7 +79,7 @@ pub(crate) fn serve(cfg: Config, path: PathBuf, log_filter: LogFilter) -> Result
     systemd::beat_every();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .thread_name("clipfeed-http")
+        .thread_name("clipfeed-async")
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(serve_async(cfg, path, log_filter, inherited))
@@ -117,12 +118,15 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inhe
 
     let views = Views::open(&cfg.store, shared.clone())?;
     let state = AppState::new(site.clone(), Some(views), shared.clone(), metrics).with_hub(hub.clone());
-    let server = http::Server::new(http::router(state), &cfg.http);
+    let server = http::Server::new(state, &cfg.http);
+    let workers = http::Workers::start(&server, std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .context("cannot start the HTTP workers")?;
+    debug!(workers = workers.len(), "HTTP workers started");
     let max_connections = connection_limit(cfg.http.max_connections);
     let conns = Connections::new(&cfg.http, max_connections);
     let (phase_tx, phase_rx) = tokio::sync::watch::channel(Phase::Serving);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let acceptor = tokio::spawn(accept(listener, server, conns, max_connections, phase_rx, stop_rx));
+    let acceptor = tokio::spawn(accept(listener, workers, conns, max_connections, phase_rx, stop_rx));
     // The store is open and the socket bound: ready for systemd (requests are answered from the
     // stored feeds while the first reconcile runs).
     notifier.notify("READY=1");
@@ -135,10 +139,14 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inhe
     notifier.notify("STOPPING=1");
     info!(signal, "stopping: no new connections, finishing requests");
     let _ = stop_tx.send(());
-    if let Err(e) = acceptor.await {
+    let workers = acceptor.await;
+    if let Err(e) = &workers {
         warn!("the accept loop failed: {e}");
     }
     drain(phase_tx, cfg.http.shutdown_grace).await;
+    if let Ok(workers) = workers {
+        tokio::task::spawn_blocking(move || workers.stop()).await?;
+    }
     drop(watcher);
     if let Some(hub) = &hub {
         hub.stop();
@@ -202,16 +210,17 @@ async fn drain(phase: tokio::sync::watch::Sender<Phase>, grace: Duration) {
     }
 }
 
-/// Accepts connections until `stop`, each served on its own task while it holds one of
-/// `max_connections` slots and `conns` admits it. Returns once the listening socket is closed.
+/// Accepts connections until `stop`, each handed to a worker while it holds one of
+/// `max_connections` slots and `conns` admits it. Returns the workers once the listening socket
+/// is closed.
 async fn accept(
     listener: tokio::net::TcpListener,
-    server: http::Server,
+    workers: http::Workers,
     conns: Arc<Connections>,
     max_connections: usize,
     phase: tokio::sync::watch::Receiver<Phase>,
     mut stop: oneshot::Receiver<()>,
-) {
+) -> http::Workers {
     let slots = Arc::new(Semaphore::new(max_connections));
     let mut full = Throttle::default();
     let mut failing = Throttle::default();
@@ -230,7 +239,7 @@ async fn accept(
                 });
                 tokio::select! {
                     slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-                    _ = &mut stop => return,
+                    _ = &mut stop => return workers,
                 }
             }
         };
@@ -245,11 +254,11 @@ async fn accept(
                     failing.warn(|times| error!(times, "cannot accept connections: {e}"));
                     tokio::select! {
                         _ = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
-                        _ = &mut stop => return,
+                        _ = &mut stop => return workers,
                     }
                 }
             },
-            _ = &mut stop => return,
+            _ = &mut stop => return workers,
         };
         let ticket = match conns.admit(peer.ip()) {
             Ok(ticket) => ticket,
@@ -268,11 +277,7 @@ async fn accept(
         // Responses go out in one write; without this, the last partial segment of a large one
         // can wait for the client's delayed acknowledgement.
         let _ = stream.set_nodelay(true);
-        let (server, phase) = (server.clone(), phase.clone());
-        tokio::spawn(async move {
-            server.serve(stream, peer, phase, ticket).await;
-            drop(slot);
-        });
+        workers.serve(stream, peer, phase.clone(), ticket, slot);
     }
 }
 

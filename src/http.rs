@@ -11,6 +11,8 @@
 //!
 //! The parts, each in its own file:
 //! - `routes`: the route table's handlers;
+//! - `hot`: the hot path, a public subscription document for a feed reader answered before the
+//!   router with the same functions, so each request it takes gets the router's answer;
 //! - `gate`: the first layer every request meets (malformed requests, methods no route takes,
 //!   the client's address, per-client limits behind a proxy, request metrics);
 //! - `client`: who the client is, directly or behind a trusted proxy, and the key its limits
@@ -23,7 +25,8 @@
 //! - `respond` (conditional requests, validators, cache headers, short answers) and
 //!   `negotiate` (content coding, browsers);
 //! - `conns`: the connections open at once, per client address, idle ones closed first when
-//!   the limit is near; [`server`]: one TCP connection served by hyper within the limits.
+//!   the limit is near; [`server`]: one TCP connection served by hyper within the limits;
+//!   `workers`: the threads connections are served on, one single-threaded runtime per CPU.
 //!
 //! `router` is what tests drive with `tower::ServiceExt::oneshot`, without a socket.
 
@@ -44,6 +47,7 @@ mod access;
 mod client;
 mod conns;
 mod gate;
+mod hot;
 mod negotiate;
 mod respond;
 mod routes;
@@ -52,9 +56,11 @@ mod stories;
 #[cfg(test)]
 mod tests;
 mod work;
+mod workers;
 
 pub use conns::{Connections, Refused};
 pub use server::{Phase, Server};
+pub use workers::Workers;
 
 /// What handlers share. Every request clones it (the router's state, the first layer's), so it
 /// is one reference-counted pointer: one atomic increment per clone, not one per field.

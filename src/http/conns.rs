@@ -182,10 +182,12 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    /// Marks a request in progress until the returned guard is dropped.
-    pub fn busy(&self) -> Busy {
+    /// Marks a request in progress until the returned guard is dropped. The guard holds the
+    /// connection's own ticket, not the registry shared by every thread, so counting a request
+    /// touches nothing another connection touches.
+    pub fn busy(self: &Arc<Self>) -> Busy {
         self.conn.busy.fetch_add(1, Ordering::Relaxed);
-        Busy { conn: self.conn.clone(), owner: self.owner.clone() }
+        Busy(self.clone())
     }
 
     /// Resolves once the registry asks this connection to close.
@@ -201,16 +203,14 @@ impl Drop for Ticket {
 }
 
 /// A request in progress on a connection.
-pub struct Busy {
-    conn: Arc<Conn>,
-    owner: Arc<Connections>,
-}
+pub struct Busy(Arc<Ticket>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.conn.served.fetch_add(1, Ordering::Relaxed);
-        self.conn.idle_since.store(self.owner.now_ms(), Ordering::Relaxed);
-        self.conn.busy.fetch_sub(1, Ordering::Relaxed);
+        let Ticket { conn, owner, .. } = &*self.0;
+        conn.served.fetch_add(1, Ordering::Relaxed);
+        conn.idle_since.store(owner.now_ms(), Ordering::Relaxed);
+        conn.busy.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -256,9 +256,9 @@ mod tests {
         let conns = registry(16, 100, &[]);
         // A client that has been served and is busy now, one served and idle, and idle sockets
         // that never sent a request.
-        let busy_client = conns.admit(ip("192.0.2.1")).unwrap();
+        let busy_client = Arc::new(conns.admit(ip("192.0.2.1")).unwrap());
         let _request = busy_client.busy();
-        let kept_alive = conns.admit(ip("192.0.2.2")).unwrap();
+        let kept_alive = Arc::new(conns.admit(ip("192.0.2.2")).unwrap());
         drop(kept_alive.busy());
         let mut idle = Vec::new();
         for _ in 0..12 {
@@ -275,7 +275,7 @@ mod tests {
         drop(idle);
         let mut active = Vec::new();
         for _ in 0..13 {
-            let t = conns.admit(ip("198.51.100.7")).unwrap();
+            let t = Arc::new(conns.admit(ip("198.51.100.7")).unwrap());
             let request = t.busy();
             active.push((t, request));
         }

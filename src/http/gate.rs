@@ -16,7 +16,7 @@ use super::client::{self, AddrKey};
 use super::respond::{plain, unavailable};
 
 /// The class of a route, for request metrics.
-fn route_class(path: &str, query: Option<&str>) -> &'static str {
+pub fn route_class(path: &str, query: Option<&str>) -> &'static str {
     match path {
         "/" => "index",
         "/feeds.opml" => "opml",
@@ -81,7 +81,7 @@ fn too_many(retry_after: u64) -> Response<Body> {
 /// A request no route may answer: `CONNECT` or `OPTIONS *` (405, like every method but `GET`
 /// and `HEAD`), a request target longer than `max_url` bytes (414, key `http.max_url_bytes`), or a
 /// `Host` field given twice, or missing from an HTTP/1.1 request (400, RFC 9112 section 3.2).
-fn malformed(req: &axum::extract::Request, max_url: usize) -> Option<Response<Body>> {
+pub fn malformed<B>(req: &axum::http::Request<B>, max_url: usize) -> Option<Response<Body>> {
     let asterisk = req.method() == Method::OPTIONS && req.uri().path_and_query().is_some_and(|p| p.as_str() == "*");
     if req.method() == Method::CONNECT || asterisk {
         let mut res = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are served\n".into());

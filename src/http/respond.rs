@@ -103,7 +103,10 @@ pub fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
 }
 
 /// The body in a coding. The first request for a coding compresses the document (milliseconds
-/// for a large one); that runs off the async workers, so other requests are not held up.
+/// for a large one, once per document and coding: gzip is made when the document is published,
+/// brotli at its first request). On a multi-threaded runtime that runs off the async workers; an
+/// HTTP worker (`workers`, single-threaded) makes it in place, holding up its other
+/// connections for that long.
 fn encoded(r: &Rendered, enc: Encoding) -> bytes::Bytes {
     if !r.has_coding(enc)
         && let Ok(handle) = tokio::runtime::Handle::try_current()

@@ -131,6 +131,9 @@ pub async fn websub(State(state): State<AppState>, req: axum::extract::Request) 
 /// with its token), when it advertises any hub.
 fn hub_links(state: &AppState, stem: &str, ext: &str, token: Option<&str>) -> Option<HeaderValue> {
     let cfg = state.config.load();
+    if !cfg.websub.active() {
+        return None;
+    }
     let hubs = cfg.advertised_hubs(token.is_some());
     if hubs.is_empty() {
         return None;
@@ -143,6 +146,25 @@ fn hub_links(state: &AppState, stem: &str, ext: &str, token: Option<&str>) -> Op
     HeaderValue::from_str(&crate::websub::link_header(&hubs, &self_url)).ok()
 }
 
+/// A subscription document as it was published (no filter, not its page): 200 or 304 with its
+/// validators, `Vary: Accept` and the WebSub `Link`. The router's `feed` and the hot path
+/// (`hot`) both answer with this.
+pub fn document(
+    state: &AppState,
+    headers: &HeaderMap,
+    doc: &Rendered,
+    stem: &str,
+    ext: &str,
+    token: Option<&str>,
+    cc: HeaderValue,
+) -> Response<Body> {
+    let mut res = vary_accept(respond(headers, doc, cc));
+    if let Some(links) = hub_links(state, stem, ext, token) {
+        res.headers_mut().insert(header::LINK, links);
+    }
+    res
+}
+
 /// How long a reader is asked to wait while a new store is first filled, or a topic remap makes
 /// its new feeds.
 const STARTING_RETRY_SECS: u64 = 5;
@@ -152,7 +174,7 @@ const STARTING_RETRY_SECS: u64 = 5;
 /// first reconcile ends, never an empty 200 or a 404 that would later turn into its content.
 /// Once the store has been reconciled, feeds are what they are (a restart serves them at once).
 /// Likewise, a feed that a topic remap under way brings into being answers 503 until it is done.
-fn not_yet(site: &crate::site::Site, stem: &str, entry: Option<&FeedEntry>) -> Option<Response<Body>> {
+pub fn not_yet(site: &crate::site::Site, stem: &str, entry: Option<&FeedEntry>) -> Option<Response<Body>> {
     if entry.is_none() && site.coming.contains(stem) {
         let why = "the topic configuration changed and this feed is being made; it is not ready yet\n";
         return Some(unavailable(why.into(), STARTING_RETRY_SECS));
@@ -199,11 +221,7 @@ pub async fn feed(
     let shape = if prefers_html(&headers) { Shape::Page { format, private } } else { Shape::Feed(format) };
     match (state.views.as_ref(), filter.is_empty(), shape) {
         (_, true, Shape::Feed(_)) | (None, true, _) => {
-            let mut res = vary_accept(respond(&headers, entry.current(format), cc));
-            if let Some(links) = hub_links(&state, stem, ext, private_token.as_deref()) {
-                res.headers_mut().insert(header::LINK, links);
-            }
-            res
+            document(&state, &headers, entry.current(format), stem, ext, private_token.as_deref(), cc)
         }
         (None, false, _) => not_found(),
         (Some(views), true, _) => {

@@ -35,7 +35,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -43,6 +45,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tower_service::Service;
 
+use super::AppState;
 use super::conns::Ticket;
 use crate::config::HttpLimits;
 
@@ -50,6 +53,9 @@ use crate::config::HttpLimits;
 /// allowed when that is larger. hyper's default (about 400 KiB) would let each connection that
 /// pipelines requests hold that much.
 const MAX_BUFFER: usize = 64 * 1024;
+
+/// The number of header fields hyper parses when it is given no limit.
+const HYPER_MAX_HEADERS: usize = 100;
 
 /// Where the server is in its life, sent to every connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,23 +67,35 @@ pub enum Phase {
     Closing,
 }
 
-/// The router and the connection settings, shared by every connection (cloning is cheap).
+/// The router, the state its handlers share (for the hot path, `hot`) and the connection
+/// settings, shared by every connection (cloning is cheap).
 #[derive(Clone)]
 pub struct Server {
     app: Router,
+    state: AppState,
     h1: Arc<http1::Builder>,
     send_timeout: Duration,
 }
 
+/// A request's answer: made at once by the hot path, or by the router.
+enum Answer<F> {
+    Ready(Response<Body>),
+    Routed(F),
+}
+
 impl Server {
-    pub fn new(app: Router, limits: &HttpLimits) -> Server {
+    pub fn new(state: AppState, limits: &HttpLimits) -> Server {
         let mut h1 = http1::Builder::new();
         h1.timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
             .max_header_size(limits.max_head_bytes)
-            .max_headers(limits.max_headers)
             .max_buf_size(MAX_BUFFER.max(limits.max_head_bytes + 8 * 1024));
-        Server { app, h1: Arc::new(h1), send_timeout: limits.send_timeout }
+        // hyper's own limit is the same number on a stack array it leaves uninitialised; any
+        // other number is a vector it fills for every request (about 6 KiB at 100).
+        if limits.max_headers != HYPER_MAX_HEADERS {
+            h1.max_headers(limits.max_headers);
+        }
+        Server { app: super::router(state.clone()), state, h1: Arc::new(h1), send_timeout: limits.send_timeout }
     }
 
     /// Serves one connection until the client closes it, a limit ends it, `phase` says so, or
@@ -85,17 +103,25 @@ impl Server {
     /// `ConnectInfo<SocketAddr>`. When the client goes away with a request in progress, hyper
     /// notices the end of the stream and the request is dropped.
     pub async fn serve(&self, stream: TcpStream, peer: SocketAddr, mut phase: watch::Receiver<Phase>, ticket: Ticket) {
-        let app = self.app.clone();
+        let (app, state) = (self.app.clone(), self.state.clone());
         let ticket = Arc::new(ticket);
         let marks = ticket.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
             let busy = marks.busy();
-            let response = app.clone().call(req);
+            let answer = match super::hot::answer(&state, &req, peer.ip()) {
+                Some(res) => Answer::Ready(res),
+                None => {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    Answer::Routed(app.clone().call(req))
+                }
+            };
             async move {
-                let res = response.await;
+                let res = match answer {
+                    Answer::Ready(res) => res,
+                    Answer::Routed(response) => response.await?,
+                };
                 drop(busy);
-                res
+                Ok::<_, std::convert::Infallible>(res)
             }
         });
         let conn = self.h1.serve_connection(Guarded::new(stream, self.send_timeout), service);

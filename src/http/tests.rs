@@ -6,9 +6,9 @@ use crate::feed::Format;
 use crate::feed::{FeedKey, FeedMeta};
 use crate::site::{FeedEntry, Rendered};
 use axum::body::Body;
-use axum::http::Request;
 use axum::http::StatusCode;
 use axum::http::header;
+use axum::http::{Request, Response};
 use http_body_util::BodyExt;
 use std::collections::HashMap;
 use tower::ServiceExt;
@@ -284,4 +284,103 @@ async fn a_cold_store_answers_503_for_feeds_without_items() {
     let warm = Site { cold: false, ..site };
     assert_eq!(fetch(warm.clone(), "/topics/robotics.atom").await.0, StatusCode::NOT_FOUND);
     assert_eq!(fetch(warm, "/feed.rss").await.0, StatusCode::OK, "an empty feed, once reconciled");
+}
+
+/// A request in a test's list: method, target, header lines.
+type Sent<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+
+/// Requests as a test sends them: method, target, header lines (an HTTP/1.1 request with one
+/// `Host` unless `host` says otherwise).
+fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.body(Body::empty()).unwrap()
+}
+
+/// An answer as bytes to compare: status, every header line in order of name (the values of one
+/// name in the order sent), body.
+async fn answered(res: Response<Body>) -> (StatusCode, Vec<(String, Vec<u8>)>, Vec<u8>) {
+    let status = res.status();
+    let mut lines: Vec<(String, Vec<u8>)> =
+        res.headers().iter().map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec())).collect();
+    lines.sort_by(|a, b| a.0.cmp(&b.0));
+    (status, lines, res.into_body().collect().await.unwrap().to_bytes().to_vec())
+}
+
+/// The request lines of a metrics text.
+fn request_counts(state: &AppState) -> Vec<String> {
+    let text = state.metrics.render(&crate::process::sample());
+    text.lines().filter(|l| l.starts_with("clipfeed_http_re") && !l.ends_with(" 0")).map(str::to_string).collect()
+}
+
+/// The hot path answers what it takes exactly as the router does (status, every header with its
+/// values, body) and counts it the same way; everything else it leaves to the router.
+#[tokio::test]
+async fn the_hot_path_answers_as_the_router_does() {
+    let with_private = || {
+        let st = state();
+        let mut site = (**st.site.load()).clone();
+        site.feeds.insert("topics/secret".into(), Arc::new(entry(FeedKey::Topic("secret".into()), false)));
+        site.private.insert("topics/secret".into(), "tok".into());
+        st.site.store(Arc::new(site));
+        st
+    };
+    let (hot_state, routed_state) = (with_private(), with_private());
+    let peer: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+    let host = ("host", "feeds.test");
+    let (_, gz, _) = call("GET", "/topics/ai.rss", &[("accept-encoding", "gzip")]).await;
+    let gzip_tag = gz[header::ETAG].to_str().unwrap().to_string();
+    let lm = "Wed, 01 May 2024 10:00:00 GMT";
+    let reader = "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.8";
+    let taken: Vec<Sent> = vec![
+        ("GET", "/topics/ai.rss", vec![host]),
+        ("GET", "/topics/ai.rss", vec![host, ("accept-encoding", "gzip")]),
+        ("GET", "/topics/ai.rss", vec![host, ("accept-encoding", "gzip, deflate, br")]),
+        ("HEAD", "/topics/ai.rss", vec![host, ("accept-encoding", "gzip")]),
+        ("GET", "/topics/ai.rss", vec![host, ("accept-encoding", "gzip"), ("if-none-match", gzip_tag.as_str())]),
+        ("HEAD", "/topics/ai.rss", vec![host, ("if-none-match", "\"other\", W/\"x\"")]),
+        ("GET", "/topics/ai.atom", vec![host, ("if-modified-since", lm)]),
+        ("GET", "/feed.rss", vec![host, ("if-modified-since", lm), ("accept", reader)]),
+        ("GET", "/feed.json", vec![host, ("accept", "*/*")]),
+    ];
+    for (method, uri, headers) in &taken {
+        let hot = super::hot::answer(&hot_state, &request(method, uri, headers), peer);
+        let hot = answered(hot.unwrap_or_else(|| panic!("{method} {uri} {headers:?} not taken"))).await;
+        let routed = router(routed_state.clone()).oneshot(request(method, uri, headers)).await.unwrap();
+        assert_eq!(hot, answered(routed).await, "{method} {uri} {headers:?}");
+    }
+    assert_eq!(request_counts(&hot_state), request_counts(&routed_state));
+    assert!(request_counts(&hot_state).iter().any(|l| l.contains("route=\"feed\",status=\"304\"} 2")));
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let left: Vec<Sent> = vec![
+        ("GET", "/topics/ai.rss?limit=5", vec![host]),
+        ("GET", "/topics/ai.rss?", vec![host]),
+        ("GET", "/topics/a%69.rss", vec![host]),
+        ("GET", "/topics/secret.rss", vec![host]),
+        ("GET", "/topics/secret.rss", vec![host, ("authorization", "Bearer tok")]),
+        ("GET", "/topics/nope.rss", vec![host]),
+        ("GET", "/topics/ai.xml", vec![host]),
+        ("GET", "/feed.xsl", vec![host]),
+        ("GET", "/other/ai.rss", vec![host]),
+        ("GET", "/topics/ai/x.rss", vec![host]),
+        ("GET", "/topics/...rss", vec![host]),
+        ("GET", "/feed/archive/25-0.rss", vec![host]),
+        ("POST", "/topics/ai.rss", vec![host]),
+        ("GET", "/topics/ai.rss", vec![host, ("accept", browser)]),
+        ("GET", "/topics/ai.rss", vec![]),
+        ("GET", "/topics/ai.rss", vec![host, host]),
+    ];
+    for (method, uri, headers) in &left {
+        let req = request(method, uri, headers);
+        assert!(super::hot::answer(&hot_state, &req, peer).is_none(), "{method} {uri} {headers:?}");
+    }
+    // A client behind a trusted proxy is the router's (its limits are kept there).
+    let mut cfg = config();
+    cfg.http.trusted_proxies = vec![crate::config::Network::parse("192.0.2.0/24").unwrap()];
+    let proxied = state_with(cfg);
+    assert!(super::hot::answer(&proxied, &request("GET", "/feed.rss", &[host]), peer).is_none());
+    let other: std::net::IpAddr = "198.51.100.1".parse().unwrap();
+    assert!(super::hot::answer(&proxied, &request("GET", "/feed.rss", &[host]), other).is_some());
 }
