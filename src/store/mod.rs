@@ -163,7 +163,7 @@ impl Store {
     /// Ends what [`Store::begin_bulk`] began: the cache back to its default (its pages freed),
     /// and the WAL, grown by the batch, copied into the database and cut to nothing, so the
     /// store on disk is its database alone. The checkpoint waits for readers at most
-    /// [`TRUNCATE_WAIT`]; past that it is left to the checkpoint thread (and
+    /// `TRUNCATE_WAIT`; past that it is left to the checkpoint thread (and
     /// `journal_size_limit`).
     pub fn end_bulk(&self) -> Result<()> {
         self.conn.pragma_update(None, "cache_size", -DEFAULT_CACHE_KIB)?;

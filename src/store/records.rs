@@ -4,12 +4,12 @@
 //! file's last good parse only when it differs from its item's clipping (`files.record` is NULL
 //! when the file's clipping *is* the item's, which is nearly always: one file per article).
 //!
-//! The invariant the writer keeps ([`Batch::share_sources`]): a file row with a NULL record names
+//! The invariant the writer keeps (`Batch::share_sources`): a file row with a NULL record names
 //! (`item_key`) a live item whose clipping is that file's last good parse. Before an item's
 //! clipping changes, every file leaning on it gets its own record back.
 //!
 //! Older stores (JSON text in `items.record` and `files.record`) are moved over once at open
-//! ([`migrate_lean_records`], meta `migrated_lean_records`); a record read as text is JSON, as
+//! (`migrate_lean_records`, meta `migrated_lean_records`); a record read as text is JSON, as
 //! a blob deflated JSON, so either form reads.
 
 use std::io::{Read, Write};
