@@ -164,9 +164,11 @@ impl Ingest {
             })
         } else {
             self.progress_begin(to_load.len());
+            self.store.begin_bulk()?;
             let outcome = self.apply_large(removed, to_load, t);
+            let ended = self.store.end_bulk();
             self.progress_end();
-            outcome
+            outcome.and(ended)
         };
         self.core.named.summarise();
         outcome
@@ -392,6 +394,8 @@ impl Core {
         let data = item::merge(&refs, first_seen, &self.cfg.topics).context("merging the files of an item")?;
         let hash = data.hash();
         if live.is_some_and(|s| s.hash == hash) {
+            // A file written again as it was keeps no copy of the item's clipping.
+            b.share_sources(key, &data.clip)?;
             // The clipping is as it was, but the rules may not be (a topic or news site made
             // private or public): its feeds are worked out again all the same.
             let after = self.feeds_of(&data);

@@ -225,8 +225,8 @@ fn plan(cfg: &Config, row: RemapRow, before: BTreeSet<FeedKey>) -> Result<Option
         return Ok(Some(Plan::Refresh(key, delta)));
     }
     let mut clips: Vec<(String, Clipping)> = Vec::with_capacity(sources.len());
-    for (path, record) in sources {
-        let clip = serde_json::from_str(&record).with_context(|| format!("corrupt record for {path}"))?;
+    for (path, parse) in sources {
+        let clip = parse.clipping().with_context(|| format!("corrupt record for {path}"))?;
         clips.push((path, clip));
     }
     let refs: Vec<Source<'_>> = clips.iter().map(|(p, c)| Source { rel_path: p, clipping: c }).collect();
@@ -286,7 +286,7 @@ mod tests {
             updated: first_seen,
             hash: data.hash(),
             shown: data.shown_hash(),
-            sources: vec![("a.md".into(), serde_json::to_string(&clip).unwrap())],
+            sources: vec![("a.md".into(), crate::store::StoredParse::Own(serde_json::to_string(&clip).unwrap()))],
         }
     }
 

@@ -6,8 +6,10 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
+use super::records::Record;
 use super::{Batch, FileIndex, Store, from_ts, ts};
 use crate::clip::Clipping;
+use crate::item::ItemData;
 
 /// A file's identity: the root it was found under and its `/`-separated path relative to it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -136,15 +138,29 @@ impl Batch<'_> {
         Ok((key.is_some(), key.flatten()))
     }
 
-    /// The files whose last good parse names `key`, with their clippings, ordered by path.
+    /// The files whose last good parse names `key`, with their clippings, ordered by path. A
+    /// file with no record of its own has its item's clipping (see `store/records.rs`).
     pub(crate) fn sources(&self, key: &str) -> Result<Vec<(String, Clipping)>> {
-        let mut stmt =
-            self.tx.prepare_cached("SELECT path, record FROM files WHERE item_key=?1 ORDER BY path, root")?;
-        let rows = stmt.query_map([key], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let sql = format!(
+            "SELECT path, record, CASE WHEN record IS NULL THEN
+               (SELECT {} FROM items i WHERE i.key = f.item_key) END
+             FROM files f WHERE item_key=?1 ORDER BY path, root",
+            super::records::ITEM_RECORD
+        );
+        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let rows = stmt.query_map([key], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<Record>>(2)?))
+        })?;
         let mut out = Vec::new();
         for row in rows {
-            let (path, record) = row?;
-            let clip: Clipping = serde_json::from_str(&record).with_context(|| format!("corrupt record for {path}"))?;
+            let (path, own, shared) = row?;
+            let clip: Clipping = match (own, shared) {
+                (Some(json), _) => serde_json::from_str(&json).with_context(|| format!("corrupt record for {path}"))?,
+                (None, Some(item)) => {
+                    item.decode::<ItemData>().with_context(|| format!("corrupt item for {path}"))?.clip
+                }
+                (None, None) => anyhow::bail!("{path} has no record and its item none either"),
+            };
             out.push((path, clip));
         }
         Ok(out)

@@ -158,9 +158,10 @@ pub fn backfill(conn: &Connection, chunk: usize) -> Result<(usize, bool)> {
     }
     let after = meta(conn, BACKFILL_AFTER)?.unwrap_or_default();
     let mut stmt = conn.prepare_cached(
-        "SELECT key, id, updated, record FROM items WHERE deleted_at IS NULL AND key > ?1 ORDER BY key LIMIT ?2",
+        "SELECT i.key, i.id, i.updated, (SELECT data FROM item_records r WHERE r.rowid = i.rec) FROM items i
+         WHERE i.deleted_at IS NULL AND i.key > ?1 ORDER BY i.key LIMIT ?2",
     )?;
-    let rows: Vec<(String, String, i64, String)> = stmt
+    let rows: Vec<(String, String, i64, super::records::Record)> = stmt
         .query_map(params![after, chunk as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (_, id, updated, record) in &rows {

@@ -55,18 +55,19 @@ impl Batch<'_> {
         hash: &str,
         shown: &str,
     ) -> Result<()> {
-        let record = serde_json::to_string(&item.data)?;
+        self.unshare_sources(key, &item.data.clip)?;
+        let rec = super::records::put_item_record(&self.tx, key, &super::records::encode(&item.data)?)?;
         let topics: Vec<&str> = item.data.topics.iter().map(|t| t.slug.as_str()).collect();
         let published = ts(item.data.published);
         let clip = &item.data.clip;
         let words = crate::text::words_of(&[&clip.title, clip.excerpt.as_deref().unwrap_or("")]);
         self.tx
             .prepare_cached(
-                "INSERT INTO items(key, id, first_seen, published, updated, deleted_at, hash, provider, topics, quality, words, record, shown)
-                 VALUES(?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                "INSERT INTO items(key, id, first_seen, published, updated, deleted_at, hash, provider, topics, quality, words, record, rec, shown)
+                 VALUES(?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, '', ?11, ?12)
                  ON CONFLICT(key) DO UPDATE SET first_seen=excluded.first_seen, published=excluded.published,
                    updated=excluded.updated, deleted_at=NULL, hash=excluded.hash, provider=excluded.provider,
-                   topics=excluded.topics, quality=excluded.quality, words=excluded.words, record=excluded.record,
+                   topics=excluded.topics, quality=excluded.quality, words=excluded.words, record='', rec=excluded.rec,
                    shown=excluded.shown",
             )?
             .execute(params![
@@ -80,7 +81,7 @@ impl Batch<'_> {
                 topics.join(" "),
                 clip.quality,
                 words,
-                record,
+                rec,
                 shown
             ])?;
         self.tx.prepare_cached("DELETE FROM item_topics WHERE id=?1")?.execute([&item.id])?;
@@ -90,6 +91,7 @@ impl Batch<'_> {
             ins.execute(params![slug, published, item.id])?;
         }
         // The search index follows the item in the same transaction.
+        self.share_sources(key, &item.data.clip)?;
         super::fts::put(&self.tx, item)
     }
 

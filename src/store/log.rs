@@ -216,12 +216,12 @@ impl Batch<'_> {
 
 pub(super) fn slot_items(conn: &Connection, feed: &FeedKey, from: u64, to: u64) -> Result<Vec<Item>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT i.id, i.updated, i.record FROM feed_log l JOIN items i ON i.id = l.id
+        "SELECT i.id, i.updated, (SELECT data FROM item_records r WHERE r.rowid = i.rec) FROM feed_log l JOIN items i ON i.id = l.id
          WHERE l.feed=?1 AND l.pos>=?2 AND l.pos<?3 AND l.left_at IS NULL AND i.deleted_at IS NULL
          ORDER BY i.published DESC, i.id",
     )?;
     let rows = stmt.query_map(params![feed.path_stem(), from as i64, to as i64], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, super::records::Record>(2)?))
     })?;
     let mut out = Vec::new();
     for row in rows {

@@ -19,6 +19,7 @@ mod items;
 mod log;
 mod notes;
 mod reader;
+mod records;
 mod remap;
 mod saved;
 mod schema;
@@ -44,6 +45,8 @@ pub(crate) use health::{corrupt_hint, is_store_failure};
 pub use log::FeedState;
 pub use reader::Reader;
 pub use remap::RemapRow;
+#[cfg(test)]
+pub use remap::StoredParse;
 pub use schema::{SCHEMA_VERSION, recorded_schema};
 pub use stories::{KeyRange, StoryPrint, StoryRow};
 pub use story_log::Coverage;
@@ -68,6 +71,13 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// WAL pages after which a commit checkpoints by itself: only a backstop, for when the
 /// checkpoint thread cannot keep up.
 const WAL_BACKSTOP_PAGES: u32 = 16384;
+/// The page cache of a large batch, in KiB (see `Store::begin_bulk`); SQLite's default is 2 MiB.
+const BULK_CACHE_KIB: i64 = 16 * 1024;
+const DEFAULT_CACHE_KIB: i64 = 2000;
+/// How long the WAL's truncation after a large batch waits for readers.
+const TRUNCATE_WAIT: Duration = Duration::from_millis(200);
+/// The size a WAL file is cut back to once a checkpoint has reset it.
+const WAL_KEEP_BYTES: i64 = 4 << 20;
 
 fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()
@@ -141,8 +151,9 @@ impl Store {
         // on a thread of their own instead, and a commit checkpoints only past the backstop.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
         // A large batch can grow the WAL file far past the backstop before a checkpoint gets to
-        // reset it; once reset, it is cut back to this size instead of keeping its largest.
-        conn.pragma_update(None, "journal_size_limit", WAL_BACKSTOP_PAGES as i64 * 4096)?;
+        // reset it; once reset, it is cut back to this size instead of keeping its largest (the
+        // WAL counts in the store's size on disk).
+        conn.pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES)?;
         let mut store = Store::init(conn).with_context(|| format!("cannot initialise store {}", path.display()))?;
         store._alive = Some(spawn_checkpointer(path)?);
         Ok(store)
@@ -152,6 +163,33 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn open_in_memory() -> Result<Store> {
         Store::init(Connection::open_in_memory()?)
+    }
+
+    /// For the length of a large batch (a cold start, a rebuild, a folder moved in): a larger
+    /// page cache, since every item touches a dozen indexes whose pages the default cache of
+    /// 2 MiB reads again and again from the file. Then, at its end ([`Store::end_bulk`]), the
+    /// default again.
+    pub fn begin_bulk(&self) -> Result<()> {
+        self.conn.pragma_update(None, "cache_size", -BULK_CACHE_KIB)?;
+        Ok(())
+    }
+
+    /// Ends what [`Store::begin_bulk`] began: the cache back to its default (its pages freed),
+    /// and the WAL, grown by the batch, copied into the database and cut to nothing, so the
+    /// store on disk is its database alone. The checkpoint waits for readers at most
+    /// `TRUNCATE_WAIT`; past that it is left to the checkpoint thread (and
+    /// `journal_size_limit`).
+    pub fn end_bulk(&self) -> Result<()> {
+        self.conn.pragma_update(None, "cache_size", -DEFAULT_CACHE_KIB)?;
+        self.conn.busy_timeout(TRUNCATE_WAIT)?;
+        let busy = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+        self.conn.busy_timeout(Duration::from_secs(10))?;
+        match busy {
+            Ok(0) => {}
+            Ok(_) => tracing::debug!("the WAL was not truncated: a reader was in the way"),
+            Err(e) => tracing::debug!("the WAL was not truncated: {e}"),
+        }
+        Ok(())
     }
 
     /// Starts a batch: one transaction holding every change until it commits.
@@ -199,8 +237,8 @@ impl Batch<'_> {
     }
 }
 
-fn row_item(id: String, updated: i64, record: &str) -> Result<Item> {
-    let data: ItemData = serde_json::from_str(record).with_context(|| format!("corrupt item {id}"))?;
+fn row_item(id: String, updated: i64, record: &records::Record) -> Result<Item> {
+    let data: ItemData = record.decode().with_context(|| format!("corrupt item {id}"))?;
     Ok(Item { id, updated: from_ts(updated), data })
 }
 
@@ -216,21 +254,22 @@ pub(super) mod tests {
         /// store's indexes give in feed order; the daemon reads feeds through their logs.)
         fn feed_items(&self, feed: &FeedKey, limit: usize) -> Result<Vec<Item>> {
             let limit = limit as i64;
-            let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, i64, String)> {
+            let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, i64, records::Record)> {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             };
-            let rows: Vec<(String, i64, String)> = match feed {
+            let rows: Vec<(String, i64, records::Record)> = match feed {
                 FeedKey::All => self
                     .tx
                     .prepare_cached(
-                        "SELECT id, updated, record FROM items WHERE deleted_at IS NULL ORDER BY published DESC, id LIMIT ?1",
+                        "SELECT i.id, i.updated, (SELECT data FROM item_records r WHERE r.rowid = i.rec) FROM items i
+                         WHERE i.deleted_at IS NULL ORDER BY i.published DESC, i.id LIMIT ?1",
                     )?
                     .query_map([limit], map)?
                     .collect::<rusqlite::Result<_>>()?,
                 FeedKey::Topic(slug) => self
                     .tx
                     .prepare_cached(
-                        "SELECT i.id, i.updated, i.record FROM item_topics t JOIN items i ON i.id = t.id
+                        "SELECT i.id, i.updated, (SELECT data FROM item_records r WHERE r.rowid = i.rec) FROM item_topics t JOIN items i ON i.id = t.id
                          WHERE t.slug=?1 ORDER BY t.published DESC, t.id LIMIT ?2",
                     )?
                     .query_map(rusqlite::params![slug, limit], map)?
@@ -238,15 +277,15 @@ pub(super) mod tests {
                 FeedKey::Provider(domain) => self
                     .tx
                     .prepare_cached(
-                        "SELECT id, updated, record FROM items WHERE provider=?1 AND deleted_at IS NULL
-                         ORDER BY published DESC, id LIMIT ?2",
+                        "SELECT i.id, i.updated, (SELECT data FROM item_records r WHERE r.rowid = i.rec) FROM items i
+                         WHERE i.provider=?1 AND i.deleted_at IS NULL ORDER BY i.published DESC, i.id LIMIT ?2",
                     )?
                     .query_map(rusqlite::params![domain, limit], map)?
                     .collect::<rusqlite::Result<_>>()?,
             };
             rows.into_iter()
                 .map(|(id, updated, record)| {
-                    let data: ItemData = serde_json::from_str(&record).with_context(|| format!("corrupt item {id}"))?;
+                    let data: ItemData = record.decode().with_context(|| format!("corrupt item {id}"))?;
                     Ok(Item { id, updated: from_ts(updated), data })
                 })
                 .collect()

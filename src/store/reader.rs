@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::log::slot_items;
+use super::records::{ITEM_RECORD, Record};
 use super::{configure, from_ts, row_item, ts};
 use crate::budget::Budget;
 use crate::config::FeedLog;
@@ -171,7 +172,7 @@ impl Reader {
         }
         // Topic feeds read the membership index in feed order; the others the items indexes.
         let order = if matches!(feed, FeedKey::Topic(_)) { "t.published DESC, t.id" } else { "i.published DESC, i.id" };
-        let mut sql = format!("SELECT i.id, i.updated, i.record, i.words {sql} ORDER BY {order}");
+        let mut sql = format!("SELECT i.id, i.updated, {ITEM_RECORD}, i.words {sql} ORDER BY {order}");
         if filter.q.is_empty() && filter.exclude.is_empty() {
             sql.push_str(" LIMIT ?");
             args.push(Value::Integer(limit as i64));
@@ -190,7 +191,7 @@ impl Reader {
             }
             let words: String = row.get(3)?;
             if filter.matches_words(&words) {
-                out.push(row_item(row.get(0)?, row.get(1)?, &row.get::<_, String>(2)?)?);
+                out.push(row_item(row.get(0)?, row.get(1)?, &row.get::<_, Record>(2)?)?);
             }
         }
         Ok(out)
@@ -219,10 +220,10 @@ impl Reader {
         let bounds = super::fts::Bounds { since: filter.since, min_quality: filter.min_quality };
         let ids =
             super::fts::matching(&conn, &expression, &feed.path_stem(), &bounds, limit).map_err(|e| conn.stopped(e))?;
-        let mut stmt = conn.prepare_cached("SELECT updated, record FROM items WHERE id=?1")?;
+        let mut stmt = conn.prepare_cached(&format!("SELECT i.updated, {ITEM_RECORD} FROM items i WHERE i.id=?1"))?;
         ids.into_iter()
             .map(|id| {
-                let (updated, record): (i64, String) =
+                let (updated, record): (i64, Record) =
                     stmt.query_row([&id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| conn.stopped(e))?;
                 row_item(id, updated, &record)
             })
@@ -232,17 +233,17 @@ impl Reader {
     /// A live item by id, when it has an open slot in `log`.
     pub fn item(&self, log: &FeedLog, id: &str, budget: &Budget) -> Result<Option<Item>> {
         let conn = self.conn(budget)?;
-        let row: Option<(String, i64, String)> = conn
-            .prepare_cached(
-                "SELECT i.id, i.updated, i.record FROM items i
+        let row: Option<(String, i64, Record)> = conn
+            .prepare_cached(&format!(
+                "SELECT i.id, i.updated, {ITEM_RECORD} FROM items i
                  WHERE i.id=?1 AND i.deleted_at IS NULL
-                 AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed=?2 AND l.id=i.id AND l.left_at IS NULL)",
-            )?
+                 AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed=?2 AND l.id=i.id AND l.left_at IS NULL)"
+            ))?
             .query_row(params![id, log.feed().path_stem()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()
             .map_err(|e| conn.stopped(e))?;
         row.map(|(id, updated, record)| {
-            let data: ItemData = serde_json::from_str(&record).with_context(|| format!("corrupt item {id}"))?;
+            let data: ItemData = record.decode().with_context(|| format!("corrupt item {id}"))?;
             Ok(Item { id, updated: from_ts(updated), data })
         })
         .transpose()

@@ -7,10 +7,31 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
+use super::records::{ITEM_RECORD, Record};
 use super::{Batch, from_ts};
+use crate::clip::Clipping;
+use crate::item::ItemData;
+
+/// A file's last good parse as stored: its own JSON, or (when it is its item's clipping, see
+/// `store/records.rs`) its item's record.
+#[derive(Debug, Clone)]
+pub enum StoredParse {
+    Own(String),
+    Item(Record),
+}
+
+impl StoredParse {
+    /// The clipping it holds.
+    pub fn clipping(&self) -> Result<Clipping> {
+        match self {
+            StoredParse::Own(json) => Ok(serde_json::from_str(json)?),
+            StoredParse::Item(record) => Ok(record.decode::<ItemData>()?.clip),
+        }
+    }
+}
 
 /// A live item as a remap needs it: what is stored of it, and its files' parses (as stored).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RemapRow {
     pub(crate) key: String,
     pub(crate) id: String,
@@ -19,30 +40,35 @@ pub struct RemapRow {
     /// Hash of everything stored of the item, and of what feeds show of it.
     pub(crate) hash: String,
     pub(crate) shown: String,
-    /// (path, the clipping's stored JSON) of each file naming it, by path then root; empty when
-    /// no file names it any more.
-    pub(crate) sources: Vec<(String, String)>,
+    /// (path, the clipping's stored parse) of each file naming it, by path then root; empty
+    /// when no file names it any more.
+    pub(crate) sources: Vec<(String, StoredParse)>,
 }
 
 impl Batch<'_> {
     /// The next `limit` live items after the key `after` (from the first with `""`), by key,
     /// each with its files' stored parses.
     pub(crate) fn remap_rows(&self, after: &str, limit: usize) -> Result<Vec<RemapRow>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT i.key, i.id, i.first_seen, i.updated, i.hash, i.shown, f.path, f.record
-             FROM (SELECT key, id, first_seen, updated, hash, shown FROM items
+        let sql = format!(
+            "SELECT i.key, i.id, i.first_seen, i.updated, i.hash, i.shown, f.path, f.record,
+                    CASE WHEN f.path IS NOT NULL AND f.record IS NULL THEN {ITEM_RECORD} END
+             FROM (SELECT key, id, first_seen, updated, hash, shown, rec FROM items
                    WHERE deleted_at IS NULL AND key > ?1 ORDER BY key LIMIT ?2) i
-             LEFT JOIN files f ON f.item_key = i.key AND f.record IS NOT NULL
-             ORDER BY i.key, f.path, f.root",
-        )?;
+             LEFT JOIN files f ON f.item_key = i.key
+             ORDER BY i.key, f.path, f.root"
+        );
+        let mut stmt = self.tx.prepare_cached(&sql)?;
         let mut rows = stmt.query(params![after, limit as i64])?;
         let mut out: Vec<RemapRow> = Vec::with_capacity(limit);
         while let Some(r) = rows.next()? {
             let key: String = r.get(0)?;
-            let source: Option<(String, String)> = match (r.get::<_, Option<String>>(6)?, r.get(7)?) {
-                (Some(path), Some(record)) => Some((path, record)),
-                _ => None,
+            let path: Option<String> = r.get(6)?;
+            let parse = match (r.get::<_, Option<String>>(7)?, r.get::<_, Option<Record>>(8)?) {
+                (Some(json), _) => Some(StoredParse::Own(json)),
+                (None, Some(record)) => Some(StoredParse::Item(record)),
+                (None, None) => None,
             };
+            let source = path.zip(parse);
             if let Some(last) = out.last_mut().filter(|l| l.key == key) {
                 last.sources.extend(source);
                 continue;
@@ -88,7 +114,7 @@ mod tests {
         assert_eq!(keys, ["k1", "k2"], "live items only");
         let paths: Vec<&str> = rows[0].sources.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(paths, ["a.md", "b.md"]);
-        assert!(rows[0].sources[0].1.contains("\"A\""), "{}", rows[0].sources[0].1);
+        assert_eq!(rows[0].sources[0].1.clipping().unwrap().title, "A");
         assert_eq!(rows[0].id, crate::item::id_for("k1"));
         assert_eq!(rows[1].sources.len(), 1);
         // Chunks follow on by key, whatever the number of files per item.
@@ -97,5 +123,27 @@ mod tests {
         let next = b.remap_rows(&first[0].key, 1).unwrap();
         assert_eq!(next.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["k2"]);
         assert!(b.remap_rows("k2", 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_file_that_leans_on_its_items_record_still_gives_its_clipping() {
+        let mut s = Store::open_in_memory().unwrap();
+        let b = s.batch().unwrap();
+        let clip = parse(b"---\ntitle: Shared\n---\n", Limits::default()).unwrap().clipping;
+        b.put_file_ok(
+            &FileId { root: "/r".into(), path: "d.md".into() },
+            FileStat { size: 1, mtime_ns: 1 },
+            "k4",
+            &clip,
+        )
+        .unwrap();
+        let mut it = crate::store::tests::item("k4", "2024-01-01T00:00:00Z", &[]);
+        it.data.clip = clip.clone();
+        b.put_item("k4", &it, Utc::now(), &it.data.hash(), &it.data.shown_hash()).unwrap();
+        b.share_sources("k4", &clip).unwrap();
+        let rows = b.remap_rows("", 10).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(matches!(rows[0].sources[..], [(ref p, StoredParse::Item(_))] if p == "d.md"), "{:?}", rows[0].sources);
+        assert_eq!(rows[0].sources[0].1.clipping().unwrap(), clip);
     }
 }

@@ -29,7 +29,7 @@ pub fn recorded_schema(path: &Path) -> Result<Option<i64>> {
 }
 
 /// Every table, so an older store can be dropped and rebuilt from the clippings.
-const TABLES: [&str; 17] = [
+const TABLES: [&str; 18] = [
     "meta",
     "snapshot",
     "files",
@@ -47,6 +47,7 @@ const TABLES: [&str; 17] = [
     "story_items",
     "story_keys",
     "story_log",
+    "item_records",
 ];
 
 const SCHEMA: &str = "
@@ -55,7 +56,8 @@ CREATE TABLE IF NOT EXISTS meta(
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 -- One row per clipping file seen under a root. item_key/record hold the last good parse and are
--- kept when the file later turns bad, so its last good version keeps serving.
+-- kept when the file later turns bad, so its last good version keeps serving; record is NULL
+-- when that parse is the item's clipping (store/records.rs).
 CREATE TABLE IF NOT EXISTS files(
     root TEXT NOT NULL,
     path TEXT NOT NULL,
@@ -65,9 +67,9 @@ CREATE TABLE IF NOT EXISTS files(
     record TEXT,
     PRIMARY KEY(root, path)
 ) WITHOUT ROWID;
--- The start-up reconcile reads every file's stat: this index lets it do so without reading the
--- records.
-CREATE INDEX IF NOT EXISTS files_stat ON files(root, path, size, mtime_ns, item_key);
+-- (files_stat, an index of every column but the record, went once records were stored once: the
+-- rows are small without them.)
+DROP INDEX IF EXISTS files_stat;
 CREATE INDEX IF NOT EXISTS files_by_key ON files(item_key) WHERE item_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS rejections(
     root TEXT NOT NULL,
@@ -86,7 +88,8 @@ CREATE TABLE IF NOT EXISTS key_notes(
     read INTEGER NOT NULL,
     PRIMARY KEY(root, path, key)
 ) WITHOUT ROWID;
--- One row per item key ever seen. deleted_at marks a tombstone: the item is gone from every feed,
+-- One row per item key ever seen; its data is in item_records (rowid rec; record is '', JSON in
+-- stores written before). deleted_at marks a tombstone: the item is gone from every feed,
 -- but its id and first-seen time come back if a file names the key again.
 CREATE TABLE IF NOT EXISTS items(
     key TEXT PRIMARY KEY,
@@ -101,7 +104,8 @@ CREATE TABLE IF NOT EXISTS items(
     topics TEXT NOT NULL,
     quality INTEGER,
     words TEXT NOT NULL DEFAULT '',
-    record TEXT NOT NULL
+    record TEXT NOT NULL,
+    rec INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS items_live ON items(published DESC, id) WHERE deleted_at IS NULL;
 CREATE INDEX IF NOT EXISTS items_by_provider ON items(provider, published DESC, id) WHERE deleted_at IS NULL;
@@ -267,6 +271,8 @@ impl Store {
         conn.execute_batch(super::story_log::SCHEMA)?;
         conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?1)", [SCHEMA_VERSION.to_string()])?;
         super::fts::migrate_search(&conn)?;
+        conn.execute_batch(super::records::SCHEMA)?;
+        super::records::migrate_lean_records(&conn)?;
         for (feed, token, created) in kept_tokens {
             conn.execute(
                 "INSERT OR IGNORE INTO tokens(feed, token, created) VALUES(?1, ?2, ?3)",

@@ -152,14 +152,15 @@ impl Batch<'_> {
     /// data, at most `limit` of them.
     pub(crate) fn items_without_story(&self, limit: usize) -> Result<Vec<(String, ItemData)>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT i.id, i.record FROM items i WHERE i.deleted_at IS NULL
+            "SELECT i.id, (SELECT data FROM item_records r WHERE r.rowid = i.rec) FROM items i WHERE i.deleted_at IS NULL
              AND NOT EXISTS(SELECT 1 FROM story_items s WHERE s.item = i.id) ORDER BY i.published, i.id LIMIT ?1",
         )?;
-        let rows = stmt.query_map([limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let rows =
+            stmt.query_map([limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, super::records::Record>(1)?)))?;
         let mut out = Vec::new();
         for r in rows {
             let (id, record) = r?;
-            out.push((id, serde_json::from_str(&record)?));
+            out.push((id, record.decode()?));
         }
         Ok(out)
     }
@@ -172,13 +173,13 @@ const MAX_MEMBERS: i64 = 500;
 /// feed may see), newest first, at most [`MAX_MEMBERS`].
 fn visible_members(conn: &Connection, id: &str, feed: &FeedKey, limit: i64) -> Result<Vec<Item>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT i.id, i.updated, i.record FROM story_items s JOIN items i ON i.id = s.item
+        "SELECT i.id, i.updated, (SELECT data FROM item_records r WHERE r.rowid = i.rec) FROM story_items s JOIN items i ON i.id = s.item
          WHERE s.story=?1 AND i.deleted_at IS NULL
          AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed=?2 AND l.id=i.id AND l.left_at IS NULL)
          ORDER BY i.published DESC, i.id LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![id, feed.path_stem(), limit], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, super::records::Record>(2)?))
     })?;
     let mut out = Vec::new();
     for r in rows {

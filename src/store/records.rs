@@ -1,0 +1,274 @@
+//! How records are stored: each item's data once, deflated, in `item_records` (a rowid table,
+//! so a record of a few kilobytes shares its page with others instead of spilling into an
+//! overflow page of its own, as it did as a column of the `WITHOUT ROWID` `items` table), and a
+//! file's last good parse only when it differs from its item's clipping (`files.record` is NULL
+//! when the file's clipping *is* the item's, which is nearly always: one file per article).
+//!
+//! The invariant the writer keeps (`Batch::share_sources`): a file row with a NULL record names
+//! (`item_key`) a live item whose clipping is that file's last good parse. Before an item's
+//! clipping changes, every file leaning on it gets its own record back.
+//!
+//! Older stores (JSON text in `items.record` and `files.record`) are moved over once at open
+//! (`migrate_lean_records`, meta `migrated_lean_records`); a record read as text is JSON, as
+//! a blob deflated JSON, so either form reads.
+
+use std::io::{Read, Write};
+
+use anyhow::{Context, Result};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Batch;
+use crate::clip::Clipping;
+use crate::item::ItemData;
+
+/// The SQL expression for the record of the item aliased `i`, in place of a column.
+pub const ITEM_RECORD: &str = "(SELECT r.data FROM item_records r WHERE r.rowid = i.rec)";
+
+/// The table of records, for the schema.
+pub const SCHEMA: &str = "
+-- Each item's data, deflated JSON (see store/records.rs); items.rec is its rowid.
+CREATE TABLE IF NOT EXISTS item_records(
+    data BLOB NOT NULL
+);
+";
+
+/// A record as stored: JSON text (older rows) or deflated JSON.
+#[derive(Debug, Clone)]
+pub struct Record {
+    bytes: Vec<u8>,
+    deflated: bool,
+}
+
+impl FromSql for Record {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value {
+            ValueRef::Text(t) => Ok(Record { bytes: t.to_vec(), deflated: false }),
+            ValueRef::Blob(b) => Ok(Record { bytes: b.to_vec(), deflated: true }),
+            _ => Err(FromSqlError::InvalidType),
+        }
+    }
+}
+
+impl Record {
+    /// The record's JSON.
+    fn json(&self) -> Result<std::borrow::Cow<'_, [u8]>> {
+        if !self.deflated {
+            return Ok(self.bytes.as_slice().into());
+        }
+        let mut out = Vec::with_capacity(self.bytes.len() * 3);
+        flate2::read::DeflateDecoder::new(&self.bytes[..])
+            .read_to_end(&mut out)
+            .context("a record does not inflate")?;
+        Ok(out.into())
+    }
+
+    /// The value the record holds.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
+        Ok(serde_json::from_slice(&self.json()?)?)
+    }
+}
+
+/// `value` as stored: its JSON, deflated.
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let json = serde_json::to_vec(value)?;
+    let mut z = flate2::write::DeflateEncoder::new(Vec::with_capacity(json.len() / 2), flate2::Compression::fast());
+    z.write_all(&json)?;
+    Ok(z.finish()?)
+}
+
+/// Writes the record of the item keyed `key` (replacing its old one, or adding one), returning
+/// its rowid for `items.rec`.
+pub fn put_item_record(conn: &Connection, key: &str, data: &[u8]) -> Result<i64> {
+    let old: Option<i64> =
+        conn.prepare_cached("SELECT rec FROM items WHERE key=?1")?.query_row([key], |r| r.get(0)).optional()?.flatten();
+    if let Some(rowid) = old {
+        let n = conn.prepare_cached("UPDATE item_records SET data=?2 WHERE rowid=?1")?.execute(params![rowid, data])?;
+        if n == 1 {
+            return Ok(rowid);
+        }
+    }
+    conn.prepare_cached("INSERT INTO item_records(data) VALUES(?1)")?.execute([data])?;
+    Ok(conn.last_insert_rowid())
+}
+
+impl Batch<'_> {
+    /// Before the item keyed `key` takes the clipping `next`: files leaning on its current
+    /// clipping (NULL record) get it as their own record, unless it stays the same.
+    pub(crate) fn unshare_sources(&self, key: &str, next: &Clipping) -> Result<()> {
+        let leaning: bool = self
+            .tx
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM files WHERE item_key=?1 AND record IS NULL)")?
+            .query_row([key], |r| r.get(0))?;
+        if !leaning {
+            return Ok(());
+        }
+        let sql = format!("SELECT {ITEM_RECORD} FROM items i WHERE i.key=?1");
+        let current: Option<Record> = self.tx.prepare_cached(&sql)?.query_row([key], |r| r.get(0)).optional()?;
+        let current: Clipping =
+            current.context("a file leans on a missing item")?.decode::<ItemData>().map(|d| d.clip)?;
+        if &current != next {
+            let json = serde_json::to_string(&current)?;
+            self.tx
+                .prepare_cached("UPDATE files SET record=?2 WHERE item_key=?1 AND record IS NULL")?
+                .execute(params![key, json])?;
+        }
+        Ok(())
+    }
+
+    /// Once the item keyed `key` holds `clip`: files whose record is that clipping lean on the
+    /// item's instead of keeping a copy.
+    pub(crate) fn share_sources(&self, key: &str, clip: &Clipping) -> Result<()> {
+        let json = serde_json::to_string(clip)?;
+        self.tx
+            .prepare_cached("UPDATE files SET record=NULL WHERE item_key=?1 AND record=?2")?
+            .execute(params![key, json])?;
+        Ok(())
+    }
+}
+
+/// The `meta` key that says the records are stored the lean way.
+const MIGRATED: &str = "migrated_lean_records";
+
+/// Moves a store's records to the lean form once (guarded by [`MIGRATED`]): each item's JSON
+/// deflated into `item_records`, and each file's record dropped where it is its item's
+/// clipping. Idempotent: rows already moved are skipped.
+pub fn migrate_lean_records(conn: &Connection) -> Result<()> {
+    let has_rec: bool =
+        conn.query_row("SELECT EXISTS(SELECT 1 FROM pragma_table_info('items') WHERE name='rec')", [], |r| r.get(0))?;
+    if !has_rec {
+        conn.execute_batch("ALTER TABLE items ADD COLUMN rec INTEGER")?;
+    }
+    let done: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM meta WHERE key=?1)", [MIGRATED], |r| r.get(0))?;
+    if done {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    let mut moved = 0;
+    loop {
+        // A chunk at a time, so a large store is never held in memory whole.
+        let rows: Vec<(String, String)> = tx
+            .prepare_cached("SELECT key, record FROM items WHERE rec IS NULL LIMIT 512")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        if rows.is_empty() {
+            break;
+        }
+        moved += rows.len();
+        for (key, json) in rows {
+            let data: ItemData = serde_json::from_str(&json).with_context(|| format!("corrupt item {key}"))?;
+            let rowid = put_item_record(&tx, &key, &encode(&data)?)?;
+            tx.prepare_cached("UPDATE items SET rec=?2, record='' WHERE key=?1")?.execute(params![key, rowid])?;
+            let clip = serde_json::to_string(&data.clip)?;
+            tx.prepare_cached("UPDATE files SET record=NULL WHERE item_key=?1 AND record=?2")?
+                .execute(params![key, clip])?;
+        }
+    }
+    tx.execute("INSERT INTO meta(key, value) VALUES(?1, ?2)", params![MIGRATED, chrono::Utc::now().to_rfc3339()])?;
+    tx.commit()?;
+    if moved > 0 {
+        tracing::info!(items = moved, "records stored once, deflated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use rusqlite::Connection;
+
+    use super::*;
+    use crate::item::Item;
+    use crate::store::tests::item;
+    use crate::store::{FileId, FileStat, Store};
+
+    fn fid(p: &str) -> FileId {
+        FileId { root: "/r".into(), path: p.into() }
+    }
+
+    fn own_records(b: &Batch<'_>) -> Vec<(String, bool)> {
+        let mut st = b.tx.prepare("SELECT path, record IS NOT NULL FROM files ORDER BY path").unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    }
+
+    fn put(b: &Batch<'_>, it: &Item) {
+        b.put_item("k", it, Utc::now(), &it.data.hash(), &it.data.shown_hash()).unwrap();
+    }
+
+    #[test]
+    fn records_read_back_deflated_or_as_older_json() {
+        let data = item("k", "2024-01-02T00:00:00Z", &["ai"]).data;
+        let blob = encode(&data).unwrap();
+        let json = serde_json::to_vec(&data).unwrap();
+        assert!(blob.len() < json.len(), "{} deflated against {} of JSON", blob.len(), json.len());
+        let deflated = Record { bytes: blob, deflated: true };
+        let text = Record { bytes: json, deflated: false };
+        assert_eq!(deflated.decode::<ItemData>().unwrap(), data);
+        assert_eq!(text.decode::<ItemData>().unwrap(), data);
+        assert!(Record { bytes: b"not deflate".to_vec(), deflated: true }.decode::<ItemData>().is_err());
+    }
+
+    #[test]
+    fn a_file_keeps_a_record_only_while_it_differs_from_its_item() {
+        let mut s = Store::open_in_memory().unwrap();
+        let b = s.batch().unwrap();
+        let st = FileStat { size: 1, mtime_ns: 2 };
+        let one = item("k", "2024-01-02T00:00:00Z", &["ai"]);
+        b.put_file_ok(&fid("a.md"), st, "k", &one.data.clip).unwrap();
+        b.put_file_ok(&fid("b.md"), st, "k", &item("other", "2024-01-02T00:00:00Z", &[]).data.clip).unwrap();
+        put(&b, &one);
+        // a.md is the item's clipping: it leans on the item's record; b.md keeps its own.
+        assert_eq!(own_records(&b), [("a.md".into(), false), ("b.md".into(), true)]);
+        let sources = b.sources("k").unwrap();
+        assert_eq!(sources[0], ("a.md".into(), one.data.clip.clone()));
+        assert_eq!(sources[1].1.title, "other");
+        // The item takes b.md's clipping: a.md gets its own record back, b.md leans.
+        let mut two = one.clone();
+        two.data.clip = sources[1].1.clone();
+        put(&b, &two);
+        assert_eq!(own_records(&b), [("a.md".into(), true), ("b.md".into(), false)]);
+        let sources = b.sources("k").unwrap();
+        assert_eq!(sources[0], ("a.md".into(), one.data.clip.clone()));
+        assert_eq!(sources[1], ("b.md".into(), two.data.clip.clone()));
+        // A file that turns bad keeps serving its last good parse, the item's.
+        b.put_file_rejected(&fid("b.md"), FileStat { size: 3, mtime_ns: 4 }, "bad", Utc::now()).unwrap();
+        assert_eq!(b.sources("k").unwrap()[1], ("b.md".into(), two.data.clip));
+    }
+
+    #[test]
+    fn an_older_store_is_moved_to_lean_records_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path).unwrap());
+        let it = item("k", "2024-01-02T00:00:00Z", &["ai"]);
+        let raw = Connection::open(&path).unwrap();
+        // As an older clipfeed left it: JSON in both tables, no record row.
+        raw.execute(
+            "INSERT INTO items(key, id, first_seen, published, updated, hash, topics, record)
+             VALUES('k', ?1, 0, 0, 0, 'h', 'ai', ?2)",
+            params![it.id, serde_json::to_string(&it.data).unwrap()],
+        )
+        .unwrap();
+        for (p, clip) in [("a.md", &it.data.clip), ("b.md", &item("x", "2024-01-02T00:00:00Z", &[]).data.clip)] {
+            raw.execute(
+                "INSERT INTO files(root, path, size, mtime_ns, item_key, record) VALUES('/r', ?1, 1, 1, 'k', ?2)",
+                params![p, serde_json::to_string(clip).unwrap()],
+            )
+            .unwrap();
+        }
+        raw.execute("DELETE FROM meta WHERE key=?1", [MIGRATED]).unwrap();
+        drop(raw);
+        for _ in 0..2 {
+            let mut s = Store::open(&path).unwrap();
+            let b = s.batch().unwrap();
+            assert_eq!(own_records(&b), [("a.md".into(), false), ("b.md".into(), true)]);
+            assert_eq!(b.sources("k").unwrap()[0].1, it.data.clip);
+            let rows: i64 = b.tx.query_row("SELECT count(*) FROM item_records", [], |r| r.get(0)).unwrap();
+            assert_eq!(rows, 1, "moved once");
+            let left: String = b.tx.query_row("SELECT record FROM items", [], |r| r.get(0)).unwrap();
+            assert_eq!(left, "");
+        }
+    }
+}
