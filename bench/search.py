@@ -27,6 +27,7 @@ rows; JSON: WORKDIR/results/search-N-*.json.
 """
 import argparse
 import os
+import shutil
 import random
 import re
 import subprocess
@@ -106,8 +107,19 @@ def uncached(path, k):
     return "%s&since=%s" % (path, since)
 
 
-def measure(binary, tmp, name, root, rows, probes):
-    d = B.Daemon(binary, os.path.join(tmp, name), [root])
+def copied_store(store, rundir):
+    """A copy of the store `store` (with its WAL and shared-memory files) in `rundir`."""
+    os.makedirs(rundir, exist_ok=True)
+    out = os.path.join(rundir, "store.db")
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(store + suffix):
+            shutil.copyfile(store + suffix, out + suffix)
+    return out
+
+
+def measure(binary, tmp, name, root, rows, probes, store=None):
+    rundir = os.path.join(tmp, name)
+    d = B.Daemon(binary, rundir, [root], store=copied_store(store, rundir) if store else None)
     out = {}
     try:
         ready = d.wait_ready()
@@ -161,6 +173,8 @@ def main():
                     help="git revision of the baseline, built before the index (default %(default)s)")
     ap.add_argument("--baseline-binary", help="a clipfeed binary to use as the baseline instead of building one")
     ap.add_argument("--no-baseline", action="store_true", help="measure this clipfeed only")
+    ap.add_argument("--store", help="start clipfeed on a copy of this store (made from the same corpus, e.g. by "
+                    "`scale.py --keep`) instead of a cold ingest")
     args = ap.parse_args()
     binary = B.binary(args)
     base = None if args.no_baseline else baseline_binary(args)
@@ -170,7 +184,7 @@ def main():
             root = B.corpus(args.workdir, n, args.seed)
             B.warm_cache(root)
             rows = queries(*pick_words(root))
-            ours = measure(binary, tmp, "clipfeed", root, rows, args.probes)
+            ours = measure(binary, tmp, "clipfeed", root, rows, args.probes, args.store)
             theirs = measure(base, tmp, "baseline", root, [r for r in rows if r[2]], args.probes) if base else {}
             table = []
             for label, _, scanned in rows:

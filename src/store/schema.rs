@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::{Store, configure};
 
 /// The version of the tables below; a store with a higher one is refused, a lower one rebuilt.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// The schema version recorded in the store at `path` (`None`: none yet), read without locking or
 /// writing anything, so a check run by another user leaves no journal file behind.
@@ -228,8 +228,10 @@ impl Store {
         match version.as_deref().map(str::parse::<i64>) {
             None | Some(Ok(SCHEMA_VERSION)) => {}
             // Version 7 only added the saved feeds and an index, version 8 the key notes: created
-            // below, in place.
-            Some(Ok(6 | 7)) => {
+            // below, in place. Version 9 stores each record once (`store/records.rs`): older
+            // stores are moved over below, in place. The number moved so that an older clipfeed
+            // refuses a store whose records it could no longer read, instead of misreading it.
+            Some(Ok(6..=8)) => {
                 conn.execute("UPDATE meta SET value=?1 WHERE key='schema'", [SCHEMA_VERSION.to_string()])?;
             }
             Some(Ok(v)) if v < SCHEMA_VERSION => {
