@@ -23,6 +23,7 @@ MiB. JSON: WORKDIR/results/scale-N-*.json.
 """
 import argparse
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -36,16 +37,25 @@ def kib_to_mib(v):
     return None if v is None else v / 1024.0
 
 
-def cold_and_probes(binary, rundir, root, files, timeout):
+def cold_and_probes(binary, rundir, root, files, timeout, kept=None):
     probes = os.path.join(rundir, "probes")
     incoming = os.path.join(rundir, "incoming")
     os.makedirs(probes)
     os.makedirs(incoming)
-    d = B.Daemon(binary, rundir, [root, probes])
+    store = None
+    if kept:
+        # A store a run with --keep left (its probe clippings are gone from this probe folder,
+        # so they leave the store at the start).
+        store = os.path.join(rundir, "store.db")
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(kept + suffix):
+                shutil.copyfile(kept + suffix, store + suffix)
+    d = B.Daemon(binary, rundir, [root, probes], store=store)
     try:
         ready = d.wait_ready()
         stored = d.status()["clippings"]
-        B.log("cold ingest: ready after %.1f s with %d clippings stored" % (ready, stored))
+        B.log("%s: ready after %.1f s with %d clippings stored" % ("start on the kept store" if kept else "cold ingest",
+                                                                  ready, stored))
         B.cpu_when_idle(d.pid)
         store = B.store_bytes(d.store)
         mem_ready = d.memory()
@@ -81,6 +91,8 @@ def main():
     ap.add_argument("--files", type=int, default=200, help="latency probes (default 200)")
     ap.add_argument("--restarts", type=int, default=3, help="restarts on the same store (default 3)")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one probe")
+    ap.add_argument("--store", help="start on a copy of this store (left by a run with --keep, same corpus) "
+                    "instead of a cold ingest: the cold-ingest row is then that start")
     args = ap.parse_args()
     binary = B.binary(args)
     machine = B.machine()
@@ -89,7 +101,7 @@ def main():
         clip_bytes = B.dir_bytes(root)
         with B.scratch(args, "scale-%d" % n) as tmp:
             rundir = os.path.join(tmp, "clipfeed")
-            cold, store = cold_and_probes(binary, rundir, root, args.files, args.timeout)
+            cold, store = cold_and_probes(binary, rundir, root, args.files, args.timeout, args.store)
             again = restarts(binary, rundir, root, store, args.restarts)
         ready = sorted(r["ready_s"] for r in again)
         median_ready = ready[len(ready) // 2] if ready else None
