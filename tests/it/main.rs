@@ -1,6 +1,7 @@
 //! The one integration test binary: every test here runs the real `clipfeed` binary (or its
 //! library through `router()`) and checks the output with parsers we did not write.
 
+mod attack;
 mod browser;
 mod cli;
 mod corpus;

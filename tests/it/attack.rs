@@ -1,0 +1,194 @@
+//! Findings of the attack review (story logs, the hot path, the topic remap): each test shows a
+//! problem found by reading the code, and is ignored until it is fixed so the tree stays green.
+
+use std::io::{Read, Write};
+
+use crate::support::*;
+
+/// `GET path` over a raw connection (no redirect followed): the status and `Location`.
+fn raw_get(d: &Daemon, path: &str) -> (u16, Option<String>) {
+    let addr = d.base.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+    write!(s, "GET /{path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let location = out.lines().take_while(|l| !l.is_empty()).find_map(|l| {
+        l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("location")).map(|(_, v)| v.trim().to_string())
+    });
+    (status, location)
+}
+
+/// A clipping of one flood: every file is the same report, differing only by the number `n`
+/// (in its text and its address), from one of five sites.
+fn flood(n: usize) -> String {
+    let site = format!("site{}", n % 5);
+    format!(
+        "---\ntitle: \"Harbour crane collapses at the northern container terminal, report {n}\"\n\
+         publishedDateTime: 2024-03-05T{:02}:{:02}:00Z\nwebUrl: https://{site}.example/crane-{n}\n\
+         provider: {{name: {site}, domain: {site}.example}}\n---\n\
+         A harbour crane collapsed at the northern container terminal on Tuesday morning, \
+         halting loading for the day; dockworkers were evacuated and nobody was hurt, the port \
+         authority said in statement number {n}.\n",
+        (n / 60) % 24,
+        n % 60
+    )
+}
+
+fn json(d: &Daemon, path: &str) -> serde_json::Value {
+    let r = poll(&format!("{path} served"), || Some(get(&d.url(path), &[])).filter(|r| r.status != 503));
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+/// A story bigger than the members a view reads (`MAX_MEMBERS`, 500) is announced with the
+/// truncated count: the grouped feed says "500 clippings" of a story that has 520 visible.
+#[test]
+#[ignore = "finding: a story of more than 500 members is announced as having 500 (pages::story_item, story_listing and the story feed count the member list truncated at store::stories::MAX_MEMBERS)"]
+fn a_huge_story_is_announced_with_its_true_size() {
+    const N: usize = 520;
+    let site = Site::new();
+    for n in 0..N {
+        site.put(&format!("flood/{n:04}.md"), flood(n));
+    }
+    let d = Daemon::start(&site);
+    d.wait_ready();
+    poll("every clipping in its site's feed", || {
+        let count = |k: usize| {
+            json(&d, &format!("providers/site{k}.example.json?limit=500"))["items"].as_array().map_or(0, Vec::len)
+        };
+        (0..5).all(|k| count(k) == N / 5).then_some(())
+    });
+    let grouped = json(&d, "feed.json?group=story");
+    let items = grouped["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "the flood forms one story: {}", items.len());
+    let html = items[0]["content_html"].as_str().unwrap();
+    assert!(html.contains(&format!("{N} clippings from 5 news sites")), "{}", &html[..200.min(html.len())]);
+}
+
+/// The story ids of a JSON Feed document's items.
+fn story_ids(doc: &serde_json::Value) -> Vec<String> {
+    let items = doc["items"].as_array().cloned().unwrap_or_default();
+    items.iter().map(|i| i["id"].as_str().unwrap().trim_start_matches("urn:uuid:").to_string()).collect()
+}
+
+/// A story made only of private clippings is not found at `/stories/{id}` without a token, but
+/// once its founder is deleted the story's id answers 301 to its successor: the redirect is
+/// read from `story_redirects` whoever the story was visible to. Story ids are UUIDv5 of the
+/// founder's item key, so whoever can guess a private clipping's address can tell it exists.
+#[test]
+#[ignore = "finding: /stories/{id} answers 301 for a private-only story that split or lost its founder (views::story reads story_redirects without the visibility rule)"]
+fn a_private_story_redirect_is_not_told_to_the_public() {
+    let site = Site::new();
+    site.write_config(crate::privacy::PRIVATE_CONFIG);
+    let private = |n: usize| flood(n).replacen("---\n", "---\ntopics: [Internal]\n", 1);
+    site.put("p1.md", private(1));
+    site.put("p2.md", private(2));
+    let d = Daemon::start(&site);
+    d.wait_ready();
+    let token = crate::privacy::tokens(&site)["topics/internal"].clone();
+    let grouped = format!("topics/internal.json?group=story&token={token}");
+    let first = poll("one private story of two", || {
+        let doc = json(&d, &grouped);
+        let html = doc["items"][0]["content_html"].as_str().unwrap_or_default().to_string();
+        (story_ids(&doc).len() == 1 && html.contains("2 clippings")).then(|| story_ids(&doc)[0].clone())
+    });
+    // Before: nothing to see without the token.
+    assert_eq!(raw_get(&d, &format!("stories/{first}")), (404, None));
+    // The founder (the older report) goes away: the story lives on under another id.
+    std::fs::remove_file(site.root().join("p1.md")).unwrap();
+    let second = poll("the story under its new id", || {
+        let ids = story_ids(&json(&d, &grouped));
+        (ids.len() == 1 && ids[0] != first).then(|| ids[0].clone())
+    });
+    for path in [format!("stories/{first}"), format!("stories/{first}.json")] {
+        assert_eq!(
+            raw_get(&d, &path),
+            (404, None),
+            "{path} tells a reader without the token that a private story was at {first} and went to {second}"
+        );
+    }
+}
+
+/// A story's id is made from its founder, its earliest member, whoever may see it. A public
+/// story whose earliest report is private is named after that private clipping in the public
+/// feeds (the grouped items' ids and their links to `/stories/{id}`), and when that private
+/// clipping goes away the public story changes id (the old one gets a redirect): what a reader
+/// without the token sees moves with a clipping they may not know of.
+#[test]
+#[ignore = "finding: a public story is named after its private founder, so private changes show in public grouped feeds (story ids come from story::Founder over every member, not the visible ones)"]
+fn a_private_founder_does_not_show_in_public_story_ids() {
+    let site = Site::new();
+    site.write_config(crate::privacy::PRIVATE_CONFIG);
+    // The private report is the older one (report 1), the public one the newer (report 2).
+    site.put("p1.md", flood(1).replacen("---\n", "---\ntopics: [Internal]\n", 1));
+    site.put("q2.md", flood(2));
+    let d = Daemon::start(&site);
+    d.wait_ready();
+    let token = crate::privacy::tokens(&site)["topics/internal"].clone();
+    let private = format!("topics/internal.json?group=story&token={token}");
+    let before = poll("the public report joined to the private one", || {
+        let public = story_ids(&json(&d, "feed.json?group=story"));
+        let private = story_ids(&json(&d, &private));
+        (public.len() == 1 && private == public).then(|| public[0].clone())
+    });
+    // The private report goes away; the public feed should not notice.
+    std::fs::remove_file(site.root().join("p1.md")).unwrap();
+    poll("the private feed empty", || story_ids(&json(&d, &private)).is_empty().then_some(()));
+    let after = story_ids(&json(&d, "feed.json?group=story"));
+    assert_eq!(after, vec![before.clone()], "the public story changed id when a private clipping was deleted");
+}
+
+/// The Atom tombstones (`at:deleted-entry`) of a document.
+fn tombstones(atom: &str) -> usize {
+    atom.matches("<at:deleted-entry ").count()
+}
+
+/// The story-grouped documents name every story id ever merged or renamed into a story shown
+/// (`merged_into_logged` from `UNIX_EPOCH`), and `story_redirects` is never purged: unlike a
+/// clipping's tombstone, which lasts `tombstone_days`, these stay for ever, so each founder
+/// deletion (or merge) adds one more to every grouped document the story is in, without bound.
+#[test]
+#[ignore = "finding: story tombstones in grouped documents never expire (views/story_log.rs grouped_current reads merged_into_logged since UNIX_EPOCH; story_redirects is never purged)"]
+fn story_tombstones_expire_like_clipping_tombstones() {
+    let site = Site::new();
+    site.write_config("tombstone_days: 0\n");
+    for n in 1..=6 {
+        site.put(&format!("r{n}.md"), flood(n));
+    }
+    let d = Daemon::start(&site);
+    d.wait_ready();
+    let grouped = "feed.atom?group=story";
+    poll("one story of six", || {
+        let doc = get(&d.url(grouped), &[]).text();
+        doc.contains("6 clippings from").then_some(())
+    });
+    // The founder (the earliest report) goes, four times: the story is renamed each time.
+    for n in 1..=4 {
+        std::fs::remove_file(site.root().join(format!("r{n}.md"))).unwrap();
+        poll("the story one smaller", || {
+            let doc = get(&d.url(grouped), &[]).text();
+            doc.contains(&format!("{} clippings from", 6 - n)).then_some(())
+        });
+    }
+    let before = get(&d.url(grouped), &[]).text();
+    assert_eq!(tombstones(&before), 4, "one tombstone per former id:\n{before}");
+    // A restart purges the tombstones older than `tombstone_days` (0 here), once a second has
+    // passed since the last one: the plain feed's go.
+    let plain = get(&d.url("feed.atom"), &[]).text();
+    assert_eq!(tombstones(&plain), 4, "the plain feed has a tombstone per deleted clipping:\n{plain}");
+    let last = plain
+        .split("when=\"")
+        .skip(1)
+        .filter_map(|s| chrono::DateTime::parse_from_rfc3339(s.split('"').next()?).ok())
+        .max()
+        .expect("a tombstone date");
+    poll("a second past the last tombstone", || (chrono::Utc::now().timestamp() > last.timestamp() + 1).then_some(()));
+    d.stop();
+    let d = Daemon::start(&site);
+    d.wait_ready();
+    let plain = poll("the plain feed", || Some(get(&d.url("feed.atom"), &[])).filter(|r| r.status == 200)).text();
+    assert_eq!(tombstones(&plain), 0, "the plain feed's tombstones are purged:\n{plain}");
+    let after = poll("the grouped feed", || Some(get(&d.url(grouped), &[])).filter(|r| r.status == 200)).text();
+    assert_eq!(tombstones(&after), 0, "the grouped feed keeps its story tombstones for ever:\n{after}");
+}
