@@ -273,11 +273,18 @@ impl super::Reader {
         Ok(out)
     }
 
-    /// Where story `id` went when it ended in a merge, if it did.
-    pub fn story_redirect(&self, id: &str, budget: &Budget) -> Result<Option<String>> {
+    /// Where story `id` went when it ended in a merge, if it did and a reader of `log` may see
+    /// the story it went to (a member with an open slot in that feed's log): a story made only
+    /// of private clippings is never told of, not even by its redirect.
+    pub fn story_redirect(&self, id: &str, log: &FeedLog, budget: &Budget) -> Result<Option<String>> {
         let conn = self.conn(budget)?;
-        let mut stmt = conn.prepare_cached("SELECT into_id FROM story_redirects WHERE id=?1")?;
-        stmt.query_row([id], |r| r.get(0)).optional().map_err(|e| conn.stopped(e))
+        let mut stmt = conn.prepare_cached(
+            "SELECT r.into_id FROM story_redirects r WHERE r.id=?1
+             AND EXISTS(SELECT 1 FROM story_items s JOIN items i ON i.id = s.item
+                        WHERE s.story = r.into_id AND i.deleted_at IS NULL
+                        AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed=?2 AND l.id=i.id AND l.left_at IS NULL))",
+        )?;
+        stmt.query_row(params![id, log.feed().path_stem()], |r| r.get(0)).optional().map_err(|e| conn.stopped(e))
     }
 
     /// Stories that ended in a merge into one of `into`, since `since`: (id, when), for

@@ -35,6 +35,13 @@ pub enum StoryAnswer {
 }
 
 impl Views {
+    /// The oldest merge a story-grouped view still shows as a tombstone: as old as the
+    /// tombstones of clippings are kept (`tombstone_days`).
+    pub(super) fn tombstones_since(&self) -> DateTime<Utc> {
+        let days = i64::from(self.config.load().tombstone_days);
+        Utc::now() - chrono::Duration::days(days)
+    }
+
     /// The newest `limit` stories of `feed` with a clipping that passes `filter` (its grouping
     /// aside), each as one item; and the stories merged into them, as tombstones.
     pub(super) fn grouped_items(
@@ -76,7 +83,7 @@ impl Views {
         let shown: Vec<String> = out.iter().map(|i| i.id.clone()).collect();
         // Only stories this feed's readers saw (they were in its story log) are named to them.
         let tombstones =
-            self.filters.merged_into_logged(&FeedLog::of(&feed.key), &shown, DateTime::UNIX_EPOCH, budget)?;
+            self.filters.merged_into_logged(&FeedLog::of(&feed.key), &shown, self.tombstones_since(), budget)?;
         Ok((out, tombstones))
     }
 
@@ -92,7 +99,7 @@ impl Views {
         }
         let members = self.pages.story_items(id, &FeedLog::public(), budget)?;
         if members.is_empty() {
-            return Ok(match self.pages.story_redirect(id, budget)? {
+            return Ok(match self.pages.story_redirect(id, &FeedLog::public(), budget)? {
                 Some(to) => StoryAnswer::Moved(to),
                 None => StoryAnswer::Missing,
             });

@@ -77,7 +77,6 @@ fn story_ids(doc: &serde_json::Value) -> Vec<String> {
 /// read from `story_redirects` whoever the story was visible to. Story ids are UUIDv5 of the
 /// founder's item key, so whoever can guess a private clipping's address can tell it exists.
 #[test]
-#[ignore = "finding: /stories/{id} answers 301 for a private-only story that split or lost its founder (views::story reads story_redirects without the visibility rule)"]
 fn a_private_story_redirect_is_not_told_to_the_public() {
     let site = Site::new();
     site.write_config(crate::privacy::PRIVATE_CONFIG);
@@ -149,7 +148,6 @@ fn tombstones(atom: &str) -> usize {
 /// clipping's tombstone, which lasts `tombstone_days`, these stay for ever, so each founder
 /// deletion (or merge) adds one more to every grouped document the story is in, without bound.
 #[test]
-#[ignore = "finding: story tombstones in grouped documents never expire (views/story_log.rs grouped_current reads merged_into_logged since UNIX_EPOCH; story_redirects is never purged)"]
 fn story_tombstones_expire_like_clipping_tombstones() {
     let site = Site::new();
     site.write_config("tombstone_days: 0\n");
