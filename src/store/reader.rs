@@ -118,11 +118,25 @@ impl Reader {
         to: u64,
         budget: &Budget,
     ) -> Result<Option<DateTime<Utc>>> {
+        self.changed_at("feed_log", log, from, to, budget)
+    }
+
+    /// The last time a slot in `from..to` of `table` (a log with `feed`, `pos`, `entered_at`
+    /// and `left_at`: `feed_log` or `story_log`) for `log`'s feed was opened or closed.
+    pub(super) fn changed_at(
+        &self,
+        table: &'static str,
+        log: &FeedLog,
+        from: u64,
+        to: u64,
+        budget: &Budget,
+    ) -> Result<Option<DateTime<Utc>>> {
         let conn = self.conn(budget)?;
+        let sql = format!(
+            "SELECT MAX(MAX(entered_at, COALESCE(left_at, 0))) FROM {table} WHERE feed=?1 AND pos>=?2 AND pos<?3"
+        );
         let t: Option<i64> = conn
-            .prepare_cached(
-                "SELECT MAX(MAX(entered_at, COALESCE(left_at, 0))) FROM feed_log WHERE feed=?1 AND pos>=?2 AND pos<?3",
-            )?
+            .prepare_cached(&sql)?
             .query_row(params![log.feed().path_stem(), from as i64, to as i64], |r| r.get(0))
             .map_err(|e| conn.stopped(e))?;
         Ok(t.map(from_ts))

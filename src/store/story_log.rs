@@ -248,13 +248,6 @@ impl super::Reader {
         to: u64,
         budget: &Budget,
     ) -> Result<Option<DateTime<Utc>>> {
-        let conn = self.conn(budget)?;
-        let t: Option<i64> = conn
-            .prepare_cached(
-                "SELECT MAX(MAX(entered_at, COALESCE(left_at, 0))) FROM story_log WHERE feed=?1 AND pos>=?2 AND pos<?3",
-            )?
-            .query_row(params![log.feed().path_stem(), from as i64, to as i64], |r| r.get(0))
-            .map_err(|e| conn.stopped(e))?;
-        Ok(t.map(from_ts))
+        self.changed_at("story_log", log, from, to, budget)
     }
 }
