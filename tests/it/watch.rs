@@ -391,6 +391,30 @@ impl Newsboat {
             .unwrap()
     }
 
+    /// Stops and starts the daemon, then has it rescan (SIGUSR1) and reload (SIGHUP): after
+    /// each, newsboat must hold exactly `first` items, and it logged no error. Returns the
+    /// daemon started again.
+    pub(crate) fn sees_nothing_new_after_restart_rescan_and_reload(
+        &self,
+        site: &Site,
+        d: Daemon,
+        first: i64,
+    ) -> Daemon {
+        assert!(d.stop().success());
+        let d = Daemon::start(site);
+        assert_eq!(self.reload(), first, "new items after a restart");
+        let rescans = d.counter("rescans");
+        d.signal(libc::SIGUSR1);
+        poll("the rescan", || (d.counter("rescans") > rescans).then_some(()));
+        assert_eq!(self.reload(), first, "new items after a rescan");
+        let reloads = d.log().matches("configuration reloaded").count();
+        d.signal(libc::SIGHUP);
+        poll("the reload", || (d.log().matches("configuration reloaded").count() > reloads).then_some(()));
+        assert_eq!(self.reload(), first, "new items after a reload");
+        self.assert_no_errors();
+        d
+    }
+
     pub(crate) fn assert_no_errors(&self) {
         let errors = std::fs::read_to_string(self.path("error.log")).unwrap_or_default();
         assert!(errors.trim().is_empty(), "newsboat logged errors:\n{errors}");
