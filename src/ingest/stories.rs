@@ -54,7 +54,7 @@ impl Core {
         for (id, print) in b.latest_stories(LATEST_STORIES)? {
             let listing = match kept.remove(&id) {
                 Some((old, listing)) if old == print => listing,
-                _ => crate::pages::story_listing(&id, &b.public_story_members(&id)?),
+                _ => crate::pages::story_listing(&id, &b.public_story_members(&id)?, b.public_story_size(&id)?),
             };
             out.extend(listing.clone());
             self.story_listings.insert(id, (print, listing));
