@@ -167,6 +167,19 @@ impl Batch<'_> {
     }
 }
 
+impl Batch<'_> {
+    /// The items in a story that have no open slot in the all-feed's log: the private ones (a
+    /// live public clipping is always in the feed of everything), by item.
+    pub(crate) fn private_story_items(&self) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT s.item FROM story_items s WHERE NOT EXISTS(SELECT 1 FROM feed_log l
+             WHERE l.feed='feed' AND l.id=s.item AND l.left_at IS NULL) ORDER BY s.item",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
 /// The most members of one story a view reads: the newest ones.
 const MAX_MEMBERS: i64 = 500;
 

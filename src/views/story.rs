@@ -118,10 +118,7 @@ impl Views {
             let lead = members.iter().min_by_key(|m| m.data.published).map(|m| m.data.clip.title.as_str());
             let meta = FeedMeta {
                 title: format!("{}: {}", cfg.title, lead.unwrap_or("a story")),
-                description: format!(
-                    "Every clipping of one story: {} from {} news sites",
-                    size.clippings, size.sites
-                ),
+                description: format!("Every clipping of one story: {} from {} news sites", size.clippings, size.sites),
                 updated,
                 icon: None,
                 ..all.meta.clone()
