@@ -159,7 +159,7 @@ impl Features {
     }
 
     /// These features in visibility class `class` (the string `config::Visibility::class`
-    /// gives; [`PUBLIC_CLASS`] is 0, any other class a non-zero hash of it).
+    /// gives; the public class is 0, any other class a non-zero hash of it).
     pub fn in_class(mut self, class: &str) -> Features {
         self.class = if class == PUBLIC_CLASS { 0 } else { xxh3_64(class.as_bytes()) | 1 };
         self
