@@ -3,12 +3,14 @@
 //! are `story`'s ([`decide`], [`split`]); this file reads the candidates from the store, applies
 //! the decision to the rows, and records the ids that ended. Nothing is recomputed over the
 //! store: only the candidates sharing a key with the clipping, and the members of its story.
+//! A clipping is grouped within its visibility class, which `config::Visibility::class` gives
+//! for the feeds it belongs to; whatever changes that class puts it again ([`reclassed`]).
+
+use std::collections::BTreeSet;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use tracing::info;
-
-use std::collections::BTreeSet;
 
 use super::{Core, Ingest, now};
 use crate::clip::Clipping;
