@@ -278,6 +278,64 @@ fn a_topic_made_private_by_a_reload_leaves_public_stories_at_once() {
     assert!(first_html(&private).contains("1 clipping from 1 news site"));
 }
 
+/// A store written before visibility classes may hold a public story named after a private
+/// clipping: the next start splits it once, by class, and the public story takes the id of its
+/// own earliest report.
+#[test]
+fn a_store_written_before_classes_is_split_by_class_at_the_next_start() {
+    let site = Site::new();
+    site.write_config(crate::privacy::PRIVATE_CONFIG);
+    site.put("p1.md", flood(1).replacen("---\n", "---\ntopics: [Internal]\n", 1));
+    site.put("q2.md", flood(2));
+    let d = Daemon::start(&site);
+    d.wait_ready();
+    let token = crate::privacy::tokens(&site)["topics/internal"].clone();
+    let private = format!("topics/internal.json?group=story&token={token}");
+    let (public_id, private_id) = poll("one story in each feed", || {
+        let (public, private) = (story_ids(&json(&d, "feed.json?group=story")), story_ids(&json(&d, &private)));
+        (public.len() == 1 && private.len() == 1).then(|| (public[0].clone(), private[0].clone()))
+    });
+    assert!(d.stop().success());
+    // What the previous version wrote: the two reports in one story named after the private
+    // one, its features stored without a class (flag bit 4 clear, no class at the end), the
+    // all-feed's story log showing that story, and no mark.
+    let db = site.dir.path().join("data/clipfeed.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (item, founder, published, mut blob): (String, String, Option<i64>, Vec<u8>) = conn
+        .query_row(
+            "SELECT item, founder, founder_published, blob FROM story_items WHERE story=?1",
+            [&private_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(blob[1] & 16, 16, "a private clipping's features carry its class");
+    blob[1] &= !16;
+    blob.truncate(blob.len() - 8);
+    conn.execute("UPDATE story_items SET blob=?2 WHERE item=?1", rusqlite::params![item, blob]).unwrap();
+    conn.execute(
+        "UPDATE story_items SET story=?1, founder=?2, founder_published=?3 WHERE story=?4",
+        rusqlite::params![private_id, founder, published, public_id],
+    )
+    .unwrap();
+    conn.execute("UPDATE story_log SET story=?1 WHERE story=?2", [&private_id, &public_id]).unwrap();
+    conn.execute("DELETE FROM meta WHERE key='migrated_story_class'", []).unwrap();
+    drop(conn);
+    let d = Daemon::start(&site);
+    d.wait_ready();
+    let public = json(&d, "feed.json?group=story");
+    assert_eq!(story_ids(&public), vec![public_id.clone()], "the public story is named after its own report");
+    assert!(first_html(&public).contains("1 clipping from 1 news site"), "{}", first_html(&public));
+    let private = json(&d, &private);
+    assert_eq!(story_ids(&private), vec![private_id], "the private part keeps the id");
+    assert!(first_html(&private).contains("1 clipping from 1 news site"));
+    assert!(d.stop().success());
+    let marked: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE key='migrated_story_class'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(marked, "1");
+}
+
 /// The Atom tombstones (`at:deleted-entry`) of a document.
 fn tombstones(atom: &str) -> usize {
     atom.matches("<at:deleted-entry ").count()
