@@ -14,7 +14,7 @@ use crate::item::Item;
 use crate::text::html_escape as esc;
 
 pub use feed_page::feed_page;
-pub(crate) use story::{StoryListing, site_count, story_item, story_listing, story_page};
+pub(crate) use story::{StoryListing, StorySize, story_item, story_listing, story_page};
 
 /// A feed as listed on the index.
 #[derive(Debug, Clone, PartialEq)]

@@ -23,6 +23,7 @@ pub use network::Network;
 pub use raw::{RawConfig, WatchMode};
 pub use topics::Topics;
 pub use visibility::FeedLog;
+pub(crate) use visibility::PUBLIC_CLASS;
 
 use topics::build_topics;
 

@@ -40,6 +40,9 @@ impl FeedLog {
     }
 }
 
+/// The class ([`Visibility::class`]) of a clipping that is in no private feed.
+pub(crate) const PUBLIC_CLASS: &str = "public";
+
 /// The privacy rules of one configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Visibility<'a> {
@@ -95,6 +98,16 @@ impl Visibility<'_> {
         out.sort();
         out.dedup();
         out
+    }
+
+    /// The visibility class of a clipping that belongs to `feeds` (the feeds it belongs to, or
+    /// those [`Visibility::restrict`] left it: the answer is the same): [`PUBLIC_CLASS`] when
+    /// none of them is private, else the exact set of private feeds it belongs to. Clippings are
+    /// grouped into stories only with clippings of their own class, so a story shown to one
+    /// audience is never shaped (named, merged, split) by a clipping that audience may not see.
+    pub(crate) fn class(&self, feeds: &BTreeSet<FeedKey>) -> String {
+        let private: Vec<String> = feeds.iter().filter(|f| self.is_private(f)).map(FeedKey::path_stem).collect();
+        if private.is_empty() { PUBLIC_CLASS.to_string() } else { format!("private {}", private.join(" ")) }
     }
 
     /// Narrows the feeds a clipping belongs to down to those it may appear in: all of them when
@@ -167,6 +180,33 @@ mod tests {
         ]);
         v.restrict(&mut both);
         assert_eq!(both.len(), 2, "each private feed it belongs to");
+    }
+
+    #[test]
+    fn a_clippings_class_is_public_or_its_exact_private_feeds() {
+        let cfg = Config::parse(
+            "topics:\n  - name: X\n    private: true\n  - name: Y\n    private: true\n  - name: Z\nproviders:\n  - domain: s.example\n    private: true\n",
+            Path::new("/"),
+        )
+        .unwrap();
+        let v = cfg.visibility();
+        let class = |stems: &[&str]| {
+            let mut feeds: BTreeSet<FeedKey> = stems.iter().map(|s| FeedKey::from_stem(s).unwrap()).collect();
+            let whole = v.class(&feeds);
+            v.restrict(&mut feeds);
+            assert_eq!(v.class(&feeds), whole, "restricted or not, the same class");
+            whole
+        };
+        assert_eq!(class(&["feed", "topics/z", "providers/p.example"]), PUBLIC_CLASS);
+        assert_eq!(class(&["feed"]), PUBLIC_CLASS);
+        let x = class(&["feed", "topics/x", "topics/z"]);
+        let y = class(&["feed", "topics/y"]);
+        let xy = class(&["feed", "topics/x", "topics/y"]);
+        let xs = class(&["feed", "topics/x", "providers/s.example"]);
+        let all = [PUBLIC_CLASS.to_string(), x.clone(), y, xy, xs];
+        let distinct: BTreeSet<&String> = all.iter().collect();
+        assert_eq!(distinct.len(), all.len(), "{all:?}");
+        assert_eq!(class(&["topics/x"]), x, "only the private feeds count");
     }
 
     #[test]

@@ -400,6 +400,9 @@ impl Core {
             // private or public): its feeds are worked out again all the same.
             let after = self.feeds_of(&data);
             let moved = after != before;
+            if moved {
+                self.regroup_if_reclassed(b, &id, &self.cfg.visibility().class(&after), t, fx)?;
+            }
             return Ok(moved.then_some(Delta { id, published: data.published, before, after, changed: false }));
         }
         let live = live.map(|s| (s.updated, s.shown.clone()));
@@ -431,8 +434,13 @@ impl Core {
         };
         let it = Item { id: id.clone(), updated, data };
         b.put_item(&key, &it, first_seen, &hash, &shown)?;
+        let after = self.feeds_of(&it.data);
+        let class = self.cfg.visibility().class(&after);
         if regroup {
-            super::story_log::put(b, &id, &it.data.clip, t, &mut fx.stories)?;
+            let f = super::stories::features(&it.data.clip, &class);
+            super::story_log::put(b, &id, f, t, &mut fx.stories)?;
+        } else {
+            self.regroup_if_reclassed(b, &id, &class, t, fx)?;
         }
         for topic in &it.data.topics {
             b.put_topic(&topic.slug, &topic.name)?;
@@ -444,8 +452,24 @@ impl Core {
             b.put_provider(domain, &p.name)?;
             fx.names.insert(FeedKey::Provider(domain.clone()), p.name.clone());
         }
-        let after = self.feeds_of(&it.data);
         Ok(Delta { id, published: it.data.published, before, after, changed: edited })
+    }
+
+    /// Puts an item again in a story of its visibility class `class` when it is grouped in
+    /// another (its feeds' privacy changed while its clipping did not): clippings are grouped
+    /// only with their own class.
+    pub(super) fn regroup_if_reclassed(
+        &self,
+        b: &Batch<'_>,
+        id: &str,
+        class: &str,
+        t: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<()> {
+        if let Some(f) = super::stories::reclassed(b, id, class)? {
+            super::story_log::put(b, id, f, t, &mut fx.stories)?;
+        }
+        Ok(())
     }
 
     /// The feeds an item appears in under the rules in force: everything, its topics, its news

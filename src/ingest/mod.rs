@@ -199,6 +199,7 @@ impl Ingest {
         let regroup = ingest.story_log_refill_due()?;
         ingest.backfill_stories()?;
         ingest.backfill_story_log(regroup)?;
+        ingest.migrate_story_class()?;
         ingest.purge_tombstones()?;
         ingest.ensure_tokens()?;
         ingest.render()?;

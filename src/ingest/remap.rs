@@ -6,9 +6,10 @@
 //!    again): the live items are read a chunk at a time and merged under the new rules side by
 //!    side (rayon); only a plan of what differs is kept. Feeds the remap brings into being are
 //!    published as `coming` (503 with `Retry-After` until it is done); the rest keep serving.
-//! 2. Privacy first: a clipping that the new rules make private leaves every public feed in a
-//!    transaction of its own, and those feeds are rendered and published at once, before
-//!    anything else changes. The tokens of feeds made private are in force before that.
+//! 2. Privacy first: a clipping that the new rules make private leaves every public feed, and
+//!    every public story (it is grouped again in its new visibility class), in a transaction of
+//!    its own, and those feeds are rendered and published at once, before anything else
+//!    changes. The tokens of feeds made private are in force before that.
 //! 3. Writing, in one transaction: items whose topics change are written again (the ordinary
 //!    refresh of the item), and the feed-log deltas of every item that moves.
 //! 4. The caller renders the feeds off to the side and publishes them all in one swap; until
@@ -122,6 +123,14 @@ impl Ingest {
             let n = private.len();
             let b = self.store.batch()?;
             let mut fx = Effects::default();
+            // They leave the public stories too, in the same transaction: each goes into a
+            // story of the class it ends in.
+            let leaving: HashSet<&str> = private.iter().map(|d| d.id.as_str()).collect();
+            for d in plans.iter().map(Plan::delta).filter(|d| leaving.contains(d.id.as_str())) {
+                self.core.heartbeat.beat();
+                let class = self.core.cfg.visibility().class(&d.after);
+                self.core.regroup_if_reclassed(&b, &d.id, &class, t, &mut fx)?;
+            }
             self.core.log_deltas(&b, private, t, &mut fx)?;
             b.commit()?;
             fx.apply(&mut self.core);
@@ -136,9 +145,14 @@ impl Ingest {
         for plan in plans {
             self.core.heartbeat.beat();
             match plan {
-                Plan::Move(d) => deltas.push(d),
-                // A remap changes topics only: the files, which stories are made of, are as
-                // they were, so no story is worked out again.
+                // A remap changes topics and privacy only: the files, which stories are made
+                // of, are as they were, so an item's story is worked out again only when its
+                // visibility class changed (`store_changed` sees to that for a rewrite).
+                Plan::Move(d) => {
+                    let class = self.core.cfg.visibility().class(&d.after);
+                    self.core.regroup_if_reclassed(&b, &d.id, &class, t, &mut fx)?;
+                    deltas.push(d);
+                }
                 Plan::Rewrite(mut c, d) => {
                     c.before = d.before;
                     deltas.push(self.core.store_changed(&b, *c, t, &mut fx, false)?);

@@ -3,6 +3,10 @@
 //! are `story`'s ([`decide`], [`split`]); this file reads the candidates from the store, applies
 //! the decision to the rows, and records the ids that ended. Nothing is recomputed over the
 //! store: only the candidates sharing a key with the clipping, and the members of its story.
+//! A clipping is grouped within its visibility class, which `config::Visibility::class` gives
+//! for the feeds it belongs to; whatever changes that class puts it again ([`reclassed`]).
+
+use std::collections::BTreeSet;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -10,6 +14,8 @@ use tracing::info;
 
 use super::{Core, Ingest, now};
 use crate::clip::Clipping;
+use crate::config::Config;
+use crate::feed::FeedKey;
 use crate::store::{Batch, KeyRange, StoryRow};
 use crate::story::{Candidate, Decision, Features, Founder, Member, Params, decide, judge, split, window_days};
 
@@ -54,7 +60,7 @@ impl Core {
         for (id, print) in b.latest_stories(LATEST_STORIES)? {
             let listing = match kept.remove(&id) {
                 Some((old, listing)) if old == print => listing,
-                _ => crate::pages::story_listing(&id, &b.public_story_members(&id)?),
+                _ => crate::pages::story_listing(&id, &b.public_story_members(&id)?, b.public_story_size(&id)?),
             };
             out.extend(listing.clone());
             self.story_listings.insert(id, (print, listing));
@@ -85,13 +91,33 @@ fn matching(b: &Batch<'_>, f: &Features, ranges: &[KeyRange]) -> Result<Vec<Stor
     Ok(rows)
 }
 
-/// Puts a live item in its story (after taking it out of the one it was in, when its features
-/// changed). Returns whether any story changed.
-pub(super) fn put(b: &Batch<'_>, id: &str, clip: &Clipping, t: DateTime<Utc>) -> Result<bool> {
-    put_features(b, id, Features::of(clip), t)
+/// What story grouping knows of a clipping in visibility class `class` (the class
+/// `config::Visibility::class` gives for the feeds it belongs to): it is grouped only with
+/// clippings of that class.
+pub(super) fn features(clip: &Clipping, class: &str) -> Features {
+    Features::of(clip).in_class(class)
 }
 
-fn put_features(b: &Batch<'_>, id: &str, f: Features, t: DateTime<Utc>) -> Result<bool> {
+/// The class of a live item from the feeds it has an open slot in, as `Visibility` sees them.
+fn stored_class(b: &Batch<'_>, cfg: &Config, id: &str) -> Result<String> {
+    let feeds: BTreeSet<FeedKey> = b.open_feeds(id)?.iter().filter_map(|s| FeedKey::from_stem(s)).collect();
+    Ok(cfg.visibility().class(&feeds))
+}
+
+/// An item's stored features moved to visibility class `class`, when the class it is grouped
+/// in is another (a topic or news site of it made private or public): to put again, which
+/// takes it out of its story and into one of its new class. `None` when the class is the same,
+/// or when the item is in no story.
+pub(super) fn reclassed(b: &Batch<'_>, id: &str, class: &str) -> Result<Option<Features>> {
+    let Some(row) = b.story_row(id)? else { return Ok(None) };
+    let f = features_of(&row);
+    let moved = f.clone().in_class(class);
+    Ok((moved.class != f.class).then_some(moved))
+}
+
+/// Puts a live item in its story (after taking it out of the one it was in, when its features,
+/// class included, changed). Returns whether any story changed.
+pub(super) fn put(b: &Batch<'_>, id: &str, f: Features, t: DateTime<Utc>) -> Result<bool> {
     let blob = f.to_blob();
     if let Some(old) = b.story_row(id)? {
         if old.blob == blob {
@@ -176,7 +202,59 @@ pub(super) fn remove(b: &Batch<'_>, id: &str, t: DateTime<Utc>) -> Result<bool> 
     Ok(true)
 }
 
+/// The meta key set once the stories of a store written before visibility classes are split by
+/// class.
+const MIGRATED_CLASS: &str = "migrated_story_class";
+
+/// Puts every private clipping grouped in another class than its own in a story of its own
+/// class, and brings the story logs of the stories that touched up to date. Returns how many
+/// moved, and the feeds whose story log changed. Idempotent.
+fn split_by_class(
+    b: &Batch<'_>,
+    cfg: &Config,
+    t: DateTime<Utc>,
+    beat: impl Fn(),
+) -> Result<(usize, BTreeSet<FeedKey>)> {
+    let (mut touched, mut moved) = (BTreeSet::new(), 0usize);
+    for id in b.private_story_items()? {
+        beat();
+        let class = stored_class(b, cfg, &id)?;
+        if let Some(f) = reclassed(b, &id, &class)? {
+            super::story_log::put(b, &id, f, t, &mut touched)?;
+            moved += 1;
+        }
+    }
+    Ok((moved, super::story_log::update(b, touched, &[], t)?))
+}
+
 impl Ingest {
+    /// Splits, once, the stories of a store written before visibility classes (meta
+    /// `migrated_story_class`): every private clipping is put again in its class, which takes it
+    /// out of any story it shared with clippings of another class (the part holding the old
+    /// founder keeps the id, as for any departure), and the story logs follow, in one
+    /// transaction. Public clippings' stored features are as they were, so only the private ones
+    /// are read. Runs after the remap and the story backfills, on the store as they left it.
+    pub(super) fn migrate_story_class(&mut self) -> Result<()> {
+        let b = self.store.batch()?;
+        if b.meta(MIGRATED_CLASS)?.is_some() {
+            return Ok(());
+        }
+        let beat = self.core.heartbeat.clone();
+        let (moved, changed) = split_by_class(&b, &self.core.cfg, now(), || beat.beat())?;
+        b.set_meta(MIGRATED_CLASS, "1")?;
+        b.commit()?;
+        if moved > 0 {
+            info!(
+                clippings = moved,
+                feeds = changed.len(),
+                "private clippings regrouped in stories of their own class"
+            );
+        }
+        self.core.dirty.extend(changed.iter().cloned());
+        self.core.history.extend(changed);
+        Ok(())
+    }
+
     /// Puts every live item that is in no story yet into one: a store written before stories
     /// existed is brought up to date once, a chunk per transaction, and marked (meta
     /// `migrated_stories`) so later starts skip the search. The writer keeps every item in its
@@ -197,7 +275,8 @@ impl Ingest {
             let t = now();
             for (id, data) in &items {
                 self.core.heartbeat.beat();
-                put(&b, id, &data.clip, t)?;
+                let class = stored_class(&b, &self.core.cfg, id)?;
+                put(&b, id, features(&data.clip, &class), t)?;
             }
             b.commit()?;
             done += items.len();
@@ -214,6 +293,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::config::PUBLIC_CLASS;
     use crate::store::Store;
     use crate::story::Member;
     use crate::story::eval::{Named, read_shared};
@@ -248,7 +328,7 @@ mod tests {
         let t = chrono::DateTime::UNIX_EPOCH;
         for &i in order {
             let b = store.batch().unwrap();
-            put_features(&b, &set[i].item, set[i].features.clone(), t).unwrap();
+            put(&b, &set[i].item, set[i].features.clone(), t).unwrap();
             b.commit().unwrap();
         }
         store.batch().unwrap().story_map().unwrap().into_iter().collect()
@@ -257,7 +337,33 @@ mod tests {
     #[test]
     fn grouping_and_ids_do_not_depend_on_arrival_order() {
         let Some(set) = shared_set(120) else { return };
-        let reference = grouped_in(&set, &(0..set.len()).collect::<Vec<_>>());
+        order_independent(&set);
+    }
+
+    /// Some clippings private, in two private classes: each class is grouped on its own, in any
+    /// arrival order, as grouping the whole set at once groups it.
+    #[test]
+    fn grouping_by_class_does_not_depend_on_arrival_order() {
+        let Some(mut set) = shared_set(120) else { return };
+        let unclassed = grouped_in(&set, &(0..set.len()).collect::<Vec<_>>());
+        for (n, m) in set.iter_mut().enumerate() {
+            let class = ["private topics/x", PUBLIC_CLASS, "private topics/y"][n % 3];
+            m.features = std::mem::take(&mut m.features).in_class(class);
+        }
+        let reference = order_independent(&set);
+        let class: BTreeMap<&str, u64> = set.iter().map(|m| (m.item.as_str(), m.features.class)).collect();
+        let mut classes: BTreeMap<&String, std::collections::BTreeSet<u64>> = BTreeMap::new();
+        for (item, story) in &reference {
+            classes.entry(story).or_default().insert(class[item.as_str()]);
+        }
+        assert!(classes.values().all(|c| c.len() == 1), "a story mixes classes: {classes:?}");
+        assert_ne!(reference, unclassed, "classes split some story of the set");
+    }
+
+    /// Checks that `set` is grouped the same in several arrival orders, and as a whole; returns
+    /// each item's story.
+    fn order_independent(set: &[Named]) -> BTreeMap<String, String> {
+        let reference = grouped_in(set, &(0..set.len()).collect::<Vec<_>>());
         // The same as grouping the whole set at once: connected components named by founder.
         let members: Vec<Member<'_>> = set.iter().map(|n| Member { item: &n.item, features: &n.features }).collect();
         let (story, founders) = crate::story::group(&PARAMS, &members);
@@ -266,10 +372,11 @@ mod tests {
         }
         assert!(founders.len() < set.len(), "some clippings share a story");
         let reversed: Vec<usize> = (0..set.len()).rev().collect();
-        assert_eq!(grouped_in(&set, &reversed), reference, "reversed");
+        assert_eq!(grouped_in(set, &reversed), reference, "reversed");
         for seed in 1..=3 {
-            assert_eq!(grouped_in(&set, &order(set.len(), seed)), reference, "order {seed}");
+            assert_eq!(grouped_in(set, &order(set.len(), seed)), reference, "order {seed}");
         }
+        reference
     }
 
     #[test]
@@ -284,7 +391,7 @@ mod tests {
         let t = chrono::DateTime::UNIX_EPOCH;
         let b = store.batch().unwrap();
         for n in &set {
-            put_features(&b, &n.item, n.features.clone(), t).unwrap();
+            put(&b, &n.item, n.features.clone(), t).unwrap();
         }
         // Remove the earliest member (a founder, often) and every third clipping, then put them back.
         let gone: Vec<usize> = order(set.len(), 7).into_iter().step_by(3).collect();
@@ -294,7 +401,7 @@ mod tests {
         let left: BTreeMap<String, String> = b.story_map().unwrap().into_iter().collect();
         assert_eq!(left.len(), set.len() - gone.len());
         for &i in gone.iter().rev() {
-            put_features(&b, &set[i].item, set[i].features.clone(), t).unwrap();
+            put(&b, &set[i].item, set[i].features.clone(), t).unwrap();
         }
         let back: BTreeMap<String, String> = b.story_map().unwrap().into_iter().collect();
         assert_eq!(back, reference);
@@ -305,5 +412,59 @@ mod tests {
             assert!(!live.contains(&id), "a live story {id} also redirects");
             assert!(live.contains(&into) || !back.values().any(|s| *s == into), "{id} → {into}");
         }
+    }
+
+    /// A live item `n` of one flood of look-alike reports (they all match), published at minute
+    /// `n`, with an open slot in each of `feeds`, put in its story as a store written before
+    /// classes put it (public features).
+    fn put_flood(b: &Batch<'_>, n: i64, feeds: &[&str]) -> String {
+        let text = format!(
+            "---\ntitle: Harbour crane collapses at the northern container terminal, report {n}\n\
+             publishedDateTime: 2024-03-05T10:{n:02}:00Z\nwebUrl: https://site{n}.example/crane\n\
+             provider: {{name: S{n}, domain: site{n}.example}}\n---\nA harbour crane collapsed at the \
+             northern container terminal on Tuesday morning, halting loading for the day; dockworkers \
+             were evacuated and nobody was hurt, the port authority said.\n"
+        );
+        let clip = crate::clip::parse(text.as_bytes(), Default::default()).unwrap().clipping;
+        let id = format!("item-{n}");
+        let t = clip.published.unwrap();
+        let data = crate::item::ItemData { clip, topics: Vec::new(), published: t, dated: true };
+        b.put_item(&id, &crate::item::Item { id: id.clone(), updated: t, data: data.clone() }, t, &id, &id).unwrap();
+        for f in feeds {
+            b.log_enter(&FeedKey::from_stem(f).unwrap(), &id, t).unwrap();
+        }
+        assert!(put(b, &id, Features::of(&data.clip), t).unwrap());
+        id
+    }
+
+    #[test]
+    fn a_store_written_before_classes_is_split_by_class_once() {
+        let cfg = Config::parse("topics:\n  - name: Internal\n    private: true\n", std::path::Path::new("/")).unwrap();
+        let mut store = Store::open_in_memory().unwrap();
+        let b = store.batch().unwrap();
+        // The private report is the earliest: it founds the mixed story all three are in.
+        let private = put_flood(&b, 1, &["topics/internal"]);
+        let public = [put_flood(&b, 2, &["feed", "providers/site2.example"]), put_flood(&b, 3, &["feed"])];
+        let mixed = b.story_row(&private).unwrap().unwrap().story;
+        let story = |id: &str| b.story_row(id).unwrap().unwrap().story;
+        assert!(public.iter().all(|p| story(p) == mixed), "one story before");
+        let t = chrono::DateTime::UNIX_EPOCH;
+        let (moved, _) = split_by_class(&b, &cfg, t, || ()).unwrap();
+        assert_eq!(moved, 1);
+        // The part holding the old founder keeps the id; the public part is named after its own
+        // earliest member, whose id owes nothing to the private clipping.
+        assert_eq!(story(&private), mixed);
+        let named = Founder::new(&public[0], b.story_row(&public[0]).unwrap().unwrap().founder_published);
+        assert!(public.iter().all(|p| story(p) == named.story_id()), "the public reports stay one story");
+        assert_eq!(b.public_story_size(&named.story_id()).unwrap(), crate::pages::StorySize { clippings: 2, sites: 2 });
+        assert_eq!(
+            b.public_story_size(&mixed).unwrap(),
+            crate::pages::StorySize::default(),
+            "nothing public is left in it"
+        );
+        // Idempotent: a second pass finds nothing to move.
+        let before = b.story_map().unwrap();
+        assert_eq!(split_by_class(&b, &cfg, t, || ()).unwrap().0, 0);
+        assert_eq!(b.story_map().unwrap(), before);
     }
 }

@@ -19,9 +19,9 @@ use chrono::{DateTime, Utc};
 use tracing::info;
 
 use super::Ingest;
-use crate::clip::Clipping;
 use crate::feed::FeedKey;
 use crate::store::{Batch, Coverage};
+use crate::story::Features;
 
 /// The meta key set once the story logs of an older store are filled.
 const MIGRATED: &str = "migrated_story_log";
@@ -89,9 +89,9 @@ fn note(
 /// The story an item is in and that story's members, before a change that may take it out of
 /// it: only when its features change (else `ingest/stories` leaves its story as it is, and
 /// nothing is read).
-fn before(b: &Batch<'_>, id: &str, clip: Option<&Clipping>) -> Result<(Option<String>, Vec<String>)> {
+fn before(b: &Batch<'_>, id: &str, f: Option<&Features>) -> Result<(Option<String>, Vec<String>)> {
     let Some(row) = b.story_row(id)? else { return Ok((None, Vec::new())) };
-    if clip.is_some_and(|c| crate::story::Features::of(c).to_blob() == row.blob) {
+    if f.is_some_and(|f| f.to_blob() == row.blob) {
         return Ok((None, Vec::new()));
     }
     let peers = b.story_member_ids(&row.story)?;
@@ -102,12 +102,12 @@ fn before(b: &Batch<'_>, id: &str, clip: Option<&Clipping>) -> Result<(Option<St
 pub(super) fn put(
     b: &Batch<'_>,
     id: &str,
-    clip: &Clipping,
+    f: Features,
     t: DateTime<Utc>,
     touched: &mut BTreeSet<String>,
 ) -> Result<()> {
-    let (old, peers) = before(b, id, Some(clip))?;
-    if super::stories::put(b, id, clip, t)? {
+    let (old, peers) = before(b, id, Some(&f))?;
+    if super::stories::put(b, id, f, t)? {
         note(b, id, old, peers, t, touched)?;
     }
     Ok(())

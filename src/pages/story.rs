@@ -26,16 +26,33 @@ fn site_name(item: &Item) -> &str {
     item.data.clip.provider.as_ref().map_or("", |p| p.name.as_str())
 }
 
-/// How many news sites cover the story (members without one count as one site each).
-pub(crate) fn site_count(members: &[Item]) -> usize {
-    let named: BTreeSet<&str> = members.iter().map(site_name).filter(|s| !s.is_empty()).collect();
-    named.len() + members.iter().filter(|m| site_name(m).is_empty()).count()
+/// How large a story is as one audience sees it, counted over every member that audience may
+/// see (`store`'s counts), not only those a view lists (the newest few hundred). A news site is
+/// a provider's domain, as the provider feeds are; a member with no domain counts as a site of
+/// its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StorySize {
+    pub(crate) clippings: u64,
+    pub(crate) sites: u64,
 }
 
-/// The members, newest first, as an HTML list (site, headline linked, date), then the related
-/// coverage they name that is not itself a member.
-fn coverage_html(members: &[Item], links: &Links) -> String {
-    let mut out = String::from("<ul>\n");
+impl StorySize {
+    /// "N clippings from M news sites".
+    fn phrase(&self) -> String {
+        let s = |n: u64| if n == 1 { "" } else { "s" };
+        format!("{} clipping{} from {} news site{}", self.clippings, s(self.clippings), self.sites, s(self.sites))
+    }
+}
+
+/// The members, newest first, as an HTML list (site, headline linked, date), saying so when
+/// they are fewer than the story's clippings, then the related coverage they name that is not
+/// itself a member.
+fn coverage_html(members: &[Item], size: StorySize, links: &Links) -> String {
+    let mut out = String::new();
+    if size.clippings > members.len() as u64 {
+        out.push_str(&format!("<p>The newest {} listed.</p>\n", members.len()));
+    }
+    out.push_str("<ul>\n");
     for m in newest_first(members) {
         let site = site_name(m);
         let site = if site.is_empty() { String::new() } else { format!("{}: ", esc(site)) };
@@ -72,19 +89,20 @@ fn newest_first(members: &[Item]) -> Vec<&Item> {
 }
 
 /// The item standing for story `id` in a story-grouped feed: the lead's title, link, summary,
-/// news site and picture; content listing every member, the related coverage they name and a
+/// news site and picture; content giving its `size` and listing `members` (every visible one
+/// up to the store's cap), the related coverage they name and a
 /// link to the story's page; dated by its newest member; updated when any member last was, or
 /// when coverage last `joined` it if later. `None` for no members.
-pub(crate) fn story_item(id: &str, members: &[Item], joined: Option<DateTime<Utc>>, links: &Links) -> Option<Item> {
+pub(crate) fn story_item(
+    id: &str,
+    members: &[Item],
+    size: StorySize,
+    joined: Option<DateTime<Utc>>,
+    links: &Links,
+) -> Option<Item> {
     let lead = lead(members)?;
-    let sites = site_count(members);
-    let mut html = format!(
-        "<p>{} clipping{} from {sites} news site{}:</p>\n",
-        members.len(),
-        if members.len() == 1 { "" } else { "s" },
-        if sites == 1 { "" } else { "s" }
-    );
-    html.push_str(&coverage_html(members, links));
+    let mut html = format!("<p>{}:</p>\n", size.phrase());
+    html.push_str(&coverage_html(members, size, links));
     html.push_str(&format!("<p><a href=\"{}\">The whole story</a></p>", esc(&links.story_page(id))));
     let mut topics: Vec<TopicRef> = Vec::new();
     for t in members.iter().flat_map(|m| &m.data.topics) {
@@ -107,19 +125,17 @@ pub(crate) fn story_item(id: &str, members: &[Item], joined: Option<DateTime<Utc
 pub struct StoryListing {
     pub(crate) id: String,
     pub(crate) title: String,
-    pub(crate) clippings: usize,
-    pub(crate) sites: usize,
+    pub(crate) size: StorySize,
     pub(crate) newest: DateTime<Utc>,
 }
 
-/// The listing of story `id` from its (visible) members; `None` for none.
-pub(crate) fn story_listing(id: &str, members: &[Item]) -> Option<StoryListing> {
+/// The listing of story `id` from its (visible) members and its size; `None` for none.
+pub(crate) fn story_listing(id: &str, members: &[Item], size: StorySize) -> Option<StoryListing> {
     let lead = lead(members)?;
     Some(StoryListing {
         id: id.to_string(),
         title: lead.data.clip.title.clone(),
-        clippings: members.len(),
-        sites: site_count(members),
+        size,
         newest: members.iter().map(|m| m.data.published).max().unwrap_or(lead.data.published),
     })
 }
@@ -134,13 +150,10 @@ pub(crate) fn latest_section(out: &mut String, links: &Links, stories: &[StoryLi
     out.push_str("<ol class=\"items\">\n");
     for s in stories {
         out.push_str(&format!(
-            "<li><h2><a href=\"{}\">{}</a></h2><p class=\"meta\">{} clipping{} from {} news site{} · {}</p></li>\n",
+            "<li><h2><a href=\"{}\">{}</a></h2><p class=\"meta\">{} · {}</p></li>\n",
             esc(&links.story_page(&s.id)),
             esc(&s.title),
-            s.clippings,
-            if s.clippings == 1 { "" } else { "s" },
-            s.sites,
-            if s.sites == 1 { "" } else { "s" },
+            s.size.phrase(),
             time(s.newest)
         ));
     }
@@ -151,8 +164,8 @@ pub(crate) fn latest_section(out: &mut String, links: &Links, stories: &[StoryLi
     ));
 }
 
-/// The HTML page of story `id`: its lead's headline, the coverage, and the story's feeds.
-pub(crate) fn story_page(site_title: &str, links: &Links, id: &str, members: &[Item]) -> String {
+/// The HTML page of story `id`: its lead's headline, its size, the coverage, and the story's feeds.
+pub(crate) fn story_page(site_title: &str, links: &Links, id: &str, members: &[Item], size: StorySize) -> String {
     let Some(lead) = lead(members) else { return String::new() };
     let mut out = String::with_capacity(2048 + members.len() * 300);
     head(&mut out, &format!("{} · {site_title}", lead.data.clip.title));
@@ -167,15 +180,12 @@ pub(crate) fn story_page(site_title: &str, links: &Links, id: &str, members: &[I
     out.push_str("</head>\n<body>\n");
     out.push_str(&format!("<p class=\"meta\"><a href=\"{}\">{}</a></p>\n", esc(links.base()), esc(site_title)));
     out.push_str(&format!("<h1>{}</h1>\n", esc(&lead.data.clip.title)));
-    let sites = site_count(members);
     out.push_str(&format!(
-        "<p class=\"meta\">A story: {} clipping{} from {sites} news site{}, the latest {}.</p>\n",
-        members.len(),
-        if members.len() == 1 { "" } else { "s" },
-        if sites == 1 { "" } else { "s" },
+        "<p class=\"meta\">A story: {}, the latest {}.</p>\n",
+        size.phrase(),
         time(members.iter().map(|m| m.data.published).max().unwrap_or(lead.data.published))
     ));
-    out.push_str(&coverage_html(members, links));
+    out.push_str(&coverage_html(members, size, links));
     let feeds: Vec<String> = Format::ALL
         .iter()
         .map(|&f| format!("<a href=\"{}\">{}</a>", esc(&links.story_feed(id, f)), f.extension().to_uppercase()))

@@ -18,6 +18,7 @@ use crate::budget::Budget;
 use crate::config::FeedLog;
 use crate::feed::FeedKey;
 use crate::item::{Item, ItemData};
+use crate::pages::StorySize;
 
 /// One item's row: its story, that story's founder, and its stored features.
 #[derive(Debug, Clone)]
@@ -166,6 +167,19 @@ impl Batch<'_> {
     }
 }
 
+impl Batch<'_> {
+    /// The items in a story that have no open slot in the all-feed's log: the private ones (a
+    /// live public clipping is always in the feed of everything), by item.
+    pub(crate) fn private_story_items(&self) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT s.item FROM story_items s WHERE NOT EXISTS(SELECT 1 FROM feed_log l
+             WHERE l.feed='feed' AND l.id=s.item AND l.left_at IS NULL) ORDER BY s.item",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
 /// The most members of one story a view reads: the newest ones.
 const MAX_MEMBERS: i64 = 500;
 
@@ -187,6 +201,23 @@ fn visible_members(conn: &Connection, id: &str, feed: &FeedKey, limit: i64) -> R
         out.push(row_item(id, updated, &record)?);
     }
     Ok(out)
+}
+
+/// How many live members of story `id` hold an open slot in `feed`'s log, and from how many
+/// news sites (a provider's domain, `items.provider`; a member with none counts as one site):
+/// the same members as [`visible_members`], counted whole, however many that lists. Read by
+/// index (the story's members, each item by id, its open slot in the feed), so it costs the
+/// story's size, never the store's.
+fn visible_size(conn: &Connection, id: &str, feed: &FeedKey) -> Result<StorySize> {
+    let (clippings, sites): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COUNT(DISTINCT i.provider) + COALESCE(SUM(i.provider IS NULL), 0)
+             FROM story_items s JOIN items i ON i.id = s.item
+             WHERE s.story=?1 AND i.deleted_at IS NULL
+             AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed=?2 AND l.id=i.id AND l.left_at IS NULL)",
+        )?
+        .query_row(params![id, feed.path_stem()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(StorySize { clippings: clippings as u64, sites: sites as u64 })
 }
 
 /// What a reader of the all-feed sees of one story, in brief: how many members, and the sum and
@@ -234,6 +265,11 @@ impl Batch<'_> {
     pub(crate) fn public_story_members(&self, id: &str) -> Result<Vec<Item>> {
         visible_members(&self.tx, id, &FeedKey::All, MAX_MEMBERS)
     }
+
+    /// The size of story `id` as a reader of the all-feed sees it: every visible member counted.
+    pub(crate) fn public_story_size(&self, id: &str) -> Result<StorySize> {
+        visible_size(&self.tx, id, &FeedKey::All)
+    }
 }
 
 impl super::Reader {
@@ -242,6 +278,13 @@ impl super::Reader {
     pub fn story_items(&self, id: &str, log: &FeedLog, budget: &Budget) -> Result<Vec<Item>> {
         let conn = self.conn(budget)?;
         visible_members(&conn, id, log.feed(), MAX_MEMBERS).map_err(|e| conn.stopped(e))
+    }
+
+    /// The size of story `id` as a reader of `log` sees it: every member with an open slot in
+    /// that log counted, however many [`super::Reader::story_items`] lists.
+    pub fn story_size(&self, id: &str, log: &FeedLog, budget: &Budget) -> Result<StorySize> {
+        let conn = self.conn(budget)?;
+        visible_size(&conn, id, log.feed()).map_err(|e| conn.stopped(e))
     }
 
     /// When coverage last joined story `id`, as a reader of `log` sees it: the latest first-seen

@@ -18,7 +18,8 @@ impl Features {
         let flags = u8::from(self.published.is_some())
             | u8::from(self.url.is_some()) << 1
             | u8::from(self.provider.is_some()) << 2
-            | u8::from(self.actor.is_some()) << 3;
+            | u8::from(self.actor.is_some()) << 3
+            | u8::from(self.class != 0) << 4;
         out.push(flags);
         for v in [self.published.map(|p| p as u64), self.url, self.provider].into_iter().flatten() {
             out.extend_from_slice(&v.to_le_bytes());
@@ -33,6 +34,11 @@ impl Features {
         put_list(&mut out, self.headline.iter().map(|v| v.to_le_bytes()));
         put_list(&mut out, self.numbers.iter().map(|v| v.to_le_bytes()));
         put_list(&mut out, self.minhash.iter().map(|v| v.to_le_bytes()));
+        // A private class last, and only when there is one: a public clipping's blob is the
+        // same as before classes existed.
+        if self.class != 0 {
+            out.extend_from_slice(&self.class.to_le_bytes());
+        }
         out
     }
 
@@ -60,6 +66,7 @@ impl Features {
             headline: r.list(|b| Some(u64::from_le_bytes(b.try_into().ok()?)))?,
             numbers: r.list(|b| Some(u32::from_le_bytes(b.try_into().ok()?)))?,
             minhash: r.list(|b| Some(u32::from_le_bytes(b.try_into().ok()?)))?,
+            class: if flags & 16 != 0 { r.u64().filter(|&c| c != 0)? } else { 0 },
         };
         (r.pos == bytes.len()).then_some(f)
     }
@@ -116,8 +123,14 @@ mod tests {
             actor: Some(Term(0x8000_0005)),
             numbers: vec![6],
             minhash: vec![4; 12],
+            class: 0,
         };
+        // A public clipping's blob has no class: the same bytes as before classes existed.
+        let public = f.to_blob();
+        let f = Features { class: 0x55, ..f };
         let blob = f.to_blob();
+        assert_eq!(blob.len(), public.len() + 8);
+        assert_eq!(Features::from_blob(&public), Some(Features { class: 0, ..f.clone() }));
         assert_eq!(Features::from_blob(&blob), Some(f.clone()));
         assert_eq!(Features::from_blob(&Features::default().to_blob()), Some(Features::default()));
         for cut in 0..blob.len() {

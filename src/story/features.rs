@@ -9,6 +9,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::words::{self, Class};
 use crate::clip::Clipping;
+use crate::config::PUBLIC_CLASS;
 
 /// Words of the title read (a title longer than this is not a headline).
 const TITLE_WORDS: usize = 32;
@@ -87,6 +88,10 @@ pub struct Features {
     /// Min-hash signature of the word triples of excerpt and body; empty when the text is too
     /// short to tell a copy.
     pub minhash: Vec<u32>,
+    /// The clipping's visibility class (`config::Visibility::class`), hashed: 0 for public.
+    /// Clippings of different classes are never one story: the verdict says no, and their
+    /// keys differ (see `Features::keys`), so one is never even a candidate of the other.
+    pub class: u64,
 }
 
 impl Features {
@@ -149,7 +154,15 @@ impl Features {
             actor,
             numbers,
             minhash: minhash(&copy),
+            class: 0,
         }
+    }
+
+    /// These features in visibility class `class` (the string `config::Visibility::class`
+    /// gives; the public class is 0, any other class a non-zero hash of it).
+    pub fn in_class(mut self, class: &str) -> Features {
+        self.class = if class == PUBLIC_CLASS { 0 } else { xxh3_64(class.as_bytes()) | 1 };
+        self
     }
 
     /// The day number (days since 1970-01-01, UTC) of the publication time.

@@ -66,7 +66,8 @@ impl Features {
     /// The keys to index this clipping under, and to look its candidates up by: its URL, its
     /// related URLs and its min-hash bands (not windowed); its headline keys; and, when it is
     /// dated, its phrases. Any pair the verdict joins shares one: an undated clipping joins
-    /// only through a headline key (or the URL and copy paths).
+    /// only through a headline key (or the URL and copy paths). Each key is its class's: two
+    /// clippings of different visibility classes share none.
     pub fn keys(&self) -> Vec<Key> {
         let mut keys = Vec::with_capacity(1 + self.related.len() + BANDS + self.phrases.len() + self.headline.len());
         let exact = |value| Key { value, windowed: false };
@@ -81,6 +82,13 @@ impl Features {
         keys.extend(self.headline.iter().map(|&h| windowed(tagged(TAG_HEADLINE, h))));
         if self.published.is_some() {
             keys.extend(self.phrases.iter().map(|p| windowed(tagged(TAG_PHRASE, p.words()))));
+        }
+        // A private class is mixed into every key, so clippings of other classes never share
+        // one (public keys are as they were before classes existed).
+        if self.class != 0 {
+            for k in &mut keys {
+                k.value = xxhash_rust::xxh3::xxh3_64(&[k.value.to_le_bytes(), self.class.to_le_bytes()].concat());
+            }
         }
         keys.sort_unstable();
         keys.dedup();

@@ -9,6 +9,9 @@
 //! 4. both dated within the time window, two phrase keys in common, and their words agree;
 //! 5. one undated: three neighbouring title words in common and their words agree strongly.
 //!
+//! Two clippings of different visibility classes (`Features::class`) are never the same event
+//! here, whatever their text: a story is shaped only by clippings its readers may all see.
+//!
 //! Every path but the first two needs a key in common, and those two share a URL or a min-hash
 //! band by construction (see `Features::keys`), so a candidate lookup by key never misses a
 //! pair this module would join.
@@ -89,6 +92,10 @@ pub fn same_event(a: &Features, b: &Features) -> bool {
 
 /// The verdict on a pair and the path that gave it; `None` for "not the same event".
 pub fn judge(p: &Params, a: &Features, b: &Features) -> Option<Why> {
+    // Clippings of different visibility classes are never one story (see `Features::class`).
+    if a.class != b.class {
+        return None;
+    }
     if a.url.is_some() && a.url == b.url {
         return Some(Why::SameUrl);
     }

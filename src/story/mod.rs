@@ -11,6 +11,10 @@
 //! - `blob`: the stored form of [`Features`];
 //! - `eval`: pairwise precision and recall against `tests/data/stories/pairs.tsv`.
 //!
+//! Clippings of different visibility classes ([`Features::class`], set by `Features::in_class`
+//! from the class `config::Visibility::class` gives) are never one story: the verdict says no
+//! and their keys differ, so grouping is the same as grouping each class on its own.
+//!
 //! # Stored and applied by the writer
 //!
 //! `ingest/stories` applies the decisions in the transaction that changes the item, and

@@ -76,9 +76,11 @@ impl Views {
         let mut out = Vec::new();
         for id in stories.iter().take(limit) {
             budget.check()?;
-            let members = self.filters.story_items(id, &FeedLog::of(&feed.key), budget)?;
-            let joined = self.filters.story_joined(id, &FeedLog::of(&feed.key), budget)?;
-            out.extend(pages::story_item(id, &members, joined, &links));
+            let log = FeedLog::of(&feed.key);
+            let members = self.filters.story_items(id, &log, budget)?;
+            let size = self.filters.story_size(id, &log, budget)?;
+            let joined = self.filters.story_joined(id, &log, budget)?;
+            out.extend(pages::story_item(id, &members, size, joined, &links));
         }
         let shown: Vec<String> = out.iter().map(|i| i.id.clone()).collect();
         // Only stories this feed's readers saw (they were in its story log) are named to them.
@@ -105,21 +107,18 @@ impl Views {
             });
         }
         let doc = self.cached(key, || {
+            let size = self.pages.story_size(id, &FeedLog::public(), budget)?;
             let cfg = self.config.load();
             let links = self.links();
             let updated = members.iter().map(|m| m.updated).max().unwrap_or(all.meta_at).max(all.meta_at);
             let Some(format) = format else {
-                let html = pages::story_page(&cfg.title, &links, id, &members);
+                let html = pages::story_page(&cfg.title, &links, id, &members, size);
                 return Ok(Rendered::new(html.into_bytes(), updated, HTML));
             };
             let lead = members.iter().min_by_key(|m| m.data.published).map(|m| m.data.clip.title.as_str());
             let meta = FeedMeta {
                 title: format!("{}: {}", cfg.title, lead.unwrap_or("a story")),
-                description: format!(
-                    "Every clipping of one story: {} from {} news sites",
-                    members.len(),
-                    pages::site_count(&members)
-                ),
+                description: format!("Every clipping of one story: {} from {} news sites", size.clippings, size.sites),
                 updated,
                 icon: None,
                 ..all.meta.clone()

@@ -41,8 +41,9 @@ impl Views {
         for id in stories {
             budget.check()?;
             let members = reader.story_items(id, log, budget)?;
+            let size = reader.story_size(id, log, budget)?;
             let joined = reader.story_joined(id, log, budget)?;
-            out.extend(pages::story_item(id, &members, joined, &links));
+            out.extend(pages::story_item(id, &members, size, joined, &links));
         }
         out.sort_by(|a, b| b.data.published.cmp(&a.data.published).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
