@@ -203,14 +203,53 @@ impl Batch<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Drops tombstones recorded before `before`; returns the feeds that held any.
+    /// Drops tombstones recorded before `before`, and moves the cutoff of the story-grouped
+    /// views' merge tombstones (stories merged away stay redirects, but are no longer named as
+    /// tombstones) to the same time, so that both kinds expire together. Returns the feeds that
+    /// held any of either.
     pub(crate) fn purge_tombstones(&self, before: DateTime<Utc>) -> Result<Vec<String>> {
         let mut stmt = self.tx.prepare_cached("DELETE FROM tombstones WHERE at<?1 RETURNING feed")?;
         let rows = stmt.query_map([ts(before)], |r| r.get(0))?;
         let mut feeds: Vec<String> = rows.collect::<rusqlite::Result<_>>()?;
+        let old = tombstones_before(&self.tx)?;
+        if ts(before) > old {
+            let mut stmt = self.tx.prepare_cached(
+                "SELECT DISTINCT l.feed FROM story_redirects r JOIN story_log l INDEXED BY story_log_by_story
+                 ON l.story = r.id WHERE r.at>=?1 AND r.at<?2",
+            )?;
+            let rows = stmt.query_map(params![old, ts(before)], |r| r.get(0))?;
+            feeds.extend(rows.collect::<rusqlite::Result<Vec<String>>>()?);
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                )?
+                .execute(params![TOMBSTONES_BEFORE, ts(before).to_string()])?;
+        }
         feeds.sort();
         feeds.dedup();
         Ok(feeds)
+    }
+}
+
+/// The meta key holding the cutoff of the last purge of tombstones (seconds since the epoch).
+const TOMBSTONES_BEFORE: &str = "tombstones_before";
+
+/// The cutoff of the last purge: tombstones recorded before it are gone; 0 before any purge.
+fn tombstones_before(conn: &Connection) -> Result<i64> {
+    let value: Option<String> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key=?1")?
+        .query_row([TOMBSTONES_BEFORE], |r| r.get(0))
+        .optional()?;
+    Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+impl super::Reader {
+    /// The oldest merge a story-grouped view still names as a tombstone: the cutoff of the
+    /// writer's last purge, the same as the feeds' own tombstones (`tombstone_days`, purged at
+    /// start and hourly), so a merge and a deletion of the same age come and go together.
+    pub fn tombstones_before(&self, budget: &crate::budget::Budget) -> Result<DateTime<Utc>> {
+        let conn = self.conn(budget)?;
+        tombstones_before(&conn).map(from_ts).map_err(|e| conn.stopped(e))
     }
 }
 

@@ -35,11 +35,10 @@ pub enum StoryAnswer {
 }
 
 impl Views {
-    /// The oldest merge a story-grouped view still shows as a tombstone: as old as the
-    /// tombstones of clippings are kept (`tombstone_days`).
-    pub(super) fn tombstones_since(&self) -> DateTime<Utc> {
-        let days = i64::from(self.config.load().tombstone_days);
-        Utc::now() - chrono::Duration::days(days)
+    /// The oldest merge a story-grouped view still shows as a tombstone: the cutoff of the
+    /// writer's last purge, which also drops the tombstones of clippings (`tombstone_days`).
+    pub(super) fn tombstones_since(&self, budget: &Budget) -> Result<DateTime<Utc>> {
+        self.filters.tombstones_before(budget)
     }
 
     /// The newest `limit` stories of `feed` with a clipping that passes `filter` (its grouping
@@ -85,7 +84,7 @@ impl Views {
         let shown: Vec<String> = out.iter().map(|i| i.id.clone()).collect();
         // Only stories this feed's readers saw (they were in its story log) are named to them.
         let tombstones =
-            self.filters.merged_into_logged(&FeedLog::of(&feed.key), &shown, self.tombstones_since(), budget)?;
+            self.filters.merged_into_logged(&FeedLog::of(&feed.key), &shown, self.tombstones_since(budget)?, budget)?;
         Ok((out, tombstones))
     }
 

@@ -60,7 +60,7 @@ impl Views {
         let stories = self.filters.story_log_stories(&log, win.start, len, budget)?;
         let items = self.story_log_items(&self.filters, &stories, &log, budget)?;
         let shown: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
-        let tombstones = self.filters.merged_into_logged(&log, &shown, self.tombstones_since(), budget)?;
+        let tombstones = self.filters.merged_into_logged(&log, &shown, self.tombstones_since(budget)?, budget)?;
         let updated: DateTime<Utc> = feed.history_at.max(feed.meta_at);
         let meta = feed::FeedMeta { updated, ..feed.meta.clone() };
         let page = Page::Current { newest_archive: win.archive_pages.checked_sub(1), page_size: feed.page_size };
