@@ -165,7 +165,10 @@ impl Ingest {
         } else {
             self.progress_begin(to_load.len());
             self.store.begin_bulk()?;
-            let outcome = self.apply_large(removed, to_load, t);
+            let mut outcome = self.apply_large(removed, to_load, t);
+            if self.core.cold {
+                outcome = outcome.and_then(|()| self.store.compact());
+            }
             let ended = self.store.end_bulk();
             self.progress_end();
             outcome.and(ended)
