@@ -165,9 +165,12 @@ impl Ingest {
         } else {
             self.progress_begin(to_load.len());
             self.store.begin_bulk()?;
-            let mut outcome = self.apply_large(removed, to_load, t);
-            if self.core.cold {
-                outcome = outcome.and_then(|()| self.store.compact());
+            let outcome = self.apply_large(removed, to_load, t);
+            if self.core.cold && outcome.is_ok() {
+                // Only the file's size is at stake: a failure is told, and the batch stands.
+                if let Err(e) = self.store.compact() {
+                    warn!("the store was not compacted after its cold build: {e:#}");
+                }
             }
             let ended = self.store.end_bulk();
             self.progress_end();

@@ -98,23 +98,35 @@ pub(super) fn migrate_story_keys_compact(conn: &Connection) -> Result<()> {
         })?;
     if old {
         let started = std::time::Instant::now();
-        tx.execute_batch(
-            "ALTER TABLE story_items RENAME TO story_items_old;
+        // Numbered in item order, so the old key order (key, day, item) is the new one (key,
+        // day, n): the key rows are appended in order, with no sort, onto full pages. The
+        // old rows' pages, freed as each old table goes, take the new ones.
+        tx.execute_batch(&format!(
+            "PRAGMA cache_size = -{};
+             ALTER TABLE story_items RENAME TO story_items_old;
              ALTER TABLE story_keys RENAME TO story_keys_old;
-             DROP INDEX IF EXISTS story_items_by_story;",
-        )?;
+             DROP INDEX IF EXISTS story_items_by_story;
+             CREATE TABLE story_items(
+                 n INTEGER PRIMARY KEY,
+                 item TEXT NOT NULL,
+                 story TEXT NOT NULL,
+                 founder TEXT NOT NULL,
+                 founder_published INTEGER,
+                 blob BLOB NOT NULL
+             );
+             INSERT INTO story_items(item, story, founder, founder_published, blob)
+                 SELECT item, story, founder, founder_published, blob FROM story_items_old ORDER BY item;
+             DROP TABLE story_items_old;",
+            super::BULK_CACHE_KIB
+        ))?;
         tx.execute_batch(STORY_SCHEMA)?;
-        let items = tx.execute(
-            "INSERT INTO story_items(item, story, founder, founder_published, blob)
-             SELECT item, story, founder, founder_published, blob FROM story_items_old ORDER BY item",
-            [],
-        )?;
         let keys = tx.execute(
             "INSERT INTO story_keys(key, day, n)
-             SELECT k.key, k.day, s.n FROM story_keys_old k JOIN story_items s ON s.item = k.item ORDER BY 1, 2, 3",
+             SELECT k.key, k.day, s.n FROM story_keys_old k JOIN story_items s ON s.item = k.item",
             [],
         )?;
-        tx.execute_batch("DROP TABLE story_keys_old; DROP TABLE story_items_old;")?;
+        tx.execute_batch(&format!("DROP TABLE story_keys_old; PRAGMA cache_size = -{};", super::DEFAULT_CACHE_KIB))?;
+        let items: i64 = tx.query_row("SELECT count(*) FROM story_items", [], |r| r.get(0))?;
         tracing::info!(
             items,
             keys,
