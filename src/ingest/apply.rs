@@ -167,6 +167,13 @@ impl Ingest {
             self.store.begin_bulk()?;
             let outcome = self.apply_large(removed, to_load, t);
             let ended = self.store.end_bulk();
+            if self.core.cold && outcome.is_ok() {
+                // After the batch's page cache is given back (the compaction needs none of it).
+                // Only the file's size is at stake: a failure is told, and the batch stands.
+                if let Err(e) = self.store.compact() {
+                    warn!("the store was not compacted after its cold build: {e:#}");
+                }
+            }
             self.progress_end();
             outcome.and(ended)
         };

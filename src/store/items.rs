@@ -59,15 +59,15 @@ impl Batch<'_> {
         let rec = super::records::put_item_record(&self.tx, key, &super::records::encode(&item.data)?)?;
         let topics: Vec<&str> = item.data.topics.iter().map(|t| t.slug.as_str()).collect();
         let published = ts(item.data.published);
-        let clip = &item.data.clip;
-        let words = crate::text::words_of(&[&clip.title, clip.excerpt.as_deref().unwrap_or("")]);
+        // `words` (the title's and excerpt's words, for `q` before the search index) is left
+        // empty: the reader that needs them makes them from the record (`Reader::filtered`).
         self.tx
             .prepare_cached(
                 "INSERT INTO items(key, id, first_seen, published, updated, deleted_at, hash, provider, topics, quality, words, record, rec, shown)
-                 VALUES(?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, '', ?11, ?12)
+                 VALUES(?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, '', '', ?10, ?11)
                  ON CONFLICT(key) DO UPDATE SET first_seen=excluded.first_seen, published=excluded.published,
                    updated=excluded.updated, deleted_at=NULL, hash=excluded.hash, provider=excluded.provider,
-                   topics=excluded.topics, quality=excluded.quality, words=excluded.words, record='', rec=excluded.rec,
+                   topics=excluded.topics, quality=excluded.quality, words='', record='', rec=excluded.rec,
                    shown=excluded.shown",
             )?
             .execute(params![
@@ -79,8 +79,7 @@ impl Batch<'_> {
                 hash,
                 item.data.provider_domain(),
                 topics.join(" "),
-                clip.quality,
-                words,
+                item.data.clip.quality,
                 rec,
                 shown
             ])?;

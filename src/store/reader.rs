@@ -186,7 +186,7 @@ impl Reader {
         }
         // Topic feeds read the membership index in feed order; the others the items indexes.
         let order = if matches!(feed, FeedKey::Topic(_)) { "t.published DESC, t.id" } else { "i.published DESC, i.id" };
-        let mut sql = format!("SELECT i.id, i.updated, {ITEM_RECORD}, i.words {sql} ORDER BY {order}");
+        let mut sql = format!("SELECT i.id, i.updated, {ITEM_RECORD} {sql} ORDER BY {order}");
         if filter.q.is_empty() && filter.exclude.is_empty() {
             sql.push_str(" LIMIT ?");
             args.push(Value::Integer(limit as i64));
@@ -203,9 +203,9 @@ impl Reader {
             if seen.is_multiple_of(64) {
                 budget.check()?;
             }
-            let words: String = row.get(3)?;
-            if filter.matches_words(&words) {
-                out.push(row_item(row.get(0)?, row.get(1)?, &row.get::<_, Record>(2)?)?);
+            let item = row_item(row.get(0)?, row.get(1)?, &row.get::<_, Record>(2)?)?;
+            if words_pass(filter, &item) {
+                out.push(item);
             }
         }
         Ok(out)
@@ -262,6 +262,17 @@ impl Reader {
         })
         .transpose()
     }
+}
+
+/// Whether `item` passes `filter`'s `q` and `exclude` word by word (the search index does it
+/// once ready): on the words of its title and excerpt, made from its record here rather than
+/// stored beside it.
+fn words_pass(filter: &crate::filter::Filter, item: &Item) -> bool {
+    if filter.q.is_empty() && filter.exclude.is_empty() {
+        return true;
+    }
+    let clip = &item.data.clip;
+    filter.matches_words(&crate::text::words_of(&[&clip.title, clip.excerpt.as_deref().unwrap_or("")]))
 }
 
 #[cfg(test)]

@@ -29,8 +29,10 @@ pub const ITEM_RECORD: &str = "(SELECT r.data FROM item_records r WHERE r.rowid 
 
 /// The table of records, for the schema.
 pub const SCHEMA: &str = "
--- Each item's data, deflated JSON (see store/records.rs); items.rec is its rowid.
+-- Each item's data, deflated JSON (see store/records.rs); items.rec is its rowid, declared (id),
+-- so that VACUUM keeps it (stores written before have it undeclared: Store::compact skips them).
 CREATE TABLE IF NOT EXISTS item_records(
+    id INTEGER PRIMARY KEY,
     data BLOB NOT NULL
 );
 ";

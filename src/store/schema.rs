@@ -109,13 +109,14 @@ CREATE TABLE IF NOT EXISTS items(
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS items_live ON items(published DESC, id) WHERE deleted_at IS NULL;
 CREATE INDEX IF NOT EXISTS items_by_provider ON items(provider, published DESC, id) WHERE deleted_at IS NULL;
+-- Topic membership, its primary key in feed order (stores written before kept it in ascending
+-- order with a second index, item_topics_ordered, in feed order: migrate_item_topics_ordered).
 CREATE TABLE IF NOT EXISTS item_topics(
     slug TEXT NOT NULL,
     published INTEGER NOT NULL,
     id TEXT NOT NULL,
-    PRIMARY KEY(slug, published, id)
+    PRIMARY KEY(slug, published DESC, id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS item_topics_ordered ON item_topics(slug, published DESC, id);
 CREATE INDEX IF NOT EXISTS item_topics_by_id ON item_topics(id);
 CREATE TABLE IF NOT EXISTS topics(
     slug TEXT PRIMARY KEY,
@@ -172,22 +173,8 @@ CREATE TABLE IF NOT EXISTS tombstones(
 CREATE TABLE IF NOT EXISTS pending(
     key TEXT PRIMARY KEY
 ) WITHOUT ROWID;
--- Stories (see store/stories.rs): each live item's story, its founder and its stored features,
--- and the keys new clippings find their candidates by.
-CREATE TABLE IF NOT EXISTS story_items(
-    item TEXT PRIMARY KEY,
-    story TEXT NOT NULL,
-    founder TEXT NOT NULL,
-    founder_published INTEGER,
-    blob BLOB NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS story_items_by_story ON story_items(story);
-CREATE TABLE IF NOT EXISTS story_keys(
-    key INTEGER NOT NULL,
-    day INTEGER NOT NULL,
-    item TEXT NOT NULL,
-    PRIMARY KEY(key, day, item)
-) WITHOUT ROWID;
+-- Stories (story_items, story_keys): created, and moved to their compact form, by
+-- store/stories.rs (`STORY_SCHEMA`, `migrate_story_keys_compact`).
 -- Story ids that ended in a merge, answering 301 to the story that took their members. Not in
 -- TABLES: the clippings cannot give this history back.
 CREATE TABLE IF NOT EXISTS story_redirects(
@@ -275,6 +262,7 @@ impl Store {
         super::fts::migrate_search(&conn)?;
         conn.execute_batch(super::records::SCHEMA)?;
         super::records::migrate_lean_records(&conn)?;
+        super::stories::migrate_story_keys_compact(&conn)?;
         for (feed, token, created) in kept_tokens {
             conn.execute(
                 "INSERT OR IGNORE INTO tokens(feed, token, created) VALUES(?1, ?2, ?3)",
@@ -282,6 +270,7 @@ impl Store {
             )?;
         }
         migrate_updated_means_edited(&conn, chrono::Utc::now().timestamp())?;
+        migrate_item_topics_ordered(&conn)?;
         Ok(Store { conn, _alive: None, path: None, identity: None, pages_file: None })
     }
 }
@@ -306,6 +295,42 @@ fn migrate_updated_means_edited(conn: &Connection, now: i64) -> Result<()> {
         tracing::info!(items = moved, "items never edited are now dated updated at their published time");
     }
     tx.execute("INSERT INTO meta(key, value) VALUES(?1, ?2)", rusqlite::params![KEY, now.to_string()])?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Topic membership in one table in feed order: stores written before kept `item_topics` in
+/// ascending order and the same rows again in `item_topics_ordered`, in feed order, the only
+/// order any query reads them in. Moves the rows once into the table's new form (the same rows,
+/// so every topic feed reads the same items in the same order) and drops the index; guarded by
+/// a `meta` key.
+fn migrate_item_topics_ordered(conn: &Connection) -> Result<()> {
+    const KEY: &str = "migrated_item_topics_ordered";
+    let done: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM meta WHERE key=?1)", [KEY], |r| r.get(0))?;
+    if done {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    let old: bool =
+        tx.query_row("SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name='item_topics_ordered')", [], |r| r.get(0))?;
+    if old {
+        tx.execute_batch(
+            "DROP INDEX item_topics_ordered;
+             DROP INDEX IF EXISTS item_topics_by_id;
+             ALTER TABLE item_topics RENAME TO item_topics_old;
+             CREATE TABLE item_topics(
+                 slug TEXT NOT NULL,
+                 published INTEGER NOT NULL,
+                 id TEXT NOT NULL,
+                 PRIMARY KEY(slug, published DESC, id)
+             ) WITHOUT ROWID;
+             INSERT INTO item_topics(slug, published, id)
+                 SELECT slug, published, id FROM item_topics_old ORDER BY slug, published DESC, id;
+             DROP TABLE item_topics_old;
+             CREATE INDEX item_topics_by_id ON item_topics(id);",
+        )?;
+    }
+    tx.execute("INSERT INTO meta(key, value) VALUES(?1, ?2)", rusqlite::params![KEY, chrono::Utc::now().to_rfc3339()])?;
     tx.commit()?;
     Ok(())
 }
@@ -390,5 +415,64 @@ mod tests {
         raw.execute("UPDATE items SET updated=500 WHERE key='never'", []).unwrap();
         migrate_updated_means_edited(&raw, 2000).unwrap();
         assert_eq!(updated(&raw), [500, 700, 500]);
+    }
+
+    #[test]
+    fn topic_membership_moves_to_feed_order_once_and_reads_the_same() {
+        let mut store = Store::open_in_memory().unwrap();
+        let t = chrono::Utc::now();
+        let b = store.batch().unwrap();
+        // Ties on the second (ordered by id), several topics, and a tombstone.
+        for (n, day) in ["01", "03", "03", "02", "03", "05", "04"].iter().enumerate() {
+            let key = format!("k{n}");
+            let topics: &[&str] = if n % 2 == 0 { &["ai", "ml"] } else { &["ai"] };
+            let it = crate::store::tests::item(&key, &format!("2024-01-{day}T00:00:00Z"), topics);
+            b.put_item(&key, &it, t, &it.data.hash(), &it.data.shown_hash()).unwrap();
+        }
+        b.tombstone_item("k3", t).unwrap();
+        let read = |b: &crate::store::Batch<'_>| -> Vec<Vec<String>> {
+            ["ai", "ml", "none"]
+                .iter()
+                .map(|slug| {
+                    let mut st =
+                        b.tx.prepare(
+                            "SELECT t.id FROM item_topics t JOIN items i ON i.id = t.id
+                             WHERE t.slug=?1 ORDER BY t.published DESC, t.id LIMIT 100",
+                        )
+                        .unwrap();
+                    st.query_map([slug], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+                })
+                .collect()
+        };
+        let fresh = read(&b);
+        assert_eq!(fresh[0].len(), 6, "{fresh:?}");
+        // As a store written before left it: ascending primary key, the feed order in an index.
+        b.tx.execute_batch(
+            "ALTER TABLE item_topics RENAME TO t0;
+             CREATE TABLE item_topics(slug TEXT NOT NULL, published INTEGER NOT NULL, id TEXT NOT NULL,
+                 PRIMARY KEY(slug, published, id)) WITHOUT ROWID;
+             INSERT INTO item_topics SELECT * FROM t0; DROP TABLE t0;
+             CREATE INDEX item_topics_ordered ON item_topics(slug, published DESC, id);
+             CREATE INDEX item_topics_by_id ON item_topics(id);
+             DELETE FROM meta WHERE key='migrated_item_topics_ordered';",
+        )
+        .unwrap();
+        assert_eq!(read(&b), fresh);
+        b.commit().unwrap();
+        migrate_item_topics_ordered(&store.conn).unwrap();
+        migrate_item_topics_ordered(&store.conn).unwrap();
+        let b = store.batch().unwrap();
+        assert_eq!(read(&b), fresh, "the same items in the same order");
+        let names: Vec<String> =
+            b.tx.prepare("SELECT name FROM sqlite_master WHERE tbl_name='item_topics' AND type='index' ORDER BY name")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+        assert_eq!(names, ["item_topics_by_id"], "the second copy is gone");
+        // The writer keeps working on the moved table.
+        b.tombstone_item("k0", t).unwrap();
+        assert_eq!(read(&b)[1].len(), fresh[1].len() - 1);
     }
 }
