@@ -75,11 +75,12 @@ impl Batch<'_> {
         Ok(out)
     }
 
-    /// Every member of a story.
-    pub(crate) fn story_members(&self, story: &str) -> Result<Vec<StoryRow>> {
-        let sql = format!("SELECT {COLUMNS} FROM story_items WHERE story=?1 ORDER BY item");
+    /// The members of a story, by item id, at most `limit` of them (read by index: the cost is
+    /// that of the rows returned, whatever the story's size).
+    pub(crate) fn story_members(&self, story: &str, limit: usize) -> Result<Vec<StoryRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM story_items WHERE story=?1 ORDER BY item LIMIT ?2");
         let mut stmt = self.tx.prepare_cached(&sql)?;
-        let rows = stmt.query_map([story], row)?;
+        let rows = stmt.query_map(params![story, limit.min(i64::MAX as usize) as i64], row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -215,16 +216,17 @@ impl Batch<'_> {
                 }
             }
         }
+        // From the sums the store keeps per story and feed (`store/story_cover.rs`): a few
+        // lookups, whatever the story's size.
         let mut print = self.tx.prepare_cached(
-            "SELECT COUNT(*), COALESCE(SUM(i.updated), 0), COALESCE(MAX(i.updated), 0)
-             FROM story_items s JOIN items i ON i.id = s.item
-             WHERE s.story=?1 AND i.deleted_at IS NULL
-             AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed='feed' AND l.id=i.id AND l.left_at IS NULL)",
+            "SELECT m.members, m.updated_sum,
+             (SELECT MAX(c.updated) FROM story_cover c WHERE c.story = m.story AND c.feed = m.feed)
+             FROM story_sums m WHERE m.story=?1 AND m.feed='feed'",
         )?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let fp = print.query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            out.push((id, fp));
+            let fp = print.query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+            out.push((id, fp.unwrap_or_default()));
         }
         Ok(out)
     }
