@@ -57,14 +57,16 @@ impl Batch<'_> {
     }
 
     /// The items indexed under any of `ranges`, once per range they are found in. At most
-    /// `per_range` items from each range (the latest days first): a key that hundreds of
-    /// clippings share says little, and reading all of them for every newcomer would make a
-    /// flood of look-alike clippings quadratic. The key table alone answers (its primary key
-    /// covers the query); the few candidates judged are read afterwards, by item.
+    /// `per_range` items from each range (the latest days first, then the highest item ids): a
+    /// key that hundreds of clippings share says little, and reading all of them for every
+    /// newcomer would make a flood of look-alike clippings quadratic. The key table alone answers,
+    /// in its primary key's order read backwards, so the limit stops the read (an order that
+    /// went against the key's within one day would sort every row of the day first); the few
+    /// candidates judged are read afterwards, by item.
     pub(crate) fn story_candidates(&self, ranges: &[KeyRange], per_range: usize) -> Result<Vec<String>> {
         let mut out: Vec<String> = Vec::new();
         let mut stmt = self.tx.prepare_cached(
-            "SELECT item FROM story_keys WHERE key=?1 AND day BETWEEN ?2 AND ?3 ORDER BY day DESC, item LIMIT ?4",
+            "SELECT item FROM story_keys WHERE key=?1 AND day BETWEEN ?2 AND ?3 ORDER BY day DESC, item DESC LIMIT ?4",
         )?;
         for r in ranges {
             let found = stmt.query_map(params![r.key as i64, r.lo, r.hi, per_range as i64], |row| row.get(0))?;
