@@ -155,18 +155,24 @@ pub(super) fn put(b: &Batch<'_>, id: &str, f: Features, t: DateTime<Utc>) -> Res
 
 /// Takes an item out of its story. The rest of the story is grouped again: the part holding
 /// the founder keeps the id; the other parts take their own founders' ids; when the founder
-/// itself left, the old id redirects to the oldest part. Returns whether it was in a story.
-pub(super) fn remove(b: &Batch<'_>, id: &str, t: DateTime<Utc>) -> Result<bool> {
-    let Some(row) = b.story_row(id)? else { return Ok(false) };
+/// itself left, the old id redirects to the oldest part. Returns `None` when it was in no story,
+/// else the ids its story's other members are in now, with the old id (the stories it changed).
+pub(super) fn remove(b: &Batch<'_>, id: &str, t: DateTime<Utc>) -> Result<Option<Vec<String>>> {
+    let Some(row) = b.story_row(id)? else { return Ok(None) };
     b.delete_story_item(id, &features_of(&row).stored_keys())?;
-    let rest = b.story_members(&row.story)?;
+    let mut touched = vec![row.story.clone()];
+    // Read by index, at most one past the largest story regrouped: what a departure costs does
+    // not grow with the story's size.
+    let rest = b.story_members(&row.story, MAX_SPLIT + 1)?;
     if rest.is_empty() {
-        return Ok(true);
+        return Ok(Some(touched));
     }
     // A story this large is not regrouped on every departure (that is a grouping of all its
-    // members): it stays one story, under its founder's id while the founder stays.
+    // members): it stays one story, under its founder's id while the founder stays; only when
+    // the founder leaves are all its members read, for the next founder.
     if rest.len() > MAX_SPLIT {
         if row.founder == id {
+            let rest = b.story_members(&row.story, usize::MAX)?;
             let founder = rest
                 .iter()
                 .zip(rest.iter().map(features_of))
@@ -177,8 +183,9 @@ pub(super) fn remove(b: &Batch<'_>, id: &str, t: DateTime<Utc>) -> Result<bool> 
             b.move_story(&row.story, &new_id, &founder.item, founder.published())?;
             b.drop_story_redirect(&new_id)?;
             b.put_story_redirect(&row.story, &new_id, t)?;
+            touched.push(new_id);
         }
-        return Ok(true);
+        return Ok(Some(touched));
     }
     let feats: Vec<Features> = rest.iter().map(features_of).collect();
     let members: Vec<Member<'_>> =
@@ -198,8 +205,9 @@ pub(super) fn remove(b: &Batch<'_>, id: &str, t: DateTime<Utc>) -> Result<bool> 
         if founder_left && n == 0 {
             b.put_story_redirect(&row.story, &new_id, t)?;
         }
+        touched.push(new_id);
     }
-    Ok(true)
+    Ok(Some(touched))
 }
 
 /// The meta key set once the stories of a store written before visibility classes are split by
@@ -396,7 +404,7 @@ mod tests {
         // Remove the earliest member (a founder, often) and every third clipping, then put them back.
         let gone: Vec<usize> = order(set.len(), 7).into_iter().step_by(3).collect();
         for &i in &gone {
-            assert!(remove(&b, &set[i].item, t).unwrap());
+            assert!(remove(&b, &set[i].item, t).unwrap().is_some());
         }
         let left: BTreeMap<String, String> = b.story_map().unwrap().into_iter().collect();
         assert_eq!(left.len(), set.len() - gone.len());

@@ -8,7 +8,9 @@
 //! is its members with an open slot in the feed's `feed_log` (the visibility rule); the story
 //! log signs that coverage (members, their `updated`, dates and quality, which picks the lead),
 //! so any change to the item standing for the story gives it a new slot, and its `updated`
-//! moves. A feed whose story log changed is marked changed, which renders it and bumps its
+//! moves. That coverage is read from the sums the store keeps with every change
+//! (`store/story_cover.rs`), and the stories a change touched are named by the change itself,
+//! so a change costs the same whether its story has ten members or ten thousand. A feed whose story log changed is marked changed, which renders it and bumps its
 //! generation: every cached grouped view of it is stale at once, wherever the clipping that
 //! caused the change is.
 
@@ -56,49 +58,19 @@ fn by_feed(rows: &[Coverage]) -> BTreeMap<(String, String), Seen> {
 /// story logs (and their archive pages) in date order.
 type Entry = (i64, String, String, String);
 
-/// Notes the stories a change of item `id` touched, given the story it was in before (`old`)
-/// and that story's other members then (`peers`): the old story, the new one, each part of a
-/// split, and the stories retired into the new one by a merge at `t`. A part is read once,
-/// whatever its size (its members are then known), so a large story costs a few reads.
-fn note(
-    b: &Batch<'_>,
-    id: &str,
-    old: Option<String>,
-    peers: Vec<String>,
-    t: DateTime<Utc>,
-    touched: &mut BTreeSet<String>,
-) -> Result<()> {
-    let now = b.story_of(id)?;
-    if let Some(s) = &now {
-        touched.extend(b.merged_at(s, t)?);
+/// Notes the stories a put of item `id` touched: the story it is in now, and the stories
+/// retired into it by a merge at `t` (each merge redirects the retired id at `t`).
+fn note(b: &Batch<'_>, id: &str, t: DateTime<Utc>, touched: &mut BTreeSet<String>) -> Result<()> {
+    if let Some(s) = b.story_of(id)? {
+        touched.extend(b.merged_at(&s, t)?);
+        touched.insert(s);
     }
-    touched.extend(now);
-    let mut left: BTreeSet<String> = peers.into_iter().filter(|p| p != id).collect();
-    while let Some(p) = left.pop_first() {
-        if let Some(s) = b.story_of(&p)? {
-            for m in b.story_member_ids(&s)? {
-                left.remove(&m);
-            }
-            touched.insert(s);
-        }
-    }
-    touched.extend(old);
     Ok(())
 }
 
-/// The story an item is in and that story's members, before a change that may take it out of
-/// it: only when its features change (else `ingest/stories` leaves its story as it is, and
-/// nothing is read).
-fn before(b: &Batch<'_>, id: &str, f: Option<&Features>) -> Result<(Option<String>, Vec<String>)> {
-    let Some(row) = b.story_row(id)? else { return Ok((None, Vec::new())) };
-    if f.is_some_and(|f| f.to_blob() == row.blob) {
-        return Ok((None, Vec::new()));
-    }
-    let peers = b.story_member_ids(&row.story)?;
-    Ok((Some(row.story), peers))
-}
-
-/// `ingest/stories`' `put`, noting in `touched` the stories it changed.
+/// `ingest/stories`' `put`, noting in `touched` the stories it changed. An item whose features
+/// changed leaves its story first (`remove`, which names the stories its old story's members
+/// are in now), so nothing here reads a story's members.
 pub(super) fn put(
     b: &Batch<'_>,
     id: &str,
@@ -106,19 +78,19 @@ pub(super) fn put(
     t: DateTime<Utc>,
     touched: &mut BTreeSet<String>,
 ) -> Result<()> {
-    let (old, peers) = before(b, id, Some(&f))?;
+    if b.story_row(id)?.is_some_and(|row| f.to_blob() != row.blob) {
+        remove(b, id, t, touched)?;
+    }
     if super::stories::put(b, id, f, t)? {
-        note(b, id, old, peers, t, touched)?;
+        note(b, id, t, touched)?;
     }
     Ok(())
 }
 
-/// `ingest/stories`' `remove`, noting in `touched` the stories it changed.
+/// `ingest/stories`' `remove`, noting in `touched` the stories it changed: its old story and
+/// the stories that story's other members are in now.
 pub(super) fn remove(b: &Batch<'_>, id: &str, t: DateTime<Utc>, touched: &mut BTreeSet<String>) -> Result<()> {
-    let (old, peers) = before(b, id, None)?;
-    if super::stories::remove(b, id, t)? {
-        note(b, id, old, peers, t, touched)?;
-    }
+    touched.extend(super::stories::remove(b, id, t)?.into_iter().flatten());
     Ok(())
 }
 

@@ -24,6 +24,7 @@ mod remap;
 mod saved;
 mod schema;
 mod stories;
+mod story_cover;
 mod story_log;
 mod websub;
 

@@ -29,7 +29,7 @@ pub fn recorded_schema(path: &Path) -> Result<Option<i64>> {
 }
 
 /// Every table, so an older store can be dropped and rebuilt from the clippings.
-const TABLES: [&str; 18] = [
+const TABLES: [&str; 20] = [
     "meta",
     "snapshot",
     "files",
@@ -47,6 +47,8 @@ const TABLES: [&str; 18] = [
     "story_items",
     "story_keys",
     "story_log",
+    "story_cover",
+    "story_sums",
     "item_records",
 ];
 
@@ -263,6 +265,12 @@ impl Store {
         conn.execute_batch(super::records::SCHEMA)?;
         super::records::migrate_lean_records(&conn)?;
         super::stories::migrate_story_keys_compact(&conn)?;
+        // What each feed shows of each story, kept by triggers on the tables it comes from
+        // (`store/story_cover.rs`); filled once on older stores (meta `migrated_story_cover`).
+        // After the story tables have their final form: a trigger names `story_items`, which
+        // the move above renames and drops.
+        conn.execute_batch(super::story_cover::SCHEMA)?;
+        super::story_cover::migrate_story_cover(&conn)?;
         for (feed, token, created) in kept_tokens {
             conn.execute(
                 "INSERT OR IGNORE INTO tokens(feed, token, created) VALUES(?1, ?2, ?3)",

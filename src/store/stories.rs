@@ -53,7 +53,7 @@ const COLUMNS: &str = "item, story, founder, founder_published, blob";
 /// The candidates of one key range (see `Batch::story_candidates`): the key table read by its
 /// primary key in day order (`CROSS JOIN` keeps it the outer loop), each row's item by number.
 const CANDIDATES: &str = "SELECT s.item FROM story_keys k CROSS JOIN story_items s ON s.n = k.n
-     WHERE k.key=?1 AND k.day BETWEEN ?2 AND ?3 ORDER BY k.day DESC, s.item LIMIT ?4";
+     WHERE k.key=?1 AND k.day BETWEEN ?2 AND ?3 ORDER BY k.day DESC, k.n DESC LIMIT ?4";
 
 /// The story tables. `story_items` numbers its rows (`n`, the rowid), and `story_keys` names
 /// items by that number: about thirty key rows an item, each 20 bytes or so instead of 60 with
@@ -150,12 +150,12 @@ impl Batch<'_> {
     }
 
     /// The items indexed under any of `ranges`, once per range they are found in. At most
-    /// `per_range` items from each range (the latest days first, then by item id): a key that
-    /// hundreds of clippings share says little, and reading all of them for every newcomer would
-    /// make a flood of look-alike clippings quadratic. The key table's primary key answers the
-    /// range in day order; each row's item id is read by its number, and only the rows of the
-    /// days up to the one that fills `per_range` are read (SQLite sorts one day at a time and
-    /// stops there). The few candidates judged are read afterwards, by item.
+    /// `per_range` items from each range (the latest days first, then the latest numbered): a
+    /// key that hundreds of clippings share says little, and reading all of them for every
+    /// newcomer would make a flood of look-alike clippings quadratic. The key table's primary
+    /// key answers the range read backwards, so the limit stops the read (an order against the
+    /// key's, even within one day, would sort every row of that day first); each row's item id
+    /// is read by its number. The few candidates judged are read afterwards, by item.
     pub(crate) fn story_candidates(&self, ranges: &[KeyRange], per_range: usize) -> Result<Vec<String>> {
         let mut out: Vec<String> = Vec::new();
         let mut stmt = self.tx.prepare_cached(CANDIDATES)?;
@@ -168,11 +168,12 @@ impl Batch<'_> {
         Ok(out)
     }
 
-    /// Every member of a story.
-    pub(crate) fn story_members(&self, story: &str) -> Result<Vec<StoryRow>> {
-        let sql = format!("SELECT {COLUMNS} FROM story_items WHERE story=?1 ORDER BY item");
+    /// The members of a story, by item id, at most `limit` of them (read by index: the cost is
+    /// that of the rows returned, whatever the story's size).
+    pub(crate) fn story_members(&self, story: &str, limit: usize) -> Result<Vec<StoryRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM story_items WHERE story=?1 ORDER BY item LIMIT ?2");
         let mut stmt = self.tx.prepare_cached(&sql)?;
-        let rows = stmt.query_map([story], row)?;
+        let rows = stmt.query_map(params![story, limit.min(i64::MAX as usize) as i64], row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -347,16 +348,17 @@ impl Batch<'_> {
                 }
             }
         }
+        // From the sums the store keeps per story and feed (`store/story_cover.rs`): a few
+        // lookups, whatever the story's size.
         let mut print = self.tx.prepare_cached(
-            "SELECT COUNT(*), COALESCE(SUM(i.updated), 0), COALESCE(MAX(i.updated), 0)
-             FROM story_items s JOIN items i ON i.id = s.item
-             WHERE s.story=?1 AND i.deleted_at IS NULL
-             AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed='feed' AND l.id=i.id AND l.left_at IS NULL)",
+            "SELECT m.members, m.updated_sum,
+             (SELECT MAX(c.updated) FROM story_cover c WHERE c.story = m.story AND c.feed = m.feed)
+             FROM story_sums m WHERE m.story=?1 AND m.feed='feed'",
         )?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let fp = print.query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            out.push((id, fp));
+            let fp = print.query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+            out.push((id, fp.unwrap_or_default()));
         }
         Ok(out)
     }

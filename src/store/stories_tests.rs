@@ -1,5 +1,5 @@
 //! The compact story tables answer as the first form did: candidates (with their per-range
-//! limit and its day-then-id order), rows and members, before and after the move.
+//! limit), rows and members, before and after the move.
 
 use super::*;
 use crate::store::Store;
@@ -68,9 +68,26 @@ fn ranges() -> Vec<KeyRange> {
     out
 }
 
+/// Candidates as the forms can be compared: every candidate of each range (no limit) in
+/// sorted order, and how many a limited read returns. Which of a hot key's rows a limited read
+/// returns depends on the order of the key table (by item then, by number now, read backwards
+/// so the limit stops the read).
+fn comparable(mut cands: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    let last = cands.len() - 1;
+    for (i, c) in cands.iter_mut().enumerate() {
+        if i == last {
+            c.sort();
+        } else {
+            *c = vec![c.len().to_string()];
+        }
+    }
+    cands
+}
+
 /// Every answer the writer asks the story tables for, through the batch's own functions.
 fn answers(b: &Batch<'_>, items: &[String]) -> (Vec<Vec<String>>, Vec<String>, Vec<Vec<String>>) {
     let cands = [1, 3, 16, 1000].iter().map(|&per| b.story_candidates(&ranges(), per).unwrap()).collect();
+    let cands = comparable(cands);
     let rows = items
         .iter()
         .map(|i| {
@@ -79,7 +96,7 @@ fn answers(b: &Batch<'_>, items: &[String]) -> (Vec<Vec<String>>, Vec<String>, V
         .map(Option::unwrap_or_default)
         .collect();
     let members = (0..40)
-        .map(|s| b.story_members(&format!("story-{s}")).unwrap().into_iter().map(|r| r.item).collect())
+        .map(|s| b.story_members(&format!("story-{s}"), usize::MAX).unwrap().into_iter().map(|r| r.item).collect())
         .collect();
     (cands, rows, members)
 }
@@ -134,7 +151,7 @@ fn the_move_to_the_compact_form_keeps_every_answer() {
         b.commit().unwrap();
     }
     assert!(first_cands[0].len() < first_cands[1].len() && first_cands[2].len() < first_cands[3].len());
-    assert_eq!(fresh.0, first_cands, "a fresh compact store finds the candidates the first form found");
+    assert_eq!(fresh.0, comparable(first_cands), "a fresh compact store finds the candidates the first form found");
 
     migrate_story_keys_compact(&store.conn).unwrap();
     let moved = {

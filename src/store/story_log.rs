@@ -32,11 +32,13 @@ CREATE TABLE IF NOT EXISTS story_log(
     PRIMARY KEY(feed, pos)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS story_log_by_story ON story_log(story, feed);
+CREATE INDEX IF NOT EXISTS story_log_open ON story_log(story, feed) WHERE left_at IS NULL;
 ";
 
 /// What one feed's readers see of one story, in sums over its visible members: the writer
-/// signs a story's coverage by it. Summed in SQL, so a story of thousands of members costs one
-/// indexed pass and no rows handed over, whatever its size.
+/// signs a story's coverage by it. The writer reads it from the sums the store keeps
+/// (`store/story_cover.rs`), in a few lookups whatever the story's size; the one-off fill of a
+/// feed's story log sums it over the feed's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Coverage {
     pub(crate) feed: String,
@@ -53,10 +55,10 @@ pub struct Coverage {
 }
 
 /// The sums [`Coverage`] holds, over rows `i` (items) of a story visible in feed `l.feed`.
-const SUMS: &str = "COUNT(*), SUM(i.updated), MAX(i.updated), SUM(i.published), MAX(i.published),
+pub(super) const SUMS: &str = "COUNT(*), SUM(i.updated), MAX(i.updated), SUM(i.published), MAX(i.published),
      COALESCE(SUM(i.quality), 0), COUNT(i.quality), MIN(i.id), MAX(i.id)";
 
-fn coverage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Coverage> {
+pub(super) fn coverage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Coverage> {
     Ok(Coverage {
         feed: r.get(0)?,
         story: r.get(1)?,
@@ -79,31 +81,10 @@ impl Batch<'_> {
         Ok(stmt.query_row([item], |r| r.get(0)).optional()?)
     }
 
-    /// The items of a story (ids only).
-    pub(crate) fn story_member_ids(&self, story: &str) -> Result<Vec<String>> {
-        let mut stmt = self.tx.prepare_cached("SELECT item FROM story_items WHERE story=?1")?;
-        let rows = stmt.query_map([story], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
     /// The story ids that ended in a merge into `into` at `at`.
     pub(crate) fn merged_at(&self, into: &str, at: DateTime<Utc>) -> Result<Vec<String>> {
         let mut stmt = self.tx.prepare_cached("SELECT id FROM story_redirects WHERE into_id=?1 AND at=?2")?;
         let rows = stmt.query_map(params![into, ts(at)], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// What each feed's readers may see of `story` (its live members with an open slot in that
-    /// feed's log: the visibility rule), one row per feed.
-    pub(crate) fn story_coverage(&self, story: &str) -> Result<Vec<Coverage>> {
-        let sql = format!(
-            "SELECT l.feed, s.story, {SUMS}
-             FROM story_items s JOIN items i ON i.id = s.item
-             JOIN feed_log l ON l.id = i.id AND l.left_at IS NULL
-             WHERE s.story=?1 AND i.deleted_at IS NULL GROUP BY l.feed"
-        );
-        let mut stmt = self.tx.prepare_cached(&sql)?;
-        let rows = stmt.query_map([story], coverage_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -130,7 +111,7 @@ impl Batch<'_> {
     /// The open slots of a story: (feed, sig).
     pub(crate) fn story_log_open(&self, story: &str) -> Result<Vec<(String, String)>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT feed, sig FROM story_log INDEXED BY story_log_by_story WHERE story=?1 AND left_at IS NULL",
+            "SELECT feed, sig FROM story_log INDEXED BY story_log_open WHERE story=?1 AND left_at IS NULL",
         )?;
         let rows = stmt.query_map([story], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -160,7 +141,7 @@ impl Batch<'_> {
     pub(crate) fn story_log_close(&self, feed: &str, story: &str, at: DateTime<Utc>) -> Result<()> {
         self.tx
             .prepare_cached(
-                "UPDATE story_log INDEXED BY story_log_by_story SET left_at=?3
+                "UPDATE story_log INDEXED BY story_log_open SET left_at=?3
                  WHERE story=?2 AND feed=?1 AND left_at IS NULL",
             )?
             .execute(params![feed, story, ts(at)])?;

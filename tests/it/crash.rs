@@ -394,11 +394,11 @@ fn a_full_disk_is_a_clear_error_and_no_damage() {
     let db = data.join("clipfeed.db");
     let mut files = Files { root: site.root(), live: BTreeMap::new(), next: 0 };
     files.add(100);
-    // A 2 MiB tmpfs when this process may mount one (root); else a 2 MiB limit on the size of
+    // A 3 MiB tmpfs when this process may mount one (root); else a 3 MiB limit on the size of
     // any file the daemon writes (RLIMIT_FSIZE, with SIGXFSZ ignored so writes fail with EFBIG).
-    const LIMIT: u64 = 2 * 1024 * 1024;
+    const LIMIT: u64 = 3 * 1024 * 1024;
     let forced = std::env::var_os("CLIPFEED_TEST_FSIZE").is_some();
-    let tmpfs = if forced { None } else { Tmpfs::mount(&data, "2m") };
+    let tmpfs = if forced { None } else { Tmpfs::mount(&data, "3m") };
     let mut cmd = serve_command(&[] as &[&str], &site.config());
     if tmpfs.is_none() {
         eprintln!("disk full simulated with RLIMIT_FSIZE ({LIMIT} bytes)");
@@ -413,7 +413,7 @@ fn a_full_disk_is_a_clear_error_and_no_damage() {
             });
         }
     } else {
-        eprintln!("disk full simulated with a 2 MiB tmpfs");
+        eprintln!("disk full simulated with a 3 MiB tmpfs");
     }
     let mut d = Daemon::spawn(cmd);
     let before = snapshot(&d.base);

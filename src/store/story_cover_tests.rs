@@ -1,0 +1,204 @@
+//! The sums the triggers keep against the full computation, over random sequences of the
+//! writer's own calls: items joining, leaving and changing stories, entering and leaving feeds,
+//! edited (times, quality), deleted and revived; stories merged and renamed.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use proptest::prelude::*;
+
+use super::super::{Batch, Store, StoryRow};
+use super::*;
+use crate::feed::FeedKey;
+use crate::item::{Item, ItemData};
+
+fn at(s: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+}
+
+/// The coverage of `story` summed over its visible members: what the writer signed stories by
+/// before the sums were kept.
+fn full(b: &Batch<'_>, story: &str) -> Vec<Coverage> {
+    let sql = format!(
+        "SELECT l.feed, s.story, {}
+         FROM story_items s JOIN items i ON i.id = s.item
+         JOIN feed_log l ON l.id = i.id AND l.left_at IS NULL
+         WHERE s.story=?1 AND i.deleted_at IS NULL GROUP BY l.feed ORDER BY l.feed",
+        super::super::story_log::SUMS
+    );
+    let mut stmt = b.tx.prepare(&sql).unwrap();
+    let rows = stmt.query_map([story], super::super::story_log::coverage_row).unwrap();
+    rows.collect::<rusqlite::Result<_>>().unwrap()
+}
+
+const FEEDS: [&str; 3] = ["feed", "topics/a", "providers/b.example"];
+const STORIES: [&str; 3] = ["s0", "s1", "s2"];
+
+fn feed(n: u8) -> FeedKey {
+    FeedKey::from_stem(FEEDS[n as usize % FEEDS.len()]).unwrap()
+}
+
+/// One of the writer's calls, on item `item % 6` (and feed, story, values where it takes them).
+#[derive(Debug, Clone)]
+enum Op {
+    Put { item: u8, published: i64, updated: i64, quality: Option<i64> },
+    Tombstone { item: u8 },
+    Enter { item: u8, feed: u8 },
+    Leave { item: u8, feed: u8 },
+    Join { item: u8, story: u8 },
+    Part { item: u8 },
+    MoveStory { from: u8, to: u8 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let item = 0u8..6;
+    prop_oneof![
+        (item.clone(), 0i64..50, 0i64..80, proptest::option::of(-3i64..9))
+            .prop_map(|(item, published, updated, quality)| Op::Put { item, published, updated, quality }),
+        item.clone().prop_map(|item| Op::Tombstone { item }),
+        (item.clone(), 0u8..3).prop_map(|(item, feed)| Op::Enter { item, feed }),
+        (item.clone(), 0u8..3).prop_map(|(item, feed)| Op::Leave { item, feed }),
+        (item.clone(), 0u8..3).prop_map(|(item, story)| Op::Join { item, story }),
+        item.prop_map(|item| Op::Part { item }),
+        (0u8..3, 0u8..3).prop_map(|(from, to)| Op::MoveStory { from, to }),
+    ]
+}
+
+fn key(item: u8) -> String {
+    format!("i{item}")
+}
+
+fn apply(b: &Batch<'_>, op: &Op, t: i64) {
+    match *op {
+        Op::Put { item, published, updated, quality } => {
+            let text = match quality {
+                Some(q) => format!("---\ntitle: t{item} {updated}\nquality: {q}\n---\n"),
+                None => format!("---\ntitle: t{item} {updated}\n---\n"),
+            };
+            let clip = crate::clip::parse(text.as_bytes(), Default::default()).unwrap().clipping;
+            assert_eq!(clip.quality, quality);
+            let data = ItemData { clip, topics: Vec::new(), published: at(published), dated: true };
+            let it = Item { id: key(item), updated: at(updated), data };
+            b.put_item(&key(item), &it, at(0), &format!("h{t}"), &format!("s{t}")).unwrap();
+        }
+        Op::Tombstone { item } => b.tombstone_item(&key(item), at(t)).unwrap(),
+        Op::Enter { item, feed: f } => b.log_enter(&feed(f), &key(item), at(t)).unwrap(),
+        Op::Leave { item, feed: f } => b.log_leave(&feed(f), &key(item), at(t)).unwrap(),
+        Op::Join { item, story } => {
+            let s = STORIES[story as usize];
+            let row =
+                StoryRow { item: key(item), story: s.into(), founder: s.into(), founder_published: None, blob: vec![] };
+            b.put_story_item(&row, &[]).unwrap();
+        }
+        Op::Part { item } => b.delete_story_item(&key(item), &[]).unwrap(),
+        Op::MoveStory { from, to } => {
+            let (from, to) = (STORIES[from as usize], STORIES[to as usize]);
+            if from != to {
+                b.move_story(from, to, to, None).unwrap();
+            }
+        }
+    }
+}
+
+fn check(b: &Batch<'_>, after: &str) {
+    for s in STORIES {
+        assert_eq!(b.story_coverage(s).unwrap(), full(b, s), "story {s} after {after}");
+    }
+    // No sums are left behind for a (story, feed) nothing is visible in.
+    let sums: i64 = b.tx.query_row("SELECT COUNT(*) FROM story_sums", [], |r| r.get(0)).unwrap();
+    let shown: BTreeSet<(String, String)> =
+        STORIES.iter().flat_map(|s| full(b, s)).map(|c| (c.story, c.feed)).collect();
+    assert_eq!(sums as usize, shown.len(), "after {after}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_kept_sums_are_the_full_computation(ops in proptest::collection::vec(op(), 1..60)) {
+        let mut store = Store::open_in_memory().unwrap();
+        let b = store.batch().unwrap();
+        for (t, op) in ops.iter().enumerate() {
+            apply(&b, op, t as i64 + 100);
+            check(&b, &format!("step {t}: {op:?}"));
+        }
+    }
+}
+
+#[test]
+fn a_story_s_coverage_reads_its_own_rows_only() {
+    let mut store = Store::open_in_memory().unwrap();
+    let b = store.batch().unwrap();
+    let ops = [
+        Op::Put { item: 0, published: 10, updated: 12, quality: Some(3) },
+        Op::Put { item: 1, published: 20, updated: 20, quality: None },
+        Op::Put { item: 2, published: 30, updated: 31, quality: Some(-1) },
+        Op::Join { item: 0, story: 0 },
+        Op::Join { item: 1, story: 0 },
+        Op::Join { item: 2, story: 1 },
+        Op::Enter { item: 0, feed: 0 },
+        Op::Enter { item: 1, feed: 0 },
+        Op::Enter { item: 1, feed: 1 },
+        Op::Enter { item: 2, feed: 0 },
+    ];
+    for (t, op) in ops.iter().enumerate() {
+        apply(&b, op, t as i64);
+    }
+    let s0 = b.story_coverage("s0").unwrap();
+    let (i0, i1) = (key(0), key(1));
+    let want = |feed: &str, members, u: (i64, i64), p: (i64, i64), q: (i64, i64), ids: (&str, &str)| Coverage {
+        feed: feed.into(),
+        story: "s0".into(),
+        members,
+        updated_sum: u.0,
+        updated_max: u.1,
+        published_sum: p.0,
+        published_max: p.1,
+        quality_sum: q.0,
+        rated: q.1,
+        first_item: ids.0.into(),
+        last_item: ids.1.into(),
+    };
+    let base = 1_700_000_000;
+    assert_eq!(
+        s0,
+        vec![
+            want("feed", 2, (2 * base + 32, base + 20), (2 * base + 30, base + 20), (3, 1), (&i0, &i1)),
+            want("topics/a", 1, (base + 20, base + 20), (base + 20, base + 20), (0, 0), (&i1, &i1)),
+        ]
+    );
+    // The whole story moves: its sums go with it, nothing is left under the old id.
+    apply(&b, &Op::MoveStory { from: 0, to: 1 }, 20);
+    assert!(b.story_coverage("s0").unwrap().is_empty());
+    assert_eq!(b.story_coverage("s1").unwrap()[0].members, 3);
+}
+
+#[test]
+fn an_older_store_is_filled_once() {
+    let mut store = Store::open_in_memory().unwrap();
+    let b = store.batch().unwrap();
+    for (t, op) in [
+        Op::Put { item: 0, published: 10, updated: 12, quality: Some(3) },
+        Op::Join { item: 0, story: 0 },
+        Op::Enter { item: 0, feed: 0 },
+        Op::Enter { item: 0, feed: 2 },
+    ]
+    .iter()
+    .enumerate()
+    {
+        apply(&b, op, t as i64);
+    }
+    // As a store written before the sums: none kept, not marked.
+    b.tx.execute_batch(
+        "DELETE FROM story_cover; DELETE FROM story_sums; DELETE FROM meta WHERE key='migrated_story_cover';",
+    )
+    .unwrap();
+    assert!(b.story_coverage("s0").unwrap().is_empty());
+    migrate_story_cover(&b.tx).unwrap();
+    assert_eq!(b.story_coverage("s0").unwrap(), full(&b, "s0"));
+    assert_eq!(full(&b, "s0").len(), 2);
+    // Marked: a second call changes nothing, even where the tables were emptied.
+    b.tx.execute_batch("DELETE FROM story_cover; DELETE FROM story_sums;").unwrap();
+    migrate_story_cover(&b.tx).unwrap();
+    assert!(b.story_coverage("s0").unwrap().is_empty());
+}
