@@ -189,10 +189,12 @@ fn visible_members(conn: &Connection, id: &str, feed: &FeedKey, limit: i64) -> R
     Ok(out)
 }
 
-/// What a reader of the all-feed sees of one story, in brief: how many members, and the sum and
-/// the latest of their edit times. Any member joining, leaving or being edited changes it (short
-/// of a leave and a join whose edit times cancel out exactly).
-pub type StoryPrint = (i64, i64, i64);
+/// What a reader of the all-feed sees of one story, in brief: the signature of its open slot in
+/// the all-feed's story log (`store/story_log.rs`), which the writer moves in the same
+/// transaction whenever a member joins, leaves or is edited there. A story without one (a log
+/// not yet filled) is summed instead: how many members, and the sum and the latest of their
+/// edit times.
+pub type StoryPrint = String;
 
 impl Batch<'_> {
     /// The newest `n` stories of the all-feed (by their newest clipping), each with its
@@ -215,18 +217,35 @@ impl Batch<'_> {
                 }
             }
         }
-        let mut print = self.tx.prepare_cached(
+        // One indexed row per story, whatever its size: summing the members of the latest
+        // stories at every change cost a large story thousands of reads.
+        let mut slot = self.tx.prepare_cached(
+            "SELECT sig FROM story_log INDEXED BY story_log_by_story
+             WHERE story=?1 AND feed='feed' AND left_at IS NULL",
+        )?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let fp = match slot.query_row([&id], |r| r.get::<_, String>(0)).optional()? {
+                Some(sig) => sig,
+                None => self.summed_print(&id)?,
+            };
+            out.push((id, fp));
+        }
+        Ok(out)
+    }
+
+    /// A story's print from its members, for a story with no open slot in the all-feed's story
+    /// log.
+    fn summed_print(&self, id: &str) -> Result<StoryPrint> {
+        let (n, sum, max): (i64, i64, i64) = self.tx.query_row(
             "SELECT COUNT(*), COALESCE(SUM(i.updated), 0), COALESCE(MAX(i.updated), 0)
              FROM story_items s JOIN items i ON i.id = s.item
              WHERE s.story=?1 AND i.deleted_at IS NULL
              AND EXISTS(SELECT 1 FROM feed_log l WHERE l.feed='feed' AND l.id=i.id AND l.left_at IS NULL)",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let fp = print.query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            out.push((id, fp));
-        }
-        Ok(out)
+        Ok(format!("summed {n} {sum} {max}"))
     }
 
     /// The members of story `id` a reader of the all-feed sees (never a private clipping),
