@@ -407,14 +407,7 @@ impl Prepared {
 pub(super) fn spawn_packer() -> Option<std::sync::mpsc::Sender<Arc<FeedEntry>>> {
     let (tx, rx) = std::sync::mpsc::channel::<Arc<FeedEntry>>();
     let started = std::thread::Builder::new().name("clipfeed-pack".into()).spawn(move || {
-        // Background work: the writer, the watcher and the HTTP workers go first. (Linux keeps
-        // a nice value per thread.)
-        // SAFETY: gettid and setpriority have no preconditions; a failure only leaves the nice
-        // value as it was.
-        #[cfg(target_os = "linux")]
-        unsafe {
-            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
-        }
+        background();
         for feed in rx {
             if Arc::strong_count(&feed) > 1 {
                 feed.pack();
@@ -424,3 +417,19 @@ pub(super) fn spawn_packer() -> Option<std::sync::mpsc::Sender<Arc<FeedEntry>>> 
     started.ok().map(|_| tx)
 }
 
+/// Makes the calling thread background work: on Linux it runs only when no other thread wants
+/// the CPU (`SCHED_IDLE`, which Linux keeps per thread), so the writer, the watcher and the HTTP
+/// workers go first, and packing the feeds of one change never delays the next change on a
+/// busy machine; where that is refused, a nice value of 10.
+fn background() {
+    // SAFETY: gettid, sched_setscheduler and setpriority have no preconditions; `param` lives
+    // across the call; a failure only leaves the thread's policy and nice value as they were.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        let tid = libc::gettid();
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) != 0 {
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+        }
+    }
+}
