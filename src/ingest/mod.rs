@@ -74,7 +74,7 @@ pub struct Ingest {
 struct Core {
     cfg: Arc<Config>,
     /// Hands published feeds to the thread that packs them (see [`render::spawn_packer`]).
-    packer: Option<std::sync::mpsc::Sender<Arc<FeedEntry>>>,
+    packer: Option<std::sync::mpsc::Sender<std::sync::Weak<FeedEntry>>>,
     links: Links,
     limits: Limits,
     catalog: Catalog,

@@ -4,7 +4,7 @@
 //! last is rendered and packed; a small change is packed after publication by the packer thread.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -242,16 +242,14 @@ impl Core {
         Ok(rendered)
     }
 
-    /// Hands newly published feeds to the packer thread (or packs them here without one).
+    /// Hands newly published feeds to the packer thread (or packs them here without one). The
+    /// packer is given a weak handle: a version replaced before its turn is freed at once
+    /// rather than kept, unpacked, in the queue.
     fn pack_later(&self, fresh: Vec<Arc<FeedEntry>>) {
         for feed in fresh {
-            match &self.packer {
-                Some(packer) => {
-                    if let Err(std::sync::mpsc::SendError(feed)) = packer.send(feed) {
-                        feed.pack();
-                    }
-                }
-                None => feed.pack(),
+            let sent = self.packer.as_ref().is_some_and(|packer| packer.send(Arc::downgrade(&feed)).is_ok());
+            if !sent {
+                feed.pack();
             }
         }
     }
@@ -402,34 +400,24 @@ impl Prepared {
 }
 
 /// Starts the thread that packs published feeds (gzip made, original dropped), so that the
-/// writer is free for the next change meanwhile. A feed replaced before its turn is skipped.
-/// `None` if the thread cannot start: the writer then packs them itself.
-pub(super) fn spawn_packer() -> Option<std::sync::mpsc::Sender<Arc<FeedEntry>>> {
-    let (tx, rx) = std::sync::mpsc::channel::<Arc<FeedEntry>>();
+/// writer is free for the next change meanwhile. A feed replaced before its turn is gone by
+/// then, and skipped. `None` if the thread cannot start: the writer then packs them itself.
+pub(super) fn spawn_packer() -> Option<std::sync::mpsc::Sender<Weak<FeedEntry>>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Weak<FeedEntry>>();
     let started = std::thread::Builder::new().name("clipfeed-pack".into()).spawn(move || {
-        background();
+        // Background work: the writer, the watcher and the HTTP workers go first. (Linux keeps
+        // a nice value per thread.)
+        // SAFETY: gettid and setpriority have no preconditions; a failure only leaves the nice
+        // value as it was.
+        #[cfg(target_os = "linux")]
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+        }
         for feed in rx {
-            if Arc::strong_count(&feed) > 1 {
+            if let Some(feed) = feed.upgrade() {
                 feed.pack();
             }
         }
     });
     started.ok().map(|_| tx)
-}
-
-/// Makes the calling thread background work: on Linux it runs only when no other thread wants
-/// the CPU (`SCHED_IDLE`, which Linux keeps per thread), so the writer, the watcher and the HTTP
-/// workers go first, and packing the feeds of one change never delays the next change on a
-/// busy machine; where that is refused, a nice value of 10.
-fn background() {
-    // SAFETY: gettid, sched_setscheduler and setpriority have no preconditions; `param` lives
-    // across the call; a failure only leaves the thread's policy and nice value as they were.
-    #[cfg(target_os = "linux")]
-    unsafe {
-        let tid = libc::gettid();
-        let param = libc::sched_param { sched_priority: 0 };
-        if libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) != 0 {
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
-        }
-    }
 }
