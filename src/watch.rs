@@ -4,7 +4,8 @@
 //! notify's event kinds are collapsed by one pure function, [`classify`], into three signals.
 //! Paths that were written to are held until the writer closes them (`IN_CLOSE_WRITE`) or a
 //! settle time passes, so a file being written is not read half-way. Everything else (renames,
-//! deletions, new folders, attribute changes) is passed on after a few quiet milliseconds. The
+//! deletions, new folders, attribute changes) is passed on after a few quiet milliseconds, but a
+//! file moved in whole while nothing else is gathered goes at once (see [`moved_in`]). The
 //! writer re-reads what it is told about and decides from the file system, not from event kinds,
 //! what happened, so a lost or odd event costs at most a rescan.
 
@@ -17,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind};
+use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher as _};
 use tracing::{error, info, warn};
 
@@ -439,8 +440,15 @@ fn coalesce(rx: mpsc::Receiver<Msg>, jobs: Sender<Job>, mut roots: Option<Roots>
         };
         let mut quiet = false;
         let mut root_event = false;
+        // A file renamed into place is complete: when nothing else is gathered, it goes at once
+        // instead of after `QUIET` (the writer merges whatever jobs queued while it was busy).
+        let mut at_once = false;
         match received {
-            Ok(Msg::Event(Ok(event))) => root_event = g.take(&event, roots.as_ref()),
+            Ok(Msg::Event(Ok(event))) => {
+                let idle = g.ready.is_empty() && !g.rescan;
+                root_event = g.take(&event, roots.as_ref());
+                at_once = idle && moved_in(&event);
+            }
             Ok(Msg::Event(Err(e))) => {
                 if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
                     if let Some(r) = roots.as_mut() {
@@ -471,13 +479,20 @@ fn coalesce(rx: mpsc::Receiver<Msg>, jobs: Sender<Job>, mut roots: Option<Roots>
         }
         g.settle(now);
         let old = g.batch_start.is_some_and(|s| now - s >= MAX_BATCH);
-        if (quiet || old) && (!g.ready.is_empty() || g.rescan) {
+        if (quiet || old || at_once) && (!g.ready.is_empty() || g.rescan) {
             if !flush(&jobs, &mut g.ready, &mut g.rescan, g.batch_start.unwrap_or(now)) {
                 return;
             }
             g.batch_start = None;
         }
     }
+}
+
+/// Whether an event is the second half of a rename whose first half, if any, was not seen: a
+/// file (or folder) moved in whole. A rename within the roots reports the name it left first,
+/// so its second half never finds the batch empty and both names go together.
+fn moved_in(event: &notify::Event) -> bool {
+    matches!(event.kind, EventKind::Modify(ModifyKind::Name(RenameMode::To)))
 }
 
 /// Sends what is gathered (the first event of the batch came at `since`). False when the writer
@@ -496,7 +511,7 @@ fn flush(jobs: &Sender<Job>, ready: &mut BTreeSet<PathBuf>, rescan: &mut bool, s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use notify::event::{DataChange, Flag, MetadataKind, RemoveKind, RenameMode};
+    use notify::event::{DataChange, Flag, MetadataKind, RemoveKind};
 
     fn ev(kind: EventKind, paths: &[&str]) -> notify::Event {
         let mut e = notify::Event::new(kind);
@@ -531,6 +546,34 @@ mod tests {
         );
         assert_eq!(classify(&ev(EventKind::Remove(RemoveKind::File), &["/r/a.md"])), [Signal::Ready(p())]);
         assert_eq!(classify(&notify::Event::new(EventKind::Other).set_flag(Flag::Rescan)), [Signal::Rescan]);
+    }
+
+    #[test]
+    fn a_file_moved_in_goes_at_once_and_a_rename_within_goes_whole() {
+        let (tx, rx) = mpsc::channel();
+        let (jobs_tx, jobs_rx) = mpsc::channel();
+        let t = std::thread::spawn(move || coalesce(rx, jobs_tx, None, None));
+        let tx = move |e: notify::Result<notify::Event>| tx.send(Msg::Event(e)).map_err(|_| ());
+        let moved = |p: &str| ev(EventKind::Modify(ModifyKind::Name(RenameMode::To)), &[p]);
+        // Two files moved in back to back: each is handed on by itself as it comes, since
+        // nothing else is gathered (the writer takes whatever queued meanwhile at once).
+        tx(Ok(moved("/r/a.md"))).unwrap();
+        tx(Ok(moved("/r/b.md"))).unwrap();
+        for want in ["/r/a.md", "/r/b.md"] {
+            match jobs_rx.recv_timeout(Duration::from_secs(5)).unwrap() {
+                Job::Touched { paths, .. } => assert_eq!(paths, [PathBuf::from(want)]),
+                other => panic!("{other:?}"),
+            }
+        }
+        // A rename within the roots: the name it left comes first, so both names go together.
+        tx(Ok(ev(EventKind::Modify(ModifyKind::Name(RenameMode::From)), &["/r/c.md"]))).unwrap();
+        tx(Ok(moved("/r/d.md"))).unwrap();
+        match jobs_rx.recv_timeout(Duration::from_secs(5)).unwrap() {
+            Job::Touched { paths, .. } => assert_eq!(paths, [PathBuf::from("/r/c.md"), PathBuf::from("/r/d.md")]),
+            other => panic!("{other:?}"),
+        }
+        drop(tx);
+        t.join().unwrap();
     }
 
     #[test]

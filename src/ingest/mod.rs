@@ -74,7 +74,7 @@ pub struct Ingest {
 struct Core {
     cfg: Arc<Config>,
     /// Hands published feeds to the thread that packs them (see [`render::spawn_packer`]).
-    packer: Option<std::sync::mpsc::Sender<Arc<FeedEntry>>>,
+    packer: Option<std::sync::mpsc::Sender<std::sync::Weak<FeedEntry>>>,
     links: Links,
     limits: Limits,
     catalog: Catalog,
@@ -133,6 +133,8 @@ struct Core {
     latest_stories: Option<Arc<Vec<crate::pages::StoryListing>>>,
     /// The listings of the latest stories, by story, with the fingerprint each was made at.
     story_listings: HashMap<String, (crate::store::StoryPrint, Option<crate::pages::StoryListing>)>,
+    /// The items the last small changes' feeds showed (see [`render::ItemCache`]).
+    items: render::ItemCache,
 }
 
 /// The `meta` key set once the store has been reconciled with the roots for the first time.
@@ -186,6 +188,7 @@ impl Ingest {
                 push: Push::default(),
                 latest_stories: None,
                 story_listings: HashMap::new(),
+                items: render::ItemCache::default(),
                 packer: render::spawn_packer(),
                 cfg,
             },

@@ -13,6 +13,16 @@ use super::{Batch, from_ts, row_item, ts};
 use crate::feed::FeedKey;
 use crate::item::Item;
 
+/// An item in an open slot of a feed's log, without its record: its id, its edit time and the
+/// hash of everything stored of it (`items.hash`), which together say whether an item read
+/// before is still the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotHead {
+    pub(crate) id: String,
+    pub(crate) updated: i64,
+    pub(crate) hash: String,
+}
+
 /// What the store remembers of a feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedState {
@@ -193,6 +203,33 @@ impl Batch<'_> {
     /// The items in open slots `from..to` of a feed's log, newest first (ties by id).
     pub fn slot_items(&self, feed: &FeedKey, from: u64, to: u64) -> Result<Vec<Item>> {
         slot_items(&self.tx, feed, from, to)
+    }
+
+    /// The items in open slots `from..to` of a feed's log as [`Batch::slot_items`] orders them,
+    /// without their records: for a writer that keeps the items it read last time, and reads
+    /// ([`Batch::head_item`]) only those it does not hold as they are.
+    pub(crate) fn slot_heads(&self, feed: &FeedKey, from: u64, to: u64) -> Result<Vec<SlotHead>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT i.id, i.updated, i.hash FROM feed_log l JOIN items i ON i.id = l.id
+             WHERE l.feed=?1 AND l.pos>=?2 AND l.pos<?3 AND l.left_at IS NULL AND i.deleted_at IS NULL
+             ORDER BY i.published DESC, i.id",
+        )?;
+        let rows = stmt.query_map(params![feed.path_stem(), from as i64, to as i64], |r| {
+            Ok(SlotHead { id: r.get(0)?, updated: r.get(1)?, hash: r.get(2)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The item a slot head names, with the size of its stored record in bytes.
+    pub(crate) fn head_item(&self, head: &SlotHead) -> Result<(Item, usize)> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT r.data, length(r.data) FROM items i JOIN item_records r ON r.rowid = i.rec WHERE i.id=?1",
+        )?;
+        let (record, len) = stmt
+            .query_row([&head.id], |r| Ok((r.get::<_, super::records::Record>(0)?, r.get::<_, i64>(1)?)))
+            .optional()?
+            .ok_or_else(|| anyhow::anyhow!("item {} has no record", head.id))?;
+        Ok((row_item(head.id.clone(), head.updated, &record)?, len.max(0) as usize))
     }
 
     /// Tombstones of a feed recorded at or after `since`, newest first.

@@ -43,7 +43,7 @@ use crate::item::{Item, ItemData};
 pub use files::{FileId, FileStat, Rejection};
 pub(crate) use health::rebuild;
 pub(crate) use health::{corrupt_hint, is_store_failure};
-pub use log::FeedState;
+pub use log::{FeedState, SlotHead};
 pub use reader::Reader;
 pub use remap::RemapRow;
 #[cfg(test)]
