@@ -141,7 +141,6 @@ impl Ingest {
         self.core.publish(&rejections);
         self.core.push_changes(&changed);
         self.core.pack_later(fresh);
-        self.store.keep_wal_short();
         debug!(
             feeds = rendered_count,
             feeds_ms = (feeds_done - t0).as_secs_f64() * 1e3,

@@ -109,29 +109,6 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// WAL file size past which the writer checkpoints between two changes (see
-/// [`Store::keep_wal_short`]): twice what a reset leaves ([`WAL_KEEP_BYTES`]).
-const WAL_RESTART_BYTES: u64 = 8 << 20;
-
-impl Store {
-    /// Between two changes: once the WAL file has grown past [`WAL_RESTART_BYTES`], checkpoints
-    /// on the writer's own connection, so that the next change starts the log over (a log starts
-    /// over only when a write begins with every frame copied, which the checkpoint thread alone
-    /// seldom catches while changes come steadily). The checkpoint thread has copied nearly
-    /// every frame by then, so this copies the last few and syncs.
-    pub fn keep_wal_short(&self) {
-        let Some(path) = &self.path else { return };
-        let mut wal = path.clone().into_os_string();
-        wal.push("-wal");
-        if std::fs::metadata(&wal).map_or(0, |m| m.len()) < WAL_RESTART_BYTES {
-            return;
-        }
-        if let Err(e) = self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::debug!("checkpoint between changes skipped: {e}");
-        }
-    }
-}
-
 /// Starts the thread that checkpoints the WAL on its own connection, for as long as the returned
 /// token is held. A passive checkpoint never blocks the writer.
 ///
