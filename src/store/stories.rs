@@ -106,21 +106,16 @@ pub(super) fn migrate_story_keys_compact(conn: &Connection) -> Result<()> {
             "PRAGMA cache_size = -{};
              ALTER TABLE story_items RENAME TO story_items_old;
              ALTER TABLE story_keys RENAME TO story_keys_old;
-             DROP INDEX IF EXISTS story_items_by_story;
-             CREATE TABLE story_items(
-                 n INTEGER PRIMARY KEY,
-                 item TEXT NOT NULL,
-                 story TEXT NOT NULL,
-                 founder TEXT NOT NULL,
-                 founder_published INTEGER,
-                 blob BLOB NOT NULL
-             );
-             INSERT INTO story_items(item, story, founder, founder_published, blob)
-                 SELECT item, story, founder, founder_published, blob FROM story_items_old ORDER BY item;
-             DROP TABLE story_items_old;",
+             DROP INDEX IF EXISTS story_items_by_story;",
             super::BULK_CACHE_KIB
         ))?;
+        // The new tables, from the one definition a fresh store gets too.
         tx.execute_batch(STORY_SCHEMA)?;
+        tx.execute_batch(
+            "INSERT INTO story_items(item, story, founder, founder_published, blob)
+                 SELECT item, story, founder, founder_published, blob FROM story_items_old ORDER BY item;
+             DROP TABLE story_items_old;",
+        )?;
         let keys = tx.execute(
             "INSERT INTO story_keys(key, day, n)
              SELECT k.key, k.day, s.n FROM story_keys_old k JOIN story_items s ON s.item = k.item",
