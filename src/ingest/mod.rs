@@ -50,7 +50,7 @@ use crate::clip::{KeyWarning, Limits};
 use crate::config::Config;
 use crate::feed::{FeedKey, Links};
 use crate::metrics::Metrics;
-use crate::site::{FeedEntry, Site};
+use crate::site::Site;
 use crate::store::{Rejection, Store};
 use crate::systemd::Heartbeat;
 
@@ -74,7 +74,7 @@ pub struct Ingest {
 struct Core {
     cfg: Arc<Config>,
     /// Hands published feeds to the thread that packs them (see [`render::spawn_packer`]).
-    packer: Option<std::sync::mpsc::Sender<std::sync::Weak<FeedEntry>>>,
+    packer: Option<std::sync::mpsc::Sender<render::ToPack>>,
     links: Links,
     limits: Limits,
     catalog: Catalog,

@@ -27,6 +27,11 @@ const RENDER_GROUP: usize = 8;
 /// Bounds of [`ItemCache`]: items, and bytes counted as three times each item's stored record
 /// (about its size once inflated and parsed).
 const ITEM_CACHE_ENTRIES: usize = 1024;
+/// How long a published version must stay current before the packer gzips it. While changes
+/// come in quick succession (a folder synced, a burst of edits), each version of a busy feed is
+/// replaced within milliseconds: packing every one of them cost about as much CPU as the
+/// writer's own work per change, on the same two cores, for documents no client would fetch.
+const PACK_SETTLE: Duration = Duration::from_millis(50);
 const ITEM_CACHE_BYTES: usize = 6 << 20;
 
 /// The items the last small changes' feeds showed, by id, with the slot head they were read
@@ -247,7 +252,8 @@ impl Core {
     /// rather than kept, unpacked, in the queue.
     fn pack_later(&self, fresh: Vec<Arc<FeedEntry>>) {
         for feed in fresh {
-            let sent = self.packer.as_ref().is_some_and(|packer| packer.send(Arc::downgrade(&feed)).is_ok());
+            let sent =
+                self.packer.as_ref().is_some_and(|packer| packer.send((Arc::downgrade(&feed), Instant::now())).is_ok());
             if !sent {
                 feed.pack();
             }
@@ -399,11 +405,15 @@ impl Prepared {
     }
 }
 
+/// A published feed for the packer, with when it was published.
+pub(super) type ToPack = (Weak<FeedEntry>, Instant);
+
 /// Starts the thread that packs published feeds (gzip made, original dropped), so that the
-/// writer is free for the next change meanwhile. A feed replaced before its turn is gone by
-/// then, and skipped. `None` if the thread cannot start: the writer then packs them itself.
-pub(super) fn spawn_packer() -> Option<std::sync::mpsc::Sender<Weak<FeedEntry>>> {
-    let (tx, rx) = std::sync::mpsc::channel::<Weak<FeedEntry>>();
+/// writer is free for the next change meanwhile. Each waits its turn until it has been
+/// published for [`PACK_SETTLE`]; a feed replaced before then is gone, and skipped. `None` if the
+/// thread cannot start: the writer then packs them itself.
+pub(super) fn spawn_packer() -> Option<std::sync::mpsc::Sender<ToPack>> {
+    let (tx, rx) = std::sync::mpsc::channel::<ToPack>();
     let started = std::thread::Builder::new().name("clipfeed-pack".into()).spawn(move || {
         // Background work: the writer, the watcher and the HTTP workers go first. (Linux keeps
         // a nice value per thread.)
@@ -413,7 +423,10 @@ pub(super) fn spawn_packer() -> Option<std::sync::mpsc::Sender<Weak<FeedEntry>>>
         unsafe {
             libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
         }
-        for feed in rx {
+        for (feed, published) in rx {
+            // Feeds come in the order they were published, so waiting for each in turn waits
+            // for none longer than its own settling time.
+            std::thread::sleep(PACK_SETTLE.saturating_sub(published.elapsed()));
             if let Some(feed) = feed.upgrade() {
                 feed.pack();
             }
