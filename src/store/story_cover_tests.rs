@@ -19,12 +19,11 @@ fn at(s: i64) -> DateTime<Utc> {
 /// The coverage of `story` summed over its visible members: what the writer signed stories by
 /// before the sums were kept.
 fn full(b: &Batch<'_>, story: &str) -> Vec<Coverage> {
-    let sql = format!(
-        "SELECT l.feed, s.story, {}
-         FROM story_items s JOIN items i ON i.id = s.item
+    let sql = super::super::story_log::coverage_sql(
+        "FROM story_items s JOIN items i ON i.id = s.item
          JOIN feed_log l ON l.id = i.id AND l.left_at IS NULL
-         WHERE s.story=?1 AND i.deleted_at IS NULL GROUP BY l.feed ORDER BY l.feed",
-        super::super::story_log::SUMS
+         WHERE s.story=?1 AND i.deleted_at IS NULL GROUP BY l.feed",
+        "ORDER BY feed",
     );
     let mut stmt = b.tx.prepare(&sql).unwrap();
     let rows = stmt.query_map([story], super::super::story_log::coverage_row).unwrap();
@@ -190,7 +189,7 @@ fn an_older_store_is_filled_once() {
     }
     // As a store written before the sums: none kept, not marked.
     b.tx.execute_batch(
-        "DELETE FROM story_cover; DELETE FROM story_sums; DELETE FROM meta WHERE key='migrated_story_cover';",
+        "DELETE FROM story_cover; DELETE FROM story_sums; DELETE FROM meta WHERE key='migrated_story_cover_numbered';",
     )
     .unwrap();
     assert!(b.story_coverage("s0").unwrap().is_empty());
