@@ -79,7 +79,8 @@ END;
 /// again: the (story, feed) rows of `story_sums` they need, then the `story_cover` rows, whose
 /// trigger adds them to the sums. A (story, feed) row is made only where a cover row follows.
 fn cover(filter: &str) -> String {
-    let from = "FROM story_items s JOIN items i ON i.id = s.item JOIN feed_log l ON l.id = s.item AND l.left_at IS NULL";
+    let from =
+        "FROM story_items s JOIN items i ON i.id = s.item JOIN feed_log l ON l.id = s.item AND l.left_at IS NULL";
     format!(
         "INSERT INTO story_sums(story, feed, members, updated_sum, updated_max, published_sum, published_max,
              quality_sum, rated)

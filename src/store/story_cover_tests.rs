@@ -254,10 +254,7 @@ fn the_first_form_is_dropped_and_filled_again_in_the_numbered_form() {
         names("SELECT name FROM pragma_table_info('story_cover') ORDER BY cid"),
         ["m", "n", "updated", "published", "quality"]
     );
-    assert_eq!(
-        names("SELECT key FROM meta WHERE key LIKE 'migrated_story_cover%'"),
-        ["migrated_story_cover_numbered"]
-    );
+    assert_eq!(names("SELECT key FROM meta WHERE key LIKE 'migrated_story_cover%'"), ["migrated_story_cover_numbered"]);
     // The writer keeps the new form: the newest member leaves, the maxima fall back.
     apply(&b, &Op::Leave { item: 1, feed: 0 }, 20);
     check(&b, "the newest member left");
