@@ -131,7 +131,7 @@ impl Batch<'_> {
         let stem = feed.path_stem();
         self.tx
             .prepare_cached(
-                "UPDATE feed_log INDEXED BY feed_log_open SET left_at=?3 WHERE feed=?1 AND id=?2 AND left_at IS NULL",
+                "UPDATE feed_log INDEXED BY feed_log_open_by_id SET left_at=?3 WHERE feed=?1 AND id=?2 AND left_at IS NULL",
             )?
             .execute(params![stem, id, ts(at)])?;
         let pos: i64 = self
@@ -150,7 +150,7 @@ impl Batch<'_> {
         let stem = feed.path_stem();
         self.tx
             .prepare_cached(
-                "UPDATE feed_log INDEXED BY feed_log_open SET left_at=?3 WHERE feed=?1 AND id=?2 AND left_at IS NULL",
+                "UPDATE feed_log INDEXED BY feed_log_open_by_id SET left_at=?3 WHERE feed=?1 AND id=?2 AND left_at IS NULL",
             )?
             .execute(params![stem, id, ts(at)])?;
         self.tx
@@ -166,7 +166,7 @@ impl Batch<'_> {
         let pos: Option<i64> = self
             .tx
             .prepare_cached(
-                "SELECT pos FROM feed_log INDEXED BY feed_log_open WHERE feed=?1 AND id=?2 AND left_at IS NULL",
+                "SELECT pos FROM feed_log INDEXED BY feed_log_open_by_id WHERE feed=?1 AND id=?2 AND left_at IS NULL",
             )?
             .query_row(params![feed.path_stem(), id], |r| r.get(0))
             .optional()?;

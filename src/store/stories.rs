@@ -99,6 +99,9 @@ pub(super) fn migrate_story_keys_compact(conn: &Connection) -> Result<()> {
         })?;
     if old {
         let started = std::time::Instant::now();
+        // The coverage triggers name the new form's columns: dropped, and made again (and
+        // filled) after this move by `story_cover::migrate_story_cover`.
+        super::story_cover::drop_story_cover(&tx)?;
         // Numbered in item order, so the old key order (key, day, item) is the new one (key,
         // day, n): the key rows are appended in order, with no sort, onto full pages. The
         // old rows' pages, freed as each old table goes, take the new ones.
@@ -346,9 +349,7 @@ impl Batch<'_> {
         // From the sums the store keeps per story and feed (`store/story_cover.rs`): a few
         // lookups, whatever the story's size.
         let mut print = self.tx.prepare_cached(
-            "SELECT m.members, m.updated_sum,
-             (SELECT MAX(c.updated) FROM story_cover c WHERE c.story = m.story AND c.feed = m.feed)
-             FROM story_sums m WHERE m.story=?1 AND m.feed='feed'",
+            "SELECT m.members, m.updated_sum, m.updated_max FROM story_sums m WHERE m.story=?1 AND m.feed='feed'",
         )?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {

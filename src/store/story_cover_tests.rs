@@ -19,12 +19,11 @@ fn at(s: i64) -> DateTime<Utc> {
 /// The coverage of `story` summed over its visible members: what the writer signed stories by
 /// before the sums were kept.
 fn full(b: &Batch<'_>, story: &str) -> Vec<Coverage> {
-    let sql = format!(
-        "SELECT l.feed, s.story, {}
-         FROM story_items s JOIN items i ON i.id = s.item
+    let sql = super::super::story_log::coverage_sql(
+        "FROM story_items s JOIN items i ON i.id = s.item
          JOIN feed_log l ON l.id = i.id AND l.left_at IS NULL
-         WHERE s.story=?1 AND i.deleted_at IS NULL GROUP BY l.feed ORDER BY l.feed",
-        super::super::story_log::SUMS
+         WHERE s.story=?1 AND i.deleted_at IS NULL GROUP BY l.feed",
+        "ORDER BY feed",
     );
     let mut stmt = b.tx.prepare(&sql).unwrap();
     let rows = stmt.query_map([story], super::super::story_log::coverage_row).unwrap();
@@ -190,7 +189,7 @@ fn an_older_store_is_filled_once() {
     }
     // As a store written before the sums: none kept, not marked.
     b.tx.execute_batch(
-        "DELETE FROM story_cover; DELETE FROM story_sums; DELETE FROM meta WHERE key='migrated_story_cover';",
+        "DELETE FROM story_cover; DELETE FROM story_sums; DELETE FROM meta WHERE key='migrated_story_cover_numbered';",
     )
     .unwrap();
     assert!(b.story_coverage("s0").unwrap().is_empty());
@@ -201,4 +200,66 @@ fn an_older_store_is_filled_once() {
     b.tx.execute_batch("DELETE FROM story_cover; DELETE FROM story_sums;").unwrap();
     migrate_story_cover(&b.tx).unwrap();
     assert!(b.story_coverage("s0").unwrap().is_empty());
+}
+
+/// The first form of the tables, as a store written before the numbered form has them: items by
+/// id, the maxima in two more indexes, a trigger of its own on `items`, and its own mark.
+const FIRST_FORM: &str = "
+CREATE TABLE story_cover(story TEXT NOT NULL, feed TEXT NOT NULL, item TEXT NOT NULL, updated INTEGER NOT NULL,
+    published INTEGER NOT NULL, quality INTEGER, PRIMARY KEY(story, feed, item)) WITHOUT ROWID;
+CREATE INDEX story_cover_by_item ON story_cover(item, feed);
+CREATE INDEX story_cover_updated ON story_cover(story, feed, updated);
+CREATE INDEX story_cover_published ON story_cover(story, feed, published);
+CREATE TABLE story_sums(story TEXT NOT NULL, feed TEXT NOT NULL, members INTEGER NOT NULL,
+    updated_sum INTEGER NOT NULL, published_sum INTEGER NOT NULL, quality_sum INTEGER NOT NULL,
+    rated INTEGER NOT NULL, PRIMARY KEY(story, feed)) WITHOUT ROWID;
+CREATE TRIGGER story_cover_item_out AFTER DELETE ON items BEGIN
+    DELETE FROM story_cover WHERE item = OLD.id;
+END;
+INSERT INTO story_cover VALUES('s0', 'feed', 'i0', 1, 1, NULL);
+INSERT INTO story_sums VALUES('s0', 'feed', 1, 1, 1, 0, 0);
+INSERT INTO meta(key, value) VALUES('migrated_story_cover', '1');
+";
+
+#[test]
+fn the_first_form_is_dropped_and_filled_again_in_the_numbered_form() {
+    let mut store = Store::open_in_memory().unwrap();
+    let b = store.batch().unwrap();
+    let ops = [
+        Op::Put { item: 0, published: 10, updated: 12, quality: Some(3) },
+        Op::Put { item: 1, published: 20, updated: 25, quality: None },
+        Op::Join { item: 0, story: 0 },
+        Op::Join { item: 1, story: 0 },
+        Op::Enter { item: 0, feed: 0 },
+        Op::Enter { item: 1, feed: 0 },
+        Op::Enter { item: 1, feed: 1 },
+    ];
+    for (t, op) in ops.iter().enumerate() {
+        apply(&b, op, t as i64);
+    }
+    let want = full(&b, "s0");
+    assert_eq!(want.len(), 2);
+    drop_story_cover(&b.tx).unwrap();
+    b.tx.execute_batch(FIRST_FORM).unwrap();
+    migrate_story_cover(&b.tx).unwrap();
+    assert_eq!(b.story_coverage("s0").unwrap(), want);
+    let names = |sql: &str| -> Vec<String> {
+        b.tx.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(
+        names("SELECT name FROM sqlite_master WHERE tbl_name='story_cover' AND type='index' ORDER BY name"),
+        ["story_cover_by_item"]
+    );
+    assert_eq!(
+        names("SELECT name FROM pragma_table_info('story_cover') ORDER BY cid"),
+        ["m", "n", "updated", "published", "quality"]
+    );
+    assert_eq!(names("SELECT key FROM meta WHERE key LIKE 'migrated_story_cover%'"), ["migrated_story_cover_numbered"]);
+    // The writer keeps the new form: the newest member leaves, the maxima fall back.
+    apply(&b, &Op::Leave { item: 1, feed: 0 }, 20);
+    check(&b, "the newest member left");
+    let feed = &b.story_coverage("s0").unwrap()[0];
+    assert_eq!((feed.members, feed.updated_max, feed.published_max), (1, 1_700_000_012, 1_700_000_010));
+    apply(&b, &Op::Tombstone { item: 0 }, 21);
+    check(&b, "a member deleted");
 }
