@@ -443,6 +443,46 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn topic_rows_follow_an_item_through_edits_redates_and_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("s.db")).unwrap();
+        let t = Utc::now();
+        let rows = |b: &Batch<'_>| -> Vec<(String, i64, String)> {
+            b.tx.prepare("SELECT slug, published, id FROM item_topics ORDER BY slug, id")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let b = s.batch().unwrap();
+        let other = item("other", "2024-01-05T00:00:00Z", &["ai"]);
+        b.put_item("other", &other, t, &other.data.hash(), &other.data.shown_hash()).unwrap();
+        let first = item("k", "2024-01-01T00:00:00Z", &["ai", "ml"]);
+        b.put_item("k", &first, t, &first.data.hash(), &first.data.shown_hash()).unwrap();
+        let (d1, d5) = (ts(first.data.published), ts(other.data.published));
+        let (k, o) = (first.id.clone(), other.id.clone());
+        assert_eq!(
+            rows(&b),
+            [("ai".into(), d1, k.clone()), ("ai".into(), d5, o.clone()), ("ml".into(), d1, k.clone())]
+        );
+        // Edited: another date, one topic gone, one new.
+        let edited = item("k", "2024-01-09T00:00:00Z", &["ml", "robots"]);
+        b.put_item("k", &edited, t, &edited.data.hash(), &edited.data.shown_hash()).unwrap();
+        let d9 = ts(edited.data.published);
+        assert_eq!(
+            rows(&b),
+            [("ai".into(), d5, o.clone()), ("ml".into(), d9, k.clone()), ("robots".into(), d9, k.clone())]
+        );
+        b.tombstone_item("k", t).unwrap();
+        assert_eq!(rows(&b), [("ai".into(), d5, o.clone())]);
+        // Back from the dead with its old topics.
+        b.put_item("k", &first, t, &first.data.hash(), &first.data.shown_hash()).unwrap();
+        assert_eq!(rows(&b), [("ai".into(), d1, k.clone()), ("ai".into(), d5, o), ("ml".into(), d1, k)]);
+        b.commit().unwrap();
+    }
+
+    #[test]
     fn a_store_at_rest_has_its_wal_cut_to_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("s.db")).unwrap();

@@ -181,7 +181,7 @@ impl Reader {
             args.push(Value::Text(p.clone()));
         }
         if let Some(t) = &filter.topic {
-            sql.push_str(" AND EXISTS(SELECT 1 FROM item_topics x WHERE x.id = i.id AND x.slug = ?)");
+            sql.push_str(" AND EXISTS(SELECT 1 FROM item_topics x WHERE x.slug = ? AND x.published = i.published AND x.id = i.id)");
             args.push(Value::Text(t.clone()));
         }
         // Topic feeds read the membership index in feed order; the others the items indexes.
