@@ -117,6 +117,11 @@ fn encoded(r: &Rendered, enc: Encoding) -> bytes::Bytes {
     r.body_in(enc)
 }
 
+/// The header fields a document's answer may carry: `Content-Type`, `Content-Encoding`,
+/// `Vary`, `ETag`, `Last-Modified`, `Cache-Control`, `Link`, `Content-Length`, and room to spare
+/// (`HeaderMap` uses three quarters of its table).
+const ANSWER_FIELDS: usize = 12;
+
 /// A 200 with the bytes in the negotiated coding, or a 304 when the client's copy is current.
 /// Both carry the validators, `Cache-Control` and `Vary`.
 pub fn respond(headers: &HeaderMap, r: &Rendered, cache_control: HeaderValue) -> Response<Body> {
@@ -129,6 +134,9 @@ pub fn respond(headers: &HeaderMap, r: &Rendered, cache_control: HeaderValue) ->
     } else {
         Response::new(Body::from(encoded(r, enc)))
     };
+    // Room for every field an answer gets here and after (`Vary` twice, `Link`, the length): a
+    // map made with none grows and rehashes itself at the seventh, once per response.
+    *res.headers_mut() = HeaderMap::with_capacity(ANSWER_FIELDS);
     let h = res.headers_mut();
     if !fresh {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(r.content_type));
