@@ -55,6 +55,7 @@ mod server;
 mod stories;
 #[cfg(test)]
 mod tests;
+mod timer;
 mod work;
 mod workers;
 

@@ -40,7 +40,7 @@ use axum::extract::ConnectInfo;
 use axum::http::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tower_service::Service;
@@ -86,8 +86,7 @@ enum Answer<F> {
 impl Server {
     pub fn new(state: AppState, limits: &HttpLimits) -> Server {
         let mut h1 = http1::Builder::new();
-        h1.timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
+        h1.header_read_timeout(limits.header_timeout)
             .max_header_size(limits.max_head_bytes)
             .max_buf_size(MAX_BUFFER.max(limits.max_head_bytes + 8 * 1024));
         // hyper's own limit is the same number on a stack array it leaves uninitialised; any
@@ -124,7 +123,10 @@ impl Server {
                 Ok::<_, std::convert::Infallible>(res)
             }
         });
-        let conn = self.h1.serve_connection(Guarded::new(stream, self.send_timeout), service);
+        // Each connection keeps its header deadline with a timer of its own (`timer`).
+        let mut h1 = http1::Builder::clone(&self.h1);
+        h1.timer(super::timer::ConnTimer::new());
+        let conn = h1.serve_connection(Guarded::new(stream, self.send_timeout), service);
         let mut conn = std::pin::pin!(conn);
         if *phase.borrow_and_update() != Phase::Serving {
             conn.as_mut().graceful_shutdown();
