@@ -10,8 +10,9 @@
 //!    every public story (it is grouped again in its new visibility class), in a transaction of
 //!    its own, and those feeds are rendered and published at once, before anything else
 //!    changes. The tokens of feeds made private are in force before that.
-//! 3. Writing, in one transaction: items whose topics change are written again (the ordinary
-//!    refresh of the item), and the feed-log deltas of every item that moves.
+//! 3. Writing, in one transaction: items whose topics change are written again, and the
+//!    feed-log deltas of every item that moves. A remap is no edit: an item keeps its time and
+//!    its slot in every feed it stays in; it enters its new feeds and leaves the others.
 //! 4. The caller renders the feeds off to the side and publishes them all in one swap; until
 //!    then every feed serves its old document.
 //!
