@@ -214,6 +214,7 @@ impl Ingest {
     /// the roots must be scanned again (what counts as a clipping changed).
     fn reload(&mut self, cfg: Arc<Config>) -> Result<bool> {
         let rescan = self.core.cfg.rescan_needed(&cfg);
+        let shapes = self.core.feed_shapes();
         self.core.links = Links::new(&cfg.base_url);
         self.core.limits = Limits { max_file_bytes: cfg.max_file_bytes };
         self.core.cfg = cfg;
@@ -222,8 +223,10 @@ impl Ingest {
         // what turns private leaves the public feeds first (see `remap`).
         self.remap()?;
         self.ensure_tokens()?;
-        let all: BTreeSet<FeedKey> = self.core.catalog.keys().cloned().collect();
-        self.core.dirty.extend(all);
+        // Besides the feeds the remap moved items in: those whose title, description, page
+        // size or links the new configuration changed.
+        let reshaped = self.core.feed_shapes().into_iter().filter(|(k, s)| shapes.get(k) != Some(s));
+        self.core.dirty.extend(reshaped.map(|(k, _)| k).collect::<Vec<_>>());
         self.render()?;
         Metrics::add(&self.core.metrics.reloads, 1);
         Ok(rescan)

@@ -10,8 +10,9 @@
 //!    every public story (it is grouped again in its new visibility class), in a transaction of
 //!    its own, and those feeds are rendered and published at once, before anything else
 //!    changes. The tokens of feeds made private are in force before that.
-//! 3. Writing, in one transaction: items whose topics change are written again (the ordinary
-//!    refresh of the item), and the feed-log deltas of every item that moves.
+//! 3. Writing, in one transaction: items whose topics change are written again, and the
+//!    feed-log deltas of every item that moves. A remap is no edit: an item keeps its time and
+//!    its slot in every feed it stays in; it enters its new feeds and leaves the others.
 //! 4. The caller renders the feeds off to the side and publishes them all in one swap; until
 //!    then every feed serves its old document.
 //!
@@ -100,7 +101,11 @@ impl Ingest {
         self.ensure_tokens()?;
         self.core.remap = Some(Remapping { started, phase: "computing", items: 0, changed: 0, coming: Arc::default() });
         self.core.publish(&self.core.rejections.clone());
+        // Its transactions touch pages all over the store: the large batch's page cache, which
+        // spares reading back the pages a small cache would spill.
+        self.store.begin_bulk()?;
         let outcome = self.remap_steps(&fingerprint);
+        let outcome = outcome.and(self.store.end_bulk());
         if outcome.is_err() {
             self.core.remap = None;
             self.core.publish(&self.core.rejections.clone());
@@ -182,15 +187,9 @@ impl Ingest {
             let rows = b.remap_rows(&after, CHUNK)?;
             let Some(last) = rows.last() else { break };
             after = last.key.clone();
-            let mut chunk = Vec::with_capacity(rows.len());
-            for row in rows {
-                self.core.heartbeat.beat();
-                let before = b.open_feeds(&row.id)?.iter().filter_map(|s| FeedKey::from_stem(s)).collect();
-                chunk.push((row, before));
-            }
-            items += chunk.len() as u64;
-            let planned: Result<Vec<Option<Plan>>> =
-                chunk.into_par_iter().map(|(row, before)| plan(&cfg, row, before)).collect();
+            self.core.heartbeat.beat();
+            items += rows.len() as u64;
+            let planned: Result<Vec<Option<Plan>>> = rows.into_par_iter().map(|row| plan(&cfg, row)).collect();
             plans.extend(planned?.into_iter().flatten());
             if let Some(r) = self.core.remap.as_mut() {
                 r.items = items;
@@ -231,9 +230,9 @@ impl Core {
 }
 
 /// What changes for one live item under `cfg`, from its stored parses: `None` when nothing does.
-/// `before` is the feeds it is in now.
-fn plan(cfg: &Config, row: RemapRow, before: BTreeSet<FeedKey>) -> Result<Option<Plan>> {
-    let RemapRow { key, id, first_seen, updated, hash, shown, sources } = row;
+fn plan(cfg: &Config, row: RemapRow) -> Result<Option<Plan>> {
+    let RemapRow { key, id, first_seen, updated, hash, feeds, sources } = row;
+    let before: BTreeSet<FeedKey> = feeds.iter().filter_map(|s| FeedKey::from_stem(s)).collect();
     if sources.is_empty() {
         let delta = Delta { id, published: first_seen, before, after: BTreeSet::new(), changed: true };
         return Ok(Some(Plan::Refresh(key, delta)));
@@ -251,8 +250,12 @@ fn plan(cfg: &Config, row: RemapRow, before: BTreeSet<FeedKey>) -> Result<Option
         let moved = before != after;
         return Ok(moved.then_some(Plan::Move(Delta { id, published: data.published, before, after, changed: false })));
     }
-    let delta = Delta { id: id.clone(), published: data.published, before: before.clone(), after, changed: true };
-    let live = Some((updated, shown));
+    // A remap is no edit: the article is as it was, only the topics the site files it under
+    // moved. It keeps its time and its slot in every feed it stays in (it enters and leaves
+    // feeds as any item does), so a remap neither dates thousands of old articles anew nor fills
+    // every subscription document with them; the documents show its new tags from the switch.
+    let live = Some((updated, data.shown_hash()));
+    let delta = Delta { id: id.clone(), published: data.published, before: before.clone(), after, changed: false };
     let changed = Changed { key, id, data, hash: new_hash, first_seen, live, before };
     Ok(Some(Plan::Rewrite(Box::new(changed), delta)))
 }
@@ -287,8 +290,9 @@ mod tests {
         Config::parse(text, Path::new("/")).unwrap()
     }
 
-    /// A stored item as a store written under `old` holds it: one file, its hash under `old`.
-    fn row(old: &Config, topics: &str) -> RemapRow {
+    /// A stored item as a store written under `old` holds it: one file, its hash under `old`,
+    /// in the feeds `before`.
+    fn row(old: &Config, topics: &str, before: &BTreeSet<FeedKey>) -> RemapRow {
         let text = format!("---\ntitle: A humanoid walks\nwebUrl: https://n.example/a\ntopics: [{topics}]\n---\n");
         let clip = parse(text.as_bytes(), Limits::default()).unwrap().clipping;
         let first_seen = "2025-01-01T00:00:00Z".parse().unwrap();
@@ -299,7 +303,7 @@ mod tests {
             first_seen,
             updated: first_seen,
             hash: data.hash(),
-            shown: data.shown_hash(),
+            feeds: before.iter().map(FeedKey::path_stem).collect(),
             sources: vec![("a.md".into(), crate::store::StoredParse::Own(serde_json::to_string(&clip).unwrap()))],
         }
     }
@@ -312,27 +316,32 @@ mod tests {
     fn a_plan_is_made_only_for_what_the_new_rules_change() {
         let old = cfg("topics:\n  - name: Robotics\n");
         let before = keys(&["feed", "topics/robots"]);
-        let unchanged = plan(&old, row(&old, "Robots"), before.clone()).unwrap();
+        let unchanged = plan(&old, row(&old, "Robots", &before)).unwrap();
         assert!(unchanged.is_none(), "{unchanged:?}");
         let aliased = cfg("topics:\n  - name: Robotics\n    aliases: [Robots]\n");
-        let Some(Plan::Rewrite(c, d)) = plan(&aliased, row(&old, "Robots"), before.clone()).unwrap() else {
+        let Some(Plan::Rewrite(c, d)) = plan(&aliased, row(&old, "Robots", &before)).unwrap() else {
             panic!("an alias changes the item's topics")
         };
         assert_eq!((c.key.as_str(), &d.before, &d.after), ("k", &before, &keys(&["feed", "topics/robotics"])));
         assert_eq!(c.data.topics[0].slug, "robotics");
-        assert_eq!(c.live.as_ref().map(|(u, _)| *u), Some("2025-01-01T00:00:00Z".parse().unwrap()));
+        // No edit: the item keeps its time, and its move keeps its slots where it stays.
+        let shown = c.data.shown_hash();
+        assert_eq!(c.live, Some(("2025-01-01T00:00:00Z".parse().unwrap(), shown)));
+        assert!(!d.changed);
         let keyword = cfg("topics:\n  - name: Walking\n    keywords: [humanoid]\n");
-        let Some(Plan::Rewrite(_, d)) = plan(&keyword, row(&old, "Robots"), before.clone()).unwrap() else {
+        let Some(Plan::Rewrite(_, d)) = plan(&keyword, row(&old, "Robots", &before)).unwrap() else {
             panic!("a keyword adds a topic")
         };
         assert_eq!(d.after, keys(&["feed", "topics/robots", "topics/walking"]));
         // Made private: the same content, fewer feeds.
         let private = cfg("topics:\n  - name: Robotics\n  - name: Robots\n    private: true\n");
-        let stored = row(&private, "Robots");
-        let Some(Plan::Move(d)) = plan(&private, stored, before.clone()).unwrap() else { panic!("a move") };
+        let stored = row(&private, "Robots", &before);
+        let Some(Plan::Move(d)) = plan(&private, stored).unwrap() else { panic!("a move") };
         assert_eq!(d.after, keys(&["topics/robots"]));
-        let gone = RemapRow { sources: Vec::new(), ..row(&old, "Robots") };
-        assert!(matches!(plan(&old, gone, before).unwrap(), Some(Plan::Refresh(_, d)) if d.after.is_empty()));
+        let gone = RemapRow { sources: Vec::new(), ..row(&old, "Robots", &before) };
+        assert!(
+            matches!(plan(&old, gone).unwrap(), Some(Plan::Refresh(_, d)) if d.before == before && d.after.is_empty())
+        );
     }
 
     #[test]

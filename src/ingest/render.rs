@@ -288,6 +288,18 @@ impl Core {
         }
     }
 
+    /// What each known feed's documents take from the configuration (title, description,
+    /// page size, links and the hubs they advertise), by feed: a reload renders again only the
+    /// feeds whose shape it changed, besides those whose items moved (the remap marks those).
+    pub(super) fn feed_shapes(&self) -> BTreeMap<FeedKey, String> {
+        let shape = |key: &FeedKey| {
+            let name = self.feed_name(key);
+            let (describe, per_feed) = (self.describe(key, &name), self.items_per_feed(key));
+            format!("{describe:?} {per_feed} {:?} {:?}", self.cfg.title, self.feed_links(key))
+        };
+        self.catalog.keys().map(|key| (key.clone(), shape(key))).collect()
+    }
+
     /// Items per feed for a feed: its topic's own setting, else the global one.
     fn items_per_feed(&self, key: &FeedKey) -> usize {
         match key {

@@ -1,5 +1,6 @@
 //! The read of a topic remap: the live items, a chunk at a time in key order, each with what is
-//! stored of it and the last good parse of each of its files. The remap works out the new
+//! stored of it, the feeds it has an open slot in, and the last good parse of each of its files,
+//! in one statement per chunk. The remap works out the new
 //! memberships in memory from these and writes back only what differs (through the ordinary item
 //! and feed-log calls).
 
@@ -30,16 +31,18 @@ impl StoredParse {
     }
 }
 
-/// A live item as a remap needs it: what is stored of it, and its files' parses (as stored).
+/// A live item as a remap needs it: what is stored of it, the feeds it is in, and its files'
+/// parses (as stored).
 #[derive(Debug, Clone)]
 pub struct RemapRow {
     pub(crate) key: String,
     pub(crate) id: String,
     pub(crate) first_seen: DateTime<Utc>,
     pub(crate) updated: DateTime<Utc>,
-    /// Hash of everything stored of the item, and of what feeds show of it.
+    /// Hash of everything stored of the item.
     pub(crate) hash: String,
-    pub(crate) shown: String,
+    /// The feeds (path stems) in which it has an open slot: the feeds it is in.
+    pub(crate) feeds: Vec<String>,
     /// (path, the clipping's stored parse) of each file naming it, by path then root; empty
     /// when no file names it any more.
     pub(crate) sources: Vec<(String, StoredParse)>,
@@ -50,10 +53,12 @@ impl Batch<'_> {
     /// each with its files' stored parses.
     pub(crate) fn remap_rows(&self, after: &str, limit: usize) -> Result<Vec<RemapRow>> {
         let sql = format!(
-            "SELECT i.key, i.id, i.first_seen, i.updated, i.hash, i.shown, f.path, f.record,
+            "SELECT i.key, i.id, i.first_seen, i.updated, i.hash, i.feeds, f.path, f.record,
                     CASE WHEN f.path IS NOT NULL AND f.record IS NULL THEN {ITEM_RECORD} END
-             FROM (SELECT key, id, first_seen, updated, hash, shown, rec FROM items
-                   WHERE deleted_at IS NULL AND key > ?1 ORDER BY key LIMIT ?2) i
+             FROM (SELECT key, id, first_seen, updated, hash, rec,
+                     (SELECT group_concat(l.feed, char(10)) FROM feed_log l INDEXED BY feed_log_open_by_id
+                      WHERE l.id = items.id AND l.left_at IS NULL) AS feeds
+                   FROM items WHERE deleted_at IS NULL AND key > ?1 ORDER BY key LIMIT ?2) i
              LEFT JOIN files f ON f.item_key = i.key
              ORDER BY i.key, f.path, f.root"
         );
@@ -79,7 +84,7 @@ impl Batch<'_> {
                 first_seen: from_ts(r.get(2)?),
                 updated: from_ts(r.get(3)?),
                 hash: r.get(4)?,
-                shown: r.get(5)?,
+                feeds: r.get::<_, Option<String>>(5)?.map_or(Vec::new(), |f| f.split('\n').map(String::from).collect()),
                 sources: source.into_iter().collect(),
             });
         }
@@ -109,13 +114,22 @@ mod tests {
             b.put_item(key, &it, t, &it.data.hash(), &it.data.shown_hash()).unwrap();
         }
         b.tombstone_item("k3", t).unwrap();
+        let k1 = crate::item::id_for("k1");
+        for f in ["feed", "topics/ai", "topics/old"] {
+            b.log_enter(&crate::feed::FeedKey::from_stem(f).unwrap(), &k1, t).unwrap();
+        }
+        b.log_leave(&crate::feed::FeedKey::from_stem("topics/old").unwrap(), &k1, t).unwrap();
         let rows = b.remap_rows("", 10).unwrap();
         let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(keys, ["k1", "k2"], "live items only");
         let paths: Vec<&str> = rows[0].sources.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(paths, ["a.md", "b.md"]);
         assert_eq!(rows[0].sources[0].1.clipping().unwrap().title, "A");
-        assert_eq!(rows[0].id, crate::item::id_for("k1"));
+        assert_eq!(rows[0].id, k1);
+        let mut feeds = rows[0].feeds.clone();
+        feeds.sort();
+        assert_eq!(feeds, ["feed", "topics/ai"], "the feeds with an open slot");
+        assert!(rows[1].feeds.is_empty());
         assert_eq!(rows[1].sources.len(), 1);
         // Chunks follow on by key, whatever the number of files per item.
         let first = b.remap_rows("", 1).unwrap();

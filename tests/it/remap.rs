@@ -123,6 +123,13 @@ fn items_of(body: &[u8]) -> BTreeMap<String, BTreeSet<String>> {
     items.iter().map(|it| (it["title"].as_str().unwrap().to_string(), tags(it))).collect()
 }
 
+/// The `date_modified` of every item of a JSON Feed document, by id.
+fn modified(body: &[u8]) -> BTreeMap<String, String> {
+    let doc: serde_json::Value = serde_json::from_slice(body).expect("a JSON document");
+    let items = doc["items"].as_array().expect("items");
+    items.iter().map(|it| (it["id"].as_str().unwrap().into(), it["date_modified"].as_str().unwrap().into())).collect()
+}
+
 /// What each watched feed is expected to be: (path, old, new, old less the private clippings).
 type Expect = (
     String,
@@ -231,10 +238,13 @@ fn a_topic_remap_switches_every_feed_from_old_to_new_at_once() {
         let want = if e.1.is_some() { Seen::Old } else { Seen::NotYet };
         assert_eq!(classify(&get(&d.url(&e.0), &[]), &expect[k]), want, "{} before the reload", e.0);
     }
+    let modified_before = modified(&get(&d.url("feed.json"), &[]).body);
     let watcher = Watcher::start(&d, expect.clone());
     reload(&site, &d, NEW_CONFIG);
     let seen = watcher.finish();
     let answers = switched_once(&seen, &expect);
+    // A remap is no edit: every item keeps its time, those whose tags changed included.
+    assert_eq!(modified(&get(&d.url("feed.json"), &[]).body), modified_before);
     assert!(answers >= watched.len(), "{answers} answers");
     for e in expect.iter() {
         assert_eq!(classify(&get(&d.url(&e.0), &[]), e), Seen::New, "{} after the reload", e.0);
