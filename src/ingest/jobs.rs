@@ -131,6 +131,10 @@ impl Ingest {
         if timers.retry.is_none() {
             self.save_snapshot();
         }
+        // The store at rest is its database alone (the saved feeds went through the WAL).
+        if let Err(e) = self.store.cut_wal() {
+            debug!("the WAL was not cut at the stop: {e:#}");
+        }
         debug!("writer stopped");
     }
 

@@ -54,6 +54,10 @@ fn an_unchanged_restart_serves_the_saved_feeds_without_rendering() {
     let before = served(&d);
     assert!(!saved_feeds_used(&d), "a first start has nothing saved");
     assert!(d.stop().success());
+    // The saved feeds went through the WAL; a clean stop leaves the store as its database alone.
+    let wal = site.root().parent().unwrap().join("data/clipfeed.db-wal");
+    let wal_bytes = std::fs::metadata(&wal).map_or(0, |m| m.len());
+    assert_eq!(wal_bytes, 0, "{} after a clean stop", wal.display());
 
     // A setting that cannot change a feed (a metrics token) keeps the saved feeds valid.
     site.write_config("metrics:\n  token: a-long-enough-metrics-token\n");
