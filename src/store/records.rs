@@ -12,7 +12,7 @@
 //! (`migrate_lean_records`, meta `migrated_lean_records`); a record read as text is JSON, as
 //! a blob deflated JSON, so either form reads.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use anyhow::{Context, Result};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
@@ -73,12 +73,31 @@ impl Record {
     }
 }
 
-/// `value` as stored: its JSON, deflated.
+thread_local! {
+    /// One deflate compressor per thread, reset for each record. Making a new one allocates and
+    /// clears its tables: about 73 µs a 3 KB record, against 8 µs for the compression itself
+    /// (measured side by side in one release build), so a cold build of 100,000 spent seconds
+    /// of CPU making compressors.
+    static DEFLATE: std::cell::RefCell<flate2::Compress> =
+        std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::fast(), false));
+}
+
+/// `value` as stored: its JSON, deflated (raw deflate, no header).
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     let json = serde_json::to_vec(value)?;
-    let mut z = flate2::write::DeflateEncoder::new(Vec::with_capacity(json.len() / 2), flate2::Compression::fast());
-    z.write_all(&json)?;
-    Ok(z.finish()?)
+    DEFLATE.with(|z| {
+        let mut z = z.borrow_mut();
+        z.reset();
+        let mut out = Vec::with_capacity(json.len() / 2 + 64);
+        loop {
+            let read = usize::try_from(z.total_in()).unwrap_or(json.len()).min(json.len());
+            if z.compress_vec(&json[read..], &mut out, flate2::FlushCompress::Finish)? == flate2::Status::StreamEnd {
+                return Ok(out);
+            }
+            // The output was full: room for as much again, and on.
+            out.reserve(out.capacity().max(64));
+        }
+    })
 }
 
 /// Writes the record of the item keyed `key` (replacing its old one, or adding one), returning
@@ -188,6 +207,32 @@ mod tests {
 
     fn fid(p: &str) -> FileId {
         FileId { root: "/r".into(), path: p.into() }
+    }
+
+    #[test]
+    fn records_deflate_and_inflate_back_at_every_size() {
+        // Text that does not compress (so the output outgrows its first buffer) and text that
+        // does, from nothing to far past the compressor's window; the compressor is reused, so
+        // each record must come out as if made by a new one.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut noise = |n: usize| -> String {
+            (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    char::from(b' ' + (seed % 95) as u8)
+                })
+                .collect()
+        };
+        for n in [0, 1, 100, 3_000, 70_000, 300_000] {
+            for text in [noise(n), "clipfeed ".repeat(n / 9)] {
+                let stored = encode(&text).unwrap();
+                assert_eq!(stored, encode(&text).unwrap(), "the same bytes twice ({n})");
+                let back: String = Record { bytes: stored, deflated: true }.decode().unwrap();
+                assert_eq!(back, text, "{n} characters");
+            }
+        }
     }
 
     fn own_records(b: &Batch<'_>) -> Vec<(String, bool)> {
