@@ -219,7 +219,14 @@ impl Store {
     /// `TRUNCATE_WAIT` (past that it is left to the checkpoint thread): after a large batch, and
     /// at a clean stop, whose saved feeds would otherwise stay in the WAL (20 MB at 100,000).
     pub fn cut_wal(&self) -> Result<()> {
-        self.conn.busy_timeout(TRUNCATE_WAIT)?;
+        self.truncate_wal(TRUNCATE_WAIT)
+    }
+
+    /// The one `TRUNCATE` checkpoint of the writer's connection, waiting at most `wait` for the
+    /// checkpoint thread and readers; not getting there is no error (the checkpoint thread cuts
+    /// the WAL once changes stop).
+    fn truncate_wal(&self, wait: Duration) -> Result<()> {
+        self.conn.busy_timeout(wait)?;
         let busy = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
         self.conn.busy_timeout(Duration::from_secs(10))?;
         match busy {
@@ -253,12 +260,7 @@ impl Store {
         // In WAL mode the rewritten file went into the WAL: copy it back and cut the WAL now,
         // waiting out the checkpoint thread (which starts on it at once) and readers, rather
         // than leave a WAL the size of the store behind.
-        self.conn.busy_timeout(COMPACT_TRUNCATE_WAIT)?;
-        let busy = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
-        self.conn.busy_timeout(Duration::from_secs(10))?;
-        if !matches!(busy, Ok(0)) {
-            tracing::debug!("the WAL was not truncated after compacting: {busy:?}");
-        }
+        self.truncate_wal(COMPACT_TRUNCATE_WAIT)?;
         let after: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
         tracing::info!(
             pages_before = before,
