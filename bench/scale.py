@@ -37,13 +37,15 @@ def kib_to_mib(v):
     return None if v is None else v / 1024.0
 
 
-def cold_and_probes(binary, rundir, root, files, timeout, kept=None):
+def cold_and_probes(binary, rundir, root, files, timeout, kept=None, cold_timeout=86400, in_place=False):
     probes = os.path.join(rundir, "probes")
     incoming = os.path.join(rundir, "incoming")
     os.makedirs(probes)
     os.makedirs(incoming)
     store = None
-    if kept:
+    if kept and in_place:
+        store = kept
+    elif kept:
         # A store a run with --keep left (its probe clippings are gone from this probe folder,
         # so they leave the store at the start).
         store = os.path.join(rundir, "store.db")
@@ -52,7 +54,7 @@ def cold_and_probes(binary, rundir, root, files, timeout, kept=None):
                 shutil.copyfile(kept + suffix, store + suffix)
     d = B.Daemon(binary, rundir, [root, probes], store=store)
     try:
-        ready = d.wait_ready()
+        ready = d.wait_ready(cold_timeout)
         stored = d.status()["clippings"]
         B.log("%s: ready after %.1f s with %d clippings stored" % ("start on the kept store" if kept else "cold ingest",
                                                                   ready, stored))
@@ -91,8 +93,13 @@ def main():
     ap.add_argument("--files", type=int, default=200, help="latency probes (default 200)")
     ap.add_argument("--restarts", type=int, default=3, help="restarts on the same store (default 3)")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one probe")
+    ap.add_argument("--cold-timeout", type=float, default=86400.0,
+                    help="seconds to wait for the cold ingest (or the start on --store) to be ready (default a day)")
     ap.add_argument("--store", help="start on a copy of this store (left by a run with --keep, same corpus) "
                     "instead of a cold ingest: the cold-ingest row is then that start")
+    ap.add_argument("--in-place", action="store_true",
+                    help="with --store: start on that store itself, not a copy (a store of 1,000,000 is several "
+                    "GB); it is changed as any start changes it")
     args = ap.parse_args()
     binary = B.binary(args)
     machine = B.machine()
@@ -101,7 +108,8 @@ def main():
         clip_bytes = B.dir_bytes(root)
         with B.scratch(args, "scale-%d" % n) as tmp:
             rundir = os.path.join(tmp, "clipfeed")
-            cold, store = cold_and_probes(binary, rundir, root, args.files, args.timeout, args.store)
+            cold, store = cold_and_probes(binary, rundir, root, args.files, args.timeout, args.store,
+                                          args.cold_timeout, args.in_place)
             again = restarts(binary, rundir, root, store, args.restarts)
         ready = sorted(r["ready_s"] for r in again)
         median_ready = ready[len(ready) // 2] if ready else None
