@@ -142,6 +142,7 @@ impl Scanner {
         rayon::scope(|s| {
             let mut at = 0;
             while at < dirs.len() {
+                heartbeat.beat();
                 let prefix = dirs[at].clone();
                 let Some((fd, listing)) = open_dir(&root.join(&prefix)) else {
                     at += 1;
