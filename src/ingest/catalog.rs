@@ -2,7 +2,7 @@
 //! everything), with its display name, its live item count and its published documents. Read
 //! from the store at start; kept in step with it by the writer, after each commit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -31,10 +31,13 @@ impl Catalog {
         Catalog::default()
     }
 
-    /// The feeds the store knows, named, with their live counts; configured topics are named
-    /// as configured. No documents yet.
-    pub(super) fn load(b: &Batch<'_>, cfg: &Config) -> Result<Catalog> {
-        let counts = b.live_counts()?;
+    /// The feeds the store knows, named, with their live counts (`counts` when given, else counted
+    /// in the store); configured topics are named as configured. No documents yet.
+    pub(super) fn load(b: &Batch<'_>, cfg: &Config, counts: Option<HashMap<String, u64>>) -> Result<Catalog> {
+        let counts = match counts {
+            Some(counts) => counts,
+            None => b.live_counts()?,
+        };
         let count = |key: &FeedKey| counts.get(&key.path_stem()).copied().unwrap_or(0);
         let mut feeds = BTreeMap::new();
         feeds.insert(FeedKey::All, Entry { name: cfg.title.clone(), count: count(&FeedKey::All), feed: None });

@@ -194,10 +194,13 @@ impl Ingest {
             },
             store,
         };
+        let started = Instant::now();
         ingest.core.cold = ingest.store.batch()?.meta(RECONCILED)?.is_none();
         ingest.reread_if_format_changed()?;
         ingest.load_catalog()?;
+        let catalog_ms = started.elapsed().as_millis() as u64;
         ingest.restore_snapshot()?;
+        let snapshot_ms = started.elapsed().as_millis() as u64;
         ingest.remap()?;
         let regroup = ingest.story_log_refill_due()?;
         ingest.backfill_stories()?;
@@ -205,7 +208,10 @@ impl Ingest {
         ingest.migrate_story_class()?;
         ingest.purge_tombstones()?;
         ingest.ensure_tokens()?;
+        let checks_ms = started.elapsed().as_millis() as u64;
         ingest.render()?;
+        let ms = started.elapsed().as_millis() as u64;
+        tracing::info!(catalog_ms, snapshot_ms, checks_ms, ms, "writer started");
         Ok(ingest)
     }
 
@@ -232,10 +238,12 @@ impl Ingest {
         Ok(rescan)
     }
 
-    /// Reads the feeds the store knows, with their names and live counts.
+    /// Reads the feeds the store knows, with their names and live counts (those saved at the
+    /// last clean stop when they still hold, see `snapshot`).
     fn load_catalog(&mut self) -> Result<()> {
+        let counts = self.saved_counts()?;
         let b = self.store.batch()?;
-        self.core.catalog = Catalog::load(&b, &self.core.cfg)?;
+        self.core.catalog = Catalog::load(&b, &self.core.cfg, counts)?;
         Ok(())
     }
 }
@@ -284,6 +292,41 @@ mod tests {
             // The second boundary fell between the two writes; try again.
         }
         panic!("never managed two changes within one second");
+    }
+
+    #[test]
+    fn a_start_after_a_clean_stop_takes_the_saved_counts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let mut first = ingest(dir.path());
+        for (name, topics) in [("a.md", "[ai]"), ("b.md", "[ai, ml]"), ("c.md", "[ml]")] {
+            std::fs::write(root.join(name), format!("---\ntitle: {name}\ntopics: {topics}\n---\n")).unwrap();
+        }
+        first.reconcile().unwrap();
+        let counts = |i: &Ingest| -> Vec<(String, u64)> {
+            i.core.catalog.iter().map(|(k, e)| (k.path_stem(), e.count)).collect()
+        };
+        let before = counts(&first);
+        assert!(before.contains(&("topics/ai".to_string(), 2)), "{before:?}");
+        first.save_snapshot();
+        let cfg = first.core.cfg.clone();
+        drop(first);
+        let start = |cfg: &Arc<Config>| {
+            let store = Store::open(&dir.path().join("store.db")).unwrap();
+            let site = Arc::new(ArcSwap::from_pointee(Site::empty()));
+            Ingest::start(cfg.clone(), store, site, Arc::new(Metrics::default()), Heartbeat::new("writer")).unwrap()
+        };
+        let mut second = start(&cfg);
+        assert_eq!(counts(&second), before);
+        // Used once: the start dropped the mark, so what is saved no longer holds.
+        assert_eq!(second.saved_counts().unwrap(), None);
+        // Saved counts that no longer match the store are never used without the mark: a start
+        // with none counts in the store.
+        let b = second.store.batch().unwrap();
+        b.set_meta("snapshot_counts", r#"{"topics/ai": 99}"#).unwrap();
+        b.commit().unwrap();
+        drop(second);
+        assert_eq!(counts(&start(&cfg)), before);
     }
 
     #[test]

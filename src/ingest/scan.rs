@@ -5,7 +5,7 @@
 //! `O_NONBLOCK` (a FIFO or device is refused without blocking), in one bounded read, with the
 //! stat taken from the open file. `clipfeed check` walks and reads through the same functions.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -15,7 +15,7 @@ use tracing::warn;
 
 use crate::clip::{self, Limits};
 use crate::config::{self, Config};
-use crate::store::{FileId, FileStat};
+use crate::store::{FileId, FileKey, FileKeys, FileStat};
 use crate::systemd::Heartbeat;
 
 /// Symlinked clippings by the canonical path of their target: a change to the target is a
@@ -104,6 +104,193 @@ impl Scanner {
         }
         Ok(out)
     }
+}
+
+/// Files handed to the thread pool at once by a survey: enough to keep both cores busy, few
+/// enough that a folder of a million files is never held whole.
+const SURVEY_CHUNK: usize = 4096;
+
+/// A clipping file a survey found: its key, stat, and the folder it is in (an index into
+/// [`Survey::dirs`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Seen {
+    pub(super) key: FileKey,
+    pub(super) stat: FileStat,
+    dir: u32,
+}
+
+/// Every clipping file below a root, compact (no string per file): what a reconcile compares
+/// with the store's [`crate::store::FileIndex`]. The same files as [`Scanner::walk`] finds.
+#[derive(Debug)]
+pub(super) struct Survey {
+    root: PathBuf,
+    keys: FileKeys,
+    /// Sorted by key.
+    pub(super) seen: Vec<Seen>,
+    /// The folders walked, relative to the root ("" for the root itself, else ending in '/').
+    dirs: Vec<String>,
+}
+
+impl Scanner {
+    /// Surveys a root: each folder is listed on this thread while the pool stats its files
+    /// (relative to the folder, with the type the listing gave: one system call a file), a chunk
+    /// at a time. Symlinked clippings that are followed are added to `links`.
+    pub(super) fn survey(&self, cfg: &Config, root: &Path, links: &mut Symlinks, heartbeat: &Heartbeat) -> Survey {
+        let keys = FileKeys::new(&root_key(root));
+        let mut dirs = vec![String::new()];
+        let found = std::sync::Mutex::new((Vec::new(), Symlinks::new()));
+        rayon::scope(|s| {
+            let mut at = 0;
+            while at < dirs.len() {
+                heartbeat.beat();
+                let prefix = dirs[at].clone();
+                let Some((fd, listing)) = open_dir(&root.join(&prefix)) else {
+                    at += 1;
+                    continue;
+                };
+                let fd = std::sync::Arc::new(fd);
+                let mut chunk = Vec::with_capacity(SURVEY_CHUNK);
+                for entry in listing {
+                    let Some((name, ft)) = listed(entry, root, &prefix) else { continue };
+                    if ft.is_dir() {
+                        if !config::is_hidden(&name) {
+                            dirs.push(format!("{prefix}{name}/"));
+                        }
+                        continue;
+                    }
+                    let rel = format!("{prefix}{name}");
+                    if cfg.is_clipping(Path::new(&rel)) {
+                        chunk.push((rel, ft.is_symlink()));
+                    }
+                    if chunk.len() == SURVEY_CHUNK {
+                        heartbeat.beat();
+                        let (chunk, fd, found) = (std::mem::take(&mut chunk), fd.clone(), &found);
+                        s.spawn(move |_| self.stat_chunk(root, keys, (at as u32, &fd), chunk, found));
+                    }
+                }
+                let (fd, found) = (fd.clone(), &found);
+                s.spawn(move |_| self.stat_chunk(root, keys, (at as u32, &fd), chunk, found));
+                at += 1;
+            }
+        });
+        let (mut seen, found_links) = found.into_inner().unwrap_or_else(|e| e.into_inner());
+        for (target, set) in found_links {
+            links.entry(target).or_default().extend(set);
+        }
+        seen.par_sort_unstable_by_key(|s: &Seen| s.key);
+        Survey { root: root.to_path_buf(), keys, seen, dirs }
+    }
+
+    /// Stats one chunk of a folder's clipping files (paths relative to the root, whether each is
+    /// a symlink) and adds what it found to `found`.
+    fn stat_chunk(
+        &self,
+        root: &Path,
+        keys: FileKeys,
+        (dir, fd): (u32, &std::fs::File),
+        chunk: Vec<(String, bool)>,
+        found: &std::sync::Mutex<(Vec<Seen>, Symlinks)>,
+    ) {
+        let mut seen = Vec::with_capacity(chunk.len());
+        let mut links = Symlinks::new();
+        for (rel, symlink) in chunk {
+            let stat = if symlink {
+                let abs = root.join(&rel);
+                let Some(target) = self.symlink_target(&abs) else { continue };
+                let stat = std::fs::metadata(&abs).ok().filter(|m| m.is_file()).map(|m| stat_of(&m));
+                links.entry(target).or_default().insert(abs);
+                stat
+            } else {
+                let name = rel.rsplit('/').next().unwrap_or(&rel);
+                regular_stat_at(fd, name).unwrap_or_else(|e| {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        warn!(path = %root.join(&rel).display(), "cannot stat: {e}");
+                    }
+                    None
+                })
+            };
+            if let Some(stat) = stat {
+                seen.push(Seen { key: keys.of(rel.as_bytes()), stat, dir });
+            }
+        }
+        let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
+        found.0.extend(seen);
+        for (target, set) in links {
+            found.1.entry(target).or_default().extend(set);
+        }
+    }
+}
+
+impl Survey {
+    /// The files of this survey whose keys are in `wanted`, named (id and absolute path): their
+    /// folders are listed again (a file gone meanwhile is left out).
+    pub(super) fn named(&self, wanted: &HashSet<FileKey>) -> Vec<(FileId, PathBuf)> {
+        let mut out = Vec::with_capacity(wanted.len());
+        if wanted.is_empty() {
+            return out;
+        }
+        let dirs: BTreeSet<u32> = self.seen.iter().filter(|s| wanted.contains(&s.key)).map(|s| s.dir).collect();
+        let root = root_key(&self.root);
+        for dir in dirs {
+            let prefix = &self.dirs[dir as usize];
+            let Some((_, listing)) = open_dir(&self.root.join(prefix)) else { continue };
+            for entry in listing {
+                let Some((name, ft)) = listed(entry, &self.root, prefix) else { continue };
+                let rel = format!("{prefix}{name}");
+                if !ft.is_dir() && wanted.contains(&self.keys.of(rel.as_bytes())) {
+                    out.push((FileId { root: root.clone(), path: rel.clone() }, self.root.join(rel)));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A folder opened (for stats relative to it) and listed; `None`, with a warning, when it
+/// cannot be.
+fn open_dir(abs: &Path) -> Option<(std::fs::File, std::fs::ReadDir)> {
+    match std::fs::File::open(abs).and_then(|fd| Ok((fd, std::fs::read_dir(abs)?))) {
+        Ok(out) => Some(out),
+        Err(e) => {
+            warn!("cannot list {}: {e}", abs.display());
+            None
+        }
+    }
+}
+
+/// One entry of a folder's listing: its name and type (from the listing itself where the file
+/// system gives it); `None`, with a warning, for an entry that cannot be read or a name that is
+/// not UTF-8.
+fn listed(entry: std::io::Result<std::fs::DirEntry>, root: &Path, prefix: &str) -> Option<(String, std::fs::FileType)> {
+    let entry = entry.map_err(|e| warn!("cannot list {}: {e}", root.join(prefix).display())).ok()?;
+    let ft = entry.file_type().map_err(|e| warn!(path = %entry.path().display(), "cannot stat: {e}")).ok()?;
+    match entry.file_name().into_string() {
+        Ok(name) => Some((name, ft)),
+        Err(_) => {
+            warn!(path = %entry.path().display(), "file name is not UTF-8; ignored");
+            None
+        }
+    }
+}
+
+/// The stat of `name` in the folder `dir`, not following a symlink: `None` when it is not a
+/// regular file (any more).
+fn regular_stat_at(dir: &std::fs::File, name: &str) -> std::io::Result<Option<FileStat>> {
+    use std::os::fd::AsRawFd;
+    let name = std::ffi::CString::new(name).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `dir` is an open folder, `name` is NUL-terminated, and `st` is written by the call
+    // before it is read (only when the call succeeds).
+    let st = unsafe {
+        if libc::fstatat(dir.as_raw_fd(), name.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        st.assume_init()
+    };
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Ok(None);
+    }
+    Ok(Some(FileStat { size: st.st_size as u64, mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec }))
 }
 
 /// Everything below `dir`, dot-folders (below `dir` itself) left out, symlinked folders not
@@ -250,4 +437,78 @@ pub(super) fn load_all(files: Vec<(FileId, PathBuf)>, limits: Limits, heartbeat:
         load(id, &abs, limits)
     };
     if files.len() > 16 { files.into_par_iter().map(one).collect() } else { files.into_iter().map(one).collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A root with clippings at two depths, a dot folder, a non-clipping, a symlinked clipping
+    /// and a symlinked folder.
+    fn tree(dir: &Path) -> (Config, PathBuf) {
+        let root = dir.join("root");
+        std::fs::create_dir_all(root.join("sub/deeper")).unwrap();
+        std::fs::create_dir_all(root.join(".hidden")).unwrap();
+        std::fs::create_dir_all(dir.join("outside")).unwrap();
+        std::fs::write(root.join("a.md"), "---\ntitle: A\n---\n").unwrap();
+        std::fs::write(root.join("sub/b.md"), "---\ntitle: Bee\n---\n").unwrap();
+        std::fs::write(root.join("sub/deeper/c.txt"), "plain").unwrap();
+        std::fs::write(root.join("sub/notes.json"), "{}").unwrap();
+        std::fs::write(root.join(".hidden/d.md"), "x").unwrap();
+        std::fs::write(dir.join("outside/e.md"), "x").unwrap();
+        std::os::unix::fs::symlink(root.join("a.md"), root.join("sub/link.md")).unwrap();
+        std::os::unix::fs::symlink(dir.join("outside"), root.join("linked")).unwrap();
+        (Config::for_test(&root, &dir.join("store.db")), root)
+    }
+
+    #[test]
+    fn a_survey_finds_what_the_walk_finds_with_the_same_stats() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cfg, root) = tree(dir.path());
+        let scanner = Scanner::new(&cfg);
+        let beat = Heartbeat::new("test");
+        let mut walk_links = Symlinks::new();
+        let walked = scanner.walk(&cfg, &root, &mut walk_links, &beat).unwrap();
+        let mut survey_links = Symlinks::new();
+        let survey = scanner.survey(&cfg, &root, &mut survey_links, &beat);
+        let keys = FileKeys::new(&root_key(&root));
+        let mut from_walk: Vec<(FileKey, FileStat)> =
+            walked.iter().map(|(id, _, stat)| (keys.of(id.path.as_bytes()), *stat)).collect();
+        from_walk.sort_by_key(|(key, _)| *key);
+        let from_survey: Vec<(FileKey, FileStat)> = survey.seen.iter().map(|s| (s.key, s.stat)).collect();
+        assert_eq!(from_survey, from_walk);
+        assert_eq!(from_survey.len(), 4, "a.md, sub/b.md, sub/deeper/c.txt, sub/link.md");
+        assert_eq!(survey_links, walk_links);
+        assert_eq!(survey_links.len(), 1);
+        // Named again by key: ids and absolute paths as the walk gives them.
+        let wanted: HashSet<FileKey> = survey.seen.iter().map(|s| s.key).collect();
+        let mut named = survey.named(&wanted);
+        named.sort();
+        let mut expected: Vec<(FileId, PathBuf)> = walked.into_iter().map(|(id, abs, _)| (id, abs)).collect();
+        expected.sort();
+        assert_eq!(named, expected);
+        let paths: Vec<&str> = named.iter().map(|(id, _)| id.path.as_str()).collect();
+        assert_eq!(paths, ["a.md", "sub/b.md", "sub/deeper/c.txt", "sub/link.md"]);
+    }
+
+    #[test]
+    fn a_survey_of_a_large_folder_stats_every_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let n = SURVEY_CHUNK * 2 + 7;
+        for i in 0..n {
+            std::fs::write(root.join(format!("{i}.md")), "x".repeat(i % 13)).unwrap();
+        }
+        let cfg = Config::for_test(&root, &dir.path().join("store.db"));
+        let survey = Scanner::new(&cfg).survey(&cfg, &root, &mut Symlinks::new(), &Heartbeat::new("test"));
+        assert_eq!(survey.seen.len(), n);
+        assert!(survey.seen.windows(2).all(|w| w[0].key < w[1].key), "sorted by key, no duplicates");
+        let keys = FileKeys::new(&root_key(&root));
+        let of_17 = survey.seen.iter().find(|s| s.key == keys.of(b"17.md")).expect("17.md found");
+        assert_eq!(of_17.stat.size, 17 % 13);
+        let wanted: HashSet<FileKey> = [keys.of(b"17.md"), keys.of(b"8000.md")].into();
+        let named: BTreeSet<String> = survey.named(&wanted).into_iter().map(|(id, _)| id.path).collect();
+        assert_eq!(named, BTreeSet::from(["17.md".to_string(), "8000.md".to_string()]));
+    }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::records::Record;
-use super::{Batch, FileIndex, Store, from_ts, ts};
+use super::{Batch, Store, from_ts, ts};
 use crate::clip::Clipping;
 use crate::item::ItemData;
 
@@ -43,18 +43,109 @@ pub struct Rejection {
     pub(crate) at: DateTime<Utc>,
 }
 
+/// The key a file is compared by in a reconcile: a 128-bit hash of its path relative to its
+/// root, seeded by the root ([`FileKeys::of`]). Two files collide with a probability near
+/// 2^-128 per pair; a collision could only make a file look changed, or unchanged until its next
+/// change is reported. Two halves rather than a `u128`, so that a file's entry is 8-byte aligned
+/// (40 bytes, not 48).
+pub(crate) type FileKey = (u64, u64);
+
+/// Makes the [`FileKey`]s of one root's files.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FileKeys {
+    seed: u64,
+}
+
+impl FileKeys {
+    pub(crate) fn new(root: &str) -> FileKeys {
+        FileKeys { seed: xxhash_rust::xxh3::xxh3_64(root.as_bytes()) }
+    }
+
+    /// The key of the file at `path` (relative to the root, `/`-separated, as in [`FileId`]).
+    pub(crate) fn of(&self, path: &[u8]) -> FileKey {
+        let h = xxhash_rust::xxh3::xxh3_128_with_seed(path, self.seed);
+        ((h >> 64) as u64, h as u64)
+    }
+}
+
+/// What the store knows of one file, for a reconcile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Known {
+    pub(crate) key: FileKey,
+    pub(crate) stat: FileStat,
+    /// Its root: an index into [`FileIndex::roots`].
+    pub(crate) root: u32,
+    /// Whether its current content is rejected.
+    pub(crate) rejected: bool,
+}
+
+/// Every file the store knows, compact (40 bytes a file, no string per file), sorted by key for a
+/// merge with the files found on disk: what a reconcile compares the roots with.
+#[derive(Debug, Default)]
+pub struct FileIndex {
+    /// The roots the files are under.
+    pub(crate) roots: Vec<String>,
+    /// Sorted by key.
+    pub(crate) files: Vec<Known>,
+}
+
 impl Store {
-    /// Every known file with its stat and whether it is rejected, for the start-up reconcile.
+    /// Every known file with its stat and whether it is rejected, for a reconcile: one scan of
+    /// `files` in its own order, then the (few) rejections.
     pub(crate) fn file_index(&self) -> Result<FileIndex> {
-        let mut stmt = self.conn.prepare(
-            "SELECT f.root, f.path, f.size, f.mtime_ns, r.reason IS NOT NULL
-             FROM files f LEFT JOIN rejections r ON r.root = f.root AND r.path = f.path",
-        )?;
         let mut out = FileIndex::default();
+        let mut keys: Vec<FileKeys> = Vec::new();
+        let mut stmt = self.conn.prepare("SELECT root, path, size, mtime_ns FROM files")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
+            let root = r.get_ref(0)?.as_str()?;
+            if out.roots.last().is_none_or(|last| last != root) {
+                // Rows come in (root, path) order: each root is met once.
+                out.roots.push(root.to_string());
+                keys.push(FileKeys::new(root));
+            }
+            let at = out.roots.len() - 1;
             let stat = FileStat { size: r.get::<_, i64>(2)? as u64, mtime_ns: r.get(3)? };
-            out.insert(FileId { root: r.get(0)?, path: r.get(1)? }, (stat, r.get(4)?));
+            let key = keys[at].of(r.get_ref(1)?.as_bytes()?);
+            out.files.push(Known { key, stat, root: at as u32, rejected: false });
+        }
+        out.files.sort_unstable_by_key(|k| k.key);
+        let mut stmt = self.conn.prepare("SELECT root, path FROM rejections")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let key = FileKeys::new(r.get_ref(0)?.as_str()?).of(r.get_ref(1)?.as_bytes()?);
+            if let Ok(i) = out.files.binary_search_by_key(&key, |k| k.key) {
+                out.files[i].rejected = true;
+            }
+        }
+        out.files.shrink_to_fit();
+        Ok(out)
+    }
+
+    /// The files among `wanted` (by key), named: for the files a reconcile found gone, which its
+    /// index knows by key alone. One scan of `files`.
+    pub(crate) fn files_by_key(&self, wanted: &std::collections::HashSet<FileKey>) -> Result<Vec<FileId>> {
+        let mut out = Vec::with_capacity(wanted.len());
+        if wanted.is_empty() {
+            return Ok(out);
+        }
+        let mut stmt = self.conn.prepare("SELECT root, path FROM files")?;
+        let mut rows = stmt.query([])?;
+        let mut keys: Option<(String, FileKeys)> = None;
+        while let Some(r) = rows.next()? {
+            let root = r.get_ref(0)?.as_str()?;
+            let of = match &keys {
+                Some((was, k)) if was == root => *k,
+                _ => {
+                    let k = FileKeys::new(root);
+                    keys = Some((root.to_string(), k));
+                    k
+                }
+            };
+            let path = r.get_ref(1)?.as_str()?;
+            if wanted.contains(&of.of(path.as_bytes())) {
+                out.push(FileId { root: root.to_string(), path: path.to_string() });
+            }
         }
         Ok(out)
     }
@@ -200,5 +291,17 @@ impl Batch<'_> {
         let mut stmt = self.tx.prepare_cached("SELECT key FROM pending")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+impl Batch<'_> {
+    /// Records a file's stat alone, with no parse and no item: for a store that measures a
+    /// reconcile over many files (`ingest::sync`'s `a_store_of_many_files`).
+    pub(crate) fn put_file_stat(&self, id: &FileId, stat: FileStat) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT OR REPLACE INTO files(root, path, size, mtime_ns) VALUES(?1, ?2, ?3, ?4)")?
+            .execute(params![id.root, id.path, stat.size as i64, stat.mtime_ns])?;
+        Ok(())
     }
 }

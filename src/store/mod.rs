@@ -30,7 +30,6 @@ mod websub;
 
 pub(crate) mod fts;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -40,7 +39,8 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::item::{Item, ItemData};
 
-pub use files::{FileId, FileStat, Rejection};
+pub use files::{FileId, FileIndex, FileStat, Rejection};
+pub(crate) use files::{FileKey, FileKeys};
 pub(crate) use health::rebuild;
 pub(crate) use health::{corrupt_hint, is_store_failure};
 pub use log::{FeedState, SlotHead};
@@ -279,9 +279,6 @@ impl Store {
     }
 }
 
-/// Every known file: its stat, and whether its current content is rejected.
-pub type FileIndex = HashMap<FileId, (FileStat, bool), xxhash_rust::xxh3::Xxh3Builder>;
-
 /// One transaction. Dropping it without [`Batch::commit`] rolls everything back.
 pub struct Batch<'a> {
     tx: rusqlite::Transaction<'a>,
@@ -409,6 +406,40 @@ pub(super) mod tests {
         assert_eq!(b.remove_file(&fid("a.md")).unwrap(), (true, Some("k".into())));
         assert_eq!(b.remove_file(&fid("a.md")).unwrap(), (false, None));
         b.commit().unwrap();
+    }
+
+    #[test]
+    fn the_file_index_holds_each_file_by_key_and_names_the_ones_asked_for() {
+        let mut s = Store::open_in_memory().unwrap();
+        let b = s.batch().unwrap();
+        let other = FileId { root: "/other".into(), path: "a.md".into() };
+        b.put_file_ok(&fid("a.md"), FileStat { size: 1, mtime_ns: 2 }, "k", &clip("A")).unwrap();
+        b.put_file_ok(&other, FileStat { size: 5, mtime_ns: 6 }, "k", &clip("A")).unwrap();
+        b.put_file_rejected(&fid("sub/b.md"), FileStat { size: 3, mtime_ns: 4 }, "bad", Utc::now()).unwrap();
+        b.commit().unwrap();
+        let index = s.file_index().unwrap();
+        assert_eq!(index.roots, ["/other", "/r"]);
+        let (r, o) = (FileKeys::new("/r"), FileKeys::new("/other"));
+        let find = |key| index.files.iter().find(|k| k.key == key).copied().unwrap();
+        let a = find(r.of(b"a.md"));
+        assert_eq!(
+            (a.stat, a.rejected, index.roots[a.root as usize].as_str()),
+            (FileStat { size: 1, mtime_ns: 2 }, false, "/r")
+        );
+        let b = find(r.of(b"sub/b.md"));
+        assert_eq!((b.stat, b.rejected), (FileStat { size: 3, mtime_ns: 4 }, true));
+        // The same path under another root is another file.
+        let same_path = find(o.of(b"a.md"));
+        assert_eq!(
+            (same_path.stat, index.roots[same_path.root as usize].as_str()),
+            (FileStat { size: 5, mtime_ns: 6 }, "/other")
+        );
+        assert_eq!(index.files.len(), 3);
+        assert!(index.files.windows(2).all(|w| w[0].key < w[1].key));
+        let wanted = [r.of(b"sub/b.md"), o.of(b"a.md"), r.of(b"nowhere.md")].into();
+        let mut named = s.files_by_key(&wanted).unwrap();
+        named.sort();
+        assert_eq!(named, [other, fid("sub/b.md")]);
     }
 
     #[test]
