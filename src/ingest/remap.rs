@@ -193,22 +193,44 @@ impl Ingest {
     }
 
     /// Reads every live item a chunk at a time and plans what changes for it under the new
-    /// rules, merging side by side. Returns the number of live items and the plans.
+    /// rules, side by side: the writer reads the next chunk while the rayon threads plan the
+    /// last one (at most one chunk waits between them, so memory stays bounded). Returns the
+    /// number of live items and the plans.
     fn plan_remap(&mut self) -> Result<(u64, Vec<Plan>)> {
         let cfg = self.core.cfg.clone();
         let b = self.store.batch()?;
-        let (mut plans, mut items, mut after) = (Vec::new(), 0u64, String::new());
-        loop {
-            let rows = b.remap_rows(&after, CHUNK)?;
-            let Some(last) = rows.last() else { break };
-            after = last.key.clone();
-            self.core.heartbeat.beat();
-            items += rows.len() as u64;
-            let planned: Result<Vec<Option<Plan>>> = rows.into_par_iter().map(|row| plan(&cfg, row)).collect();
-            plans.extend(planned?.into_iter().flatten());
-            if let Some(r) = self.core.remap.as_mut() {
-                r.items = items;
-            }
+        let heartbeat = &self.core.heartbeat;
+        let (mut items, mut after) = (0u64, String::new());
+        let (send, chunks) = std::sync::mpsc::sync_channel::<Vec<RemapRow>>(1);
+        let (read, planned) = std::thread::scope(|s| {
+            let planner = s.spawn(|| -> Result<Vec<Plan>> {
+                let mut plans = Vec::new();
+                for rows in chunks {
+                    let planned: Result<Vec<Option<Plan>>> = rows.into_par_iter().map(|row| plan(&cfg, row)).collect();
+                    plans.extend(planned?.into_iter().flatten());
+                }
+                Ok(plans)
+            });
+            let read = (|| -> Result<()> {
+                loop {
+                    let rows = b.remap_rows(&after, CHUNK)?;
+                    let Some(last) = rows.last() else { return Ok(()) };
+                    after = last.key.clone();
+                    heartbeat.beat();
+                    items += rows.len() as u64;
+                    // A planner that stopped has its error to give.
+                    if send.send(rows).is_err() {
+                        return Ok(());
+                    }
+                }
+            })();
+            drop(send);
+            (read, planner.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        });
+        read?;
+        let plans = planned?;
+        if let Some(r) = self.core.remap.as_mut() {
+            r.items = items;
         }
         Ok((items, plans))
     }
