@@ -128,7 +128,22 @@ pub fn merge(sources: &[Source<'_>], first_seen: DateTime<Utc>, topics: &Topics)
             }
         }
     }
-    let c = primary.clipping;
+    let mut clip = primary.clipping.clone();
+    clip.topics = names;
+    Some(ItemData {
+        published: clip.published.unwrap_or(first_seen),
+        dated: clip.published.is_some(),
+        topics: resolve_topics(&clip, topics),
+        clip,
+    })
+}
+
+/// An item's topics under `topics`, from its merged clipping alone: the names written in its
+/// files (`clip.topics`, the union [`merge`] keeps), through the configured names and aliases,
+/// then the keywords in its title and excerpt, each topic's admission rules applied. All a
+/// merge's topics depend on is in the merged clipping, so a topic remap resolves an item from
+/// its stored data without merging its files again.
+pub fn resolve_topics(clip: &Clipping, topics: &Topics) -> Vec<TopicRef> {
     let mut refs: Vec<TopicRef> = Vec::new();
     let mut add = |slug: String, name: &str| {
         if refs.iter().any(|r| r.slug == slug) {
@@ -136,32 +151,25 @@ pub fn merge(sources: &[Source<'_>], first_seen: DateTime<Utc>, topics: &Topics)
         }
         match topics.get(&slug) {
             // A configured topic may leave out low-quality or unpublished clippings.
-            Some(t) if !t.admits(c.quality, c.unpublished) => {}
+            Some(t) if !t.admits(clip.quality, clip.unpublished) => {}
             Some(t) => refs.push(TopicRef { slug, name: t.name.clone() }),
             None => refs.push(TopicRef { slug, name: name.to_string() }),
         }
     };
-    for name in &names {
+    for name in &clip.topics {
         if let Some(slug) = topics.slug_for(name) {
             add(slug, name);
         }
     }
     if topics.has_keywords() {
-        let text = crate::text::words_of(&[&c.title, c.excerpt.as_deref().unwrap_or("")]);
+        let text = crate::text::words_of(&[&clip.title, clip.excerpt.as_deref().unwrap_or("")]);
         for t in &topics.list {
             if t.keyword_in(&text) {
                 add(t.slug.clone(), &t.name);
             }
         }
     }
-    let mut clip = primary.clipping.clone();
-    clip.topics = names;
-    Some(ItemData {
-        published: clip.published.unwrap_or(first_seen),
-        dated: clip.published.is_some(),
-        clip,
-        topics: refs,
-    })
+    refs
 }
 
 #[cfg(test)]

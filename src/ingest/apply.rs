@@ -73,7 +73,7 @@ pub(super) struct Effects {
     /// The change in each feed's live count.
     counts: BTreeMap<FeedKey, i64>,
     /// Display names of topics and providers, as the clippings give them.
-    names: BTreeMap<FeedKey, String>,
+    pub(super) names: BTreeMap<FeedKey, String>,
     /// Files rejected while they may still be being written, to look at again (when, path).
     recheck: Vec<(Instant, PathBuf)>,
     /// Whether a file's notes on front-matter keys changed (the summary is made again).

@@ -2,23 +2,26 @@
 //! reload, or at a start under a new configuration), every live item's topics and feeds are
 //! worked out again. It never stalls or mixes the feeds readers get:
 //!
-//! 1. Computing, from what the store holds (the last good parse of every file; no file is read
-//!    again): the live items are read a chunk at a time and merged under the new rules side by
-//!    side (rayon); only a plan of what differs is kept. Feeds the remap brings into being are
+//! 1. Computing, from what the store holds (each live item's record, the merge of its files'
+//!    last good parses; no file is read or merged again): the live items are read a chunk at a
+//!    time and their topics resolved under the new rules side by side (rayon); only a plan of
+//!    what differs is kept. Feeds the remap brings into being are
 //!    published as `coming` (503 with `Retry-After` until it is done); the rest keep serving.
 //! 2. Privacy first: a clipping that the new rules make private leaves every public feed, and
 //!    every public story (it is grouped again in its new visibility class), in a transaction of
 //!    its own, and those feeds are rendered and published at once, before anything else
 //!    changes. The tokens of feeds made private are in force before that.
-//! 3. Writing, in one transaction: items whose topics change are written again, and the
-//!    feed-log deltas of every item that moves. A remap is no edit: an item keeps its time and
+//! 3. Writing, in one transaction: items whose topics change get their new topics (record,
+//!    hashes, topic rows; their new record and search columns made in step 1, side by side),
+//!    the feed-log deltas of every item that moves, then the search index, every changed item
+//!    one after the other (so the index takes them in a few large segments, not one each). A remap is no edit: an item keeps its time and
 //!    its slot in every feed it stays in; it enters its new feeds and leaves the others.
 //! 4. The caller renders the feeds off to the side and publishes them all in one swap; until
 //!    then every feed serves its old document.
 //!
 //! `/api/status` shows the remap (`remap`: phase, items, changed, new feeds) while it runs.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,13 +29,12 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use tracing::info;
 
-use super::apply::{Changed, Delta, Effects, feeds_of};
+use super::apply::{Delta, Effects, feeds_of};
 use super::{Core, Ingest, now};
-use crate::clip::Clipping;
 use crate::config::Config;
 use crate::feed::FeedKey;
-use crate::item::{self, Source};
-use crate::store::RemapRow;
+use crate::item::{self, Item, ItemData};
+use crate::store::{RemapRow, Retopic};
 
 /// Live items read and merged at a time: bounds the stored parses held in memory at once.
 const CHUNK: usize = 4096;
@@ -66,9 +68,10 @@ enum Plan {
     /// Its stored content is what the new rules give, but its feeds change (a feed made private
     /// or public): only the feed logs move.
     Move(Delta),
-    /// Its content changes (its topics): written again, as merged here. The delta is the move
-    /// expected, for the privacy pass and the feeds to come; its `before` is the one in force.
-    Rewrite(Box<Changed>, Delta),
+    /// Its topics change: its record, topic rows and search columns written again (worked out
+    /// here), nothing else of it. The delta is its move, for the privacy pass and the feeds to
+    /// come; its `before` is the one in force.
+    Rewrite(Box<Retopic>, Delta),
     /// No file names it any more: the ordinary refresh makes it a tombstone.
     Refresh(String, Delta),
 }
@@ -146,26 +149,38 @@ impl Ingest {
         self.remap_phase_only("writing");
         let b = self.store.batch()?;
         let mut fx = Effects::default();
-        let mut deltas = Vec::with_capacity(plans.len());
+        let (mut deltas, mut retopics) = (Vec::with_capacity(plans.len()), Vec::new());
+        let mut names: BTreeMap<String, String> = BTreeMap::new();
         for plan in plans {
             self.core.heartbeat.beat();
             match plan {
                 // A remap changes topics and privacy only: the files, which stories are made
                 // of, are as they were, so an item's story is worked out again only when its
-                // visibility class changed (`store_changed` sees to that for a rewrite).
+                // visibility class changed.
                 Plan::Move(d) => {
                     let class = self.core.cfg.visibility().class(&d.after);
                     self.core.regroup_if_reclassed(&b, &d.id, &class, t, &mut fx)?;
                     deltas.push(d);
                 }
-                Plan::Rewrite(mut c, d) => {
-                    c.before = d.before;
-                    deltas.push(self.core.store_changed(&b, *c, t, &mut fx, false)?);
+                Plan::Rewrite(r, d) => {
+                    b.retopic(&r)?;
+                    let class = self.core.cfg.visibility().class(&d.after);
+                    self.core.regroup_if_reclassed(&b, &d.id, &class, t, &mut fx)?;
+                    // The last name given to a topic wins, as item by item.
+                    names.extend(r.topics.iter().map(|t| (t.slug.clone(), t.name.clone())));
+                    deltas.push(d);
+                    retopics.push(*r);
                 }
                 Plan::Refresh(key, _) => deltas.extend(self.core.refresh_item(&b, &key, t, &mut fx)?),
             }
         }
+        for (slug, name) in names {
+            b.put_topic(&slug, &name)?;
+            fx.names.insert(FeedKey::Topic(slug), name);
+        }
         self.core.log_deltas(&b, deltas, t, &mut fx)?;
+        // The search index last, the items one after the other (see `fts::put_doc`).
+        b.index_retopics(&retopics)?;
         b.set_meta("topics", fingerprint)?;
         b.commit()?;
         fx.apply(&mut self.core);
@@ -178,22 +193,44 @@ impl Ingest {
     }
 
     /// Reads every live item a chunk at a time and plans what changes for it under the new
-    /// rules, merging side by side. Returns the number of live items and the plans.
+    /// rules, side by side: the writer reads the next chunk while the rayon threads plan the
+    /// last one (at most one chunk waits between them, so memory stays bounded). Returns the
+    /// number of live items and the plans.
     fn plan_remap(&mut self) -> Result<(u64, Vec<Plan>)> {
         let cfg = self.core.cfg.clone();
         let b = self.store.batch()?;
-        let (mut plans, mut items, mut after) = (Vec::new(), 0u64, String::new());
-        loop {
-            let rows = b.remap_rows(&after, CHUNK)?;
-            let Some(last) = rows.last() else { break };
-            after = last.key.clone();
-            self.core.heartbeat.beat();
-            items += rows.len() as u64;
-            let planned: Result<Vec<Option<Plan>>> = rows.into_par_iter().map(|row| plan(&cfg, row)).collect();
-            plans.extend(planned?.into_iter().flatten());
-            if let Some(r) = self.core.remap.as_mut() {
-                r.items = items;
-            }
+        let heartbeat = &self.core.heartbeat;
+        let (mut items, mut after) = (0u64, String::new());
+        let (send, chunks) = std::sync::mpsc::sync_channel::<Vec<RemapRow>>(1);
+        let (read, planned) = std::thread::scope(|s| {
+            let planner = s.spawn(|| -> Result<Vec<Plan>> {
+                let mut plans = Vec::new();
+                for rows in chunks {
+                    let planned: Result<Vec<Option<Plan>>> = rows.into_par_iter().map(|row| plan(&cfg, row)).collect();
+                    plans.extend(planned?.into_iter().flatten());
+                }
+                Ok(plans)
+            });
+            let read = (|| -> Result<()> {
+                loop {
+                    let rows = b.remap_rows(&after, CHUNK)?;
+                    let Some(last) = rows.last() else { return Ok(()) };
+                    after = last.key.clone();
+                    heartbeat.beat();
+                    items += rows.len() as u64;
+                    // A planner that stopped has its error to give.
+                    if send.send(rows).is_err() {
+                        return Ok(());
+                    }
+                }
+            })();
+            drop(send);
+            (read, planner.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        });
+        read?;
+        let plans = planned?;
+        if let Some(r) = self.core.remap.as_mut() {
+            r.items = items;
         }
         Ok((items, plans))
     }
@@ -229,23 +266,26 @@ impl Core {
     }
 }
 
-/// What changes for one live item under `cfg`, from its stored parses: `None` when nothing does.
+/// What changes for one live item under `cfg`, from its stored record: `None` when nothing does.
+/// The merge of its files gave that record, and the files are as they were; what the rules
+/// change is its topics alone (`item::resolve_topics`), so nothing else is merged again.
 fn plan(cfg: &Config, row: RemapRow) -> Result<Option<Plan>> {
-    let RemapRow { key, id, first_seen, updated, hash, feeds, sources } = row;
+    let RemapRow { key, id, first_seen, updated, hash, feeds, record } = row;
     let before: BTreeSet<FeedKey> = feeds.iter().filter_map(|s| FeedKey::from_stem(s)).collect();
-    if sources.is_empty() {
+    let Some(record) = record else {
         let delta = Delta { id, published: first_seen, before, after: BTreeSet::new(), changed: true };
         return Ok(Some(Plan::Refresh(key, delta)));
+    };
+    let mut data: ItemData = record.decode().with_context(|| format!("corrupt record for item {key}"))?;
+    let topics = item::resolve_topics(&data.clip, &cfg.topics);
+    if topics == data.topics {
+        let after = feeds_of(cfg, &data);
+        let moved = before != after;
+        return Ok(moved.then_some(Plan::Move(Delta { id, published: data.published, before, after, changed: false })));
     }
-    let mut clips: Vec<(String, Clipping)> = Vec::with_capacity(sources.len());
-    for (path, parse) in sources {
-        let clip = parse.clipping().with_context(|| format!("corrupt record for {path}"))?;
-        clips.push((path, clip));
-    }
-    let refs: Vec<Source<'_>> = clips.iter().map(|(p, c)| Source { rel_path: p, clipping: c }).collect();
-    let data = item::merge(&refs, first_seen, &cfg.topics).context("merging the files of an item")?;
-    let after = feeds_of(cfg, &data);
+    data.topics = topics;
     let new_hash = data.hash();
+    let after = feeds_of(cfg, &data);
     if new_hash == hash {
         let moved = before != after;
         return Ok(moved.then_some(Plan::Move(Delta { id, published: data.published, before, after, changed: false })));
@@ -254,10 +294,9 @@ fn plan(cfg: &Config, row: RemapRow) -> Result<Option<Plan>> {
     // moved. It keeps its time and its slot in every feed it stays in (it enters and leaves
     // feeds as any item does), so a remap neither dates thousands of old articles anew nor fills
     // every subscription document with them; the documents show its new tags from the switch.
-    let live = Some((updated, data.shown_hash()));
-    let delta = Delta { id: id.clone(), published: data.published, before: before.clone(), after, changed: false };
-    let changed = Changed { key, id, data, hash: new_hash, first_seen, live, before };
-    Ok(Some(Plan::Rewrite(Box::new(changed), delta)))
+    let delta = Delta { id: id.clone(), published: data.published, before, after, changed: false };
+    let retopic = Retopic::of(key, Item { id, updated, data }, new_hash)?;
+    Ok(Some(Plan::Rewrite(Box::new(retopic), delta)))
 }
 
 /// Splits off what must happen before anything else: a clipping private under the new rules
@@ -284,6 +323,7 @@ fn private_first(cfg: &Config, plans: &mut [Plan]) -> Vec<Delta> {
 mod tests {
     use super::*;
     use crate::clip::{Limits, parse};
+    use crate::item::Source;
     use std::path::Path;
 
     fn cfg(text: &str) -> Config {
@@ -304,7 +344,7 @@ mod tests {
             updated: first_seen,
             hash: data.hash(),
             feeds: before.iter().map(FeedKey::path_stem).collect(),
-            sources: vec![("a.md".into(), crate::store::StoredParse::Own(serde_json::to_string(&clip).unwrap()))],
+            record: Some(crate::store::record_of(&data)),
         }
     }
 
@@ -323,10 +363,16 @@ mod tests {
             panic!("an alias changes the item's topics")
         };
         assert_eq!((c.key.as_str(), &d.before, &d.after), ("k", &before, &keys(&["feed", "topics/robotics"])));
-        assert_eq!(c.data.topics[0].slug, "robotics");
-        // No edit: the item keeps its time, and its move keeps its slots where it stays.
-        let shown = c.data.shown_hash();
-        assert_eq!(c.live, Some(("2025-01-01T00:00:00Z".parse().unwrap(), shown)));
+        assert_eq!(c.topics[0].slug, "robotics");
+        // What a merge of its file under the new rules gives, which is what a cold build stores.
+        let text = "---\ntitle: A humanoid walks\nwebUrl: https://n.example/a\ntopics: [Robots]\n---\n";
+        let clip = parse(text.as_bytes(), Limits::default()).unwrap().clipping;
+        let merged =
+            item::merge(&[Source { rel_path: "a.md", clipping: &clip }], c.published, &aliased.topics).unwrap();
+        assert_eq!((&c.topics, &c.hash, &c.shown), (&merged.topics, &merged.hash(), &merged.shown_hash()));
+        let item = Item { id: "id".into(), updated: c.published, data: merged };
+        assert_eq!(c.doc, crate::search::IndexDoc::of(&item));
+        // No edit: its move keeps its slots where it stays (its time is not written at all).
         assert!(!d.changed);
         let keyword = cfg("topics:\n  - name: Walking\n    keywords: [humanoid]\n");
         let Some(Plan::Rewrite(_, d)) = plan(&keyword, row(&old, "Robots", &before)).unwrap() else {
@@ -338,7 +384,7 @@ mod tests {
         let stored = row(&private, "Robots", &before);
         let Some(Plan::Move(d)) = plan(&private, stored).unwrap() else { panic!("a move") };
         assert_eq!(d.after, keys(&["topics/robots"]));
-        let gone = RemapRow { sources: Vec::new(), ..row(&old, "Robots", &before) };
+        let gone = RemapRow { record: None, ..row(&old, "Robots", &before) };
         assert!(
             matches!(plan(&old, gone).unwrap(), Some(Plan::Refresh(_, d)) if d.before == before && d.after.is_empty())
         );

@@ -60,11 +60,20 @@ fn second_of(doc: i64) -> i64 {
 
 /// Indexes an item's text, replacing what the index held for it.
 pub fn put(conn: &Connection, item: &Item) -> Result<()> {
-    let secs = item.data.published.timestamp().clamp(-MAX_SECS, MAX_SECS);
-    let old: Option<i64> = conn
-        .prepare_cached("SELECT doc FROM search_docs WHERE id=?1")?
-        .query_row([&item.id], |r| r.get(0))
-        .optional()?;
+    put_doc(conn, &item.id, item.data.published, &IndexDoc::of(item))
+}
+
+/// Indexes `d`, the columns of the item `id` published at `published`, replacing what the index
+/// held for it.
+///
+/// FTS5 keeps what it is given in memory until the transaction ends, or until a statement
+/// opens a savepoint of its own (one that fires a trigger, such as a feed-log write): then it
+/// writes out a segment. Items written one after the other with nothing in between, as a remap
+/// does, are therefore indexed in a few large segments instead of one small segment each.
+pub fn put_doc(conn: &Connection, id: &str, published: DateTime<Utc>, d: &IndexDoc) -> Result<()> {
+    let secs = published.timestamp().clamp(-MAX_SECS, MAX_SECS);
+    let old: Option<i64> =
+        conn.prepare_cached("SELECT doc FROM search_docs WHERE id=?1")?.query_row([id], |r| r.get(0)).optional()?;
     let doc = match old {
         Some(doc) if second_of(doc) == secs => {
             conn.prepare_cached("DELETE FROM search_index WHERE rowid=?1")?.execute([doc])?;
@@ -83,11 +92,10 @@ pub fn put(conn: &Connection, item: &Item) -> Result<()> {
             if doc > top {
                 bail!("more than {} items published in the same second", 1u64 << SEQ_BITS);
             }
-            conn.prepare_cached("INSERT INTO search_docs(doc, id) VALUES(?1, ?2)")?.execute(params![doc, item.id])?;
+            conn.prepare_cached("INSERT INTO search_docs(doc, id) VALUES(?1, ?2)")?.execute(params![doc, id])?;
             doc
         }
     };
-    let d = IndexDoc::of(item);
     conn.prepare_cached(
         "INSERT INTO search_index(rowid, title, excerpt, body, site, topics, tw, xw, scope)
          VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

@@ -121,7 +121,7 @@ impl Batch<'_> {
 
     /// Removes an item's topic rows, named by what its `items` row says (its topics, space
     /// separated, and its date): the rows `put_item` wrote with them.
-    fn drop_topic_rows(&self, id: &str, slugs: &str, published: i64) -> Result<()> {
+    pub(super) fn drop_topic_rows(&self, id: &str, slugs: &str, published: i64) -> Result<()> {
         let mut del = self.tx.prepare_cached("DELETE FROM item_topics WHERE slug=?1 AND published=?2 AND id=?3")?;
         for slug in slugs.split(' ').filter(|s| !s.is_empty()) {
             del.execute(params![slug, published, id])?;

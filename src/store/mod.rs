@@ -45,9 +45,9 @@ pub(crate) use health::rebuild;
 pub(crate) use health::{corrupt_hint, is_store_failure};
 pub use log::{FeedState, SlotHead};
 pub use reader::Reader;
-pub use remap::RemapRow;
 #[cfg(test)]
-pub use remap::StoredParse;
+pub(crate) use remap::record_of;
+pub use remap::{RemapRow, Retopic};
 pub use schema::{SCHEMA_VERSION, recorded_schema};
 pub use stories::{KeyRange, StoryPrint, StoryRow};
 pub use story_log::Coverage;

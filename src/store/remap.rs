@@ -1,38 +1,19 @@
 //! The read of a topic remap: the live items, a chunk at a time in key order, each with what is
-//! stored of it, the feeds it has an open slot in, and the last good parse of each of its files,
-//! in one statement per chunk. The remap works out the new
-//! memberships in memory from these and writes back only what differs (through the ordinary item
-//! and feed-log calls).
+//! stored of it, the feeds it has an open slot in, and its record (its merged data: all its
+//! topics depend on), in one statement per chunk. The remap works out the new memberships in
+//! memory from these and writes back only what differs.
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 use super::records::{ITEM_RECORD, Record};
-use super::{Batch, from_ts};
-use crate::clip::Clipping;
-use crate::item::ItemData;
+use super::{Batch, from_ts, ts};
+use crate::item::{Item, TopicRef};
+use crate::search::IndexDoc;
 
-/// A file's last good parse as stored: its own JSON, or (when it is its item's clipping, see
-/// `store/records.rs`) its item's record.
-#[derive(Debug, Clone)]
-pub enum StoredParse {
-    Own(String),
-    Item(Record),
-}
-
-impl StoredParse {
-    /// The clipping it holds.
-    pub fn clipping(&self) -> Result<Clipping> {
-        match self {
-            StoredParse::Own(json) => Ok(serde_json::from_str(json)?),
-            StoredParse::Item(record) => Ok(record.decode::<ItemData>()?.clip),
-        }
-    }
-}
-
-/// A live item as a remap needs it: what is stored of it, the feeds it is in, and its files'
-/// parses (as stored).
+/// A live item as a remap needs it: what is stored of it, the feeds it is in, and whether any
+/// file still names it.
 #[derive(Debug, Clone)]
 pub struct RemapRow {
     pub(crate) key: String,
@@ -43,63 +24,135 @@ pub struct RemapRow {
     pub(crate) hash: String,
     /// The feeds (path stems) in which it has an open slot: the feeds it is in.
     pub(crate) feeds: Vec<String>,
-    /// (path, the clipping's stored parse) of each file naming it, by path then root; empty
-    /// when no file names it any more.
-    pub(crate) sources: Vec<(String, StoredParse)>,
+    /// The item's record (its merged data, `ItemData`); `None` when no file names it any more.
+    pub(crate) record: Option<Record>,
+}
+
+/// An item whose topics a remap changes, all its writes worked out (off the writer thread):
+/// nothing else of it changes (its clipping, its times, its news site and its quality are as
+/// they were), so only its topics, hashes, record, topic rows and search columns are written.
+#[derive(Debug, Clone)]
+pub struct Retopic {
+    pub(crate) key: String,
+    pub(crate) id: String,
+    pub(crate) published: DateTime<Utc>,
+    /// Its new topics, and the hashes of everything stored and of what feeds show with them.
+    pub(crate) topics: Vec<TopicRef>,
+    pub(crate) hash: String,
+    pub(crate) shown: String,
+    /// Its record with the new topics, encoded (`records::encode`).
+    pub(crate) record: Vec<u8>,
+    /// Its search-index columns with the new topics.
+    pub(crate) doc: IndexDoc,
 }
 
 impl Batch<'_> {
     /// The next `limit` live items after the key `after` (from the first with `""`), by key,
-    /// each with its files' stored parses.
+    /// each with its record when a file still names it. An item's topics depend on its merged
+    /// clipping alone (`item::resolve_topics`), which its record holds, so its files' parses
+    /// are not read.
     pub(crate) fn remap_rows(&self, after: &str, limit: usize) -> Result<Vec<RemapRow>> {
         let sql = format!(
-            "SELECT i.key, i.id, i.first_seen, i.updated, i.hash, i.feeds, f.path, f.record,
-                    CASE WHEN f.path IS NOT NULL AND f.record IS NULL THEN {ITEM_RECORD} END
-             FROM (SELECT key, id, first_seen, updated, hash, rec,
-                     (SELECT group_concat(l.feed, char(10)) FROM feed_log l INDEXED BY feed_log_open_by_id
-                      WHERE l.id = items.id AND l.left_at IS NULL) AS feeds
-                   FROM items WHERE deleted_at IS NULL AND key > ?1 ORDER BY key LIMIT ?2) i
-             LEFT JOIN files f ON f.item_key = i.key
-             ORDER BY i.key, f.path, f.root"
+            "SELECT i.key, i.id, i.first_seen, i.updated, i.hash,
+                    (SELECT group_concat(l.feed, char(10)) FROM feed_log l INDEXED BY feed_log_open_by_id
+                     WHERE l.id = i.id AND l.left_at IS NULL),
+                    CASE WHEN EXISTS(SELECT 1 FROM files f WHERE f.item_key = i.key) THEN {ITEM_RECORD} END
+             FROM items i WHERE i.deleted_at IS NULL AND i.key > ?1 ORDER BY i.key LIMIT ?2"
         );
         let mut stmt = self.tx.prepare_cached(&sql)?;
-        let mut rows = stmt.query(params![after, limit as i64])?;
-        let mut out: Vec<RemapRow> = Vec::with_capacity(limit);
-        while let Some(r) = rows.next()? {
-            let key: String = r.get(0)?;
-            let path: Option<String> = r.get(6)?;
-            let parse = match (r.get::<_, Option<String>>(7)?, r.get::<_, Option<Record>>(8)?) {
-                (Some(json), _) => Some(StoredParse::Own(json)),
-                (None, Some(record)) => Some(StoredParse::Item(record)),
-                (None, None) => None,
-            };
-            let source = path.zip(parse);
-            if let Some(last) = out.last_mut().filter(|l| l.key == key) {
-                last.sources.extend(source);
-                continue;
-            }
-            out.push(RemapRow {
-                key,
+        let rows = stmt.query_map(params![after, limit as i64], |r| {
+            Ok(RemapRow {
+                key: r.get(0)?,
                 id: r.get(1)?,
                 first_seen: from_ts(r.get(2)?),
                 updated: from_ts(r.get(3)?),
                 hash: r.get(4)?,
                 feeds: r.get::<_, Option<String>>(5)?.map_or(Vec::new(), |f| f.split('\n').map(String::from).collect()),
-                sources: source.into_iter().collect(),
-            });
-        }
-        Ok(out)
+                record: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// A record holding `data`, for tests that make rows by hand.
+impl Retopic {
+    /// The writes of `item`, stored under `key`, once its topics are the new ones; `hash` is
+    /// its data's (`ItemData::hash`).
+    pub(crate) fn of(key: String, item: Item, hash: String) -> Result<Retopic> {
+        Ok(Retopic {
+            record: super::records::encode(&item.data)?,
+            doc: IndexDoc::of(&item),
+            shown: item.data.shown_hash(),
+            topics: item.data.topics,
+            published: item.data.published,
+            id: item.id,
+            key,
+            hash,
+        })
+    }
+}
+
+impl Batch<'_> {
+    /// Writes a remapped item's new topics: its record, `items` row (topics and hashes; its
+    /// times stay, so no story-coverage trigger fires) and topic rows. Its search columns are
+    /// left to [`Batch::index_retopics`], after every other write of the remap.
+    pub(crate) fn retopic(&self, r: &Retopic) -> Result<()> {
+        let slugs: Vec<&str> = r.topics.iter().map(|t| t.slug.as_str()).collect();
+        let (old, rec): (String, Option<i64>) = self
+            .tx
+            .prepare_cached("SELECT topics, rec FROM items WHERE key=?1 AND deleted_at IS NULL")?
+            .query_row([&r.key], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        self.tx.prepare_cached("UPDATE items SET topics=?2, hash=?3, shown=?4 WHERE key=?1")?.execute(params![
+            r.key,
+            slugs.join(" "),
+            r.hash,
+            r.shown
+        ])?;
+        let written = match rec {
+            Some(rec) => self
+                .tx
+                .prepare_cached("UPDATE item_records SET data=?2 WHERE rowid=?1")?
+                .execute(params![rec, r.record])?,
+            None => 0,
+        };
+        anyhow::ensure!(written == 1, "item {} has no record to rewrite", r.key);
+        let published = ts(r.published);
+        self.drop_topic_rows(&r.id, &old, published)?;
+        let mut ins =
+            self.tx.prepare_cached("INSERT OR IGNORE INTO item_topics(slug, published, id) VALUES(?1, ?2, ?3)")?;
+        for slug in slugs {
+            ins.execute(params![slug, published, r.id])?;
+        }
+        Ok(())
+    }
+
+    /// Indexes the remapped items' new search columns, one after the other with nothing in
+    /// between, so the index takes them in a few large segments (see `fts::put_doc`).
+    pub(crate) fn index_retopics(&self, items: &[Retopic]) -> Result<()> {
+        for r in items {
+            super::fts::put_doc(&self.tx, &r.id, r.published, &r.doc)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn record_of(data: &crate::item::ItemData) -> Record {
+    use rusqlite::types::{FromSql, ValueRef};
+    let json = serde_json::to_string(data).unwrap();
+    Record::column_result(ValueRef::Text(json.as_bytes())).unwrap()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clip::{Limits, parse};
+    use crate::item::ItemData;
     use crate::store::{FileId, FileStat, Store};
 
     #[test]
-    fn rows_carry_every_source_in_chunks_by_key() {
+    fn rows_carry_the_records_of_live_items_in_chunks_by_key() {
         let mut s = Store::open_in_memory().unwrap();
         let b = s.batch().unwrap();
         let clip = |t: &str| parse(format!("---\ntitle: {t}\n---\n").as_bytes(), Limits::default()).unwrap().clipping;
@@ -109,7 +162,7 @@ mod tests {
         b.put_file_ok(&fid("a.md"), st, "k1", &clip("A")).unwrap();
         b.put_file_ok(&fid("c.md"), st, "k2", &clip("C")).unwrap();
         let t = Utc::now();
-        for (key, topics) in [("k1", &["ai"][..]), ("k2", &[]), ("k3", &[])] {
+        for (key, topics) in [("k1", &["ai"][..]), ("k2", &[]), ("k3", &[]), ("k4", &[])] {
             let it = crate::store::tests::item(key, "2024-01-01T00:00:00Z", topics);
             b.put_item(key, &it, t, &it.data.hash(), &it.data.shown_hash()).unwrap();
         }
@@ -121,43 +174,21 @@ mod tests {
         b.log_leave(&crate::feed::FeedKey::from_stem("topics/old").unwrap(), &k1, t).unwrap();
         let rows = b.remap_rows("", 10).unwrap();
         let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
-        assert_eq!(keys, ["k1", "k2"], "live items only");
-        let paths: Vec<&str> = rows[0].sources.iter().map(|(p, _)| p.as_str()).collect();
-        assert_eq!(paths, ["a.md", "b.md"]);
-        assert_eq!(rows[0].sources[0].1.clipping().unwrap().title, "A");
+        assert_eq!(keys, ["k1", "k2", "k4"], "live items only");
+        let data: ItemData = rows[0].record.as_ref().unwrap().decode().unwrap();
+        assert_eq!(data.topics.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(), ["ai"]);
         assert_eq!(rows[0].id, k1);
         let mut feeds = rows[0].feeds.clone();
         feeds.sort();
         assert_eq!(feeds, ["feed", "topics/ai"], "the feeds with an open slot");
         assert!(rows[1].feeds.is_empty());
-        assert_eq!(rows[1].sources.len(), 1);
-        // Chunks follow on by key, whatever the number of files per item.
+        assert!(rows[1].record.is_some());
+        assert!(rows[2].record.is_none(), "no file names k4");
+        // Chunks follow on by key.
         let first = b.remap_rows("", 1).unwrap();
-        assert_eq!((first.len(), first[0].sources.len()), (1, 2));
+        assert_eq!(first.len(), 1);
         let next = b.remap_rows(&first[0].key, 1).unwrap();
         assert_eq!(next.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["k2"]);
-        assert!(b.remap_rows("k2", 10).unwrap().is_empty());
-    }
-
-    #[test]
-    fn a_file_that_leans_on_its_items_record_still_gives_its_clipping() {
-        let mut s = Store::open_in_memory().unwrap();
-        let b = s.batch().unwrap();
-        let clip = parse(b"---\ntitle: Shared\n---\n", Limits::default()).unwrap().clipping;
-        b.put_file_ok(
-            &FileId { root: "/r".into(), path: "d.md".into() },
-            FileStat { size: 1, mtime_ns: 1 },
-            "k4",
-            &clip,
-        )
-        .unwrap();
-        let mut it = crate::store::tests::item("k4", "2024-01-01T00:00:00Z", &[]);
-        it.data.clip = clip.clone();
-        b.put_item("k4", &it, Utc::now(), &it.data.hash(), &it.data.shown_hash()).unwrap();
-        b.share_sources("k4", &clip).unwrap();
-        let rows = b.remap_rows("", 10).unwrap();
-        assert_eq!(rows.len(), 1);
-        assert!(matches!(rows[0].sources[..], [(ref p, StoredParse::Item(_))] if p == "d.md"), "{:?}", rows[0].sources);
-        assert_eq!(rows[0].sources[0].1.clipping().unwrap(), clip);
+        assert!(b.remap_rows("k4", 10).unwrap().is_empty());
     }
 }
