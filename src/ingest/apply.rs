@@ -156,7 +156,8 @@ impl Ingest {
         let t = now();
         // A cold store is built with its per-row upkeep set aside (`store/bulk.rs`).
         // (One whose end failed is ended by the next batch.)
-        let cold = (self.core.cold || self.store.in_cold()) && self.store.begin_cold()?;
+        let work = !removed.is_empty() || !to_load.is_empty();
+        let cold = ((self.core.cold && work) || self.store.in_cold()) && self.store.begin_cold()?;
         let outcome = if removed.len() + to_load.len() <= PARSE_CHUNK {
             let mut changes: Vec<Change> = removed.into_iter().map(Change::Removed).collect();
             changes.extend(scan::load_all(to_load, self.core.limits, &self.core.heartbeat));
@@ -254,6 +255,7 @@ impl Ingest {
                 Ok(chunk.to_vec())
             })?;
             self.progress_tick(0, chunk.len(), 0);
+            crash_test::after_refresh();
         }
         Ok(())
     }
@@ -567,6 +569,24 @@ fn injected_panic(keys: &[String]) {
 
 #[cfg(not(debug_assertions))]
 fn injected_panic(_: &[String]) {}
+
+/// Tests only: a crash in the middle of a large batch, simulated by a panic once `AFTER` refresh
+/// transactions have committed (nothing after it runs, as after a crash).
+pub(super) mod crash_test {
+    #[cfg(test)]
+    thread_local! {
+        pub(crate) static AFTER: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    }
+
+    pub(super) fn after_refresh() {
+        #[cfg(test)]
+        if let Some(n) = AFTER.get() {
+            let left = n.saturating_sub(1);
+            AFTER.set((left > 0).then_some(left));
+            assert!(left > 0, "simulated crash (crash_test::AFTER)");
+        }
+    }
+}
 
 /// Item keys, oldest first (then by key, so the order is stable).
 fn by_date(keys: HashMap<String, DateTime<Utc>>) -> Vec<String> {
