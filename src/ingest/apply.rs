@@ -255,7 +255,7 @@ impl Ingest {
                 Ok(chunk.to_vec())
             })?;
             self.progress_tick(0, chunk.len(), 0);
-            crash_test::after_refresh();
+            super::bulk::refresh_committed();
         }
         Ok(())
     }
@@ -569,24 +569,6 @@ fn injected_panic(keys: &[String]) {
 
 #[cfg(not(debug_assertions))]
 fn injected_panic(_: &[String]) {}
-
-/// Tests only: a crash in the middle of a large batch, simulated by a panic once `AFTER` refresh
-/// transactions have committed (nothing after it runs, as after a crash).
-pub(super) mod crash_test {
-    #[cfg(test)]
-    thread_local! {
-        pub(crate) static AFTER: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
-    }
-
-    pub(super) fn after_refresh() {
-        #[cfg(test)]
-        if let Some(n) = AFTER.get() {
-            let left = n.saturating_sub(1);
-            AFTER.set((left > 0).then_some(left));
-            assert!(left > 0, "simulated crash (crash_test::AFTER)");
-        }
-    }
-}
 
 /// Item keys, oldest first (then by key, so the order is stable).
 fn by_date(keys: HashMap<String, DateTime<Utc>>) -> Vec<String> {

@@ -140,10 +140,10 @@ fn crashed_then_completed(root: &Path, off: bool) -> Vec<String> {
     super::TEST_NOW.set(chrono::DateTime::from_timestamp(1_767_000_000, 0));
     {
         let mut ingest = start(&cfg, &path);
-        super::apply::crash_test::AFTER.set(Some(1));
+        super::bulk::CRASH_AFTER.set(Some(1));
         let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ingest.reconcile()));
         assert!(crashed.is_err(), "the build was cut short");
-        super::apply::crash_test::AFTER.set(None);
+        super::bulk::CRASH_AFTER.set(None);
     }
     let mut ingest = start(&cfg, &path);
     assert!(ingest.core.cold, "a build cut short leaves the store cold");

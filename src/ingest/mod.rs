@@ -19,6 +19,7 @@
 //! - [`remap`]: a topic remap that keeps the old feeds serving until the new ones are complete.
 
 mod apply;
+mod bulk;
 mod catalog;
 mod jobs;
 mod progress;
