@@ -26,8 +26,8 @@ use rusqlite::{Connection, params};
 use super::story_log::{Coverage, coverage_row, coverage_sql};
 use super::{Batch, KeyRange, Store};
 
-/// The most (key, day, item number) entries mirrored: 16 bytes each and the B-tree's nodes,
-/// about 24 MiB. At the generator's ~31 keys per clipping that is the first ~32,000 clippings
+/// The most (key, day, item number) entries mirrored: 16 bytes each, 16 MiB (32 while a commit
+/// sorts them in). At the generator's ~31 keys per clipping that is the first ~32,000 clippings
 /// of a build; past it the table (complete at every commit) answers.
 const MAX_ENTRIES: usize = 1_000_000;
 
@@ -45,15 +45,19 @@ pub(crate) struct Cold {
     keys: Option<KeyMirror>,
 }
 
-/// `story_keys` in memory (see the module header).
+/// An entry of `story_keys`: (key, day, item number), ordered as the table's primary key (16
+/// bytes: a number past `u32::MAX` switches the mirror off).
+type Entry = (u64, i32, u32);
+
+/// `story_keys` in memory (see the module header): the entries as of the last commit in one
+/// sorted array (16 bytes each; a B-tree of them took twice that, 14 MiB more at the peak of a
+/// cold build of 10,000), and those put since in a small B-tree, written at the commit.
 #[derive(Debug, Default)]
 pub(crate) struct KeyMirror {
-    /// (key, day, item number), as the table's primary key orders them.
-    entries: BTreeSet<(u64, i32, i64)>,
+    settled: Vec<Entry>,
+    fresh: BTreeSet<Entry>,
     /// Item ids by number.
-    items: HashMap<i64, Box<str>>,
-    /// Entries put since the last commit, written to the table at the commit.
-    pending: Vec<(u64, i32, i64)>,
+    items: HashMap<u32, Box<str>>,
     /// Changed since the last commit.
     dirty: bool,
 }
@@ -64,44 +68,66 @@ impl KeyMirror {
     fn candidates(&self, ranges: &[KeyRange], per_range: usize) -> Vec<String> {
         let mut out = Vec::new();
         for r in ranges.iter().filter(|r| r.lo <= r.hi) {
-            let span = self.entries.range((r.key, r.lo, i64::MIN)..=(r.key, r.hi, i64::MAX)).rev();
+            let (lo, hi) = ((r.key, r.lo, 0), (r.key, r.hi, u32::MAX));
+            let from = self.settled.partition_point(|e| *e < lo);
+            let to = self.settled.partition_point(|e| *e <= hi);
+            let mut old = self.settled[from..to].iter().rev().peekable();
+            let mut new = self.fresh.range(lo..=hi).rev().peekable();
+            // The two, merged in descending order.
+            let merged = std::iter::from_fn(|| match (old.peek(), new.peek()) {
+                (Some(a), Some(b)) if a > b => old.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => new.next(),
+                (Some(_), None) => old.next(),
+                (None, None) => None,
+            });
             // As the table's join: a number without an item row is no candidate.
-            out.extend(span.filter_map(|(_, _, n)| self.items.get(n)).take(per_range).map(|s| s.to_string()));
+            out.extend(merged.filter_map(|(_, _, n)| self.items.get(n)).take(per_range).map(|s| s.to_string()));
         }
         out
     }
 
-    fn put(&mut self, item: &str, n: i64, keys: &[(u64, i32)]) {
+    fn put(&mut self, item: &str, n: u32, keys: &[(u64, i32)]) {
         self.dirty = true;
         // A number can be given again once its row is gone (SQLite hands out the largest plus one).
         self.items.insert(n, item.into());
         for &(key, day) in keys {
-            if self.entries.insert((key, day, n)) {
-                self.pending.push((key, day, n));
+            if self.settled.binary_search(&(key, day, n)).is_err() {
+                self.fresh.insert((key, day, n));
             }
         }
     }
 
-    fn delete(&mut self, n: i64, keys: &[(u64, i32)]) {
+    fn delete(&mut self, n: u32, keys: &[(u64, i32)]) {
         self.dirty = true;
         for &(key, day) in keys {
-            self.entries.remove(&(key, day, n));
+            self.fresh.remove(&(key, day, n));
+            if let Ok(i) = self.settled.binary_search(&(key, day, n)) {
+                self.settled.remove(i);
+            }
         }
-        self.pending.retain(|&(k, d, m)| m != n || !keys.contains(&(k, d)));
     }
 
     /// Writes the entries put since the last commit, in key order.
-    fn flush(&mut self, tx: &Connection) -> Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        self.pending.sort_unstable();
+    fn flush(&self, tx: &Connection) -> Result<()> {
         let mut ins = tx.prepare_cached("INSERT OR IGNORE INTO story_keys(key, day, n) VALUES(?1, ?2, ?3)")?;
-        for &(key, day, n) in &self.pending {
+        for &(key, day, n) in &self.fresh {
             ins.execute(params![key as i64, day, n])?;
         }
-        self.pending.clear();
         Ok(())
+    }
+
+    /// The entries written at a commit that succeeded join the settled ones.
+    fn settle(&mut self) {
+        self.dirty = false;
+        if !self.fresh.is_empty() {
+            self.settled.reserve_exact(self.fresh.len());
+            self.settled.extend(std::mem::take(&mut self.fresh));
+            self.settled.sort_unstable();
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.settled.len() + self.fresh.len()
     }
 }
 
@@ -172,9 +198,9 @@ impl Batch<'_> {
     pub(super) fn cold_committed(cold: ColdRef<'_>) {
         let mut cold = cold.borrow_mut();
         if let Some(k) = cold.keys.as_mut() {
-            k.dirty = false;
-            if k.entries.len() > MAX_ENTRIES {
-                tracing::debug!(entries = k.entries.len(), "story key mirror full; the table answers from here on");
+            k.settle();
+            if k.len() > MAX_ENTRIES {
+                tracing::debug!(entries = k.len(), "story key mirror full; the table answers from here on");
                 cold.keys = None;
             }
         }
@@ -185,21 +211,26 @@ impl Batch<'_> {
         self.cold.borrow().keys.as_ref().map(|k| k.candidates(ranges, per_range))
     }
 
-    /// Notes an item's keys in the mirror; `false` when it is off (the caller writes them).
-    pub(super) fn cold_put_keys(&self, item: &str, n: i64, keys: &[(u64, i32)]) -> bool {
-        match self.cold.borrow_mut().keys.as_mut() {
-            Some(k) => {
-                k.put(item, n, keys);
-                true
+    /// Notes an item's keys in the mirror; `false` when it is off (the caller writes them). A
+    /// number too large for it switches it off, once what it holds is written.
+    pub(super) fn cold_put_keys(&self, item: &str, n: i64, keys: &[(u64, i32)]) -> Result<bool> {
+        let mut cold = self.cold.borrow_mut();
+        let Some(k) = cold.keys.as_mut() else { return Ok(false) };
+        match u32::try_from(n) {
+            Ok(n) => k.put(item, n, keys),
+            Err(_) => {
+                k.flush(&self.tx)?;
+                cold.keys = None;
+                return Ok(false);
             }
-            None => false,
         }
+        Ok(true)
     }
 
     /// Forgets an item's keys in the mirror, when it is on (the caller deletes them from the
     /// table as well: some may have been written at an earlier commit).
     pub(super) fn cold_delete_keys(&self, n: i64, keys: &[(u64, i32)]) {
-        if let Some(k) = self.cold.borrow_mut().keys.as_mut() {
+        if let (Some(k), Ok(n)) = (self.cold.borrow_mut().keys.as_mut(), u32::try_from(n)) {
             k.delete(n, keys);
         }
     }

@@ -189,7 +189,7 @@ impl Batch<'_> {
                  RETURNING n",
             )?
             .query_row(params![r.item, r.story, r.founder, r.founder_published, r.blob], |row| row.get(0))?;
-        if self.cold_put_keys(&r.item, n, keys) {
+        if self.cold_put_keys(&r.item, n, keys)? {
             return Ok(());
         }
         let mut ins = self.tx.prepare_cached("INSERT OR IGNORE INTO story_keys(key, day, n) VALUES(?1, ?2, ?3)")?;
