@@ -23,7 +23,7 @@ use crate::store::{Batch, FileId};
 const RECENT: Duration = Duration::from_secs(2);
 
 /// How many item refreshes (or removals) go into one transaction.
-const CHUNK: usize = 2000;
+pub(super) const CHUNK: usize = 2000;
 /// How many files a large batch reads and parses (in parallel) and records per transaction: the
 /// bound on parsed clippings held in memory at once.
 const PARSE_CHUNK: usize = 512;
@@ -154,18 +154,25 @@ impl Ingest {
     pub(super) fn apply(&mut self, removed: Vec<FileId>, to_load: Vec<(FileId, PathBuf)>) -> Result<()> {
         self.core.named.reset();
         let t = now();
+        // A cold store is built with its per-row upkeep set aside (`store/bulk.rs`).
+        // (One whose end failed is ended by the next batch.)
+        let work = !removed.is_empty() || !to_load.is_empty();
+        let cold = ((self.core.cold && work) || self.store.in_cold()) && self.store.begin_cold()?;
         let outcome = if removed.len() + to_load.len() <= PARSE_CHUNK {
             let mut changes: Vec<Change> = removed.into_iter().map(Change::Removed).collect();
             changes.extend(scan::load_all(to_load, self.core.limits, &self.core.heartbeat));
-            self.refresh_and_commit(t, |core, b, fx| {
+            let outcome = self.refresh_and_commit(t, |core, b, fx| {
                 let mut keys = HashMap::new();
                 core.record(b, changes, t, &mut keys, fx)?;
                 Ok(by_date(keys))
-            })
+            });
+            if cold { outcome.and(self.store.end_cold()) } else { outcome }
         } else {
             self.progress_begin(to_load.len());
-            self.store.begin_bulk()?;
-            let outcome = self.apply_large(removed, to_load, t);
+            let mut outcome = self.store.begin_bulk().and_then(|()| self.apply_large(removed, to_load, t));
+            if cold {
+                outcome = outcome.and(self.store.end_cold());
+            }
             let ended = self.store.end_bulk();
             if self.core.cold && outcome.is_ok() {
                 // After the batch's page cache is given back (the compaction needs none of it).
@@ -248,6 +255,7 @@ impl Ingest {
                 Ok(chunk.to_vec())
             })?;
             self.progress_tick(0, chunk.len(), 0);
+            super::bulk::refresh_committed();
         }
         Ok(())
     }

@@ -19,6 +19,7 @@
 //! - [`remap`]: a topic remap that keeps the old feeds serving until the new ones are complete.
 
 mod apply;
+mod bulk;
 mod catalog;
 mod jobs;
 mod progress;
@@ -140,8 +141,19 @@ struct Core {
 /// The `meta` key set once the store has been reconciled with the roots for the first time.
 const RECONCILED: &str = "reconciled";
 
+#[cfg(test)]
+thread_local! {
+    /// Tests only: the writer's clock stopped at this time on this thread (two builds compared
+    /// row by row give undated clippings the same first-seen time).
+    static TEST_NOW: std::cell::Cell<Option<DateTime<Utc>>> = const { std::cell::Cell::new(None) };
+}
+
 /// The current time at the precision feeds and HTTP dates carry.
 fn now() -> DateTime<Utc> {
+    #[cfg(test)]
+    if let Some(t) = TEST_NOW.get() {
+        return t;
+    }
     DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_default()
 }
 
@@ -247,6 +259,10 @@ impl Ingest {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "bulk_tests.rs"]
+mod bulk_tests;
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@
 //! keys, what is [`saved`] beyond the clippings, the search index ([`fts`]), the bulk reads of a
 //! topic [`remap`], and the [`reader`].
 
+mod bulk;
 mod files;
 mod health;
 mod items;
@@ -39,6 +40,8 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::item::{Item, ItemData};
 
+#[cfg(test)]
+pub(crate) use bulk::{OFF as COLD_OFF, dump as dump_for_test};
 pub use files::{FileId, FileIndex, FileStat, Rejection};
 pub(crate) use files::{FileKey, FileKeys};
 pub(crate) use health::rebuild;
@@ -62,6 +65,8 @@ pub struct Store {
     identity: Option<(u64, u64)>,
     /// The test hook's page-limit file (see `health::TEST_PAGES_VAR`).
     pages_file: Option<std::path::PathBuf>,
+    /// What a cold build has set aside while it runs (`store/bulk.rs`).
+    cold: std::cell::RefCell<bulk::Cold>,
 }
 
 /// Prepared statements kept per connection (see `open_file`).
@@ -274,19 +279,25 @@ impl Store {
     /// Starts a batch: one transaction holding every change until it commits.
     pub fn batch(&mut self) -> Result<Batch<'_>> {
         self.apply_test_limit()?;
+        self.cold_batch_begins();
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        Ok(Batch { tx })
+        Ok(Batch { tx, cold: &self.cold })
     }
 }
 
 /// One transaction. Dropping it without [`Batch::commit`] rolls everything back.
 pub struct Batch<'a> {
     tx: rusqlite::Transaction<'a>,
+    cold: bulk::ColdRef<'a>,
 }
 
 impl Batch<'_> {
     pub(crate) fn commit(self) -> Result<()> {
-        self.tx.commit().context("cannot commit to the store")
+        self.cold_flush()?;
+        let cold = self.cold;
+        self.tx.commit().context("cannot commit to the store")?;
+        Batch::cold_committed(cold);
+        Ok(())
     }
 
     pub(crate) fn meta(&self, key: &str) -> Result<Option<String>> {

@@ -155,6 +155,9 @@ impl Batch<'_> {
     /// key's, even within one day, would sort every row of that day first); each row's item id
     /// is read by its number. The few candidates judged are read afterwards, by item.
     pub(crate) fn story_candidates(&self, ranges: &[KeyRange], per_range: usize) -> Result<Vec<String>> {
+        if let Some(out) = self.cold_candidates(ranges, per_range) {
+            return Ok(out);
+        }
         let mut out: Vec<String> = Vec::new();
         let mut stmt = self.tx.prepare_cached(CANDIDATES)?;
         for r in ranges {
@@ -186,6 +189,9 @@ impl Batch<'_> {
                  RETURNING n",
             )?
             .query_row(params![r.item, r.story, r.founder, r.founder_published, r.blob], |row| row.get(0))?;
+        if self.cold_put_keys(&r.item, n, keys)? {
+            return Ok(());
+        }
         let mut ins = self.tx.prepare_cached("INSERT OR IGNORE INTO story_keys(key, day, n) VALUES(?1, ?2, ?3)")?;
         for (key, day) in keys {
             ins.execute(params![*key as i64, day, n])?;
@@ -201,6 +207,7 @@ impl Batch<'_> {
             .query_row([item], |r| r.get(0))
             .optional()?;
         let Some(n) = n else { return Ok(()) };
+        self.cold_delete_keys(n, keys);
         let mut del = self.tx.prepare_cached("DELETE FROM story_keys WHERE key=?1 AND day=?2 AND n=?3")?;
         for (key, day) in keys {
             del.execute(params![*key as i64, day, n])?;

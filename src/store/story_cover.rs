@@ -217,6 +217,15 @@ pub(super) fn migrate_story_cover(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Sets the coverage aside for a cold build (`store/bulk.rs`): the triggers dropped and the mark
+/// that the tables are filled deleted, so that [`migrate_story_cover`] fills them again from the
+/// rows at the build's end, or at the next open after a crash. The rows are left to that fill.
+pub(super) fn suspend(conn: &Connection) -> Result<()> {
+    let drops: String = TRIGGERS.iter().map(|t| format!("DROP TRIGGER IF EXISTS {t};\n")).collect();
+    conn.execute_batch(&format!("{drops}\nDELETE FROM meta WHERE key='{MIGRATED}';"))?;
+    Ok(())
+}
+
 /// Drops the tables and their triggers, and the mark that they are filled: for a move of the
 /// tables they follow (the triggers name their columns), after which [`migrate_story_cover`]
 /// makes and fills them again.
@@ -243,6 +252,9 @@ impl Batch<'_> {
     /// What each feed's readers may see of `story` (its live members with an open slot in that
     /// feed's log: the visibility rule), one row per feed, by feed.
     pub(crate) fn story_coverage(&self, story: &str) -> Result<Vec<Coverage>> {
+        if let Some(rows) = self.cold_coverage(story)? {
+            return Ok(rows);
+        }
         let mut stmt = self.tx.prepare_cached(COVERAGE)?;
         let rows = stmt.query_map([story], super::story_log::coverage_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -1,0 +1,301 @@
+//! The store's side of a cold build (a first start, a rebuild: a store that has never finished a
+//! reconcile): the per-row work that only serves later small changes is set aside while the
+//! writer fills the store, and done once, set-based, at the end.
+//!
+//! - **Story coverage.** The triggers that keep `story_cover` and `story_sums` on every change
+//!   to `items`, `story_items` and `feed_log` (`store/story_cover.rs`) are dropped for the build,
+//!   with the meta key that says the tables are filled. Meanwhile a story's coverage is summed
+//!   from its rows (`Batch::story_coverage`: the same definition, one story at a time); at the
+//!   end the tables and triggers are made again and filled in one `INSERT … SELECT` each
+//!   (`migrate_story_cover`). A crash in between leaves the meta key absent, so the next open
+//!   fills them the same way before anything reads them.
+//! - **Story keys** ([`KeyMirror`]). When `story_keys` is empty as the build begins, its rows
+//!   are mirrored in memory: new clippings find their candidates there (the same answer, in the
+//!   same order, as the table's query), and each transaction's keys are written at its commit,
+//!   sorted, instead of one B-tree insert per key per clipping. The table holds at every commit
+//!   what the per-key path would have left. A transaction that never commits leaves the mirror
+//!   out of step, so the next one drops it and the table answers; so does a mirror grown past
+//!   [`MAX_ENTRIES`], which bounds its memory.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+
+use anyhow::Result;
+use rusqlite::{Connection, params};
+
+use super::story_log::{Coverage, coverage_row, coverage_sql};
+use super::{Batch, KeyRange, Store};
+
+/// The most (key, day, item number) entries mirrored: 16 bytes each, 16 MiB (32 while a commit
+/// sorts them in). At the generator's ~31 keys per clipping that is the first ~32,000 clippings
+/// of a build; past it the table (complete at every commit) answers.
+const MAX_ENTRIES: usize = 1_000_000;
+
+#[cfg(test)]
+thread_local! {
+    /// Tests only: no cold build on this thread (the per-row path, to compare the two).
+    pub(crate) static OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// What a cold build has set aside, held by the [`Store`] while it runs.
+#[derive(Debug, Default)]
+pub(crate) struct Cold {
+    /// Between [`Store::begin_cold`] and [`Store::end_cold`].
+    active: bool,
+    keys: Option<KeyMirror>,
+}
+
+/// An entry of `story_keys`: (key, day, item number), ordered as the table's primary key (16
+/// bytes: a number past `u32::MAX` switches the mirror off).
+type Entry = (u64, i32, u32);
+
+/// `story_keys` in memory (see the module header): the entries as of the last commit in one
+/// sorted array (16 bytes each; a B-tree of them took twice that, 14 MiB more at the peak of a
+/// cold build of 10,000), and those put since in a small B-tree, written at the commit.
+#[derive(Debug, Default)]
+pub(crate) struct KeyMirror {
+    settled: Vec<Entry>,
+    fresh: BTreeSet<Entry>,
+    /// Item ids by number.
+    items: HashMap<u32, Box<str>>,
+    /// Changed since the last commit.
+    dirty: bool,
+}
+
+impl KeyMirror {
+    /// The items indexed under any of `ranges`, as `Batch::story_candidates` reads them from the
+    /// table: per range, latest day first, then the highest number, at most `per_range`.
+    fn candidates(&self, ranges: &[KeyRange], per_range: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in ranges.iter().filter(|r| r.lo <= r.hi) {
+            let (lo, hi) = ((r.key, r.lo, 0), (r.key, r.hi, u32::MAX));
+            let from = self.settled.partition_point(|e| *e < lo);
+            let to = self.settled.partition_point(|e| *e <= hi);
+            let mut old = self.settled[from..to].iter().rev().peekable();
+            let mut new = self.fresh.range(lo..=hi).rev().peekable();
+            // The two, merged in descending order.
+            let merged = std::iter::from_fn(|| match (old.peek(), new.peek()) {
+                (Some(a), Some(b)) if a > b => old.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => new.next(),
+                (Some(_), None) => old.next(),
+                (None, None) => None,
+            });
+            // As the table's join: a number without an item row is no candidate.
+            out.extend(merged.filter_map(|(_, _, n)| self.items.get(n)).take(per_range).map(|s| s.to_string()));
+        }
+        out
+    }
+
+    fn put(&mut self, item: &str, n: u32, keys: &[(u64, i32)]) {
+        self.dirty = true;
+        // A number can be given again once its row is gone (SQLite hands out the largest plus one).
+        self.items.insert(n, item.into());
+        for &(key, day) in keys {
+            if self.settled.binary_search(&(key, day, n)).is_err() {
+                self.fresh.insert((key, day, n));
+            }
+        }
+    }
+
+    fn delete(&mut self, n: u32, keys: &[(u64, i32)]) {
+        self.dirty = true;
+        for &(key, day) in keys {
+            self.fresh.remove(&(key, day, n));
+            if let Ok(i) = self.settled.binary_search(&(key, day, n)) {
+                self.settled.remove(i);
+            }
+        }
+    }
+
+    /// Writes the entries put since the last commit, in key order.
+    fn flush(&self, tx: &Connection) -> Result<()> {
+        let mut ins = tx.prepare_cached("INSERT OR IGNORE INTO story_keys(key, day, n) VALUES(?1, ?2, ?3)")?;
+        for &(key, day, n) in &self.fresh {
+            ins.execute(params![key as i64, day, n])?;
+        }
+        Ok(())
+    }
+
+    /// The entries written at a commit that succeeded join the settled ones.
+    fn settle(&mut self) {
+        self.dirty = false;
+        if !self.fresh.is_empty() {
+            self.settled.reserve_exact(self.fresh.len());
+            self.settled.extend(std::mem::take(&mut self.fresh));
+            self.settled.sort_unstable();
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.settled.len() + self.fresh.len()
+    }
+}
+
+impl Store {
+    /// Begins a cold build (see the module header): the coverage triggers dropped, in their own
+    /// transaction, and the story keys mirrored when the table is empty. Returns whether a
+    /// build is under way (one whose end failed goes on, for [`Store::end_cold`] to end).
+    pub fn begin_cold(&mut self) -> Result<bool> {
+        if self.cold.borrow().active {
+            return Ok(true);
+        }
+        #[cfg(test)]
+        if OFF.get() {
+            return Ok(false);
+        }
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        super::story_cover::suspend(&tx)?;
+        let empty: bool = tx.query_row("SELECT NOT EXISTS(SELECT 1 FROM story_keys)", [], |r| r.get(0))?;
+        tx.commit()?;
+        *self.cold.borrow_mut() = Cold { active: true, keys: empty.then(KeyMirror::default) };
+        Ok(true)
+    }
+
+    /// Ends a cold build, whether it went well or not: the coverage tables made again and filled
+    /// from the rows, with their triggers. Until this succeeds, coverage is summed from the rows
+    /// (the build stays in force), so a failure here costs speed, never correctness.
+    pub fn end_cold(&mut self) -> Result<()> {
+        if !self.cold.borrow().active {
+            return Ok(());
+        }
+        self.cold.borrow_mut().keys = None;
+        let started = std::time::Instant::now();
+        super::story_cover::migrate_story_cover(&self.conn)?;
+        *self.cold.borrow_mut() = Cold::default();
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, "cold build: story coverage filled");
+        Ok(())
+    }
+
+    /// Whether a cold build is under way (begun, not yet ended).
+    pub fn in_cold(&self) -> bool {
+        self.cold.borrow().active
+    }
+
+    /// As a transaction begins: a mirror changed by a transaction that never committed is
+    /// dropped.
+    pub(super) fn cold_batch_begins(&self) {
+        let mut cold = self.cold.borrow_mut();
+        if cold.keys.as_ref().is_some_and(|k| k.dirty) {
+            cold.keys = None;
+        }
+    }
+}
+
+/// A batch's handle on the cold build's state.
+pub(super) type ColdRef<'a> = &'a RefCell<Cold>;
+
+impl Batch<'_> {
+    /// Writes the story keys put in this transaction (called just before it commits).
+    pub(super) fn cold_flush(&self) -> Result<()> {
+        match self.cold.borrow_mut().keys.as_mut() {
+            Some(k) => k.flush(&self.tx),
+            None => Ok(()),
+        }
+    }
+
+    /// Called once this transaction has committed: the mirror is in step with the table again;
+    /// past [`MAX_ENTRIES`] it is dropped.
+    pub(super) fn cold_committed(cold: ColdRef<'_>) {
+        let mut cold = cold.borrow_mut();
+        if let Some(k) = cold.keys.as_mut() {
+            k.settle();
+            if k.len() > MAX_ENTRIES {
+                tracing::debug!(entries = k.len(), "story key mirror full; the table answers from here on");
+                cold.keys = None;
+            }
+        }
+    }
+
+    /// The mirror's candidates, when it is on (see `Batch::story_candidates`).
+    pub(super) fn cold_candidates(&self, ranges: &[KeyRange], per_range: usize) -> Option<Vec<String>> {
+        self.cold.borrow().keys.as_ref().map(|k| k.candidates(ranges, per_range))
+    }
+
+    /// Notes an item's keys in the mirror; `false` when it is off (the caller writes them). A
+    /// number too large for it switches it off, once what it holds is written.
+    pub(super) fn cold_put_keys(&self, item: &str, n: i64, keys: &[(u64, i32)]) -> Result<bool> {
+        let mut cold = self.cold.borrow_mut();
+        let Some(k) = cold.keys.as_mut() else { return Ok(false) };
+        match u32::try_from(n) {
+            Ok(n) => k.put(item, n, keys),
+            Err(_) => {
+                k.flush(&self.tx)?;
+                cold.keys = None;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Forgets an item's keys in the mirror, when it is on (the caller deletes them from the
+    /// table as well: some may have been written at an earlier commit).
+    pub(super) fn cold_delete_keys(&self, n: i64, keys: &[(u64, i32)]) {
+        if let (Some(k), Ok(n)) = (self.cold.borrow_mut().keys.as_mut(), u32::try_from(n)) {
+            k.delete(n, keys);
+        }
+    }
+
+    /// A story's coverage summed from its rows while the coverage tables are set aside; `None`
+    /// when they are kept (the sums answer).
+    pub(super) fn cold_coverage(&self, story: &str) -> Result<Option<Vec<Coverage>>> {
+        if !self.cold.borrow().active {
+            return Ok(None);
+        }
+        let sql = coverage_sql(
+            "FROM story_items s JOIN items i ON i.id = s.item JOIN feed_log l ON l.id = s.item AND l.left_at IS NULL
+             WHERE s.story = ?1 AND i.deleted_at IS NULL GROUP BY l.feed",
+            "ORDER BY feed",
+        );
+        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let rows = stmt.query_map([story], coverage_row)?;
+        Ok(Some(rows.collect::<rusqlite::Result<_>>()?))
+    }
+}
+
+#[cfg(test)]
+#[path = "bulk_tests.rs"]
+mod tests;
+
+/// Tests only: everything a build leaves that readers see, by value, one line a row: feed logs,
+/// items and topics, stories, redirects, story logs, coverage, story keys and the search index
+/// (document numbers, and what a few words match). Internal numbers (`n`, `m`) are spelt out.
+#[cfg(test)]
+pub(crate) fn dump(store: &mut Store, words: &[&str]) -> Vec<String> {
+    const QUERIES: [&str; 10] = [
+        "SELECT feed, pos, id, left_at IS NULL FROM feed_log ORDER BY 1, 2",
+        "SELECT key, id, published, updated, hash, shown, provider, topics, quality FROM items ORDER BY 1",
+        "SELECT slug, published, id FROM item_topics ORDER BY 1, 2, 3",
+        "SELECT item, story, founder, founder_published, hex(blob) FROM story_items ORDER BY 1",
+        "SELECT id, into_id FROM story_redirects ORDER BY 1",
+        "SELECT feed, pos, story, sig, left_at IS NULL FROM story_log ORDER BY 1, 2",
+        "SELECT story, feed, members, updated_sum, updated_max, published_sum, published_max, quality_sum, rated
+         FROM story_sums ORDER BY 1, 2",
+        "SELECT x.story, x.feed, s.item, c.updated, c.published, c.quality
+         FROM story_cover c JOIN story_sums x ON x.m = c.m JOIN story_items s ON s.n = c.n ORDER BY 1, 2, 3",
+        "SELECT k.key, k.day, s.item FROM story_keys k JOIN story_items s ON s.n = k.n ORDER BY 1, 2, 3",
+        "SELECT doc, id FROM search_docs ORDER BY 1",
+    ];
+    let b = store.batch().unwrap();
+    let mut out = Vec::new();
+    let line = |r: &rusqlite::Row<'_>| -> rusqlite::Result<String> {
+        let n = r.as_ref().column_count();
+        let cells: Vec<String> = (0..n)
+            .map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(cells.join(" | "))
+    };
+    for q in QUERIES {
+        out.push(format!("-- {q}"));
+        let mut stmt = b.tx.prepare(q).unwrap();
+        out.extend(stmt.query_map([], line).unwrap().map(Result::unwrap));
+    }
+    for w in words {
+        out.push(format!("-- search {w}"));
+        let mut stmt = b
+            .tx
+            .prepare("SELECT d.id FROM search_index JOIN search_docs d ON d.doc = search_index.rowid WHERE search_index MATCH ?1 ORDER BY search_index.rowid")
+            .unwrap();
+        out.extend(stmt.query_map([format!("\"{w}\"")], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap));
+    }
+    out
+}

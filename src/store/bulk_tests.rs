@@ -1,0 +1,131 @@
+//! The cold build's stand-ins answer as what they stand for: the key mirror's candidates are
+//! the table's, in the same order, whatever the limit; its keys reach the table at each commit;
+//! a transaction that never commits drops it; coverage summed from the rows is what the
+//! triggers' sums give.
+
+use super::*;
+use crate::store::StoryRow;
+
+/// A small deterministic generator (xorshift).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below
+    }
+}
+
+/// Rows with keys from a small space over a few days (hot keys hold more than any limit), one
+/// key `u64::MAX` (negative in the table) and one day `i32::MIN`.
+fn rows() -> Vec<(StoryRow, Vec<(u64, i32)>)> {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    (0..240)
+        .map(|i| {
+            let item = format!("{:08x}-item-{i}", rng.next(1 << 32));
+            let keys: Vec<(u64, i32)> = (0..1 + rng.next(5))
+                .map(|_| {
+                    let key = if rng.next(9) == 0 { u64::MAX } else { rng.next(7) * 0x0123_4567_89ab_cdef };
+                    let day = if rng.next(40) == 0 { i32::MIN } else { 20_000 + rng.next(6) as i32 };
+                    (key, day)
+                })
+                .collect();
+            let story = format!("story-{}", rng.next(30));
+            let row = StoryRow { item, story: story.clone(), founder: story, founder_published: None, blob: vec![1] };
+            (row, keys)
+        })
+        .collect()
+}
+
+fn ranges() -> Vec<KeyRange> {
+    let mut out = Vec::new();
+    for k in 0..8u64 {
+        let key = if k == 7 { u64::MAX } else { k * 0x0123_4567_89ab_cdef };
+        for (lo, hi) in [(i32::MIN, i32::MAX), (20_001, 20_004), (20_003, 20_003), (20_004, 20_002)] {
+            out.push(KeyRange { key, lo, hi });
+        }
+    }
+    out
+}
+
+/// Every candidate answer, per limit.
+fn answers(b: &Batch<'_>) -> Vec<Vec<String>> {
+    [1, 2, 5, 16, 1000].iter().map(|&per| b.story_candidates(&ranges(), per).unwrap()).collect()
+}
+
+/// Puts every row (and takes every seventh out again) in `store`, a transaction per 60 rows;
+/// the answers after each transaction, read inside it before its commit.
+fn fill(store: &mut Store) -> Vec<Vec<Vec<String>>> {
+    let mut seen = Vec::new();
+    for chunk in rows().chunks(60) {
+        let b = store.batch().unwrap();
+        for (i, (row, keys)) in chunk.iter().enumerate() {
+            b.put_story_item(row, keys).unwrap();
+            if i % 7 == 3 {
+                b.delete_story_item(&row.item, keys).unwrap();
+            }
+        }
+        seen.push(answers(&b));
+        b.commit().unwrap();
+    }
+    seen
+}
+
+#[test]
+fn the_mirror_answers_as_the_table_and_fills_it_at_each_commit() {
+    let mut table = Store::open_in_memory().unwrap();
+    let mut mirrored = Store::open_in_memory().unwrap();
+    assert!(mirrored.begin_cold().unwrap());
+    assert!(mirrored.cold.borrow().keys.is_some(), "an empty key table is mirrored");
+    let by_table = fill(&mut table);
+    let by_mirror = fill(&mut mirrored);
+    assert!(by_table.iter().flatten().flatten().count() > 500, "the answers hold candidates");
+    assert_eq!(by_mirror, by_table);
+    assert!(mirrored.cold.borrow().keys.is_some(), "still on");
+    // The table behind the mirror holds the same rows.
+    let keys = |s: &Store| -> Vec<(i64, i64, String)> {
+        s.conn
+            .prepare("SELECT k.key, k.day, s.item FROM story_keys k JOIN story_items s ON s.n = k.n ORDER BY 1, 2, 3")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    assert_eq!(keys(&mirrored), keys(&table));
+    mirrored.end_cold().unwrap();
+    assert!(!mirrored.in_cold());
+    let b = mirrored.batch().unwrap();
+    assert_eq!(answers(&b), answers(&table.batch().unwrap()), "the table answers once the build ends");
+}
+
+#[test]
+fn a_transaction_that_never_commits_drops_the_mirror() {
+    let mut store = Store::open_in_memory().unwrap();
+    store.begin_cold().unwrap();
+    let rows = rows();
+    {
+        let b = store.batch().unwrap();
+        b.put_story_item(&rows[0].0, &rows[0].1).unwrap();
+        // Dropped: rolled back.
+    }
+    let b = store.batch().unwrap();
+    assert!(store_mirror_off(&b), "the mirror no longer mirrors the table");
+    assert!(b.story_candidates(&ranges(), 100).unwrap().is_empty(), "the rolled-back keys are nowhere");
+}
+
+fn store_mirror_off(b: &Batch<'_>) -> bool {
+    b.cold.borrow().keys.is_none()
+}
+
+#[test]
+fn a_store_with_story_keys_is_not_mirrored() {
+    let mut store = Store::open_in_memory().unwrap();
+    let rows = rows();
+    let b = store.batch().unwrap();
+    b.put_story_item(&rows[0].0, &rows[0].1).unwrap();
+    b.commit().unwrap();
+    assert!(store.begin_cold().unwrap());
+    assert!(store.cold.borrow().keys.is_none());
+}
