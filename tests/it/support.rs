@@ -400,9 +400,17 @@ impl Process {
         self.log.lock().unwrap().join("\n")
     }
 
-    /// Whether it has exited.
+    /// Whether it has exited; once it has, with everything it wrote to its log read (the
+    /// reader thread has met the end of the pipe, or `DEADLINE` has passed).
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().expect("try_wait")
+        let status = self.child.try_wait().expect("try_wait")?;
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            match self.listening.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(url) => self.base = Some(url),
+                Err(_) => return Some(status),
+            }
+        }
     }
 
     /// SIGKILL, then reap.
