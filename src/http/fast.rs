@@ -13,9 +13,11 @@
 //! does not know, a private or missing feed, a browser, a peer behind a trusted proxy) is
 //! hyper's. Every limit of `server` holds here as there: the head within `http.header_timeout`
 //! (the deadline is carried over to hyper when it takes over mid-head), a response that sends
-//! nothing for `http.send_timeout` abandoned, the drain and the registry's close request
-//! (handed to hyper when a request is buffered, the connection closed when none is), the busy
-//! mark, and the request metrics. Pipelined requests are answered in order.
+//! nothing for `http.send_timeout` abandoned, the drain (the connection closed once the
+//! response in flight is sent), the registry's close request (handed to hyper when part of a
+//! head is buffered, the connection closed when nothing is), the busy
+//! mark, and the request metrics. Pipelined requests are answered in order; once the server
+//! stops, those queued behind the response in flight are not (the connection closes).
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice, Write};
@@ -302,7 +304,7 @@ enum Woken {
 /// module header).
 pub(super) async fn serve(
     state: &AppState,
-    stream: &TcpStream,
+    stream: &mut TcpStream,
     peer: SocketAddr,
     phase: &watch::Receiver<Phase>,
     ticket: &Arc<Ticket>,
@@ -318,13 +320,17 @@ pub(super) async fn serve(
     let hand = |buf: BytesMut, deadline, close| End::Hyper { rest: buf.freeze(), deadline, close };
     loop {
         while !buf.is_empty() {
+            // Stopping: the response in flight was sent; requests queued behind it are not
+            // answered (as hyper does after its graceful shutdown).
             if *phase.borrow() != Phase::Serving {
-                return hand(buf, deadline, false);
+                linger(stream, phase, limits.header_timeout).await;
+                return End::Closed;
             }
             match step(state, &buf, peer, limits, &mut out) {
                 Step::Answer(len, body) => {
                     let busy = ticket.busy();
-                    if send(stream, &out, &body, phase, limits.send_timeout).await.is_err() {
+                    if let Err(e) = send(stream, &out, &body, phase, limits.send_timeout).await {
+                        tracing::debug!(%peer, "connection closed: error writing a response: {e}");
                         return End::Closed;
                     }
                     drop(busy);
@@ -359,7 +365,7 @@ pub(super) async fn serve(
         match woken {
             Woken::Readable(Ok(())) => {}
             Woken::Readable(Err(_)) => return End::Closed,
-            Woken::Phase if buf.is_empty() && *phase.borrow() != Phase::Serving => return End::Closed,
+            Woken::Phase if *phase.borrow() != Phase::Serving => return End::Closed,
             Woken::Close if buf.is_empty() => return End::Closed,
             Woken::Close => return hand(buf, deadline, true),
             Woken::Phase | Woken::Deadline => return hand(buf, deadline, false),
@@ -371,6 +377,34 @@ pub(super) async fn serve(
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => return End::Closed,
+        }
+    }
+}
+
+/// Closes a connection whose client may still be sending: our side is shut first (so what was
+/// sent arrives whole, then the end), and what the client still sends is read and dropped until
+/// it closes too, for at most `wait` or until the server closes at once. Closing a socket with
+/// unread bytes would reset it and could destroy responses the client has not read yet.
+async fn linger(stream: &mut TcpStream, phase: &watch::Receiver<Phase>, wait: Duration) {
+    use tokio::io::AsyncWrite;
+    if poll_fn(|cx| Pin::new(&mut *stream).poll_shutdown(cx)).await.is_err() {
+        return;
+    }
+    let until = tokio::time::sleep(wait);
+    let mut until = pin!(until);
+    let mut events = phase.clone();
+    loop {
+        tokio::select! {
+            ready = stream.readable() => if ready.is_err() { return },
+            () = &mut until => return,
+            _ = events.wait_for(|p| *p == Phase::Closing) => return,
+        }
+        let mut sink = [0u8; BUF];
+        match stream.try_read(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
         }
     }
 }
@@ -400,7 +434,7 @@ async fn send(
                 let mut events = phase.clone();
                 tokio::select! {
                     ready = stream.writable() => ready?,
-                    () = stalled => return Err(io::ErrorKind::TimedOut.into()),
+                    () = stalled => return Err(super::server::stalled(send_timeout)),
                     _ = events.wait_for(|p| *p == Phase::Closing) => return Err(io::ErrorKind::Interrupted.into()),
                 }
             }

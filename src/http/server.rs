@@ -117,13 +117,19 @@ impl Server {
     /// the registry asks for it back through `ticket`. Handlers see the peer address as
     /// `ConnectInfo<SocketAddr>`. When the client goes away with a request in progress, hyper
     /// notices the end of the stream and the request is dropped.
-    pub async fn serve(&self, stream: TcpStream, peer: SocketAddr, mut phase: watch::Receiver<Phase>, ticket: Ticket) {
+    pub async fn serve(
+        &self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        mut phase: watch::Receiver<Phase>,
+        ticket: Ticket,
+    ) {
         let ticket = Arc::new(ticket);
         let (mut rest, mut deadline, mut close) = (bytes::Bytes::new(), None, false);
         if let Some(limits) = &self.fast
             && *phase.borrow_and_update() == Phase::Serving
         {
-            match super::fast::serve(&self.state, &stream, peer, &phase, &ticket, limits).await {
+            match super::fast::serve(&self.state, &mut stream, peer, &phase, &ticket, limits).await {
                 super::fast::End::Closed => return,
                 super::fast::End::Hyper { rest: r, deadline: d, close: c } => (rest, deadline, close) = (r, Some(d), c),
             }
@@ -235,13 +241,15 @@ impl Guarded {
             self.stalled = true;
         }
         match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("the client read nothing for {} s", timeout.as_secs()),
-            ))),
+            Poll::Ready(()) => Poll::Ready(Err(stalled(timeout))),
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+/// The error a response ends with when the client took nothing for `send_timeout`.
+pub(super) fn stalled(send_timeout: Duration) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, format!("the client read nothing for {} s", send_timeout.as_secs()))
 }
 
 impl hyper::rt::Read for Guarded {
