@@ -193,6 +193,8 @@ def main():
     ap.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
     ap.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     ap.add_argument("--pin", action="store_true", help="both servers on the last CPU, wrk on the first")
+    ap.add_argument("--cpu", action="store_true",
+                    help="also count each server's CPU per response (perf stat -p over each wrk run)")
     args = ap.parse_args()
     B.ensure_tools("nginx", "wrk", *(["taskset"] if args.pin else []))
     binary = B.binary(args)
@@ -209,6 +211,40 @@ def main():
     with B.scratch(args, "serve-%d" % args.n) as tmp:
         mem, runs, servers, plain, gz = measure(args, binary, root, tmp, server_cpu, client_cpu, pinning)
     report(args, machine, binary, mem, runs, servers, plain, gz, pinning)
+
+
+def family(pid):
+    """PID and its children's (nginx's master and workers), read from /proc."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as fh:
+            return [pid] + [int(x) for x in fh.read().split()]
+    except OSError:
+        return [pid]
+
+
+def perf_stat(pids):
+    """perf stat counting task-clock, cycles and instructions of PIDS until perf_result stops it."""
+    cmd = ["perf", "stat", "-x", ",", "-e", "task-clock,cycles,instructions", "-p", ",".join(map(str, pids))]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def perf_result(proc, requests):
+    """Stops the perf stat PROC (SIGINT, by PID) and gives its counts per response."""
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    counts = {}
+    for line in err.splitlines():
+        parts = line.split(",")
+        if len(parts) > 2:
+            try:
+                counts[parts[2]] = float(parts[0])
+            except ValueError:
+                pass
+    if not requests:
+        return {}
+    return {"cpu_us": counts.get("task-clock", 0) * 1000 / requests,  # task-clock is in ms
+            "cycles": counts.get("cycles", 0) / requests,
+            "instructions": counts.get("instructions", 0) / requests}
 
 
 def measure(args, binary, root, tmp, server_cpu, client_cpu, pinning):
@@ -250,13 +286,19 @@ def measure(args, binary, root, tmp, server_cpu, client_cpu, pinning):
             order = list(servers) if r % 2 == 0 else list(reversed(list(servers)))
             for sc in SCENARIOS:
                 for name in order:
+                    pids = {"clipfeed": [d.pid], "nginx": family(ng.pid), "nginx-export": family(ngx.pid)}[name]
+                    stat = perf_stat(pids) if args.cpu else None
                     res = B.wrk("http://127.0.0.1:%d%s" % (servers[name], FEED), seconds=args.seconds,
                                 conns=args.connections, threads=args.threads, headers=headers[name][sc],
                                 taskset=client_cpu)
+                    if stat:
+                        res.update(perf_result(stat, res.get("requests")))
                     runs[(name, sc)].append(res)
-                    B.log("  round %d %-5s %-8s %9.0f req/s  p99 %6.2f ms  %6.0f B/response  errors %d/%d"
+                    B.log("  round %d %-5s %-8s %9.0f req/s  p99 %6.2f ms  %6.0f B/response  errors %d/%d%s"
                           % (r + 1, sc, name, res["rps"], res["p99_ms"] or 0, res["bytes_per_response"] or 0,
-                             res["non_2xx_3xx"], res["socket_errors"]))
+                             res["non_2xx_3xx"], res["socket_errors"],
+                             "  %.2f us CPU, %.0f cycles, %.0f instructions per response"
+                             % (res["cpu_us"], res["cycles"], res["instructions"]) if "cpu_us" in res else ""))
                     time.sleep(1)
         mem = d.memory()
     finally:
@@ -302,6 +344,14 @@ def report(args, machine, binary, mem, runs, servers, plain, gz, pinning):
                                                                       B.verdict(ratio >= TARGET_RATIO)))
         print("%-5s clipfeed / nginx serving the export (deploy/nginx/clipfeed.conf) = %.2fx"
               % (sc, summary[sc]["ratio_export"]))
+        if args.cpu:
+            cpu = {name: B.spread([x.get("cpu_us", 0) for x in runs[(name, sc)]]) for name in servers}
+            ins = {name: B.spread([x.get("instructions", 0) for x in runs[(name, sc)]]) for name in servers}
+            for name in servers:
+                summary[sc][name]["cpu_us"], summary[sc][name]["instructions"] = cpu[name], ins[name]
+            print("%-5s CPU per response (median, us): %s; instructions: %s" % (
+                sc, ", ".join("%s %.2f" % (n, cpu[n]["median"]) for n in servers),
+                ", ".join("%s %.0f" % (n, ins[n]["median"]) for n in servers)))
     result = {"figure": "serving", "n": args.n, "seed": args.seed, "machine": machine, "binary": binary,
               "feed": FEED, "bytes": len(plain), "gzip_bytes": len(gz), "pinning": pinning,
               "wrk": {"threads": args.threads, "connections": args.connections, "seconds": args.seconds,

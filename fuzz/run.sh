@@ -2,6 +2,7 @@
 # Runs one fuzz target for a bounded time and prints what the run did.
 #   fuzz/run.sh parse 600      # the clipping parser and the renderers, for 10 minutes
 #   fuzz/run.sh yaml 300       # the fast YAML reader against serde_yaml, for 5 minutes
+#   fuzz/run.sh http_head 300  # the HTTP fast path's head reader against hyper's, for 5 minutes
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). New inputs go to
 # fuzz/corpus/TARGET (minimise it with `cargo +nightly fuzz cmin TARGET fuzz/corpus/TARGET`);
 # the hand-written seeds in fuzz/seeds/TARGET are read, never written. A crash leaves its input
@@ -11,7 +12,7 @@ cd "$(dirname "$0")"
 
 target=${1:?usage: fuzz/run.sh TARGET SECONDS}
 seconds=${2:?usage: fuzz/run.sh TARGET SECONDS}
-case $target in parse | yaml) ;; *) echo "unknown target $target (parse, yaml)" >&2; exit 2 ;; esac
+case $target in parse | yaml | http_head) ;; *) echo "unknown target $target (parse, yaml, http_head)" >&2; exit 2 ;; esac
 
 mkdir -p "corpus/$target" "artifacts/$target"
 log=$(mktemp --suffix=".fuzz-$target.log")

@@ -46,6 +46,7 @@ use crate::views::Views;
 mod access;
 mod client;
 mod conns;
+mod fast;
 mod gate;
 mod hot;
 mod negotiate;
@@ -60,6 +61,7 @@ mod work;
 mod workers;
 
 pub use conns::{Connections, Refused};
+pub use fast::check as check_fast_head;
 pub use server::{Phase, Server};
 pub use workers::Workers;
 

@@ -49,6 +49,8 @@ pub use feed_key::FeedKey;
 pub use item::{Item, Source, id_for as item_id, key_for as item_key, merge as merge_item};
 pub use text::is_xml_char;
 pub use yaml::parse as parse_yaml;
+// The HTTP fast path's reading of a request head, checked against hyper's (the fuzz target).
+pub use http::check_fast_head;
 // The writer, the store and the published site (the benches fill a store as the daemon does).
 pub use budget::Budget;
 pub use ingest::Ingest;

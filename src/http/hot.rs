@@ -14,18 +14,19 @@
 use std::net::IpAddr;
 
 use axum::body::Body;
-use axum::http::header::{self, HeaderValue};
+use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::{Method, Request, Response};
 
 use super::AppState;
-use super::negotiate::prefers_html;
-use super::respond::cache_control;
-use super::routes::{document, not_yet, valid_name};
+use super::negotiate::{Fields, negotiate, prefers_html};
+use super::respond::{cache_control, not_modified};
+use super::routes::{document_with, hub_links, not_yet, valid_name};
 use crate::feed::Format;
+use crate::site::{Encoding, Rendered};
 
 /// The stem (`feed`, `topics/ai`) and extension of a subscription document's path, when the path
 /// names one in the spelling the router would match without decoding anything.
-fn document_path(path: &str) -> Option<(&str, &str)> {
+pub(super) fn document_path(path: &str) -> Option<(&str, &str)> {
     let rest = path.strip_prefix('/')?;
     if rest.contains('%') {
         return None;
@@ -38,35 +39,92 @@ fn document_path(path: &str) -> Option<(&str, &str)> {
     }
 }
 
+/// What the hot path reads of a request: hyper's parsed request, or the fast path's (`fast`).
+pub(super) trait Asked: Fields {
+    /// `Some(false)` for `GET`, `Some(true)` for `HEAD`, `None` for any other method.
+    fn head(&self) -> Option<bool>;
+    /// The path, when the target is in origin form without a query (`None` otherwise).
+    fn plain_path(&self) -> Option<&str>;
+    /// Whether the first layer (`gate::malformed`) lets it through: one `Host`, the target
+    /// within `max_url` bytes.
+    fn well_formed(&self, max_url: usize) -> bool;
+}
+
+impl<B> Fields for Request<B> {
+    fn lines<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers().lines(name)
+    }
+}
+
+impl<B> Asked for Request<B> {
+    fn head(&self) -> Option<bool> {
+        match *self.method() {
+            Method::GET => Some(false),
+            Method::HEAD => Some(true),
+            _ => None,
+        }
+    }
+
+    fn plain_path(&self) -> Option<&str> {
+        self.uri().query().is_none().then(|| self.uri().path())
+    }
+
+    fn well_formed(&self, max_url: usize) -> bool {
+        super::gate::malformed(self, max_url).is_none()
+    }
+}
+
+/// A request the hot path takes: the document, how it is answered, and what the answer carries
+/// besides the document's own fields.
+pub(super) struct Taken<'a> {
+    pub doc: &'a Rendered,
+    pub enc: Encoding,
+    /// 304: the client's copy is current.
+    pub fresh: bool,
+    /// A `HEAD` request: the length is sent, not the body.
+    pub head: bool,
+    pub cache_control: HeaderValue,
+    pub links: Option<HeaderValue>,
+}
+
+/// `answer(how the request is taken)` when the hot path takes `req` from `peer` (see the module
+/// header); `None` leaves it to the router. Counting it is the caller's.
+pub(super) fn take<R>(
+    state: &AppState,
+    req: &impl Asked,
+    peer: IpAddr,
+    answer: impl FnOnce(Taken<'_>) -> R,
+) -> Option<R> {
+    let head = req.head()?;
+    let (stem, ext) = document_path(req.plain_path()?)?;
+    let format = Format::from_extension(ext)?;
+    let cfg = state.config.load();
+    if cfg.http.trusted_proxies.iter().any(|n| n.contains(peer)) || !req.well_formed(cfg.http.max_url_bytes) {
+        return None;
+    }
+    let site = state.site.load();
+    let entry = site.feeds.get(stem)?;
+    if site.private.contains_key(stem) || not_yet(&site, stem, Some(&**entry)).is_some() || prefers_html(req) {
+        return None;
+    }
+    let doc = entry.current(format);
+    let (enc, fresh) = (negotiate(req, doc), not_modified(req, doc));
+    let links = hub_links(&cfg, stem, ext, None);
+    let cache_control = cache_control(cfg.cache_max_age);
+    drop(cfg);
+    Some(answer(Taken { doc, enc, fresh, head, cache_control, links }))
+}
+
+/// Counts an answer of the hot path, as the first layer counts the router's.
+pub(super) fn count(state: &AppState, status: u16, body_bytes: u64) {
+    state.metrics.request("feed", status, body_bytes);
+}
+
 /// The answer to `req` from `peer`, when it is a request this path takes (see the module
 /// header); `None` sends it to the router.
 pub fn answer<B>(state: &AppState, req: &Request<B>, peer: IpAddr) -> Option<Response<Body>> {
-    let head = match *req.method() {
-        Method::GET => false,
-        Method::HEAD => true,
-        _ => return None,
-    };
-    if req.uri().query().is_some() {
-        return None;
-    }
-    let (stem, ext) = document_path(req.uri().path())?;
-    let format = Format::from_extension(ext)?;
-    let cfg = state.config.load();
-    if cfg.http.trusted_proxies.iter().any(|n| n.contains(peer))
-        || super::gate::malformed(req, cfg.http.max_url_bytes).is_some()
-    {
-        return None;
-    }
-    let max_age = cfg.cache_max_age;
-    drop(cfg);
-    let headers = req.headers();
-    let site = state.site.load();
-    let entry = site.feeds.get(stem)?;
-    if site.private.contains_key(stem) || not_yet(&site, stem, Some(&**entry)).is_some() || prefers_html(headers) {
-        return None;
-    }
-    let mut res = document(state, headers, entry.current(format), stem, ext, None, cache_control(max_age));
-    drop(site);
+    let (mut res, head) =
+        take(state, req, peer, |t| (document_with(t.doc, t.enc, t.fresh, t.cache_control, t.links), t.head))?;
     let size = http_body::Body::size_hint(res.body()).exact().unwrap_or(0);
     // What the router adds to every answer it gives (axum's `Route`): the length, and no body
     // for `HEAD`.
@@ -76,6 +134,6 @@ pub fn answer<B>(state: &AppState, req: &Request<B>, peer: IpAddr) -> Option<Res
     if head {
         *res.body_mut() = Body::empty();
     }
-    state.metrics.request("feed", res.status().as_u16(), if head { 0 } else { size });
+    count(state, res.status().as_u16(), if head { 0 } else { size });
     Some(res)
 }

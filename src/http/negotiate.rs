@@ -3,19 +3,39 @@
 
 use axum::body::Body;
 use axum::http::Response;
-use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::site::{Encoding, Rendered};
+
+/// The header fields of a request as negotiation and conditional requests read them: every
+/// line of one field, in the order sent. Implemented by hyper's `HeaderMap` (the router) and by
+/// the fast path's own parse of a head (`fast`), so both ask the same functions.
+pub trait Fields {
+    /// The raw value of each line of the field `name` (a lower-case standard name).
+    fn lines<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a;
+}
+
+impl Fields for HeaderMap {
+    fn lines<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.get_all(name).iter().map(HeaderValue::as_bytes)
+    }
+}
+
+/// A field value as text, when it is visible ASCII (tabs and spaces allowed): the rule of
+/// `HeaderValue::to_str`, whose lines that fail it are ignored by every reader here.
+pub fn text(value: &[u8]) -> Option<&str> {
+    if value.iter().all(|&b| (b' '..0x7f).contains(&b) || b == b'\t') { std::str::from_utf8(value).ok() } else { None }
+}
 
 /// The coding to send: brotli, then gzip, when the client accepts them (q > 0) and the document
 /// is worth compressing; identity otherwise. Every `Accept-Encoding` line counts; nothing is
 /// allocated, however many codings a client lists.
-pub fn negotiate(headers: &HeaderMap, r: &Rendered) -> Encoding {
+pub fn negotiate(headers: &impl Fields, r: &Rendered) -> Encoding {
     if !r.compressible() {
         return Encoding::Identity;
     }
     let (mut br, mut gzip, mut star) = (None::<f32>, None::<f32>, None::<f32>);
-    let lines = headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok());
+    let lines = headers.lines(&header::ACCEPT_ENCODING).filter_map(text);
     for part in lines.flat_map(|v| v.split(',')) {
         let mut bits = part.split(';');
         let coding = bits.next().unwrap_or("").trim();
@@ -120,10 +140,10 @@ impl Quality {
 /// `text/html` a strictly higher quality than each feed type, wildcards counted. Browsers'
 /// navigations do (`text/html,…,application/xml;q=0.9,*/*;q=0.8`); feed readers, clients
 /// without `Accept` and `*/*` do not. Nothing is allocated, however long the header.
-pub fn prefers_html(headers: &HeaderMap) -> bool {
+pub fn prefers_html(headers: &impl Fields) -> bool {
     let mut html = Quality::default();
     let mut feeds = [Quality::default(); FEED_TYPES.len()];
-    let lines = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok());
+    let lines = headers.lines(&header::ACCEPT).filter_map(text);
     for (ty, sub, q) in lines.flat_map(|v| v.split(',')).filter_map(media_range) {
         html.offer(closeness((ty, sub), ("text", "html")), q);
         for (quality, feed) in feeds.iter_mut().zip(FEED_TYPES) {

@@ -7,7 +7,7 @@ use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{Response, StatusCode};
 use axum::response::IntoResponse;
 
-use super::negotiate::negotiate;
+use super::negotiate::{Fields, negotiate, text};
 use crate::site::{Encoding, Rendered};
 
 /// `Cache-Control` of archive pages.
@@ -86,19 +86,18 @@ pub fn cache_control(max_age: u32) -> HeaderValue {
 /// it) when present, else `If-Modified-Since` at one-second precision (RFC 9110, 13.1.1 and
 /// 13.1.3). A date equal to `Last-Modified` counts only when the document did not change twice
 /// within that second. An `If-Modified-Since` that is not one valid date is ignored.
-pub fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
-    let mut inm = headers.get_all(header::IF_NONE_MATCH).iter().peekable();
+pub fn not_modified(headers: &impl Fields, r: &Rendered) -> bool {
+    let mut inm = headers.lines(&header::IF_NONE_MATCH).peekable();
     if inm.peek().is_some() {
         return inm
-            .filter_map(|v| v.to_str().ok())
+            .filter_map(text)
             .flat_map(|v| v.split(','))
             .map(str::trim)
             .any(|tag| tag == "*" || r.matches_tag(tag));
     }
-    let mut lines = headers.get_all(header::IF_MODIFIED_SINCE).iter();
+    let mut lines = headers.lines(&header::IF_MODIFIED_SINCE);
     let (Some(line), None) = (lines.next(), lines.next()) else { return false };
-    let ims =
-        line.to_str().ok().and_then(|s| httpdate::parse_http_date(s).ok()).map(chrono::DateTime::<chrono::Utc>::from);
+    let ims = text(line).and_then(|s| httpdate::parse_http_date(s).ok()).map(chrono::DateTime::<chrono::Utc>::from);
     r.dated && ims.is_some_and(|ims| r.last_modified < ims || (r.last_modified == ims && !r.ambiguous))
 }
 
@@ -107,7 +106,7 @@ pub fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
 /// brotli at its first request). On a multi-threaded runtime that runs off the async workers; an
 /// HTTP worker (`workers`, single-threaded) makes it in place, holding up its other
 /// connections for that long.
-fn encoded(r: &Rendered, enc: Encoding) -> bytes::Bytes {
+pub(super) fn encoded(r: &Rendered, enc: Encoding) -> bytes::Bytes {
     if !r.has_coding(enc)
         && let Ok(handle) = tokio::runtime::Handle::try_current()
         && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
@@ -123,9 +122,13 @@ const ANSWER_FIELDS: usize = 8;
 
 /// A 200 with the bytes in the negotiated coding, or a 304 when the client's copy is current.
 /// Both carry the validators, `Cache-Control` and `Vary`.
-pub fn respond(headers: &HeaderMap, r: &Rendered, cache_control: HeaderValue) -> Response<Body> {
-    let enc = negotiate(headers, r);
-    let fresh = not_modified(headers, r);
+pub fn respond(headers: &impl Fields, r: &Rendered, cache_control: HeaderValue) -> Response<Body> {
+    respond_with(r, negotiate(headers, r), not_modified(headers, r), cache_control)
+}
+
+/// The answer [`respond`] gives once the coding is chosen and `fresh` says whether the client's
+/// copy is current (304).
+pub fn respond_with(r: &Rendered, enc: Encoding, fresh: bool, cache_control: HeaderValue) -> Response<Body> {
     let mut res = if fresh {
         let mut res = Response::new(Body::empty());
         *res.status_mut() = StatusCode::NOT_MODIFIED;

@@ -17,15 +17,15 @@ use axum::http::{Response, StatusCode};
 use super::AppState;
 use super::access::{operator_refused, refused, take_token};
 use super::client::Client;
-use super::negotiate::{prefers_html, vary_accept};
+use super::negotiate::{negotiate, prefers_html, vary_accept};
 use super::respond::{
-    ARCHIVE_CACHE, PRIVATE_CACHE, PRIVATE_PAGE_CACHE, cache_control, html_headers, not_found, plain, respond,
-    unavailable,
+    ARCHIVE_CACHE, PRIVATE_CACHE, PRIVATE_PAGE_CACHE, cache_control, html_headers, not_found, not_modified, plain,
+    respond, respond_with, unavailable,
 };
 use super::work;
 use crate::feed::Format;
 use crate::filter::Filter;
-use crate::site::{FeedEntry, Rendered};
+use crate::site::{Encoding, FeedEntry, Rendered};
 use crate::views::{Lane, Lookup, Shape};
 
 use crate::feed::FEED_XSL;
@@ -129,8 +129,7 @@ pub async fn websub(State(state): State<AppState>, req: axum::extract::Request) 
 
 /// The `Link` header of a subscription document: its hubs and its self URL (a private feed's
 /// with its token), when it advertises any hub.
-fn hub_links(state: &AppState, stem: &str, ext: &str, token: Option<&str>) -> Option<HeaderValue> {
-    let cfg = state.config.load();
+pub fn hub_links(cfg: &crate::config::Config, stem: &str, ext: &str, token: Option<&str>) -> Option<HeaderValue> {
     if !cfg.websub.active() {
         return None;
     }
@@ -158,8 +157,21 @@ pub fn document(
     token: Option<&str>,
     cc: HeaderValue,
 ) -> Response<Body> {
-    let mut res = vary_accept(respond(headers, doc, cc));
-    if let Some(links) = hub_links(state, stem, ext, token) {
+    let links = hub_links(&state.config.load(), stem, ext, token);
+    document_with(doc, negotiate(headers, doc), not_modified(headers, doc), cc, links)
+}
+
+/// The answer [`document`] gives once the coding, freshness and `Link` are known: what the hot
+/// path and the fast path (`fast`, which prebuilds its head from this) send.
+pub fn document_with(
+    doc: &Rendered,
+    enc: Encoding,
+    fresh: bool,
+    cc: HeaderValue,
+    links: Option<HeaderValue>,
+) -> Response<Body> {
+    let mut res = vary_accept(respond_with(doc, enc, fresh, cc));
+    if let Some(links) = links {
         res.headers_mut().insert(header::LINK, links);
     }
     res

@@ -75,6 +75,8 @@ pub struct Server {
     state: AppState,
     h1: Arc<http1::Builder>,
     send_timeout: Duration,
+    /// The fast path's limits (`fast`); `None` when every connection goes to hyper at once.
+    fast: Option<super::fast::Limits>,
 }
 
 /// A request's answer: made at once by the hot path, or by the router.
@@ -94,16 +96,45 @@ impl Server {
         if limits.max_headers != HYPER_MAX_HEADERS {
             h1.max_headers(limits.max_headers);
         }
-        Server { app: super::router(state.clone()), state, h1: Arc::new(h1), send_timeout: limits.send_timeout }
+        Server {
+            app: super::router(state.clone()),
+            state,
+            h1: Arc::new(h1),
+            send_timeout: limits.send_timeout,
+            fast: Some(super::fast::Limits::of(limits)),
+        }
+    }
+
+    /// The same server with every connection served by hyper from its first byte (the reference
+    /// the fast path is compared with).
+    #[cfg(test)]
+    pub fn without_fast_path(mut self) -> Server {
+        self.fast = None;
+        self
     }
 
     /// Serves one connection until the client closes it, a limit ends it, `phase` says so, or
     /// the registry asks for it back through `ticket`. Handlers see the peer address as
     /// `ConnectInfo<SocketAddr>`. When the client goes away with a request in progress, hyper
     /// notices the end of the stream and the request is dropped.
-    pub async fn serve(&self, stream: TcpStream, peer: SocketAddr, mut phase: watch::Receiver<Phase>, ticket: Ticket) {
-        let (app, state) = (self.app.clone(), self.state.clone());
+    pub async fn serve(
+        &self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        mut phase: watch::Receiver<Phase>,
+        ticket: Ticket,
+    ) {
         let ticket = Arc::new(ticket);
+        let (mut rest, mut deadline, mut close) = (bytes::Bytes::new(), None, false);
+        if let Some(limits) = &self.fast
+            && *phase.borrow_and_update() == Phase::Serving
+        {
+            match super::fast::serve(&self.state, &mut stream, peer, &phase, &ticket, limits).await {
+                super::fast::End::Closed => return,
+                super::fast::End::Hyper { rest: r, deadline: d, close: c } => (rest, deadline, close) = (r, Some(d), c),
+            }
+        }
+        let (app, state) = (self.app.clone(), self.state.clone());
         let marks = ticket.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             let busy = marks.busy();
@@ -125,10 +156,10 @@ impl Server {
         });
         // Each connection keeps its header deadline with a timer of its own (`timer`).
         let mut h1 = http1::Builder::clone(&self.h1);
-        h1.timer(super::timer::ConnTimer::new());
-        let conn = h1.serve_connection(Guarded::new(stream, self.send_timeout), service);
+        h1.timer(super::timer::ConnTimer::new(deadline.map(tokio::time::Instant::into_std)));
+        let conn = h1.serve_connection(Guarded::new(stream, self.send_timeout, rest), service);
         let mut conn = std::pin::pin!(conn);
-        if *phase.borrow_and_update() != Phase::Serving {
+        if close || *phase.borrow_and_update() != Phase::Serving {
             conn.as_mut().graceful_shutdown();
         }
         loop {
@@ -183,6 +214,8 @@ impl Server {
 /// one branch.
 struct Guarded {
     io: TokioIo<TcpStream>,
+    /// Bytes read before hyper took the connection (by the fast path), read first.
+    rest: bytes::Bytes,
     send_timeout: Duration,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Whether the last write attempt found the socket full (the timer runs).
@@ -190,8 +223,8 @@ struct Guarded {
 }
 
 impl Guarded {
-    fn new(stream: TcpStream, send_timeout: Duration) -> Guarded {
-        Guarded { io: TokioIo::new(stream), send_timeout, timer: None, stalled: false }
+    fn new(stream: TcpStream, send_timeout: Duration, rest: bytes::Bytes) -> Guarded {
+        Guarded { io: TokioIo::new(stream), rest, send_timeout, timer: None, stalled: false }
     }
 
     /// Passes a ready result through (progress: the timer stops); on `Pending`, starts the timer
@@ -208,21 +241,28 @@ impl Guarded {
             self.stalled = true;
         }
         match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("the client read nothing for {} s", timeout.as_secs()),
-            ))),
+            Poll::Ready(()) => Poll::Ready(Err(stalled(timeout))),
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+/// The error a response ends with when the client took nothing for `send_timeout`.
+pub(super) fn stalled(send_timeout: Duration) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, format!("the client read nothing for {} s", send_timeout.as_secs()))
 }
 
 impl hyper::rt::Read for Guarded {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
+        if !self.rest.is_empty() {
+            let n = self.rest.len().min(buf.remaining());
+            buf.put_slice(&self.rest.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }

@@ -384,3 +384,125 @@ async fn the_hot_path_answers_as_the_router_does() {
     let other: std::net::IpAddr = "198.51.100.1".parse().unwrap();
     assert!(super::hot::answer(&proxied, &request("GET", "/feed.rss", &[host]), other).is_some());
 }
+
+/// A test server on a port of its own: `server`'s connections accepted on `rt`.
+fn listen(rt: &tokio::runtime::Runtime, server: super::Server) -> std::net::SocketAddr {
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let conns = super::Connections::new(&config().http, 1000);
+    let (tx, phase) = tokio::sync::watch::channel(super::Phase::Serving);
+    rt.spawn(async move {
+        let _tx = tx;
+        while let Ok((stream, peer)) = listener.accept().await {
+            let (server, phase, ticket) = (server.clone(), phase.clone(), conns.admit(peer.ip()).unwrap());
+            tokio::spawn(async move { server.serve(stream, peer, phase, ticket).await });
+        }
+    });
+    addr
+}
+
+/// A response as read off the wire: status, every header line but `date` (sorted by name, values
+/// of one name in order), and the body (its length from the answer, none for `HEAD` and 304).
+type Wire = (u16, Vec<(String, Vec<u8>)>, Vec<u8>);
+
+/// Sends `raw` (one or more requests) on a new connection and reads `heads.len()` answers, one
+/// per method in `heads` (whether it answers `HEAD`).
+fn exchange(addr: std::net::SocketAddr, raw: &[u8], heads: &[bool]) -> Vec<Wire> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    s.write_all(raw).unwrap();
+    let mut got = Vec::new();
+    let mut answers = Vec::new();
+    for &head in heads {
+        loop {
+            let mut fields = [httparse::EMPTY_HEADER; 64];
+            let mut res = httparse::Response::new(&mut fields);
+            if let httparse::Status::Complete(n) = res.parse(&got).unwrap() {
+                let status = res.code.unwrap();
+                let mut lines: Vec<(String, Vec<u8>)> = res
+                    .headers
+                    .iter()
+                    .filter(|h| !h.name.eq_ignore_ascii_case("date"))
+                    .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
+                    .collect();
+                lines.sort_by(|a, b| a.0.cmp(&b.0));
+                assert!(res.headers.iter().any(|h| h.name == "date"), "a date");
+                let len = lines.iter().find(|l| l.0 == "content-length");
+                let len = match len {
+                    Some((_, v)) if !head && status != 304 => std::str::from_utf8(v).unwrap().parse().unwrap(),
+                    _ => 0,
+                };
+                while got.len() < n + len {
+                    let mut chunk = [0u8; 65536];
+                    let k = s.read(&mut chunk).unwrap();
+                    assert!(k > 0, "closed mid-body");
+                    got.extend_from_slice(&chunk[..k]);
+                }
+                answers.push((status, lines, got[n..n + len].to_vec()));
+                got.drain(..n + len);
+                break;
+            }
+            let mut chunk = [0u8; 65536];
+            let k = s.read(&mut chunk).unwrap();
+            assert!(k > 0, "closed before an answer: {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&chunk[..k]);
+        }
+    }
+    answers
+}
+
+/// The fast path (`fast`) answers on the wire exactly as hyper and the router do: the same
+/// status, header lines with their values (the date aside) and body, for requests it takes,
+/// for those it leaves to hyper at once or after answering some, and for pipelined ones; and
+/// each server counts the same requests.
+#[test]
+fn the_fast_path_answers_on_the_wire_as_hyper_does() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let (fast_state, hyper_state) = (state(), state());
+    let limits = config().http;
+    let fast = listen(&rt, super::Server::new(fast_state.clone(), &limits));
+    let hyper = listen(&rt, super::Server::new(hyper_state.clone(), &limits).without_fast_path());
+    let (_, gz, _) = rt.block_on(call("GET", "/topics/ai.rss", &[("accept-encoding", "gzip")]));
+    let tag = gz[header::ETAG].to_str().unwrap().to_string();
+    let get = |path: &str, extra: &str| format!("GET {path} HTTP/1.1\r\nHost: feeds.test\r\n{extra}\r\n");
+    let head = |path: &str, extra: &str| format!("HEAD {path} HTTP/1.1\r\nhost: feeds.test\r\n{extra}\r\n");
+    let cases: Vec<(String, Vec<bool>)> = vec![
+        (get("/topics/ai.rss", ""), vec![false]),
+        (get("/topics/ai.rss", "Accept-Encoding: gzip\r\n"), vec![false]),
+        (get("/topics/ai.rss", "accept-encoding: br;q=0.5, gzip\r\nUser-Agent: r/1\r\n"), vec![false]),
+        (get("/topics/ai.rss", &format!("Accept-Encoding: gzip\r\nIf-None-Match: {tag}\r\n")), vec![false]),
+        (head("/topics/ai.rss", &format!("If-None-Match: {tag}\r\nAccept-Encoding: gzip\r\n")), vec![true]),
+        (head("/topics/ai.rss", "Accept-Encoding: gzip\r\n"), vec![true]),
+        (
+            get("/feed.rss", "If-Modified-Since: Wed, 01 May 2024 10:00:00 GMT\r\nConnection: keep-alive\r\n"),
+            vec![false],
+        ),
+        (get("/feed.json", "Accept: */*\r\n"), vec![false]),
+        (get("/topics/ai.atom", "Accept: application/atom+xml\r\n"), vec![false]),
+        // Pipelined, all taken; then one taken and the rest left to hyper.
+        (get("/topics/ai.rss", "") + &head("/feed.rss", "") + &get("/feed.json", ""), vec![false, true, false]),
+        (get("/feed.json", "") + &get("/feed.json?limit=1", "") + &get("/feed.rss", ""), vec![false, false, false]),
+        // Left to hyper from the first request.
+        (get("/topics/ai.rss", "Content-Length: 0\r\n"), vec![false]),
+        (get("/topics/ai.rss", "Cookie: a=b\r\n"), vec![false]),
+        (get("/topics/ai.rss", "Accept: text/html\r\n"), vec![false]),
+        (get("/topics/nope.rss", ""), vec![false]),
+        (get("/topics/a%69.rss", ""), vec![false]),
+        (get("/", ""), vec![false]),
+        ("GET /feed.rss HTTP/1.1\r\n\r\n".into(), vec![false]),
+        ("GET /feed.rss HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".into(), vec![false]),
+        ("GET /feed.rss HTTP/1.0\r\nHost: a\r\n\r\n".into(), vec![false]),
+        ("POST /feed.rss HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab".into(), vec![false]),
+        (get("/feed.rss", "Connection: close\r\n"), vec![false]),
+        (get("/feed.rss", "X-Thing: \u{7f}\r\n"), vec![false]),
+    ];
+    for (raw, heads) in &cases {
+        let ours = exchange(fast, raw.as_bytes(), heads);
+        assert_eq!(ours, exchange(hyper, raw.as_bytes(), heads), "{raw:?}");
+        assert!(ours.iter().all(|a| a.0 != 500), "{raw:?}");
+    }
+    let taken = request_counts(&fast_state);
+    assert_eq!(taken, request_counts(&hyper_state));
+    assert!(taken.iter().any(|l| l.contains("route=\"feed\",status=\"304\"} 2")), "{taken:?}");
+}

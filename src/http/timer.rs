@@ -29,11 +29,27 @@ type Watchdog = Arc<Mutex<Option<Pin<Box<Sleep>>>>>;
 #[derive(Default)]
 pub struct ConnTimer {
     dog: Watchdog,
+    /// A deadline the first sleep may not pass: that of a head begun before hyper took the
+    /// connection (`fast`), taken by the first sleep.
+    first: Mutex<Option<Instant>>,
+    /// Whether `first` is still to be taken (so later sleeps do not lock it).
+    capped: std::sync::atomic::AtomicBool,
 }
 
 impl ConnTimer {
-    pub fn new() -> ConnTimer {
-        ConnTimer::default()
+    /// A connection's timer; its first sleep ends by `first` at the latest, when given.
+    pub fn new(first: Option<Instant>) -> ConnTimer {
+        ConnTimer { capped: first.is_some().into(), first: Mutex::new(first), ..ConnTimer::default() }
+    }
+
+    /// `deadline`, or the first deadline when this is the first sleep and that is earlier.
+    fn capped(&self, deadline: Instant) -> Instant {
+        use std::sync::atomic::Ordering;
+        if !self.capped.swap(false, Ordering::Relaxed) {
+            return deadline;
+        }
+        let first = self.first.lock().unwrap_or_else(PoisonError::into_inner).take();
+        first.map_or(deadline, |first| first.min(deadline))
     }
 }
 
@@ -49,7 +65,7 @@ impl hyper::rt::Timer for ConnTimer {
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(HeadSleep { deadline: deadline.into(), dog: self.dog.clone() })
+        Box::pin(HeadSleep { deadline: self.capped(deadline).into(), dog: self.dog.clone() })
     }
 
     fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
@@ -110,7 +126,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_sleep_ends_at_its_own_deadline_not_at_the_watchdogs_earlier_one() {
-        let timer = ConnTimer::new();
+        let timer = ConnTimer::new(None);
         let t0 = timer.now();
         let mut first = timer.sleep_until(t0 + Duration::from_millis(50));
         assert!(!ended(&mut first).await);
@@ -127,7 +143,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_earlier_deadline_moves_the_watchdog_and_reset_moves_a_sleep() {
-        let timer = ConnTimer::new();
+        let timer = ConnTimer::new(None);
         let t0 = timer.now();
         let mut late = timer.sleep_until(t0 + Duration::from_secs(3600));
         assert!(!ended(&mut late).await);

@@ -73,7 +73,13 @@ pub struct Rendered {
     /// The `ETag` of each coding and the `Last-Modified` value, made at the first request, so
     /// answering one formats nothing.
     pub(super) validators: OnceLock<Validators>,
+    /// The heads HTTP's fast path answers with, one per coding and freshness (see
+    /// [`Rendered::head`]), made at the first request for each.
+    pub(super) heads: OnceLock<Box<Heads>>,
 }
+
+/// Prebuilt response heads, by slot.
+type Heads = [OnceLock<Bytes>; 6];
 
 /// The values of the headers a document is served with (visible ASCII), made once, for HTTP to
 /// turn into header values without formatting anything.
@@ -98,6 +104,7 @@ impl Clone for Rendered {
             gzip: self.gzip.clone(),
             brotli: self.brotli.clone(),
             validators: self.validators.clone(),
+            heads: OnceLock::new(),
         }
     }
 }
@@ -117,6 +124,7 @@ impl Rendered {
             gzip: OnceLock::new(),
             brotli: OnceLock::new(),
             validators: OnceLock::new(),
+            heads: OnceLock::new(),
         }
     }
 
@@ -169,6 +177,12 @@ impl Rendered {
                 last_modified: value(httpdate::fmt_http_date(std::time::SystemTime::from(self.last_modified))),
             }
         })
+    }
+
+    /// The head kept in `slot` (one of six, numbered by HTTP, which alone knows what a head
+    /// holds), made by `make` the first time.
+    pub(crate) fn head(&self, slot: usize, make: impl FnOnce() -> Bytes) -> &Bytes {
+        self.heads.get_or_init(Default::default)[slot].get_or_init(make)
     }
 
     /// Whether compressing this document is worth it.

@@ -139,6 +139,7 @@ fn read_docs(saved: &[SavedDoc; 3], blob: &Bytes) -> Result<[Rendered; 3]> {
             gzip: OnceLock::new(),
             brotli: OnceLock::new(),
             validators: OnceLock::new(),
+            heads: OnceLock::new(),
         };
         if let Some(g) = gzip {
             let _ = r.gzip.set(g);
