@@ -5,17 +5,7 @@
 
 use super::*;
 use crate::store::StoryRow;
-
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % below
-    }
-}
+use crate::store::stories::tests::Rng;
 
 /// Rows with keys from a small space over a few days (hot keys hold more than any limit), one
 /// key `u64::MAX` (negative in the table) and one day `i32::MIN`.

@@ -479,4 +479,4 @@ impl Batch<'_> {
 
 #[cfg(test)]
 #[path = "stories_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -19,10 +19,10 @@ const FIRST_CANDIDATES: &str =
     "SELECT item FROM story_keys WHERE key=?1 AND day BETWEEN ?2 AND ?3 ORDER BY day DESC, item LIMIT ?4";
 
 /// A small deterministic generator (xorshift), so the rows are many and varied but the same
-/// every run.
-struct Rng(u64);
+/// every run (the cold build's tests draw theirs from it too).
+pub(in crate::store) struct Rng(pub(in crate::store) u64);
 impl Rng {
-    fn next(&mut self, below: u64) -> u64 {
+    pub(in crate::store) fn next(&mut self, below: u64) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
