@@ -1,7 +1,8 @@
-//! The file watcher: notify (inotify on Linux) on every root, recursively, and a coalescing step
-//! that turns its fine-grained events into writer jobs: "these paths changed" or "rescan".
+//! The file watcher: an inotify watch on every folder of every root ([`tree`]: our own, one per
+//! folder, not notify's recursive watch), and a coalescing step that turns their fine-grained
+//! events into writer jobs: "these paths changed" or "rescan".
 //!
-//! notify's event kinds are collapsed by one pure function, [`classify`], into three signals.
+//! Events are carried as notify's event type; their kinds are collapsed by one pure function, [`classify`], into three signals.
 //! Paths that were written to are held until the writer closes them (`IN_CLOSE_WRITE`) or a
 //! settle time passes, so a file being written is not read half-way. Everything else (renames,
 //! deletions, new folders, attribute changes) is passed on after a few quiet milliseconds, but a
@@ -19,12 +20,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
-use notify::{RecursiveMode, Watcher as _};
 use tracing::{error, info, warn};
 
 use crate::config::WatchMode;
 use crate::job::Job;
 use crate::systemd::{Heartbeat, beat_every};
+
+mod tree;
 
 /// How long the event stream must be quiet before a batch of ready paths is handed on.
 const QUIET: Duration = Duration::from_millis(3);
@@ -64,13 +66,13 @@ pub(crate) fn classify(event: &notify::Event) -> Vec<Signal> {
     }
 }
 
-/// What the coalescing thread receives: notify's events, or the order to stop.
+/// What the coalescing thread receives: events (in notify's type), or the order to stop.
 enum Msg {
     Event(notify::Result<notify::Event>),
     Stop,
 }
 
-/// Keeps the notify watcher and the coalescing thread alive; dropping it stops both.
+/// Keeps the watches and the coalescing thread alive; dropping it stops both.
 pub struct Watcher {
     tx: Sender<Msg>,
     thread: Option<JoinHandle<()>>,
@@ -95,15 +97,7 @@ pub(crate) fn spawn(
     heartbeat: Heartbeat,
 ) -> Result<Watcher> {
     let (tx, rx) = mpsc::channel::<Msg>();
-    let events = tx.clone();
-    let config = notify::Config::default().with_follow_symlinks(false);
-    let watcher = notify::RecommendedWatcher::new(
-        move |res: notify::Result<notify::Event>| {
-            let _ = events.send(Msg::Event(res));
-        },
-        config,
-    )
-    .context("cannot start the file watcher")?;
+    let watcher = tree::Tree::start(tx.clone()).context("cannot start the file watcher")?;
     let parents = Parents::start(tx.clone()).context("cannot start the file watcher")?;
     let mut roots = Roots {
         watcher,
@@ -131,8 +125,8 @@ pub(crate) fn spawn(
 }
 
 /// Watches of the roots' parent folders, to see a root appear, vanish or be replaced. They are
-/// inotify watches of their own, for names coming and going only: notify would watch every kind
-/// of event, and a busy sibling of a root (the store, often) would wake the watcher at each
+/// inotify watches of their own, for names coming and going only: a folder's watch in [`tree`]
+/// reports every kind of event, and a busy sibling of a root (the store, often) would wake the watcher at each
 /// write. Each event reaches the coalescing thread as a notify event naming the path.
 struct Parents {
     watches: inotify::Watches,
@@ -198,7 +192,7 @@ const ROOT_RETRY: Duration = Duration::from_secs(1);
 
 /// The roots and their watches.
 struct Roots {
-    watcher: notify::RecommendedWatcher,
+    watcher: tree::Tree,
     parents: Parents,
     mode: WatchMode,
     poll_interval: Duration,
@@ -239,7 +233,7 @@ impl Roots {
         self.roots.iter().any(|r| r.polled)
     }
 
-    /// The system refused a watch somewhere below a root (notify reports it as an event, when a
+    /// The system refused a watch somewhere below a root (the watches' reading thread reports it as an event, when a
     /// new folder could not be watched): every watched root may now miss changes, so all are
     /// scanned on the timer as well.
     fn watch_limit_reached(&mut self) {
@@ -279,7 +273,7 @@ impl Roots {
             }
             if r.identity.is_some() {
                 // Gone or replaced: the old watch follows the old folder, wherever it went.
-                let _ = self.watcher.unwatch(&r.path);
+                self.watcher.unwatch_root(&r.path);
                 r.identity = None;
                 changed = true;
             }
@@ -287,20 +281,19 @@ impl Roots {
                 complain(r, "clippings root is missing; its clippings keep serving until it returns".into(), false);
                 continue;
             };
-            match self.watcher.watch(&r.path, RecursiveMode::Recursive) {
+            match self.watcher.watch_root(&r.path) {
                 Ok(()) => {
                     info!(root = %r.path.display(), "watching");
                     r.identity = Some(id);
                     r.complaint = None;
                     changed = true;
                 }
-                Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => {
-                    let _ = self.watcher.unwatch(&r.path);
+                Err(tree::Refused::Limit) => {
                     r.polled = true;
                     complain(r, watch_limit_message(secs), true);
                     changed = true;
                 }
-                Err(e) => complain(r, format!("cannot watch: {e}"), false),
+                Err(tree::Refused::Other(e)) => complain(r, format!("cannot watch: {e}"), false),
             }
         }
         changed
