@@ -10,7 +10,9 @@ Each clipfeed round starts on an empty store with the N files in the root, waits
 every feed listed in /feeds.opml once in every format (RSS, Atom, JSON) with
 `Accept-Encoding: gzip`, as feed readers do, so every compressed copy the server keeps is made;
 VmHWM again = "peak" (the figure the targets are about), and after --settle seconds VmRSS =
-"steady". The store's size is the database plus its WAL and shared-memory files while the
+"steady". The sealed memory files the daemon holds for `sendfile` (documents asked for again
+and again) are kernel memory outside VmHWM: their bytes are read from its descriptors, shown,
+and added to the peak for the target. The store's size is the database plus its WAL and shared-memory files while the
 daemon runs, and the database alone after it stopped (SIGTERM). Sizes in MiB (1,048,576 bytes).
 Targets: peak under 64 MiB at 10,000 and under 160 MiB at 100,000.
 JSON: WORKDIR/results/memory-N-*.json.
@@ -29,6 +31,20 @@ TARGETS_MIB = {10000: 64, 100000: 160}
 MIB = 1048576
 
 
+def sealed_bytes(pid):
+    """Bytes in the sealed memory files the daemon holds for sendfile (its open descriptors named
+    memfd:clipfeed-body): kernel memory that VmRSS and VmHWM do not count."""
+    total = 0
+    fds = "/proc/%d/fd" % pid
+    for fd in os.listdir(fds):
+        try:
+            if os.readlink(os.path.join(fds, fd)).startswith("/memfd:clipfeed-body"):
+                total += os.stat(os.path.join(fds, fd)).st_size
+        except OSError:
+            pass
+    return total
+
+
 def clipfeed_round(binary, rundir, root, encoding, settle):
     store = os.path.join(rundir, "store.db")
     B.fresh_store(store)
@@ -44,6 +60,7 @@ def clipfeed_round(binary, rundir, root, encoding, settle):
         if bad:
             B.die("%d feed requests did not answer 200" % bad)
         after_requests = d.memory()
+        sealed = sealed_bytes(d.pid)
         time.sleep(settle)
         steady = d.memory()
         status = d.status()
@@ -54,6 +71,7 @@ def clipfeed_round(binary, rundir, root, encoding, settle):
         "ready_s": ready, "clippings": status["clippings"], "feeds": len(paths), "requests": 3 * len(paths),
         "peak_after_ingest_kib": after_ingest.get("VmHWM"), "rss_after_ingest_kib": after_ingest.get("VmRSS"),
         "peak_kib": after_requests.get("VmHWM"), "steady_kib": steady.get("VmRSS"),
+        "sealed_kib": sealed / 1024,
         "store_bytes_running": running_bytes, "store_bytes_stopped": B.store_bytes(store),
     }
 
@@ -105,6 +123,8 @@ def main():
             rows = [["clipfeed peak after cold ingest (VmHWM)", peak_ingest["median"], peak_ingest["min"], peak_ingest["max"]],
                     ["clipfeed peak, every feed requested (VmHWM)", peak["median"], peak["min"], peak["max"]],
                     ["clipfeed steady (VmRSS)", steady["median"], steady["min"], steady["max"]]]
+            sealed = B.spread([x["sealed_kib"] / 1024 for x in cf])
+            rows.append(["sealed files for sendfile (kernel, not in VmHWM)", sealed["median"], sealed["min"], sealed["max"]])
             if hg:
                 rows.append(["hugo build peak RSS", hugo_peak["median"], hugo_peak["min"], hugo_peak["max"]])
             rows += [["store on disk, running (db+wal+shm)", store_run["median"], store_run["min"], store_run["max"]],
@@ -117,7 +137,8 @@ def main():
                 print("hugo peak / clipfeed peak: %.1fx" % (hugo_peak["median"] / peak["median"]))
             target = TARGETS_MIB.get(n)
             if target:
-                print("target peak < %d MiB: %s" % (target, B.verdict(peak["max"] < target)))
+                worst = max(x["peak_kib"] + x["sealed_kib"] for x in cf) / 1024
+                print("target peak (VmHWM + sealed files) < %d MiB: %s" % (target, B.verdict(worst < target)))
             result = {"figure": "memory", "n": n, "seed": args.seed, "machine": machine, "binary": binary,
                       "encoding": args.encoding, "clipfeed": {"peak_after_ingest_mib": peak_ingest, "peak_mib": peak,
                                                               "steady_mib": steady, "store_running_mib": store_run,

@@ -37,8 +37,8 @@ use crate::watch;
 
 /// Open files kept for everything but connections: the store and its journals (two connections),
 /// the watcher, the clippings being read (one per parsing thread), folders being walked, the
-/// notify socket.
-const FD_RESERVE: u64 = 128;
+/// notify socket; and the sealed files bodies are sent from (`site::SEALED_MAX_FILES`).
+const FD_RESERVE: u64 = 128 + crate::site::SEALED_MAX_FILES as u64;
 
 /// At most one warning about the connection limit, or about failing accepts, per this period.
 const WARN_EVERY: Duration = Duration::from_secs(60);

@@ -63,7 +63,16 @@ pub async fn metrics(State(state): State<AppState>, req: axum::extract::Request)
     if let Some(refusal) = operator_refused(&state.config.load(), client, req.headers()) {
         return refusal;
     }
-    let mut res = Response::new(Body::from(state.metrics.render(&crate::process::sample())));
+    let mut text = state.metrics.render(&crate::process::sample());
+    // The bodies held for `sendfile` (`site::Sealed`) are the kernel's memory, not the heap's.
+    let (files, bytes) = crate::site::sealed_held();
+    text.push_str(&format!(
+        "# HELP clipfeed_sealed_files Documents' bodies held in sealed memory files for sendfile.\n\
+         # TYPE clipfeed_sealed_files gauge\nclipfeed_sealed_files {files}\n\
+         # HELP clipfeed_sealed_bytes Bytes held in those files (outside resident memory).\n\
+         # TYPE clipfeed_sealed_bytes gauge\nclipfeed_sealed_bytes {bytes}\n"
+    ));
+    let mut res = Response::new(Body::from(text));
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

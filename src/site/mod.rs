@@ -11,6 +11,7 @@
 
 mod rendered;
 mod saved;
+mod sealed;
 mod status;
 
 use std::collections::HashMap;
@@ -22,6 +23,9 @@ use chrono::{DateTime, Utc};
 use crate::feed::{FeedKey, FeedMeta, Format};
 
 pub use rendered::{Encoding, Rendered};
+#[cfg(test)]
+pub(crate) use sealed::ASKED as SEALED_ASKED;
+pub use sealed::{MAX_FILES as SEALED_MAX_FILES, Sealed, held as sealed_held};
 pub use status::{Indexing, Remap, RootStatus, Status, StatusRejection};
 
 /// One feed: its subscription document in every format, and what is needed to render its archive

@@ -3,12 +3,14 @@
 //! date, and the compressed forms, each made once.
 
 use std::io::{Read, Write};
-use std::sync::{LazyLock, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
+use super::sealed::Sealed;
 use crate::lru::Lru;
 
 /// Bodies smaller than this are never compressed: the saving would not pay for the headers.
@@ -76,6 +78,11 @@ pub struct Rendered {
     /// The heads HTTP's fast path answers with, one per coding and freshness (see
     /// [`Rendered::head`]), made at the first request for each.
     pub(super) heads: OnceLock<Box<Heads>>,
+    /// The body in each coding (identity, gzip, brotli) in a sealed file for `sendfile` (see
+    /// [`Rendered::sealed`]), made at the first request that wants it.
+    pub(super) sealed: [OnceLock<Option<Arc<Sealed>>>; 3],
+    /// Requests that asked for a sealed file before one was made (up to `sealed::ASKED`).
+    pub(super) asked: AtomicU32,
 }
 
 /// Prebuilt response heads, by slot.
@@ -105,6 +112,8 @@ impl Clone for Rendered {
             brotli: self.brotli.clone(),
             validators: self.validators.clone(),
             heads: OnceLock::new(),
+            sealed: Default::default(),
+            asked: AtomicU32::new(0),
         }
     }
 }
@@ -125,6 +134,8 @@ impl Rendered {
             brotli: OnceLock::new(),
             validators: OnceLock::new(),
             heads: OnceLock::new(),
+            sealed: Default::default(),
+            asked: AtomicU32::new(0),
         }
     }
 
@@ -183,6 +194,36 @@ impl Rendered {
     /// holds), made by `make` the first time.
     pub(crate) fn head(&self, slot: usize, make: impl FnOnce() -> Bytes) -> &Bytes {
         self.heads.get_or_init(Default::default)[slot].get_or_init(make)
+    }
+
+    /// The body in `enc` in a sealed file (see `sealed`), when its length is within `sizes` and
+    /// the files' bounds allow one; made from `body` at the document's `sealed::ASKED`th
+    /// request for one, and from then on the same file (or none) for as long as this document
+    /// is served.
+    pub(crate) fn sealed(
+        &self,
+        enc: Encoding,
+        sizes: std::ops::Range<usize>,
+        body: impl FnOnce() -> Bytes,
+    ) -> Option<Arc<Sealed>> {
+        let slot = match enc {
+            Encoding::Identity => 0,
+            Encoding::Gzip => 1,
+            Encoding::Brotli => 2,
+        };
+        if let Some(made) = self.sealed[slot].get() {
+            return made.clone();
+        }
+        if self.asked.load(Ordering::Relaxed) < super::sealed::ASKED {
+            self.asked.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        self.sealed[slot]
+            .get_or_init(|| {
+                let body = body();
+                if sizes.contains(&body.len()) { Sealed::new(&body).map(Arc::new) } else { None }
+            })
+            .clone()
     }
 
     /// Whether compressing this document is worth it.

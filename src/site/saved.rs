@@ -140,6 +140,8 @@ fn read_docs(saved: &[SavedDoc; 3], blob: &Bytes) -> Result<[Rendered; 3]> {
             brotli: OnceLock::new(),
             validators: OnceLock::new(),
             heads: OnceLock::new(),
+            sealed: Default::default(),
+            asked: Default::default(),
         };
         if let Some(g) = gzip {
             let _ = r.gzip.set(g);
