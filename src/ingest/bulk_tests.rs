@@ -22,7 +22,7 @@ const PRIVATE: &str =
     "topics:\n  - name: Internal\n    private: true\nproviders:\n  - domain: secret.example\n    private: true\n";
 
 /// Words the search answers are compared on.
-const WORDS: [&str; 8] = ["police", "facial", "amazon", "model", "chip", "robot", "ban", "internal"];
+const WORDS: [&str; 9] = ["police", "facial", "amazon", "model", "chip", "robot", "ban", "internal", "now"];
 
 fn config(roots: &[PathBuf], store: &Path, extra: &str) -> Arc<Config> {
     let roots: Vec<String> = roots.iter().map(|r| format!("{:?}", r.display().to_string())).collect();
@@ -165,4 +165,54 @@ fn a_cold_build_cut_short_is_completed_by_the_next_start_as_the_per_row_build_is
     // And it is the store an uninterrupted build leaves, but for the order the crash changed.
     let whole = built(std::slice::from_ref(&root), PRIVATE, false);
     assert_eq!(section(&cold, "FROM story_items").len(), section(&whole, "FROM story_items").len());
+}
+
+/// A store built from `root`, then a large change to it (files removed, edited, written again
+/// as they were, added) reconciled, with the items of that change made side by side
+/// (`ingest/cold.rs`) or (`off`) one by one; what it leaves.
+fn changed_in_bulk(root: &Path, off: bool) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let cfg = config(&[root.to_path_buf()], &path, PRIVATE);
+    let n = 600;
+    std::fs::remove_dir_all(root).ok();
+    generate(root, n);
+    super::TEST_NOW.set(chrono::DateTime::from_timestamp(1_767_000_000, 0));
+    COLD_OFF.set(off);
+    let mut ingest = start(&cfg, &path);
+    ingest.reconcile().unwrap();
+    let later = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_767_000_100);
+    for i in 0..n {
+        let file = root.join(format!("c{i:05}.md"));
+        match i % 5 {
+            0 => std::fs::remove_file(&file).unwrap(),
+            1 => {
+                let text = std::fs::read_to_string(&file).unwrap().replace("title: \"Maker", "title: \"Maker now");
+                std::fs::write(&file, text).unwrap();
+            }
+            2 => std::fs::File::options().write(true).open(&file).unwrap().set_modified(later).unwrap(),
+            _ => {}
+        }
+    }
+    // New files naming the first 150 articles again (two files, one item; a removed one back).
+    let extra = root.join("more");
+    generate(&extra, 150);
+    super::TEST_NOW.set(chrono::DateTime::from_timestamp(1_767_000_200, 0));
+    ingest.reconcile().unwrap();
+    COLD_OFF.set(false);
+    super::TEST_NOW.set(None);
+    dump_for_test(&mut ingest.store, &WORDS)
+}
+
+#[test]
+fn a_large_change_made_side_by_side_is_the_one_by_one_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let side = changed_in_bulk(&dir.path().join("a"), false);
+    let one = changed_in_bulk(&dir.path().join("b"), true);
+    // The change tombstoned items, edited others and merged others from two files.
+    let items = section(&side, "FROM items ORDER BY 1");
+    assert_eq!(items.len(), 600, "every item ever seen has a row");
+    assert!(section(&side, "FROM feed_log").iter().filter(|l| l.ends_with("Integer(0)")).count() > 100, "slots closed");
+    assert!(section(&side, "search now").len() > 50, "edited titles indexed");
+    same(&side, &one);
 }
