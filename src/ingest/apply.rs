@@ -194,26 +194,23 @@ impl Ingest {
         for chunk in removed.chunks(CHUNK) {
             self.record_pending(chunk.iter().cloned().map(Change::Removed).collect(), t, &mut keys)?;
         }
-        // The next chunk is read and parsed (on the pool, from a thread of its own) while the
-        // writer records the last one: at most one chunk waits between them.
+        // The next chunk is read and parsed (on the pool) while the writer records the last.
         let (limits, heartbeat) = (self.core.limits, self.core.heartbeat.clone());
         let (send, loaded) = std::sync::mpsc::sync_channel::<(usize, Vec<Change>)>(1);
         std::thread::scope(|s| -> Result<()> {
             std::thread::Builder::new()
                 .name("clipfeed-read".into())
                 .spawn_scoped(s, move || {
-                    let mut files = to_load.into_iter();
-                    loop {
+                    let mut files = to_load.into_iter().peekable();
+                    while files.peek().is_some() {
                         let chunk: Vec<(FileId, PathBuf)> = files.by_ref().take(PARSE_CHUNK).collect();
-                        let n = chunk.len();
-                        // A writer that stopped (an error) stops the reading.
-                        if n == 0 || send.send((n, scan::load_all(chunk, limits, &heartbeat))).is_err() {
+                        if send.send((chunk.len(), scan::load_all(chunk, limits, &heartbeat))).is_err() {
                             return;
                         }
                     }
                 })
                 .context("starting the thread that reads files")?;
-            // Returning drops the receiving end, which stops the reader.
+            // Returning (an error) drops the receiving end, which stops the reader.
             for (n, changes) in loaded {
                 self.record_pending(changes, t, &mut keys)?;
                 self.progress_tick(n, 0, 0);
@@ -550,7 +547,7 @@ impl Core {
     }
 }
 
-/// Writes the names of an item's topics and news site, as its clipping gives them.
+/// Writes the names of an item's topics and news site.
 pub(super) fn put_names(b: &Batch<'_>, data: &crate::item::ItemData, fx: &mut Effects) -> Result<()> {
     for topic in &data.topics {
         b.put_topic(&topic.slug, &topic.name)?;

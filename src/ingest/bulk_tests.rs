@@ -86,6 +86,11 @@ fn a_cold_build_of_the_seeds_and_corpus_is_the_per_row_build() {
 /// `n` clippings telling a few dozen events, each in several wordings by several sites over a
 /// few days; some in a private topic, some from a private site; a few without a date.
 fn generate(root: &Path, n: usize) {
+    generate_edited(root, n, |t| t.to_string());
+}
+
+/// [`generate`], each file's text as `edit` makes it.
+fn generate_edited(root: &Path, n: usize, edit: impl Fn(&str) -> String) {
     std::fs::create_dir_all(root).unwrap();
     let subjects = ["robot", "chip", "model", "police ban", "facial scan", "amazon drone", "battery", "satellite"];
     let verbs = ["unveils", "delays", "cuts the price of", "recalls", "tests"];
@@ -107,7 +112,7 @@ fn generate(root: &Path, n: usize) {
             ["today", "says report", "again", "after a review"][i % 4],
             40 + i % 50,
         );
-        std::fs::write(root.join(format!("c{i:05}.md")), text).unwrap();
+        std::fs::write(root.join(format!("c{i:05}.md")), edit(&text)).unwrap();
     }
 }
 
@@ -182,18 +187,20 @@ fn changed_in_bulk(root: &Path, off: bool) -> Vec<String> {
     let mut ingest = start(&cfg, &path);
     ingest.reconcile().unwrap();
     let later = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_767_000_100);
+    // Every file written again edited, in a folder aside, taken from there for the edited ones.
+    let edited = root.with_extension("edited");
+    generate_edited(&edited, n, |t| t.replace("title: \"Maker", "title: \"Maker now"));
     for i in 0..n {
-        let file = root.join(format!("c{i:05}.md"));
+        let name = format!("c{i:05}.md");
+        let file = root.join(&name);
         match i % 5 {
             0 => std::fs::remove_file(&file).unwrap(),
-            1 => {
-                let text = std::fs::read_to_string(&file).unwrap().replace("title: \"Maker", "title: \"Maker now");
-                std::fs::write(&file, text).unwrap();
-            }
+            1 => std::fs::rename(edited.join(&name), &file).unwrap(),
             2 => std::fs::File::options().write(true).open(&file).unwrap().set_modified(later).unwrap(),
             _ => {}
         }
     }
+    std::fs::remove_dir_all(&edited).unwrap();
     // New files naming the first 150 articles again (two files, one item; a removed one back).
     let extra = root.join("more");
     generate(&extra, 150);
