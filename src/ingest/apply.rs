@@ -80,7 +80,7 @@ pub(super) struct Effects {
     notes_changed: bool,
     tally: Tally,
     /// Stories this transaction changed, whose story logs it brings up to date (`log_deltas`).
-    stories: BTreeSet<String>,
+    pub(super) stories: BTreeSet<String>,
 }
 
 impl Effects {
@@ -194,17 +194,29 @@ impl Ingest {
         for chunk in removed.chunks(CHUNK) {
             self.record_pending(chunk.iter().cloned().map(Change::Removed).collect(), t, &mut keys)?;
         }
-        let mut files = to_load.into_iter();
-        loop {
-            let chunk: Vec<(FileId, PathBuf)> = files.by_ref().take(PARSE_CHUNK).collect();
-            if chunk.is_empty() {
-                break;
+        // The next chunk is read and parsed (on the pool) while the writer records the last.
+        let (limits, heartbeat) = (self.core.limits, self.core.heartbeat.clone());
+        let (send, loaded) = std::sync::mpsc::sync_channel::<(usize, Vec<Change>)>(1);
+        std::thread::scope(|s| -> Result<()> {
+            std::thread::Builder::new()
+                .name("clipfeed-read".into())
+                .spawn_scoped(s, move || {
+                    let mut files = to_load.into_iter().peekable();
+                    while files.peek().is_some() {
+                        let chunk: Vec<(FileId, PathBuf)> = files.by_ref().take(PARSE_CHUNK).collect();
+                        if send.send((chunk.len(), scan::load_all(chunk, limits, &heartbeat))).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .context("starting the thread that reads files")?;
+            // Returning (an error) drops the receiving end, which stops the reader.
+            for (n, changes) in loaded {
+                self.record_pending(changes, t, &mut keys)?;
+                self.progress_tick(n, 0, 0);
             }
-            let n = chunk.len();
-            let changes = scan::load_all(chunk, self.core.limits, &self.core.heartbeat);
-            self.record_pending(changes, t, &mut keys)?;
-            self.progress_tick(n, 0, 0);
-        }
+            Ok(())
+        })?;
         let keys = by_date(keys);
         self.progress_tick(0, 0, keys.len());
         self.refresh_pending(&keys, t)
@@ -273,9 +285,13 @@ impl Ingest {
         let b = self.store.batch()?;
         let keys = prepare(core, &b, &mut fx)?;
         let mut deltas = Vec::new();
-        for key in &keys {
-            core.heartbeat.beat();
-            deltas.extend(core.refresh_item(&b, key, t, &mut fx)?);
+        if super::cold::side_by_side(keys.len()) {
+            deltas = core.refresh_side_by_side(&b, &keys, t, &mut fx)?;
+        } else {
+            for key in &keys {
+                core.heartbeat.beat();
+                deltas.extend(core.refresh_item(&b, key, t, &mut fx)?);
+            }
         }
         core.log_deltas(&b, deltas, t, &mut fx)?;
         injected_panic(&keys);
@@ -457,16 +473,7 @@ impl Core {
         } else {
             self.regroup_if_reclassed(b, &id, &class, t, fx)?;
         }
-        for topic in &it.data.topics {
-            b.put_topic(&topic.slug, &topic.name)?;
-            fx.names.insert(FeedKey::Topic(topic.slug.clone()), topic.name.clone());
-        }
-        if let Some(p) = &it.data.clip.provider
-            && let Some(domain) = &p.domain
-        {
-            b.put_provider(domain, &p.name)?;
-            fx.names.insert(FeedKey::Provider(domain.clone()), p.name.clone());
-        }
+        put_names(b, &it.data, fx)?;
         Ok(Delta { id, published: it.data.published, before, after, changed: edited })
     }
 
@@ -538,6 +545,21 @@ impl Core {
         fx.feeds.extend(super::story_log::update(b, std::mem::take(&mut fx.stories), &items, t)?);
         Ok(())
     }
+}
+
+/// Writes the names of an item's topics and news site.
+pub(super) fn put_names(b: &Batch<'_>, data: &crate::item::ItemData, fx: &mut Effects) -> Result<()> {
+    for topic in &data.topics {
+        b.put_topic(&topic.slug, &topic.name)?;
+        fx.names.insert(FeedKey::Topic(topic.slug.clone()), topic.name.clone());
+    }
+    if let Some(p) = &data.clip.provider
+        && let Some(domain) = &p.domain
+    {
+        b.put_provider(domain, &p.name)?;
+        fx.names.insert(FeedKey::Provider(domain.clone()), p.name.clone());
+    }
+    Ok(())
 }
 
 /// The feeds an item appears in under `cfg`'s rules: everything, its topics, its news site,

@@ -22,7 +22,7 @@ const PRIVATE: &str =
     "topics:\n  - name: Internal\n    private: true\nproviders:\n  - domain: secret.example\n    private: true\n";
 
 /// Words the search answers are compared on.
-const WORDS: [&str; 8] = ["police", "facial", "amazon", "model", "chip", "robot", "ban", "internal"];
+const WORDS: [&str; 9] = ["police", "facial", "amazon", "model", "chip", "robot", "ban", "internal", "now"];
 
 fn config(roots: &[PathBuf], store: &Path, extra: &str) -> Arc<Config> {
     let roots: Vec<String> = roots.iter().map(|r| format!("{:?}", r.display().to_string())).collect();
@@ -86,6 +86,11 @@ fn a_cold_build_of_the_seeds_and_corpus_is_the_per_row_build() {
 /// `n` clippings telling a few dozen events, each in several wordings by several sites over a
 /// few days; some in a private topic, some from a private site; a few without a date.
 fn generate(root: &Path, n: usize) {
+    generate_edited(root, n, |t| t.to_string());
+}
+
+/// [`generate`], each file's text as `edit` makes it.
+fn generate_edited(root: &Path, n: usize, edit: impl Fn(&str) -> String) {
     std::fs::create_dir_all(root).unwrap();
     let subjects = ["robot", "chip", "model", "police ban", "facial scan", "amazon drone", "battery", "satellite"];
     let verbs = ["unveils", "delays", "cuts the price of", "recalls", "tests"];
@@ -107,7 +112,7 @@ fn generate(root: &Path, n: usize) {
             ["today", "says report", "again", "after a review"][i % 4],
             40 + i % 50,
         );
-        std::fs::write(root.join(format!("c{i:05}.md")), text).unwrap();
+        std::fs::write(root.join(format!("c{i:05}.md")), edit(&text)).unwrap();
     }
 }
 
@@ -165,4 +170,56 @@ fn a_cold_build_cut_short_is_completed_by_the_next_start_as_the_per_row_build_is
     // And it is the store an uninterrupted build leaves, but for the order the crash changed.
     let whole = built(std::slice::from_ref(&root), PRIVATE, false);
     assert_eq!(section(&cold, "FROM story_items").len(), section(&whole, "FROM story_items").len());
+}
+
+/// A store built from `root`, then a large change to it (files removed, edited, written again
+/// as they were, added) reconciled, with the items of that change made side by side
+/// (`ingest/cold.rs`) or (`off`) one by one; what it leaves.
+fn changed_in_bulk(root: &Path, off: bool) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let cfg = config(&[root.to_path_buf()], &path, PRIVATE);
+    let n = 600;
+    std::fs::remove_dir_all(root).ok();
+    generate(root, n);
+    super::TEST_NOW.set(chrono::DateTime::from_timestamp(1_767_000_000, 0));
+    COLD_OFF.set(off);
+    let mut ingest = start(&cfg, &path);
+    ingest.reconcile().unwrap();
+    let later = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_767_000_100);
+    // Every file written again edited, in a folder aside, taken from there for the edited ones.
+    let edited = root.with_extension("edited");
+    generate_edited(&edited, n, |t| t.replace("title: \"Maker", "title: \"Maker now"));
+    for i in 0..n {
+        let name = format!("c{i:05}.md");
+        let file = root.join(&name);
+        match i % 5 {
+            0 => std::fs::remove_file(&file).unwrap(),
+            1 => std::fs::rename(edited.join(&name), &file).unwrap(),
+            2 => std::fs::File::options().write(true).open(&file).unwrap().set_modified(later).unwrap(),
+            _ => {}
+        }
+    }
+    std::fs::remove_dir_all(&edited).unwrap();
+    // New files naming the first 150 articles again (two files, one item; a removed one back).
+    let extra = root.join("more");
+    generate(&extra, 150);
+    super::TEST_NOW.set(chrono::DateTime::from_timestamp(1_767_000_200, 0));
+    ingest.reconcile().unwrap();
+    COLD_OFF.set(false);
+    super::TEST_NOW.set(None);
+    dump_for_test(&mut ingest.store, &WORDS)
+}
+
+#[test]
+fn a_large_change_made_side_by_side_is_the_one_by_one_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let side = changed_in_bulk(&dir.path().join("a"), false);
+    let one = changed_in_bulk(&dir.path().join("b"), true);
+    // The change tombstoned items, edited others and merged others from two files.
+    let items = section(&side, "FROM items ORDER BY 1");
+    assert_eq!(items.len(), 600, "every item ever seen has a row");
+    assert!(section(&side, "FROM feed_log").iter().filter(|l| l.ends_with("Integer(0)")).count() > 100, "slots closed");
+    assert!(section(&side, "search now").len() > 50, "edited titles indexed");
+    same(&side, &one);
 }

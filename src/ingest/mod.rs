@@ -21,6 +21,7 @@
 mod apply;
 mod bulk;
 mod catalog;
+mod cold;
 mod jobs;
 mod progress;
 mod publish;

@@ -252,6 +252,21 @@ impl Batch<'_> {
     }
 }
 
+impl Batch<'_> {
+    /// Indexes items' search columns (id, published, columns), in the order given, one after
+    /// the other with nothing in between, so the index takes them in a few large segments (see
+    /// `fts::put_doc`); each as `fts::put` would have.
+    pub(crate) fn index_docs(
+        &self,
+        docs: &[(String, chrono::DateTime<chrono::Utc>, crate::search::IndexDoc)],
+    ) -> Result<()> {
+        for (id, published, doc) in docs {
+            super::fts::put_doc(&self.tx, id, *published, doc)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 #[path = "bulk_tests.rs"]
 mod tests;

@@ -9,6 +9,22 @@ use rusqlite::{OptionalExtension, params};
 use super::{Batch, from_ts, ts};
 use crate::item::Item;
 
+/// What [`Batch::put_item_encoded`] writes of an item that takes CPU to make (so it can be made
+/// off the writer thread): its record (`records::encode` of its data) and its clipping's JSON
+/// (what its files' records are compared with, `Batch::share_sources`).
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub(crate) record: Vec<u8>,
+    pub(crate) clip: String,
+}
+
+impl Encoded {
+    /// What [`Batch::put_item`] would make of `data`.
+    pub(crate) fn of(data: &crate::item::ItemData) -> Result<Encoded> {
+        Ok(Encoded { record: super::records::encode(data)?, clip: serde_json::to_string(&data.clip)? })
+    }
+}
+
 /// What the store remembers of an item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemState {
@@ -55,8 +71,25 @@ impl Batch<'_> {
         hash: &str,
         shown: &str,
     ) -> Result<()> {
+        self.put_item_encoded(key, item, first_seen, hash, shown, &Encoded::of(&item.data)?)?;
+        // The search index follows the item in the same transaction.
+        super::fts::put(&self.tx, item)
+    }
+
+    /// [`Batch::put_item`] with its record and its clipping's JSON made beforehand (`made`, of
+    /// `item.data`), and without its search-index row: the caller indexes it
+    /// ([`Batch::index_docs`]) in the same transaction, before anything else touches the index.
+    pub(crate) fn put_item_encoded(
+        &self,
+        key: &str,
+        item: &Item,
+        first_seen: DateTime<Utc>,
+        hash: &str,
+        shown: &str,
+        made: &Encoded,
+    ) -> Result<()> {
         self.unshare_sources(key, &item.data.clip)?;
-        let rec = super::records::put_item_record(&self.tx, key, &super::records::encode(&item.data)?)?;
+        let rec = super::records::put_item_record(&self.tx, key, &made.record)?;
         let topics: Vec<&str> = item.data.topics.iter().map(|t| t.slug.as_str()).collect();
         let published = ts(item.data.published);
         // `words` (the title's and excerpt's words, for `q` before the search index) is left
@@ -98,9 +131,7 @@ impl Batch<'_> {
         for slug in topics {
             ins.execute(params![slug, published, item.id])?;
         }
-        // The search index follows the item in the same transaction.
-        self.share_sources(key, &item.data.clip)?;
-        super::fts::put(&self.tx, item)
+        self.share_sources_json(key, &made.clip)
     }
 
     /// Marks an item deleted: it leaves every feed, its row stays as a tombstone.

@@ -46,6 +46,7 @@ pub use files::{FileId, FileIndex, FileStat, Rejection};
 pub(crate) use files::{FileKey, FileKeys};
 pub(crate) use health::rebuild;
 pub(crate) use health::{corrupt_hint, is_store_failure};
+pub(crate) use items::{Encoded, ItemState};
 pub use log::{FeedState, SlotHead};
 pub use reader::Reader;
 #[cfg(test)]

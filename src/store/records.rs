@@ -142,7 +142,11 @@ impl Batch<'_> {
     /// Once the item keyed `key` holds `clip`: files whose record is that clipping lean on the
     /// item's instead of keeping a copy.
     pub(crate) fn share_sources(&self, key: &str, clip: &Clipping) -> Result<()> {
-        let json = serde_json::to_string(clip)?;
+        self.share_sources_json(key, &serde_json::to_string(clip)?)
+    }
+
+    /// [`Batch::share_sources`] with the clipping's JSON made beforehand.
+    pub(crate) fn share_sources_json(&self, key: &str, json: &str) -> Result<()> {
         self.tx
             .prepare_cached("UPDATE files SET record=NULL WHERE item_key=?1 AND record=?2")?
             .execute(params![key, json])?;
