@@ -69,9 +69,9 @@ impl Named {
 #[derive(Debug, Default)]
 pub(super) struct Effects {
     /// Feeds in which an item entered, changed or left: to render, and their history changed.
-    feeds: BTreeSet<FeedKey>,
+    pub(super) feeds: BTreeSet<FeedKey>,
     /// The change in each feed's live count.
-    counts: BTreeMap<FeedKey, i64>,
+    pub(super) counts: BTreeMap<FeedKey, i64>,
     /// Display names of topics and providers, as the clippings give them.
     pub(super) names: BTreeMap<FeedKey, String>,
     /// Files rejected while they may still be being written, to look at again (when, path).

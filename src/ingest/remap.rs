@@ -13,8 +13,9 @@
 //!    changes. The tokens of feeds made private are in force before that.
 //! 3. Writing, in one transaction: items whose topics change get their new topics (record,
 //!    hashes, topic rows; their new record and search columns made in step 1, side by side),
-//!    the feed-log deltas of every item that moves, then the search index, every changed item
-//!    one after the other (so the index takes them in a few large segments, not one each). A remap is no edit: an item keeps its time and
+//!    the feed-log deltas of every item that moves (set-based: `Batch::move_slots`), then the
+//!    search index, every changed item one after the other in the index's rowid order (so it
+//!    takes them in a few large segments, not one each). A remap is no edit: an item keeps its time and
 //!    its slot in every feed it stays in; it enters its new feeds and leaves the others.
 //! 4. The caller renders the feeds off to the side and publishes them all in one swap; until
 //!    then every feed serves its old document.
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use tracing::info;
 
@@ -34,7 +36,7 @@ use super::{Core, Ingest, now};
 use crate::config::Config;
 use crate::feed::FeedKey;
 use crate::item::{self, Item, ItemData};
-use crate::store::{RemapRow, Retopic};
+use crate::store::{Batch, RemapRow, Retopic};
 
 /// Live items read and merged at a time: bounds the stored parses held in memory at once.
 const CHUNK: usize = 4096;
@@ -104,9 +106,9 @@ impl Ingest {
         self.ensure_tokens()?;
         self.core.remap = Some(Remapping { started, phase: "computing", items: 0, changed: 0, coming: Arc::default() });
         self.core.publish(&self.core.rejections.clone());
-        // Its transactions touch pages all over the store: the large batch's page cache, which
+        // Its transactions touch pages all over the store: the remap's page cache, which
         // spares reading back the pages a small cache would spill.
-        self.store.begin_bulk()?;
+        self.store.begin_remap()?;
         let outcome = self.remap_steps(&fingerprint);
         let outcome = outcome.and(self.store.end_bulk());
         if outcome.is_err() {
@@ -178,7 +180,7 @@ impl Ingest {
             b.put_topic(&slug, &name)?;
             fx.names.insert(FeedKey::Topic(slug), name);
         }
-        self.core.log_deltas(&b, deltas, t, &mut fx)?;
+        self.core.log_moves(&b, deltas, t, &mut fx)?;
         // The search index last, the items one after the other (see `fts::put_doc`).
         b.index_retopics(&retopics)?;
         b.set_meta("topics", fingerprint)?;
@@ -252,6 +254,42 @@ impl Ingest {
 }
 
 impl Core {
+    /// [`Core::log_deltas`] for the many moves of a remap: the same slots closed, opened and
+    /// tombstoned, written set-based (`Batch::move_slots`: the coverage worked out once for every
+    /// moved pair, not by a trigger per row), then the story logs of the items that moved.
+    fn log_moves(&self, b: &Batch<'_>, mut deltas: Vec<Delta>, t: DateTime<Utc>, fx: &mut Effects) -> Result<()> {
+        deltas.sort_by(|x, y| x.published.cmp(&y.published).then_with(|| x.id.cmp(&y.id)));
+        let (mut leaves, mut enters) = (Vec::new(), Vec::new());
+        for d in &deltas {
+            for f in d.before.difference(&d.after) {
+                leaves.push((f.clone(), d.id.as_str()));
+                *fx.counts.entry(f.clone()).or_default() -= 1;
+            }
+            for f in d.after.difference(&d.before) {
+                *fx.counts.entry(f.clone()).or_default() += 1;
+            }
+        }
+        for d in &deltas {
+            for f in &d.after {
+                // An edited item (a refresh's) may need a new slot where it stays, as in
+                // `log_deltas`; a remap's own moves are no edits.
+                let enter = !d.before.contains(f)
+                    || (d.changed && {
+                        let window = self.catalog.get(f).and_then(|e| e.feed.as_ref()).map_or(0, |e| e.window_start);
+                        super::window::needs_new_slot(b.open_slot(f, &d.id)?, window)
+                    });
+                if enter {
+                    enters.push((f.clone(), d.id.as_str()));
+                }
+            }
+            fx.feeds.extend(d.before.union(&d.after).cloned());
+        }
+        b.move_slots(&leaves, &enters, t)?;
+        let items: Vec<String> = deltas.into_iter().map(|d| d.id).collect();
+        fx.feeds.extend(super::story_log::update(b, std::mem::take(&mut fx.stories), &items, t)?);
+        Ok(())
+    }
+
     /// The feeds (path stems) the plans bring into being: in a plan's new feeds, never published.
     fn coming(&self, plans: &[Plan]) -> HashSet<String> {
         let mut out = HashSet::new();

@@ -1,14 +1,17 @@
 //! The read of a topic remap: the live items, a chunk at a time in key order, each with what is
 //! stored of it, the feeds it has an open slot in, and its record (its merged data: all its
 //! topics depend on), in one statement per chunk. The remap works out the new memberships in
-//! memory from these and writes back only what differs.
+//! memory from these and writes back only what differs: the items whose topics change, their
+//! feed-log moves set-based (`move_slots`), and their search columns in the index's rowid order.
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
+use std::collections::{HashMap, HashSet};
 
 use super::records::{ITEM_RECORD, Record};
 use super::{Batch, from_ts, ts};
+use crate::feed::FeedKey;
 use crate::item::{Item, TopicRef};
 use crate::search::IndexDoc;
 
@@ -128,12 +131,113 @@ impl Batch<'_> {
     }
 
     /// Indexes the remapped items' new search columns, one after the other with nothing in
-    /// between, so the index takes them in a few large segments (see `fts::put_doc`).
+    /// between, in the order of their documents' numbers (FTS5 rowids). FTS5 holds what it is
+    /// given in memory, but writes it out as a segment whenever a document comes with a lower
+    /// rowid than the last one: in any other order about every other item was a segment of its
+    /// own, and merging those was most of the index's work. In rowid order (an item's delete
+    /// and insert share its rowid) it writes a segment only when its memory is full.
     pub(crate) fn index_retopics(&self, items: &[Retopic]) -> Result<()> {
+        let mut doc = self.tx.prepare_cached("SELECT doc FROM search_docs WHERE id=?1")?;
+        let mut order = Vec::with_capacity(items.len());
         for r in items {
+            // An item not indexed yet gets a new number in its second: after the others.
+            let n: Option<i64> = doc.query_row([&r.id], |row| row.get(0)).optional()?;
+            order.push((n.unwrap_or(i64::MAX), r));
+        }
+        order.sort_unstable_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+        for (_, r) in order {
             super::fts::put_doc(&self.tx, &r.id, r.published, &r.doc)?;
         }
         Ok(())
+    }
+}
+
+/// The page cache of a remap, in KiB: its reads and writes go by item all over the store (its
+/// records, feed logs, stories and search index), so a larger cache than a cold build's
+/// (`Store::begin_bulk`) spares reading back the pages a smaller one spills. Freed at its end.
+const REMAP_CACHE_KIB: i64 = 64 * 1024;
+
+impl super::Store {
+    /// Begins a remap: [`super::Store::begin_bulk`] with the remap's larger page cache; ended by
+    /// `end_bulk`.
+    pub fn begin_remap(&self) -> Result<()> {
+        self.begin_bulk()?;
+        self.conn.pragma_update(None, "cache_size", -REMAP_CACHE_KIB)?;
+        Ok(())
+    }
+}
+
+impl Batch<'_> {
+    /// Writes a remap's feed-log changes, as [`Batch::log_leave`] for each of `leaves` and then
+    /// [`Batch::log_enter`] for each of `enters` in their order would (each feed's new slots
+    /// numbered on from its last, in that order), with the coverage triggers on `feed_log` held
+    /// off and the coverage of the moved pairs worked out again once at the end
+    /// (`story_cover::slots_held`). Each statement goes through its rows in its index's order.
+    pub(crate) fn move_slots(
+        &self,
+        leaves: &[(FeedKey, &str)],
+        enters: &[(FeedKey, &str)],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let stem = |pairs: &[(FeedKey, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(f, id)| (f.path_stem(), id.to_string())).collect()
+        };
+        let (leaves, enters) = (stem(leaves), stem(enters));
+        // Each feed's new slots in the order given, numbered on from its last.
+        let mut next: HashMap<&str, i64> = HashMap::new();
+        let mut slots = Vec::with_capacity(enters.len());
+        for (feed, id) in &enters {
+            let pos = match next.get_mut(feed.as_str()) {
+                Some(p) => p,
+                None => next.entry(feed).or_insert(self.log_len_of(feed)?),
+            };
+            slots.push((feed.as_str(), *pos, id.as_str()));
+            *pos += 1;
+        }
+        slots.sort_unstable();
+        let mut by_id: Vec<(&str, &str)> =
+            leaves.iter().chain(&enters).map(|(f, id)| (id.as_str(), f.as_str())).collect();
+        by_id.sort_unstable();
+        let mut by_feed = by_id.clone();
+        by_feed.sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+        let entered: HashSet<(&str, &str)> = enters.iter().map(|(f, id)| (f.as_str(), id.as_str())).collect();
+        let t = ts(at);
+        self.tx.execute_batch(super::story_cover::MOVES)?;
+        super::story_cover::slots_held(&self.tx, || {
+            let mut mv = self.tx.prepare_cached("INSERT OR IGNORE INTO temp.slot_moves(id, feed) VALUES(?1, ?2)")?;
+            let mut close = self.tx.prepare_cached(
+                "UPDATE feed_log INDEXED BY feed_log_open_by_id SET left_at=?3 WHERE feed=?1 AND id=?2 AND left_at IS NULL",
+            )?;
+            for (id, feed) in &by_id {
+                mv.execute([id, feed])?;
+                close.execute(params![feed, id, t])?;
+            }
+            let mut open =
+                self.tx.prepare_cached("INSERT INTO feed_log(feed, pos, id, entered_at) VALUES(?1, ?2, ?3, ?4)")?;
+            for (feed, pos, id) in &slots {
+                open.execute(params![feed, pos, id, t])?;
+            }
+            let mut mark = self.tx.prepare_cached(
+                "INSERT INTO tombstones(feed, id, at) VALUES(?1, ?2, ?3) ON CONFLICT(feed, id) DO UPDATE SET at=excluded.at",
+            )?;
+            let mut unmark = self.tx.prepare_cached("DELETE FROM tombstones WHERE feed=?1 AND id=?2")?;
+            for (id, feed) in &by_feed {
+                // A pair both left and entered ends entered, as one after the other would.
+                match entered.contains(&(*feed, *id)) {
+                    true => unmark.execute([feed, id])?,
+                    false => mark.execute(params![feed, id, t])?,
+                };
+            }
+            Ok(())
+        })
+    }
+
+    /// Number of slots in the log of the feed with path stem `feed`.
+    fn log_len_of(&self, feed: &str) -> Result<i64> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT COALESCE(MAX(pos) + 1, 0) FROM feed_log WHERE feed=?1")?
+            .query_row([feed], |r| r.get(0))?)
     }
 }
 

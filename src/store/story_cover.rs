@@ -79,8 +79,14 @@ END;
 /// again: the (story, feed) rows of `story_sums` they need, then the `story_cover` rows, whose
 /// trigger adds them to the sums. A (story, feed) row is made only where a cover row follows.
 fn cover(filter: &str) -> String {
-    let from =
-        "FROM story_items s JOIN items i ON i.id = s.item JOIN feed_log l ON l.id = s.item AND l.left_at IS NULL";
+    cover_from(
+        "FROM story_items s JOIN items i ON i.id = s.item JOIN feed_log l ON l.id = s.item AND l.left_at IS NULL",
+        filter,
+    )
+}
+
+/// [`cover`] over the rows `from` gives (it names `s`, `i` and `l` as `cover` does).
+fn cover_from(from: &str, filter: &str) -> String {
     format!(
         "INSERT INTO story_sums(story, feed, members, updated_sum, updated_max, published_sum, published_max,
              quality_sum, rated)
@@ -215,6 +221,47 @@ pub(super) fn migrate_story_cover(conn: &Connection) -> Result<()> {
     ))?;
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "story coverage filled");
     Ok(())
+}
+
+/// The triggers that follow `feed_log` (the first two of [`TRIGGERS`] follow `story_cover`).
+const SLOT_TRIGGERS: [&str; 3] = ["story_cover_slot_in", "story_cover_slot_moved", "story_cover_slot_out"];
+
+/// The slot moves of [`slots_held`], as the writes fill it: each (feed, item id) pair whose
+/// open slot the writes may change.
+pub(super) const MOVES: &str =
+    "CREATE TEMP TABLE IF NOT EXISTS slot_moves(id TEXT NOT NULL, feed TEXT NOT NULL, PRIMARY KEY(id, feed)) WITHOUT ROWID;
+     DELETE FROM temp.slot_moves;";
+
+/// Runs `write`, which changes the open slots in `feed_log` of the (feed, item) pairs it puts in
+/// `temp.slot_moves` (see [`MOVES`]) and nothing else, with the triggers on `feed_log` held off;
+/// then works the coverage of those pairs out again in two statements: their rows deleted, and
+/// made again from the slots open now. That is what the triggers do row by row (each slot
+/// change takes the item's rows in that feed out and makes them again from the open slots), done
+/// once for every pair, in the same transaction. The triggers are made again whatever happens.
+pub(super) fn slots_held<T>(conn: &Connection, write: impl FnOnce() -> Result<T>) -> Result<T> {
+    let drops: String = SLOT_TRIGGERS.iter().map(|t| format!("DROP TRIGGER IF EXISTS {t};\n")).collect();
+    conn.execute_batch(&drops)?;
+    let written = write();
+    let covered = written.and_then(|out| {
+        // Driven from the pairs (CROSS JOIN keeps that order): a few lookups a pair.
+        let pairs = "FROM temp.slot_moves r CROSS JOIN story_items s ON s.item = r.id";
+        conn.execute_batch(&format!(
+            "DELETE FROM story_cover WHERE (m, n) IN
+                 (SELECT x.m, s.n {pairs} CROSS JOIN story_sums x ON x.story = s.story AND x.feed = r.feed);
+             {}
+             DELETE FROM temp.slot_moves;",
+            cover_from(
+                &format!(
+                    "{pairs} CROSS JOIN items i ON i.id = s.item
+                     CROSS JOIN feed_log l ON l.id = s.item AND l.feed = r.feed AND l.left_at IS NULL"
+                ),
+                "1"
+            )
+        ))?;
+        Ok(out)
+    });
+    conn.execute_batch(&schema())?;
+    covered
 }
 
 /// Sets the coverage aside for a cold build (`store/bulk.rs`): the triggers dropped and the mark
