@@ -247,6 +247,26 @@ def perf_result(proc, requests):
             "instructions": counts.get("instructions", 0) / requests}
 
 
+def cpu_ticks(pid):
+    """User and system CPU time of PID so far, in clock ticks, from /proc."""
+    with open("/proc/%d/stat" % pid) as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def settle(pid, idle_ticks=5, timeout=900):
+    """Waits until PID uses less than IDLE_TICKS of CPU in a second; gives the seconds waited."""
+    start = time.time()
+    last = cpu_ticks(pid)
+    while time.time() - start < timeout:
+        time.sleep(1)
+        now = cpu_ticks(pid)
+        if now - last < idle_ticks:
+            break
+        last = now
+    return time.time() - start
+
+
 def measure(args, binary, root, tmp, server_cpu, client_cpu, pinning):
     """Starts clipfeed and nginx in TMP, runs every wrk round, stops both (by PID)."""
     export = os.path.join(tmp, "export")
@@ -277,6 +297,9 @@ def measure(args, binary, root, tmp, server_cpu, client_cpu, pinning):
             time.sleep(0.05)
         ngx = ExportNginx(os.path.join(tmp, "nginx-export"), export, d.port, 1 if args.pin else os.cpu_count() or 1,
                           taskset=server_cpu)
+        # The export goes on writing every other feed (gzip and brotli forms) for minutes after
+        # the one above: its CPU would be counted as serving's. Time only once the daemon is idle.
+        B.log("waiting for clipfeed to be idle (the export written): %.0f s" % settle(d.pid))
         servers = {"clipfeed": d.port, "nginx": ng.port, "nginx-export": ngx.port}
         headers = {name: check(port, plain, gz, name) for name, port in servers.items()}
         B.log("feed %s: %d bytes, gzip %d bytes; %s" % (FEED, len(plain), len(gz), pinning))

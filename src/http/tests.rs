@@ -507,178 +507,184 @@ fn the_fast_path_answers_on_the_wire_as_hyper_does() {
     assert!(taken.iter().any(|l| l.contains("route=\"feed\",status=\"304\"} 2")), "{taken:?}");
 }
 
-/// A state whose `/topics/ai.rss` is `body` (the rest as in [`state`]).
-fn state_serving(body: Vec<u8>) -> AppState {
-    let state = state();
-    publish(&state, body);
-    state
-}
+/// Bodies sent by `sendfile` from sealed files (`fast::SENDFILE`, `site::Sealed`).
+#[cfg(test)]
+mod tests_sendfile {
+    use super::*;
 
-/// Publishes `body` as `/topics/ai.rss`, as the writer swaps in a new snapshot.
-fn publish(state: &AppState, body: Vec<u8>) {
-    let mut site = Site::empty();
-    let mut ai = entry(FeedKey::Topic("ai".into()), false);
-    ai.rss = Rendered::new(body, ai.meta.updated, Format::Rss.content_type());
-    site.feeds = HashMap::from([
-        ("topics/ai".to_string(), Arc::new(ai)),
-        ("feed".to_string(), Arc::new(entry(FeedKey::All, true))),
-    ]);
-    state.site.store(Arc::new(site));
-}
-
-/// `len` bytes of text that gzip cannot shrink much (hex digits of an xorshift sequence).
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.max(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            b"0123456789abcdef"[(x & 15) as usize]
-        })
-        .collect()
-}
-
-/// Bodies of the lengths sent by `sendfile` (`fast::SENDFILE`), identity and gzip, go on the wire
-/// exactly as hyper sends them from memory, alone, after `HEAD` and 304 answers and pipelined;
-/// and they went from sealed files.
-#[test]
-fn long_bodies_sent_from_sealed_files_are_the_same_on_the_wire() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let body = noise(7, 48 * 1024);
-    let (fast_state, hyper_state) = (state_serving(body.clone()), state_serving(body.clone()));
-    let limits = config().http;
-    let fast = listen(&rt, super::Server::new(fast_state.clone(), &limits));
-    let hyper = listen(&rt, super::Server::new(hyper_state.clone(), &limits).without_fast_path());
-    let get = |extra: &str| format!("GET /topics/ai.rss HTTP/1.1\r\nHost: feeds.test\r\n{extra}\r\n");
-    // A document gets its files once it has been asked for often enough.
-    let head = "HEAD /topics/ai.rss HTTP/1.1\r\nHost: a\r\n\r\n".repeat(crate::site::SEALED_ASKED as usize);
-    for addr in [fast, hyper] {
-        exchange(addr, head.as_bytes(), &vec![true; crate::site::SEALED_ASKED as usize]);
+    /// A state whose `/topics/ai.rss` is `body` (the rest as in [`state`]).
+    fn state_serving(body: Vec<u8>) -> AppState {
+        let state = state();
+        publish(&state, body);
+        state
     }
-    let plain = exchange(fast, get("").as_bytes(), &[false]);
-    assert_eq!(plain[0].2, body, "the document itself");
-    let gz = exchange(fast, get("Accept-Encoding: gzip\r\n").as_bytes(), &[false]);
-    // The same requests to hyper, so that both count the same.
-    assert_eq!(exchange(hyper, get("").as_bytes(), &[false]), plain);
-    assert_eq!(exchange(hyper, get("Accept-Encoding: gzip\r\n").as_bytes(), &[false]), gz);
-    let tag = &gz[0].1.iter().find(|l| l.0 == "etag").unwrap().1;
-    let tag = String::from_utf8(tag.clone()).unwrap();
-    let mut inflated = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[0].2[..]), &mut inflated).unwrap();
-    assert_eq!(inflated, body, "the gzip form inflates to the document");
-    assert!(gz[0].2.len() >= 8 * 1024, "long enough for sendfile: {}", gz[0].2.len());
-    let cases: Vec<(String, Vec<bool>)> = vec![
-        (get(""), vec![false]),
-        (get("Accept-Encoding: gzip\r\n"), vec![false]),
-        ("HEAD /topics/ai.rss HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n".into(), vec![true]),
-        (
-            get("Accept-Encoding: gzip\r\n")
-                + &get("")
-                + &get(&format!("Accept-Encoding: gzip\r\nIf-None-Match: {tag}\r\n"))
-                + &get("Accept-Encoding: gzip\r\n"),
-            vec![false, false, false, false],
-        ),
-    ];
-    for (raw, heads) in &cases {
-        let ours = exchange(fast, raw.as_bytes(), heads);
-        assert_eq!(ours, exchange(hyper, raw.as_bytes(), heads), "{raw:?}");
-    }
-    assert_eq!(request_counts(&fast_state), request_counts(&hyper_state));
-    let site = fast_state.site.load();
-    let doc = &site.feeds["topics/ai"].rss;
-    let held = |enc| doc.sealed(enc, 0..0, || unreachable!("made by the fast path")).map(|f| f.len());
-    let gz_len = gz[0].2.len();
-    assert_eq!(
-        (held(crate::site::Encoding::Identity), held(crate::site::Encoding::Gzip)),
-        (Some(body.len()), Some(gz_len))
-    );
-}
 
-/// A connection to `addr` whose receive buffer is as small as the kernel allows (set before
-/// connecting, so the window it opens is small too): what it does not read stalls the sender.
-fn connect_small(addr: std::net::SocketAddr) -> std::net::TcpStream {
-    use std::os::fd::FromRawFd;
-    let std::net::SocketAddr::V4(v4) = addr else { panic!("a v4 test server") };
-    // SAFETY: plain socket calls on a descriptor this function opens and hands to `TcpStream`;
-    // the pointers are to locals that outlive each call.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-        assert!(fd >= 0);
-        let small: libc::c_int = 1024;
-        let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, (&small as *const libc::c_int).cast(), len);
-        let sa = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: v4.port().to_be(),
-            sin_addr: libc::in_addr { s_addr: u32::from(*v4.ip()).to_be() },
-            sin_zero: [0; 8],
-        };
-        let sa_len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        assert_eq!(libc::connect(fd, (&sa as *const libc::sockaddr_in).cast(), sa_len), 0);
-        std::net::TcpStream::from_raw_fd(fd)
+    /// Publishes `body` as `/topics/ai.rss`, as the writer swaps in a new snapshot.
+    fn publish(state: &AppState, body: Vec<u8>) {
+        let mut site = Site::empty();
+        let mut ai = entry(FeedKey::Topic("ai".into()), false);
+        ai.rss = Rendered::new(body, ai.meta.updated, Format::Rss.content_type());
+        site.feeds = HashMap::from([
+            ("topics/ai".to_string(), Arc::new(ai)),
+            ("feed".to_string(), Arc::new(entry(FeedKey::All, true))),
+        ]);
+        state.site.store(Arc::new(site));
     }
-}
 
-/// Reads `n` answers off `s` (after the bytes `got` already read), giving their bodies.
-fn bodies(s: &mut std::net::TcpStream, mut got: Vec<u8>, n: usize) -> Vec<Vec<u8>> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    while out.len() < n {
-        let mut fields = [httparse::EMPTY_HEADER; 32];
-        let mut res = httparse::Response::new(&mut fields);
-        if let httparse::Status::Complete(h) = res.parse(&got).unwrap() {
-            let len = res.headers.iter().find(|f| f.name == "content-length").unwrap().value;
-            let len: usize = std::str::from_utf8(len).unwrap().parse().unwrap();
-            while got.len() < h + len {
-                let mut chunk = vec![0u8; 1 << 20];
-                let k = s.read(&mut chunk).unwrap();
-                assert!(k > 0, "closed mid-body");
-                got.extend_from_slice(&chunk[..k]);
-            }
-            out.push(got[h..h + len].to_vec());
-            got.drain(..h + len);
-            continue;
+    /// `len` bytes of text that gzip cannot shrink much (hex digits of an xorshift sequence).
+    fn noise(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed.max(1);
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b"0123456789abcdef"[(x & 15) as usize]
+            })
+            .collect()
+    }
+
+    /// Bodies of the lengths sent by `sendfile` (`fast::SENDFILE`), identity and gzip, go on the wire
+    /// exactly as hyper sends them from memory, alone, after `HEAD` and 304 answers and pipelined;
+    /// and they went from sealed files.
+    #[test]
+    fn long_bodies_sent_from_sealed_files_are_the_same_on_the_wire() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let body = noise(7, 48 * 1024);
+        let (fast_state, hyper_state) = (state_serving(body.clone()), state_serving(body.clone()));
+        let limits = config().http;
+        let fast = listen(&rt, super::Server::new(fast_state.clone(), &limits));
+        let hyper = listen(&rt, super::Server::new(hyper_state.clone(), &limits).without_fast_path());
+        let get = |extra: &str| format!("GET /topics/ai.rss HTTP/1.1\r\nHost: feeds.test\r\n{extra}\r\n");
+        // A document gets its files once it has been asked for often enough.
+        let head = "HEAD /topics/ai.rss HTTP/1.1\r\nHost: a\r\n\r\n".repeat(crate::site::SEALED_ASKED as usize);
+        for addr in [fast, hyper] {
+            exchange(addr, head.as_bytes(), &vec![true; crate::site::SEALED_ASKED as usize]);
         }
-        let mut chunk = [0u8; 4096];
-        let k = s.read(&mut chunk).unwrap();
-        assert!(k > 0, "closed before an answer");
-        got.extend_from_slice(&chunk[..k]);
+        let plain = exchange(fast, get("").as_bytes(), &[false]);
+        assert_eq!(plain[0].2, body, "the document itself");
+        let gz = exchange(fast, get("Accept-Encoding: gzip\r\n").as_bytes(), &[false]);
+        // The same requests to hyper, so that both count the same.
+        assert_eq!(exchange(hyper, get("").as_bytes(), &[false]), plain);
+        assert_eq!(exchange(hyper, get("Accept-Encoding: gzip\r\n").as_bytes(), &[false]), gz);
+        let tag = &gz[0].1.iter().find(|l| l.0 == "etag").unwrap().1;
+        let tag = String::from_utf8(tag.clone()).unwrap();
+        let mut inflated = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[0].2[..]), &mut inflated).unwrap();
+        assert_eq!(inflated, body, "the gzip form inflates to the document");
+        assert!(gz[0].2.len() >= 8 * 1024, "long enough for sendfile: {}", gz[0].2.len());
+        let cases: Vec<(String, Vec<bool>)> = vec![
+            (get(""), vec![false]),
+            (get("Accept-Encoding: gzip\r\n"), vec![false]),
+            ("HEAD /topics/ai.rss HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n".into(), vec![true]),
+            (
+                get("Accept-Encoding: gzip\r\n")
+                    + &get("")
+                    + &get(&format!("Accept-Encoding: gzip\r\nIf-None-Match: {tag}\r\n"))
+                    + &get("Accept-Encoding: gzip\r\n"),
+                vec![false, false, false, false],
+            ),
+        ];
+        for (raw, heads) in &cases {
+            let ours = exchange(fast, raw.as_bytes(), heads);
+            assert_eq!(ours, exchange(hyper, raw.as_bytes(), heads), "{raw:?}");
+        }
+        assert_eq!(request_counts(&fast_state), request_counts(&hyper_state));
+        let site = fast_state.site.load();
+        let doc = &site.feeds["topics/ai"].rss;
+        let held = |enc| doc.sealed(enc, 0..0, || unreachable!("made by the fast path")).map(|f| f.len());
+        let gz_len = gz[0].2.len();
+        assert_eq!(
+            (held(crate::site::Encoding::Identity), held(crate::site::Encoding::Gzip)),
+            (Some(body.len()), Some(gz_len))
+        );
     }
-    out
-}
 
-/// A document replaced by a publish while its body is on its way is sent whole as it was when
-/// the answer began, from its sealed file (`sendfile`) or from memory (a body too long for a
-/// file), and the next request on the same connection gets the new one whole.
-#[test]
-fn a_publish_during_a_long_send_never_mixes_two_documents() {
-    use std::io::{Read, Write};
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let asks = crate::site::SEALED_ASKED as usize;
-    // One body sent from a file, one longer than any file, each longer than the client takes
-    // while it reads nothing.
-    for (len, sealed) in [(60 * 1024, true), (12 << 20, false)] {
-        let (old, new) = (noise(11, len), noise(13, len));
-        let state = state_serving(old.clone());
-        let addr = listen(&rt, super::Server::new(state.clone(), &config().http));
-        // Asked for often enough to be sent from its sealed file (`HEAD`s send no body).
-        let heads = "HEAD /topics/ai.rss HTTP/1.1\r\nHost: a\r\n\r\n".repeat(asks);
-        assert!(exchange(addr, heads.as_bytes(), &vec![true; asks]).iter().all(|a| a.0 == 200));
-        let mut s = connect_small(addr);
-        s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
-        let get = b"GET /topics/ai.rss HTTP/1.1\r\nHost: feeds.test\r\n\r\n";
-        s.write_all(get).unwrap();
-        let mut first = vec![0u8; 1024];
-        s.read_exact(&mut first).unwrap();
-        let site = state.site.load_full();
-        let file = site.feeds["topics/ai"].rss.sealed(crate::site::Encoding::Identity, 0..0, bytes::Bytes::new);
-        assert_eq!(file.map(|f| f.len()), sealed.then_some(len), "sent from a sealed file: {sealed}");
-        drop(site);
-        publish(&state, new.clone());
-        s.write_all(get).unwrap();
-        let answers = bodies(&mut s, first, 2);
-        assert!(answers[0] == old, "the first answer is the old document whole ({len} bytes)");
-        assert!(answers[1] == new, "the second is the new one whole ({len} bytes)");
+    /// A connection to `addr` whose receive buffer is as small as the kernel allows (set before
+    /// connecting, so the window it opens is small too): what it does not read stalls the sender.
+    fn connect_small(addr: std::net::SocketAddr) -> std::net::TcpStream {
+        use std::os::fd::FromRawFd;
+        let std::net::SocketAddr::V4(v4) = addr else { panic!("a v4 test server") };
+        // SAFETY: plain socket calls on a descriptor this function opens and hands to `TcpStream`;
+        // the pointers are to locals that outlive each call.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0);
+            let small: libc::c_int = 1024;
+            let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, (&small as *const libc::c_int).cast(), len);
+            let sa = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr { s_addr: u32::from(*v4.ip()).to_be() },
+                sin_zero: [0; 8],
+            };
+            let sa_len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            assert_eq!(libc::connect(fd, (&sa as *const libc::sockaddr_in).cast(), sa_len), 0);
+            std::net::TcpStream::from_raw_fd(fd)
+        }
+    }
+
+    /// Reads `n` answers off `s` (after the bytes `got` already read), giving their bodies.
+    fn bodies(s: &mut std::net::TcpStream, mut got: Vec<u8>, n: usize) -> Vec<Vec<u8>> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        while out.len() < n {
+            let mut fields = [httparse::EMPTY_HEADER; 32];
+            let mut res = httparse::Response::new(&mut fields);
+            if let httparse::Status::Complete(h) = res.parse(&got).unwrap() {
+                let len = res.headers.iter().find(|f| f.name == "content-length").unwrap().value;
+                let len: usize = std::str::from_utf8(len).unwrap().parse().unwrap();
+                while got.len() < h + len {
+                    let mut chunk = vec![0u8; 1 << 20];
+                    let k = s.read(&mut chunk).unwrap();
+                    assert!(k > 0, "closed mid-body");
+                    got.extend_from_slice(&chunk[..k]);
+                }
+                out.push(got[h..h + len].to_vec());
+                got.drain(..h + len);
+                continue;
+            }
+            let mut chunk = [0u8; 4096];
+            let k = s.read(&mut chunk).unwrap();
+            assert!(k > 0, "closed before an answer");
+            got.extend_from_slice(&chunk[..k]);
+        }
+        out
+    }
+
+    /// A document replaced by a publish while its body is on its way is sent whole as it was when
+    /// the answer began, from its sealed file (`sendfile`) or from memory (a body too long for a
+    /// file), and the next request on the same connection gets the new one whole.
+    #[test]
+    fn a_publish_during_a_long_send_never_mixes_two_documents() {
+        use std::io::{Read, Write};
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let asks = crate::site::SEALED_ASKED as usize;
+        // One body sent from a file, one longer than any file, each longer than the client takes
+        // while it reads nothing.
+        for (len, sealed) in [(60 * 1024, true), (12 << 20, false)] {
+            let (old, new) = (noise(11, len), noise(13, len));
+            let state = state_serving(old.clone());
+            let addr = listen(&rt, super::Server::new(state.clone(), &config().http));
+            // Asked for often enough to be sent from its sealed file (`HEAD`s send no body).
+            let heads = "HEAD /topics/ai.rss HTTP/1.1\r\nHost: a\r\n\r\n".repeat(asks);
+            assert!(exchange(addr, heads.as_bytes(), &vec![true; asks]).iter().all(|a| a.0 == 200));
+            let mut s = connect_small(addr);
+            s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+            let get = b"GET /topics/ai.rss HTTP/1.1\r\nHost: feeds.test\r\n\r\n";
+            s.write_all(get).unwrap();
+            let mut first = vec![0u8; 1024];
+            s.read_exact(&mut first).unwrap();
+            let site = state.site.load_full();
+            let file = site.feeds["topics/ai"].rss.sealed(crate::site::Encoding::Identity, 0..0, bytes::Bytes::new);
+            assert_eq!(file.map(|f| f.len()), sealed.then_some(len), "sent from a sealed file: {sealed}");
+            drop(site);
+            publish(&state, new.clone());
+            s.write_all(get).unwrap();
+            let answers = bodies(&mut s, first, 2);
+            assert!(answers[0] == old, "the first answer is the old document whole ({len} bytes)");
+            assert!(answers[1] == new, "the second is the new one whole ({len} bytes)");
+        }
     }
 }
