@@ -276,6 +276,14 @@ impl Core {
                     // named like a clipping would block or never end.
                     let target = if m.file_type().is_symlink() { self.scanner.symlink_target(abs) } else { None };
                     let regular = m.is_file() || target.is_some();
+                    // A folder replaced by a file of its name (moved away, then the file made
+                    // at once): what the store had below the folder is gone. (Not for a root
+                    // itself: a root that is not a folder keeps its files, as a missing one does.)
+                    if !id.path.is_empty() {
+                        for path in b.files_under(&id.root, &id.path)? {
+                            out.removed.insert(FileId { root: id.root.clone(), path });
+                        }
+                    }
                     if regular && self.cfg.is_clipping(Path::new(&id.path)) {
                         if let Some(t) = target {
                             out.links.entry(t).or_default().insert(abs.clone());

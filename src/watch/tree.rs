@@ -29,7 +29,6 @@ use notify::{Event, EventKind};
 use tracing::warn;
 
 use super::Msg;
-use crate::config;
 
 /// Why a root could not be watched whole.
 #[derive(Debug)]
@@ -162,18 +161,15 @@ fn has_no_subfolder(dir: &Path, follow: bool) -> bool {
 }
 
 /// The subfolders of `dir` to watch, from its listing's file types (no stat per entry where the
-/// file system gives the type): not dot-folders, not symlinks to folders.
+/// file system gives the type): not symlinks to folders. Dot-folders are watched too, as
+/// notify's recursive watch did: no clipping lives in one, but a symlinked clipping's target
+/// may, and an edit there must reach the link (`ingest/sync`'s `links_to`).
 fn subfolders(dir: &Path, follow: bool) -> Vec<PathBuf> {
     if has_no_subfolder(dir, follow) {
         return Vec::new();
     }
     let Ok(listing) = std::fs::read_dir(dir) else { return Vec::new() };
-    listing
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter(|e| !e.file_name().to_str().is_some_and(config::is_hidden))
-        .map(|e| e.path())
-        .collect()
+    listing.filter_map(Result::ok).filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect()
 }
 
 /// The watches of every root's folders; dropping it ends the reading thread (within a poll
@@ -277,8 +273,7 @@ fn translate(folders: &mut Folders, event: &inotify::Event<&std::ffi::OsStr>, ou
     let Some(dir) = folders.by_wd.get(&event.wd) else { return };
     let path = event.name.map_or_else(|| dir.clone(), |name| dir.join(name));
     let folder = m.contains(EventMask::ISDIR);
-    let watchable = folder && !path.file_name().and_then(|n| n.to_str()).is_some_and(config::is_hidden);
-    if watchable && m.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+    if folder && m.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
         match folders.add_tree(&path, false) {
             Ok(()) => {}
             Err(Refused::Limit) => out.push(Msg::Event(Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch)))),

@@ -96,9 +96,20 @@ fn the_same_path_without_url_under_two_roots_is_reported() {
 
 #[test]
 fn a_symlinked_clipping_follows_its_target() {
+    follows_its_target_in("store");
+}
+
+/// A dot-folder holds no clipping of its own, but it may hold a link's target: an edit there
+/// still reaches the link.
+#[test]
+fn a_symlinked_clipping_follows_its_target_in_a_dot_folder() {
+    follows_its_target_in(".store");
+}
+
+fn follows_its_target_in(folder: &str) {
     let site = Site::new();
-    std::fs::create_dir_all(site.root().join("store")).unwrap();
-    let target = site.root().join("store/target.txt-draft");
+    std::fs::create_dir_all(site.root().join(folder)).unwrap();
+    let target = site.root().join(folder).join("target.txt-draft");
     std::fs::write(&target, clipping("Linked v1", "webUrl: https://linked.example/a\n")).unwrap();
     std::os::unix::fs::symlink(&target, site.root().join("link.md")).unwrap();
     // A link that leaves the root is not followed.
@@ -113,4 +124,22 @@ fn a_symlinked_clipping_follows_its_target() {
     poll("the link to show its target's new content", || has_title(&d, "Linked v2").then_some(()));
     std::fs::remove_file(&target).unwrap();
     poll("the link to go with its target", || feed(&d.url("feed.atom")).entries.is_empty().then_some(()));
+}
+
+/// A folder moved away and a file of its name made at once: the folder's clippings leave the
+/// feeds (the watcher saw the move, then a file where the folder was).
+#[test]
+fn a_folder_replaced_by_a_file_of_its_name_takes_its_clippings_away() {
+    let site = Site::new();
+    std::fs::create_dir_all(site.root().join("news")).unwrap();
+    std::fs::write(site.root().join("news/a.md"), clipping("Inside the folder", "webUrl: https://in.example/a\n"))
+        .unwrap();
+    std::fs::write(site.root().join("b.md"), clipping("Beside the folder", "webUrl: https://in.example/b\n")).unwrap();
+    let d = Daemon::start(&site);
+    poll("both clippings", || (titles(&feed(&d.url("feed.atom"))).len() == 2).then_some(()));
+    std::fs::rename(site.root().join("news"), site.dir.path().join("news-away")).unwrap();
+    std::fs::write(site.root().join("news"), "not a clipping folder any more").unwrap();
+    poll("the moved folder's clipping gone", || {
+        (titles(&feed(&d.url("feed.atom"))) == ["Beside the folder"]).then_some(())
+    });
 }
