@@ -11,7 +11,7 @@ poll GET /readyz every 5 ms until 200 (the first reconcile is done and every fee
 then GET every feed listed in /feeds.opml once and check each answers 200: "served" is the time
 at which the last one arrived. A Hugo round: `/usr/bin/time -v hugo --quiet -s SITE -d PUB`, wall
 time and peak RSS. Reports medians with min-max, the speed-up (Hugo time / clipfeed time) and
-the issue's target (at least 20 times faster at 10,000). JSON: WORKDIR/results/cold-N-*.json.
+issue 17's target (at least 10 times faster at 10,000; an earlier issue asked 20). JSON: WORKDIR/results/cold-N-*.json.
 """
 import argparse
 import os
@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 
-TARGET_SPEEDUP = 20.0
+TARGET_SPEEDUP = 10.0  # issue 17: at least 10x Hugo at 10,000
 
 
 def clipfeed_round(binary, rundir, root):
