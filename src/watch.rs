@@ -268,7 +268,9 @@ impl Roots {
                 r.parent_watched = self.parents.watch(parent);
             }
             let now = std::fs::metadata(&r.path).ok().filter(|m| m.is_dir()).map(|m| (m.dev(), m.ino()));
-            if now == r.identity {
+            // The same folder, still watched. (A root deleted and made again can get the old
+            // inode number back; the system dropped its watch all the same.)
+            if now == r.identity && (now.is_none() || self.watcher.is_watched(&r.path)) {
                 continue;
             }
             if r.identity.is_some() {

@@ -219,6 +219,12 @@ impl Tree {
         done
     }
 
+    /// Whether the root's own folder is watched now: the system drops that watch when the
+    /// folder is deleted, even if a new folder then takes the same inode number.
+    pub(super) fn is_watched(&self, root: &Path) -> bool {
+        self.folders.lock().expect("watch lock").by_path.contains_key(root)
+    }
+
     /// Drops the watches of a root and every folder below it.
     pub(super) fn unwatch_root(&self, root: &Path) {
         let mut folders = self.folders.lock().expect("watch lock");
@@ -338,7 +344,8 @@ mod tests {
         let tree = Tree::start(tx).unwrap();
         tree.watch_root(&root).unwrap();
         let watched = |p: &str| tree.folders.lock().unwrap().by_path.contains_key(&root.join(p));
-        assert!(watched("") && watched("a") && watched("a/b") && !watched(".hidden"));
+        // Dot-folders too: no clipping lives in one, but a symlinked clipping's target may.
+        assert!(watched("") && watched("a") && watched("a/b") && watched(".hidden"));
         // Files in a folder that existed at the start, and in a nested folder made now.
         std::fs::write(root.join("a/b/x.md"), "x").unwrap();
         wait_for(&rx, &root.join("a/b/x.md"));
@@ -359,6 +366,31 @@ mod tests {
         assert!(!watched("c") && !watched("c/b"));
         tree.unwatch_root(&root);
         assert!(tree.folders.lock().unwrap().by_path.is_empty());
+    }
+
+    #[test]
+    fn a_deleted_root_is_no_longer_watched() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let tree = Tree::start(tx).unwrap();
+        tree.watch_root(&root).unwrap();
+        assert!(tree.is_watched(&root));
+        std::fs::remove_dir_all(&root).unwrap();
+        wait_for(&rx, &root.join("a"));
+        // The kernel's IN_IGNORED for the root comes after its children's events.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while tree.is_watched(&root) {
+            assert!(std::time::Instant::now() < deadline, "the root's watch is still held");
+            std::thread::sleep(Duration::from_millis(5)); // poll interval of a deadline loop
+        }
+        // A new folder at the path (which may reuse the inode number) is not watched until
+        // the roots' check watches it again.
+        std::fs::create_dir_all(&root).unwrap();
+        assert!(!tree.is_watched(&root));
+        tree.watch_root(&root).unwrap();
+        assert!(tree.is_watched(&root));
     }
 
     #[test]
