@@ -274,35 +274,46 @@ mod tests;
 /// Tests only: everything a build leaves that readers see, by value, one line a row: feed logs,
 /// items and topics, stories, redirects, story logs, coverage, story keys and the search index
 /// (document numbers, and what a few words match). Internal numbers (`n`, `m`) are spelt out.
+/// The coverage tables spelt out by value (the numbers `m` and `n` replaced by what they stand
+/// for): shared by the dumps that compare two ways of keeping them.
+#[cfg(test)]
+pub(super) const COVER_ROWS: [&str; 2] = [
+    "SELECT story, feed, members, updated_sum, updated_max, published_sum, published_max, quality_sum, rated
+     FROM story_sums ORDER BY 1, 2",
+    "SELECT x.story, x.feed, s.item, c.updated, c.published, c.quality
+     FROM story_cover c JOIN story_sums x ON x.m = c.m JOIN story_items s ON s.n = c.n ORDER BY 1, 2, 3",
+];
+
+/// Each row a query returns, its cells joined by " | ", for comparing stores by value.
+#[cfg(test)]
+pub(super) fn rows_of(tx: &Connection, query: &str) -> Vec<String> {
+    let mut stmt = tx.prepare(query).unwrap();
+    let n = stmt.column_count();
+    let rows = stmt.query_map([], |r| {
+        (0..n)
+            .map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
+            .collect::<rusqlite::Result<Vec<_>>>()
+    });
+    rows.unwrap().map(|r| r.unwrap().join(" | ")).collect()
+}
+
 #[cfg(test)]
 pub(crate) fn dump(store: &mut Store, words: &[&str]) -> Vec<String> {
-    const QUERIES: [&str; 10] = [
+    const QUERIES: [&str; 8] = [
         "SELECT feed, pos, id, left_at IS NULL FROM feed_log ORDER BY 1, 2",
         "SELECT key, id, published, updated, hash, shown, provider, topics, quality FROM items ORDER BY 1",
         "SELECT slug, published, id FROM item_topics ORDER BY 1, 2, 3",
         "SELECT item, story, founder, founder_published, hex(blob) FROM story_items ORDER BY 1",
         "SELECT id, into_id FROM story_redirects ORDER BY 1",
         "SELECT feed, pos, story, sig, left_at IS NULL FROM story_log ORDER BY 1, 2",
-        "SELECT story, feed, members, updated_sum, updated_max, published_sum, published_max, quality_sum, rated
-         FROM story_sums ORDER BY 1, 2",
-        "SELECT x.story, x.feed, s.item, c.updated, c.published, c.quality
-         FROM story_cover c JOIN story_sums x ON x.m = c.m JOIN story_items s ON s.n = c.n ORDER BY 1, 2, 3",
         "SELECT k.key, k.day, s.item FROM story_keys k JOIN story_items s ON s.n = k.n ORDER BY 1, 2, 3",
         "SELECT doc, id FROM search_docs ORDER BY 1",
     ];
     let b = store.batch().unwrap();
     let mut out = Vec::new();
-    let line = |r: &rusqlite::Row<'_>| -> rusqlite::Result<String> {
-        let n = r.as_ref().column_count();
-        let cells: Vec<String> = (0..n)
-            .map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(cells.join(" | "))
-    };
-    for q in QUERIES {
+    for q in QUERIES.iter().chain(&COVER_ROWS) {
         out.push(format!("-- {q}"));
-        let mut stmt = b.tx.prepare(q).unwrap();
-        out.extend(stmt.query_map([], line).unwrap().map(Result::unwrap));
+        out.extend(rows_of(&b.tx, q));
     }
     for w in words {
         out.push(format!("-- search {w}"));

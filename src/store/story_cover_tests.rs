@@ -129,24 +129,10 @@ fn slots_and_cover(b: &Batch<'_>) -> Vec<String> {
     let queries = [
         "SELECT feed, pos, id, entered_at, left_at FROM feed_log ORDER BY 1, 2",
         "SELECT feed, id, at FROM tombstones ORDER BY 1, 2",
-        "SELECT story, feed, members, updated_sum, updated_max, published_sum, published_max, quality_sum, rated
-         FROM story_sums ORDER BY 1, 2",
-        "SELECT x.story, x.feed, s.item, c.updated, c.published, c.quality
-         FROM story_cover c JOIN story_sums x ON x.m = c.m JOIN story_items s ON s.n = c.n ORDER BY 1, 2, 3",
         "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY 1",
     ];
-    let mut out = Vec::new();
-    for q in queries {
-        let mut stmt = b.tx.prepare(q).unwrap();
-        let n = stmt.column_count();
-        let rows = stmt.query_map([], |r| {
-            (0..n)
-                .map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
-                .collect::<Result<Vec<_>, _>>()
-        });
-        out.extend(rows.unwrap().map(|r| r.unwrap().join(" | ")));
-    }
-    out
+    let bulk = super::super::bulk::COVER_ROWS;
+    queries.iter().chain(&bulk).flat_map(|q| super::super::bulk::rows_of(&b.tx, q)).collect()
 }
 
 /// The pairs as `Batch::move_slots` takes them.
