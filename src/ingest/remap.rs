@@ -5,8 +5,9 @@
 //! 1. Computing, from what the store holds (each live item's record, the merge of its files'
 //!    last good parses; no file is read or merged again): every open slot is read in one pass,
 //!    then the live items a chunk at a time (each table in its own order), and their topics
-//!    resolved under the new rules side by side (rayon); only a plan of what differs is kept. Feeds the remap brings into being are
-//!    published as `coming` (503 with `Retry-After` until it is done); the rest keep serving.
+//!    resolved under the new rules side by side (rayon); only a plan of what differs is kept.
+//!    Feeds the remap brings into being are published as `coming` (503 with `Retry-After`
+//!    until it is done); the rest keep serving.
 //! 2. Privacy first: a clipping that the new rules make private leaves every public feed, and
 //!    every public story (it is grouped again in its new visibility class), in a transaction of
 //!    its own, and those feeds are rendered and published at once, before anything else
@@ -17,8 +18,8 @@
 //!    the feed-log deltas of every item that moves (set-based: `Batch::move_slots`), then the
 //!    search index, every changed item one after the other in the index's rowid order (so it
 //!    takes them in a few large segments, not one each), with its merging held off meanwhile
-//!    (`fts::merges_held`). A remap is no edit: an item keeps its time and
-//!    its slot in every feed it stays in; it enters its new feeds and leaves the others.
+//!    (`fts::merges_held`). A remap is no edit: an item keeps its time and its slot in every
+//!    feed it stays in; it enters its new feeds and leaves the others.
 //! 4. The caller renders the feeds off to the side and publishes them all in one swap; until
 //!    then every feed serves its old document.
 //!
