@@ -3,20 +3,23 @@
 //! worked out again. It never stalls or mixes the feeds readers get:
 //!
 //! 1. Computing, from what the store holds (each live item's record, the merge of its files'
-//!    last good parses; no file is read or merged again): the live items are read a chunk at a
-//!    time and their topics resolved under the new rules side by side (rayon); only a plan of
-//!    what differs is kept. Feeds the remap brings into being are
-//!    published as `coming` (503 with `Retry-After` until it is done); the rest keep serving.
+//!    last good parses; no file is read or merged again): every open slot is read in one pass,
+//!    then the live items a chunk at a time (each table in its own order), and their topics
+//!    resolved under the new rules side by side (rayon); only a plan of what differs is kept.
+//!    Feeds the remap brings into being are published as `coming` (503 with `Retry-After`
+//!    until it is done); the rest keep serving.
 //! 2. Privacy first: a clipping that the new rules make private leaves every public feed, and
 //!    every public story (it is grouped again in its new visibility class), in a transaction of
 //!    its own, and those feeds are rendered and published at once, before anything else
 //!    changes. The tokens of feeds made private are in force before that.
 //! 3. Writing, in one transaction: items whose topics change get their new topics (record,
-//!    hashes, topic rows; their new record and search columns made in step 1, side by side),
+//!    hashes, topic rows; their new record and search columns made in step 1, side by side;
+//!    written together, each table in its own order: `Batch::retopic_all`),
 //!    the feed-log deltas of every item that moves (set-based: `Batch::move_slots`), then the
 //!    search index, every changed item one after the other in the index's rowid order (so it
-//!    takes them in a few large segments, not one each). A remap is no edit: an item keeps its time and
-//!    its slot in every feed it stays in; it enters its new feeds and leaves the others.
+//!    takes them in a few large segments, not one each), with its merging held off meanwhile
+//!    (`fts::merges_held`). A remap is no edit: an item keeps its time and its slot in every
+//!    feed it stays in; it enters its new feeds and leaves the others.
 //! 4. The caller renders the feeds off to the side and publishes them all in one swap; until
 //!    then every feed serves its old document.
 //!
@@ -165,7 +168,6 @@ impl Ingest {
                     deltas.push(d);
                 }
                 Plan::Rewrite(r, d) => {
-                    b.retopic(&r)?;
                     let class = self.core.cfg.visibility().class(&d.after);
                     self.core.regroup_if_reclassed(&b, &d.id, &class, t, &mut fx)?;
                     // The last name given to a topic wins, as item by item.
@@ -176,6 +178,8 @@ impl Ingest {
                 Plan::Refresh(key, _) => deltas.extend(self.core.refresh_item(&b, &key, t, &mut fx)?),
             }
         }
+        // Their topics, every table in its own order.
+        b.retopic_all(&retopics)?;
         for (slug, name) in names {
             b.put_topic(&slug, &name)?;
             fx.names.insert(FeedKey::Topic(slug), name);
@@ -202,6 +206,8 @@ impl Ingest {
         let cfg = self.core.cfg.clone();
         let b = self.store.batch()?;
         let heartbeat = &self.core.heartbeat;
+        // The feeds every item is in, read in one pass rather than looked up item by item.
+        let open = b.every_open_slot()?;
         let (mut items, mut after) = (0u64, String::new());
         let (send, chunks) = std::sync::mpsc::sync_channel::<Vec<RemapRow>>(1);
         let (read, planned) = std::thread::scope(|s| {
@@ -215,7 +221,7 @@ impl Ingest {
             });
             let read = (|| -> Result<()> {
                 loop {
-                    let rows = b.remap_rows(&after, CHUNK)?;
+                    let rows = b.remap_rows(&after, CHUNK, &open)?;
                     let Some(last) = rows.last() else { return Ok(()) };
                     after = last.key.clone();
                     heartbeat.beat();

@@ -104,6 +104,33 @@ pub fn put_doc(conn: &Connection, id: &str, published: DateTime<Utc>, d: &IndexD
     Ok(())
 }
 
+/// FTS5's own default for `automerge`, the value a store that never set it runs with.
+const AUTOMERGE_DEFAULT: i64 = 4;
+
+/// Runs `f`, which re-indexes many items, with the index's incremental merging off, and puts
+/// back the store's setting after it (in the same transaction).
+///
+/// With it on, every segment FTS5 writes out pays for merging work in proportion to its size,
+/// and that work reaches into the large segments holding the rest of the index: re-indexing a
+/// third of 100,000 items spent two thirds of its time merging. Off, the new segments are
+/// left as they are (FTS5 still merges a level once it holds `crisismerge` segments, 16), and
+/// the ordinary writes after it merge them a little at a time. What a search answers is the
+/// same either way: segments change how the index is laid out, not what it holds.
+pub fn merges_held<T>(conn: &Connection, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let setting: Option<i64> = conn
+        .prepare_cached("SELECT v FROM search_index_config WHERE k='automerge'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    let set = |v: i64| -> Result<()> {
+        conn.prepare_cached("INSERT INTO search_index(search_index, rank) VALUES('automerge', ?1)")?.execute([v])?;
+        Ok(())
+    };
+    set(0)?;
+    let out = f()?;
+    set(setting.unwrap_or(AUTOMERGE_DEFAULT))?;
+    Ok(out)
+}
+
 /// Removes an item from the index (deleted, or no longer live). Nothing happens if it is not in.
 pub fn delete(conn: &Connection, id: &str) -> Result<()> {
     let doc: Option<i64> =

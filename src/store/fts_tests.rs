@@ -359,3 +359,58 @@ mod search_props;
 
 #[path = "fts_reader_tests.rs"]
 mod reader_tests;
+
+/// The setting of `automerge` in the index's config table (None: never set).
+fn automerge(c: &Connection) -> Option<i64> {
+    c.query_row("SELECT v FROM search_index_config WHERE k='automerge'", [], |r| r.get(0)).optional().unwrap()
+}
+
+#[test]
+fn re_indexing_with_merges_held_answers_the_same_and_puts_the_setting_back() {
+    // Two stores with the same 400 items, small segments (a 4 KiB pending hash) so that many are
+    // written; both re-index every item under new topics, one with merges held.
+    let spec = |i: usize, topic: &'static str| {
+        let id = format!("item-{i:03}");
+        let title = format!("story {i} word{} common", i % 7);
+        (id, title, topic)
+    };
+    let make = |c: &Connection, topic: &'static str| {
+        for i in 0..400 {
+            let (id, title, topic) = spec(i, topic);
+            let s = Spec {
+                id: &id,
+                minutes: i as i64,
+                title: &title,
+                excerpt: "",
+                body: "",
+                site: ("S", "s.example"),
+                topics: &[topic],
+            };
+            add(c, &item(&s)).unwrap();
+        }
+    };
+    let (held, plain) = (index(), index());
+    for c in [&held, &plain] {
+        c.execute("INSERT INTO search_index(search_index, rank) VALUES('hashsize', 4096)", []).unwrap();
+        make(c, "robots");
+    }
+    held.execute("INSERT INTO search_index(search_index, rank) VALUES('automerge', 8)", []).unwrap();
+    assert_eq!((automerge(&held), automerge(&plain)), (Some(8), None));
+    let during = merges_held(&held, || {
+        make(&held, "vision");
+        Ok(automerge(&held))
+    })
+    .unwrap();
+    make(&plain, "vision");
+    assert_eq!(during, Some(0), "merging is off while the items are re-indexed");
+    assert_eq!(automerge(&held), Some(8), "the store's own setting comes back");
+    for q in ["topic:vision", "topic:robots", "common", "word3", "story word5", "\"story 17\""] {
+        let (a, b) = (search(&held, q), search(&plain, q));
+        assert_eq!(a, b, "{q}");
+        assert_eq!(a.is_empty(), q == "topic:robots", "{q}: {a:?}");
+    }
+    assert_eq!(search(&held, "topic:vision").len(), 100, "the newest 100 of 400");
+    // A store that never set it gets FTS5's default back.
+    merges_held(&plain, || Ok(())).unwrap();
+    assert_eq!(automerge(&plain), Some(AUTOMERGE_DEFAULT));
+}

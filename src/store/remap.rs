@@ -1,15 +1,17 @@
-//! The read of a topic remap: the live items, a chunk at a time in key order, each with what is
-//! stored of it, the feeds it has an open slot in, and its record (its merged data: all its
-//! topics depend on), in one statement per chunk. The remap works out the new memberships in
-//! memory from these and writes back only what differs: the items whose topics change, their
-//! feed-log moves set-based (`move_slots`), and their search columns in the index's rowid order.
+//! The read of a topic remap: every open slot in one pass ([`OpenSlots`]), then the live items, a
+//! chunk at a time in key order, each with what is stored of it, the feeds it has an open slot
+//! in, and its record (its merged data: all its topics depend on), each table read in its own
+//! order (no seek into an index per item). The remap works out the new memberships in
+//! memory from these and writes back only what differs: the items whose topics change
+//! (`retopic_all`, each table in its order), their feed-log moves set-based (`move_slots`), and
+//! their search columns in the index's rowid order, the index's merging held off.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
 
-use super::records::{ITEM_RECORD, Record};
+use super::records::Record;
 use super::{Batch, from_ts, ts};
 use crate::feed::FeedKey;
 use crate::item::{Item, TopicRef};
@@ -49,32 +51,100 @@ pub struct Retopic {
     pub(crate) doc: IndexDoc,
 }
 
+/// Every open slot of the store, as (item, feed) pairs, read once at the start of a remap's plan
+/// in one pass over the index of open slots (`feed_log_open_by_id`, in its order), instead of a
+/// seek into that index for each of the live items: an item's id is held as a 128-bit hash of
+/// it and each feed as its number in `feeds`, 32 bytes a slot.
+#[derive(Debug, Default)]
+pub struct OpenSlots {
+    /// (hash of the item's id, number of the feed), sorted.
+    pairs: Vec<(u128, u16)>,
+    /// The feeds' path stems, by number.
+    feeds: Vec<String>,
+}
+
+impl OpenSlots {
+    /// The feeds (path stems) in which the item `id` has an open slot, in the order of their
+    /// numbers.
+    pub(crate) fn of(&self, id: &str) -> Vec<String> {
+        let h = id_hash(id);
+        let start = self.pairs.partition_point(|p| p.0 < h);
+        self.pairs[start..].iter().take_while(|p| p.0 == h).map(|p| self.feeds[usize::from(p.1)].clone()).collect()
+    }
+}
+
+fn id_hash(id: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(id.as_bytes())
+}
+
 impl Batch<'_> {
+    /// Reads every open slot of the store in one pass over the index of open slots.
+    pub(crate) fn every_open_slot(&self) -> Result<OpenSlots> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT id, feed FROM feed_log INDEXED BY feed_log_open_by_id WHERE left_at IS NULL")?;
+        let mut rows = stmt.query([])?;
+        let (mut out, mut numbers) = (OpenSlots::default(), HashMap::<String, u16>::new());
+        while let Some(r) = rows.next()? {
+            let feed = r.get_ref(1)?.as_str()?;
+            let n = match numbers.get(feed) {
+                Some(n) => *n,
+                None => {
+                    let n = u16::try_from(out.feeds.len()).context("more than 65,536 feeds")?;
+                    out.feeds.push(feed.to_string());
+                    numbers.insert(feed.to_string(), n);
+                    n
+                }
+            };
+            out.pairs.push((id_hash(r.get_ref(0)?.as_str()?), n));
+        }
+        out.pairs.sort_unstable();
+        Ok(out)
+    }
+
     /// The next `limit` live items after the key `after` (from the first with `""`), by key,
-    /// each with its record when a file still names it. An item's topics depend on its merged
-    /// clipping alone (`item::resolve_topics`), which its record holds, so its files' parses
-    /// are not read.
-    pub(crate) fn remap_rows(&self, after: &str, limit: usize) -> Result<Vec<RemapRow>> {
-        let sql = format!(
-            "SELECT i.key, i.id, i.first_seen, i.updated, i.hash,
-                    (SELECT group_concat(l.feed, char(10)) FROM feed_log l INDEXED BY feed_log_open_by_id
-                     WHERE l.id = i.id AND l.left_at IS NULL),
-                    CASE WHEN EXISTS(SELECT 1 FROM files f WHERE f.item_key = i.key) THEN {ITEM_RECORD} END
-             FROM items i WHERE i.deleted_at IS NULL AND i.key > ?1 ORDER BY i.key LIMIT ?2"
-        );
-        let mut stmt = self.tx.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![after, limit as i64], |r| {
-            Ok(RemapRow {
-                key: r.get(0)?,
-                id: r.get(1)?,
-                first_seen: from_ts(r.get(2)?),
-                updated: from_ts(r.get(3)?),
-                hash: r.get(4)?,
-                feeds: r.get::<_, Option<String>>(5)?.map_or(Vec::new(), |f| f.split('\n').map(String::from).collect()),
-                record: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    /// each with its record when a file still names it, and its feeds from `open`. An item's
+    /// topics depend on its merged clipping alone (`item::resolve_topics`), which its record
+    /// holds, so its files' parses are not read. Every read goes through its table or index in
+    /// its order: the items and the files naming them by key, the records by their rowid.
+    pub(crate) fn remap_rows(&self, after: &str, limit: usize, open: &OpenSlots) -> Result<Vec<RemapRow>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT key, id, first_seen, updated, hash, rec FROM items
+             WHERE deleted_at IS NULL AND key > ?1 ORDER BY key LIMIT ?2",
+        )?;
+        let mut rows: Vec<(RemapRow, Option<i64>)> = stmt
+            .query_map(params![after, limit as i64], |r| {
+                let row = RemapRow {
+                    key: r.get(0)?,
+                    feeds: open.of(r.get_ref(1)?.as_str()?),
+                    id: r.get(1)?,
+                    first_seen: from_ts(r.get(2)?),
+                    updated: from_ts(r.get(3)?),
+                    hash: r.get(4)?,
+                    record: None,
+                };
+                Ok((row, r.get(5)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(last) = rows.last().map(|(r, _)| r.key.clone()) else { return Ok(Vec::new()) };
+        let named: HashSet<String> = self
+            .tx
+            .prepare_cached(
+                "SELECT DISTINCT item_key FROM files INDEXED BY files_by_key WHERE item_key > ?1 AND item_key <= ?2",
+            )?
+            .query_map([after, last.as_str()], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut wanted: Vec<(i64, usize)> = rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (row, rec))| rec.filter(|_| named.contains(&row.key)).map(|rec| (rec, i)))
+            .collect();
+        wanted.sort_unstable();
+        let mut record = self.tx.prepare_cached("SELECT data FROM item_records WHERE rowid=?1")?;
+        for (rec, i) in wanted {
+            rows[i].0.record = record.query_row([rec], |r| r.get(0)).optional()?;
+        }
+        Ok(rows.into_iter().map(|(row, _)| row).collect())
     }
 }
 
@@ -97,35 +167,55 @@ impl Retopic {
 }
 
 impl Batch<'_> {
-    /// Writes a remapped item's new topics: its record, `items` row (topics and hashes; its
-    /// times stay, so no story-coverage trigger fires) and topic rows. Its search columns are
+    /// Writes remapped items' new topics: their records, `items` rows (topics and hashes; their
+    /// times stay, so no story-coverage trigger fires) and topic rows. Their search columns are
     /// left to [`Batch::index_retopics`], after every other write of the remap.
-    pub(crate) fn retopic(&self, r: &Retopic) -> Result<()> {
-        let slugs: Vec<&str> = r.topics.iter().map(|t| t.slug.as_str()).collect();
-        let (old, rec): (String, Option<i64>) = self
-            .tx
-            .prepare_cached("SELECT topics, rec FROM items WHERE key=?1 AND deleted_at IS NULL")?
-            .query_row([&r.key], |row| Ok((row.get(0)?, row.get(1)?)))?;
-        self.tx.prepare_cached("UPDATE items SET topics=?2, hash=?3, shown=?4 WHERE key=?1")?.execute(params![
-            r.key,
-            slugs.join(" "),
-            r.hash,
-            r.shown
-        ])?;
-        let written = match rec {
-            Some(rec) => self
-                .tx
-                .prepare_cached("UPDATE item_records SET data=?2 WHERE rowid=?1")?
-                .execute(params![rec, r.record])?,
-            None => 0,
-        };
-        anyhow::ensure!(written == 1, "item {} has no record to rewrite", r.key);
-        let published = ts(r.published);
-        self.drop_topic_rows(&r.id, &old, published)?;
+    ///
+    /// Each table is written in its own order (the items by key, the records by rowid, the topic
+    /// rows by their key), so that writes one after the other fall on the same pages, and only
+    /// the topic rows that change are deleted or added.
+    pub(crate) fn retopic_all(&self, items: &[Retopic]) -> Result<()> {
+        let mut by_key: Vec<&Retopic> = items.iter().collect();
+        by_key.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        let mut read = self.tx.prepare_cached("SELECT topics, rec FROM items WHERE key=?1 AND deleted_at IS NULL")?;
+        let mut update = self.tx.prepare_cached("UPDATE items SET topics=?2, hash=?3, shown=?4 WHERE key=?1")?;
+        let (mut records, mut drops, mut adds) = (Vec::with_capacity(items.len()), Vec::new(), Vec::new());
+        for r in by_key {
+            let (old, rec): (String, Option<i64>) = read.query_row([&r.key], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            let slugs: Vec<&str> = r.topics.iter().map(|t| t.slug.as_str()).collect();
+            update.execute(params![r.key, slugs.join(" "), r.hash, r.shown])?;
+            let rec = rec.with_context(|| format!("item {} has no record to rewrite", r.key))?;
+            records.push((rec, r));
+            let published = ts(r.published);
+            let old: Vec<String> = old.split(' ').filter(|s| !s.is_empty()).map(String::from).collect();
+            drops.extend(
+                old.iter().filter(|o| !slugs.contains(&o.as_str())).map(|o| (o.clone(), published, r.id.as_str())),
+            );
+            adds.extend(
+                slugs
+                    .iter()
+                    .filter(|n| !old.iter().any(|o| o == *n))
+                    .map(|n| (n.to_string(), published, r.id.as_str())),
+            );
+        }
+        records.sort_unstable_by_key(|(rec, _)| *rec);
+        let mut record = self.tx.prepare_cached("UPDATE item_records SET data=?2 WHERE rowid=?1")?;
+        for (rec, r) in records {
+            let written = record.execute(params![rec, r.record])?;
+            anyhow::ensure!(written == 1, "item {} has no record to rewrite", r.key);
+        }
+        // In the table's key order: slug, newest first, id.
+        let order = |a: &(String, i64, &str), b: &(String, i64, &str)| (&a.0, b.1, a.2).cmp(&(&b.0, a.1, b.2));
+        drops.sort_unstable_by(order);
+        adds.sort_unstable_by(order);
+        let mut del = self.tx.prepare_cached("DELETE FROM item_topics WHERE slug=?1 AND published=?2 AND id=?3")?;
+        for (slug, published, id) in &drops {
+            del.execute(params![slug, published, id])?;
+        }
         let mut ins =
             self.tx.prepare_cached("INSERT OR IGNORE INTO item_topics(slug, published, id) VALUES(?1, ?2, ?3)")?;
-        for slug in slugs {
-            ins.execute(params![slug, published, r.id])?;
+        for (slug, published, id) in &adds {
+            ins.execute(params![slug, published, id])?;
         }
         Ok(())
     }
@@ -145,10 +235,12 @@ impl Batch<'_> {
             order.push((n.unwrap_or(i64::MAX), r));
         }
         order.sort_unstable_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
-        for (_, r) in order {
-            super::fts::put_doc(&self.tx, &r.id, r.published, &r.doc)?;
-        }
-        Ok(())
+        super::fts::merges_held(&self.tx, || {
+            for (_, r) in order {
+                super::fts::put_doc(&self.tx, &r.id, r.published, &r.doc)?;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -276,7 +368,8 @@ mod tests {
             b.log_enter(&crate::feed::FeedKey::from_stem(f).unwrap(), &k1, t).unwrap();
         }
         b.log_leave(&crate::feed::FeedKey::from_stem("topics/old").unwrap(), &k1, t).unwrap();
-        let rows = b.remap_rows("", 10).unwrap();
+        let open = b.every_open_slot().unwrap();
+        let rows = b.remap_rows("", 10, &open).unwrap();
         let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(keys, ["k1", "k2", "k4"], "live items only");
         let data: ItemData = rows[0].record.as_ref().unwrap().decode().unwrap();
@@ -289,10 +382,75 @@ mod tests {
         assert!(rows[1].record.is_some());
         assert!(rows[2].record.is_none(), "no file names k4");
         // Chunks follow on by key.
-        let first = b.remap_rows("", 1).unwrap();
+        let first = b.remap_rows("", 1, &open).unwrap();
         assert_eq!(first.len(), 1);
-        let next = b.remap_rows(&first[0].key, 1).unwrap();
+        let next = b.remap_rows(&first[0].key, 1, &open).unwrap();
         assert_eq!(next.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["k2"]);
-        assert!(b.remap_rows("k4", 10).unwrap().is_empty());
+        assert!(b.remap_rows("k4", 10, &open).unwrap().is_empty());
+    }
+
+    /// An item's key, topics, hash, shown hash and its record's topics.
+    type HeldItem = (String, String, String, String, Vec<String>);
+
+    /// What a store holds of its items' topics: each item's, and the topic rows.
+    fn topics_held(b: &Batch<'_>) -> (Vec<HeldItem>, Vec<(String, i64, String)>) {
+        let items = b
+            .tx
+            .prepare("SELECT key, topics, hash, shown, (SELECT data FROM item_records r WHERE r.rowid = i.rec) FROM items i ORDER BY key")
+            .unwrap()
+            .query_map([], |r| {
+                let rec: Record = r.get(4)?;
+                let data: ItemData = rec.decode().unwrap();
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, data.topics.into_iter().map(|t| t.slug).collect()))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let rows =
+            b.tx.prepare("SELECT slug, published, id FROM item_topics ORDER BY slug, published, id")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+        (items, rows)
+    }
+
+    #[test]
+    fn retopics_written_together_leave_what_putting_each_item_again_would() {
+        let t = Utc::now();
+        let before = [("k1", &["ai", "ml"][..]), ("k2", &["ml"]), ("k3", &["ai"]), ("k4", &[])];
+        let after = [("k1", &["ml", "vision"][..]), ("k2", &[]), ("k3", &["ai", "robots"]), ("k4", &["vision"])];
+        let (mut remapped, mut put) = (Store::open_in_memory().unwrap(), Store::open_in_memory().unwrap());
+        let (b, p) = (remapped.batch().unwrap(), put.batch().unwrap());
+        let day = |k: &str| format!("2024-01-0{}T00:00:00Z", &k[1..]);
+        for (key, topics) in before {
+            let it = crate::store::tests::item(key, &day(key), topics);
+            b.put_item(key, &it, t, &it.data.hash(), &it.data.shown_hash()).unwrap();
+        }
+        // Given in an order unlike the tables' own.
+        let mut retopics: Vec<Retopic> = after
+            .iter()
+            .rev()
+            .map(|(key, topics)| {
+                let it = crate::store::tests::item(key, &day(key), topics);
+                let hash = it.data.hash();
+                Retopic::of(key.to_string(), it, hash).unwrap()
+            })
+            .collect();
+        b.retopic_all(&retopics).unwrap();
+        for (key, topics) in after {
+            let it = crate::store::tests::item(key, &day(key), topics);
+            p.put_item(key, &it, t, &it.data.hash(), &it.data.shown_hash()).unwrap();
+        }
+        let (held, expected) = (topics_held(&b), topics_held(&p));
+        assert_eq!(held, expected);
+        assert_eq!(held.0[0].1, "ml vision");
+        assert_eq!(held.1.iter().filter(|r| r.0 == "vision").count(), 2);
+        assert!(held.1.iter().all(|r| r.0 != "ai" || r.2 == crate::item::id_for("k3")));
+        // An item with no record is an error, not a silent skip.
+        b.tx.execute("UPDATE items SET rec = NULL WHERE key = 'k2'", []).unwrap();
+        retopics.retain(|r| r.key == "k2");
+        assert!(b.retopic_all(&retopics).is_err());
     }
 }
