@@ -203,8 +203,14 @@ impl Batch<'_> {
     }
 
     /// Records a good parse of a file and clears any rejection.
+    #[cfg(test)]
     pub(crate) fn put_file_ok(&self, id: &FileId, stat: FileStat, key: &str, clipping: &Clipping) -> Result<()> {
-        let record = serde_json::to_string(clipping)?;
+        self.put_file_ok_json(id, stat, key, &serde_json::to_string(clipping)?)
+    }
+
+    /// Records a good parse of a file, its clipping's JSON made beforehand (on the thread pool,
+    /// `ingest/bulk`'s `with_json`), and clears any rejection.
+    pub(crate) fn put_file_ok_json(&self, id: &FileId, stat: FileStat, key: &str, record: &str) -> Result<()> {
         self.tx
             .prepare_cached(
                 "INSERT INTO files(root, path, size, mtime_ns, item_key, record) VALUES(?1, ?2, ?3, ?4, ?5, ?6)
