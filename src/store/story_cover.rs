@@ -209,37 +209,19 @@ pub(super) fn migrate_story_cover(conn: &Connection) -> Result<()> {
     let started = std::time::Instant::now();
     conn.execute_batch("SAVEPOINT story_cover_fill;")?;
     drop_story_cover(conn)?;
-    // Every row, the full computation: the same rows as a trigger's, for every item, made
-    // before the triggers and the item index, the sums added up at once (`FILL_SUMS`).
+    // Every row, the full computation: the same statements as a trigger's, for every item.
     conn.execute_batch(&format!(
-        "{TABLES}
-         DROP TRIGGER story_cover_added;
-         DROP INDEX story_cover_by_item;
-         {}
-         {FILL_SUMS}
+        "{}
          {}
          DELETE FROM meta WHERE key='migrated_story_cover';
          INSERT OR REPLACE INTO meta(key, value) VALUES('{MIGRATED}', '1');
          RELEASE story_cover_fill;",
-        cover("1"),
         schema(),
+        cover("1")
     ))?;
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "story coverage filled");
     Ok(())
 }
-
-/// The sums of every `story_sums` row, made from its `story_cover` rows at once: what
-/// `story_cover_added` adds up a row at a time (a count, sums, maxima; `quality` counted where
-/// rated), for a fill that makes the cover rows with that trigger dropped. Every sums row of a
-/// fill has at least one cover row (a (story, feed) row is made only where one follows).
-const FILL_SUMS: &str = "UPDATE story_sums SET members = a.members, updated_sum = a.updated_sum,
-        updated_max = a.updated_max, published_sum = a.published_sum, published_max = a.published_max,
-        quality_sum = a.quality_sum, rated = a.rated
-    FROM (SELECT m, COUNT(*) AS members, SUM(updated) AS updated_sum, MAX(updated) AS updated_max,
-              SUM(published) AS published_sum, MAX(published) AS published_max,
-              SUM(COALESCE(quality, 0)) AS quality_sum, SUM(quality IS NOT NULL) AS rated
-          FROM story_cover GROUP BY m) AS a
-    WHERE story_sums.m = a.m;";
 
 /// The triggers that follow `feed_log` (the first two of [`TRIGGERS`] follow `story_cover`).
 const SLOT_TRIGGERS: [&str; 3] = ["story_cover_slot_in", "story_cover_slot_moved", "story_cover_slot_out"];
