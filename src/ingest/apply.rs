@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use tracing::{debug, info, warn};
 
+use super::bulk::{Loaded, by_date, json_of, with_json};
 use super::scan::{self, Change};
 use super::{Core, Ingest, now, window};
 use crate::feed::FeedKey;
@@ -159,8 +160,8 @@ impl Ingest {
         let work = !removed.is_empty() || !to_load.is_empty();
         let cold = ((self.core.cold && work) || self.store.in_cold()) && self.store.begin_cold()?;
         let outcome = if removed.len() + to_load.len() <= PARSE_CHUNK {
-            let mut changes: Vec<Change> = removed.into_iter().map(Change::Removed).collect();
-            changes.extend(scan::load_all(to_load, self.core.limits, &self.core.heartbeat));
+            let mut changes: Vec<Loaded> = removed.into_iter().map(|id| (Change::Removed(id), None)).collect();
+            changes.extend(with_json(scan::load_all(to_load, self.core.limits, &self.core.heartbeat)));
             let outcome = self.refresh_and_commit(t, |core, b, fx| {
                 let mut keys = HashMap::new();
                 core.record(b, changes, t, &mut keys, fx)?;
@@ -192,11 +193,11 @@ impl Ingest {
     fn apply_large(&mut self, removed: Vec<FileId>, to_load: Vec<(FileId, PathBuf)>, t: DateTime<Utc>) -> Result<()> {
         let mut keys: HashMap<String, DateTime<Utc>> = HashMap::new();
         for chunk in removed.chunks(CHUNK) {
-            self.record_pending(chunk.iter().cloned().map(Change::Removed).collect(), t, &mut keys)?;
+            self.record_pending(chunk.iter().cloned().map(|id| (Change::Removed(id), None)).collect(), t, &mut keys)?;
         }
         // The next chunk is read and parsed (on the pool) while the writer records the last.
         let (limits, heartbeat) = (self.core.limits, self.core.heartbeat.clone());
-        let (send, loaded) = std::sync::mpsc::sync_channel::<(usize, Vec<Change>)>(1);
+        let (send, loaded) = std::sync::mpsc::sync_channel::<(usize, Vec<Loaded>)>(1);
         std::thread::scope(|s| -> Result<()> {
             std::thread::Builder::new()
                 .name("clipfeed-read".into())
@@ -204,7 +205,7 @@ impl Ingest {
                     let mut files = to_load.into_iter().peekable();
                     while files.peek().is_some() {
                         let chunk: Vec<(FileId, PathBuf)> = files.by_ref().take(PARSE_CHUNK).collect();
-                        if send.send((chunk.len(), scan::load_all(chunk, limits, &heartbeat))).is_err() {
+                        if send.send((chunk.len(), with_json(scan::load_all(chunk, limits, &heartbeat)))).is_err() {
                             return;
                         }
                     }
@@ -226,7 +227,7 @@ impl Ingest {
     /// name in the `pending` table (and in `keys`, with their earliest date), in one transaction.
     fn record_pending(
         &mut self,
-        changes: Vec<Change>,
+        changes: Vec<Loaded>,
         t: DateTime<Utc>,
         keys: &mut HashMap<String, DateTime<Utc>>,
     ) -> Result<()> {
@@ -308,7 +309,7 @@ impl Core {
     fn record(
         &self,
         b: &Batch<'_>,
-        mut changes: Vec<Change>,
+        mut changes: Vec<Loaded>,
         t: DateTime<Utc>,
         keys: &mut HashMap<String, DateTime<Utc>>,
         fx: &mut Effects,
@@ -320,8 +321,8 @@ impl Core {
             *e = (*e).min(at);
         };
         // Removals first: a file renamed within the batch leaves before it arrives.
-        changes.sort_by_key(|c| !matches!(c, Change::Removed(_)));
-        for change in changes {
+        changes.sort_by_key(|(c, _)| !matches!(c, Change::Removed(_)));
+        for (change, json) in changes {
             self.heartbeat.beat();
             match change {
                 Change::Parsed { id, stat, result: Ok(parsed) } => {
@@ -355,7 +356,7 @@ impl Core {
                     } else {
                         debug!(root = %id.root, path = %id.path, warnings = parsed.warnings.len(), "clipping read");
                     }
-                    b.put_file_ok(&id, stat, &key, &parsed.clipping)?;
+                    b.put_file_ok_json(&id, stat, &key, &json_of(json, &parsed.clipping)?)?;
                     // Keys spelt close to known ones: logged summarised, once per key (publish).
                     fx.notes_changed |= b.put_key_notes(&id, &parsed.key_notes)?;
                     tally.parsed += 1;
@@ -591,10 +592,3 @@ fn injected_panic(keys: &[String]) {
 
 #[cfg(not(debug_assertions))]
 fn injected_panic(_: &[String]) {}
-
-/// Item keys, oldest first (then by key, so the order is stable).
-fn by_date(keys: HashMap<String, DateTime<Utc>>) -> Vec<String> {
-    let mut v: Vec<(DateTime<Utc>, String)> = keys.into_iter().map(|(k, at)| (at, k)).collect();
-    v.sort();
-    v.into_iter().map(|(_, k)| k).collect()
-}

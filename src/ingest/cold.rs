@@ -2,10 +2,11 @@
 //! each item becomes is made on the thread pool from what the writer read of it, while the
 //! writer writes the items made just before. Only the store's part stays on the writer.
 //!
-//! The writer reads a step of items (their files' clippings, their stored state, the feeds they
-//! are in), hands it to a planner thread, and writes the step before it. The planner makes each
-//! item of its step in parallel (rayon): the merge of its files, its hashes, its feeds and
-//! visibility class, its story features, its record deflated, its clipping's JSON and its
+//! The writer reads a step of items (their files' clippings as stored, their stored state, the
+//! feeds they are in), hands it to a planner thread, and writes the step before it. The planner
+//! makes each item of its step in parallel (rayon): its files' clippings decoded, the merge of
+//! its files, its hashes, its feeds and visibility class, its story features, its record
+//! deflated, its clipping's JSON and its
 //! search-index columns, all functions of what was read. An item's refresh reads only its own
 //! rows (its files, its item row, its slots, none of which another item's refresh writes), so
 //! reading a step before the last one is written reads what the one-by-one path
@@ -23,12 +24,11 @@ use rayon::prelude::*;
 
 use super::Core;
 use super::apply::{Delta, Effects, feeds_of, put_names};
-use crate::clip::Clipping;
 use crate::config::Config;
 use crate::feed::FeedKey;
 use crate::item::{self, Item, Source};
 use crate::search::IndexDoc;
-use crate::store::{Batch, Encoded, ItemState};
+use crate::store::{Batch, Encoded, ItemState, StoredSource};
 use crate::story::Features;
 
 /// Items read, made and written per step. At most about four steps are held at once (one
@@ -52,8 +52,8 @@ pub(super) fn side_by_side(items: usize) -> bool {
 struct Read {
     key: String,
     id: String,
-    /// Its files' clippings, by path.
-    sources: Vec<(String, Clipping)>,
+    /// Its files' clippings as stored, by path (decoded on the pool).
+    sources: Vec<StoredSource>,
     state: Option<ItemState>,
     /// The feeds it has an open slot in.
     before: BTreeSet<FeedKey>,
@@ -63,7 +63,7 @@ impl Read {
     fn of(b: &Batch<'_>, key: &str) -> Result<Read> {
         let id = item::id_for(key);
         let before = b.open_feeds(&id)?.iter().filter_map(|s| FeedKey::from_stem(s)).collect();
-        Ok(Read { key: key.to_string(), sources: b.sources(key)?, state: b.item_state(key)?, id, before })
+        Ok(Read { key: key.to_string(), sources: b.sources_stored(key)?, state: b.item_state(key)?, id, before })
     }
 
     /// The stored item, when it is live.
@@ -103,7 +103,8 @@ impl Made {
             return Ok(None);
         }
         let first_seen = r.state.as_ref().map_or(t, |s| s.first_seen);
-        let refs: Vec<Source<'_>> = r.sources.iter().map(|(p, c)| Source { rel_path: p, clipping: c }).collect();
+        let sources = r.sources.iter().map(StoredSource::decode).collect::<Result<Vec<_>>>()?;
+        let refs: Vec<Source<'_>> = sources.iter().map(|(p, c)| Source { rel_path: p, clipping: c }).collect();
         let data = item::merge(&refs, first_seen, &cfg.topics).context("merging the files of an item")?;
         let hash = data.hash();
         let after = feeds_of(cfg, &data);

@@ -11,6 +11,28 @@ use super::{Batch, Store, from_ts, ts};
 use crate::clip::Clipping;
 use crate::item::ItemData;
 
+/// A file's last good parse as stored: its own record (its clipping's JSON), or none when it is
+/// its item's (the item's record, which holds the clipping).
+#[derive(Debug)]
+pub(crate) struct StoredSource {
+    path: String,
+    own: Option<String>,
+    shared: Option<Record>,
+}
+
+impl StoredSource {
+    /// The file's path and its clipping.
+    pub(crate) fn decode(&self) -> Result<(String, Clipping)> {
+        let StoredSource { path, own, shared } = self;
+        let clip: Clipping = match (own, shared) {
+            (Some(json), _) => serde_json::from_str(json).with_context(|| format!("corrupt record for {path}"))?,
+            (None, Some(item)) => item.decode::<ItemData>().with_context(|| format!("corrupt item for {path}"))?.clip,
+            (None, None) => anyhow::bail!("{path} has no record and its item none either"),
+        };
+        Ok((path.clone(), clip))
+    }
+}
+
 /// A file's identity: the root it was found under and its `/`-separated path relative to it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileId {
@@ -181,8 +203,14 @@ impl Batch<'_> {
     }
 
     /// Records a good parse of a file and clears any rejection.
+    #[cfg(test)]
     pub(crate) fn put_file_ok(&self, id: &FileId, stat: FileStat, key: &str, clipping: &Clipping) -> Result<()> {
-        let record = serde_json::to_string(clipping)?;
+        self.put_file_ok_json(id, stat, key, &serde_json::to_string(clipping)?)
+    }
+
+    /// Records a good parse of a file, its clipping's JSON made beforehand (on the thread pool,
+    /// `ingest/bulk`'s `with_json`), and clears any rejection.
+    pub(crate) fn put_file_ok_json(&self, id: &FileId, stat: FileStat, key: &str, record: &str) -> Result<()> {
         self.tx
             .prepare_cached(
                 "INSERT INTO files(root, path, size, mtime_ns, item_key, record) VALUES(?1, ?2, ?3, ?4, ?5, ?6)
@@ -232,6 +260,12 @@ impl Batch<'_> {
     /// The files whose last good parse names `key`, with their clippings, ordered by path. A
     /// file with no record of its own has its item's clipping (see `store/records.rs`).
     pub(crate) fn sources(&self, key: &str) -> Result<Vec<(String, Clipping)>> {
+        self.sources_stored(key)?.iter().map(StoredSource::decode).collect()
+    }
+
+    /// [`Batch::sources`] as stored, each decoded by [`StoredSource::decode`]: for a large
+    /// batch, whose decoding is done on the thread pool rather than the writer.
+    pub(crate) fn sources_stored(&self, key: &str) -> Result<Vec<StoredSource>> {
         let sql = format!(
             "SELECT path, record, CASE WHEN record IS NULL THEN
                (SELECT {} FROM items i WHERE i.key = f.item_key) END
@@ -239,22 +273,9 @@ impl Batch<'_> {
             super::records::ITEM_RECORD
         );
         let mut stmt = self.tx.prepare_cached(&sql)?;
-        let rows = stmt.query_map([key], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<Record>>(2)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (path, own, shared) = row?;
-            let clip: Clipping = match (own, shared) {
-                (Some(json), _) => serde_json::from_str(&json).with_context(|| format!("corrupt record for {path}"))?,
-                (None, Some(item)) => {
-                    item.decode::<ItemData>().with_context(|| format!("corrupt item for {path}"))?.clip
-                }
-                (None, None) => anyhow::bail!("{path} has no record and its item none either"),
-            };
-            out.push((path, clip));
-        }
-        Ok(out)
+        let rows =
+            stmt.query_map([key], |r| Ok(StoredSource { path: r.get(0)?, own: r.get(1)?, shared: r.get(2)? }))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Every file whose last good parse names `key`.

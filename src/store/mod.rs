@@ -43,7 +43,7 @@ use crate::item::{Item, ItemData};
 #[cfg(test)]
 pub(crate) use bulk::{OFF as COLD_OFF, dump as dump_for_test};
 pub use files::{FileId, FileIndex, FileStat, Rejection};
-pub(crate) use files::{FileKey, FileKeys};
+pub(crate) use files::{FileKey, FileKeys, StoredSource};
 pub(crate) use health::rebuild;
 pub(crate) use health::{corrupt_hint, is_store_failure};
 pub(crate) use items::{Encoded, ItemState};
