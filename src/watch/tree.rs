@@ -93,6 +93,26 @@ impl Folders {
         Ok(())
     }
 
+    /// A folder's mode or owner changed (`IN_ATTRIB`): one the system would not let us watch or
+    /// list (`EACCES`) may be readable now. A folder not watched is watched with everything below
+    /// it; a watched one has those of its subfolders that are not watched looked at (one
+    /// listing: a folder that could be watched but not searched, now searchable). Still refused:
+    /// nothing changes until its next change of mode.
+    fn permissions_changed(&mut self, dir: &Path) -> Result<(), Refused> {
+        if !self.by_path.contains_key(dir) {
+            return self.add_tree(dir, false);
+        }
+        for sub in subfolders(dir, false) {
+            if !self.by_path.contains_key(&sub) {
+                match self.add_tree(&sub, false) {
+                    Err(Refused::Limit) => return Err(Refused::Limit),
+                    Ok(()) | Err(Refused::Other(_)) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Drops the watches of `top` and of every folder below it.
     fn remove_tree(&mut self, top: &Path) {
         let below: Vec<PathBuf> = self
@@ -286,6 +306,12 @@ fn translate(folders: &mut Folders, event: &inotify::Event<&std::ffi::OsStr>, ou
             // Gone again already: its event tells the writer so.
             Err(Refused::Other(_)) => {}
         }
+    }
+    if folder
+        && m.contains(EventMask::ATTRIB)
+        && folders.permissions_changed(&path).is_err_and(|e| matches!(e, Refused::Limit))
+    {
+        out.push(Msg::Event(Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch))));
     }
     if folder && m.contains(EventMask::MOVED_FROM) {
         folders.remove_tree(&path);
