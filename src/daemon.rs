@@ -157,8 +157,17 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inhe
     Ok(())
 }
 
-/// The listening socket: the one systemd passed, or one bound to `listen`.
+/// The listening socket: the one systemd passed, or one bound to `listen`; its connections'
+/// reads report what they leave (`http::count_unread`).
 async fn listen(inherited: Option<std::net::TcpListener>, cfg: &Config) -> Result<tokio::net::TcpListener> {
+    let listener = listen_on(inherited, cfg).await?;
+    if let Err(e) = http::count_unread(&listener) {
+        debug!("the kernel counts no unread bytes (TCP_INQ): {e}; each read of a request is checked by another");
+    }
+    Ok(listener)
+}
+
+async fn listen_on(inherited: Option<std::net::TcpListener>, cfg: &Config) -> Result<tokio::net::TcpListener> {
     match inherited {
         Some(std_listener) => {
             info!("using the listening socket passed by systemd");
