@@ -138,6 +138,10 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inhe
     let signal = shutdown_signal().await;
     notifier.notify("STOPPING=1");
     info!(signal, "stopping: no new connections, finishing requests");
+    // Every connection is told first, then the listening socket closes: a client that finds it
+    // closed finds no request it queued answered after the response in flight (the other
+    // order let a connection answer them while the stop waited for the accept loop).
+    let _ = phase_tx.send(Phase::Draining);
     let _ = stop_tx.send(());
     let workers = acceptor.await;
     if let Err(e) = &workers {
@@ -207,11 +211,11 @@ async fn start_watching_and_writer(
     Ok((watcher??, ingest??, vec![writer_beat, watcher_beat]))
 }
 
-/// Once the listening socket is closed: idle connections close now, the others after their
-/// current request, or when the grace period ends. Each connection holds a receiver of
-/// `phase`, so `closed` means every one has ended.
+/// Once the connections are draining (`Phase::Draining`: idle ones close now, the others after
+/// their current request) and the listening socket is closed: waits for them, until the grace
+/// period ends. Each connection holds a receiver of `phase`, so `closed` means every one has
+/// ended.
 async fn drain(phase: tokio::sync::watch::Sender<Phase>, grace: Duration) {
-    let _ = phase.send(Phase::Draining);
     if tokio::time::timeout(grace, phase.closed()).await.is_err() {
         warn!(seconds = grace.as_secs(), "requests still running after the grace period; closing them");
         let _ = phase.send(Phase::Closing);

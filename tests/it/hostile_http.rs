@@ -831,7 +831,10 @@ fn at_the_connection_limit_open_clients_are_answered_and_new_ones_wait() {
 
 #[test]
 fn a_stop_signal_lets_the_response_in_flight_finish_and_accepts_nothing_new() {
-    let (_site, d) = big_site("http:\n  send_timeout: 20\n");
+    // The client reads again only once the listening socket is closed: on a loaded machine that
+    // may be long after the stop signal, so neither the stalled response's send timeout nor the
+    // grace period may end it first.
+    let (_site, d) = big_site("http:\n  send_timeout: 120\n  shutdown_grace: 120\n");
     let body_len = get(&d.url("feed.atom"), &[]).body.len();
     let (requests, n) = overflowing_requests(&d, "feed.atom");
     let mut stalled = connect(&d);
