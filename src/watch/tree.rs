@@ -11,7 +11,9 @@
 //! below them, before their event is passed on: the writer walks a new folder when it hears of
 //! it, after the watch, so files written into it at once are found by that walk or by their own
 //! events. A folder moved away loses its watches (their paths would be wrong), and one moved in
-//! gets new ones. An event queue overflow is passed on as a rescan.
+//! gets new ones. A folder the system would not let us watch or list (`EACCES`) is watched once
+//! its mode changes (`IN_ATTRIB`, reported by its parent's watch), with what is below it. An
+//! event queue overflow is passed on as a rescan.
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
