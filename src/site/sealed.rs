@@ -16,7 +16,8 @@
 //! not used at all since the pool last looked (each file notes the pool's epoch at each use,
 //! and each look begins a new epoch): a file in use keeps its place, and a document gets one
 //! only from files colder than itself. A look costs one pass over at most twice [`MAX_FILES`]
-//! entries, at most once per [`ASKED`] requests of a document without a file. Wherever the
+//! entries, at most once per [`ASKED`] requests of a document without a file and once a second
+//! in all (`LOOK_EVERY`: a file given away was unused that long). Wherever the
 //! bounds or the kernel refuse, bodies are sent from memory as before. The bytes held (the
 //! kernel's, outside the process's heap) are counted in [`held`].
 
@@ -25,6 +26,7 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 
@@ -81,16 +83,29 @@ struct Entry {
     cell: Weak<Cell>,
 }
 
+/// The files the pool knows, and when it last looked for room among them.
+struct Entries {
+    list: Vec<Entry>,
+    looked: Option<Instant>,
+}
+
 /// Every sealed file of the process (or of a test), within its bounds (see the module header).
 pub struct Pool {
     bounds: Bounds,
-    entries: Mutex<Vec<Entry>>,
+    entries: Mutex<Entries>,
     /// Begins anew at each look for room; a file notes it at each use.
     epoch: AtomicU32,
+    /// The shortest time between two looks: a file given away has been unused at least this
+    /// long, and files are made again at most once per look, however many documents want one.
+    min_look: Duration,
 }
 
 /// The process's sealed files.
-pub static POOL: Pool = Pool::new(MAX_FILES, MAX_BYTES);
+pub static POOL: Pool = Pool::new(MAX_FILES, MAX_BYTES, LOOK_EVERY);
+
+/// The shortest time between two looks for room in the process's pool: a document asked for
+/// less than once a second is cold beside one that feed readers keep asking for.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
 
 /// A body in a sealed memory file (see the module header).
 #[derive(Debug)]
@@ -109,8 +124,13 @@ pub fn held() -> (usize, usize) {
 }
 
 impl Pool {
-    const fn new(max_files: usize, max_bytes: usize) -> Pool {
-        Pool { bounds: Bounds::new(max_files, max_bytes), entries: Mutex::new(Vec::new()), epoch: AtomicU32::new(0) }
+    const fn new(max_files: usize, max_bytes: usize, min_look: Duration) -> Pool {
+        Pool {
+            bounds: Bounds::new(max_files, max_bytes),
+            entries: Mutex::new(Entries { list: Vec::new(), looked: None }),
+            epoch: AtomicU32::new(0),
+            min_look,
+        }
     }
 
     /// Files held now, and their bytes.
@@ -146,21 +166,27 @@ impl Pool {
             }
         };
         cell.store(Some(file.clone()));
-        let mut entries = self.entries.lock().expect("sealed pool lock");
+        let list = &mut self.entries.lock().expect("sealed pool lock").list;
         // Entries of files already closed (their documents replaced) go; at most as many
         // as were held at the last push, so the list stays within twice the bound.
-        entries.retain(|e| e.file.strong_count() > 0);
-        entries.push(Entry { file: Arc::downgrade(&file), cell: Arc::downgrade(cell) });
+        list.retain(|e| e.file.strong_count() > 0);
+        list.push(Entry { file: Arc::downgrade(&file), cell: Arc::downgrade(cell) });
         Some(file)
     }
 
     /// Empties the cells of the files unused since the last look, least recently used first,
     /// until one more file of `len` bytes would fit (the files close once no response holds
-    /// them), and begins a new epoch.
+    /// them), and begins a new epoch; nothing when the last look was less than `min_look` ago.
     fn make_room(&self, len: usize) {
-        let now = self.epoch.fetch_add(1, Ordering::Relaxed);
         let victims: Vec<(Arc<Cell>, Arc<Sealed>)> = {
-            let mut entries = self.entries.lock().expect("sealed pool lock");
+            let mut guard = self.entries.lock().expect("sealed pool lock");
+            let at = Instant::now();
+            if guard.looked.is_some_and(|t| at.duration_since(t) < self.min_look) {
+                return;
+            }
+            guard.looked = Some(at);
+            let now = self.epoch.fetch_add(1, Ordering::Relaxed);
+            let entries = &mut guard.list;
             entries.retain(|e| e.file.strong_count() > 0);
             // (how many epochs unused, length, index)
             let mut idle: Vec<(u32, usize, usize)> = entries
@@ -265,7 +291,7 @@ mod tests {
 
     #[test]
     fn a_sealed_file_holds_its_bytes_and_cannot_change() {
-        static POOL: Pool = Pool::new(4, 1 << 20);
+        static POOL: Pool = Pool::new(4, 1 << 20, Duration::ZERO);
         let body: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
         let doc = cell();
         let s = POOL.fill(&doc, &body).unwrap();
@@ -283,7 +309,7 @@ mod tests {
 
     #[test]
     fn the_bounds_are_kept_and_given_back() {
-        static POOL: Pool = Pool::new(2, 100);
+        static POOL: Pool = Pool::new(2, 100, Duration::ZERO);
         let (one, two) = (cell(), cell());
         POOL.fill(&one, &[b'a'; 60]).unwrap();
         assert!(POOL.fill(&cell(), &[b'b'; 41]).is_none(), "past the bytes, and both in use since the last look");
@@ -297,14 +323,14 @@ mod tests {
         assert_eq!(contents(&file), vec![b'a'; 60]);
         drop((two, again, file));
         assert_eq!(POOL.held(), (0, 0));
-        assert!(POOL.entries.lock().unwrap().iter().all(|e| e.file.strong_count() == 0));
+        assert!(POOL.entries.lock().unwrap().list.iter().all(|e| e.file.strong_count() == 0));
     }
 
     /// Once the bounds are reached, a document asked for again gets the place of the file used
     /// least recently among those unused since the pool last looked; files in use keep theirs.
     #[test]
     fn a_full_pool_gives_a_cold_files_place_to_a_hot_document() {
-        static POOL: Pool = Pool::new(3, 1000);
+        static POOL: Pool = Pool::new(3, 1000, Duration::ZERO);
         let docs: Vec<Arc<Cell>> = (0..3).map(|_| cell()).collect();
         for (i, doc) in docs.iter().enumerate() {
             POOL.fill(doc, &[b'a' + i as u8; 100]).unwrap();
@@ -336,5 +362,21 @@ mod tests {
         assert_eq!(POOL.held(), (2, 300));
         assert!(POOL.fill(&newcomer, &[b'n'; 100]).is_some());
         assert_eq!(POOL.held(), (3, 400));
+    }
+
+    /// Looks for room are at least `min_look` apart: a file is given away only after that long
+    /// unused, and a crowd of documents without files makes files again at that pace at most.
+    #[test]
+    fn looks_for_room_are_spaced() {
+        static POOL: Pool = Pool::new(1, 1000, Duration::from_secs(3600));
+        let doc = cell();
+        POOL.fill(&doc, &[b'a'; 10]).unwrap();
+        let other = cell();
+        // The first look: the file was made in this epoch, so it stays.
+        assert!(POOL.fill(&other, &[b'b'; 10]).is_none());
+        // Unused since, but the next look is an hour away.
+        assert!(POOL.fill(&other, &[b'b'; 10]).is_none());
+        assert!(doc.load().is_some() && other.load().is_none());
+        assert_eq!(POOL.held(), (1, 10));
     }
 }
