@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
+use tokio::signal::unix::Signal;
 use tokio::sync::{Semaphore, oneshot};
 use tracing::{debug, error, info, warn};
 
@@ -126,18 +127,25 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inhe
     let conns = Connections::new(&cfg.http, max_connections);
     let (phase_tx, phase_rx) = tokio::sync::watch::channel(Phase::Serving);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    // The signals' handlers are in place before anyone can see the daemon ready (`/readyz`,
+    // READY=1): the default action of each of them ends the process at once.
+    let signals = Signals::install()?;
     let acceptor = tokio::spawn(accept(listener, workers, conns, max_connections, phase_rx, stop_rx));
     // The store is open and the socket bound: ready for systemd (requests are answered from the
     // stored feeds while the first reconcile runs).
     notifier.notify("READY=1");
 
-    spawn_rescan_on_usr1(jobs.clone());
+    spawn_rescan_on_usr1(signals.usr1, jobs.clone());
     spawn_watchdog(notifier.clone(), watchdog, beats);
-    spawn_reload_on_hup(notifier.clone(), path, (shared, site.clone()), jobs.clone(), log_filter);
+    spawn_reload_on_hup(signals.hup, notifier.clone(), path, (shared, site.clone()), jobs.clone(), log_filter);
 
-    let signal = shutdown_signal().await;
+    let signal = shutdown_signal(signals.term, signals.int).await;
     notifier.notify("STOPPING=1");
     info!(signal, "stopping: no new connections, finishing requests");
+    // Every connection is told first, then the listening socket closes: a client that finds it
+    // closed finds no request it queued answered after the response in flight (the other
+    // order let a connection answer them while the stop waited for the accept loop).
+    let _ = phase_tx.send(Phase::Draining);
     let _ = stop_tx.send(());
     let workers = acceptor.await;
     if let Err(e) = &workers {
@@ -157,8 +165,17 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inhe
     Ok(())
 }
 
-/// The listening socket: the one systemd passed, or one bound to `listen`.
+/// The listening socket: the one systemd passed, or one bound to `listen`; its connections'
+/// reads report what they leave (`http::count_unread`).
 async fn listen(inherited: Option<std::net::TcpListener>, cfg: &Config) -> Result<tokio::net::TcpListener> {
+    let listener = listen_on(inherited, cfg).await?;
+    if let Err(e) = http::count_unread(&listener) {
+        debug!("the kernel counts no unread bytes (TCP_INQ): {e}; each read of a request is checked by another");
+    }
+    Ok(listener)
+}
+
+async fn listen_on(inherited: Option<std::net::TcpListener>, cfg: &Config) -> Result<tokio::net::TcpListener> {
     match inherited {
         Some(std_listener) => {
             info!("using the listening socket passed by systemd");
@@ -198,11 +215,11 @@ async fn start_watching_and_writer(
     Ok((watcher??, ingest??, vec![writer_beat, watcher_beat]))
 }
 
-/// Once the listening socket is closed: idle connections close now, the others after their
-/// current request, or when the grace period ends. Each connection holds a receiver of
-/// `phase`, so `closed` means every one has ended.
+/// Once the connections are draining (`Phase::Draining`: idle ones close now, the others after
+/// their current request) and the listening socket is closed: waits for them, until the grace
+/// period ends. Each connection holds a receiver of `phase`, so `closed` means every one has
+/// ended.
 async fn drain(phase: tokio::sync::watch::Sender<Phase>, grace: Duration) {
-    let _ = phase.send(Phase::Draining);
     if tokio::time::timeout(grace, phase.closed()).await.is_err() {
         warn!(seconds = grace.as_secs(), "requests still running after the grace period; closing them");
         let _ = phase.send(Phase::Closing);
@@ -348,10 +365,8 @@ fn raise_open_file_limit() -> Option<u64> {
 }
 
 /// SIGUSR1 asks for the start-up comparison of every root with the store.
-fn spawn_rescan_on_usr1(jobs: mpsc::Sender<Job>) {
+fn spawn_rescan_on_usr1(mut usr1: Signal, jobs: mpsc::Sender<Job>) {
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut usr1) = signal(SignalKind::user_defined1()) else { return };
         while usr1.recv().await.is_some() {
             info!("SIGUSR1: rescanning every root");
             if jobs.send(Job::Rescan).is_err() {
@@ -391,6 +406,7 @@ fn spawn_watchdog(notifier: Arc<Notifier>, period: Option<Duration>, beats: Vec<
 /// their running value, with a warning naming them. An invalid one is refused and the running
 /// configuration stays.
 fn spawn_reload_on_hup(
+    mut hup: Signal,
     notifier: Arc<Notifier>,
     path: PathBuf,
     (shared, site): (Arc<ArcSwap<Config>>, Arc<ArcSwap<Site>>),
@@ -398,8 +414,6 @@ fn spawn_reload_on_hup(
     log_filter: LogFilter,
 ) {
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
         while hup.recv().await.is_some() {
             notifier.reloading();
             let running = shared.load_full();
@@ -440,10 +454,28 @@ fn keeps_privacy(running: &Config, site: &Site, new: Config) -> Result<Config> {
 }
 
 /// Waits for SIGTERM or SIGINT and names it.
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+/// The signals the daemon answers, their handlers installed.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    usr1: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let handler = |kind: SignalKind, name: &str| signal(kind).with_context(|| format!("cannot handle {name}"));
+        Ok(Signals {
+            term: handler(SignalKind::terminate(), "SIGTERM")?,
+            int: handler(SignalKind::interrupt(), "SIGINT")?,
+            usr1: handler(SignalKind::user_defined1(), "SIGUSR1")?,
+            hup: handler(SignalKind::hangup(), "SIGHUP")?,
+        })
+    }
+}
+
+async fn shutdown_signal(mut term: Signal, mut int: Signal) -> &'static str {
     tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",

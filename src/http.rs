@@ -50,6 +50,7 @@ mod fast;
 mod gate;
 mod hot;
 mod negotiate;
+mod recv;
 mod respond;
 mod routes;
 mod server;
@@ -62,6 +63,7 @@ mod workers;
 
 pub use conns::{Connections, Refused};
 pub use fast::check as check_fast_head;
+pub use recv::count_unread;
 pub use server::{Phase, Server};
 pub use workers::Workers;
 

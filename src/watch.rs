@@ -508,6 +508,10 @@ mod tests {
     use super::*;
     use notify::event::{DataChange, Flag, MetadataKind, RemoveKind};
 
+    /// How long a test waits for a job: a guard against hanging, far beyond what a loaded
+    /// machine takes.
+    const WAIT: Duration = Duration::from_secs(60);
+
     fn ev(kind: EventKind, paths: &[&str]) -> notify::Event {
         let mut e = notify::Event::new(kind);
         for p in paths {
@@ -543,30 +547,41 @@ mod tests {
         assert_eq!(classify(&notify::Event::new(EventKind::Other).set_flag(Flag::Rescan)), [Signal::Rescan]);
     }
 
-    #[test]
-    fn a_file_moved_in_goes_at_once_and_a_rename_within_goes_whole() {
+    /// A coalescing thread that finds `first` already queued when it starts (so that events
+    /// meant to come within `QUIET` of each other do, however loaded the machine), the sender
+    /// for what follows, and the jobs.
+    fn coalescing(first: Vec<notify::Event>) -> (Sender<Msg>, mpsc::Receiver<Job>, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel();
+        for e in first {
+            tx.send(Msg::Event(Ok(e))).unwrap();
+        }
         let (jobs_tx, jobs_rx) = mpsc::channel();
         let t = std::thread::spawn(move || coalesce(rx, jobs_tx, None, None));
-        let tx = move |e: notify::Result<notify::Event>| tx.send(Msg::Event(e)).map_err(|_| ());
+        (tx, jobs_rx, t)
+    }
+
+    fn touched(jobs: &mpsc::Receiver<Job>) -> Vec<PathBuf> {
+        match jobs.recv_timeout(WAIT).unwrap() {
+            Job::Touched { paths, .. } => paths,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_moved_in_goes_at_once_and_a_rename_within_goes_whole() {
         let moved = |p: &str| ev(EventKind::Modify(ModifyKind::Name(RenameMode::To)), &[p]);
         // Two files moved in back to back: each is handed on by itself as it comes, since
         // nothing else is gathered (the writer takes whatever queued meanwhile at once).
-        tx(Ok(moved("/r/a.md"))).unwrap();
-        tx(Ok(moved("/r/b.md"))).unwrap();
+        let (tx, jobs, t) = coalescing(vec![moved("/r/a.md"), moved("/r/b.md")]);
         for want in ["/r/a.md", "/r/b.md"] {
-            match jobs_rx.recv_timeout(Duration::from_secs(5)).unwrap() {
-                Job::Touched { paths, .. } => assert_eq!(paths, [PathBuf::from(want)]),
-                other => panic!("{other:?}"),
-            }
+            assert_eq!(touched(&jobs), [PathBuf::from(want)]);
         }
+        drop(tx);
+        t.join().unwrap();
         // A rename within the roots: the name it left comes first, so both names go together.
-        tx(Ok(ev(EventKind::Modify(ModifyKind::Name(RenameMode::From)), &["/r/c.md"]))).unwrap();
-        tx(Ok(moved("/r/d.md"))).unwrap();
-        match jobs_rx.recv_timeout(Duration::from_secs(5)).unwrap() {
-            Job::Touched { paths, .. } => assert_eq!(paths, [PathBuf::from("/r/c.md"), PathBuf::from("/r/d.md")]),
-            other => panic!("{other:?}"),
-        }
+        let (tx, jobs, t) =
+            coalescing(vec![ev(EventKind::Modify(ModifyKind::Name(RenameMode::From)), &["/r/c.md"]), moved("/r/d.md")]);
+        assert_eq!(touched(&jobs), [PathBuf::from("/r/c.md"), PathBuf::from("/r/d.md")]);
         drop(tx);
         t.join().unwrap();
     }
@@ -581,38 +596,36 @@ mod tests {
 
     #[test]
     fn coalescing_batches_and_settles() {
-        let (tx, rx) = mpsc::channel();
-        let (jobs_tx, jobs_rx) = mpsc::channel();
-        let t = std::thread::spawn(move || coalesce(rx, jobs_tx, None, None));
-        let tx = move |e: notify::Result<notify::Event>| tx.send(Msg::Event(e)).map_err(|_| ());
-        tx(Ok(ev(EventKind::Modify(ModifyKind::Data(DataChange::Any)), &["/r/w.md"]))).unwrap();
-        tx(Ok(ev(EventKind::Remove(RemoveKind::File), &["/r/a.md"]))).unwrap();
-        tx(Ok(ev(EventKind::Remove(RemoveKind::File), &["/r/a.md"]))).unwrap();
-        tx(Ok(ev(EventKind::Remove(RemoveKind::File), &["/r/b.md"]))).unwrap();
-        match jobs_rx.recv_timeout(Duration::from_secs(5)).unwrap() {
-            Job::Touched { paths, .. } => assert_eq!(paths, [PathBuf::from("/r/a.md"), PathBuf::from("/r/b.md")]),
-            other => panic!("{other:?}"),
-        }
+        let (tx, jobs, t) = coalescing(vec![
+            ev(EventKind::Modify(ModifyKind::Data(DataChange::Any)), &["/r/w.md"]),
+            ev(EventKind::Remove(RemoveKind::File), &["/r/a.md"]),
+            ev(EventKind::Remove(RemoveKind::File), &["/r/a.md"]),
+            ev(EventKind::Remove(RemoveKind::File), &["/r/b.md"]),
+        ]);
+        assert_eq!(touched(&jobs), [PathBuf::from("/r/a.md"), PathBuf::from("/r/b.md")]);
         // The written file is held until it is closed.
-        tx(Ok(ev(EventKind::Access(AccessKind::Close(AccessMode::Write)), &["/r/w.md"]))).unwrap();
-        match jobs_rx.recv_timeout(Duration::from_secs(5)).unwrap() {
-            Job::Touched { paths, .. } => assert_eq!(paths, [PathBuf::from("/r/w.md")]),
-            other => panic!("{other:?}"),
-        }
+        let close = |p: &str| ev(EventKind::Access(AccessKind::Close(AccessMode::Write)), &[p]);
+        tx.send(Msg::Event(Ok(close("/r/w.md")))).unwrap();
+        assert_eq!(touched(&jobs), [PathBuf::from("/r/w.md")]);
+        drop(tx);
+        t.join().unwrap();
         // Remove-then-create (an editor's save): the new file is held until its writer closes it,
         // even though the remove alone would have made the path ready.
-        tx(Ok(ev(EventKind::Remove(RemoveKind::File), &["/r/v.md"]))).unwrap();
-        tx(Ok(ev(EventKind::Create(CreateKind::File), &["/r/v.md"]))).unwrap();
-        tx(Ok(ev(EventKind::Modify(ModifyKind::Data(DataChange::Any)), &["/r/v.md"]))).unwrap();
-        // Bounded wait for something that must not happen: well past QUIET, well before SETTLE_WRITING.
-        assert!(jobs_rx.recv_timeout(Duration::from_millis(300)).is_err(), "a file being written was handed on");
-        tx(Ok(ev(EventKind::Access(AccessKind::Close(AccessMode::Write)), &["/r/v.md"]))).unwrap();
-        match jobs_rx.recv_timeout(Duration::from_secs(5)).unwrap() {
-            Job::Touched { paths, .. } => assert_eq!(paths, [PathBuf::from("/r/v.md")]),
-            other => panic!("{other:?}"),
+        let written = Instant::now();
+        let (tx, jobs, t) = coalescing(vec![
+            ev(EventKind::Remove(RemoveKind::File), &["/r/v.md"]),
+            ev(EventKind::Create(CreateKind::File), &["/r/v.md"]),
+            ev(EventKind::Modify(ModifyKind::Data(DataChange::Any)), &["/r/v.md"]),
+        ]);
+        // Bounded wait for something that must not happen: well past QUIET, well before
+        // SETTLE_WRITING, after which (a loaded machine may get there) the path may go.
+        if let Ok(job) = jobs.recv_timeout(Duration::from_millis(300)) {
+            assert!(written.elapsed() >= SETTLE_WRITING, "a file being written was handed on: {job:?}");
         }
-        tx(Ok(notify::Event::new(EventKind::Other).set_flag(Flag::Rescan))).unwrap();
-        assert!(matches!(jobs_rx.recv_timeout(Duration::from_secs(5)).unwrap(), Job::Rescan));
+        tx.send(Msg::Event(Ok(close("/r/v.md")))).unwrap();
+        assert_eq!(touched(&jobs), [PathBuf::from("/r/v.md")]);
+        tx.send(Msg::Event(Ok(notify::Event::new(EventKind::Other).set_flag(Flag::Rescan)))).unwrap();
+        assert!(matches!(jobs.recv_timeout(WAIT).unwrap(), Job::Rescan));
         drop(tx);
         t.join().unwrap();
     }

@@ -417,33 +417,13 @@ pub(super) async fn serve(
     }
 }
 
-/// Reads what the socket holds onto the end of `buf`, with one `recv`, giving how many bytes.
-///
-/// A read that leaves part of its chunk empty has emptied the socket's receive queue (a TCP
-/// `recv` takes all there is up to the length asked), so the socket's readiness is cleared then
-/// too, as it is when a read finds nothing: the next wait goes to the poller, not into a second
-/// `recv` that only finds out that nothing came (a request and its answer cost one `recv`, as
-/// nginx's). Nothing is lost by it: bytes that come after the `recv` are a new event for the
-/// poller (tokio clears only the readiness it saw, by its tick), and a peer's end of the stream
-/// stays readable (tokio never clears the closed state).
+/// Reads what the socket holds onto the end of `buf`, with one `recv` (`recv::read`: the
+/// socket's readiness cleared when the kernel says the read left nothing), giving how many bytes.
 fn read(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
     let mut chunk = [0u8; BUF];
-    let mut got = 0;
-    let read = stream.try_io(tokio::io::Interest::READABLE, || {
-        // SAFETY: `recv` writes at most `chunk.len()` bytes into `chunk`, which lives through the
-        // call; the descriptor is the stream's own, open while it is borrowed.
-        let n = unsafe { libc::recv(stream.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len(), 0) };
-        got = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
-        if got > 0 && got < chunk.len() { Err(io::ErrorKind::WouldBlock.into()) } else { Ok(got) }
-    });
-    match read {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock && got == 0 => Err(e),
-        Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
-        _ => {
-            buf.extend_from_slice(&chunk[..got]);
-            Ok(got)
-        }
-    }
+    let got = super::recv::read(stream, &mut chunk)?;
+    buf.extend_from_slice(&chunk[..got]);
+    Ok(got)
 }
 
 /// Closes a connection whose client may still be sending: our side is shut first (so what was

@@ -263,7 +263,8 @@ impl hyper::rt::Read for Guarded {
             buf.put_slice(&self.rest.split_to(n));
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        // Not tokio's read, which takes a short read for an empty queue (see `recv`).
+        super::recv::poll_read(self.io.inner(), cx, buf)
     }
 }
 

@@ -132,7 +132,7 @@ impl Ingest {
             self.save_snapshot();
         }
         // The store at rest is its database alone (the saved feeds went through the WAL).
-        if let Err(e) = self.store.cut_wal() {
+        if let Err(e) = self.store.cut_wal_at_stop() {
             debug!("the WAL was not cut at the stop: {e:#}");
         }
         debug!("writer stopped");

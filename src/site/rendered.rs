@@ -10,7 +10,7 @@ use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::sealed::Sealed;
+use super::sealed::{Cell, POOL, Sealed};
 use crate::lru::Lru;
 
 /// Bodies smaller than this are never compressed: the saving would not pay for the headers.
@@ -79,9 +79,10 @@ pub struct Rendered {
     /// [`Rendered::head`]), made at the first request for each.
     pub(super) heads: OnceLock<Box<Heads>>,
     /// The body in each coding (identity, gzip, brotli) in a sealed file for `sendfile` (see
-    /// [`Rendered::sealed`]), made at the first request that wants it.
-    pub(super) sealed: [OnceLock<Option<Arc<Sealed>>>; 3],
-    /// Requests that asked for a sealed file before one was made (up to `sealed::ASKED`).
+    /// [`Rendered::sealed`]): the cell the pool may empty, made at the first request that wants
+    /// one; never made for a coding whose body is not of the lengths asked for.
+    pub(super) sealed: [OnceLock<Option<Arc<Cell>>>; 3],
+    /// Requests that asked for a sealed file and found none.
     pub(super) asked: AtomicU32,
 }
 
@@ -115,6 +116,15 @@ impl Clone for Rendered {
             sealed: Default::default(),
             asked: AtomicU32::new(0),
         }
+    }
+}
+
+/// The place of a coding among a document's sealed files.
+fn sealed_slot(enc: Encoding) -> usize {
+    match enc {
+        Encoding::Identity => 0,
+        Encoding::Gzip => 1,
+        Encoding::Brotli => 2,
     }
 }
 
@@ -197,33 +207,41 @@ impl Rendered {
     }
 
     /// The body in `enc` in a sealed file (see `sealed`), when its length is within `sizes` and
-    /// the files' bounds allow one; made from `body` at the document's `sealed::ASKED`th
-    /// request for one, and from then on the same file (or none) for as long as this document
-    /// is served.
+    /// the pool has room for it: made from `body` at the document's `sealed::ASKED`th request
+    /// (in each coding asked for from then on), and while it has none (the pool found no room,
+    /// or gave its place to a hotter document), asked for again at every `ASKED`th request.
     pub(crate) fn sealed(
         &self,
         enc: Encoding,
         sizes: std::ops::Range<usize>,
         body: impl FnOnce() -> Bytes,
     ) -> Option<Arc<Sealed>> {
-        let slot = match enc {
-            Encoding::Identity => 0,
-            Encoding::Gzip => 1,
-            Encoding::Brotli => 2,
-        };
-        if let Some(made) = self.sealed[slot].get() {
-            return made.clone();
+        if let Some(cell) = self.sealed[sealed_slot(enc)].get() {
+            let cell = cell.as_ref()?;
+            if let Some(file) = cell.load_full() {
+                file.touch();
+                return Some(file);
+            }
+            if !(self.asked.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(super::sealed::ASKED) {
+                return None;
+            }
+            return POOL.fill(cell, &body());
         }
         if self.asked.load(Ordering::Relaxed) < super::sealed::ASKED {
             self.asked.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        self.sealed[slot]
-            .get_or_init(|| {
-                let body = body();
-                if sizes.contains(&body.len()) { Sealed::new(&body).map(Arc::new) } else { None }
-            })
-            .clone()
+        let mut body = (None, Some(body));
+        let mut make = || body.0.get_or_insert_with(|| body.1.take().expect("made once")()).clone();
+        let cell = self.sealed[sealed_slot(enc)]
+            .get_or_init(|| sizes.contains(&make().len()).then(|| Arc::new(Cell::empty())));
+        POOL.fill(cell.as_ref()?, &make())
+    }
+
+    /// The body's sealed file in `enc` now, if it has one (for tests: asks for nothing).
+    #[cfg(test)]
+    pub(crate) fn sealed_now(&self, enc: Encoding) -> Option<Arc<Sealed>> {
+        self.sealed[sealed_slot(enc)].get()?.as_ref()?.load_full()
     }
 
     /// Whether compressing this document is worth it.

@@ -237,12 +237,25 @@ pub(super) const MOVES: &str =
 /// then works the coverage of those pairs out again in two statements: their rows deleted, and
 /// made again from the slots open now. That is what the triggers do row by row (each slot
 /// change takes the item's rows in that feed out and makes them again from the open slots), done
-/// once for every pair, in the same transaction. The triggers are made again whatever happens.
+/// once for every pair, in the same transaction. Exactly the triggers it dropped are made again
+/// (from their own text), whatever happens: none while a cold build has set the coverage aside
+/// (`suspend`; its end fills the tables), and then the coverage is not worked out either.
 pub(super) fn slots_held<T>(conn: &Connection, write: impl FnOnce() -> Result<T>) -> Result<T> {
+    let held: Vec<String> = {
+        let names = SLOT_TRIGGERS.map(|t| format!("'{t}'")).join(", ");
+        let mut stmt = conn.prepare(&format!(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({names}) ORDER BY name"
+        ))?;
+        stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+    };
     let drops: String = SLOT_TRIGGERS.iter().map(|t| format!("DROP TRIGGER IF EXISTS {t};\n")).collect();
     conn.execute_batch(&drops)?;
     let written = write();
     let covered = written.and_then(|out| {
+        if held.is_empty() {
+            conn.execute_batch("DELETE FROM temp.slot_moves;")?;
+            return Ok(out);
+        }
         // Driven from the pairs (CROSS JOIN keeps that order): a few lookups a pair.
         let pairs = "FROM temp.slot_moves r CROSS JOIN story_items s ON s.item = r.id";
         conn.execute_batch(&format!(
@@ -260,7 +273,9 @@ pub(super) fn slots_held<T>(conn: &Connection, write: impl FnOnce() -> Result<T>
         ))?;
         Ok(out)
     });
-    conn.execute_batch(&schema())?;
+    for sql in &held {
+        conn.execute_batch(sql)?;
+    }
     covered
 }
 

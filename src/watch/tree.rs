@@ -11,7 +11,9 @@
 //! below them, before their event is passed on: the writer walks a new folder when it hears of
 //! it, after the watch, so files written into it at once are found by that walk or by their own
 //! events. A folder moved away loses its watches (their paths would be wrong), and one moved in
-//! gets new ones. An event queue overflow is passed on as a rescan.
+//! gets new ones. A folder the system would not let us watch or list (`EACCES`) is watched once
+//! its mode changes (`IN_ATTRIB`, reported by its parent's watch), with what is below it. An
+//! event queue overflow is passed on as a rescan.
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
@@ -89,6 +91,26 @@ impl Folders {
                 }
             }
             stack.extend(subfolders(&dir, is_top && follow_top));
+        }
+        Ok(())
+    }
+
+    /// A folder's mode or owner changed (`IN_ATTRIB`): one the system would not let us watch or
+    /// list (`EACCES`) may be readable now. A folder not watched is watched with everything below
+    /// it; a watched one has those of its subfolders that are not watched looked at (one
+    /// listing: a folder that could be watched but not searched, now searchable). Still refused:
+    /// nothing changes until its next change of mode.
+    fn permissions_changed(&mut self, dir: &Path) -> Result<(), Refused> {
+        if !self.by_path.contains_key(dir) {
+            return self.add_tree(dir, false);
+        }
+        for sub in subfolders(dir, false) {
+            if !self.by_path.contains_key(&sub) {
+                match self.add_tree(&sub, false) {
+                    Err(Refused::Limit) => return Err(Refused::Limit),
+                    Ok(()) | Err(Refused::Other(_)) => {}
+                }
+            }
         }
         Ok(())
     }
@@ -287,6 +309,12 @@ fn translate(folders: &mut Folders, event: &inotify::Event<&std::ffi::OsStr>, ou
             Err(Refused::Other(_)) => {}
         }
     }
+    if folder
+        && m.contains(EventMask::ATTRIB)
+        && folders.permissions_changed(&path).is_err_and(|e| matches!(e, Refused::Limit))
+    {
+        out.push(Msg::Event(Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch))));
+    }
     if folder && m.contains(EventMask::MOVED_FROM) {
         folders.remove_tree(&path);
     }
@@ -321,7 +349,7 @@ mod tests {
 
     /// Collects the paths of events until `want` is among them (or panics after a while).
     fn wait_for(rx: &mpsc::Receiver<Msg>, want: &Path) -> Vec<PathBuf> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         let mut seen = Vec::new();
         while !seen.iter().any(|p: &PathBuf| p == want) {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -380,7 +408,7 @@ mod tests {
         std::fs::remove_dir_all(&root).unwrap();
         wait_for(&rx, &root.join("a"));
         // The kernel's IN_IGNORED for the root comes after its children's events.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while tree.is_watched(&root) {
             assert!(std::time::Instant::now() < deadline, "the root's watch is still held");
             std::thread::sleep(Duration::from_millis(5)); // poll interval of a deadline loop

@@ -50,11 +50,8 @@ fn local(d: &Daemon, public: &str) -> String {
 /// GET with request headers. Unlike `support::get`, repeated response headers are joined with
 /// ", " (RSS and Atom responses carry `Vary` twice).
 fn fetch(url: &str, headers: &[(&str, &str)]) -> Reply {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .new_agent();
+    let agent =
+        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(DEADLINE)).build().new_agent();
     let mut req = ureq::http::Request::builder().method("GET").uri(url);
     for (k, v) in headers {
         req = req.header(*k, *v);

@@ -237,6 +237,11 @@ impl Daemon {
         let deadline = Instant::now() + DEADLINE;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                if !status.success() {
+                    // For the test that fails on it: what the daemon said (its last lines may
+                    // still be on their way).
+                    eprintln!("clipfeed stopped with {status}; its log:\n{}", self.log());
+                }
                 return status;
             }
             assert!(Instant::now() < deadline, "clipfeed did not stop on SIGTERM");
@@ -294,12 +299,10 @@ impl Reply {
     }
 }
 
+/// An HTTP client whose every request may take up to `DEADLINE` (a loaded machine running a
+/// debug build answers a large view in seconds).
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .new_agent()
+    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(DEADLINE)).build().new_agent()
 }
 
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Reply {

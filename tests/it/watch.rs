@@ -508,3 +508,63 @@ fn the_watch_limit_falls_back_to_scanning() {
         (t.contains(&"Found by a scan".to_string()) && !t.contains(&"Deep 0".to_string())).then_some(())
     });
 }
+
+/// A folder the daemon cannot read at start (mode 000, or 0o600: listed but not searched) is
+/// watched as soon as its mode lets it (a change of mode is an event in its parent's watch):
+/// the clippings it held appear, and so do those written into it, and into a folder below it,
+/// afterwards. Run as root, the daemon drops to an unprivileged user (`unprivileged`), since
+/// root reads whatever the mode says.
+#[test]
+fn a_folder_unreadable_at_start_is_watched_once_its_mode_allows() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(wrapper) = unprivileged() else { return };
+    let site = Site::new();
+    let root = site.root();
+    let mode = |p: &std::path::Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    // The unprivileged daemon must reach the config, the root and a store folder of its own.
+    mode(site.dir.path(), 0o755);
+    let data = site.dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap_or_else(|_| mode(&data, 0o777));
+    site.put("open.md", clip("open", "In an open folder", ""));
+    site.put("locked/early.md", clip("early", "There before the lock", ""));
+    site.put("locked/deep/early.md", clip("deep-early", "Deep before the lock", ""));
+    site.put("unsearchable/early.md", clip("unsearchable", "In a folder listed but not searched", ""));
+    std::fs::create_dir(root.join("unsearchable/deep")).unwrap();
+    for p in ["", "open.md", "locked", "locked/deep", "locked/early.md", "locked/deep/early.md", "unsearchable"] {
+        mode(&root.join(p), if p.ends_with(".md") { 0o644 } else { 0o755 });
+    }
+    mode(&root.join("unsearchable/early.md"), 0o644);
+    mode(&root.join("unsearchable/deep"), 0o755);
+    mode(&root.join("locked"), 0o000);
+    mode(&root.join("unsearchable"), 0o644);
+    let args: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    let d = Daemon::start_wrapped(&args, &site.config());
+    // The first reconcile is over (ready), and could read neither folder.
+    wait_for_titles(&d, "the open folder's clipping alone", &["In an open folder"]);
+
+    mode(&root.join("locked"), 0o755);
+    mode(&root.join("unsearchable"), 0o755);
+    wait_for_titles(
+        &d,
+        "the folders' clippings once readable",
+        &["In an open folder", "There before the lock", "Deep before the lock", "In a folder listed but not searched"],
+    );
+    // Written after: seen only if the folders (and those below them) are watched now.
+    site.put("locked/later.md", clip("later", "Written after the chmod", ""));
+    site.put("locked/deep/later.md", clip("deep-later", "Written deep after the chmod", ""));
+    site.put("unsearchable/deep/later.md", clip("unsearchable-later", "Written below the searchable folder", ""));
+    wait_for_titles(
+        &d,
+        "clippings written into the folders after the chmod",
+        &[
+            "In an open folder",
+            "There before the lock",
+            "Deep before the lock",
+            "In a folder listed but not searched",
+            "Written after the chmod",
+            "Written deep after the chmod",
+            "Written below the searchable folder",
+        ],
+    );
+}
