@@ -379,6 +379,13 @@ mod tests {
         wait_for(&rx, &root.join("a/b/x.md"));
         std::fs::create_dir_all(root.join("n/m")).unwrap();
         wait_for(&rx, &root.join("n"));
+        // `m` may be made after `n` was listed: then its own event, read after `n`'s was passed
+        // on, watches it (the daemon's walk of `n` covers that moment; this test has no walk).
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !watched("n/m") {
+            assert!(std::time::Instant::now() < deadline, "n/m is never watched");
+            std::thread::sleep(Duration::from_millis(5)); // poll interval of a deadline loop
+        }
         std::fs::write(root.join("n/m/y.md"), "y").unwrap();
         wait_for(&rx, &root.join("n/m/y.md"));
         // A folder renamed: its files are reported under the new name, never the old.
