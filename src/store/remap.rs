@@ -53,12 +53,13 @@ pub struct Retopic {
 
 /// Every open slot of the store, as (item, feed) pairs, read once at the start of a remap's plan
 /// in one pass over the index of open slots (`feed_log_open_by_id`, in its order), instead of a
-/// seek into that index for each of the live items: an item's id is held as a 128-bit hash of
-/// it and each feed as its number in `feeds`, 32 bytes a slot.
+/// seek into that index for each of the live items: an item's id is held as the 128 bits of its
+/// UUID (every id `item::id_for` makes is one; anything else by a 128-bit hash) and each feed as
+/// its number in `feeds`, 32 bytes a slot.
 #[derive(Debug, Default)]
 pub struct OpenSlots {
-    /// (hash of the item's id, number of the feed), sorted.
-    pairs: Vec<(u128, u16)>,
+    /// (the item's id as 128 bits, number of the feed), sorted.
+    pairs: Vec<(u128, u32)>,
     /// The feeds' path stems, by number.
     feeds: Vec<String>,
 }
@@ -67,14 +68,16 @@ impl OpenSlots {
     /// The feeds (path stems) in which the item `id` has an open slot, in the order of their
     /// numbers.
     pub(crate) fn of(&self, id: &str) -> Vec<String> {
-        let h = id_hash(id);
+        let h = id_bits(id);
         let start = self.pairs.partition_point(|p| p.0 < h);
-        self.pairs[start..].iter().take_while(|p| p.0 == h).map(|p| self.feeds[usize::from(p.1)].clone()).collect()
+        self.pairs[start..].iter().take_while(|p| p.0 == h).map(|p| self.feeds[p.1 as usize].clone()).collect()
     }
 }
 
-fn id_hash(id: &str) -> u128 {
-    xxhash_rust::xxh3::xxh3_128(id.as_bytes())
+/// An item's id as 128 bits: its UUID's own, so that two ids never meet; an id that is no UUID
+/// (none the daemon makes) by its hash.
+fn id_bits(id: &str) -> u128 {
+    uuid::Uuid::try_parse(id).map_or_else(|_| xxhash_rust::xxh3::xxh3_128(id.as_bytes()), |u| u.as_u128())
 }
 
 impl Batch<'_> {
@@ -84,19 +87,19 @@ impl Batch<'_> {
             .tx
             .prepare_cached("SELECT id, feed FROM feed_log INDEXED BY feed_log_open_by_id WHERE left_at IS NULL")?;
         let mut rows = stmt.query([])?;
-        let (mut out, mut numbers) = (OpenSlots::default(), HashMap::<String, u16>::new());
+        let (mut out, mut numbers) = (OpenSlots::default(), HashMap::<String, u32>::new());
         while let Some(r) = rows.next()? {
             let feed = r.get_ref(1)?.as_str()?;
             let n = match numbers.get(feed) {
                 Some(n) => *n,
                 None => {
-                    let n = u16::try_from(out.feeds.len()).context("more than 65,536 feeds")?;
+                    let n = u32::try_from(out.feeds.len()).context("more than 2^32 feeds")?;
                     out.feeds.push(feed.to_string());
                     numbers.insert(feed.to_string(), n);
                     n
                 }
             };
-            out.pairs.push((id_hash(r.get_ref(0)?.as_str()?), n));
+            out.pairs.push((id_bits(r.get_ref(0)?.as_str()?), n));
         }
         out.pairs.sort_unstable();
         Ok(out)
@@ -387,6 +390,30 @@ mod tests {
         let next = b.remap_rows(&first[0].key, 1, &open).unwrap();
         assert_eq!(next.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["k2"]);
         assert!(b.remap_rows("k4", 10, &open).unwrap().is_empty());
+    }
+
+    #[test]
+    fn open_slots_are_read_past_65536_feeds_and_kept_apart_by_id() {
+        let mut s = Store::open_in_memory().unwrap();
+        let b = s.batch().unwrap();
+        // 70,000 news sites, each with one item in its feed (a feed per provider domain).
+        b.tx.execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 69999)
+             INSERT INTO feed_log(feed, pos, id, entered_at) SELECT 'providers/d' || i, 1, 'id-' || i, 0 FROM n",
+        )
+        .unwrap();
+        let (a, z) = (crate::item::id_for("a"), crate::item::id_for("z"));
+        for (feed, id) in [("feed", &a), ("topics/x", &a), ("feed", &z)] {
+            b.log_enter(&crate::feed::FeedKey::from_stem(feed).unwrap(), id, Utc::now()).unwrap();
+        }
+        let open = b.every_open_slot().unwrap();
+        assert_eq!(open.of("id-0"), ["providers/d0"]);
+        assert_eq!(open.of("id-69999"), ["providers/d69999"]);
+        let mut of_a = open.of(&a);
+        of_a.sort();
+        assert_eq!(of_a, ["feed", "topics/x"]);
+        assert_eq!(open.of(&z), ["feed"]);
+        assert!(open.of(&crate::item::id_for("neither")).is_empty());
     }
 
     /// An item's key, topics, hash, shown hash and its record's topics.
