@@ -126,9 +126,11 @@ pub fn merges_held<T>(conn: &Connection, f: impl FnOnce() -> Result<T>) -> Resul
         Ok(())
     };
     set(0)?;
-    let out = f()?;
+    // Put back on both paths: the caller's transaction rolls back on an error today, but the
+    // setting must not hang on that.
+    let out = f();
     set(setting.unwrap_or(AUTOMERGE_DEFAULT))?;
-    Ok(out)
+    out
 }
 
 /// Removes an item from the index (deleted, or no longer live). Nothing happens if it is not in.

@@ -413,4 +413,9 @@ fn re_indexing_with_merges_held_answers_the_same_and_puts_the_setting_back() {
     // A store that never set it gets FTS5's default back.
     merges_held(&plain, || Ok(())).unwrap();
     assert_eq!(automerge(&plain), Some(AUTOMERGE_DEFAULT));
+    // A re-index that fails puts the setting back too (here outside any transaction, so
+    // nothing would roll it back).
+    let failed = merges_held(&held, || -> Result<()> { anyhow::bail!("the re-index failed") });
+    assert_eq!(failed.unwrap_err().to_string(), "the re-index failed");
+    assert_eq!(automerge(&held), Some(8), "the setting is back after a failed re-index");
 }
