@@ -15,7 +15,7 @@
 //! its mode changes (`IN_ATTRIB`, reported by its parent's watch), with what is below it. An
 //! event queue overflow is passed on as a rescan.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +47,9 @@ struct Folders {
     by_path: BTreeMap<PathBuf, WatchDescriptor>,
     /// The roots watched (each with everything below it).
     roots: Vec<PathBuf>,
+    /// Folders the system would not let us watch or list (`EACCES` and the like): the only ones
+    /// a change of mode is looked at for, each warned about once until it is watched.
+    refused: BTreeSet<PathBuf>,
 }
 
 /// Every kind of change a folder's watch reports.
@@ -84,13 +87,27 @@ impl Folders {
                 Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => return Err(Refused::Limit),
                 Err(e) if is_top => return Err(Refused::Other(e)),
                 Err(e) => {
-                    if !matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) {
+                    if !matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR))
+                        && self.refused.insert(dir.clone())
+                    {
                         warn!(folder = %dir.display(), "cannot watch: {e}");
                     }
                     continue;
                 }
             }
-            stack.extend(subfolders(&dir, is_top && follow_top));
+            match subfolders(&dir, is_top && follow_top) {
+                Ok(subs) => {
+                    self.refused.remove(&dir);
+                    stack.extend(subs);
+                }
+                Err(e) => {
+                    if !matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR))
+                        && self.refused.insert(dir.clone())
+                    {
+                        warn!(folder = %dir.display(), "cannot list: {e}");
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -98,13 +115,24 @@ impl Folders {
     /// A folder's mode or owner changed (`IN_ATTRIB`): one the system would not let us watch or
     /// list (`EACCES`) may be readable now. A folder not watched is watched with everything below
     /// it; a watched one has those of its subfolders that are not watched looked at (one
-    /// listing: a folder that could be watched but not searched, now searchable). Still refused:
-    /// nothing changes until its next change of mode.
+    /// listing: a folder that could be watched but not searched, now searchable), but only when
+    /// it or one of its subfolders was refused: a `touch` or a backup tool's times on a folder
+    /// watched whole cost nothing. Still refused: nothing changes until its next change of mode.
     fn permissions_changed(&mut self, dir: &Path) -> Result<(), Refused> {
         if !self.by_path.contains_key(dir) {
             return self.add_tree(dir, false);
         }
-        for sub in subfolders(dir, false) {
+        let refused_here = self
+            .refused
+            .range(dir.to_path_buf()..)
+            .take_while(|p| p.starts_with(dir))
+            .any(|p| p == dir || p.parent() == Some(dir));
+        if !refused_here {
+            return Ok(());
+        }
+        let Ok(subs) = subfolders(dir, false) else { return Ok(()) };
+        self.refused.remove(dir);
+        for sub in subs {
             if !self.by_path.contains_key(&sub) {
                 match self.add_tree(&sub, false) {
                     Err(Refused::Limit) => return Err(Refused::Limit),
@@ -117,6 +145,11 @@ impl Folders {
 
     /// Drops the watches of `top` and of every folder below it.
     fn remove_tree(&mut self, top: &Path) {
+        let refused: Vec<PathBuf> =
+            self.refused.range(top.to_path_buf()..).take_while(|p| p.starts_with(top)).cloned().collect();
+        for path in refused {
+            self.refused.remove(&path);
+        }
         let below: Vec<PathBuf> = self
             .by_path
             .range(top.to_path_buf()..)
@@ -186,12 +219,14 @@ fn has_no_subfolder(dir: &Path, follow: bool) -> bool {
 /// file system gives the type): not symlinks to folders. Dot-folders are watched too, as
 /// notify's recursive watch did: no clipping lives in one, but a symlinked clipping's target
 /// may, and an edit there must reach the link (`ingest/sync`'s `links_to`).
-fn subfolders(dir: &Path, follow: bool) -> Vec<PathBuf> {
+fn subfolders(dir: &Path, follow: bool) -> std::io::Result<Vec<PathBuf>> {
     if has_no_subfolder(dir, follow) {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let Ok(listing) = std::fs::read_dir(dir) else { return Vec::new() };
-    listing.filter_map(Result::ok).filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect()
+    #[cfg(test)]
+    tests::LISTINGS.with(|n| n.set(n.get() + 1));
+    let listing = std::fs::read_dir(dir)?;
+    Ok(listing.filter_map(Result::ok).filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect())
 }
 
 /// The watches of every root's folders; dropping it ends the reading thread (within a poll
@@ -219,6 +254,7 @@ impl Tree {
             by_wd: HashMap::new(),
             by_path: BTreeMap::new(),
             roots: Vec::new(),
+            refused: BTreeSet::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let tree = Tree { folders: folders.clone(), stop: stop.clone() };
@@ -347,6 +383,52 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
+    thread_local! {
+        /// Folders listed by this thread (`subfolders`), for the tests that count them.
+        pub(super) static LISTINGS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    #[test]
+    fn a_change_of_mode_lists_a_folder_again_only_where_something_was_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        for d in ["a/b", "a/c", "d"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let inotify = Inotify::init().unwrap();
+        let mut folders = Folders {
+            watches: inotify.watches(),
+            by_wd: HashMap::new(),
+            by_path: BTreeMap::new(),
+            roots: vec![],
+            refused: BTreeSet::new(),
+        };
+        folders.add_tree(&root, true).unwrap();
+        assert_eq!(folders.by_path.len(), 5);
+        // A thousand touches of watched folders (a backup tool's times): no listing at all.
+        LISTINGS.with(|n| n.set(0));
+        for _ in 0..500 {
+            folders.permissions_changed(&root).unwrap();
+            folders.permissions_changed(&root.join("a")).unwrap();
+        }
+        assert_eq!(LISTINGS.with(std::cell::Cell::get), 0);
+        // A subfolder the system refused (as EACCES would have it; root reads everything):
+        // the parent's change of mode lists the parent once and watches it.
+        std::fs::create_dir_all(root.join("a/e/f")).unwrap();
+        folders.refused.insert(root.join("a/e"));
+        folders.permissions_changed(&root.join("a")).unwrap();
+        assert!(folders.by_path.contains_key(&root.join("a/e")) && folders.by_path.contains_key(&root.join("a/e/f")));
+        assert!(folders.refused.is_empty());
+        let listed = LISTINGS.with(std::cell::Cell::get);
+        assert!((1..=3).contains(&listed), "a, then e (f has no subfolder: listed or not) — {listed}");
+        folders.permissions_changed(&root.join("a")).unwrap();
+        assert_eq!(LISTINGS.with(std::cell::Cell::get), listed, "nothing refused any more");
+        // Refusals below a folder moved away go with it.
+        folders.refused.insert(root.join("d/x"));
+        folders.remove_tree(&root.join("d"));
+        assert!(folders.refused.is_empty());
+    }
+
     /// Collects the paths of events until `want` is among them (or panics after a while).
     fn wait_for(rx: &mpsc::Receiver<Msg>, want: &Path) -> Vec<PathBuf> {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -434,8 +516,13 @@ mod tests {
         let root = dir.path().to_path_buf();
         std::fs::create_dir_all(root.join("a/b")).unwrap();
         let inotify = Inotify::init().unwrap();
-        let mut folders =
-            Folders { watches: inotify.watches(), by_wd: HashMap::new(), by_path: BTreeMap::new(), roots: vec![] };
+        let mut folders = Folders {
+            watches: inotify.watches(),
+            by_wd: HashMap::new(),
+            by_path: BTreeMap::new(),
+            roots: vec![],
+            refused: BTreeSet::new(),
+        };
         folders.add_tree(&root, true).unwrap();
         folders.roots.push(root.clone());
         // Changes no event was read for (no thread reads this instance): a folder made, one renamed.
