@@ -67,6 +67,16 @@ fn mask() -> WatchMask {
 }
 
 impl Folders {
+    fn new(watches: Watches) -> Folders {
+        Folders {
+            watches,
+            by_wd: HashMap::new(),
+            by_path: BTreeMap::new(),
+            roots: Vec::new(),
+            refused: BTreeSet::new(),
+        }
+    }
+
     /// Watches `top` and every folder below it (dot-folders and symlinked folders left out).
     /// `top` itself is followed when it is a symlink (a root may be one); nothing below it is.
     /// A folder below `top` that vanishes meanwhile is skipped; `top` itself must be watched.
@@ -249,13 +259,7 @@ impl Tree {
     /// Starts the inotify instance and its reading thread, which sends events to `tx`.
     pub(super) fn start(tx: Sender<Msg>) -> std::io::Result<Tree> {
         let inotify = Inotify::init()?;
-        let folders = Arc::new(Mutex::new(Folders {
-            watches: inotify.watches(),
-            by_wd: HashMap::new(),
-            by_path: BTreeMap::new(),
-            roots: Vec::new(),
-            refused: BTreeSet::new(),
-        }));
+        let folders = Arc::new(Mutex::new(Folders::new(inotify.watches())));
         let stop = Arc::new(AtomicBool::new(false));
         let tree = Tree { folders: folders.clone(), stop: stop.clone() };
         std::thread::Builder::new()
@@ -396,13 +400,7 @@ mod tests {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
         let inotify = Inotify::init().unwrap();
-        let mut folders = Folders {
-            watches: inotify.watches(),
-            by_wd: HashMap::new(),
-            by_path: BTreeMap::new(),
-            roots: vec![],
-            refused: BTreeSet::new(),
-        };
+        let mut folders = Folders::new(inotify.watches());
         folders.add_tree(&root, true).unwrap();
         assert_eq!(folders.by_path.len(), 5);
         // A thousand touches of watched folders (a backup tool's times): no listing at all.
@@ -516,13 +514,7 @@ mod tests {
         let root = dir.path().to_path_buf();
         std::fs::create_dir_all(root.join("a/b")).unwrap();
         let inotify = Inotify::init().unwrap();
-        let mut folders = Folders {
-            watches: inotify.watches(),
-            by_wd: HashMap::new(),
-            by_path: BTreeMap::new(),
-            roots: vec![],
-            refused: BTreeSet::new(),
-        };
+        let mut folders = Folders::new(inotify.watches());
         folders.add_tree(&root, true).unwrap();
         folders.roots.push(root.clone());
         // Changes no event was read for (no thread reads this instance): a folder made, one renamed.
