@@ -87,6 +87,11 @@ pub(crate) fn serve(cfg: Config, path: PathBuf, log_filter: LogFilter) -> Result
 }
 
 async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inherited: Inherited) -> Result<()> {
+    // The signals' handlers come first, before the store opens: the default action of each of
+    // them ends the process at once, and a start can take a while (a store moved to a newer
+    // format, a million files to watch). One that arrives meanwhile is answered once the daemon
+    // is ready: a reload or a rescan then, a stop at once after.
+    let signals = Signals::install()?;
     info!(version = env!("CARGO_PKG_VERSION"), config = %path.display(), store = %cfg.store.display(), "starting");
     let Inherited { listener, notifier, watchdog } = inherited;
     let mut store = Store::open(&cfg.store)?;
@@ -127,9 +132,6 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inhe
     let conns = Connections::new(&cfg.http, max_connections);
     let (phase_tx, phase_rx) = tokio::sync::watch::channel(Phase::Serving);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    // The signals' handlers are in place before anyone can see the daemon ready (`/readyz`,
-    // READY=1): the default action of each of them ends the process at once.
-    let signals = Signals::install()?;
     let acceptor = tokio::spawn(accept(listener, workers, conns, max_connections, phase_rx, stop_rx));
     // The store is open and the socket bound: ready for systemd (requests are answered from the
     // stored feeds while the first reconcile runs).
@@ -453,7 +455,6 @@ fn keeps_privacy(running: &Config, site: &Site, new: Config) -> Result<Config> {
     Ok(new)
 }
 
-/// Waits for SIGTERM or SIGINT and names it.
 /// The signals the daemon answers, their handlers installed.
 struct Signals {
     term: Signal,
@@ -475,6 +476,7 @@ impl Signals {
     }
 }
 
+/// Waits for SIGTERM or SIGINT and names it.
 async fn shutdown_signal(mut term: Signal, mut int: Signal) -> &'static str {
     tokio::select! {
         _ = term.recv() => "SIGTERM",

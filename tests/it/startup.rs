@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Daemon, Site, get, poll, serve_command};
+use crate::support::{Daemon, Process, Site, get, poll, serve_command};
 
 const PROVIDERS: [&str; 5] = ["alpha.example", "bravo.example", "charlie.example", "delta.example", "echo.example"];
 const TOPICS: [&str; 4] = ["Robotics", "Energy", "Oceans", "Cities"];
@@ -226,5 +226,36 @@ fn metrics_follow_the_conventions() {
         let name = line.split(['{', ' ']).next().unwrap();
         let family = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
         assert!(text.contains(&format!("# TYPE {family} ")) || text.contains(&format!("# TYPE {name} ")), "{line}");
+    }
+}
+
+/// A reload, a rescan or a stop asked for while the daemon starts, from its first log line on
+/// (before the store is open, the socket bound or anything is ready), is answered once it is
+/// ready: the signal's default action never ends the process half-started.
+#[test]
+fn signals_sent_while_starting_are_answered_once_ready() {
+    for (sig, answer) in [
+        (libc::SIGHUP, "configuration reloaded"),
+        (libc::SIGUSR1, "SIGUSR1: rescanning every root"),
+        (libc::SIGTERM, "stopped"),
+    ] {
+        let site = Site::new();
+        generate(&site, 20);
+        let mut p = Process::start(&site.config());
+        poll("the daemon's first log line", || p.log().contains("starting").then_some(()));
+        p.signal(sig);
+        poll(answer, || p.log().contains(answer).then_some(()));
+        if sig == libc::SIGTERM {
+            let status = poll("the stop", || p.exited());
+            assert!(status.success(), "a stop asked for while starting is a clean stop: {status:?}\n{}", p.log());
+            continue;
+        }
+        let base = p.base();
+        poll("ready", || (get(&format!("{base}readyz"), &[]).status == 200).then_some(()));
+        assert!(p.exited().is_none(), "{answer}: the daemon ended\n{}", p.log());
+        let feed = get(&format!("{base}feed.json"), &[]);
+        assert_eq!(feed.status, 200, "{answer}: the feed of everything: {}", feed.text());
+        let items = serde_json::from_slice::<serde_json::Value>(&feed.body).unwrap()["items"].as_array().unwrap().len();
+        assert_eq!(items, 20, "{answer}: every clipping served");
     }
 }

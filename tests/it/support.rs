@@ -403,6 +403,13 @@ impl Process {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// Sends a signal to the process.
+    pub fn signal(&self, sig: i32) {
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
     /// Whether it has exited; once it has, with everything it wrote to its log read (the
     /// reader thread has met the end of the pipe, or `DEADLINE` has passed).
     pub fn exited(&mut self) -> Option<ExitStatus> {
