@@ -13,6 +13,7 @@ use tracing::{debug, info, warn};
 
 use super::bulk::{Loaded, by_date, json_of, with_json};
 use super::scan::{self, Change};
+use super::to_read::ToRead;
 use super::{Core, Ingest, now, window};
 use crate::feed::FeedKey;
 use crate::item::{self, Item, Source};
@@ -152,7 +153,7 @@ impl Ingest {
     /// the archive pages) fill in date order. The `pending` table carries the items from the
     /// first phase to the second across a crash. The feeds whose content may have changed are
     /// added to `core.dirty` as each refresh commits.
-    pub(super) fn apply(&mut self, removed: Vec<FileId>, to_load: Vec<(FileId, PathBuf)>) -> Result<()> {
+    pub(super) fn apply(&mut self, removed: Vec<FileId>, to_load: ToRead) -> Result<()> {
         self.core.named.reset();
         let t = now();
         // A cold store is built with its per-row upkeep set aside (`store/bulk.rs`).
@@ -161,7 +162,7 @@ impl Ingest {
         let cold = ((self.core.cold && work) || self.store.in_cold()) && self.store.begin_cold()?;
         let outcome = if removed.len() + to_load.len() <= PARSE_CHUNK {
             let mut changes: Vec<Loaded> = removed.into_iter().map(|id| (Change::Removed(id), None)).collect();
-            changes.extend(with_json(scan::load_all(to_load, self.core.limits, &self.core.heartbeat)));
+            changes.extend(with_json(scan::load_all(to_load.to_pairs(), self.core.limits, &self.core.heartbeat)));
             let outcome = self.refresh_and_commit(t, |core, b, fx| {
                 let mut keys = HashMap::new();
                 core.record(b, changes, t, &mut keys, fx)?;
@@ -190,7 +191,7 @@ impl Ingest {
     }
 
     /// [`Ingest::apply`] for a batch too large for one transaction, reporting its progress.
-    fn apply_large(&mut self, removed: Vec<FileId>, to_load: Vec<(FileId, PathBuf)>, t: DateTime<Utc>) -> Result<()> {
+    fn apply_large(&mut self, removed: Vec<FileId>, to_load: ToRead, t: DateTime<Utc>) -> Result<()> {
         let mut keys: HashMap<String, DateTime<Utc>> = HashMap::new();
         for chunk in removed.chunks(CHUNK) {
             self.record_pending(chunk.iter().cloned().map(|id| (Change::Removed(id), None)).collect(), t, &mut keys)?;
@@ -202,9 +203,7 @@ impl Ingest {
             std::thread::Builder::new()
                 .name("clipfeed-read".into())
                 .spawn_scoped(s, move || {
-                    let mut files = to_load.into_iter().peekable();
-                    while files.peek().is_some() {
-                        let chunk: Vec<(FileId, PathBuf)> = files.by_ref().take(PARSE_CHUNK).collect();
+                    for chunk in to_load.chunks(PARSE_CHUNK) {
                         if send.send((chunk.len(), with_json(scan::load_all(chunk, limits, &heartbeat)))).is_err() {
                             return;
                         }

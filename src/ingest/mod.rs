@@ -33,6 +33,7 @@ mod snapshot;
 mod stories;
 mod story_log;
 mod sync;
+mod to_read;
 mod tokens;
 mod window;
 

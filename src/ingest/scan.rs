@@ -18,6 +18,8 @@ use crate::config::{self, Config};
 use crate::store::{FileId, FileKey, FileKeys, FileStat};
 use crate::systemd::Heartbeat;
 
+use super::to_read::ToRead;
+
 /// Symlinked clippings by the canonical path of their target: a change to the target is a
 /// change to every link.
 pub(super) type Symlinks = HashMap<PathBuf, BTreeSet<PathBuf>>;
@@ -224,10 +226,9 @@ impl Scanner {
 impl Survey {
     /// The files of this survey whose keys are in `wanted`, named (id and absolute path): their
     /// folders are listed again (a file gone meanwhile is left out).
-    pub(super) fn named(&self, wanted: &HashSet<FileKey>) -> Vec<(FileId, PathBuf)> {
-        let mut out = Vec::with_capacity(wanted.len());
+    pub(super) fn named(&self, wanted: &HashSet<FileKey>, out: &mut ToRead) {
         if wanted.is_empty() {
-            return out;
+            return;
         }
         let dirs: BTreeSet<u32> = self.seen.iter().filter(|s| wanted.contains(&s.key)).map(|s| s.dir).collect();
         let root = root_key(&self.root);
@@ -238,11 +239,10 @@ impl Survey {
                 let Some((name, ft)) = listed(entry, &self.root, prefix) else { continue };
                 let rel = format!("{prefix}{name}");
                 if !ft.is_dir() && wanted.contains(&self.keys.of(rel.as_bytes())) {
-                    out.push((FileId { root: root.clone(), path: rel.clone() }, self.root.join(rel)));
+                    out.push_under(&root, &self.root, &rel);
                 }
             }
         }
-        out
     }
 }
 
@@ -482,7 +482,9 @@ mod tests {
         assert_eq!(survey_links.len(), 1);
         // Named again by key: ids and absolute paths as the walk gives them.
         let wanted: HashSet<FileKey> = survey.seen.iter().map(|s| s.key).collect();
-        let mut named = survey.named(&wanted);
+        let mut held = ToRead::default();
+        survey.named(&wanted, &mut held);
+        let mut named = held.to_pairs();
         named.sort();
         let mut expected: Vec<(FileId, PathBuf)> = walked.into_iter().map(|(id, abs, _)| (id, abs)).collect();
         expected.sort();
@@ -508,7 +510,9 @@ mod tests {
         let of_17 = survey.seen.iter().find(|s| s.key == keys.of(b"17.md")).expect("17.md found");
         assert_eq!(of_17.stat.size, 17 % 13);
         let wanted: HashSet<FileKey> = [keys.of(b"17.md"), keys.of(b"8000.md")].into();
-        let named: BTreeSet<String> = survey.named(&wanted).into_iter().map(|(id, _)| id.path).collect();
+        let mut held = ToRead::default();
+        survey.named(&wanted, &mut held);
+        let named: BTreeSet<String> = held.to_pairs().into_iter().map(|(id, _)| id.path).collect();
         assert_eq!(named, BTreeSet::from(["17.md".to_string(), "8000.md".to_string()]));
     }
 }

@@ -9,6 +9,7 @@ use anyhow::Result;
 use tracing::{debug, error, info, warn};
 
 use super::scan::{self, RootState, Survey, Symlinks};
+use super::to_read::ToRead;
 use super::{Core, Ingest};
 use crate::config;
 use crate::metrics::Metrics;
@@ -41,7 +42,7 @@ fn walk_roots<'a>(
 /// What a reconcile found: the files to read (new, changed, or rejected last time), and the keys
 /// of the store's files that are gone.
 struct Compared {
-    to_load: Vec<(FileId, PathBuf)>,
+    to_load: ToRead,
     gone: HashSet<FileKey>,
     /// Clipping files found under the roots.
     files: usize,
@@ -52,7 +53,7 @@ struct Compared {
 /// is kept, unless that root is no longer configured.
 fn compare(cfg: &config::Config, index: &FileIndex, walked: &Walked<'_>) -> Compared {
     let mut matched = vec![false; index.files.len()];
-    let mut out = Compared { to_load: Vec::new(), gone: HashSet::new(), files: 0 };
+    let mut out = Compared { to_load: ToRead::default(), gone: HashSet::new(), files: 0 };
     for (_, _, survey) in walked {
         let Some(survey) = survey else { continue };
         out.files += survey.seen.len();
@@ -74,7 +75,7 @@ fn compare(cfg: &config::Config, index: &FileIndex, walked: &Walked<'_>) -> Comp
                 }
             }
         }
-        out.to_load.extend(survey.named(&wanted));
+        survey.named(&wanted, &mut out.to_load);
     }
     let surveyed: HashSet<String> =
         walked.iter().filter(|(_, _, s)| s.is_some()).map(|(root, _, _)| scan::root_key(root)).collect();
@@ -93,7 +94,7 @@ fn compare(cfg: &config::Config, index: &FileIndex, walked: &Walked<'_>) -> Comp
 /// What the paths the watcher reported turned out to be.
 #[derive(Default)]
 struct Looked {
-    to_load: Vec<(FileId, PathBuf)>,
+    to_load: ToRead,
     removed: BTreeSet<FileId>,
     links: Symlinks,
     /// A root itself (or a folder above one) appeared or vanished.
@@ -288,7 +289,7 @@ impl Core {
                         if let Some(t) = target {
                             out.links.entry(t).or_default().insert(abs.clone());
                         }
-                        out.to_load.push((id, abs.clone()));
+                        out.to_load.push(id, abs.clone());
                     } else if b.file(&id)?.is_some() {
                         out.removed.insert(id);
                     }
@@ -341,7 +342,9 @@ mod tests {
         let mut store = Store::open(&db).unwrap();
         let b = store.batch().unwrap();
         let mut n = 0;
-        for (id, _) in survey.named(&wanted) {
+        let mut named = ToRead::default();
+        survey.named(&wanted, &mut named);
+        for (id, _) in named.to_pairs() {
             b.put_file_stat(&id, stats[&keys.of(id.path.as_bytes())]).unwrap();
             n += 1;
         }
