@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use tracing::{debug, info, warn};
 
-use super::bulk::{Loaded, by_date, json_of, with_json};
+use super::bulk::{BatchKeys, Loaded, by_date, json_of, with_json};
 use super::scan::{self, Change};
 use super::to_read::ToRead;
 use super::{Core, Ingest, now, window};
@@ -192,7 +192,7 @@ impl Ingest {
 
     /// [`Ingest::apply`] for a batch too large for one transaction, reporting its progress.
     fn apply_large(&mut self, removed: Vec<FileId>, to_load: ToRead, t: DateTime<Utc>) -> Result<()> {
-        let mut keys: HashMap<String, DateTime<Utc>> = HashMap::new();
+        let mut keys = BatchKeys::default();
         for chunk in removed.chunks(CHUNK) {
             self.record_pending(chunk.iter().cloned().map(|id| (Change::Removed(id), None)).collect(), t, &mut keys)?;
         }
@@ -217,19 +217,13 @@ impl Ingest {
             }
             Ok(())
         })?;
-        let keys = by_date(keys);
         self.progress_tick(0, 0, keys.len());
-        self.refresh_pending(&keys, t)
+        self.refresh_pending(keys.by_date(CHUNK), t)
     }
 
     /// The first phase of a large batch: records one chunk of changes and notes the items they
     /// name in the `pending` table (and in `keys`, with their earliest date), in one transaction.
-    fn record_pending(
-        &mut self,
-        changes: Vec<Loaded>,
-        t: DateTime<Utc>,
-        keys: &mut HashMap<String, DateTime<Utc>>,
-    ) -> Result<()> {
+    fn record_pending(&mut self, changes: Vec<Loaded>, t: DateTime<Utc>, keys: &mut BatchKeys) -> Result<()> {
         let b = self.store.batch()?;
         let mut chunk_keys = HashMap::new();
         let mut fx = Effects::default();
@@ -240,8 +234,7 @@ impl Ingest {
         b.commit()?;
         fx.apply(&mut self.core);
         for (key, at) in chunk_keys {
-            let e = keys.entry(key).or_insert(at);
-            *e = (*e).min(at);
+            keys.note(&key, at);
         }
         Ok(())
     }
@@ -252,21 +245,22 @@ impl Ingest {
         let keys = self.store.batch()?.pending()?;
         if !keys.is_empty() {
             info!(items = keys.len(), "finishing the refresh of items an interrupted batch recorded");
-            self.refresh_pending(&keys, now())?;
+            self.refresh_pending(keys.chunks(CHUNK).map(<[String]>::to_vec), now())?;
         }
         Ok(())
     }
 
     /// Refreshes pending items a chunk per transaction, in the order given.
-    fn refresh_pending(&mut self, keys: &[String], t: DateTime<Utc>) -> Result<()> {
-        for chunk in keys.chunks(CHUNK) {
+    fn refresh_pending(&mut self, chunks: impl Iterator<Item = Vec<String>>, t: DateTime<Utc>) -> Result<()> {
+        for chunk in chunks {
+            let n = chunk.len();
             self.refresh_and_commit(t, |_, b, _| {
-                for key in chunk {
+                for key in &chunk {
                     b.clear_pending(key)?;
                 }
-                Ok(chunk.to_vec())
+                Ok(chunk)
             })?;
-            self.progress_tick(0, chunk.len(), 0);
+            self.progress_tick(0, n, 0);
             super::bulk::refresh_committed();
         }
         Ok(())
