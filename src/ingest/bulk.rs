@@ -54,16 +54,34 @@ pub(super) fn json_of(json: Option<String>, clipping: &Clipping) -> anyhow::Resu
 }
 
 /// The items a large batch names, each with its earliest date, held compactly whatever their
-/// number: each key once in one shared buffer, found again by its 128-bit hash (about 100 bytes
-/// an item where a map of strings took about 250: a million keys held at once are the largest
-/// thing a cold start keeps between reading the files and refreshing the items).
+/// number: each key's text once, in blocks of `KEY_BLOCK` bytes (no buffer the size of all of
+/// them to copy as it grows), and a table of indexes found by the key's hash and compared with
+/// the text (about 130 bytes an item where a map of strings and its sorted copy took about 240:
+/// a million keys held at once are the largest thing a cold start keeps between reading the files
+/// and refreshing the items).
 #[derive(Default)]
 pub(super) struct BatchKeys {
-    /// Each key's hash to its index in `items`.
-    index: HashMap<u128, u32>,
-    /// Per key: its earliest date (Unix seconds and nanoseconds) and where it ends in `text`.
-    items: Vec<(i64, u32, u32)>,
-    text: String,
+    /// Indexes into `items`, found by the hash of their key.
+    index: hashbrown::HashTable<u32>,
+    /// Per key: its earliest date (Unix seconds and nanoseconds), its block, start and length.
+    items: Vec<KeyAt>,
+    blocks: Vec<String>,
+}
+
+/// One key of a [`BatchKeys`].
+struct KeyAt {
+    secs: i64,
+    nanos: u32,
+    block: u32,
+    start: u32,
+    len: u32,
+}
+
+/// The size of a block of key text (a longer key has a block of its own).
+const KEY_BLOCK: usize = 1 << 20;
+
+fn key_hash(key: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key.as_bytes())
 }
 
 impl BatchKeys {
@@ -74,38 +92,53 @@ impl BatchKeys {
     /// Notes `key` at `at`, keeping the earliest date of a key noted twice.
     pub(super) fn note(&mut self, key: &str, at: DateTime<Utc>) {
         let at = (at.timestamp(), at.timestamp_subsec_nanos());
-        let n = u32::try_from(self.items.len()).expect("fewer than 2^32 items in one batch");
-        let i = *self.index.entry(xxhash_rust::xxh3::xxh3_128(key.as_bytes())).or_insert(n);
-        if i == n {
-            self.text.push_str(key);
-            let end = u32::try_from(self.text.len()).expect("less than 4 GiB of keys in one batch");
-            self.items.push((at.0, at.1, end));
-        } else {
-            let held = &mut self.items[i as usize];
-            if at < (held.0, held.1) {
-                (held.0, held.1) = at;
+        let hash = key_hash(key);
+        let Self { index, items, blocks } = self;
+        let found = index.find(hash, |&i| key_text(blocks, &items[i as usize]) == key).copied();
+        if let Some(i) = found {
+            let held = &mut items[i as usize];
+            if at < (held.secs, held.nanos) {
+                (held.secs, held.nanos) = at;
             }
+            return;
         }
-    }
-
-    fn key(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.items[i - 1].2 as usize };
-        &self.text[start..self.items[i].2 as usize]
+        if blocks.last().is_none_or(|b| b.len() + key.len() > b.capacity()) {
+            blocks.push(String::with_capacity(KEY_BLOCK.max(key.len())));
+        }
+        let block = blocks.last_mut().expect("a block");
+        let start = block.len();
+        block.push_str(key);
+        let fit = |n: usize| u32::try_from(n).expect("a batch of fewer than 2^32 keys and blocks");
+        let n = fit(items.len());
+        items.push(KeyAt {
+            secs: at.0,
+            nanos: at.1,
+            block: fit(blocks.len() - 1),
+            start: fit(start),
+            len: fit(key.len()),
+        });
+        index.insert_unique(hash, n, |&i| key_hash(key_text(blocks, &items[i as usize])));
     }
 
     /// The keys oldest first (then by key, so the order is stable), `n` at a time.
     pub(super) fn by_date(mut self, n: usize) -> impl Iterator<Item = Vec<String>> {
-        self.index = HashMap::new();
+        self.index = hashbrown::HashTable::new();
         let mut order: Vec<u32> = (0..self.items.len() as u32).collect();
+        let (items, blocks) = (&self.items, &self.blocks);
         order.sort_unstable_by(|&a, &b| {
-            let (a, b) = (a as usize, b as usize);
-            let (x, y) = (&self.items[a], &self.items[b]);
-            (x.0, x.1).cmp(&(y.0, y.1)).then_with(|| self.key(a).cmp(self.key(b)))
+            let (x, y) = (&items[a as usize], &items[b as usize]);
+            (x.secs, x.nanos).cmp(&(y.secs, y.nanos)).then_with(|| key_text(blocks, x).cmp(key_text(blocks, y)))
         });
         let n = n.max(1);
         let chunks: Vec<Vec<u32>> = order.chunks(n).map(<[u32]>::to_vec).collect();
-        chunks.into_iter().map(move |c| c.into_iter().map(|i| self.key(i as usize).to_string()).collect())
+        chunks
+            .into_iter()
+            .map(move |c| c.into_iter().map(|i| key_text(&self.blocks, &self.items[i as usize]).to_string()).collect())
     }
+}
+
+fn key_text<'a>(blocks: &'a [String], k: &KeyAt) -> &'a str {
+    &blocks[k.block as usize][k.start as usize..(k.start + k.len) as usize]
 }
 
 /// Item keys, oldest first (then by key, so the order is stable).
@@ -129,7 +162,10 @@ mod tests {
         let mut state = 12345u64;
         for i in 0..5000u64 {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let key = format!("url:https://site{}.example/a/{}", state % 97, (state >> 20) % 1500);
+            // Long enough that the text spans several blocks; one key longer than a block.
+            let (site, page) = (state % 13, (state >> 20) % 1500);
+            let pad = if i == 4321 { KEY_BLOCK + 10 } else { 200 + (page % 50) as usize };
+            let key = format!("url:https://site{site}.example/a/{page}/{}", "p".repeat(pad));
             let at = match i % 500 {
                 0 => DateTime::<Utc>::from_timestamp(-86_400 * 400, 0).unwrap(),
                 1 => DateTime::<Utc>::from_timestamp(300_000_000_000, 0).unwrap(),
@@ -140,6 +176,8 @@ mod tests {
             held.note(&key, at);
         }
         assert_eq!(held.len(), map.len());
+        assert!(map.len() < 4900, "some keys noted more than once");
+        assert!(held.blocks.len() > 3, "the keys span several blocks");
         let expected = by_date(map);
         for n in [1, 7, 250, 100_000] {
             let mut again = BatchKeys::default();
