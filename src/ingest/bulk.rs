@@ -177,7 +177,7 @@ mod tests {
         }
         assert_eq!(held.len(), map.len());
         assert!(map.len() < 4900, "some keys noted more than once");
-        assert!(held.blocks.len() > 3, "the keys span several blocks");
+        assert!(held.blocks.len() >= 3, "the keys span several blocks");
         let expected = by_date(map);
         for n in [1, 7, 250, 100_000] {
             let mut again = BatchKeys::default();
