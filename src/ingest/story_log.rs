@@ -102,20 +102,26 @@ pub(super) fn update(
     items: &[String],
     t: DateTime<Utc>,
 ) -> Result<BTreeSet<FeedKey>> {
-    for id in items {
+    // In id order, so that the lookups one after the other fall on the same pages.
+    let mut ids: Vec<&String> = items.iter().collect();
+    ids.sort_unstable();
+    for id in ids {
         touched.extend(b.story_of(id)?);
     }
     let mut changed = BTreeSet::new();
     let mut enter: Vec<Entry> = Vec::new();
     for story in &touched {
         let now = by_feed(&b.story_coverage(story)?);
+        // Its open slots, less those closed here.
+        let mut open: BTreeMap<String, String> = BTreeMap::new();
         for (feed, sig) in b.story_log_open(story)? {
             if now.get(&(feed.clone(), story.clone())).is_none_or(|s| s.sig != sig) {
                 b.story_log_close(&feed, story, t)?;
                 changed.insert(feed);
+            } else {
+                open.insert(feed, sig);
             }
         }
-        let open: BTreeMap<String, String> = b.story_log_open(story)?.into_iter().collect();
         for ((feed, _), s) in now {
             if open.get(&feed) != Some(&s.sig) {
                 enter.push((s.newest, story.clone(), feed, s.sig));

@@ -79,14 +79,8 @@ END;
 /// again: the (story, feed) rows of `story_sums` they need, then the `story_cover` rows, whose
 /// trigger adds them to the sums. A (story, feed) row is made only where a cover row follows.
 fn cover(filter: &str) -> String {
-    cover_from(
-        "FROM story_items s JOIN items i ON i.id = s.item JOIN feed_log l ON l.id = s.item AND l.left_at IS NULL",
-        filter,
-    )
-}
-
-/// [`cover`] over the rows `from` gives (it names `s`, `i` and `l` as `cover` does).
-fn cover_from(from: &str, filter: &str) -> String {
+    let from =
+        "FROM story_items s JOIN items i ON i.id = s.item JOIN feed_log l ON l.id = s.item AND l.left_at IS NULL";
     format!(
         "INSERT INTO story_sums(story, feed, members, updated_sum, updated_max, published_sum, published_max,
              quality_sum, rated)
@@ -232,51 +226,182 @@ pub(super) const MOVES: &str =
     "CREATE TEMP TABLE IF NOT EXISTS slot_moves(id TEXT NOT NULL, feed TEXT NOT NULL, PRIMARY KEY(id, feed)) WITHOUT ROWID;
      DELETE FROM temp.slot_moves;";
 
+/// The triggers that keep the sums of `story_cover` (the first two of [`TRIGGERS`]).
+const SUM_TRIGGERS: [&str; 2] = ["story_cover_added", "story_cover_taken"];
+
 /// Runs `write`, which changes the open slots in `feed_log` of the (feed, item) pairs it puts in
 /// `temp.slot_moves` (see [`MOVES`]) and nothing else, with the triggers on `feed_log` held off;
-/// then works the coverage of those pairs out again in two statements: their rows deleted, and
-/// made again from the slots open now. That is what the triggers do row by row (each slot
-/// change takes the item's rows in that feed out and makes them again from the open slots), done
-/// once for every pair, in the same transaction. Exactly the triggers it dropped are made again
-/// (from their own text), whatever happens: none while a cold build has set the coverage aside
-/// (`suspend`; its end fills the tables), and then the coverage is not worked out either.
+/// then works the coverage of those pairs out again once ([`cover_moved`]): their rows taken
+/// out and made again from the slots open now. That is what the triggers do row by row (each
+/// slot change takes the item's rows in that feed out and makes them again from the open
+/// slots), done once for every pair, in the same transaction. Exactly the triggers it dropped
+/// are made again (from their own text), whatever happens: none while a cold build has set the
+/// coverage aside (`suspend`; its end fills the tables), and then the coverage is not worked
+/// out either.
 pub(super) fn slots_held<T>(conn: &Connection, write: impl FnOnce() -> Result<T>) -> Result<T> {
+    triggers_held(conn, &SLOT_TRIGGERS, |kept| {
+        let out = write()?;
+        if kept {
+            triggers_held(conn, &SUM_TRIGGERS, |_| cover_moved(conn))?;
+        }
+        conn.execute_batch("DELETE FROM temp.slot_moves;")?;
+        Ok(out)
+    })
+}
+
+/// Runs `f` with the triggers `names` dropped, and makes again exactly those that were there
+/// (from their own text) whatever `f` gives; `f` is told whether any was.
+fn triggers_held<T>(conn: &Connection, names: &[&str], f: impl FnOnce(bool) -> Result<T>) -> Result<T> {
     let held: Vec<String> = {
-        let names = SLOT_TRIGGERS.map(|t| format!("'{t}'")).join(", ");
+        let list = names.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
         let mut stmt = conn.prepare(&format!(
-            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({names}) ORDER BY name"
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({list}) ORDER BY name"
         ))?;
         stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
     };
-    let drops: String = SLOT_TRIGGERS.iter().map(|t| format!("DROP TRIGGER IF EXISTS {t};\n")).collect();
+    let drops: String = names.iter().map(|t| format!("DROP TRIGGER IF EXISTS {t};\n")).collect();
     conn.execute_batch(&drops)?;
-    let written = write();
-    let covered = written.and_then(|out| {
-        if held.is_empty() {
-            conn.execute_batch("DELETE FROM temp.slot_moves;")?;
-            return Ok(out);
-        }
-        // Driven from the pairs (CROSS JOIN keeps that order): a few lookups a pair.
-        let pairs = "FROM temp.slot_moves r CROSS JOIN story_items s ON s.item = r.id";
-        conn.execute_batch(&format!(
-            "DELETE FROM story_cover WHERE (m, n) IN
-                 (SELECT x.m, s.n {pairs} CROSS JOIN story_sums x ON x.story = s.story AND x.feed = r.feed);
-             {}
-             DELETE FROM temp.slot_moves;",
-            cover_from(
-                &format!(
-                    "{pairs} CROSS JOIN items i ON i.id = s.item
-                     CROSS JOIN feed_log l ON l.id = s.item AND l.feed = r.feed AND l.left_at IS NULL"
-                ),
-                "1"
-            )
-        ))?;
-        Ok(out)
-    });
+    let out = f(!held.is_empty());
     for sql in &held {
         conn.execute_batch(sql)?;
     }
-    covered
+    out
+}
+
+/// The values of a cover row: an item's `updated`, `published` and `quality`.
+type CoverValues = (i64, i64, Option<i64>);
+
+/// What the rows that came into and went out of one (story, feed) add to its sums.
+#[derive(Debug, Default)]
+struct SumsDelta {
+    members: i64,
+    updated_sum: i64,
+    published_sum: i64,
+    quality_sum: i64,
+    rated: i64,
+    /// The largest values that came in.
+    maxima: Option<(i64, i64)>,
+    /// Whether a row went out (its maxima are then read again from the rows left).
+    taken: bool,
+}
+
+impl SumsDelta {
+    fn add(&mut self, (updated, published, quality): CoverValues, sign: i64) {
+        self.members += sign;
+        self.updated_sum += sign * updated;
+        self.published_sum += sign * published;
+        self.quality_sum += sign * quality.unwrap_or(0);
+        self.rated += sign * i64::from(quality.is_some());
+        if sign > 0 {
+            let (u, p) = self.maxima.unwrap_or((updated, published));
+            self.maxima = Some((u.max(updated), p.max(published)));
+        } else {
+            self.taken = true;
+        }
+    }
+}
+
+/// The coverage of every pair in `temp.slot_moves` made again from the slots open now, with the
+/// sums' triggers held off (see [`slots_held`]): what the triggers leave, written once. The
+/// pairs are read in the temp table's order (their items by id), each pair's cover row taken
+/// out where its story has sums in that feed and put back where the item is live with an open
+/// slot there (the sums looked up in (story, feed) order, the rows written in (m, n) order), and
+/// each (story, feed)'s sums changed once by what came and went: its maxima read again from its
+/// rows when a row went, a (story, feed) with nothing visible left dropped, one whose first row
+/// comes made.
+fn cover_moved(conn: &Connection) -> Result<()> {
+    // (story, feed, item number, the values when its slot there is open and it is live)
+    let mut pairs: Vec<(String, String, i64, Option<CoverValues>)> = conn
+        .prepare(
+            "SELECT s.story, r.feed, s.n, i.updated, i.published, i.quality,
+                 i.key IS NOT NULL AND i.deleted_at IS NULL AND EXISTS(SELECT 1 FROM feed_log l
+                     INDEXED BY feed_log_open_by_id WHERE l.id = r.id AND l.feed = r.feed AND l.left_at IS NULL)
+             FROM temp.slot_moves r CROSS JOIN story_items s ON s.item = r.id LEFT JOIN items i ON i.id = s.item
+             ORDER BY r.id, r.feed",
+        )?
+        .query_map([], |r| {
+            let open: bool = r.get(6)?;
+            let values = if open { Some((r.get(3)?, r.get(4)?, r.get(5)?)) } else { None };
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, values))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    pairs.sort_unstable_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+    let mut find = conn.prepare_cached("SELECT m FROM story_sums WHERE story=?1 AND feed=?2")?;
+    let mut make = conn.prepare_cached(
+        "INSERT INTO story_sums(story, feed, members, updated_sum, updated_max, published_sum, published_max,
+             quality_sum, rated) VALUES(?1, ?2, 0, 0, 0, 0, 0, 0, 0)",
+    )?;
+    // (m, whether its sums were there before, item number, values)
+    let mut rows: Vec<(i64, bool, i64, Option<CoverValues>)> = Vec::with_capacity(pairs.len());
+    for group in pairs.chunk_by(|a, b| (&a.0, &a.1) == (&b.0, &b.1)) {
+        let (story, feed) = (&group[0].0, &group[0].1);
+        let (m, was) = match find.query_row([story, feed], |r| r.get(0)).optional()? {
+            Some(m) => (m, true),
+            None if group.iter().any(|p| p.3.is_some()) => {
+                make.execute([story, feed])?;
+                (conn.last_insert_rowid(), false)
+            }
+            None => continue,
+        };
+        rows.extend(group.iter().map(|p| (m, was, p.2, p.3)));
+    }
+    rows.sort_unstable_by_key(|r| (r.0, r.2));
+    let mut take =
+        conn.prepare_cached("DELETE FROM story_cover WHERE m=?1 AND n=?2 RETURNING updated, published, quality")?;
+    let mut put =
+        conn.prepare_cached("INSERT INTO story_cover(m, n, updated, published, quality) VALUES(?1, ?2, ?3, ?4, ?5)")?;
+    let mut deltas: Vec<(i64, SumsDelta)> = Vec::new();
+    for (m, was, n, values) in rows {
+        if deltas.last().is_none_or(|d| d.0 != m) {
+            deltas.push((m, SumsDelta::default()));
+        }
+        let delta = &mut deltas.last_mut().expect("pushed above").1;
+        if was {
+            let gone: Option<CoverValues> =
+                take.query_row([m, n], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+            if let Some(gone) = gone {
+                delta.add(gone, -1);
+            }
+        }
+        if let Some(values @ (updated, published, quality)) = values {
+            put.execute(rusqlite::params![m, n, updated, published, quality])?;
+            delta.add(values, 1);
+        }
+    }
+    let mut read = conn.prepare_cached("SELECT members, updated_max, published_max FROM story_sums WHERE m=?1")?;
+    let mut maxima = conn.prepare_cached("SELECT MAX(updated), MAX(published) FROM story_cover WHERE m=?1")?;
+    let mut drop = conn.prepare_cached("DELETE FROM story_sums WHERE m=?1")?;
+    let mut write = conn.prepare_cached(
+        "UPDATE story_sums SET members = members + ?2, updated_sum = updated_sum + ?3, updated_max = ?4,
+             published_sum = published_sum + ?5, published_max = ?6, quality_sum = quality_sum + ?7,
+             rated = rated + ?8
+         WHERE m = ?1",
+    )?;
+    for (m, d) in deltas {
+        let (members, updated_max, published_max): (i64, i64, i64) =
+            read.query_row([m], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        if members + d.members <= 0 {
+            drop.execute([m])?;
+            continue;
+        }
+        let (updated_max, published_max) = match (d.taken, d.maxima) {
+            (true, _) => maxima.query_row([m], |r| Ok((r.get(0)?, r.get(1)?)))?,
+            (false, Some((u, p))) if members > 0 => (updated_max.max(u), published_max.max(p)),
+            (false, Some(came)) => came,
+            (false, None) => (updated_max, published_max),
+        };
+        write.execute(rusqlite::params![
+            m,
+            d.members,
+            d.updated_sum,
+            updated_max,
+            d.published_sum,
+            published_max,
+            d.quality_sum,
+            d.rated
+        ])?;
+    }
+    Ok(())
 }
 
 /// Sets the coverage aside for a cold build (`store/bulk.rs`): the triggers dropped and the mark
