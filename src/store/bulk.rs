@@ -65,7 +65,7 @@ pub(crate) struct KeyMirror {
 impl KeyMirror {
     /// The items indexed under any of `ranges`, as `Batch::story_candidates` reads them from the
     /// table: per range, latest day first, then the highest number, at most `per_range`.
-    fn candidates(&self, ranges: &[KeyRange], per_range: usize) -> Vec<String> {
+    fn candidates(&self, ranges: &[KeyRange], per_range: usize) -> Vec<(String, i64)> {
         let mut out = Vec::new();
         for r in ranges.iter().filter(|r| r.lo <= r.hi) {
             let (lo, hi) = ((r.key, r.lo, 0), (r.key, r.hi, u32::MAX));
@@ -81,7 +81,11 @@ impl KeyMirror {
                 (None, None) => None,
             });
             // As the table's join: a number without an item row is no candidate.
-            out.extend(merged.filter_map(|(_, _, n)| self.items.get(n)).take(per_range).map(|s| s.to_string()));
+            out.extend(
+                merged
+                    .filter_map(|(_, _, n)| self.items.get(n).map(|s| (s.to_string(), i64::from(*n))))
+                    .take(per_range),
+            );
         }
         out
     }
@@ -207,7 +211,7 @@ impl Batch<'_> {
     }
 
     /// The mirror's candidates, when it is on (see `Batch::story_candidates`).
-    pub(super) fn cold_candidates(&self, ranges: &[KeyRange], per_range: usize) -> Option<Vec<String>> {
+    pub(super) fn cold_candidates(&self, ranges: &[KeyRange], per_range: usize) -> Option<Vec<(String, i64)>> {
         self.cold.borrow().keys.as_ref().map(|k| k.candidates(ranges, per_range))
     }
 

@@ -39,14 +39,25 @@ fn ranges() -> Vec<KeyRange> {
     out
 }
 
-/// Every candidate answer, per limit.
-fn answers(b: &Batch<'_>) -> Vec<Vec<String>> {
-    [1, 2, 5, 16, 1000].iter().map(|&per| b.story_candidates(&ranges(), per).unwrap()).collect()
+/// Every candidate answer, per limit, with each candidate's number; each candidate's row read
+/// by that number is its row read by item id.
+fn answers(b: &Batch<'_>) -> Vec<Vec<(String, i64)>> {
+    let out: Vec<Vec<(String, i64)>> =
+        [1, 2, 5, 16, 1000].iter().map(|&per| b.story_candidates_numbered(&ranges(), per).unwrap()).collect();
+    let spelt = |r: Option<StoryRow>| r.map(|r| format!("{} {} {} {:?}", r.item, r.story, r.founder, r.blob));
+    for (item, n) in out.iter().flatten() {
+        assert_eq!(spelt(b.story_row_numbered(item, *n).unwrap()), spelt(b.story_row(item).unwrap()));
+        // A number that names another item (or none) reads the item's own row all the same.
+        for other in [n + 1, n - 1, -5] {
+            assert_eq!(spelt(b.story_row_numbered(item, other).unwrap()), spelt(b.story_row(item).unwrap()));
+        }
+    }
+    out
 }
 
 /// Puts every row (and takes every seventh out again) in `store`, a transaction per 60 rows;
 /// the answers after each transaction, read inside it before its commit.
-fn fill(store: &mut Store) -> Vec<Vec<Vec<String>>> {
+fn fill(store: &mut Store) -> Vec<Vec<Vec<(String, i64)>>> {
     let mut seen = Vec::new();
     for chunk in rows().chunks(60) {
         let b = store.batch().unwrap();
