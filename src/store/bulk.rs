@@ -15,7 +15,9 @@
 //!   sorted, instead of one B-tree insert per key per clipping. The table holds at every commit
 //!   what the per-key path would have left. A transaction that never commits leaves the mirror
 //!   out of step, so the next one drops it and the table answers; so does a mirror grown past
-//!   [`MAX_ENTRIES`], which bounds its memory.
+//!   [`MAX_ENTRIES`], which bounds its memory. A large batch's build without the mirror takes
+//!   a larger page cache (`store`'s `COLD_CACHE_KIB`), the key table's pages being read and
+//!   written at random from then on.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -173,6 +175,12 @@ impl Store {
     /// Whether a cold build is under way (begun, not yet ended).
     pub fn in_cold(&self) -> bool {
         self.cold.borrow().active
+    }
+
+    /// Whether a cold build is under way without its key mirror (dropped, or never on).
+    pub(super) fn cold_unmirrored(&self) -> bool {
+        let cold = self.cold.borrow();
+        cold.active && cold.keys.is_none()
     }
 
     /// As a transaction begins: a mirror changed by a transaction that never committed is

@@ -6,6 +6,7 @@
 use super::*;
 use crate::store::StoryRow;
 use crate::store::stories::tests::Rng;
+use crate::store::{BULK_CACHE_KIB, COLD_CACHE_KIB, DEFAULT_CACHE_KIB};
 
 /// Rows with keys from a small space over a few days (hot keys hold more than any limit), one
 /// key `u64::MAX` (negative in the table) and one day `i32::MIN`.
@@ -129,4 +130,37 @@ fn a_store_with_story_keys_is_not_mirrored() {
     b.commit().unwrap();
     assert!(store.begin_cold().unwrap());
     assert!(store.cold.borrow().keys.is_none());
+}
+
+fn cache_kib(s: &Store) -> i64 {
+    -s.conn.query_row("PRAGMA cache_size", [], |r| r.get::<_, i64>(0)).unwrap()
+}
+
+/// A large batch's page cache: 16 MiB while a cold build mirrors its keys, 64 MiB once it does
+/// not (here: a build resumed on a store holding keys), the default again at the batch's end;
+/// a batch that is no cold build keeps 16 MiB.
+#[test]
+fn a_cold_build_without_its_mirror_takes_the_larger_cache() {
+    let mut mirrored = Store::open_in_memory().unwrap();
+    mirrored.begin_cold().unwrap();
+    mirrored.begin_bulk().unwrap();
+    mirrored.batch().unwrap().commit().unwrap();
+    assert_eq!(cache_kib(&mirrored), BULK_CACHE_KIB);
+
+    let mut resumed = Store::open_in_memory().unwrap();
+    let rows = rows();
+    let b = resumed.batch().unwrap();
+    b.put_story_item(&rows[0].0, &rows[0].1).unwrap();
+    b.commit().unwrap();
+    resumed.begin_bulk().unwrap();
+    resumed.batch().unwrap().commit().unwrap();
+    assert_eq!(cache_kib(&resumed), BULK_CACHE_KIB, "not cold: the batch's cache");
+    resumed.begin_cold().unwrap();
+    resumed.batch().unwrap().commit().unwrap();
+    assert_eq!(cache_kib(&resumed), COLD_CACHE_KIB);
+    resumed.end_cold().unwrap();
+    resumed.end_bulk().unwrap();
+    assert_eq!(cache_kib(&resumed), DEFAULT_CACHE_KIB);
+    resumed.batch().unwrap().commit().unwrap();
+    assert_eq!(cache_kib(&resumed), DEFAULT_CACHE_KIB, "nothing raises it after the batch");
 }
