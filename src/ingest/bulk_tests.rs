@@ -135,6 +135,31 @@ fn a_cold_build_in_chunks_is_the_per_row_build() {
     same(&cold, &per_row);
 }
 
+/// The story logs a cold build leaves say what each feed shows: filling every feed's log again
+/// from its members (`story_log::fill`, which closes and opens slots where they differ)
+/// changes nothing. A cold build puts every item at one time, so each story's merges share it;
+/// a put notes the stories its own merge retired, and those alone.
+#[test]
+fn a_cold_build_leaves_each_story_log_as_its_feed_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("clips");
+    generate(&root, super::apply::CHUNK + 100);
+    let path = dir.path().join("store.db");
+    super::TEST_NOW.set(chrono::DateTime::from_timestamp(1_767_000_000, 0));
+    let mut ingest = start(&config(std::slice::from_ref(&root), &path, PRIVATE), &path);
+    ingest.reconcile().unwrap();
+    super::TEST_NOW.set(None);
+    let redirects = section(&dump_for_test(&mut ingest.store, &[]), "FROM story_redirects").len();
+    assert!(redirects > 10, "stories merged during the build: {redirects}");
+    let b = ingest.store.batch().unwrap();
+    let feeds = b.logged_feeds().unwrap();
+    assert!(feeds.len() > 5, "{feeds:?}");
+    let t = chrono::DateTime::from_timestamp(1_767_000_050, 0).unwrap();
+    for feed in &feeds {
+        assert!(!super::story_log::fill(&b, feed, t).unwrap(), "the story log of {feed} was out of step");
+    }
+}
+
 /// A cold build of `root` cut short after its first refresh transaction (a crash: what was
 /// committed stays, nothing else runs), then started again and completed; what it leaves.
 fn crashed_then_completed(root: &Path, off: bool) -> Vec<String> {

@@ -73,16 +73,17 @@ impl Core {
 /// first, at most [`MAX_JUDGED`] of them, and once a member of a story matches, the story's
 /// other members are not judged.
 fn matching(b: &Batch<'_>, f: &Features, ranges: &[KeyRange]) -> Result<Vec<StoryRow>> {
-    let mut hits: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for item in b.story_candidates(ranges, HOT_KEY)? {
-        *hits.entry(item).or_insert(0) += 1;
+    // Each candidate's hits, and its number (the same for every hit: one row per item).
+    let mut hits: std::collections::HashMap<String, (usize, i64)> = std::collections::HashMap::new();
+    for (item, n) in b.story_candidates_numbered(ranges, HOT_KEY)? {
+        hits.entry(item).or_insert((0, n)).0 += 1;
     }
-    let mut ranked: Vec<(usize, String)> = hits.into_iter().map(|(item, n)| (n, item)).collect();
+    let mut ranked: Vec<(usize, String, i64)> = hits.into_iter().map(|(item, (hits, n))| (hits, item, n)).collect();
     ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     let mut matched: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut rows = Vec::new();
-    for (_, item) in ranked.into_iter().take(MAX_JUDGED) {
-        let Some(row) = b.story_row(&item)? else { continue };
+    for (_, item, n) in ranked.into_iter().take(MAX_JUDGED) {
+        let Some(row) = b.story_row_numbered(&item, n)? else { continue };
         if !matched.contains(&row.story) && judge(&PARAMS, f, &features_of(&row)).is_some() {
             matched.insert(row.story.clone());
             rows.push(row);
@@ -118,10 +119,16 @@ pub(super) fn reclassed(b: &Batch<'_>, id: &str, class: &str) -> Result<Option<F
 /// Puts a live item in its story (after taking it out of the one it was in, when its features,
 /// class included, changed). Returns whether any story changed.
 pub(super) fn put(b: &Batch<'_>, id: &str, f: Features, t: DateTime<Utc>) -> Result<bool> {
+    Ok(put_retiring(b, id, f, t)?.is_some())
+}
+
+/// [`put`], returning `None` when no story changed, else the ids of the stories its merge
+/// retired (none when it joined or started one).
+pub(super) fn put_retiring(b: &Batch<'_>, id: &str, f: Features, t: DateTime<Utc>) -> Result<Option<Vec<String>>> {
     let blob = f.to_blob();
     if let Some(old) = b.story_row(id)? {
         if old.blob == blob {
-            return Ok(false);
+            return Ok(None);
         }
         remove(b, id, t)?;
     }
@@ -139,18 +146,20 @@ pub(super) fn put(b: &Batch<'_>, id: &str, f: Features, t: DateTime<Utc>) -> Res
     let decision = decide(&PARAMS, Member { item: id, features: &f }, &candidates);
     let into = decision.founder().clone();
     let story = into.story_id();
+    let mut ended = Vec::new();
     if let Decision::Merge { retired, .. } = &decision {
         for old in retired {
             let old_id = old.story_id();
             b.move_story(&old_id, &story, &into.item, into.published())?;
             b.put_story_redirect(&old_id, &story, t)?;
+            ended.push(old_id);
         }
     }
     b.drop_story_redirect(&story)?;
     let row =
         StoryRow { item: id.to_string(), story, founder: into.item.clone(), founder_published: into.published(), blob };
     b.put_story_item(&row, &f.stored_keys())?;
-    Ok(true)
+    Ok(Some(ended))
 }
 
 /// Takes an item out of its story. The rest of the story is grouped again: the part holding

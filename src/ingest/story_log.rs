@@ -58,11 +58,14 @@ fn by_feed(rows: &[Coverage]) -> BTreeMap<(String, String), Seen> {
 /// story logs (and their archive pages) in date order.
 type Entry = (i64, String, String, String);
 
-/// Notes the stories a put of item `id` touched: the story it is in now, and the stories
-/// retired into it by a merge at `t` (each merge redirects the retired id at `t`).
-fn note(b: &Batch<'_>, id: &str, t: DateTime<Utc>, touched: &mut BTreeSet<String>) -> Result<()> {
+/// Notes the stories a put of item `id` touched: the story it is in now, and the stories its
+/// merge retired into it (`retired`, as the put gives them). Not the stories that redirect to
+/// it since the same second: a cold build puts every item at one time, so a story grown by
+/// many merges named each of them again at every later put (a read per merge and a coverage
+/// per story, for nothing: each was brought up to date when it ended).
+fn note(b: &Batch<'_>, id: &str, retired: Vec<String>, touched: &mut BTreeSet<String>) -> Result<()> {
     if let Some(s) = b.story_of(id)? {
-        touched.extend(b.merged_at(&s, t)?);
+        touched.extend(retired);
         touched.insert(s);
     }
     Ok(())
@@ -81,8 +84,8 @@ pub(super) fn put(
     if b.story_row(id)?.is_some_and(|row| f.to_blob() != row.blob) {
         remove(b, id, t, touched)?;
     }
-    if super::stories::put(b, id, f, t)? {
-        note(b, id, t, touched)?;
+    if let Some(retired) = super::stories::put_retiring(b, id, f, t)? {
+        note(b, id, retired, touched)?;
     }
     Ok(())
 }
@@ -145,7 +148,7 @@ fn write(b: &Batch<'_>, mut enter: Vec<Entry>, t: DateTime<Utc>) -> Result<BTree
 /// Fills the story log of one feed from what it shows now: a slot for every story with a
 /// visible member whose open slot is missing or signs other coverage, and no open slot for any
 /// other. Idempotent: a log already up to date is left as it is. Returns whether it changed.
-fn fill(b: &Batch<'_>, feed: &str, t: DateTime<Utc>) -> Result<bool> {
+pub(super) fn fill(b: &Batch<'_>, feed: &str, t: DateTime<Utc>) -> Result<bool> {
     let now = by_feed(&b.feed_coverage(feed)?);
     let open: BTreeMap<String, String> = b.story_log_open_in(feed)?.into_iter().collect();
     let mut changed = false;

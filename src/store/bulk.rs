@@ -15,7 +15,9 @@
 //!   sorted, instead of one B-tree insert per key per clipping. The table holds at every commit
 //!   what the per-key path would have left. A transaction that never commits leaves the mirror
 //!   out of step, so the next one drops it and the table answers; so does a mirror grown past
-//!   [`MAX_ENTRIES`], which bounds its memory.
+//!   [`MAX_ENTRIES`], which bounds its memory. A large batch's build without the mirror takes
+//!   a larger page cache (`store`'s `COLD_CACHE_KIB`), the key table's pages being read and
+//!   written at random from then on.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -65,7 +67,7 @@ pub(crate) struct KeyMirror {
 impl KeyMirror {
     /// The items indexed under any of `ranges`, as `Batch::story_candidates` reads them from the
     /// table: per range, latest day first, then the highest number, at most `per_range`.
-    fn candidates(&self, ranges: &[KeyRange], per_range: usize) -> Vec<String> {
+    fn candidates(&self, ranges: &[KeyRange], per_range: usize) -> Vec<(String, i64)> {
         let mut out = Vec::new();
         for r in ranges.iter().filter(|r| r.lo <= r.hi) {
             let (lo, hi) = ((r.key, r.lo, 0), (r.key, r.hi, u32::MAX));
@@ -81,7 +83,11 @@ impl KeyMirror {
                 (None, None) => None,
             });
             // As the table's join: a number without an item row is no candidate.
-            out.extend(merged.filter_map(|(_, _, n)| self.items.get(n)).take(per_range).map(|s| s.to_string()));
+            out.extend(
+                merged
+                    .filter_map(|(_, _, n)| self.items.get(n).map(|s| (s.to_string(), i64::from(*n))))
+                    .take(per_range),
+            );
         }
         out
     }
@@ -171,6 +177,12 @@ impl Store {
         self.cold.borrow().active
     }
 
+    /// Whether a cold build is under way without its key mirror (dropped, or never on).
+    pub(super) fn cold_unmirrored(&self) -> bool {
+        let cold = self.cold.borrow();
+        cold.active && cold.keys.is_none()
+    }
+
     /// As a transaction begins: a mirror changed by a transaction that never committed is
     /// dropped.
     pub(super) fn cold_batch_begins(&self) {
@@ -207,7 +219,7 @@ impl Batch<'_> {
     }
 
     /// The mirror's candidates, when it is on (see `Batch::story_candidates`).
-    pub(super) fn cold_candidates(&self, ranges: &[KeyRange], per_range: usize) -> Option<Vec<String>> {
+    pub(super) fn cold_candidates(&self, ranges: &[KeyRange], per_range: usize) -> Option<Vec<(String, i64)>> {
         self.cold.borrow().keys.as_ref().map(|k| k.candidates(ranges, per_range))
     }
 

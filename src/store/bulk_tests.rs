@@ -6,6 +6,7 @@
 use super::*;
 use crate::store::StoryRow;
 use crate::store::stories::tests::Rng;
+use crate::store::{BULK_CACHE_KIB, COLD_CACHE_KIB, DEFAULT_CACHE_KIB};
 
 /// Rows with keys from a small space over a few days (hot keys hold more than any limit), one
 /// key `u64::MAX` (negative in the table) and one day `i32::MIN`.
@@ -39,14 +40,25 @@ fn ranges() -> Vec<KeyRange> {
     out
 }
 
-/// Every candidate answer, per limit.
-fn answers(b: &Batch<'_>) -> Vec<Vec<String>> {
-    [1, 2, 5, 16, 1000].iter().map(|&per| b.story_candidates(&ranges(), per).unwrap()).collect()
+/// Every candidate answer, per limit, with each candidate's number; each candidate's row read
+/// by that number is its row read by item id.
+fn answers(b: &Batch<'_>) -> Vec<Vec<(String, i64)>> {
+    let out: Vec<Vec<(String, i64)>> =
+        [1, 2, 5, 16, 1000].iter().map(|&per| b.story_candidates_numbered(&ranges(), per).unwrap()).collect();
+    let spelt = |r: Option<StoryRow>| r.map(|r| format!("{} {} {} {:?}", r.item, r.story, r.founder, r.blob));
+    for (item, n) in out.iter().flatten() {
+        assert_eq!(spelt(b.story_row_numbered(item, *n).unwrap()), spelt(b.story_row(item).unwrap()));
+        // A number that names another item (or none) reads the item's own row all the same.
+        for other in [n + 1, n - 1, -5] {
+            assert_eq!(spelt(b.story_row_numbered(item, other).unwrap()), spelt(b.story_row(item).unwrap()));
+        }
+    }
+    out
 }
 
 /// Puts every row (and takes every seventh out again) in `store`, a transaction per 60 rows;
 /// the answers after each transaction, read inside it before its commit.
-fn fill(store: &mut Store) -> Vec<Vec<Vec<String>>> {
+fn fill(store: &mut Store) -> Vec<Vec<Vec<(String, i64)>>> {
     let mut seen = Vec::new();
     for chunk in rows().chunks(60) {
         let b = store.batch().unwrap();
@@ -118,4 +130,37 @@ fn a_store_with_story_keys_is_not_mirrored() {
     b.commit().unwrap();
     assert!(store.begin_cold().unwrap());
     assert!(store.cold.borrow().keys.is_none());
+}
+
+fn cache_kib(s: &Store) -> i64 {
+    -s.conn.query_row("PRAGMA cache_size", [], |r| r.get::<_, i64>(0)).unwrap()
+}
+
+/// A large batch's page cache: 16 MiB while a cold build mirrors its keys, 64 MiB once it does
+/// not (here: a build resumed on a store holding keys), the default again at the batch's end;
+/// a batch that is no cold build keeps 16 MiB.
+#[test]
+fn a_cold_build_without_its_mirror_takes_the_larger_cache() {
+    let mut mirrored = Store::open_in_memory().unwrap();
+    mirrored.begin_cold().unwrap();
+    mirrored.begin_bulk().unwrap();
+    mirrored.batch().unwrap().commit().unwrap();
+    assert_eq!(cache_kib(&mirrored), BULK_CACHE_KIB);
+
+    let mut resumed = Store::open_in_memory().unwrap();
+    let rows = rows();
+    let b = resumed.batch().unwrap();
+    b.put_story_item(&rows[0].0, &rows[0].1).unwrap();
+    b.commit().unwrap();
+    resumed.begin_bulk().unwrap();
+    resumed.batch().unwrap().commit().unwrap();
+    assert_eq!(cache_kib(&resumed), BULK_CACHE_KIB, "not cold: the batch's cache");
+    resumed.begin_cold().unwrap();
+    resumed.batch().unwrap().commit().unwrap();
+    assert_eq!(cache_kib(&resumed), COLD_CACHE_KIB);
+    resumed.end_cold().unwrap();
+    resumed.end_bulk().unwrap();
+    assert_eq!(cache_kib(&resumed), DEFAULT_CACHE_KIB);
+    resumed.batch().unwrap().commit().unwrap();
+    assert_eq!(cache_kib(&resumed), DEFAULT_CACHE_KIB, "nothing raises it after the batch");
 }

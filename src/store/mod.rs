@@ -68,6 +68,8 @@ pub struct Store {
     pages_file: Option<std::path::PathBuf>,
     /// What a cold build has set aside while it runs (`store/bulk.rs`).
     cold: std::cell::RefCell<bulk::Cold>,
+    /// The page cache set for a large batch, in KiB (0 outside one; see `Store::begin_bulk`).
+    bulk_cache: std::cell::Cell<i64>,
 }
 
 /// Prepared statements kept per connection (see `open_file`).
@@ -84,6 +86,14 @@ const IDLE_TURNS: u32 = 8;
 const WAL_BACKSTOP_PAGES: u32 = 16384;
 /// The page cache of a large batch, in KiB (see `Store::begin_bulk`); SQLite's default is 2 MiB.
 const BULK_CACHE_KIB: i64 = 16 * 1024;
+/// The page cache of a cold build once its story keys are no longer mirrored in memory (the
+/// mirror full, past about 32,000 clippings, or a build resumed on a store holding keys), in
+/// KiB: from then on every clipping looks its candidates up and writes its keys in the key
+/// table, at random, and the memory the mirror held goes to the cache instead. Measured at
+/// 100,000 (bench/README.md, "Branch bulk5"): past 30,000 items, 16 MiB read about 340 KiB and
+/// wrote 200 KiB a clipping (pages read back, and pages spilled before their commit and
+/// written again); 64 MiB, 140 and 107 KiB.
+const COLD_CACHE_KIB: i64 = 64 * 1024;
 const DEFAULT_CACHE_KIB: i64 = 2000;
 /// How long the WAL's truncation after a large batch waits for readers.
 const TRUNCATE_WAIT: Duration = Duration::from_millis(200);
@@ -207,7 +217,12 @@ impl Store {
     /// 2 MiB reads again and again from the file. Then, at its end ([`Store::end_bulk`]), the
     /// default again.
     pub fn begin_bulk(&self) -> Result<()> {
-        self.conn.pragma_update(None, "cache_size", -BULK_CACHE_KIB)?;
+        self.set_bulk_cache(BULK_CACHE_KIB)
+    }
+
+    fn set_bulk_cache(&self, kib: i64) -> Result<()> {
+        self.conn.pragma_update(None, "cache_size", -kib)?;
+        self.bulk_cache.set(kib);
         Ok(())
     }
 
@@ -218,6 +233,7 @@ impl Store {
     /// `journal_size_limit`).
     pub fn end_bulk(&self) -> Result<()> {
         self.conn.pragma_update(None, "cache_size", -DEFAULT_CACHE_KIB)?;
+        self.bulk_cache.set(0);
         self.cut_wal()
     }
 
@@ -288,6 +304,11 @@ impl Store {
     pub fn batch(&mut self) -> Result<Batch<'_>> {
         self.apply_test_limit()?;
         self.cold_batch_begins();
+        // A large batch's cold build without its key mirror: the larger cache (`COLD_CACHE_KIB`).
+        if self.bulk_cache.get() == BULK_CACHE_KIB && self.cold_unmirrored() {
+            self.set_bulk_cache(COLD_CACHE_KIB)?;
+            tracing::debug!(kib = COLD_CACHE_KIB, "cold build without its key mirror: a larger page cache");
+        }
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         Ok(Batch { tx, cold: &self.cold })
     }

@@ -257,8 +257,7 @@ impl super::Store {
     /// `end_bulk`.
     pub fn begin_remap(&self) -> Result<()> {
         self.begin_bulk()?;
-        self.conn.pragma_update(None, "cache_size", -REMAP_CACHE_KIB)?;
-        Ok(())
+        self.set_bulk_cache(REMAP_CACHE_KIB)
     }
 }
 

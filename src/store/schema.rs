@@ -283,7 +283,15 @@ impl Store {
         }
         migrate_updated_means_edited(&conn, chrono::Utc::now().timestamp())?;
         migrate_item_topics_ordered(&conn)?;
-        Ok(Store { conn, _alive: None, path: None, identity: None, pages_file: None, cold: Default::default() })
+        Ok(Store {
+            conn,
+            _alive: None,
+            path: None,
+            identity: None,
+            pages_file: None,
+            cold: Default::default(),
+            bulk_cache: Default::default(),
+        })
     }
 }
 

@@ -52,7 +52,7 @@ const COLUMNS: &str = "item, story, founder, founder_published, blob";
 
 /// The candidates of one key range (see `Batch::story_candidates`): the key table read by its
 /// primary key in day order (`CROSS JOIN` keeps it the outer loop), each row's item by number.
-const CANDIDATES: &str = "SELECT s.item FROM story_keys k CROSS JOIN story_items s ON s.n = k.n
+const CANDIDATES: &str = "SELECT s.item, s.n FROM story_keys k CROSS JOIN story_items s ON s.n = k.n
      WHERE k.key=?1 AND k.day BETWEEN ?2 AND ?3 ORDER BY k.day DESC, k.n DESC LIMIT ?4";
 
 /// The story tables. `story_items` numbers its rows (`n`, the rowid), and `story_keys` names
@@ -147,21 +147,46 @@ impl Batch<'_> {
         Ok(self.tx.prepare_cached(&sql)?.query_row([item], row).optional()?)
     }
 
-    /// The items indexed under any of `ranges`, once per range they are found in. At most
+    /// [`Batch::story_row`] of a candidate, read by the number its keys name it by: the row is
+    /// found by the table's own key (the recent rows a build's candidates mostly are sit on a
+    /// few pages) instead of through the index by item id (a page read at random per candidate,
+    /// most of a cold build's reads past 30,000 items). The same row: should the number name
+    /// another item, the item's own row is read.
+    pub(crate) fn story_row_numbered(&self, item: &str, n: i64) -> Result<Option<StoryRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM story_items WHERE n=?1");
+        match self.tx.prepare_cached(&sql)?.query_row([n], row).optional()? {
+            Some(r) if r.item == item => Ok(Some(r)),
+            _ => self.story_row(item),
+        }
+    }
+
+    /// The candidates' item ids alone (tests).
+    #[cfg(test)]
+    pub(crate) fn story_candidates(&self, ranges: &[KeyRange], per_range: usize) -> Result<Vec<String>> {
+        Ok(self.story_candidates_numbered(ranges, per_range)?.into_iter().map(|(item, _)| item).collect())
+    }
+
+    /// The items (and their numbers) indexed under any of `ranges`, once per range they are found in. At most
     /// `per_range` items from each range (the latest days first, then the latest numbered): a
     /// key that hundreds of clippings share says little, and reading all of them for every
     /// newcomer would make a flood of look-alike clippings quadratic. The key table's primary
     /// key answers the range read backwards, so the limit stops the read (an order against the
     /// key's, even within one day, would sort every row of that day first); each row's item id
-    /// is read by its number. The few candidates judged are read afterwards, by item.
-    pub(crate) fn story_candidates(&self, ranges: &[KeyRange], per_range: usize) -> Result<Vec<String>> {
+    /// is read by its number. The few candidates judged are read afterwards, by that number
+    /// ([`Batch::story_row_numbered`]).
+    pub(crate) fn story_candidates_numbered(
+        &self,
+        ranges: &[KeyRange],
+        per_range: usize,
+    ) -> Result<Vec<(String, i64)>> {
         if let Some(out) = self.cold_candidates(ranges, per_range) {
             return Ok(out);
         }
-        let mut out: Vec<String> = Vec::new();
+        let mut out = Vec::new();
         let mut stmt = self.tx.prepare_cached(CANDIDATES)?;
         for r in ranges {
-            let found = stmt.query_map(params![r.key as i64, r.lo, r.hi, per_range as i64], |row| row.get(0))?;
+            let found = stmt
+                .query_map(params![r.key as i64, r.lo, r.hi, per_range as i64], |row| Ok((row.get(0)?, row.get(1)?)))?;
             for f in found {
                 out.push(f?);
             }

@@ -92,13 +92,6 @@ impl Batch<'_> {
         Ok(stmt.query_row([item], |r| r.get(0)).optional()?)
     }
 
-    /// The story ids that ended in a merge into `into` at `at`.
-    pub(crate) fn merged_at(&self, into: &str, at: DateTime<Utc>) -> Result<Vec<String>> {
-        let mut stmt = self.tx.prepare_cached("SELECT id FROM story_redirects WHERE into_id=?1 AND at=?2")?;
-        let rows = stmt.query_map(params![into, ts(at)], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
     /// What one feed's readers see of every story in it, one row per story: the one-off
     /// backfill's reading.
     pub(crate) fn feed_coverage(&self, feed: &str) -> Result<Vec<Coverage>> {
