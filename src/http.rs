@@ -48,6 +48,7 @@ mod client;
 mod conns;
 mod fast;
 mod gate;
+mod head;
 mod hot;
 mod negotiate;
 mod recv;
@@ -62,7 +63,7 @@ mod work;
 mod workers;
 
 pub use conns::{Connections, Refused};
-pub use fast::check as check_fast_head;
+pub use head::check as check_fast_head;
 pub use recv::count_unread;
 pub use server::{Phase, Server};
 pub use workers::Workers;

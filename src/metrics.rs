@@ -2,10 +2,14 @@
 //! conventions: `clipfeed_build_info`, the standard `process_*` metrics (sampled by `process`
 //! and written here), every labelled counter present at 0 from the start, no ratios since
 //! start (a dashboard computes them with `rate()`). Lock-free (atomics). Written by the writer
-//! and the HTTP layer, read at scrape time; nothing here does IO.
+//! and the HTTP layer, read at scrape time; nothing here does IO. The HTTP counters, which every
+//! response adds to, are kept in shards of their own cache lines, one per counting thread (as far
+//! as there are shards), and summed when read: two HTTP threads counting at once never write to
+//! the same line, and every count stays exact.
 
+use std::cell::Cell;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// A histogram with fixed bucket bounds, in seconds.
@@ -81,9 +85,35 @@ pub struct Metrics {
     /// Configured roots by state (`ROOT_STATES`), as the last reconcile found them.
     roots: [AtomicU64; ROOT_STATES.len()],
     /// HTTP responses by route class and status, and body bytes by route class: plain atomic
-    /// counters in fixed slots, so counting a request takes no lock.
-    requests: Vec<AtomicU64>,
-    bytes: Vec<AtomicU64>,
+    /// counters in fixed slots, so counting a request takes no lock; one set per shard (`shard`).
+    http: Box<[HttpCounts]>,
+}
+
+/// Response counts by route class and status (`requests`), and body bytes by route class, of
+/// one shard; aligned so that no two shards share a cache line (or the pair the prefetcher
+/// fetches together).
+#[repr(align(128))]
+struct HttpCounts {
+    requests: [AtomicU64; ROUTES.len() * (STATUSES.len() + 1)],
+    bytes: [AtomicU64; ROUTES.len()],
+}
+
+/// How many shards the HTTP counters have: more than the HTTP threads of any machine this runs
+/// on would be wasted memory (about 1.6 KB each); two threads sharing one still count exactly.
+const SHARDS: usize = 16;
+
+/// The shard of the calling thread: given out in turn to each thread at its first count.
+fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static MINE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    MINE.with(|mine| {
+        if mine.get() == usize::MAX {
+            mine.set(NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS);
+        }
+        mine.get()
+    })
 }
 
 /// The states a configured root can be in (`ingest::RootState::label`).
@@ -135,8 +165,12 @@ impl Default for Metrics {
             store_ok: AtomicU64::new(1),
             store_errors: AtomicU64::new(0),
             roots: Default::default(),
-            requests: (0..ROUTES.len() * (STATUSES.len() + 1)).map(|_| AtomicU64::new(0)).collect(),
-            bytes: (0..ROUTES.len()).map(|_| AtomicU64::new(0)).collect(),
+            http: (0..SHARDS)
+                .map(|_| HttpCounts {
+                    requests: std::array::from_fn(|_| AtomicU64::new(0)),
+                    bytes: std::array::from_fn(|_| AtomicU64::new(0)),
+                })
+                .collect(),
         }
     }
 }
@@ -163,11 +197,19 @@ impl Metrics {
         }
     }
 
-    /// Records one HTTP response.
+    /// Records one HTTP response, in the calling thread's shard.
     pub(crate) fn request(&self, route: &'static str, status: u16, body_bytes: u64) {
         let r = route_slot(route);
-        self.requests[r * (STATUSES.len() + 1) + status_slot(status)].fetch_add(1, Ordering::Relaxed);
-        self.bytes[r].fetch_add(body_bytes, Ordering::Relaxed);
+        let counts = &self.http[shard()];
+        counts.requests[r * (STATUSES.len() + 1) + status_slot(status)].fetch_add(1, Ordering::Relaxed);
+        if body_bytes > 0 {
+            counts.bytes[r].fetch_add(body_bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// One HTTP counter (`of` picks it in a shard), summed over the shards.
+    fn http_sum(&self, of: impl Fn(&HttpCounts) -> &AtomicU64) -> u64 {
+        self.http.iter().map(|c| of(c).load(Ordering::Relaxed)).sum()
     }
 
     /// Everything, in the Prometheus text exposition format (version 0.0.4), with the process's
@@ -245,14 +287,13 @@ impl Metrics {
     /// The HTTP part: responses by route class and status, bytes sent by route class. Every
     /// label set is written, at 0 before it is first counted.
     fn write_http(&self, out: &mut String) {
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(
             out,
             "# HELP clipfeed_http_requests_total HTTP responses by route class and status.\n# TYPE clipfeed_http_requests_total counter"
         );
         for (r, route) in ROUTES.iter().enumerate() {
             for s in 0..=STATUSES.len() {
-                let n = load(&self.requests[r * (STATUSES.len() + 1) + s]);
+                let n = self.http_sum(|c| &c.requests[r * (STATUSES.len() + 1) + s]);
                 let status = STATUSES.get(s).map_or_else(|| "other".to_string(), u16::to_string);
                 let _ = writeln!(out, "clipfeed_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
             }
@@ -262,7 +303,11 @@ impl Metrics {
             "# HELP clipfeed_http_response_bytes_total Body bytes sent, by route class.\n# TYPE clipfeed_http_response_bytes_total counter"
         );
         for (r, route) in ROUTES.iter().enumerate() {
-            let _ = writeln!(out, "clipfeed_http_response_bytes_total{{route=\"{route}\"}} {}", load(&self.bytes[r]));
+            let _ = writeln!(
+                out,
+                "clipfeed_http_response_bytes_total{{route=\"{route}\"}} {}",
+                self.http_sum(|c| &c.bytes[r])
+            );
         }
     }
 }
@@ -306,6 +351,43 @@ fn write_build_and_process(out: &mut String, p: &ProcessSample) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The value of the sample line `name{labels}` in `text`.
+    fn sample(text: &str, line: &str) -> u64 {
+        let found = text.lines().find_map(|l| l.strip_prefix(line)?.strip_prefix(' ')).expect(line);
+        found.parse().unwrap()
+    }
+
+    /// More threads than shards count at once, each its own mix of routes, statuses and bytes;
+    /// every count read afterwards is the exact sum.
+    #[test]
+    fn counts_from_many_threads_at_once_are_exact() {
+        let m = Metrics::default();
+        let threads = SHARDS + 5;
+        let per_thread = 20_000u64;
+        std::thread::scope(|s| {
+            for t in 0..threads as u64 {
+                let m = &m;
+                s.spawn(move || {
+                    for i in 0..per_thread {
+                        m.request("feed", if i % 3 == 0 { 304 } else { 200 }, if i % 3 == 0 { 0 } else { 10 + t });
+                        m.request("page", 404, 1);
+                    }
+                });
+            }
+        });
+        let text = m.render(&ProcessSample::default());
+        let n = threads as u64 * per_thread;
+        let fresh = threads as u64 * per_thread.div_ceil(3);
+        let full = n - fresh;
+        assert_eq!(sample(&text, "clipfeed_http_requests_total{route=\"feed\",status=\"304\"}"), fresh);
+        assert_eq!(sample(&text, "clipfeed_http_requests_total{route=\"feed\",status=\"200\"}"), full);
+        assert_eq!(sample(&text, "clipfeed_http_requests_total{route=\"page\",status=\"404\"}"), n);
+        assert_eq!(sample(&text, "clipfeed_http_requests_total{route=\"feed\",status=\"404\"}"), 0);
+        let bytes: u64 = (0..threads as u64).map(|t| (per_thread - per_thread.div_ceil(3)) * (10 + t)).sum();
+        assert_eq!(sample(&text, "clipfeed_http_response_bytes_total{route=\"feed\"}"), bytes);
+        assert_eq!(sample(&text, "clipfeed_http_response_bytes_total{route=\"page\"}"), n);
+    }
 
     #[test]
     fn exposition_format() {

@@ -190,6 +190,12 @@ impl Ticket {
         Busy(self.clone())
     }
 
+    /// Whether the registry has asked this connection to close (set before `close_requested`
+    /// resolves).
+    pub fn close_asked(&self) -> bool {
+        self.conn.closing.load(Ordering::Relaxed)
+    }
+
     /// Resolves once the registry asks this connection to close.
     pub async fn close_requested(&self) {
         self.conn.close.notified().await

@@ -7,12 +7,12 @@
 //! the `writev` of its head; a request costs one `recv` (see `read`).
 //!
 //! What it takes is what the hot path (`hot::take`) takes, by the same function, further
-//! narrowed so that hyper would read the head exactly as this path does: a head that httparse
-//! (hyper's parser, with hyper's default settings) reads completely within `http.max_head_bytes`
-//! and `http.max_headers`; `GET` or `HEAD`; HTTP/1.1; an origin-form path of unreserved
-//! characters (no query, no percent-escape); exactly one `Host`; and only fields from a short
-//! list that hyper does not act on (`Connection` only as `keep-alive`), each value visible
-//! ASCII. Anything else (a body, `Expect`, `Upgrade`, `Transfer-Encoding`, HTTP/1.0, a field it
+//! narrowed so that hyper would read the head exactly as this path does (`head::parse`): a head
+//! that httparse (hyper's parser, with hyper's default settings) reads completely within
+//! `http.max_head_bytes` and `http.max_headers`; `GET` or `HEAD`; HTTP/1.1; an origin-form path
+//! of unreserved characters (no query, no percent-escape); exactly one `Host`; and only fields
+//! from a short list that hyper does not act on (`Connection` only as `keep-alive`), each value
+//! visible ASCII. Anything else (a body, `Expect`, `Upgrade`, `Transfer-Encoding`, HTTP/1.0, a field it
 //! does not know, a private or missing feed, a browser, a peer behind a trusted proxy) is
 //! hyper's. Every limit of `server` holds here as there: the head within `http.header_timeout`
 //! (the deadline is carried over to hyper when it takes over mid-head), a response that sends
@@ -28,10 +28,10 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use axum::http::header::{self, HeaderName};
+use axum::http::header;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -39,16 +39,13 @@ use tokio::time::{Instant, Sleep};
 
 use super::AppState;
 use super::conns::Ticket;
-use super::hot::{self, Asked, Taken};
-use super::negotiate::{Fields, text};
+use super::head::{FIELDS, Parse, Store, parse};
+use super::hot::{self, Taken};
 use super::respond::encoded;
 use super::routes::document_with;
 use super::server::Phase;
 use crate::config::HttpLimits;
 use crate::site::{Encoding, Rendered, Sealed};
-
-/// The most header fields this path reads; a head with more is hyper's.
-const FIELDS: usize = 32;
 
 /// A connection's buffer at first.
 const BUF: usize = 2048;
@@ -73,114 +70,6 @@ impl Limits {
     }
 }
 
-/// A request head this path takes (see the module header).
-pub(super) struct Head<'h, 'b> {
-    head: bool,
-    path: &'b str,
-    fields: &'h [httparse::Header<'b>],
-    /// The head's length in bytes.
-    len: usize,
-}
-
-/// What a buffer holds.
-pub(super) enum Parse<'h, 'b> {
-    Take(Head<'h, 'b>),
-    /// The beginning of a head that may still be taken.
-    Partial,
-    /// Anything else: hyper's.
-    Other,
-}
-
-/// Whether a byte may appear in a path this path takes: unreserved characters, sub-delimiters,
-/// `:`, `@` and `/` (RFC 3986), all of which `http::Uri` keeps as they are.
-fn path_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&b)
-}
-
-/// Whether a field may be in a head this path takes: one it reads, or one neither hyper nor the
-/// router reads. `Host` is counted apart.
-fn known_field(f: &httparse::Header<'_>) -> bool {
-    const KNOWN: [&str; 11] = [
-        "accept",
-        "accept-encoding",
-        "accept-language",
-        "if-none-match",
-        "if-modified-since",
-        "user-agent",
-        "cache-control",
-        "pragma",
-        "referer",
-        "dnt",
-        "from",
-    ];
-    if text(f.value).is_none() {
-        return false;
-    }
-    if f.name.eq_ignore_ascii_case("connection") {
-        return f.value.eq_ignore_ascii_case(b"keep-alive");
-    }
-    KNOWN.iter().any(|k| f.name.eq_ignore_ascii_case(k))
-}
-
-/// Reads the head at the start of `buf` (see the module header).
-pub(super) fn parse<'h, 'b>(
-    buf: &'b [u8],
-    store: &'h mut [httparse::Header<'b>; FIELDS],
-    limits: &Limits,
-) -> Parse<'h, 'b> {
-    let mut req = httparse::Request::new(&mut store[..limits.max_fields]);
-    let len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(len)) if len <= limits.max_head => len,
-        Ok(httparse::Status::Partial) if buf.len() < limits.max_head => return Parse::Partial,
-        _ => return Parse::Other,
-    };
-    let head = match req.method {
-        Some("GET") => false,
-        Some("HEAD") => true,
-        _ => return Parse::Other,
-    };
-    // Every line ends in CRLF: a bare LF, which httparse allows, is hyper's to judge.
-    let crlf = buf[..len].iter().enumerate().all(|(i, &b)| b != b'\n' || (i > 0 && buf[i - 1] == b'\r'));
-    let Some(path) = req.path.filter(|_| crlf) else { return Parse::Other };
-    let path_ok = path.starts_with('/') && path.len() < usize::from(u16::MAX) - 1 && path.bytes().all(path_byte);
-    if req.version != Some(1) || !path_ok {
-        return Parse::Other;
-    }
-    let mut hosts = 0;
-    for f in req.headers.iter() {
-        if f.name.eq_ignore_ascii_case("host") && text(f.value).is_some() {
-            hosts += 1;
-        } else if !known_field(f) {
-            return Parse::Other;
-        }
-    }
-    if hosts != 1 {
-        return Parse::Other;
-    }
-    Parse::Take(Head { head, path, fields: req.headers, len })
-}
-
-impl Fields for Head<'_, '_> {
-    fn lines<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.fields.iter().filter(move |f| f.name.eq_ignore_ascii_case(name.as_str())).map(|f| f.value)
-    }
-}
-
-impl Asked for Head<'_, '_> {
-    fn head(&self) -> Option<bool> {
-        Some(self.head)
-    }
-
-    fn plain_path(&self) -> Option<&str> {
-        Some(self.path)
-    }
-
-    fn well_formed(&self, max_url: usize) -> bool {
-        // One `Host` was required by `parse`.
-        self.path.len() <= max_url
-    }
-}
-
 /// The slot of a prebuilt head among a document's six (coding by freshness).
 fn slot(enc: Encoding, fresh: bool) -> usize {
     let coding = match enc {
@@ -193,8 +82,9 @@ fn slot(enc: Encoding, fresh: bool) -> usize {
 
 /// The part of an answer's head that is the document's own: the status line and every field
 /// the router's answer (`routes::document_with`) carries but `Cache-Control` and `Link`, which
-/// come from the configuration, as hyper writes them.
-fn prebuilt(t: &Taken<'_>) -> Bytes {
+/// come from the configuration, as hyper writes them; and where in it `Cache-Control` goes (the
+/// fields after it, `Vary: Accept` alone when the document has no other `Vary`, stay after it).
+fn prebuilt(t: &Taken<'_>) -> (Bytes, usize) {
     let res = document_with(t.doc, t.enc, t.fresh, header::HeaderValue::from_static(""), None);
     let mut out = Vec::with_capacity(256);
     let status = res.status();
@@ -203,12 +93,16 @@ fn prebuilt(t: &Taken<'_>) -> Bytes {
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    let mut cache_control = None;
     for (name, value) in res.headers() {
-        if name != header::CACHE_CONTROL {
+        if name == header::CACHE_CONTROL {
+            cache_control = Some(out.len());
+        } else {
             line(&mut out, name.as_str().as_bytes(), value.as_bytes());
         }
     }
-    Bytes::from(out)
+    let at = cache_control.unwrap_or(out.len());
+    (Bytes::from(out), at)
 }
 
 fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -271,8 +165,10 @@ fn body(doc: &Rendered, enc: Encoding) -> Body {
 /// with the status and the body's length for the metrics.
 fn compose(out: &mut Vec<u8>, t: Taken<'_>) -> (Body, u16, u64) {
     out.clear();
-    out.extend_from_slice(t.doc.head(slot(t.enc, t.fresh), || prebuilt(&t)));
+    let (head, at) = t.doc.head(slot(t.enc, t.fresh), || prebuilt(&t));
+    out.extend_from_slice(&head[..*at]);
     line(out, b"cache-control", t.cache_control.as_bytes());
+    out.extend_from_slice(&head[*at..]);
     if let Some(links) = &t.links {
         line(out, b"link", links.as_bytes());
     }
@@ -305,7 +201,7 @@ enum Step {
 /// Parses the head at the start of `buf` and, when this path takes it, writes its answer's head
 /// into `out` and counts it.
 fn step(state: &AppState, buf: &[u8], peer: SocketAddr, limits: &Limits, out: &mut Vec<u8>) -> Step {
-    let mut store = [httparse::EMPTY_HEADER; FIELDS];
+    let mut store = Store::new();
     let head = match parse(buf, &mut store, limits) {
         Parse::Take(head) => head,
         Parse::Partial => return Step::Partial,
@@ -354,12 +250,15 @@ pub(super) async fn serve(
     let mut changed = pin!(events.changed());
     let mut close = pin!(ticket.close_requested());
     let mut timer: Option<Pin<Box<Sleep>>> = None;
+    // The waker the phase's and the registry's futures and the sleep were last polled with.
+    let mut registered: Option<Waker> = None;
     let hand = |buf: BytesMut, deadline, close| End::Hyper { rest: buf.freeze(), deadline, close };
     loop {
         while !buf.is_empty() {
             // Stopping: the response in flight was sent; requests queued behind it are not
-            // answered (as hyper does after its graceful shutdown).
-            if *phase.borrow() != Phase::Serving {
+            // answered (as hyper does after its graceful shutdown). The phase is read (a lock
+            // every connection shares) only once its version says it changed.
+            if phase.has_changed().unwrap_or(true) && *phase.borrow() != Phase::Serving {
                 linger(stream, phase, limits.header_timeout).await;
                 return End::Closed;
             }
@@ -382,19 +281,31 @@ pub(super) async fn serve(
             return hand(buf, deadline, false);
         }
         let woken = poll_fn(|cx| {
-            if changed.as_mut().poll(cx).is_ready() {
+            // Once polled, the phase's and the registry's futures and the sleep hold this task's
+            // waker and wake it when they are ready. So at a wake-up they are polled again only
+            // when a flag of theirs says they may be ready (the phase's version, the registry's
+            // request, the sleep gone off) or the task's waker is another: polling them costs a
+            // lock each (the phase's shared by every connection), and nearly every wake-up is
+            // the socket's.
+            let first = registered.as_ref().is_none_or(|w| !w.will_wake(cx.waker()));
+            if first {
+                registered = Some(cx.waker().clone());
+            }
+            if (first || phase.has_changed().unwrap_or(true)) && changed.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Woken::Phase);
             }
-            if close.as_mut().poll(cx).is_ready() {
+            if (first || ticket.close_asked()) && close.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Woken::Close);
             }
             // One sleep per connection, set to a later deadline only when it goes off first.
             let sleep = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-            while sleep.as_mut().poll(cx).is_ready() {
-                if sleep.deadline() >= deadline {
-                    return Poll::Ready(Woken::Deadline);
+            if first || sleep.is_elapsed() {
+                while sleep.as_mut().poll(cx).is_ready() {
+                    if sleep.deadline() >= deadline {
+                        return Poll::Ready(Woken::Deadline);
+                    }
+                    sleep.as_mut().reset(deadline);
                 }
-                sleep.as_mut().reset(deadline);
             }
             stream.poll_read_ready(cx).map(Woken::Readable)
         })
@@ -417,12 +328,17 @@ pub(super) async fn serve(
     }
 }
 
-/// Reads what the socket holds onto the end of `buf`, with one `recv` (`recv::read`: the
-/// socket's readiness cleared when the kernel says the read left nothing), giving how many bytes.
+/// Reads what the socket holds onto the end of `buf` (into its free room, at least `BUF`
+/// bytes), with one `recv` (`recv::read_raw`: the socket's readiness cleared when the kernel
+/// says the read left nothing), giving how many bytes.
 fn read(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
-    let mut chunk = [0u8; BUF];
-    let got = super::recv::read(stream, &mut chunk)?;
-    buf.extend_from_slice(&chunk[..got]);
+    buf.reserve(BUF);
+    let room = buf.spare_capacity_mut();
+    // SAFETY: the free room is valid for writes of its length.
+    let got = unsafe { super::recv::read_raw(stream, room.as_mut_ptr().cast(), room.len()) }?;
+    // SAFETY: the read wrote (so initialised) `got` bytes of the free room, right after the
+    // buffer's bytes.
+    unsafe { buf.set_len(buf.len() + got) };
     Ok(got)
 }
 
@@ -485,10 +401,13 @@ async fn send(
 }
 
 /// Writes the answer from its byte `sent` on with one system call, giving how many bytes went:
-/// head and a body in memory by one `writev`; a head before a sealed body with `MSG_MORE` (its
-/// last bytes wait for the body's first, as one segment), the sealed body by `sendfile`.
+/// a head alone (a 304, an answer to `HEAD`) by one `send`, which costs the kernel less than a
+/// `writev`; head and a body in memory by one `writev`; a head before a sealed body with
+/// `MSG_MORE` (its last bytes wait for the body's first, as one segment), the sealed body by
+/// `sendfile`.
 fn write_from(stream: &TcpStream, head: &[u8], body: &Body, sent: usize) -> io::Result<usize> {
     let file = match body {
+        Body::Memory(body) if body.is_empty() => return stream.try_write(&head[sent..]),
         Body::Memory(body) => {
             let bufs = if sent < head.len() {
                 [IoSlice::new(&head[sent..]), IoSlice::new(body)]
@@ -513,158 +432,4 @@ fn write_from(stream: &TcpStream, head: &[u8], body: &Body, sent: usize) -> io::
         };
         usize::try_from(n).map_err(|_| io::Error::last_os_error())
     })
-}
-
-/// Reads `bytes` as the fast path does and, when it takes a head, checks that hyper and the
-/// router would read the very same request: httparse with hyper's settings and field count
-/// reads the same head, the method, target (`http::Uri`: the same path, no query), version,
-/// field names and values are ones `http` accepts, no field that hyper acts on is there, one
-/// `Host`, and each field the answer depends on has the same lines. Panics when not. For the
-/// fuzz target (`fuzz/fuzz_targets/http_head.rs`) and the property tests.
-pub fn check(bytes: &[u8]) {
-    use axum::http::{HeaderMap, HeaderValue, Method, Uri};
-    let limits = Limits {
-        header_timeout: Duration::ZERO,
-        max_head: 32 * 1024,
-        max_fields: FIELDS,
-        send_timeout: Duration::ZERO,
-    };
-    let mut store = [httparse::EMPTY_HEADER; FIELDS];
-    let Parse::Take(head) = parse(bytes, &mut store, &limits) else { return };
-    let mut fields = [httparse::EMPTY_HEADER; 100];
-    let mut req = httparse::Request::new(&mut fields);
-    assert_eq!(req.parse(bytes), Ok(httparse::Status::Complete(head.len)), "hyper reads the same head");
-    let method = Method::from_bytes(req.method.expect("a method").as_bytes()).expect("a method hyper takes");
-    assert!(method == Method::GET || method == Method::HEAD);
-    assert_eq!(method == Method::HEAD, head.head);
-    assert_eq!(req.version, Some(1));
-    let uri: Uri = req.path.expect("a target").parse().expect("a target hyper takes");
-    assert!(uri.scheme().is_none() && uri.authority().is_none() && uri.query().is_none());
-    assert_eq!(uri.path(), head.path);
-    let mut map = HeaderMap::new();
-    for f in req.headers.iter() {
-        let name = HeaderName::from_bytes(f.name.as_bytes()).expect("a name hyper takes");
-        let value = HeaderValue::from_bytes(f.value).expect("a value hyper takes");
-        assert!(value.to_str().is_ok(), "visible ASCII");
-        let acted_on = [header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::EXPECT, header::UPGRADE, header::TE];
-        assert!(!acted_on.contains(&name), "{name} is hyper's");
-        assert!(name != header::CONNECTION || value.as_bytes().eq_ignore_ascii_case(b"keep-alive"));
-        map.append(name, value);
-    }
-    assert_eq!(map.get_all(header::HOST).iter().count(), 1);
-    for name in
-        [header::HOST, header::ACCEPT, header::ACCEPT_ENCODING, header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE]
-    {
-        assert!(head.lines(&name).eq(map.lines(&name)), "{name}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    const LIMITS: Limits =
-        Limits { header_timeout: Duration::ZERO, max_head: 1024, max_fields: 8, send_timeout: Duration::ZERO };
-
-    fn taken(bytes: &[u8]) -> Option<(bool, String, usize)> {
-        let mut store = [httparse::EMPTY_HEADER; FIELDS];
-        match parse(bytes, &mut store, &LIMITS) {
-            Parse::Take(h) => Some((h.head, h.path.to_string(), h.len)),
-            Parse::Partial | Parse::Other => None,
-        }
-    }
-
-    fn partial(bytes: &[u8]) -> bool {
-        let mut store = [httparse::EMPTY_HEADER; FIELDS];
-        matches!(parse(bytes, &mut store, &LIMITS), Parse::Partial)
-    }
-
-    #[test]
-    fn only_plain_heads_are_taken() {
-        let ok = b"GET /topics/ai.rss HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\nGET /";
-        assert_eq!(taken(ok), Some((false, "/topics/ai.rss".into(), ok.len() - 5)));
-        assert!(taken(b"HEAD /feed.rss HTTP/1.1\r\nhost: a\r\nconnection: Keep-Alive\r\n\r\n").unwrap().0);
-        assert!(partial(b"GET /feed.rss HTTP/1.1\r\nHost: a\r\n"));
-        assert!(partial(b"GET /feed.rs"));
-        let long = format!("GET /feed.rss HTTP/1.1\r\nHost: a\r\nUser-Agent: {}\r\n\r\n", "x".repeat(1024));
-        assert!(taken(long.as_bytes()).is_none() && !partial(&long.as_bytes()[..1030]), "past max_head");
-        for other in [
-            "GET /feed.rss HTTP/1.0\r\nHost: a\r\n\r\n",
-            "GET /feed.rss?x HTTP/1.1\r\nHost: a\r\n\r\n",
-            "GET /a%2e.rss HTTP/1.1\r\nHost: a\r\n\r\n",
-            "GET http://a/feed.rss HTTP/1.1\r\nHost: a\r\n\r\n",
-            "get /feed.rss HTTP/1.1\r\nHost: a\r\n\r\n",
-            "POST /feed.rss HTTP/1.1\r\nHost: a\r\n\r\n",
-            "GET /feed.rss HTTP/1.1\r\n\r\n",
-            "GET /feed.rss HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
-            "GET /feed.rss HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
-            "GET /feed.rss HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-            "GET /feed.rss HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n",
-            "GET /feed.rss HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n",
-            "GET /feed.rss HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-            "GET /feed.rss HTTP/1.1\r\nHost: a\r\nX-Other: 1\r\n\r\n",
-            "GET /feed.rss HTTP/1.1\r\nHost: a\r\nAccept: a\r\n b\r\n\r\n",
-            "GET /feed.rss HTTP/1.1\r\nHost: a\r\nAccept : a\r\n\r\n",
-            "GET /feed.rss HTTP/1.1\nHost: a\n\n\u{1}",
-            "GET /feed.rss HTTP/1.1\r\nHost: a\r\nAccept: \u{e9}\r\n\r\n",
-            "GET /feed.rss HTTP/1.1\r\nHost: a\r\nA: 1\r\nA: 1\r\nA: 1\r\nA: 1\r\nA: 1\r\nA: 1\r\nA: 1\r\nA: 1\r\n\r\n",
-            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-        ] {
-            assert!(taken(other.as_bytes()).is_none() && !partial(other.as_bytes()), "{other:?}");
-            check(other.as_bytes());
-        }
-    }
-
-    /// A head built from parts a fuzzer would try, with bytes changed here and there.
-    fn heads() -> impl Strategy<Value = Vec<u8>> {
-        let method = prop::sample::select(vec!["GET", "HEAD", "get", "POST", "GET  "]);
-        let path = prop::sample::select(vec!["/feed.rss", "/topics/ai.rss", "/a?b", "/%41", "*", "/a b", "/\u{e9}"]);
-        let version = prop::sample::select(vec!["HTTP/1.1", "HTTP/1.0", "HTTP/2", "http/1.1"]);
-        let name = prop::sample::select(vec![
-            "Host",
-            "host",
-            "Accept",
-            "Accept-Encoding",
-            "If-None-Match",
-            "Connection",
-            "Content-Length",
-            "Transfer-Encoding",
-            "Expect",
-            "X-A",
-            "Host ",
-            " Accept",
-            "A\u{0}",
-        ]);
-        let value = prop::sample::select(vec!["a", "keep-alive", "close", "0", "gzip", "", " x ", "\u{7f}", "a\rb"]);
-        let fields = prop::collection::vec((name, value), 0..6);
-        let edits = prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3);
-        (method, path, version, fields, prop::sample::select(vec!["\r\n", "\n"]), edits).prop_map(
-            |(m, p, v, fields, eol, edits)| {
-                let mut s = format!("{m} {p} {v}{eol}");
-                for (n, val) in fields {
-                    s.push_str(&format!("{n}: {val}{eol}"));
-                }
-                s.push_str(eol);
-                let mut bytes = s.into_bytes();
-                for (at, b) in edits {
-                    let i = at.index(bytes.len());
-                    bytes[i] = b;
-                }
-                bytes
-            },
-        )
-    }
-
-    proptest! {
-        #[test]
-        fn whatever_is_taken_hyper_reads_the_same(bytes in heads()) {
-            check(&bytes);
-        }
-
-        #[test]
-        fn any_bytes_are_taken_only_as_hyper_reads_them(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
-            check(&bytes);
-        }
-    }
 }

@@ -81,7 +81,7 @@ unsafe fn recv_counted(fd: libc::c_int, dst: *mut u8, len: usize) -> io::Result<
 ///
 /// # Safety
 /// `dst` must be valid for writes of `len` bytes.
-unsafe fn read_raw(stream: &TcpStream, dst: *mut u8, len: usize) -> io::Result<usize> {
+pub(super) unsafe fn read_raw(stream: &TcpStream, dst: *mut u8, len: usize) -> io::Result<usize> {
     let mut got = 0;
     let read = stream.try_io(tokio::io::Interest::READABLE, || {
         // SAFETY: the caller's promise on `dst`; the descriptor is the stream's, open while borrowed.
@@ -96,7 +96,8 @@ unsafe fn read_raw(stream: &TcpStream, dst: *mut u8, len: usize) -> io::Result<u
 }
 
 /// [`read_raw`] into a slice.
-pub(super) fn read(stream: &TcpStream, dst: &mut [u8]) -> io::Result<usize> {
+#[cfg(test)]
+fn read(stream: &TcpStream, dst: &mut [u8]) -> io::Result<usize> {
     // SAFETY: the slice is valid for writes of its length.
     unsafe { read_raw(stream, dst.as_mut_ptr(), dst.len()) }
 }

@@ -87,10 +87,9 @@ pub fn cache_control(max_age: u32) -> HeaderValue {
 /// 13.1.3). A date equal to `Last-Modified` counts only when the document did not change twice
 /// within that second. An `If-Modified-Since` that is not one valid date is ignored.
 pub fn not_modified(headers: &impl Fields, r: &Rendered) -> bool {
-    let mut inm = headers.lines(&header::IF_NONE_MATCH).peekable();
-    if inm.peek().is_some() {
-        return inm
-            .filter_map(text)
+    if headers.lines(&header::IF_NONE_MATCH).next().is_some() {
+        return headers
+            .texts(&header::IF_NONE_MATCH)
             .flat_map(|v| v.split(','))
             .map(str::trim)
             .any(|tag| tag == "*" || r.matches_tag(tag));

@@ -688,3 +688,189 @@ mod tests_sendfile {
         }
     }
 }
+
+/// The fast path's answers byte for byte, and its request counts with many connections at once.
+#[cfg(test)]
+mod tests_wire {
+    use super::*;
+
+    /// The answers to `raw` (one or more requests) on a new connection, one per entry of `heads`
+    /// (whether it answers `HEAD`), each as the bytes sent, head and body, with the value of
+    /// `date` (the one field that may differ from one second to the next) masked.
+    fn raw_answers(addr: std::net::SocketAddr, raw: &[u8], heads: &[bool]) -> Vec<Vec<u8>> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+        s.write_all(raw).unwrap();
+        let mut got = Vec::new();
+        let mut answers = Vec::new();
+        for &head in heads {
+            loop {
+                let mut fields = [httparse::EMPTY_HEADER; 64];
+                let mut res = httparse::Response::new(&mut fields);
+                if let httparse::Status::Complete(n) = res.parse(&got).unwrap() {
+                    let status = res.code.unwrap();
+                    let len = res.headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-length"));
+                    let len = match len {
+                        Some(h) if !head && status != 304 => std::str::from_utf8(h.value).unwrap().parse().unwrap(),
+                        _ => 0,
+                    };
+                    while got.len() < n + len {
+                        let mut chunk = [0u8; 65536];
+                        let k = s.read(&mut chunk).unwrap();
+                        assert!(k > 0, "closed mid-body");
+                        got.extend_from_slice(&chunk[..k]);
+                    }
+                    let mut answer: Vec<u8> = got.drain(..n + len).collect();
+                    let date =
+                        answer[..n].windows(8).position(|w| w.eq_ignore_ascii_case(b"\r\ndate: ")).expect("a date");
+                    let end = date + 8 + answer[date + 8..].iter().position(|&b| b == b'\r').unwrap();
+                    answer.splice(date + 8..end, *b"(masked)");
+                    answers.push(answer);
+                    break;
+                }
+                let mut chunk = [0u8; 65536];
+                let k = s.read(&mut chunk).unwrap();
+                assert!(k > 0, "closed before an answer: {:?}", String::from_utf8_lossy(&got));
+                got.extend_from_slice(&chunk[..k]);
+            }
+        }
+        answers
+    }
+
+    /// Every answer of the fast path is the very bytes hyper and the router send for the same
+    /// request (the `Date` value aside, the order of the fields included): plain, gzip and 304
+    /// (by `If-None-Match` in its forms, by `If-Modified-Since`), `HEAD`, a `Range` (left to
+    /// hyper), names in any case and fields sent on several lines; alone and pipelined.
+    #[test]
+    fn the_fast_path_sends_the_bytes_hyper_sends() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let (fast_state, hyper_state) = (state(), state());
+        let limits = config().http;
+        let fast = listen(&rt, super::Server::new(fast_state.clone(), &limits));
+        let hyper = listen(&rt, super::Server::new(hyper_state.clone(), &limits).without_fast_path());
+        let (_, plain, _) = rt.block_on(call("GET", "/topics/ai.rss", &[]));
+        let (_, gz, _) = rt.block_on(call("GET", "/topics/ai.rss", &[("accept-encoding", "gzip")]));
+        assert_eq!(gz[header::CONTENT_ENCODING], "gzip", "the document is sent gzipped when asked");
+        let tag = plain[header::ETAG].to_str().unwrap().to_string();
+        let gz_tag = gz[header::ETAG].to_str().unwrap().to_string();
+        let modified = plain[header::LAST_MODIFIED].to_str().unwrap().to_string();
+        let fields: Vec<String> = vec![
+            String::new(),
+            "Accept-Encoding: gzip\r\n".into(),
+            "ACCEPT-ENCODING: GZIP\r\nuser-agent: r/1\r\nDNT: 1\r\n".into(),
+            "Accept-Encoding: br;q=0, gzip;q=0.5\r\n".into(),
+            "Accept-Encoding: identity\r\nAccept-Encoding: gzip\r\n".into(),
+            "Accept-Encoding: gzip;q=0\r\n".into(),
+            "Accept-Encoding: \tgzip\t\r\n".into(),
+            format!("If-None-Match: {tag}\r\n"),
+            format!("Accept-Encoding: gzip\r\nIf-None-Match: {gz_tag}\r\n"),
+            format!("Accept-Encoding: gzip\r\nif-none-match: \"other\", W/{gz_tag}\r\n"),
+            format!("If-None-Match: \"other\"\r\nIf-None-Match: {tag}\r\n"),
+            "If-None-Match: *\r\n".into(),
+            "If-None-Match: \"other\"\r\n".into(),
+            format!("If-Modified-Since: {modified}\r\n"),
+            "If-Modified-Since: Thu, 01 Jan 2099 00:00:00 GMT\r\nAccept-Encoding: gzip\r\n".into(),
+            "If-Modified-Since: Mon, 01 Jan 2001 00:00:00 GMT\r\n".into(),
+            "If-Modified-Since: yesterday\r\n".into(),
+            format!("If-Modified-Since: {modified}\r\nIf-Modified-Since: {modified}\r\n"),
+            format!("If-None-Match: \"other\"\r\nIf-Modified-Since: {modified}\r\n"),
+            "Accept: application/rss+xml, */*;q=0.1\r\nAccept: text/html;q=0.2\r\n".into(),
+            "Accept: text/html\r\n".into(),
+            "Range: bytes=0-9\r\n".into(),
+            "Accept-Encoding: gzip\r\nRange: bytes=5-\r\n".into(),
+            "Cache-Control: no-cache\r\nPragma: no-cache\r\nConnection: keep-alive\r\n".into(),
+        ];
+        // Pipelined on one connection too: first those the fast path takes, then those it leaves
+        // (the first of which hands the connection to hyper).
+        let (mut all, mut all_heads, mut left, mut left_heads) = (String::new(), Vec::new(), String::new(), Vec::new());
+        for extra in &fields {
+            for (method, path) in [("GET", "/topics/ai.rss"), ("HEAD", "/topics/ai.rss"), ("GET", "/feed.json")] {
+                let raw = format!("{method} {path} HTTP/1.1\r\nHost: feeds.test\r\n{extra}\r\n");
+                let heads = [method == "HEAD"];
+                let ours = raw_answers(fast, raw.as_bytes(), &heads);
+                assert_eq!(
+                    String::from_utf8_lossy(&ours[0]),
+                    String::from_utf8_lossy(&raw_answers(hyper, raw.as_bytes(), &heads)[0]),
+                    "{raw:?}"
+                );
+                if extra.contains("Range") || extra.contains("Accept: text/html") {
+                    left.push_str(&raw);
+                    left_heads.push(method == "HEAD");
+                } else {
+                    all.push_str(&raw);
+                    all_heads.push(method == "HEAD");
+                }
+            }
+        }
+        all.push_str(&left);
+        all_heads.extend(left_heads);
+        let ours = raw_answers(fast, all.as_bytes(), &all_heads);
+        let statuses: Vec<String> = ours.iter().map(|a| String::from_utf8_lossy(&a[9..12]).into_owned()).collect();
+        assert!(statuses.contains(&"304".to_string()) && statuses.contains(&"200".to_string()), "{statuses:?}");
+        assert_eq!(ours, raw_answers(hyper, all.as_bytes(), &all_heads), "pipelined");
+        assert_eq!(request_counts(&fast_state), request_counts(&hyper_state));
+    }
+
+    /// The request counts in `/metrics` are exact with many connections answered at once on
+    /// several threads: each count by status, and the body bytes, are what the clients received.
+    #[test]
+    fn request_counts_are_exact_under_concurrent_connections() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+        let state = state();
+        let addr = listen(&rt, super::Server::new(state.clone(), &config().http));
+        let (_, gz, _) = rt.block_on(call("GET", "/topics/ai.rss", &[("accept-encoding", "gzip")]));
+        let gz_tag = gz[header::ETAG].to_str().unwrap().to_string();
+        let kinds = [
+            ("GET", "Accept-Encoding: gzip\r\n".to_string()),
+            ("GET", String::new()),
+            ("GET", format!("Accept-Encoding: gzip\r\nIf-None-Match: {gz_tag}\r\n")),
+            ("HEAD", String::new()),
+            // Left to hyper and the router, counted there.
+            ("GET", "Cookie: a=b\r\n".to_string()),
+        ];
+        let (clients, rounds) = (8, 60);
+        let received: Vec<Vec<Vec<u8>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..clients)
+                .map(|c| {
+                    let kinds = &kinds;
+                    s.spawn(move || {
+                        // Each client its own order of the kinds, pipelined in batches.
+                        let mut raw = String::new();
+                        let mut heads = Vec::new();
+                        for r in 0..rounds {
+                            let (method, extra) = &kinds[(c + r) % kinds.len()];
+                            raw.push_str(&format!("{method} /topics/ai.rss HTTP/1.1\r\nHost: a\r\n{extra}\r\n"));
+                            heads.push(*method == "HEAD");
+                        }
+                        raw_answers(addr, raw.as_bytes(), &heads)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut by_status: HashMap<String, u64> = HashMap::new();
+        let mut bytes = 0u64;
+        for answer in received.iter().flatten() {
+            *by_status.entry(String::from_utf8_lossy(&answer[9..12]).into_owned()).or_default() += 1;
+            let head_len = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            bytes += (answer.len() - head_len) as u64;
+        }
+        assert_eq!(by_status.values().sum::<u64>(), (clients * rounds) as u64);
+        assert!(by_status["304"] > 0 && by_status["200"] > 0);
+        let text = state.metrics.render(&crate::process::sample());
+        let value = |line: &str| -> u64 {
+            text.lines().find_map(|l| l.strip_prefix(line)?.strip_prefix(' ')).expect(line).parse().unwrap()
+        };
+        for (status, n) in &by_status {
+            assert_eq!(value(&format!("clipfeed_http_requests_total{{route=\"feed\",status=\"{status}\"}}")), *n);
+        }
+        assert_eq!(value("clipfeed_http_response_bytes_total{route=\"feed\"}"), bytes);
+        let counted: u64 = text
+            .lines()
+            .filter(|l| l.starts_with("clipfeed_http_requests_total{"))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(counted, (clients * rounds) as u64, "nothing else counted");
+    }
+}

@@ -86,8 +86,9 @@ pub struct Rendered {
     pub(super) asked: AtomicU32,
 }
 
-/// Prebuilt response heads, by slot.
-type Heads = [OnceLock<Bytes>; 6];
+/// Prebuilt response heads, by slot, each with the place in it where the fields made per
+/// request go.
+type Heads = [OnceLock<(Bytes, usize)>; 6];
 
 /// The values of the headers a document is served with (visible ASCII), made once, for HTTP to
 /// turn into header values without formatting anything.
@@ -202,7 +203,7 @@ impl Rendered {
 
     /// The head kept in `slot` (one of six, numbered by HTTP, which alone knows what a head
     /// holds), made by `make` the first time.
-    pub(crate) fn head(&self, slot: usize, make: impl FnOnce() -> Bytes) -> &Bytes {
+    pub(crate) fn head(&self, slot: usize, make: impl FnOnce() -> (Bytes, usize)) -> &(Bytes, usize) {
         self.heads.get_or_init(Default::default)[slot].get_or_init(make)
     }
 
