@@ -89,9 +89,10 @@ pub(crate) fn serve(cfg: Config, path: PathBuf, log_filter: LogFilter) -> Result
 async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inherited: Inherited) -> Result<()> {
     // The signals' handlers come first, before the store opens: the default action of each of
     // them ends the process at once, and a start can take a while (a store moved to a newer
-    // format, a million files to watch). One that arrives meanwhile is answered once the daemon
-    // is ready: a reload or a rescan then, a stop at once after.
+    // format, a million files to watch). A reload or a rescan asked for meanwhile is answered
+    // once the daemon is ready; a stop ends the start at once (`stop_during_start`).
     let signals = Signals::install()?;
+    let early_stop = tokio::spawn(stop_during_start()?);
     info!(version = env!("CARGO_PKG_VERSION"), config = %path.display(), store = %cfg.store.display(), "starting");
     let Inherited { listener, notifier, watchdog } = inherited;
     let mut store = Store::open(&cfg.store)?;
@@ -135,6 +136,7 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inhe
     let acceptor = tokio::spawn(accept(listener, workers, conns, max_connections, phase_rx, stop_rx));
     // The store is open and the socket bound: ready for systemd (requests are answered from the
     // stored feeds while the first reconcile runs).
+    early_stop.abort();
     notifier.notify("READY=1");
 
     spawn_rescan_on_usr1(signals.usr1, jobs.clone());
@@ -474,6 +476,21 @@ impl Signals {
             hup: handler(SignalKind::hangup(), "SIGHUP")?,
         })
     }
+}
+
+/// A stop (SIGTERM, SIGINT) asked for before the daemon is ready ends the process at once, as
+/// the signal's default action would, with a clean status and a line in the log: nothing is
+/// served yet, and the store is as safe as after a crash. The task is aborted once the daemon
+/// is ready, and the stop is then `shutdown_signal`'s.
+fn stop_during_start() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        let signal = shutdown_signal(term, int).await;
+        warn!(signal, "stopping during the start: nothing was served yet");
+        std::process::exit(0);
+    })
 }
 
 /// Waits for SIGTERM or SIGINT and names it.

@@ -229,15 +229,15 @@ fn metrics_follow_the_conventions() {
     }
 }
 
-/// A reload, a rescan or a stop asked for while the daemon starts, from its first log line on
-/// (before the store is open, the socket bound or anything is ready), is answered once it is
-/// ready: the signal's default action never ends the process half-started.
+/// A reload or a rescan asked for while the daemon starts, from its first log line on (before
+/// the store is open, the socket bound or anything is ready), is answered once it is ready: the
+/// signal's default action never ends the process half-started. A stop then ends it cleanly.
 #[test]
 fn signals_sent_while_starting_are_answered_once_ready() {
     for (sig, answer) in [
         (libc::SIGHUP, "configuration reloaded"),
         (libc::SIGUSR1, "SIGUSR1: rescanning every root"),
-        (libc::SIGTERM, "stopped"),
+        (libc::SIGTERM, "stopping"),
     ] {
         let site = Site::new();
         generate(&site, 20);
