@@ -116,6 +116,7 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inhe
     let push = crate::reach::start(&cfg, &shared, &site, saved, &jobs)?;
     let hub = push.hub.clone();
     ingest.set_push(push);
+    let stop_writer = ingest.stop_flag();
     info!("listening on http://{addr}/");
 
     let writer = std::thread::Builder::new()
@@ -146,6 +147,8 @@ async fn serve_async(mut cfg: Config, path: PathBuf, log_filter: LogFilter, inhe
     let signal = shutdown_signal(signals.term, signals.int).await;
     notifier.notify("STOPPING=1");
     info!(signal, "stopping: no new connections, finishing requests");
+    // The writer ends a long batch at its next chunk meanwhile (see `StopFlag`).
+    stop_writer.raise();
     // Every connection is told first, then the listening socket closes: a client that finds it
     // closed finds no request it queued answered after the response in flight (the other
     // order let a connection answer them while the stop waited for the accept loop).

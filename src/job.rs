@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::time::Instant;
 
@@ -22,4 +23,46 @@ pub enum Job {
     Subscription(crate::websub::Change),
     /// Finish what is queued and stop.
     Shutdown,
+}
+
+/// The stop the daemon was asked for (SIGTERM, SIGINT), raised as soon as the stop begins: a
+/// long batch on the writer (a cold build, a folder of thousands moved in) ends at its next
+/// chunk, keeping what it committed, instead of holding the stop until it is done (a service
+/// manager kills a stop that takes longer than its timeout). [`Job::Shutdown`] still follows.
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    /// Asks every long job to end at its next chunk.
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn raised(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// `Err(Stopped)` once a stop was asked for: a long job's check between two chunks.
+    pub fn check(&self) -> Result<(), Stopped> {
+        if self.raised() { Err(Stopped) } else { Ok(()) }
+    }
+}
+
+/// A job ended early, at a chunk's end, because the daemon is stopping: what it committed is
+/// kept, and the next start finishes the rest (as after a crash). Not a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cut short by the stop")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// Whether `e` is a job's early end at a stop ([`Stopped`]), not a failure.
+pub fn is_stopped(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<Stopped>().is_some()
 }

@@ -151,8 +151,9 @@ impl Ingest {
     /// folder moved in) is parsed and recorded a chunk at a time, so memory stays bounded
     /// whatever its size, and its items are then refreshed oldest first, so the feed logs (and
     /// the archive pages) fill in date order. The `pending` table carries the items from the
-    /// first phase to the second across a crash. The feeds whose content may have changed are
-    /// added to `core.dirty` as each refresh commits.
+    /// first phase to the second across a crash, or a stop: a large batch ends at the chunk
+    /// after the stop is raised. The feeds whose content may have changed are added to
+    /// `core.dirty` as each refresh commits.
     pub(super) fn apply(&mut self, removed: Vec<FileId>, to_load: ToRead) -> Result<()> {
         self.core.named.reset();
         let t = now();
@@ -172,7 +173,10 @@ impl Ingest {
         } else {
             self.progress_begin(to_load.len());
             let mut outcome = self.store.begin_bulk().and_then(|()| self.apply_large(removed, to_load, t));
-            if cold {
+            // Cut short by a stop: the coverage is filled at the next open, as after a crash
+            // (filling it now would hold the stop for seconds at 100,000 items).
+            let stopped = outcome.as_ref().is_err_and(crate::job::is_stopped);
+            if cold && !stopped {
                 outcome = outcome.and(self.store.end_cold());
             }
             let ended = self.store.end_bulk();
@@ -212,6 +216,7 @@ impl Ingest {
                 .context("starting the thread that reads files")?;
             // Returning (an error) drops the receiving end, which stops the reader.
             for (n, changes) in loaded {
+                self.core.stop.check()?;
                 self.record_pending(changes, t, &mut keys)?;
                 self.progress_tick(n, 0, 0);
             }
@@ -250,9 +255,11 @@ impl Ingest {
         Ok(())
     }
 
-    /// Refreshes pending items a chunk per transaction, in the order given.
+    /// Refreshes pending items a chunk per transaction, in the order given; once the stop is
+    /// raised, ends before the next chunk ([`crate::job::Stopped`]: the rest stay pending).
     fn refresh_pending(&mut self, chunks: impl Iterator<Item = Vec<String>>, t: DateTime<Utc>) -> Result<()> {
         for chunk in chunks {
+            self.core.stop.check()?;
             let n = chunk.len();
             self.refresh_and_commit(t, |_, b, _| {
                 for key in &chunk {

@@ -18,7 +18,7 @@ use tracing::{debug, error, info};
 use super::{Ingest, now};
 use crate::config::Config;
 use crate::feed::FeedKey;
-use crate::job::Job;
+use crate::job::{Job, Stopped, is_stopped};
 use crate::metrics::Metrics;
 use crate::store::is_store_failure;
 use crate::systemd::beat_every;
@@ -81,6 +81,7 @@ impl Ingest {
             backfill,
         };
         let mut indexed = 0;
+        let mut cut_short = false;
         loop {
             self.core.heartbeat.beat();
             let recheck_at = self.core.recheck.iter().map(|(at, _)| *at).min();
@@ -119,7 +120,15 @@ impl Ingest {
             work.touched.extend(due.into_iter().map(|(_, p)| p));
             self.on_timers(now, &mut timers);
             if work.rescan || !work.touched.is_empty() {
-                timers.retry = self.contained(work.rescan, work.touched, work.since, timers.retry);
+                match self.contained(work.rescan, work.touched, work.since, timers.retry) {
+                    Ok(retry) => timers.retry = retry,
+                    Err(Stopped) => {
+                        // What the batch committed stays; the rest is finished at the next start.
+                        info!("stopping: the update under way was cut short at a chunk's end");
+                        cut_short = true;
+                        break;
+                    }
+                }
             }
             if work.stop {
                 break;
@@ -128,7 +137,8 @@ impl Ingest {
                 timers.backfill = self.backfill_search(&mut indexed, started);
             }
         }
-        if timers.retry.is_none() {
+        // Published feeds are saved only when they are what the store holds.
+        if timers.retry.is_none() && !cut_short {
             self.save_snapshot();
         }
         // The store at rest is its database alone (the saved feeds went through the WAL).
@@ -176,14 +186,14 @@ impl Ingest {
 
     /// Runs a rescan or handles touched paths, with any failure or panic contained. Returns when
     /// to retry: `None` after a success; after a failure, a delay that doubles while failures
-    /// continue (`retry` is the last one).
+    /// continue (`retry` is the last one); `Stopped` when the stop cut the work short.
     fn contained(
         &mut self,
         rescan: bool,
         touched: Vec<PathBuf>,
         since: Option<Instant>,
         retry: Option<(Instant, Duration)>,
-    ) -> Option<(Instant, Duration)> {
+    ) -> Result<Option<(Instant, Duration)>, Stopped> {
         let started = Instant::now();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             if rescan { self.reconcile() } else { self.touched(touched) }
@@ -191,6 +201,7 @@ impl Ingest {
         self.core.metrics.ingest_seconds.observe(started.elapsed());
         let failure = match outcome {
             Ok(Ok(())) => None,
+            Ok(Err(e)) if is_stopped(&e) => return Err(Stopped),
             Ok(Err(e)) => Some((format!("{e:#}"), is_store_failure(&e))),
             Err(panic) => Some((panic_message(&*panic), false)),
         };
@@ -199,7 +210,7 @@ impl Ingest {
                 self.core.metrics.watch_to_publish_seconds.observe(since.elapsed());
             }
             self.store_recovered();
-            return None;
+            return Ok(None);
         };
         let delay = retry.map_or(RETRY_FIRST, |(_, d)| (d * 2).min(RETRY_MAX));
         if store_failed {
@@ -209,7 +220,7 @@ impl Ingest {
         } else {
             error!(retry_in_s = delay.as_secs_f32(), "update failed, feeds keep their last content: {why}");
         }
-        Some((Instant::now() + delay, delay))
+        Ok(Some((Instant::now() + delay, delay)))
     }
 
     /// Indexes one chunk of the items a store made before the search index holds, in its own

@@ -138,6 +138,8 @@ struct Core {
     story_listings: HashMap<String, (crate::store::StoryPrint, Option<crate::pages::StoryListing>)>,
     /// The items the last small changes' feeds showed (see [`render::ItemCache`]).
     items: render::ItemCache,
+    /// Raised when the daemon stops: a large batch ends at its next chunk.
+    stop: crate::job::StopFlag,
 }
 
 /// The `meta` key set once the store has been reconciled with the roots for the first time.
@@ -203,6 +205,7 @@ impl Ingest {
                 latest_stories: None,
                 story_listings: HashMap::new(),
                 items: render::ItemCache::default(),
+                stop: crate::job::StopFlag::default(),
                 packer: render::spawn_packer(),
                 cfg,
             },
@@ -227,6 +230,11 @@ impl Ingest {
         let ms = started.elapsed().as_millis() as u64;
         tracing::info!(catalog_ms, snapshot_ms, checks_ms, ms, "writer started");
         Ok(ingest)
+    }
+
+    /// The flag the daemon raises when it stops, which a large batch checks between chunks.
+    pub fn stop_flag(&self) -> crate::job::StopFlag {
+        self.core.stop.clone()
     }
 
     /// Applies a new configuration (SIGHUP): topics, aliases, keywords, private feeds, limits,

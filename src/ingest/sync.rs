@@ -124,6 +124,7 @@ impl Ingest {
             (index.map(|i| (i, started.elapsed())), walker.join())
         });
         let (index, index_took) = index?;
+        self.core.stop.check()?;
         let ((walked, links), walk_took) = walked.map_err(|_| anyhow::anyhow!("the walk of the roots panicked"))?;
         let Compared { to_load, gone, files } = compare(&core.cfg, &index, &walked);
         drop(index);

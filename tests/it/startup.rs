@@ -259,3 +259,56 @@ fn signals_sent_while_starting_are_answered_once_ready() {
         assert_eq!(items, 20, "{answer}: every clipping served");
     }
 }
+
+/// Stops the daemon (SIGTERM) once `at` holds of its status's progress (files read, items done,
+/// files found) during a cold build, and checks that it was a clean stop that cut the build short
+/// before its end.
+fn stop_cold_build_when(site: &Site, at: impl Fn((u64, u64, u64)) -> bool) {
+    let mut p = Process::start(&site.config());
+    let status_url = format!("{}api/status", p.base());
+    poll("the cold build's progress", || {
+        let status: serde_json::Value = serde_json::from_slice(&get(&status_url, &[]).body).ok()?;
+        progress(&status).filter(|p| at(*p)).map(|_| ())
+    });
+    p.signal(libc::SIGTERM);
+    let status = poll("the stop", || p.exited());
+    let log = p.log();
+    assert!(status.success(), "a stop during a cold build is a clean stop: {status:?}\n{log}");
+    assert!(log.contains("cut short at a chunk's end"), "the build was cut short, not waited for:\n{log}");
+    assert!(!log.contains("clippings reconciled"), "the build ended before the stop:\n{log}");
+}
+
+/// A stop asked for during a cold build (SIGTERM: systemd kills a stop that takes longer than
+/// `TimeoutStopSec`) ends it at its next chunk with a clean status, whether the files are being
+/// read or the items refreshed; what it stored is kept, and the next start finishes the build:
+/// every clipping served once, the feed of everything newest first.
+#[test]
+fn a_stop_during_a_cold_build_ends_it_at_a_chunk_and_the_next_start_finishes_it() {
+    let n = 8000;
+    let site = Site::new();
+    generate(&site, n);
+    // While the files are read (no item refreshed yet) ...
+    stop_cold_build_when(&site, |(read, done, _)| read > 0 && done == 0);
+    // ... and, at the next start, while the items are refreshed.
+    stop_cold_build_when(&site, |(_, done, _)| done > 0);
+    let d = Daemon::spawn_listening(serve_command(&[] as &[&str], &site.config()));
+    let status = poll("the build finished", || {
+        let s = d.status();
+        (s["ready"] == true && s["cold_start"] == false).then_some(s)
+    });
+    assert_eq!(status["clippings"], n as u64, "every clipping stored once: {status}");
+    let feed = get(&d.url("feed.json"), &[]);
+    assert_eq!(feed.status, 200);
+    let feed: serde_json::Value = serde_json::from_slice(&feed.body).unwrap();
+    let items = feed["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    let dates: Vec<&str> = items.iter().map(|i| i["date_published"].as_str().unwrap()).collect();
+    assert!(dates.windows(2).all(|w| w[0] >= w[1]), "the feed of everything newest first: {dates:?}");
+    let mut ids: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), items.len(), "no item twice");
+    // The newest clippings of the corpus are the ones served (none lost in the cuts).
+    let newest = items.iter().map(|i| i["title"].as_str().unwrap()).collect::<Vec<_>>();
+    assert!(newest.iter().all(|t| t.starts_with("Story number ")), "{newest:?}");
+}
