@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use tracing::{debug, info, warn};
 
-use super::bulk::{BatchKeys, Loaded, by_date, json_of, with_json};
+use super::bulk::{Loaded, by_date, json_of, with_json};
 use super::scan::{self, Change};
 use super::to_read::ToRead;
 use super::{Core, Ingest, now, window};
@@ -152,16 +152,21 @@ impl Ingest {
     /// whatever its size, and its items are then refreshed oldest first, so the feed logs (and
     /// the archive pages) fill in date order. The `pending` table carries the items from the
     /// first phase to the second across a crash, or a stop: a large batch ends at the chunk
-    /// after the stop is raised. The feeds whose content may have changed are added to
-    /// `core.dirty` as each refresh commits.
+    /// after the stop is raised. Items an interrupted batch left pending are refreshed with the
+    /// next batch, taken as a large one whatever its size, in one date order with its own. The
+    /// feeds whose content may have changed are added to `core.dirty` as each refresh commits.
     pub(super) fn apply(&mut self, removed: Vec<FileId>, to_load: ToRead) -> Result<()> {
         self.core.named.reset();
         let t = now();
+        let left = self.store.batch()?.pending_count()?;
+        if left > 0 {
+            info!(items = left, "the items an interrupted batch recorded are refreshed with this one, in date order");
+        }
         // A cold store is built with its per-row upkeep set aside (`store/bulk.rs`).
         // (One whose end failed is ended by the next batch.)
-        let work = !removed.is_empty() || !to_load.is_empty();
+        let work = !removed.is_empty() || !to_load.is_empty() || left > 0;
         let cold = ((self.core.cold && work) || self.store.in_cold()) && self.store.begin_cold()?;
-        let outcome = if removed.len() + to_load.len() <= PARSE_CHUNK {
+        let outcome = if left == 0 && removed.len() + to_load.len() <= PARSE_CHUNK {
             let mut changes: Vec<Loaded> = removed.into_iter().map(|id| (Change::Removed(id), None)).collect();
             changes.extend(with_json(scan::load_all(to_load.to_pairs(), self.core.limits, &self.core.heartbeat)));
             let outcome = self.refresh_and_commit(t, |core, b, fx| {
@@ -196,9 +201,8 @@ impl Ingest {
 
     /// [`Ingest::apply`] for a batch too large for one transaction, reporting its progress.
     fn apply_large(&mut self, removed: Vec<FileId>, to_load: ToRead, t: DateTime<Utc>) -> Result<()> {
-        let mut keys = BatchKeys::default();
         for chunk in removed.chunks(CHUNK) {
-            self.record_pending(chunk.iter().cloned().map(|id| (Change::Removed(id), None)).collect(), t, &mut keys)?;
+            self.record_pending(chunk.iter().cloned().map(|id| (Change::Removed(id), None)).collect(), t)?;
         }
         // The next chunk is read and parsed (on the pool) while the writer records the last.
         let (limits, heartbeat) = (self.core.limits, self.core.heartbeat.clone());
@@ -217,60 +221,53 @@ impl Ingest {
             // Returning (an error) drops the receiving end, which stops the reader.
             for (n, changes) in loaded {
                 self.core.stop.check()?;
-                self.record_pending(changes, t, &mut keys)?;
+                self.record_pending(changes, t)?;
                 self.progress_tick(n, 0, 0);
             }
             Ok(())
         })?;
-        self.progress_tick(0, 0, keys.len());
-        self.refresh_pending(keys.by_date(CHUNK), t)
+        let items = self.store.batch()?.pending_count()?;
+        self.progress_tick(0, 0, items as usize);
+        self.refresh_pending(t)
     }
 
     /// The first phase of a large batch: records one chunk of changes and notes the items they
-    /// name in the `pending` table (and in `keys`, with their earliest date), in one transaction.
-    fn record_pending(&mut self, changes: Vec<Loaded>, t: DateTime<Utc>, keys: &mut BatchKeys) -> Result<()> {
+    /// name in the `pending` table, with their earliest date, in one transaction.
+    fn record_pending(&mut self, changes: Vec<Loaded>, t: DateTime<Utc>) -> Result<()> {
         let b = self.store.batch()?;
         let mut chunk_keys = HashMap::new();
         let mut fx = Effects::default();
         self.core.record(&b, changes, t, &mut chunk_keys, &mut fx)?;
-        for key in chunk_keys.keys() {
-            b.add_pending(key)?;
+        for (key, at) in &chunk_keys {
+            b.add_pending(key, *at)?;
         }
         b.commit()?;
         fx.apply(&mut self.core);
-        for (key, at) in chunk_keys {
-            keys.note(&key, at);
-        }
         Ok(())
     }
 
-    /// Refreshes items left in the `pending` table (by a crash, or a failure between the two
-    /// phases of a large batch).
-    pub(super) fn finish_pending(&mut self) -> Result<()> {
-        let keys = self.store.batch()?.pending()?;
-        if !keys.is_empty() {
-            info!(items = keys.len(), "finishing the refresh of items an interrupted batch recorded");
-            self.refresh_pending(keys.chunks(CHUNK).map(<[String]>::to_vec), now())?;
-        }
-        Ok(())
-    }
-
-    /// Refreshes pending items a chunk per transaction, in the order given; once the stop is
-    /// raised, ends before the next chunk ([`crate::job::Stopped`]: the rest stay pending).
-    fn refresh_pending(&mut self, chunks: impl Iterator<Item = Vec<String>>, t: DateTime<Utc>) -> Result<()> {
-        for chunk in chunks {
+    /// Refreshes the items in the `pending` table a chunk per transaction, oldest first (so the
+    /// feed logs, and the archive pages, fill in date order whatever cut the batch before); once
+    /// the stop is raised, ends before the next chunk ([`crate::job::Stopped`]: the rest stay
+    /// pending).
+    fn refresh_pending(&mut self, t: DateTime<Utc>) -> Result<()> {
+        loop {
             self.core.stop.check()?;
-            let n = chunk.len();
+            let mut n = 0;
             self.refresh_and_commit(t, |_, b, _| {
+                let chunk = b.pending_oldest(CHUNK)?;
                 for key in &chunk {
                     b.clear_pending(key)?;
                 }
+                n = chunk.len();
                 Ok(chunk)
             })?;
+            if n == 0 {
+                return Ok(());
+            }
             self.progress_tick(0, n, 0);
             super::bulk::refresh_committed();
         }
-        Ok(())
     }
 
     /// In one transaction: `prepare` writes what it must and names the items to refresh, which

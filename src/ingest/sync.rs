@@ -140,7 +140,6 @@ impl Ingest {
         let (removed, parsed) = (gone.len(), to_load.len());
         self.core.scanner.symlinks = links;
         self.set_roots(roots);
-        self.finish_pending()?;
         self.core.waiting = (removed + parsed) as u64;
         self.apply(gone, to_load)?;
         self.core.waiting = 0;

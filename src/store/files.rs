@@ -297,9 +297,16 @@ impl Batch<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Notes that an item must be refreshed (see the `pending` table).
-    pub(crate) fn add_pending(&self, key: &str) -> Result<()> {
-        self.tx.prepare_cached("INSERT OR IGNORE INTO pending(key) VALUES(?1)")?.execute([key])?;
+    /// Notes that an item must be refreshed (see the `pending` table), with the date of a
+    /// clipping that names it: an item noted more than once keeps its earliest date.
+    pub(crate) fn add_pending(&self, key: &str, at: DateTime<Utc>) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO pending(key, secs, nanos) VALUES(?1, ?2, ?3)
+                 ON CONFLICT(key) DO UPDATE SET secs=excluded.secs, nanos=excluded.nanos
+                 WHERE (excluded.secs, excluded.nanos) < (secs, nanos)",
+            )?
+            .execute(params![key, at.timestamp(), at.timestamp_subsec_nanos()])?;
         Ok(())
     }
 
@@ -308,10 +315,19 @@ impl Batch<'_> {
         Ok(())
     }
 
-    pub(crate) fn pending(&self) -> Result<Vec<String>> {
-        let mut stmt = self.tx.prepare_cached("SELECT key FROM pending")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
+    /// The `n` oldest items waiting (by their earliest date, then key; those noted by a
+    /// clipfeed that kept no date first): a large batch refreshes them in this order, so the
+    /// feed logs fill in date order, after a crash or a stop too.
+    pub(crate) fn pending_oldest(&self, n: usize) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached("SELECT key FROM pending ORDER BY secs, nanos, key LIMIT ?1")?;
+        let rows = stmt.query_map([n as i64], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// How many items wait to be refreshed.
+    pub(crate) fn pending_count(&self) -> Result<u64> {
+        let n: i64 = self.tx.prepare_cached("SELECT count(*) FROM pending")?.query_row([], |r| r.get(0))?;
+        Ok(n as u64)
     }
 }
 

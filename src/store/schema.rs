@@ -174,10 +174,14 @@ CREATE TABLE IF NOT EXISTS tombstones(
     PRIMARY KEY(feed, id)
 ) WITHOUT ROWID;
 -- Items whose files were recorded by a large batch but that are not yet brought up to date
--- (a batch records its files first, then refreshes their items in date order). Whatever is
--- left here after a crash is refreshed at the next start.
+-- (a batch records its files first, then refreshes their items in date order: the earliest
+-- date of a clipping naming each, in Unix seconds and nanoseconds, read back by the index
+-- `pending_by_date` made in `migrate_pending_dated`). Whatever is left here after a crash or a
+-- stop is refreshed at the next start, in the same order.
 CREATE TABLE IF NOT EXISTS pending(
-    key TEXT PRIMARY KEY
+    key TEXT PRIMARY KEY,
+    secs INTEGER,
+    nanos INTEGER
 ) WITHOUT ROWID;
 -- Stories (story_items, story_keys): created, and moved to their compact form, by
 -- store/stories.rs (`STORY_SCHEMA`, `migrate_story_keys_compact`).
@@ -283,6 +287,7 @@ impl Store {
         }
         migrate_updated_means_edited(&conn, chrono::Utc::now().timestamp())?;
         migrate_item_topics_ordered(&conn)?;
+        migrate_pending_dated(&conn)?;
         Ok(Store {
             conn,
             _alive: None,
@@ -293,6 +298,22 @@ impl Store {
             bulk_cache: Default::default(),
         })
     }
+}
+
+/// The `pending` table's dates and their index: added in place to a store whose table has only
+/// the keys (its rows, undated, are refreshed first). Older clipfeeds still write it (by key).
+fn migrate_pending_dated(conn: &Connection) -> Result<()> {
+    let dated: bool =
+        conn.query_row("SELECT EXISTS(SELECT 1 FROM pragma_table_info('pending') WHERE name='secs')", [], |r| {
+            r.get(0)
+        })?;
+    if !dated {
+        conn.execute_batch(
+            "ALTER TABLE pending ADD COLUMN secs INTEGER; ALTER TABLE pending ADD COLUMN nanos INTEGER;",
+        )?;
+    }
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS pending_by_date ON pending(secs, nanos, key)")?;
+    Ok(())
 }
 
 /// `updated` means edited: an item never edited since it was first seen is updated at its
@@ -493,5 +514,43 @@ mod tests {
         // The writer keeps working on the moved table.
         b.tombstone_item("k0", t).unwrap();
         assert_eq!(read(&b)[1].len(), fresh[1].len() - 1);
+    }
+
+    #[test]
+    fn pending_items_come_back_oldest_first_then_by_key_an_older_table_s_first() {
+        let at = |secs: i64, nanos: u32| chrono::DateTime::from_timestamp(secs, nanos).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path).unwrap());
+        // As an older clipfeed left it: keys alone, two of them waiting.
+        let raw = Connection::open(&path).unwrap();
+        raw.execute_batch(
+            "DROP INDEX pending_by_date; DROP TABLE pending;
+             CREATE TABLE pending(key TEXT PRIMARY KEY) WITHOUT ROWID;
+             INSERT INTO pending(key) VALUES('old-b'), ('old-a');",
+        )
+        .unwrap();
+        drop(raw);
+        let mut store = Store::open(&path).unwrap();
+        let b = store.batch().unwrap();
+        // Noted twice: the earliest date stays, whichever comes first.
+        b.add_pending("k-late-then-early", at(300, 0)).unwrap();
+        b.add_pending("k-late-then-early", at(100, 5)).unwrap();
+        b.add_pending("k-early-then-late", at(100, 5)).unwrap();
+        b.add_pending("k-early-then-late", at(900, 0)).unwrap();
+        // The same second: by nanoseconds, then by key; before 1970 first of the dated.
+        b.add_pending("k-nanos", at(100, 4)).unwrap();
+        b.add_pending("k-before-1970", at(-86_400, 0)).unwrap();
+        b.add_pending("k-last", at(1_000, 0)).unwrap();
+        assert_eq!(b.pending_count().unwrap(), 7);
+        let expected =
+            ["old-a", "old-b", "k-before-1970", "k-nanos", "k-early-then-late", "k-late-then-early", "k-last"];
+        assert_eq!(b.pending_oldest(100).unwrap(), expected);
+        assert_eq!(b.pending_oldest(3).unwrap(), expected[..3]);
+        for key in &expected[..3] {
+            b.clear_pending(key).unwrap();
+        }
+        assert_eq!(b.pending_oldest(3).unwrap(), expected[3..6]);
+        assert_eq!(b.pending_count().unwrap(), 4);
     }
 }
