@@ -28,7 +28,7 @@ const RECENT: Duration = Duration::from_secs(2);
 pub(super) const CHUNK: usize = 2000;
 /// How many files a large batch reads and parses (in parallel) and records per transaction: the
 /// bound on parsed clippings held in memory at once.
-const PARSE_CHUNK: usize = 512;
+pub(super) const PARSE_CHUNK: usize = 512;
 
 /// At most this many files read in one batch are named in the log at info; the rest are named
 /// at debug, and the batch ends with a summary. Rejections and warnings are each named at warn.
@@ -152,13 +152,14 @@ impl Ingest {
     /// whatever its size, and its items are then refreshed oldest first, so the feed logs (and
     /// the archive pages) fill in date order. The `pending` table carries the items from the
     /// first phase to the second across a crash, or a stop: a large batch ends at the chunk
-    /// after the stop is raised. Items an interrupted batch left pending are refreshed with the
-    /// next batch, taken as a large one whatever its size, in one date order with its own. The
+    /// after the stop is raised. With `sweep` (a reconcile), items an interrupted batch left
+    /// pending are refreshed with this batch, taken as a large one whatever its size, in one
+    /// date order with its own (the watcher's batches leave them to the next reconcile). The
     /// feeds whose content may have changed are added to `core.dirty` as each refresh commits.
-    pub(super) fn apply(&mut self, removed: Vec<FileId>, to_load: ToRead) -> Result<()> {
+    pub(super) fn apply(&mut self, removed: Vec<FileId>, to_load: ToRead, sweep: bool) -> Result<()> {
         self.core.named.reset();
         let t = now();
-        let left = self.store.batch()?.pending_count()?;
+        let left = if sweep { self.store.batch()?.pending_count()? } else { 0 };
         if left > 0 {
             info!(items = left, "the items an interrupted batch recorded are refreshed with this one, in date order");
         }
@@ -186,10 +187,16 @@ impl Ingest {
             }
             let ended = self.store.end_bulk();
             if self.core.cold && outcome.is_ok() {
-                // After the batch's page cache is given back (the compaction needs none of it).
-                // Only the file's size is at stake: a failure is told, and the batch stands.
-                if let Err(e) = self.store.compact() {
-                    warn!("the store was not compacted after its cold build: {e:#}");
+                if self.core.stop.raised() {
+                    // The compaction takes seconds at 100,000 items: left to the next start's
+                    // reconcile, which also publishes the build (the store stays cold till then).
+                    outcome = self
+                        .store
+                        .batch()
+                        .and_then(|b| b.set_meta(super::large::COMPACT_DUE, "1").and_then(|()| b.commit()));
+                    outcome = outcome.and(Err(crate::job::Stopped.into()));
+                } else {
+                    self.compact();
                 }
             }
             self.progress_end();
@@ -199,81 +206,10 @@ impl Ingest {
         outcome
     }
 
-    /// [`Ingest::apply`] for a batch too large for one transaction, reporting its progress.
-    fn apply_large(&mut self, removed: Vec<FileId>, to_load: ToRead, t: DateTime<Utc>) -> Result<()> {
-        for chunk in removed.chunks(CHUNK) {
-            self.record_pending(chunk.iter().cloned().map(|id| (Change::Removed(id), None)).collect(), t)?;
-        }
-        // The next chunk is read and parsed (on the pool) while the writer records the last.
-        let (limits, heartbeat) = (self.core.limits, self.core.heartbeat.clone());
-        let (send, loaded) = std::sync::mpsc::sync_channel::<(usize, Vec<Loaded>)>(1);
-        std::thread::scope(|s| -> Result<()> {
-            std::thread::Builder::new()
-                .name("clipfeed-read".into())
-                .spawn_scoped(s, move || {
-                    for chunk in to_load.chunks(PARSE_CHUNK) {
-                        if send.send((chunk.len(), with_json(scan::load_all(chunk, limits, &heartbeat)))).is_err() {
-                            return;
-                        }
-                    }
-                })
-                .context("starting the thread that reads files")?;
-            // Returning (an error) drops the receiving end, which stops the reader.
-            for (n, changes) in loaded {
-                self.core.stop.check()?;
-                self.record_pending(changes, t)?;
-                self.progress_tick(n, 0, 0);
-            }
-            Ok(())
-        })?;
-        let items = self.store.batch()?.pending_count()?;
-        self.progress_tick(0, 0, items as usize);
-        self.refresh_pending(t)
-    }
-
-    /// The first phase of a large batch: records one chunk of changes and notes the items they
-    /// name in the `pending` table, with their earliest date, in one transaction.
-    fn record_pending(&mut self, changes: Vec<Loaded>, t: DateTime<Utc>) -> Result<()> {
-        let b = self.store.batch()?;
-        let mut chunk_keys = HashMap::new();
-        let mut fx = Effects::default();
-        self.core.record(&b, changes, t, &mut chunk_keys, &mut fx)?;
-        for (key, at) in &chunk_keys {
-            b.add_pending(key, *at)?;
-        }
-        b.commit()?;
-        fx.apply(&mut self.core);
-        Ok(())
-    }
-
-    /// Refreshes the items in the `pending` table a chunk per transaction, oldest first (so the
-    /// feed logs, and the archive pages, fill in date order whatever cut the batch before); once
-    /// the stop is raised, ends before the next chunk ([`crate::job::Stopped`]: the rest stay
-    /// pending).
-    fn refresh_pending(&mut self, t: DateTime<Utc>) -> Result<()> {
-        loop {
-            self.core.stop.check()?;
-            let mut n = 0;
-            self.refresh_and_commit(t, |_, b, _| {
-                let chunk = b.pending_oldest(CHUNK)?;
-                for key in &chunk {
-                    b.clear_pending(key)?;
-                }
-                n = chunk.len();
-                Ok(chunk)
-            })?;
-            if n == 0 {
-                return Ok(());
-            }
-            self.progress_tick(0, n, 0);
-            super::bulk::refresh_committed();
-        }
-    }
-
     /// In one transaction: `prepare` writes what it must and names the items to refresh, which
     /// are then brought up to date with their feed logs, and the whole commits. Only then does
     /// the writer's memory (dirty feeds, counts, names) change.
-    fn refresh_and_commit(
+    pub(super) fn refresh_and_commit(
         &mut self,
         t: DateTime<Utc>,
         prepare: impl FnOnce(&Core, &Batch<'_>, &mut Effects) -> Result<Vec<String>>,
@@ -303,7 +239,7 @@ impl Core {
     /// Records what reading files gave: a good parse, a rejection, or a removal. Notes in `keys`
     /// every item key involved, with the earliest clipping date seen for it (the order in which
     /// items are then refreshed), and in `fx` the files recorded and those to look at again.
-    fn record(
+    pub(super) fn record(
         &self,
         b: &Batch<'_>,
         mut changes: Vec<Loaded>,

@@ -101,6 +101,17 @@ impl Ingest {
             let wait = wake.map_or(beat_every(), |w| w.saturating_duration_since(Instant::now()).min(beat_every()));
             let Some(mut work) = take(&jobs, wait) else { break };
             self.save_subscriptions(std::mem::take(&mut work.subscriptions));
+            if cut_short {
+                // The stop cut an update short: until its `Shutdown`, the queue is still taken
+                // (WebSub subscription changes kept, reloads answered), nothing else begun.
+                for (_, done) in std::mem::take(&mut work.reloads) {
+                    let _ = done.send(());
+                }
+                if work.stop {
+                    break;
+                }
+                continue;
+            }
             for (cfg, done) in std::mem::take(&mut work.reloads) {
                 match self.reload(cfg) {
                     Ok(needs_rescan) => work.rescan |= needs_rescan,
@@ -126,14 +137,13 @@ impl Ingest {
                         // What the batch committed stays; the rest is finished at the next start.
                         info!("stopping: the update under way was cut short at a chunk's end");
                         cut_short = true;
-                        break;
                     }
                 }
             }
             if work.stop {
                 break;
             }
-            if timers.backfill.is_some_and(|at| at <= Instant::now()) {
+            if !cut_short && timers.backfill.is_some_and(|at| at <= Instant::now()) {
                 timers.backfill = self.backfill_search(&mut indexed, started);
             }
         }

@@ -23,6 +23,7 @@ mod bulk;
 mod catalog;
 mod cold;
 mod jobs;
+mod large;
 mod progress;
 mod publish;
 mod push;

@@ -141,7 +141,10 @@ impl Ingest {
         self.core.scanner.symlinks = links;
         self.set_roots(roots);
         self.core.waiting = (removed + parsed) as u64;
-        self.apply(gone, to_load)?;
+        self.apply(gone, to_load, true)?;
+        if self.store.batch()?.meta(super::large::COMPACT_DUE)?.is_some() {
+            self.compact();
+        }
         self.core.waiting = 0;
         let was_cold = self.core.cold;
         if was_cold {
@@ -184,7 +187,7 @@ impl Ingest {
             self.core.scanner.symlinks.entry(target).or_default().extend(set);
         }
         self.core.waiting = (looked.removed.len() + looked.to_load.len()) as u64;
-        self.apply(looked.removed.into_iter().collect(), looked.to_load)?;
+        self.apply(looked.removed.into_iter().collect(), looked.to_load, false)?;
         self.core.waiting = 0;
         let applied = started.elapsed();
         self.render()?;

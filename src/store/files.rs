@@ -304,7 +304,7 @@ impl Batch<'_> {
             .prepare_cached(
                 "INSERT INTO pending(key, secs, nanos) VALUES(?1, ?2, ?3)
                  ON CONFLICT(key) DO UPDATE SET secs=excluded.secs, nanos=excluded.nanos
-                 WHERE (excluded.secs, excluded.nanos) < (secs, nanos)",
+                 WHERE secs IS NULL OR (excluded.secs, excluded.nanos) < (secs, nanos)",
             )?
             .execute(params![key, at.timestamp(), at.timestamp_subsec_nanos()])?;
         Ok(())

@@ -344,6 +344,11 @@ impl Batch<'_> {
         fts::ready(&self.tx)
     }
 
+    pub(crate) fn clear_meta(&self, key: &str) -> Result<()> {
+        self.tx.execute("DELETE FROM meta WHERE key=?1", [key])?;
+        Ok(())
+    }
+
     pub(crate) fn set_meta(&self, key: &str, value: &str) -> Result<()> {
         self.tx.execute(
             "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value=excluded.value",

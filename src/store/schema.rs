@@ -542,9 +542,11 @@ mod tests {
         b.add_pending("k-nanos", at(100, 4)).unwrap();
         b.add_pending("k-before-1970", at(-86_400, 0)).unwrap();
         b.add_pending("k-last", at(1_000, 0)).unwrap();
+        // An undated key noted again takes the date.
+        b.add_pending("old-b", at(950, 0)).unwrap();
         assert_eq!(b.pending_count().unwrap(), 7);
         let expected =
-            ["old-a", "old-b", "k-before-1970", "k-nanos", "k-early-then-late", "k-late-then-early", "k-last"];
+            ["old-a", "k-before-1970", "k-nanos", "k-early-then-late", "k-late-then-early", "old-b", "k-last"];
         assert_eq!(b.pending_oldest(100).unwrap(), expected);
         assert_eq!(b.pending_oldest(3).unwrap(), expected[..3]);
         for key in &expected[..3] {
