@@ -144,6 +144,20 @@ pub fn merge(sources: &[Source<'_>], first_seen: DateTime<Utc>, topics: &Topics)
 /// merge's topics depend on is in the merged clipping, so a topic remap resolves an item from
 /// its stored data without merging its files again.
 pub fn resolve_topics(clip: &Clipping, topics: &Topics) -> Vec<TopicRef> {
+    let excerpt = clip.excerpt.as_deref();
+    resolve(&clip.topics, &clip.title, excerpt, clip.quality, clip.unpublished, topics)
+}
+
+/// [`resolve_topics`] from the fields of a clipping it reads: the names written in its files,
+/// its title and excerpt (keywords), its quality and `published: false` (admission rules).
+fn resolve(
+    names: &[String],
+    title: &str,
+    excerpt: Option<&str>,
+    quality: Option<i64>,
+    unpublished: bool,
+    topics: &Topics,
+) -> Vec<TopicRef> {
     let mut refs: Vec<TopicRef> = Vec::new();
     let mut add = |slug: String, name: &str| {
         if refs.iter().any(|r| r.slug == slug) {
@@ -151,18 +165,18 @@ pub fn resolve_topics(clip: &Clipping, topics: &Topics) -> Vec<TopicRef> {
         }
         match topics.get(&slug) {
             // A configured topic may leave out low-quality or unpublished clippings.
-            Some(t) if !t.admits(clip.quality, clip.unpublished) => {}
+            Some(t) if !t.admits(quality, unpublished) => {}
             Some(t) => refs.push(TopicRef { slug, name: t.name.clone() }),
             None => refs.push(TopicRef { slug, name: name.to_string() }),
         }
     };
-    for name in &clip.topics {
+    for name in names {
         if let Some(slug) = topics.slug_for(name) {
             add(slug, name);
         }
     }
     if topics.has_keywords() {
-        let text = crate::text::words_of(&[&clip.title, clip.excerpt.as_deref().unwrap_or("")]);
+        let text = crate::text::words_of(&[title, excerpt.unwrap_or("")]);
         for t in &topics.list {
             if t.keyword_in(&text) {
                 add(t.slug.clone(), &t.name);
@@ -170,6 +184,54 @@ pub fn resolve_topics(clip: &Clipping, topics: &Topics) -> Vec<TopicRef> {
         }
     }
     refs
+}
+
+/// What an item's topics and feeds depend on, read from its stored data ([`ItemData`]'s
+/// serialised form) without the rest: its body, links, images and related articles are skipped
+/// by the decoder, not decoded. A topic remap reads every live item's record for these, and
+/// the whole record only for the items whose topics change.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TopicInputs {
+    clip: ClipInputs,
+    /// Its topics as stored (resolved under the rules it was written under).
+    pub topics: Vec<TopicRef>,
+    pub published: DateTime<Utc>,
+}
+
+/// The fields of a [`Clipping`] that [`TopicInputs`] reads.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct ClipInputs {
+    title: String,
+    #[serde(default)]
+    excerpt: Option<String>,
+    #[serde(default)]
+    provider: Option<ProviderDomain>,
+    #[serde(default)]
+    topics: Vec<String>,
+    #[serde(default)]
+    quality: Option<i64>,
+    #[serde(default)]
+    unpublished: bool,
+}
+
+/// The domain of a clipping's provider, alone.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct ProviderDomain {
+    #[serde(default)]
+    domain: Option<String>,
+}
+
+impl TopicInputs {
+    /// The item's topics under `topics`: what [`resolve_topics`] gives for its clipping.
+    pub fn resolve(&self, topics: &Topics) -> Vec<TopicRef> {
+        let c = &self.clip;
+        resolve(&c.topics, &c.title, c.excerpt.as_deref(), c.quality, c.unpublished, topics)
+    }
+
+    /// [`ItemData::provider_domain`].
+    pub fn provider_domain(&self) -> Option<&str> {
+        self.clip.provider.as_ref().and_then(|p| p.domain.as_deref())
+    }
 }
 
 #[cfg(test)]
@@ -261,6 +323,36 @@ mod tests {
         assert_eq!(slugs("title: T\ntopics: [Vetted]"), Vec::<String>::new());
         assert_eq!(slugs("title: T\npublished: false\ntopics: [Public, Other]"), ["other"]);
         assert_eq!(slugs("title: T\npublished: true\ntopics: [Public]"), ["public"]);
+    }
+
+    #[test]
+    fn topic_inputs_read_from_stored_data_resolve_as_the_whole_clipping_does() {
+        let rules = crate::config::Config::parse(
+            "topics:\n  - name: Robots\n    keywords: [humanoid]\n    aliases: [Droids]\n  - name: Vetted\n    min_quality: 50\n  - name: Public\n    hide_unpublished: true\n",
+            Path::new("/"),
+        )
+        .unwrap()
+        .topics;
+        for yaml in [
+            "title: A humanoid walks\ntopics: [Other, Droids]",
+            "title: T\nexcerpt: The HUMANOID era\nprovider:\n  name: N\n  domain: n.example",
+            "title: T\nquality: 60\ntopics: [Vetted]\nprovider:\n  name: No domain",
+            "title: T\nquality: 40\ntopics: [Vetted, Robots]\npublished: false",
+            "title: T\npublished: false\ntopics: [Public, Other]\nwebUrl: https://a.example/x\n---\nA *body* \"quoted\"\n",
+            "title: \"Esc\\u00e9 \\\"q\\\"\"\ntopics: [Public]\nrelated:\n  - title: R\n    webUrl: https://r.example/\n",
+        ] {
+            let c = clip(yaml);
+            for stored_under in [&Topics::default(), &rules] {
+                let data = merge(&[Source { rel_path: "a.md", clipping: &c }], t0(), stored_under).unwrap();
+                let json = serde_json::to_vec(&data).unwrap();
+                let inputs: TopicInputs = serde_json::from_slice(&json).unwrap();
+                assert_eq!((&inputs.topics, inputs.published), (&data.topics, data.published), "{yaml}");
+                assert_eq!(inputs.provider_domain(), data.provider_domain(), "{yaml}");
+                for rules in [&Topics::default(), &rules] {
+                    assert_eq!(inputs.resolve(rules), resolve_topics(&data.clip, rules), "{yaml}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -499,10 +499,19 @@ pub(super) fn put_names(b: &Batch<'_>, data: &crate::item::ItemData, fx: &mut Ef
 /// The feeds an item appears in under `cfg`'s rules: everything, its topics, its news site,
 /// narrowed by `Visibility` (a clipping in a private feed stays out of every public one).
 pub(super) fn feeds_of(cfg: &crate::config::Config, data: &crate::item::ItemData) -> BTreeSet<FeedKey> {
+    feeds_for(cfg, &data.topics, data.provider_domain())
+}
+
+/// [`feeds_of`] an item with `topics` from the news site `domain`.
+pub(super) fn feeds_for(
+    cfg: &crate::config::Config,
+    topics: &[crate::item::TopicRef],
+    domain: Option<&str>,
+) -> BTreeSet<FeedKey> {
     let mut feeds = BTreeSet::from([FeedKey::All]);
-    feeds.extend(data.topics.iter().map(|t| FeedKey::Topic(t.slug.clone())));
-    if let Some(domain) = data.clip.provider.as_ref().and_then(|p| p.domain.as_ref()) {
-        feeds.insert(FeedKey::Provider(domain.clone()));
+    feeds.extend(topics.iter().map(|t| FeedKey::Topic(t.slug.clone())));
+    if let Some(domain) = domain {
+        feeds.insert(FeedKey::Provider(domain.to_string()));
     }
     cfg.visibility().restrict(&mut feeds);
     feeds

@@ -34,11 +34,11 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use tracing::info;
 
-use super::apply::{Delta, Effects, feeds_of};
+use super::apply::{Delta, Effects, feeds_for, feeds_of};
 use super::{Core, Ingest, now};
 use crate::config::Config;
 use crate::feed::FeedKey;
-use crate::item::{self, Item, ItemData};
+use crate::item::{Item, ItemData, TopicInputs};
 use crate::store::{Batch, RemapRow, Retopic};
 
 /// Live items read and merged at a time: bounds the stored parses held in memory at once.
@@ -320,13 +320,26 @@ fn plan(cfg: &Config, row: RemapRow) -> Result<Option<Plan>> {
         let delta = Delta { id, published: first_seen, before, after: BTreeSet::new(), changed: true };
         return Ok(Some(Plan::Refresh(key, delta)));
     };
-    let mut data: ItemData = record.decode().with_context(|| format!("corrupt record for item {key}"))?;
-    let topics = item::resolve_topics(&data.clip, &cfg.topics);
-    if topics == data.topics {
-        let after = feeds_of(cfg, &data);
+    // The fields topics and feeds depend on; the whole record only for an item whose topics
+    // change (a third of them in a large remap), the one inflate serving both.
+    let mut topics = Vec::new();
+    let (inputs, data) = record
+        .decode_part::<TopicInputs, ItemData>(|inputs| {
+            topics = inputs.resolve(&cfg.topics);
+            topics != inputs.topics
+        })
+        .with_context(|| format!("corrupt record for item {key}"))?;
+    let Some(mut data) = data else {
+        let after = feeds_for(cfg, &inputs.topics, inputs.provider_domain());
         let moved = before != after;
-        return Ok(moved.then_some(Plan::Move(Delta { id, published: data.published, before, after, changed: false })));
-    }
+        return Ok(moved.then_some(Plan::Move(Delta {
+            id,
+            published: inputs.published,
+            before,
+            after,
+            changed: false,
+        })));
+    };
     data.topics = topics;
     let new_hash = data.hash();
     let after = feeds_of(cfg, &data);
@@ -367,7 +380,7 @@ fn private_first(cfg: &Config, plans: &mut [Plan]) -> Vec<Delta> {
 mod tests {
     use super::*;
     use crate::clip::{Limits, parse};
-    use crate::item::Source;
+    use crate::item::{self, Source};
     use std::path::Path;
 
     fn cfg(text: &str) -> Config {

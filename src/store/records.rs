@@ -74,6 +74,19 @@ impl Record {
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
         Ok(serde_json::from_slice(&self.json()?)?)
     }
+
+    /// A part of the value the record holds (`P`: a type that reads some of its fields and
+    /// skips the rest), and the whole value (`T`) only when `whole` says so for that part: the
+    /// record is inflated once for both.
+    pub fn decode_part<P: DeserializeOwned, T: DeserializeOwned>(
+        &self,
+        whole: impl FnOnce(&P) -> bool,
+    ) -> Result<(P, Option<T>)> {
+        let json = self.json()?;
+        let part: P = serde_json::from_slice(&json)?;
+        let all = if whole(&part) { Some(serde_json::from_slice(&json)?) } else { None };
+        Ok((part, all))
+    }
 }
 
 /// `bytes` (raw deflate) inflated by `z`, freshly reset.

@@ -52,8 +52,8 @@ pub struct Retopic {
 }
 
 /// Every open slot of the store, as (item, feed) pairs, read once at the start of a remap's plan
-/// in one pass over the index of open slots (`feed_log_open_by_id`, in its order), instead of a
-/// seek into that index for each of the live items: an item's id is held as the 128 bits of its
+/// in one pass over the feed log in its own order, instead of a seek into the index of open
+/// slots for each of the live items: an item's id is held as the 128 bits of its
 /// UUID (every id `item::id_for` makes is one; anything else by a 128-bit hash) and each feed as
 /// its number in `feeds`, 32 bytes a slot.
 #[derive(Debug, Default)]
@@ -81,17 +81,21 @@ fn id_bits(id: &str) -> u128 {
 }
 
 impl Batch<'_> {
-    /// Reads every open slot of the store in one pass over the index of open slots.
+    /// Reads every open slot of the store in one pass over the feed log in its own order (by
+    /// feed, then position), closed slots skipped. Not through the index of open slots
+    /// (`feed_log_open_by_id`): SQLite does not count a partial index's `left_at IS NULL` as
+    /// answering the query's own, so the scan read each entry's row from the table, a seek by
+    /// (feed, pos) per open slot: 6.5 % of a reload's samples at 100,000, 0.7 % this way.
     pub(crate) fn every_open_slot(&self) -> Result<OpenSlots> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT id, feed FROM feed_log INDEXED BY feed_log_open_by_id WHERE left_at IS NULL")?;
+        let mut stmt = self.tx.prepare_cached("SELECT feed, id FROM feed_log NOT INDEXED WHERE left_at IS NULL")?;
         let mut rows = stmt.query([])?;
         let (mut out, mut numbers) = (OpenSlots::default(), HashMap::<String, u32>::new());
+        // The feed of the last row and its number: the rows come a feed at a time.
+        let mut last: Option<u32> = None;
         while let Some(r) = rows.next()? {
-            let feed = r.get_ref(1)?.as_str()?;
-            let n = match numbers.get(feed) {
-                Some(n) => *n,
+            let feed = r.get_ref(0)?.as_str()?;
+            let n = match last.filter(|n| out.feeds[*n as usize] == feed).or_else(|| numbers.get(feed).copied()) {
+                Some(n) => n,
                 None => {
                     let n = u32::try_from(out.feeds.len()).context("more than 2^32 feeds")?;
                     out.feeds.push(feed.to_string());
@@ -99,7 +103,8 @@ impl Batch<'_> {
                     n
                 }
             };
-            out.pairs.push((id_bits(r.get_ref(0)?.as_str()?), n));
+            last = Some(n);
+            out.pairs.push((id_bits(r.get_ref(1)?.as_str()?), n));
         }
         out.pairs.sort_unstable();
         Ok(out)
@@ -405,7 +410,25 @@ mod tests {
         for (feed, id) in [("feed", &a), ("topics/x", &a), ("feed", &z)] {
             b.log_enter(&crate::feed::FeedKey::from_stem(feed).unwrap(), id, Utc::now()).unwrap();
         }
+        // A closed slot, and an item that left a feed and came back (a closed and an open slot).
+        b.log_leave(&crate::feed::FeedKey::from_stem("providers/d7").unwrap(), "id-7", Utc::now()).unwrap();
+        for f in ["topics/x", "feed"] {
+            b.log_leave(&crate::feed::FeedKey::from_stem(f).unwrap(), &z, Utc::now()).unwrap();
+        }
+        b.log_enter(&crate::feed::FeedKey::All, &z, Utc::now()).unwrap();
         let open = b.every_open_slot().unwrap();
+        // The pairs the index of open slots holds, exactly.
+        let mut indexed: Vec<(u128, String)> =
+            b.tx.prepare("SELECT id, feed FROM feed_log INDEXED BY feed_log_open_by_id WHERE left_at IS NULL")
+                .unwrap()
+                .query_map([], |r| Ok((id_bits(r.get_ref(0)?.as_str()?), r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+        indexed.sort();
+        let read: Vec<(u128, String)> = open.pairs.iter().map(|(h, n)| (*h, open.feeds[*n as usize].clone())).collect();
+        assert_eq!(read, indexed);
+        assert!(open.of("id-7").is_empty());
         assert_eq!(open.of("id-0"), ["providers/d0"]);
         assert_eq!(open.of("id-69999"), ["providers/d69999"]);
         let mut of_a = open.of(&a);
