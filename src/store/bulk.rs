@@ -34,13 +34,13 @@ use rusqlite::{Connection, params};
 use super::story_log::{Coverage, coverage_row, coverage_sql};
 use super::{Batch, KeyRange, Store};
 
-/// The most (key, day, item number) entries mirrored: 16 bytes each, 16 MiB (32 while a commit
+/// The most (key, day, item number) entries mirrored: 16 bytes each, 32 MiB (more while a commit
 /// sorts them in). Entries of days the build has left behind are let go at each commit
 /// ([`KeyMirror::let_go`]), so what counts against this is mostly the undated entries (a
-/// clipping's URL and min-hash bands, about 8 of its ~31 keys, looked up at any date: about
-/// 120,000 clippings' worth) and the days of the grouping's window; past it the table (complete
-/// at every commit) answers.
-const MAX_ENTRIES: usize = 1_000_000;
+/// clipping's URL, related URLs and min-hash bands, about 12 of the generator's ~30 keys a
+/// clipping, looked up at any date: about 160,000 clippings' worth) and the days of the
+/// grouping's window; past it the table (complete at every commit) answers.
+const MAX_ENTRIES: usize = 2_000_000;
 
 /// The day the key table gives undated entries (`story::group`'s), below every real day: looked
 /// up at any date, so never let go.
