@@ -135,6 +135,54 @@ fn a_cold_build_in_chunks_is_the_per_row_build() {
     same(&cold, &per_row);
 }
 
+/// [`generate`] with the dates spread over half a year, oldest first but for a few: one far
+/// after the rest, one far before, a few a month behind their neighbours; and pairs of files
+/// naming one article, the second dated months later (an item whose date changes between
+/// files).
+fn generate_spread(root: &Path, n: usize) {
+    generate_edited(root, n, |text| {
+        let i: i64 = text.split("report number ").nth(1).and_then(|t| t.split('.').next()).unwrap().parse().unwrap();
+        let at =
+            |day: i64| chrono::DateTime::from_timestamp(1_735_689_600 + day * 86_400 + (i % 24) * 3600, 0).unwrap();
+        let when = match i {
+            777 => at(2_400),
+            778 => at(-9_000),
+            _ if i % 97 == 14 => at(i / 12 + 100),
+            _ if i % 150 == 149 => at(i / 12 - 30),
+            _ => at(i / 12),
+        };
+        let mut out = text.to_string();
+        if let Some(start) = out.find("publishedDateTime: ") {
+            let end = start + out[start..].find('\n').unwrap();
+            out.replace_range(start..end, &format!("publishedDateTime: {}", when.format("%Y-%m-%dT%H:%M:%SZ")));
+        }
+        if i % 97 == 13 || i % 97 == 14 {
+            let start = out.find("webUrl: ").unwrap();
+            let end = start + out[start..].find('\n').unwrap();
+            out.replace_range(start..end, &format!("webUrl: https://alpha.example/shared/{}", i / 97));
+        }
+        out
+    });
+}
+
+/// A cold build whose dates outrun the grouping's window many times over, so its key mirror
+/// lets go of the days left behind (`store/bulk.rs`), leaves what the per-row build leaves.
+#[test]
+fn a_cold_build_over_months_is_the_per_row_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("clips");
+    generate_spread(&root, super::apply::CHUNK + 100);
+    let cold = built(std::slice::from_ref(&root), PRIVATE, false);
+    let per_row = built(std::slice::from_ref(&root), PRIVATE, true);
+    let stories = section(&cold, "FROM story_items");
+    let distinct: std::collections::BTreeSet<&str> = stories.iter().map(|l| l.split(" | ").nth(1).unwrap()).collect();
+    assert!(distinct.len() * 2 < stories.len(), "{} stories of {} items", distinct.len(), stories.len());
+    let days: std::collections::BTreeSet<&str> =
+        section(&cold, "FROM story_keys").iter().filter_map(|l| l.split(" | ").nth(1)).collect();
+    assert!(days.len() > 150, "keys over {} days", days.len());
+    same(&cold, &per_row);
+}
+
 /// The story logs a cold build leaves say what each feed shows: filling every feed's log again
 /// from its members (`story_log::fill`, which closes and opens slots where they differ)
 /// changes nothing. A cold build puts every item at one time, so each story's merges share it;

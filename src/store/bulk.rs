@@ -13,11 +13,17 @@
 //!   are mirrored in memory: new clippings find their candidates there (the same answer, in the
 //!   same order, as the table's query), and each transaction's keys are written at its commit,
 //!   sorted, instead of one B-tree insert per key per clipping. The table holds at every commit
-//!   what the per-key path would have left. A transaction that never commits leaves the mirror
-//!   out of step, so the next one drops it and the table answers; so does a mirror grown past
-//!   [`MAX_ENTRIES`], which bounds its memory. A large batch's build without the mirror takes
-//!   a larger page cache (`store`'s `COLD_CACHE_KIB`), the key table's pages being read and
-//!   written at random from then on.
+//!   what the per-key path would have left. The mirror is bounded by the grouping's window: a
+//!   build refreshes its items oldest first, and a lookup reaches only so many days back, so at
+//!   each commit the dated entries of the days its lookups have left behind are let go (the
+//!   undated ones are looked up at any date, and stay). Whatever the order, the answers stay
+//!   the table's: a range reaching a day let go, under a key that had an entry let go, is
+//!   answered by the held entries only when they settle it (a full answer above the days let
+//!   go), else by the table with the entries put since. A transaction that never commits
+//!   leaves the mirror out of step, so the next one drops it and the table answers; so does a
+//!   mirror grown past [`MAX_ENTRIES`], which bounds its memory. A large batch's build without
+//!   the mirror takes a larger page cache (`store`'s `COLD_CACHE_KIB`), the key table's pages
+//!   being read and written at random from then on.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -28,10 +34,21 @@ use rusqlite::{Connection, params};
 use super::story_log::{Coverage, coverage_row, coverage_sql};
 use super::{Batch, KeyRange, Store};
 
-/// The most (key, day, item number) entries mirrored: 16 bytes each, 16 MiB (32 while a commit
-/// sorts them in). At the generator's ~31 keys per clipping that is the first ~32,000 clippings
-/// of a build; past it the table (complete at every commit) answers.
-const MAX_ENTRIES: usize = 1_000_000;
+/// The most (key, day, item number) entries mirrored: 16 bytes each, 32 MiB (more while a commit
+/// sorts them in). Entries of days the build has left behind are let go at each commit
+/// ([`KeyMirror::let_go`]), so what counts against this is mostly the undated entries (a
+/// clipping's URL, related URLs and min-hash bands, about 12 of the generator's ~30 keys a
+/// clipping, looked up at any date: about 160,000 clippings' worth) and the days of the
+/// grouping's window; past it the table (complete at every commit) answers.
+const MAX_ENTRIES: usize = 2_000_000;
+
+/// The day the key table gives undated entries (`story::group`'s), below every real day: looked
+/// up at any date, so never let go.
+const UNDATED: i32 = i32::MIN;
+
+/// The bits of the filter of keys with an entry let go (2^25 bits, 4 MiB, made at the first
+/// commit that lets entries go): a key it does not name has every entry in the mirror.
+const LET_GO_BITS: u32 = 25;
 
 #[cfg(test)]
 thread_local! {
@@ -51,10 +68,16 @@ pub(crate) struct Cold {
 /// bytes: a number past `u32::MAX` switches the mirror off).
 type Entry = (u64, i32, u32);
 
+/// One candidate as the table's query gives it: (day, number, item id).
+pub(super) type TableRow = (i32, i64, String);
+
 /// `story_keys` in memory (see the module header): the entries as of the last commit in one
 /// sorted array (16 bytes each; a B-tree of them took twice that, 14 MiB more at the peak of a
-/// cold build of 10,000), and those put since in a small B-tree, written at the commit.
-#[derive(Debug, Default)]
+/// cold build of 10,000), and those put since in a small B-tree, written at the commit. Dated
+/// entries of days before [`KeyMirror::held_from`] may have been let go (their keys noted in
+/// [`KeyMirror::let_go`]): a range reaching them is answered by the table where the mirror
+/// cannot tell.
+#[derive(Debug)]
 pub(crate) struct KeyMirror {
     settled: Vec<Entry>,
     fresh: BTreeSet<Entry>,
@@ -62,15 +85,67 @@ pub(crate) struct KeyMirror {
     items: HashMap<u32, Box<str>>,
     /// Changed since the last commit.
     dirty: bool,
+    /// Every entry of a day from this one on (and every undated one) is held; `UNDATED`
+    /// (nothing let go) until the first commit that lets entries go.
+    held_from: i32,
+    /// A Bloom filter (two bits a key) of the keys with an entry let go: empty until then.
+    let_go: Vec<u64>,
+    /// The first day each lookup of this transaction reached (its dated ranges' least start):
+    /// where the build's dates stand, for the next commit to let go what is behind them.
+    asked: Vec<i32>,
+    /// Tests only: ranges the table answered because the mirror could not tell.
+    #[cfg(test)]
+    table_answers: usize,
+}
+
+impl Default for KeyMirror {
+    fn default() -> Self {
+        KeyMirror {
+            settled: Vec::new(),
+            fresh: BTreeSet::new(),
+            items: HashMap::new(),
+            dirty: false,
+            held_from: UNDATED,
+            let_go: Vec::new(),
+            asked: Vec::new(),
+            #[cfg(test)]
+            table_answers: 0,
+        }
+    }
+}
+
+/// The two bits of `key` in the filter of keys let go (a key is a hash already in the store;
+/// mixed again, since nothing makes any key so).
+fn let_go_bits(key: u64) -> [usize; 2] {
+    let mut h = key ^ (key >> 33);
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    let mask = (1u64 << LET_GO_BITS) - 1;
+    [(h & mask) as usize, ((h >> 32) & mask) as usize]
 }
 
 impl KeyMirror {
     /// The items indexed under any of `ranges`, as `Batch::story_candidates` reads them from the
-    /// table: per range, latest day first, then the highest number, at most `per_range`.
-    fn candidates(&self, ranges: &[KeyRange], per_range: usize) -> Vec<(String, i64)> {
+    /// table: per range, latest day first, then the highest number, at most `per_range`. A range
+    /// that may reach entries let go, and whose answer the held ones do not settle (fewer than
+    /// `per_range` of them above what was let go), is answered by `table` (that range's rows
+    /// as of the last commit, the same order and limit), with the entries put since.
+    fn candidates(
+        &mut self,
+        ranges: &[KeyRange],
+        per_range: usize,
+        mut table: impl FnMut(&KeyRange) -> Result<Vec<TableRow>>,
+    ) -> Result<Vec<(String, i64)>> {
         let mut out = Vec::new();
+        if let Some(first) = ranges.iter().filter(|r| r.lo <= r.hi && r.lo != UNDATED).map(|r| r.lo).min() {
+            self.asked.push(first);
+        }
         for r in ranges.iter().filter(|r| r.lo <= r.hi) {
             let (lo, hi) = ((r.key, r.lo, 0), (r.key, r.hi, u32::MAX));
+            // Entries at or below this may be missing: every entry above it is held.
+            let hidden = self.hidden_below(r);
             let from = self.settled.partition_point(|e| *e < lo);
             let to = self.settled.partition_point(|e| *e <= hi);
             let mut old = self.settled[from..to].iter().rev().peekable();
@@ -82,14 +157,62 @@ impl KeyMirror {
                 (Some(_), None) => old.next(),
                 (None, None) => None,
             });
-            // As the table's join: a number without an item row is no candidate.
-            out.extend(
-                merged
-                    .filter_map(|(_, _, n)| self.items.get(n).map(|s| (s.to_string(), i64::from(*n))))
-                    .take(per_range),
-            );
+            let mut found = Vec::new();
+            let mut settled = per_range == 0;
+            for e in merged {
+                if hidden.is_some_and(|h| *e <= h) {
+                    break;
+                }
+                // As the table's join: a number without an item row is no candidate.
+                if let Some(item) = self.items.get(&e.2) {
+                    found.push((item.to_string(), i64::from(e.2)));
+                    if found.len() == per_range {
+                        settled = true;
+                        break;
+                    }
+                }
+            }
+            if hidden.is_none() || settled {
+                out.extend(found);
+                continue;
+            }
+            #[cfg(test)]
+            {
+                self.table_answers += 1;
+            }
+            // The table's rows (every entry as of the last commit, whether held or not) and the
+            // entries put since, merged in descending order, each once.
+            let mut rows = table(r)?.into_iter().peekable();
+            let mut new = self
+                .fresh
+                .range(lo..=hi)
+                .rev()
+                .filter_map(|&(_, day, n)| self.items.get(&n).map(|item| (day, i64::from(n), item.to_string())))
+                .peekable();
+            let merged = std::iter::from_fn(|| match (rows.peek(), new.peek()) {
+                (Some(a), Some(b)) if (a.0, a.1) == (b.0, b.1) => {
+                    new.next();
+                    rows.next()
+                }
+                (Some(a), Some(b)) if (a.0, a.1) > (b.0, b.1) => rows.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => new.next(),
+                (Some(_), None) => rows.next(),
+                (None, None) => None,
+            });
+            out.extend(merged.take(per_range).map(|(_, n, item)| (item, n)));
         }
-        out
+        Ok(out)
+    }
+
+    /// The greatest entry of range `r` that may have been let go, if any may have been.
+    fn hidden_below(&self, r: &KeyRange) -> Option<Entry> {
+        if self.let_go.is_empty() {
+            return None;
+        }
+        let top = r.hi.min(self.held_from.saturating_sub(1));
+        let bottom = r.lo.max(UNDATED + 1);
+        let named = let_go_bits(r.key).iter().all(|&b| self.let_go[b / 64] >> (b % 64) & 1 == 1);
+        (bottom <= top && named).then_some((r.key, top, u32::MAX))
     }
 
     fn put(&mut self, item: &str, n: u32, keys: &[(u64, i32)]) {
@@ -122,7 +245,8 @@ impl KeyMirror {
         Ok(())
     }
 
-    /// The entries written at a commit that succeeded join the settled ones.
+    /// The entries written at a commit that succeeded join the settled ones; then those the
+    /// build has left behind are let go.
     fn settle(&mut self) {
         self.dirty = false;
         if !self.fresh.is_empty() {
@@ -130,6 +254,39 @@ impl KeyMirror {
             self.settled.extend(std::mem::take(&mut self.fresh));
             self.settled.sort_unstable();
         }
+        self.let_go_behind();
+    }
+
+    /// Lets go the dated entries of days before the median of the first days this transaction's
+    /// lookups reached. A build refreshing its items oldest first (`ingest/bulk`'s `BatchKeys`)
+    /// asks for no earlier day again but through an item dated out of that order; such a
+    /// lookup (or any other) is answered exactly all the same (see [`KeyMirror::candidates`]),
+    /// by the table where need be. The median, not the least or the last: one item far from
+    /// the rest moves it little.
+    fn let_go_behind(&mut self) {
+        if self.asked.is_empty() {
+            return;
+        }
+        let mid = self.asked.len() / 2;
+        let day = *self.asked.select_nth_unstable(mid).1;
+        self.asked.clear();
+        if day <= self.held_from {
+            return;
+        }
+        self.held_from = day;
+        if self.let_go.is_empty() {
+            self.let_go = vec![0; 1 << (LET_GO_BITS - 6)];
+        }
+        let let_go = &mut self.let_go;
+        self.settled.retain(|&(key, d, _)| {
+            let keep = d == UNDATED || d >= day;
+            if !keep {
+                for b in let_go_bits(key) {
+                    let_go[b / 64] |= 1 << (b % 64);
+                }
+            }
+            keep
+        });
     }
 
     fn len(&self) -> usize {
@@ -219,8 +376,10 @@ impl Batch<'_> {
     }
 
     /// The mirror's candidates, when it is on (see `Batch::story_candidates`).
-    pub(super) fn cold_candidates(&self, ranges: &[KeyRange], per_range: usize) -> Option<Vec<(String, i64)>> {
-        self.cold.borrow().keys.as_ref().map(|k| k.candidates(ranges, per_range))
+    pub(super) fn cold_candidates(&self, ranges: &[KeyRange], per_range: usize) -> Result<Option<Vec<(String, i64)>>> {
+        let mut cold = self.cold.borrow_mut();
+        let Some(k) = cold.keys.as_mut() else { return Ok(None) };
+        Ok(Some(k.candidates(ranges, per_range, |r| self.table_candidates(r, per_range))?))
     }
 
     /// Notes an item's keys in the mirror; `false` when it is off (the caller writes them). A

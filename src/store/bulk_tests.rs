@@ -164,3 +164,105 @@ fn a_cold_build_without_its_mirror_takes_the_larger_cache() {
     resumed.batch().unwrap().commit().unwrap();
     assert_eq!(cache_kib(&resumed), DEFAULT_CACHE_KIB, "nothing raises it after the batch");
 }
+
+/// One item of the window test: its row, its stored keys, and the ranges it looks its
+/// candidates up in before it is put, as `Features::lookup_ranges` makes them (a windowed key
+/// of a dated item: around its day, and undated; of an undated one, or a key not windowed: at
+/// any date).
+type WindowItem = (StoryRow, Vec<(u64, i32)>, Vec<KeyRange>);
+
+/// 600 items over 120 days, oldest first, five a day, with hot windowed keys (more items than
+/// any limit within one window) and rarer keys looked up at any date; among them a day far
+/// after the rest and one far before, items dated days or weeks behind the build's dates (after
+/// those days were let go), and undated ones.
+fn window_items() -> Vec<WindowItem> {
+    const W: i32 = 9;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut days: Vec<Option<i32>> = (0..600).map(|i| Some(20_000 + i / 5)).collect();
+    days[250] = Some(26_000);
+    days[251] = Some(9_000);
+    for (i, back) in [(400, 70), (401, 40), (402, 12), (480, 95), (560, 3)] {
+        days[i] = Some(20_000 + i as i32 / 5 - back);
+    }
+    for i in [300, 301, 590, 599] {
+        days[i] = None;
+    }
+    days.iter()
+        .enumerate()
+        .map(|(i, &day)| {
+            let item = format!("{:08x}-item-{i}", rng.next(1 << 32));
+            let mut keys = Vec::new();
+            let mut ranges = Vec::new();
+            for _ in 0..1 + rng.next(4) {
+                let key = (1 + rng.next(10)) * 0x0123_4567_89ab_cdef;
+                keys.push((key, day.unwrap_or(i32::MIN)));
+                match day {
+                    Some(d) => ranges.extend([(key, d - W, d + W), (key, i32::MIN, i32::MIN)]),
+                    None => ranges.push((key, i32::MIN, i32::MAX)),
+                }
+            }
+            for _ in 0..1 + rng.next(2) {
+                let key = if rng.next(15) == 0 { u64::MAX } else { 0x7777 + rng.next(150) * 0x0fed_cba9 };
+                keys.push((key, i32::MIN));
+                ranges.push((key, i32::MIN, i32::MAX));
+            }
+            let ranges = ranges.into_iter().map(|(key, lo, hi)| KeyRange { key, lo, hi }).collect();
+            let story = format!("story-{}", rng.next(50));
+            let row = StoryRow { item, story: story.clone(), founder: story, founder_published: None, blob: vec![2] };
+            (row, keys, ranges)
+        })
+        .collect()
+}
+
+/// Builds the window test's items in `store`, 40 a transaction (every ninth taken out again
+/// at once); each item's candidates, at a few limits, looked up just before it is put.
+fn fill_window(store: &mut Store) -> Vec<Vec<(String, i64)>> {
+    let mut seen = Vec::new();
+    for chunk in window_items().chunks(40) {
+        let b = store.batch().unwrap();
+        for (i, (row, keys, ranges)) in chunk.iter().enumerate() {
+            for per in [2, 16, 1000] {
+                seen.push(b.story_candidates_numbered(ranges, per).unwrap());
+            }
+            b.put_story_item(row, keys).unwrap();
+            if i % 9 == 4 {
+                b.delete_story_item(&row.item, keys).unwrap();
+            }
+        }
+        b.commit().unwrap();
+    }
+    seen
+}
+
+/// The mirror lets go of the days the build has left behind, and answers as the table all the
+/// same: across the window's boundary, for items dated far from the rest or behind the
+/// build's dates, undated ones, and keys looked up at any date.
+#[test]
+fn the_mirror_bounded_by_the_window_answers_as_the_table() {
+    let mut table = Store::open_in_memory().unwrap();
+    let mut mirrored = Store::open_in_memory().unwrap();
+    mirrored.begin_cold().unwrap();
+    let by_table = fill_window(&mut table);
+    let by_mirror = fill_window(&mut mirrored);
+    assert!(by_table.iter().filter(|a| a.len() > 20).count() > 500, "answers past the smaller limits");
+    for (i, (m, t)) in by_mirror.iter().zip(&by_table).enumerate() {
+        assert_eq!(m, t, "lookup {i} (item {}, limit {})", i / 3, [2, 16, 1000][i % 3]);
+    }
+    assert_eq!(by_mirror.len(), by_table.len());
+    let rows = |s: &Store| {
+        rows_of(
+            &s.conn,
+            "SELECT k.key, k.day, s.item FROM story_keys k JOIN story_items s ON s.n = k.n ORDER BY 1, 2, 3",
+        )
+    };
+    assert_eq!(rows(&mirrored), rows(&table));
+    let cold = mirrored.cold.borrow();
+    let k = cold.keys.as_ref().expect("still on");
+    assert!(k.held_from > 20_090, "days let go: up to {}", k.held_from);
+    let dated = |e: &Entry| e.1 != i32::MIN;
+    let held = k.settled.iter().filter(|e| dated(e)).count();
+    let all: i64 =
+        table.conn.query_row("SELECT count(*) FROM story_keys WHERE day > ?1", [i32::MIN], |r| r.get(0)).unwrap();
+    assert!(held * 5 < all as usize, "{held} dated entries held of {all}");
+    assert!(k.table_answers > 20, "ranges the table answered: {}", k.table_answers);
+}

@@ -52,7 +52,7 @@ const COLUMNS: &str = "item, story, founder, founder_published, blob";
 
 /// The candidates of one key range (see `Batch::story_candidates`): the key table read by its
 /// primary key in day order (`CROSS JOIN` keeps it the outer loop), each row's item by number.
-const CANDIDATES: &str = "SELECT s.item, s.n FROM story_keys k CROSS JOIN story_items s ON s.n = k.n
+const CANDIDATES: &str = "SELECT k.day, s.n, s.item FROM story_keys k CROSS JOIN story_items s ON s.n = k.n
      WHERE k.key=?1 AND k.day BETWEEN ?2 AND ?3 ORDER BY k.day DESC, k.n DESC LIMIT ?4";
 
 /// The story tables. `story_items` numbers its rows (`n`, the rowid), and `story_keys` names
@@ -179,19 +179,25 @@ impl Batch<'_> {
         ranges: &[KeyRange],
         per_range: usize,
     ) -> Result<Vec<(String, i64)>> {
-        if let Some(out) = self.cold_candidates(ranges, per_range) {
+        if let Some(out) = self.cold_candidates(ranges, per_range)? {
             return Ok(out);
         }
         let mut out = Vec::new();
-        let mut stmt = self.tx.prepare_cached(CANDIDATES)?;
         for r in ranges {
-            let found = stmt
-                .query_map(params![r.key as i64, r.lo, r.hi, per_range as i64], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            for f in found {
-                out.push(f?);
-            }
+            out.extend(self.table_candidates(r, per_range)?.into_iter().map(|(_, n, item)| (item, n)));
         }
         Ok(out)
+    }
+
+    /// The candidates of one range as the key table holds them, with their days: (day, number,
+    /// item), latest first (see [`Batch::story_candidates_numbered`]).
+    pub(super) fn table_candidates(&self, r: &KeyRange, per_range: usize) -> Result<Vec<super::bulk::TableRow>> {
+        let mut stmt = self.tx.prepare_cached(CANDIDATES)?;
+        let rows = stmt
+            .query_map(params![r.key as i64, r.lo, r.hi, per_range.min(i64::MAX as usize) as i64], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The members of a story, by item id, at most `limit` of them (read by index: the cost is
