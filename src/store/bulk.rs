@@ -36,7 +36,7 @@ use super::{Batch, KeyRange, Store};
 
 /// The most (key, day, item number) entries mirrored: 16 bytes each, 32 MiB (more while a commit
 /// sorts them in). Entries of days the build has left behind are let go at each commit
-/// ([`KeyMirror::let_go`]), so what counts against this is mostly the undated entries (a
+/// ([`KeyMirror::let_go_behind`]), so what counts against this is mostly the undated entries (a
 /// clipping's URL, related URLs and min-hash bands, about 12 of the generator's ~30 keys a
 /// clipping, looked up at any date: about 160,000 clippings' worth) and the days of the
 /// grouping's window; past it the table (complete at every commit) answers.
