@@ -4,7 +4,8 @@
 //! are looked at again, old tombstones are purged hourly, tokens are read again every few
 //! seconds, the store's file is checked to still be the one opened, and a feed dated ambiguously
 //! is rendered again once the clock has passed that date. A store made before the search index
-//! existed has its items indexed here, a chunk whenever no job waits. A job that fails or panics
+//! existed has its items indexed here, a chunk whenever no job waits; the index's segments are
+//! merged here too, a step at a time once no change has come for a moment. A job that fails or panics
 //! is contained: the feeds keep their last content.
 
 use std::path::PathBuf;
@@ -36,6 +37,11 @@ const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// Items indexed per transaction while the search index of an older store is filled: a few tens
 /// of milliseconds of work, so a file event waits at most that long behind a chunk.
 const BACKFILL_CHUNK: usize = 200;
+/// How long the writer must have had no change before it merges the search index's segments
+/// (`fts::merge_step`), and how much each step may do: a few milliseconds, so a file event waits
+/// at most that long behind one.
+const MERGE_IDLE: Duration = Duration::from_millis(200);
+const MERGE_PAGES: i64 = 64;
 
 /// The jobs taken off the queue at once, merged.
 #[derive(Default)]
@@ -59,6 +65,9 @@ struct Timers {
     next_store_file: Instant,
     /// While the search index is being filled: when the next chunk is due.
     backfill: Option<Instant>,
+    /// While the search index may have segments to merge: when the next step is due (put off
+    /// by every change).
+    merge: Option<Instant>,
 }
 
 impl Ingest {
@@ -79,6 +88,7 @@ impl Ingest {
             next_tokens: started + TOKENS_EVERY,
             next_store_file: started + STORE_FILE_EVERY,
             backfill,
+            merge: Some(started + MERGE_IDLE),
         };
         let mut indexed = 0;
         let mut cut_short = false;
@@ -93,6 +103,7 @@ impl Ingest {
                 recheck_at,
                 self.core.settle_at().filter(|_| timers.retry.is_none()),
                 timers.backfill,
+                timers.merge,
             ]
             .into_iter()
             .flatten()
@@ -132,7 +143,10 @@ impl Ingest {
             self.on_timers(now, &mut timers);
             if work.rescan || !work.touched.is_empty() {
                 match self.contained(work.rescan, work.touched, work.since, timers.retry) {
-                    Ok(retry) => timers.retry = retry,
+                    Ok(retry) => {
+                        timers.retry = retry;
+                        timers.merge = Some(Instant::now() + MERGE_IDLE);
+                    }
                     Err(Stopped) => {
                         // What the batch committed stays; the rest is finished at the next start.
                         info!("stopping: the update under way was cut short at a chunk's end");
@@ -145,6 +159,8 @@ impl Ingest {
             }
             if !cut_short && timers.backfill.is_some_and(|at| at <= Instant::now()) {
                 timers.backfill = self.backfill_search(&mut indexed, started);
+            } else if !cut_short && timers.merge.is_some_and(|at| at <= Instant::now()) {
+                timers.merge = self.merge_search();
             }
         }
         // Published feeds are saved only when they are what the store holds.
@@ -263,6 +279,25 @@ impl Ingest {
                     panic_message(&*panic)
                 );
                 Some(Instant::now() + RETRY_MAX)
+            }
+        }
+    }
+
+    /// One step of the search index's merging, in its own transaction, a failure contained (the
+    /// index stays as it is: merging changes its layout, not what it answers). Returns when the
+    /// next step is due: at once while steps find work, else at the next change.
+    fn merge_search(&mut self) -> Option<Instant> {
+        let outcome = self.store.batch().and_then(|b| {
+            let more = b.merge_search_step(MERGE_PAGES)?;
+            b.commit()?;
+            Ok(more)
+        });
+        match outcome {
+            Ok(true) => Some(Instant::now()),
+            Ok(false) => None,
+            Err(e) => {
+                debug!("merging the search index's segments failed, tried again at the next change: {e:#}");
+                None
             }
         }
     }

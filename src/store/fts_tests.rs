@@ -395,7 +395,9 @@ fn re_indexing_with_merges_held_answers_the_same_and_puts_the_setting_back() {
         make(c, "robots");
     }
     held.execute("INSERT INTO search_index(search_index, rank) VALUES('automerge', 8)", []).unwrap();
-    assert_eq!((automerge(&held), automerge(&plain)), (Some(8), None));
+    // (A store merges when idle since `merge_when_idle`; this one merges on writes, FTS5's way.)
+    plain.execute("INSERT INTO search_index(search_index, rank) VALUES('automerge', ?1)", [AUTOMERGE_DEFAULT]).unwrap();
+    assert_eq!((automerge(&held), automerge(&plain)), (Some(8), Some(AUTOMERGE_DEFAULT)));
     let during = merges_held(&held, || {
         make(&held, "vision");
         Ok(automerge(&held))
@@ -410,7 +412,7 @@ fn re_indexing_with_merges_held_answers_the_same_and_puts_the_setting_back() {
         assert_eq!(a.is_empty(), q == "topic:robots", "{q}: {a:?}");
     }
     assert_eq!(search(&held, "topic:vision").len(), 100, "the newest 100 of 400");
-    // A store that never set it gets FTS5's default back.
+    // A store merging on writes gets FTS5's default back.
     merges_held(&plain, || Ok(())).unwrap();
     assert_eq!(automerge(&plain), Some(AUTOMERGE_DEFAULT));
     // A re-index that fails puts the setting back too (here outside any transaction, so
@@ -418,4 +420,46 @@ fn re_indexing_with_merges_held_answers_the_same_and_puts_the_setting_back() {
     let failed = merges_held(&held, || -> Result<()> { anyhow::bail!("the re-index failed") });
     assert_eq!(failed.unwrap_err().to_string(), "the re-index failed");
     assert_eq!(automerge(&held), Some(8), "the setting is back after a failed re-index");
+}
+
+#[test]
+fn merging_when_idle_runs_out_of_work_and_answers_as_merging_on_writes() {
+    // The same 400 items in small segments (a 4 KiB pending hash), written with the index's
+    // merging on writes (FTS5's default) and with it off, merged afterwards a step at a time.
+    let (idle, inline) = (index(), index());
+    for c in [&idle, &inline] {
+        c.execute("INSERT INTO search_index(search_index, rank) VALUES('hashsize', 4096)", []).unwrap();
+    }
+    merge_when_idle(&idle).unwrap();
+    assert_eq!(automerge(&idle), Some(0), "a store opened merges when idle");
+    inline
+        .execute("INSERT INTO search_index(search_index, rank) VALUES('automerge', ?1)", [AUTOMERGE_DEFAULT])
+        .unwrap();
+    for c in [&idle, &inline] {
+        for i in 0..400 {
+            let (id, title) = (format!("item-{i:03}"), format!("story {i} word{} common", i % 7));
+            let s = Spec {
+                id: &id,
+                minutes: i as i64,
+                title: &title,
+                excerpt: "",
+                body: "",
+                site: ("S", "s.example"),
+                topics: &["robots"],
+            };
+            add(c, &item(&s)).unwrap();
+        }
+    }
+    let rows =
+        |c: &Connection| -> i64 { c.query_row("SELECT count(*) FROM search_index_data", [], |r| r.get(0)).unwrap() };
+    let unmerged = rows(&idle);
+    let steps = (0..10_000).take_while(|_| merge_step(&idle, 64).unwrap()).count();
+    assert!(steps > 0 && steps < 10_000, "{steps} steps");
+    assert!(!merge_step(&idle, 64).unwrap(), "no work left once a step finds none");
+    assert!(rows(&idle) < unmerged, "merged: {} rows of segments from {unmerged}", rows(&idle));
+    for q in ["topic:robots", "common", "word3", "story word5", "\"story 17\"", "nothing"] {
+        let (a, b) = (search(&idle, q), search(&inline, q));
+        assert_eq!(a, b, "{q}");
+        assert_eq!(a.is_empty(), q == "nothing", "{q}: {a:?}");
+    }
 }

@@ -339,6 +339,12 @@ impl Batch<'_> {
         fts::backfill(&self.tx, chunk)
     }
 
+    /// One idle step of the search index's merging (see [`fts::merge_step`]): whether it found
+    /// work.
+    pub(crate) fn merge_search_step(&self, pages: i64) -> Result<bool> {
+        fts::merge_step(&self.tx, pages)
+    }
+
     /// Whether every live item is in the search index.
     pub(crate) fn search_ready(&self) -> Result<bool> {
         fts::ready(&self.tx)

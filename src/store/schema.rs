@@ -270,6 +270,7 @@ impl Store {
         conn.execute_batch(super::story_log::SCHEMA)?;
         conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?1)", [SCHEMA_VERSION.to_string()])?;
         super::fts::migrate_search(&conn)?;
+        super::fts::merge_when_idle(&conn)?;
         conn.execute_batch(super::records::SCHEMA)?;
         super::records::migrate_lean_records(&conn)?;
         super::stories::migrate_story_keys_compact(&conn)?;
