@@ -369,26 +369,7 @@ fn automerge(c: &Connection) -> Option<i64> {
 fn re_indexing_with_merges_held_answers_the_same_and_puts_the_setting_back() {
     // Two stores with the same 400 items, small segments (a 4 KiB pending hash) so that many are
     // written; both re-index every item under new topics, one with merges held.
-    let spec = |i: usize, topic: &'static str| {
-        let id = format!("item-{i:03}");
-        let title = format!("story {i} word{} common", i % 7);
-        (id, title, topic)
-    };
-    let make = |c: &Connection, topic: &'static str| {
-        for i in 0..400 {
-            let (id, title, topic) = spec(i, topic);
-            let s = Spec {
-                id: &id,
-                minutes: i as i64,
-                title: &title,
-                excerpt: "",
-                body: "",
-                site: ("S", "s.example"),
-                topics: &[topic],
-            };
-            add(c, &item(&s)).unwrap();
-        }
-    };
+    let make = |c: &Connection, topic: &'static str| add_stories(c, 400, topic);
     let (held, plain) = (index(), index());
     for c in [&held, &plain] {
         c.execute("INSERT INTO search_index(search_index, rank) VALUES('hashsize', 4096)", []).unwrap();
@@ -436,19 +417,7 @@ fn merging_when_idle_runs_out_of_work_and_answers_as_merging_on_writes() {
         .execute("INSERT INTO search_index(search_index, rank) VALUES('automerge', ?1)", [AUTOMERGE_DEFAULT])
         .unwrap();
     for c in [&idle, &inline] {
-        for i in 0..400 {
-            let (id, title) = (format!("item-{i:03}"), format!("story {i} word{} common", i % 7));
-            let s = Spec {
-                id: &id,
-                minutes: i as i64,
-                title: &title,
-                excerpt: "",
-                body: "",
-                site: ("S", "s.example"),
-                topics: &["robots"],
-            };
-            add(c, &item(&s)).unwrap();
-        }
+        add_stories(c, 400, "robots");
     }
     let rows =
         |c: &Connection| -> i64 { c.query_row("SELECT count(*) FROM search_index_data", [], |r| r.get(0)).unwrap() };
@@ -461,5 +430,22 @@ fn merging_when_idle_runs_out_of_work_and_answers_as_merging_on_writes() {
         let (a, b) = (search(&idle, q), search(&inline, q));
         assert_eq!(a, b, "{q}");
         assert_eq!(a.is_empty(), q == "nothing", "{q}: {a:?}");
+    }
+}
+
+/// Indexes `n` items "story I wordJ common" under `topic`, a minute apart, ids `item-000`….
+fn add_stories(c: &Connection, n: usize, topic: &str) {
+    for i in 0..n {
+        let (id, title) = (format!("item-{i:03}"), format!("story {i} word{} common", i % 7));
+        let s = Spec {
+            id: &id,
+            minutes: i as i64,
+            title: &title,
+            excerpt: "",
+            body: "",
+            site: ("S", "s.example"),
+            topics: &[topic],
+        };
+        add(c, &item(&s)).unwrap();
     }
 }
