@@ -5,7 +5,7 @@
 //! `O_NONBLOCK` (a FIFO or device is refused without blocking), in one bounded read, with the
 //! stat taken from the open file. `clipfeed check` walks and reads through the same functions.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -111,6 +111,8 @@ impl Scanner {
 /// Files handed to the thread pool at once by a survey: enough to keep both cores busy, few
 /// enough that a folder of a million files is never held whole.
 const SURVEY_CHUNK: usize = 4096;
+/// Chunks a survey lets wait for the pool at most; past that the lister stats the next itself.
+const SURVEY_QUEUED: usize = 16;
 
 /// A clipping file a survey found: its key, stat, and the folder it is in (an index into
 /// [`Survey::dirs`]).
@@ -119,6 +121,10 @@ pub(super) struct Seen {
     pub(super) key: FileKey,
     pub(super) stat: FileStat,
     dir: u32,
+    /// The length of its path relative to the root (saturated), so that naming the files
+    /// reserves their paths' buffer once (growing it by doubling held half as much again, about
+    /// 90 MB at a million files, for a moment).
+    rel_len: u16,
 }
 
 /// Every clipping file below a root, compact (no string per file): what a reconcile compares
@@ -136,11 +142,12 @@ pub(super) struct Survey {
 impl Scanner {
     /// Surveys a root: each folder is listed on this thread while the pool stats its files
     /// (relative to the folder, with the type the listing gave: one system call a file), a chunk
-    /// at a time. Symlinked clippings that are followed are added to `links`.
+    /// at a time, with a few chunks queued at most (`stat_or_queue`). Symlinked clippings that are followed are added to `links`.
     pub(super) fn survey(&self, cfg: &Config, root: &Path, links: &mut Symlinks, heartbeat: &Heartbeat) -> Survey {
         let keys = FileKeys::new(&root_key(root));
         let mut dirs = vec![String::new()];
         let found = std::sync::Mutex::new((Vec::new(), Symlinks::new()));
+        let queued = std::sync::atomic::AtomicUsize::new(0);
         rayon::scope(|s| {
             let mut at = 0;
             while at < dirs.len() {
@@ -166,12 +173,11 @@ impl Scanner {
                     }
                     if chunk.len() == SURVEY_CHUNK {
                         heartbeat.beat();
-                        let (chunk, fd, found) = (std::mem::take(&mut chunk), fd.clone(), &found);
-                        s.spawn(move |_| self.stat_chunk(root, keys, (at as u32, &fd), chunk, found));
+                        let chunk = std::mem::replace(&mut chunk, Vec::with_capacity(SURVEY_CHUNK));
+                        self.stat_or_queue(s, &queued, (root, keys), (at as u32, &fd), chunk, &found);
                     }
                 }
-                let (fd, found) = (fd.clone(), &found);
-                s.spawn(move |_| self.stat_chunk(root, keys, (at as u32, &fd), chunk, found));
+                self.stat_or_queue(s, &queued, (root, keys), (at as u32, &fd), chunk, &found);
                 at += 1;
             }
         });
@@ -181,6 +187,30 @@ impl Scanner {
         }
         seen.par_sort_unstable_by_key(|s: &Seen| s.key);
         Survey { root: root.to_path_buf(), keys, seen, dirs }
+    }
+
+    /// Hands a chunk to the pool, or, when [`SURVEY_QUEUED`] chunks already wait there, stats it
+    /// on this thread: listing a folder outruns stat'ing its files, and a million files' paths
+    /// queued took about 100 MB.
+    fn stat_or_queue<'s>(
+        &'s self,
+        s: &rayon::Scope<'s>,
+        queued: &'s std::sync::atomic::AtomicUsize,
+        (root, keys): (&'s Path, FileKeys),
+        (dir, fd): (u32, &std::sync::Arc<std::fs::File>),
+        chunk: Vec<(String, bool)>,
+        found: &'s std::sync::Mutex<(Vec<Seen>, Symlinks)>,
+    ) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if queued.load(SeqCst) >= SURVEY_QUEUED {
+            return self.stat_chunk(root, keys, (dir, fd), chunk, found);
+        }
+        queued.fetch_add(1, SeqCst);
+        let fd = fd.clone();
+        s.spawn(move |_| {
+            self.stat_chunk(root, keys, (dir, &fd), chunk, found);
+            queued.fetch_sub(1, SeqCst);
+        });
     }
 
     /// Stats one chunk of a folder's clipping files (paths relative to the root, whether each is
@@ -212,7 +242,8 @@ impl Scanner {
                 })
             };
             if let Some(stat) = stat {
-                seen.push(Seen { key: keys.of(rel.as_bytes()), stat, dir });
+                let rel_len = u16::try_from(rel.len()).unwrap_or(u16::MAX);
+                seen.push(Seen { key: keys.of(rel.as_bytes()), stat, dir, rel_len });
             }
         }
         let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
@@ -224,13 +255,15 @@ impl Scanner {
 }
 
 impl Survey {
-    /// The files of this survey whose keys are in `wanted`, named (id and absolute path): their
-    /// folders are listed again (a file gone meanwhile is left out).
-    pub(super) fn named(&self, wanted: &HashSet<FileKey>, out: &mut ToRead) {
-        if wanted.is_empty() {
-            return;
-        }
-        let dirs: BTreeSet<u32> = self.seen.iter().filter(|s| wanted.contains(&s.key)).map(|s| s.dir).collect();
+    /// The files of this survey that `wanted` marks (one flag per entry of [`Survey::seen`], in
+    /// its order: a byte a file, where a set of their keys took about 35 bytes, more while it
+    /// grew), named (id and absolute path): their folders are listed again, each listed file
+    /// found in `seen` by its key (a file gone meanwhile is left out, one come meanwhile too).
+    pub(super) fn named(&self, wanted: &[bool], out: &mut ToRead) {
+        debug_assert_eq!(wanted.len(), self.seen.len());
+        let marked = || self.seen.iter().zip(wanted).filter(|(_, w)| **w).map(|(s, _)| s);
+        let dirs: BTreeSet<u32> = marked().map(|s| s.dir).collect();
+        out.reserve(marked().count(), marked().map(|s| usize::from(s.rel_len)).sum());
         let root = root_key(&self.root);
         for dir in dirs {
             let prefix = &self.dirs[dir as usize];
@@ -238,11 +271,41 @@ impl Survey {
             for entry in listing {
                 let Some((name, ft)) = listed(entry, &self.root, prefix) else { continue };
                 let rel = format!("{prefix}{name}");
-                if !ft.is_dir() && wanted.contains(&self.keys.of(rel.as_bytes())) {
+                if !ft.is_dir() && self.marked(wanted, self.keys.of(rel.as_bytes())) {
                     out.push_under(&root, &self.root, &rel);
                 }
             }
         }
+    }
+
+    /// Whether the file of this key is one `wanted` marks.
+    fn marked(&self, wanted: &[bool], key: FileKey) -> bool {
+        position(&self.seen, key).is_some_and(|i| wanted[i])
+    }
+
+    /// A flag for each entry of [`Survey::seen`]: whether its key is in `keys`.
+    #[cfg(test)]
+    pub(super) fn marks(&self, keys: &std::collections::HashSet<FileKey>) -> Vec<bool> {
+        self.seen.iter().map(|s| keys.contains(&s.key)).collect()
+    }
+}
+
+/// Where `key` is in `seen` (sorted by key). The keys are hashes, spread evenly, so the search
+/// starts where the key's first half puts it and widens from there: a cache miss or two a file,
+/// where a binary search over a million entries took about twenty.
+fn position(seen: &[Seen], key: FileKey) -> Option<usize> {
+    let n = seen.len();
+    if n == 0 {
+        return None;
+    }
+    let guess = (((u128::from(key.0)) * n as u128) >> 64) as usize;
+    let mut reach = 16;
+    loop {
+        let (lo, hi) = (guess.saturating_sub(reach), guess.saturating_add(reach).min(n));
+        if (lo == 0 || seen[lo].key <= key) && (hi == n || seen[hi - 1].key >= key) {
+            return seen[lo..hi].binary_search_by_key(&key, |s| s.key).ok().map(|i| lo + i);
+        }
+        reach *= 2;
     }
 }
 
@@ -481,7 +544,7 @@ mod tests {
         assert_eq!(survey_links, walk_links);
         assert_eq!(survey_links.len(), 1);
         // Named again by key: ids and absolute paths as the walk gives them.
-        let wanted: HashSet<FileKey> = survey.seen.iter().map(|s| s.key).collect();
+        let wanted = vec![true; survey.seen.len()];
         let mut held = ToRead::default();
         survey.named(&wanted, &mut held);
         let mut named = held.to_pairs();
@@ -491,6 +554,31 @@ mod tests {
         assert_eq!(named, expected);
         let paths: Vec<&str> = named.iter().map(|(id, _)| id.path.as_str()).collect();
         assert_eq!(paths, ["a.md", "sub/b.md", "sub/deeper/c.txt", "sub/link.md"]);
+    }
+
+    #[test]
+    fn a_key_is_found_where_it_is_and_nowhere_else() {
+        let keys = FileKeys::new("/r");
+        let stat = FileStat { size: 1, mtime_ns: 2 };
+        for n in [0, 1, 2, 3, 40, 1000, 5003] {
+            let mut seen: Vec<Seen> =
+                (0..n).map(|i| Seen { key: keys.of(format!("{i}.md").as_bytes()), stat, dir: 0, rel_len: 4 }).collect();
+            // Keys bunched at both ends as well as spread, so the search must widen both ways.
+            seen.extend([(0, 5), (0, 9), (u64::MAX, 1), (u64::MAX, 3)].map(|key| Seen {
+                key,
+                stat,
+                dir: 0,
+                rel_len: 4,
+            }));
+            seen.sort_unstable_by_key(|s| s.key);
+            for (i, s) in seen.iter().enumerate() {
+                assert_eq!(position(&seen, s.key), Some(i), "n {n}, entry {i}");
+            }
+            for absent in [(0, 0), (0, 6), (u64::MAX, 2), (u64::MAX, u64::MAX), keys.of(b"absent.md")] {
+                assert_eq!(position(&seen, absent), None, "n {n}, {absent:?}");
+            }
+        }
+        assert_eq!(position(&[], (1, 1)), None);
     }
 
     #[test]
@@ -509,7 +597,7 @@ mod tests {
         let keys = FileKeys::new(&root_key(&root));
         let of_17 = survey.seen.iter().find(|s| s.key == keys.of(b"17.md")).expect("17.md found");
         assert_eq!(of_17.stat.size, 17 % 13);
-        let wanted: HashSet<FileKey> = [keys.of(b"17.md"), keys.of(b"8000.md")].into();
+        let wanted = survey.marks(&[keys.of(b"17.md"), keys.of(b"8000.md")].into());
         let mut held = ToRead::default();
         survey.named(&wanted, &mut held);
         let named: BTreeSet<String> = held.to_pairs().into_iter().map(|(id, _)| id.path).collect();

@@ -57,23 +57,19 @@ fn compare(cfg: &config::Config, index: &FileIndex, walked: &Walked<'_>) -> Comp
     for (_, _, survey) in walked {
         let Some(survey) = survey else { continue };
         out.files += survey.seen.len();
-        let mut wanted = HashSet::new();
+        let mut wanted = vec![false; survey.seen.len()];
         let mut k = 0;
-        for seen in &survey.seen {
+        for (seen, wanted) in survey.seen.iter().zip(&mut wanted) {
             while k < index.files.len() && index.files[k].key < seen.key {
                 k += 1;
             }
-            match index.files.get(k) {
+            *wanted = match index.files.get(k) {
                 Some(known) if known.key == seen.key => {
                     matched[k] = true;
-                    if known.stat != seen.stat || known.rejected {
-                        wanted.insert(seen.key);
-                    }
+                    known.stat != seen.stat || known.rejected
                 }
-                _ => {
-                    wanted.insert(seen.key);
-                }
-            }
+                _ => true,
+            };
         }
         survey.named(&wanted, &mut out.to_load);
     }
@@ -339,7 +335,7 @@ mod tests {
         let scanner = scan::Scanner::new(&cfg);
         let beat = crate::systemd::Heartbeat::new("test");
         let survey = scanner.survey(&cfg, &root, &mut Symlinks::new(), &beat);
-        let wanted: HashSet<FileKey> = survey.seen.iter().map(|s| s.key).collect();
+        let wanted = vec![true; survey.seen.len()];
         let stats: HashMap<FileKey, crate::store::FileStat> = survey.seen.iter().map(|s| (s.key, s.stat)).collect();
         let keys = crate::store::FileKeys::new(&scan::root_key(&root));
         let mut store = Store::open(&db).unwrap();

@@ -57,6 +57,12 @@ impl ToRead {
         }
     }
 
+    /// Makes room for `files` more files whose relative paths take `bytes` together.
+    pub(crate) fn reserve(&mut self, files: usize, bytes: usize) {
+        self.files.reserve_exact(files);
+        self.rels.reserve_exact(bytes);
+    }
+
     fn base(&mut self, key: &str, dir: &Path, join: bool) -> u32 {
         // Roots are few: a file whose path is not its root's folder joined comes alone.
         let found = if join { self.bases.iter().rposition(|b| b.join && b.key == key && b.dir == dir) } else { None };
