@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::store::StoryRow;
+use crate::store::key_filter::FILTER_FIRST;
 use crate::store::stories::tests::Rng;
 use crate::store::{BULK_CACHE_KIB, COLD_CACHE_KIB, DEFAULT_CACHE_KIB};
 
