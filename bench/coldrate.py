@@ -7,7 +7,7 @@ whether the kernel's cache answered or not), matched afterwards to the log's pro
 its bytes read and written per item, then the totals. On a shared machine wall seconds swing;
 CPU seconds and bytes do not.
 
-    python3 bench/coldrate.py BINARY ROOT [--stop-after ITEMS]
+    python3 bench/coldrate.py BINARY ROOT [--stop-after ITEMS] [--every ITEMS]
 
 With --perf-after N it also records the writer thread with `perf record` from the moment N
 items are refreshed until the build ends (perf.data in the current folder).
@@ -30,6 +30,7 @@ ap.add_argument("--perf-after", type=int, default=None)
 ap.add_argument("--perf-out", default="perf.data")
 ap.add_argument("--perf-seconds", type=float, default=60.0)
 ap.add_argument("--stop-after", type=int, default=None, help="stop once this many items are refreshed")
+ap.add_argument("--every", type=int, default=None, help="report per this many items instead of per tenth")
 args = ap.parse_args()
 
 d = tempfile.mkdtemp(prefix="clipfeed-coldrate-")
@@ -136,8 +137,10 @@ print("wall %.1f s, CPU %.2f s, writer %.2f s, peak %.1f MiB, items %d of %d" % 
 if progress and samples:
     print("%-14s %9s %12s %12s %12s %10s" % ("items", "wall s", "writer ms/it", "read KiB/it", "write KiB/it", "preads/it"))
     marks = [progress[0]]
-    for k in range(1, 11):
-        want = found * k // 10
+    wants = [found * k // 10 for k in range(1, 11)]
+    if args.every:
+        wants = list(range(args.every, found + args.every, args.every))
+    for want in wants:
         nxt = next((g for g in progress if g[1] >= want), None)
         if nxt and nxt[1] > marks[-1][1]:
             marks.append(nxt)

@@ -15,11 +15,13 @@
 //!   sorted, instead of one B-tree insert per key per clipping. The table holds at every commit
 //!   what the per-key path would have left. The mirror is bounded by the grouping's window: a
 //!   build refreshes its items oldest first, and a lookup reaches only so many days back, so at
-//!   each commit the dated entries of the days its lookups have left behind are let go (the
-//!   undated ones are looked up at any date, and stay). Whatever the order, the answers stay
-//!   the table's: a range reaching a day let go, under a key that had an entry let go, is
-//!   answered by the held entries only when they settle it (a full answer above the days let
-//!   go), else by the table with the entries put since. A transaction that never commits
+//!   each commit the dated entries of the days its lookups have left behind are let go; the
+//!   undated ones (looked up at any date, nearly every one a key of its own) are let go by item
+//!   number, the older half once too many are held. The keys of entries let go are noted in
+//!   Bloom filters that grow with the build ([`KeyFilter`]). Whatever the order, the answers
+//!   stay the table's: a range that may reach an entry let go, under a key the filter names,
+//!   is answered by the held entries only when they settle it (a full answer above what was
+//!   let go), else by the table with the entries put since. A transaction that never commits
 //!   leaves the mirror out of step, so the next one drops it and the table answers; so does a
 //!   mirror grown past [`MAX_ENTRIES`], which bounds its memory. A large batch's build without
 //!   the mirror takes a larger page cache (`store`'s `COLD_CACHE_KIB`), the key table's pages
@@ -31,24 +33,27 @@ use std::collections::{BTreeSet, HashMap};
 use anyhow::Result;
 use rusqlite::{Connection, params};
 
+use super::key_filter::KeyFilter;
 use super::story_log::{Coverage, coverage_row, coverage_sql};
 use super::{Batch, KeyRange, Store};
 
 /// The most (key, day, item number) entries mirrored: 16 bytes each, 32 MiB (more while a commit
 /// sorts them in). Entries of days the build has left behind are let go at each commit
-/// ([`KeyMirror::let_go_behind`]), so what counts against this is mostly the undated entries (a
-/// clipping's URL, related URLs and min-hash bands, about 12 of the generator's ~30 keys a
-/// clipping, looked up at any date: about 160,000 clippings' worth) and the days of the
-/// grouping's window; past it the table (complete at every commit) answers.
+/// ([`KeyMirror::let_go_behind`]), and the undated ones of the oldest items past
+/// [`UNDATED_HELD`] ([`KeyMirror::let_go_undated`]), so what counts against this is the days of
+/// the grouping's window; past it (a flood of clippings in a few days) the table (complete at
+/// every commit) answers.
 const MAX_ENTRIES: usize = 2_000_000;
 
-/// The day the key table gives undated entries (`story::group`'s), below every real day: looked
-/// up at any date, so never let go.
-const UNDATED: i32 = i32::MIN;
+/// The undated entries held (a clipping's URL, related URLs and min-hash bands, about 12 of the
+/// generator's ~30 keys a clipping, looked up at any date, nearly every one a key of its own):
+/// past this many, those of the older half of the items are let go, their keys noted in
+/// [`KeyMirror::undated_let_go`]. 6.4 MiB, about 33,000 clippings' worth.
+const UNDATED_HELD: usize = 400_000;
 
-/// The bits of the filter of keys with an entry let go (2^25 bits, 4 MiB, made at the first
-/// commit that lets entries go): a key it does not name has every entry in the mirror.
-const LET_GO_BITS: u32 = 25;
+/// The day the key table gives undated entries (`story::group`'s), below every real day: looked
+/// up at any date.
+const UNDATED: i32 = i32::MIN;
 
 #[cfg(test)]
 thread_local! {
@@ -75,8 +80,9 @@ pub(super) type TableRow = (i32, i64, String);
 /// sorted array (16 bytes each; a B-tree of them took twice that, 14 MiB more at the peak of a
 /// cold build of 10,000), and those put since in a small B-tree, written at the commit. Dated
 /// entries of days before [`KeyMirror::held_from`] may have been let go (their keys noted in
-/// [`KeyMirror::let_go`]): a range reaching them is answered by the table where the mirror
-/// cannot tell.
+/// [`KeyMirror::dated_let_go`]), and undated ones numbered up to [`KeyMirror::undated_below`]
+/// (their keys noted in [`KeyMirror::undated_let_go`]): a range reaching them is answered by
+/// the table where the mirror cannot tell.
 #[derive(Debug)]
 pub(crate) struct KeyMirror {
     settled: Vec<Entry>,
@@ -85,11 +91,19 @@ pub(crate) struct KeyMirror {
     items: HashMap<u32, Box<str>>,
     /// Changed since the last commit.
     dirty: bool,
-    /// Every entry of a day from this one on (and every undated one) is held; `UNDATED`
-    /// (nothing let go) until the first commit that lets entries go.
+    /// Every dated entry of a day from this one on is held; `UNDATED` (nothing let go) until
+    /// the first commit that lets dated entries go.
     held_from: i32,
-    /// A Bloom filter (two bits a key) of the keys with an entry let go: empty until then.
-    let_go: Vec<u64>,
+    /// The keys with a dated entry let go (a few thousand: words and names, shared by many).
+    dated_let_go: KeyFilter,
+    /// Every undated entry numbered above this is held.
+    undated_below: u32,
+    /// The keys with an undated entry let go (about 12 a clipping let go).
+    undated_let_go: KeyFilter,
+    /// Undated entries held, about (what sets off [`KeyMirror::let_go_undated`]).
+    undated_held: usize,
+    /// [`UNDATED_HELD`], smaller in tests.
+    undated_max: usize,
     /// The first day each lookup of this transaction reached (its dated ranges' least start):
     /// where the build's dates stand, for the next commit to let go what is behind them.
     asked: Vec<i32>,
@@ -106,24 +120,16 @@ impl Default for KeyMirror {
             items: HashMap::new(),
             dirty: false,
             held_from: UNDATED,
-            let_go: Vec::new(),
+            dated_let_go: KeyFilter::default(),
+            undated_below: 0,
+            undated_let_go: KeyFilter::default(),
+            undated_held: 0,
+            undated_max: UNDATED_HELD,
             asked: Vec::new(),
             #[cfg(test)]
             table_answers: 0,
         }
     }
-}
-
-/// The two bits of `key` in the filter of keys let go (a key is a hash already in the store;
-/// mixed again, since nothing makes any key so).
-fn let_go_bits(key: u64) -> [usize; 2] {
-    let mut h = key ^ (key >> 33);
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^= h >> 33;
-    let mask = (1u64 << LET_GO_BITS) - 1;
-    [(h & mask) as usize, ((h >> 32) & mask) as usize]
 }
 
 impl KeyMirror {
@@ -146,9 +152,9 @@ impl KeyMirror {
             let (lo, hi) = ((r.key, r.lo, 0), (r.key, r.hi, u32::MAX));
             // Entries at or below this may be missing: every entry above it is held.
             let hidden = self.hidden_below(r);
-            let from = self.settled.partition_point(|e| *e < lo);
+            // One search: the range is read downwards from its top until it ends.
             let to = self.settled.partition_point(|e| *e <= hi);
-            let mut old = self.settled[from..to].iter().rev().peekable();
+            let mut old = self.settled[..to].iter().rev().take_while(|e| **e >= lo).peekable();
             let mut new = self.fresh.range(lo..=hi).rev().peekable();
             // The two, merged in descending order.
             let merged = std::iter::from_fn(|| match (old.peek(), new.peek()) {
@@ -204,15 +210,15 @@ impl KeyMirror {
         Ok(out)
     }
 
-    /// The greatest entry of range `r` that may have been let go, if any may have been.
+    /// The greatest entry of range `r` that may have been let go, if any may have been: a dated
+    /// one of a day before [`KeyMirror::held_from`], else an undated one numbered up to
+    /// [`KeyMirror::undated_below`], under a key the filter of its kind names.
     fn hidden_below(&self, r: &KeyRange) -> Option<Entry> {
-        if self.let_go.is_empty() {
-            return None;
-        }
         let top = r.hi.min(self.held_from.saturating_sub(1));
-        let bottom = r.lo.max(UNDATED + 1);
-        let named = let_go_bits(r.key).iter().all(|&b| self.let_go[b / 64] >> (b % 64) & 1 == 1);
-        (bottom <= top && named).then_some((r.key, top, u32::MAX))
+        if r.lo.max(UNDATED + 1) <= top && self.dated_let_go.names(r.key) {
+            return Some((r.key, top, u32::MAX));
+        }
+        (r.lo == UNDATED && self.undated_let_go.names(r.key)).then_some((r.key, UNDATED, self.undated_below))
     }
 
     fn put(&mut self, item: &str, n: u32, keys: &[(u64, i32)]) {
@@ -220,8 +226,9 @@ impl KeyMirror {
         // A number can be given again once its row is gone (SQLite hands out the largest plus one).
         self.items.insert(n, item.into());
         for &(key, day) in keys {
-            if self.settled.binary_search(&(key, day, n)).is_err() {
-                self.fresh.insert((key, day, n));
+            if self.settled.binary_search(&(key, day, n)).is_err() && self.fresh.insert((key, day, n)) && day == UNDATED
+            {
+                self.undated_held += 1;
             }
         }
     }
@@ -229,9 +236,13 @@ impl KeyMirror {
     fn delete(&mut self, n: u32, keys: &[(u64, i32)]) {
         self.dirty = true;
         for &(key, day) in keys {
-            self.fresh.remove(&(key, day, n));
+            let mut gone = self.fresh.remove(&(key, day, n));
             if let Ok(i) = self.settled.binary_search(&(key, day, n)) {
                 self.settled.remove(i);
+                gone = true;
+            }
+            if gone && day == UNDATED {
+                self.undated_held = self.undated_held.saturating_sub(1);
             }
         }
     }
@@ -246,7 +257,8 @@ impl KeyMirror {
     }
 
     /// The entries written at a commit that succeeded join the settled ones; then those the
-    /// build has left behind are let go.
+    /// build has left behind are let go, and the undated ones of the oldest items when there
+    /// are too many.
     fn settle(&mut self) {
         self.dirty = false;
         if !self.fresh.is_empty() {
@@ -255,6 +267,50 @@ impl KeyMirror {
             self.settled.sort_unstable();
         }
         self.let_go_behind();
+        if self.undated_held > self.undated_max {
+            self.let_go_undated();
+        }
+    }
+
+    /// Lets go the undated entries of the older half of the items that have any (by number: a
+    /// build numbers its items as it puts them), their keys noted in the filter; then the item
+    /// ids no entry held names any more. A lookup under one of those keys is answered by the
+    /// table where the held entries do not settle it (see [`KeyMirror::hidden_below`]), so
+    /// which ones go is a matter of speed only: a build's recent items are the likelier to
+    /// share a URL with the next.
+    fn let_go_undated(&mut self) {
+        let mut numbers: Vec<u32> = self.settled.iter().filter(|e| e.1 == UNDATED).map(|e| e.2).collect();
+        if numbers.is_empty() {
+            self.undated_held = 0;
+            return;
+        }
+        let mid = numbers.len() / 2;
+        let cut = (*numbers.select_nth_unstable(mid).1).max(self.undated_below);
+        drop(numbers);
+        self.undated_below = cut;
+        let filter = &mut self.undated_let_go;
+        self.settled.retain(|&(key, d, n)| {
+            let keep = d != UNDATED || n > cut;
+            if !keep {
+                filter.put(key);
+            }
+            keep
+        });
+        self.undated_held = self.settled.iter().filter(|e| e.1 == UNDATED).count();
+        let top = self.settled.iter().map(|e| e.2).max().unwrap_or(0) as usize;
+        let mut named = vec![0u64; top / 64 + 1];
+        for e in &self.settled {
+            named[e.2 as usize / 64] |= 1 << (e.2 % 64);
+        }
+        self.items.retain(|&n, _| named[n as usize / 64] >> (n % 64) & 1 == 1);
+        self.items.shrink_to_fit();
+        tracing::debug!(
+            below = cut,
+            held = self.settled.len(),
+            items = self.items.len(),
+            filter_kib = (self.undated_let_go.bytes() + self.dated_let_go.bytes()) / 1024,
+            "story key mirror: undated entries of the oldest items let go"
+        );
     }
 
     /// Lets go the dated entries of days before the median of the first days this transaction's
@@ -274,16 +330,11 @@ impl KeyMirror {
             return;
         }
         self.held_from = day;
-        if self.let_go.is_empty() {
-            self.let_go = vec![0; 1 << (LET_GO_BITS - 6)];
-        }
-        let let_go = &mut self.let_go;
+        let filter = &mut self.dated_let_go;
         self.settled.retain(|&(key, d, _)| {
             let keep = d == UNDATED || d >= day;
             if !keep {
-                for b in let_go_bits(key) {
-                    let_go[b / 64] |= 1 << (b % 64);
-                }
+                filter.put(key);
             }
             keep
         });

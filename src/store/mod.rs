@@ -17,6 +17,7 @@ mod bulk;
 mod files;
 mod health;
 mod items;
+mod key_filter;
 mod log;
 mod notes;
 mod reader;

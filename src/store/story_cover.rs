@@ -202,17 +202,27 @@ pub(super) fn migrate_story_cover(conn: &Connection) -> Result<()> {
     }
     let started = std::time::Instant::now();
     conn.execute_batch("SAVEPOINT story_cover_fill;")?;
-    drop_story_cover(conn)?;
     // Every row, the full computation: the same statements as a trigger's, for every item.
-    conn.execute_batch(&format!(
-        "{}
-         {}
-         DELETE FROM meta WHERE key='migrated_story_cover';
-         INSERT OR REPLACE INTO meta(key, value) VALUES('{MIGRATED}', '1');
-         RELEASE story_cover_fill;",
-        schema(),
-        cover("1")
-    ))?;
+    let filled = drop_story_cover(conn).and_then(|()| {
+        conn.execute_batch(&format!(
+            "{}
+             {}
+             DELETE FROM meta WHERE key='migrated_story_cover';
+             INSERT OR REPLACE INTO meta(key, value) VALUES('{MIGRATED}', '1');
+             RELEASE story_cover_fill;",
+            schema(),
+            cover("1")
+        ))?;
+        Ok(())
+    });
+    if let Err(e) = filled {
+        // Undone and ended (a store busy with another connection, a full disk): left open, the
+        // savepoint would hold every later transaction off for good ("cannot start a
+        // transaction within a transaction"). Where SQLite rolled it back itself, there is no
+        // savepoint left to end.
+        let _ = conn.execute_batch("ROLLBACK TO story_cover_fill; RELEASE story_cover_fill;");
+        return Err(e);
+    }
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "story coverage filled");
     Ok(())
 }
