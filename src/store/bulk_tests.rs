@@ -451,3 +451,27 @@ fn a_cold_end_that_fails_leaves_the_store_writable() {
     second.end_cold().unwrap();
     assert_eq!(dump(&mut first, &[]), dump(&mut second, &[]));
 }
+
+#[test]
+fn a_cold_end_waits_for_a_write_lock_held_a_moment_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    store.begin_cold().unwrap();
+    let b = store.batch().unwrap();
+    for (row, keys) in rows().iter().take(40) {
+        b.put_story_item(row, keys).unwrap();
+    }
+    b.commit().unwrap();
+    // Another connection (as the checkpoint thread's truncation does) holds the write lock
+    // for a moment, well within the writer's busy timeout.
+    let other = Connection::open(dir.path().join("s.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        other.execute_batch("ROLLBACK").unwrap();
+    });
+    store.end_cold().expect("the fill waits for the lock instead of failing");
+    holder.join().unwrap();
+    assert!(!store.in_cold());
+    store.batch().unwrap().commit().unwrap();
+}

@@ -201,6 +201,15 @@ pub(super) fn migrate_story_cover(conn: &Connection) -> Result<()> {
         return Ok(());
     }
     let started = std::time::Instant::now();
+    // Outside a transaction, the write lock is taken first (`BEGIN IMMEDIATE` waits for it under
+    // the busy timeout): a savepoint alone begins a deferred transaction, whose first write,
+    // after the schema is read, fails at once with "database is locked" when the checkpoint
+    // thread holds the lock for the truncation it tries once changes stop, which is just when
+    // a cold build ends.
+    let own = conn.is_autocommit();
+    if own {
+        conn.execute_batch("BEGIN IMMEDIATE;")?;
+    }
     conn.execute_batch("SAVEPOINT story_cover_fill;")?;
     // Every row, the full computation: the same statements as a trigger's, for every item.
     let filled = drop_story_cover(conn).and_then(|()| {
@@ -221,7 +230,14 @@ pub(super) fn migrate_story_cover(conn: &Connection) -> Result<()> {
         // transaction within a transaction"). Where SQLite rolled it back itself, there is no
         // savepoint left to end.
         let _ = conn.execute_batch("ROLLBACK TO story_cover_fill; RELEASE story_cover_fill;");
+        if own && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK;");
+        }
         return Err(e);
+    }
+    if own && let Err(e) = conn.execute_batch("COMMIT;") {
+        let _ = conn.execute_batch("ROLLBACK;");
+        return Err(e.into());
     }
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "story coverage filled");
     Ok(())
