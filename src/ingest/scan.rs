@@ -111,8 +111,9 @@ impl Scanner {
 /// Files handed to the thread pool at once by a survey: enough to keep both cores busy, few
 /// enough that a folder of a million files is never held whole.
 const SURVEY_CHUNK: usize = 4096;
-/// Chunks a survey lets wait for the pool at most; past that the lister stats the next itself.
-const SURVEY_QUEUED: usize = 16;
+/// Chunks a survey lets wait for the pool at most; past that the lister stats the next itself
+/// (one in unit tests, whose folders are a few chunks, so that both ways are taken).
+const SURVEY_QUEUED: usize = if cfg!(test) { 1 } else { 16 };
 
 /// A clipping file a survey found: its key, stat, and the folder it is in (an index into
 /// [`Survey::dirs`]).
@@ -142,7 +143,8 @@ pub(super) struct Survey {
 impl Scanner {
     /// Surveys a root: each folder is listed on this thread while the pool stats its files
     /// (relative to the folder, with the type the listing gave: one system call a file), a chunk
-    /// at a time, with a few chunks queued at most (`stat_or_queue`). Symlinked clippings that are followed are added to `links`.
+    /// at a time, with a few chunks queued at most (`stat_or_queue`). Symlinked clippings that
+    /// are followed are added to `links`.
     pub(super) fn survey(&self, cfg: &Config, root: &Path, links: &mut Symlinks, heartbeat: &Heartbeat) -> Survey {
         let keys = FileKeys::new(&root_key(root));
         let mut dirs = vec![String::new()];

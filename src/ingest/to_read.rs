@@ -59,8 +59,8 @@ impl ToRead {
 
     /// Makes room for `files` more files whose relative paths take `bytes` together.
     pub(crate) fn reserve(&mut self, files: usize, bytes: usize) {
-        self.files.reserve_exact(files);
-        self.rels.reserve_exact(bytes);
+        self.files.reserve(files);
+        self.rels.reserve(bytes);
     }
 
     fn base(&mut self, key: &str, dir: &Path, join: bool) -> u32 {

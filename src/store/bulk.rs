@@ -18,7 +18,8 @@
 //!   each commit the dated entries of the days its lookups have left behind are let go; the
 //!   undated ones (looked up at any date, nearly every one a key of its own) are let go by item
 //!   number, the older half once too many are held. The keys of entries let go are noted in
-//!   Bloom filters that grow with the build ([`KeyFilter`]). Whatever the order, the answers
+//!   Bloom filters that grow with the build ([`KeyFilter`], each bounded: a full one names
+//!   every key, so the table answers what was let go). Whatever the order, the answers
 //!   stay the table's: a range that may reach an entry let go, under a key the filter names,
 //!   is answered by the held entries only when they settle it (a full answer above what was
 //!   let go), else by the table with the entries put since. A transaction that never commits

@@ -420,6 +420,31 @@ fn the_key_filter_names_few_keys_it_was_not_given() {
     assert!(named < 8_000, "two stages: {named}");
 }
 
+#[test]
+fn a_full_key_filter_names_every_key_and_holds_nothing() {
+    let mut rng = Rng(0x0bad_cafe_f00d_d00d);
+    // Stages of 64 and 256 keys (96 and 384 bytes) fit in 600 bytes; a third (1,536) would not.
+    let mut f = KeyFilter { first: 64, max_bytes: 600, ..KeyFilter::default() };
+    let (mut put, mut most, mut unnamed) = (Vec::new(), 0, 0);
+    while put.len() < 10_000 {
+        if f.bytes() == 480 {
+            unnamed = unnamed.max((0..1_000).filter(|_| !f.names(rng.next(u64::MAX))).count());
+        }
+        let k = rng.next(u64::MAX);
+        f.put(k);
+        put.push(k);
+        most = most.max(f.bytes());
+        if most > 0 && f.bytes() == 0 {
+            break;
+        }
+    }
+    assert_eq!(most, 480, "two stages at most");
+    assert!(unnamed > 0, "before it was full, some keys were not named");
+    assert_eq!(f.bytes(), 0, "full: its stages let go");
+    assert!((0..10_000).all(|_| f.names(rng.next(u64::MAX))), "full: every key named (the table answers)");
+    assert!(put.iter().all(|&k| f.names(k)));
+}
+
 /// The end of a cold build that fails (here: another connection holds the store's write lock)
 /// leaves no transaction open: the next batch begins, and the end, tried again, fills the
 /// coverage as a build that ended at once does.
@@ -445,6 +470,20 @@ fn a_cold_end_that_fails_leaves_the_store_writable() {
     first.conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
     first.batch().expect("no transaction left open").commit().unwrap();
     assert!(first.in_cold(), "the build goes on till its end succeeds");
+    // A fill that fails inside its transaction (its last write refused) is undone and ended.
+    first
+        .conn
+        .execute_batch(
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.meta WHEN NEW.key LIKE 'migrated_story_cover%'
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+    let failed = first.end_cold().expect_err("the fill's last write is refused");
+    assert!(format!("{failed:#}").contains("refused"), "{failed:#}");
+    assert!(first.conn.is_autocommit(), "no transaction or savepoint left open");
+    first.conn.execute_batch("DROP TRIGGER temp.refuse").unwrap();
+    first.batch().expect("no transaction left open").commit().unwrap();
+    assert!(first.in_cold());
     first.end_cold().unwrap();
     assert!(!first.in_cold());
     let mut second = build("second.db");
@@ -463,15 +502,27 @@ fn a_cold_end_waits_for_a_write_lock_held_a_moment_elsewhere() {
     }
     b.commit().unwrap();
     // Another connection (as the checkpoint thread's truncation does) holds the write lock
-    // for a moment, well within the writer's busy timeout.
+    // until the writer has waited for it.
+    static WAITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    fn wait(tries: i32) -> bool {
+        WAITED.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        tries < 12_000
+    }
+    store.conn.busy_handler(Some(wait)).unwrap();
     let other = Connection::open(dir.path().join("s.db")).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let holder = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !WAITED.load(std::sync::atomic::Ordering::SeqCst) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         other.execute_batch("ROLLBACK").unwrap();
     });
     store.end_cold().expect("the fill waits for the lock instead of failing");
     holder.join().unwrap();
+    assert!(WAITED.load(std::sync::atomic::Ordering::SeqCst), "the fill met the lock and waited");
+    store.conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
     assert!(!store.in_cold());
     store.batch().unwrap().commit().unwrap();
 }

@@ -11,6 +11,11 @@ pub(super) struct KeyFilter {
     pub(super) stages: Vec<FilterStage>,
     /// The first stage's capacity in keys (smaller in tests).
     pub(super) first: usize,
+    /// The most bytes its stages may take ([`FILTER_MAX_BYTES`]; smaller in tests).
+    pub(super) max_bytes: usize,
+    /// A stage more would have passed `max_bytes`: the stages are gone and every key is named
+    /// (a table read each, never a wrong answer).
+    pub(super) full: bool,
 }
 
 #[derive(Debug)]
@@ -27,10 +32,14 @@ const FILTER_BITS_PER_KEY: usize = 12;
 const FILTER_HASHES: u64 = 8;
 /// The first stage: 65,536 keys, 96 KiB.
 pub(super) const FILTER_FIRST: usize = 1 << 16;
+/// The most bytes one filter's stages take: 40 MiB. A build of a million clippings (about 12
+/// million undated keys) needs five stages, 33 MB; a larger one finds its filter full, and its
+/// lookups of keys let go go to the table.
+const FILTER_MAX_BYTES: usize = 40 << 20;
 
 impl Default for KeyFilter {
     fn default() -> Self {
-        KeyFilter { stages: Vec::new(), first: FILTER_FIRST }
+        KeyFilter { stages: Vec::new(), first: FILTER_FIRST, max_bytes: FILTER_MAX_BYTES, full: false }
     }
 }
 
@@ -58,7 +67,7 @@ impl FilterStage {
 
 impl KeyFilter {
     pub(super) fn names(&self, key: u64) -> bool {
-        self.stages.iter().any(|s| s.names(key))
+        self.full || self.stages.iter().any(|s| s.names(key))
     }
 
     pub(super) fn put(&mut self, key: u64) {
@@ -68,6 +77,11 @@ impl KeyFilter {
         if self.stages.last().is_none_or(|s| s.keys >= s.capacity) {
             let capacity = self.stages.last().map_or(self.first, |s| s.capacity * 4);
             let words = (capacity * FILTER_BITS_PER_KEY).div_ceil(64);
+            if self.bytes() + words * 8 > self.max_bytes {
+                self.full = true;
+                self.stages = Vec::new();
+                return;
+            }
             self.stages.push(FilterStage { bits: vec![0; words], keys: 0, capacity });
         }
         let stage = self.stages.last_mut().expect("made above");

@@ -210,9 +210,9 @@ pub(super) fn migrate_story_cover(conn: &Connection) -> Result<()> {
     if own {
         conn.execute_batch("BEGIN IMMEDIATE;")?;
     }
-    conn.execute_batch("SAVEPOINT story_cover_fill;")?;
     // Every row, the full computation: the same statements as a trigger's, for every item.
-    let filled = drop_story_cover(conn).and_then(|()| {
+    let filled = conn.execute_batch("SAVEPOINT story_cover_fill;").map_err(anyhow::Error::from).and_then(|()| {
+        drop_story_cover(conn)?;
         conn.execute_batch(&format!(
             "{}
              {}
