@@ -210,11 +210,13 @@ pub fn migrate_lean_records(conn: &Connection) -> Result<()> {
     if !has_rec {
         conn.execute_batch("ALTER TABLE items ADD COLUMN rec INTEGER")?;
     }
-    let done: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM meta WHERE key=?1)", [MIGRATED], |r| r.get(0))?;
-    if done {
+    if super::schema::migrated(conn, MIGRATED)? {
         return Ok(());
     }
-    let tx = conn.unchecked_transaction()?;
+    let tx = super::schema::begin_migration(conn)?;
+    if super::schema::migrated(&tx, MIGRATED)? {
+        return Ok(());
+    }
     let mut moved = 0;
     loop {
         // A chunk at a time, so a large store is never held in memory whole.

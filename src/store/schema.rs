@@ -301,6 +301,21 @@ impl Store {
     }
 }
 
+/// A migration's transaction, begun `IMMEDIATE`: it takes the write lock first, waiting for it
+/// under the busy timeout. A deferred transaction that reads (its guard, the schema) before its
+/// first write fails at once with "database is locked" when another connection (another
+/// clipfeed, `store rebuild`, the `sqlite3` shell) holds the lock then: SQLite does not wait to
+/// upgrade a read transaction. Each migration reads its guard inside it, so of two processes
+/// opening one store, the second finds the first's work done.
+pub(super) fn begin_migration(conn: &Connection) -> Result<rusqlite::Transaction<'_>> {
+    Ok(rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?)
+}
+
+/// Whether the `meta` key that guards a migration is there.
+pub(super) fn migrated(conn: &Connection, key: &str) -> Result<bool> {
+    Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM meta WHERE key=?1)", [key], |r| r.get(0))?)
+}
+
 /// The `pending` table's dates and their index: added in place to a store whose table has only
 /// the keys (its rows, undated, are refreshed first). Older clipfeeds still write it (by key).
 fn migrate_pending_dated(conn: &Connection) -> Result<()> {
@@ -325,11 +340,13 @@ fn migrate_pending_dated(conn: &Connection) -> Result<()> {
 /// content. An item whose `updated` differs from its first-seen time was edited, and keeps it.
 fn migrate_updated_means_edited(conn: &Connection, now: i64) -> Result<()> {
     const KEY: &str = "migrated_updated_means_edited";
-    let done: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM meta WHERE key=?1)", [KEY], |r| r.get(0))?;
-    if done {
+    if migrated(conn, KEY)? {
         return Ok(());
     }
-    let tx = conn.unchecked_transaction()?;
+    let tx = begin_migration(conn)?;
+    if migrated(&tx, KEY)? {
+        return Ok(());
+    }
     let moved = tx.execute("UPDATE items SET updated=published WHERE updated=first_seen AND updated<>published", [])?;
     if moved > 0 {
         tx.execute("DELETE FROM meta WHERE key='snapshot'", [])?;
@@ -348,11 +365,13 @@ fn migrate_updated_means_edited(conn: &Connection, now: i64) -> Result<()> {
 /// a `meta` key.
 fn migrate_item_topics_ordered(conn: &Connection) -> Result<()> {
     const KEY: &str = "migrated_item_topics_ordered";
-    let done: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM meta WHERE key=?1)", [KEY], |r| r.get(0))?;
-    if done {
+    if migrated(conn, KEY)? {
         return Ok(());
     }
-    let tx = conn.unchecked_transaction()?;
+    let tx = begin_migration(conn)?;
+    if migrated(&tx, KEY)? {
+        return Ok(());
+    }
     let old: bool =
         tx.query_row("SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name='item_topics_ordered')", [], |r| r.get(0))?;
     if old {
@@ -515,6 +534,59 @@ mod tests {
         // The writer keeps working on the moved table.
         b.tombstone_item("k0", t).unwrap();
         assert_eq!(read(&b)[1].len(), fresh[1].len() - 1);
+    }
+
+    #[test]
+    fn each_migration_waits_for_a_write_lock_held_elsewhere_and_runs_once() {
+        static WAITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        fn wait(tries: i32) -> bool {
+            WAITED.store(true, std::sync::atomic::Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            tries < 12_000
+        }
+        type Migration = fn(&Connection) -> Result<()>;
+        let migrations: [(&str, Migration); 4] = [
+            ("migrated_updated_means_edited", |c| migrate_updated_means_edited(c, 1000)),
+            ("migrated_item_topics_ordered", migrate_item_topics_ordered),
+            ("migrated_lean_records", crate::store::records::migrate_lean_records),
+            ("migrated_story_keys_compact", crate::store::stories::migrate_story_keys_compact),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path).unwrap());
+        let mut conn = Connection::open(&path).unwrap();
+        for (key, migrate) in migrations {
+            // As a store written before the migration: its guard absent.
+            conn.execute("DELETE FROM meta WHERE key=?1", [key]).unwrap();
+            WAITED.store(false, std::sync::atomic::Ordering::SeqCst);
+            conn.busy_handler(Some(wait)).unwrap();
+            // Another process holds the write lock until this one has waited for it.
+            let other = Connection::open(&path).unwrap();
+            other.execute_batch("BEGIN IMMEDIATE; INSERT INTO meta(key, value) VALUES('other', '1');").unwrap();
+            let holder = std::thread::spawn(move || {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                while !WAITED.load(std::sync::atomic::Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                other.execute_batch("COMMIT").unwrap();
+            });
+            let result = migrate(&conn);
+            holder.join().unwrap();
+            result.unwrap_or_else(|e| panic!("{key}: {e:#}"));
+            assert!(WAITED.load(std::sync::atomic::Ordering::SeqCst), "{key}: met the lock and waited");
+            assert!(conn.is_autocommit(), "{key}: no transaction left open");
+            let count = |conn: &Connection, k: &str| -> i64 {
+                conn.query_row("SELECT count(*) FROM meta WHERE key=?1", [k], |r| r.get(0)).unwrap()
+            };
+            assert_eq!((count(&conn, key), count(&conn, "other")), (1, 1), "{key}: both writes kept");
+            // Run again (a second process opening the store): guarded, nothing changes.
+            conn.busy_handler(None::<fn(i32) -> bool>).unwrap();
+            migrate(&conn).unwrap();
+            assert_eq!(count(&conn, key), 1, "{key}: once");
+            conn.execute("DELETE FROM meta WHERE key='other'", []).unwrap();
+        }
+        drop(conn);
+        drop(Store::open(&path).expect("the store opens after every migration"));
     }
 
     #[test]

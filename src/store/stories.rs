@@ -87,12 +87,15 @@ const COMPACT: &str = "migrated_story_keys_compact";
 /// compact one, in one transaction, copying every row: the same stories, members, features
 /// and keys, so candidates and story views answer as before. Guarded by [`COMPACT`] in `meta`.
 pub(super) fn migrate_story_keys_compact(conn: &Connection) -> Result<()> {
-    let done: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM meta WHERE key=?1)", [COMPACT], |r| r.get(0))?;
-    if done {
+    if super::schema::migrated(conn, COMPACT)? {
         conn.execute_batch(STORY_SCHEMA)?;
         return Ok(());
     }
-    let tx = conn.unchecked_transaction()?;
+    let tx = super::schema::begin_migration(conn)?;
+    if super::schema::migrated(&tx, COMPACT)? {
+        tx.execute_batch(STORY_SCHEMA)?;
+        return Ok(tx.commit()?);
+    }
     let old: bool =
         tx.query_row("SELECT EXISTS(SELECT 1 FROM pragma_table_info('story_keys') WHERE name='item')", [], |r| {
             r.get(0)
