@@ -32,19 +32,22 @@ def clipfeed_round(binary, rundir, root):
     B.fresh_store(store)
     d = B.Daemon(binary, rundir, [root], store=store)
     try:
-        ready = d.wait_ready()
+        ready = d.wait_ready(compacted=False)
         paths = d.feed_paths()
         bad = d.fetch_all(paths)
         served = time.perf_counter() - d.started
         if bad:
             B.die("%d of %d feeds did not answer 200 after ready" % (bad, len(paths)))
         status = d.status()
+        # The store's size once its compaction (after the feeds are published) is done.
+        compacted = d.wait_compacted()
         mem = d.memory()
         size = B.store_bytes(store)
     finally:
         d.stop()
-    return {"ready_s": ready, "served_s": served, "feeds": len(paths), "clippings": status["clippings"],
-            "rejected": status.get("rejected_total"), "vmhwm_kib": mem.get("VmHWM"), "store_bytes": size}
+    return {"ready_s": ready, "served_s": served, "compacted_s": compacted, "feeds": len(paths),
+            "clippings": status["clippings"], "rejected": status.get("rejected_total"), "vmhwm_kib": mem.get("VmHWM"),
+            "store_bytes": size}
 
 
 def hugo_round(site, pub, keep_output=False):

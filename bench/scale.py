@@ -56,6 +56,7 @@ def cold_and_probes(binary, rundir, root, files, timeout, kept=None, cold_timeou
     d = B.Daemon(binary, rundir, [root, probes], store=store)
     try:
         ready = d.wait_ready(cold_timeout)
+        B.log("compaction done %.1f s after the start" % d.compacted_s)
         stored = d.status()["clippings"]
         B.log("%s: ready after %.1f s with %d clippings stored" % ("start on the kept store" if kept else "cold ingest",
                                                                   ready, stored))
@@ -66,7 +67,7 @@ def cold_and_probes(binary, rundir, root, files, timeout, kept=None, cold_timeou
         mem = d.memory()
     finally:
         d.stop()
-    return {"ready_s": ready, "stored": stored, "files_per_s": stored / ready if ready else None,
+    return {"ready_s": ready, "compacted_s": d.compacted_s, "stored": stored, "files_per_s": stored / ready if ready else None,
             "store_bytes": store, "peak_mib_at_ready": kib_to_mib(mem_ready.get("VmHWM")),
             "peak_mib": kib_to_mib(mem.get("VmHWM")), "rss_mib": kib_to_mib(mem.get("VmRSS")),
             "writer_cpu_ms_per_probe": writer_ms, "process_cpu_ms_per_probe": process_ms,

@@ -187,16 +187,15 @@ impl Ingest {
             }
             let ended = self.store.end_bulk();
             if self.core.cold && outcome.is_ok() {
+                // The compaction takes seconds at 100,000 items: done by the reconcile once the
+                // build's feeds are published, or, after a stop, by the next start's (which
+                // also publishes the build: the store stays cold till then).
+                outcome = self
+                    .store
+                    .batch()
+                    .and_then(|b| b.set_meta(super::large::COMPACT_DUE, "1").and_then(|()| b.commit()));
                 if self.core.stop.raised() {
-                    // The compaction takes seconds at 100,000 items: left to the next start's
-                    // reconcile, which also publishes the build (the store stays cold till then).
-                    outcome = self
-                        .store
-                        .batch()
-                        .and_then(|b| b.set_meta(super::large::COMPACT_DUE, "1").and_then(|()| b.commit()));
                     outcome = outcome.and(Err(crate::job::Stopped.into()));
-                } else {
-                    self.compact();
                 }
             }
             self.progress_end();

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::Ingest;
 use super::apply::{CHUNK, Effects, PARSE_CHUNK};
@@ -26,16 +26,29 @@ pub(super) const COMPACT_DUE: &str = "compact_due";
 impl Ingest {
     /// Compacts the store after its cold build (after the batch's page cache is given back: the
     /// compaction needs none of it). Only the file's size is at stake: a failure is told, and
-    /// the batch stands.
+    /// the batch stands. A stop interrupts it (minutes at a million clippings, past systemd's
+    /// stop timeout): [`COMPACT_DUE`] stays, and the next start compacts.
     pub(super) fn compact(&mut self) {
-        let done = self.store.compact().and_then(|()| {
-            self.store.batch().and_then(|b| {
-                b.clear_meta(COMPACT_DUE)?;
-                b.commit()
+        let stop = self.core.stop.clone();
+        let held = held_compaction();
+        let done = self
+            .store
+            .compact(move || {
+                while held && !stop.raised() {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                stop.raised()
             })
-        });
-        if let Err(e) = done {
-            warn!("the store was not compacted after its cold build: {e:#}");
+            .and_then(|()| {
+                self.store.batch().and_then(|b| {
+                    b.clear_meta(COMPACT_DUE)?;
+                    b.commit()
+                })
+            });
+        match done {
+            Err(_) if self.core.stop.raised() => info!("the store's compaction is left to the next start: a stop came"),
+            Err(e) => warn!("the store was not compacted after its cold build: {e:#}"),
+            Ok(()) => {}
         }
     }
 
@@ -114,4 +127,10 @@ impl Ingest {
             }
         }
     }
+}
+
+/// Test builds only: `CLIPFEED_TEST_HOLD_COMPACTION` holds a compaction at its first look at the
+/// stop until a stop comes, so tests can see what is served meanwhile and stop it there.
+fn held_compaction() -> bool {
+    cfg!(debug_assertions) && std::env::var_os("CLIPFEED_TEST_HOLD_COMPACTION").is_some()
 }

@@ -87,6 +87,9 @@ struct Core {
     /// The store has never finished a reconcile (meta `reconciled`): feeds without items answer
     /// 503 until it has.
     cold: bool,
+    /// The store is being rewritten compactly after a cold build (`large::COMPACT_DUE`), once
+    /// its feeds are published.
+    compacting: bool,
     /// The large batch under way, if any.
     progress: Option<progress::Progress>,
     /// The topic remap under way, if any.
@@ -167,11 +170,13 @@ impl Ingest {
     /// restart serves its previous content before the first reconcile finishes.
     pub fn start(
         cfg: Arc<Config>,
-        store: Store,
+        mut store: Store,
         site: Arc<ArcSwap<Site>>,
         metrics: Arc<Metrics>,
         heartbeat: Heartbeat,
     ) -> Result<Ingest> {
+        let alive = heartbeat.clone();
+        store.beat_while_working(move || alive.beat())?;
         let mut ingest = Ingest {
             core: Core {
                 links: Links::new(&cfg.base_url),
@@ -180,6 +185,7 @@ impl Ingest {
                 site,
                 ready: false,
                 cold: true,
+                compacting: false,
                 progress: None,
                 remap: None,
                 roots: Vec::new(),

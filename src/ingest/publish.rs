@@ -50,6 +50,7 @@ impl Core {
         let status = Status {
             clippings: total,
             cold_start: self.cold,
+            compacting: self.compacting,
             feeds: feeds.len(),
             files_waiting: self.waiting + self.recheck.len() as u64,
             indexing: indexing.clone(),

@@ -138,9 +138,6 @@ impl Ingest {
         self.set_roots(roots);
         self.core.waiting = (removed + parsed) as u64;
         self.apply(gone, to_load, true)?;
-        if self.store.batch()?.meta(super::large::COMPACT_DUE)?.is_some() {
-            self.compact();
-        }
         self.core.waiting = 0;
         let was_cold = self.core.cold;
         if was_cold {
@@ -155,6 +152,15 @@ impl Ingest {
         self.core.ready = true;
         self.render()?;
         if was_cold {
+            self.core.publish(&self.core.rejections);
+        }
+        // A cold build's file rewritten compactly once its feeds are out (readers are served
+        // from the published documents and their own snapshots meanwhile).
+        if self.store.batch()?.meta(super::large::COMPACT_DUE)?.is_some() {
+            self.core.compacting = true;
+            self.core.publish(&self.core.rejections);
+            self.compact();
+            self.core.compacting = false;
             self.core.publish(&self.core.rejections);
         }
         let ms = started.elapsed().as_millis() as u64;

@@ -12,6 +12,9 @@ pub struct Status {
     /// The store has never been reconciled with the roots (a first start): until it has, a feed
     /// with no items yet answers 503 with `Retry-After` rather than an empty or missing feed.
     pub(crate) cold_start: bool,
+    /// The store's file is being rewritten compactly after a cold build (seconds at 100,000
+    /// clippings): the feeds are served meanwhile, and changes on disk wait until it ends.
+    pub(crate) compacting: bool,
     /// Feeds served.
     pub(crate) feeds: usize,
     /// Clipping files changed on disk but not yet in the store (while it cannot be written) or

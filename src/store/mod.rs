@@ -71,7 +71,15 @@ pub struct Store {
     cold: std::cell::RefCell<bulk::Cold>,
     /// The page cache set for a large batch, in KiB (0 outside one; see `Store::begin_bulk`).
     bulk_cache: std::cell::Cell<i64>,
+    /// Told every [`BEAT_STEPS`] virtual-machine steps of any statement (see [`Store::beat_while_working`]).
+    beat: Option<Beat>,
 }
+
+/// What a statement that runs long tells while it works: the writer's heartbeat.
+type Beat = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// How many SQLite virtual-machine steps run between two beats (a few hundred microseconds).
+const BEAT_STEPS: i32 = 10_000;
 
 /// Prepared statements kept per connection (see `open_file`).
 pub(crate) const STATEMENT_CACHE: usize = 256;
@@ -102,6 +110,8 @@ const TRUNCATE_WAIT: Duration = Duration::from_millis(200);
 /// (the writer waits meanwhile; past it, the checkpoint thread and `journal_size_limit` cut the
 /// WAL later). 30 s made the crash test's cold restarts miss their deadline.
 const COMPACT_TRUNCATE_WAIT: Duration = Duration::from_secs(2);
+/// How many SQLite virtual-machine steps a compaction runs between two looks at its stop.
+const COMPACT_CHECK_STEPS: i32 = 1_000;
 /// The size a WAL file is cut back to once a checkpoint has reset it: as large as the backstop
 /// lets it grow, so that while changes come the log starts over in place. Cutting it at each
 /// reset (it was 4 MiB) made the first commit after the reset truncate the file (freeing its
@@ -275,7 +285,7 @@ impl Store {
     /// reading meanwhile (WAL). Skipped for a store whose `item_records` rowids are not declared
     /// (written before this was done): `VACUUM` may renumber undeclared rowids, which
     /// `items.rec` points at.
-    pub fn compact(&self) -> Result<()> {
+    pub fn compact(&mut self, mut interrupted: impl FnMut() -> bool + Send + 'static) -> Result<()> {
         let declared: bool = self.conn.query_row(
             "SELECT EXISTS(SELECT 1 FROM pragma_table_info('item_records') WHERE pk = 1)",
             [],
@@ -286,7 +296,19 @@ impl Store {
         }
         let started = std::time::Instant::now();
         let before: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        self.conn.execute_batch("VACUUM")?;
+        // Asked every few thousand virtual-machine steps whether to give up (a stop): an
+        // interrupted VACUUM is a transaction rolled back, the file as it was.
+        let beat = self.beat.clone();
+        self.conn.progress_handler(
+            COMPACT_CHECK_STEPS,
+            Some(move || {
+                beat.as_ref().inspect(|beat| beat());
+                interrupted()
+            }),
+        )?;
+        let vacuumed = self.conn.execute_batch("VACUUM");
+        self.install_beat()?;
+        vacuumed.context("the compaction (VACUUM) did not finish")?;
         // In WAL mode the rewritten file went into the WAL: copy it back and cut the WAL now,
         // waiting out the checkpoint thread (which starts on it at once) and readers, rather
         // than leave a WAL the size of the store behind.
@@ -298,6 +320,29 @@ impl Store {
             ms = started.elapsed().as_millis() as u64,
             "store compacted"
         );
+        Ok(())
+    }
+
+    /// Calls `beat` every few hundred microseconds of work inside any statement on this
+    /// connection, so a statement that runs for minutes (a compaction or a coverage fill at a
+    /// million clippings) still shows the writer alive to systemd's watchdog. A writer stuck
+    /// waiting (for a lock, say) runs no steps, and does not beat.
+    pub fn beat_while_working(&mut self, beat: impl Fn() + Send + Sync + 'static) -> Result<()> {
+        self.beat = Some(std::sync::Arc::new(beat));
+        self.install_beat()
+    }
+
+    fn install_beat(&mut self) -> Result<()> {
+        match self.beat.clone() {
+            Some(beat) => self.conn.progress_handler(
+                BEAT_STEPS,
+                Some(move || {
+                    beat();
+                    false
+                }),
+            )?,
+            None => self.conn.progress_handler(0, None::<fn() -> bool>)?,
+        }
         Ok(())
     }
 
@@ -603,6 +648,51 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn a_long_statement_beats_and_a_compaction_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("s.db")).unwrap();
+        let beats = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = beats.clone();
+        s.beat_while_working(move || {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })
+        .unwrap();
+        let beaten = || beats.load(std::sync::atomic::Ordering::SeqCst);
+        let n: i64 = s
+            .conn
+            .query_row(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000) SELECT count(*) FROM c",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 200_000);
+        let after_query = beaten();
+        assert!(after_query >= 10, "{after_query} beats in a statement of 200,000 rows");
+        s.conn
+            .execute_batch(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000)
+                 INSERT INTO meta(key, value) SELECT 'filler' || x, hex(randomblob(400)) FROM c;
+                 DELETE FROM meta WHERE key LIKE 'filler%' AND CAST(substr(key, 7) AS INTEGER) % 2 = 0;",
+            )
+            .unwrap();
+        let before = beaten();
+        s.compact(|| false).unwrap();
+        assert!(beaten() > before, "the compaction beats too");
+        // And the handler is back after it: the same statement beats again.
+        let before = beaten();
+        let _: i64 = s
+            .conn
+            .query_row(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000) SELECT count(*) FROM c",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(beaten() >= before + 10);
+    }
+
+    #[test]
     fn compacting_keeps_every_item_and_shrinks_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("s.db")).unwrap();
@@ -628,7 +718,15 @@ pub(super) mod tests {
         let (pages_before, free): (i64, i64) =
             (pages(&s), s.conn.query_row("PRAGMA freelist_count", [], |r| r.get(0)).unwrap());
         assert!(free > 0, "the dropped records left free pages");
-        s.compact().unwrap();
+        // A stop interrupts it: the file as it was, every item readable, the next one finishes.
+        let looked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = looked.clone();
+        let stopped = s.compact(move || seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1);
+        assert!(format!("{:#}", stopped.expect_err("interrupted")).contains("interrupt"));
+        assert!(looked.load(std::sync::atomic::Ordering::SeqCst) >= 2, "the stop was asked while it ran");
+        assert!(s.conn.is_autocommit(), "no transaction left open");
+        assert_eq!((pages(&s), read(&s.batch().unwrap())), (pages_before, before.clone()), "nothing changed");
+        s.compact(|| false).unwrap();
         // The compaction cuts the WAL it went through, waiting `COMPACT_TRUNCATE_WAIT` for the
         // checkpoint thread; on a loaded machine that thread's pass can take longer, and then it
         // cuts the WAL itself at its next idle turn. Either way the WAL is gone soon after.

@@ -297,6 +297,7 @@ impl Store {
             pages_file: None,
             cold: Default::default(),
             bulk_cache: Default::default(),
+            beat: None,
         })
     }
 }

@@ -318,3 +318,47 @@ fn a_stop_during_a_cold_build_ends_it_at_a_chunk_and_the_next_start_finishes_it(
 fn generated_date(i: usize) -> String {
     format!("2025-{:02}-{:02}T{:02}:{:02}:00Z", 1 + i % 12, 1 + i % 28, i % 24, i % 60)
 }
+
+/// A cold build publishes its feeds before it rewrites the store compactly (a `VACUUM`: minutes
+/// at a million clippings), and a stop interrupts that rewrite: the daemon ends at once with a
+/// clean status, and the next start compacts. Meanwhile every feed is served whole and the
+/// status says so. (The test hook holds the compaction until the stop comes.)
+#[test]
+fn a_cold_build_serves_its_feeds_while_the_store_is_compacted_and_a_stop_interrupts_it() {
+    let n = 1200;
+    let site = Site::new();
+    generate(&site, n);
+    let mut cmd = serve_command(&[] as &[&str], &site.config());
+    cmd.env("CLIPFEED_TEST_HOLD_COMPACTION", "1");
+    let mut d = Daemon::spawn_listening(cmd);
+    let status = poll("the compaction under way", || {
+        let s = d.status();
+        (s["compacting"] == true).then_some(s)
+    });
+    assert_eq!((status["ready"].clone(), status["cold_start"].clone()), (true.into(), false.into()), "{status}");
+    assert_eq!(status["clippings"], n as u64, "{status}");
+    let feed = get(&d.url("feed.json"), &[]);
+    assert_eq!(feed.status, 200, "{}", feed.text());
+    let feed: serde_json::Value = serde_json::from_slice(&feed.body).unwrap();
+    assert!(!feed["items"].as_array().unwrap().is_empty());
+    let before = d.url("providers/alpha.example.rss");
+    let provider = get(&before, &[]);
+    assert_eq!(provider.status, 200);
+    assert!(provider.text().matches("<item>").count() >= 20, "a full page: {}", provider.text());
+    d.signal(libc::SIGTERM);
+    let status = poll("the stop", || d.exited());
+    let log = d.log();
+    assert!(status.success(), "a stop during the compaction is a clean stop: {status:?}\n{log}");
+    assert!(log.contains("compaction is left to the next start") && !log.contains("store compacted"), "{log}");
+    // The next start compacts, and serves the same.
+    let d = Daemon::spawn_listening(serve_command(&[] as &[&str], &site.config()));
+    poll("the compaction done", || d.log().contains("store compacted").then_some(()));
+    let status = poll("the status after it", || {
+        let s = d.status();
+        (s["compacting"] == false && s["ready"] == true).then_some(s)
+    });
+    assert_eq!(status["clippings"], n as u64, "{status}");
+    assert_eq!(get(&d.url("providers/alpha.example.rss"), &[]).text(), provider.text(), "the same document");
+    let log = d.log();
+    assert_eq!(log.matches("store compacted").count(), 1, "{log}");
+}
