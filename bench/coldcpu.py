@@ -44,6 +44,7 @@ def one_round(binary, root):
                 time.sleep(0.02)
             wall = time.perf_counter() - t0
             # A cold build's compaction runs after ready: its CPU and the compacted size count.
+            deadline = time.perf_counter() + 3600
             while True:
                 try:
                     body = urllib.request.urlopen("http://127.0.0.1:%d/api/status" % port, timeout=5).read()
@@ -51,6 +52,10 @@ def one_round(binary, root):
                         break
                 except OSError:
                     pass
+                if p.poll() is not None:
+                    raise SystemExit("clipfeed exited while compacting; see its log")
+                if time.perf_counter() > deadline:
+                    raise SystemExit("the compaction did not end within an hour")
                 time.sleep(0.05)
             fields = open("/proc/%d/stat" % p.pid).read().rsplit(")", 1)[1].split()
             tck = os.sysconf("SC_CLK_TCK")

@@ -39,13 +39,17 @@ def sample():
     samples.append((datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None), tot, w))
 t0 = time.perf_counter()
 ready = None
+logged = open(os.path.join(d, "log"))
+tail = ""
 while True:
     sample()
+    if p.poll() is not None: raise SystemExit("clipfeed exited; see " + os.path.join(d, "log"))
     try:
         if ready is None and urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port, timeout=5).status == 200:
             ready = time.perf_counter() - t0
         # The compaction runs after ready (binaries since issue 17's eighth round) or before it.
-        if ready is not None and "clippings reconciled" in open(os.path.join(d, "log")).read(): break
+        tail = (tail + logged.read())[-4096:]
+        if ready is not None and "clippings reconciled" in tail: break
     except OSError: pass
     time.sleep(0.05)
 wall = time.perf_counter() - t0

@@ -19,36 +19,51 @@ use super::scan::{self, Change};
 use super::to_read::ToRead;
 use crate::store::FileId;
 
-/// The `meta` key set when a cold build's compaction was left to the next reconcile (a stop
-/// came first).
+/// The `meta` key set at a cold build's end: its compaction is due, done by the reconcile once
+/// the build's feeds are published, or by the next start's after a stop.
 pub(super) const COMPACT_DUE: &str = "compact_due";
 
 impl Ingest {
     /// Compacts the store after its cold build (after the batch's page cache is given back: the
-    /// compaction needs none of it). Only the file's size is at stake: a failure is told, and
-    /// the batch stands. A stop interrupts it (minutes at a million clippings, past systemd's
-    /// stop timeout): [`COMPACT_DUE`] stays, and the next start compacts.
+    /// compaction needs none of it). Only the file's size is at stake: a failure is told, the
+    /// batch stands, and it is not tried again (a disk too full for the copy would fail it at
+    /// every reconcile). A stop interrupts it while the compact copy is built, about the first
+    /// two thirds of it (the copy written back, and the WAL cut, run to their end): then
+    /// [`COMPACT_DUE`] stays, and the next start compacts. The writer's heartbeat is kept by a
+    /// thread of its own meanwhile: the copy written back runs no SQLite step to beat from, and
+    /// takes minutes at a million clippings (systemd's watchdog would take the writer for hung).
     pub(super) fn compact(&mut self) {
         let stop = self.core.stop.clone();
         let held = held_compaction();
-        let done = self
-            .store
-            .compact(move || {
+        let heartbeat = self.core.heartbeat.clone();
+        let (finished, beating) = std::sync::mpsc::channel::<()>();
+        let done = std::thread::scope(|s| {
+            s.spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    beating.recv_timeout(crate::systemd::beat_every())
+                {
+                    heartbeat.beat();
+                }
+            });
+            let compacted = self.store.compact(move || {
                 while held && !stop.raised() {
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }
                 stop.raised()
-            })
-            .and_then(|()| {
-                self.store.batch().and_then(|b| {
-                    b.clear_meta(COMPACT_DUE)?;
-                    b.commit()
-                })
             });
-        match done {
-            Err(_) if self.core.stop.raised() => info!("the store's compaction is left to the next start: a stop came"),
-            Err(e) => warn!("the store was not compacted after its cold build: {e:#}"),
-            Ok(()) => {}
+            drop(finished);
+            compacted
+        });
+        let stopped = done.is_err() && self.core.stop.raised();
+        if let Err(e) = &done {
+            match stopped {
+                true => info!("the store's compaction is left to the next start: a stop came"),
+                false => warn!("the store was not compacted after its cold build (not tried again): {e:#}"),
+            }
+        }
+        if !stopped && let Err(e) = self.store.batch().and_then(|b| b.clear_meta(COMPACT_DUE).and_then(|()| b.commit()))
+        {
+            warn!("the store's compaction could not be marked done: {e:#}");
         }
     }
 

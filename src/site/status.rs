@@ -13,7 +13,8 @@ pub struct Status {
     /// with no items yet answers 503 with `Retry-After` rather than an empty or missing feed.
     pub(crate) cold_start: bool,
     /// The store's file is being rewritten compactly after a cold build (seconds at 100,000
-    /// clippings): the feeds are served meanwhile, and changes on disk wait until it ends.
+    /// clippings): the feeds are served meanwhile, and the writer is busy: changes on disk wait,
+    /// uncounted in `files_waiting`, until it ends.
     pub(crate) compacting: bool,
     /// Feeds served.
     pub(crate) feeds: usize,

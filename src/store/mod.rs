@@ -285,7 +285,7 @@ impl Store {
     /// reading meanwhile (WAL). Skipped for a store whose `item_records` rowids are not declared
     /// (written before this was done): `VACUUM` may renumber undeclared rowids, which
     /// `items.rec` points at.
-    pub fn compact(&mut self, mut interrupted: impl FnMut() -> bool + Send + 'static) -> Result<()> {
+    pub fn compact(&mut self, interrupted: impl FnMut() -> bool + Send + 'static) -> Result<()> {
         let declared: bool = self.conn.query_row(
             "SELECT EXISTS(SELECT 1 FROM pragma_table_info('item_records') WHERE pk = 1)",
             [],
@@ -296,16 +296,12 @@ impl Store {
         }
         let started = std::time::Instant::now();
         let before: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        // Asked every few thousand virtual-machine steps whether to give up (a stop): an
-        // interrupted VACUUM is a transaction rolled back, the file as it was.
-        let beat = self.beat.clone();
-        self.conn.progress_handler(
-            COMPACT_CHECK_STEPS,
-            Some(move || {
-                beat.as_ref().inspect(|beat| beat());
-                interrupted()
-            }),
-        )?;
+        // Asked every thousand virtual-machine steps whether to give up (a stop): an interrupted
+        // VACUUM is a transaction rolled back, the file as it was. Only while the compact copy is
+        // built: writing it back (the backup of the copy into the WAL) runs no step, nor does
+        // the WAL's truncation; and no beat comes from here meanwhile (`ingest/large` keeps
+        // the heartbeat from a thread of its own).
+        self.conn.progress_handler(COMPACT_CHECK_STEPS, Some(interrupted))?;
         let vacuumed = self.conn.execute_batch("VACUUM");
         self.install_beat()?;
         vacuumed.context("the compaction (VACUUM) did not finish")?;
@@ -648,7 +644,7 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn a_long_statement_beats_and_a_compaction_too() {
+    fn a_long_statement_beats_and_again_after_a_compaction() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("s.db")).unwrap();
         let beats = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -676,10 +672,8 @@ pub(super) mod tests {
                  DELETE FROM meta WHERE key LIKE 'filler%' AND CAST(substr(key, 7) AS INTEGER) % 2 = 0;",
             )
             .unwrap();
-        let before = beaten();
         s.compact(|| false).unwrap();
-        assert!(beaten() > before, "the compaction beats too");
-        // And the handler is back after it: the same statement beats again.
+        // The handler is back after it: the same statement beats again.
         let before = beaten();
         let _: i64 = s
             .conn

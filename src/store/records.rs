@@ -205,10 +205,16 @@ const MIGRATED: &str = "migrated_lean_records";
 /// deflated into `item_records`, and each file's record dropped where it is its item's
 /// clipping. Idempotent: rows already moved are skipped.
 pub fn migrate_lean_records(conn: &Connection) -> Result<()> {
-    let has_rec: bool =
-        conn.query_row("SELECT EXISTS(SELECT 1 FROM pragma_table_info('items') WHERE name='rec')", [], |r| r.get(0))?;
-    if !has_rec {
-        conn.execute_batch("ALTER TABLE items ADD COLUMN rec INTEGER")?;
+    let has_rec = |conn: &Connection| -> Result<bool> {
+        Ok(conn
+            .query_row("SELECT EXISTS(SELECT 1 FROM pragma_table_info('items') WHERE name='rec')", [], |r| r.get(0))?)
+    };
+    if !has_rec(conn)? {
+        let tx = super::schema::begin_migration(conn)?;
+        if !has_rec(&tx)? {
+            tx.execute_batch("ALTER TABLE items ADD COLUMN rec INTEGER")?;
+        }
+        tx.commit()?;
     }
     if super::schema::migrated(conn, MIGRATED)? {
         return Ok(());

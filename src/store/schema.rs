@@ -320,14 +320,19 @@ pub(super) fn migrated(conn: &Connection, key: &str) -> Result<bool> {
 /// The `pending` table's dates and their index: added in place to a store whose table has only
 /// the keys (its rows, undated, are refreshed first). Older clipfeeds still write it (by key).
 fn migrate_pending_dated(conn: &Connection) -> Result<()> {
-    let dated: bool =
-        conn.query_row("SELECT EXISTS(SELECT 1 FROM pragma_table_info('pending') WHERE name='secs')", [], |r| {
+    let dated = |conn: &Connection| -> Result<bool> {
+        Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM pragma_table_info('pending') WHERE name='secs')", [], |r| {
             r.get(0)
-        })?;
-    if !dated {
-        conn.execute_batch(
-            "ALTER TABLE pending ADD COLUMN secs INTEGER; ALTER TABLE pending ADD COLUMN nanos INTEGER;",
-        )?;
+        })?)
+    };
+    if !dated(conn)? {
+        let tx = begin_migration(conn)?;
+        if !dated(&tx)? {
+            tx.execute_batch(
+                "ALTER TABLE pending ADD COLUMN secs INTEGER; ALTER TABLE pending ADD COLUMN nanos INTEGER;",
+            )?;
+        }
+        tx.commit()?;
     }
     conn.execute_batch("CREATE INDEX IF NOT EXISTS pending_by_date ON pending(secs, nanos, key)")?;
     Ok(())
@@ -546,24 +551,28 @@ mod tests {
             tries < 12_000
         }
         type Migration = fn(&Connection) -> Result<()>;
-        let migrations: [(&str, Migration); 4] = [
+        let migrations: [(&str, Migration); 5] = [
             ("migrated_updated_means_edited", |c| migrate_updated_means_edited(c, 1000)),
             ("migrated_item_topics_ordered", migrate_item_topics_ordered),
             ("migrated_lean_records", crate::store::records::migrate_lean_records),
             ("migrated_story_keys_compact", crate::store::stories::migrate_story_keys_compact),
+            ("migrated_story_cover_numbered", crate::store::story_cover::migrate_story_cover),
         ];
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         drop(Store::open(&path).unwrap());
         let mut conn = Connection::open(&path).unwrap();
-        for (key, migrate) in migrations {
-            // As a store written before the migration: its guard absent.
-            conn.execute("DELETE FROM meta WHERE key=?1", [key]).unwrap();
+        let value = |conn: &Connection, k: &str| -> Option<String> {
+            conn.query_row("SELECT value FROM meta WHERE key=?1", [k], |r| r.get(0)).optional().unwrap()
+        };
+        // Another process holds the write lock, writing `key` as `value`, until this one has
+        // waited for it; then `migrate` runs here.
+        let held_elsewhere = |conn: &mut Connection, migrate: Migration, key: &'static str, value: &'static str| {
             WAITED.store(false, std::sync::atomic::Ordering::SeqCst);
             conn.busy_handler(Some(wait)).unwrap();
-            // Another process holds the write lock until this one has waited for it.
             let other = Connection::open(&path).unwrap();
-            other.execute_batch("BEGIN IMMEDIATE; INSERT INTO meta(key, value) VALUES('other', '1');").unwrap();
+            other.execute_batch("BEGIN IMMEDIATE").unwrap();
+            other.execute("INSERT INTO meta(key, value) VALUES(?1, ?2)", [key, value]).unwrap();
             let holder = std::thread::spawn(move || {
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
                 while !WAITED.load(std::sync::atomic::Ordering::SeqCst) && std::time::Instant::now() < deadline {
@@ -571,20 +580,25 @@ mod tests {
                 }
                 other.execute_batch("COMMIT").unwrap();
             });
-            let result = migrate(&conn);
+            let result = migrate(conn);
             holder.join().unwrap();
-            result.unwrap_or_else(|e| panic!("{key}: {e:#}"));
             assert!(WAITED.load(std::sync::atomic::Ordering::SeqCst), "{key}: met the lock and waited");
             assert!(conn.is_autocommit(), "{key}: no transaction left open");
-            let count = |conn: &Connection, k: &str| -> i64 {
-                conn.query_row("SELECT count(*) FROM meta WHERE key=?1", [k], |r| r.get(0)).unwrap()
-            };
-            assert_eq!((count(&conn, key), count(&conn, "other")), (1, 1), "{key}: both writes kept");
-            // Run again (a second process opening the store): guarded, nothing changes.
             conn.busy_handler(None::<fn(i32) -> bool>).unwrap();
-            migrate(&conn).unwrap();
-            assert_eq!(count(&conn, key), 1, "{key}: once");
+            result
+        };
+        for (key, migrate) in migrations {
+            // As a store written before the migration: its guard absent. The other process
+            // writes something else: this one migrates once it has the lock.
+            conn.execute("DELETE FROM meta WHERE key=?1", [key]).unwrap();
+            held_elsewhere(&mut conn, migrate, "other", "1").unwrap_or_else(|e| panic!("{key}: {e:#}"));
+            assert!(value(&conn, key).is_some() && value(&conn, "other").is_some(), "{key}: both writes kept");
             conn.execute("DELETE FROM meta WHERE key='other'", []).unwrap();
+            // The other process migrates first (it writes the guard): this one finds it done
+            // once it has the lock, and does nothing (its own guard would differ, or clash).
+            conn.execute("DELETE FROM meta WHERE key=?1", [key]).unwrap();
+            held_elsewhere(&mut conn, migrate, key, "by the other").unwrap_or_else(|e| panic!("{key}: {e:#}"));
+            assert_eq!(value(&conn, key).as_deref(), Some("by the other"), "{key}: done once, by the other");
         }
         drop(conn);
         drop(Store::open(&path).expect("the store opens after every migration"));

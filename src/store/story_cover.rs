@@ -194,9 +194,7 @@ const MIGRATED: &str = "migrated_story_cover_numbered";
 /// with their first form, which is dropped first: both are caches). Later writes keep them.
 /// Idempotent: it starts from empty tables, and the meta key marks it done.
 pub(super) fn migrate_story_cover(conn: &Connection) -> Result<()> {
-    let done: Option<String> =
-        conn.query_row("SELECT value FROM meta WHERE key=?1", [MIGRATED], |r| r.get(0)).optional()?;
-    if done.is_some() {
+    if super::schema::migrated(conn, MIGRATED)? {
         conn.execute_batch(&schema())?;
         return Ok(());
     }
@@ -206,9 +204,22 @@ pub(super) fn migrate_story_cover(conn: &Connection) -> Result<()> {
     // after the schema is read, fails at once with "database is locked" when the checkpoint
     // thread holds the lock for the truncation it tries once changes stop, which is just when
     // a cold build ends.
+    // (As `schema::begin_migration` does; here by hand, since a cold build's end calls this
+    // inside its own transaction too.) Its guard read again inside: another process that held
+    // the lock may have filled the tables meanwhile.
     let own = conn.is_autocommit();
     if own {
         conn.execute_batch("BEGIN IMMEDIATE;")?;
+        let done = super::schema::migrated(conn, MIGRATED).and_then(|done| {
+            if done {
+                conn.execute_batch(&schema())?;
+            }
+            Ok(done)
+        });
+        if !matches!(done, Ok(false)) {
+            let ended = conn.execute_batch(if done.is_ok() { "COMMIT;" } else { "ROLLBACK;" });
+            return done.and(ended.map_err(Into::into)).map(|_| ());
+        }
     }
     // Every row, the full computation: the same statements as a trigger's, for every item.
     let filled = conn.execute_batch("SAVEPOINT story_cover_fill;").map_err(anyhow::Error::from).and_then(|()| {

@@ -91,6 +91,32 @@ fn the_notify_protocol_from_ready_to_stopping() {
     assert!(log_free_of_errors);
 }
 
+/// A cold build's compaction (minutes at a million clippings, most of it in SQLite's copy of the
+/// file back, where no statement step runs) keeps the watchdog fed: the writer's heartbeat is
+/// beaten meanwhile, so systemd does not take the service for hung. (The test hook holds the
+/// compaction until the stop comes.)
+#[test]
+fn the_watchdog_is_fed_while_a_cold_build_compacts_the_store() {
+    let site = Site::new();
+    let root = site.root();
+    for i in 0..1200 {
+        std::fs::write(root.join(format!("c{i}.md")), clip(&format!("c{i}"), &format!("Clipping {i}"), "")).unwrap();
+    }
+    let notify = NotifySocket::new();
+    let mut cmd = serve(&site);
+    cmd.env("NOTIFY_SOCKET", &notify.path).env("WATCHDOG_USEC", "400000").env("CLIPFEED_TEST_HOLD_COMPACTION", "1");
+    let mut d = Daemon::spawn(cmd);
+    poll("the compaction under way", || (d.status()["compacting"] == true).then_some(()));
+    // Pings at half the period (0.2 s) go on while the writer is held in the compaction.
+    let pings = notify.count("WATCHDOG=1");
+    notify.wait_for("pings during the compaction", "WATCHDOG=1", pings + 15);
+    assert_eq!(d.status()["compacting"], true, "still compacting");
+    assert!(!d.log().contains("not responding"), "{}", d.log());
+    d.signal(libc::SIGTERM);
+    let status = poll("the stop", || d.exited());
+    assert!(status.success(), "{status:?}\n{}", d.log());
+}
+
 /// `clipfeed serve` started as systemd starts a socket-activated service: `fd` becomes fd 3,
 /// `LISTEN_FDS=1`, and `LISTEN_PID` the service's pid (a shell learns its pid, `$$`, which `exec`
 /// hands on to clipfeed).
