@@ -67,6 +67,36 @@ impl Remapping {
     }
 }
 
+/// The wall-clock seconds of a remap's steps, one after the other, for its log line: where
+/// the time of a remap goes, without a profiler.
+#[derive(Debug)]
+struct Phases {
+    last: Instant,
+    done: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    fn new() -> Phases {
+        Phases { last: Instant::now(), done: Vec::new() }
+    }
+
+    /// Ends the step `name`, begun where the last one ended.
+    fn lap(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.done.push((name, now.duration_since(self.last).as_secs_f64()));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (name, seconds)) in self.done.iter().enumerate() {
+            write!(f, "{}{name} {seconds:.2} s", if i == 0 { "" } else { ", " })?;
+        }
+        Ok(())
+    }
+}
+
 /// What the remap does with one item.
 #[derive(Debug)]
 enum Plan {
@@ -124,7 +154,9 @@ impl Ingest {
     /// The steps of [`Ingest::remap`] after its start: compute, privacy first, write.
     fn remap_steps(&mut self, fingerprint: &str) -> Result<()> {
         let t = now();
+        let mut phases = Phases::new();
         let (items, mut plans) = self.plan_remap()?;
+        phases.lap("plan");
         let coming = self.core.coming(&plans);
         let changed = plans.len() as u64;
         if items > 0 {
@@ -151,6 +183,7 @@ impl Ingest {
             self.render()?;
             info!(clippings = n, "clippings that turned private left the public feeds");
         }
+        phases.lap("private");
         self.remap_phase_only("writing");
         let b = self.store.batch()?;
         let mut fx = Effects::default();
@@ -178,22 +211,26 @@ impl Ingest {
                 Plan::Refresh(key, _) => deltas.extend(self.core.refresh_item(&b, &key, t, &mut fx)?),
             }
         }
+        phases.lap("stories");
         // Their topics, every table in its own order.
         b.retopic_all(&retopics)?;
         for (slug, name) in names {
             b.put_topic(&slug, &name)?;
             fx.names.insert(FeedKey::Topic(slug), name);
         }
-        self.core.log_moves(&b, deltas, t, &mut fx)?;
+        phases.lap("topics");
+        self.core.log_moves(&b, deltas, t, &mut fx, &mut phases)?;
         // The search index last, the items one after the other (see `fts::put_doc`).
         b.index_retopics(&retopics)?;
+        phases.lap("search");
         b.set_meta("topics", fingerprint)?;
         b.commit()?;
+        phases.lap("commit");
         fx.apply(&mut self.core);
         self.remap_phase_only("rendering");
         let took = self.core.remap.take().map_or(0.0, |r| r.started.elapsed().as_secs_f64());
         if items > 0 {
-            info!(items, changed, seconds = took, "items re-mapped; rendering the feeds");
+            info!(items, changed, seconds = took, %phases, "items re-mapped; rendering the feeds");
         }
         Ok(())
     }
@@ -263,7 +300,14 @@ impl Core {
     /// [`Core::log_deltas`] for the many moves of a remap: the same slots closed, opened and
     /// tombstoned, written set-based (`Batch::move_slots`: the coverage worked out once for every
     /// moved pair, not by a trigger per row), then the story logs of the items that moved.
-    fn log_moves(&self, b: &Batch<'_>, mut deltas: Vec<Delta>, t: DateTime<Utc>, fx: &mut Effects) -> Result<()> {
+    fn log_moves(
+        &self,
+        b: &Batch<'_>,
+        mut deltas: Vec<Delta>,
+        t: DateTime<Utc>,
+        fx: &mut Effects,
+        phases: &mut Phases,
+    ) -> Result<()> {
         deltas.sort_by(|x, y| x.published.cmp(&y.published).then_with(|| x.id.cmp(&y.id)));
         let (mut leaves, mut enters) = (Vec::new(), Vec::new());
         for d in &deltas {
@@ -291,8 +335,10 @@ impl Core {
             fx.feeds.extend(d.before.union(&d.after).cloned());
         }
         b.move_slots(&leaves, &enters, t)?;
+        phases.lap("slots");
         let items: Vec<String> = deltas.into_iter().map(|d| d.id).collect();
         fx.feeds.extend(super::story_log::update(b, std::mem::take(&mut fx.stories), &items, t)?);
+        phases.lap("story logs");
         Ok(())
     }
 
@@ -445,6 +491,20 @@ mod tests {
         assert!(
             matches!(plan(&old, gone).unwrap(), Some(Plan::Refresh(_, d)) if d.before == before && d.after.is_empty())
         );
+    }
+
+    #[test]
+    fn the_phases_are_told_in_order_each_from_the_end_of_the_last() {
+        let mut p = Phases::new();
+        let start = p.last;
+        p.lap("plan");
+        p.lap("write");
+        let names: Vec<&str> = p.done.iter().map(|d| d.0).collect();
+        assert_eq!(names, ["plan", "write"]);
+        let total: f64 = p.done.iter().map(|d| d.1).sum();
+        assert!((total - p.last.duration_since(start).as_secs_f64()).abs() < 1e-6, "{p:?}");
+        let told = p.to_string();
+        assert!(told.starts_with("plan ") && told.contains(" s, write ") && told.ends_with(" s"), "{told}");
     }
 
     #[test]
