@@ -60,8 +60,10 @@ pub use story_log::Coverage;
 /// The writer's handle on the database.
 pub struct Store {
     conn: Connection,
-    /// Held while the store is open; the checkpoint thread stops when it goes.
-    _alive: Option<std::sync::Arc<()>>,
+    /// The checkpoint thread, stopped and waited for when the store goes. Declared after
+    /// `conn`, so the writer's connection closes first and the checkpoint thread's is the
+    /// last (see [`Checkpointer`]).
+    _checkpointer: Option<Checkpointer>,
     /// The store's file and its (device, inode) when opened (see `health`).
     path: Option<std::path::PathBuf>,
     identity: Option<(u64, u64)>,
@@ -141,8 +143,34 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Starts the thread that checkpoints the WAL on its own connection, for as long as the returned
-/// token is held. A passive checkpoint never blocks the writer.
+/// The checkpoint thread of an open store, with its own connection.
+///
+/// Dropping it stops the thread and waits for it, so that its connection is closed before the
+/// process can exit. The last connection to close copies the whole WAL into the database and
+/// deletes the WAL: a store at rest is its database alone. A thread left sleeping (it was only
+/// told to stop by a token it looked at on waking) outlived the store: a command (`render`,
+/// `token`, `export`) exited with the WAL still there, or in the middle of a checkpoint, its
+/// database file half copied. SQLite reads such a store right (through the WAL), but a reader
+/// of the file alone (`check`, which opens it `immutable` when there is no WAL) did not:
+/// "malformed database schema (pending_by_date) - index pending_by_date already exists".
+struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::warn!("the checkpoint thread panicked");
+        }
+    }
+}
+
+/// Starts the thread that checkpoints the WAL on its own connection, until the returned
+/// [`Checkpointer`] is dropped. A passive checkpoint never blocks the writer.
 ///
 /// While changes come, it runs every [`CHECKPOINT_EVERY`], so that each copies only the frames of
 /// the last few changes. Run every half second, each had tens of megabytes to copy while the
@@ -152,20 +180,18 @@ fn configure(conn: &Connection) -> Result<()> {
 /// a few turns, the thread slows to [`CHECKPOINT_IDLE`] and cuts the WAL file to nothing, so
 /// that a store at rest is its database alone; that cut never waits (for the writer or a
 /// reader), it is tried again at the next idle turn instead.
-fn spawn_checkpointer(path: &Path) -> Result<std::sync::Arc<()>> {
+fn spawn_checkpointer(path: &Path) -> Result<Checkpointer> {
     let conn = Connection::open(path).with_context(|| format!("cannot open store {}", path.display()))?;
     configure(&conn)?;
     // A passive checkpoint never waits; the cut below must not either.
     conn.busy_timeout(Duration::ZERO)?;
-    let alive = std::sync::Arc::new(());
-    let watch = std::sync::Arc::downgrade(&alive);
-    std::thread::Builder::new().name("clipfeed-checkpoint".into()).spawn(move || {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new().name("clipfeed-checkpoint".into()).spawn(move || {
         let (mut last, mut still, mut cut) = (-1i64, 0u32, false);
-        loop {
-            std::thread::sleep(if still > IDLE_TURNS { CHECKPOINT_IDLE } else { CHECKPOINT_EVERY });
-            if watch.upgrade().is_none() {
-                break;
-            }
+        // Woken at once when the store goes (the sender dropped).
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            stopped.recv_timeout(if still > IDLE_TURNS { CHECKPOINT_IDLE } else { CHECKPOINT_EVERY })
+        {
             match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
                 Ok(frames) if frames == last => still = still.saturating_add(1),
                 Ok(frames) => (last, still, cut) = (frames, 0, false),
@@ -175,8 +201,10 @@ fn spawn_checkpointer(path: &Path) -> Result<std::sync::Arc<()>> {
                 cut = matches!(conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)), Ok(0));
             }
         }
+        // Its connection closes here, after the writer's: the WAL is copied in and deleted.
+        drop(conn);
     })?;
-    Ok(alive)
+    Ok(Checkpointer { stop: Some(stop), thread: Some(thread) })
 }
 
 impl Store {
@@ -213,7 +241,7 @@ impl Store {
         // WAL counts in the store's size on disk).
         conn.pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES)?;
         let mut store = Store::init(conn).with_context(|| format!("cannot initialise store {}", path.display()))?;
-        store._alive = Some(spawn_checkpointer(path)?);
+        store._checkpointer = Some(spawn_checkpointer(path)?);
         Ok(store)
     }
 
@@ -479,6 +507,31 @@ pub(super) mod tests {
                 published: published.parse().unwrap(),
                 dated: true,
             },
+        }
+    }
+
+    /// Once a store is dropped, its file alone holds every change: the checkpoint thread is
+    /// stopped and waited for, so the last connection closes before the process can exit, and
+    /// copies the WAL in (a command that exited with the thread still running left the WAL
+    /// behind, and sometimes a database file half way through a checkpoint).
+    #[test]
+    fn a_dropped_store_is_its_database_alone_with_every_change_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let uri = format!("{}?immutable=1", url::Url::from_file_path(&path).unwrap());
+        for round in 0..12u64 {
+            let mut s = Store::open(&path).unwrap();
+            let b = s.batch().unwrap();
+            b.set_meta("round", &round.to_string()).unwrap();
+            b.commit().unwrap();
+            // Dropped at different points of the checkpoint thread's turn.
+            std::thread::sleep(Duration::from_millis(round * 5));
+            drop(s);
+            assert!(!dir.path().join("s.db-wal").exists(), "round {round}: the WAL was left behind");
+            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+            let alone = Connection::open_with_flags(&uri, flags).unwrap();
+            let got: String = alone.query_row("SELECT value FROM meta WHERE key='round'", [], |r| r.get(0)).unwrap();
+            assert_eq!(got, round.to_string(), "the database file alone");
         }
     }
 

@@ -11,20 +11,44 @@ use super::{Store, configure};
 /// The version of the tables below; a store with a higher one is refused, a lower one rebuilt.
 pub const SCHEMA_VERSION: i64 = 9;
 
-/// The schema version recorded in the store at `path` (`None`: none yet), read without locking or
-/// writing anything, so a check run by another user leaves no journal file behind.
+/// The schema version recorded in the store at `path` (`None`: none yet), read without writing
+/// anything, so a check run by another user leaves no file behind.
+///
+/// A store with no WAL beside it is at rest (no connection has it open: the last to close
+/// copies the WAL in and deletes it) and is read `immutable`, without locks: a read-only
+/// connection of a WAL-mode store would create a WAL and its index, and leave them. A store
+/// with a WAL (a daemon running, or one that crashed) is read through it, with the locks
+/// that keep a checkpoint from changing the file under the read: its database file alone may
+/// be behind the WAL, or half way through a checkpoint (a schema with an index in it twice).
+/// The WAL is looked for again after an `immutable` read, in case a daemon started meanwhile.
 pub fn recorded_schema(path: &Path) -> Result<Option<i64>> {
+    let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+    if !wal.exists() {
+        let read = read_recorded_schema(path, true);
+        if !wal.exists() {
+            return read;
+        }
+    }
+    read_recorded_schema(path, false)
+}
+
+/// [`recorded_schema`]'s read: `immutable` (the file alone, no locks) or read-only through the WAL.
+fn read_recorded_schema(path: &Path, immutable: bool) -> Result<Option<i64>> {
     let uri = url::Url::from_file_path(std::path::absolute(path)?)
         .map_err(|()| anyhow::anyhow!("{} is not a file path", path.display()))?;
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(format!("{uri}?immutable=1"), flags)?;
+    let conn =
+        Connection::open_with_flags(format!("{uri}?{}", if immutable { "immutable=1" } else { "mode=ro" }), flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // One read transaction: a daemon setting the store up meanwhile is seen before or after.
+    let tx = conn.unchecked_transaction()?;
     let has_meta: bool =
-        conn.query_row("SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name='meta')", [], |r| r.get(0))?;
+        tx.query_row("SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name='meta')", [], |r| r.get(0))?;
     if !has_meta {
         return Ok(None);
     }
     let version: Option<String> =
-        conn.query_row("SELECT value FROM meta WHERE key='schema'", [], |r| r.get(0)).optional()?;
+        tx.query_row("SELECT value FROM meta WHERE key='schema'", [], |r| r.get(0)).optional()?;
     version.map(|v| v.parse().with_context(|| format!("schema version {v:?} is not a number"))).transpose()
 }
 
@@ -291,7 +315,7 @@ impl Store {
         migrate_pending_dated(&conn)?;
         Ok(Store {
             conn,
-            _alive: None,
+            _checkpointer: None,
             path: None,
             identity: None,
             pages_file: None,
@@ -415,6 +439,31 @@ mod tests {
         Connection::open(&path).unwrap().execute("UPDATE meta SET value='99' WHERE key='schema'", []).unwrap();
         let err = Store::open(&path).err().unwrap();
         assert!(format!("{err:#}").contains("schema version"), "{err:#}");
+    }
+
+    #[test]
+    fn the_recorded_schema_is_read_through_a_live_wal_and_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let files = || {
+            let mut names: Vec<String> =
+                std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            names.sort();
+            names
+        };
+        drop(Store::open(&path).unwrap());
+        assert_eq!(files(), ["s.db"], "a closed store is its database alone");
+        assert_eq!(recorded_schema(&path).unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(files(), ["s.db"], "read without leaving a WAL behind");
+        // Another process has the store open, its change still in the WAL only: the database
+        // file alone says 9 (or, read half way through a checkpoint, nothing sensible).
+        let live = Connection::open(&path).unwrap();
+        live.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        live.execute("UPDATE meta SET value='8' WHERE key='schema'", []).unwrap();
+        assert_eq!(recorded_schema(&path).unwrap(), Some(8), "read through the WAL");
+        drop(live);
+        assert_eq!(files(), ["s.db"]);
+        assert_eq!(recorded_schema(&path).unwrap(), Some(8));
     }
 
     #[test]

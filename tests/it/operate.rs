@@ -191,6 +191,9 @@ fn check_with_a_configuration_checks_roots_store_and_every_clipping() {
         names
     };
     let before = listing();
+    // Every connection closed before it exits (the checkpoint thread's too): the WAL copied in
+    // and gone, so the database file, which `check` reads alone, is the whole store.
+    assert_eq!(before, ["clipfeed.db"], "render left the store as more than its database");
     let (status, out, _) = run(clipfeed().args(["check", "--config"]).arg(site.config()));
     assert!(status.success() && store_line(&out).contains("ok (schema version"), "{out}");
     assert_eq!(listing(), before, "check left files beside the store");
