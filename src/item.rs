@@ -65,8 +65,18 @@ impl ItemData {
 
     /// A 128-bit hash (hex) of everything stored of the item.
     pub(crate) fn hash(&self) -> String {
-        let json = serde_json::to_vec(self).expect("item data serialises");
-        format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&json))
+        ItemData::hash_of_json(&self.json())
+    }
+
+    /// The item's JSON, which its record stores (deflated) and its hash is taken of.
+    pub(crate) fn json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("item data serialises")
+    }
+
+    /// [`ItemData::hash`] from the item's JSON ([`ItemData::json`]), for a caller that stores
+    /// that JSON too and so makes it once.
+    pub(crate) fn hash_of_json(json: &[u8]) -> String {
+        format!("{:032x}", xxhash_rust::xxh3::xxh3_128(json))
     }
 
     /// A 128-bit hash (hex) of what feeds show of the item. Fields used only for choosing (its

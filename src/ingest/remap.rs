@@ -6,20 +6,22 @@
 //!    last good parses; no file is read or merged again): every open slot is read in one pass,
 //!    then the live items a chunk at a time (each table in its own order), and their topics
 //!    resolved under the new rules side by side (rayon); only a plan of what differs is kept.
-//!    Feeds the remap brings into being are published as `coming` (503 with `Retry-After`
-//!    until it is done); the rest keep serving.
+//!    Meanwhile the writer writes the chunks already planned: the new topics of the items whose
+//!    topics change (record, hashes, topic rows; their new record and search columns made on
+//!    the pool; each table in its own order: `Batch::retopic_all`) and their search columns
+//!    (in the index's rowid order, its merging held off: `fts::merges_held`), all in the one
+//!    transaction of step 3, which commits at its end. Feeds the remap brings into being are
+//!    published as `coming` (503 with `Retry-After` until it is done); the rest keep serving.
 //! 2. Privacy first: a clipping that the new rules make private leaves every public feed, and
 //!    every public story (it is grouped again in its new visibility class), in a transaction of
 //!    its own, and those feeds are rendered and published at once, before anything else
-//!    changes. The tokens of feeds made private are in force before that.
-//! 3. Writing, in one transaction: items whose topics change get their new topics (record,
-//!    hashes, topic rows; their new record and search columns made in step 1, side by side;
-//!    written together, each table in its own order: `Batch::retopic_all`),
-//!    the feed-log deltas of every item that moves (set-based: `Batch::move_slots`), then the
-//!    search index, every changed item one after the other in the index's rowid order (so it
-//!    takes them in a few large segments, not one each), with its merging held off meanwhile
-//!    (`fts::merges_held`). A remap is no edit: an item keeps its time and its slot in every
-//!    feed it stays in; it enters its new feeds and leaves the others.
+//!    changes. The tokens of feeds made private are in force before that. The first plan that
+//!    makes a clipping private stops the writes of step 1: they are rolled back, and made in
+//!    step 3 instead.
+//! 3. Writing, in the same transaction: the topics and search columns (unless step 1 wrote
+//!    them), the feed-log deltas of every item that moves, in date order (set-based:
+//!    `Batch::move_slots`), and the story logs. A remap is no edit: an item keeps its time and
+//!    its slot in every feed it stays in; it enters its new feeds and leaves the others.
 //! 4. The caller renders the feeds off to the side and publishes them all in one swap; until
 //!    then every feed serves its old document.
 //!
@@ -32,7 +34,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
-use tracing::info;
+use tracing::{debug, info};
 
 use super::apply::{Delta, Effects, feeds_for, feeds_of};
 use super::{Core, Ingest, now};
@@ -41,8 +43,15 @@ use crate::feed::FeedKey;
 use crate::item::{Item, ItemData, TopicInputs};
 use crate::store::{Batch, RemapRow, Retopic};
 
-/// Live items read and merged at a time: bounds the stored parses held in memory at once.
+/// Live items read and planned at a time: bounds the stored records held in memory at once.
 const CHUNK: usize = 4096;
+
+/// [`CHUNK`]; in test builds `CLIPFEED_TEST_REMAP_CHUNK` if set, so that a remap of a few
+/// hundred items spans many chunks, as one of 100,000 does.
+fn chunk_size() -> usize {
+    let test = cfg!(debug_assertions).then(|| std::env::var("CLIPFEED_TEST_REMAP_CHUNK").ok()).flatten();
+    test.and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(CHUNK)
+}
 
 /// The remap under way, as `/api/status` shows it.
 #[derive(Debug)]
@@ -118,6 +127,13 @@ impl Plan {
         }
     }
 
+    fn retopic(&self) -> Option<&Retopic> {
+        match self {
+            Plan::Rewrite(r, _) => Some(r),
+            Plan::Move(_) | Plan::Refresh(..) => None,
+        }
+    }
+
     fn delta_mut(&mut self) -> &mut Delta {
         match self {
             Plan::Move(d) | Plan::Rewrite(_, d) | Plan::Refresh(_, d) => d,
@@ -155,37 +171,27 @@ impl Ingest {
     fn remap_steps(&mut self, fingerprint: &str) -> Result<()> {
         let t = now();
         let mut phases = Phases::new();
-        let (items, mut plans) = self.plan_remap()?;
+        // One transaction from the plan's first read to the commit, unless clippings turn private.
+        let b = self.store.batch()?;
+        let Planned { items, mut plans, written } = self.core.plan_remap(&b)?;
         phases.lap("plan");
         let coming = self.core.coming(&plans);
         let changed = plans.len() as u64;
         if items > 0 {
             info!(items, changed, new_feeds = coming.len(), "topic configuration changed; re-mapping the items");
         }
-        self.remap_phase("private first", items, changed, coming);
+        self.core.remap_phase("private first", items, changed, coming);
         let private = private_first(&self.core.cfg, &mut plans);
-        if !private.is_empty() {
-            let n = private.len();
-            let b = self.store.batch()?;
-            let mut fx = Effects::default();
-            // They leave the public stories too, in the same transaction: each goes into a
-            // story of the class it ends in.
-            let leaving: HashSet<&str> = private.iter().map(|d| d.id.as_str()).collect();
-            for d in plans.iter().map(Plan::delta).filter(|d| leaving.contains(d.id.as_str())) {
-                self.core.heartbeat.beat();
-                let class = self.core.cfg.visibility().class(&d.after);
-                self.core.regroup_if_reclassed(&b, &d.id, &class, t, &mut fx)?;
-            }
-            self.core.log_deltas(&b, private, t, &mut fx)?;
-            b.commit()?;
-            fx.apply(&mut self.core);
-            // Only the feeds those clippings left are dirty here: they switch now, the rest later.
-            self.render()?;
-            info!(clippings = n, "clippings that turned private left the public feeds");
-        }
+        let (b, written) = if private.is_empty() {
+            (b, written)
+        } else {
+            // Nothing the plan wrote may come first: it is rolled back, and written again after.
+            drop(b);
+            self.leave_public_first(private, &plans, t)?;
+            (self.store.batch()?, false)
+        };
         phases.lap("private");
-        self.remap_phase_only("writing");
-        let b = self.store.batch()?;
+        self.core.remap_phase_only("writing");
         let mut fx = Effects::default();
         let (mut deltas, mut retopics) = (Vec::with_capacity(plans.len()), Vec::new());
         let mut names: BTreeMap<String, String> = BTreeMap::new();
@@ -212,8 +218,11 @@ impl Ingest {
             }
         }
         phases.lap("stories");
-        // Their topics, every table in its own order.
-        b.retopic_all(&retopics)?;
+        // Their topics, every table in its own order (unless the plan wrote them).
+        let retopics: Vec<&Retopic> = retopics.iter().collect();
+        if !written {
+            b.retopic_all(&retopics)?;
+        }
         for (slug, name) in names {
             b.put_topic(&slug, &name)?;
             fx.names.insert(FeedKey::Topic(slug), name);
@@ -221,44 +230,111 @@ impl Ingest {
         phases.lap("topics");
         self.core.log_moves(&b, deltas, t, &mut fx, &mut phases)?;
         // The search index last, the items one after the other (see `fts::put_doc`).
-        b.index_retopics(&retopics)?;
+        if !written {
+            b.index_retopics(&retopics)?;
+        }
         phases.lap("search");
         b.set_meta("topics", fingerprint)?;
         b.commit()?;
         phases.lap("commit");
         fx.apply(&mut self.core);
-        self.remap_phase_only("rendering");
+        self.core.remap_phase_only("rendering");
         let took = self.core.remap.take().map_or(0.0, |r| r.started.elapsed().as_secs_f64());
         if items > 0 {
-            info!(items, changed, seconds = took, %phases, "items re-mapped; rendering the feeds");
+            info!(items, changed, written_in_plan = written, seconds = took, %phases, "items re-mapped; rendering the feeds");
         }
         Ok(())
     }
 
+    /// The clippings the new rules make private (`private`: their moves out of the public
+    /// feeds) leave every public feed and story, in a transaction of their own, and those feeds
+    /// are rendered and published at once, before anything else of the remap is written.
+    fn leave_public_first(&mut self, private: Vec<Delta>, plans: &[Plan], t: DateTime<Utc>) -> Result<()> {
+        let n = private.len();
+        let b = self.store.batch()?;
+        let mut fx = Effects::default();
+        // They leave the public stories too, in the same transaction: each goes into a
+        // story of the class it ends in.
+        let leaving: HashSet<&str> = private.iter().map(|d| d.id.as_str()).collect();
+        for d in plans.iter().map(Plan::delta).filter(|d| leaving.contains(d.id.as_str())) {
+            self.core.heartbeat.beat();
+            let class = self.core.cfg.visibility().class(&d.after);
+            self.core.regroup_if_reclassed(&b, &d.id, &class, t, &mut fx)?;
+        }
+        self.core.log_deltas(&b, private, t, &mut fx)?;
+        b.commit()?;
+        fx.apply(&mut self.core);
+        // Only the feeds those clippings left are dirty here: they switch now, the rest later.
+        self.render()?;
+        info!(clippings = n, "clippings that turned private left the public feeds");
+        Ok(())
+    }
+}
+
+/// What a remap's plan gives.
+struct Planned {
+    /// The live items read.
+    items: u64,
+    /// What changes, item by item.
+    plans: Vec<Plan>,
+    /// Whether the items whose topics change have their topics and search columns written
+    /// already, in the plan's transaction: so when no plan makes a clipping private.
+    written: bool,
+}
+
+impl Core {
     /// Reads every live item a chunk at a time and plans what changes for it under the new
     /// rules, side by side: the writer reads the next chunk while the rayon threads plan the
-    /// last one (at most one chunk waits between them, so memory stays bounded). Returns the
-    /// number of live items and the plans.
-    fn plan_remap(&mut self) -> Result<(u64, Vec<Plan>)> {
-        let cfg = self.core.cfg.clone();
-        let b = self.store.batch()?;
-        let heartbeat = &self.core.heartbeat;
+    /// last one (at most one chunk waits between them, so memory stays bounded), and writes the
+    /// topics and search columns of the chunks planned meanwhile (`Batch::retopic_all`,
+    /// `Batch::index_retopics`), all in `b`, which the remap commits at its end. A plan that
+    /// makes a clipping private stops those writes: that clipping must leave the public feeds
+    /// before anything else is written, so the caller rolls `b` back, and the writes are made
+    /// after that, in a transaction of their own.
+    fn plan_remap(&self, b: &Batch<'_>) -> Result<Planned> {
+        let cfg = &*self.cfg;
+        let heartbeat = &self.heartbeat;
         // The feeds every item is in, read in one pass rather than looked up item by item.
         let open = b.every_open_slot()?;
         let (mut items, mut after) = (0u64, String::new());
+        let (mut plans, mut written, mut chunks_written) = (Vec::new(), true, 0);
+        let mut write = |chunk: Vec<Plan>| -> Result<()> {
+            if written && chunk.iter().any(|p| leaves_public(cfg, p.delta())) {
+                written = false;
+                debug!(
+                    chunks_written,
+                    "a clipping turns private: the remap's writes wait for it to leave the public feeds"
+                );
+            }
+            if written {
+                let retopics: Vec<&Retopic> = chunk.iter().filter_map(Plan::retopic).collect();
+                b.retopic_all(&retopics)?;
+                b.index_retopics(&retopics)?;
+                chunks_written += 1;
+            }
+            plans.extend(chunk);
+            Ok(())
+        };
         let (send, chunks) = std::sync::mpsc::sync_channel::<Vec<RemapRow>>(1);
-        let (read, planned) = std::thread::scope(|s| {
-            let planner = s.spawn(|| -> Result<Vec<Plan>> {
-                let mut plans = Vec::new();
+        let (back, planned) = std::sync::mpsc::channel::<Result<Vec<Plan>>>();
+        std::thread::scope(|s| -> Result<()> {
+            let planner = s.spawn(move || {
                 for rows in chunks {
-                    let planned: Result<Vec<Option<Plan>>> = rows.into_par_iter().map(|row| plan(&cfg, row)).collect();
-                    plans.extend(planned?.into_iter().flatten());
+                    let chunk: Result<Vec<Option<Plan>>> = rows.into_par_iter().map(|row| plan(cfg, row)).collect();
+                    let failed = chunk.is_err();
+                    // A writer that stopped has its error to give.
+                    if back.send(chunk.map(|c| c.into_iter().flatten().collect())).is_err() || failed {
+                        return;
+                    }
                 }
-                Ok(plans)
             });
             let read = (|| -> Result<()> {
                 loop {
-                    let rows = b.remap_rows(&after, CHUNK, &open)?;
+                    // The chunks planned meanwhile, written while the pool plans the next.
+                    while let Ok(chunk) = planned.try_recv() {
+                        write(chunk?)?;
+                    }
+                    let rows = b.remap_rows(&after, chunk_size(), &open)?;
                     let Some(last) = rows.last() else { return Ok(()) };
                     after = last.key.clone();
                     heartbeat.beat();
@@ -270,29 +346,27 @@ impl Ingest {
                 }
             })();
             drop(send);
-            (read, planner.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-        });
-        read?;
-        let plans = planned?;
-        if let Some(r) = self.core.remap.as_mut() {
-            r.items = items;
-        }
-        Ok((items, plans))
+            let rest = read.and_then(|()| planned.iter().try_for_each(|chunk| write(chunk?)));
+            drop(planned);
+            planner.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            rest
+        })?;
+        Ok(Planned { items, plans, written })
     }
 
     /// Moves the remap to its next phase with its counts, and publishes that.
     fn remap_phase(&mut self, phase: &'static str, items: u64, changed: u64, coming: HashSet<String>) {
-        if let Some(r) = self.core.remap.as_mut() {
+        if let Some(r) = self.remap.as_mut() {
             (r.phase, r.items, r.changed, r.coming) = (phase, items, changed, Arc::new(coming));
         }
-        self.core.publish(&self.core.rejections.clone());
+        self.publish(&self.rejections.clone());
     }
 
     fn remap_phase_only(&mut self, phase: &'static str) {
-        if let Some(r) = self.core.remap.as_mut() {
+        if let Some(r) = self.remap.as_mut() {
             r.phase = phase;
         }
-        self.core.publish(&self.core.rejections.clone());
+        self.publish(&self.rejections.clone());
     }
 }
 
@@ -387,7 +461,8 @@ fn plan(cfg: &Config, row: RemapRow) -> Result<Option<Plan>> {
         })));
     };
     data.topics = topics;
-    let new_hash = data.hash();
+    let json = data.json();
+    let new_hash = ItemData::hash_of_json(&json);
     let after = feeds_of(cfg, &data);
     if new_hash == hash {
         let moved = before != after;
@@ -398,8 +473,15 @@ fn plan(cfg: &Config, row: RemapRow) -> Result<Option<Plan>> {
     // feeds as any item does), so a remap neither dates thousands of old articles anew nor fills
     // every subscription document with them; the documents show its new tags from the switch.
     let delta = Delta { id: id.clone(), published: data.published, before, after, changed: false };
-    let retopic = Retopic::of(key, Item { id, updated, data }, new_hash)?;
+    let retopic = Retopic::of(key, Item { id, updated, data }, &json, new_hash)?;
     Ok(Some(Plan::Rewrite(Box::new(retopic), delta)))
+}
+
+/// Whether the move `d` takes a clipping private under `cfg` out of a public feed it is in:
+/// what must happen before anything else of a remap.
+fn leaves_public(cfg: &Config, d: &Delta) -> bool {
+    let v = cfg.visibility();
+    d.after.iter().any(|f| v.is_private(f)) && d.before.iter().any(|f| !v.is_private(f))
 }
 
 /// Splits off what must happen before anything else: a clipping private under the new rules
@@ -409,13 +491,10 @@ fn private_first(cfg: &Config, plans: &mut [Plan]) -> Vec<Delta> {
     let mut out = Vec::new();
     for plan in plans {
         let d = plan.delta_mut();
-        if !d.after.iter().any(|f| v.is_private(f)) {
+        if !leaves_public(cfg, d) {
             continue;
         }
         let kept: BTreeSet<FeedKey> = d.before.iter().filter(|f| v.is_private(f)).cloned().collect();
-        if kept.len() == d.before.len() {
-            continue;
-        }
         let before = std::mem::replace(&mut d.before, kept.clone());
         out.push(Delta { id: d.id.clone(), published: d.published, before, after: kept, changed: false });
     }

@@ -128,7 +128,12 @@ thread_local! {
 
 /// `value` as stored: its JSON, deflated (raw deflate, no header).
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    let json = serde_json::to_vec(value)?;
+    encode_json(&serde_json::to_vec(value)?)
+}
+
+/// A value's JSON as stored: deflated (raw deflate, no header). [`encode`] for a caller that
+/// has the JSON already.
+pub fn encode_json(json: &[u8]) -> Result<Vec<u8>> {
     DEFLATE.with(|z| {
         let mut z = z.borrow_mut();
         z.reset();

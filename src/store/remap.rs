@@ -158,11 +158,11 @@ impl Batch<'_> {
 
 /// A record holding `data`, for tests that make rows by hand.
 impl Retopic {
-    /// The writes of `item`, stored under `key`, once its topics are the new ones; `hash` is
-    /// its data's (`ItemData::hash`).
-    pub(crate) fn of(key: String, item: Item, hash: String) -> Result<Retopic> {
+    /// The writes of `item`, stored under `key`, once its topics are the new ones; `json` is
+    /// its data's JSON (`ItemData::json`) and `hash` the hash of that (`ItemData::hash`).
+    pub(crate) fn of(key: String, item: Item, json: &[u8], hash: String) -> Result<Retopic> {
         Ok(Retopic {
-            record: super::records::encode(&item.data)?,
+            record: super::records::encode_json(json)?,
             doc: IndexDoc::of(&item),
             shown: item.data.shown_hash(),
             topics: item.data.topics,
@@ -177,13 +177,14 @@ impl Retopic {
 impl Batch<'_> {
     /// Writes remapped items' new topics: their records, `items` rows (topics and hashes; their
     /// times stay, so no story-coverage trigger fires) and topic rows. Their search columns are
-    /// left to [`Batch::index_retopics`], after every other write of the remap.
+    /// left to [`Batch::index_retopics`], after this (a remap calls both for each chunk it has
+    /// planned, while it plans the next).
     ///
     /// Each table is written in its own order (the items by key, the records by rowid, the topic
     /// rows by their key), so that writes one after the other fall on the same pages, and only
     /// the topic rows that change are deleted or added.
-    pub(crate) fn retopic_all(&self, items: &[Retopic]) -> Result<()> {
-        let mut by_key: Vec<&Retopic> = items.iter().collect();
+    pub(crate) fn retopic_all(&self, items: &[&Retopic]) -> Result<()> {
+        let mut by_key: Vec<&Retopic> = items.to_vec();
         by_key.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         let mut read = self.tx.prepare_cached("SELECT topics, rec FROM items WHERE key=?1 AND deleted_at IS NULL")?;
         let mut update = self.tx.prepare_cached("UPDATE items SET topics=?2, hash=?3, shown=?4 WHERE key=?1")?;
@@ -234,7 +235,7 @@ impl Batch<'_> {
     /// rowid than the last one: in any other order about every other item was a segment of its
     /// own, and merging those was most of the index's work. In rowid order (an item's delete
     /// and insert share its rowid) it writes a segment only when its memory is full.
-    pub(crate) fn index_retopics(&self, items: &[Retopic]) -> Result<()> {
+    pub(crate) fn index_retopics(&self, items: &[&Retopic]) -> Result<()> {
         let mut doc = self.tx.prepare_cached("SELECT doc FROM search_docs WHERE id=?1")?;
         let mut order = Vec::with_capacity(items.len());
         for r in items {
@@ -483,11 +484,12 @@ mod tests {
             .rev()
             .map(|(key, topics)| {
                 let it = crate::store::tests::item(key, &day(key), topics);
-                let hash = it.data.hash();
-                Retopic::of(key.to_string(), it, hash).unwrap()
+                let json = it.data.json();
+                let hash = crate::item::ItemData::hash_of_json(&json);
+                Retopic::of(key.to_string(), it, &json, hash).unwrap()
             })
             .collect();
-        b.retopic_all(&retopics).unwrap();
+        b.retopic_all(&retopics.iter().collect::<Vec<_>>()).unwrap();
         for (key, topics) in after {
             let it = crate::store::tests::item(key, &day(key), topics);
             p.put_item(key, &it, t, &it.data.hash(), &it.data.shown_hash()).unwrap();
@@ -500,6 +502,6 @@ mod tests {
         // An item with no record is an error, not a silent skip.
         b.tx.execute("UPDATE items SET rec = NULL WHERE key = 'k2'", []).unwrap();
         retopics.retain(|r| r.key == "k2");
-        assert!(b.retopic_all(&retopics).is_err());
+        assert!(b.retopic_all(&retopics.iter().collect::<Vec<_>>()).is_err());
     }
 }

@@ -10,7 +10,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::privacy::tokens;
-use crate::support::{Daemon, Site, get, poll};
+use crate::support::{Daemon, Site, get, poll, serve_command};
+
+/// The daemon on `site`, its remap reading `chunk` live items at a time (a test build's
+/// `CLIPFEED_TEST_REMAP_CHUNK`), so that a remap of these few thousand spans many chunks, as one
+/// of 100,000 does.
+fn start_chunked(site: &Site, chunk: usize) -> Daemon {
+    let mut cmd = serve_command(&[] as &[&str], &site.config());
+    cmd.env("CLIPFEED_TEST_REMAP_CHUNK", chunk.to_string());
+    Daemon::spawn(cmd)
+}
 
 /// The topic names a generated clipping writes, and whether its title has the keyword.
 fn names(i: usize) -> (Vec<&'static str>, bool) {
@@ -222,7 +231,7 @@ fn a_topic_remap_switches_every_feed_from_old_to_new_at_once() {
     let site = Site::new();
     site.write_config(OLD_CONFIG);
     corpus(&site, N);
-    let d = Daemon::start(&site);
+    let d = start_chunked(&site, 100);
     poll("every clipping", || (d.counter("clippings") == N as u64).then_some(()));
     let watched = ["feed", "topics/robotics", "topics/machines", "topics/computer-vision", "topics/vision"];
     let expect: Vec<Expect> = watched
@@ -253,6 +262,8 @@ fn a_topic_remap_switches_every_feed_from_old_to_new_at_once() {
     let changed = (0..N).filter(|&i| OLD.topics(i) != NEW.topics(i)).count();
     let line = format!("items={N} changed={changed} new_feeds=1");
     assert_eq!(count(&d, &line), 1, "no line with {line}:\n{}", d.log());
+    // Nothing turned private, so the plan wrote the new topics as it went, chunk by chunk.
+    assert_eq!(count(&d, "written_in_plan=true"), 1, "{}", d.log());
     assert!(d.status()["remap"].is_null(), "the remap is over");
 }
 
@@ -262,7 +273,7 @@ fn a_remap_that_makes_a_topic_private_takes_that_effect_first() {
     let site = Site::new();
     site.write_config(OLD_CONFIG);
     corpus(&site, N);
-    let d = Daemon::start(&site);
+    let d = start_chunked(&site, 10);
     poll("every clipping", || (d.counter("clippings") == N as u64).then_some(()));
     let private_config =
         NEW_CONFIG.replace("    keywords: [humanoid]\n", "    keywords: [humanoid]\n    private: true\n");
@@ -300,11 +311,63 @@ fn a_remap_that_makes_a_topic_private_takes_that_effect_first() {
     assert!(private_at < remapped_at, "{log}");
     let line = log[private_at..].lines().next().unwrap();
     assert!(line.contains(&format!("clippings={}", robotics.len())), "{line}");
+    assert!(log.contains("written_in_plan=false"), "the plan's writes wait for the privacy step:\n{log}");
     // The private topic answers as missing without its token, and in full with it.
     assert_eq!(get(&d.url("topics/robotics.json"), &[]).status, 404);
     let token = tokens(&site)["topics/robotics"].clone();
     let r = get(&d.url(&format!("topics/robotics.json?token={token}")), &[]);
     assert_eq!(items_of(&r.body), robotics);
+}
+
+/// Titles of a JSON Feed document's items.
+fn titles(body: &[u8]) -> BTreeSet<String> {
+    let doc: serde_json::Value = serde_json::from_slice(body).expect("a JSON document");
+    doc["items"].as_array().expect("items").iter().map(|it| it["title"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn what_the_plan_wrote_before_a_clipping_turning_private_waits_for_it_to_leave_the_public_feeds() {
+    let site = Site::new();
+    site.write_config("topics:\n  - name: Robotics\n");
+    // In key order (the plan's, a chunk of one item each): a retopic, a clipping that turns
+    // private, another retopic.
+    for (n, host, topic, title) in
+        [(1, "a", "Droids", "Alpha droid"), (2, "b", "Hidden", "Bravo secret"), (3, "c", "Droids", "Charlie droid")]
+    {
+        let text = format!(
+            "---\ntitle: {title}\npublishedDateTime: 2025-03-0{n}T00:00:00Z\nwebUrl: https://{host}.example/{n}\nprovider: {{name: Site {host}, domain: {host}.example}}\ntopics: [{topic}]\n---\n"
+        );
+        site.put(&format!("c{n}.md"), text);
+    }
+    let d = start_chunked(&site, 1);
+    poll("every clipping", || (d.counter("clippings") == 3).then_some(()));
+    let all: BTreeSet<String> = ["Alpha droid", "Bravo secret", "Charlie droid"].map(String::from).into();
+    assert_eq!(titles(&get(&d.url("feed.json"), &[]).body), all);
+    reload(
+        &site,
+        &d,
+        "topics:\n  - name: Robotics\n    aliases: [Droids]\n  - name: Secret\n    aliases: [Hidden]\n    private: true\n",
+    );
+    let log = d.log();
+    // The first chunk was written in the plan's transaction; the second stopped that.
+    assert_eq!(count(&d, "chunks_written=1"), 1, "{log}");
+    assert_eq!(count(&d, "left the public feeds clippings=1"), 1, "{log}");
+    assert_eq!(count(&d, "written_in_plan=false"), 1, "{log}");
+    let public: BTreeSet<String> = ["Alpha droid", "Charlie droid"].map(String::from).into();
+    // Both retopics are in force (written after the privacy step), the private clipping in no
+    // public answer: documents, the topic's feed, its news site's, a search of every feed.
+    assert_eq!(titles(&get(&d.url("feed.json"), &[]).body), public);
+    assert_eq!(titles(&get(&d.url("topics/robotics.json"), &[]).body), public);
+    assert_eq!(titles(&get(&d.url("feed.json?search=topic:robotics"), &[]).body), public);
+    assert_eq!(titles(&get(&d.url("feed.json?search=droid"), &[]).body), public);
+    for path in ["feed.json?search=bravo", "providers/b.example.json", "feed.rss", "feed.atom", "topics/robotics.rss"] {
+        let r = get(&d.url(path), &[]);
+        assert!(!String::from_utf8_lossy(&r.body).contains("Bravo"), "{path}: {}", r.status);
+    }
+    assert_eq!(get(&d.url("topics/secret.json"), &[]).status, 404);
+    let token = tokens(&site)["topics/secret"].clone();
+    let r = get(&d.url(&format!("topics/secret.json?token={token}")), &[]);
+    assert_eq!(titles(&r.body), ["Bravo secret".to_string()].into());
 }
 
 /// Every item of a JSON Feed document as a value, without the fields a cold build dates
@@ -336,7 +399,7 @@ fn a_remap_gives_the_feeds_stories_and_search_answers_of_a_cold_build_under_the_
     remapped.write_config(OLD_CONFIG);
     corpus(&remapped, N);
     story_pairs(&remapped, 12);
-    let d = Daemon::start(&remapped);
+    let d = start_chunked(&remapped, 50);
     poll("every clipping", || (d.counter("clippings") == (N + 24) as u64).then_some(()));
     reload(&remapped, &d, NEW_CONFIG);
     let cold = Site::new();
