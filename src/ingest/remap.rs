@@ -6,7 +6,8 @@
 //!    last good parses; no file is read or merged again): every open slot is read in one pass,
 //!    then the live items a chunk at a time (each table in its own order), and their topics
 //!    resolved under the new rules side by side (rayon); only a plan of what differs is kept.
-//!    Meanwhile the writer writes the chunks already planned: the new topics of the items whose
+//!    Meanwhile the writer writes the chunks already planned: the stories of items whose
+//!    visibility class changed (`Core::regroup_if_reclassed`), the new topics of the items whose
 //!    topics change (record, hashes, topic rows; their new record and search columns made on
 //!    the pool; each table in its own order: `Batch::retopic_all`) and their search columns
 //!    (in the index's rowid order, its merging held off: `fts::merges_held`), all in the one
@@ -173,7 +174,8 @@ impl Ingest {
         let mut phases = Phases::new();
         // One transaction from the plan's first read to the commit, unless clippings turn private.
         let b = self.store.batch()?;
-        let Planned { items, mut plans, written } = self.core.plan_remap(&b)?;
+        let mut fx = Effects::default();
+        let Planned { items, mut plans, written } = self.core.plan_remap(&b, t, &mut fx)?;
         phases.lap("plan");
         let coming = self.core.coming(&plans);
         let changed = plans.len() as u64;
@@ -187,28 +189,22 @@ impl Ingest {
         } else {
             // Nothing the plan wrote may come first: it is rolled back, and written again after.
             drop(b);
+            fx = Effects::default();
             self.leave_public_first(private, &plans, t)?;
             (self.store.batch()?, false)
         };
         phases.lap("private");
         self.core.remap_phase_only("writing");
-        let mut fx = Effects::default();
         let (mut deltas, mut retopics) = (Vec::with_capacity(plans.len()), Vec::new());
         let mut names: BTreeMap<String, String> = BTreeMap::new();
         for plan in plans {
             self.core.heartbeat.beat();
+            if !written {
+                self.core.regroup_planned(&b, &plan, t, &mut fx)?;
+            }
             match plan {
-                // A remap changes topics and privacy only: the files, which stories are made
-                // of, are as they were, so an item's story is worked out again only when its
-                // visibility class changed.
-                Plan::Move(d) => {
-                    let class = self.core.cfg.visibility().class(&d.after);
-                    self.core.regroup_if_reclassed(&b, &d.id, &class, t, &mut fx)?;
-                    deltas.push(d);
-                }
+                Plan::Move(d) => deltas.push(d),
                 Plan::Rewrite(r, d) => {
-                    let class = self.core.cfg.visibility().class(&d.after);
-                    self.core.regroup_if_reclassed(&b, &d.id, &class, t, &mut fx)?;
                     // The last name given to a topic wins, as item by item.
                     names.extend(r.topics.iter().map(|t| (t.slug.clone(), t.name.clone())));
                     deltas.push(d);
@@ -286,12 +282,13 @@ impl Core {
     /// Reads every live item a chunk at a time and plans what changes for it under the new
     /// rules, side by side: the writer reads the next chunk while the rayon threads plan the
     /// last one (at most one chunk waits between them, so memory stays bounded), and writes the
-    /// topics and search columns of the chunks planned meanwhile (`Batch::retopic_all`,
-    /// `Batch::index_retopics`), all in `b`, which the remap commits at its end. A plan that
+    /// chunks planned meanwhile (stories regrouped where a class changed, into `fx`; topics and
+    /// search columns: `Batch::retopic_all`, `Batch::index_retopics`), all in `b`, which the
+    /// remap commits at its end. A plan that
     /// makes a clipping private stops those writes: that clipping must leave the public feeds
     /// before anything else is written, so the caller rolls `b` back, and the writes are made
     /// after that, in a transaction of their own.
-    fn plan_remap(&self, b: &Batch<'_>) -> Result<Planned> {
+    fn plan_remap(&self, b: &Batch<'_>, t: DateTime<Utc>, fx: &mut Effects) -> Result<Planned> {
         let cfg = &*self.cfg;
         let heartbeat = &self.heartbeat;
         // The feeds every item is in, read in one pass rather than looked up item by item.
@@ -307,6 +304,9 @@ impl Core {
                 );
             }
             if written {
+                for plan in &chunk {
+                    self.regroup_planned(b, plan, t, fx)?;
+                }
                 let retopics: Vec<&Retopic> = chunk.iter().filter_map(Plan::retopic).collect();
                 b.retopic_all(&retopics)?;
                 b.index_retopics(&retopics)?;
@@ -352,6 +352,19 @@ impl Core {
             rest
         })?;
         Ok(Planned { items, plans, written })
+    }
+
+    /// A remap changes topics and privacy only: the files, which stories are made of, are as
+    /// they were, so a planned item's story is worked out again only when its visibility class
+    /// changed. (An item no file names any more is refreshed, which does that too.)
+    fn regroup_planned(&self, b: &Batch<'_>, plan: &Plan, t: DateTime<Utc>, fx: &mut Effects) -> Result<()> {
+        match plan {
+            Plan::Move(d) | Plan::Rewrite(_, d) => {
+                let class = self.cfg.visibility().class(&d.after);
+                self.regroup_if_reclassed(b, &d.id, &class, t, fx)
+            }
+            Plan::Refresh(..) => Ok(()),
+        }
     }
 
     /// Moves the remap to its next phase with its counts, and publishes that.

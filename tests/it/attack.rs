@@ -279,6 +279,45 @@ fn a_topic_made_private_by_a_reload_leaves_public_stories_at_once() {
     assert!(first_html(&private).contains("1 clipping from 1 news site"));
 }
 
+/// The other way, and through a remap's chunks written while it plans (one item a chunk): a
+/// topic made public by a reload brings its clipping into the public story it belongs to.
+#[test]
+fn a_topic_made_public_by_a_reload_joins_its_clipping_to_the_public_story() {
+    let site = Site::new();
+    site.write_config(crate::privacy::PRIVATE_CONFIG);
+    site.put("r1.md", flood(1).replacen("---\n", "---\ntopics: [Internal]\n", 1));
+    site.put("r2.md", flood(2));
+    site.put("r3.md", flood(3));
+    let mut cmd = serve_command(&[] as &[&str], &site.config());
+    cmd.env("CLIPFEED_TEST_REMAP_CHUNK", "1");
+    let d = Daemon::spawn(cmd);
+    let founded = poll("one public story of two", || {
+        let doc = json(&d, "feed.json?group=story");
+        (story_ids(&doc).len() == 1 && first_html(&doc).contains("2 clippings")).then(|| story_ids(&doc)[0].clone())
+    });
+    let done = d.log().matches("configuration reloaded").count();
+    // Made public on purpose, as a configuration must say it.
+    let public_config = "topics:\n  - name: Internal\n    private: false\n  - name: Robotics\nproviders:\n  - domain: secret.example\n    private: false\n";
+    site.write_config(public_config);
+    d.signal(libc::SIGHUP);
+    poll("the reload done", || (d.log().matches("configuration reloaded").count() > done).then_some(()));
+    assert_eq!(d.log().matches("written_in_plan=true").count(), 1, "{}", d.log());
+    let public = json(&d, "feed.json?group=story");
+    assert_eq!(story_ids(&public).len(), 1, "{public}");
+    let html = first_html(&public);
+    assert!(html.contains("3 clippings from 3 news sites") && html.contains("report 1"), "{html}");
+    // The topic's feed, public now, groups its clipping in that same story; the id the public
+    // knew (named after its founder then) leads to it.
+    let topic = json(&d, "topics/internal.json?group=story");
+    assert_eq!(story_ids(&topic), story_ids(&public), "{topic}");
+    let now = &story_ids(&public)[0];
+    if *now != founded {
+        let (status, location) = raw_get(&d, &format!("stories/{founded}"));
+        assert_eq!(status, 301);
+        assert!(location.is_some_and(|l| l.ends_with(&format!("stories/{now}"))));
+    }
+}
+
 /// Two private feeds are two audiences: a report in a private topic and one from a private news
 /// site are never one story, so neither token holder's story is named after, or counts, a
 /// clipping only the other may see.
