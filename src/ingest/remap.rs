@@ -10,17 +10,21 @@
 //!    visibility class changed (`Core::regroup_if_reclassed`), the new topics of the items whose
 //!    topics change (record, hashes, topic rows; their new record and search columns made on
 //!    the pool; each table in its own order: `Batch::retopic_all`) and their search columns
-//!    (in the index's rowid order, its merging held off: `fts::merges_held`), all in the one
-//!    transaction of step 3, which commits at its end. Feeds the remap brings into being are
+//!    (each chunk's in the index's rowid order, its merging held off: `fts::merges_held`), all
+//!    in the one transaction of step 3, which commits at its end (`/api/status` says
+//!    `computing` meanwhile). Feeds the remap brings into being are
 //!    published as `coming` (503 with `Retry-After` until it is done); the rest keep serving.
 //! 2. Privacy first: a clipping that the new rules make private leaves every public feed, and
 //!    every public story (it is grouped again in its new visibility class), in a transaction of
 //!    its own, and those feeds are rendered and published at once, before anything else
 //!    changes. The tokens of feeds made private are in force before that. The first plan that
-//!    makes a clipping private stops the writes of step 1: they are rolled back, and made in
-//!    step 3 instead.
-//! 3. Writing, in the same transaction: the topics and search columns (unless step 1 wrote
-//!    them), the feed-log deltas of every item that moves, in date order (set-based:
+//!    makes a clipping private stops the writes of step 1 (so does the first refresh of an
+//!    item no file names, which keeps the refreshes' order among the regroups): they are rolled
+//!    back, and made in step 3 instead, in a new transaction (the items of chunks written are
+//!    planned again first, from the store as it is then: a written chunk's new records and
+//!    search columns are let go, so a remap holds them a chunk at a time, not all at once).
+//! 3. Writing, in step 1's transaction or that new one: the stories, topics and search columns
+//!    (unless step 1 wrote them), the feed-log deltas of every item that moves, in date order (set-based:
 //!    `Batch::move_slots`), and the story logs. A remap is no edit: an item keeps its time and
 //!    its slot in every feed it stays in; it enters its new feeds and leaves the others.
 //! 4. The caller renders the feeds off to the side and publishes them all in one swap; until
@@ -47,7 +51,7 @@ use crate::store::{Batch, RemapRow, Retopic};
 /// Live items read and planned at a time: bounds the stored records held in memory at once.
 const CHUNK: usize = 4096;
 
-/// [`CHUNK`]; in test builds `CLIPFEED_TEST_REMAP_CHUNK` if set, so that a remap of a few
+/// [`CHUNK`]; in debug builds (the tests') `CLIPFEED_TEST_REMAP_CHUNK` if set, so that a remap of a few
 /// hundred items spans many chunks, as one of 100,000 does.
 fn chunk_size() -> usize {
     let test = cfg!(debug_assertions).then(|| std::env::var("CLIPFEED_TEST_REMAP_CHUNK").ok()).flatten();
@@ -175,7 +179,7 @@ impl Ingest {
         // One transaction from the plan's first read to the commit, unless clippings turn private.
         let b = self.store.batch()?;
         let mut fx = Effects::default();
-        let Planned { items, mut plans, written } = self.core.plan_remap(&b, t, &mut fx)?;
+        let Planned { items, mut plans, written, let_go } = self.core.plan_remap(&b, t, &mut fx, true)?;
         phases.lap("plan");
         let coming = self.core.coming(&plans);
         let changed = plans.len() as u64;
@@ -184,14 +188,24 @@ impl Ingest {
         }
         self.core.remap_phase("private first", items, changed, coming);
         let private = private_first(&self.core.cfg, &mut plans);
-        let (b, written) = if private.is_empty() {
-            (b, written)
+        let b = if written {
+            debug_assert!(private.is_empty());
+            b
         } else {
-            // Nothing the plan wrote may come first: it is rolled back, and written again after.
+            // What the plan wrote is rolled back: everything is written again, in order, after
+            // the clippings turning private (if any) have left the public feeds.
             drop(b);
             fx = Effects::default();
-            self.leave_public_first(private, &plans, t)?;
-            (self.store.batch()?, false)
+            if !private.is_empty() {
+                self.leave_public_first(private, &plans, t)?;
+            }
+            let b = self.store.batch()?;
+            if let_go {
+                // The chunks written let go of their items' new records and search columns:
+                // planned again (nothing written meanwhile), from the store as it is now.
+                plans = self.core.plan_remap(&b, t, &mut fx, false)?.plans;
+            }
+            b
         };
         phases.lap("private");
         self.core.remap_phase_only("writing");
@@ -273,9 +287,13 @@ struct Planned {
     items: u64,
     /// What changes, item by item.
     plans: Vec<Plan>,
-    /// Whether the items whose topics change have their topics and search columns written
-    /// already, in the plan's transaction: so when no plan makes a clipping private.
+    /// Whether every plan's writes but its feed-log moves (stories regrouped where a class
+    /// changed, topics, records, search columns) were made already, in the plan's transaction:
+    /// so when no plan makes a clipping private and none refreshes an item no file names.
     written: bool,
+    /// Whether chunks written let go of their items' new records and search columns (which
+    /// are then no longer in `plans`).
+    let_go: bool,
 }
 
 impl Core {
@@ -284,24 +302,23 @@ impl Core {
     /// last one (at most one chunk waits between them, so memory stays bounded), and writes the
     /// chunks planned meanwhile (stories regrouped where a class changed, into `fx`; topics and
     /// search columns: `Batch::retopic_all`, `Batch::index_retopics`), all in `b`, which the
-    /// remap commits at its end. A plan that
-    /// makes a clipping private stops those writes: that clipping must leave the public feeds
-    /// before anything else is written, so the caller rolls `b` back, and the writes are made
-    /// after that, in a transaction of their own.
-    fn plan_remap(&self, b: &Batch<'_>, t: DateTime<Utc>, fx: &mut Effects) -> Result<Planned> {
+    /// remap commits at its end. Those writes stop at the first plan that makes a clipping
+    /// private (it must leave the public feeds before anything else is written) or refreshes an
+    /// item no file names (the old order of refreshes and regroups is kept): the caller then
+    /// rolls `b` back, and every write is made after, in order, in a new transaction. With
+    /// `pipelined` false, nothing is written.
+    fn plan_remap(&self, b: &Batch<'_>, t: DateTime<Utc>, fx: &mut Effects, pipelined: bool) -> Result<Planned> {
         let cfg = &*self.cfg;
         let heartbeat = &self.heartbeat;
         // The feeds every item is in, read in one pass rather than looked up item by item.
         let open = b.every_open_slot()?;
-        let (mut items, mut after) = (0u64, String::new());
-        let (mut plans, mut written, mut chunks_written) = (Vec::new(), true, 0);
-        let mut write = |chunk: Vec<Plan>| -> Result<()> {
-            if written && chunk.iter().any(|p| leaves_public(cfg, p.delta())) {
+        let (mut items, mut after, chunk) = (0u64, String::new(), chunk_size());
+        let (mut plans, mut written, mut chunks_written) = (Vec::new(), pipelined, 0);
+        let mut write = |mut chunk: Vec<Plan>| -> Result<()> {
+            let stops = |p: &Plan| matches!(p, Plan::Refresh(..)) || leaves_public(cfg, p.delta());
+            if written && chunk.iter().any(stops) {
                 written = false;
-                debug!(
-                    chunks_written,
-                    "a clipping turns private: the remap's writes wait for it to leave the public feeds"
-                );
+                debug!(chunks_written, "the remap's writes wait for the plan's end");
             }
             if written {
                 for plan in &chunk {
@@ -311,6 +328,13 @@ impl Core {
                 b.retopic_all(&retopics)?;
                 b.index_retopics(&retopics)?;
                 chunks_written += 1;
+                // Written: what is kept of the chunk's items until the end is their moves and
+                // topics, not their new records and search columns.
+                for plan in &mut chunk {
+                    if let Plan::Rewrite(r, _) = plan {
+                        (r.record, r.doc) = Default::default();
+                    }
+                }
             }
             plans.extend(chunk);
             Ok(())
@@ -334,7 +358,7 @@ impl Core {
                     while let Ok(chunk) = planned.try_recv() {
                         write(chunk?)?;
                     }
-                    let rows = b.remap_rows(&after, chunk_size(), &open)?;
+                    let rows = b.remap_rows(&after, chunk, &open)?;
                     let Some(last) = rows.last() else { return Ok(()) };
                     after = last.key.clone();
                     heartbeat.beat();
@@ -351,7 +375,7 @@ impl Core {
             planner.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             rest
         })?;
-        Ok(Planned { items, plans, written })
+        Ok(Planned { items, plans, written, let_go: chunks_written > 0 })
     }
 
     /// A remap changes topics and privacy only: the files, which stories are made of, are as

@@ -125,6 +125,11 @@ pub fn merges_held<T>(conn: &Connection, f: impl FnOnce() -> Result<T>) -> Resul
         conn.prepare_cached("INSERT INTO search_index(search_index, rank) VALUES('automerge', ?1)")?.execute([v])?;
         Ok(())
     };
+    // Already off (the store's own setting, `merge_when_idle`): nothing to write. A write of
+    // the setting would also make FTS5 write out what it holds in memory as a segment.
+    if setting == Some(0) {
+        return f();
+    }
     set(0)?;
     // Put back on both paths: the caller's transaction rolls back on an error today, but the
     // setting must not hang on that.

@@ -234,7 +234,9 @@ impl Batch<'_> {
     /// given in memory, but writes it out as a segment whenever a document comes with a lower
     /// rowid than the last one: in any other order about every other item was a segment of its
     /// own, and merging those was most of the index's work. In rowid order (an item's delete
-    /// and insert share its rowid) it writes a segment only when its memory is full.
+    /// and insert share its rowid) it writes a segment only when its memory is full, and at
+    /// the end of the call: a remap calls it for each chunk it has planned, so a segment or more
+    /// a chunk.
     pub(crate) fn index_retopics(&self, items: &[&Retopic]) -> Result<()> {
         let mut doc = self.tx.prepare_cached("SELECT doc FROM search_docs WHERE id=?1")?;
         let mut order = Vec::with_capacity(items.len());
