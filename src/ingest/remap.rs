@@ -7,26 +7,27 @@
 //!    then the live items a chunk at a time (each table in its own order), and their topics
 //!    resolved under the new rules side by side (rayon); only a plan of what differs is kept.
 //!    Meanwhile the writer writes the chunks already planned: the stories of items whose
-//!    visibility class changed (`Core::regroup_if_reclassed`), the new topics of the items whose
-//!    topics change (record, hashes, topic rows; their new record and search columns made on
-//!    the pool; each table in its own order: `Batch::retopic_all`) and their search columns
-//!    (each chunk's in the index's rowid order, its merging held off: `fts::merges_held`), all
-//!    in the one transaction of step 3, which commits at its end (`/api/status` says
-//!    `computing` meanwhile). Feeds the remap brings into being are
-//!    published as `coming` (503 with `Retry-After` until it is done); the rest keep serving.
+//!    visibility class changed (`Core::regroup_if_reclassed`) and the new topics of the items
+//!    whose topics change (record, hashes, topic rows; their new record and search columns
+//!    made on the pool; each table in its own order: `Batch::retopic_all`), in the one
+//!    transaction of step 3, which commits at its end (`/api/status` says `computing`
+//!    meanwhile). A written chunk's new records are let go, so a remap holds them a chunk at a
+//!    time. Feeds the remap brings into being are published as `coming` (503 with
+//!    `Retry-After` until it is done); the rest keep serving.
 //! 2. Privacy first: a clipping that the new rules make private leaves every public feed, and
 //!    every public story (it is grouped again in its new visibility class), in a transaction of
 //!    its own, and those feeds are rendered and published at once, before anything else
 //!    changes. The tokens of feeds made private are in force before that. The first plan that
 //!    makes a clipping private stops the writes of step 1 (so does the first refresh of an
 //!    item no file names, which keeps the refreshes' order among the regroups): they are rolled
-//!    back, and made in step 3 instead, in a new transaction (the items of chunks written are
-//!    planned again first, from the store as it is then: a written chunk's new records and
-//!    search columns are let go, so a remap holds them a chunk at a time, not all at once).
-//! 3. Writing, in step 1's transaction or that new one: the stories, topics and search columns
-//!    (unless step 1 wrote them), the feed-log deltas of every item that moves, in date order (set-based:
-//!    `Batch::move_slots`), and the story logs. A remap is no edit: an item keeps its time and
-//!    its slot in every feed it stays in; it enters its new feeds and leaves the others.
+//!    back, and made in step 3 instead, in a new transaction (the items planned again first,
+//!    from the store as it is then, when a written chunk let go of its records).
+//! 3. Writing, in step 1's transaction or that new one: the stories and topics (unless step 1
+//!    wrote them), the feed-log deltas of every item that moves, in date order (set-based:
+//!    `Batch::move_slots`), the story logs, then the search index: every changed item one
+//!    after the other in the index's rowid order (so it takes them in a few large segments),
+//!    its merging held off (`fts::merges_held`). A remap is no edit: an item keeps its time
+//!    and its slot in every feed it stays in; it enters its new feeds and leaves the others.
 //! 4. The caller renders the feeds off to the side and publishes them all in one swap; until
 //!    then every feed serves its old document.
 //!
@@ -201,8 +202,8 @@ impl Ingest {
             }
             let b = self.store.batch()?;
             if let_go {
-                // The chunks written let go of their items' new records and search columns:
-                // planned again (nothing written meanwhile), from the store as it is now.
+                // The chunks written let go of their items' new records: planned again (nothing
+                // written meanwhile), from the store as it is now.
                 plans = self.core.plan_remap(&b, t, &mut fx, false)?.plans;
             }
             b
@@ -229,9 +230,9 @@ impl Ingest {
         }
         phases.lap("stories");
         // Their topics, every table in its own order (unless the plan wrote them).
-        let retopics: Vec<&Retopic> = retopics.iter().collect();
+        let refs: Vec<&Retopic> = retopics.iter().collect();
         if !written {
-            b.retopic_all(&retopics)?;
+            b.retopic_all(&refs)?;
         }
         for (slug, name) in names {
             b.put_topic(&slug, &name)?;
@@ -239,10 +240,13 @@ impl Ingest {
         }
         phases.lap("topics");
         self.core.log_moves(&b, deltas, t, &mut fx, &mut phases)?;
-        // The search index last, the items one after the other (see `fts::put_doc`).
-        if !written {
-            b.index_retopics(&retopics)?;
-        }
+        // The search index last, the items one after the other in its rowid order (see
+        // `Batch::index_retopics`): written chunk by chunk, it took more of the writer's time.
+        b.index_retopics(&refs)?;
+        drop(refs);
+        // Tens of thousands of search documents freed off the writer's path to the render (a
+        // few tenths of a second at 100,000); here if no thread can start.
+        let _ = std::thread::Builder::new().name("clipfeed-free".into()).spawn(move || drop(retopics));
         phases.lap("search");
         b.set_meta("topics", fingerprint)?;
         b.commit()?;
@@ -287,12 +291,12 @@ struct Planned {
     items: u64,
     /// What changes, item by item.
     plans: Vec<Plan>,
-    /// Whether every plan's writes but its feed-log moves (stories regrouped where a class
-    /// changed, topics, records, search columns) were made already, in the plan's transaction:
-    /// so when no plan makes a clipping private and none refreshes an item no file names.
+    /// Whether every plan's stories (regrouped where a class changed) and topics (records,
+    /// hashes, topic rows) were written already, in the plan's transaction: so when no plan
+    /// makes a clipping private and none refreshes an item no file names.
     written: bool,
-    /// Whether chunks written let go of their items' new records and search columns (which
-    /// are then no longer in `plans`).
+    /// Whether chunks written let go of their items' new records (which are then no longer in
+    /// `plans`).
     let_go: bool,
 }
 
@@ -300,9 +304,8 @@ impl Core {
     /// Reads every live item a chunk at a time and plans what changes for it under the new
     /// rules, side by side: the writer reads the next chunk while the rayon threads plan the
     /// last one (at most one chunk waits between them, so memory stays bounded), and writes the
-    /// chunks planned meanwhile (stories regrouped where a class changed, into `fx`; topics and
-    /// search columns: `Batch::retopic_all`, `Batch::index_retopics`), all in `b`, which the
-    /// remap commits at its end. Those writes stop at the first plan that makes a clipping
+    /// chunks planned meanwhile (stories regrouped where a class changed, into `fx`; topics:
+    /// `Batch::retopic_all`), in `b`, which the remap commits at its end. Those writes stop at the first plan that makes a clipping
     /// private (it must leave the public feeds before anything else is written) or refreshes an
     /// item no file names (the old order of refreshes and regroups is kept): the caller then
     /// rolls `b` back, and every write is made after, in order, in a new transaction. With
@@ -326,13 +329,12 @@ impl Core {
                 }
                 let retopics: Vec<&Retopic> = chunk.iter().filter_map(Plan::retopic).collect();
                 b.retopic_all(&retopics)?;
-                b.index_retopics(&retopics)?;
                 chunks_written += 1;
-                // Written: what is kept of the chunk's items until the end is their moves and
-                // topics, not their new records and search columns.
+                // Written: their new records are not kept to the end (their search columns
+                // are, for the index's one pass in its own order then).
                 for plan in &mut chunk {
                     if let Plan::Rewrite(r, _) = plan {
-                        (r.record, r.doc) = Default::default();
+                        r.record = Vec::new();
                     }
                 }
             }

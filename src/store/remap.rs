@@ -177,8 +177,8 @@ impl Retopic {
 impl Batch<'_> {
     /// Writes remapped items' new topics: their records, `items` rows (topics and hashes; their
     /// times stay, so no story-coverage trigger fires) and topic rows. Their search columns are
-    /// left to [`Batch::index_retopics`], after this (a remap calls both for each chunk it has
-    /// planned, while it plans the next).
+    /// left to [`Batch::index_retopics`], after every other write of the remap (which calls
+    /// this for each chunk it has planned, while it plans the next).
     ///
     /// Each table is written in its own order (the items by key, the records by rowid, the topic
     /// rows by their key), so that writes one after the other fall on the same pages, and only
@@ -234,9 +234,9 @@ impl Batch<'_> {
     /// given in memory, but writes it out as a segment whenever a document comes with a lower
     /// rowid than the last one: in any other order about every other item was a segment of its
     /// own, and merging those was most of the index's work. In rowid order (an item's delete
-    /// and insert share its rowid) it writes a segment only when its memory is full, and at
-    /// the end of the call: a remap calls it for each chunk it has planned, so a segment or more
-    /// a chunk.
+    /// and insert share its rowid) it writes a segment only when its memory is full. (Called
+    /// for each chunk of a remap instead, the segments and their merging took more of the
+    /// writer's time than the one call.)
     pub(crate) fn index_retopics(&self, items: &[&Retopic]) -> Result<()> {
         let mut doc = self.tx.prepare_cached("SELECT doc FROM search_docs WHERE id=?1")?;
         let mut order = Vec::with_capacity(items.len());
