@@ -20,6 +20,7 @@ brings in a topic "Vision" with the aliases Computer Vision and Facial Recogniti
 of that. JSON: WORKDIR/results/remap-N-*.json.
 """
 import argparse
+import datetime
 import os
 import shutil
 import signal
@@ -110,8 +111,10 @@ def reload_round(d, topics, new_path):
     reader.stop.set()
     reader.thread.join()
     failures = []
-    for path, status, _, at, retry in reader.samples:
-        before = at - t0 < switched
+    for path, status, latency, at, retry in reader.samples:
+        # Sent before the switch was seen: the old site may have answered it (an answer sent
+        # before the switch can arrive after the poll that saw it, on a loaded machine).
+        before = at - latency - t0 < switched
         if path in STEADY:
             ok = status == 200
         else:
@@ -121,6 +124,21 @@ def reload_round(d, topics, new_path):
             failures.append((path, status, round(at - t0, 3)))
     during = [s for s in reader.samples if 0 <= s[3] - t0 <= switched]
     return switched, reloaded, during, failures
+
+
+def render_phases(lines):
+    """Seconds from each remap's "items re-mapped; rendering the feeds" line to the next
+    "configuration reloaded" line of the daemon's log (text format, RFC 3339 time first)."""
+    def at(line):
+        return datetime.datetime.fromisoformat(line.split()[0].replace("Z", "+00:00")).timestamp()
+    out, start = [], None
+    for line in lines:
+        if "rendering the feeds" in line:
+            start = at(line)
+        elif "configuration reloaded" in line and start is not None:
+            out.append(at(line) - start)
+            start = None
+    return out
 
 
 def settle_remap(d):
@@ -172,7 +190,9 @@ def main():
                           % (r + 1, res["to"], switched, reloaded, len(during), res["p50_ms"] or 0,
                              res["max_ms"] or 0, len(failures), res["load1"]))
                 mem = d.memory()
-                log_tail = [ln for ln in open(d.log_path).read().splitlines() if "re-mapp" in ln][-4:]
+                log_lines = open(d.log_path).read().splitlines()
+                log_tail = [ln for ln in log_lines if "re-mapp" in ln][-4:]
+                render_s = render_phases(log_lines)[-len(rounds):]
             finally:
                 d.stop()
             sw = B.spread([r["switch_s"] for r in rounds])
@@ -188,12 +208,15 @@ def main():
             print("requests during the remaps: %d, wrong answers: %d" % (sum(r["requests"] for r in rounds), fails))
             for line in log_tail:
                 print("  log: " + line.split("  ", 1)[-1])
+            print("render phase of each reload (the remap's last log line to \"configuration reloaded\"): %s"
+                  % ", ".join("%.2f s" % x for x in render_s))
             print("target: new feeds complete < %.0f s at 100,000, feeds answering throughout: %s"
                   % (TARGET_S, B.verdict(sw["max"] < TARGET_S and fails == 0, n, 100000)))
             result = {"figure": "remap", "n": n, "seed": args.seed, "machine": machine, "binary": binary,
                       "store": args.store, "loadavg": os.getloadavg(),
                       "first_start_s": first, "rounds": rounds, "switch_s": sw, "p50_ms": p50, "max_ms": mx,
-                      "failures": fails, "vmhwm_kib": mem.get("VmHWM"), "target_s": TARGET_S}
+                      "failures": fails, "vmhwm_kib": mem.get("VmHWM"), "target_s": TARGET_S,
+                      "render_s": render_s}
             print("results: %s" % B.save(args.workdir, "remap-%d" % n, result))
 
 
