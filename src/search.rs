@@ -478,7 +478,7 @@ pub fn exact_words(s: &str) -> String {
 }
 
 /// What the index holds of an item, column by column (see the module header).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexDoc {
     pub title: String,
     pub excerpt: String,

@@ -11,17 +11,19 @@
 //!    whose topics change (record, hashes, topic rows; their new record and search columns
 //!    made on the pool; each table in its own order: `Batch::retopic_all`), in the one
 //!    transaction of step 3, which commits at its end (`/api/status` says `computing`
-//!    meanwhile). A written chunk's new records are let go, so a remap holds them a chunk at a
-//!    time. Feeds the remap brings into being are published as `coming` (503 with
-//!    `Retry-After` until it is done); the rest keep serving.
+//!    meanwhile). A written chunk's new records are let go, so a remap that writes as it plans
+//!    holds them a chunk at a time (its items' search columns are held to the end, for step 3).
+//!    Feeds the remap brings into being are published as `coming` (503 with `Retry-After`
+//!    until it is done); the rest keep serving.
 //! 2. Privacy first: a clipping that the new rules make private leaves every public feed, and
 //!    every public story (it is grouped again in its new visibility class), in a transaction of
 //!    its own, and those feeds are rendered and published at once, before anything else
 //!    changes. The tokens of feeds made private are in force before that. The first plan that
 //!    makes a clipping private stops the writes of step 1 (so does the first refresh of an
 //!    item no file names, which keeps the refreshes' order among the regroups): they are rolled
-//!    back, and made in step 3 instead, in a new transaction (the items planned again first,
-//!    from the store as it is then, when a written chunk let go of its records).
+//!    back, and made in step 3 instead, in a new transaction (every item planned again first,
+//!    from the store as it is then, when a written chunk let go of a record; that time is
+//!    counted in the log line's `private` step).
 //! 3. Writing, in step 1's transaction or that new one: the stories and topics (unless step 1
 //!    wrote them), the feed-log deltas of every item that moves, in date order (set-based:
 //!    `Batch::move_slots`), the story logs, then the search index: every changed item one
@@ -52,8 +54,8 @@ use crate::store::{Batch, RemapRow, Retopic};
 /// Live items read and planned at a time: bounds the stored records held in memory at once.
 const CHUNK: usize = 4096;
 
-/// [`CHUNK`]; in debug builds (the tests') `CLIPFEED_TEST_REMAP_CHUNK` if set, so that a remap of a few
-/// hundred items spans many chunks, as one of 100,000 does.
+/// [`CHUNK`]; in debug builds (the tests') `CLIPFEED_TEST_REMAP_CHUNK` if set, so that a remap
+/// of a few hundred items spans many chunks, as one of 100,000 does.
 fn chunk_size() -> usize {
     let test = cfg!(debug_assertions).then(|| std::env::var("CLIPFEED_TEST_REMAP_CHUNK").ok()).flatten();
     test.and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(CHUNK)
@@ -202,8 +204,10 @@ impl Ingest {
             }
             let b = self.store.batch()?;
             if let_go {
-                // The chunks written let go of their items' new records: planned again (nothing
-                // written meanwhile), from the store as it is now.
+                // Chunks written let go of their items' new records: every item planned again
+                // (nothing written meanwhile), from the store as it is now, the old plans freed
+                // first.
+                drop(std::mem::take(&mut plans));
                 plans = self.core.plan_remap(&b, t, &mut fx, false)?.plans;
             }
             b
@@ -244,8 +248,9 @@ impl Ingest {
         // `Batch::index_retopics`): written chunk by chunk, it took more of the writer's time.
         b.index_retopics(&refs)?;
         drop(refs);
-        // Tens of thousands of search documents freed off the writer's path to the render (a
-        // few tenths of a second at 100,000); here if no thread can start.
+        // Tens of thousands of search documents freed off the writer's path to the render
+        // (render9's profile: half the writer's samples between the remap's end and the
+        // render at 100,000); here if no thread can start.
         let _ = std::thread::Builder::new().name("clipfeed-free".into()).spawn(move || drop(retopics));
         phases.lap("search");
         b.set_meta("topics", fingerprint)?;
@@ -295,7 +300,7 @@ struct Planned {
     /// hashes, topic rows) were written already, in the plan's transaction: so when no plan
     /// makes a clipping private and none refreshes an item no file names.
     written: bool,
-    /// Whether chunks written let go of their items' new records (which are then no longer in
+    /// Whether a chunk written let go of an item's new record (which is then no longer in
     /// `plans`).
     let_go: bool,
 }
@@ -305,10 +310,11 @@ impl Core {
     /// rules, side by side: the writer reads the next chunk while the rayon threads plan the
     /// last one (at most one chunk waits between them, so memory stays bounded), and writes the
     /// chunks planned meanwhile (stories regrouped where a class changed, into `fx`; topics:
-    /// `Batch::retopic_all`), in `b`, which the remap commits at its end. Those writes stop at the first plan that makes a clipping
-    /// private (it must leave the public feeds before anything else is written) or refreshes an
-    /// item no file names (the old order of refreshes and regroups is kept): the caller then
-    /// rolls `b` back, and every write is made after, in order, in a new transaction. With
+    /// `Batch::retopic_all`), in `b`, which the remap commits at its end. Those writes stop at
+    /// the first plan that makes a clipping private (it must leave the public feeds before
+    /// anything else is written) or refreshes an item no file names (the old order of
+    /// refreshes and regroups is kept): the caller then rolls `b` back, and every write is made
+    /// after, in order, in a new transaction. With
     /// `pipelined` false, nothing is written.
     fn plan_remap(&self, b: &Batch<'_>, t: DateTime<Utc>, fx: &mut Effects, pipelined: bool) -> Result<Planned> {
         let cfg = &*self.cfg;
@@ -316,7 +322,7 @@ impl Core {
         // The feeds every item is in, read in one pass rather than looked up item by item.
         let open = b.every_open_slot()?;
         let (mut items, mut after, chunk) = (0u64, String::new(), chunk_size());
-        let (mut plans, mut written, mut chunks_written) = (Vec::new(), pipelined, 0);
+        let (mut plans, mut written, mut chunks_written, mut let_go) = (Vec::new(), pipelined, 0, false);
         let mut write = |mut chunk: Vec<Plan>| -> Result<()> {
             let stops = |p: &Plan| matches!(p, Plan::Refresh(..)) || leaves_public(cfg, p.delta());
             if written && chunk.iter().any(stops) {
@@ -335,6 +341,7 @@ impl Core {
                 for plan in &mut chunk {
                     if let Plan::Rewrite(r, _) = plan {
                         r.record = Vec::new();
+                        let_go = true;
                     }
                 }
             }
@@ -377,7 +384,7 @@ impl Core {
             planner.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             rest
         })?;
-        Ok(Planned { items, plans, written, let_go: chunks_written > 0 })
+        Ok(Planned { items, plans, written, let_go })
     }
 
     /// A remap changes topics and privacy only: the files, which stories are made of, are as

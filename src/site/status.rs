@@ -86,9 +86,10 @@ pub struct Remap {
     pub(crate) items: u64,
     /// Feeds the remap brings into being: they answer 503 with `Retry-After` until it is done.
     pub(crate) new_feeds: usize,
-    /// `computing` (the new topics worked out; the writer writes those already worked out
-    /// meanwhile, unseen until the remap commits), `private first` (clippings made private leave
-    /// the public feeds), `writing` (the rest: the feed logs and story logs), then `rendering`.
+    /// `computing` (the new topics worked out; the writer writes the stories and topics of those
+    /// already worked out meanwhile, unseen until the remap commits), `private first` (clippings
+    /// made private leave the public feeds; the items planned again when that stopped the
+    /// writes), `writing` (the rest: feed logs, story logs, the search index), then `rendering`.
     pub(crate) phase: &'static str,
     /// Since the remap began.
     pub(crate) seconds: f64,

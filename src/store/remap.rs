@@ -178,7 +178,8 @@ impl Batch<'_> {
     /// Writes remapped items' new topics: their records, `items` rows (topics and hashes; their
     /// times stay, so no story-coverage trigger fires) and topic rows. Their search columns are
     /// left to [`Batch::index_retopics`], after every other write of the remap (which calls
-    /// this for each chunk it has planned, while it plans the next).
+    /// this for each chunk it has planned, while it plans the next, or once with every item
+    /// when it could not).
     ///
     /// Each table is written in its own order (the items by key, the records by rowid, the topic
     /// rows by their key), so that writes one after the other fall on the same pages, and only
@@ -210,6 +211,8 @@ impl Batch<'_> {
         records.sort_unstable_by_key(|(rec, _)| *rec);
         let mut record = self.tx.prepare_cached("UPDATE item_records SET data=?2 WHERE rowid=?1")?;
         for (rec, r) in records {
+            // A remap lets a record go once written; one let go is never written again.
+            debug_assert!(!r.record.is_empty(), "item {}: its record was let go", r.key);
             let written = record.execute(params![rec, r.record])?;
             anyhow::ensure!(written == 1, "item {} has no record to rewrite", r.key);
         }

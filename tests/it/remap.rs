@@ -333,6 +333,8 @@ fn what_the_plan_wrote_before_a_clipping_turning_private_waits_for_it_to_leave_t
     // that turns private, another retopic.
     put_three(&site, ["Droids, Embargo", "Hidden", "Droids"]);
     let d = start_chunked(&site, 1);
+    // All three stored (Alpha, private, is in no public count), before the reload.
+    poll("every clipping", || (count(&d, "files=3 parsed=3") == 1).then_some(()));
     let before: BTreeSet<String> = ["Bravo", "Charlie"].map(String::from).into();
     poll("the public clippings", || (titles(&get(&d.url("feed.json"), &[]).body) == before).then_some(()));
     reload(
