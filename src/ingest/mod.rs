@@ -142,6 +142,9 @@ struct Core {
     story_listings: HashMap<String, (crate::store::StoryPrint, Option<crate::pages::StoryListing>)>,
     /// The items the last small changes' feeds showed (see [`render::ItemCache`]).
     items: render::ItemCache,
+    /// Bytes of documents the next render may publish before packing them: set by a topic
+    /// remap (to [`render::UNPACKED_BYTES`]), 0 otherwise.
+    unpacked: usize,
     /// Raised when the daemon stops: a large batch ends at its next chunk.
     stop: crate::job::StopFlag,
 }
@@ -212,6 +215,7 @@ impl Ingest {
                 latest_stories: None,
                 story_listings: HashMap::new(),
                 items: render::ItemCache::default(),
+                unpacked: 0,
                 stop: crate::job::StopFlag::default(),
                 packer: render::spawn_packer(),
                 cfg,
@@ -285,7 +289,7 @@ mod bulk_tests;
 mod tests {
     use super::*;
     use crate::feed::Format;
-    use crate::site::Rendered;
+    use crate::site::{self, Rendered};
     use std::path::Path;
 
     fn ingest(dir: &Path) -> Ingest {
@@ -377,5 +381,119 @@ mod tests {
         let after = all_rss(&ingest);
         assert_eq!(before.hash, after.hash);
         assert_eq!(before.last_modified, after.last_modified);
+    }
+
+    /// Twelve clippings, each from its own news site, all about Deep Learning: with the feed of
+    /// everything and the topic's, more feeds than a render group, so they render as a batch.
+    fn twelve_sites(dir: &Path) -> Ingest {
+        let mut ingest = ingest(dir);
+        for i in 0..12 {
+            let text = format!(
+                "---\ntitle: Report {i} on neural networks\nexcerpt: {}\nprovider:\n  name: Site {i}\n  domain: s{i}.example\ntopics: [Deep Learning]\n---\n",
+                "A long excerpt that makes every document worth packing. ".repeat(12)
+            );
+            std::fs::write(dir.join(format!("root/c{i}.md")), text).unwrap();
+        }
+        ingest.reconcile().unwrap();
+        ingest
+    }
+
+    /// Every feed document published, by feed and format.
+    fn documents(ingest: &Ingest) -> Vec<(String, Rendered)> {
+        let site = ingest.core.site.load_full();
+        let mut docs: Vec<(String, Rendered)> = site
+            .feeds
+            .iter()
+            .flat_map(|(stem, f)| [&f.rss, &f.atom, &f.json].map(|d| (stem.clone(), d.clone())))
+            .collect();
+        docs.sort_by(|a, b| a.0.cmp(&b.0));
+        docs
+    }
+
+    /// A feed handed to the packer, with the original of each of its documents (RSS, Atom,
+    /// JSON) held unpacked when it was handed over (`None`: packed already, or too small to pack).
+    type Handed = (Arc<site::FeedEntry>, [Option<Vec<u8>>; 3]);
+
+    /// The feeds the packer was handed, in the order given.
+    fn handed(rx: &std::sync::mpsc::Receiver<render::ToPack>) -> Vec<Handed> {
+        rx.try_iter()
+            .map(|(feed, _)| {
+                let feed = feed.upgrade().expect("the published feed is alive");
+                let plain = [&feed.rss, &feed.atom, &feed.json]
+                    .map(|d| (d.compressible() && !d.packed()).then(|| d.plain().to_vec()));
+                (feed, plain)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_render_after_a_remap_publishes_before_packing_and_the_packer_keeps_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ingest = twelve_sites(dir.path());
+        let before = documents(&ingest);
+        assert!(before.len() > 3 * render::RENDER_GROUP, "{} documents", before.len());
+        assert!(before.iter().filter(|(_, d)| d.compressible()).count() > before.len() / 2);
+        // A large batch that follows no remap packs as it renders.
+        for (stem, d) in &before {
+            assert_eq!(d.packed(), d.compressible(), "{stem} is packed once published");
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        ingest.core.packer = Some(tx);
+        let text = format!(
+            "listen: 127.0.0.1:0\nbase_url: http://feeds.test/\nclippings: [{:?}]\nstore: {:?}\ntopics:\n  - name: Machine Learning\n    aliases: [Deep Learning]\n",
+            dir.path().join("root").display().to_string(),
+            dir.path().join("store.db").display().to_string()
+        );
+        ingest.reload(Arc::new(Config::parse(&text, Path::new("/")).unwrap())).unwrap();
+        // The remap moved every clipping: every feed is published again, before it is packed,
+        // and handed to the packer.
+        let site = ingest.core.site.load_full();
+        assert!(site.feeds.contains_key("topics/machine-learning"));
+        assert!(String::from_utf8(site.feeds["feed"].rss.plain().to_vec()).unwrap().contains("Machine Learning"));
+        let handed = handed(&rx);
+        assert_eq!(handed.len(), site.feeds.len(), "every feed rendered is handed to the packer");
+        for (feed, plain) in &handed {
+            for (d, plain) in [&feed.rss, &feed.atom, &feed.json].into_iter().zip(plain) {
+                if !d.compressible() {
+                    continue;
+                }
+                let plain = plain.as_ref().unwrap_or_else(|| panic!("{:?} was published unpacked", feed.key));
+                // Packed by the packer, the document answers the same bytes, in gzip too.
+                d.pack();
+                assert_eq!(d.packed(), d.compressible(), "{:?}", feed.key);
+                assert_eq!(&d.plain()[..], &plain[..]);
+                let mut inflated = Vec::new();
+                use std::io::Read;
+                flate2::read::GzDecoder::new(&d.body_in(site::Encoding::Gzip)[..]).read_to_end(&mut inflated).unwrap();
+                assert_eq!(inflated, *plain);
+            }
+        }
+        // The next large render (nothing remapped) packs as it renders again.
+        ingest.core.dirty.extend(site.feeds.values().map(|f| f.key.clone()).collect::<Vec<_>>());
+        ingest.render().unwrap();
+        assert!(documents(&ingest).iter().all(|(_, d)| d.packed() == d.compressible()));
+    }
+
+    #[test]
+    fn the_documents_published_before_packing_are_bounded_by_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ingest = twelve_sites(dir.path());
+        let site = ingest.core.site.load_full();
+        let size = |f: &site::FeedEntry| f.rss.len() + f.atom.len() + f.json.len();
+        let largest = site.feeds.values().map(|f| size(f)).max().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        ingest.core.packer = Some(tx);
+        // Room for the largest feed's documents, not for all of them.
+        ingest.core.unpacked = largest;
+        ingest.core.dirty.extend(site.feeds.values().map(|f| f.key.clone()).collect::<Vec<_>>());
+        ingest.render().unwrap();
+        let handed = handed(&rx);
+        assert_eq!(handed.len(), site.feeds.len());
+        let held: Vec<usize> =
+            handed.iter().filter(|(_, p)| p.iter().any(Option::is_some)).map(|(f, _)| size(f)).collect();
+        assert!(!held.is_empty(), "a feed fits the room");
+        assert!(held.iter().sum::<usize>() <= largest, "{held:?} within {largest}");
+        assert!(held.len() < site.feeds.len(), "the rest is packed as it is rendered");
+        assert_eq!(ingest.core.unpacked, 0, "the room is the next render's alone");
     }
 }

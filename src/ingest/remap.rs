@@ -258,6 +258,8 @@ impl Ingest {
         phases.lap("commit");
         fx.apply(&mut self.core);
         self.core.remap_phase_only("rendering");
+        // Its feeds are published as soon as they are rendered, and packed after.
+        self.core.unpacked = if changed > 0 { super::render::UNPACKED_BYTES } else { 0 };
         let took = self.core.remap.take().map_or(0.0, |r| r.started.elapsed().as_secs_f64());
         if items > 0 {
             info!(items, changed, written_in_plan = written, seconds = took, %phases, "items re-mapped; rendering the feeds");

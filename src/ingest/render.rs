@@ -1,9 +1,11 @@
 //! Rendering and packing: every dirty feed's subscription document is read from the store (one
 //! feed after the other, on the writer's connection), its new state recorded, and its documents
 //! made in every format (side by side, with rayon). A large batch reads its next group while the
-//! last is rendered and packed; a small change is packed after publication by the packer thread.
+//! last is rendered and packed; a small change is packed after publication by the packer thread,
+//! and so is the render after a topic remap, within a bound on the bytes held unpacked.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -22,7 +24,7 @@ use crate::site::{FeedEntry, Rendered};
 use crate::store::{Batch, FeedState, SlotHead};
 
 /// How many feeds are read from the store before their documents are made in parallel.
-const RENDER_GROUP: usize = 8;
+pub(super) const RENDER_GROUP: usize = 8;
 
 /// Bounds of [`ItemCache`]: items, and bytes counted as three times each item's stored record
 /// (about its size once inflated and parsed).
@@ -33,6 +35,13 @@ const ITEM_CACHE_ENTRIES: usize = 1024;
 /// writer's own work per change, on the same two cores, for documents no client would fetch.
 const PACK_SETTLE: Duration = Duration::from_millis(50);
 const ITEM_CACHE_BYTES: usize = 6 << 20;
+/// How many bytes of documents the render after a topic remap may publish before packing them
+/// (the packer gzips them right after): readers wait for the new feeds, not for their gzip
+/// form, which was about half of that render's CPU. A client asking for gzip meanwhile gets it
+/// made then, once per document. At 100,000 clippings every feed's documents come to about
+/// 95 MB; past the bound, the documents are packed as they are rendered, as in a cold build,
+/// whose memory is held to its target this way.
+pub(super) const UNPACKED_BYTES: usize = 128 << 20;
 
 /// The items the last small changes' feeds showed, by id, with the slot head they were read
 /// under. A feed's window is mostly the same from one change to the next, and reading an item
@@ -106,10 +115,12 @@ impl Ingest {
         let t = now();
         let b = self.store.batch()?;
         let dirty: Vec<FeedKey> = self.core.dirty.iter().cloned().collect();
-        // A large batch packs as it renders; a small change leaves packing to the packer.
+        // A large batch packs as it renders, unless it follows a remap (within a bound); a
+        // small change leaves packing to the packer.
         let bulk = dirty.len() > RENDER_GROUP;
+        let unpacked = std::mem::take(&mut self.core.unpacked);
         let mut cache = std::mem::take(&mut self.core.items);
-        let rendered = self.core.render_groups(&b, &dirty, t, bulk, &mut cache);
+        let rendered = self.core.render_groups(&b, &dirty, t, bulk, unpacked, &mut cache);
         self.core.items = cache;
         let rendered = rendered?;
         let feeds_done = Instant::now();
@@ -128,7 +139,8 @@ impl Ingest {
         let rendered_count = rendered.len();
         self.core.renders += rendered_count as u64;
         Metrics::add(&self.core.metrics.renders, rendered_count as u64);
-        let mut fresh = Vec::with_capacity(if bulk { 0 } else { rendered_count });
+        let to_pack = !bulk || unpacked > 0;
+        let mut fresh = Vec::with_capacity(if to_pack { rendered_count } else { 0 });
         let mut changed = Vec::with_capacity(rendered_count);
         for (key, (count, feed)) in rendered {
             self.core.generations.insert(key.clone(), feed.generation);
@@ -138,7 +150,8 @@ impl Ingest {
             let entry = self.core.catalog.entry(key);
             entry.name = name;
             entry.count = count;
-            if !bulk {
+            if to_pack {
+                // (Packing a feed packed already does nothing.)
                 fresh.push(feed.clone());
             }
             changed.push((entry.feed.replace(feed.clone()), feed));
@@ -196,7 +209,8 @@ impl Core {
     /// documents are then made side by side, a group at a time, so that a large batch does not
     /// hold every feed's items at once. In a large batch (`bulk`) the next group is read while
     /// the last one is rendered and packed (gzipped, original dropped), so neither core waits and
-    /// no more than two groups' originals exist at once. A small change is one group, rendered
+    /// no more than two groups' originals exist at once, besides the first `unpacked` bytes of
+    /// documents, left for the packer after publication. A small change is one group, rendered
     /// at once.
     fn render_groups(
         &self,
@@ -204,13 +218,21 @@ impl Core {
         dirty: &[FeedKey],
         t: DateTime<Utc>,
         bulk: bool,
+        unpacked: usize,
         cache: &mut ItemCache,
     ) -> Result<RenderedFeeds> {
         let mut rendered = BTreeMap::new();
+        let room = std::sync::atomic::AtomicUsize::new(unpacked);
         let make = |prepared: Vec<Prepared>| -> Vec<(u64, Made)> {
             let done: Vec<(u64, Made)> = prepared.into_par_iter().map(Prepared::render).collect();
             if bulk {
-                done.par_iter().for_each(|(_, made)| made.feed.pack());
+                done.par_iter().for_each(|(_, made)| {
+                    let size = made.feed.rss.len() + made.feed.atom.len() + made.feed.json.len();
+                    let held = room.fetch_update(Relaxed, Relaxed, |left| left.checked_sub(size)).is_ok();
+                    if !held {
+                        made.feed.pack();
+                    }
+                });
             }
             done
         };
