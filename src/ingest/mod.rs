@@ -229,7 +229,7 @@ impl Ingest {
         let catalog_ms = started.elapsed().as_millis() as u64;
         ingest.restore_snapshot()?;
         let snapshot_ms = started.elapsed().as_millis() as u64;
-        ingest.remap()?;
+        let remapped = ingest.remap()?;
         let regroup = ingest.story_log_refill_due()?;
         ingest.backfill_stories()?;
         ingest.backfill_story_log(regroup)?;
@@ -238,6 +238,9 @@ impl Ingest {
         ingest.ensure_tokens()?;
         let checks_ms = started.elapsed().as_millis() as u64;
         ingest.render()?;
+        if remapped {
+            ingest.store.cut_wal()?;
+        }
         let ms = started.elapsed().as_millis() as u64;
         tracing::info!(catalog_ms, snapshot_ms, checks_ms, ms, "writer started");
         Ok(ingest)
@@ -260,13 +263,16 @@ impl Ingest {
         self.core.catalog.name_configured(&self.core.cfg);
         // The old feeds keep serving until every new one is rendered (below, published at once);
         // what turns private leaves the public feeds first (see `remap`).
-        self.remap()?;
+        let remapped = self.remap()?;
         self.ensure_tokens()?;
         // Besides the feeds the remap moved items in: those whose title, description, page
         // size or links the new configuration changed.
         let reshaped = self.core.feed_shapes().into_iter().filter(|(k, s)| shapes.get(k) != Some(s));
         self.core.dirty.extend(reshaped.map(|(k, _)| k).collect::<Vec<_>>());
         self.render()?;
+        if remapped {
+            self.store.cut_wal()?;
+        }
         Metrics::add(&self.core.metrics.reloads, 1);
         Ok(rescan)
     }
@@ -445,6 +451,10 @@ mod tests {
             dir.path().join("store.db").display().to_string()
         );
         ingest.reload(Arc::new(Config::parse(&text, Path::new("/")).unwrap())).unwrap();
+        // The WAL the remap grew is cut after its render, which wrote to it too (no reader
+        // is in the way here).
+        let wal = std::fs::metadata(dir.path().join("store.db-wal")).map_or(0, |m| m.len());
+        assert_eq!(wal, 0, "the WAL is cut once the remap's feeds are published");
         // The remap moved every clipping: every feed is published again, before it is packed,
         // and handed to the packer.
         let site = ingest.core.site.load_full();

@@ -152,11 +152,13 @@ impl Plan {
 impl Ingest {
     /// Re-maps every live item when the topic configuration differs from the one the store was
     /// written under (meta `topics`); nothing otherwise. Leaves every feed the remap touched
-    /// dirty for the caller's render, which publishes them all at once.
-    pub(super) fn remap(&mut self) -> Result<()> {
+    /// dirty for the caller's render, which publishes them all at once. Returns whether it
+    /// re-mapped: the WAL it grew is then the caller's to cut after that render
+    /// ([`crate::store::Store::cut_wal`]), so the feeds do not wait for the cut.
+    pub(super) fn remap(&mut self) -> Result<bool> {
         let fingerprint = self.core.cfg.topic_fingerprint();
         if self.store.batch()?.meta("topics")?.as_deref() == Some(fingerprint.as_str()) {
-            return Ok(());
+            return Ok(false);
         }
         let started = Instant::now();
         // A feed made private needs its token before anything else is published.
@@ -166,13 +168,19 @@ impl Ingest {
         // Its transactions touch pages all over the store: the remap's page cache, which
         // spares reading back the pages a small cache would spill.
         self.store.begin_remap()?;
-        let outcome = self.remap_steps(&fingerprint);
-        let outcome = outcome.and(self.store.end_bulk());
+        let outcome = match self.remap_steps(&fingerprint) {
+            Ok(()) => self.store.end_bulk_cache(),
+            Err(e) => {
+                // The remap's own error is the one told.
+                let _ = self.store.end_bulk();
+                Err(e)
+            }
+        };
         if outcome.is_err() {
             self.core.remap = None;
             self.core.publish(&self.core.rejections.clone());
         }
-        outcome
+        outcome.map(|()| true)
     }
 
     /// The steps of [`Ingest::remap`] after its start: compute, privacy first, write.

@@ -271,9 +271,17 @@ impl Store {
     /// `TRUNCATE_WAIT`; past that it is left to the checkpoint thread (and
     /// `journal_size_limit`).
     pub fn end_bulk(&self) -> Result<()> {
+        self.end_bulk_cache()?;
+        self.cut_wal()
+    }
+
+    /// The first half of [`Store::end_bulk`]: the cache back to its default, the WAL left for a
+    /// [`Store::cut_wal`] later (a remap's, once its feeds are published: the cut waits for
+    /// readers, and readers then wait for the new feeds).
+    pub fn end_bulk_cache(&self) -> Result<()> {
         self.conn.pragma_update(None, "cache_size", -DEFAULT_CACHE_KIB)?;
         self.bulk_cache.set(0);
-        self.cut_wal()
+        Ok(())
     }
 
     /// Copies the WAL into the database and cuts it to nothing, waiting for readers at most
