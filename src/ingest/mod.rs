@@ -237,10 +237,11 @@ impl Ingest {
         ingest.purge_tombstones()?;
         ingest.ensure_tokens()?;
         let checks_ms = started.elapsed().as_millis() as u64;
-        ingest.render()?;
+        let rendered = ingest.render();
         if remapped {
-            ingest.store.cut_wal()?;
+            ingest.store.end_remap()?;
         }
+        rendered?;
         let ms = started.elapsed().as_millis() as u64;
         tracing::info!(catalog_ms, snapshot_ms, checks_ms, ms, "writer started");
         Ok(ingest)
@@ -264,15 +265,17 @@ impl Ingest {
         // The old feeds keep serving until every new one is rendered (below, published at once);
         // what turns private leaves the public feeds first (see `remap`).
         let remapped = self.remap()?;
-        self.ensure_tokens()?;
-        // Besides the feeds the remap moved items in: those whose title, description, page
-        // size or links the new configuration changed.
-        let reshaped = self.core.feed_shapes().into_iter().filter(|(k, s)| shapes.get(k) != Some(s));
-        self.core.dirty.extend(reshaped.map(|(k, _)| k).collect::<Vec<_>>());
-        self.render()?;
+        let rendered = self.ensure_tokens().and_then(|()| {
+            // Besides the feeds the remap moved items in: those whose title, description, page
+            // size or links the new configuration changed.
+            let reshaped = self.core.feed_shapes().into_iter().filter(|(k, s)| shapes.get(k) != Some(s));
+            self.core.dirty.extend(reshaped.map(|(k, _)| k).collect::<Vec<_>>());
+            self.render()
+        });
         if remapped {
-            self.store.cut_wal()?;
+            self.store.end_remap()?;
         }
+        rendered?;
         Metrics::add(&self.core.metrics.reloads, 1);
         Ok(rescan)
     }

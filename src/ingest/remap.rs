@@ -153,8 +153,9 @@ impl Ingest {
     /// Re-maps every live item when the topic configuration differs from the one the store was
     /// written under (meta `topics`); nothing otherwise. Leaves every feed the remap touched
     /// dirty for the caller's render, which publishes them all at once. Returns whether it
-    /// re-mapped: the WAL it grew is then the caller's to cut after that render
-    /// ([`crate::store::Store::cut_wal`]), so the feeds do not wait for the cut.
+    /// re-mapped: the caller then ends it after that render, whether it rendered or not
+    /// ([`crate::store::Store::end_remap`]: the WAL it grew copied in and cut), so the feeds do
+    /// not wait for the checkpoint.
     pub(super) fn remap(&mut self) -> Result<bool> {
         let fingerprint = self.core.cfg.topic_fingerprint();
         if self.store.batch()?.meta("topics")?.as_deref() == Some(fingerprint.as_str()) {
@@ -168,11 +169,12 @@ impl Ingest {
         // Its transactions touch pages all over the store: the remap's page cache, which
         // spares reading back the pages a small cache would spill.
         self.store.begin_remap()?;
+        self.store.hold_checkpoints()?;
         let outcome = match self.remap_steps(&fingerprint) {
             Ok(()) => self.store.end_bulk_cache(),
             Err(e) => {
                 // The remap's own error is the one told.
-                let _ = self.store.end_bulk();
+                let _ = self.store.end_bulk().and(self.store.end_remap());
                 Err(e)
             }
         };

@@ -7,7 +7,7 @@ use super::*;
 use crate::store::StoryRow;
 use crate::store::key_filter::FILTER_FIRST;
 use crate::store::stories::tests::Rng;
-use crate::store::{BULK_CACHE_KIB, COLD_CACHE_KIB, DEFAULT_CACHE_KIB};
+use crate::store::{BULK_CACHE_KIB, COLD_CACHE_KIB, DEFAULT_CACHE_KIB, WAL_BACKSTOP_PAGES};
 
 /// Rows with keys from a small space over a few days (hot keys hold more than any limit), one
 /// key `u64::MAX` (negative in the table) and one day `i32::MIN`.
@@ -525,4 +525,30 @@ fn a_cold_end_waits_for_a_write_lock_held_a_moment_elsewhere() {
     store.conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
     assert!(!store.in_cold());
     store.batch().unwrap().commit().unwrap();
+}
+
+/// A remap holds the checkpoint its commits would make by themselves past the backstop until it
+/// ends, through its render's commit; its end gives the backstop back and cuts the WAL.
+#[test]
+fn a_remap_holds_the_commits_own_checkpoint_until_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let mut s = Store::open(&path).unwrap();
+    let auto = |s: &Store| s.conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(auto(&s), i64::from(WAL_BACKSTOP_PAGES));
+    s.begin_remap().unwrap();
+    s.hold_checkpoints().unwrap();
+    assert_eq!(auto(&s), 0);
+    let rows = rows();
+    let b = s.batch().unwrap();
+    b.put_story_item(&rows[0].0, &rows[0].1).unwrap();
+    b.commit().unwrap();
+    s.end_bulk_cache().unwrap();
+    assert_eq!(cache_kib(&s), DEFAULT_CACHE_KIB);
+    assert_eq!(auto(&s), 0, "held through the render that follows");
+    s.batch().unwrap().commit().unwrap();
+    s.end_remap().unwrap();
+    assert_eq!(auto(&s), i64::from(WAL_BACKSTOP_PAGES));
+    let wal = std::fs::metadata(dir.path().join("store.db-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the WAL is cut at the remap's end");
 }

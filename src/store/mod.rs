@@ -275,13 +275,30 @@ impl Store {
         self.cut_wal()
     }
 
-    /// The first half of [`Store::end_bulk`]: the cache back to its default, the WAL left for a
-    /// [`Store::cut_wal`] later (a remap's, once its feeds are published: the cut waits for
-    /// readers, and readers then wait for the new feeds).
+    /// The first half of [`Store::end_bulk`]: the cache back to its default, the WAL left for
+    /// [`Store::end_remap`] (a remap's, once its feeds are published: the cut waits for readers,
+    /// and readers then wait for the new feeds).
     pub fn end_bulk_cache(&self) -> Result<()> {
         self.conn.pragma_update(None, "cache_size", -DEFAULT_CACHE_KIB)?;
         self.bulk_cache.set(0);
         Ok(())
+    }
+
+    /// Holds off the checkpoint a commit makes by itself past the backstop
+    /// ([`WAL_BACKSTOP_PAGES`]) until [`Store::end_remap`]: a remap's one transaction leaves
+    /// hundreds of megabytes of frames, and its commit, then its render's, copied them into the
+    /// database before the new feeds could be published (about half a second at 100,000). The
+    /// checkpoint thread copies them meanwhile, as it does after any commit.
+    pub fn hold_checkpoints(&self) -> Result<()> {
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        Ok(())
+    }
+
+    /// Ends a remap once its feeds are published: the commits' own checkpoint past the backstop
+    /// back (see [`Store::hold_checkpoints`]), and the WAL copied in and cut ([`Store::cut_wal`]).
+    pub fn end_remap(&self) -> Result<()> {
+        self.conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
+        self.cut_wal()
     }
 
     /// Copies the WAL into the database and cuts it to nothing, waiting for readers at most
