@@ -101,8 +101,8 @@ pub fn not_modified(headers: &impl Fields, r: &Rendered) -> bool {
 }
 
 /// The body in a coding. The first request for a coding compresses the document (milliseconds
-/// for a large one, once per document and coding: gzip is made when the document is published,
-/// brotli at its first request). On a multi-threaded runtime that runs off the async workers; an
+/// for a large one, once per document and coding: gzip is made when the document is published or
+/// just after (or by the first request for it before that), brotli at its first request). On a multi-threaded runtime that runs off the async workers; an
 /// HTTP worker (`workers`, single-threaded) makes it in place, holding up its other
 /// connections for that long.
 pub(super) fn encoded(r: &Rendered, enc: Encoding) -> bytes::Bytes {

@@ -70,6 +70,9 @@ use scan::Scanner;
 pub struct Ingest {
     store: Store,
     core: Core,
+    /// A topic remap has ended its transaction but not its hold on the store's checkpoints:
+    /// the render that follows it ends that ([`Store::end_remap`]), rendered or not.
+    remap_open: bool,
 }
 
 /// The writer's state besides the store. What a transaction changes here is applied only once
@@ -221,6 +224,7 @@ impl Ingest {
                 cfg,
             },
             store,
+            remap_open: false,
         };
         let started = Instant::now();
         ingest.core.cold = ingest.store.batch()?.meta(RECONCILED)?.is_none();
@@ -229,7 +233,7 @@ impl Ingest {
         let catalog_ms = started.elapsed().as_millis() as u64;
         ingest.restore_snapshot()?;
         let snapshot_ms = started.elapsed().as_millis() as u64;
-        let remapped = ingest.remap()?;
+        ingest.remap()?;
         let regroup = ingest.story_log_refill_due()?;
         ingest.backfill_stories()?;
         ingest.backfill_story_log(regroup)?;
@@ -237,11 +241,7 @@ impl Ingest {
         ingest.purge_tombstones()?;
         ingest.ensure_tokens()?;
         let checks_ms = started.elapsed().as_millis() as u64;
-        let rendered = ingest.render();
-        if remapped {
-            ingest.store.end_remap()?;
-        }
-        rendered?;
+        ingest.render()?;
         let ms = started.elapsed().as_millis() as u64;
         tracing::info!(catalog_ms, snapshot_ms, checks_ms, ms, "writer started");
         Ok(ingest)
@@ -264,18 +264,13 @@ impl Ingest {
         self.core.catalog.name_configured(&self.core.cfg);
         // The old feeds keep serving until every new one is rendered (below, published at once);
         // what turns private leaves the public feeds first (see `remap`).
-        let remapped = self.remap()?;
-        let rendered = self.ensure_tokens().and_then(|()| {
-            // Besides the feeds the remap moved items in: those whose title, description, page
-            // size or links the new configuration changed.
-            let reshaped = self.core.feed_shapes().into_iter().filter(|(k, s)| shapes.get(k) != Some(s));
-            self.core.dirty.extend(reshaped.map(|(k, _)| k).collect::<Vec<_>>());
-            self.render()
-        });
-        if remapped {
-            self.store.end_remap()?;
-        }
-        rendered?;
+        self.remap()?;
+        self.ensure_tokens()?;
+        // Besides the feeds the remap moved items in: those whose title, description, page
+        // size or links the new configuration changed.
+        let reshaped = self.core.feed_shapes().into_iter().filter(|(k, s)| shapes.get(k) != Some(s));
+        self.core.dirty.extend(reshaped.map(|(k, _)| k).collect::<Vec<_>>());
+        self.render()?;
         Metrics::add(&self.core.metrics.reloads, 1);
         Ok(rescan)
     }
@@ -423,14 +418,18 @@ mod tests {
     /// JSON) held unpacked when it was handed over (`None`: packed already, or too small to pack).
     type Handed = (Arc<site::FeedEntry>, [Option<Vec<u8>>; 3]);
 
-    /// The feeds the packer was handed, in the order given.
-    fn handed(rx: &std::sync::mpsc::Receiver<render::ToPack>) -> Vec<Handed> {
+    /// The feeds the packer was handed, in the order given, and whether each came in a batch.
+    fn handed(rx: &std::sync::mpsc::Receiver<render::ToPack>) -> Vec<(Handed, bool)> {
         rx.try_iter()
-            .map(|(feed, _)| {
+            .flat_map(|job| match job {
+                render::ToPack::Batch(feeds) => feeds.into_iter().map(|f| (f, true)).collect(),
+                render::ToPack::Settle(feed, _) => vec![(feed, false)],
+            })
+            .map(|(feed, batch)| {
                 let feed = feed.upgrade().expect("the published feed is alive");
                 let plain = [&feed.rss, &feed.atom, &feed.json]
                     .map(|d| (d.compressible() && !d.packed()).then(|| d.plain().to_vec()));
-                (feed, plain)
+                ((feed, plain), batch)
             })
             .collect()
     }
@@ -448,16 +447,16 @@ mod tests {
         }
         let (tx, rx) = std::sync::mpsc::channel();
         ingest.core.packer = Some(tx);
+        let backstop = ingest.store.wal_autocheckpoint();
         let text = format!(
             "listen: 127.0.0.1:0\nbase_url: http://feeds.test/\nclippings: [{:?}]\nstore: {:?}\ntopics:\n  - name: Machine Learning\n    aliases: [Deep Learning]\n",
             dir.path().join("root").display().to_string(),
             dir.path().join("store.db").display().to_string()
         );
         ingest.reload(Arc::new(Config::parse(&text, Path::new("/")).unwrap())).unwrap();
-        // The WAL the remap grew is cut after its render, which wrote to it too (no reader
-        // is in the way here).
-        let wal = std::fs::metadata(dir.path().join("store.db-wal")).map_or(0, |m| m.len());
-        assert_eq!(wal, 0, "the WAL is cut once the remap's feeds are published");
+        // The remap ended with its render: the commits' own checkpoint is back.
+        assert!(!ingest.remap_open);
+        assert_eq!(ingest.store.wal_autocheckpoint(), backstop);
         // The remap moved every clipping: every feed is published again, before it is packed,
         // and handed to the packer.
         let site = ingest.core.site.load_full();
@@ -465,20 +464,48 @@ mod tests {
         assert!(String::from_utf8(site.feeds["feed"].rss.plain().to_vec()).unwrap().contains("Machine Learning"));
         let handed = handed(&rx);
         assert_eq!(handed.len(), site.feeds.len(), "every feed rendered is handed to the packer");
-        for (feed, plain) in &handed {
+        assert!(handed.iter().all(|(_, batch)| *batch), "as one batch, packed at once");
+        // A request for gzip before the packer came made it; packing keeps that one.
+        let asked = site.feeds["feed"].rss.body_in(site::Encoding::Gzip);
+        // A stop before the packer came saves them packed (the snapshot is what the next start
+        // holds).
+        ingest.save_snapshot();
+        assert_eq!(site.feeds["feed"].rss.body_in(site::Encoding::Gzip).as_ptr(), asked.as_ptr());
+        for ((feed, plain), _) in &handed {
             for (d, plain) in [&feed.rss, &feed.atom, &feed.json].into_iter().zip(plain) {
                 if !d.compressible() {
                     continue;
                 }
                 let plain = plain.as_ref().unwrap_or_else(|| panic!("{:?} was published unpacked", feed.key));
-                // Packed by the packer, the document answers the same bytes, in gzip too.
-                d.pack();
-                assert_eq!(d.packed(), d.compressible(), "{:?}", feed.key);
+                // Packed, the document answers the same bytes, in gzip too.
+                assert!(d.packed(), "{:?}", feed.key);
                 assert_eq!(&d.plain()[..], &plain[..]);
                 let mut inflated = Vec::new();
                 use std::io::Read;
                 flate2::read::GzDecoder::new(&d.body_in(site::Encoding::Gzip)[..]).read_to_end(&mut inflated).unwrap();
                 assert_eq!(inflated, *plain);
+            }
+        }
+        // Each saved document: (original, gzip, brotli), each a length (u32::MAX: none) and bytes.
+        let conn = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
+        let blobs: Vec<Vec<u8>> = conn
+            .prepare("SELECT docs FROM snapshot")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(blobs.len(), site.feeds.len());
+        for blob in blobs {
+            let (mut at, mut parts) = (0, Vec::new());
+            while at < blob.len() {
+                let n = u32::from_le_bytes(blob[at..at + 4].try_into().unwrap());
+                at += 4;
+                parts.push((n != u32::MAX).then_some(n as usize));
+                at += parts.last().unwrap().unwrap_or(0);
+            }
+            for doc in parts.chunks(3) {
+                assert!(doc[0].is_none_or(|n| n < 512), "an original worth packing saved: {doc:?}");
             }
         }
         // The next large render (nothing remapped) packs as it renders again.
@@ -503,10 +530,31 @@ mod tests {
         let handed = handed(&rx);
         assert_eq!(handed.len(), site.feeds.len());
         let held: Vec<usize> =
-            handed.iter().filter(|(_, p)| p.iter().any(Option::is_some)).map(|(f, _)| size(f)).collect();
+            handed.iter().filter(|((_, p), _)| p.iter().any(Option::is_some)).map(|((f, _), _)| size(f)).collect();
         assert!(!held.is_empty(), "a feed fits the room");
         assert!(held.iter().sum::<usize>() <= largest, "{held:?} within {largest}");
         assert!(held.len() < site.feeds.len(), "the rest is packed as it is rendered");
         assert_eq!(ingest.core.unpacked, 0, "the room is the next render's alone");
+    }
+
+    #[test]
+    fn a_remap_holds_the_stores_checkpoints_until_its_render_has_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ingest = twelve_sites(dir.path());
+        let backstop = ingest.store.wal_autocheckpoint();
+        assert!(backstop > 0);
+        let mut cfg = (*ingest.core.cfg).clone();
+        cfg.topics =
+            Config::parse("topics:\n  - name: Vision\n    aliases: [Deep Learning]\n", Path::new("/")).unwrap().topics;
+        ingest.core.cfg = Arc::new(cfg);
+        ingest.remap().unwrap();
+        assert!(ingest.remap_open);
+        assert_eq!(ingest.store.wal_autocheckpoint(), 0, "held from the remap to its render");
+        assert_eq!(ingest.core.unpacked, render::UNPACKED_BYTES);
+        ingest.render().unwrap();
+        assert!(!ingest.remap_open);
+        assert_eq!(ingest.store.wal_autocheckpoint(), backstop, "given back once the feeds are out");
+        assert_eq!(ingest.core.unpacked, 0);
+        assert!(ingest.core.site.load().feeds.contains_key("topics/vision"));
     }
 }

@@ -152,14 +152,14 @@ impl Plan {
 impl Ingest {
     /// Re-maps every live item when the topic configuration differs from the one the store was
     /// written under (meta `topics`); nothing otherwise. Leaves every feed the remap touched
-    /// dirty for the caller's render, which publishes them all at once. Returns whether it
-    /// re-mapped: the caller then ends it after that render, whether it rendered or not
-    /// ([`crate::store::Store::end_remap`]: the WAL it grew copied in and cut), so the feeds do
-    /// not wait for the checkpoint.
-    pub(super) fn remap(&mut self) -> Result<bool> {
+    /// dirty for the caller's render, which publishes them all at once. The store's checkpoints
+    /// stay held from its start until that render has published ([`Ingest::remap_open`]; the
+    /// render ends it, rendered or not: `Store::end_remap`), so the new feeds do not wait for
+    /// the hundreds of megabytes of WAL it wrote to be copied in.
+    pub(super) fn remap(&mut self) -> Result<()> {
         let fingerprint = self.core.cfg.topic_fingerprint();
         if self.store.batch()?.meta("topics")?.as_deref() == Some(fingerprint.as_str()) {
-            return Ok(false);
+            return Ok(());
         }
         let started = Instant::now();
         // A feed made private needs its token before anything else is published.
@@ -168,21 +168,24 @@ impl Ingest {
         self.core.publish(&self.core.rejections.clone());
         // Its transactions touch pages all over the store: the remap's page cache, which
         // spares reading back the pages a small cache would spill.
-        self.store.begin_remap()?;
-        self.store.hold_checkpoints()?;
-        let outcome = match self.remap_steps(&fingerprint) {
-            Ok(()) => self.store.end_bulk_cache(),
-            Err(e) => {
+        let outcome = self
+            .store
+            .begin_remap()
+            .and_then(|()| self.store.hold_checkpoints())
+            .and_then(|()| self.remap_steps(&fingerprint))
+            .and_then(|()| self.store.end_bulk_cache());
+        match outcome {
+            Ok(()) => self.remap_open = true,
+            Err(_) => {
                 // The remap's own error is the one told.
-                let _ = self.store.end_bulk().and(self.store.end_remap());
-                Err(e)
+                let _ = self.store.end_bulk();
+                let _ = self.store.end_remap();
+                self.core.unpacked = 0;
+                self.core.remap = None;
+                self.core.publish(&self.core.rejections.clone());
             }
-        };
-        if outcome.is_err() {
-            self.core.remap = None;
-            self.core.publish(&self.core.rejections.clone());
         }
-        outcome.map(|()| true)
+        outcome
     }
 
     /// The steps of [`Ingest::remap`] after its start: compute, privacy first, write.

@@ -36,11 +36,13 @@ const ITEM_CACHE_ENTRIES: usize = 1024;
 const PACK_SETTLE: Duration = Duration::from_millis(50);
 const ITEM_CACHE_BYTES: usize = 6 << 20;
 /// How many bytes of documents the render after a topic remap may publish before packing them
-/// (the packer gzips them right after): readers wait for the new feeds, not for their gzip
-/// form, which was about half of that render's CPU. A client asking for gzip meanwhile gets it
-/// made then, once per document. At 100,000 clippings every feed's documents come to about
-/// 95 MB; past the bound, the documents are packed as they are rendered, as in a cold build,
-/// whose memory is held to its target this way.
+/// (the packer has them gzipped on the thread pool right after): readers wait for the new
+/// feeds, not for their gzip form, which was about half of that render's CPU. A client asking
+/// for gzip meanwhile gets it made then, once per document. At 100,000 clippings every feed's
+/// documents come to about 95 MB, all within the bound: the reload's peak resident size rose
+/// from about 270 to 300 MB (bench/README.md, the tenth round). Past the bound, documents are
+/// packed as they are rendered, as in any other large batch (a cold build's documents always
+/// are, which keeps its memory within its target).
 pub(super) const UNPACKED_BYTES: usize = 128 << 20;
 
 /// The items the last small changes' feeds showed, by id, with the slot head they were read
@@ -111,6 +113,19 @@ impl Ingest {
     /// Renders the feeds whose content changed, records their change times, and publishes. On
     /// failure nothing is forgotten: the same feeds are rendered by the next successful call.
     pub(super) fn render(&mut self) -> Result<()> {
+        // What a remap left for its render is this render's alone, whatever becomes of it.
+        let unpacked = std::mem::take(&mut self.core.unpacked);
+        let rendered = self.render_feeds(unpacked);
+        if std::mem::take(&mut self.remap_open) {
+            // The remap's WAL copied in and cut once its feeds are out (the cut waits for readers).
+            self.store.end_remap()?;
+        }
+        rendered
+    }
+
+    /// [`Ingest::render`], with `unpacked` bytes of documents that may be published before they
+    /// are packed.
+    fn render_feeds(&mut self, unpacked: usize) -> Result<()> {
         let t0 = Instant::now();
         let t = now();
         let b = self.store.batch()?;
@@ -118,7 +133,6 @@ impl Ingest {
         // A large batch packs as it renders, unless it follows a remap (within a bound); a
         // small change leaves packing to the packer.
         let bulk = dirty.len() > RENDER_GROUP;
-        let unpacked = std::mem::take(&mut self.core.unpacked);
         let mut cache = std::mem::take(&mut self.core.items);
         let rendered = self.core.render_groups(&b, &dirty, t, bulk, unpacked, &mut cache);
         self.core.items = cache;
@@ -158,7 +172,7 @@ impl Ingest {
         }
         self.core.publish(&rejections);
         self.core.push_changes(&changed);
-        self.core.pack_later(fresh);
+        self.core.pack_later(fresh, bulk);
         debug!(
             feeds = rendered_count,
             feeds_ms = (feeds_done - t0).as_secs_f64() * 1e3,
@@ -269,16 +283,32 @@ impl Core {
         Ok(rendered)
     }
 
-    /// Hands newly published feeds to the packer thread (or packs them here without one). The
-    /// packer is given a weak handle: a version replaced before its turn is freed at once
-    /// rather than kept, unpacked, in the queue.
-    fn pack_later(&self, fresh: Vec<Arc<FeedEntry>>) {
-        for feed in fresh {
-            let sent =
-                self.packer.as_ref().is_some_and(|packer| packer.send((Arc::downgrade(&feed), Instant::now())).is_ok());
-            if !sent {
-                feed.pack();
+    /// Hands newly published feeds to the packer thread (or packs them here without one): a
+    /// small change's, to pack once settled; a large batch's (the render after a remap), to pack
+    /// at once, side by side. The packer is given weak handles: a version replaced before its
+    /// turn is freed at once rather than kept, unpacked, in the queue.
+    fn pack_later(&self, fresh: Vec<Arc<FeedEntry>>, batch: bool) {
+        if fresh.is_empty() {
+            return;
+        }
+        let unsent = match &self.packer {
+            Some(packer) if batch => {
+                let weak = fresh.iter().map(Arc::downgrade).collect();
+                packer.send(ToPack::Batch(weak)).map_err(|_| fresh).err()
             }
+            Some(packer) => {
+                let mut left = Vec::new();
+                for feed in fresh {
+                    if packer.send(ToPack::Settle(Arc::downgrade(&feed), Instant::now())).is_err() {
+                        left.push(feed);
+                    }
+                }
+                Some(left)
+            }
+            None => Some(fresh),
+        };
+        for feed in unsent.unwrap_or_default() {
+            feed.pack();
         }
     }
 
@@ -439,13 +469,20 @@ impl Prepared {
     }
 }
 
-/// A published feed for the packer, with when it was published.
-pub(super) type ToPack = (Weak<FeedEntry>, Instant);
+/// Published feeds for the packer.
+pub(super) enum ToPack {
+    /// A small change's feed, with when it was published: packed once it has settled.
+    Settle(Weak<FeedEntry>, Instant),
+    /// The feeds of a large batch published before they were packed (the render after a remap,
+    /// see [`UNPACKED_BYTES`]): packed at once, side by side on the thread pool, at its
+    /// priority rather than the packer's, since they hold most of a large site's documents.
+    Batch(Vec<Weak<FeedEntry>>),
+}
 
 /// Starts the thread that packs published feeds (gzip made, original dropped), so that the
-/// writer is free for the next change meanwhile. Each waits its turn until it has been
-/// published for [`PACK_SETTLE`]; a feed replaced before then is gone, and skipped. `None` if the
-/// thread cannot start: the writer then packs them itself.
+/// writer is free for the next change meanwhile. A small change's feed waits its turn until it
+/// has been published for [`PACK_SETTLE`]; a feed replaced before then is gone, and skipped. A
+/// batch is packed at once. `None` if the thread cannot start: the writer then packs them itself.
 pub(super) fn spawn_packer() -> Option<std::sync::mpsc::Sender<ToPack>> {
     let (tx, rx) = std::sync::mpsc::channel::<ToPack>();
     let started = std::thread::Builder::new().name("clipfeed-pack".into()).spawn(move || {
@@ -457,12 +494,17 @@ pub(super) fn spawn_packer() -> Option<std::sync::mpsc::Sender<ToPack>> {
         unsafe {
             libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
         }
-        for (feed, published) in rx {
-            // Feeds come in the order they were published, so waiting for each in turn waits
-            // for none longer than its own settling time.
-            std::thread::sleep(PACK_SETTLE.saturating_sub(published.elapsed()));
-            if let Some(feed) = feed.upgrade() {
-                feed.pack();
+        for job in rx {
+            match job {
+                ToPack::Settle(feed, published) => {
+                    // Feeds come in the order they were published, so waiting for each in turn
+                    // waits for none longer than its own settling time.
+                    std::thread::sleep(PACK_SETTLE.saturating_sub(published.elapsed()));
+                    if let Some(feed) = feed.upgrade() {
+                        feed.pack();
+                    }
+                }
+                ToPack::Batch(feeds) => feeds.par_iter().filter_map(Weak::upgrade).for_each(|f| f.pack()),
             }
         }
     });

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Result;
+use rayon::prelude::*;
 use tracing::{info, warn};
 
 use super::Ingest;
@@ -45,6 +46,10 @@ impl Ingest {
         let started = std::time::Instant::now();
         let mark = self.snapshot_mark();
         let catalog = &self.core.catalog;
+        // Saved packed: a stop right after a remap's render finds its documents not all packed
+        // yet, and what is saved is what the next start holds.
+        let published: Vec<&Arc<FeedEntry>> = catalog.iter().filter_map(|(_, e)| e.feed.as_ref()).collect();
+        published.par_iter().for_each(|f| f.pack());
         let feeds = catalog
             .iter()
             .filter_map(|(key, e)| e.feed.as_ref().map(|f| (key, f)))

@@ -2,9 +2,10 @@
 //! the writer after each change and read by the HTTP layer without locks. Holding bytes, ETags and
 //! times, it is what makes serving a lookup: no SQL, parsing or rendering per request.
 //!
-//! A published feed document is kept gzipped: the writer packs it (makes the gzip form and drops
-//! the original) right after publishing it, since feed readers ask for gzip and the packed form
-//! is about a fifth of the size. A client that wants the original gets it inflated, and the
+//! A published feed document is kept gzipped: it is packed (the gzip form made, the original
+//! dropped) as it is rendered in a large batch, or by the packer thread right after it is
+//! published (see `ingest/render`), since feed readers ask for gzip and the packed form is about
+//! a fifth of the size. A client that wants the original gets it inflated, and the
 //! most recently asked-for originals are kept in a small shared cache ([`rendered::PLAIN_CACHE_BYTES`]).
 //! Brotli is made the first time a client asks for it and kept. Pages (views, the index) are
 //! not packed: they are few, small, or held in a bounded cache already.

@@ -156,13 +156,17 @@ impl Rendered {
     }
 
     /// Makes the gzip form and drops the original, when the document is worth compressing.
-    /// Readers that hold the original keep it until they are done.
+    /// Readers that hold the original keep it until they are done. The gzip form is made
+    /// outside its cell's lock: a request that wants it meanwhile makes its own rather than wait
+    /// for a packer that may run at a lower priority (both make the same bytes; the first kept).
     pub(crate) fn pack(&self) {
         if !self.compressible() {
             return;
         }
         if let Some(plain) = self.plain.load_full() {
-            self.gzip.get_or_init(|| gzip(&plain));
+            if self.gzip.get().is_none() {
+                let _ = self.gzip.set(gzip(&plain));
+            }
             self.plain.store(None);
         }
     }

@@ -294,6 +294,12 @@ impl Store {
         Ok(())
     }
 
+    /// The `wal_autocheckpoint` setting of the writer's connection.
+    #[cfg(test)]
+    pub(crate) fn wal_autocheckpoint(&self) -> i64 {
+        self.conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)).expect("a pragma reads")
+    }
+
     /// Ends a remap once its feeds are published: the commits' own checkpoint past the backstop
     /// back (see [`Store::hold_checkpoints`]), and the WAL copied in and cut ([`Store::cut_wal`]).
     pub fn end_remap(&self) -> Result<()> {

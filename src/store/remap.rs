@@ -265,7 +265,7 @@ const REMAP_CACHE_KIB: i64 = 64 * 1024;
 
 impl super::Store {
     /// Begins a remap: [`super::Store::begin_bulk`] with the remap's larger page cache; ended by
-    /// `end_bulk`.
+    /// `end_bulk_cache` once its transaction is committed (or `end_bulk` if it fails).
     pub fn begin_remap(&self) -> Result<()> {
         self.begin_bulk()?;
         self.set_bulk_cache(REMAP_CACHE_KIB)
