@@ -210,11 +210,25 @@ pub(crate) fn canonical_url(raw: &str) -> Option<String> {
 /// which respects word boundaries.
 pub fn words(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    push_words(&mut out, s);
+    out
+}
+
+/// [`words`] of `s`, appended to `out`. An ASCII character is classed and lowercased by its
+/// byte (what `char::is_alphanumeric` and `char::to_lowercase` give it: one ASCII letter or
+/// digit, lowercased, or none), the rest through Unicode's tables: titles and excerpts are
+/// mostly ASCII, and a topic remap makes the words of every item whose rules have keywords.
+fn push_words(out: &mut String, s: &str) {
     out.push(' ');
     let mut in_word = false;
     for c in s.chars() {
-        if c.is_alphanumeric() {
-            out.extend(c.to_lowercase());
+        let alnum = if c.is_ascii() { c.is_ascii_alphanumeric() } else { c.is_alphanumeric() };
+        if alnum {
+            if c.is_ascii() {
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.extend(c.to_lowercase());
+            }
             in_word = true;
         } else if in_word {
             out.push(' ');
@@ -224,13 +238,16 @@ pub fn words(s: &str) -> String {
     if in_word {
         out.push(' ');
     }
-    out
 }
 
 /// [`words`] of several fields, kept apart: a phrase matches within one field, never across the
 /// end of one and the start of the next.
 pub fn words_of(fields: &[&str]) -> String {
-    fields.iter().map(|f| words(f)).collect()
+    let mut out = String::with_capacity(fields.iter().map(|f| f.len() + 2).sum());
+    for f in fields {
+        push_words(&mut out, f);
+    }
+    out
 }
 
 /// Cuts `s` to at most `max` characters at a word boundary, adding "…" when it cut.
@@ -362,6 +379,40 @@ mod tests {
         let both = words_of(&["A better machine", "Learning from data"]);
         assert!(both.contains(&words("machine")) && both.contains(&words("learning")));
         assert!(!both.contains(&words("machine learning")), "{both:?}");
+    }
+
+    /// [`words`] as it was written first, every character through Unicode's tables.
+    fn words_by_tables(s: &str) -> String {
+        let mut out = String::from(" ");
+        let mut in_word = false;
+        for c in s.chars() {
+            if c.is_alphanumeric() {
+                out.extend(c.to_lowercase());
+                in_word = true;
+            } else if in_word {
+                out.push(' ');
+                in_word = false;
+            }
+        }
+        if in_word {
+            out.push(' ');
+        }
+        out
+    }
+
+    #[test]
+    fn words_of_ascii_by_byte_are_the_words_by_unicode_tables() {
+        // Every character alone and between others (ASCII and not), then mixed text.
+        let every: Vec<char> = (0..=0x10FFFFu32).filter_map(char::from_u32).collect();
+        for c in &every {
+            let s = format!("a{c}B {c}{c}z");
+            assert_eq!(words(&s), words_by_tables(&s), "{c:?}");
+        }
+        let mixed: String = every.iter().step_by(97).chain(every.iter().take(300)).collect();
+        assert_eq!(words(&mixed), words_by_tables(&mixed));
+        let fields = ["A İstanbul ÉCOLE", "", "x", "Robot-Arm ǅ ß ΣΑΣ"];
+        let joined: String = fields.iter().map(|f| words_by_tables(f)).collect();
+        assert_eq!(words_of(&fields), joined);
     }
 
     #[test]

@@ -53,26 +53,40 @@ impl FromSql for Record {
 }
 
 impl Record {
-    /// The record's JSON, inflated by this thread's decompressor (see [`INFLATE`]).
-    fn json(&self) -> Result<std::borrow::Cow<'_, [u8]>> {
+    /// `read` given the record's JSON: as stored, or inflated by this thread's decompressor
+    /// (see [`INFLATE`]) into this thread's buffer ([`INFLATED`]), so that reading many records
+    /// allocates no buffer for each.
+    fn with_json<R>(&self, read: impl FnOnce(&[u8]) -> Result<R>) -> Result<R> {
         if !self.deflated {
-            return Ok(self.bytes.as_slice().into());
+            return read(&self.bytes);
         }
-        INFLATE.with(|z| {
-            let mut z = z.borrow_mut();
-            z.reset(false);
-            let inflated = inflate(&mut z, &self.bytes);
-            if inflated.is_err() {
-                // An inflater that failed may keep its error through a reset: a new one.
-                *z = flate2::Decompress::new(false);
+        INFLATED.with(|held| {
+            // A record read while another is (none is) gets a buffer of its own.
+            let (mut held, mut own) = (held.try_borrow_mut().ok(), Vec::new());
+            let out = held.as_deref_mut().unwrap_or(&mut own);
+            out.clear();
+            INFLATE.with(|z| {
+                let mut z = z.borrow_mut();
+                z.reset(false);
+                let inflated = inflate(&mut z, &self.bytes, out);
+                if inflated.is_err() {
+                    // An inflater that failed may keep its error through a reset: a new one.
+                    *z = flate2::Decompress::new(false);
+                }
+                inflated
+            })?;
+            let value = read(out);
+            if out.capacity() > KEEP_INFLATED {
+                // A rare large record's room is not held by the thread for good.
+                *out = Vec::new();
             }
-            Ok(inflated?.into())
+            value
         })
     }
 
     /// The value the record holds.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
-        Ok(serde_json::from_slice(&self.json()?)?)
+        self.with_json(|json| Ok(serde_json::from_slice(json)?))
     }
 
     /// A part of the value the record holds (`P`: a type that reads some of its fields and
@@ -82,26 +96,31 @@ impl Record {
         &self,
         whole: impl FnOnce(&P) -> bool,
     ) -> Result<(P, Option<T>)> {
-        let json = self.json()?;
-        let part: P = serde_json::from_slice(&json)?;
-        let all = if whole(&part) { Some(serde_json::from_slice(&json)?) } else { None };
-        Ok((part, all))
+        self.with_json(|json| {
+            let part: P = serde_json::from_slice(json)?;
+            let all = if whole(&part) { Some(serde_json::from_slice(json)?) } else { None };
+            Ok((part, all))
+        })
     }
 }
 
-/// `bytes` (raw deflate) inflated by `z`, freshly reset.
-fn inflate(z: &mut flate2::Decompress, bytes: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(bytes.len() * 3 + 64);
+/// The most room a thread's buffer of inflated JSON keeps between records (a record is a few
+/// kilobytes; a clipping may be up to a megabyte).
+const KEEP_INFLATED: usize = 256 * 1024;
+
+/// `bytes` (raw deflate) inflated by `z`, freshly reset, into `out` (empty, of any capacity).
+fn inflate(z: &mut flate2::Decompress, bytes: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    out.reserve(bytes.len() * 3 + 64);
     loop {
         let read = usize::try_from(z.total_in()).unwrap_or(usize::MAX).min(bytes.len());
         let (took, made) = (z.total_in(), z.total_out());
         // Not `Finish`: that inflates into the room given at once, and fails when the record
         // outgrows it.
         let status = z
-            .decompress_vec(&bytes[read..], &mut out, flate2::FlushDecompress::None)
+            .decompress_vec(&bytes[read..], out, flate2::FlushDecompress::None)
             .context("a record does not inflate")?;
         if status == flate2::Status::StreamEnd {
-            return Ok(out);
+            return Ok(());
         }
         if out.len() < out.capacity() && (z.total_in(), z.total_out()) == (took, made) {
             // Room left and nothing read or made: the stream ends short.
@@ -114,6 +133,9 @@ fn inflate(z: &mut flate2::Decompress, bytes: &[u8]) -> Result<Vec<u8>> {
 }
 
 thread_local! {
+    /// The JSON of the record a thread reads, inflated: its room kept from one record to the
+    /// next (up to [`KEEP_INFLATED`]).
+    static INFLATED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     /// One inflater per thread, reset for each record: making a new one allocates and clears
     /// its state and window (tens of kilobytes), which was about a quarter of inflating a
     /// record of a few kilobytes when a remap's plan reads every record.
@@ -297,6 +319,70 @@ mod tests {
                 assert_eq!(back, text, "{n} characters");
             }
         }
+    }
+
+    /// Items made of the real clippings of `../shared` (when there) and of generated ones, from
+    /// a few bytes to far past the room a thread's buffer keeps.
+    fn items_to_read() -> Vec<ItemData> {
+        let mut texts = Vec::new();
+        let mut stack = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")];
+        while let Some(p) = stack.pop() {
+            match std::fs::read_dir(&p) {
+                Ok(dir) => stack.extend(dir.filter_map(|e| e.ok().map(|e| e.path()))),
+                Err(_) if texts.len() < 400 => texts.extend(std::fs::read(&p).ok()),
+                Err(_) => {}
+            }
+        }
+        for n in [0, 10, 3_000, 400_000] {
+            let body = "Ünïcode \"quoted\" \\ body ".repeat(n / 25);
+            let yaml = format!("title: T{n}\nexcerpt: E \"x\"\ntopics: [AI, Robots]\nquality: {n}\npublished: false");
+            texts.push(format!("---\n{yaml}\n---\n{body}\n").into_bytes());
+        }
+        let limits = crate::clip::Limits { max_file_bytes: 4 << 20 };
+        let first_seen = "2024-01-01T00:00:00Z".parse().unwrap();
+        let topics = crate::config::Topics::default();
+        texts
+            .iter()
+            .filter_map(|t| crate::clip::parse(t, limits).ok())
+            .filter_map(|p| {
+                let source = crate::item::Source { rel_path: "a.md", clipping: &p.clipping };
+                crate::item::merge(&[source], first_seen, &topics)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn records_read_through_the_threads_buffer_give_what_their_json_gives() {
+        use crate::item::TopicInputs;
+        let items = items_to_read();
+        assert!(items.len() >= 4);
+        let records: Vec<(Record, Vec<u8>)> =
+            items.iter().map(|d| (Record { bytes: encode(d).unwrap(), deflated: true }, d.json())).collect();
+        // One after the other (the buffer reused, large records between small ones), in both
+        // orders, a record that does not inflate among them.
+        let cut = records[0].0.bytes.len() / 2;
+        let broken = Record { bytes: records[0].0.bytes[..cut].to_vec(), deflated: true };
+        let order: Vec<usize> = (0..records.len()).chain((0..records.len()).rev()).collect();
+        for i in order {
+            let (record, json) = &records[i];
+            let part: TopicInputs = serde_json::from_slice(json).unwrap();
+            let (read, whole) = record.decode_part::<TopicInputs, ItemData>(|_| true).unwrap();
+            assert_eq!((&read, whole.as_ref()), (&part, Some(&items[i])));
+            let (read, none) = record.decode_part::<TopicInputs, ItemData>(|_| false).unwrap();
+            assert_eq!((read, none), (part, None));
+            assert_eq!(record.decode::<ItemData>().unwrap(), items[i]);
+            assert!(broken.decode_part::<TopicInputs, ItemData>(|_| true).is_err());
+        }
+        // A record read while another is: each gets its own JSON.
+        let (a, b) = (&records[0].0, &records[records.len() - 1].0);
+        let mut inner = None;
+        let (_, outer) = a
+            .decode_part::<TopicInputs, ItemData>(|_| {
+                inner = Some(b.decode::<ItemData>().unwrap());
+                true
+            })
+            .unwrap();
+        assert_eq!((outer.as_ref(), inner.as_ref()), (Some(&items[0]), items.last()));
     }
 
     fn own_records(b: &Batch<'_>) -> Vec<(String, bool)> {
