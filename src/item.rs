@@ -98,6 +98,120 @@ impl ItemData {
         let json = serde_json::to_vec(&shown).expect("item data serialises");
         format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&json))
     }
+
+    /// [`ItemData::shown_hash`] from the item's JSON ([`ItemData::json`]) instead of its
+    /// fields: the JSON the hash is taken of is made of the stored JSON's own values, cut out
+    /// and put in order, where serialising the fields again (its related articles most of all)
+    /// took a changed item's plan in a remap about as long as making its JSON. `None` when
+    /// `json` is not shaped as `ItemData::json` makes it (then ask [`ItemData::shown_hash`]).
+    pub(crate) fn shown_hash_of_json(json: &[u8]) -> Option<String> {
+        let (clip, item) = stored_fields(json)?;
+        fn field<'a>(fields: &[(&[u8], &'a [u8])], key: &str) -> Option<&'a [u8]> {
+            fields.iter().find(|f| f.0 == key.as_bytes()).map(|f| f.1)
+        }
+        // The order and the stand-ins for what the record leaves out are `shown_hash`'s tuple's:
+        // `None` is `null`, an empty list `[]`.
+        let parts: [(&[(&[u8], &[u8])], &str, &[u8]); 9] = [
+            (&clip, "title", b""),
+            (&clip, "excerpt", b"null"),
+            (&clip, "url", b"null"),
+            (&clip, "provider", b"null"),
+            (&clip, "images", b"[]"),
+            (&clip, "related", b"[]"),
+            (&clip, "content_html", b"null"),
+            (&item, "topics", b""),
+            (&item, "published", b""),
+        ];
+        let mut shown = Vec::with_capacity(json.len());
+        for (i, (fields, key, absent)) in parts.into_iter().enumerate() {
+            shown.push(if i == 0 { b'[' } else { b',' });
+            match field(fields, key) {
+                Some(value) => shown.extend_from_slice(value),
+                None if absent.is_empty() => return None,
+                None => shown.extend_from_slice(absent),
+            }
+        }
+        shown.push(b']');
+        Some(format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&shown)))
+    }
+}
+
+/// An object's fields as (key, value) slices of `json` (compact JSON as serde_json writes it:
+/// no white space, keys without escapes), for the item's JSON: the clipping's fields and the
+/// item's own. `None` for anything else.
+type Fields<'a> = Vec<(&'a [u8], &'a [u8])>;
+
+/// The fields of the item's JSON ([`ItemData::json`]) and of its clipping, as slices of it.
+fn stored_fields(json: &[u8]) -> Option<(Fields<'_>, Fields<'_>)> {
+    let (item, rest) = object_fields(json)?;
+    if !rest.is_empty() {
+        return None;
+    }
+    let clip = item.iter().find(|f| f.0 == b"clip")?.1;
+    let (clip, rest) = object_fields(clip)?;
+    rest.is_empty().then_some((clip, item))
+}
+
+/// The fields of the object `json` starts with, and what follows it.
+fn object_fields(json: &[u8]) -> Option<(Fields<'_>, &[u8])> {
+    let mut rest = json.strip_prefix(b"{")?;
+    let mut fields = Vec::new();
+    if let Some(after) = rest.strip_prefix(b"}") {
+        return Some((fields, after));
+    }
+    loop {
+        let key = rest.strip_prefix(b"\"")?;
+        let end = key.iter().position(|&b| b == b'"' || b == b'\\')?;
+        if key[end] != b'"' {
+            return None;
+        }
+        let value = key[end + 1..].strip_prefix(b":")?;
+        let len = value_len(value)?;
+        fields.push((&key[..end], &value[..len]));
+        match value[len..].split_first()? {
+            (b',', after) => rest = after,
+            (b'}', after) => return Some((fields, after)),
+            _ => return None,
+        }
+    }
+}
+
+/// The length of the JSON value `json` starts with (a string, an object or array, or a bare
+/// number or literal), found by its quotes and brackets alone.
+fn value_len(json: &[u8]) -> Option<usize> {
+    let (mut depth, mut in_str, mut i) = (0usize, false, 0);
+    while i < json.len() {
+        let b = json[i];
+        if in_str {
+            match b {
+                b'\\' => i += 1,
+                b'"' => {
+                    in_str = false;
+                    if depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_str = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' if depth == 0 => return (i > 0).then_some(i),
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                b',' if depth == 0 => return (i > 0).then_some(i),
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    // A bare value at the very end (no object holds it).
+    (depth == 0 && !in_str && i > 0).then_some(i)
 }
 
 /// An item as the renderers see it.
@@ -362,6 +476,97 @@ mod tests {
                     assert_eq!(inputs.resolve(rules), resolve_topics(&data.clip, rules), "{yaml}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_shown_hash_from_the_items_json_is_the_one_from_its_fields() {
+        use crate::clip::{Image, Provider, Related};
+        // Strings that look like the JSON around them, in every field the shown hash reads.
+        let tricky = |s: &str| format!("{s} \"q\" \\ }}],{{\"x\":[\"{s}\\\"]\" é \u{1F600}");
+        let image = Image { url: tricky("https://i.example/a"), width: Some(5), height: None };
+        let full = Clipping {
+            title: tricky("T"),
+            excerpt: Some(tricky("E")),
+            published: Some(t0()),
+            url: Some(tricky("https://n.example/a")),
+            link_only: true,
+            provider: Some(Provider {
+                name: tricky("N"),
+                domain: Some("n.example".into()),
+                images: vec![image.clone()],
+            }),
+            topics: vec![tricky("AI"), "Robots".into()],
+            images: vec![image.clone(), image],
+            related: vec![Related {
+                title: tricky("R"),
+                url: "https://r.example/".into(),
+                provider: Some(tricky("P")),
+                published: Some(t0()),
+            }],
+            quality: Some(-7),
+            unpublished: true,
+            kind: Some(tricky("video")),
+            content_html: Some(format!("<p>{}</p>", tricky("B"))),
+        };
+        let bare = Clipping {
+            excerpt: None,
+            published: None,
+            url: None,
+            link_only: false,
+            provider: None,
+            topics: vec![],
+            images: vec![],
+            related: vec![],
+            quality: None,
+            unpublished: false,
+            kind: None,
+            content_html: None,
+            ..full.clone()
+        };
+        let mut clips = vec![full.clone(), bare.clone()];
+        // Each field alone set, then alone left out.
+        for i in 0..12 {
+            let (mut one, mut all_but) = (bare.clone(), full.clone());
+            match i {
+                0 => (one.excerpt, all_but.excerpt) = (full.excerpt.clone(), None),
+                1 => (one.published, all_but.published) = (full.published, None),
+                2 => (one.url, all_but.url) = (full.url.clone(), None),
+                3 => (one.link_only, all_but.link_only) = (true, false),
+                4 => (one.provider, all_but.provider) = (full.provider.clone(), None),
+                5 => (one.topics, all_but.topics) = (full.topics.clone(), vec![]),
+                6 => (one.images, all_but.images) = (full.images.clone(), vec![]),
+                7 => (one.related, all_but.related) = (full.related.clone(), vec![]),
+                8 => (one.quality, all_but.quality) = (full.quality, None),
+                9 => (one.unpublished, all_but.unpublished) = (true, false),
+                10 => (one.kind, all_but.kind) = (full.kind.clone(), None),
+                _ => (one.content_html, all_but.content_html) = (full.content_html.clone(), None),
+            }
+            clips.extend([one, all_but]);
+        }
+        for yaml in ["title: A humanoid walks\ntopics: [Other]", "title: T\n---\nA *body*\n"] {
+            clips.push(clip(yaml));
+        }
+        let rules = crate::config::Config::parse("topics:\n  - name: Robots\n    aliases: [AI]\n", Path::new("/"))
+            .unwrap()
+            .topics;
+        for c in &clips {
+            for (topics, dated) in [(&Topics::default(), false), (&rules, true)] {
+                let mut data = merge(&[Source { rel_path: "a.md", clipping: c }], t0(), topics).unwrap();
+                data.dated = dated;
+                let json = data.json();
+                assert_eq!(ItemData::shown_hash_of_json(&json), Some(data.shown_hash()), "{c:?}");
+                // Anything else is no item's JSON: never a hash, never a panic.
+                for cut in 0..json.len() {
+                    assert_eq!(ItemData::shown_hash_of_json(&json[..cut]), None, "{cut}");
+                }
+                let mut longer = json.clone();
+                longer.push(b' ');
+                assert_eq!(ItemData::shown_hash_of_json(&longer), None);
+            }
+        }
+        for other in [&b"[]"[..], b"{}", b"{\"clip\":1}", b"{\"clip\":{}}", b"\"x\"", b"{\"clip\":{\"title\":\"t\"}}"] {
+            assert_eq!(ItemData::shown_hash_of_json(other), None);
         }
     }
 

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use super::records::Record;
 use super::{Batch, from_ts, ts};
 use crate::feed::FeedKey;
-use crate::item::{Item, TopicRef};
+use crate::item::{Item, ItemData, TopicRef};
 use crate::search::IndexDoc;
 
 /// A live item as a remap needs it: what is stored of it, the feeds it is in, and whether any
@@ -164,7 +164,8 @@ impl Retopic {
         Ok(Retopic {
             record: super::records::encode_json(json)?,
             doc: IndexDoc::of(&item),
-            shown: item.data.shown_hash(),
+            // Cut from `json` rather than made again from the fields.
+            shown: ItemData::shown_hash_of_json(json).unwrap_or_else(|| item.data.shown_hash()),
             topics: item.data.topics,
             published: item.data.published,
             id: item.id,
