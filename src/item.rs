@@ -106,12 +106,12 @@ impl ItemData {
     /// `json` is not shaped as `ItemData::json` makes it (then ask [`ItemData::shown_hash`]).
     pub(crate) fn shown_hash_of_json(json: &[u8]) -> Option<String> {
         let (clip, item) = stored_fields(json)?;
-        fn field<'a>(fields: &[(&[u8], &'a [u8])], key: &str) -> Option<&'a [u8]> {
+        fn field<'a>(fields: &[Field<'a>], key: &str) -> Option<&'a [u8]> {
             fields.iter().find(|f| f.0 == key.as_bytes()).map(|f| f.1)
         }
         // The order and the stand-ins for what the record leaves out are `shown_hash`'s tuple's:
         // `None` is `null`, an empty list `[]`.
-        let parts: [(&[(&[u8], &[u8])], &str, &[u8]); 9] = [
+        let parts: [(&[Field<'_>], &str, &[u8]); 9] = [
             (&clip, "title", b""),
             (&clip, "excerpt", b"null"),
             (&clip, "url", b"null"),
@@ -139,7 +139,10 @@ impl ItemData {
 /// An object's fields as (key, value) slices of `json` (compact JSON as serde_json writes it:
 /// no white space, keys without escapes), for the item's JSON: the clipping's fields and the
 /// item's own. `None` for anything else.
-type Fields<'a> = Vec<(&'a [u8], &'a [u8])>;
+type Fields<'a> = Vec<Field<'a>>;
+
+/// A field of an object: its key and its value, as slices of the JSON.
+type Field<'a> = (&'a [u8], &'a [u8]);
 
 /// The fields of the item's JSON ([`ItemData::json`]) and of its clipping, as slices of it.
 fn stored_fields(json: &[u8]) -> Option<(Fields<'_>, Fields<'_>)> {
