@@ -472,7 +472,7 @@ impl Core {
         b.move_slots(&leaves, &enters, t)?;
         phases.lap("slots");
         let items: Vec<String> = deltas.into_iter().map(|d| d.id).collect();
-        fx.feeds.extend(super::story_log::update(b, std::mem::take(&mut fx.stories), &items, t)?);
+        fx.feeds.extend(super::story_log::update_all(b, std::mem::take(&mut fx.stories), &items, t)?);
         phases.lap("story logs");
         Ok(())
     }

@@ -134,6 +134,60 @@ pub(super) fn update(
     Ok(changed.into_iter().chain(write(b, enter, t)?).filter_map(|f| FeedKey::from_stem(&f)).collect())
 }
 
+/// [`update`] for the many stories of a topic remap: what each feed's readers see of each
+/// story decided for every touched story at once, from what a few passes over the tables in
+/// their own order read (`Batch::stories_of_items`, `stories_coverage`, `stories_log_open`),
+/// and the slots closed and opened in the story log's key order; the same slots, positions and
+/// feeds as [`update`] gives. Its reads cost the tables' size whatever the change, so it is
+/// for a remap (which reads every item anyway), not for one clipping's change.
+pub(super) fn update_all(
+    b: &Batch<'_>,
+    mut touched: BTreeSet<String>,
+    items: &[String],
+    t: DateTime<Utc>,
+) -> Result<BTreeSet<FeedKey>> {
+    touched.extend(b.stories_of_items(items)?);
+    let stories: Vec<String> = touched.into_iter().collect();
+    let open = b.stories_log_open(&stories)?;
+    let mut slots = open.slots.iter().peekable();
+    let (mut changed, mut closes, mut enter) = (BTreeSet::new(), Vec::new(), Vec::<Entry>::new());
+    b.stories_coverage(&stories, |i, rows| {
+        let now: BTreeMap<&str, Seen> = rows.iter().map(|c| (c.feed.as_str(), seen(c))).collect();
+        // Its open slots a feed at a time: as in `update`, a slot that signs other coverage
+        // than the feed shows now closes every open slot of the story there.
+        let mut kept: BTreeMap<&str, &str> = BTreeMap::new();
+        let mine: Vec<_> = std::iter::from_fn(|| slots.next_if(|s| s.0 as usize == i)).collect();
+        for pair in mine.chunk_by(|a, b| a.1 == b.1) {
+            let feed = open.feeds[pair[0].1 as usize].as_str();
+            let mut close = false;
+            for (_, _, _, sig) in pair {
+                match now.get(feed) {
+                    Some(s) if &s.sig == sig => _ = kept.insert(feed, sig),
+                    _ => close = true,
+                }
+            }
+            if close {
+                changed.insert(feed.to_string());
+                closes.extend(pair.iter().map(|s| (feed, s.2)));
+            }
+        }
+        for (feed, s) in now {
+            if kept.get(feed) != Some(&s.sig.as_str()) {
+                enter.push((s.newest, stories[i].clone(), feed.to_string(), s.sig));
+            }
+        }
+        Ok(())
+    })?;
+    b.story_log_close_slots(closes, t)?;
+    // Oldest story first, as `write` does.
+    enter.sort();
+    let rows: Vec<(&str, &str, &str)> = enter.iter().map(|(_, story, feed, sig)| (feed.as_str(), story.as_str(), sig.as_str())).collect();
+    b.story_log_append(&rows, t)?;
+    drop(rows);
+    changed.extend(enter.into_iter().map(|e| e.2));
+    Ok(changed.into_iter().filter_map(|f| FeedKey::from_stem(&f)).collect())
+}
+
 /// Writes new slots, oldest story first; returns their feeds.
 fn write(b: &Batch<'_>, mut enter: Vec<Entry>, t: DateTime<Utc>) -> Result<BTreeSet<String>> {
     enter.sort();
@@ -271,6 +325,110 @@ mod tests {
         // Filling the logs again from scratch changes nothing (the backfill is idempotent).
         assert!(!fill(&b, "feed", at(104)).unwrap());
         assert!(!fill(&b, "topics/x", at(104)).unwrap());
+    }
+
+    /// One of the writer's calls on item `item % 6` (with its feed, story or values), or the
+    /// story logs brought up to date for the stories and items whose bits are set.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Put { item: u8, published: i64, updated: i64, quality: Option<i64> },
+        Gone { item: u8 },
+        Enter { item: u8, feed: u8 },
+        Leave { item: u8, feed: u8 },
+        Join { item: u8, story: u8 },
+        Part { item: u8 },
+        Merge { from: u8, to: u8 },
+        Update { stories: u8, items: u8 },
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        let item = 0u8..6;
+        prop_oneof![
+            (item.clone(), 0i64..50, 0i64..80, proptest::option::of(-3i64..9))
+                .prop_map(|(item, published, updated, quality)| Op::Put { item, published, updated, quality }),
+            item.clone().prop_map(|item| Op::Gone { item }),
+            (item.clone(), 0u8..3).prop_map(|(item, feed)| Op::Enter { item, feed }),
+            (item.clone(), 0u8..3).prop_map(|(item, feed)| Op::Leave { item, feed }),
+            (item.clone(), 0u8..4).prop_map(|(item, story)| Op::Join { item, story }),
+            item.prop_map(|item| Op::Part { item }),
+            (0u8..4, 0u8..4).prop_map(|(from, to)| Op::Merge { from, to }),
+            (any::<u8>(), any::<u8>()).prop_map(|(stories, items)| Op::Update { stories, items }),
+        ]
+    }
+
+    const FEEDS: [&str; 3] = ["feed", "topics/a", "providers/b.example"];
+
+    /// Applies `op` at time `t`; for an update, `per_story` picks the path: [`update`] or
+    /// [`update_all`]. Returns the feeds an update changed.
+    fn apply(b: &Batch<'_>, op: &Op, t: i64, per_story: bool) -> BTreeSet<FeedKey> {
+        let key = |i: u8| format!("i{i}");
+        let feed = |f: u8| FeedKey::from_stem(FEEDS[f as usize]).unwrap();
+        let story = |s: u8| format!("s{s}");
+        match *op {
+            Op::Put { item, published, updated, quality } => {
+                let text = match quality {
+                    Some(q) => format!("---\ntitle: t{item} {updated}\nquality: {q}\n---\n"),
+                    None => format!("---\ntitle: t{item} {updated}\n---\n"),
+                };
+                let clip = crate::clip::parse(text.as_bytes(), Default::default()).unwrap().clipping;
+                let data = ItemData { clip, topics: Vec::new(), published: at(published), dated: true };
+                let it = Item { id: key(item), updated: at(updated), data };
+                b.put_item(&key(item), &it, at(0), &format!("h{t}"), &format!("s{t}")).unwrap();
+            }
+            Op::Gone { item } => b.tombstone_item(&key(item), at(t)).unwrap(),
+            Op::Enter { item, feed: f } => b.log_enter(&feed(f), &key(item), at(t)).unwrap(),
+            Op::Leave { item, feed: f } => b.log_leave(&feed(f), &key(item), at(t)).unwrap(),
+            Op::Join { item, story: s } => {
+                let row = StoryRow {
+                    item: key(item),
+                    story: story(s),
+                    founder: story(s),
+                    founder_published: None,
+                    blob: vec![],
+                };
+                b.put_story_item(&row, &[]).unwrap();
+            }
+            Op::Part { item } => b.delete_story_item(&key(item), &[]).unwrap(),
+            Op::Merge { from, to } if from != to => {
+                b.move_story(&story(from), &story(to), &story(to), None).unwrap();
+                b.put_story_redirect(&story(from), &story(to), at(t)).unwrap();
+            }
+            Op::Merge { .. } => {}
+            Op::Update { stories, items } => {
+                let touched: BTreeSet<String> = (0..4).filter(|s| stories & (1 << s) != 0).map(story).collect();
+                let ids: Vec<String> = (0..6).filter(|i| items & (1 << i) != 0).map(key).collect();
+                return match per_story {
+                    true => update(b, touched, &ids, at(t)).unwrap(),
+                    false => update_all(b, touched, &ids, at(t)).unwrap(),
+                };
+            }
+        }
+        BTreeSet::new()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+
+        /// The set-based update a remap uses leaves every story log as the story-by-story one
+        /// does, slot for slot (positions, signatures, times), and names the same feeds
+        /// changed, after any sequence of changes and updates.
+        #[test]
+        fn the_set_based_update_leaves_the_story_logs_the_per_story_one_does(
+            ops in proptest::collection::vec(op(), 1..50),
+        ) {
+            let (mut one, mut all) = (Store::open_in_memory().unwrap(), Store::open_in_memory().unwrap());
+            let (b1, b2) = (one.batch().unwrap(), all.batch().unwrap());
+            for (t, op) in ops.iter().enumerate() {
+                let t = t as i64 + 100;
+                proptest::prop_assert_eq!(apply(&b1, op, t, true), apply(&b2, op, t, false), "{:?}", op);
+                proptest::prop_assert_eq!(b1.story_log_rows().unwrap(), b2.story_log_rows().unwrap(), "{:?}", op);
+            }
+            // Everything touched at the end: the logs say what each feed shows, both ways.
+            let last = Op::Update { stories: 0xff, items: 0xff };
+            proptest::prop_assert_eq!(apply(&b1, &last, 1000, true), apply(&b2, &last, 1000, false));
+            proptest::prop_assert_eq!(b1.story_log_rows().unwrap(), b2.story_log_rows().unwrap());
+        }
     }
 
     fn cov(feed: &str, story: &str, members: &[(&str, i64, Option<i64>)]) -> Coverage {

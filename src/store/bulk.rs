@@ -458,6 +458,11 @@ impl Batch<'_> {
         }
     }
 
+    /// Whether a cold build has the coverage set aside (it is then summed from the rows).
+    pub(super) fn coverage_set_aside(&self) -> bool {
+        self.cold.borrow().active
+    }
+
     /// A story's coverage summed from its rows while the coverage tables are set aside; `None`
     /// when they are kept (the sums answer).
     pub(super) fn cold_coverage(&self, story: &str) -> Result<Option<Vec<Coverage>>> {

@@ -153,8 +153,126 @@ impl Batch<'_> {
     }
 }
 
+/// The open slots of some stories in every feed's story log, as [`Batch::stories_log_open`]
+/// reads them: (the story's place in the list asked for, the feed's number in `feeds`, the
+/// slot's position, its signature), by story, feed (by path stem) and position: the order
+/// [`Batch::story_log_open`] gives one story's.
+#[derive(Debug, Default)]
+pub struct StorySlots {
+    pub(crate) feeds: Vec<String>,
+    pub(crate) slots: Vec<(u32, u32, i64, String)>,
+}
+
+impl Batch<'_> {
+    /// The stories of the items `ids` (those in one), what [`Batch::story_of`] gives for each:
+    /// read in two passes over the story indexes in their own order (the items' numbers by id,
+    /// then the stories by number), not a seek into the table for each item.
+    pub(crate) fn stories_of_items(&self, ids: &[String]) -> Result<std::collections::BTreeSet<String>> {
+        let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut numbers: Vec<i64> = Vec::with_capacity(ids.len());
+        let mut stmt = self.tx.prepare_cached("SELECT item, n FROM story_items INDEXED BY story_items_by_item")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            if wanted.contains(r.get_ref(0)?.as_str()?) {
+                numbers.push(r.get(1)?);
+            }
+        }
+        drop(rows);
+        numbers.sort_unstable();
+        let mut out = std::collections::BTreeSet::new();
+        let mut stmt = self.tx.prepare_cached("SELECT story, n FROM story_items INDEXED BY story_items_by_story")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            if numbers.binary_search(&r.get(1)?).is_ok() {
+                let story = r.get_ref(0)?.as_str()?;
+                if !out.contains(story) {
+                    out.insert(story.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The open slots of every story in `stories` (sorted, distinct) in every feed's story log,
+    /// read in one pass over the table in its own order (by feed and position) rather than
+    /// through `story_log_by_story` and a seek into the table for each slot.
+    pub(crate) fn stories_log_open(&self, stories: &[String]) -> Result<StorySlots> {
+        let place: std::collections::HashMap<&str, u32> =
+            stories.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
+        let (mut out, mut numbers) = (StorySlots::default(), std::collections::HashMap::<String, u32>::new());
+        let mut stmt =
+            self.tx.prepare_cached("SELECT feed, pos, story, sig FROM story_log NOT INDEXED WHERE left_at IS NULL")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let Some(&story) = place.get(r.get_ref(2)?.as_str()?) else { continue };
+            let feed = r.get_ref(0)?.as_str()?;
+            let feed = match numbers.get(feed) {
+                Some(n) => *n,
+                None => {
+                    out.feeds.push(feed.to_string());
+                    numbers.insert(feed.to_string(), out.feeds.len() as u32 - 1);
+                    out.feeds.len() as u32 - 1
+                }
+            };
+            out.slots.push((story, feed, r.get(1)?, r.get(3)?));
+        }
+        drop(rows);
+        let feeds = &out.feeds;
+        out.slots.sort_unstable_by(|a, b| (a.0, &feeds[a.1 as usize], a.2).cmp(&(b.0, &feeds[b.1 as usize], b.2)));
+        Ok(out)
+    }
+
+    /// Closes the slots `slots` (feed, position), which are open, in the table's order.
+    pub(crate) fn story_log_close_slots(&self, mut slots: Vec<(&str, i64)>, at: DateTime<Utc>) -> Result<()> {
+        slots.sort_unstable();
+        let mut close = self
+            .tx
+            .prepare_cached("UPDATE story_log SET left_at=?3 WHERE feed=?1 AND pos=?2 AND left_at IS NULL")?;
+        for (feed, pos) in slots {
+            close.execute(params![feed, pos, ts(at)])?;
+        }
+        Ok(())
+    }
+
+    /// Gives each (feed, story, sig) of `enter`, in its order, a new slot at the end of its
+    /// feed's story log, as [`Batch::story_log_enter`] one after the other would for stories
+    /// with no open slot there; the rows written in the table's order.
+    pub(crate) fn story_log_append(&self, enter: &[(&str, &str, &str)], at: DateTime<Utc>) -> Result<()> {
+        let mut next: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+        let mut len = self.tx.prepare_cached("SELECT COALESCE(MAX(pos) + 1, 0) FROM story_log WHERE feed=?1")?;
+        let mut rows = Vec::with_capacity(enter.len());
+        for &(feed, story, sig) in enter {
+            let pos = match next.get_mut(feed) {
+                Some(p) => p,
+                None => next.entry(feed).or_insert(len.query_row([feed], |r| r.get(0))?),
+            };
+            rows.push((feed, *pos, story, sig));
+            *pos += 1;
+        }
+        rows.sort_unstable();
+        let mut put = self
+            .tx
+            .prepare_cached("INSERT INTO story_log(feed, pos, story, sig, entered_at) VALUES(?1, ?2, ?3, ?4, ?5)")?;
+        for (feed, pos, story, sig) in rows {
+            put.execute(params![feed, pos, story, sig, ts(at)])?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 impl Batch<'_> {
+    /// Every row of every story log, by feed and position, spelt out.
+    pub(crate) fn story_log_rows(&self) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare("SELECT feed, pos, story, sig, entered_at, left_at FROM story_log ORDER BY 1, 2")?;
+        let rows = stmt.query_map([], |r| {
+            let left: Option<i64> = r.get(5)?;
+            Ok(format!("{} {} {} {} {} {left:?}", r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?, r.get::<_, i64>(4)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Every slot of a feed's story log: (pos, story, open), by position.
     pub(crate) fn story_log_slots(&self, feed: &str) -> Result<Vec<(u64, String, bool)>> {
         let mut stmt =
