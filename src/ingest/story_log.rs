@@ -181,7 +181,8 @@ pub(super) fn update_all(
     b.story_log_close_slots(closes, t)?;
     // Oldest story first, as `write` does.
     enter.sort();
-    let rows: Vec<(&str, &str, &str)> = enter.iter().map(|(_, story, feed, sig)| (feed.as_str(), story.as_str(), sig.as_str())).collect();
+    let rows: Vec<(&str, &str, &str)> =
+        enter.iter().map(|(_, story, feed, sig)| (feed.as_str(), story.as_str(), sig.as_str())).collect();
     b.story_log_append(&rows, t)?;
     drop(rows);
     changed.extend(enter.into_iter().map(|e| e.2));

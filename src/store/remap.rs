@@ -310,12 +310,14 @@ impl Batch<'_> {
         let t = ts(at);
         self.tx.execute_batch(super::story_cover::MOVES)?;
         super::story_cover::slots_held(&self.tx, || {
-            let mut mv = self.tx.prepare_cached("INSERT OR IGNORE INTO temp.slot_moves(id, feed) VALUES(?1, ?2)")?;
+            let mut mv =
+                self.tx.prepare_cached("INSERT OR IGNORE INTO temp.slot_moves(id, feed, open) VALUES(?1, ?2, ?3)")?;
             let mut close = self.tx.prepare_cached(
                 "UPDATE feed_log INDEXED BY feed_log_open_by_id SET left_at=?3 WHERE feed=?1 AND id=?2 AND left_at IS NULL",
             )?;
             for (id, feed) in &by_id {
-                mv.execute([id, feed])?;
+                // Every pair's slot is closed here, and opened again below only if entered.
+                mv.execute(params![id, feed, entered.contains(&(*feed, *id))])?;
                 close.execute(params![feed, id, t])?;
             }
             let mut open =

@@ -258,16 +258,18 @@ pub(super) fn migrate_story_cover(conn: &Connection) -> Result<()> {
 const SLOT_TRIGGERS: [&str; 3] = ["story_cover_slot_in", "story_cover_slot_moved", "story_cover_slot_out"];
 
 /// The slot moves of [`slots_held`], as the writes fill it: each (feed, item id) pair whose
-/// open slot the writes may change.
-pub(super) const MOVES: &str =
-    "CREATE TEMP TABLE IF NOT EXISTS slot_moves(id TEXT NOT NULL, feed TEXT NOT NULL, PRIMARY KEY(id, feed)) WITHOUT ROWID;
+/// open slot the writes may change, and whether the pair has an open slot once they are done
+/// (`open`): what the coverage pass reads instead of a seek into the feed log for each pair.
+pub(super) const MOVES: &str = "CREATE TEMP TABLE IF NOT EXISTS slot_moves(id TEXT NOT NULL, feed TEXT NOT NULL,
+         open INTEGER NOT NULL, PRIMARY KEY(id, feed)) WITHOUT ROWID;
      DELETE FROM temp.slot_moves;";
 
 /// The triggers that keep the sums of `story_cover` (the first two of [`TRIGGERS`]).
 const SUM_TRIGGERS: [&str; 2] = ["story_cover_added", "story_cover_taken"];
 
 /// Runs `write`, which changes the open slots in `feed_log` of the (feed, item) pairs it puts in
-/// `temp.slot_moves` (see [`MOVES`]) and nothing else, with the triggers on `feed_log` held off;
+/// `temp.slot_moves` (see [`MOVES`]; each with whether it ends with an open slot) and nothing
+/// else, with the triggers on `feed_log` held off;
 /// then works the coverage of those pairs out again once ([`cover_moved`]): their rows taken
 /// out and made again from the slots open now. That is what the triggers do row by row (each
 /// slot change takes the item's rows in that feed out and makes them again from the open
@@ -342,7 +344,7 @@ impl SumsDelta {
 /// sums' triggers held off (see [`slots_held`]): what the triggers leave, written once. The
 /// pairs are read in the temp table's order (their items by id), each pair's cover row taken
 /// out where its story has sums in that feed and put back where the item is live with an open
-/// slot there (the sums looked up in (story, feed) order, the rows written in (m, n) order), and
+/// slot there (as the pair's `open` says: no seek into the feed log) (the sums looked up in (story, feed) order, the rows written in (m, n) order), and
 /// each (story, feed)'s sums changed once by what came and went: its maxima read again from its
 /// rows when a row went, a (story, feed) with nothing visible left dropped, one whose first row
 /// comes made.
@@ -351,8 +353,7 @@ fn cover_moved(conn: &Connection) -> Result<()> {
     let mut pairs: Vec<(String, String, i64, Option<CoverValues>)> = conn
         .prepare(
             "SELECT s.story, r.feed, s.n, i.updated, i.published, i.quality,
-                 i.key IS NOT NULL AND i.deleted_at IS NULL AND EXISTS(SELECT 1 FROM feed_log l
-                     INDEXED BY feed_log_open_by_id WHERE l.id = r.id AND l.feed = r.feed AND l.left_at IS NULL)
+                 i.key IS NOT NULL AND i.deleted_at IS NULL AND r.open
              FROM temp.slot_moves r CROSS JOIN story_items s ON s.item = r.id LEFT JOIN items i ON i.id = s.item
              ORDER BY r.id, r.feed",
         )?

@@ -225,9 +225,8 @@ impl Batch<'_> {
     /// Closes the slots `slots` (feed, position), which are open, in the table's order.
     pub(crate) fn story_log_close_slots(&self, mut slots: Vec<(&str, i64)>, at: DateTime<Utc>) -> Result<()> {
         slots.sort_unstable();
-        let mut close = self
-            .tx
-            .prepare_cached("UPDATE story_log SET left_at=?3 WHERE feed=?1 AND pos=?2 AND left_at IS NULL")?;
+        let mut close =
+            self.tx.prepare_cached("UPDATE story_log SET left_at=?3 WHERE feed=?1 AND pos=?2 AND left_at IS NULL")?;
         for (feed, pos) in slots {
             close.execute(params![feed, pos, ts(at)])?;
         }
@@ -264,11 +263,18 @@ impl Batch<'_> {
 impl Batch<'_> {
     /// Every row of every story log, by feed and position, spelt out.
     pub(crate) fn story_log_rows(&self) -> Result<Vec<String>> {
-        let mut stmt = self.tx.prepare("SELECT feed, pos, story, sig, entered_at, left_at FROM story_log ORDER BY 1, 2")?;
+        let mut stmt =
+            self.tx.prepare("SELECT feed, pos, story, sig, entered_at, left_at FROM story_log ORDER BY 1, 2")?;
         let rows = stmt.query_map([], |r| {
             let left: Option<i64> = r.get(5)?;
-            Ok(format!("{} {} {} {} {} {left:?}", r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?, r.get::<_, i64>(4)?))
+            Ok(format!(
+                "{} {} {} {} {} {left:?}",
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?
+            ))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
