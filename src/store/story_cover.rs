@@ -20,7 +20,7 @@
 //! maxima from two more indexes: 193 MB at 100,000), is filled once (`migrate_story_cover`, meta
 //! `migrated_story_cover_numbered`).
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::Batch;
@@ -483,118 +483,6 @@ impl Batch<'_> {
         let mut stmt = self.tx.prepare_cached(COVERAGE)?;
         let rows = stmt.query_map([story], super::story_log::coverage_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-}
-
-/// One (story, feed) row of `story_sums` as [`Batch::stories_coverage`] holds it: the story
-/// by its place in the list asked for, the feed by its number, the sums, and the first and
-/// last member numbers (`story_cover`'s lowest and highest `n` for the row's `m`).
-struct HeldSums {
-    story: u32,
-    feed: u32,
-    m: i64,
-    sums: [i64; 7],
-    ends: Option<(i64, i64)>,
-}
-
-impl Batch<'_> {
-    /// [`Batch::story_coverage`] of every story in `stories` (sorted, distinct), given to `each`
-    /// story by story in that order (with its place in `stories`; no rows for a story nothing
-    /// shows): the same rows, read for all of them at once in a few passes over the tables in
-    /// their own order (`story_sums` by `m`, `story_cover` by (m, n), the items' numbers through
-    /// `story_items_by_item`), instead of a few seeks per story and per feed. For a remap, which
-    /// touches most stories: its cost is the tables', whatever the number of stories.
-    pub(crate) fn stories_coverage(
-        &self,
-        stories: &[String],
-        mut each: impl FnMut(usize, Vec<Coverage>) -> Result<()>,
-    ) -> Result<()> {
-        if self.coverage_set_aside() {
-            // A cold build sums coverage from the rows (its tables are set aside).
-            for (i, story) in stories.iter().enumerate() {
-                each(i, self.story_coverage(story)?)?;
-            }
-            return Ok(());
-        }
-        let place: std::collections::HashMap<&str, u32> =
-            stories.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
-        let (mut feeds, mut numbers) = (Vec::<String>::new(), std::collections::HashMap::<String, u32>::new());
-        let mut held: Vec<HeldSums> = Vec::new();
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT m, story, feed, members, updated_sum, updated_max, published_sum, published_max, quality_sum,
-                 rated FROM story_sums NOT INDEXED",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let Some(&story) = place.get(r.get_ref(1)?.as_str()?) else { continue };
-            let feed = r.get_ref(2)?.as_str()?;
-            let feed = match numbers.get(feed) {
-                Some(n) => *n,
-                None => {
-                    feeds.push(feed.to_string());
-                    numbers.insert(feed.to_string(), feeds.len() as u32 - 1);
-                    feeds.len() as u32 - 1
-                }
-            };
-            let mut sums = [0; 7];
-            for (k, v) in sums.iter_mut().enumerate() {
-                *v = r.get(3 + k)?;
-            }
-            held.push(HeldSums { story, feed, m: r.get(0)?, sums, ends: None });
-        }
-        drop(rows);
-        held.sort_unstable_by_key(|h| h.m);
-        // The first and last member of each row: its lowest and highest item number.
-        let mut stmt = self.tx.prepare_cached("SELECT m, n FROM story_cover NOT INDEXED")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let (m, n): (i64, i64) = (r.get(0)?, r.get(1)?);
-            if let Ok(i) = held.binary_search_by_key(&m, |h| h.m) {
-                let (lo, hi) = held[i].ends.unwrap_or((n, n));
-                held[i].ends = Some((lo.min(n), hi.max(n)));
-            }
-        }
-        drop(rows);
-        let mut wanted: Vec<i64> = held.iter().filter_map(|h| h.ends).flat_map(|(lo, hi)| [lo, hi]).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let mut items: Vec<Option<String>> = vec![None; wanted.len()];
-        let mut stmt = self.tx.prepare_cached("SELECT n, item FROM story_items INDEXED BY story_items_by_item")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            if let Ok(i) = wanted.binary_search(&r.get(0)?) {
-                items[i] = Some(r.get(1)?);
-            }
-        }
-        drop(rows);
-        let item = |n: i64| -> Result<String> {
-            let i = wanted.binary_search(&n).map_err(|_| anyhow::anyhow!("no item numbered {n}"))?;
-            items[i].clone().ok_or_else(|| anyhow::anyhow!("no item numbered {n}"))
-        };
-        held.sort_unstable_by(|a, b| (a.story, &feeds[a.feed as usize]).cmp(&(b.story, &feeds[b.feed as usize])));
-        let mut held = held.into_iter().peekable();
-        for (i, story) in stories.iter().enumerate() {
-            let mut out = Vec::new();
-            while let Some(h) = held.next_if(|h| h.story as usize == i) {
-                let (lo, hi) = h.ends.with_context(|| format!("story {story}: sums with no cover rows"))?;
-                let [members, updated_sum, updated_max, published_sum, published_max, quality_sum, rated] = h.sums;
-                out.push(Coverage {
-                    feed: feeds[h.feed as usize].clone(),
-                    story: story.clone(),
-                    members,
-                    updated_sum,
-                    updated_max,
-                    published_sum,
-                    published_max,
-                    quality_sum,
-                    rated,
-                    first_item: item(lo)?,
-                    last_item: item(hi)?,
-                });
-            }
-            each(i, out)?;
-        }
-        Ok(())
     }
 }
 
