@@ -146,7 +146,13 @@ pub(super) fn update_all(
     items: &[String],
     t: DateTime<Utc>,
 ) -> Result<BTreeSet<FeedKey>> {
-    touched.extend(b.stories_of_items(items)?);
+    if !items.is_empty() {
+        touched.extend(b.stories_of_items(items)?);
+    }
+    if touched.is_empty() {
+        // Nothing to read the tables for.
+        return Ok(BTreeSet::new());
+    }
     let stories: Vec<String> = touched.into_iter().collect();
     let open = b.stories_log_open(&stories)?;
     let mut slots = open.slots.iter().peekable();

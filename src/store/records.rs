@@ -65,7 +65,7 @@ impl Record {
             let (mut held, mut own) = (held.try_borrow_mut().ok(), Vec::new());
             let out = held.as_deref_mut().unwrap_or(&mut own);
             out.clear();
-            INFLATE.with(|z| {
+            let inflated = INFLATE.with(|z| {
                 let mut z = z.borrow_mut();
                 z.reset(false);
                 let inflated = inflate(&mut z, &self.bytes, out);
@@ -74,8 +74,8 @@ impl Record {
                     *z = flate2::Decompress::new(false);
                 }
                 inflated
-            })?;
-            let value = read(out);
+            });
+            let value = inflated.and_then(|()| read(out));
             if out.capacity() > KEEP_INFLATED {
                 // A rare large record's room is not held by the thread for good.
                 *out = Vec::new();
@@ -358,6 +358,9 @@ mod tests {
         assert!(items.len() >= 4);
         let records: Vec<(Record, Vec<u8>)> =
             items.iter().map(|d| (Record { bytes: encode(d).unwrap(), deflated: true }, d.json())).collect();
+        // Records past the room the buffer keeps and well under it, both read.
+        assert!(records.iter().any(|r| r.1.len() > KEEP_INFLATED), "a record past the room kept");
+        assert!(records.iter().any(|r| r.1.len() < 4096), "a small record");
         // One after the other (the buffer reused, large records between small ones), in both
         // orders, a record that does not inflate among them.
         let cut = records[0].0.bytes.len() / 2;

@@ -157,6 +157,21 @@ impl Batch<'_> {
 }
 
 /// A record holding `data`, for tests that make rows by hand.
+/// The shown hash of `data`, whose JSON is `json`: cut from `json` rather than made again from
+/// the fields (debug builds check the two agree; a JSON the cut cannot read falls back).
+fn shown_hash(data: &ItemData, json: &[u8]) -> String {
+    match ItemData::shown_hash_of_json(json) {
+        Some(hash) => {
+            debug_assert_eq!(hash, data.shown_hash(), "the shown hash cut from an item's JSON");
+            hash
+        }
+        None => {
+            debug_assert!(false, "an item's JSON the shown hash cannot be cut from");
+            data.shown_hash()
+        }
+    }
+}
+
 impl Retopic {
     /// The writes of `item`, stored under `key`, once its topics are the new ones; `json` is
     /// its data's JSON (`ItemData::json`) and `hash` the hash of that (`ItemData::hash`).
@@ -164,8 +179,7 @@ impl Retopic {
         Ok(Retopic {
             record: super::records::encode_json(json)?,
             doc: IndexDoc::of(&item),
-            // Cut from `json` rather than made again from the fields.
-            shown: ItemData::shown_hash_of_json(json).unwrap_or_else(|| item.data.shown_hash()),
+            shown: shown_hash(&item.data, json),
             topics: item.data.topics,
             published: item.data.published,
             id: item.id,

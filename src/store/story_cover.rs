@@ -344,10 +344,10 @@ impl SumsDelta {
 /// sums' triggers held off (see [`slots_held`]): what the triggers leave, written once. The
 /// pairs are read in the temp table's order (their items by id), each pair's cover row taken
 /// out where its story has sums in that feed and put back where the item is live with an open
-/// slot there (as the pair's `open` says: no seek into the feed log) (the sums looked up in (story, feed) order, the rows written in (m, n) order), and
-/// each (story, feed)'s sums changed once by what came and went: its maxima read again from its
-/// rows when a row went, a (story, feed) with nothing visible left dropped, one whose first row
-/// comes made.
+/// slot there, as the pair's `open` says (no seek into the feed log); the sums looked up in
+/// (story, feed) order, the rows written in (m, n) order; and each (story, feed)'s sums changed
+/// once by what came and went: its maxima read again from its rows when a row went, a (story,
+/// feed) with nothing visible left dropped, one whose first row comes made.
 fn cover_moved(conn: &Connection) -> Result<()> {
     // (story, feed, item number, the values when its slot there is open and it is live)
     let mut pairs: Vec<(String, String, i64, Option<CoverValues>)> = conn
