@@ -5,8 +5,9 @@
 //! seconds, the store's file is checked to still be the one opened, and a feed dated ambiguously
 //! is rendered again once the clock has passed that date. A store made before the search index
 //! existed has its items indexed here, a chunk whenever no job waits; the index's segments are
-//! merged here too, a step at a time once no change has come for a moment. A job that fails or panics
-//! is contained: the feeds keep their last content.
+//! merged here too, a step at a time once no change or reload has come for a moment (a topic
+//! remap re-indexes every item it changes; unmerged, the old entries would stay in the index,
+//! marked deleted). A job that fails or panics is contained: the feeds keep their last content.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,7 +67,7 @@ struct Timers {
     /// While the search index is being filled: when the next chunk is due.
     backfill: Option<Instant>,
     /// While the search index may have segments to merge: when the next step is due (put off
-    /// by every change).
+    /// by every change and reload).
     merge: Option<Instant>,
 }
 
@@ -125,7 +126,11 @@ impl Ingest {
             }
             for (cfg, done) in std::mem::take(&mut work.reloads) {
                 match self.reload(cfg) {
-                    Ok(needs_rescan) => work.rescan |= needs_rescan,
+                    Ok(needs_rescan) => {
+                        work.rescan |= needs_rescan;
+                        // A remap re-indexed what it changed: its segments merged once idle.
+                        timers.merge = Some(Instant::now() + MERGE_IDLE);
+                    }
                     Err(e) => error!("applying the new configuration failed: {e:#}"),
                 }
                 self.core.access_changed("the feed is no longer offered under this URL");
