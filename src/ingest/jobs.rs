@@ -1,6 +1,7 @@
 //! The job loop: the writer takes jobs off its queue, merges what is queued (one rescan covers
 //! every touched path; touched paths are de-duplicated), and runs them. Its timers: a failed
-//! job is followed by a rescan after a growing delay, files rejected while still being written
+//! job or reload is followed by a rescan after a growing delay (which re-maps first, so a
+//! reload that failed is applied once the store can take it), files rejected while still being written
 //! are looked at again, old tombstones are purged hourly, tokens are read again every few
 //! seconds, the store's file is checked to still be the one opened, and a feed dated ambiguously
 //! is rendered again once the clock has passed that date. A store made before the search index
@@ -126,13 +127,19 @@ impl Ingest {
             }
             for (cfg, done) in std::mem::take(&mut work.reloads) {
                 match self.reload(cfg) {
-                    Ok(needs_rescan) => {
-                        work.rescan |= needs_rescan;
-                        // A remap re-indexed what it changed: its segments merged once idle.
-                        timers.merge = Some(Instant::now() + MERGE_IDLE);
+                    Ok(needs_rescan) => work.rescan |= needs_rescan,
+                    Err(e) => {
+                        // The rescan of a retry re-maps first (`contained`), then renders what
+                        // is still dirty: the new configuration is applied once the store can be.
+                        error!(
+                            retry_in_s = RETRY_FIRST.as_secs_f32(),
+                            "applying the new configuration failed, tried again: {e:#}"
+                        );
+                        timers.retry.get_or_insert((Instant::now() + RETRY_FIRST, RETRY_FIRST));
                     }
-                    Err(e) => error!("applying the new configuration failed: {e:#}"),
                 }
+                // A remap re-indexed what it changed (rendered or not): its segments merged once idle.
+                timers.merge = Some(Instant::now() + MERGE_IDLE);
                 self.core.access_changed("the feed is no longer offered under this URL");
                 let _ = done.send(());
             }
@@ -227,7 +234,15 @@ impl Ingest {
     ) -> Result<Option<(Instant, Duration)>, Stopped> {
         let started = Instant::now();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            if rescan { self.reconcile() } else { self.touched(touched) }
+            if rescan {
+                // A rescan first brings the store's topics to the configuration's: nothing when
+                // they are (one read), a remap and its render when a reload's failed.
+                self.remap()
+                    .and_then(|()| if self.remap_open { self.render() } else { Ok(()) })
+                    .and_then(|()| self.reconcile())
+            } else {
+                self.touched(touched)
+            }
         }));
         self.core.metrics.ingest_seconds.observe(started.elapsed());
         let failure = match outcome {

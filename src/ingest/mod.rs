@@ -265,7 +265,11 @@ impl Ingest {
         // The old feeds keep serving until every new one is rendered (below, published at once);
         // what turns private leaves the public feeds first (see `remap`).
         self.remap()?;
-        self.ensure_tokens()?;
+        if !self.remap_open {
+            // (A remap made the new configuration's tokens before it began, and its render must
+            // follow it whatever: nothing may fail between the two.)
+            self.ensure_tokens()?;
+        }
         // Besides the feeds the remap moved items in: those whose title, description, page
         // size or links the new configuration changed.
         let reshaped = self.core.feed_shapes().into_iter().filter(|(k, s)| shapes.get(k) != Some(s));

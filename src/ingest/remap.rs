@@ -172,10 +172,15 @@ impl Ingest {
             .store
             .begin_remap()
             .and_then(|()| self.store.hold_checkpoints())
-            .and_then(|()| self.remap_steps(&fingerprint))
-            .and_then(|()| self.store.end_bulk_cache());
+            .and_then(|()| self.remap_steps(&fingerprint));
         match outcome {
-            Ok(()) => self.remap_open = true,
+            Ok(()) => {
+                // Committed: the page cache's size put back is upkeep, told if it fails.
+                if let Err(e) = self.store.end_bulk_cache() {
+                    tracing::warn!("putting the store's page cache back after a remap failed: {e:#}");
+                }
+                self.remap_open = true;
+            }
             Err(_) => {
                 // The remap's own error is the one told.
                 let _ = self.store.end_bulk();

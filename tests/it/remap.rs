@@ -501,3 +501,40 @@ fn the_search_index_a_remap_rewrote_is_merged_back_once_the_writer_is_idle() {
     let gardening: BTreeSet<String> = OLD.expected(N, "topics/gardening", None).into_keys().collect();
     assert_eq!(titles(&r.body), gardening);
 }
+
+#[test]
+fn a_reload_whose_remap_fails_on_a_full_store_is_applied_once_there_is_room() {
+    const N: usize = 600;
+    let site = Site::new();
+    site.write_config(OLD_CONFIG);
+    corpus(&site, N);
+    let pages = site.dir.path().join("pages");
+    let mut cmd = serve_command(&[] as &[&str], &site.config());
+    cmd.env("CLIPFEED_TEST_STORE_PAGES", &pages);
+    let d = Daemon::spawn(cmd);
+    poll("every clipping", || (d.counter("clippings") == N as u64).then_some(()));
+    // The disk is full (the store may not grow by a page) when the new topics come.
+    std::fs::write(&pages, "1").unwrap();
+    let failed = count(&d, "applying the new configuration failed");
+    site.write_config(NEW_CONFIG);
+    d.signal(libc::SIGHUP);
+    poll("the failed reload", || (count(&d, "applying the new configuration failed") > failed).then_some(()));
+    // Meanwhile: the old feeds, whole, and no remap shown as under way.
+    let r = get(&d.url("topics/computer-vision.json"), &[]);
+    assert_eq!(items_of(&r.body), OLD.expected(N, "topics/computer-vision", None));
+    assert!(d.status()["remap"].is_null(), "{}", d.status());
+    // Room again: the new configuration is applied with no other reload, change or restart.
+    std::fs::remove_file(&pages).unwrap();
+    let vision = NEW.expected(N, "topics/vision", None);
+    poll("the new feeds", || {
+        let r = get(&d.url("topics/vision.json"), &[]);
+        (r.status == 200 && items_of(&r.body) == vision).then_some(())
+    });
+    // Every other feed is the new one too (Computer Vision's, no topic now, empty).
+    for stem in ["feed", "topics/robotics", "topics/gardening", "topics/computer-vision"] {
+        let r = get(&d.url(&format!("{stem}.json")), &[]);
+        assert_eq!(r.status, 200, "{stem}");
+        assert_eq!(items_of(&r.body), NEW.expected(N, stem, None), "{stem}");
+    }
+    assert!(d.status()["remap"].is_null(), "{}", d.status());
+}
