@@ -285,7 +285,7 @@ impl Store {
     }
 
     /// Holds off the checkpoint a commit makes by itself past the backstop
-    /// ([`WAL_BACKSTOP_PAGES`]) until [`Store::end_remap`]: a remap's one transaction leaves
+    /// (`WAL_BACKSTOP_PAGES`) until [`Store::end_remap`]: a remap's one transaction leaves
     /// hundreds of megabytes of frames, and its commit, then its render's, copied them into the
     /// database before the new feeds could be published (about half a second at 100,000). The
     /// checkpoint thread copies them meanwhile, as it does after any commit.
