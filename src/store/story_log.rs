@@ -163,6 +163,26 @@ pub struct StorySlots {
     pub(crate) slots: Vec<(u32, u32, i64, String)>,
 }
 
+/// Feeds numbered in the order first met, for reads that hold many rows of few feeds.
+#[derive(Default)]
+struct FeedNumbers {
+    names: Vec<String>,
+    numbers: std::collections::HashMap<String, u32>,
+}
+
+impl FeedNumbers {
+    /// The number of `feed`, given it now if it has none.
+    fn number(&mut self, feed: &str) -> u32 {
+        if let Some(&n) = self.numbers.get(feed) {
+            return n;
+        }
+        let n = self.names.len() as u32;
+        self.names.push(feed.to_string());
+        self.numbers.insert(feed.to_string(), n);
+        n
+    }
+}
+
 impl Batch<'_> {
     /// The stories of the items `ids` (those in one), what [`Batch::story_of`] gives for each:
     /// read in two passes over the story indexes in their own order (the items' numbers by id,
@@ -199,27 +219,19 @@ impl Batch<'_> {
     pub(crate) fn stories_log_open(&self, stories: &[String]) -> Result<StorySlots> {
         let place: std::collections::HashMap<&str, u32> =
             stories.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
-        let (mut out, mut numbers) = (StorySlots::default(), std::collections::HashMap::<String, u32>::new());
+        let (mut feeds, mut slots) = (FeedNumbers::default(), Vec::new());
         let mut stmt =
             self.tx.prepare_cached("SELECT feed, pos, story, sig FROM story_log NOT INDEXED WHERE left_at IS NULL")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let Some(&story) = place.get(r.get_ref(2)?.as_str()?) else { continue };
-            let feed = r.get_ref(0)?.as_str()?;
-            let feed = match numbers.get(feed) {
-                Some(n) => *n,
-                None => {
-                    out.feeds.push(feed.to_string());
-                    numbers.insert(feed.to_string(), out.feeds.len() as u32 - 1);
-                    out.feeds.len() as u32 - 1
-                }
-            };
-            out.slots.push((story, feed, r.get(1)?, r.get(3)?));
+            let feed = feeds.number(r.get_ref(0)?.as_str()?);
+            slots.push((story, feed, r.get(1)?, r.get(3)?));
         }
         drop(rows);
-        let feeds = &out.feeds;
-        out.slots.sort_unstable_by(|a, b| (a.0, &feeds[a.1 as usize], a.2).cmp(&(b.0, &feeds[b.1 as usize], b.2)));
-        Ok(out)
+        let feeds = feeds.names;
+        slots.sort_unstable_by(|a, b| (a.0, &feeds[a.1 as usize], a.2).cmp(&(b.0, &feeds[b.1 as usize], b.2)));
+        Ok(StorySlots { feeds, slots })
     }
 
     /// Closes the slots `slots` (feed, position), which are open, in the table's order.
@@ -291,7 +303,7 @@ impl Batch<'_> {
         }
         let place: std::collections::HashMap<&str, u32> =
             stories.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
-        let (mut feeds, mut numbers) = (Vec::<String>::new(), std::collections::HashMap::<String, u32>::new());
+        let mut feeds = FeedNumbers::default();
         let mut held: Vec<HeldSums> = Vec::new();
         let mut stmt = self.tx.prepare_cached(
             "SELECT m, story, feed, members, updated_sum, updated_max, published_sum, published_max, quality_sum,
@@ -300,15 +312,7 @@ impl Batch<'_> {
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let Some(&story) = place.get(r.get_ref(1)?.as_str()?) else { continue };
-            let feed = r.get_ref(2)?.as_str()?;
-            let feed = match numbers.get(feed) {
-                Some(n) => *n,
-                None => {
-                    feeds.push(feed.to_string());
-                    numbers.insert(feed.to_string(), feeds.len() as u32 - 1);
-                    feeds.len() as u32 - 1
-                }
-            };
+            let feed = feeds.number(r.get_ref(2)?.as_str()?);
             let mut sums = [0; 7];
             for (k, v) in sums.iter_mut().enumerate() {
                 *v = r.get(3 + k)?;
@@ -316,6 +320,7 @@ impl Batch<'_> {
             held.push(HeldSums { story, feed, m: r.get(0)?, sums, ends: None });
         }
         drop(rows);
+        let feeds = feeds.names;
         held.sort_unstable_by_key(|h| h.m);
         // The first and last member of each row: its lowest and highest item number.
         let mut stmt = self.tx.prepare_cached("SELECT m, n FROM story_cover NOT INDEXED")?;
