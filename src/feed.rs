@@ -410,6 +410,7 @@ pub(crate) mod tests {
                 dated: true,
                 topics: vec![TopicRef { slug: "ai".into(), name: "AI".into() }],
                 clip,
+                also: Vec::new(),
             },
         }
     }

@@ -55,12 +55,35 @@ pub struct ItemData {
     pub published: DateTime<Utc>,
     /// Whether `published` came from the file (false: it is the first-seen time).
     pub dated: bool,
+    /// What the item's other files (sharing its key with the primary) bring to its topics and
+    /// privacy, in path order: empty for an item of one file (and then not written, so its
+    /// JSON and hashes are as they were before this field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<AlsoFrom>,
+}
+
+/// One of an item's other files, as far as its topics and privacy go: its news site, title and
+/// excerpt. The item shows the primary file; these are kept so that the keywords in every file
+/// place the item in their topics, and a file from a private news site makes the item private
+/// (its news site's feed one of the item's), at the merge and at every remap alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlsoFrom {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excerpt: Option<String>,
 }
 
 impl ItemData {
     /// The provider's key, when the item has a provider with a usable domain.
     pub fn provider_domain(&self) -> Option<&str> {
         self.clip.provider.as_ref().and_then(|p| p.domain.as_deref())
+    }
+
+    /// The news sites of the item's other files ([`ItemData::also`]).
+    pub fn also_domains(&self) -> impl Iterator<Item = &str> {
+        self.also.iter().filter_map(|a| a.domain.as_deref())
     }
 
     /// A 128-bit hash (hex) of everything stored of the item.
@@ -257,30 +280,47 @@ pub fn merge(sources: &[Source<'_>], first_seen: DateTime<Utc>, topics: &Topics)
     }
     let mut clip = primary.clipping.clone();
     clip.topics = names;
+    let also: Vec<AlsoFrom> = ordered
+        .iter()
+        .filter(|s| !std::ptr::eq(**s, primary))
+        .map(|s| AlsoFrom {
+            domain: s.clipping.provider.as_ref().and_then(|p| p.domain.clone()),
+            title: s.clipping.title.clone(),
+            excerpt: s.clipping.excerpt.clone(),
+        })
+        .collect();
+    let texts: Vec<(&str, Option<&str>)> = also.iter().map(|a| (a.title.as_str(), a.excerpt.as_deref())).collect();
+    let excerpt = clip.excerpt.as_deref();
+    let resolved = resolve(&clip.topics, &clip.title, excerpt, &texts, clip.quality, clip.unpublished, topics);
     Some(ItemData {
         published: clip.published.unwrap_or(first_seen),
         dated: clip.published.is_some(),
-        topics: resolve_topics(&clip, topics),
+        topics: resolved,
         clip,
+        also,
     })
 }
 
-/// An item's topics under `topics`, from its merged clipping alone: the names written in its
-/// files (`clip.topics`, the union [`merge`] keeps), through the configured names and aliases,
-/// then the keywords in its title and excerpt, each topic's admission rules applied. All a
-/// merge's topics depend on is in the merged clipping, so a topic remap resolves an item from
-/// its stored data without merging its files again.
-pub fn resolve_topics(clip: &Clipping, topics: &Topics) -> Vec<TopicRef> {
-    let excerpt = clip.excerpt.as_deref();
-    resolve(&clip.topics, &clip.title, excerpt, clip.quality, clip.unpublished, topics)
+/// An item's topics under `topics`, from its stored data alone: the names written in its files
+/// (`clip.topics`, the union [`merge`] keeps), through the configured names and aliases, then the
+/// keywords in its title and excerpt and in its other files' ([`ItemData::also`]), each topic's
+/// admission rules applied. All a merge's topics depend on is in the item's data, so a topic
+/// remap resolves an item from its stored record ([`TopicInputs::resolve`]) without merging its
+/// files again.
+#[cfg(test)]
+pub fn resolve_topics(data: &ItemData, topics: &Topics) -> Vec<TopicRef> {
+    let c = &data.clip;
+    let texts: Vec<(&str, Option<&str>)> = data.also.iter().map(|a| (a.title.as_str(), a.excerpt.as_deref())).collect();
+    resolve(&c.topics, &c.title, c.excerpt.as_deref(), &texts, c.quality, c.unpublished, topics)
 }
 
-/// [`resolve_topics`] from the fields of a clipping it reads: the names written in its files,
-/// its title and excerpt (keywords), its quality and `published: false` (admission rules).
+/// An item's topics from the fields it reads: the names written in its files, its title and
+/// excerpt and its other files' (`others`: keywords), its quality and `published: false` (admission rules).
 fn resolve(
     names: &[String],
     title: &str,
     excerpt: Option<&str>,
+    others: &[(&str, Option<&str>)],
     quality: Option<i64>,
     unpublished: bool,
     topics: &Topics,
@@ -303,7 +343,9 @@ fn resolve(
         }
     }
     if topics.has_keywords() {
-        let text = crate::text::words_of(&[title, excerpt.unwrap_or("")]);
+        let mut fields = vec![title, excerpt.unwrap_or("")];
+        fields.extend(others.iter().flat_map(|(t, e)| [*t, e.unwrap_or("")]));
+        let text = crate::text::words_of(&fields);
         for t in &topics.list {
             if t.keyword_in(&text) {
                 add(t.slug.clone(), &t.name);
@@ -320,6 +362,9 @@ fn resolve(
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct TopicInputs {
     clip: ClipInputs,
+    /// What the item's other files bring ([`ItemData::also`]).
+    #[serde(default)]
+    also: Vec<AlsoFrom>,
     /// Its topics as stored (resolved under the rules it was written under).
     pub topics: Vec<TopicRef>,
     pub published: DateTime<Utc>,
@@ -349,10 +394,17 @@ struct ProviderDomain {
 }
 
 impl TopicInputs {
-    /// The item's topics under `topics`: what [`resolve_topics`] gives for its clipping.
+    /// The item's topics under `topics`: what [`merge`] gave it under those rules.
     pub fn resolve(&self, topics: &Topics) -> Vec<TopicRef> {
         let c = &self.clip;
-        resolve(&c.topics, &c.title, c.excerpt.as_deref(), c.quality, c.unpublished, topics)
+        let texts: Vec<(&str, Option<&str>)> =
+            self.also.iter().map(|a| (a.title.as_str(), a.excerpt.as_deref())).collect();
+        resolve(&c.topics, &c.title, c.excerpt.as_deref(), &texts, c.quality, c.unpublished, topics)
+    }
+
+    /// [`ItemData::also_domains`].
+    pub fn also_domains(&self) -> impl Iterator<Item = &str> {
+        self.also.iter().filter_map(|a| a.domain.as_deref())
     }
 
     /// [`ItemData::provider_domain`].
@@ -391,6 +443,50 @@ mod tests {
         assert_eq!(key_for(&with, "a/b.md"), "url:https://example.com/x");
         let without = clip("title: T");
         assert_eq!(key_for(&without, "a/b.md"), "path:a/b.md");
+    }
+
+    /// An item's other files bring their keywords and news sites: kept in its data
+    /// (`also`), so that the record a remap reads resolves the same topics, and names the sites
+    /// whose privacy the item's feeds follow. An item of one file has none, and its JSON is as
+    /// it was before `also` (no field written).
+    #[test]
+    fn the_other_files_of_an_item_bring_their_keywords_and_news_sites() {
+        let a = clip(
+            "title: Plain\npublishedDateTime: 2020-01-01\ntopics: [Drones]\nprovider: {name: P, domain: pub.example}",
+        );
+        let b = clip(
+            "title: All about bluebird\nexcerpt: More\npublishedDateTime: 2020-01-02\ntopics: [Zebra]\nprovider: {name: S, domain: secret.example}",
+        );
+        let cfg = "topics:\n  - name: Internal\n    keywords: [bluebird]\n    private: true\n";
+        let topics = crate::config::Config::parse(cfg, Path::new("/")).unwrap().topics;
+        let item = merge(
+            &[Source { rel_path: "b.md", clipping: &b }, Source { rel_path: "a.md", clipping: &a }],
+            t0(),
+            &topics,
+        )
+        .unwrap();
+        assert_eq!((item.clip.title.as_str(), item.provider_domain()), ("Plain", Some("pub.example")));
+        let slugs: Vec<_> = item.topics.iter().map(|t| t.slug.as_str()).collect();
+        assert_eq!(slugs, ["drones", "zebra", "internal"]);
+        assert_eq!(
+            item.also,
+            [AlsoFrom {
+                domain: Some("secret.example".into()),
+                title: "All about bluebird".into(),
+                excerpt: Some("More".into())
+            }]
+        );
+        assert_eq!(item.also_domains().collect::<Vec<_>>(), ["secret.example"]);
+        let inputs: TopicInputs = serde_json::from_slice(&item.json()).unwrap();
+        assert_eq!(inputs.resolve(&topics), item.topics, "the record resolves what the merge did");
+        assert_eq!(inputs.also_domains().collect::<Vec<_>>(), ["secret.example"]);
+        assert_eq!(resolve_topics(&item, &topics), item.topics);
+        let back: ItemData = serde_json::from_slice(&item.json()).unwrap();
+        assert_eq!(back, item);
+        let one = merge(&[Source { rel_path: "a.md", clipping: &a }], t0(), &topics).unwrap();
+        assert!(one.also.is_empty());
+        assert!(!String::from_utf8(one.json()).unwrap().contains("also"), "no field for an item of one file");
+        assert_eq!(one.topics.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(), ["drones"]);
     }
 
     #[test]
@@ -476,7 +572,7 @@ mod tests {
                 assert_eq!((&inputs.topics, inputs.published), (&data.topics, data.published), "{yaml}");
                 assert_eq!(inputs.provider_domain(), data.provider_domain(), "{yaml}");
                 for rules in [&Topics::default(), &rules] {
-                    assert_eq!(inputs.resolve(rules), resolve_topics(&data.clip, rules), "{yaml}");
+                    assert_eq!(inputs.resolve(rules), resolve_topics(&data, rules), "{yaml}");
                 }
             }
         }

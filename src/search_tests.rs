@@ -314,7 +314,7 @@ fn index_doc_of_an_item() {
     let item = crate::item::Item {
         id: "id".into(),
         updated: chrono::Utc::now(),
-        data: crate::item::ItemData { clip, topics, published: chrono::Utc::now(), dated: true },
+        data: crate::item::ItemData { clip, topics, published: chrono::Utc::now(), dated: true, also: Vec::new() },
     };
     let d = IndexDoc::of(&item);
     assert_eq!(d.title, "Robots arrive");

@@ -236,7 +236,7 @@ impl Core {
         b.put_item_encoded(&key, &item, c.first_seen, &hash, &c.shown, &Encoded { record: c.record, clip })?;
         docs.push((id.clone(), published, c.doc));
         super::story_log::put(b, &id, c.features, t, &mut fx.stories)?;
-        put_names(b, &item.data, fx)?;
+        put_names(b, &item.data, &after, fx)?;
         Ok(Some(Delta { id, published, before, after, changed: c.edited }))
     }
 }

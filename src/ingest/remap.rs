@@ -242,8 +242,10 @@ impl Ingest {
             match plan {
                 Plan::Move(d) => deltas.push(d),
                 Plan::Rewrite(r, d) => {
-                    // The last name given to a topic wins, as item by item.
-                    names.extend(r.topics.iter().map(|t| (t.slug.clone(), t.name.clone())));
+                    // The last name given to a topic wins, as item by item; only by an item
+                    // in that topic's feed (`put_names`).
+                    let given = r.topics.iter().filter(|t| d.after.contains(&FeedKey::Topic(t.slug.clone())));
+                    names.extend(given.map(|t| (t.slug.clone(), t.name.clone())));
                     deltas.push(d);
                     retopics.push(*r);
                 }
@@ -498,7 +500,7 @@ impl Core {
 
 /// What changes for one live item under `cfg`, from its stored record: `None` when nothing does.
 /// The merge of its files gave that record, and the files are as they were; what the rules
-/// change is its topics alone (`item::resolve_topics`), so nothing else is merged again.
+/// change is its topics alone (`TopicInputs::resolve`, as `item::merge` resolved them), so nothing else is merged again.
 fn plan(cfg: &Config, row: RemapRow) -> Result<Option<Plan>> {
     let RemapRow { key, id, first_seen, updated, hash, feeds, record } = row;
     let before: BTreeSet<FeedKey> = feeds.iter().filter_map(|s| FeedKey::from_stem(s)).collect();
@@ -516,7 +518,7 @@ fn plan(cfg: &Config, row: RemapRow) -> Result<Option<Plan>> {
         })
         .with_context(|| format!("corrupt record for item {key}"))?;
     let Some(mut data) = data else {
-        let after = feeds_for(cfg, &inputs.topics, inputs.provider_domain());
+        let after = feeds_for(cfg, &inputs.topics, inputs.provider_domain(), inputs.also_domains());
         let moved = before != after;
         return Ok(moved.then_some(Plan::Move(Delta {
             id,

@@ -445,7 +445,7 @@ mod tests {
         let clip = crate::clip::parse(text.as_bytes(), Default::default()).unwrap().clipping;
         let id = format!("item-{n}");
         let t = clip.published.unwrap();
-        let data = crate::item::ItemData { clip, topics: Vec::new(), published: t, dated: true };
+        let data = crate::item::ItemData { clip, topics: Vec::new(), published: t, dated: true, also: Vec::new() };
         b.put_item(&id, &crate::item::Item { id: id.clone(), updated: t, data: data.clone() }, t, &id, &id).unwrap();
         for f in feeds {
             b.log_enter(&FeedKey::from_stem(f).unwrap(), &id, t).unwrap();

@@ -279,7 +279,7 @@ mod tests {
     fn put(b: &Batch<'_>, key: &str, story: &str, feeds: &[FeedKey], published: i64) {
         let clip =
             crate::clip::parse(format!("---\ntitle: {key}\n---\n").as_bytes(), Default::default()).unwrap().clipping;
-        let data = ItemData { clip, topics: Vec::new(), published: at(published), dated: true };
+        let data = ItemData { clip, topics: Vec::new(), published: at(published), dated: true, also: Vec::new() };
         let item = Item { id: key.to_string(), updated: at(published), data };
         b.put_item(key, &item, at(published), key, key).unwrap();
         let row = StoryRow {
@@ -379,7 +379,8 @@ mod tests {
                     None => format!("---\ntitle: t{item} {updated}\n---\n"),
                 };
                 let clip = crate::clip::parse(text.as_bytes(), Default::default()).unwrap().clipping;
-                let data = ItemData { clip, topics: Vec::new(), published: at(published), dated: true };
+                let data =
+                    ItemData { clip, topics: Vec::new(), published: at(published), dated: true, also: Vec::new() };
                 let it = Item { id: key(item), updated: at(updated), data };
                 b.put_item(&key(item), &it, at(0), &format!("h{t}"), &format!("s{t}")).unwrap();
             }

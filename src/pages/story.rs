@@ -117,7 +117,11 @@ pub(crate) fn story_item(
     let published = members.iter().map(|m| m.data.published).max().unwrap_or(lead.data.published);
     let updated: DateTime<Utc> =
         members.iter().map(|m| m.updated).max().unwrap_or(lead.updated).max(joined.unwrap_or_default());
-    Some(Item { id: id.to_string(), updated, data: ItemData { clip, topics, published, dated: true } })
+    Some(Item {
+        id: id.to_string(),
+        updated,
+        data: ItemData { clip, topics, published, dated: true, also: Vec::new() },
+    })
 }
 
 /// A story as the index lists it.

@@ -66,7 +66,7 @@ fn varied(n: usize) -> Vec<Item> {
                 .map(|t| crate::item::TopicRef { slug: t.to_string(), name: t.to_string() })
                 .collect();
             let published = base + chrono::Duration::seconds((i / 3) as i64 * 3600);
-            let data = crate::item::ItemData { clip, topics, published, dated: true };
+            let data = crate::item::ItemData { clip, topics, published, dated: true, also: Vec::new() };
             Item { id: format!("item-{:03}", (i * 37) % n), updated: published, data }
         })
         .collect()

@@ -31,7 +31,11 @@ fn item(s: &Spec) -> Item {
     let published = "2020-06-10T12:00:00Z".parse::<DateTime<Utc>>().unwrap() + chrono::Duration::minutes(s.minutes);
     let topics =
         s.topics.iter().map(|t| TopicRef { slug: t.to_string(), name: t.replace('-', " ").to_uppercase() }).collect();
-    Item { id: s.id.into(), updated: published, data: ItemData { clip, topics, published, dated: true } }
+    Item {
+        id: s.id.into(),
+        updated: published,
+        data: ItemData { clip, topics, published, dated: true, also: Vec::new() },
+    }
 }
 
 /// A store's connection in memory, with every table (the feed log included).

@@ -537,6 +537,7 @@ pub(super) mod tests {
                 topics: topics.iter().map(|s| TopicRef { slug: s.to_string(), name: s.to_string() }).collect(),
                 published: published.parse().unwrap(),
                 dated: true,
+                also: Vec::new(),
             },
         }
     }

@@ -112,7 +112,7 @@ impl Batch<'_> {
 
     /// The next `limit` live items after the key `after` (from the first with `""`), by key,
     /// each with its record when a file still names it, and its feeds from `open`. An item's
-    /// topics depend on its merged clipping alone (`item::resolve_topics`), which its record
+    /// topics depend on its merged clipping alone (`TopicInputs::resolve`), which its record
     /// holds, so its files' parses are not read. Every read goes through its table or index in
     /// its order: the items and the files naming them by key, the records by their rowid.
     pub(crate) fn remap_rows(&self, after: &str, limit: usize, open: &OpenSlots) -> Result<Vec<RemapRow>> {

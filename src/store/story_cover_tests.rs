@@ -76,7 +76,7 @@ fn apply(b: &Batch<'_>, op: &Op, t: i64) {
             };
             let clip = crate::clip::parse(text.as_bytes(), Default::default()).unwrap().clipping;
             assert_eq!(clip.quality, quality);
-            let data = ItemData { clip, topics: Vec::new(), published: at(published), dated: true };
+            let data = ItemData { clip, topics: Vec::new(), published: at(published), dated: true, also: Vec::new() };
             let it = Item { id: key(item), updated: at(updated), data };
             b.put_item(&key(item), &it, at(0), &format!("h{t}"), &format!("s{t}")).unwrap();
         }

@@ -351,3 +351,106 @@ fn a_reload_that_tightens_privacy_leaves_no_view_made_under_the_old_rules() {
     let token = tokens(&site)["topics/robotics"].clone();
     assert!(get(&d.url(&format!("topics/robotics.atom?q=robot&token={token}")), &[]).text().contains("Robot news 11"));
 }
+
+/// What a private clipping writes reaches no public feed through the feeds' names, nor
+/// through a public file of the same article: a private clipping from a public news site, or
+/// in a public topic, names neither (the site's and the topic's titles, the index, the OPML
+/// keep the public clippings' names: at a cold start, after an edit and a deletion, after a
+/// restart); and an article filed twice, once by a private news site or with a private
+/// keyword, is private (in that site's or topic's feed only) with every topic it is filed
+/// under, at a cold start and once a file comes in.
+#[test]
+fn a_private_clipping_names_no_public_feed_nor_shows_through_a_public_copy() {
+    let site = Site::new();
+    site.write_config(PRIVATE_CONFIG);
+    let from = |name: &str, domain: &str| format!("provider: {{name: \"{name}\", domain: {domain}}}\n");
+    site.put(
+        "pub1.md",
+        clip("pub1", "Public one", &format!("topics: [Robotics, Drones]\n{}", from("Pub Daily", "pub.example"))),
+    );
+    site.put("pub2.md", clip("pub2", "Public two", &format!("topics: [Drones]\n{}", from("Pub Daily", "pub.example"))));
+    // Private by topic, from the public site, with a public topic under another spelling.
+    let private = |body: &str| {
+        clip(
+            "priv",
+            "Private note",
+            &format!("topics: [Internal, dRoNeS]\n{}{body}", from("Pub Daily Zebraprov", "pub.example")),
+        )
+    };
+    site.put("priv.md", private(""));
+    // One article, two files: the public one first (the item shows it), a private site's later.
+    let dated = |key: &str, title: &str, day: u32, more: &str| {
+        format!(
+            "---\ntitle: \"{title}\"\npublishedDateTime: 2025-04-{day:02}T10:00:00Z\nwebUrl: https://news.example/{key}\n{more}---\nBody.\n"
+        )
+    };
+    site.put(
+        "dupa.md",
+        dated("dup", "Shared article", 1, &format!("topics: [Drones]\n{}", from("Pub Daily", "pub.example"))),
+    );
+    site.put(
+        "dupb.md",
+        dated("dup", "Shared article again", 2, &format!("topics: [Zebradup]\n{}", from("S", "secret.example"))),
+    );
+    let mut d = Daemon::start(&site);
+    d.operator = None;
+    let tokens = tokens(&site);
+    let (internal, secret) = (tokens["topics/internal"].clone(), tokens["providers/secret.example"].clone());
+    let public = [
+        "",
+        "feeds.opml",
+        "feed.atom",
+        "feed.rss",
+        "feed.json",
+        "topics/drones.atom",
+        "topics/drones.rss",
+        "topics/drones.json",
+        "topics/robotics.json",
+        "providers/pub.example.atom",
+        "providers/pub.example.rss",
+        "providers/pub.example.json",
+    ];
+    let clean = |d: &Daemon, when: &str| {
+        for p in public {
+            let r = get(&d.url(p), &[]);
+            assert_eq!(r.status, 200, "{when}: {p}");
+            let text = r.text().to_lowercase();
+            for marker in ["zebraprov", "zebradup", "kwdup", "bluebird"] {
+                assert!(!text.contains(marker), "{when}: {p} shows {marker}:\n{}", r.text());
+            }
+            if p.starts_with("providers/") || p == "feeds.opml" {
+                assert!(text.contains("pub daily"), "{when}: {p} names the site as its public clippings do");
+            }
+            assert!(!r.text().contains("dRoNeS"), "{when}: {p} names the topic as a private clipping does");
+        }
+        for p in ["topics/zebradup.json", "topics/zebradup.atom", "topics/kwdupsecret.json"] {
+            assert_eq!(get(&d.url(p), &[]).status, 404, "{when}: {p}");
+        }
+    };
+    let private_feed = |d: &Daemon, p: &str, token: &str| get(&d.url(&format!("{p}?token={token}")), &[]).text();
+    poll("the private clippings in their feeds", || {
+        let s = private_feed(&d, "providers/secret.example.json", &secret);
+        let i = private_feed(&d, "topics/internal.json", &internal);
+        (s.contains("Shared article") && i.contains("Private note")).then_some(())
+    });
+    clean(&d, "at the cold start");
+    let shared = private_feed(&d, "providers/secret.example.json", &secret);
+    assert!(shared.contains("Zebradup") && shared.contains("Drones"), "the article's topics, privately:\n{shared}");
+
+    // Changes come: the private clipping edited, a public one of its site gone (its feeds
+    // rendered again), and an article filed twice, once with the private topic's keyword.
+    site.put("priv.md", private("excerpt: Edited\n"));
+    std::fs::remove_file(site.root().join("pub2.md")).unwrap();
+    site.put("dupc.md", dated("kw", "Public article", 1, "topics: [Robotics]\n"));
+    site.put("dupd.md", dated("kw", "Private copy on bluebird", 3, "topics: [Kwdupsecret]\n"));
+    poll("the changes", || {
+        let i = private_feed(&d, "topics/internal.json", &internal);
+        let gone = !get(&d.url("providers/pub.example.json"), &[]).text().contains("Public two");
+        (i.contains("Edited") && i.contains("Public article") && i.contains("Kwdupsecret") && gone).then_some(())
+    });
+    clean(&d, "after the changes");
+    drop(d);
+    let mut d = Daemon::start(&site);
+    d.operator = None;
+    clean(&d, "after a restart");
+}
