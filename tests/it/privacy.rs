@@ -454,3 +454,48 @@ fn a_private_clipping_names_no_public_feed_nor_shows_through_a_public_copy() {
     d.operator = None;
     clean(&d, "after a restart");
 }
+
+/// A reload that makes the news site of an article's second file private (or adds a private
+/// keyword found only in that file) takes the article out of every public feed: the remap reads
+/// what the item's other files bring from its record, without merging the files again.
+#[test]
+fn a_reload_that_makes_a_second_files_site_or_keyword_private_takes_the_article_private() {
+    let site = Site::new();
+    site.write_config(PRIVATE_CONFIG);
+    let dated = |key: &str, title: &str, day: u32, more: &str| {
+        format!(
+            "---\ntitle: \"{title}\"\npublishedDateTime: 2025-04-{day:02}T10:00:00Z\nwebUrl: https://news.example/{key}\n{more}---\nBody.\n"
+        )
+    };
+    site.put(
+        "a1.md",
+        dated("one", "First headline", 1, "topics: [Drones]\nprovider: {name: P, domain: pub.example}\n"),
+    );
+    site.put(
+        "a2.md",
+        dated("one", "First copy", 2, "topics: [Robotics]\nprovider: {name: O, domain: other.example}\n"),
+    );
+    site.put("b1.md", dated("two", "Second headline", 1, "topics: [Drones]\n"));
+    site.put("b2.md", dated("two", "Second copy about kestrel", 2, "topics: [Robotics]\n"));
+    site.put("c.md", dated("three", "Third headline", 1, "topics: [Drones]\n"));
+    let mut d = Daemon::start(&site);
+    d.operator = None;
+    let public = ["feed.json", "feed.atom", "topics/drones.json", "topics/robotics.rss", "providers/pub.example.json"];
+    let shows = |d: &Daemon, what: &str| public.iter().filter(|p| get(&d.url(p), &[]).text().contains(what)).count();
+    assert_eq!((shows(&d, "First headline"), shows(&d, "Second headline")), (5, 4));
+    let tightened = format!(
+        "{}  - domain: other.example\n    private: true\n",
+        PRIVATE_CONFIG.replace("keywords: [bluebird]", "keywords: [bluebird, kestrel]")
+    );
+    assert!(reload(&site, &d, &config_text(&tightened)));
+    for p in public {
+        let text = get(&d.url(p), &[]).text();
+        assert!(!text.contains("First headline") && !text.contains("Second headline"), "{p}:\n{text}");
+    }
+    assert_eq!(shows(&d, "Third headline"), 3, "the article of one public file stays");
+    let tokens = tokens(&site);
+    let other = get(&d.url(&format!("providers/other.example.json?token={}", tokens["providers/other.example"])), &[]);
+    assert!(other.text().contains("First headline"), "{}", other.text());
+    let internal = get(&d.url(&format!("topics/internal.json?token={}", tokens["topics/internal"])), &[]);
+    assert!(internal.text().contains("Second headline"), "{}", internal.text());
+}
