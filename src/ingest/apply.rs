@@ -232,7 +232,38 @@ impl Ingest {
         fx.apply(&mut self.core);
         Ok(())
     }
+
+    /// Merges again, once (meta `migrated_merged_also`), the items of a store written before an
+    /// item kept what its other files bring to its privacy (`ItemData::also`): every item more
+    /// than one file names, refreshed from its files in one transaction, so that an article
+    /// filed by a private news site or with a private keyword in its second file is private from
+    /// this start on. Items of one file are as they were, and are not read.
+    pub(super) fn merge_several_files_once(&mut self) -> Result<()> {
+        let b = self.store.batch()?;
+        if b.meta(MERGED_ALSO)?.is_some() {
+            return Ok(());
+        }
+        let (t, mut fx, mut deltas) = (now(), Effects::default(), Vec::new());
+        let keys = b.keys_of_several_files()?;
+        for key in &keys {
+            self.core.heartbeat.beat();
+            deltas.extend(self.core.refresh_item(&b, key, t, &mut fx)?);
+        }
+        let moved = deltas.iter().filter(|d| d.before != d.after).count();
+        self.core.log_deltas(&b, deltas, t, &mut fx)?;
+        b.set_meta(MERGED_ALSO, "1")?;
+        b.commit()?;
+        fx.apply(&mut self.core);
+        if !keys.is_empty() {
+            info!(items = keys.len(), moved, "articles filed in several files merged again");
+        }
+        Ok(())
+    }
 }
+
+/// The meta key set once the items of several files are merged again with what their other
+/// files bring (`Ingest::merge_several_files_once`).
+pub(super) const MERGED_ALSO: &str = "migrated_merged_also";
 
 impl Core {
     /// Records what reading files gave: a good parse, a rejection, or a removal. Notes in `keys`

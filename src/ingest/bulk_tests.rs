@@ -296,3 +296,52 @@ fn a_large_change_made_side_by_side_is_the_one_by_one_change() {
     assert!(section(&side, "search now").len() > 50, "edited titles indexed");
     same(&side, &one);
 }
+
+/// A store written before items kept what their other files bring (`ItemData::also`): an
+/// article filed by a public and by a private news site was public. The first start after merges
+/// such items again, once, and the article is private (in the private site's feed only).
+#[test]
+fn an_article_of_several_files_from_an_older_store_is_merged_again_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, path) = (dir.path().join("clips"), dir.path().join("store.db"));
+    std::fs::create_dir_all(&root).unwrap();
+    let file = |name: &str, day: u32, domain: &str| {
+        let text = format!(
+            "---\ntitle: T {name}\npublishedDateTime: 2025-04-{day:02}T10:00:00Z\nwebUrl: https://news.example/one\ntopics: [Drones]\nprovider: {{name: N, domain: {domain}}}\n---\nBody.\n"
+        );
+        std::fs::write(root.join(name), text).unwrap();
+    };
+    file("a.md", 1, "pub.example");
+    file("b.md", 2, "secret.example");
+    let live = |ingest: &mut Ingest| {
+        let b = ingest.store.batch().unwrap();
+        let counts = b.live_counts().unwrap();
+        let mut feeds: Vec<String> = counts.into_iter().filter(|c| c.1 > 0).map(|c| c.0).collect();
+        feeds.sort();
+        feeds
+    };
+    // Written as an older clipfeed did: the item public, its record without `also`.
+    let public = config(std::slice::from_ref(&root), &path, "");
+    let mut ingest = start(&public, &path);
+    ingest.reconcile().unwrap();
+    assert_eq!(live(&mut ingest), ["feed", "providers/pub.example", "topics/drones"]);
+    {
+        let b = ingest.store.batch().unwrap();
+        let key = "url:https://news.example/one";
+        let state = b.item_state(key).unwrap().unwrap();
+        let mut item = b.slot_items(&crate::feed::FeedKey::All, 0, 1).unwrap().remove(0);
+        assert_eq!(item.id, state.id);
+        assert_eq!(item.data.also_domains().collect::<Vec<_>>(), ["secret.example"]);
+        item.data.also.clear();
+        b.put_item(key, &item, state.first_seen, &item.data.hash(), &state.shown).unwrap();
+        b.clear_meta(super::apply::MERGED_ALSO).unwrap();
+        b.commit().unwrap();
+    }
+    drop(ingest);
+    // The private site configured: the remap alone cannot see the second file; the merge can.
+    let private = config(std::slice::from_ref(&root), &path, PRIVATE);
+    let mut ingest = start(&private, &path);
+    assert_eq!(live(&mut ingest), ["providers/secret.example"]);
+    let b = ingest.store.batch().unwrap();
+    assert_eq!(b.meta(super::apply::MERGED_ALSO).unwrap().as_deref(), Some("1"), "done once");
+}

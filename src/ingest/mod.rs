@@ -234,6 +234,7 @@ impl Ingest {
         ingest.restore_snapshot()?;
         let snapshot_ms = started.elapsed().as_millis() as u64;
         ingest.remap()?;
+        ingest.merge_several_files_once()?;
         let regroup = ingest.story_log_refill_due()?;
         ingest.backfill_stories()?;
         ingest.backfill_story_log(regroup)?;

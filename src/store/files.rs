@@ -257,6 +257,15 @@ impl Batch<'_> {
         Ok((key.is_some(), key.flatten()))
     }
 
+    /// The keys of the items more than one file names (an article filed twice), by key.
+    pub(crate) fn keys_of_several_files(&self) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT item_key FROM files WHERE item_key IS NOT NULL GROUP BY item_key HAVING count(*) > 1 ORDER BY item_key",
+        )?;
+        let keys = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(keys)
+    }
+
     /// The files whose last good parse names `key`, with their clippings, ordered by path. A
     /// file with no record of its own has its item's clipping (see `store/records.rs`).
     pub(crate) fn sources(&self, key: &str) -> Result<Vec<(String, Clipping)>> {
