@@ -59,14 +59,75 @@ pub(crate) fn plain_text(s: &str) -> String {
     // Entities nested deeper than any real text: one more decoding could reveal one more tag
     // (`&amp;amp;amp;amp;lt;script&amp;…`), and decoding to the end costs a pass per layer. Strip
     // the tags and leave the rest encoded instead, so no `<` remains.
-    let stripped = ammonia::Builder::empty().clean(&current).to_string();
+    let stripped = ammonia::Builder::empty().clean(&shallow(&current)).to_string();
     squash_ws(&xml_clean(&stripped))
+}
+
+/// How deep elements may nest in markup handed to the HTML parser (html5ever, under ammonia).
+/// Its tree builder looks through the open elements at every tag, so markup nested N deep costs
+/// it N² steps: a clipping of 100,000 `>` (Markdown quotes) or `<div>` held the writer for
+/// minutes. No article nests a tenth as deep.
+pub(crate) const MAX_DEPTH: usize = 256;
+
+/// Elements that close themselves (void) or are closed by their next sibling in practice
+/// (`<p>`, `<li>`, table cells…): not counted as nesting, so loose real-world markup keeps them.
+const NOT_NESTING: [&str; 26] = [
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr", "p", "li",
+    "dt", "dd", "tr", "td", "th", "option", "optgroup", "tbody", "thead", "tfoot", "colgroup",
+];
+
+/// `html` with every start tag that would nest elements deeper than [`MAX_DEPTH`] left out (its
+/// text and the tags within kept), in one pass: what the HTML parser is then handed costs it
+/// at most `MAX_DEPTH` steps a tag. A rough reading of tags (no quotes, no comments) is enough:
+/// the output still goes through the sanitiser, so a misread tag can only lose markup, not
+/// let any through. `html` itself when nothing is that deep.
+pub(crate) fn shallow(html: &str) -> Cow<'_, str> {
+    let bytes = html.as_bytes();
+    // The elements open, by name, as the parser would hold them: an end tag closes the nearest of
+    // its name and everything opened after it, and one that names nothing open is ignored (as
+    // the parser does; counting it would let `<div></span>` nest unseen).
+    let mut open: Vec<&str> = Vec::new();
+    let (mut out, mut copied, mut i) = (String::new(), 0usize, 0usize);
+    while let Some(lt) = memchr(b'<', &bytes[i..]).map(|p| p + i) {
+        let Some(gt) = memchr(b'>', &bytes[lt..]).map(|p| p + lt) else { break };
+        let tag = &html[lt + 1..gt];
+        i = gt + 1;
+        let closing = tag.starts_with('/');
+        let name_of = tag.trim_start_matches('/');
+        let end = name_of.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(name_of.len());
+        let name = &name_of[..end];
+        if name.is_empty() || !name.as_bytes()[0].is_ascii_alphabetic() {
+            continue;
+        }
+        if NOT_NESTING.iter().any(|n| n.eq_ignore_ascii_case(name)) || (!closing && tag.ends_with('/')) {
+            continue;
+        }
+        if closing {
+            if let Some(at) = open.iter().rposition(|n| n.eq_ignore_ascii_case(name)) {
+                open.truncate(at);
+            }
+        } else if open.len() < MAX_DEPTH {
+            open.push(name);
+        } else {
+            out.push_str(&html[copied..lt]);
+            copied = gt + 1;
+        }
+    }
+    if copied == 0 {
+        return Cow::Borrowed(html);
+    }
+    out.push_str(&html[copied..]);
+    Cow::Owned(out)
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == needle)
 }
 
 fn plain_text_once(s: &str) -> String {
     let decoded: Cow<'_, str> = if s.contains('<') {
         // A real HTML parser decides what is a tag; a stray `<` that opens no tag stays text.
-        let text_only = ammonia::Builder::empty().clean(s).to_string();
+        let text_only = ammonia::Builder::empty().clean(&shallow(s)).to_string();
         Cow::Owned(html_escape::decode_html_entities(&text_only).into_owned())
     } else if s.contains('&') {
         html_escape::decode_html_entities(s)
@@ -263,6 +324,23 @@ pub(crate) fn truncate_words(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// Markup nested past [`MAX_DEPTH`] loses the start tags past it, and nothing else: its
+    /// text, and markup of any length that nests less, are as they were; end tags of elements
+    /// not open do not count down.
+    #[test]
+    fn markup_nested_too_deep_is_cut_to_the_depth_the_parser_is_given() {
+        let ok = "<div><p>One<p>Two<ul><li>a<li>b</ul><br><img src=x /></div>".repeat(1000);
+        assert!(matches!(shallow(&ok), Cow::Borrowed(_)), "loose but shallow markup is kept");
+        let deep = format!("{}text{}", "<div class=x>".repeat(1000), "</div>".repeat(1000));
+        let cut = shallow(&deep);
+        assert_eq!(cut.matches("<div").count(), MAX_DEPTH);
+        assert!(cut.contains("text") && cut.matches("</div>").count() == 1000);
+        let sneaky = "<div></span>".repeat(1000);
+        assert_eq!(shallow(&sneaky).matches("<div>").count(), MAX_DEPTH, "unmatched end tags close nothing");
+        let excerpt = format!("{}E", "<div>".repeat(20_000));
+        assert_eq!(plain_text(&excerpt), "E");
+    }
+
     use super::*;
 
     #[track_caller]

@@ -143,6 +143,12 @@ fn url_from(web: Slot<Scalar>, original: Slot<Scalar>, warnings: &mut Vec<String
     found.map_or((None, false), |(u, link_only)| (Some(u), link_only))
 }
 
+/// The most topics a clipping is filed under; those past it are dropped with a warning. Each
+/// topic is a feed the site keeps (and lists in its index and OPML) for good, so one file of
+/// thousands made thousands of feeds, and held the writer and hundreds of megabytes of memory
+/// while it did. The real clippings name at most a handful.
+pub(crate) const MAX_TOPICS: usize = 50;
+
 /// Topic names as plain text, without duplicates; a name that makes no slug is dropped. From
 /// `topics` (any case) alone when it is given, else from every alias given (`tags`, then
 /// `categories`).
@@ -160,7 +166,12 @@ fn topics_from(slot: Slot<OneOrMany<Scalar>>, warnings: &mut Vec<String>) -> Vec
         }
     }
     let mut topics: Vec<String> = Vec::new();
+    let given = raw.len();
     for name in raw {
+        if topics.len() == MAX_TOPICS {
+            warnings.push(format!("{given} topics given: only the first {MAX_TOPICS} are kept"));
+            break;
+        }
         let name = text::plain_text(&name.0);
         if name.is_empty() {
             continue;

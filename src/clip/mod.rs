@@ -260,9 +260,14 @@ impl<'a> Iterator for LineIter<'a> {
 /// Reads a date: RFC 3339 (offset or `Z`), a date-time without zone (taken as UTC, `T` or space
 /// separated, optional fraction), or a date alone (midnight UTC). RFC 2822 is accepted too. Years
 /// outside 1 to 9999 are refused: RFC 3339 and RFC 2822 cannot write them.
+///
+/// A leap second (`:60`, which chrono keeps as a 59th second past its billionth nanosecond) is
+/// read as the second before it: feed readers' date parsers refuse `:60` (Go's, Python's,
+/// JavaScript's, feedparser's), and chrono would write it back as it came.
 pub(crate) fn parse_date(s: &str) -> Option<DateTime<Utc>> {
-    use chrono::Datelike;
-    parse_date_any(s.trim()).filter(|d| (1..=9999).contains(&d.year()))
+    use chrono::{Datelike, Timelike};
+    let d = parse_date_any(s.trim()).filter(|d| (1..=9999).contains(&d.year()))?;
+    if d.nanosecond() >= 1_000_000_000 { d.with_nanosecond(0) } else { Some(d) }
 }
 
 fn parse_date_any(s: &str) -> Option<DateTime<Utc>> {
@@ -376,6 +381,16 @@ mod tests {
     }
 
     #[test]
+    fn topics_past_the_most_a_clipping_may_have_are_dropped_with_a_warning() {
+        let names: Vec<String> = (0..5000).map(|i| format!("t{i}")).collect();
+        let p = ok(&format!("---\ntitle: T\ntopics: [{}]\n---\n", names.join(", ")));
+        assert_eq!(p.clipping.topics, names[..front::MAX_TOPICS]);
+        assert!(p.warnings.iter().any(|w| w.contains("5000 topics given")), "{:?}", p.warnings);
+        let few = ok("---\ntitle: T\ntopics: [a, b, a]\n---\n");
+        assert_eq!((few.clipping.topics.len(), few.warnings.len()), (2, 0));
+    }
+
+    #[test]
     fn bad_topics_are_dropped_with_warnings() {
         let p = ok("---\ntitle: T\ntopics: [\"../../etc\", \"!!!\", \"Good One\", null]\n---\n");
         assert_eq!(p.clipping.topics, vec!["Good One"]);
@@ -486,6 +501,38 @@ mod tests {
         assert!(!looks_like_yaml_key("http://example.com"));
         assert!(!looks_like_yaml_key("- item"));
         assert!(!looks_like_yaml_key("two words: x"));
+    }
+
+    #[test]
+    fn a_body_nested_deeper_than_the_parser_is_given_keeps_its_text() {
+        // 20,000 Markdown quotes and 20,000 `<ul><li>`: quadratic for the HTML parser as they
+        // come (seconds), cut to `text::MAX_DEPTH` first.
+        let quotes = format!("{}deep words", ">".repeat(20_000));
+        let html = plain::markdown_to_html(&quotes).unwrap();
+        assert!(html.contains("deep words"), "{html}");
+        assert!(html.matches("<blockquote>").count() <= crate::text::MAX_DEPTH);
+        let lists = format!("{}item text", "<ul><li>".repeat(20_000));
+        let html = plain::markdown_to_html(&lists).unwrap();
+        assert!(html.contains("item text") && html.matches("<ul>").count() <= crate::text::MAX_DEPTH);
+    }
+
+    #[test]
+    fn a_leap_second_is_read_as_the_second_before_it() {
+        for (text, want) in [
+            ("2026-03-01T12:00:60Z", "2026-03-01T12:00:59Z"),
+            ("2016-12-31T23:59:60Z", "2016-12-31T23:59:59Z"),
+            ("2016-12-31T23:59:60.5+00:00", "2016-12-31T23:59:59Z"),
+            ("2016-12-31 23:59:60", "2016-12-31T23:59:59Z"),
+        ] {
+            let d = parse_date(text).unwrap();
+            assert_eq!(d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true), want, "{text}");
+            assert!(!d.to_rfc2822().contains(":60"), "{text}");
+        }
+        assert_eq!(
+            parse_date("2026-03-01T12:00:59.25Z").unwrap().timestamp_subsec_millis(),
+            250,
+            "no leap: as written"
+        );
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub(crate) fn markdown_to_html(md: &str) -> Option<String> {
     }
     let mut html = String::with_capacity(md.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut html, pulldown_cmark::Parser::new_ext(&md, markdown_options()));
-    let clean = sanitizer().clean(&html).to_string();
+    let clean = sanitizer().clean(&text::shallow(&html)).to_string();
     let clean = text::xml_clean(&clean).trim().to_string();
     (!clean.is_empty()).then_some(clean)
 }
