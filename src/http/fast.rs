@@ -173,9 +173,9 @@ fn compose(out: &mut Vec<u8>, t: Taken<'_>) -> (Body, u16, u64) {
         line(out, b"link", links.as_bytes());
     }
     let body = if t.fresh { Body::Memory(Bytes::new()) } else { body(t.doc, t.enc) };
-    // hyper's rules: a 304 carries no length unless it answers `HEAD` (the router's `0`); a
-    // `HEAD` carries the length of the body it does not send.
-    if !t.fresh || t.head {
+    // A 304 carries no length (to `HEAD` neither: see `server`); a `HEAD` carries the length of
+    // the body it does not send.
+    if !t.fresh {
         out.extend_from_slice(b"content-length: ");
         let _ = write!(out, "{}\r\n", body.len());
     }

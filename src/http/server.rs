@@ -146,10 +146,15 @@ impl Server {
                 }
             };
             async move {
-                let res = match answer {
+                let mut res = match answer {
                     Answer::Ready(res) => res,
                     Answer::Routed(response) => response.await?,
                 };
+                // A 304 carries no length, to `HEAD` as to `GET` (RFC 9110 8.6: only the 200's
+                // length may be sent; the router gives `HEAD` the empty body's 0).
+                if res.status() == axum::http::StatusCode::NOT_MODIFIED {
+                    res.headers_mut().remove(axum::http::header::CONTENT_LENGTH);
+                }
                 drop(busy);
                 Ok::<_, std::convert::Infallible>(res)
             }
