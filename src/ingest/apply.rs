@@ -300,8 +300,9 @@ impl Core {
                             other.path,
                             self.cfg.root_name(&other.root)
                         );
-                        self.log_rejected(&id, &reason);
-                        b.put_file_rejected(&id, stat, &reason, t)?;
+                        if b.put_file_rejected(&id, stat, &reason, t)? {
+                            self.log_rejected(&id, &reason);
+                        }
                         tally.parsed += 1;
                         tally.rejected += 1;
                         continue;
@@ -336,8 +337,12 @@ impl Core {
                         fx.recheck.push((Instant::now() + RECENT, abs));
                         continue;
                     }
-                    self.log_rejected(&id, &reason);
-                    b.put_file_rejected(&id, stat, &reason, t)?;
+                    // Logged once: a file read again, unchanged (a second event), is not news.
+                    if b.put_file_rejected(&id, stat, &reason, t)? {
+                        self.log_rejected(&id, &reason);
+                    } else {
+                        debug!(root = %id.root, path = %id.path, "read again unchanged, refused as before");
+                    }
                     tally.parsed += 1;
                     tally.rejected += 1;
                 }

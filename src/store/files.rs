@@ -229,7 +229,22 @@ impl Batch<'_> {
     }
 
     /// Records that a file is bad. Its last good parse, if any, stays in force.
-    pub(crate) fn put_file_rejected(&self, id: &FileId, stat: FileStat, reason: &str, at: DateTime<Utc>) -> Result<()> {
+    /// Returns whether this is news: the file was not rejected for this reason at this size and
+    /// modification time already (a file read again for a second event, unchanged, is not).
+    pub(crate) fn put_file_rejected(
+        &self,
+        id: &FileId,
+        stat: FileStat,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let known: bool = self
+            .tx
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM rejections r JOIN files f ON f.root = r.root AND f.path = r.path
+                 WHERE r.root=?1 AND r.path=?2 AND r.reason=?3 AND f.size=?4 AND f.mtime_ns=?5)",
+            )?
+            .query_row(params![id.root, id.path, reason, stat.size as i64, stat.mtime_ns], |r| r.get(0))?;
         self.tx
             .prepare_cached(
                 "INSERT INTO files(root, path, size, mtime_ns) VALUES(?1, ?2, ?3, ?4)
@@ -243,7 +258,7 @@ impl Batch<'_> {
                    at=CASE WHEN rejections.reason = excluded.reason THEN rejections.at ELSE excluded.at END",
             )?
             .execute(params![id.root, id.path, reason, ts(at)])?;
-        Ok(())
+        Ok(!known)
     }
 
     /// Forgets a file. Returns whether the store knew it, and the key its last good parse named.

@@ -573,7 +573,14 @@ pub(super) mod tests {
         let b = s.batch().unwrap();
         let st = FileStat { size: 1, mtime_ns: 2 };
         b.put_file_ok(&fid("a.md"), st, "k", &clip("A")).unwrap();
-        b.put_file_rejected(&fid("a.md"), FileStat { size: 3, mtime_ns: 4 }, "bad", Utc::now()).unwrap();
+        let bad = FileStat { size: 3, mtime_ns: 4 };
+        assert!(b.put_file_rejected(&fid("a.md"), bad, "bad", Utc::now()).unwrap(), "news");
+        // Read again unchanged: the same rejection, not news; another reason or another
+        // version of the file is.
+        assert!(!b.put_file_rejected(&fid("a.md"), bad, "bad", Utc::now()).unwrap());
+        assert!(b.put_file_rejected(&fid("a.md"), bad, "worse", Utc::now()).unwrap());
+        assert!(b.put_file_rejected(&fid("a.md"), FileStat { size: 3, mtime_ns: 5 }, "worse", Utc::now()).unwrap());
+        assert!(b.put_file_rejected(&fid("a.md"), bad, "bad", Utc::now()).unwrap());
         let row = b.file(&fid("a.md")).unwrap().unwrap();
         assert_eq!(row.stat, FileStat { size: 3, mtime_ns: 4 });
         assert_eq!(row.item_key.as_deref(), Some("k"));

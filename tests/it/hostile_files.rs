@@ -1132,3 +1132,35 @@ fn files_that_vanish_before_they_are_read_leave_nothing_behind() {
     wait_title(&d, "Added after");
     check_feed(&d, "feed");
 }
+
+/// A rejected file read again unchanged (a second watcher event: opened for writing and closed
+/// without a change) is rejected again, and not logged again: one log line per rejection, and
+/// a batch summary that counts it once.
+#[test]
+fn a_rejected_file_read_again_unchanged_is_logged_once() {
+    let site = Site::new();
+    site.write_config("");
+    site.put("ok.md", good("ok", "Fine"));
+    let d = Daemon::start(&site);
+    let parsed = || -> u64 {
+        let text = get(&d.url("metrics"), &[]).text();
+        let line = text.lines().find(|l| l.starts_with("clipfeed_files_parsed_total ")).expect("the counter");
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let path = put_old(&site, "bad.md", "---\ntitle: T\nquality: \"high\"\n---\nBody.\n");
+    wait_rejected(&d, &["bad.md"]);
+    assert_logged(&d, "bad.md", "quality");
+    let lines =
+        |d: &Daemon| d.log().lines().filter(|l| l.contains("clipping rejected") && l.contains("path=bad.md")).count();
+    assert_eq!(lines(&d), 1);
+    for round in 1..=2 {
+        let before = parsed();
+        drop(std::fs::File::options().write(true).open(&path).unwrap());
+        poll("the file read again", || (parsed() > before).then_some(()));
+        assert_eq!(lines(&d), 1, "after read {round} again");
+        assert_eq!(rejected(&d).len(), 1);
+    }
+    // Changed, and still refused for the same reason: that is news.
+    put_old(&site, "bad.md", "---\ntitle: T2\nquality: \"low\"\n---\nBody.\n");
+    poll("the new version logged", || (lines(&d) == 2).then_some(()));
+}
