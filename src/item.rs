@@ -289,7 +289,7 @@ pub fn merge(sources: &[Source<'_>], first_seen: DateTime<Utc>, topics: &Topics)
             excerpt: s.clipping.excerpt.clone(),
         })
         .collect();
-    let texts: Vec<(&str, Option<&str>)> = also.iter().map(|a| (a.title.as_str(), a.excerpt.as_deref())).collect();
+    let texts = keyword_texts(&also);
     let excerpt = clip.excerpt.as_deref();
     let resolved = resolve(&clip.topics, &clip.title, excerpt, &texts, clip.quality, clip.unpublished, topics);
     Some(ItemData {
@@ -310,8 +310,13 @@ pub fn merge(sources: &[Source<'_>], first_seen: DateTime<Utc>, topics: &Topics)
 #[cfg(test)]
 pub fn resolve_topics(data: &ItemData, topics: &Topics) -> Vec<TopicRef> {
     let c = &data.clip;
-    let texts: Vec<(&str, Option<&str>)> = data.also.iter().map(|a| (a.title.as_str(), a.excerpt.as_deref())).collect();
+    let texts = keyword_texts(&data.also);
     resolve(&c.topics, &c.title, c.excerpt.as_deref(), &texts, c.quality, c.unpublished, topics)
+}
+
+/// The titles and excerpts of an item's other files, where its topics' keywords are looked for.
+fn keyword_texts(also: &[AlsoFrom]) -> Vec<(&str, Option<&str>)> {
+    also.iter().map(|a| (a.title.as_str(), a.excerpt.as_deref())).collect()
 }
 
 /// An item's topics from the fields it reads: the names written in its files, its title and
@@ -397,8 +402,7 @@ impl TopicInputs {
     /// The item's topics under `topics`: what [`merge`] gave it under those rules.
     pub fn resolve(&self, topics: &Topics) -> Vec<TopicRef> {
         let c = &self.clip;
-        let texts: Vec<(&str, Option<&str>)> =
-            self.also.iter().map(|a| (a.title.as_str(), a.excerpt.as_deref())).collect();
+        let texts = keyword_texts(&self.also);
         resolve(&c.topics, &c.title, c.excerpt.as_deref(), &texts, c.quality, c.unpublished, topics)
     }
 
