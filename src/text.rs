@@ -228,8 +228,18 @@ pub(crate) fn is_slug(s: &str) -> bool {
 
 /// Normalises a provider domain: trimmed, lowercased, IDNA to ASCII, and checked to be a plain
 /// host name (labels of `[a-z0-9_-]`, no empty label, at most 253 bytes). `None` when it is not.
+/// A domain written as a site's address (`https://Example.com/`, `http://example.com:8080/news`)
+/// or with a trailing `/` stands for its host: the one reading of a domain that clippings, the
+/// configuration's `providers` and the `site:` filter all share, so a private site cannot be
+/// missed because one of them wrote it as an address.
 pub(crate) fn normalize_domain(raw: &str) -> Option<String> {
-    let trimmed = raw.trim().trim_end_matches('.');
+    let raw = raw.trim();
+    let lower = raw.get(..8).unwrap_or(raw).to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        let url = url::Url::parse(raw).ok()?;
+        return normalize_domain(url.host_str()?);
+    }
+    let trimmed = raw.strip_suffix('/').unwrap_or(raw).trim_end_matches('.');
     if trimmed.is_empty() || trimmed.len() > 253 {
         return None;
     }
@@ -426,6 +436,16 @@ mod tests {
         assert_eq!(normalize_domain("a..b"), None);
         assert_eq!(normalize_domain(""), None);
         assert_eq!(normalize_domain("<script>"), None);
+        // A site's address stands for its host.
+        assert_eq!(normalize_domain("https://Secret.Example/").as_deref(), Some("secret.example"));
+        assert_eq!(normalize_domain(" HTTP://secret.example:8080/news?x=1 ").as_deref(), Some("secret.example"));
+        assert_eq!(normalize_domain("https://user:pw@secret.example").as_deref(), Some("secret.example"));
+        assert_eq!(normalize_domain("https://münchen.de/").as_deref(), Some("xn--mnchen-3ya.de"));
+        assert_eq!(normalize_domain("secret.example/").as_deref(), Some("secret.example"));
+        assert_eq!(normalize_domain("https://[::1]/"), None);
+        assert_eq!(normalize_domain("https:///"), None);
+        assert_eq!(normalize_domain("ftp://secret.example/"), None);
+        assert_eq!(normalize_domain("secret.example/news"), None);
     }
 
     #[test]

@@ -499,3 +499,33 @@ fn a_reload_that_makes_a_second_files_site_or_keyword_private_takes_the_article_
     let internal = get(&d.url(&format!("topics/internal.json?token={}", tokens["topics/internal"])), &[]);
     assert!(internal.text().contains("Second headline"), "{}", internal.text());
 }
+
+/// A clipping that writes its news site as an address (`https://Secret.Example/news`) is from
+/// that site: in its private feed, and in no public one. Before, such a domain was read as no
+/// news site at all, and a private site's clipping written so went public.
+#[test]
+fn a_private_sites_clipping_with_its_domain_written_as_an_address_stays_private() {
+    let site = Site::new();
+    site.write_config(PRIVATE_CONFIG);
+    site.put("pub.md", clip("pub", "Robot news", "topics: [Robotics]\n"));
+    for (i, domain) in
+        ["\"https://Secret.Example/news\"", "\"http://secret.example:8080\"", "secret.example/"].iter().enumerate()
+    {
+        let more = format!("topics: [Robotics]\nprovider: {{name: Hidden, domain: {domain}}}\n");
+        site.put(&format!("sec{i}.md"), clip(&format!("sec{i}"), &format!("Addressed secret {i}"), &more));
+    }
+    let mut d = Daemon::start(&site);
+    d.operator = None;
+    let token = tokens(&site)["providers/secret.example"].clone();
+    let private = poll("the private site's feed", || {
+        let r = get(&d.url(&format!("providers/secret.example.json?token={token}")), &[]);
+        (r.status == 200 && (0..3).all(|i| r.text().contains(&format!("Addressed secret {i}")))).then(|| r.text())
+    });
+    assert!(private.contains("Hidden"), "the site's name, privately:\n{private}");
+    for p in ["", "feeds.opml", "feed.atom", "feed.rss", "feed.json", "topics/robotics.json", "topics/robotics.rss"] {
+        let r = get(&d.url(p), &[]);
+        assert_eq!(r.status, 200, "{p}");
+        assert!(r.text().contains("Robot news") || p.is_empty() || p == "feeds.opml", "{p}:\n{}", r.text());
+        assert!(!r.text().contains("Addressed secret") && !r.text().contains("Hidden"), "{p}:\n{}", r.text());
+    }
+}
