@@ -158,6 +158,16 @@ pub fn parse_file(bytes: &[u8], name: &str, limits: Limits) -> Result<Parsed, Er
         return Err(Error::Binary { offset });
     }
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    // Line endings of a lone CR (old Mac files, or mixed ones) read as line breaks, as YAML and
+    // CommonMark read them: else front matter written so would be one line of plain text, its
+    // every value (`secured` too) published as the title.
+    let unified;
+    let text = if has_lone_cr(text) {
+        unified = text.replace("\r\n", "\n").replace('\r', "\n");
+        unified.as_str()
+    } else {
+        text
+    };
     if text.trim().is_empty() {
         return Err(Error::Empty);
     }
@@ -174,6 +184,12 @@ pub fn parse_file(bytes: &[u8], name: &str, limits: Limits) -> Result<Parsed, Er
         clipping.published = date_in_name(name);
     }
     Ok(Parsed { clipping, warnings, key_notes })
+}
+
+/// Whether `text` has a CR that does not start a CRLF.
+fn has_lone_cr(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| c == b'\r' && b.get(i + 1) != Some(&b'\n'))
 }
 
 /// The date a file name starts with (`YYYY-MM-DD`, then the end of the name or a separator such
@@ -330,6 +346,28 @@ mod tests {
     fn bom_and_crlf() {
         let crlf = format!("\u{FEFF}{}", BASIC.replace('\n', "\r\n"));
         assert_eq!(ok(&crlf).clipping, ok(BASIC).clipping);
+    }
+
+    #[test]
+    fn lone_cr_line_endings_are_line_breaks() {
+        let with_body = format!("{BASIC}A *body* line\n\nAnother\n");
+        let cr = with_body.replace('\n', "\r");
+        let (parsed, basic) = (ok(&cr).clipping, ok(&with_body).clipping);
+        assert_eq!(parsed, basic);
+        assert_eq!(parsed.title, "Hello & welcome");
+        // Mixed: CRLF, CR and LF in one file.
+        let mixed: String = with_body
+            .split_inclusive('\n')
+            .enumerate()
+            .map(|(i, l)| match i % 3 {
+                0 => l.replace('\n', "\r\n"),
+                1 => l.replace('\n', "\r"),
+                _ => l.to_string(),
+            })
+            .collect();
+        assert_eq!(ok(&mixed).clipping, basic);
+        let plain = ok("A headline of several words\r\rFirst paragraph of the text.\r").clipping;
+        assert_eq!(plain.title, "A headline of several words");
     }
 
     #[test]
