@@ -120,14 +120,23 @@ pub async fn stylesheet(State(state): State<AppState>, headers: HeaderMap) -> Re
     res
 }
 
-/// `POST /websub`: a WebSub subscription request, its body bounded (413 beyond). 404 when the
-/// hub is off.
+/// `POST /websub`: a WebSub subscription request, its body bounded (413 beyond) and due within
+/// `http.header_timeout` of its head (408 after, the connection closed: a body that never comes
+/// would hold the connection for good, past the registry's reach while a request is in flight).
+/// 404 when the hub is off.
 pub async fn websub(State(state): State<AppState>, req: axum::extract::Request) -> Response<Body> {
-    let Some(hub) = state.hub.clone().filter(|_| state.config.load().websub.enabled) else { return not_found() };
+    let cfg = state.config.load();
+    let Some(hub) = state.hub.clone().filter(|_| cfg.websub.enabled) else { return not_found() };
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let body = match axum::body::to_bytes(req.into_body(), crate::websub::MAX_FORM_BYTES).await {
-        Ok(b) => b,
-        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large\n".into()),
+    let read = axum::body::to_bytes(req.into_body(), crate::websub::MAX_FORM_BYTES);
+    let body = match tokio::time::timeout(cfg.http.header_timeout, read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large\n".into()),
+        Err(_) => {
+            let mut res = plain(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time\n".into());
+            res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return res;
+        }
     };
     let answer = hub.request(content_type.as_deref(), &body);
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
