@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 /// Changes whenever the same file may parse to a different clipping (or different notes). The
 /// writer reads every file again at the next start when the store was filled under another.
 /// 3: a leap second read as the second before it, at most [`front::MAX_TOPICS`] topics, markup
-/// nested past `text::MAX_DEPTH` cut, a provider domain written as an address read as its host.
+/// nested past `text::MAX_DEPTH` cut, a provider domain written as an address read as its host,
+/// lone CR line endings read as line breaks.
 pub(crate) const FORMAT_VERSION: &str = "3";
 
 /// Limits the parser enforces. The IO layer also checks the size before reading.

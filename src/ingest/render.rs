@@ -404,7 +404,13 @@ impl Core {
             history_changed,
             newest: items.iter().map(|i| i.updated).max(),
         };
-        let old = b.feed_state(key)?;
+        let mut old = b.feed_state(key)?;
+        // A store written before the signature's form: unchanged by the old form is unchanged.
+        if let Some(o) = old.as_mut().filter(|o| window::is_legacy(&o.signature))
+            && o.signature == window::legacy_signature(&meta, &page, &items, &tombstones, &links.identity())
+        {
+            o.signature.clone_from(&seen.signature);
+        }
         let old_history = old.as_ref().map(|o| (o.history_at, o.history_ambiguous));
         // Before the first reconcile, a feed never rendered is provisional: served without a
         // date (validated by its ETag only) and not recorded, so the first reconcile's version

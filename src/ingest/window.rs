@@ -55,13 +55,44 @@ pub(super) fn needs_new_slot(open_slot: Option<u64>, window_start: u64) -> bool 
     open_slot.is_none_or(|pos| pos < window_start)
 }
 
-/// A hash over everything a subscription document shows except its own time.
+/// A hash over everything a subscription document shows except its own time: of each item, what
+/// feeds show of it ([`crate::item::ItemData::shown_hash`]), so a change to its quality or type
+/// alone leaves the document, its date and its ETag as they were. Written `2:` and the hash;
+/// stores written before hold [`legacy_signature`]s.
 pub(super) fn signature(
     meta: &FeedMeta,
     page: &Page,
     items: &[Item],
     tombstones: &[(String, DateTime<Utc>)],
     base: &str,
+) -> String {
+    format!("2:{}", hashed(meta, page, items, tombstones, base, |d| d.shown_hash()))
+}
+
+/// The signature as stores written before [`signature`] hold it: over each item's whole data.
+/// Asked only to tell whether such a store's feed changed, so an upgrade dates no feed anew.
+pub(super) fn legacy_signature(
+    meta: &FeedMeta,
+    page: &Page,
+    items: &[Item],
+    tombstones: &[(String, DateTime<Utc>)],
+    base: &str,
+) -> String {
+    hashed(meta, page, items, tombstones, base, |d| d.hash())
+}
+
+/// Whether `signature` was written before [`signature`]'s form.
+pub(super) fn is_legacy(signature: &str) -> bool {
+    !signature.starts_with("2:")
+}
+
+fn hashed(
+    meta: &FeedMeta,
+    page: &Page,
+    items: &[Item],
+    tombstones: &[(String, DateTime<Utc>)],
+    base: &str,
+    item_hash: impl Fn(&crate::item::ItemData) -> String,
 ) -> String {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     let icon = meta.icon.as_ref().map(|i| format!("{i:?}")).unwrap_or_default();
@@ -72,7 +103,7 @@ pub(super) fn signature(
     for it in items {
         h.update(it.id.as_bytes());
         h.update(&it.updated.timestamp().to_le_bytes());
-        h.update(it.data.hash().as_bytes());
+        h.update(item_hash(&it.data).as_bytes());
     }
     for (id, at) in tombstones {
         h.update(id.as_bytes());
@@ -286,6 +317,24 @@ mod tests {
         assert_ne!(signature(&meta("A"), &page, &[], &gone, "http://x/"), base, "tombstones");
         assert_ne!(meta_hash(&meta("A"), "http://x/"), meta_hash(&meta("B"), "http://x/"));
         assert_eq!(meta_hash(&later, "http://x/"), meta_hash(&meta("A"), "http://x/"));
+    }
+
+    #[test]
+    fn an_items_quality_or_type_alone_leaves_the_signature_and_the_legacy_form_is_told_apart() {
+        let item = |more: &str| {
+            let text = format!("---\ntitle: T\nwebUrl: https://x.example/a\n{more}---\n");
+            let clip = crate::clip::parse(text.as_bytes(), Default::default()).unwrap().clipping;
+            let data =
+                crate::item::ItemData { clip, topics: Vec::new(), published: at(0), dated: true, also: Vec::new() };
+            Item { id: "i".into(), updated: at(0), data }
+        };
+        let page = Page::Current { newest_archive: None, page_size: 5 };
+        let sig = |more: &str| signature(&meta("A"), &page, &[item(more)], &[], "http://x/");
+        let legacy = |more: &str| legacy_signature(&meta("A"), &page, &[item(more)], &[], "http://x/");
+        assert_eq!(sig("quality: 40\ntype: article\n"), sig("quality: 90\ntype: video\n"));
+        assert_ne!(sig("quality: 40\n"), sig("quality: 40\nexcerpt: E\n"), "an edit readers see");
+        assert_ne!(legacy("quality: 40\n"), legacy("quality: 90\n"), "the old form covered everything");
+        assert!(!is_legacy(&sig("")) && is_legacy(&legacy("")));
     }
 
     fn seen(signature: &str) -> Seen {

@@ -175,6 +175,50 @@ fn a_touch_or_a_rescan_changes_nothing() {
     assert_eq!(urls.iter().map(|u| etag(&d, u)).collect::<Vec<_>>(), tags, "no ETag changed");
 }
 
+/// An edit to what feeds do not show (a clipping's `quality`, its `type`) is stored, and views
+/// that choose by it follow at once, but the published documents stay byte for byte, with the
+/// same ETag and `Last-Modified`: subscribers download nothing again.
+#[test]
+fn an_edit_to_quality_alone_changes_no_document_but_the_views_that_choose_by_it() {
+    let site = Site::new();
+    site.put(
+        "q.md",
+        clip("q", "Scored", "topics: [Scores]\nquality: 40\ntype: article\nprovider: {name: Q, domain: q.example}\n"),
+    );
+    site.put("o.md", clip("o", "Other", "topics: [Scores]\nquality: 90\n"));
+    let d = Daemon::start(&site);
+    let urls = [
+        "feed.rss",
+        "feed.atom",
+        "feed.json",
+        "topics/scores.rss",
+        "topics/scores.atom",
+        "topics/scores.json",
+        "providers/q.example.rss",
+        "providers/q.example.json",
+    ];
+    wait_settled(&d, &urls);
+    let seen = |d: &Daemon| -> Vec<(Vec<u8>, Option<String>, Option<String>)> {
+        urls.iter()
+            .map(|u| {
+                let r = get(&d.url(u), &[]);
+                (r.body.clone(), r.header("etag").map(str::to_string), r.header("last-modified").map(str::to_string))
+            })
+            .collect()
+    };
+    let before = seen(&d);
+    let view = "topics/scores.json?min_quality=50";
+    assert!(!get(&d.url(view), &[]).text().contains("Scored"));
+    // A second later, so a moved date would show.
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // lets the clock pass a second
+    site.put(
+        "q.md",
+        clip("q", "Scored", "topics: [Scores]\nquality: 75\ntype: video\nprovider: {name: Q, domain: q.example}\n"),
+    );
+    poll("the view to follow the new quality", || get(&d.url(view), &[]).text().contains("Scored").then_some(()));
+    assert!(seen(&d) == before, "a document, ETag or Last-Modified moved");
+}
+
 #[test]
 fn a_slow_writer_is_never_published_half_written() {
     let site = Site::new();
