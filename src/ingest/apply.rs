@@ -352,6 +352,13 @@ impl Core {
                     fx.notes_changed |= b.drop_key_notes(&id)?;
                     tally.removed += u64::from(known);
                     if let Some(old) = old {
+                        // A file without a URL is its path: a file at the same path under
+                        // another root, refused as its twin, may be good now; it is read again.
+                        if old.starts_with("path:") {
+                            for twin in b.rejected_twins(&id)? {
+                                fx.recheck.push((Instant::now(), Path::new(&twin.root).join(&twin.path)));
+                            }
+                        }
                         note(old, None);
                     }
                 }

@@ -309,6 +309,16 @@ impl Batch<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The files at `id`'s path under other roots that are rejected (for a twin without a URL,
+    /// say, which may be good once `id` is gone).
+    pub(crate) fn rejected_twins(&self, id: &FileId) -> Result<Vec<FileId>> {
+        let mut stmt =
+            self.tx.prepare_cached("SELECT root FROM rejections WHERE path=?1 AND root<>?2 ORDER BY root")?;
+        let rows =
+            stmt.query_map(params![id.path, id.root], |r| Ok(FileId { root: r.get(0)?, path: id.path.clone() }))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub(crate) fn rejections(&self) -> Result<Vec<Rejection>> {
         let mut stmt = self.tx.prepare_cached("SELECT root, path, reason, at FROM rejections ORDER BY root, path")?;
         let rows = stmt.query_map([], |r| {

@@ -92,6 +92,13 @@ fn the_same_path_without_url_under_two_roots_is_reported() {
     assert_eq!(rejected[0]["path"], "note.md");
     assert_eq!(rejected[0]["root"], "b", "the root as the configuration writes it");
     assert!(rejected[0]["reason"].as_str().unwrap().contains("same path"), "{status}");
+
+    // The first root's file goes: its twin is read again and served, and no longer refused.
+    std::fs::remove_file(site.dir.path().join("a/note.md")).unwrap();
+    poll("the twin served once the file it clashed with is gone", || {
+        let served = titles(&feed(&d.url("feed.atom"))) == ["Note from B"];
+        (served && d.status()["rejected"].as_array().unwrap().is_empty()).then_some(())
+    });
 }
 
 #[test]
