@@ -66,7 +66,9 @@ fn compare(cfg: &config::Config, index: &FileIndex, walked: &Walked<'_>) -> Comp
             *wanted = match index.files.get(k) {
                 Some(known) if known.key == seen.key => {
                     matched[k] = true;
-                    known.stat != seen.stat || known.rejected
+                    // A file now over `max_file_bytes` (lowered by a reload) is read again, to be
+                    // refused: the limit holds for what is stored as for what comes.
+                    known.stat != seen.stat || known.rejected || seen.stat.size > cfg.max_file_bytes
                 }
                 _ => true,
             };

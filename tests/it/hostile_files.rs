@@ -1164,3 +1164,37 @@ fn a_rejected_file_read_again_unchanged_is_logged_once() {
     put_old(&site, "bad.md", "---\ntitle: T2\nquality: \"low\"\n---\nBody.\n");
     poll("the new version logged", || (lines(&d) == 2).then_some(()));
 }
+
+/// `max_file_bytes` lowered by a reload holds for the files already stored: the next rescan
+/// reads the larger ones again and refuses them (in `/api/status`, with the new limit), and
+/// raising it again takes them back.
+#[test]
+fn a_lowered_max_file_bytes_refuses_the_larger_files_already_stored() {
+    let site = Site::new();
+    let body = "word ".repeat(1000);
+    site.put("big.md", format!("---\ntitle: Large one\nwebUrl: https://limits.example/big\n---\n{body}\n"));
+    site.put("small.md", "---\ntitle: Small one\nwebUrl: https://limits.example/small\n---\nShort.\n");
+    let d = Daemon::start(&site);
+    let reasons = |d: &Daemon| -> Vec<(String, String)> {
+        let status = d.status();
+        status["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["path"].as_str().unwrap().to_string(), r["reason"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    assert!(reasons(&d).is_empty());
+    for (limit, want) in [("max_file_bytes: 2000\n", 1), ("", 0)] {
+        site.write_config(limit);
+        d.signal(libc::SIGHUP);
+        let got = poll("the stored files judged by the new limit", || {
+            let got = reasons(&d);
+            (got.len() == want).then_some(got)
+        });
+        if want == 1 {
+            assert_eq!(got[0].0, "big.md");
+            assert!(got[0].1.contains("larger than max_file_bytes (2000)"), "{got:?}");
+        }
+    }
+}
