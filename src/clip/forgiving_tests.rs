@@ -243,7 +243,7 @@ fn yaml_errors_give_file_lines() {
     for (input, want) in [
         ("---\ntitle: x\n  bad: y\n---\n", "at line 3 column 6"),
         ("---\n\n\ntitle: [a\n---\n", "at line 4"),
-        ("---\ntitle: T\nquality: high\n---\n", "quality: invalid type: string, expected i64 at line 3 column 10"),
+        ("---\ntitle: T\nquality: high\n---\n", "quality: invalid type: string, expected a number at line 3 column 10"),
         ("---\ntitle: x\n\ttopics: [a]\n---\n", "tab character in indentation at line 3: YAML allows spaces only"),
         ("---\ntitle: x\ntopics:\n\t- a\n---\n", "tab character in indentation at line 4: YAML allows spaces only"),
         ("---\ntitle: x\ntopics:\n  - a\n \t- b\n---\n", "tab character in indentation at line 5"),

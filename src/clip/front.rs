@@ -72,7 +72,7 @@ pub(super) fn from_front_matter(
     let related = list(raw.related, warnings).1.into_iter().filter_map(|Entry(r)| related_from(r, warnings)).collect();
     let content_html = markdown_to_html(&body_for_html);
     let excerpt = text_of(raw.excerpt, warnings);
-    let quality = raw.quality.best(warnings).and_then(|g| g.value.ok());
+    let quality = raw.quality.best(warnings).and_then(|g| g.value.ok()).map(|q| q.0);
     let unpublished = raw.published.best(warnings).and_then(|g| g.value.ok()) == Some(false);
     let clipping = Clipping {
         title,

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 /// writer reads every file again at the next start when the store was filled under another.
 /// 3: a leap second read as the second before it, at most [`front::MAX_TOPICS`] topics, markup
 /// nested past `text::MAX_DEPTH` cut, a provider domain written as an address read as its host,
-/// lone CR line endings read as line breaks.
+/// lone CR line endings read as line breaks, a decimal `quality` rounded (it was refused).
 pub(crate) const FORMAT_VERSION: &str = "3";
 
 /// Limits the parser enforces. The IO layer also checks the size before reading.
@@ -347,6 +347,21 @@ mod tests {
     fn bom_and_crlf() {
         let crlf = format!("\u{FEFF}{}", BASIC.replace('\n', "\r\n"));
         assert_eq!(ok(&crlf).clipping, ok(BASIC).clipping);
+    }
+
+    #[test]
+    fn quality_is_any_number_rounded_to_a_whole_one() {
+        let q = |v: &str| parse(format!("---\ntitle: T\nquality: {v}\n---\n").as_bytes(), Limits::default());
+        assert_eq!(q("72").unwrap().clipping.quality, Some(72));
+        assert_eq!(q("72.5").unwrap().clipping.quality, Some(73));
+        assert_eq!(q("-0.4").unwrap().clipping.quality, Some(0));
+        assert_eq!(q("1e3").unwrap().clipping.quality, Some(1000));
+        assert_eq!(q("1e300").unwrap().clipping.quality, Some(i64::MAX));
+        assert_eq!(q("~").unwrap().clipping.quality, None);
+        for bad in [".nan", ".inf", "high", "true"] {
+            let e = q(bad).unwrap_err().to_string();
+            assert!(e.contains("quality") && e.contains("a number"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub(super) struct RawFront {
     pub web_url: Slot<Scalar>,
     pub original_url: Slot<Scalar>,
     pub kind: Slot<Scalar>,
-    pub quality: Slot<i64>,
+    pub quality: Slot<Score>,
     pub published: Slot<bool>,
     pub provider: Slot<RawProvider>,
     pub author: Slot<Names>,
@@ -228,6 +228,37 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = serde_yaml::Value::deserialize(d)?;
         Ok(Lenient(Option::<T>::deserialize(value).map_err(|e| e.to_string())))
+    }
+}
+
+/// A number read as a whole number: an integer as it is, a finite decimal (`72.5`) rounded to
+/// the nearest (half away from zero), clamped to the range of `i64`. Text, booleans and
+/// non-finite numbers are of the wrong shape.
+pub(super) struct Score(pub i64);
+
+impl<'de> Deserialize<'de> for Score {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Score;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Score, E> {
+                Ok(Score(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Score, E> {
+                Ok(Score(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Score, E> {
+                if !v.is_finite() {
+                    return Err(E::invalid_value(de::Unexpected::Float(v), &self));
+                }
+                // `as` saturates at the ends of the range.
+                Ok(Score(v.round() as i64))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
