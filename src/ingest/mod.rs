@@ -24,6 +24,7 @@ mod catalog;
 mod cold;
 mod jobs;
 mod large;
+mod membership;
 mod progress;
 mod publish;
 mod push;
