@@ -108,7 +108,8 @@ pub(super) fn take<R>(
         return None;
     }
     let doc = entry.current(format);
-    let (enc, fresh) = (negotiate(req, doc), not_modified(req, doc));
+    let enc = negotiate(req, doc);
+    let fresh = not_modified(req, doc, enc);
     let links = hub_links(&cfg, stem, ext, None);
     let cache_control = cache_control(cfg.cache_max_age);
     drop(cfg);

@@ -82,17 +82,17 @@ pub fn cache_control(max_age: u32) -> HeaderValue {
     })
 }
 
-/// Whether the client's copy is current: `If-None-Match` (weak comparison, `*`, every line of
+/// Whether the client's copy in the coding `enc` is current: `If-None-Match` (weak comparison, `*`, every line of
 /// it) when present, else `If-Modified-Since` at one-second precision (RFC 9110, 13.1.1 and
 /// 13.1.3). A date equal to `Last-Modified` counts only when the document did not change twice
 /// within that second. An `If-Modified-Since` that is not one valid date is ignored.
-pub fn not_modified(headers: &impl Fields, r: &Rendered) -> bool {
+pub fn not_modified(headers: &impl Fields, r: &Rendered, enc: Encoding) -> bool {
     if headers.lines(&header::IF_NONE_MATCH).next().is_some() {
         return headers
             .texts(&header::IF_NONE_MATCH)
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .any(|tag| tag == "*" || r.matches_tag(tag));
+            .any(|tag| tag == "*" || r.matches_tag(tag, enc));
     }
     let mut lines = headers.lines(&header::IF_MODIFIED_SINCE);
     let (Some(line), None) = (lines.next(), lines.next()) else { return false };
@@ -115,6 +115,20 @@ pub(super) fn encoded(r: &Rendered, enc: Encoding) -> bytes::Bytes {
     r.body_in(enc)
 }
 
+/// Makes the coding the client is to be sent on a blocking thread, when it is not made yet and
+/// the answer is not a 304: for a view made on request, whose codings no one has asked for yet.
+/// A view of a megabyte takes brotli about 0.3 s, which on an HTTP worker (`workers`,
+/// single-threaded) would hold up every connection it serves; `encoded` then finds it made.
+pub async fn code_off_worker(headers: &impl Fields, doc: &std::sync::Arc<Rendered>) {
+    let enc = negotiate(headers, doc);
+    if doc.has_coding(enc) || not_modified(headers, doc, enc) {
+        return;
+    }
+    let doc = doc.clone();
+    // A coding that failed to be made here is made in place by `encoded`, as before.
+    let _ = tokio::task::spawn_blocking(move || drop(doc.body_in(enc))).await;
+}
+
 /// The header fields a document's 200 may carry: `Content-Type`, `Content-Encoding`, `Vary`,
 /// `ETag`, `Last-Modified`, `Cache-Control`, `Link`, `Content-Length`.
 const ANSWER_FIELDS: usize = 8;
@@ -122,7 +136,8 @@ const ANSWER_FIELDS: usize = 8;
 /// A 200 with the bytes in the negotiated coding, or a 304 when the client's copy is current.
 /// Both carry the validators, `Cache-Control` and `Vary`.
 pub fn respond(headers: &impl Fields, r: &Rendered, cache_control: HeaderValue) -> Response<Body> {
-    respond_with(r, negotiate(headers, r), not_modified(headers, r), cache_control)
+    let enc = negotiate(headers, r);
+    respond_with(r, enc, not_modified(headers, r, enc), cache_control)
 }
 
 /// The answer [`respond`] gives once the coding is chosen and `fresh` says whether the client's

@@ -19,8 +19,8 @@ use super::access::{operator_refused, refused, take_token};
 use super::client::Client;
 use super::negotiate::{negotiate, prefers_html, vary_accept};
 use super::respond::{
-    ARCHIVE_CACHE, PRIVATE_CACHE, PRIVATE_PAGE_CACHE, cache_control, html_headers, not_found, not_modified, plain,
-    respond, respond_with, unavailable,
+    ARCHIVE_CACHE, PRIVATE_CACHE, PRIVATE_PAGE_CACHE, cache_control, code_off_worker, html_headers, not_found,
+    not_modified, plain, respond, respond_with, unavailable,
 };
 use super::work;
 use crate::feed::Format;
@@ -176,7 +176,8 @@ pub fn document(
     cc: HeaderValue,
 ) -> Response<Body> {
     let links = hub_links(&state.config.load(), stem, ext, token);
-    document_with(doc, negotiate(headers, doc), not_modified(headers, doc), cc, links)
+    let enc = negotiate(headers, doc);
+    document_with(doc, enc, not_modified(headers, doc, enc), cc, links)
 }
 
 /// The answer [`document`] gives once the coding, freshness and `Link` are known: what the hot
@@ -266,7 +267,7 @@ pub async fn feed(
                     }
                 }
             };
-            serve(&headers, &doc, shape, cc)
+            serve(&headers, &doc, shape, cc).await
         }
         (Some(views), false, _) => filtered(&state, views, &headers, entry, filter, shape, cc).await,
     }
@@ -291,13 +292,14 @@ async fn filtered(
             }
         }
     };
-    serve(headers, &doc, shape, cc)
+    serve(headers, &doc, shape, cc).await
 }
 
 /// A view of a feed in its shape: a feed document as it is, a page with the page headers. A
 /// private feed's page is stored by no cache, not even the browser's, and sends no `Referer`
 /// from its links: its URL holds the token.
-fn serve(headers: &HeaderMap, doc: &Rendered, shape: Shape, cc: HeaderValue) -> Response<Body> {
+async fn serve(headers: &HeaderMap, doc: &std::sync::Arc<Rendered>, shape: Shape, cc: HeaderValue) -> Response<Body> {
+    code_off_worker(headers, doc).await;
     let private_page = matches!(shape, Shape::Page { private: true, .. });
     let cc = if private_page { HeaderValue::from_static(PRIVATE_PAGE_CACHE) } else { cc };
     let mut res = respond(headers, doc, cc);
@@ -385,7 +387,7 @@ pub async fn archive(
             }
         }
     };
-    serve(&headers, &doc, shape, cc)
+    serve(&headers, &doc, shape, cc).await
 }
 
 /// The page of a clipping that has no URL of its own, made in the pages' lane.

@@ -88,10 +88,9 @@ enum Answer<F> {
 impl Server {
     pub fn new(state: AppState, limits: &HttpLimits) -> Server {
         let mut h1 = http1::Builder::new();
-        // A client that shuts its side down after its requests (`nc -N`, a pipelined batch)
-        // still gets every answer, as on the fast path.
+        // (hyper's `half_close` stays off: a client whose side is shut is taken as gone, so the
+        // work for it stops, `work`; with it on, hyper could not tell a client that left.)
         h1.header_read_timeout(limits.header_timeout)
-            .half_close(true)
             .max_header_size(limits.max_head_bytes)
             .max_buf_size(MAX_BUFFER.max(limits.max_head_bytes + 8 * 1024));
         // hyper's own limit is the same number on a stack array it leaves uninitialised; any

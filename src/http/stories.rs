@@ -35,6 +35,7 @@ pub async fn story(state: AppState, headers: HeaderMap, file: String) -> Respons
     let made = work::make(&state, Lane::Pages, move |v, budget| v.story(&all, &id, format, budget)).await;
     match made {
         Ok(StoryAnswer::Found(doc)) => {
+            super::respond::code_off_worker(&headers, &doc).await;
             let mut res = respond(&headers, &doc, cache_control(state.max_age()));
             if format.is_none() {
                 html_headers(res.headers_mut());

@@ -173,12 +173,17 @@ mod tests {
         assert_eq!(r.body_in(Encoding::Gzip).as_ptr(), r.body_in(Encoding::Gzip).as_ptr());
         let tags: Vec<String> = [Encoding::Identity, Encoding::Gzip, Encoding::Brotli].map(|e| r.etag(e)).to_vec();
         assert_eq!(tags.iter().collect::<std::collections::HashSet<_>>().len(), 3);
-        for t in &tags {
-            assert!(r.matches_tag(t));
-            assert!(r.matches_tag(&format!("W/{t}")));
+        let codings = [Encoding::Identity, Encoding::Gzip, Encoding::Brotli];
+        for (t, enc) in tags.iter().zip(codings) {
+            assert!(r.matches_tag(t, enc));
+            assert!(r.matches_tag(&format!("W/{t}"), enc));
+            // Another coding's tag names another representation.
+            for other in codings.into_iter().filter(|o| *o != enc) {
+                assert!(!r.matches_tag(t, other), "{t} for {other:?}");
+            }
         }
-        assert!(!r.matches_tag("\"other\""));
-        assert!(!r.matches_tag("unquoted"));
+        assert!(!r.matches_tag("\"other\"", Encoding::Identity));
+        assert!(!r.matches_tag("unquoted", Encoding::Identity));
     }
 
     #[test]

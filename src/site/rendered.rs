@@ -262,12 +262,18 @@ impl Rendered {
         }
     }
 
-    /// Whether a tag from `If-None-Match` names this document in any coding (weak comparison).
-    pub(crate) fn matches_tag(&self, tag: &str) -> bool {
+    /// Whether a tag from `If-None-Match` names this document in the coding `enc` it would be
+    /// sent in (RFC 9110 weak comparison: the opaque tags equal). Another coding's tag does not:
+    /// a cache that holds only the gzip form, revalidating for a client that takes no gzip, must
+    /// get the identity form, not a 304 it cannot use (RFC 9111, 4.3.4).
+    pub(crate) fn matches_tag(&self, tag: &str, enc: Encoding) -> bool {
         let tag = tag.strip_prefix("W/").unwrap_or(tag);
         let Some(inner) = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')) else { return false };
-        let base = inner.strip_suffix("-gzip").or_else(|| inner.strip_suffix("-br")).unwrap_or(inner);
-        base == self.hash
+        let Some(rest) = inner.strip_prefix(self.hash.as_str()) else { return false };
+        match enc.header() {
+            None => rest.is_empty(),
+            Some(c) => rest.strip_prefix('-') == Some(c),
+        }
     }
 
     /// Whether the body in this coding is ready (identity always is: inflating takes well under

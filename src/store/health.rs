@@ -21,9 +21,18 @@ const TEST_PAGES_VAR: &str = "CLIPFEED_TEST_STORE_PAGES";
 const NO_PAGE_LIMIT: i64 = 4_294_967_294;
 
 /// Tables holding what the clippings cannot give back, with the columns a rebuild carries over:
-/// the private-feed tokens (subscribers' URLs) and the verified WebSub subscriptions.
-const KEPT: [(&str, &str); 2] =
-    [("tokens", "feed, token, created"), ("websub_subscriptions", "topic, callback, secret, expires")];
+/// the private-feed tokens (subscribers' URLs), the verified WebSub subscriptions, the RFC 6721
+/// tombstones of clippings deleted before (an item the clippings bring back leaves its
+/// tombstone as it enters, as always), and the topics and news sites known, by name: a feed
+/// whose last clipping went keeps answering, empty, after a rebuild as before it (the names of
+/// feeds with clippings are written again from them).
+const KEPT: [(&str, &str); 5] = [
+    ("tokens", "feed, token, created"),
+    ("websub_subscriptions", "topic, callback, secret, expires"),
+    ("tombstones", "feed, id, at"),
+    ("topics", "slug, name"),
+    ("providers", "domain, name"),
+];
 
 /// The (device, inode) of the file at `path`.
 fn identity(path: &Path) -> std::io::Result<(u64, u64)> {

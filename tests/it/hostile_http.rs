@@ -859,34 +859,6 @@ fn a_stop_signal_lets_the_response_in_flight_finish_and_accepts_nothing_new() {
     assert!(status.success(), "{status:?}");
 }
 
-/// A client that shuts its sending side after its requests (`nc -N`, a pipelined batch sent at
-/// once) gets every answer, whichever path serves each: the fast path's plain feed, and the
-/// router's `/healthz`, filtered view and index.
-#[test]
-fn a_client_that_half_closes_after_its_requests_gets_every_answer() {
-    let (_site, d) = started("");
-    let paths = ["/healthz", "/feed.atom", "/feed.atom?limit=1", "/", "/topics/ports.json"];
-    for path in paths {
-        let mut s = connect(&d);
-        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: hostile.test\r\n\r\n").as_bytes()).unwrap();
-        s.shutdown(std::net::Shutdown::Write).unwrap();
-        let mut got = Vec::new();
-        let _ = s.read_to_end(&mut got);
-        let x = Exchange { bytes: got, reset: false };
-        assert_eq!((x.status(), x.responses()), (Some(200), 1), "{path}:\n{}", x.text());
-    }
-    let mut s = connect(&d);
-    let batch: String =
-        paths.iter().map(|p| format!("GET {p} HTTP/1.1\r\nHost: hostile.test\r\nAccept: */*\r\n\r\n")).collect();
-    s.write_all(batch.as_bytes()).unwrap();
-    s.shutdown(std::net::Shutdown::Write).unwrap();
-    let mut got = Vec::new();
-    let _ = s.read_to_end(&mut got);
-    let x = Exchange { bytes: got, reset: false };
-    assert_eq!(x.responses(), paths.len(), "a pipelined batch, then a half-close:\n{}", x.text());
-    still_serves(&d, "half-closed clients");
-}
-
 /// A WebSub request whose body never comes is answered 408 once `http.header_timeout` has
 /// passed, and its connection closed: it cannot hold a connection for good.
 #[test]

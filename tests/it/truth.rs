@@ -306,19 +306,40 @@ fn store_rebuild_keeps_tokens_and_a_corrupt_store_names_its_file() {
     site.write_config("topics:\n  - name: Internal\n    private: true\n");
     site.put("a.md", clip("a", "Public news", "2024-05-01T10:00:00Z"));
     site.put("m.md", "---\ntitle: Memo\ntopics: [Internal]\nwebUrl: https://news.example/m\n---\n");
+    let gone = "---\ntitle: Gone soon\ntopics: [Kites]\nwebUrl: https://news.example/g\nprovider: {name: Gone Daily, domain: gone.example}\n---\n";
+    site.put("g.md", gone);
     let d = Daemon::start(&site);
     let token = token_of(&site, "topics/internal");
+    // The last clipping of a topic and of a news site goes: their feeds stay, empty, with its
+    // tombstone.
+    std::fs::remove_file(site.root().join("g.md")).unwrap();
+    let emptied =
+        ["topics/kites.atom", "topics/kites.json", "providers/gone.example.atom", "providers/gone.example.rss"];
+    let as_emptied = |d: &Daemon| {
+        for p in emptied {
+            let r = get(&d.url(p), &[]);
+            assert_eq!(r.status, 200, "{p}");
+            assert!(!r.text().contains("Gone soon"), "{p}");
+        }
+        let atom = get(&d.url("topics/kites.atom"), &[]).text();
+        assert!(atom.contains("deleted-entry"), "the tombstone:\n{atom}");
+        assert!(get(&d.url("providers/gone.example.json"), &[]).text().contains("Gone Daily"), "its name");
+    };
+    poll("the emptied feeds", || (!get(&d.url("topics/kites.atom"), &[]).text().contains("Gone soon")).then_some(()));
+    as_emptied(&d);
     d.stop();
 
-    // A readable store: rebuilt, the token kept.
+    // A readable store: rebuilt, the token, the tombstones and the emptied feeds kept.
     let (status, out, err) = clipfeed(&["store", "rebuild"], &site);
     assert!(status.success(), "{out}\n{err}");
     assert!(out.contains("kept 1 rows of tokens"), "{out}");
+    assert!(out.contains("rows of tombstones") && !out.contains("kept 0 rows of tombstones"), "{out}");
     assert_eq!(set_aside(&site, ".old-").len(), 1, "{out}");
     assert_eq!(token_of(&site, "topics/internal"), token, "the token survives the rebuild");
     let d = Daemon::start(&site);
     let private = get(&d.url(&format!("topics/internal.atom?token={token}")), &[]);
     assert!(private.status == 200 && private.text().contains("Memo"));
+    as_emptied(&d);
     d.stop();
 
     // Not a store at all: the start stops, naming the file and the command.
