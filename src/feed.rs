@@ -113,11 +113,19 @@ pub struct Links {
     /// The links of a feed's story-grouped documents: the subscription document and its
     /// archive pages keep `?group=story` (the story log's pages, see `views/story_log`).
     grouped: bool,
+    /// The links of a private feed's documents: its clippings' pages here are public pages,
+    /// which its clippings do not have, so an item links to its article or to nothing.
+    private: bool,
 }
 
 impl Links {
     pub fn new(base_url: &url::Url) -> Links {
-        Links { base: base_url.to_string(), hubs: Vec::new(), grouped: false }
+        Links { base: base_url.to_string(), hubs: Vec::new(), grouped: false, private: false }
+    }
+
+    /// These links for a private feed's documents (`private`, as `Visibility` says of the feed).
+    pub(crate) fn for_private(&self, private: bool) -> Links {
+        Links { private, ..self.clone() }
     }
 
     /// These links for a story-grouped document: feed and archive URLs carry `?group=story`.
@@ -137,7 +145,7 @@ impl Links {
 
     /// These links, with the hubs a feed's subscription document advertises.
     pub(crate) fn with_hubs(&self, hubs: Vec<String>) -> Links {
-        Links { base: self.base.clone(), hubs, grouped: self.grouped }
+        Links { base: self.base.clone(), hubs, grouped: self.grouped, private: self.private }
     }
 
     pub(crate) fn base(&self) -> &str {
@@ -152,10 +160,16 @@ impl Links {
         }
     }
 
-    /// What a feed's signature covers of its links: the base URL, and the hubs when there are
-    /// any (so a feed without hubs keeps the signature it had before hubs existed).
+    /// What a feed's signature covers of its links: the base URL, the hubs when there are any
+    /// (so a feed without hubs keeps the signature it had before hubs existed), and whether the
+    /// feed is private (its items link to no page here).
     pub(crate) fn identity(&self) -> String {
-        if self.hubs.is_empty() { self.base.clone() } else { format!("{}\0{}", self.base, self.hubs.join("\0")) }
+        let mut id =
+            if self.hubs.is_empty() { self.base.clone() } else { format!("{}\0{}", self.base, self.hubs.join("\0")) };
+        if self.private {
+            id.push_str("\0private");
+        }
+        id
     }
 
     pub(crate) fn feed(&self, key: &FeedKey, format: Format) -> String {
@@ -202,9 +216,15 @@ impl Links {
         format!("{}clippings/{id}", self.base)
     }
 
-    /// What an item links to: its article, else its page here.
-    pub(crate) fn item_link(&self, item: &Item) -> String {
-        item.data.clip.url.clone().unwrap_or_else(|| self.clipping_page(&item.id))
+    /// What an item links to: its article, else its page here (none in a private feed's
+    /// documents: the page is public-only, and would answer 404).
+    pub(crate) fn item_link(&self, item: &Item) -> Option<String> {
+        item.data.clip.url.clone().or_else(|| (!self.private).then(|| self.clipping_page(&item.id)))
+    }
+
+    /// Whether items may link to their pages here (a public feed's documents).
+    pub(crate) fn has_pages(&self) -> bool {
+        !self.private
     }
 }
 

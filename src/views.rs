@@ -136,6 +136,7 @@ impl Views {
 
     /// A document of the feed in `shape` with `links`, dated `updated`.
     fn render_with(&self, links: &Links, shape: Shape, doc: &Doc<'_>, updated: DateTime<Utc>) -> Rendered {
+        let links = &links.for_private(self.config.load().visibility().is_private(&doc.meta.key));
         match shape {
             Shape::Feed(format) => Rendered::new(feed::render(format, doc, links), updated, format.content_type()),
             Shape::Page { format, private } => {

@@ -17,7 +17,8 @@ fn link(rel: &str, href: String, mime: Option<&str>) -> Link {
 
 fn entry(it: &Item, links: &Links) -> Entry {
     let d = &it.data;
-    let mut entry_links = vec![link("alternate", links.item_link(it), Some("text/html"))];
+    let mut entry_links: Vec<Link> =
+        links.item_link(it).map(|href| link("alternate", href, Some("text/html"))).into_iter().collect();
     if let Some(img) = picture(it) {
         entry_links.push(link("enclosure", img.url.clone(), Some(image_mime(&img.url))));
     }

@@ -44,7 +44,8 @@ struct Author<'a> {
 #[derive(Serialize)]
 struct JsonItem<'a> {
     id: String,
-    url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     external_url: Option<&'a str>,
     title: &'a str,
@@ -86,9 +87,12 @@ pub(crate) fn render(doc: &Doc<'_>, links: &Links) -> Vec<u8> {
             let html = content_html(it);
             JsonItem {
                 id: item::urn(&it.id),
-                url: match (&c.url, grouped) {
-                    (Some(u), true) => u.clone(),
-                    _ => links.clipping_page(&it.id),
+                // Its page here, as a link blog's item; grouped, its article. A private feed's
+                // items have no page here: their article, if any.
+                url: match (&c.url, grouped, links.has_pages()) {
+                    (url, _, false) => url.clone(),
+                    (Some(u), true, true) => Some(u.clone()),
+                    _ => Some(links.clipping_page(&it.id)),
                 },
                 external_url: c.url.as_deref(),
                 title: &c.title,

@@ -51,7 +51,7 @@ fn rss_item(it: &Item, links: &Links) -> rss::Item {
     }
     rss::Item {
         title: Some(x(&d.clip.title)),
-        link: Some(x(&links.item_link(it))),
+        link: links.item_link(it).map(|l| x(&l)),
         description: d.clip.excerpt.as_deref().map(|e| x(&text_as_html(e))),
         content: content_html(it).map(|h| x(&h)),
         pub_date: Some(d.published.to_rfc2822()),

@@ -59,10 +59,12 @@ impl Ingest {
 }
 
 impl Core {
-    /// The links of a feed's documents: with the hubs it advertises, if any.
+    /// The links of a feed's documents: a private feed's items link to no page here, and the
+    /// hubs it advertises, if any.
     pub(super) fn feed_links(&self, key: &FeedKey) -> Links {
-        let hubs = self.cfg.advertised_hubs(self.cfg.visibility().is_private(key));
-        if hubs.is_empty() { self.links.clone() } else { self.links.with_hubs(hubs) }
+        let private = self.cfg.visibility().is_private(key);
+        let (links, hubs) = (self.links.for_private(private), self.cfg.advertised_hubs(private));
+        if hubs.is_empty() { links } else { links.with_hubs(hubs) }
     }
 
     /// The topic of a feed's subscription document in `format`: its self URL, with the token for

@@ -181,11 +181,11 @@ fn web_url(url: &str) -> bool {
 fn entry(out: &mut String, item: &Item, links: &Links, format: Format) {
     let d = &item.data;
     out.push_str("<li><article>\n");
-    out.push_str(&format!(
-        "<h2><a href=\"{}\">{}</a></h2>\n<p class=\"meta\">",
-        esc(&links.item_link(item)),
-        esc(&d.clip.title)
-    ));
+    match links.item_link(item) {
+        Some(href) => out.push_str(&format!("<h2><a href=\"{}\">{}</a></h2>\n", esc(&href), esc(&d.clip.title))),
+        None => out.push_str(&format!("<h2>{}</h2>\n", esc(&d.clip.title))),
+    }
+    out.push_str("<p class=\"meta\">");
     if let Some(p) = &d.clip.provider {
         out.push_str(&format!("<span class=\"provider\">{}</span> · ", esc(&p.name)));
     }

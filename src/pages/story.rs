@@ -58,7 +58,7 @@ fn coverage_html(members: &[Item], size: StorySize, links: &Links) -> String {
         let site = if site.is_empty() { String::new() } else { format!("{}: ", esc(site)) };
         out.push_str(&format!(
             "<li>{site}<a href=\"{}\">{}</a> ({})</li>\n",
-            esc(&links.item_link(m)),
+            esc(&links.item_link(m).unwrap_or_else(|| links.clipping_page(&m.id))),
             esc(&m.data.clip.title),
             m.data.published.format("%Y-%m-%d"),
         ));
@@ -111,7 +111,7 @@ pub(crate) fn story_item(
         }
     }
     let mut clip = lead.data.clip.clone();
-    clip.url = Some(links.item_link(lead));
+    clip.url = Some(links.item_link(lead).unwrap_or_else(|| links.clipping_page(&lead.id)));
     clip.related = Vec::new();
     clip.content_html = Some(html);
     let published = members.iter().map(|m| m.data.published).max().unwrap_or(lead.data.published);

@@ -529,3 +529,40 @@ fn a_private_sites_clipping_with_its_domain_written_as_an_address_stays_private(
         assert!(!r.text().contains("Addressed secret") && !r.text().contains("Hidden"), "{p}:\n{}", r.text());
     }
 }
+
+/// A private feed's items link to their articles, never to a page here (pages are public-only
+/// and would answer 404 even with the token): an item without a URL links nowhere. A public
+/// feed's items keep their pages.
+#[test]
+fn a_private_feeds_items_link_to_no_page_that_would_answer_404() {
+    let site = Site::new();
+    site.write_config(PRIVATE_CONFIG);
+    site.put("linked.md", clip("linked", "Linked memo", "topics: [Internal]\n"));
+    site.put("bare.md", "---\ntitle: Bare memo\ntopics: [Internal]\n---\nNo link.\n");
+    site.put("pub.md", "---\ntitle: Public bare\ntopics: [Robotics]\n---\nNo link.\n");
+    let d = Daemon::start(&site);
+    let token = tokens(&site)["topics/internal"].clone();
+    let private = |ext: &str, accept: &str| {
+        let r = get(&d.url(&format!("topics/internal.{ext}?token={token}")), &[("Accept", accept)]);
+        assert_eq!(r.status, 200, "{ext} {accept}");
+        r.text()
+    };
+    poll("the private feed", || private("json", "*/*").contains("Bare memo").then_some(()));
+    let html = "text/html";
+    for (ext, accept) in [("rss", "*/*"), ("atom", "*/*"), ("json", "*/*"), ("atom", html), ("json", html)] {
+        let text = private(ext, accept);
+        assert!(text.contains("Bare memo") && text.contains("https://news.example/linked"), "{ext} {accept}:\n{text}");
+        assert!(!text.contains("/clippings/"), "{ext} {accept} links to a page here:\n{text}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&private("json", "*/*")).unwrap();
+    for item in json["items"].as_array().unwrap() {
+        let want = (item["title"] == "Linked memo").then_some("https://news.example/linked");
+        assert_eq!(item["url"].as_str(), want, "{item}");
+    }
+    // A public feed's item without a URL links to its page, which answers.
+    let public = get(&d.url("topics/robotics.json"), &[]).text();
+    let json: serde_json::Value = serde_json::from_str(&public).unwrap();
+    let page = json["items"][0]["url"].as_str().unwrap().replace("http://feeds.test/cf/", "");
+    assert!(page.starts_with("clippings/"), "{public}");
+    assert_eq!(get(&d.url(&page), &[]).status, 200);
+}
