@@ -228,18 +228,33 @@ pub(crate) fn is_slug(s: &str) -> bool {
 
 /// Normalises a provider domain: trimmed, lowercased, IDNA to ASCII, and checked to be a plain
 /// host name (labels of `[a-z0-9_-]`, no empty label, at most 253 bytes). `None` when it is not.
-/// A domain written as a site's address (`https://Example.com/`, `http://example.com:8080/news`)
-/// or with a trailing `/` stands for its host: the one reading of a domain that clippings, the
-/// configuration's `providers` and the `site:` filter all share, so a private site cannot be
-/// missed because one of them wrote it as an address.
+/// A domain written as a site's address stands for its host, with or without a scheme, port or
+/// path (`https://Example.com/`, `//example.com`, `example.com:8080/news`): the one reading of a
+/// domain that clippings, the configuration's `providers`, the `provider=` filter and `clipfeed
+/// render --provider` share, so a private site cannot be missed because one of them wrote it as
+/// an address. (`www.example.com` is a host of its own.)
 pub(crate) fn normalize_domain(raw: &str) -> Option<String> {
     let raw = raw.trim();
-    let lower = raw.get(..8).unwrap_or(raw).to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        let url = url::Url::parse(raw).ok()?;
-        return normalize_domain(url.host_str()?);
+    if raw.contains(['/', ':', '@', '?', '#']) {
+        // An address: read as a URL, an `http://` put before one written without a scheme.
+        let lower = raw.get(..8).unwrap_or(raw).to_ascii_lowercase();
+        let url = if lower.starts_with("http:") || lower.starts_with("https:") {
+            url::Url::parse(raw)
+        } else if let Some(rest) = raw.strip_prefix("//") {
+            url::Url::parse(&format!("http://{rest}"))
+        } else if raw.contains("://") {
+            return None;
+        } else {
+            url::Url::parse(&format!("http://{raw}"))
+        };
+        return url.ok().and_then(|u| plain_host(u.host_str()?));
     }
-    let trimmed = raw.strip_suffix('/').unwrap_or(raw).trim_end_matches('.');
+    plain_host(raw)
+}
+
+/// A host name as [`normalize_domain`] keeps it, from text without scheme, port or path.
+fn plain_host(raw: &str) -> Option<String> {
+    let trimmed = raw.trim_end_matches('.');
     if trimmed.is_empty() || trimmed.len() > 253 {
         return None;
     }
@@ -432,7 +447,7 @@ mod tests {
         assert_eq!(normalize_domain(" vice.com. ").as_deref(), Some("vice.com"));
         assert_eq!(normalize_domain("münchen.de").as_deref(), Some("xn--mnchen-3ya.de"));
         assert_eq!(normalize_domain("../etc"), None);
-        assert_eq!(normalize_domain("a/b"), None);
+        assert_eq!(normalize_domain("a/b").as_deref(), Some("a"), "a host and a path");
         assert_eq!(normalize_domain("a..b"), None);
         assert_eq!(normalize_domain(""), None);
         assert_eq!(normalize_domain("<script>"), None);
@@ -442,10 +457,22 @@ mod tests {
         assert_eq!(normalize_domain("https://user:pw@secret.example").as_deref(), Some("secret.example"));
         assert_eq!(normalize_domain("https://münchen.de/").as_deref(), Some("xn--mnchen-3ya.de"));
         assert_eq!(normalize_domain("secret.example/").as_deref(), Some("secret.example"));
+        for written in [
+            "secret.example/news",
+            "//Secret.Example",
+            "secret.example:8080",
+            "secret.example:8080/news?x=1#y",
+            "https:/secret.example",
+            "http:secret.example",
+            "user@secret.example/",
+        ] {
+            assert_eq!(normalize_domain(written).as_deref(), Some("secret.example"), "{written}");
+        }
         assert_eq!(normalize_domain("https://[::1]/"), None);
         assert_eq!(normalize_domain("https:///"), None);
         assert_eq!(normalize_domain("ftp://secret.example/"), None);
-        assert_eq!(normalize_domain("secret.example/news"), None);
+        assert_eq!(normalize_domain("https://secret.example:99999/"), None);
+        assert_eq!(normalize_domain("a b/c"), None);
     }
 
     #[test]

@@ -63,7 +63,10 @@ pub(super) fn from_front_matter(
     let published = published_from(raw.date, warnings);
     let (url, link_only) = url_from(raw.web_url, raw.original_url, warnings);
     let provider = match raw.provider.best(warnings) {
-        Some(p) => p.value.ok().and_then(|p| provider_from_raw(p, warnings)),
+        Some(p) => match p.value {
+            Ok(raw) => provider_from_raw(raw, p.rank == 0, warnings)?,
+            Err(_) => None,
+        },
         None => provider_from_author(raw.author, warnings),
     };
     let topics = topics_from(raw.topics, warnings);
@@ -213,12 +216,21 @@ fn related_from(r: RawRelated, warnings: &mut Vec<String>) -> Option<Related> {
     Some(Related { title, url, provider, published })
 }
 
-fn provider_from_raw(p: RawProvider, warnings: &mut Vec<String>) -> Option<Provider> {
+/// The news site, from `provider` (`strict`: spelt exactly so). A domain given under the exact
+/// key that is no host name, nor a site's address, refuses the file: read as no news site, a
+/// private site's clipping would be published.
+fn provider_from_raw(p: RawProvider, strict: bool, warnings: &mut Vec<String>) -> Result<Option<Provider>, Error> {
     let name = nonempty(p.name).map(|n| text::plain_text(&n)).filter(|n| !n.is_empty());
     let domain = match nonempty(p.domain) {
         None => None,
         Some(d) => {
             let norm = text::normalize_domain(&d);
+            if norm.is_none() && strict {
+                return Err(Error::Yaml(
+                    "provider.domain is not a host name (example.com) nor a site's address (https://example.com/)"
+                        .into(),
+                ));
+            }
             if norm.is_none() {
                 warnings.push(format!(
                     "provider domain {:?} is not a host name; no provider feed for it",
@@ -229,8 +241,8 @@ fn provider_from_raw(p: RawProvider, warnings: &mut Vec<String>) -> Option<Provi
         }
     };
     let images = images_from_raw(p.images.map_or_else(Vec::new, |OneOrMany(v)| v), "provider.images", warnings);
-    let name = name.or_else(|| domain.clone())?;
-    Some(Provider { name, domain, images })
+    let Some(name) = name.or_else(|| domain.clone()) else { return Ok(None) };
+    Ok(Some(Provider { name, domain, images }))
 }
 
 fn images_from_raw(raw: Vec<Entry<RawImage>>, field: &str, warnings: &mut Vec<String>) -> Vec<Image> {

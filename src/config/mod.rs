@@ -603,7 +603,7 @@ mod tests {
         assert!(!d.metrics_allow.iter().any(|n| n.contains("192.168.1.1".parse().unwrap())));
         assert!(err("metrics:\n  allow: [nonsense]\n").contains("metrics.allow[0]"));
         assert!(err("metrics:\n  token: short\n").contains("metrics.token"));
-        assert!(err("providers:\n  - domain: \"a/b\"\n").contains("providers[0].domain"));
+        assert!(err("providers:\n  - domain: \"a..b\"\n").contains("providers[0].domain"));
         assert!(Network::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
         assert!(Network::parse("10.0.0.0/33").is_none());
     }

@@ -508,9 +508,19 @@ fn a_private_sites_clipping_with_its_domain_written_as_an_address_stays_private(
     let site = Site::new();
     site.write_config(PRIVATE_CONFIG);
     site.put("pub.md", clip("pub", "Robot news", "topics: [Robotics]\n"));
-    for (i, domain) in
-        ["\"https://Secret.Example/news\"", "\"http://secret.example:8080\"", "secret.example/"].iter().enumerate()
-    {
+    let written = [
+        "\"https://Secret.Example/news\"",
+        "\"http://secret.example:8080\"",
+        "secret.example/",
+        "\"secret.example:8080/news\"",
+        "//secret.example",
+    ];
+    // A domain that is no host name refuses the file, rather than publish it with no news site.
+    site.put(
+        "garbled.md",
+        clip("garbled", "Garbled secret", "provider: {name: Hidden, domain: \"secret example!\"}\n"),
+    );
+    for (i, domain) in written.iter().enumerate() {
         let more = format!("topics: [Robotics]\nprovider: {{name: Hidden, domain: {domain}}}\n");
         site.put(&format!("sec{i}.md"), clip(&format!("sec{i}"), &format!("Addressed secret {i}"), &more));
     }
@@ -519,14 +529,25 @@ fn a_private_sites_clipping_with_its_domain_written_as_an_address_stays_private(
     let token = tokens(&site)["providers/secret.example"].clone();
     let private = poll("the private site's feed", || {
         let r = get(&d.url(&format!("providers/secret.example.json?token={token}")), &[]);
-        (r.status == 200 && (0..3).all(|i| r.text().contains(&format!("Addressed secret {i}")))).then(|| r.text())
+        (r.status == 200 && (0..written.len()).all(|i| r.text().contains(&format!("Addressed secret {i}"))))
+            .then(|| r.text())
     });
+    // (A file refused is looked at again a moment later, in case it was still being written.)
+    let status = poll("the refusal", || {
+        let s = d.status();
+        (s["rejected_total"] == 1).then_some(s)
+    });
+    let rejected = status["rejected"].as_array().unwrap();
+    assert_eq!(rejected[0]["path"], "garbled.md");
+    assert!(rejected[0]["reason"].as_str().unwrap().contains("provider.domain"), "{status}");
+    assert!(!status.to_string().contains("secret example!"), "the value is not quoted: {status}");
     assert!(private.contains("Hidden"), "the site's name, privately:\n{private}");
     for p in ["", "feeds.opml", "feed.atom", "feed.rss", "feed.json", "topics/robotics.json", "topics/robotics.rss"] {
         let r = get(&d.url(p), &[]);
         assert_eq!(r.status, 200, "{p}");
         assert!(r.text().contains("Robot news") || p.is_empty() || p == "feeds.opml", "{p}:\n{}", r.text());
-        assert!(!r.text().contains("Addressed secret") && !r.text().contains("Hidden"), "{p}:\n{}", r.text());
+        let text = r.text();
+        assert!(!text.contains("secret") && !text.contains("Hidden"), "{p}:\n{text}");
     }
 }
 
