@@ -185,7 +185,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let key = match (topic, provider, all) {
                 (Some(t), _, _) => FeedKey::Topic(t),
                 (_, Some(p), _) => FeedKey::Provider(
-                    crate::text::normalize_domain(&p).ok_or_else(|| anyhow::anyhow!("--provider {p:?} is not a domain"))?,
+                    crate::text::normalize_domain(&p)
+                        .ok_or_else(|| anyhow::anyhow!("--provider {p:?} is not a domain"))?,
                 ),
                 (_, _, true) => FeedKey::All,
                 _ => bail!("say which feed: --topic SLUG, --provider DOMAIN or --all"),

@@ -129,6 +129,11 @@ impl Views {
         Links::new(&self.config.load().base_url)
     }
 
+    /// The links of a document of the feed `key`: a private feed's items link to no page here.
+    fn links_of(&self, key: &crate::feed::FeedKey) -> Links {
+        self.links().for_private(self.config.load().visibility().is_private(key))
+    }
+
     /// A document of the feed in `shape`, dated `updated`.
     fn render(&self, shape: Shape, doc: &Doc<'_>, updated: DateTime<Utc>) -> Rendered {
         self.render_with(&self.links(), shape, doc, updated)

@@ -19,6 +19,7 @@ fn entry(it: &Item, links: &Links) -> Entry {
     let d = &it.data;
     let mut entry_links: Vec<Link> =
         links.item_link(it).map(|href| link("alternate", href, Some("text/html"))).into_iter().collect();
+    let has_alternate = !entry_links.is_empty();
     if let Some(img) = picture(it) {
         entry_links.push(link("enclosure", img.url.clone(), Some(image_mime(&img.url))));
     }
@@ -32,11 +33,19 @@ fn entry(it: &Item, links: &Links) -> Entry {
         published: Some(d.published.fixed_offset()),
         links: entry_links,
         summary: d.clip.excerpt.as_deref().map(|e| Text::plain(x(e))),
-        content: content_html(it).map(|html| Content {
-            value: Some(x(&html)),
-            content_type: Some("html".into()),
-            ..Default::default()
-        }),
+        content: match content_html(it) {
+            Some(html) => {
+                Some(Content { value: Some(x(&html)), content_type: Some("html".into()), ..Default::default() })
+            }
+            // An entry with no alternate link must have content (RFC 4287, 4.1.1): a private
+            // feed's item with neither a URL nor a body has its excerpt, else its title, as text.
+            None if !has_alternate => Some(Content {
+                value: Some(x(d.clip.excerpt.as_deref().unwrap_or(&d.clip.title))),
+                content_type: Some("text".into()),
+                ..Default::default()
+            }),
+            None => None,
+        },
         categories: d
             .topics
             .iter()

@@ -56,12 +56,11 @@ fn coverage_html(members: &[Item], size: StorySize, links: &Links) -> String {
     for m in newest_first(members) {
         let site = site_name(m);
         let site = if site.is_empty() { String::new() } else { format!("{}: ", esc(site)) };
-        out.push_str(&format!(
-            "<li>{site}<a href=\"{}\">{}</a> ({})</li>\n",
-            esc(&links.item_link(m).unwrap_or_else(|| links.clipping_page(&m.id))),
-            esc(&m.data.clip.title),
-            m.data.published.format("%Y-%m-%d"),
-        ));
+        let (title, date) = (esc(&m.data.clip.title), m.data.published.format("%Y-%m-%d"));
+        match links.item_link(m) {
+            Some(href) => out.push_str(&format!("<li>{site}<a href=\"{}\">{title}</a> ({date})</li>\n", esc(&href))),
+            None => out.push_str(&format!("<li>{site}{title} ({date})</li>\n")),
+        }
     }
     out.push_str("</ul>\n");
     let own: BTreeSet<&str> = members.iter().filter_map(|m| m.data.clip.url.as_deref()).collect();
@@ -103,7 +102,10 @@ pub(crate) fn story_item(
     let lead = lead(members)?;
     let mut html = format!("<p>{}:</p>\n", size.phrase());
     html.push_str(&coverage_html(members, size, links));
-    html.push_str(&format!("<p><a href=\"{}\">The whole story</a></p>", esc(&links.story_page(id))));
+    // A story's page shows its public coverage only: a private feed's story links to none.
+    if links.has_pages() {
+        html.push_str(&format!("<p><a href=\"{}\">The whole story</a></p>", esc(&links.story_page(id))));
+    }
     let mut topics: Vec<TopicRef> = Vec::new();
     for t in members.iter().flat_map(|m| &m.data.topics) {
         if !topics.iter().any(|x| x.slug == t.slug) {
@@ -111,7 +113,7 @@ pub(crate) fn story_item(
         }
     }
     let mut clip = lead.data.clip.clone();
-    clip.url = Some(links.item_link(lead).unwrap_or_else(|| links.clipping_page(&lead.id)));
+    clip.url = links.item_link(lead);
     clip.related = Vec::new();
     clip.content_html = Some(html);
     let published = members.iter().map(|m| m.data.published).max().unwrap_or(lead.data.published);

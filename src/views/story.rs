@@ -71,7 +71,7 @@ impl Views {
             }
             want = (want * 4).min(MAX_SCAN);
         };
-        let links = self.links();
+        let links = self.links_of(&feed.key);
         let mut out = Vec::new();
         for id in stories.iter().take(limit) {
             budget.check()?;

@@ -36,7 +36,7 @@ impl Views {
         log: &FeedLog,
         budget: &Budget,
     ) -> Result<Vec<Item>> {
-        let links = self.links();
+        let links = self.links_of(log.feed());
         let mut out = Vec::with_capacity(stories.len());
         for id in stories {
             budget.check()?;

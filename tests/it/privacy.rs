@@ -560,22 +560,35 @@ fn a_private_feeds_items_link_to_no_page_that_would_answer_404() {
     site.write_config(PRIVATE_CONFIG);
     site.put("linked.md", clip("linked", "Linked memo", "topics: [Internal]\n"));
     site.put("bare.md", "---\ntitle: Bare memo\ntopics: [Internal]\n---\nNo link.\n");
+    site.put("bodiless.md", "---\ntitle: Bodiless memo\nexcerpt: Only an excerpt\ntopics: [Internal]\n---\n");
     site.put("pub.md", "---\ntitle: Public bare\ntopics: [Robotics]\n---\nNo link.\n");
     let d = Daemon::start(&site);
     let token = tokens(&site)["topics/internal"].clone();
     let private = |ext: &str, accept: &str| {
-        let r = get(&d.url(&format!("topics/internal.{ext}?token={token}")), &[("Accept", accept)]);
+        let r = get(&d.url(&format!("topics/internal.{ext}&token={token}")), &[("Accept", accept)]);
         assert_eq!(r.status, 200, "{ext} {accept}");
         r.text()
     };
-    poll("the private feed", || private("json", "*/*").contains("Bare memo").then_some(()));
+    poll("the private feed", || private("json?", "*/*").contains("Bodiless memo").then_some(()));
     let html = "text/html";
-    for (ext, accept) in [("rss", "*/*"), ("atom", "*/*"), ("json", "*/*"), ("atom", html), ("json", html)] {
-        let text = private(ext, accept);
-        assert!(text.contains("Bare memo") && text.contains("https://news.example/linked"), "{ext} {accept}:\n{text}");
-        assert!(!text.contains("/clippings/"), "{ext} {accept} links to a page here:\n{text}");
+    for group in ["?", "?group=story"] {
+        for (ext, accept) in [("rss", "*/*"), ("atom", "*/*"), ("json", "*/*"), ("atom", html), ("json", html)] {
+            let text = private(&format!("{ext}{group}"), accept);
+            let what = format!("{ext}{group} {accept}");
+            assert!(text.contains("Bare memo") && text.contains("https://news.example/linked"), "{what}:\n{text}");
+            assert!(!text.contains("/clippings/") && !text.contains("/stories/"), "{what} links here:\n{text}");
+        }
+        // Every Atom entry has an alternate link or content (RFC 4287, 4.1.1).
+        let atom = feed_rs::parser::parse(private(&format!("atom{group}"), "*/*").as_bytes()).unwrap();
+        for e in &atom.entries {
+            let title = e.title.as_ref().map(|t| t.content.clone()).unwrap_or_default();
+            let alternate = e.links.iter().any(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"));
+            assert!(alternate || e.content.is_some(), "{group}: {title}");
+        }
     }
-    let json: serde_json::Value = serde_json::from_str(&private("json", "*/*")).unwrap();
+    let atom = private("atom?", "*/*");
+    assert!(atom.contains("<content type=\"text\">Only an excerpt</content>"), "{atom}");
+    let json: serde_json::Value = serde_json::from_str(&private("json?", "*/*")).unwrap();
     for item in json["items"].as_array().unwrap() {
         let want = (item["title"] == "Linked memo").then_some("https://news.example/linked");
         assert_eq!(item["url"].as_str(), want, "{item}");
