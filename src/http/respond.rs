@@ -119,14 +119,26 @@ pub(super) fn encoded(r: &Rendered, enc: Encoding) -> bytes::Bytes {
 /// the answer is not a 304: for a view made on request, whose codings no one has asked for yet.
 /// A view of a megabyte takes brotli about 0.3 s, which on an HTTP worker (`workers`,
 /// single-threaded) would hold up every connection it serves; `encoded` then finds it made.
+/// At most as many codings are made at once as there are CPUs: a flood of views of its own
+/// (each query another) waits for a turn, and one whose client left stops waiting.
 pub async fn code_off_worker(headers: &impl Fields, doc: &std::sync::Arc<Rendered>) {
+    static TURNS: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> = std::sync::LazyLock::new(|| {
+        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        std::sync::Arc::new(tokio::sync::Semaphore::new(cpus))
+    });
     let enc = negotiate(headers, doc);
     if doc.has_coding(enc) || not_modified(headers, doc, enc) {
         return;
     }
+    let Ok(turn) = TURNS.clone().acquire_owned().await else { return };
     let doc = doc.clone();
+    // (A coding made meanwhile by another request is not made again: `body_in` makes it once.)
     // A coding that failed to be made here is made in place by `encoded`, as before.
-    let _ = tokio::task::spawn_blocking(move || drop(doc.body_in(enc))).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        drop(doc.body_in(enc));
+    })
+    .await;
 }
 
 /// The header fields a document's 200 may carry: `Content-Type`, `Content-Encoding`, `Vary`,

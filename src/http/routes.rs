@@ -398,7 +398,12 @@ async fn clipping(State(state): State<AppState>, headers: HeaderMap, id: String)
     }
     match work::make(&state, Lane::Pages, move |v, budget| v.clipping_page(&id, budget)).await {
         Ok(Some(html)) => {
-            let rendered = Rendered::new(html.into_bytes(), chrono::DateTime::UNIX_EPOCH, "text/html; charset=utf-8");
+            let rendered = std::sync::Arc::new(Rendered::new(
+                html.into_bytes(),
+                chrono::DateTime::UNIX_EPOCH,
+                "text/html; charset=utf-8",
+            ));
+            code_off_worker(&headers, &rendered).await;
             let mut res = respond(&headers, &rendered, cache_control(state.max_age()));
             res.headers_mut().remove(header::LAST_MODIFIED);
             html_headers(res.headers_mut());

@@ -293,7 +293,7 @@ impl Core {
                     let key = item::key_for(&parsed.clipping, &id.path);
                     // A clipping without a URL is its path; the same path under two roots
                     // would silently make two files one item.
-                    if parsed.clipping.url.is_none()
+                    if key.starts_with("path:")
                         && let Some(other) = b.files_with_key(&key)?.into_iter().find(|f| f.root != id.root)
                     {
                         let reason = format!(
@@ -311,6 +311,7 @@ impl Core {
                     if let Some(old) = b.file(&id)?.and_then(|r| r.item_key)
                         && old != key
                     {
+                        self.recheck_twins(b, &id, &old, &mut fx.recheck)?;
                         note(old, None);
                     }
                     for w in &parsed.warnings {
@@ -353,15 +354,28 @@ impl Core {
                     fx.notes_changed |= b.drop_key_notes(&id)?;
                     tally.removed += u64::from(known);
                     if let Some(old) = old {
-                        // A URL-less file's twin under another root, refused for it, may be good now.
-                        if old.starts_with("path:") {
-                            let twins = b.rejected_twins(&id)?.into_iter();
-                            fx.recheck.extend(twins.map(|f| (Instant::now(), Path::new(&f.root).join(&f.path))));
-                        }
+                        self.recheck_twins(b, &id, &old, &mut fx.recheck)?;
                         note(old, None);
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// A file whose item was its path (`old`, no URL) is gone or has another key now: a file at
+    /// the same path under another root, refused as its twin, may be good now; it is read again.
+    fn recheck_twins(
+        &self,
+        b: &Batch<'_>,
+        id: &FileId,
+        old: &str,
+        recheck: &mut Vec<(Instant, PathBuf)>,
+    ) -> Result<()> {
+        if old.starts_with("path:") {
+            let roots: Vec<String> = self.cfg.clippings.iter().map(|r| scan::root_key(r)).collect();
+            let twins = b.rejected_twins(id, &roots)?.into_iter();
+            recheck.extend(twins.map(|f| (Instant::now(), Path::new(&f.root).join(&f.path))));
         }
         Ok(())
     }

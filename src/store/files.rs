@@ -309,14 +309,17 @@ impl Batch<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The files at `id`'s path under other roots that are rejected (for a twin without a URL,
-    /// say, which may be good once `id` is gone).
-    pub(crate) fn rejected_twins(&self, id: &FileId) -> Result<Vec<FileId>> {
-        let mut stmt =
-            self.tx.prepare_cached("SELECT root FROM rejections WHERE path=?1 AND root<>?2 ORDER BY root")?;
-        let rows =
-            stmt.query_map(params![id.path, id.root], |r| Ok(FileId { root: r.get(0)?, path: id.path.clone() }))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    /// The files at `id`'s path under the other `roots` that are rejected (for a twin without a
+    /// URL, say, which may be good once `id` is gone): one lookup by primary key per root.
+    pub(crate) fn rejected_twins(&self, id: &FileId, roots: &[String]) -> Result<Vec<FileId>> {
+        let mut stmt = self.tx.prepare_cached("SELECT 1 FROM rejections WHERE root=?1 AND path=?2")?;
+        let mut out = Vec::new();
+        for root in roots.iter().filter(|r| **r != id.root) {
+            if stmt.exists(params![root, id.path])? {
+                out.push(FileId { root: root.clone(), path: id.path.clone() });
+            }
+        }
+        Ok(out)
     }
 
     pub(crate) fn rejections(&self) -> Result<Vec<Rejection>> {
