@@ -76,7 +76,7 @@ pub(super) fn from_front_matter(
     let content_html = markdown_to_html(&body_for_html);
     let excerpt = text_of(raw.excerpt, warnings);
     let quality = raw.quality.best(warnings).and_then(|g| g.value.ok()).map(|q| q.0);
-    let unpublished = raw.published.best(warnings).and_then(|g| g.value.ok()) == Some(false);
+    let unpublished = raw.published.best(warnings).and_then(|g| g.value.ok()).is_some_and(|f| !f.0);
     let clipping = Clipping {
         title,
         excerpt,

@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 /// writer reads every file again at the next start when the store was filled under another.
 /// 3: a leap second read as the second before it, at most [`front::MAX_TOPICS`] topics, markup
 /// nested past `text::MAX_DEPTH` cut, a provider domain written as an address read as its host,
-/// lone CR line endings read as line breaks, a decimal `quality` rounded (it was refused).
+/// lone CR line endings read as line breaks, a decimal `quality` rounded and `published: no`
+/// (YAML 1.1's words) read (both were refused).
 pub(crate) const FORMAT_VERSION: &str = "3";
 
 /// Limits the parser enforces. The IO layer also checks the size before reading.
@@ -361,6 +362,20 @@ mod tests {
         for bad in [".nan", ".inf", "high", "true"] {
             let e = q(bad).unwrap_err().to_string();
             assert!(e.contains("quality") && e.contains("a number"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn published_takes_yaml_1_1_words_for_yes_and_no() {
+        let p = |v: &str| parse(format!("---\ntitle: T\npublished: {v}\n---\n").as_bytes(), Limits::default());
+        for (v, unpublished) in
+            [("false", true), ("no", true), ("Off", true), ("N", true), ("true", false), ("yes", false)]
+        {
+            assert_eq!(p(v).unwrap().clipping.unpublished, unpublished, "{v}");
+        }
+        for bad in ["maybe", "0", "[x]"] {
+            let e = p(bad).unwrap_err().to_string();
+            assert!(e.contains("published") && e.contains("true or false") && !e.contains("maybe"), "{bad}: {e}");
         }
     }
 

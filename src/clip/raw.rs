@@ -31,7 +31,7 @@ pub(super) struct RawFront {
     pub original_url: Slot<Scalar>,
     pub kind: Slot<Scalar>,
     pub quality: Slot<Score>,
-    pub published: Slot<bool>,
+    pub published: Slot<Flag>,
     pub provider: Slot<RawProvider>,
     pub author: Slot<Names>,
     pub topics: Slot<OneOrMany<Scalar>>,
@@ -228,6 +228,34 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = serde_yaml::Value::deserialize(d)?;
         Ok(Lenient(Option::<T>::deserialize(value).map_err(|e| e.to_string())))
+    }
+}
+
+/// A yes or no: a boolean, or one of YAML 1.1's words for one (`yes`, `no`, `on`, `off`, `y`,
+/// `n`, `true`, `false`, any case), which Jekyll and other YAML 1.1 readers take as booleans and
+/// YAML 1.2 reads as text.
+pub(super) struct Flag(pub bool);
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Flag;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("true or false")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Flag, E> {
+                Ok(Flag(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Flag, E> {
+                match v.to_ascii_lowercase().as_str() {
+                    "yes" | "y" | "on" | "true" => Ok(Flag(true)),
+                    "no" | "n" | "off" | "false" => Ok(Flag(false)),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

@@ -209,8 +209,10 @@ fn an_edit_to_quality_alone_changes_no_document_but_the_views_that_choose_by_it(
     let before = seen(&d);
     let view = "topics/scores.json?min_quality=50";
     assert!(!get(&d.url(view), &[]).text().contains("Scored"));
-    // A second later, so a moved date would show.
-    std::thread::sleep(std::time::Duration::from_millis(1100)); // lets the clock pass a second
+    // The clock past the documents' second, so that a date moved by the edit would show.
+    let newest = before.iter().filter_map(|(_, _, lm)| httpdate::parse_http_date(lm.as_deref()?).ok()).max().unwrap();
+    let past = newest + std::time::Duration::from_secs(1);
+    poll("the clock past the feeds' dates", || (std::time::SystemTime::now() > past).then_some(()));
     site.put(
         "q.md",
         clip("q", "Scored", "topics: [Scores]\nquality: 75\ntype: video\nprovider: {name: Q, domain: q.example}\n"),
